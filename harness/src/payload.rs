@@ -1,0 +1,76 @@
+//! The bytes a spec writes, materialized once per spec: the initial file image
+//! (version 0) and one slice per store. The child `memcpy`s from here (no
+//! byte generation inside a trial) and the verifier compares against here.
+//!
+//! Architecture Invariant: pure; built before fork, only read afterwards.
+
+use crate::spec::{fill_pattern, Op, WriterSpec};
+
+pub struct Payloads {
+    /// The initial content of the whole file.
+    pub base: Vec<u8>,
+    arena: Vec<u8>,
+    /// Per op: where its store bytes sit in `arena` (`usize::MAX` if not a store).
+    start: Vec<usize>,
+}
+
+impl Payloads {
+    pub fn build(spec: &WriterSpec) -> Payloads {
+        let mut base = vec![0u8; spec.file_size as usize];
+        fill_pattern(&mut base, 0, 0);
+        let mut arena = Vec::with_capacity(spec.store_bytes() as usize);
+        let mut start = Vec::with_capacity(spec.ops.len());
+        for op in &spec.ops {
+            match *op {
+                Op::Store { offset, len, version } => {
+                    start.push(arena.len());
+                    let at = arena.len();
+                    arena.resize(at + len as usize, 0);
+                    fill_pattern(&mut arena[at..], offset, version);
+                }
+                _ => start.push(usize::MAX),
+            }
+        }
+        Payloads { base, arena, start }
+    }
+
+    /// The bytes store op `op` writes (panics if `op` is not a store).
+    pub fn store(&self, spec: &WriterSpec, op: usize) -> &[u8] {
+        let Op::Store { len, .. } = spec.ops[op] else { panic!("op {op} is not a store") };
+        let at = self.start[op];
+        &self.arena[at..at + len as usize]
+    }
+
+    /// Total bytes held (for memory accounting).
+    pub fn heap_bytes(&self) -> usize {
+        self.base.len() + self.arena.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{pattern_byte, MappingKind, SyncPolicy, WorkloadParams};
+
+    #[test]
+    fn store_bytes_are_the_pattern_of_their_version() {
+        let spec = WriterSpec::generate(
+            &WorkloadParams::with_file_size(64 * 1024),
+            MappingKind::Shared,
+            SyncPolicy::None,
+            4096,
+            1,
+        )
+        .unwrap();
+        let p = Payloads::build(&spec);
+        for (i, op) in spec.ops.iter().enumerate() {
+            if let Op::Store { offset, version, .. } = *op {
+                let bytes = p.store(&spec, i);
+                for (j, b) in bytes.iter().enumerate() {
+                    assert_eq!(*b, pattern_byte(offset + j as u64, version));
+                }
+            }
+        }
+        assert_eq!(p.base[100], pattern_byte(100, 0));
+    }
+}
