@@ -70,8 +70,11 @@ pub enum CrashPoint {
     BeforeOp(usize),
     /// The parent sends `SIGKILL` `delay_ns` after the child started store `op`.
     InsideStore { op: usize, delay_ns: u64 },
-    /// The parent sends `SIGKILL` `delay_ns` after the child was forked.
-    AtTime { delay_ns: u64 },
+    /// The parent sends `SIGKILL` after `permille`/1000 of the time a clean
+    /// run of the same writer took (calibrated by each worker), counted from
+    /// the fork. A fraction, not nanoseconds, so the point list stays a pure
+    /// function of the seed while machines differ in speed.
+    AtTime { permille: u32 },
     /// When the child reaches op `op`, the parent truncates the file to `len`.
     TruncateBefore { op: usize, len: u64 },
     /// No crash.
@@ -111,7 +114,7 @@ impl fmt::Display for CrashPoint {
         match self {
             CrashPoint::BeforeOp(k) => write!(f, "before:{k}"),
             CrashPoint::InsideStore { op, delay_ns } => write!(f, "inside:{op}+{delay_ns}ns"),
-            CrashPoint::AtTime { delay_ns } => write!(f, "time:{delay_ns}ns"),
+            CrashPoint::AtTime { permille } => write!(f, "time:{permille}permille"),
             CrashPoint::TruncateBefore { op, len } => write!(f, "truncate:{op}@{len}"),
             CrashPoint::None => f.write_str("none"),
         }
@@ -121,8 +124,9 @@ impl fmt::Display for CrashPoint {
 impl FromStr for CrashPoint {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad =
-            || format!("bad crash point `{s}` (expected before:K, inside:K+Nns, time:Nns, truncate:K@LEN or none)");
+        let bad = || {
+            format!("bad crash point `{s}` (expected before:K, inside:K+Nns, time:Ppermille, truncate:K@LEN or none)")
+        };
         let num = |t: &str| t.parse::<u64>().map_err(|_| bad());
         let ns = |t: &str| t.strip_suffix("ns").ok_or_else(bad).and_then(num);
         if s == "none" {
@@ -135,7 +139,13 @@ impl FromStr for CrashPoint {
                 let (op, d) = rest.split_once('+').ok_or_else(bad)?;
                 Ok(CrashPoint::InsideStore { op: num(op)? as usize, delay_ns: ns(d)? })
             }
-            "time" => Ok(CrashPoint::AtTime { delay_ns: ns(rest)? }),
+            "time" => {
+                let p = num(rest.strip_suffix("permille").ok_or_else(bad)?)?;
+                if p > 1000 {
+                    return Err(bad());
+                }
+                Ok(CrashPoint::AtTime { permille: p as u32 })
+            }
             "truncate" => {
                 let (op, len) = rest.split_once('@').ok_or_else(bad)?;
                 Ok(CrashPoint::TruncateBefore { op: num(op)? as usize, len: num(len)? })
@@ -164,6 +174,9 @@ impl TryFrom<String> for CrashPoint {
 pub enum PointSelection {
     /// Every op boundary, plus a few points inside each large store.
     All,
+    /// Every op boundary only: no timed points, so every count in the
+    /// report is deterministic (what snapshot tests use).
+    Boundaries,
     /// `n` points sampled from the seed (boundaries, inside stores, random times).
     Random(u32),
 }
@@ -172,6 +185,7 @@ impl fmt::Display for PointSelection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PointSelection::All => f.write_str("all"),
+            PointSelection::Boundaries => f.write_str("boundaries"),
             PointSelection::Random(n) => write!(f, "random:{n}"),
         }
     }
@@ -180,12 +194,14 @@ impl fmt::Display for PointSelection {
 impl FromStr for PointSelection {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s == "all" {
-            return Ok(PointSelection::All);
+        match s {
+            "all" => return Ok(PointSelection::All),
+            "boundaries" => return Ok(PointSelection::Boundaries),
+            _ => {}
         }
         match s.strip_prefix("random:").map(str::parse::<u32>) {
             Some(Ok(n)) if n > 0 => Ok(PointSelection::Random(n)),
-            _ => Err(format!("bad --points `{s}` (expected `all` or `random:N` with N ≥ 1)")),
+            _ => Err(format!("bad --points `{s}` (expected `all`, `boundaries` or `random:N` with N ≥ 1)")),
         }
     }
 }
@@ -208,18 +224,9 @@ pub const LARGE_STORE: u64 = 16 * 1024;
 /// Points inside each large store under `--points all`.
 pub const INSIDE_POINTS_PER_LARGE_STORE: usize = 3;
 
-/// The crash points of one cell, in a deterministic order.
-///
-/// `clean_ns` is the duration of a clean run of the writer, used to spread
-/// `AtTime` points and to bound delays inside stores; the points are a pure
-/// function of the arguments.
-pub fn crash_points(
-    spec: &WriterSpec,
-    kind: CrashKind,
-    selection: PointSelection,
-    seed: u64,
-    clean_ns: u64,
-) -> Vec<CrashPoint> {
+/// The crash points of one cell, in a deterministic order: a pure function
+/// of the arguments.
+pub fn crash_points(spec: &WriterSpec, kind: CrashKind, selection: PointSelection, seed: u64) -> Vec<CrashPoint> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let n = spec.ops.len();
     let large: Vec<(usize, u64)> = spec
@@ -231,11 +238,11 @@ pub fn crash_points(
             _ => None,
         })
         .collect();
-    // A memcpy runs at several GB/s, so ~1 ns per byte bounds the window in
-    // which a crash still lands inside the store, fault-in included.
+    // A child copies ~8 bytes/ns plus ~1 µs per page it faults in, so a
+    // delay below len/8 ns after the store started mostly lands inside it.
     let inside = |rng: &mut ChaCha8Rng, op: usize, len: u64| CrashPoint::InsideStore {
         op,
-        delay_ns: rng.random_range(0..len.max(1)),
+        delay_ns: rng.random_range(0..(len / 8).max(1)),
     };
     let truncate_len = |rng: &mut ChaCha8Rng| {
         let pages = spec.page_count();
@@ -244,9 +251,9 @@ pub fn crash_points(
     let stores_after = |k: usize| spec.ops[k..].iter().any(|op| matches!(op, Op::Store { .. }));
     match (kind, selection) {
         (CrashKind::Clean, _) => vec![CrashPoint::None],
-        (CrashKind::Sigkill | CrashKind::Abort, PointSelection::All) => {
+        (CrashKind::Sigkill | CrashKind::Abort, PointSelection::All | PointSelection::Boundaries) => {
             let mut points: Vec<CrashPoint> = (0..=n).map(CrashPoint::BeforeOp).collect();
-            if kind == CrashKind::Sigkill {
+            if kind == CrashKind::Sigkill && selection == PointSelection::All {
                 for &(op, len) in &large {
                     for _ in 0..INSIDE_POINTS_PER_LARGE_STORE {
                         points.push(inside(&mut rng, op, len));
@@ -255,7 +262,7 @@ pub fn crash_points(
             }
             points
         }
-        (CrashKind::Sigbus, PointSelection::All) => (0..n)
+        (CrashKind::Sigbus, PointSelection::All | PointSelection::Boundaries) => (0..n)
             .filter(|&k| stores_after(k))
             .map(|k| CrashPoint::TruncateBefore { op: k, len: truncate_len(&mut rng) })
             .collect(),
@@ -269,7 +276,7 @@ pub fn crash_points(
                     let (op, len) = large[rng.random_range(0..large.len())];
                     inside(&mut rng, op, len)
                 }
-                _ => CrashPoint::AtTime { delay_ns: rng.random_range(0..clean_ns.max(1)) },
+                _ => CrashPoint::AtTime { permille: rng.random_range(0..=1000) },
             })
             .collect(),
         (CrashKind::Sigbus, PointSelection::Random(m)) => {
@@ -303,7 +310,7 @@ mod tests {
     #[test]
     fn all_points_cover_every_boundary_and_large_stores() {
         let s = spec();
-        let points = crash_points(&s, CrashKind::Sigkill, PointSelection::All, 1, 1000);
+        let points = crash_points(&s, CrashKind::Sigkill, PointSelection::All, 1);
         for k in 0..=s.ops.len() {
             assert!(points.contains(&CrashPoint::BeforeOp(k)));
         }
@@ -314,14 +321,16 @@ mod tests {
         for p in &points {
             p.fits(CrashKind::Sigkill, &s).unwrap();
         }
-        let abort = crash_points(&s, CrashKind::Abort, PointSelection::All, 1, 1000);
+        let abort = crash_points(&s, CrashKind::Abort, PointSelection::All, 1);
         assert_eq!(abort.len(), s.ops.len() + 1);
+        let bounds = crash_points(&s, CrashKind::Sigkill, PointSelection::Boundaries, 1);
+        assert_eq!(bounds, (0..=s.ops.len()).map(CrashPoint::BeforeOp).collect::<Vec<_>>());
     }
 
     #[test]
     fn sigbus_points_precede_a_store_and_truncate_inside_the_file() {
         let s = spec();
-        for p in crash_points(&s, CrashKind::Sigbus, PointSelection::All, 2, 1000) {
+        for p in crash_points(&s, CrashKind::Sigbus, PointSelection::All, 2) {
             let CrashPoint::TruncateBefore { op, len } = p else { panic!("{p}") };
             assert!(s.ops[op..].iter().any(|o| matches!(o, Op::Store { .. })));
             assert!(len < s.file_size && len % 4096 == 0);
@@ -331,9 +340,9 @@ mod tests {
     #[test]
     fn random_points_are_seeded() {
         let s = spec();
-        let a = crash_points(&s, CrashKind::Sigkill, PointSelection::Random(50), 9, 100_000);
-        let b = crash_points(&s, CrashKind::Sigkill, PointSelection::Random(50), 9, 100_000);
-        let c = crash_points(&s, CrashKind::Sigkill, PointSelection::Random(50), 10, 100_000);
+        let a = crash_points(&s, CrashKind::Sigkill, PointSelection::Random(50), 9);
+        let b = crash_points(&s, CrashKind::Sigkill, PointSelection::Random(50), 9);
+        let c = crash_points(&s, CrashKind::Sigkill, PointSelection::Random(50), 10);
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_eq!(a.len(), 50);
@@ -345,7 +354,7 @@ mod tests {
         for p in [
             CrashPoint::BeforeOp(3),
             CrashPoint::InsideStore { op: 7, delay_ns: 1500 },
-            CrashPoint::AtTime { delay_ns: 42 },
+            CrashPoint::AtTime { permille: 420 },
             CrashPoint::TruncateBefore { op: 2, len: 8192 },
             CrashPoint::None,
         ] {

@@ -6,7 +6,36 @@
 
 pub mod crash;
 pub mod journal;
+pub mod lab;
 pub mod live_image;
+pub mod page_buffer;
 pub mod payload;
 pub mod process_model;
 pub mod spec;
+
+/// Errors of the lab and the engine. Each says what failed and with which
+/// path, command or value.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error("{0}")]
+    Spec(String),
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error("corrupt journal: {0}")]
+    Journal(String),
+    #[error("worker {id}: {message}")]
+    Worker { id: u32, message: String },
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl LabError {
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> LabError {
+        LabError::Io { what: what.into(), source }
+    }
+}
+pub mod environment;
+pub mod expectation;
+pub mod matrix;
+pub mod report;
+pub mod scenario;

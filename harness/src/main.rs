@@ -1,1 +1,230 @@
-fn main() {}
+//! The `crashlab` command: a thin layer over the library. Raw arguments are
+//! parsed by clap, resolved into a config (defaults, validation, the seed),
+//! then handed to the engine.
+//!
+//! Exit codes: 0 every verdict as expected; 1 a model violation or an
+//! unexpected verdict was found (a result, reported); 2 the harness failed
+//! or the input was bad.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crashlab::crash::{CrashKind, PointSelection};
+use crashlab::lab::pool::{PoolConfig, WorkerCommand};
+use crashlab::matrix::{run_matrix, write_report};
+use crashlab::report::{MatrixConfig, SurvivalReport};
+use crashlab::scenario::{derive_seed, ScenarioId};
+use crashlab::LabError;
+
+mod cli;
+use cli::{bench, replay};
+
+#[derive(Parser)]
+#[command(name = "crashlab", version, about = "What survives a crash of a program writing through mmap?")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the standard survival matrix (mapping × sync policy × crash kind)
+    /// and write a JSON survival report.
+    Matrix(MatrixArgs),
+    /// Run one cell of the matrix: one scenario under one crash kind.
+    Run(RunArgs),
+    /// Rerun one trial exactly, from the line a report prints.
+    Replay(replay::ReplayArgs),
+    /// Measure trials/s against a bare fork+store+kill+wait+read floor.
+    Bench(bench::BenchArgs),
+    /// Serve as a forking worker (started by crashlab itself).
+    #[command(name = "__worker", hide = true, disable_help_flag = true)]
+    Worker {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
+}
+
+#[derive(Args, Clone)]
+struct CommonArgs {
+    /// Directory for the files under test (a fresh subdirectory is made and
+    /// removed inside it). Default: the system temp dir.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// The seed every random choice derives from. Default: a fresh one,
+    /// printed and recorded in the report.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Crash points per cell: `all` (every op boundary, plus points inside
+    /// large stores), `boundaries` (op boundaries only: deterministic) or
+    /// `random:N` (sampled from the seed, timed kills included).
+    #[arg(long, default_value = "all")]
+    points: PointSelection,
+    /// Repetitions of every crash point.
+    #[arg(long, default_value_t = 1)]
+    trials: u32,
+    /// Size of the file under test, in bytes (a multiple of the page size).
+    #[arg(long, default_value_t = 256 * 1024)]
+    size: u64,
+    /// Acknowledged transactions per writer.
+    #[arg(long, default_value_t = 12)]
+    txns: u32,
+    /// Worker processes. Default: the number of cores.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Where to write the JSON survival report.
+    #[arg(long, default_value = "reports/out/latest.json")]
+    out: PathBuf,
+    /// A writer still running after this many seconds is killed and reported.
+    #[arg(long, default_value_t = 60)]
+    timeout: u32,
+    /// Print only the final line.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct MatrixArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Crash kinds (columns), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "sigkill,abort,sigbus,clean")]
+    crash: Vec<CrashKind>,
+    /// Scenarios (rows) as MAPPING/POLICY, comma-separated. Default: all 12.
+    #[arg(long, value_delimiter = ',')]
+    scenario: Vec<ScenarioId>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The scenario, as MAPPING/POLICY (e.g. shared/ms-sync-each).
+    #[arg(long)]
+    scenario: ScenarioId,
+    #[arg(long)]
+    crash: CrashKind,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Worker { args } = cli.command {
+        // Before anything could start a thread: the worker forks.
+        return ExitCode::from(crashlab::lab::pool::worker_main(args) as u8);
+    }
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            if matches!(e.downcast_ref::<LabError>(), Some(LabError::Interrupted)) {
+                eprintln!("crashlab: interrupted; workers stopped, temporary files removed");
+                return ExitCode::from(130);
+            }
+            eprintln!("crashlab: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Matrix(a) => {
+            let scenarios = if a.scenario.is_empty() { ScenarioId::standard() } else { a.scenario };
+            matrix(&a.common, scenarios, a.crash)
+        }
+        Command::Run(a) => matrix(&a.common, vec![a.scenario], vec![a.crash]),
+        Command::Replay(a) => replay::run(a),
+        Command::Bench(a) => bench::run(a),
+        Command::Worker { .. } => unreachable!("handled before dispatch"),
+    }
+}
+
+/// Ctrl-C and SIGTERM set this; the engine stops between batches.
+fn cancel_flag() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    ctrlc::set_handler(move || f.store(true, Ordering::SeqCst)).context("cannot install the Ctrl-C handler")?;
+    Ok(flag)
+}
+
+/// A fresh directory for the files under test, removed on every exit path
+/// but SIGKILL.
+pub(crate) fn work_dir(dir: &Option<PathBuf>) -> Result<tempfile::TempDir> {
+    let b = tempfile::Builder::new().prefix("crashlab-").tempdir_in(dir.clone().unwrap_or_else(std::env::temp_dir));
+    match dir {
+        Some(d) => b.with_context(|| format!("cannot create a work directory in --dir {}", d.display())),
+        None => b.context("cannot create a work directory in the system temp dir"),
+    }
+}
+
+pub(crate) fn pool_config(common: &CommonArgs, dir: &std::path::Path) -> Result<PoolConfig> {
+    let jobs = common.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if jobs == 0 {
+        bail!("--jobs must be at least 1");
+    }
+    Ok(PoolConfig { command: WorkerCommand::current_exe()?, jobs, dir: dir.to_owned(), watchdog_secs: common.timeout })
+}
+
+pub(crate) fn fresh_seed() -> u64 {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    derive_seed(t, &["fresh", &std::process::id().to_string()]) % 1_000_000_000
+}
+
+fn matrix(common: &CommonArgs, scenarios: Vec<ScenarioId>, crashes: Vec<CrashKind>) -> Result<ExitCode> {
+    if crashes.is_empty() {
+        bail!("--crash needs at least one crash kind");
+    }
+    let seed = common.seed.unwrap_or_else(fresh_seed);
+    let config = MatrixConfig {
+        seed,
+        file_size: common.size,
+        txns: common.txns,
+        points: common.points,
+        trials: common.trials,
+        scenarios,
+        crashes,
+    };
+    // Bad sizes and counts fail here, naming the flag, before any worker starts.
+    for s in &config.scenarios {
+        config.spec(*s).map_err(|e| anyhow::anyhow!("--size {} / --txns {}: {e}", common.size, common.txns))?;
+    }
+    let dir = work_dir(&common.dir)?;
+    let pool = pool_config(common, dir.path())?;
+    let cancel = cancel_flag()?;
+    if !common.quiet {
+        eprintln!(
+            "crashlab: seed {seed}; {} scenarios × {} crash kinds on {} worker(s) in {}",
+            config.scenarios.len(),
+            config.crashes.len(),
+            pool.jobs,
+            dir.path().display()
+        );
+    }
+    let done = AtomicUsize::new(0);
+    let report = run_matrix(&config, &pool, &cancel, &|n| {
+        done.fetch_add(n, Ordering::Relaxed);
+    })?;
+    write_report(&report, &common.out)?;
+    print_outcome(&report, common);
+    Ok(if report.all_as_expected() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn print_outcome(report: &SurvivalReport, common: &CommonArgs) {
+    if !common.quiet {
+        print!("{}", report.human_summary());
+    }
+    let s = &report.summary;
+    println!(
+        "{}: {} cells, {} trials, {} unexpected, {} with model violations; report: {}",
+        if report.all_as_expected() { "ok" } else { "FAILED" },
+        s.cells,
+        s.trials,
+        s.unexpected,
+        s.model_violations,
+        common.out.display()
+    );
+}

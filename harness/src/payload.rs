@@ -4,11 +4,13 @@
 //!
 //! Architecture Invariant: pure; built before fork, only read afterwards.
 
+use crate::page_buffer::PageBuffer;
 use crate::spec::{fill_pattern, Op, WriterSpec};
 
 pub struct Payloads {
-    /// The initial content of the whole file.
-    pub base: Vec<u8>,
+    /// The initial content of the whole file. Writer children never read it,
+    /// so it is kept out of them (see [`PageBuffer`]).
+    pub base: PageBuffer,
     arena: Vec<u8>,
     /// Per op: where its store bytes sit in `arena` (`usize::MAX` if not a store).
     start: Vec<usize>,
@@ -16,7 +18,7 @@ pub struct Payloads {
 
 impl Payloads {
     pub fn build(spec: &WriterSpec) -> Payloads {
-        let mut base = vec![0u8; spec.file_size as usize];
+        let mut base = PageBuffer::zeroed(spec.file_size as usize, spec.file_size as usize);
         fill_pattern(&mut base, 0, 0);
         let mut arena = Vec::with_capacity(spec.store_bytes() as usize);
         let mut start = Vec::with_capacity(spec.ops.len());

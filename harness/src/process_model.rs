@@ -572,7 +572,7 @@ mod tests {
 
     /// The file as the kernel would leave it: base, then the stores given.
     fn file_with(spec: &WriterSpec, p: &Payloads, stores: &[usize]) -> Vec<u8> {
-        let mut f = p.base.clone();
+        let mut f = p.base.to_vec();
         for &s in stores {
             let r = spec.ops[s].store_range().unwrap();
             f[r.start as usize..r.end as usize].copy_from_slice(p.store(spec, s));
@@ -652,7 +652,7 @@ mod tests {
         let s = spec(MappingKind::Private);
         let p = Payloads::build(&s);
         let f = facts(CrashKind::Abort, CrashPoint::BeforeOp(5), ChildExit::Signaled(libc::SIGABRT), 5, None);
-        let v = verify(&s, &p, &f, &p.base.clone());
+        let v = verify(&s, &p, &f, &p.base.to_vec());
         assert!(v.violations.is_empty());
         assert!(v.acks.iter().all(|a| a.status == AckStatus::Lost));
         let v = verify(&s, &p, &f, &file_with(&s, &p, &[0]));

@@ -1,0 +1,97 @@
+//! `crashlab bench`: trials/s of the lab against a bare floor measured in the
+//! same run, at several file sizes, with 1 and 2 workers.
+
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+
+use crashlab::crash::{CrashKind, CrashPoint};
+use crashlab::lab::pool::{run_batches, run_floor, Batch, PoolConfig, WorkerCommand};
+use crashlab::lab::protocol::TrialPlan;
+use crashlab::lab::trial::page_size;
+use crashlab::spec::{MappingKind, SyncPolicy, WorkloadParams, WriterSpec};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// File sizes in bytes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "4096,65536,1048576,16777216")]
+    sizes: Vec<u64>,
+    /// Rough seconds per measurement.
+    #[arg(long, default_value_t = 1.0)]
+    seconds: f64,
+    /// Directory for the files under test. Default: the system temp dir.
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+}
+
+pub fn run(a: BenchArgs) -> Result<ExitCode> {
+    let dir = crate::work_dir(&a.dir)?;
+    let fs = crashlab::environment::fs_type(dir.path());
+    println!("crashlab bench on {fs} ({}): shared/no-sync writer, SIGKILL after its last store", dir.path().display());
+    println!("floor = bare fork + the same stores + SIGKILL + waitpid + read-back, no harness logic, 1 process");
+    println!(
+        "{:>10} {:>12} {:>12} {:>7} {:>12} {:>8}",
+        "file", "floor t/s", "1 job t/s", "ratio", "2 jobs t/s", "speedup"
+    );
+    for &size in &a.sizes {
+        let spec = WriterSpec::generate(
+            &WorkloadParams::with_file_size(size),
+            MappingKind::Shared,
+            SyncPolicy::None,
+            page_size(),
+            1,
+        )
+        .map_err(|e| anyhow::anyhow!("--sizes {size}: {e}"))?;
+        let pool = |jobs| PoolConfig {
+            command: WorkerCommand::current_exe().expect("current exe"),
+            jobs,
+            dir: dir.path().to_owned(),
+            watchdog_secs: 60,
+        };
+        // Calibrate the trial count on the floor, then measure.
+        let probe = run_floor(&pool(1), &spec, 20)?;
+        let per_sec = 20.0 / (probe as f64 / 1e9);
+        let n = ((per_sec * a.seconds) as u32).clamp(20, 200_000);
+        let floor = n as f64 / (run_floor(&pool(1), &spec, n)? as f64 / 1e9);
+        let lab1 = lab_rate(&pool(1), &spec, n as usize)?;
+        let lab2 = lab_rate(&pool(2), &spec, 2 * n as usize)?;
+        println!(
+            "{:>10} {:>12.0} {:>12.0} {:>7.2} {:>12.0} {:>7.2}x",
+            human(size),
+            floor,
+            lab1,
+            lab1 / floor,
+            lab2,
+            lab2 / lab1
+        );
+    }
+    println!("targets: ratio >= 0.70 at 4 KiB..1 MiB; speedup >= 1.8x with 2 jobs on 2 cores");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn lab_rate(pool: &PoolConfig, spec: &WriterSpec, trials: usize) -> Result<f64> {
+    // Kill just before the final munmap: the same work as the floor's child.
+    let point = CrashPoint::BeforeOp(spec.ops.len() - 1);
+    let spec = Arc::new(spec.clone());
+    let plans = vec![TrialPlan { kind: CrashKind::Sigkill, point }; trials];
+    let batches: Vec<Batch> =
+        plans.chunks(32).map(|c| Batch { key: 0, spec: spec.clone(), plans: c.to_vec() }).collect();
+    let start = Instant::now();
+    let records = run_batches(pool, &batches, &AtomicBool::new(false), &|_| {})?;
+    let secs = start.elapsed().as_secs_f64();
+    let bad = records.iter().flatten().filter(|r| !r.verdict.violations.is_empty()).count();
+    anyhow::ensure!(bad == 0, "{bad} benchmark trials broke the model; run `crashlab matrix` to see why");
+    Ok(trials as f64 / secs)
+}
+
+fn human(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} B"),
+    }
+}

@@ -1,0 +1,35 @@
+//! The messages between the pool and a worker: one JSON object per line.
+//! Trials travel in batches so one pipe round trip serves many trials.
+
+use serde::{Deserialize, Serialize};
+
+use crate::crash::{CrashKind, CrashPoint};
+use crate::lab::trial::TrialRecord;
+use crate::spec::WriterSpec;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum Request {
+    /// Create the file under test for `spec`, map it, calibrate a clean run.
+    Prepare { key: u64, spec: WriterSpec },
+    /// Run trials of a prepared spec, in order.
+    Run { key: u64, trials: Vec<TrialPlan> },
+    /// The benchmark floor: a bare loop of fork + the spec's stores + SIGKILL
+    /// + waitpid + read-back, `trials` times.
+    Floor { spec: WriterSpec, trials: u32 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrialPlan {
+    pub kind: CrashKind,
+    pub point: CrashPoint,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "response", rename_all = "snake_case")]
+pub enum Response {
+    Prepared { key: u64, clean_ns: u64 },
+    Ran { records: Vec<TrialRecord> },
+    Floor { trials: u32, nanos: u64 },
+    Error { message: String },
+}

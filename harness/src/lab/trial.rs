@@ -1,0 +1,258 @@
+//! One built-in trial, in the worker: fork the writer, crash it as planned,
+//! reap it, read the file back, judge it, put the file back.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::crash::{CrashKind, CrashPoint};
+use crate::lab::child::{run_child, ChildPlan, Handshake};
+use crate::lab::journal_region::JournalRegion;
+use crate::lab::test_file::TestFile;
+use crate::page_buffer::PageBuffer;
+use crate::payload::Payloads;
+use crate::process_model::{self, ChildExit, ProcessVerdict, TrialFacts};
+use crate::spec::{ByteRange, Op, WriterSpec};
+use crate::LabError;
+
+/// A worker's state for one spec: its file, mapping, journal and images.
+pub struct PreparedSpec {
+    pub spec: WriterSpec,
+    pub payloads: Payloads,
+    file: TestFile,
+    journal: JournalRegion,
+    read_buf: PageBuffer,
+    /// Median duration of a clean run, fork to reap.
+    pub clean_ns: u64,
+    pub watchdog_secs: u32,
+}
+
+/// What a trial found. Pure data, sent back to the engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrialRecord {
+    pub facts: TrialFacts,
+    pub verdict: ProcessVerdict,
+}
+
+impl PreparedSpec {
+    pub fn new(spec: WriterSpec, path: &Path, watchdog_secs: u32) -> Result<PreparedSpec, LabError> {
+        spec.validate().map_err(LabError::Spec)?;
+        let page = page_size();
+        if spec.page_size != page {
+            return Err(LabError::Spec(format!(
+                "the spec was generated for {}-byte pages, this machine has {page}",
+                spec.page_size
+            )));
+        }
+        let payloads = Payloads::build(&spec);
+        let file = TestFile::create(path, &payloads.base, spec.mapping)
+            .map_err(|e| LabError::io("cannot prepare the file under test", e))?;
+        let journal = JournalRegion::new(spec.ops.len()).map_err(|e| LabError::io("cannot map the journal", e))?;
+        let read_buf = PageBuffer::zeroed(0, spec.file_size as usize);
+        let mut p = PreparedSpec { spec, payloads, file, journal, read_buf, clean_ns: 0, watchdog_secs };
+        // Calibrate the clean duration (for time-based crash points) and
+        // check, before any crash, that the writer runs cleanly here.
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let start = Instant::now();
+            let rec = p.run(CrashKind::Clean, CrashPoint::None)?;
+            times.push(start.elapsed().as_nanos() as u64);
+            if !rec.verdict.violations.is_empty() {
+                return Err(LabError::Spec(format!(
+                    "a clean run of the writer already breaks the model: {}",
+                    rec.verdict.violations[0].detail
+                )));
+            }
+        }
+        times.sort_unstable();
+        p.clean_ns = times[1];
+        Ok(p)
+    }
+
+    pub fn file_path(&self) -> &Path {
+        self.file.path()
+    }
+
+    /// Run one trial and leave the file as it was before.
+    pub fn run(&mut self, kind: CrashKind, point: CrashPoint) -> Result<TrialRecord, LabError> {
+        point.fits(kind, &self.spec).map_err(LabError::Spec)?;
+        self.journal.clear();
+        let pipes = if kind == CrashKind::Sigbus { Some((pipe()?, pipe()?)) } else { None };
+        let handshake = pipes.map(|((_, c2p_w), (p2c_r, _))| Handshake { to_parent: c2p_w, from_parent: p2c_r });
+        let started = Instant::now();
+        // SAFETY: the worker is single-threaded (checked at start-up), so the
+        // child may run ordinary code; it ends in `_exit` or a signal.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(LabError::io("fork failed", std::io::Error::last_os_error()));
+        }
+        if pid == 0 {
+            let plan = ChildPlan {
+                spec: &self.spec,
+                payloads: &self.payloads,
+                file: &self.file,
+                journal: &self.journal,
+                kind,
+                point,
+                handshake,
+                watchdog_secs: self.watchdog_secs,
+            };
+            run_child(&plan);
+        }
+        let mut external_truncate = None;
+        match point {
+            CrashPoint::TruncateBefore { op, len } => {
+                let ((c2p_r, c2p_w), (p2c_r, p2c_w)) = pipes.expect("sigbus trials have pipes");
+                close(c2p_w);
+                close(p2c_r);
+                let mut b = [0u8];
+                // SAFETY: one-byte reads/writes on our own pipe ends. EOF means
+                // the child died before reaching the op.
+                if unsafe { libc::read(c2p_r, b.as_mut_ptr().cast(), 1) } == 1 {
+                    self.file.truncate(len).map_err(|e| LabError::io("cannot truncate the test file", e))?;
+                    external_truncate = Some((op, len));
+                    unsafe { libc::write(p2c_w, b.as_ptr().cast(), 1) };
+                }
+                close(c2p_r);
+                close(p2c_w);
+            }
+            CrashPoint::InsideStore { op, delay_ns } => {
+                let limit = Duration::from_secs(self.watchdog_secs as u64);
+                if spin_until_started(pid, started, limit, || self.journal.load(op) != crate::journal::PENDING) {
+                    wait_until(pid, Instant::now(), Duration::from_nanos(delay_ns));
+                }
+                kill(pid);
+            }
+            CrashPoint::AtTime { permille } => {
+                let target = Duration::from_nanos(self.clean_ns * permille as u64 / 1000);
+                wait_until(pid, started, target);
+                kill(pid);
+            }
+            CrashPoint::BeforeOp(_) | CrashPoint::None => {}
+        }
+        let exit = reap(pid)?;
+        let journal = self.journal.snapshot().map_err(LabError::Journal)?;
+        let facts = TrialFacts { kind, point, exit, journal, external_truncate };
+        self.file.read_back(&mut self.read_buf).map_err(|e| LabError::io("cannot read the test file back", e))?;
+        let verdict = process_model::verify(&self.spec, &self.payloads, &facts, &self.read_buf);
+        self.reset_after(&facts, !verdict.violations.is_empty())?;
+        Ok(TrialRecord { facts, verdict })
+    }
+
+    /// Undo the trial: rewrite the ranges its ops may have touched.
+    fn reset_after(&mut self, facts: &TrialFacts, everything: bool) -> Result<(), LabError> {
+        let size = self.spec.file_size;
+        let reached = (facts.journal.completed + 1).min(self.spec.ops.len());
+        let mut shortest = facts.external_truncate.map_or(size, |(_, l)| l);
+        let mut ranges: Vec<ByteRange> = Vec::new();
+        for op in &self.spec.ops[..reached] {
+            match *op {
+                Op::Store { .. } => ranges.push(op.store_range().unwrap()),
+                Op::Truncate { len } => shortest = shortest.min(len),
+                _ => {}
+            }
+        }
+        if everything || self.read_buf.len() as u64 != size {
+            ranges = vec![ByteRange::new(0, size)];
+        }
+        self.file
+            .reset(&self.payloads.base, &ranges, shortest)
+            .map_err(|e| LabError::io("cannot reset the test file", e))
+    }
+}
+
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as u64 }
+}
+
+fn pipe() -> Result<(i32, i32), LabError> {
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 fills the two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(LabError::io("cannot create a pipe", std::io::Error::last_os_error()));
+    }
+    Ok((fds[0], fds[1]))
+}
+
+fn close(fd: i32) {
+    // SAFETY: closing a descriptor we own.
+    unsafe { libc::close(fd) };
+}
+
+fn kill(pid: i32) {
+    // SAFETY: the child is unreaped, so the pid cannot have been reused.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+}
+
+/// Has the child exited (without reaping it)?
+fn exited(pid: i32) -> bool {
+    // SAFETY: waitid with WNOWAIT only peeks.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let rc = unsafe {
+        libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT)
+    };
+    rc == 0 && unsafe { info.si_pid() } != 0
+}
+
+/// Busy-wait until `started()`, the child exits, or `limit` passes. A crash
+/// inside a store must land microseconds after it began, so no sleeping.
+fn spin_until_started(pid: i32, from: Instant, limit: Duration, started: impl Fn() -> bool) -> bool {
+    let mut n = 0u32;
+    loop {
+        if started() {
+            return true;
+        }
+        n = n.wrapping_add(1);
+        if n % 1024 == 0 && (exited(pid) || from.elapsed() >= limit) {
+            return started();
+        }
+        std::hint::spin_loop();
+    }
+}
+
+/// Wait until `delay` after `from` (or the child's exit): sleep through the
+/// bulk of it, spin the last stretch for precision.
+fn wait_until(pid: i32, from: Instant, delay: Duration) {
+    let mut n = 0u32;
+    loop {
+        let elapsed = from.elapsed();
+        if elapsed >= delay {
+            return;
+        }
+        let left = delay - elapsed;
+        if left > Duration::from_micros(300) {
+            std::thread::sleep(left - Duration::from_micros(200));
+            if exited(pid) {
+                return;
+            }
+        } else {
+            n = n.wrapping_add(1);
+            if n % 1024 == 0 && exited(pid) {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+    }
+}
+
+fn reap(pid: i32) -> Result<ChildExit, LabError> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waiting for our own child.
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if rc == pid {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(LabError::io("waitpid failed", e));
+        }
+    }
+    Ok(if libc::WIFSIGNALED(status) {
+        ChildExit::Signaled(libc::WTERMSIG(status))
+    } else {
+        ChildExit::Exited(libc::WEXITSTATUS(status))
+    })
+}

@@ -1,0 +1,133 @@
+//! The worker process: reads [`Request`]s on stdin, forks writer children,
+//! answers [`Response`]s on stdout. Single-threaded by construction and by
+//! check.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::lab::protocol::{Request, Response};
+use crate::lab::test_file::TestFile;
+use crate::lab::trial::PreparedSpec;
+use crate::payload::Payloads;
+use crate::LabError;
+
+pub struct WorkerArgs {
+    /// Where the worker keeps its files under test.
+    pub dir: PathBuf,
+    /// Distinguishes the files of workers sharing `dir`.
+    pub id: u32,
+    /// A child still running after this many seconds dies of SIGALRM.
+    pub watchdog_secs: u32,
+}
+
+/// How many prepared specs a worker keeps (each holds a file and images).
+const CACHE: usize = 2;
+
+/// Serve requests until stdin closes. Returns an error only when the worker
+/// cannot go on at all; request failures are answered as `Response::Error`.
+pub fn serve(args: &WorkerArgs, input: impl BufRead, mut output: impl Write) -> Result<(), LabError> {
+    let threads = thread_count();
+    if threads != Some(1) {
+        return Err(LabError::Spec(format!(
+            "the worker must be single-threaded to fork safely, but has {threads:?} threads"
+        )));
+    }
+    // abort() must not write core files into the user's directory. Ctrl-C
+    // is the harness's to handle: it closes our stdin and we clean up.
+    // SAFETY: setrlimit with a valid struct; ignoring a signal.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        libc::setrlimit(libc::RLIMIT_CORE, &zero);
+    }
+    let mut cache: VecDeque<(u64, PreparedSpec)> = VecDeque::new();
+    for line in input.lines() {
+        let line = line.map_err(|e| LabError::io("worker cannot read its requests", e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let response = match serde_json::from_str::<Request>(&line) {
+            Err(e) => Response::Error { message: format!("bad request: {e}") },
+            Ok(req) => handle(args, &mut cache, req).unwrap_or_else(|e| Response::Error { message: e.to_string() }),
+        };
+        serde_json::to_writer(&mut output, &response).expect("responses serialize");
+        output.write_all(b"\n").and_then(|_| output.flush()).map_err(|e| LabError::io("worker cannot answer", e))?;
+    }
+    Ok(())
+}
+
+fn handle(args: &WorkerArgs, cache: &mut VecDeque<(u64, PreparedSpec)>, req: Request) -> Result<Response, LabError> {
+    match req {
+        Request::Prepare { key, spec } => {
+            if let Some((_, p)) = cache.iter().find(|(k, _)| *k == key) {
+                return Ok(Response::Prepared { key, clean_ns: p.clean_ns });
+            }
+            if cache.len() == CACHE {
+                cache.pop_front();
+            }
+            let path = args.dir.join(format!("crashlab-w{}-{key:016x}.dat", args.id));
+            let p = PreparedSpec::new(spec, &path, args.watchdog_secs)?;
+            let clean_ns = p.clean_ns;
+            cache.push_back((key, p));
+            Ok(Response::Prepared { key, clean_ns })
+        }
+        Request::Run { key, trials } => {
+            let (_, p) = cache
+                .iter_mut()
+                .find(|(k, _)| *k == key)
+                .ok_or_else(|| LabError::Spec(format!("spec {key:016x} was not prepared")))?;
+            let mut records = Vec::with_capacity(trials.len());
+            for t in trials {
+                records.push(p.run(t.kind, t.point)?);
+            }
+            Ok(Response::Ran { records })
+        }
+        Request::Floor { spec, trials } => {
+            let path = args.dir.join(format!("crashlab-w{}-floor.dat", args.id));
+            let nanos = floor(&spec, &path, trials)?;
+            Ok(Response::Floor { trials, nanos })
+        }
+    }
+}
+
+/// The benchmark floor: what a trial costs with no harness logic at all.
+fn floor(spec: &crate::spec::WriterSpec, path: &std::path::Path, trials: u32) -> Result<u64, LabError> {
+    let payloads = Payloads::build(spec);
+    let file = TestFile::create(path, &payloads.base, crate::spec::MappingKind::Shared)
+        .map_err(|e| LabError::io("cannot prepare the floor's file", e))?;
+    let stores: Vec<(usize, &[u8])> = spec
+        .ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| op.store_range().map(|r| (r.start as usize, payloads.store(spec, i))))
+        .collect();
+    let mut buf = crate::page_buffer::PageBuffer::zeroed(0, spec.file_size as usize);
+    let start = Instant::now();
+    for _ in 0..trials {
+        // SAFETY: single-threaded worker; the child only copies into the
+        // mapping and kills itself.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            unsafe {
+                for (off, bytes) in &stores {
+                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), file.map_ptr().add(*off), bytes.len());
+                }
+                libc::kill(libc::getpid(), libc::SIGKILL);
+                libc::_exit(0);
+            }
+        }
+        let mut status = 0;
+        // SAFETY: reaping our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        file.read_back(&mut buf).map_err(|e| LabError::io("floor read-back failed", e))?;
+    }
+    Ok(start.elapsed().as_nanos() as u64)
+}
+
+/// Threads of this process, from /proc/self/status.
+pub fn thread_count() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|n| n.trim().parse().ok())
+}

@@ -1,0 +1,466 @@
+//! The survival report: its types (serialized as the versioned JSON report,
+//! see `reports/SCHEMA.md`), the aggregation of trial records into cells,
+//! and the human summary table.
+//!
+//! Architecture Invariant: pure. Ordering is deterministic (cells in matrix
+//! order, vectors sorted), so two runs with the same seed differ only in
+//! the fields listed in [`NONDETERMINISTIC_FIELDS`].
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::crash::{CrashKind, CrashPoint, PointSelection};
+use crate::expectation::{AckExpectation, PersistenceModel};
+use crate::lab::trial::TrialRecord;
+use crate::process_model::{AckStatus, ChildExit};
+use crate::scenario::ScenarioId;
+use crate::spec::{MappingKind, SyncPolicy};
+
+/// Bumped in the major part when a reader of the old format would misread
+/// the new one; in the minor part when fields are only added.
+pub const SCHEMA_VERSION: &str = "1.0";
+
+/// JSON pointers (with `*` for any array index) of fields that differ
+/// between two runs with the same seed. Snapshot tests redact exactly these.
+pub const NONDETERMINISTIC_FIELDS: &[&str] =
+    &["/run/started_at_unix", "/run/duration_ms", "/run/dir", "/environment/kernel_release", "/environment/fs_type"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SurvivalReport {
+    pub schema_version: String,
+    pub crashlab_version: String,
+    pub run: RunInfo,
+    pub environment: Environment,
+    pub seed: u64,
+    pub config: MatrixConfig,
+    pub cells: Vec<CellReport>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub started_at_unix: u64,
+    pub duration_ms: u64,
+    /// The directory the files under test lived in.
+    pub dir: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Environment {
+    pub kernel_release: String,
+    /// Filesystem of the work directory, from statfs.
+    pub fs_type: String,
+    pub page_size: u64,
+}
+
+/// Everything that decides which trials run. Same config, same trials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatrixConfig {
+    pub seed: u64,
+    pub file_size: u64,
+    pub txns: u32,
+    pub points: PointSelection,
+    /// Repetitions of each crash point.
+    pub trials: u32,
+    pub scenarios: Vec<ScenarioId>,
+    pub crashes: Vec<CrashKind>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Everything observed is what the model and the expectation allow.
+    AsExpected,
+    /// The files were inside the model, but acked ops fared otherwise than
+    /// the expectation table says (a bug in crashlab's model or table).
+    Unexpected,
+    /// Something the model forbids happened: the kernel surprised us.
+    ModelViolation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CellReport {
+    pub scenario: ScenarioId,
+    pub mapping: MappingKind,
+    pub sync_policy: SyncPolicy,
+    pub crash: CrashKind,
+    pub model: PersistenceModel,
+    pub trials: u64,
+    pub crash_points: u64,
+    /// Acked ops over all trials (an op acked before the crash in 3 trials
+    /// counts 3 times).
+    pub acked: u64,
+    pub survived: u64,
+    pub lost: u64,
+    pub torn: u64,
+    /// Acked ops whose bytes still in the file survived, but some of whose
+    /// bytes a truncation cut off.
+    pub truncated: u64,
+    /// Trials that died inside a store, and of those, how many left it torn.
+    pub in_flight_stores: u64,
+    pub in_flight_torn: u64,
+    /// Trials whose writer died of SIGBUS on a store beyond the new EOF.
+    pub sigbus_faults: u64,
+    /// Timed kills that came after the writer had already finished.
+    pub missed_crashes: u64,
+    /// Trials with at least one model violation.
+    pub model_violations: u64,
+    pub expectation: AckExpectation,
+    pub verdict: Verdict,
+    /// Why the verdict is not `as-expected`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict_reason: Option<String>,
+    /// Replays one representative trial: the first failing one, else the
+    /// first that lost or tore an acked op, else the first trial.
+    pub replay: String,
+    /// The first few failing trials, each with its replay line.
+    pub failures: Vec<FailureReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureReport {
+    pub point: CrashPoint,
+    pub exit: String,
+    pub replay: String,
+    pub details: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub cells: u64,
+    pub as_expected: u64,
+    pub unexpected: u64,
+    pub model_violations: u64,
+    pub trials: u64,
+}
+
+/// At most this many failures are kept per cell.
+const MAX_FAILURES: usize = 5;
+
+/// The exact command that reruns one trial.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayLine {
+    pub scenario: ScenarioId,
+    pub crash: CrashKind,
+    pub point: CrashPoint,
+    pub seed: u64,
+    pub file_size: u64,
+    pub txns: u32,
+}
+
+impl std::fmt::Display for ReplayLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "crashlab replay --scenario {} --crash {} --point {} --seed {} --size {} --txns {}",
+            self.scenario, self.crash, self.point, self.seed, self.file_size, self.txns
+        )
+    }
+}
+
+/// The identity of a cell and what its trials found, before judging.
+pub struct CellInput<'a> {
+    pub scenario: ScenarioId,
+    pub crash: CrashKind,
+    pub model: PersistenceModel,
+    pub expectation: AckExpectation,
+    pub points: &'a [CrashPoint],
+    pub records: &'a [TrialRecord],
+    pub replay: &'a dyn Fn(CrashPoint) -> ReplayLine,
+}
+
+pub fn aggregate_cell(input: &CellInput<'_>) -> CellReport {
+    let mut c = CellReport {
+        scenario: input.scenario,
+        mapping: input.scenario.mapping,
+        sync_policy: input.scenario.policy,
+        crash: input.crash,
+        model: input.model,
+        trials: input.records.len() as u64,
+        crash_points: input.points.len() as u64,
+        acked: 0,
+        survived: 0,
+        lost: 0,
+        torn: 0,
+        truncated: 0,
+        in_flight_stores: 0,
+        in_flight_torn: 0,
+        sigbus_faults: 0,
+        missed_crashes: 0,
+        model_violations: 0,
+        expectation: input.expectation,
+        verdict: Verdict::AsExpected,
+        verdict_reason: None,
+        replay: String::new(),
+        failures: Vec::new(),
+    };
+    let mut representative: Option<(u8, CrashPoint)> = None;
+    for r in input.records {
+        let v = &r.verdict;
+        for a in &v.acks {
+            c.acked += 1;
+            match a.status {
+                AckStatus::Survived => c.survived += 1,
+                AckStatus::Lost => c.lost += 1,
+                AckStatus::Torn => c.torn += 1,
+                AckStatus::Truncated => c.truncated += 1,
+            }
+        }
+        if let Some(f) = v.in_flight {
+            c.in_flight_stores += 1;
+            c.in_flight_torn += f.torn() as u64;
+        }
+        c.sigbus_faults += v.faulting_store.is_some() as u64;
+        if r.facts.point.is_timed() && r.facts.exit == ChildExit::Exited(0) && v.violations.is_empty() {
+            c.missed_crashes += 1;
+        }
+        let rank = if !v.violations.is_empty() {
+            c.model_violations += 1;
+            if c.failures.len() < MAX_FAILURES {
+                c.failures.push(FailureReport {
+                    point: r.facts.point,
+                    exit: r.facts.exit.to_string(),
+                    replay: (input.replay)(r.facts.point).to_string(),
+                    details: v
+                        .violations
+                        .iter()
+                        .map(|x| match x.range {
+                            Some(range) => format!("{:?} [{}, {}): {}", x.kind, range.start, range.end, x.detail),
+                            None => format!("{:?}: {}", x.kind, x.detail),
+                        })
+                        .collect(),
+                });
+            }
+            0
+        } else if v.acks.iter().any(|a| matches!(a.status, AckStatus::Lost | AckStatus::Torn)) {
+            1
+        } else {
+            2
+        };
+        if representative.is_none_or(|(best, _)| rank < best) {
+            representative = Some((rank, r.facts.point));
+        }
+    }
+    if let Some((_, p)) = representative {
+        c.replay = (input.replay)(p).to_string();
+    }
+    let (verdict, reason) = judge(&c);
+    c.verdict = verdict;
+    c.verdict_reason = reason;
+    c
+}
+
+fn judge(c: &CellReport) -> (Verdict, Option<String>) {
+    if c.model_violations > 0 {
+        return (
+            Verdict::ModelViolation,
+            Some(format!("{} of {} trials left states the {} model forbids", c.model_violations, c.trials, c.model)),
+        );
+    }
+    let not_survived = c.lost + c.torn;
+    match c.expectation {
+        AckExpectation::AllSurvive if not_survived > 0 => (
+            Verdict::Unexpected,
+            Some(format!("{not_survived} acked ops lost or torn where the {} model keeps them all", c.model)),
+        ),
+        AckExpectation::AllLost if c.survived + c.torn > 0 => (
+            Verdict::Unexpected,
+            Some(format!("{} acked ops reached the file where the {} model allows none", c.survived + c.torn, c.model)),
+        ),
+        _ => (Verdict::AsExpected, None),
+    }
+}
+
+impl Summary {
+    pub fn of(cells: &[CellReport]) -> Summary {
+        let count = |v: Verdict| cells.iter().filter(|c| c.verdict == v).count() as u64;
+        Summary {
+            cells: cells.len() as u64,
+            as_expected: count(Verdict::AsExpected),
+            unexpected: count(Verdict::Unexpected),
+            model_violations: count(Verdict::ModelViolation),
+            trials: cells.iter().map(|c| c.trials).sum(),
+        }
+    }
+}
+
+impl SurvivalReport {
+    /// Did every cell come out as expected?
+    pub fn all_as_expected(&self) -> bool {
+        self.cells.iter().all(|c| c.verdict == Verdict::AsExpected)
+    }
+
+    /// The human summary: a table per persistence model, then the failures.
+    pub fn human_summary(&self) -> String {
+        let mut out = String::new();
+        let e = &self.environment;
+        let _ = writeln!(
+            out,
+            "crashlab {} survival matrix: seed {}, {} on {} (kernel {}), {}-byte file, {}-byte pages, {} txns, points {}",
+            self.crashlab_version,
+            self.seed,
+            self.run.dir,
+            e.fs_type,
+            e.kernel_release,
+            self.config.file_size,
+            e.page_size,
+            self.config.txns,
+            self.config.points,
+        );
+        let mut models: Vec<PersistenceModel> = self.cells.iter().map(|c| c.model).collect();
+        models.dedup();
+        for model in models {
+            let _ = writeln!(out, "\nmodel {}: {}", model, model.describe());
+            let _ = writeln!(
+                out,
+                "{:<26} {:<8} {:>6} {:>6} {:>8} {:>5} {:>5} {:>6} {:>10} {:>6} {:>5}  verdict",
+                "scenario",
+                "crash",
+                "trials",
+                "acked",
+                "survived",
+                "lost",
+                "torn",
+                "trunc",
+                "in-fl torn",
+                "sigbus",
+                "viol"
+            );
+            for c in self.cells.iter().filter(|c| c.model == model) {
+                let _ = writeln!(
+                    out,
+                    "{:<26} {:<8} {:>6} {:>6} {:>8} {:>5} {:>5} {:>6} {:>10} {:>6} {:>5}  {}",
+                    c.scenario.to_string(),
+                    c.crash.name(),
+                    c.trials,
+                    c.acked,
+                    c.survived,
+                    c.lost,
+                    c.torn,
+                    c.truncated,
+                    format!("{}/{}", c.in_flight_torn, c.in_flight_stores),
+                    c.sigbus_faults,
+                    c.model_violations,
+                    verdict_text(c),
+                );
+            }
+        }
+        let s = &self.summary;
+        let _ = writeln!(
+            out,
+            "\n{} cells, {} trials: {} as expected, {} unexpected, {} with model violations",
+            s.cells, s.trials, s.as_expected, s.unexpected, s.model_violations
+        );
+        for c in self.cells.iter().filter(|c| c.verdict != Verdict::AsExpected) {
+            let _ = writeln!(
+                out,
+                "\n{} {} [{}]: {}",
+                c.scenario,
+                c.crash,
+                c.model,
+                c.verdict_reason.as_deref().unwrap_or("")
+            );
+            for f in &c.failures {
+                let _ = writeln!(out, "  at {} ({}):", f.point, f.exit);
+                for d in &f.details {
+                    let _ = writeln!(out, "    {d}");
+                }
+                let _ = writeln!(out, "    replay: {}", f.replay);
+            }
+            if c.failures.is_empty() {
+                let _ = writeln!(out, "  replay: {}", c.replay);
+            }
+        }
+        out
+    }
+}
+
+fn verdict_text(c: &CellReport) -> &'static str {
+    match (c.verdict, c.expectation) {
+        (Verdict::AsExpected, AckExpectation::AllSurvive) => "ok: acks survive",
+        (Verdict::AsExpected, AckExpectation::AllLost) => "ok: acks never reach the file",
+        (Verdict::AsExpected, AckExpectation::MayBeLost) => "ok: acks not guaranteed",
+        (Verdict::Unexpected, _) => "UNEXPECTED",
+        (Verdict::ModelViolation, _) => "MODEL VIOLATION",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::JournalSnapshot;
+    use crate::process_model::{AckOutcome, ProcessVerdict, TrialFacts, Violation, ViolationKind};
+
+    fn record(statuses: &[AckStatus], violation: bool) -> TrialRecord {
+        TrialRecord {
+            facts: TrialFacts {
+                kind: CrashKind::Sigkill,
+                point: CrashPoint::BeforeOp(statuses.len()),
+                exit: ChildExit::Signaled(libc::SIGKILL),
+                journal: JournalSnapshot { completed: 3, in_flight: None, failed: None },
+                external_truncate: None,
+            },
+            verdict: ProcessVerdict {
+                file_len: 4096,
+                expected_len: 4096,
+                in_flight: None,
+                faulting_store: None,
+                acks: statuses
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &status)| AckOutcome { id: i as u32, op: i, status })
+                    .collect(),
+                violations: if violation {
+                    vec![Violation { kind: ViolationKind::Content, range: None, detail: "x".into() }]
+                } else {
+                    vec![]
+                },
+            },
+        }
+    }
+
+    fn cell(expectation: AckExpectation, records: &[TrialRecord]) -> CellReport {
+        let points: Vec<CrashPoint> = records.iter().map(|r| r.facts.point).collect();
+        let replay = |point| ReplayLine {
+            scenario: "shared/no-sync".parse().unwrap(),
+            crash: CrashKind::Sigkill,
+            point,
+            seed: 1,
+            file_size: 4096,
+            txns: 2,
+        };
+        aggregate_cell(&CellInput {
+            scenario: "shared/no-sync".parse().unwrap(),
+            crash: CrashKind::Sigkill,
+            model: PersistenceModel::ProcessCrash,
+            expectation,
+            points: &points,
+            records,
+            replay: &replay,
+        })
+    }
+
+    #[test]
+    fn counts_and_verdicts_follow_the_records() {
+        use AckStatus::*;
+        let ok = cell(AckExpectation::AllSurvive, &[record(&[Survived], false), record(&[Survived, Survived], false)]);
+        assert_eq!((ok.trials, ok.acked, ok.survived, ok.lost), (2, 3, 3, 0));
+        assert_eq!(ok.verdict, Verdict::AsExpected);
+
+        let lost = cell(AckExpectation::AllSurvive, &[record(&[Survived], false), record(&[Survived, Lost], false)]);
+        assert_eq!(lost.verdict, Verdict::Unexpected);
+        assert!(lost.replay.contains("--point before:2"), "the losing trial is the representative: {}", lost.replay);
+
+        let private = cell(AckExpectation::AllLost, &[record(&[Lost, Lost], false)]);
+        assert_eq!(private.verdict, Verdict::AsExpected);
+        let leaked = cell(AckExpectation::AllLost, &[record(&[Lost, Survived], false)]);
+        assert_eq!(leaked.verdict, Verdict::Unexpected);
+
+        let bad = cell(AckExpectation::MayBeLost, &[record(&[Lost], false), record(&[Survived], true)]);
+        assert_eq!(bad.verdict, Verdict::ModelViolation);
+        assert_eq!(bad.model_violations, 1);
+        assert_eq!(bad.failures.len(), 1);
+        assert!(bad.failures[0].replay.starts_with("crashlab replay --scenario shared/no-sync --crash sigkill"));
+    }
+}
