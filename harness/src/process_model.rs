@@ -652,7 +652,7 @@ mod tests {
         let s = spec(MappingKind::Private);
         let p = Payloads::build(&s);
         let f = facts(CrashKind::Abort, CrashPoint::BeforeOp(5), ChildExit::Signaled(libc::SIGABRT), 5, None);
-        let v = verify(&s, &p, &f, &p.base.to_vec());
+        let v = verify(&s, &p, &f, &p.base);
         assert!(v.violations.is_empty());
         assert!(v.acks.iter().all(|a| a.status == AckStatus::Lost));
         let v = verify(&s, &p, &f, &file_with(&s, &p, &[0]));

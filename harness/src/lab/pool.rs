@@ -92,27 +92,37 @@ impl Worker {
     }
 
     fn request(&mut self, req: &Request) -> Result<Response, LabError> {
+        self.send(req)?;
+        self.recv()
+    }
+
+    fn died(&mut self, what: &str) -> LabError {
+        let status = self.child.try_wait().ok().flatten();
+        LabError::Worker {
+            id: self.id,
+            message: format!(
+                "{what}; worker {}",
+                status.map_or("is unresponsive".to_string(), |s| format!("ended with {s}"))
+            ),
+        }
+    }
+
+    fn send(&mut self, req: &Request) -> Result<(), LabError> {
         let mut line = serde_json::to_vec(req).expect("requests serialize");
         line.push(b'\n');
-        let died = |w: &mut Worker, what: &str| {
-            let status = w.child.try_wait().ok().flatten();
-            LabError::Worker {
-                id: w.id,
-                message: format!(
-                    "{what}; worker {}",
-                    status.map_or("is unresponsive".to_string(), |s| format!("ended with {s}"))
-                ),
-            }
-        };
         let stdin = self.stdin.as_mut().expect("stdin open while the worker serves");
         if stdin.write_all(&line).and_then(|_| stdin.flush()).is_err() {
-            return Err(died(self, "cannot send a request"));
+            return Err(self.died("cannot send a request"));
         }
+        Ok(())
+    }
+
+    fn recv(&mut self) -> Result<Response, LabError> {
         let mut answer = String::new();
         match self.stdout.read_line(&mut answer) {
             Ok(0) | Err(_) => {
                 let _ = self.child.wait();
-                return Err(died(self, "no answer"));
+                return Err(self.died("no answer"));
             }
             Ok(_) => {}
         }
@@ -141,9 +151,12 @@ impl Worker {
         Ok(self.clean_ns[&key])
     }
 
-    fn run(&mut self, batch: &Batch) -> Result<Vec<TrialRecord>, LabError> {
-        self.ensure_prepared(batch.key, &batch.spec)?;
-        match self.request(&Request::Run { key: batch.key, trials: batch.plans.clone() })? {
+    fn send_run(&mut self, batch: &Batch) -> Result<(), LabError> {
+        self.send(&Request::Run { key: batch.key, trials: batch.plans.clone() })
+    }
+
+    fn recv_run(&mut self, batch: &Batch) -> Result<Vec<TrialRecord>, LabError> {
+        match self.recv()? {
             Response::Ran { records } if records.len() == batch.plans.len() => Ok(records),
             other => Err(unexpected(self.id, &other)),
         }
@@ -188,18 +201,40 @@ pub fn run_batches(
                     Ok(w) => w,
                     Err(e) => return fail(e),
                 };
+                let collect = |worker: &mut Worker, j: usize| -> Result<(), LabError> {
+                    let records = worker.recv_run(&batches[j])?;
+                    on_batch(records.len());
+                    results.lock().unwrap()[j] = Some(records);
+                    Ok(())
+                };
+                // Two batches in flight per worker: it starts the next while
+                // we decode the last, so it never idles on the pipe.
+                let mut in_flight: std::collections::VecDeque<usize> = Default::default();
                 loop {
-                    if failed.load(Ordering::SeqCst) || cancel.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(batch) = batches.get(i) else { return };
-                    match worker.run(batch) {
-                        Ok(records) => {
-                            on_batch(records.len());
-                            results.lock().unwrap()[i] = Some(records);
+                    let stop = failed.load(Ordering::SeqCst) || cancel.load(Ordering::SeqCst);
+                    if !stop && in_flight.len() < 2 {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if let Some(batch) = batches.get(i) {
+                            // A Prepare must not interleave with pending Run answers.
+                            if !worker.prepared.contains(&batch.key) {
+                                while let Some(j) = in_flight.pop_front() {
+                                    if let Err(e) = collect(&mut worker, j) {
+                                        return fail(e);
+                                    }
+                                }
+                            }
+                            let sent =
+                                worker.ensure_prepared(batch.key, &batch.spec).and_then(|_| worker.send_run(batch));
+                            if let Err(e) = sent {
+                                return fail(e);
+                            }
+                            in_flight.push_back(i);
+                            continue;
                         }
-                        Err(e) => return fail(e),
+                    }
+                    let Some(j) = in_flight.pop_front() else { return };
+                    if let Err(e) = collect(&mut worker, j) {
+                        return fail(e);
                     }
                 }
             });

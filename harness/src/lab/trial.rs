@@ -10,7 +10,6 @@ use crate::crash::{CrashKind, CrashPoint};
 use crate::lab::child::{run_child, ChildPlan, Handshake};
 use crate::lab::journal_region::JournalRegion;
 use crate::lab::test_file::TestFile;
-use crate::page_buffer::PageBuffer;
 use crate::payload::Payloads;
 use crate::process_model::{self, ChildExit, ProcessVerdict, TrialFacts};
 use crate::spec::{ByteRange, Op, WriterSpec};
@@ -22,7 +21,6 @@ pub struct PreparedSpec {
     pub payloads: Payloads,
     file: TestFile,
     journal: JournalRegion,
-    read_buf: PageBuffer,
     /// Median duration of a clean run, fork to reap.
     pub clean_ns: u64,
     pub watchdog_secs: u32,
@@ -49,8 +47,7 @@ impl PreparedSpec {
         let file = TestFile::create(path, &payloads.base, spec.mapping)
             .map_err(|e| LabError::io("cannot prepare the file under test", e))?;
         let journal = JournalRegion::new(spec.ops.len()).map_err(|e| LabError::io("cannot map the journal", e))?;
-        let read_buf = PageBuffer::zeroed(0, spec.file_size as usize);
-        let mut p = PreparedSpec { spec, payloads, file, journal, read_buf, clean_ns: 0, watchdog_secs };
+        let mut p = PreparedSpec { spec, payloads, file, journal, clean_ns: 0, watchdog_secs };
         // Calibrate the clean duration (for time-based crash points) and
         // check, before any crash, that the writer runs cleanly here.
         let mut times = Vec::new();
@@ -134,9 +131,11 @@ impl PreparedSpec {
         let exit = reap(pid)?;
         let journal = self.journal.snapshot().map_err(LabError::Journal)?;
         let facts = TrialFacts { kind, point, exit, journal, external_truncate };
-        self.file.read_back(&mut self.read_buf).map_err(|e| LabError::io("cannot read the test file back", e))?;
-        let verdict = process_model::verify(&self.spec, &self.payloads, &facts, &self.read_buf);
-        self.reset_after(&facts, !verdict.violations.is_empty())?;
+        let view = self.file.view().map_err(|e| LabError::io("cannot read the test file back", e))?;
+        let verdict = process_model::verify(&self.spec, &self.payloads, &facts, &view);
+        let observed_len = view.len() as u64;
+        drop(view);
+        self.reset_after(&facts, !verdict.violations.is_empty() || observed_len != self.spec.file_size)?;
         Ok(TrialRecord { facts, verdict })
     }
 
@@ -153,7 +152,7 @@ impl PreparedSpec {
                 _ => {}
             }
         }
-        if everything || self.read_buf.len() as u64 != size {
+        if everything {
             ranges = vec![ByteRange::new(0, size)];
         }
         self.file
