@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 /// How the writer maps its file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum MappingKind {
     /// `MAP_SHARED`: stores reach the page cache, hence the file.
@@ -303,7 +303,6 @@ impl WriterSpec {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut ops = Vec::new();
         let mut pending: Vec<(u32, usize)> = Vec::new(); // (ack id, store op index)
-        let mut pending_range: Option<ByteRange> = None;
         let whole = ByteRange::new(0, params.file_size);
         let page_range =
             |r: ByteRange| ByteRange::new(r.start / page_size * page_size, r.end.div_ceil(page_size) * page_size);
@@ -329,10 +328,6 @@ impl WriterSpec {
                 }
                 SyncPolicy::MsSyncEvery(n) | SyncPolicy::FsyncEvery(n) => {
                     pending.push((txn, store_index));
-                    pending_range = Some(match pending_range {
-                        None => range,
-                        Some(r) => ByteRange::new(r.start.min(range.start), r.end.max(range.end)),
-                    });
                     let last = txn + 1 == params.txns;
                     if pending.len() as u32 == n || last {
                         ops.push(match policy {
@@ -342,7 +337,6 @@ impl WriterSpec {
                         for (id, idx) in pending.drain(..) {
                             ops.push(Op::Ack { id, covers: vec![idx] });
                         }
-                        pending_range = None;
                     }
                 }
             }

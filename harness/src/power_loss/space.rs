@@ -126,10 +126,17 @@ impl TryFrom<String> for VersionLabel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VersionOrigin {
     Initial,
-    Store { op: usize, version: u32 },
+    Store {
+        op: usize,
+        version: u32,
+    },
     /// A truncation to `len` zeroed the unit's bytes beyond `len`; `op` is
     /// `None` when the parent truncated.
-    Truncation { ordinal: u32, op: Option<usize>, len: u64 },
+    Truncation {
+        ordinal: u32,
+        op: Option<usize>,
+        len: u64,
+    },
 }
 
 impl VersionOrigin {
@@ -141,13 +148,13 @@ impl VersionOrigin {
         }
     }
 
-    /// Words for explanations: "version 7", "the zeros of the truncation to 4096 bytes (op 5)".
+    /// Words for explanations: "version 7", "the zeros of the truncation to 4096 bytes by op 5".
     pub fn describe(&self) -> String {
         match *self {
-            VersionOrigin::Initial => "version 0 (the initial content)".into(),
+            VersionOrigin::Initial => "version 0, the initial content".into(),
             VersionOrigin::Store { version, .. } => format!("version {version}"),
             VersionOrigin::Truncation { op: Some(op), len, .. } => {
-                format!("the zeros of the truncation to {len} bytes (op {op})")
+                format!("the zeros of the truncation to {len} bytes by op {op}")
             }
             VersionOrigin::Truncation { op: None, len, .. } => {
                 format!("the zeros of the parent's truncation to {len} bytes")
@@ -172,7 +179,8 @@ pub struct UnitVersion<'a> {
     /// Made by the op that was in flight at the crash: it may or may not have
     /// happened, and a store in flight may be any mix of old and new bytes.
     pub in_flight: bool,
-    /// Position in the trial's event order (for "write order").
+    /// Position in the trial's event order, 1-based (0: the initial
+    /// content); orders versions against ops (see [`PowerLossModel::op_event`]).
     pub(super) event: usize,
     /// Disjoint, sorted, covering the unit.
     pub(super) pieces: Vec<Piece<'a>>,
@@ -293,16 +301,27 @@ pub struct PowerLossModel<'a> {
     /// that store until the crash (bytes at or beyond it were cut by a
     /// truncation, not lost). `u64::MAX` otherwise.
     store_min_len: Vec<u64>,
+    /// Per op: its 1-based position in the trial's events (`usize::MAX`: it
+    /// never ran).
+    op_event: Vec<usize>,
     completed: usize,
     in_flight_op: Option<usize>,
     /// Per size: how many dimensions start below it (a prefix of `dirty`).
     dims_within: Vec<usize>,
 }
 
-/// A unit while the timeline is replayed: owners only.
+/// A unit version while the timeline is replayed: owners, no bytes yet.
+struct VersionBuild {
+    origin: VersionOrigin,
+    in_flight: bool,
+    event: usize,
+    pieces: Vec<(ByteRange, Owner)>,
+}
+
+/// A unit while the timeline is replayed.
 struct UnitBuild {
     pieces: Vec<(ByteRange, Owner)>,
-    history: Vec<(VersionOrigin, bool, usize, Vec<(ByteRange, Owner)>)>,
+    history: Vec<VersionBuild>,
     floor: usize,
     floor_sync: Option<usize>,
 }
@@ -332,12 +351,17 @@ impl Builder<'_> {
             let sub = ByteRange::new(r.start.max(ur.start), r.end.min(ur.end));
             let unit = self.units.entry(u).or_insert_with(|| UnitBuild {
                 pieces: vec![(ur, Owner::Base)],
-                history: vec![(VersionOrigin::Initial, false, 0, vec![(ur, Owner::Base)])],
+                history: vec![VersionBuild {
+                    origin: VersionOrigin::Initial,
+                    in_flight: false,
+                    event: 0,
+                    pieces: vec![(ur, Owner::Base)],
+                }],
                 floor: 0,
                 floor_sync: None,
             });
             if paint(&mut unit.pieces, sub, owner) {
-                unit.history.push((origin, in_flight, event, unit.pieces.clone()));
+                unit.history.push(VersionBuild { origin, in_flight, event, pieces: unit.pieces.clone() });
             }
         }
     }
@@ -393,7 +417,7 @@ fn paint(pieces: &mut Vec<(ByteRange, Owner)>, r: ByteRange, owner: Owner) -> bo
         return false;
     }
     let mut out: Vec<(ByteRange, Owner)> = Vec::with_capacity(pieces.len() + 2);
-    let mut push = |out: &mut Vec<(ByteRange, Owner)>, pr: ByteRange, po: Owner| {
+    let push = |out: &mut Vec<(ByteRange, Owner)>, pr: ByteRange, po: Owner| {
         if pr.is_empty() {
             return;
         }
@@ -472,7 +496,12 @@ impl<'a> PowerLossModel<'a> {
         let shared = spec.mapping == MappingKind::Shared;
         let events = file_events(facts);
         let event_count = events.len();
-        for (event, e) in events.into_iter().enumerate() {
+        let mut op_event = vec![usize::MAX; spec.ops.len()];
+        for (i, e) in events.into_iter().enumerate() {
+            let event = i + 1;
+            if let FileEvent::Op(op) = e {
+                op_event[op] = event;
+            }
             match e {
                 FileEvent::ExternalTruncate(len) => b.truncate(len, None, false, event),
                 FileEvent::Op(i) => match spec.ops[i] {
@@ -494,9 +523,10 @@ impl<'a> PowerLossModel<'a> {
         }
         let crash_len = b.len;
         if let Some(i) = facts.journal.in_flight {
+            op_event[i] = event_count + 1;
             match spec.ops[i] {
-                Op::Store { .. } => b.store(i, true, event_count),
-                Op::Truncate { len } => b.truncate(len, Some(i), true, event_count),
+                Op::Store { .. } => b.store(i, true, event_count + 1),
+                Op::Truncate { len } => b.truncate(len, Some(i), true, event_count + 1),
                 _ => {}
             }
         }
@@ -533,18 +563,16 @@ impl<'a> PowerLossModel<'a> {
             .into_iter()
             .map(|(u, ub)| {
                 let range = ByteRange::new(u * unit_size, (u + 1) * unit_size);
-                let id = UnitId {
-                    page: range.start / ps,
-                    sector: torn.then_some(((range.start % ps) / unit_size) as u32),
-                };
+                let id =
+                    UnitId { page: range.start / ps, sector: torn.then_some(((range.start % ps) / unit_size) as u32) };
                 let history = ub
                     .history
                     .iter()
-                    .map(|(origin, in_flight, event, pieces)| UnitVersion {
-                        origin: *origin,
-                        in_flight: *in_flight,
-                        event: *event,
-                        pieces: resolve(pieces),
+                    .map(|v| UnitVersion {
+                        origin: v.origin,
+                        in_flight: v.in_flight,
+                        event: v.event,
+                        pieces: resolve(&v.pieces),
                     })
                     .collect();
                 Unit { id, range, history, floor: ub.floor, floor_sync: ub.floor_sync }
@@ -569,6 +597,7 @@ impl<'a> PowerLossModel<'a> {
             newest_size,
             crash_len,
             store_min_len: b.store_min_len,
+            op_event,
             completed: facts.journal.completed,
             in_flight_op: facts.journal.in_flight,
             dims_within,
@@ -605,6 +634,11 @@ impl<'a> PowerLossModel<'a> {
     /// The unit of dimension `d`.
     pub fn dim_unit(&self, d: usize) -> &Unit<'a> {
         &self.units[self.dirty[d]]
+    }
+
+    /// The index into [`PowerLossModel::units`] of dimension `d`.
+    pub fn dim_unit_index(&self, d: usize) -> usize {
+        self.dirty[d]
     }
 
     /// How many versions dimension `d` may hold.
@@ -649,6 +683,11 @@ impl<'a> PowerLossModel<'a> {
     /// The smallest length the file had from completed store `op` to the crash.
     pub(super) fn store_min_len(&self, op: usize) -> u64 {
         self.store_min_len[op]
+    }
+
+    /// When op `op` happened, comparable with [`UnitVersion`] events.
+    pub(super) fn op_event(&self, op: usize) -> usize {
+        self.op_event[op]
     }
 
     pub(super) fn completed(&self) -> usize {
@@ -713,7 +752,7 @@ impl<'a> PowerLossModel<'a> {
 
     /// The whole mapping (not cut to a size) with every unit at its floor.
     pub fn floor_image(&self) -> Vec<u8> {
-        let mut file = self.payloads.base.clone();
+        let mut file = self.payloads.base.to_vec();
         for u in &self.units {
             u.floor().write_into(&mut file);
         }
@@ -786,7 +825,7 @@ impl<'a> PowerLossModel<'a> {
         for &(id, label) in &s.units {
             let start = id.page * ps + id.sector.map_or(0, |s| s as u64 * self.unit_size);
             let shape_ok = id.sector.is_some() == self.torn
-                && id.sector.map_or(true, |s| (s as u64) < ps / self.unit_size)
+                && !matches!(id.sector, Some(s) if s as u64 >= ps / self.unit_size)
                 && start < self.spec.file_size;
             if !shape_ok {
                 return Err(err(format!("there is no unit {id} with units of {} bytes", self.unit_size)));
