@@ -1,23 +1,81 @@
 #!/usr/bin/env bash
-# Nightly campaign: a long randomized matrix on the default temp dir and on
-# tmpfs, seed from the date (printed, recorded in each report).
-# Exits non-zero on any model violation or unexpected verdict.
+# Nightly campaign: a long randomized matrix, every crash kind and every
+# persistence model, on the default temp dir, on tmpfs and with a large file.
+# The seed comes from the date (printed, recorded in each report).
+#
+# Writes, per run, JSON + HTML + JUnit into reports/out/nightly-<date>/, and
+# the replay lines of failing trials into regressions.txt there (copy the
+# ones worth keeping into scenarios/regressions.txt). If a previous nightly
+# directory is present, each report is diffed against the previous one of the
+# same name (<name>.diff.txt).
+#
+# Exit: 0 all as expected and no regression; 1 a model violation, an
+# unexpected verdict or a regression against the previous nightly; 2 the
+# harness failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 date_tag=$(date -u +%Y-%m-%d)
 seed=$(date -u +%Y%m%d)
 out="reports/out/nightly-$date_tag"
+previous=$(ls -1d reports/out/nightly-* 2>/dev/null | grep -v "/nightly-$date_tag\$" | sort | tail -n 1)
 mkdir -p "$out"
-echo "nightly $date_tag: seed $seed"
+echo "nightly $date_tag: seed $seed; previous nightly: ${previous:-none}"
 cargo build --release -p crashlab || exit 2
+bin="${CARGO_TARGET_DIR:-target}/release/crashlab"
+
 status=0
+worst() { [ "$1" -gt "$status" ] && status=$1; return 0; }
+
+# run NAME POINTS [FLAGS...]
 run() {
-  local name=$1; shift
-  ./target/release/crashlab matrix --seed "$seed" --points random:2000 --trials 1 --out "$out/$name.json" "$@"
-  local rc=$?
-  [ "$rc" -gt "$status" ] && status=$rc
+  local name=$1 points=$2; shift 2
+  echo "== $name"
+  "$bin" matrix --seed "$seed" --crash sigkill,abort,sigbus,clean --points "$points" \
+    --out "$out/$name.json" --html "$out/$name.html" --junit "$out/$name.junit.xml" \
+    --regressions "$out/regressions.txt" --quiet "$@"
+  worst $?
+  if [ -n "$previous" ] && [ -f "$previous/$name.json" ] && [ -f "$out/$name.json" ]; then
+    "$bin" report diff "$previous/$name.json" "$out/$name.json" > "$out/$name.diff.txt"
+    local rc=$?
+    cat "$out/$name.diff.txt"
+    if [ "$rc" -eq 2 ]; then
+      # An unreadable previous report (e.g. an older major schema version)
+      # is no regression: there is nothing to compare with.
+      echo "nightly: cannot compare with $previous/$name.json; skipped"
+    else
+      worst "$rc"
+    fi
+  fi
 }
-run default-tmp
-[ -d /dev/shm ] && run tmpfs --dir /dev/shm
-run large-file --size 16777216 --points random:200
+
+run default-tmp random:2000
+if [ -d /dev/shm ]; then
+  run tmpfs random:2000 --dir /dev/shm
+fi
+run large-file random:200 --size 16777216
+
+# Model soundness: real power cuts checked against the simulated model.
+# loopcut (root): ext4, xfs, btrfs on loop devices. vm: a qemu guest killed;
+# its cache ($CRASHLAB_VM_DIR, default reports/out/vm-cache) is filled by
+# scripts/vm-setup.sh. Exit 1 on a model soundness violation (evidence kept).
+echo "== soundness (loopcut)"
+if [ "$(id -u)" = 0 ]; then
+  "$bin" soundness --backend loopcut --fs ext4,xfs,btrfs --trials 500 --seed "$seed" \
+    --out "$out/soundness-loopcut.json" --keep-dir "$out/soundness-evidence" --quiet
+  worst $?
+else
+  echo "nightly: soundness (loopcut) unavailable: needs root; skipped"
+fi
+echo "== soundness (vm)"
+export CRASHLAB_VM_DIR="${CRASHLAB_VM_DIR:-reports/out/vm-cache}"
+if bash scripts/vm-setup.sh; then
+  "$bin" soundness --backend vm --trials 60 --jobs 2 --seed "$seed" \
+    --out "$out/soundness-vm.json" --keep-dir "$out/soundness-evidence" --quiet
+  worst $?
+else
+  echo "nightly: vm setup failed"
+  worst 2
+fi
+
+echo "nightly $date_tag: seed $seed, exit $status; reports in $out"
 exit "$status"

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::spec::{Op, WriterSpec};
 
 /// How the writer process dies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum CrashKind {
     /// `SIGKILL`, at an op boundary, inside a large store, or at a random time.

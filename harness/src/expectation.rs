@@ -14,18 +14,33 @@ use crate::spec::{MappingKind, SyncPolicy};
 
 /// The persistence model a verdict comes from. Every number in a report
 /// names one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum PersistenceModel {
     /// The process died; the kernel and its page cache lived on.
     ProcessCrash,
+    /// The machine lost power at the crash instant (simulated): each page
+    /// holds any version between its last completed sync and the crash.
+    PowerLoss,
+    /// As `PowerLoss`, and each sector (`tear` bytes, 512 by default) of a
+    /// page independently holds any of the page's allowed versions.
+    PowerLossTorn,
 }
 
 impl PersistenceModel {
+    pub const ALL: [PersistenceModel; 3] =
+        [PersistenceModel::ProcessCrash, PersistenceModel::PowerLoss, PersistenceModel::PowerLossTorn];
+
     pub fn name(self) -> &'static str {
         match self {
             PersistenceModel::ProcessCrash => "process-crash",
+            PersistenceModel::PowerLoss => "power-loss",
+            PersistenceModel::PowerLossTorn => "power-loss-torn",
         }
+    }
+
+    pub fn is_power_loss(self) -> bool {
+        self != PersistenceModel::ProcessCrash
     }
 
     pub fn describe(self) -> &'static str {
@@ -34,7 +49,26 @@ impl PersistenceModel {
                 "process crash: the page cache outlives the process, so every completed MAP_SHARED store \
                  is in the file, synced or not; MAP_PRIVATE stores never are"
             }
+            PersistenceModel::PowerLoss => {
+                "simulated power loss at the crash instant: only what a completed MS_SYNC/fsync/fdatasync \
+                 covered is guaranteed; every other page may hold any version it had since (MS_ASYNC \
+                 guarantees nothing). Columns: survived = guaranteed in every allowed state; lost/torn = \
+                 lost/torn in some state"
+            }
+            PersistenceModel::PowerLossTorn => {
+                "simulated power loss with torn pages: as power-loss, and each sector of a page may hold a \
+                 different allowed version"
+            }
         }
+    }
+}
+
+impl std::str::FromStr for PersistenceModel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        PersistenceModel::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| {
+            format!("unknown persistence model `{s}` (expected process-crash, power-loss or power-loss-torn)")
+        })
     }
 }
 
@@ -44,7 +78,7 @@ impl std::fmt::Display for PersistenceModel {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum AckExpectation {
     /// Every acked op survives (bytes cut off by a truncation excepted).
@@ -55,16 +89,19 @@ pub enum AckExpectation {
     MayBeLost,
 }
 
-pub fn expected_acks(
-    mapping: MappingKind,
-    _policy: SyncPolicy,
-    _kind: CrashKind,
-    model: PersistenceModel,
-) -> AckExpectation {
+pub fn expected_acks(mapping: MappingKind, policy: SyncPolicy, _kind: CrashKind, model: PersistenceModel) -> AckExpectation {
     match (model, mapping) {
+        // Private pages are copies; not even MS_SYNC writes them to the file.
+        (_, MappingKind::Private) => AckExpectation::AllLost,
         // The page cache outlives the process: msync or not, the stores are there.
         (PersistenceModel::ProcessCrash, MappingKind::Shared) => AckExpectation::AllSurvive,
-        // Private pages are copies; not even MS_SYNC writes them to the file.
-        (PersistenceModel::ProcessCrash, MappingKind::Private) => AckExpectation::AllLost,
+        // msync(2): MS_SYNC "requests an update and waits for it to complete";
+        // fsync(2) flushes all modified data. A writer that waits for one
+        // before acking keeps its acks through a power loss, torn sectors
+        // included (the floor of every acked byte is its own version).
+        (_, MappingKind::Shared) if policy.syncs_before_ack() => AckExpectation::AllSurvive,
+        // No sync, MS_ASYNC (a no-op since 2.6.19) or a sync after the ack:
+        // writeback may or may not have happened.
+        (_, MappingKind::Shared) => AckExpectation::MayBeLost,
     }
 }

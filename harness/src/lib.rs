@@ -5,12 +5,16 @@
 //! [`journal`], [`live_image`], [`process_model`].
 
 pub mod crash;
+pub mod external;
 pub mod journal;
 pub mod lab;
+pub mod oracle;
 pub mod live_image;
 pub mod page_buffer;
 pub mod payload;
+pub mod power_loss;
 pub mod process_model;
+pub mod realcut;
 pub mod spec;
 
 /// Errors of the lab and the engine. Each says what failed and with which
@@ -39,3 +43,13 @@ pub mod expectation;
 pub mod matrix;
 pub mod report;
 pub mod scenario;
+pub mod regressions;
+pub mod report_diff;
+pub mod report_html;
+pub mod report_io;
+pub mod report_junit;
+pub mod report_merge;
+pub mod report_schema;
+pub mod trial_replay;
+pub mod trial_space;
+pub mod utc_time;

@@ -8,17 +8,19 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crashlab::crash::{CrashKind, PointSelection};
+use crashlab::expectation::PersistenceModel;
 use crashlab::lab::pool::{PoolConfig, WorkerCommand};
 use crashlab::matrix::{run_matrix, write_report};
 use crashlab::report::{MatrixConfig, SurvivalReport};
 use crashlab::scenario::{derive_seed, ScenarioId};
+use crashlab::trial_space::{planned_trials, Shard};
 use crashlab::LabError;
 
 mod cli;
@@ -36,12 +38,25 @@ enum Command {
     /// Run the standard survival matrix (mapping × sync policy × crash kind)
     /// and write a JSON survival report.
     Matrix(MatrixArgs),
-    /// Run one cell of the matrix: one scenario under one crash kind.
+    /// Run one cell of the matrix: one scenario under one crash kind; or
+    /// crash your own program (--writer, workload protocol v1).
     Run(RunArgs),
     /// Rerun one trial exactly, from the line a report prints.
     Replay(replay::ReplayArgs),
     /// Measure trials/s against a bare fork+store+kill+wait+read floor.
     Bench(bench::BenchArgs),
+    /// Read, compare (diff), merge shards of, and render (html) survival
+    /// reports; print their JSON Schema.
+    Report(cli::report::ReportArgs),
+    /// Check the simulated power-loss model against real power cuts
+    /// (loopcut: loop devices, root; vm: a qemu guest killed).
+    Soundness(cli::soundness::SoundnessArgs),
+    /// Serve as a realcut worker (started by `crashlab soundness`).
+    #[command(name = "__realcut-worker", hide = true, disable_help_flag = true)]
+    RealcutWorker {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Serve as a forking worker (started by crashlab itself).
     #[command(name = "__worker", hide = true, disable_help_flag = true)]
     Worker {
@@ -86,6 +101,21 @@ struct CommonArgs {
     /// Print only the final line.
     #[arg(long, short)]
     quiet: bool,
+    /// Persistence models, comma-separated: process-crash (the crash kinds
+    /// of --crash), power-loss and power-loss-torn (simulated at every op
+    /// boundary of a SIGKILLed writer).
+    #[arg(long, value_delimiter = ',', default_value = "process-crash,power-loss,power-loss-torn")]
+    model: Vec<PersistenceModel>,
+    /// Sector size of power-loss-torn, in bytes (must divide the page size).
+    #[arg(long, default_value_t = 512)]
+    tear: u64,
+    /// Run only shard I of N (e.g. 2/4): a contiguous block of every cell's
+    /// crash points, the same whatever --jobs; `crashlab report merge` joins
+    /// the N reports into the report of the whole campaign.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
+    #[command(flatten)]
+    outputs: cli::campaign_outputs::OutputArgs,
 }
 
 #[derive(Args)]
@@ -101,14 +131,20 @@ struct MatrixArgs {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("workload").required(true).args(["scenario", "writer"])))]
 struct RunArgs {
     #[command(flatten)]
     common: CommonArgs,
     /// The scenario, as MAPPING/POLICY (e.g. shared/ms-sync-each).
     #[arg(long)]
-    scenario: ScenarioId,
+    scenario: Option<ScenarioId>,
+    /// With --scenario: sigkill, abort, sigbus or clean. With --writer:
+    /// sigkill, sigabrt, sigbus or power-loss, comma-separated.
     #[arg(long)]
-    crash: CrashKind,
+    crash: String,
+    /// Your own program instead of a scenario (workload protocol v1).
+    #[command(flatten)]
+    external: cli::external_run::ExternalArgs,
 }
 
 fn main() -> ExitCode {
@@ -116,6 +152,10 @@ fn main() -> ExitCode {
     if let Command::Worker { args } = cli.command {
         // Before anything could start a thread: the worker forks.
         return ExitCode::from(crashlab::lab::pool::worker_main(args) as u8);
+    }
+    if let Command::RealcutWorker { args } = cli.command {
+        // Also forks: before anything could start a thread.
+        return ExitCode::from(crashlab::lab::realcut_trial::realcut_worker_main(args) as u8);
     }
     match dispatch(cli.command) {
         Ok(code) => code,
@@ -136,10 +176,15 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             let scenarios = if a.scenario.is_empty() { ScenarioId::standard() } else { a.scenario };
             matrix(&a.common, scenarios, a.crash)
         }
-        Command::Run(a) => matrix(&a.common, vec![a.scenario], vec![a.crash]),
+        Command::Run(a) => match a.scenario {
+            Some(s) => matrix(&a.common, vec![s], vec![a.crash.parse().map_err(|e| anyhow::anyhow!("--crash: {e}"))?]),
+            None => cli::external_run::run(&a.common, &a.crash, &a.external),
+        },
         Command::Replay(a) => replay::run(a),
         Command::Bench(a) => bench::run(a),
-        Command::Worker { .. } => unreachable!("handled before dispatch"),
+        Command::Report(a) => cli::report::run(a),
+        Command::Soundness(a) => cli::soundness::run(a),
+        Command::Worker { .. } | Command::RealcutWorker { .. } => unreachable!("handled before dispatch"),
     }
 }
 
@@ -178,6 +223,9 @@ fn matrix(common: &CommonArgs, scenarios: Vec<ScenarioId>, crashes: Vec<CrashKin
     if crashes.is_empty() {
         bail!("--crash needs at least one crash kind");
     }
+    if common.model.is_empty() {
+        bail!("--model needs at least one persistence model");
+    }
     let seed = common.seed.unwrap_or_else(fresh_seed);
     let config = MatrixConfig {
         seed,
@@ -187,6 +235,9 @@ fn matrix(common: &CommonArgs, scenarios: Vec<ScenarioId>, crashes: Vec<CrashKin
         trials: common.trials,
         scenarios,
         crashes,
+        models: common.model.clone(),
+        tear: common.tear,
+        shard: common.shard,
     };
     // Bad sizes and counts fail here, naming the flag, before any worker starts.
     for s in &config.scenarios {
@@ -197,18 +248,19 @@ fn matrix(common: &CommonArgs, scenarios: Vec<ScenarioId>, crashes: Vec<CrashKin
     let cancel = cancel_flag()?;
     if !common.quiet {
         eprintln!(
-            "crashlab: seed {seed}; {} scenarios × {} crash kinds on {} worker(s) in {}",
+            "crashlab: seed {seed}; {} scenarios × {} crash kinds × {} models on {} worker(s) in {}",
             config.scenarios.len(),
             config.crashes.len(),
+            config.models.len(),
             pool.jobs,
             dir.path().display()
         );
     }
-    let done = AtomicUsize::new(0);
-    let report = run_matrix(&config, &pool, &cancel, &|n| {
-        done.fetch_add(n, Ordering::Relaxed);
-    })?;
+    let progress = cli::progress::CampaignProgress::new(planned_trials(&config)?, common.quiet);
+    let report = run_matrix(&config, &pool, &cancel, &|n| progress.advance(n))?;
+    drop(progress);
     write_report(&report, &common.out)?;
+    common.outputs.write(&report, common.quiet)?;
     print_outcome(&report, common);
     Ok(if report.all_as_expected() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -6,10 +6,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::crash::{crash_points, CrashKind, CrashPoint};
+use crate::crash::{crash_points, CrashKind, CrashPoint, PointSelection};
 use crate::expectation::{expected_acks, PersistenceModel};
 use crate::lab::pool::{run_batches, Batch, PoolConfig};
-use crate::lab::protocol::TrialPlan;
+use crate::lab::protocol::{PowerLossPlan, TrialPlan};
+use crate::power_loss::PowerLossConfig;
 use crate::lab::trial::page_size;
 use crate::report::{
     aggregate_cell, CellInput, MatrixConfig, ReplayLine, RunInfo, Summary, SurvivalReport, SCHEMA_VERSION,
@@ -19,8 +20,10 @@ use crate::spec::{WorkloadParams, WriterSpec};
 use crate::LabError;
 
 /// Trials per message to a worker: large enough to amortize the pipe round
-/// trip, small enough to balance two workers.
+/// trip, small enough to balance two workers. Power-loss trials each judge
+/// up to 65,536 states, so they travel in smaller batches.
 const BATCH: usize = 32;
+const POWER_LOSS_BATCH: usize = 4;
 
 impl MatrixConfig {
     pub fn workload(&self) -> WorkloadParams {
@@ -34,8 +37,42 @@ impl MatrixConfig {
             .map_err(LabError::Spec)
     }
 
-    pub fn replay_line(&self, scenario: ScenarioId, crash: CrashKind, point: CrashPoint) -> ReplayLine {
-        ReplayLine { scenario, crash, point, seed: self.seed, file_size: self.file_size, txns: self.txns }
+    pub fn replay_line(
+        &self,
+        scenario: ScenarioId,
+        crash: CrashKind,
+        model: PersistenceModel,
+        point: CrashPoint,
+    ) -> ReplayLine {
+        ReplayLine {
+            scenario,
+            crash,
+            point,
+            seed: self.seed,
+            file_size: self.file_size,
+            txns: self.txns,
+            model,
+            tear: self.tear,
+            state: None,
+        }
+    }
+
+    /// How a power-loss cell of `model` simulates the loss.
+    pub fn power_loss_config(&self, model: PersistenceModel) -> Option<PowerLossConfig> {
+        match model {
+            PersistenceModel::ProcessCrash => None,
+            PersistenceModel::PowerLoss => Some(PowerLossConfig::default()),
+            PersistenceModel::PowerLossTorn => Some(PowerLossConfig { tear: Some(self.tear), ..Default::default() }),
+        }
+    }
+
+    /// The trial plan of one crash point of a cell.
+    pub fn trial_plan(&self, scenario: ScenarioId, crash: CrashKind, model: PersistenceModel, point: CrashPoint) -> TrialPlan {
+        let power_loss = self.power_loss_config(model).map(|config| PowerLossPlan {
+            config,
+            seed: derive_seed(self.seed, &["power-loss", &scenario.to_string(), model.name(), &point.to_string()]),
+        });
+        TrialPlan { kind: crash, point, power_loss }
     }
 }
 
@@ -52,13 +89,32 @@ pub fn plan(config: &MatrixConfig) -> Result<Vec<CellPlan>, LabError> {
     if config.trials == 0 {
         return Err(LabError::Spec("--trials must be at least 1".into()));
     }
+    if let Some(cfg) = config.power_loss_config(PersistenceModel::PowerLossTorn) {
+        cfg.validate(page_size()).map_err(|e| LabError::Spec(format!("--tear {}: {e}", config.tear)))?;
+    }
     let mut cells = Vec::new();
     for &scenario in &config.scenarios {
         let spec = Arc::new(config.spec(scenario)?);
-        for &crash in &config.crashes {
-            let seed = derive_seed(config.seed, &["points", &scenario.to_string(), crash.name()]);
-            let points = crash_points(&spec, crash, config.points, seed);
-            cells.push(CellPlan { scenario, crash, model: PersistenceModel::ProcessCrash, spec: spec.clone(), points });
+        for &model in &config.models {
+            if model.is_power_loss() {
+                // Power loss at every op boundary: the instants at which a
+                // sync has or has not completed, deterministically.
+                let points = crash_points(&spec, CrashKind::Sigkill, PointSelection::Boundaries, 0);
+                cells.push(CellPlan { scenario, crash: CrashKind::Sigkill, model, spec: spec.clone(), points });
+                continue;
+            }
+            for &crash in &config.crashes {
+                let seed = derive_seed(config.seed, &["points", &scenario.to_string(), crash.name()]);
+                let points = crash_points(&spec, crash, config.points, seed);
+                cells.push(CellPlan { scenario, crash, model, spec: spec.clone(), points });
+            }
+        }
+    }
+    if let Some(shard) = config.shard {
+        // A shard runs one contiguous block of every cell's points; see
+        // trial_space for why contiguous.
+        for cell in &mut cells {
+            cell.points = cell.points[shard.block(cell.points.len())].to_vec();
         }
     }
     Ok(cells)
@@ -82,9 +138,12 @@ pub fn run_matrix(
         let plans: Vec<TrialPlan> = cell
             .points
             .iter()
-            .flat_map(|&point| (0..config.trials).map(move |_| TrialPlan { kind: cell.crash, point }))
+            .flat_map(|&point| {
+                (0..config.trials).map(move |_| config.trial_plan(cell.scenario, cell.crash, cell.model, point))
+            })
             .collect();
-        for chunk in plans.chunks(BATCH) {
+        let batch = if cell.model.is_power_loss() { POWER_LOSS_BATCH } else { BATCH };
+        for chunk in plans.chunks(batch) {
             // One key per spec, so workers prepare each writer once.
             let spec_key = spec_key(&cells, key);
             batches.push(Batch { key: spec_key, spec: cell.spec.clone(), plans: chunk.to_vec() });
@@ -97,7 +156,7 @@ pub fn run_matrix(
         .zip(spans)
         .map(|(cell, span)| {
             let records: Vec<_> = results[span].iter().flatten().cloned().collect();
-            let replay = |p| config.replay_line(cell.scenario, cell.crash, p);
+            let replay = |p| config.replay_line(cell.scenario, cell.crash, cell.model, p);
             aggregate_cell(&CellInput {
                 scenario: cell.scenario,
                 crash: cell.crash,

@@ -26,7 +26,7 @@ pub const SCHEMA_VERSION: &str = "1.0";
 pub const NONDETERMINISTIC_FIELDS: &[&str] =
     &["/run/started_at_unix", "/run/duration_ms", "/run/dir", "/environment/kernel_release", "/environment/fs_type"];
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SurvivalReport {
     pub schema_version: String,
     pub crashlab_version: String,
@@ -38,7 +38,7 @@ pub struct SurvivalReport {
     pub summary: Summary,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunInfo {
     pub started_at_unix: u64,
     pub duration_ms: u64,
@@ -46,7 +46,7 @@ pub struct RunInfo {
     pub dir: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Environment {
     pub kernel_release: String,
     /// Filesystem of the work directory, from statfs.
@@ -55,7 +55,7 @@ pub struct Environment {
 }
 
 /// Everything that decides which trials run. Same config, same trials.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MatrixConfig {
     pub seed: u64,
     pub file_size: u64,
@@ -64,10 +64,20 @@ pub struct MatrixConfig {
     /// Repetitions of each crash point.
     pub trials: u32,
     pub scenarios: Vec<ScenarioId>,
+    /// Crash kinds judged under the process-crash model.
     pub crashes: Vec<CrashKind>,
+    /// Persistence models. Power-loss cells kill the writer (SIGKILL) at
+    /// every op boundary and judge a simulated power loss at that instant.
+    pub models: Vec<PersistenceModel>,
+    /// Sector size of `power-loss-torn`.
+    pub tear: u64,
+    /// This report ran one shard of the trial space (`--shard I/N`):
+    /// `crashlab report merge` joins the N shard reports into one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::trial_space::Shard>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// Everything observed is what the model and the expectation allow.
@@ -79,7 +89,7 @@ pub enum Verdict {
     ModelViolation,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CellReport {
     pub scenario: ScenarioId,
     pub mapping: MappingKind,
@@ -116,9 +126,29 @@ pub struct CellReport {
     pub replay: String,
     /// The first few failing trials, each with its replay line.
     pub failures: Vec<FailureReport>,
+    /// Power-loss cells: crash states judged over all trials, and in how
+    /// many trials every allowed state was judged (the rest were sampled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub states_checked: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exhaustive_trials: Option<u64>,
+    /// Power-loss cells: minimal explanations of acks a power loss may lose
+    /// (the first few), each with the exact state and its replay line.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub explanations: Vec<ExplanationReport>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ExplanationReport {
+    pub point: CrashPoint,
+    pub ack: u32,
+    pub text: String,
+    /// The state, in the text form `--state` takes.
+    pub state: String,
+    pub replay: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FailureReport {
     pub point: CrashPoint,
     pub exit: String,
@@ -126,7 +156,7 @@ pub struct FailureReport {
     pub details: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Summary {
     pub cells: u64,
     pub as_expected: u64,
@@ -135,8 +165,8 @@ pub struct Summary {
     pub trials: u64,
 }
 
-/// At most this many failures are kept per cell.
-const MAX_FAILURES: usize = 5;
+/// At most this many failures (and explanations) are kept per cell.
+pub(crate) const MAX_FAILURES: usize = 5;
 
 /// The exact command that reruns one trial.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +177,11 @@ pub struct ReplayLine {
     pub seed: u64,
     pub file_size: u64,
     pub txns: u32,
+    pub model: PersistenceModel,
+    /// Sector size, for `power-loss-torn`.
+    pub tear: u64,
+    /// One power-loss state to rebuild exactly.
+    pub state: Option<String>,
 }
 
 impl std::fmt::Display for ReplayLine {
@@ -155,7 +190,17 @@ impl std::fmt::Display for ReplayLine {
             f,
             "crashlab replay --scenario {} --crash {} --point {} --seed {} --size {} --txns {}",
             self.scenario, self.crash, self.point, self.seed, self.file_size, self.txns
-        )
+        )?;
+        if self.model != PersistenceModel::ProcessCrash {
+            write!(f, " --model {}", self.model)?;
+        }
+        if self.model == PersistenceModel::PowerLossTorn {
+            write!(f, " --tear {}", self.tear)?;
+        }
+        if let Some(state) = &self.state {
+            write!(f, " --state {state}")?;
+        }
+        Ok(())
     }
 }
 
@@ -194,17 +239,61 @@ pub fn aggregate_cell(input: &CellInput<'_>) -> CellReport {
         verdict_reason: None,
         replay: String::new(),
         failures: Vec::new(),
+        states_checked: None,
+        exhaustive_trials: None,
+        explanations: Vec::new(),
     };
     let mut representative: Option<(u8, CrashPoint)> = None;
+    let power_loss = input.model.is_power_loss();
+    if power_loss {
+        c.states_checked = Some(0);
+        c.exhaustive_trials = Some(0);
+    }
     for r in input.records {
         let v = &r.verdict;
-        for a in &v.acks {
-            c.acked += 1;
-            match a.status {
-                AckStatus::Survived => c.survived += 1,
-                AckStatus::Lost => c.lost += 1,
-                AckStatus::Torn => c.torn += 1,
-                AckStatus::Truncated => c.truncated += 1,
+        let mut acks_at_risk = false;
+        match (&r.power_loss, power_loss) {
+            (Some(pl), true) => {
+                *c.states_checked.get_or_insert(0) += pl.states_checked;
+                *c.exhaustive_trials.get_or_insert(0) += pl.exhaustive as u64;
+                for a in &pl.acks {
+                    c.acked += 1;
+                    if a.guaranteed {
+                        c.survived += 1;
+                    } else if a.lost_states > 0 {
+                        c.lost += 1;
+                    } else if a.torn_states > 0 {
+                        c.torn += 1;
+                    } else {
+                        c.truncated += 1;
+                    }
+                    acks_at_risk |= !a.guaranteed;
+                }
+                for e in &pl.explanations {
+                    if c.explanations.len() < MAX_FAILURES {
+                        let mut line = (input.replay)(r.facts.point);
+                        line.state = Some(e.state.to_string());
+                        c.explanations.push(ExplanationReport {
+                            point: r.facts.point,
+                            ack: e.ack,
+                            text: e.text.clone(),
+                            state: e.state.to_string(),
+                            replay: line.to_string(),
+                        });
+                    }
+                }
+            }
+            _ => {
+                for a in &v.acks {
+                    c.acked += 1;
+                    match a.status {
+                        AckStatus::Survived => c.survived += 1,
+                        AckStatus::Lost => c.lost += 1,
+                        AckStatus::Torn => c.torn += 1,
+                        AckStatus::Truncated => c.truncated += 1,
+                    }
+                    acks_at_risk |= matches!(a.status, AckStatus::Lost | AckStatus::Torn);
+                }
             }
         }
         if let Some(f) = v.in_flight {
@@ -233,7 +322,7 @@ pub fn aggregate_cell(input: &CellInput<'_>) -> CellReport {
                 });
             }
             0
-        } else if v.acks.iter().any(|a| matches!(a.status, AckStatus::Lost | AckStatus::Torn)) {
+        } else if acks_at_risk {
             1
         } else {
             2
@@ -251,7 +340,8 @@ pub fn aggregate_cell(input: &CellInput<'_>) -> CellReport {
     c
 }
 
-fn judge(c: &CellReport) -> (Verdict, Option<String>) {
+/// The verdict of a cell from its counts (also used to rejudge merged shards).
+pub(crate) fn judge(c: &CellReport) -> (Verdict, Option<String>) {
     if c.model_violations > 0 {
         return (
             Verdict::ModelViolation,
@@ -263,6 +353,12 @@ fn judge(c: &CellReport) -> (Verdict, Option<String>) {
         AckExpectation::AllSurvive if not_survived > 0 => (
             Verdict::Unexpected,
             Some(format!("{not_survived} acked ops lost or torn where the {} model keeps them all", c.model)),
+        ),
+        // Under power loss "survived" means guaranteed in every state, so a
+        // writer that syncs before acking must have all of them guaranteed.
+        AckExpectation::AllSurvive if c.model.is_power_loss() && c.truncated > 0 => (
+            Verdict::Unexpected,
+            Some(format!("{} acked ops not guaranteed where the {} model keeps them all", c.truncated, c.model)),
         ),
         AckExpectation::AllLost if c.survived + c.torn > 0 => (
             Verdict::Unexpected,
@@ -309,28 +405,28 @@ impl SurvivalReport {
             self.config.points,
         );
         let mut models: Vec<PersistenceModel> = self.cells.iter().map(|c| c.model).collect();
+        models.sort();
         models.dedup();
         for model in models {
             let _ = writeln!(out, "\nmodel {}: {}", model, model.describe());
+            let (survived, lost, torn, extra) = if model.is_power_loss() {
+                ("guaranteed", "may lose", "may tear", "states")
+            } else {
+                ("survived", "lost", "torn", "in-fl torn")
+            };
             let _ = writeln!(
                 out,
-                "{:<26} {:<8} {:>6} {:>6} {:>8} {:>5} {:>5} {:>6} {:>10} {:>6} {:>5}  verdict",
-                "scenario",
-                "crash",
-                "trials",
-                "acked",
-                "survived",
-                "lost",
-                "torn",
-                "trunc",
-                "in-fl torn",
-                "sigbus",
-                "viol"
+                "{:<26} {:<8} {:>6} {:>6} {:>10} {:>8} {:>8} {:>6} {:>10} {:>6} {:>5}  verdict",
+                "scenario", "crash", "trials", "acked", survived, lost, torn, "trunc", extra, "sigbus", "viol"
             );
             for c in self.cells.iter().filter(|c| c.model == model) {
+                let extra = match c.states_checked {
+                    Some(n) => n.to_string(),
+                    None => format!("{}/{}", c.in_flight_torn, c.in_flight_stores),
+                };
                 let _ = writeln!(
                     out,
-                    "{:<26} {:<8} {:>6} {:>6} {:>8} {:>5} {:>5} {:>6} {:>10} {:>6} {:>5}  {}",
+                    "{:<26} {:<8} {:>6} {:>6} {:>10} {:>8} {:>8} {:>6} {:>10} {:>6} {:>5}  {}",
                     c.scenario.to_string(),
                     c.crash.name(),
                     c.trials,
@@ -339,11 +435,25 @@ impl SurvivalReport {
                     c.lost,
                     c.torn,
                     c.truncated,
-                    format!("{}/{}", c.in_flight_torn, c.in_flight_stores),
+                    extra,
                     c.sigbus_faults,
                     c.model_violations,
                     verdict_text(c),
                 );
+            }
+            // MAP_PRIVATE cells lose everything by design; explaining each is noise.
+            let explained: Vec<&CellReport> = self
+                .cells
+                .iter()
+                .filter(|c| c.model == model && !c.explanations.is_empty() && c.expectation != AckExpectation::AllLost)
+                .collect();
+            if !explained.is_empty() {
+                let _ = writeln!(out, "why acks may be lost under {model} (one minimal explanation per cell):");
+                for c in explained {
+                    let e = &c.explanations[0];
+                    let _ = writeln!(out, "  {} at {}: {}", c.scenario, e.point, e.text);
+                    let _ = writeln!(out, "    replay: {}", e.replay);
+                }
             }
         }
         let s = &self.summary;
@@ -417,6 +527,7 @@ mod tests {
                     vec![]
                 },
             },
+            power_loss: None,
         }
     }
 
@@ -429,6 +540,9 @@ mod tests {
             seed: 1,
             file_size: 4096,
             txns: 2,
+            model: PersistenceModel::ProcessCrash,
+            tear: 512,
+            state: None,
         };
         aggregate_cell(&CellInput {
             scenario: "shared/no-sync".parse().unwrap(),

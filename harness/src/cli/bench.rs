@@ -26,9 +26,14 @@ pub struct BenchArgs {
     /// Directory for the files under test. Default: the system temp dir.
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
+    #[command(subcommand)]
+    target: Option<crate::cli::external_bench::BenchTarget>,
 }
 
 pub fn run(a: BenchArgs) -> Result<ExitCode> {
+    if let Some(target) = a.target {
+        return crate::cli::external_bench::run(target);
+    }
     let dir = crate::work_dir(&a.dir)?;
     let fs = crashlab::environment::fs_type(dir.path());
     println!("crashlab bench on {fs} ({}): shared/no-sync writer, SIGKILL after its last store", dir.path().display());
@@ -77,7 +82,7 @@ fn lab_rate(pool: &PoolConfig, spec: &WriterSpec, trials: usize) -> Result<f64> 
     // Kill just before the final munmap: the same work as the floor's child.
     let point = CrashPoint::BeforeOp(spec.ops.len() - 1);
     let spec = Arc::new(spec.clone());
-    let plans = vec![TrialPlan { kind: CrashKind::Sigkill, point }; trials];
+    let plans = vec![TrialPlan { kind: CrashKind::Sigkill, point, power_loss: None }; trials];
     let batches: Vec<Batch> =
         plans.chunks(32).map(|c| Batch { key: 0, spec: spec.clone(), plans: c.to_vec() }).collect();
     let start = Instant::now();

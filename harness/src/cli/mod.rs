@@ -1,4 +1,10 @@
 //! Subcommands of the `crashlab` binary that need more than a few lines.
 
 pub mod bench;
+pub mod campaign_outputs;
+pub mod external_bench;
+pub mod external_run;
+pub mod progress;
 pub mod replay;
+pub mod report;
+pub mod soundness;

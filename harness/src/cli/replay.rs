@@ -10,20 +10,23 @@ use clap::Args;
 use crashlab::crash::{CrashKind, CrashPoint, PointSelection};
 use crashlab::expectation::{expected_acks, PersistenceModel};
 use crashlab::lab::pool::{run_batches, Batch};
-use crashlab::lab::protocol::TrialPlan;
+use crashlab::lab::trial::TrialRecord;
+use crashlab::payload::Payloads;
+use crashlab::power_loss::{self, AckJudge, CrashState, PowerLossModel};
+use crashlab::spec::WriterSpec;
 use crashlab::report::{aggregate_cell, CellInput, MatrixConfig, Verdict};
 use crashlab::scenario::ScenarioId;
 
 #[derive(Args)]
 pub struct ReplayArgs {
-    #[arg(long)]
-    scenario: ScenarioId,
+    #[arg(long, required_unless_present = "writer")]
+    scenario: Option<ScenarioId>,
     #[arg(long)]
     crash: CrashKind,
     /// The crash point, as printed: before:K, inside:K+Nns, time:Ppermille,
     /// truncate:K@LEN or none.
-    #[arg(long)]
-    point: CrashPoint,
+    #[arg(long, required_unless_present = "writer")]
+    point: Option<CrashPoint>,
     #[arg(long)]
     seed: u64,
     #[arg(long, default_value_t = 256 * 1024)]
@@ -38,20 +41,47 @@ pub struct ReplayArgs {
     /// Print the trial record as JSON instead of prose.
     #[arg(long)]
     json: bool,
+    /// The persistence model to judge the crash instant under.
+    #[arg(long, default_value = "process-crash")]
+    model: PersistenceModel,
+    /// Sector size of power-loss-torn.
+    #[arg(long, default_value_t = 512)]
+    tear: u64,
+    /// A power-loss state to rebuild exactly (as printed in explanations):
+    /// prints which acks it loses and writes its bytes with --write-state.
+    #[arg(long, requires = "model")]
+    state: Option<CrashState>,
+    /// Write the bytes of --state to this file.
+    #[arg(long, requires = "state")]
+    write_state: Option<std::path::PathBuf>,
+    /// Replay a trial of your own program (`crashlab run --writer`).
+    #[command(flatten)]
+    external: crate::cli::external_run::ExternalReplayArgs,
 }
 
 pub fn run(a: ReplayArgs) -> Result<ExitCode> {
+    if a.external.writer.is_some() {
+        return crate::cli::external_run::replay(&a.external, a.crash, a.seed, a.dir.as_deref(), a.timeout, a.json);
+    }
+    let scenario = a.scenario.expect("clap requires --scenario without --writer");
+    let point = a.point.expect("clap requires --point without --writer");
     let config = MatrixConfig {
         seed: a.seed,
         file_size: a.size,
         txns: a.txns,
         points: PointSelection::All,
         trials: 1,
-        scenarios: vec![a.scenario],
+        scenarios: vec![scenario],
         crashes: vec![a.crash],
+        models: vec![a.model],
+        tear: a.tear,
+        shard: None,
     };
-    let spec = config.spec(a.scenario).with_context(|| format!("--scenario {} --size {}", a.scenario, a.size))?;
-    a.point.fits(a.crash, &spec).map_err(|e| anyhow::anyhow!("--point: {e}"))?;
+    if a.state.is_some() && !a.model.is_power_loss() {
+        anyhow::bail!("--state needs --model power-loss or power-loss-torn");
+    }
+    let spec = config.spec(scenario).with_context(|| format!("--scenario {} --size {}", scenario, a.size))?;
+    point.fits(a.crash, &spec).map_err(|e| anyhow::anyhow!("--point: {e}"))?;
     let dir = crate::work_dir(&a.dir)?;
     let common_jobs = crashlab::lab::pool::PoolConfig {
         command: crashlab::lab::pool::WorkerCommand::current_exe()?,
@@ -59,8 +89,8 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         dir: dir.path().to_owned(),
         watchdog_secs: a.timeout,
     };
-    let batch =
-        Batch { key: 0, spec: Arc::new(spec.clone()), plans: vec![TrialPlan { kind: a.crash, point: a.point }] };
+    let plan = config.trial_plan(scenario, a.crash, a.model, point);
+    let batch = Batch { key: 0, spec: Arc::new(spec.clone()), plans: vec![plan] };
     let records = run_batches(&common_jobs, &[batch], &AtomicBool::new(false), &|_| {})?;
     let record = &records[0][0];
     if a.json {
@@ -68,7 +98,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     } else {
         let f = &record.facts;
         let v = &record.verdict;
-        println!("{} under {} at {}", a.scenario, a.crash, a.point);
+        println!("{} under {} at {}", scenario, a.crash, point);
         println!("  writer ended with {}; {} of {} ops completed", f.exit, f.journal.completed, spec.ops.len());
         if let Some(i) = f.journal.in_flight {
             println!("  in flight: op {i} ({})", spec.ops[i].kind_name());
@@ -101,14 +131,41 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
             );
         }
     }
-    let replay = |p| config.replay_line(a.scenario, a.crash, p);
-    let model = PersistenceModel::ProcessCrash;
+    if let Some(pl) = &record.power_loss {
+        if !a.json {
+            println!(
+                "  power loss ({}): {} states checked{}, {} dirty units of {} bytes, sizes {:?}",
+                a.model,
+                pl.states_checked,
+                if pl.exhaustive { " (all of them)" } else { " (sampled)" },
+                pl.dirty_units,
+                pl.unit_size,
+                pl.sizes
+            );
+            for ack in &pl.acks {
+                println!(
+                    "  ack {} (op {}): {}",
+                    ack.id,
+                    ack.op,
+                    if ack.guaranteed { "guaranteed".to_string() } else { format!("may be lost ({} states lose it, {} tear it)", ack.lost_states, ack.torn_states) }
+                );
+            }
+            for e in &pl.explanations {
+                println!("  {}\n    state: {}", e.text, e.state);
+            }
+        }
+    }
+    if let Some(state) = &a.state {
+        judge_state(&spec, &config, a.model, record, state, a.write_state.as_deref())?;
+    }
+    let replay = |p| config.replay_line(scenario, a.crash, a.model, p);
+    let model = a.model;
     let cell = aggregate_cell(&CellInput {
-        scenario: a.scenario,
+        scenario,
         crash: a.crash,
         model,
-        expectation: expected_acks(a.scenario.mapping, a.scenario.policy, a.crash, model),
-        points: &[a.point],
+        expectation: expected_acks(scenario.mapping, scenario.policy, a.crash, model),
+        points: &[point],
         records: &records[0],
         replay: &replay,
     });
@@ -117,11 +174,37 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         cell.verdict,
         cell.verdict_reason.map(|r| format!(": {r}")).unwrap_or_default()
     );
-    if a.point.is_timed() {
+    if point.is_timed() {
         println!(
             "note: {} is a timed point; the replay reruns the same plan, the journal above says where it landed",
-            a.point
+            point
         );
     }
     Ok(if cell.verdict == Verdict::AsExpected { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Rebuild one power-loss state and say what it does to every completed ack.
+fn judge_state(
+    spec: &WriterSpec,
+    config: &MatrixConfig,
+    model: PersistenceModel,
+    record: &TrialRecord,
+    state: &CrashState,
+    write_to: Option<&std::path::Path>,
+) -> Result<()> {
+    let cfg = config.power_loss_config(model).expect("--state is only accepted with a power-loss model");
+    let payloads = Payloads::build(spec);
+    let pl = PowerLossModel::build(spec, &payloads, &record.facts, &cfg).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let choice = pl.resolve(state).map_err(|e| anyhow::anyhow!("--state: {e}"))?;
+    let judge = AckJudge::build(&pl);
+    println!("  state {state}:");
+    for (ack, status) in judge.acks().iter().zip(judge.evaluate(&choice)) {
+        println!("    ack {} (op {}): {:?}", ack.id, ack.op, status);
+    }
+    if let Some(path) = write_to {
+        let bytes = power_loss::materialize(spec, &payloads, &record.facts, &cfg, state).map_err(|e| anyhow::anyhow!(e))?;
+        std::fs::write(path, bytes).with_context(|| format!("cannot write --write-state {}", path.display()))?;
+        println!("  wrote the state's {} bytes to {}", std::fs::metadata(path)?.len(), path.display());
+    }
+    Ok(())
 }

@@ -19,6 +19,7 @@ pub mod child;
 pub mod journal_region;
 pub mod pool;
 pub mod protocol;
+pub mod realcut_trial;
 pub mod test_file;
 pub mod trial;
 pub mod worker;

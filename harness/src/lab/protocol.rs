@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::crash::{CrashKind, CrashPoint};
 use crate::lab::trial::TrialRecord;
+use crate::power_loss::PowerLossConfig;
 use crate::spec::WriterSpec;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -23,6 +24,16 @@ pub enum Request {
 pub struct TrialPlan {
     pub kind: CrashKind,
     pub point: CrashPoint,
+    /// Also judge a simulated power loss at the crash instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_loss: Option<PowerLossPlan>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowerLossPlan {
+    pub config: PowerLossConfig,
+    /// Seeds the sampled states when the space is too large to exhaust.
+    pub seed: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 use crate::crash::{CrashKind, CrashPoint};
 use crate::lab::child::{run_child, ChildPlan, Handshake};
 use crate::lab::journal_region::JournalRegion;
+use crate::lab::protocol::TrialPlan;
 use crate::lab::test_file::TestFile;
 use crate::payload::Payloads;
+use crate::power_loss::{self, PowerLossOutcome};
 use crate::process_model::{self, ChildExit, ProcessVerdict, TrialFacts};
 use crate::spec::{ByteRange, Op, WriterSpec};
 use crate::LabError;
@@ -27,10 +29,14 @@ pub struct PreparedSpec {
 }
 
 /// What a trial found. Pure data, sent back to the engine.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrialRecord {
     pub facts: TrialFacts,
+    /// The process-crash verdict on the file as the crash left it.
     pub verdict: ProcessVerdict,
+    /// The simulated power-loss verdict at the same instant, when planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_loss: Option<PowerLossOutcome>,
 }
 
 impl PreparedSpec {
@@ -69,6 +75,18 @@ impl PreparedSpec {
 
     pub fn file_path(&self) -> &Path {
         self.file.path()
+    }
+
+    /// Run one trial as planned: the crash, the process-crash verdict, and
+    /// the power-loss analysis of the same instant if asked.
+    pub fn run_plan(&mut self, plan: &TrialPlan) -> Result<TrialRecord, LabError> {
+        let mut record = self.run(plan.kind, plan.point)?;
+        if let Some(pl) = plan.power_loss {
+            let outcome = power_loss::try_analyze(&self.spec, &self.payloads, &record.facts, &pl.config, pl.seed)
+                .map_err(|e| LabError::Spec(format!("power-loss analysis at {}: {e}", plan.point)))?;
+            record.power_loss = Some(outcome);
+        }
+        Ok(record)
     }
 
     /// Run one trial and leave the file as it was before.
@@ -136,7 +154,7 @@ impl PreparedSpec {
         let observed_len = view.len() as u64;
         drop(view);
         self.reset_after(&facts, !verdict.violations.is_empty() || observed_len != self.spec.file_size)?;
-        Ok(TrialRecord { facts, verdict })
+        Ok(TrialRecord { facts, verdict, power_loss: None })
     }
 
     /// Undo the trial: rewrite the ranges its ops may have touched.

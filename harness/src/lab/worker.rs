@@ -80,7 +80,7 @@ fn handle(args: &WorkerArgs, cache: &mut VecDeque<(u64, PreparedSpec)>, req: Req
                 .ok_or_else(|| LabError::Spec(format!("spec {key:016x} was not prepared")))?;
             let mut records = Vec::with_capacity(trials.len());
             for t in trials {
-                records.push(p.run(t.kind, t.point)?);
+                records.push(p.run_plan(&t)?);
             }
             Ok(Response::Ran { records })
         }

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use crashlab::crash::{CrashKind, PointSelection};
+use crashlab::expectation::PersistenceModel;
 use crashlab::lab::pool::{PoolConfig, WorkerCommand};
 use crashlab::matrix::run_matrix;
 use crashlab::report::{MatrixConfig, SurvivalReport};
@@ -21,11 +22,29 @@ pub fn pool(dir: &Path, jobs: usize) -> PoolConfig {
 }
 
 pub fn config(seed: u64, points: PointSelection, crashes: Vec<CrashKind>) -> MatrixConfig {
-    MatrixConfig { seed, file_size: 64 * 1024, txns: 8, points, trials: 1, scenarios: ScenarioId::standard(), crashes }
+    MatrixConfig {
+        seed,
+        file_size: 64 * 1024,
+        txns: 8,
+        points,
+        trials: 1,
+        scenarios: ScenarioId::standard(),
+        crashes,
+        models: vec![PersistenceModel::ProcessCrash],
+        tear: 512,
+        shard: None,
+    }
 }
 
+#[path = "../../../harness/tests/support/report_schema_validation.rs"]
+mod report_schema_validation;
+
+/// Run `config` on this crate's worker. Every report is checked against the
+/// committed JSON Schema on the way out.
 pub fn run(config: &MatrixConfig, dir: &Path) -> SurvivalReport {
-    run_matrix(config, &pool(dir, 2), &AtomicBool::new(false), &|_| {}).expect("the matrix runs")
+    let report = run_matrix(config, &pool(dir, 2), &AtomicBool::new(false), &|_| {}).expect("the matrix runs");
+    report_schema_validation::assert_valid(&report, "a scenario-test report");
+    report
 }
 
 /// The directories the scenario tests run on: the default temp dir, and

@@ -1,0 +1,141 @@
+//! `crashlab bench external`: trials/s of external-program trials (workload
+//! protocol v1, SIGKILL at a random time, then the checker) against a bare
+//! spawn+kill+wait floor doing the same process work, measured in the same run.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+
+use crashlab::external::{run_external, CommandLine, ExternalConfig, ExternalCrash, TrialPlan};
+
+/// What `crashlab bench` measures besides the built-in matrix.
+#[derive(Subcommand)]
+pub enum BenchTarget {
+    /// Trials/s of external programs (`run --writer`) against a bare
+    /// spawn+kill+wait floor.
+    External(ExternalBenchArgs),
+}
+
+#[derive(Args)]
+pub struct ExternalBenchArgs {
+    /// Rough seconds per measurement.
+    #[arg(long, default_value_t = 2.0)]
+    seconds: f64,
+    /// The writer (a trivial one: the benchmark measures crashlab, not it).
+    #[arg(long, default_value = "true")]
+    writer: String,
+    #[arg(long, default_value = "true")]
+    checker: String,
+    /// Directory for the trial directories. Default: the system temp dir.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// Measurements alternate between the floor and the lab this many times.
+const ROUNDS: usize = 5;
+
+pub fn run(target: BenchTarget) -> Result<ExitCode> {
+    let BenchTarget::External(a) = target;
+    let mut config = ExternalConfig::new(&a.writer, &a.checker, None, false)?;
+    config.crashes = vec![ExternalCrash::Sigkill];
+    config.seed = a.seed;
+    if let Some(d) = &a.dir {
+        config.dir = d.clone();
+    }
+    let lab = |jobs: usize, trials: u32, die_with_crashlab: bool| -> Result<(f64, Duration)> {
+        let mut c = config.clone();
+        c.jobs = jobs;
+        c.trials = trials;
+        c.die_with_crashlab = die_with_crashlab;
+        let start = Instant::now();
+        let report = run_external(&c, &AtomicBool::new(false), &|_| {})?;
+        let secs = start.elapsed().as_secs_f64();
+        anyhow::ensure!(
+            !report.violation_found(),
+            "the benchmark's checker `{}` reported a violation; use a checker that always passes",
+            a.checker
+        );
+        Ok((trials as f64 / secs, Duration::from_nanos(report.clean_run.duration_ns)))
+    };
+    // A short probe sizes the runs and gives the clean duration the floor's
+    // kill times are fractions of (the same fractions as the lab's trials).
+    let (probe_rate, clean) = lab(1, 20, true)?;
+    let per_round = ((probe_rate * a.seconds / ROUNDS as f64) as u32).clamp(20, 20_000);
+    let fs = crashlab::environment::fs_type(&config.dir);
+    println!(
+        "crashlab bench external on {fs} ({}): writer `{}`, SIGKILL at a random time in its clean run ({:.2} ms), checker `{}`",
+        config.dir.display(),
+        a.writer,
+        clean.as_secs_f64() * 1e3,
+        a.checker
+    );
+    println!(
+        "floor = bare std::process::Command, 1 thread: spawn the writer, sleep to the same kill time, kill, wait; spawn the checker, wait (no pipes, no trial directory, no harness logic)"
+    );
+    println!("{ROUNDS} interleaved rounds of {per_round} trials each; medians of the rounds' rates");
+    let delays: Vec<Duration> =
+        (0..per_round).map(|t| TrialPlan::new(a.seed, ExternalCrash::Sigkill, t).crash_after(clean)).collect();
+    let mut rates: [Vec<f64>; 4] = Default::default();
+    // Interleaved, so a machine whose load drifts weighs on all alike.
+    for _ in 0..ROUNDS {
+        rates[0].push(floor_rate(&config.writer, &config.checker, &config.dir, &delays)?);
+        rates[1].push(lab(1, per_round, true)?.0);
+        rates[2].push(lab(1, per_round, false)?.0);
+        rates[3].push(lab(2, 2 * per_round, true)?.0);
+    }
+    let [floor, lab1, fast1, lab2] = rates.map(|mut r| {
+        r.sort_by(f64::total_cmp);
+        r[r.len() / 2]
+    });
+    println!(
+        "{:>12} {:>12} {:>7} {:>16} {:>7} {:>12} {:>8}",
+        "floor t/s", "1 job t/s", "ratio", "no-pdeathsig t/s", "ratio", "2 jobs t/s", "speedup"
+    );
+    println!(
+        "{:>12.0} {:>12.0} {:>7.2} {:>16.0} {:>7.2} {:>12.0} {:>7.2}x",
+        floor,
+        lab1,
+        lab1 / floor,
+        fast1,
+        fast1 / floor,
+        lab2,
+        lab2 / lab1
+    );
+    println!(
+        "1 job / 2 jobs: programs get PR_SET_PDEATHSIG (the default: a fork per program); no-pdeathsig: posix_spawn"
+    );
+    println!("target: ratio >= 0.80");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The bare loop: the same programs (by absolute path, no PATH search), the
+/// same kill times, nothing else.
+fn floor_rate(writer: &CommandLine, checker: &CommandLine, dir: &Path, delays: &[Duration]) -> Result<f64> {
+    let spawn = |line: &CommandLine| {
+        Command::new(line.program_path())
+            .arg0(line.program())
+            .args(&line.argv()[1..])
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start `{}`", line.program()))
+    };
+    let start = Instant::now();
+    for &delay in delays {
+        let mut w = spawn(writer)?;
+        std::thread::sleep(delay);
+        let _ = w.kill();
+        w.wait()?;
+        spawn(checker)?.wait()?;
+    }
+    Ok(delays.len() as f64 / start.elapsed().as_secs_f64())
+}

@@ -1,0 +1,232 @@
+//! `crashlab run --writer ...` and `crashlab replay --writer ...`: the
+//! command line of workload protocol v1 (see `crashlab::external`).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Result};
+use clap::Args;
+
+use crashlab::crash::CrashKind;
+use crashlab::external::{
+    replay_trial, run_external, write_report, CheckerVerdict, ExternalConfig, ExternalCrash, ExternalError,
+    ReplayTarget, Replayed,
+};
+use crashlab::LabError;
+
+/// The external form of `crashlab run` (flattened into its arguments).
+#[derive(Args, Clone, Default)]
+pub struct ExternalArgs {
+    /// Crash your own program instead of a built-in scenario (workload
+    /// protocol v1, see the README): it writes in $CRASHLAB_DIR and prints one
+    /// line per durable operation. One command line, split into words like a
+    /// shell would; no shell runs unless --shell. Runs --trials trials per
+    /// --crash kind.
+    #[arg(long, value_name = "CMD", requires = "checker", conflicts_with_all = ["scenario", "points", "size", "txns"])]
+    pub writer: Option<String>,
+    /// Judges a crashed directory: exit 0 consistent with every line of
+    /// $CRASHLAB_ACKS, 1 violation (reason on the first line of stderr).
+    #[arg(long, value_name = "CMD", requires = "writer")]
+    pub checker: Option<String>,
+    /// Runs before the writer in every trial's (empty) directory.
+    #[arg(long, value_name = "CMD", requires = "writer")]
+    pub setup: Option<String>,
+    /// Run --writer, --checker and --setup with `sh -c` instead of splitting
+    /// them into words.
+    #[arg(long, requires = "writer")]
+    pub shell: bool,
+}
+
+/// The external form of `crashlab replay` (flattened into its arguments).
+#[derive(Args, Clone, Default)]
+pub struct ExternalReplayArgs {
+    /// Replay a trial of your own program (as printed by `crashlab run --writer`).
+    #[arg(long, value_name = "CMD", requires = "checker", conflicts_with_all = ["scenario", "point"])]
+    pub writer: Option<String>,
+    #[arg(long, value_name = "CMD", requires = "writer")]
+    pub checker: Option<String>,
+    #[arg(long, value_name = "CMD", requires = "writer")]
+    pub setup: Option<String>,
+    #[arg(long, requires = "writer")]
+    pub shell: bool,
+    /// The trial index to replay (with --writer).
+    #[arg(long, requires = "writer")]
+    pub trial: Option<u32>,
+    /// The clean run's duration the crash time is a fraction of (with
+    /// --trial), as printed in the replay line.
+    #[arg(long, requires = "trial")]
+    pub clean_ns: Option<u64>,
+}
+
+fn config(writer: &str, checker: &str, setup: Option<&str>, shell: bool) -> Result<ExternalConfig> {
+    ExternalConfig::new(writer, checker, setup, shell).map_err(external_error)
+}
+
+/// `ExternalError` → the CLI's error; an interruption becomes the one `main`
+/// turns into exit 130.
+fn external_error(e: ExternalError) -> anyhow::Error {
+    if e.is_interrupted() {
+        anyhow::Error::new(LabError::Interrupted)
+    } else {
+        anyhow::Error::new(e)
+    }
+}
+
+fn parse_crashes(text: &str) -> Result<Vec<ExternalCrash>> {
+    text.split(',').map(|c| c.trim().parse::<ExternalCrash>().map_err(|e| anyhow!("--crash {text}: {e}"))).collect()
+}
+
+/// `crashlab run --writer W --checker C --crash K[,K...] ...`.
+pub fn run(common: &crate::CommonArgs, crash: &str, args: &ExternalArgs) -> Result<ExitCode> {
+    let (Some(writer), Some(checker)) = (&args.writer, &args.checker) else {
+        bail!("--writer needs --checker");
+    };
+    let mut config = config(writer, checker, args.setup.as_deref(), args.shell)?;
+    config.crashes = parse_crashes(crash)?;
+    config.trials = common.trials;
+    config.seed = common.seed.unwrap_or_else(crate::fresh_seed);
+    config.jobs = common.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    config.timeout = Duration::from_secs(common.timeout as u64);
+    if let Some(d) = &common.dir {
+        config.dir = d.clone();
+    }
+    config.validate().map_err(external_error)?;
+    let cancel = crate::cancel_flag()?;
+    if !common.quiet {
+        eprintln!(
+            "crashlab: seed {}; {} × {} trials of `{}` on {} job(s) in {}",
+            config.seed,
+            config.crashes.iter().map(|c| c.name()).collect::<Vec<_>>().join(","),
+            config.trials,
+            config.writer.text,
+            config.jobs,
+            config.dir.display()
+        );
+    }
+    let done = AtomicUsize::new(0);
+    let report = run_external(&config, &cancel, &|_| {
+        done.fetch_add(1, Ordering::Relaxed);
+    })
+    .map_err(external_error)?;
+    write_report(&report, &common.out).map_err(external_error)?;
+    if !common.quiet {
+        print!("{}", report.human_summary());
+    }
+    let s = &report.summary;
+    println!(
+        "{}: {} trials, {} violations{}; report: {}",
+        if report.violation_found() { "FAILED" } else { "ok" },
+        s.trials,
+        s.violations,
+        if s.clean_run_passed { "" } else { ", the clean run already fails the checker" },
+        common.out.display()
+    );
+    if report.violation_found() {
+        // The replay lines on stderr too, where a CI log shows them.
+        if let CheckerVerdict::Violation { reason } = &report.clean_run.checker {
+            eprintln!("crashlab: violation in the clean run: {reason}\n  replay: {}", report.clean_run.replay);
+        }
+        for section in &report.crashes {
+            if let Some(v) = section.failures.first() {
+                eprintln!(
+                    "crashlab: {} violation(s) under {}, first in trial {}: {}\n  replay: {}",
+                    section.violations, section.crash, v.trial, v.reason, v.replay
+                );
+            }
+        }
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `crashlab replay --writer W --checker C --crash K --seed S --trial T --clean-ns N`.
+pub fn replay(
+    args: &ExternalReplayArgs,
+    crash: CrashKind,
+    seed: u64,
+    dir: Option<&Path>,
+    timeout_secs: u32,
+    json: bool,
+) -> Result<ExitCode> {
+    let (Some(writer), Some(checker)) = (&args.writer, &args.checker) else {
+        bail!("--writer needs --checker");
+    };
+    let mut config = config(writer, checker, args.setup.as_deref(), args.shell)?;
+    config.seed = seed;
+    config.timeout = Duration::from_secs(timeout_secs as u64);
+    config.dir = dir.map_or_else(std::env::temp_dir, PathBuf::from);
+    let kind = match crash {
+        CrashKind::Sigkill => Some(ExternalCrash::Sigkill),
+        CrashKind::Abort => Some(ExternalCrash::Sigabrt),
+        CrashKind::Sigbus => Some(ExternalCrash::Sigbus),
+        CrashKind::Clean => None,
+    };
+    let target = match (kind, args.trial, args.clean_ns) {
+        (None, None, _) => ReplayTarget::Clean,
+        (None, Some(_), _) => bail!("--trial: --crash clean replays the clean run, which has no trial index"),
+        (Some(_), None, _) => bail!("--trial is required to replay a crash of --writer (or use --crash clean)"),
+        (Some(_), Some(_), None) => bail!("--clean-ns is required with --trial (copy it from the replay line)"),
+        (Some(crash), Some(trial), Some(clean_ns)) => ReplayTarget::Trial { crash, trial, clean_ns },
+    };
+    config.crashes = vec![kind.unwrap_or(ExternalCrash::Sigkill)];
+    let cancel = crate::cancel_flag()?;
+    let replayed = replay_trial(&config, target, &cancel).map_err(external_error)?;
+    let verdict = match &replayed {
+        Replayed::Clean(clean, acks) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(clean)?);
+            } else {
+                println!("the clean run of seed {seed} (CRASHLAB_SEED={}): no crash", clean.writer_seed);
+                println!("  the writer finished in {:.3} ms", clean.duration_ns as f64 / 1e6);
+                print_acks(acks, None);
+                print_verdict(&clean.checker);
+            }
+            clean.checker.clone()
+        }
+        Replayed::Trial(o) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(o)?);
+            } else {
+                let ReplayTarget::Trial { clean_ns, .. } = target else { unreachable!("a trial target") };
+                println!(
+                    "{} trial {} of seed {} (CRASHLAB_SEED={}): crash {:.3} ms after the writer's start ({:.4} of the calibrated {:.3} ms)",
+                    o.plan.crash,
+                    o.plan.trial,
+                    seed,
+                    o.plan.writer_seed,
+                    o.crash_at_ns as f64 / 1e6,
+                    o.plan.at_ppm as f64 / 1e6,
+                    clean_ns as f64 / 1e6
+                );
+                println!("  {}", o.delivery);
+                println!("  the writer ended with {}", o.writer_end);
+                print_acks(&o.acks, o.partial_line.as_deref());
+                print_verdict(&o.checker);
+                println!(
+                    "note: the crash time is replayed, not the point in the writer it hit: a random-time crash may land elsewhere; the acks above are what this replay saw"
+                );
+            }
+            o.checker.clone()
+        }
+    };
+    Ok(if verdict.is_violation() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn print_acks(acks: &[String], partial: Option<&str>) {
+    println!("  {} acknowledged line(s):", acks.len());
+    for a in acks {
+        println!("    {a}");
+    }
+    if let Some(p) = partial {
+        println!("  an unfinished line (not an ack): {p}");
+    }
+}
+
+fn print_verdict(v: &CheckerVerdict) {
+    match v {
+        CheckerVerdict::Consistent => println!("checker: consistent"),
+        CheckerVerdict::Violation { reason } => println!("checker: VIOLATION: {reason}"),
+    }
+}

@@ -1,0 +1,287 @@
+//! `crashlab soundness`: real power cuts checked against the simulated
+//! power-loss model. Exit 0: every real post-cut file was one the model
+//! allows; 1: a model soundness violation (evidence kept, printed); 2: the
+//! harness failed or the backend is unavailable here (not root, tool
+//! missing); 130: interrupted (workers stopped, mounts and loop devices
+//! released).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crashlab::crash::CrashPoint;
+use crashlab::realcut::campaign::{bench_loopcut, run_loopcut, RealPoolConfig, SoundnessConfig, WorkloadId};
+use crashlab::realcut::fs::{CutMethod, FsKind};
+use crashlab::realcut::report::SoundnessReport;
+use crashlab::realcut::{Backend, RealcutError};
+
+#[derive(Args)]
+pub struct SoundnessArgs {
+    /// Where the cuts are made: loopcut (host kernel, loop devices; root) or
+    /// vm (a guest kernel under qemu, killed; see scripts/vm-setup.sh).
+    #[arg(long, default_value = "loopcut")]
+    backend: Backend,
+    /// Filesystems, comma-separated (loopcut: ext4, xfs, btrfs; vm: ext4).
+    #[arg(long, value_delimiter = ',', default_value = "ext4,xfs,btrfs")]
+    fs: Vec<FsKind>,
+    /// How the power is cut (loopcut): shutdown (FS_IOC_SHUTDOWN, ext4/xfs)
+    /// or raw-copy (O_DIRECT device copy). Default: shutdown where the
+    /// filesystem has it, raw-copy for btrfs.
+    #[arg(long)]
+    cut: Option<CutMethod>,
+    /// Trials per filesystem (scenario × op boundary, drawn from the seed).
+    #[arg(long, default_value_t = 60)]
+    trials: u32,
+    /// The seed every choice derives from. Default: a fresh one, printed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Writers, comma-separated: scenarios as MAPPING/POLICY, and
+    /// probe/partial-msync. Default: the six shared scenarios and the probe.
+    #[arg(long, value_delimiter = ',')]
+    scenario: Vec<WorkloadId>,
+    /// Only this op boundary (before:K): reruns one trial of a report.
+    #[arg(long)]
+    point: Option<CrashPoint>,
+    /// Size of the file under test, in bytes.
+    #[arg(long, default_value_t = 64 * 1024)]
+    size: u64,
+    /// Acknowledged transactions per writer.
+    #[arg(long, default_value_t = 12)]
+    txns: u32,
+    /// Directory for filesystem images and mount points (a fresh
+    /// subdirectory is made and removed). Default: /dev/shm, else the temp dir.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Where to write the JSON soundness report.
+    #[arg(long, default_value = "reports/out/soundness.json")]
+    out: PathBuf,
+    /// Where the evidence of a violation is kept (journal, facts, file, post-cut image).
+    #[arg(long, default_value = "reports/out/soundness-evidence")]
+    keep_dir: PathBuf,
+    /// Worker processes. Default: the number of cores.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// A writer still running after this many seconds is killed.
+    #[arg(long, default_value_t = 60)]
+    timeout: u32,
+    /// Measure real-cut trials/s against a bare floor (mount, one write +
+    /// msync, cut, umount, mount, read) instead of running a campaign.
+    #[arg(long)]
+    bench: bool,
+    /// vm backend: the directory scripts/vm-setup.sh filled (kernel,
+    /// modules, busybox, writer). Default: $CRASHLAB_VM_DIR.
+    #[arg(long)]
+    vm_dir: Option<PathBuf>,
+    /// Print only the final line.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Testing aid: corrupt each file after the cut (shows the violation path).
+    #[arg(long, hide = true)]
+    inject_fault: bool,
+    /// Testing aid: mount in this mount namespace (visible in /proc/mounts).
+    #[arg(long, hide = true)]
+    host_mounts: bool,
+}
+
+fn default_dir() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    if crashlab::environment::fs_type(shm) == "tmpfs" {
+        shm.to_owned()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+fn config(a: &SoundnessArgs) -> SoundnessConfig {
+    SoundnessConfig {
+        backend: a.backend,
+        seed: a.seed.unwrap_or_else(crate::fresh_seed),
+        filesystems: a.fs.clone(),
+        cut: a.cut,
+        trials: a.trials,
+        scenarios: if a.scenario.is_empty() { SoundnessConfig::default_scenarios() } else { a.scenario.clone() },
+        point: a.point,
+        file_size: a.size,
+        txns: a.txns,
+    }
+}
+
+pub fn run(a: SoundnessArgs) -> Result<ExitCode> {
+    let mut cfg = config(&a);
+    if a.backend == Backend::Vm {
+        if a.fs != [FsKind::Ext4] && a.fs != FsKind::ALL {
+            anyhow::bail!("--fs: the vm backend tests ext4 only");
+        }
+        cfg.filesystems = vec![FsKind::Ext4];
+        return vm(&a, cfg);
+    }
+    if !crashlab::realcut::sys::is_root() {
+        return Err(RealcutError::NeedsRoot.into());
+    }
+    let base = a.dir.clone().unwrap_or_else(default_dir);
+    let dir = crate::work_dir(&Some(base))?;
+    let pool = RealPoolConfig {
+        command: RealPoolConfig::current_exe_command()?,
+        jobs: a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1),
+        dir: dir.path().to_owned(),
+        keep_dir: absolute(&a.keep_dir)?,
+        watchdog_secs: a.timeout,
+        host_mounts: a.host_mounts,
+        inject_fault: a.inject_fault,
+    };
+    if a.bench {
+        return bench(&a, &cfg, &pool);
+    }
+    let cancel = crate::cancel_flag()?;
+    if !a.quiet {
+        eprintln!(
+            "crashlab soundness: seed {}; backend loopcut on {}; {} trials per filesystem; {} worker(s) in {}",
+            cfg.seed,
+            cfg.filesystems.iter().map(|f| format!("{f} ({})", cfg.cut_for(*f))).collect::<Vec<_>>().join(", "),
+            cfg.trials,
+            pool.jobs,
+            dir.path().display()
+        );
+    }
+    let total = cfg.trials as u64 * cfg.filesystems.len() as u64;
+    let progress = crate::cli::progress::CampaignProgress::new(total, a.quiet);
+    let result = run_loopcut(&cfg, &pool, &cancel, &|n| progress.advance(n));
+    drop(progress);
+    let report = match result {
+        Ok(r) => r,
+        Err(RealcutError::Interrupted) => return Err(crashlab::LabError::Interrupted.into()),
+        Err(e) => return Err(e.into()),
+    };
+    finish(&a, &report)
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    if p.is_absolute() {
+        return Ok(p.to_owned());
+    }
+    Ok(std::env::current_dir().context("cannot read the current directory")?.join(p))
+}
+
+/// Write the report, print the summary and the final line, pick the exit code.
+fn finish(a: &SoundnessArgs, report: &SoundnessReport) -> Result<ExitCode> {
+    write_json(report, &a.out)?;
+    if !a.quiet {
+        print!("{}", report.human_summary());
+    }
+    let s = &report.summary;
+    if report.is_sound() {
+        println!(
+            "sound: {} real power cuts, every post-cut file allowed by the model; report: {}",
+            s.trials,
+            a.out.display()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "UNSOUND: {} model soundness violation(s) and {} judge mismatch(es) in {} real power cuts; evidence in {}; \
+             report: {}",
+            s.violations,
+            s.judge_mismatches,
+            s.trials,
+            a.keep_dir.display(),
+            a.out.display()
+        );
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn write_json(report: &SoundnessReport, path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let mut json = serde_json::to_string_pretty(report).expect("reports serialize");
+    json.push('\n');
+    std::fs::write(path, json).with_context(|| format!("cannot write the report {}", path.display()))
+}
+
+fn bench(a: &SoundnessArgs, cfg: &SoundnessConfig, pool: &RealPoolConfig) -> Result<ExitCode> {
+    let scenarios: Vec<WorkloadId> = if a.scenario.is_empty() {
+        vec!["shared/ms-sync-every-4".parse().expect("a valid scenario")]
+    } else {
+        a.scenario.clone()
+    };
+    println!(
+        "crashlab soundness --bench: loopcut on {} (kernel {}), {} KiB file, {} trials per measurement",
+        pool.dir.display(),
+        crashlab::environment::kernel_release(),
+        cfg.file_size / 1024,
+        cfg.trials
+    );
+    println!(
+        "floor = mount; loop {{ one page written + msync(MS_SYNC), the cut, umount, mount, read }}, no fork/model"
+    );
+    println!("{:<6} {:<9} {:<24} {:>10} {:>10} {:>6}", "fs", "cut", "scenario", "floor t/s", "trials t/s", "ratio");
+    for &fs in &cfg.filesystems {
+        for &scenario in &scenarios {
+            let spec = cfg.spec(scenario)?;
+            let b = bench_loopcut(pool, fs, cfg.cut_for(fs), &spec, scenario, cfg.trials)?;
+            println!(
+                "{:<6} {:<9} {:<24} {:>10.1} {:>10.1} {:>6.2}",
+                b.fs.name(),
+                b.cut.name(),
+                scenario.to_string(),
+                b.floor_per_sec,
+                b.trials_per_sec,
+                b.ratio
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn vm(a: &SoundnessArgs, cfg: SoundnessConfig) -> Result<ExitCode> {
+    use crashlab::realcut::vm::{bench_vm, run_vm, VmAssets, VmGuest};
+    let assets = VmAssets::locate(a.vm_dir.as_deref())?;
+    let base = a.dir.clone().unwrap_or_else(default_dir);
+    let dir = crate::work_dir(&Some(base))?;
+    let timeout = std::time::Duration::from_secs(a.timeout as u64);
+    if a.bench {
+        let scenario: WorkloadId = a.scenario.first().copied().unwrap_or(WorkloadId::PartialMsync);
+        let spec = cfg.spec(scenario)?;
+        let guest = VmGuest::new(assets, dir.path(), timeout)?;
+        println!(
+            "crashlab soundness --bench --backend vm: guest kernel {}, qemu TCG, {} KiB file, {scenario}, {} trials",
+            guest.assets.kernel_version,
+            cfg.file_size / 1024,
+            cfg.trials
+        );
+        let b = bench_vm(&guest, &spec, cfg.trials)?;
+        println!(
+            "bare boot-and-kill: {:.1}/min; trials (copy image, boot, writer, kill, e2fsck, debugfs, judge): {:.1}/min; \
+             ratio {:.2}",
+            b.boot_and_kill_per_min,
+            b.trials_per_min,
+            b.trials_per_min / b.boot_and_kill_per_min
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cancel = crate::cancel_flag()?;
+    let jobs = a.jobs.unwrap_or(1).max(1);
+    if !a.quiet {
+        eprintln!(
+            "crashlab soundness: seed {}; backend vm (guest kernel {}, ext4, qemu TCG); {} trials; {jobs} guest(s) at \
+             once in {}",
+            cfg.seed,
+            assets.kernel_version,
+            cfg.trials,
+            dir.path().display()
+        );
+    }
+    let progress = crate::cli::progress::CampaignProgress::new(cfg.trials as u64, a.quiet);
+    let keep = absolute(&a.keep_dir)?;
+    let result = run_vm(&cfg, assets, dir.path(), &keep, jobs, timeout, &cancel, &|n| progress.advance(n));
+    drop(progress);
+    let report = match result {
+        Ok(r) => r,
+        Err(RealcutError::Interrupted) => return Err(crashlab::LabError::Interrupted.into()),
+        Err(e) => return Err(e.into()),
+    };
+    finish(a, &report)
+}

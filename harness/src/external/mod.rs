@@ -1,0 +1,252 @@
+//! Crash-testing the user's own programs: **workload protocol v1**.
+//!
+//! The built-in scenarios generate their writers from a seed; this module
+//! runs programs crashlab knows nothing about. A *writer* mutates files in a
+//! directory and says which of its operations it considers durable; a
+//! *checker* looks at what a crash left behind and says whether it is
+//! consistent and holds every operation the writer vouched for.
+//!
+//! # Protocol v1
+//!
+//! For every trial crashlab
+//!
+//! 1. provides an empty directory (the *trial directory*; one per job,
+//!    emptied between its trials, since removing a directory costs about a
+//!    millisecond on ext4 mounted with `discard`);
+//! 2. runs the optional `--setup` command, then the `--writer` command, both
+//!    with the trial directory as their working directory and the
+//!    environment variables
+//!    - `CRASHLAB_DIR` = the trial directory (absolute path),
+//!    - `CRASHLAB_SEED` = a decimal integer derived for this trial from the
+//!      run's seed (`crashlab::scenario::derive_seed`); the writer may use it
+//!      to vary what it writes. The same seed and trial index always give the
+//!      same `CRASHLAB_SEED`;
+//! 3. reads the writer's standard output as it arrives: every complete line
+//!    (ending in `\n`) is one *acknowledged* operation. The writer prints a
+//!    line only once it considers the operation durable, and flushes after
+//!    each line. A final line without `\n` is not an acknowledgement;
+//! 4. crashes the writer (see *Crash kinds*). The lines printed before the
+//!    crash are the acknowledged set;
+//! 5. runs the `--checker` command with the crashed trial directory as its
+//!    working directory and the environment variables
+//!    - `CRASHLAB_DIR` = the crashed trial directory,
+//!    - `CRASHLAB_ACKS` = the path of a file, outside that directory, holding
+//!      the acknowledged lines, one per line, in the order they were printed;
+//! 6. classifies the checker's result: exit status 0 means the directory is
+//!    consistent and every acknowledged operation is present; exit status 1
+//!    means a violation, and the first line of the checker's standard error
+//!    is the reason. Anything else (another status, death by a signal,
+//!    running past `--timeout`) is a *checker malfunction*: a harness error,
+//!    never a pass.
+//!
+//! Each command is one string split into words the way a shell splits them
+//! (quotes and backslashes work; no variables, globs or pipes), and no shell
+//! runs unless `--shell` is given (then the string is run by `sh -c`). A
+//! program path containing `/` is resolved against crashlab's working
+//! directory; a bare name is looked up in `PATH`. Standard input is empty.
+//!
+//! # Crash kinds (process crashes)
+//!
+//! Before any crash, one *clean run* (setup, writer to completion, checker)
+//! calibrates how long the writer takes and proves that the checker accepts
+//! an uncrashed result; a checker that rejects it is reported as a
+//! violation. Each trial then picks a time uniformly inside that duration
+//! (from the seed), counted from the writer's start:
+//!
+//! - `sigkill`: `SIGKILL` to the writer's whole process group (the writer is
+//!   started in a process group of its own, so its children die with it);
+//! - `sigabrt`: `SIGABRT` to the writer's process group, as if it called
+//!   `abort()`; whatever is left of the group once the writer is gone gets
+//!   `SIGKILL`;
+//! - `sigbus`: the writer's process group is stopped, the files it has
+//!   mapped inside the trial directory are found in `/proc/PID/maps`, one is
+//!   chosen (from the seed) and truncated to a shorter, page-aligned length
+//!   (from the seed) *past its last non-zero byte*, then the group is
+//!   continued. The writer's next store into a cut page dies of `SIGBUS`;
+//!   a writer that never touches the cut pages runs on. Which of the two
+//!   happened is recorded. Cutting only the all-zero tail means the
+//!   truncation removes nothing the writer has stored (unless it stored
+//!   zeros there), so a violation is the program's, not the truncation's;
+//!   but a checker must accept a file that ends early. When no mapped file
+//!   has such a tail, crashlab looks again every millisecond until the
+//!   writer exits; a trial that never found one is counted as *not
+//!   truncated*.
+//!
+//! A writer that finishes before its crash time is counted as such and
+//! still checked. Core dumps are disabled: crashlab lowers its own soft
+//! core-size limit to 1 byte, inherited by every program it starts (a dump
+//! would land in the trial directory). When the writer's process ends,
+//! anything left in its process group is killed.
+//!
+//! `power-loss` (what survives a machine crash) needs the durability oracle
+//! and is not implemented yet; the building blocks it will reuse are
+//! [`run_checker`], [`write_acks_file`], [`DirImage`] with
+//! [`materialize_dir`] and [`snapshot_dir`].
+//!
+//! # Errors and results
+//!
+//! Bad input (an empty or unsplittable command, a missing program), a
+//! writer that exits non-zero or dies on its own when not crashed, a writer
+//! or setup that runs past `--timeout`, and a checker malfunction are
+//! [`ExternalError`]s (the CLI exits 2). A checker saying "violation" is a
+//! *result*, recorded in the [`ExternalReport`] with the replay line of its
+//! trial (the CLI exits 1).
+//!
+//! # Processes and files
+//!
+//! Every command is started with `std::process::Command` (fork+exec: no
+//! Rust code runs in a forked child) in a process group of its own. By
+//! default it also gets `PR_SET_PDEATHSIG`, so it dies if the thread that
+//! started it does (its own process group would escape a kill of crashlab's
+//! group); the `pre_exec` hook that sets it makes only async-signal-safe
+//! calls, but forces a plain fork instead of `posix_spawn`
+//! ([`Supervision::die_with_crashlab`] turns it off). Every exit path,
+//! errors and cancellation included, kills the group and reaps the process.
+//! Trial directories and acks files live in one temporary directory, removed
+//! after each trial and at the end of the run.
+
+mod checker;
+mod command;
+mod dir_image;
+mod engine;
+mod plan;
+mod process;
+mod report;
+mod sigbus;
+mod trial;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+pub use checker::{run_checker, write_acks_file, CheckerVerdict};
+pub use command::{CommandLine, Role};
+pub use dir_image::{materialize_dir, snapshot_dir, DirImage};
+pub use engine::{calibrate, replay_trial, run_external, write_report, ExternalConfig, Replayed, Supervision};
+pub use plan::{choose_cut, TrialPlan};
+pub use process::{AckLines, ProcessEnd};
+pub use report::{
+    aggregate_section, CleanRun, CrashSection, Delivery, ExternalReplayLine, ExternalReport, ExternalRunConfig,
+    ExternalRunInfo, ExternalSummary, ReplayTarget, TrialOutcome, TrialSummary, ViolationReport,
+    EXTERNAL_NONDETERMINISTIC_FIELDS, EXTERNAL_SCHEMA_VERSION, PROTOCOL_VERSION,
+};
+pub use sigbus::{parse_maps, parse_stat_pgrp};
+
+/// The trial directory, for every program of the protocol.
+pub const ENV_DIR: &str = "CRASHLAB_DIR";
+/// The trial's seed, for the setup and the writer.
+pub const ENV_SEED: &str = "CRASHLAB_SEED";
+/// The file of acknowledged lines, for the checker.
+pub const ENV_ACKS: &str = "CRASHLAB_ACKS";
+
+/// How an external writer is crashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExternalCrash {
+    /// `SIGKILL` to the writer's process group at a random time.
+    Sigkill,
+    /// `SIGABRT` to the writer's process group at a random time.
+    Sigabrt,
+    /// Truncate a file the writer has mapped, at a random time.
+    Sigbus,
+    /// Simulated power loss (needs the durability oracle; not yet implemented).
+    PowerLoss,
+}
+
+impl ExternalCrash {
+    pub const PROCESS_CRASHES: [ExternalCrash; 3] =
+        [ExternalCrash::Sigkill, ExternalCrash::Sigabrt, ExternalCrash::Sigbus];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ExternalCrash::Sigkill => "sigkill",
+            ExternalCrash::Sigabrt => "sigabrt",
+            ExternalCrash::Sigbus => "sigbus",
+            ExternalCrash::PowerLoss => "power-loss",
+        }
+    }
+}
+
+impl fmt::Display for ExternalCrash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ExternalCrash {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sigkill" => Ok(ExternalCrash::Sigkill),
+            "sigabrt" | "abort" => Ok(ExternalCrash::Sigabrt),
+            "sigbus" => Ok(ExternalCrash::Sigbus),
+            "power-loss" => Ok(ExternalCrash::PowerLoss),
+            other => Err(format!("unknown crash kind `{other}` (expected sigkill, sigabrt, sigbus or power-loss)")),
+        }
+    }
+}
+
+/// Why an external run could not produce a result. Each names the flag,
+/// command or path at fault; none of them is a verdict on the user's program.
+#[derive(Debug, thiserror::Error)]
+pub enum ExternalError {
+    /// A command string that cannot be used.
+    #[error("{flag} `{text}`: {reason}")]
+    BadCommand { flag: &'static str, text: String, reason: String },
+    /// Other bad input (a flag's value).
+    #[error("{0}")]
+    BadInput(String),
+    #[error("cannot start the {role} `{program}` ({flag}): {error}")]
+    Spawn { role: Role, flag: &'static str, program: String, error: std::io::Error },
+    #[error("the {role} `{command}` ({flag}) was still running after --timeout {secs} s{while_doing}; it was killed")]
+    Timeout { role: Role, flag: &'static str, command: String, secs: u64, while_doing: String },
+    /// The setup command failed, or the writer failed when it was not crashed.
+    #[error("the {role} `{command}` ({flag}) {how}{stderr}")]
+    Failed { role: Role, flag: &'static str, command: String, how: String, stderr: String },
+    #[error(
+        "checker malfunction: `{command}` (--checker) {how} on {dir}{stderr}; a checker must exit 0 (consistent) or 1 (violation, reason on the first line of stderr)"
+    )]
+    CheckerMalfunction { command: String, how: String, dir: String, stderr: String },
+    #[error("not yet implemented: --crash power-loss for --writer programs needs the durability oracle")]
+    PowerLossNotReady,
+    #[error("{what}: {error}")]
+    Io { what: String, error: std::io::Error },
+    /// An error inside one trial, with the line that reruns it.
+    #[error("{trial}: {error}\n  replay: {replay}")]
+    InTrial { trial: String, replay: String, error: Box<ExternalError> },
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl ExternalError {
+    pub(crate) fn io(what: impl Into<String>, error: std::io::Error) -> ExternalError {
+        ExternalError::Io { what: what.into(), error }
+    }
+
+    /// Was the run stopped by a cancel request (Ctrl-C) rather than failing?
+    pub fn is_interrupted(&self) -> bool {
+        match self {
+            ExternalError::Interrupted => true,
+            ExternalError::InTrial { error, .. } => error.is_interrupted(),
+            _ => false,
+        }
+    }
+}
+
+/// Where a run keeps its trial directories: a temporary directory removed
+/// when this is dropped (on every exit path but SIGKILL of crashlab).
+pub(crate) fn run_dir(parent: &std::path::Path) -> Result<tempfile::TempDir, ExternalError> {
+    let dir = tempfile::Builder::new()
+        .prefix("crashlab-ext-")
+        .tempdir_in(parent)
+        .map_err(|e| ExternalError::io(format!("cannot create a work directory in {}", parent.display()), e))?;
+    Ok(dir)
+}
+
+/// The canonical form of `path`, so it compares equal to what the kernel
+/// prints in `/proc/PID/maps`.
+pub(crate) fn canonical(path: &std::path::Path) -> Result<PathBuf, ExternalError> {
+    std::fs::canonicalize(path).map_err(|e| ExternalError::io(format!("cannot resolve {}", path.display()), e))
+}

@@ -1,0 +1,399 @@
+//! One supervised child: started by fork+exec in a process group of its own,
+//! its output collected as it arrives, its exit seen through a pidfd
+//! (without reaping, so the group id stays pinned until the rest of the
+//! group is killed), and always killed and reaped, whatever path we leave by.
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Child, ChildStderr, ChildStdout, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::command::CommandLine;
+use super::ExternalError;
+
+/// How much of a child's standard error is kept (the start of it: the
+/// checker's reason is its first line).
+const STDERR_KEPT: usize = 16 * 1024;
+
+/// The longest a supervision loop sleeps before looking at the cancel flag.
+const CANCEL_POLL: Duration = Duration::from_millis(50);
+
+/// How a child process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProcessEnd {
+    Exited(i32),
+    Signaled(i32),
+}
+
+impl ProcessEnd {
+    fn from_status(s: ExitStatus) -> ProcessEnd {
+        match (s.code(), s.signal()) {
+            (Some(c), _) => ProcessEnd::Exited(c),
+            (None, Some(sig)) => ProcessEnd::Signaled(sig),
+            // Stopped/continued statuses are never returned by wait().
+            (None, None) => ProcessEnd::Exited(-1),
+        }
+    }
+}
+
+impl std::fmt::Display for ProcessEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            ProcessEnd::Exited(c) => write!(f, "exit {c}"),
+            ProcessEnd::Signaled(s) => write!(f, "signal {}", signal_name(s)),
+        }
+    }
+}
+
+pub(crate) fn signal_name(sig: i32) -> String {
+    match nix::sys::signal::Signal::try_from(sig) {
+        Ok(s) => s.as_str().to_owned(),
+        Err(_) => format!("{sig}"),
+    }
+}
+
+/// What to do with the child's standard output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stdout {
+    /// Collect it as lines (the writer's acknowledgements).
+    Lines,
+    Discard,
+}
+
+/// A writer's standard output split into lines as it arrived: the complete
+/// lines are the acknowledged operations; `partial` is an unfinished last
+/// line (not an acknowledgement).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AckLines {
+    pub lines: Vec<Vec<u8>>,
+    pub partial: Vec<u8>,
+}
+
+impl AckLines {
+    /// Append bytes as they come from the pipe.
+    pub fn push(&mut self, mut bytes: &[u8]) {
+        while let Some(i) = bytes.iter().position(|&b| b == b'\n') {
+            self.partial.extend_from_slice(&bytes[..i]);
+            self.lines.push(std::mem::take(&mut self.partial));
+            bytes = &bytes[i + 1..];
+        }
+        self.partial.extend_from_slice(bytes);
+    }
+}
+
+/// What woke a supervision loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// The child (the group leader) has exited; it is not reaped yet.
+    Exited,
+    /// The deadline passed with the child still running.
+    Deadline,
+}
+
+/// Everything a finished child left.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub end: ProcessEnd,
+    pub lines: AckLines,
+    pub stderr: Vec<u8>,
+}
+
+impl Finished {
+    /// The first line of standard error, for messages and verdicts.
+    pub fn stderr_first_line(&self) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.stderr);
+        text.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_owned)
+    }
+}
+
+pub(crate) struct Supervised {
+    child: Child,
+    pid: i32,
+    pidfd: OwnedFd,
+    stdout: Option<ChildStdout>,
+    stderr: Option<ChildStderr>,
+    exited: bool,
+    exited_at: Option<Instant>,
+    reaped: bool,
+    started: Instant,
+    lines: AckLines,
+    stderr_kept: Vec<u8>,
+}
+
+impl Supervised {
+    /// Start `line` in `cwd` with `env` (see [`CommandLine::command`]). With
+    /// `die_with_crashlab`, the child gets `PR_SET_PDEATHSIG` (which needs a
+    /// `pre_exec` hook, so a plain fork instead of `posix_spawn`).
+    pub fn spawn(
+        line: &CommandLine,
+        cwd: &Path,
+        env: &[(&str, &OsStr)],
+        stdout: Stdout,
+        die_with_crashlab: bool,
+    ) -> Result<Supervised, ExternalError> {
+        disable_core_dumps();
+        let mut cmd = line.command(cwd, env);
+        cmd.stdout(match stdout {
+            Stdout::Lines => Stdio::piped(),
+            Stdout::Discard => Stdio::null(),
+        })
+        .stderr(Stdio::piped())
+        // Its own process group: a signal to the group reaches the writer's
+        // children too, and Ctrl-C at a terminal does not reach it at all.
+        .process_group(0);
+        if die_with_crashlab {
+            let parent = std::process::id() as libc::pid_t;
+            // SAFETY: the closure runs in the forked child before exec and
+            // makes only async-signal-safe system calls (prctl, getppid): no
+            // allocation, no locks, safe even though crashlab has threads.
+            unsafe {
+                cmd.pre_exec(move || {
+                    // Die with the thread that started us, never outlive it.
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    // The parent may have died before prctl took effect.
+                    if libc::getppid() != parent {
+                        return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = cmd.spawn().map_err(|error| ExternalError::Spawn {
+            role: line.role,
+            flag: line.role.flag(),
+            program: line.program().to_owned(),
+            error,
+        })?;
+        let started = Instant::now();
+        let pid = child.id() as i32;
+        // SAFETY: pidfd_open on our own unreaped child; the fd is ours.
+        let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
+        if raw < 0 {
+            let err = std::io::Error::last_os_error();
+            // SAFETY: our own unreaped child: the pid cannot have been reused.
+            unsafe { libc::killpg(pid, libc::SIGKILL) };
+            let _ = child.wait();
+            return Err(ExternalError::io("pidfd_open failed (crashlab needs Linux 5.3 or later)", err));
+        }
+        // SAFETY: pidfd_open returned a fresh descriptor we now own.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        for fd in stdout.as_ref().map(|s| s.as_raw_fd()).into_iter().chain(stderr.as_ref().map(|s| s.as_raw_fd())) {
+            set_nonblocking(fd);
+        }
+        Ok(Supervised {
+            child,
+            pid,
+            pidfd,
+            stdout,
+            stderr,
+            exited: false,
+            exited_at: None,
+            reaped: false,
+            started,
+            lines: AckLines::default(),
+            stderr_kept: Vec::new(),
+        })
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// When `spawn` returned: the program had been exec'd.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// When a supervision loop first saw the child's exit.
+    pub fn exited_at(&self) -> Option<Instant> {
+        self.exited_at
+    }
+
+    /// Collect output until the child exits or `until` passes; checks
+    /// `stop` at least every 50 ms and fails with `Interrupted` when it says so.
+    pub fn wait_until(&mut self, until: Instant, stop: &dyn Fn() -> bool) -> Result<Wake, ExternalError> {
+        loop {
+            if self.exited {
+                return Ok(Wake::Exited);
+            }
+            if stop() {
+                return Err(ExternalError::Interrupted);
+            }
+            let now = Instant::now();
+            if now >= until {
+                return Ok(Wake::Deadline);
+            }
+            self.pump((until - now).min(CANCEL_POLL));
+        }
+    }
+
+    /// Send `sig` to the child's whole process group.
+    pub fn signal_group(&self, sig: i32) {
+        if !self.reaped {
+            // SAFETY: the leader is unreaped, so its pid (= the group id) is
+            // still ours.
+            unsafe { libc::killpg(self.pid, sig) };
+        }
+    }
+
+    /// Wait (at most until `until`) for the leader to exit, then kill what is
+    /// left of its group, read the rest of its output and reap it. Returns
+    /// `Ok(None)` if the leader was still running at `until` (it is then
+    /// killed and reaped by dropping `self`).
+    pub fn finish(&mut self, until: Instant, stop: &dyn Fn() -> bool) -> Result<Option<Finished>, ExternalError> {
+        if self.wait_until(until, stop)? == Wake::Deadline {
+            return Ok(None);
+        }
+        // The leader is a zombie and pins the group id: no pid reuse.
+        self.signal_group(libc::SIGKILL);
+        // Everyone in the group is dying; the pipes reach EOF once the last
+        // of them is gone, unless a process that left the group holds them.
+        let drain_until = Instant::now() + Duration::from_secs(5);
+        while self.stdout.is_some() || self.stderr.is_some() {
+            if stop() {
+                return Err(ExternalError::Interrupted);
+            }
+            let now = Instant::now();
+            if now >= drain_until {
+                return Err(ExternalError::io(
+                    format!("the output of process {} stayed open after its process group was killed", self.pid),
+                    std::io::Error::other("a process that left the group (setsid, a daemon) still holds it"),
+                ));
+            }
+            self.pump((drain_until - now).min(CANCEL_POLL));
+        }
+        let status = self.child.wait().map_err(|e| ExternalError::io("waitpid failed", e))?;
+        self.reaped = true;
+        Ok(Some(Finished {
+            end: ProcessEnd::from_status(status),
+            lines: std::mem::take(&mut self.lines),
+            stderr: std::mem::take(&mut self.stderr_kept),
+        }))
+    }
+
+    /// One `ppoll` over the output pipes and the pidfd, then read whatever
+    /// is ready. ppoll (not poll) for sub-millisecond kill times.
+    fn pump(&mut self, timeout: Duration) {
+        let fd_of = |o: Option<RawFd>| o.unwrap_or(-1);
+        let mut fds = [
+            libc::pollfd { fd: fd_of(self.stdout.as_ref().map(|s| s.as_raw_fd())), events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: fd_of(self.stderr.as_ref().map(|s| s.as_raw_fd())), events: libc::POLLIN, revents: 0 },
+            libc::pollfd {
+                fd: if self.exited { -1 } else { self.pidfd.as_raw_fd() },
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let ts = libc::timespec { tv_sec: timeout.as_secs() as libc::time_t, tv_nsec: timeout.subsec_nanos() as _ };
+        // SAFETY: fds is a valid array of 3 pollfds; a null sigmask keeps ours.
+        let n = unsafe { libc::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, &ts, std::ptr::null()) };
+        if n <= 0 {
+            return; // timeout or EINTR: the caller loops.
+        }
+        let ready = |p: &libc::pollfd| p.fd >= 0 && p.revents != 0;
+        if ready(&fds[0]) {
+            let mut lines = std::mem::take(&mut self.lines);
+            if drain(&mut self.stdout, |b| lines.push(b)) {
+                self.stdout = None;
+            }
+            self.lines = lines;
+        }
+        if ready(&fds[1]) {
+            let kept = &mut self.stderr_kept;
+            if drain(&mut self.stderr, |b| {
+                let room = STDERR_KEPT.saturating_sub(kept.len());
+                kept.extend_from_slice(&b[..b.len().min(room)]);
+            }) {
+                self.stderr = None;
+            }
+        }
+        if ready(&fds[2]) {
+            self.exited = true;
+            self.exited_at = Some(Instant::now());
+        }
+    }
+}
+
+/// No core dumps from the programs crashlab crashes: with a relative
+/// core_pattern they would land in the trial directory the checker reads,
+/// and they are slow. Lowering crashlab's own soft limit (inherited by every
+/// child) keeps the spawn path free of hooks. A limit of 1 rather than 0:
+/// the kernel ignores 0 for piped core_patterns but honours exactly 1.
+fn disable_core_dumps() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: get/setrlimit with a valid struct.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_CORE, &mut lim) == 0 {
+                lim.rlim_cur = lim.rlim_max.min(1);
+                libc::setrlimit(libc::RLIMIT_CORE, &lim);
+            }
+        }
+    });
+}
+
+/// Read a non-blocking pipe until it would block; true at EOF.
+fn drain<R: Read>(pipe: &mut Option<R>, mut sink: impl FnMut(&[u8])) -> bool {
+    let Some(r) = pipe.as_mut() else { return true };
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(n) => sink(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return true,
+        }
+    }
+}
+
+fn set_nonblocking(fd: RawFd) {
+    // SAFETY: fcntl on a pipe end we own.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+    }
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        if !self.reaped {
+            // Every early exit (error, timeout, cancel) lands here: kill the
+            // whole group while the unreaped leader pins its id, then reap.
+            self.signal_group(libc::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_split_only_at_newlines() {
+        let mut c = AckLines::default();
+        c.push(b"a 1\nb ");
+        c.push(b"2\n\nc");
+        assert_eq!(c.lines, vec![b"a 1".to_vec(), b"b 2".to_vec(), b"".to_vec()]);
+        assert_eq!(c.partial, b"c");
+    }
+
+    #[test]
+    fn process_ends_print_signal_names() {
+        assert_eq!(ProcessEnd::Signaled(libc::SIGKILL).to_string(), "signal SIGKILL");
+        assert_eq!(ProcessEnd::Signaled(libc::SIGBUS).to_string(), "signal SIGBUS");
+        assert_eq!(ProcessEnd::Exited(3).to_string(), "exit 3");
+    }
+}

@@ -1,0 +1,514 @@
+//! The report of an external run: its types (serialized as JSON), the
+//! aggregation of trial outcomes per crash kind, the replay line and the
+//! human summary.
+//!
+//! Architecture Invariant: pure. Ordering is deterministic (sections in
+//! the order of `--crash`, trials by index), so two runs with the same seed
+//! list the same trials with the same plans. What a trial *found* (acks,
+//! how the writer ended, the verdict) depends on timing: a random-time kill
+//! lands wherever the writer happens to be.
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+
+use serde::{Deserialize, Serialize};
+
+use super::checker::CheckerVerdict;
+use super::plan::TrialPlan;
+use super::process::ProcessEnd;
+use super::ExternalCrash;
+use crate::report::Environment;
+
+/// Bumped in the major part when a reader of the old format would misread
+/// the new one; in the minor part when fields are only added.
+pub const EXTERNAL_SCHEMA_VERSION: &str = "1.0";
+
+/// The workload protocol this crashlab speaks (see the module docs).
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// JSON pointers (with `*` for any array index) of fields that differ
+/// between two runs with the same seed, even for a deterministic writer.
+pub const EXTERNAL_NONDETERMINISTIC_FIELDS: &[&str] = &[
+    "/run/started_at_unix",
+    "/run/duration_ms",
+    "/run/dir",
+    "/run/jobs",
+    "/environment/kernel_release",
+    "/environment/fs_type",
+    "/clean_run/duration_ns",
+    "/crashes/*/crashed",
+    "/crashes/*/finished_first",
+    "/crashes/*/nothing_to_cut",
+    "/crashes/*/died_of_sigbus",
+    "/crashes/*/exited_after_cut",
+    "/crashes/*/acks_seen",
+    "/crashes/*/max_acks",
+    "/crashes/*/consistent",
+    "/crashes/*/violations",
+    "/crashes/*/writer_ends",
+    "/crashes/*/failures",
+    "/crashes/*/trials_detail/*/crash_at_ns",
+    "/crashes/*/trials_detail/*/delivery",
+    "/crashes/*/trials_detail/*/writer_end",
+    "/crashes/*/trials_detail/*/acks",
+    "/crashes/*/trials_detail/*/last_ack",
+    "/crashes/*/trials_detail/*/checker",
+    "/summary/violations",
+    "/summary/verdict",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalReport {
+    pub schema_version: String,
+    /// Always `external`: tells this report from a survival report.
+    pub report_kind: String,
+    pub protocol_version: u32,
+    pub crashlab_version: String,
+    pub run: ExternalRunInfo,
+    pub environment: Environment,
+    pub seed: u64,
+    pub config: ExternalRunConfig,
+    pub clean_run: CleanRun,
+    /// One section per crash kind, in the order given; empty when the clean
+    /// run already failed the checker.
+    pub crashes: Vec<CrashSection>,
+    pub summary: ExternalSummary,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalRunInfo {
+    pub started_at_unix: u64,
+    pub duration_ms: u64,
+    /// The directory the trial directories were made in.
+    pub dir: String,
+    pub jobs: usize,
+}
+
+/// Everything that decides which trials run (with the seed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalRunConfig {
+    pub writer: String,
+    pub checker: String,
+    pub setup: Option<String>,
+    /// The commands ran under `sh -c`.
+    pub shell: bool,
+    pub crashes: Vec<ExternalCrash>,
+    /// Trials per crash kind.
+    pub trials: u32,
+    pub timeout_secs: u64,
+}
+
+/// The calibration run: setup, writer to completion, checker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CleanRun {
+    pub writer_seed: u64,
+    pub duration_ns: u64,
+    pub acks: u64,
+    pub last_ack: Option<String>,
+    pub checker: CheckerVerdict,
+    /// Replays the clean run.
+    pub replay: String,
+}
+
+/// How the crash was delivered in one trial.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Delivery {
+    /// The signal went to the writer's process group while it ran.
+    Signal { signal: String },
+    /// A mapped file was cut while the writer's group was stopped.
+    Truncation {
+        /// Relative to the trial directory.
+        file: String,
+        from_len: u64,
+        to_len: u64,
+        /// Where the file's last non-zero byte ended.
+        data_end: u64,
+    },
+    /// The writer exited before the crash time: a clean finish, checked too.
+    WriterFinishedFirst,
+    /// `sigbus`: the writer exited before any file it mapped in the trial
+    /// directory had an all-zero tail to cut.
+    NothingToCut,
+}
+
+impl fmt::Display for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Delivery::Signal { signal } => write!(f, "{signal} sent to the writer's process group"),
+            Delivery::Truncation { file, from_len, to_len, data_end } => {
+                write!(f, "{file} cut from {from_len} to {to_len} bytes (its last non-zero byte ended at {data_end})")
+            }
+            Delivery::WriterFinishedFirst => f.write_str("the writer finished before the crash time"),
+            Delivery::NothingToCut => f.write_str("the writer exited before it mapped a file with a zero tail to cut"),
+        }
+    }
+}
+
+/// Everything one trial found (what replay prints; the report keeps a
+/// [`TrialSummary`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrialOutcome {
+    pub plan: TrialPlan,
+    /// The crash time planned, after the writer's start.
+    pub crash_at_ns: u64,
+    pub delivery: Delivery,
+    pub writer_end: ProcessEnd,
+    /// The acknowledged lines, in order (invalid UTF-8 replaced).
+    pub acks: Vec<String>,
+    /// A last line the writer had begun but not ended with `\n`: not an ack.
+    pub partial_line: Option<String>,
+    pub checker: CheckerVerdict,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrialSummary {
+    pub trial: u32,
+    pub writer_seed: u64,
+    pub crash_at_ns: u64,
+    pub delivery: Delivery,
+    pub writer_end: ProcessEnd,
+    pub acks: u64,
+    pub last_ack: Option<String>,
+    pub checker: CheckerVerdict,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViolationReport {
+    pub trial: u32,
+    pub reason: String,
+    pub delivery: Delivery,
+    pub writer_end: ProcessEnd,
+    pub acks: u64,
+    pub last_ack: Option<String>,
+    /// Reruns this trial.
+    pub replay: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrashSection {
+    pub crash: ExternalCrash,
+    pub trials: u64,
+    /// Trials where the crash struck the running writer (a signal sent or a
+    /// file cut before it exited).
+    pub crashed: u64,
+    /// Trials whose writer finished before the crash time.
+    pub finished_first: u64,
+    /// `sigbus` trials that found no zero tail to cut.
+    pub nothing_to_cut: u64,
+    /// `sigbus` trials whose writer then died of SIGBUS.
+    pub died_of_sigbus: u64,
+    /// `sigbus` trials whose writer ran on after the cut and ended otherwise.
+    pub exited_after_cut: u64,
+    /// Acknowledged lines over all trials.
+    pub acks_seen: u64,
+    pub max_acks: u64,
+    pub consistent: u64,
+    pub violations: u64,
+    /// How the writers ended (`signal SIGKILL`, `exit 0`, ...) and how often.
+    pub writer_ends: BTreeMap<String, u64>,
+    /// Every violation, by trial, with its replay line.
+    pub failures: Vec<ViolationReport>,
+    pub trials_detail: Vec<TrialSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalSummary {
+    pub trials: u64,
+    pub violations: u64,
+    pub clean_run_passed: bool,
+    /// `no-violation-found` or `violation-found`.
+    pub verdict: String,
+}
+
+/// What a replay line re-creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayTarget {
+    /// The clean (calibration) run and its check.
+    Clean,
+    /// One crash trial; `clean_ns` is the calibrated duration its crash time
+    /// is a fraction of.
+    Trial { crash: ExternalCrash, trial: u32, clean_ns: u64 },
+}
+
+/// The exact command that reruns one trial of an external run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalReplayLine {
+    pub config: ExternalRunConfig,
+    pub seed: u64,
+    pub target: ReplayTarget,
+}
+
+impl fmt::Display for ExternalReplayLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.config;
+        write!(
+            f,
+            "crashlab replay --writer {} --checker {}",
+            shell_words::quote(&c.writer),
+            shell_words::quote(&c.checker)
+        )?;
+        if let Some(s) = &c.setup {
+            write!(f, " --setup {}", shell_words::quote(s))?;
+        }
+        if c.shell {
+            f.write_str(" --shell")?;
+        }
+        match self.target {
+            ReplayTarget::Clean => write!(f, " --crash clean --seed {}", self.seed)?,
+            ReplayTarget::Trial { crash, trial, clean_ns } => {
+                write!(f, " --crash {crash} --seed {} --trial {trial} --clean-ns {clean_ns}", self.seed)?
+            }
+        }
+        write!(f, " --timeout {}", c.timeout_secs)
+    }
+}
+
+fn last_ack(acks: &[String]) -> Option<String> {
+    acks.last().cloned()
+}
+
+/// One crash kind's section from its trials (any order).
+pub fn aggregate_section(
+    crash: ExternalCrash,
+    outcomes: &[TrialOutcome],
+    replay: &dyn Fn(u32) -> String,
+) -> CrashSection {
+    let mut sorted: Vec<&TrialOutcome> = outcomes.iter().collect();
+    sorted.sort_by_key(|o| o.plan.trial);
+    let mut s = CrashSection {
+        crash,
+        trials: sorted.len() as u64,
+        crashed: 0,
+        finished_first: 0,
+        nothing_to_cut: 0,
+        died_of_sigbus: 0,
+        exited_after_cut: 0,
+        acks_seen: 0,
+        max_acks: 0,
+        consistent: 0,
+        violations: 0,
+        writer_ends: BTreeMap::new(),
+        failures: Vec::new(),
+        trials_detail: Vec::new(),
+    };
+    for o in sorted {
+        match &o.delivery {
+            Delivery::Signal { .. } => s.crashed += 1,
+            Delivery::Truncation { .. } => {
+                s.crashed += 1;
+                if o.writer_end == ProcessEnd::Signaled(libc::SIGBUS) {
+                    s.died_of_sigbus += 1;
+                } else {
+                    s.exited_after_cut += 1;
+                }
+            }
+            Delivery::WriterFinishedFirst => s.finished_first += 1,
+            Delivery::NothingToCut => s.nothing_to_cut += 1,
+        }
+        let acks = o.acks.len() as u64;
+        s.acks_seen += acks;
+        s.max_acks = s.max_acks.max(acks);
+        *s.writer_ends.entry(o.writer_end.to_string()).or_default() += 1;
+        match &o.checker {
+            CheckerVerdict::Consistent => s.consistent += 1,
+            CheckerVerdict::Violation { reason } => {
+                s.violations += 1;
+                s.failures.push(ViolationReport {
+                    trial: o.plan.trial,
+                    reason: reason.clone(),
+                    delivery: o.delivery.clone(),
+                    writer_end: o.writer_end,
+                    acks,
+                    last_ack: last_ack(&o.acks),
+                    replay: replay(o.plan.trial),
+                });
+            }
+        }
+        s.trials_detail.push(TrialSummary {
+            trial: o.plan.trial,
+            writer_seed: o.plan.writer_seed,
+            crash_at_ns: o.crash_at_ns,
+            delivery: o.delivery.clone(),
+            writer_end: o.writer_end,
+            acks,
+            last_ack: last_ack(&o.acks),
+            checker: o.checker.clone(),
+        });
+    }
+    s
+}
+
+impl ExternalSummary {
+    pub fn of(clean: &CleanRun, sections: &[CrashSection]) -> ExternalSummary {
+        let violations = sections.iter().map(|s| s.violations).sum::<u64>();
+        let clean_run_passed = !clean.checker.is_violation();
+        ExternalSummary {
+            trials: sections.iter().map(|s| s.trials).sum(),
+            violations,
+            clean_run_passed,
+            verdict: if violations == 0 && clean_run_passed { "no-violation-found" } else { "violation-found" }.into(),
+        }
+    }
+}
+
+impl ExternalReport {
+    /// Did the checker report a violation anywhere (the clean run included)?
+    pub fn violation_found(&self) -> bool {
+        !self.summary.clean_run_passed || self.summary.violations > 0
+    }
+
+    /// The human summary: one line per crash kind, then every violation
+    /// with its replay line.
+    pub fn human_summary(&self) -> String {
+        let mut out = String::new();
+        let e = &self.environment;
+        let c = &self.config;
+        let _ = writeln!(
+            out,
+            "crashlab {} external run (protocol v{}): seed {}, {} on {} (kernel {}), {} job(s)",
+            self.crashlab_version,
+            self.protocol_version,
+            self.seed,
+            self.run.dir,
+            e.fs_type,
+            e.kernel_release,
+            self.run.jobs
+        );
+        let _ = writeln!(out, "  writer:  {}{}", c.writer, if c.shell { "  (sh -c)" } else { "" });
+        let _ = writeln!(out, "  checker: {}", c.checker);
+        if let Some(s) = &c.setup {
+            let _ = writeln!(out, "  setup:   {s}");
+        }
+        let clean = &self.clean_run;
+        let _ = writeln!(
+            out,
+            "clean run: {:.1} ms, {} acks, checker: {}",
+            clean.duration_ns as f64 / 1e6,
+            clean.acks,
+            verdict_text(&clean.checker)
+        );
+        if !self.crashes.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n{:<9} {:>6} {:>7} {:>8} {:>9} {:>9} {:>10} {:>10}",
+                "crash", "trials", "crashed", "finished", "acks", "max acks", "consistent", "violations"
+            );
+        }
+        for s in &self.crashes {
+            let _ = writeln!(
+                out,
+                "{:<9} {:>6} {:>7} {:>8} {:>9} {:>9} {:>10} {:>10}",
+                s.crash.name(),
+                s.trials,
+                s.crashed,
+                s.finished_first,
+                s.acks_seen,
+                s.max_acks,
+                s.consistent,
+                s.violations
+            );
+            if s.crash == ExternalCrash::Sigbus {
+                let _ = writeln!(
+                    out,
+                    "          sigbus: {} died of SIGBUS, {} ran on after the cut, {} found nothing to cut",
+                    s.died_of_sigbus, s.exited_after_cut, s.nothing_to_cut
+                );
+            }
+        }
+        if let CheckerVerdict::Violation { reason } = &clean.checker {
+            let _ = writeln!(out, "\nVIOLATION in the clean run (no crash at all): {reason}");
+            let _ = writeln!(out, "  replay: {}", clean.replay);
+        }
+        for s in &self.crashes {
+            for v in &s.failures {
+                let _ = writeln!(out, "\nVIOLATION {} trial {}: {}", s.crash, v.trial, v.reason);
+                let _ = writeln!(
+                    out,
+                    "  {}; writer ended with {}; {} acks{}",
+                    v.delivery,
+                    v.writer_end,
+                    v.acks,
+                    v.last_ack.as_ref().map(|a| format!(", the last `{a}`")).unwrap_or_default()
+                );
+                let _ = writeln!(out, "  replay: {}", v.replay);
+            }
+        }
+        let s = &self.summary;
+        let _ = writeln!(out, "\n{} trials, {} violations: {}", s.trials, s.violations, s.verdict);
+        out
+    }
+}
+
+fn verdict_text(v: &CheckerVerdict) -> String {
+    match v {
+        CheckerVerdict::Consistent => "consistent".into(),
+        CheckerVerdict::Violation { reason } => format!("VIOLATION: {reason}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(trial: u32, delivery: Delivery, end: ProcessEnd, acks: usize, checker: CheckerVerdict) -> TrialOutcome {
+        TrialOutcome {
+            plan: TrialPlan::new(5, ExternalCrash::Sigbus, trial),
+            crash_at_ns: 1000,
+            delivery,
+            writer_end: end,
+            acks: (0..acks).map(|i| format!("rec {i}")).collect(),
+            partial_line: None,
+            checker,
+        }
+    }
+
+    #[test]
+    fn sections_count_deliveries_acks_and_verdicts_in_trial_order() {
+        let cut = Delivery::Truncation { file: "f".into(), from_len: 8192, to_len: 4096, data_end: 100 };
+        let bad = CheckerVerdict::Violation { reason: "rec 1 missing".into() };
+        let outcomes = vec![
+            outcome(2, cut.clone(), ProcessEnd::Exited(0), 3, CheckerVerdict::Consistent),
+            outcome(0, cut, ProcessEnd::Signaled(libc::SIGBUS), 2, bad.clone()),
+            outcome(1, Delivery::NothingToCut, ProcessEnd::Exited(0), 4, CheckerVerdict::Consistent),
+            outcome(3, Delivery::WriterFinishedFirst, ProcessEnd::Exited(0), 4, bad),
+        ];
+        let s = aggregate_section(ExternalCrash::Sigbus, &outcomes, &|t| format!("replay {t}"));
+        assert_eq!((s.trials, s.crashed, s.finished_first, s.nothing_to_cut), (4, 2, 1, 1));
+        assert_eq!((s.died_of_sigbus, s.exited_after_cut), (1, 1));
+        assert_eq!((s.acks_seen, s.max_acks, s.consistent, s.violations), (13, 4, 2, 2));
+        assert_eq!(s.writer_ends["exit 0"], 3);
+        assert_eq!(s.writer_ends["signal SIGBUS"], 1);
+        assert_eq!(s.failures.iter().map(|f| f.trial).collect::<Vec<_>>(), vec![0, 3]);
+        assert_eq!(s.failures[0].replay, "replay 0");
+        assert_eq!(s.failures[0].last_ack.as_deref(), Some("rec 1"));
+        assert_eq!(s.trials_detail.iter().map(|t| t.trial).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn replay_lines_quote_commands_so_a_shell_splits_them_back() {
+        let config = ExternalRunConfig {
+            writer: "/bin/my writer --n 3".into(),
+            checker: "sh -c 'test -s wal'".into(),
+            setup: None,
+            shell: false,
+            crashes: vec![ExternalCrash::Sigkill],
+            trials: 10,
+            timeout_secs: 60,
+        };
+        let line = ExternalReplayLine {
+            config: config.clone(),
+            seed: 9,
+            target: ReplayTarget::Trial { crash: ExternalCrash::Sigabrt, trial: 4, clean_ns: 123 },
+        }
+        .to_string();
+        let words = shell_words::split(&line).unwrap();
+        assert_eq!(
+            words[..6],
+            ["crashlab", "replay", "--writer", "/bin/my writer --n 3", "--checker", "sh -c 'test -s wal'"]
+        );
+        assert!(line.ends_with("--crash sigabrt --seed 9 --trial 4 --clean-ns 123 --timeout 60"), "{line}");
+        let clean = ExternalReplayLine { config, seed: 9, target: ReplayTarget::Clean }.to_string();
+        assert!(clean.contains("--crash clean --seed 9"), "{clean}");
+    }
+}

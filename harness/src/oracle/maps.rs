@@ -1,0 +1,143 @@
+//! `/proc/PID/maps`, reduced to what `msync` can make durable: shared,
+//! file-backed mappings. Pure parsing and range resolution; the tracer
+//! decides when to re-read (only after `mmap`/`munmap`/`mremap`/`execve`,
+//! since a re-read costs ~43 µs measured here).
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+/// One `MAP_SHARED` mapping of a file (perms `..s`, inode ≠ 0).
+///
+/// A `MAP_SHARED` mapping of a file opened read-only shows as private (`p`):
+/// the kernel drops `VM_SHARED` when the mapping can never be written, and
+/// msync skips it exactly as it skips private mappings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedFileMapping {
+    pub start: u64,
+    pub end: u64,
+    /// File offset of `start`.
+    pub offset: u64,
+    pub inode: u64,
+    /// The file's path as the kernel prints it now (it follows renames).
+    pub path: PathBuf,
+    /// The file was unlinked (" (deleted)"): nothing under a watched
+    /// directory to make durable.
+    pub deleted: bool,
+}
+
+/// A piece of an address range that lies in one shared file mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilePiece<'a> {
+    pub mapping: &'a SharedFileMapping,
+    pub file_offset: u64,
+    pub len: u64,
+}
+
+fn hex(s: &[u8]) -> Option<u64> {
+    u64::from_str_radix(std::str::from_utf8(s).ok()?, 16).ok()
+}
+
+/// Split off the next whitespace-separated field.
+fn field(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let s = s.trim_ascii_start();
+    let end = s.iter().position(|b| b.is_ascii_whitespace()).unwrap_or(s.len());
+    if end == 0 {
+        None
+    } else {
+        Some((&s[..end], &s[end..]))
+    }
+}
+
+fn parse_line(line: &[u8]) -> Option<SharedFileMapping> {
+    let (range, rest) = field(line)?;
+    let (perms, rest) = field(rest)?;
+    let (offset, rest) = field(rest)?;
+    let (_dev, rest) = field(rest)?;
+    let (inode, rest) = field(rest)?;
+    if perms.get(3) != Some(&b's') {
+        return None;
+    }
+    let inode: u64 = std::str::from_utf8(inode).ok()?.parse().ok()?;
+    if inode == 0 {
+        return None;
+    }
+    let dash = range.iter().position(|&b| b == b'-')?;
+    let (start, end) = (hex(&range[..dash])?, hex(&range[dash + 1..])?);
+    // The path is the rest of the line after the padding; it may hold spaces.
+    let mut path = rest.trim_ascii_start();
+    let deleted = path.ends_with(b" (deleted)");
+    if deleted {
+        path = &path[..path.len() - b" (deleted)".len()];
+    }
+    if path.is_empty() {
+        return None;
+    }
+    Some(SharedFileMapping {
+        start,
+        end,
+        offset: hex(offset)?,
+        inode,
+        path: PathBuf::from(OsStr::from_bytes(path)),
+        deleted,
+    })
+}
+
+/// The shared file mappings of a maps file, sorted by address (the kernel
+/// prints them sorted).
+pub fn parse(text: &[u8]) -> Vec<SharedFileMapping> {
+    text.split(|&b| b == b'\n').filter_map(parse_line).collect()
+}
+
+/// The pieces of `[start, end)` that lie in shared file mappings, in address
+/// order. Gaps and other mappings are skipped: they have nothing to sync.
+pub fn resolve(maps: &[SharedFileMapping], start: u64, end: u64) -> Vec<FilePiece<'_>> {
+    let first = maps.partition_point(|m| m.end <= start);
+    maps[first..]
+        .iter()
+        .take_while(|m| m.start < end)
+        .map(|m| {
+            let s = start.max(m.start);
+            let e = end.min(m.end);
+            FilePiece { mapping: m, file_offset: m.offset + (s - m.start), len: e - s }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "\
+55d0c0a00000-55d0c0a01000 r--p 00000000 fd:01 131 /usr/bin/writer
+7f0000000000-7f0000004000 rw-s 00000000 fd:01 4242                       /tmp/w dir/data file
+7f0000004000-7f0000006000 rw-s 00008000 fd:01 4243                       /tmp/w/other (deleted)
+7f0000006000-7f0000007000 rw-p 00000000 fd:01 4244                       /tmp/w/private
+7f0000007000-7f0000008000 rw-s 00000000 00:01 77                         /dev/zero (deleted)
+7f0000008000-7f0000009000 rw-p 00000000 00:00 0 
+7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0                          [stack]
+";
+
+    #[test]
+    fn keeps_only_shared_file_mappings_with_paths_containing_spaces() {
+        let m = parse(SAMPLE.as_bytes());
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[0].path, PathBuf::from("/tmp/w dir/data file"));
+        assert_eq!((m[0].start, m[0].end, m[0].offset, m[0].inode), (0x7f00_0000_0000, 0x7f00_0000_4000, 0, 4242));
+        assert!(!m[0].deleted);
+        assert_eq!(m[1].path, PathBuf::from("/tmp/w/other"));
+        assert!(m[1].deleted);
+        assert_eq!(m[1].offset, 0x8000);
+    }
+
+    #[test]
+    fn resolves_a_range_across_mappings_with_file_offsets() {
+        let m = parse(SAMPLE.as_bytes());
+        let pieces = resolve(&m, 0x7f00_0000_3000, 0x7f00_0000_5000);
+        assert_eq!(pieces.len(), 2);
+        assert_eq!((pieces[0].mapping.inode, pieces[0].file_offset, pieces[0].len), (4242, 0x3000, 0x1000));
+        assert_eq!((pieces[1].mapping.inode, pieces[1].file_offset, pieces[1].len), (4243, 0x8000, 0x1000));
+        assert!(resolve(&m, 0x7f00_0000_6000, 0x7f00_0000_7000).is_empty(), "private mappings sync nothing");
+        assert!(resolve(&m, 0x1000, 0x2000).is_empty());
+    }
+}

@@ -1,0 +1,664 @@
+//! The durability oracle: simulated power loss for *any* writer program, with
+//! no root and no kernel module.
+//!
+//! [`run_traced`] runs a program under a tracer that sees only the
+//! sync-relevant syscalls (a seccomp filter returns `SECCOMP_RET_TRACE` for
+//! them and `SECCOMP_RET_ALLOW` for everything else; ptrace receives the
+//! traps). Whenever a sync **returns successfully**, the tracer copies what it
+//! covered, read from the page cache at that instant, into a **durable
+//! shadow** of the file. After the run, the shadow of each file under the
+//! watched directory is the lower bound of what a power loss at the end of
+//! the run (or at the chosen crash point) is guaranteed to leave; the caller
+//! reads the current page-cache content itself, and the power-loss model
+//! allows any page between the two (floor = shadow page, newest = current).
+//!
+//! What each syscall contributes:
+//!
+//! | syscall (returned 0) | made durable |
+//! |---|---|
+//! | `msync(MS_SYNC)` | the page-rounded range, resolved through `/proc/PID/maps` to (file, offset); only `MAP_SHARED` file mappings; several mappings may be covered |
+//! | `msync(MS_ASYNC)` / no `MS_SYNC` | nothing (`MS_ASYNC` is a no-op since Linux 2.6.19) |
+//! | `fsync(fd)` / `fdatasync(fd)` | the whole file and its size |
+//! | `syncfs(fd)` | every file under the watched directory on the fd's filesystem (same `st_dev`) |
+//! | `sync()` | every file under the watched directory |
+//! | `sync_file_range` | nothing, but recorded: it flushes neither metadata nor the disk's cache, so counting it as durable would be unsound |
+//! | a failed sync, or one in flight at the crash | nothing |
+//!
+//! The shadow is deliberately a *lower bound*: msync of one page may write a
+//! whole large folio, filesystems commit more than asked; the model must
+//! allow "more survived" (see `/work/shared/README.md`). Durability of
+//! directory entries (create, rename, unlink) is not modelled.
+//!
+//! ## How a run works
+//!
+//! 1. The watched directory is snapshotted (content and size of each file).
+//! 2. The calling thread forks a *launcher*: a tiny process that becomes a
+//!    child subreaper, blocks every catchable signal, forks the writer,
+//!    reports its pid and then only reaps (`wait4(-1)`) until it has no
+//!    children left. Every process of the writer's tree is thus reaped by
+//!    someone who is alive, even when a crash point kills parent and child
+//!    together (PID 1 on this machine reaps orphans only every few seconds).
+//! 3. The writer blocks on a pipe; the calling thread `PTRACE_SEIZE`s it with
+//!    `EXITKILL | TRACESECCOMP | TRACECLONE | TRACEFORK | TRACEVFORK |
+//!    TRACEVFORKDONE | TRACEEXEC | TRACESYSGOOD`, then releases it. Only then
+//!    does the writer install the filter and `execve`: a filter that returns
+//!    `SECCOMP_RET_TRACE` with no tracer attached makes the syscalls fail
+//!    with ENOSYS (measured here).
+//! 4. The tracer loop runs on the calling thread (a ptrace tracer is a
+//!    thread) until the launcher is reaped, which happens only after every
+//!    traced task's death was collected.
+//!
+//! Between the fork and the `execve`, the launcher and the writer make only
+//! raw, async-signal-safe calls on data built before the fork (the caller is
+//! multithreaded; another thread may hold the allocator's lock).
+//!
+//! ## Stops, threads and the maps cache
+//!
+//! A trapped call first stops at seccomp entry (the tracer counts it, may
+//! crash there, and records what it needs to check the call later), then,
+//! resumed with `PTRACE_SYSCALL`, at syscall exit, where the tracer reads the
+//! result with `PTRACE_GET_SYSCALL_INFO`. Before copying for a successful
+//! sync, every other traced task is stopped (`PTRACE_INTERRUPT`, then waiting
+//! for each one's next stop, whose handling is deferred until after the
+//! copy): a thread or process storing into the file during the copy would
+//! make the shadow claim data no sync covered.
+//!
+//! `/proc/PID/maps` is read at most once per address-space change: the
+//! cache of an address space (processes sharing one are grouped with
+//! `kcmp(KCMP_VM)`) is dropped when an `mmap`, `munmap`, `mremap`,
+//! `remap_file_pages`, `shmat` or `shmdt` enters or returns, or at `execve`.
+//! The maps are read at the msync's exit stop, so they are only right if
+//! nothing changed what the synced range maps to while msync ran: an
+//! `msync` copies nothing (`Ambiguous`) if a call that can *replace or
+//! remove* a mapping over its range (`munmap`, `MAP_FIXED` mmap, `mremap`'s
+//! old or fixed new range, `remap_file_pages`, `shmat(SHM_REMAP)`) was
+//! under way at its entry or entered before its exit. Calls that only take
+//! free space cannot matter: a successful `MS_SYNC` range had no hole.
+//! Likewise an `fsync` whose fd named another inode at entry and at exit
+//! copies nothing.
+//!
+//! ## Requirements on the caller
+//!
+//! Run [`run_traced`] on a thread that has no other unreaped children and
+//! that nobody else `waitpid(-1)`s for: the tracer collects with
+//! `waitpid(-1, __WALL | __WNOTHREAD)`. Use a [`TraceControl`] from another
+//! thread to crash the writer at a random time. If the writer's stdout goes
+//! to a pipe, read it concurrently when it can exceed the pipe's buffer.
+//!
+//! Architecture Invariant: the oracle never `fsync`s, `sync`s or writes any
+//! file of the writer; it only reads them.
+
+#![cfg(all(target_os = "linux", target_arch = "x86_64"))]
+
+pub mod bench;
+mod filter;
+mod launch;
+pub mod maps;
+mod shadow;
+mod sys;
+mod tracer;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+pub use shadow::FileShadow;
+
+/// The syscalls the filter sends to the tracer: the syncs, the calls that
+/// change the address space (for the maps cache), `ftruncate` (a crash-point
+/// kind), `exit_group`, and `io_uring_setup` (refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TracedSyscall {
+    Msync,
+    Fsync,
+    Fdatasync,
+    SyncFileRange,
+    Syncfs,
+    Sync,
+    Mmap,
+    Munmap,
+    Mremap,
+    RemapFilePages,
+    Shmat,
+    Shmdt,
+    Ftruncate,
+    ExitGroup,
+    IoUringSetup,
+}
+
+impl TracedSyscall {
+    pub const ALL: [TracedSyscall; 15] = [
+        TracedSyscall::Msync,
+        TracedSyscall::Fsync,
+        TracedSyscall::Fdatasync,
+        TracedSyscall::SyncFileRange,
+        TracedSyscall::Syncfs,
+        TracedSyscall::Sync,
+        TracedSyscall::Mmap,
+        TracedSyscall::Munmap,
+        TracedSyscall::Mremap,
+        TracedSyscall::RemapFilePages,
+        TracedSyscall::Shmat,
+        TracedSyscall::Shmdt,
+        TracedSyscall::Ftruncate,
+        TracedSyscall::ExitGroup,
+        TracedSyscall::IoUringSetup,
+    ];
+
+    /// The x86_64 syscall number.
+    pub fn nr(self) -> i64 {
+        match self {
+            TracedSyscall::Msync => libc::SYS_msync,
+            TracedSyscall::Fsync => libc::SYS_fsync,
+            TracedSyscall::Fdatasync => libc::SYS_fdatasync,
+            TracedSyscall::SyncFileRange => libc::SYS_sync_file_range,
+            TracedSyscall::Syncfs => libc::SYS_syncfs,
+            TracedSyscall::Sync => libc::SYS_sync,
+            TracedSyscall::Mmap => libc::SYS_mmap,
+            TracedSyscall::Munmap => libc::SYS_munmap,
+            TracedSyscall::Mremap => libc::SYS_mremap,
+            TracedSyscall::RemapFilePages => libc::SYS_remap_file_pages,
+            TracedSyscall::Shmat => libc::SYS_shmat,
+            TracedSyscall::Shmdt => libc::SYS_shmdt,
+            TracedSyscall::Ftruncate => libc::SYS_ftruncate,
+            TracedSyscall::ExitGroup => libc::SYS_exit_group,
+            TracedSyscall::IoUringSetup => libc::SYS_io_uring_setup,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TracedSyscall::Msync => "msync",
+            TracedSyscall::Fsync => "fsync",
+            TracedSyscall::Fdatasync => "fdatasync",
+            TracedSyscall::SyncFileRange => "sync_file_range",
+            TracedSyscall::Syncfs => "syncfs",
+            TracedSyscall::Sync => "sync",
+            TracedSyscall::Mmap => "mmap",
+            TracedSyscall::Munmap => "munmap",
+            TracedSyscall::Mremap => "mremap",
+            TracedSyscall::RemapFilePages => "remap_file_pages",
+            TracedSyscall::Shmat => "shmat",
+            TracedSyscall::Shmdt => "shmdt",
+            TracedSyscall::Ftruncate => "ftruncate",
+            TracedSyscall::ExitGroup => "exit_group",
+            TracedSyscall::IoUringSetup => "io_uring_setup",
+        }
+    }
+
+    /// The code carried in `SECCOMP_RET_DATA` (never 0, so that a stray
+    /// trap from another filter is not mistaken for ours).
+    fn ret_data(self) -> u32 {
+        TracedSyscall::ALL.iter().position(|&s| s == self).expect("listed") as u32 + 1
+    }
+
+    fn from_ret_data(data: u32) -> Option<TracedSyscall> {
+        (data as usize).checked_sub(1).and_then(|i| TracedSyscall::ALL.get(i).copied())
+    }
+
+    /// Does it change the address space (so the maps cache and the msyncs
+    /// under way must hear of it)?
+    fn changes_maps(self) -> bool {
+        matches!(
+            self,
+            TracedSyscall::Mmap
+                | TracedSyscall::Munmap
+                | TracedSyscall::Mremap
+                | TracedSyscall::RemapFilePages
+                | TracedSyscall::Shmat
+                | TracedSyscall::Shmdt
+        )
+    }
+
+    /// Is it one the oracle lists as a [`SyncEvent`]? (The address-space
+    /// calls other than `munmap` are only bookkeeping for the maps cache;
+    /// `exit_group` and `io_uring_setup` end the run.)
+    fn recorded(self) -> bool {
+        match self {
+            TracedSyscall::Munmap => true,
+            TracedSyscall::ExitGroup | TracedSyscall::IoUringSetup => false,
+            s => !s.changes_maps(),
+        }
+    }
+}
+
+/// The syscalls a [`SyscallCrashPoint`] can count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrashSyscall {
+    Msync,
+    Fsync,
+    Fdatasync,
+    Ftruncate,
+    Munmap,
+}
+
+impl CrashSyscall {
+    pub const ALL: [CrashSyscall; 5] = [
+        CrashSyscall::Msync,
+        CrashSyscall::Fsync,
+        CrashSyscall::Fdatasync,
+        CrashSyscall::Ftruncate,
+        CrashSyscall::Munmap,
+    ];
+
+    pub fn syscall(self) -> TracedSyscall {
+        match self {
+            CrashSyscall::Msync => TracedSyscall::Msync,
+            CrashSyscall::Fsync => TracedSyscall::Fsync,
+            CrashSyscall::Fdatasync => TracedSyscall::Fdatasync,
+            CrashSyscall::Ftruncate => TracedSyscall::Ftruncate,
+            CrashSyscall::Munmap => TracedSyscall::Munmap,
+        }
+    }
+
+    fn of(sys: TracedSyscall) -> Option<CrashSyscall> {
+        CrashSyscall::ALL.into_iter().find(|c| c.syscall() == sys)
+    }
+}
+
+/// At which stop of the chosen call the writer is killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrashWhen {
+    /// At its seccomp entry stop: the call never runs.
+    Before,
+    /// At its syscall-exit stop, after a successful sync was copied: the
+    /// call completed but the writer never saw its return.
+    After,
+}
+
+/// Kill the whole traced tree (SIGKILL) at the `nth` (1-based) call whose
+/// kind is in `kinds`, counted across all threads and processes in the order
+/// the tracer sees their entries. Calls made by the dynamic loader count too
+/// (`munmap` happens at start-up).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyscallCrashPoint {
+    pub nth: u64,
+    pub kinds: BTreeSet<CrashSyscall>,
+    pub when: CrashWhen,
+}
+
+impl SyscallCrashPoint {
+    pub fn new(nth: u64, kinds: impl IntoIterator<Item = CrashSyscall>, when: CrashWhen) -> SyscallCrashPoint {
+        SyscallCrashPoint { nth, kinds: kinds.into_iter().collect(), when }
+    }
+}
+
+/// What the oracle watches and where it crashes the writer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OracleConfig {
+    /// Only files under this directory get shadows.
+    pub watch_dir: PathBuf,
+    /// Do the files present at start count as durable (e.g. the caller
+    /// fsynced them before the run)? If not, their pages have no floor until
+    /// a sync covers them, and their size is unknown until an fsync.
+    pub assume_initial_durable: bool,
+    /// `None`: run to the end (or until [`TraceControl::cancel`]).
+    pub crash: Option<SyscallCrashPoint>,
+    /// When the writer's first process ends (exit or signal, e.g. a kill
+    /// from another thread), SIGKILL whatever it left running, so that the
+    /// run ends at one instant. Default `true`.
+    pub end_with_root: bool,
+}
+
+impl OracleConfig {
+    pub fn new(watch_dir: impl Into<PathBuf>) -> OracleConfig {
+        OracleConfig { watch_dir: watch_dir.into(), assume_initial_durable: true, crash: None, end_with_root: true }
+    }
+
+    fn validate(&self) -> Result<(), OracleError> {
+        if let Some(c) = &self.crash {
+            if c.nth == 0 {
+                return Err(OracleError::Invalid("the crash point's nth is 1-based; 0 was given".into()));
+            }
+            if c.kinds.is_empty() {
+                return Err(OracleError::Invalid("the crash point counts no syscall kind".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How to start the writer. File descriptors are borrowed: they must stay
+/// open until [`run_traced`] returns, and must be ≥ 3 unless equal to their
+/// target (dup2 happens in order 0, 1, 2).
+#[derive(Debug, Clone)]
+pub struct TracedLaunch<'fd> {
+    /// Path to the program; a name without `/` is looked up in `PATH`.
+    pub program: PathBuf,
+    /// `argv[1..]` (`argv[0]` is `program`).
+    pub args: Vec<OsString>,
+    /// `None`: inherit the caller's environment; `Some`: exactly these.
+    pub env: Option<Vec<(OsString, OsString)>>,
+    pub cwd: Option<PathBuf>,
+    /// `None`: inherit the caller's.
+    pub stdin: Option<BorrowedFd<'fd>>,
+    pub stdout: Option<BorrowedFd<'fd>>,
+    pub stderr: Option<BorrowedFd<'fd>>,
+    /// Put the writer in a new process group (its pid), e.g. so that a
+    /// terminal's Ctrl-C does not reach it.
+    pub new_process_group: bool,
+}
+
+impl<'fd> TracedLaunch<'fd> {
+    pub fn new(program: impl Into<PathBuf>) -> TracedLaunch<'fd> {
+        TracedLaunch {
+            program: program.into(),
+            args: Vec::new(),
+            env: None,
+            cwd: None,
+            stdin: None,
+            stdout: None,
+            stderr: None,
+            new_process_group: false,
+        }
+    }
+
+    pub fn arg(mut self, a: impl AsRef<OsStr>) -> Self {
+        self.args.push(a.as_ref().to_owned());
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> Self {
+        self.args.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    pub fn stdout(mut self, fd: BorrowedFd<'fd>) -> Self {
+        self.stdout = Some(fd);
+        self
+    }
+
+    pub fn stderr(mut self, fd: BorrowedFd<'fd>) -> Self {
+        self.stderr = Some(fd);
+        self
+    }
+
+    pub fn stdin(mut self, fd: BorrowedFd<'fd>) -> Self {
+        self.stdin = Some(fd);
+        self
+    }
+
+    pub fn new_process_group(mut self, yes: bool) -> Self {
+        self.new_process_group = yes;
+        self
+    }
+}
+
+/// Shared between the tracer thread and any other thread: lets another
+/// thread crash the writer at an arbitrary moment. One per run.
+///
+/// A plain `AtomicBool` would not do: the tracer sleeps in `waitpid` while
+/// the writer runs between traps, and nothing would wake it. `cancel` kills
+/// every traced process through pidfds (immune to pid reuse), which wakes
+/// the tracer with their deaths.
+#[derive(Debug, Default)]
+pub struct TraceControl {
+    cancelled: AtomicBool,
+    writer: AtomicI32,
+    pidfds: Mutex<Vec<(i32, OwnedFd)>>,
+}
+
+impl TraceControl {
+    pub fn new() -> TraceControl {
+        TraceControl::default()
+    }
+
+    /// The writer's pid once it is traced (also its process group when
+    /// `new_process_group`).
+    pub fn writer_pid(&self) -> Option<i32> {
+        match self.writer.load(Ordering::SeqCst) {
+            0 => None,
+            p => Some(p),
+        }
+    }
+
+    /// SIGKILL every traced process now. The run then ends with
+    /// [`WriterEnd::Cancelled`]; before the writer started, with
+    /// [`OracleError::Cancelled`].
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        let fds = self.pidfds.lock().unwrap_or_else(|p| p.into_inner());
+        for (_, fd) in fds.iter() {
+            use std::os::fd::AsFd;
+            // ESRCH: already dead; the tracer sees that anyway.
+            let _ = sys::pidfd_kill(fd.as_fd());
+        }
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    fn register(&self, pid: i32, fd: OwnedFd) {
+        self.pidfds.lock().unwrap_or_else(|p| p.into_inner()).push((pid, fd));
+    }
+
+    fn unregister(&self, pid: i32) {
+        self.pidfds.lock().unwrap_or_else(|p| p.into_inner()).retain(|(p, _)| *p != pid);
+    }
+}
+
+/// How a traced syscall returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyscallResult {
+    Returned {
+        value: i64,
+    },
+    Failed {
+        errno: i32,
+    },
+    /// The task died (crash point, cancel, another thread's exit) before the
+    /// call returned.
+    InFlight,
+}
+
+/// Why a sync made nothing durable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoGuarantee {
+    /// It returned an error (an msync stopped by a hole may have flushed a
+    /// prefix; nothing is *guaranteed*).
+    Failed,
+    /// It had not returned when the writer died.
+    InFlight,
+    /// `msync` without `MS_SYNC` (a no-op since Linux 2.6.19).
+    NoMsSync,
+    /// `sync_file_range` flushes neither metadata nor the disk cache.
+    SyncFileRange,
+    /// What it covered lies outside the watched directory, or in private or
+    /// anonymous mappings, or is empty.
+    NothingWatched,
+    /// The oracle cannot tell what it covered (the address space or the fd
+    /// changed while it ran; a copy failed): it claims nothing.
+    Ambiguous { detail: String },
+}
+
+/// What a traced call did to the durable shadows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncEffect {
+    /// Not a sync (`munmap`, `ftruncate`).
+    NotASync,
+    /// The ranges in [`SyncEvent::copied`] became durable.
+    Copied,
+    NoGuarantee(NoGuarantee),
+}
+
+/// A range copied into a shadow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopiedRange {
+    /// Relative to the watched directory.
+    pub path: PathBuf,
+    pub offset: u64,
+    /// Bytes copied (clipped at the file's end at that instant).
+    pub len: u64,
+    /// The durable size it set (whole-file syncs only).
+    pub size: Option<u64>,
+}
+
+/// One traced call, in the order the tracer saw the entries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncEvent {
+    pub seq: u64,
+    /// Process (thread group) and thread.
+    pub pid: i32,
+    pub tid: i32,
+    pub syscall: TracedSyscall,
+    /// The raw arguments (msync: addr, len, flags; fsync: fd; ...).
+    pub args: [u64; 6],
+    /// Its 1-based count among the crash point's kinds (all
+    /// [`CrashSyscall`] kinds when there is no crash point).
+    pub ordinal: Option<u64>,
+    pub result: SyscallResult,
+    /// For fd-based syncs: the file the fd named (absolute).
+    pub file: Option<PathBuf>,
+    pub effect: SyncEffect,
+    pub copied: Vec<CopiedRange>,
+}
+
+/// The crash point that ended the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrashHit {
+    pub nth: u64,
+    pub syscall: TracedSyscall,
+    pub when: CrashWhen,
+    pub tid: i32,
+    /// Index into [`OracleOutcome::events`].
+    pub event: usize,
+}
+
+/// How the writer ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriterEnd {
+    /// Its first process exited (with `end_with_root`, anything it left
+    /// running was then killed).
+    Exited { code: i32 },
+    /// Its first process died of a signal we did not send.
+    Signaled { signal: i32 },
+    /// Killed by our crash point.
+    CrashPoint(CrashHit),
+    /// Killed through [`TraceControl::cancel`].
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OracleOutcome {
+    pub writer_pid: i32,
+    /// The launcher (reaper) process; gone when `run_traced` returns.
+    pub launcher_pid: i32,
+    pub end: WriterEnd,
+    pub events: Vec<SyncEvent>,
+    /// Every file under the watched directory (at start, synced, or present
+    /// at the end), by relative path.
+    pub files: BTreeMap<PathBuf, FileShadow>,
+    pub page_size: u64,
+    /// Every traced process (the writer first).
+    pub processes: Vec<i32>,
+    /// Number of traced tasks (threads of all processes).
+    pub threads: usize,
+    /// Processes still running when the run ended and killed by us.
+    pub leftovers_killed: usize,
+    pub stats: TraceStats,
+}
+
+/// Counters of the tracer's work, for diagnostics and the benchmark.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceStats {
+    /// Seccomp stops (trapped syscall entries).
+    pub seccomp_stops: u64,
+    /// Syscall-exit stops.
+    pub exit_stops: u64,
+    /// Reads of `/proc/PID/maps` (the cache's misses).
+    pub maps_reads: u64,
+    /// `PTRACE_INTERRUPT`s sent to stop other tasks before a copy.
+    pub tasks_interrupted: u64,
+    /// Bytes copied into shadows.
+    pub bytes_copied: u64,
+}
+
+impl OracleOutcome {
+    pub fn file(&self, rel: impl AsRef<Path>) -> Option<&FileShadow> {
+        self.files.get(rel.as_ref())
+    }
+}
+
+/// Errors of the oracle; each names the syscall, path or program involved.
+#[derive(Debug, thiserror::Error)]
+pub enum OracleError {
+    #[error("invalid oracle input: {0}")]
+    Invalid(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "ptrace is unavailable: PTRACE_SEIZE of the writer {program} (pid {pid}) failed: {source}; the oracle \
+         needs to trace its own children (check kernel.yama.ptrace_scope, a container's seccomp profile, \
+         CAP_SYS_PTRACE)"
+    )]
+    PtraceUnavailable {
+        pid: i32,
+        program: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot start the writer {program}: {step} failed: {source}")]
+    Launch {
+        program: String,
+        step: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the writer {program} ended before execve ({status}) without saying why")]
+    DiedBeforeExec { program: String, status: String },
+    #[error("the writer uses io_uring; its fsyncs cannot be seen by the oracle (pid {pid} called io_uring_setup and was killed)")]
+    IoUring { pid: i32 },
+    #[error("cancelled before the writer started")]
+    Cancelled,
+    #[error("tracer error: {0}")]
+    Tracer(String),
+}
+
+impl OracleError {
+    fn io(what: impl Into<String>, source: io::Error) -> OracleError {
+        OracleError::Io { what: what.into(), source }
+    }
+}
+
+/// Run `launch` under the oracle until every process of it is dead and
+/// reaped, and return what survives a power loss at that moment.
+///
+/// Must be called on a thread dedicated to it for the duration (see the
+/// module docs): it forks from this thread and traces from it.
+pub fn run_traced(
+    launch: &TracedLaunch<'_>,
+    cfg: &OracleConfig,
+    control: &TraceControl,
+) -> Result<OracleOutcome, OracleError> {
+    cfg.validate()?;
+    let prepared = launch::Prepared::new(launch)?;
+    let page_size = sys::page_size();
+    let store = shadow::ShadowStore::snapshot(&cfg.watch_dir, page_size, cfg.assume_initial_durable)?;
+    if control.is_cancelled() {
+        return Err(OracleError::Cancelled);
+    }
+    tracer::run(prepared, cfg, control, store)
+}

@@ -1,0 +1,1034 @@
+//! The tracer loop: one thread, every tracee's stops, the durable shadows.
+//!
+//! Task states: `Running` (resumed; its next stop or death will come through
+//! `waitpid`) or `Held` (in a ptrace stop we have not resumed yet). A task
+//! stopped while we were stopping the world has its stop queued in
+//! `deferred` and is handled, then resumed, after the copy.
+//!
+//! A call under way is `Task::call`: set at the seccomp stop, cleared at the
+//! syscall-exit stop. Its presence is what makes `resume` use
+//! `PTRACE_SYSCALL` (to get that exit stop) instead of `PTRACE_CONT`.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use libc::pid_t;
+
+use super::launch::{self, Prepared};
+use super::maps::{self, SharedFileMapping};
+use super::shadow::{ShadowStore, Source};
+use super::sys::{self, SyscallInfo, WaitStatus};
+use super::{
+    CrashHit, CrashSyscall, CrashWhen, NoGuarantee, OracleConfig, OracleError, OracleOutcome, SyncEffect, SyncEvent,
+    SyscallResult, TraceControl, TraceStats, TracedSyscall, WriterEnd,
+};
+
+const OPTIONS: u64 = sys::PTRACE_O_TRACESYSGOOD
+    | sys::PTRACE_O_TRACEFORK
+    | sys::PTRACE_O_TRACEVFORK
+    | sys::PTRACE_O_TRACECLONE
+    | sys::PTRACE_O_TRACEEXEC
+    | sys::PTRACE_O_TRACEVFORKDONE
+    | sys::PTRACE_O_TRACESECCOMP
+    | sys::PTRACE_O_EXITKILL;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TaskState {
+    Running,
+    Held,
+}
+
+struct Call {
+    sys: TracedSyscall,
+    args: [u64; 6],
+    event: Option<usize>,
+    ordinal: Option<u64>,
+    /// Interrupted with -ERESTART*: the kernel will re-enter it.
+    restarting: bool,
+    /// msync: the address space's generation at entry, and what the
+    /// address-space calls under way at that moment may clobber.
+    space_gen: u64,
+    busy: Vec<Clobber>,
+    /// fd syncs: (dev, inode) the fd named at entry.
+    fd_ident: Option<(u64, u64)>,
+}
+
+struct Task {
+    tgid: pid_t,
+    state: TaskState,
+    call: Option<Call>,
+    /// Between PTRACE_EVENT_VFORK and VFORK_DONE: blocked in the kernel
+    /// (killable only), so PTRACE_INTERRUPT would not stop it; it cannot
+    /// run user code before the VFORK_DONE stop anyway.
+    in_vfork: bool,
+    interrupted: bool,
+}
+
+struct Proc {
+    space: u64,
+}
+
+/// The address range whose mapping an address-space call may replace or
+/// remove. Calls that only take free space (`mmap` without `MAP_FIXED`,
+/// `MAP_FIXED_NOREPLACE`, `shmat` without `SHM_REMAP`) and `shmdt` (which
+/// removes SysV segments only) cannot change what a *mapped* range maps to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Clobber {
+    Harmless,
+    /// Up to two half-open ranges (mremap: old place and fixed new place).
+    Ranges([(u64, u64); 2]),
+    Everything,
+}
+
+impl Clobber {
+    fn range(start: u64, len: u64, page: u64) -> (u64, u64) {
+        (start, start.saturating_add(len.saturating_add(page - 1) & !(page - 1)))
+    }
+
+    fn of(sys: TracedSyscall, a: &[u64; 6], page: u64) -> Clobber {
+        const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
+        const MREMAP_FIXED: u64 = 2;
+        const SHM_REMAP: u64 = 0o40000;
+        let none = (0, 0);
+        match sys {
+            TracedSyscall::Mmap if a[3] & MAP_FIXED_NOREPLACE == 0 && a[3] & libc::MAP_FIXED as u64 != 0 => {
+                Clobber::Ranges([Clobber::range(a[0], a[1], page), none])
+            }
+            TracedSyscall::Munmap | TracedSyscall::RemapFilePages => {
+                Clobber::Ranges([Clobber::range(a[0], a[1], page), none])
+            }
+            TracedSyscall::Mremap => {
+                let new = if a[3] & MREMAP_FIXED != 0 { Clobber::range(a[4], a[2], page) } else { none };
+                Clobber::Ranges([Clobber::range(a[0], a[1], page), new])
+            }
+            // The segment's size is not in the arguments.
+            TracedSyscall::Shmat if a[1] != 0 && a[2] & SHM_REMAP != 0 => Clobber::Everything,
+            _ => Clobber::Harmless,
+        }
+    }
+
+    fn overlaps(&self, start: u64, end: u64) -> bool {
+        match self {
+            Clobber::Harmless => false,
+            Clobber::Everything => true,
+            Clobber::Ranges(rs) => rs.iter().any(|&(s, e)| s < e && s < end && start < e),
+        }
+    }
+}
+
+/// One address space (shared by processes created with CLONE_VM).
+#[derive(Default)]
+struct Space {
+    maps: Option<Vec<SharedFileMapping>>,
+    /// Bumped at every address-space call's entry and exit and at exec.
+    gen: u64,
+    /// Address-space calls between entry and exit, by tid.
+    in_flight: Vec<(pid_t, Clobber)>,
+    /// msyncs between entry and exit; while there are any, every
+    /// address-space call's clobber is logged with its entry generation.
+    pending_msyncs: u32,
+    log: Vec<(u64, Clobber)>,
+}
+
+impl Space {
+    fn call_entered(&mut self, tid: pid_t, clobber: Clobber) {
+        self.gen += 1;
+        self.maps = None;
+        if self.pending_msyncs > 0 {
+            self.log.push((self.gen, clobber));
+        }
+        self.in_flight.push((tid, clobber));
+    }
+
+    fn call_ended(&mut self, tid: pid_t) {
+        self.gen += 1;
+        self.maps = None;
+        if let Some(i) = self.in_flight.iter().position(|&(t, _)| t == tid) {
+            self.in_flight.swap_remove(i);
+        }
+    }
+
+    fn msync_entered(&mut self) -> (u64, Vec<Clobber>) {
+        self.pending_msyncs += 1;
+        (self.gen, self.in_flight.iter().map(|&(_, c)| c).filter(|c| *c != Clobber::Harmless).collect())
+    }
+
+    fn msync_ended(&mut self) {
+        self.pending_msyncs = self.pending_msyncs.saturating_sub(1);
+        if self.pending_msyncs == 0 {
+            self.log.clear();
+        }
+    }
+
+    /// Could `[start, end)` have mapped something else while an msync that
+    /// entered at `entry_gen` (with `busy` under way) ran? Then the maps
+    /// read now may not be what it synced.
+    fn range_changed(&self, start: u64, end: u64, entry_gen: u64, busy: &[Clobber]) -> bool {
+        busy.iter().any(|c| c.overlaps(start, end))
+            || self.log.iter().any(|(g, c)| *g > entry_gen && c.overlaps(start, end))
+    }
+}
+
+struct Tracer<'a> {
+    cfg: &'a OracleConfig,
+    control: &'a TraceControl,
+    store: Option<ShadowStore>,
+    program: String,
+    page: u64,
+    launcher: pid_t,
+    launcher_done: bool,
+    go_w: Option<OwnedFd>,
+    err_r: OwnedFd,
+    root: pid_t,
+    tasks: HashMap<pid_t, Task>,
+    procs: HashMap<pid_t, Proc>,
+    spaces: HashMap<u64, Space>,
+    next_space: u64,
+    deferred: VecDeque<(pid_t, i32)>,
+    killing: bool,
+    counted: u64,
+    events: Vec<SyncEvent>,
+    crash: Option<CrashHit>,
+    cancelled: bool,
+    io_uring: Option<pid_t>,
+    root_end: Option<WaitStatus>,
+    root_exec_seen: bool,
+    processes: Vec<pid_t>,
+    threads: usize,
+    leftovers_killed: usize,
+    stats: TraceStats,
+    finished: bool,
+}
+
+fn tracer_err(what: &str, tid: pid_t, e: io::Error) -> OracleError {
+    OracleError::Tracer(format!("{what} (tid {tid}): {e}"))
+}
+
+fn is_esrch(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ESRCH)
+}
+
+/// The thread group of a task, from /proc (works for thread ids too).
+fn read_tgid(tid: pid_t) -> Option<pid_t> {
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("Tgid:")).and_then(|v| v.trim().parse().ok())
+}
+
+/// (dev, inode) of the file an fd of a task names.
+fn fd_ident(tid: pid_t, fd: u64) -> Option<(u64, u64)> {
+    let fd = i32::try_from(fd).ok().filter(|&f| f >= 0)?;
+    let m = std::fs::metadata(format!("/proc/{tid}/fd/{fd}")).ok()?;
+    Some((m.dev(), m.ino()))
+}
+
+pub(super) fn run(
+    prepared: Prepared,
+    cfg: &OracleConfig,
+    control: &TraceControl,
+    store: ShadowStore,
+) -> Result<OracleOutcome, OracleError> {
+    let launched = launch::fork_launcher(&prepared)?;
+    let mut t = Tracer {
+        cfg,
+        control,
+        store: Some(store),
+        program: prepared.display.clone(),
+        page: sys::page_size(),
+        launcher: launched.launcher,
+        launcher_done: false,
+        go_w: Some(launched.go_w),
+        err_r: launched.err_r,
+        root: 0,
+        tasks: HashMap::new(),
+        procs: HashMap::new(),
+        spaces: HashMap::new(),
+        next_space: 0,
+        deferred: VecDeque::new(),
+        killing: false,
+        counted: 0,
+        events: Vec::new(),
+        crash: None,
+        cancelled: false,
+        io_uring: None,
+        root_end: None,
+        root_exec_seen: false,
+        processes: Vec::new(),
+        threads: 0,
+        leftovers_killed: 0,
+        stats: TraceStats::default(),
+        finished: false,
+    };
+    // From here on, any early return drops `t`, which kills and reaps
+    // everything it started.
+    let writer = match launch::read_writer_pid(&launched.pid_r) {
+        Ok(Some(pid)) => pid,
+        Ok(None) => {
+            t.cleanup();
+            return Err(match launch::read_launch_error(&t.err_r) {
+                Some((step, source)) => OracleError::Launch { program: t.program.clone(), step, source },
+                None => OracleError::Tracer(format!("the launcher of {} died before starting it", t.program)),
+            });
+        }
+        Err(e) => return Err(OracleError::io("cannot read the writer's pid from the launcher (read)", e)),
+    };
+    drop(launched.pid_r);
+    t.seize(writer)?;
+    t.release();
+    t.run_loop()?;
+    t.outcome()
+}
+
+impl Tracer<'_> {
+    fn seize(&mut self, writer: pid_t) -> Result<(), OracleError> {
+        sys::ptrace(sys::PTRACE_SEIZE, writer, 0, OPTIONS as usize)
+            .map_err(|source| OracleError::PtraceUnavailable { pid: writer, program: self.program.clone(), source })?;
+        self.root = writer;
+        self.control.writer.store(writer, std::sync::atomic::Ordering::SeqCst);
+        self.new_process(writer);
+        self.tasks.insert(
+            writer,
+            Task { tgid: writer, state: TaskState::Running, call: None, in_vfork: false, interrupted: false },
+        );
+        self.threads += 1;
+        Ok(())
+    }
+
+    /// Let the seized writer go on to install its filter and exec.
+    fn release(&mut self) {
+        if let Some(go) = self.go_w.take() {
+            if self.control.is_cancelled() {
+                self.cancelled = true;
+                self.start_killing();
+            } else {
+                let b = 1u8;
+                // SAFETY: one byte from a local to our pipe. The writer holds
+                // the read end until exec, so no SIGPIPE (which Rust programs
+                // ignore anyway); a failure means it died, which the loop sees.
+                unsafe { libc::write(go.as_raw_fd(), (&b as *const u8).cast(), 1) };
+            }
+        }
+    }
+
+    fn run_loop(&mut self) -> Result<(), OracleError> {
+        loop {
+            if self.launcher_done && self.tasks.is_empty() {
+                break;
+            }
+            let (pid, status) = match self.deferred.pop_front() {
+                Some(ev) => ev,
+                None => match sys::wait_any() {
+                    Ok(ev) => ev,
+                    Err(e) if e.raw_os_error() == Some(libc::ECHILD) => break,
+                    Err(e) => return Err(OracleError::io("waitpid(-1, __WALL | __WNOTHREAD) failed", e)),
+                },
+            };
+            if !self.killing && self.control.is_cancelled() {
+                self.cancelled = true;
+                self.start_killing();
+            }
+            self.dispatch(pid, status)?;
+        }
+        // Anything still listed died without a report we could collect.
+        for (tid, task) in std::mem::take(&mut self.tasks) {
+            if let Some(call) = task.call {
+                self.call_in_flight(tid, task.tgid, call);
+            }
+        }
+        self.finished = true;
+        Ok(())
+    }
+
+    fn outcome(&mut self) -> Result<OracleOutcome, OracleError> {
+        if let Some(pid) = self.io_uring {
+            return Err(OracleError::IoUring { pid });
+        }
+        if !self.root_exec_seen {
+            if self.cancelled {
+                return Err(OracleError::Cancelled);
+            }
+            if let Some((step, source)) = launch::read_launch_error(&self.err_r) {
+                return Err(OracleError::Launch { program: self.program.clone(), step, source });
+            }
+            return Err(OracleError::DiedBeforeExec {
+                program: self.program.clone(),
+                status: format!("{:?}", self.root_end),
+            });
+        }
+        let end = if let Some(hit) = self.crash.clone() {
+            WriterEnd::CrashPoint(hit)
+        } else if self.cancelled {
+            WriterEnd::Cancelled
+        } else {
+            match self.root_end {
+                Some(WaitStatus::Exited(code)) => WriterEnd::Exited { code },
+                Some(WaitStatus::Signaled(signal)) => WriterEnd::Signaled { signal },
+                other => {
+                    return Err(OracleError::Tracer(format!(
+                        "the end of the writer {} (pid {}) was never reported ({other:?})",
+                        self.program, self.root
+                    )))
+                }
+            }
+        };
+        let store = self.store.take().expect("the store lives until the outcome");
+        Ok(OracleOutcome {
+            writer_pid: self.root,
+            launcher_pid: self.launcher,
+            end,
+            events: std::mem::take(&mut self.events),
+            files: store.finish(),
+            page_size: self.page,
+            processes: self.processes.clone(),
+            threads: self.threads,
+            leftovers_killed: self.leftovers_killed,
+            stats: self.stats,
+        })
+    }
+
+    // ---- bookkeeping of tasks, processes, address spaces ----
+
+    fn new_space(&mut self) -> u64 {
+        self.next_space += 1;
+        self.spaces.insert(self.next_space, Space::default());
+        self.next_space
+    }
+
+    fn new_process(&mut self, tgid: pid_t) {
+        // Share the cache with a process that has the same address space
+        // (vfork, clone(CLONE_VM)); kcmp unavailable: assume separate.
+        let shared = self
+            .procs
+            .iter()
+            .find(|(&p, _)| sys::same_address_space(p, tgid) == Some(true))
+            .map(|(_, proc_)| proc_.space);
+        let space = match shared {
+            Some(s) => s,
+            None => self.new_space(),
+        };
+        self.procs.insert(tgid, Proc { space });
+        self.processes.push(tgid);
+        if let Ok(fd) = sys::pidfd_open(tgid) {
+            self.control.register(tgid, fd);
+        }
+        // A cancel that raced with the registration missed this process.
+        if !self.killing && self.control.is_cancelled() {
+            self.cancelled = true;
+            self.start_killing();
+        }
+    }
+
+    /// Start tracking a task we see for the first time (an auto-attached
+    /// child or thread). `false` if it is already gone.
+    fn adopt(&mut self, tid: pid_t) -> bool {
+        if self.tasks.contains_key(&tid) {
+            return true;
+        }
+        let Some(tgid) = read_tgid(tid) else { return false };
+        if !self.procs.contains_key(&tgid) {
+            self.new_process(tgid);
+        }
+        self.tasks.insert(tid, Task { tgid, state: TaskState::Held, call: None, in_vfork: false, interrupted: false });
+        self.threads += 1;
+        if self.killing {
+            let _ = sys::kill(tid, libc::SIGKILL);
+        }
+        true
+    }
+
+    fn space_of(&mut self, tgid: pid_t) -> &mut Space {
+        let id = self.procs.get(&tgid).map(|p| p.space);
+        let id = match id {
+            Some(id) => id,
+            None => {
+                let id = self.new_space();
+                self.procs.insert(tgid, Proc { space: id });
+                id
+            }
+        };
+        self.spaces.entry(id).or_default()
+    }
+
+    // ---- killing ----
+
+    /// SIGKILL every traced task; from now on every stop is answered with
+    /// SIGKILL instead of a resume, until all are dead.
+    fn start_killing(&mut self) {
+        self.killing = true;
+        for &tid in self.tasks.keys() {
+            // SIGKILL to any thread kills its whole group; a task in a
+            // ptrace stop is woken by it. ESRCH: already dying.
+            let _ = sys::kill(tid, libc::SIGKILL);
+        }
+    }
+
+    /// Error path and drop: kill everything and collect until the launcher
+    /// (which reaps the tree) is gone. Never fails, never panics.
+    fn cleanup(&mut self) {
+        self.go_w.take();
+        self.start_killing();
+        while !self.launcher_done {
+            match sys::wait_any() {
+                Ok((pid, status)) => match sys::decode_status(status) {
+                    WaitStatus::Exited(_) | WaitStatus::Signaled(_) => {
+                        self.tasks.remove(&pid);
+                        if pid == self.launcher {
+                            self.launcher_done = true;
+                        }
+                    }
+                    WaitStatus::Stopped { .. } => {
+                        let _ = sys::kill(pid, libc::SIGKILL);
+                    }
+                    WaitStatus::Other => {}
+                },
+                Err(_) => break,
+            }
+        }
+        self.finished = true;
+    }
+
+    // ---- events ----
+
+    fn dispatch(&mut self, pid: pid_t, status: i32) -> Result<(), OracleError> {
+        match sys::decode_status(status) {
+            st @ (WaitStatus::Exited(_) | WaitStatus::Signaled(_)) => {
+                self.on_gone(pid, st);
+                Ok(())
+            }
+            WaitStatus::Stopped { sig, event } => self.on_stop(pid, sig, event),
+            WaitStatus::Other => Ok(()),
+        }
+    }
+
+    fn on_gone(&mut self, pid: pid_t, st: WaitStatus) {
+        if pid == self.launcher {
+            self.launcher_done = true;
+            return;
+        }
+        // A stop queued before the death must not resurrect the task.
+        self.deferred.retain(|&(p, _)| p != pid);
+        let Some(task) = self.tasks.remove(&pid) else { return };
+        if let Some(call) = task.call {
+            self.call_in_flight(pid, task.tgid, call);
+        }
+        // A group leader is reported after all its threads: the process is gone.
+        if pid == task.tgid {
+            self.procs.remove(&pid);
+            self.control.unregister(pid);
+            if pid == self.root {
+                self.root_end = Some(st);
+                if self.cfg.end_with_root && !self.killing && !self.tasks.is_empty() {
+                    self.leftovers_killed = self.procs.len();
+                    self.start_killing();
+                }
+            }
+        }
+    }
+
+    fn call_in_flight(&mut self, tid: pid_t, tgid: pid_t, call: Call) {
+        if call.sys.changes_maps() {
+            self.space_of(tgid).call_ended(tid);
+        }
+        if call.sys == TracedSyscall::Msync {
+            self.space_of(tgid).msync_ended();
+        }
+        if let Some(i) = call.event {
+            self.events[i].result = SyscallResult::InFlight;
+            self.events[i].effect = match call.sys {
+                TracedSyscall::Munmap | TracedSyscall::Ftruncate => SyncEffect::NotASync,
+                _ => SyncEffect::NoGuarantee(NoGuarantee::InFlight),
+            };
+        }
+    }
+
+    fn resume(&mut self, tid: pid_t, sig: i32) -> Result<(), OracleError> {
+        let Some(task) = self.tasks.get_mut(&tid) else { return Ok(()) };
+        let request = if task.call.is_some() { sys::PTRACE_SYSCALL } else { sys::PTRACE_CONT };
+        task.state = TaskState::Running;
+        match sys::resume(request, tid, sig) {
+            // ESRCH: killed meanwhile (another thread's exit_group, our
+            // SIGKILL); its death will be reported.
+            Err(e) if !is_esrch(&e) => Err(tracer_err("cannot resume a tracee (PTRACE_CONT/PTRACE_SYSCALL)", tid, e)),
+            _ => Ok(()),
+        }
+    }
+
+    fn on_stop(&mut self, tid: pid_t, sig: i32, event: i32) -> Result<(), OracleError> {
+        if !self.adopt(tid) {
+            return Ok(());
+        }
+        let task = self.tasks.get_mut(&tid).expect("adopted");
+        task.state = TaskState::Held;
+        task.interrupted = false;
+        if self.killing {
+            let _ = sys::kill(tid, libc::SIGKILL);
+            return Ok(());
+        }
+        match event {
+            sys::PTRACE_EVENT_SECCOMP => self.on_seccomp(tid),
+            sys::PTRACE_EVENT_FORK | sys::PTRACE_EVENT_VFORK | sys::PTRACE_EVENT_CLONE => {
+                let child = sys::geteventmsg(tid).map_err(|e| tracer_err("PTRACE_GETEVENTMSG after a fork", tid, e))?;
+                // The child starts in a stop of its own (reported separately,
+                // maybe already was); until then it cannot run, so Held.
+                self.adopt(child as pid_t);
+                if event == sys::PTRACE_EVENT_VFORK {
+                    if let Some(t) = self.tasks.get_mut(&tid) {
+                        t.in_vfork = true;
+                    }
+                }
+                self.resume(tid, 0)
+            }
+            sys::PTRACE_EVENT_VFORK_DONE => {
+                if let Some(t) = self.tasks.get_mut(&tid) {
+                    t.in_vfork = false;
+                }
+                self.resume(tid, 0)
+            }
+            sys::PTRACE_EVENT_EXEC => self.on_exec(tid),
+            // Group-stop, our PTRACE_INTERRUPT, or a new task's first stop.
+            // Job control is not honoured: the writer keeps running.
+            sys::PTRACE_EVENT_STOP => self.resume(tid, 0),
+            0 if sig == libc::SIGTRAP | 0x80 => self.on_syscall_stop(tid),
+            // A signal on its way to the tracee: deliver it.
+            0 => self.resume(tid, sig),
+            _ => self.resume(tid, 0),
+        }
+    }
+
+    fn on_exec(&mut self, tid: pid_t) -> Result<(), OracleError> {
+        let former = sys::geteventmsg(tid).map_err(|e| tracer_err("PTRACE_GETEVENTMSG after execve", tid, e))? as pid_t;
+        // A non-leader thread that execs takes over the leader's tid; the
+        // old leader's death is not reported, and the other threads report
+        // theirs.
+        if former != tid {
+            if let Some(old) = self.tasks.remove(&former) {
+                if let Some(call) = old.call {
+                    self.call_in_flight(former, old.tgid, call);
+                }
+            }
+        }
+        let tgid = self.tasks.get(&tid).map_or(tid, |t| t.tgid);
+        if let Some(call) = self.tasks.get_mut(&tid).and_then(|t| t.call.take()) {
+            self.call_in_flight(tid, tgid, call);
+        }
+        let space = self.new_space();
+        self.procs.entry(tgid).or_insert(Proc { space }).space = space;
+        if tgid == self.root {
+            self.root_exec_seen = true;
+        }
+        self.resume(tid, 0)
+    }
+
+    fn on_seccomp(&mut self, tid: pid_t) -> Result<(), OracleError> {
+        self.stats.seccomp_stops += 1;
+        let info = match sys::syscall_info(tid) {
+            Ok(i) => i,
+            Err(e) if is_esrch(&e) => return Ok(()),
+            Err(e) => return Err(tracer_err("PTRACE_GET_SYSCALL_INFO at a seccomp stop", tid, e)),
+        };
+        let SyscallInfo::Seccomp { args, ret_data, .. } = info else { return self.resume(tid, 0) };
+        let Some(sys) = TracedSyscall::from_ret_data(ret_data & sys::SECCOMP_RET_DATA) else {
+            return self.resume(tid, 0);
+        };
+        let task = self.tasks.get_mut(&tid).expect("adopted");
+        let tgid = task.tgid;
+        if let Some(call) = task.call.as_mut() {
+            if call.restarting && call.sys == sys {
+                // The kernel re-entering an interrupted call: same call.
+                call.restarting = false;
+                return self.resume(tid, 0);
+            }
+            // We missed its exit: it guarantees nothing.
+            let call = task.call.take().expect("checked");
+            self.call_in_flight(tid, tgid, call);
+        }
+        match sys {
+            TracedSyscall::ExitGroup => return self.resume(tid, 0),
+            TracedSyscall::IoUringSetup => {
+                self.io_uring = Some(tgid);
+                self.start_killing();
+                return Ok(());
+            }
+            _ => {}
+        }
+        let counts = match &self.cfg.crash {
+            Some(c) => CrashSyscall::of(sys).is_some_and(|k| c.kinds.contains(&k)),
+            None => CrashSyscall::of(sys).is_some(),
+        };
+        let ordinal = counts.then(|| {
+            self.counted += 1;
+            self.counted
+        });
+        let event = sys.recorded().then(|| {
+            self.events.push(SyncEvent {
+                seq: self.events.len() as u64,
+                pid: tgid,
+                tid,
+                syscall: sys,
+                args,
+                ordinal,
+                result: SyscallResult::InFlight,
+                file: None,
+                effect: SyncEffect::NoGuarantee(NoGuarantee::InFlight),
+                copied: Vec::new(),
+            });
+            self.events.len() - 1
+        });
+        if let (Some(c), Some(n)) = (&self.cfg.crash, ordinal) {
+            if c.when == CrashWhen::Before && n == c.nth {
+                self.crash =
+                    Some(CrashHit { nth: n, syscall: sys, when: CrashWhen::Before, tid, event: event.unwrap_or(0) });
+                self.start_killing();
+                return Ok(());
+            }
+        }
+        let mut call =
+            Call { sys, args, event, ordinal, restarting: false, space_gen: 0, busy: Vec::new(), fd_ident: None };
+        match sys {
+            s if s.changes_maps() => {
+                let clobber = Clobber::of(sys, &args, self.page);
+                self.space_of(tgid).call_entered(tid, clobber);
+            }
+            TracedSyscall::Msync => (call.space_gen, call.busy) = self.space_of(tgid).msync_entered(),
+            TracedSyscall::Fsync | TracedSyscall::Fdatasync | TracedSyscall::Syncfs => {
+                call.fd_ident = fd_ident(tid, args[0]);
+            }
+            _ => {}
+        }
+        self.tasks.get_mut(&tid).expect("adopted").call = Some(call);
+        self.resume(tid, 0)
+    }
+
+    fn on_syscall_stop(&mut self, tid: pid_t) -> Result<(), OracleError> {
+        let info = match sys::syscall_info(tid) {
+            Ok(i) => i,
+            Err(e) if is_esrch(&e) => return Ok(()),
+            Err(e) => return Err(tracer_err("PTRACE_GET_SYSCALL_INFO at a syscall stop", tid, e)),
+        };
+        match info {
+            SyscallInfo::Exit { rval, is_error } => self.on_exit(tid, rval, is_error),
+            SyscallInfo::Entry { nr } => {
+                // PTRACE_SYSCALL is in effect only while a call is pending; an
+                // entry means it is being restarted, or it returned EINTR to a
+                // signal handler that now makes another call.
+                let task = self.tasks.get_mut(&tid).expect("adopted");
+                let tgid = task.tgid;
+                let same = task
+                    .call
+                    .as_ref()
+                    .is_some_and(|c| nr as i64 == c.sys.nr() || nr as i64 == libc::SYS_restart_syscall);
+                if !same {
+                    if let Some(call) = task.call.take() {
+                        let ev = call.event;
+                        self.call_in_flight(tid, tgid, call);
+                        if let Some(i) = ev {
+                            self.events[i].result = SyscallResult::Failed { errno: libc::EINTR };
+                            self.events[i].effect = SyncEffect::NoGuarantee(NoGuarantee::Failed);
+                        }
+                    }
+                }
+                self.resume(tid, 0)
+            }
+            _ => self.resume(tid, 0),
+        }
+    }
+
+    fn on_exit(&mut self, tid: pid_t, rval: i64, is_error: bool) -> Result<(), OracleError> {
+        self.stats.exit_stops += 1;
+        let task = self.tasks.get_mut(&tid).expect("adopted");
+        let tgid = task.tgid;
+        let Some(mut call) = task.call.take() else { return self.resume(tid, 0) };
+        if is_error
+            && matches!(
+                -rval,
+                sys::ERESTARTSYS | sys::ERESTARTNOINTR | sys::ERESTARTNOHAND | sys::ERESTART_RESTARTBLOCK
+            )
+        {
+            call.restarting = true;
+            task.call = Some(call);
+            return self.resume(tid, 0);
+        }
+        let ok = !is_error;
+        let result = if is_error {
+            SyscallResult::Failed { errno: (-rval) as i32 }
+        } else {
+            SyscallResult::Returned { value: rval }
+        };
+        if let Some(i) = call.event {
+            self.events[i].result = result;
+        }
+        let effect = match call.sys {
+            s if s.changes_maps() => {
+                self.space_of(tgid).call_ended(tid);
+                SyncEffect::NotASync
+            }
+            TracedSyscall::Ftruncate => SyncEffect::NotASync,
+            _ if !ok => SyncEffect::NoGuarantee(NoGuarantee::Failed),
+            TracedSyscall::SyncFileRange => SyncEffect::NoGuarantee(NoGuarantee::SyncFileRange),
+            TracedSyscall::Msync => self.after_msync(tid, tgid, &call)?,
+            TracedSyscall::Fsync | TracedSyscall::Fdatasync => self.after_fsync(tid, &call)?,
+            TracedSyscall::Syncfs => self.after_syncfs(tid, &call)?,
+            TracedSyscall::Sync => self.copy_watched(tid, &call, None)?,
+            _ => SyncEffect::NotASync,
+        };
+        if call.sys == TracedSyscall::Msync {
+            self.space_of(tgid).msync_ended();
+        }
+        if let Some(i) = call.event {
+            self.events[i].effect = effect;
+        }
+        if let (Some(c), Some(n)) = (&self.cfg.crash, call.ordinal) {
+            if c.when == CrashWhen::After && n == c.nth {
+                self.crash = Some(CrashHit {
+                    nth: n,
+                    syscall: call.sys,
+                    when: CrashWhen::After,
+                    tid,
+                    event: call.event.unwrap_or(0),
+                });
+                self.start_killing();
+                return Ok(());
+            }
+        }
+        self.resume(tid, 0)
+    }
+
+    // ---- stopping the world ----
+
+    /// Bring every traced task other than `except` into a ptrace stop.
+    /// Their stops are queued in `deferred` (handled after the copy, which
+    /// is when they are resumed); deaths are handled at once.
+    fn stop_world(&mut self, except: pid_t) -> Result<(), OracleError> {
+        for (&tid, task) in self.tasks.iter_mut() {
+            if tid == except || task.state != TaskState::Running || task.in_vfork {
+                continue;
+            }
+            match sys::ptrace(sys::PTRACE_INTERRUPT, tid, 0, 0) {
+                // ESRCH: dying; its death will be reported and ends the wait.
+                Ok(_) => {
+                    task.interrupted = true;
+                    self.stats.tasks_interrupted += 1;
+                }
+                Err(e) if is_esrch(&e) => task.interrupted = true,
+                Err(e) => return Err(tracer_err("PTRACE_INTERRUPT", tid, e)),
+            }
+        }
+        while self.tasks.values().any(|t| t.interrupted && t.state == TaskState::Running) {
+            let (pid, status) = match sys::wait_any() {
+                Ok(ev) => ev,
+                Err(e) if e.raw_os_error() == Some(libc::ECHILD) => break,
+                Err(e) => return Err(OracleError::io("waitpid while stopping the writer's tasks", e)),
+            };
+            match sys::decode_status(status) {
+                st @ (WaitStatus::Exited(_) | WaitStatus::Signaled(_)) => self.on_gone(pid, st),
+                WaitStatus::Stopped { .. } => {
+                    if self.adopt(pid) {
+                        let t = self.tasks.get_mut(&pid).expect("adopted");
+                        t.state = TaskState::Held;
+                        t.interrupted = false;
+                        self.deferred.push_back((pid, status));
+                    }
+                }
+                WaitStatus::Other => {}
+            }
+        }
+        Ok(())
+    }
+
+    // ---- what a completed sync makes durable ----
+
+    fn store(&mut self) -> &mut ShadowStore {
+        self.store.as_mut().expect("the store lives until the outcome")
+    }
+
+    fn after_msync(&mut self, tid: pid_t, tgid: pid_t, call: &Call) -> Result<SyncEffect, OracleError> {
+        let (addr, len, flags) = (call.args[0], call.args[1], call.args[2] as i32);
+        if flags & libc::MS_SYNC == 0 {
+            return Ok(SyncEffect::NoGuarantee(NoGuarantee::NoMsSync));
+        }
+        // The kernel rounds the length up to pages; addr is page-aligned
+        // (else EINVAL, and we would not be here).
+        let Some(end) = len.checked_add(self.page - 1).map(|l| l & !(self.page - 1)).and_then(|l| addr.checked_add(l))
+        else {
+            return Ok(SyncEffect::NoGuarantee(NoGuarantee::NothingWatched));
+        };
+        if end == addr {
+            return Ok(SyncEffect::NoGuarantee(NoGuarantee::NothingWatched));
+        }
+        const CHANGED: &str = "an munmap/mremap/MAP_FIXED mmap over the range ran concurrently with msync";
+        if self.space_of(tgid).range_changed(addr, end, call.space_gen, &call.busy) {
+            return Ok(ambiguous(CHANGED));
+        }
+        self.stop_world(tid)?;
+        // Calls that entered while we were stopping the others count too.
+        if self.space_of(tgid).range_changed(addr, end, call.space_gen, &call.busy) {
+            return Ok(ambiguous(CHANGED));
+        }
+        let mappings = match self.space_of(tgid).maps.take() {
+            Some(m) => m,
+            None => match std::fs::read(format!("/proc/{tgid}/maps")) {
+                Ok(text) => {
+                    self.stats.maps_reads += 1;
+                    maps::parse(&text)
+                }
+                Err(e) => return Ok(ambiguous(&format!("cannot read /proc/{tgid}/maps: {e}"))),
+            },
+        };
+        let mut copied = Vec::new();
+        let mut failure = None;
+        for piece in maps::resolve(&mappings, addr, end) {
+            if piece.mapping.deleted {
+                continue;
+            }
+            let m = piece.mapping;
+            match self.store().copy_range(&m.path, m.inode, Source::Path, piece.file_offset, piece.len) {
+                Ok(Some(r)) => copied.push(r),
+                Ok(None) => {}
+                Err(e) => failure = Some(format!("cannot read {} to copy it: {e}", m.path.display())),
+            }
+        }
+        self.space_of(tgid).maps = Some(mappings);
+        Ok(self.record_copies(call, copied, failure))
+    }
+
+    fn record_copies(&mut self, call: &Call, copied: Vec<super::CopiedRange>, failure: Option<String>) -> SyncEffect {
+        self.stats.bytes_copied += copied.iter().map(|c| c.len).sum::<u64>();
+        let effect = match (&failure, copied.is_empty()) {
+            (Some(f), true) => ambiguous(f),
+            (None, true) => SyncEffect::NoGuarantee(NoGuarantee::NothingWatched),
+            // Partial copies stand: each copied range was covered.
+            (_, false) => SyncEffect::Copied,
+        };
+        if let Some(i) = call.event {
+            self.events[i].copied = copied;
+        }
+        effect
+    }
+
+    fn after_fsync(&mut self, tid: pid_t, call: &Call) -> Result<SyncEffect, OracleError> {
+        let fd = call.args[0];
+        let link = PathBuf::from(format!("/proc/{tid}/fd/{fd}"));
+        let now = fd_ident(tid, fd);
+        if now.is_none() || now != call.fd_ident {
+            return Ok(ambiguous(&format!("fd {fd} named another file at entry and at exit")));
+        }
+        let (_, inode) = now.expect("checked");
+        let Ok(path) = std::fs::read_link(&link) else {
+            return Ok(ambiguous(&format!("cannot read the link {}", link.display())));
+        };
+        if let Some(i) = call.event {
+            self.events[i].file = Some(path.clone());
+        }
+        if self.store().relative(&path).is_none() {
+            return Ok(SyncEffect::NoGuarantee(NoGuarantee::NothingWatched));
+        }
+        self.stop_world(tid)?;
+        let (copied, failure) = match self.store().copy_whole(&path, inode, Source::ProcFd(&link)) {
+            Ok(Some(r)) => (vec![r], None),
+            Ok(None) => (Vec::new(), Some(format!("{} is no longer the file fd {fd} named", path.display()))),
+            Err(e) => (Vec::new(), Some(format!("cannot read {} to copy it: {e}", path.display()))),
+        };
+        Ok(self.record_copies(call, copied, failure))
+    }
+
+    fn after_syncfs(&mut self, tid: pid_t, call: &Call) -> Result<SyncEffect, OracleError> {
+        let fd = call.args[0];
+        let now = fd_ident(tid, fd);
+        if now.is_none() || now != call.fd_ident {
+            return Ok(ambiguous(&format!("fd {fd} named another file at entry and at exit")));
+        }
+        let (dev, _) = now.expect("checked");
+        self.copy_watched(tid, call, Some(dev))
+    }
+
+    /// Copy every file under the watched directory (on device `dev`, if given).
+    fn copy_watched(&mut self, tid: pid_t, call: &Call, dev: Option<u64>) -> Result<SyncEffect, OracleError> {
+        self.stop_world(tid)?;
+        let files = match self.store().current_files() {
+            Ok(f) => f,
+            Err(e) => {
+                let dir = self.store().watch_dir().display().to_string();
+                return Ok(ambiguous(&format!("cannot list {dir}: {e}")));
+            }
+        };
+        let mut copied = Vec::new();
+        let mut failure = None;
+        for (path, inode, file_dev) in files {
+            if dev.is_some_and(|d| d != file_dev) {
+                continue;
+            }
+            match self.store().copy_whole(&path, inode, Source::Path) {
+                Ok(Some(r)) => copied.push(r),
+                Ok(None) => {}
+                Err(e) => failure = Some(format!("cannot read {} to copy it: {e}", path.display())),
+            }
+        }
+        Ok(self.record_copies(call, copied, failure))
+    }
+}
+
+fn ambiguous(detail: &str) -> SyncEffect {
+    SyncEffect::NoGuarantee(NoGuarantee::Ambiguous { detail: detail.to_string() })
+}
+
+impl Drop for Tracer<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.cleanup();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: u64 = 4096;
+
+    fn args(a: &[u64]) -> [u64; 6] {
+        let mut out = [0; 6];
+        out[..a.len()].copy_from_slice(a);
+        out
+    }
+
+    #[test]
+    fn only_calls_that_can_replace_a_mapping_clobber() {
+        let plain = Clobber::of(TracedSyscall::Mmap, &args(&[0, P, 3, libc::MAP_SHARED as u64, 5, 0]), P);
+        assert_eq!(plain, Clobber::Harmless);
+        let fixed =
+            Clobber::of(TracedSyscall::Mmap, &args(&[0x10000, 1, 3, (libc::MAP_SHARED | libc::MAP_FIXED) as u64]), P);
+        assert_eq!(fixed, Clobber::Ranges([(0x10000, 0x10000 + P), (0, 0)]), "length rounded up to a page");
+        let noreplace =
+            Clobber::of(TracedSyscall::Mmap, &args(&[0x10000, P, 3, 0x10_0000 | libc::MAP_FIXED as u64]), P);
+        assert_eq!(noreplace, Clobber::Harmless);
+        let moved = Clobber::of(TracedSyscall::Mremap, &args(&[0x10000, P, 2 * P, 1 | 2, 0x50000]), P);
+        assert_eq!(moved, Clobber::Ranges([(0x10000, 0x10000 + P), (0x50000, 0x50000 + 2 * P)]));
+        assert_eq!(Clobber::of(TracedSyscall::Shmat, &args(&[7, 0x10000, 0o40000]), P), Clobber::Everything);
+        assert_eq!(Clobber::of(TracedSyscall::Shmat, &args(&[7, 0, 0]), P), Clobber::Harmless);
+        assert_eq!(Clobber::of(TracedSyscall::Shmdt, &args(&[0x10000]), P), Clobber::Harmless);
+    }
+
+    #[test]
+    fn an_msync_is_ambiguous_only_if_an_overlapping_change_ran_during_it() {
+        let unmap = |a: u64| Clobber::Ranges([(a, a + P), (0, 0)]);
+        let mut s = Space::default();
+        // Completed before the msync: irrelevant.
+        s.call_entered(1, unmap(0x1000));
+        s.call_ended(1);
+        // Under way when the msync enters: counts if it overlaps.
+        s.call_entered(2, unmap(0x2000));
+        let (gen, busy) = s.msync_entered();
+        assert!(s.range_changed(0x2000, 0x3000, gen, &busy));
+        assert!(!s.range_changed(0x1000, 0x2000, gen, &busy));
+        // Entering during it: counts if it overlaps.
+        s.call_entered(3, unmap(0x8000));
+        s.call_entered(4, Clobber::Harmless);
+        assert!(s.range_changed(0x8000, 0x9000, gen, &busy));
+        assert!(!s.range_changed(0x9000, 0xa000, gen, &busy));
+        s.msync_ended();
+        assert!(s.log.is_empty(), "the log lives only while msyncs are under way");
+        assert_eq!(s.in_flight.len(), 3);
+    }
+}

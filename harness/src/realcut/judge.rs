@@ -1,0 +1,354 @@
+//! Judging a file that a real power cut left, against the simulated model of
+//! the same trial: is it one of the states [`PowerLossModel::allows`]? If
+//! so, which state (a version per page), and how much more than the model
+//! guarantees did it keep?
+//!
+//! Ack outcomes are computed twice: by the model's judge from the state's
+//! choice vector, and directly from the bytes ([`direct_ack_status`]); a
+//! disagreement is reported as a harness bug, not hidden.
+//!
+//! Architecture Invariant: pure.
+
+use serde::{Deserialize, Serialize};
+
+use crate::payload::Payloads;
+use crate::power_loss::{AckJudge, ChoiceVector, Forbidden, PowerLossConfig, PowerLossError, PowerLossModel};
+use crate::process_model::{AckStatus, TrialFacts};
+use crate::spec::{pattern_byte, Op, WriterSpec};
+
+/// What one real post-cut file says about the model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealJudgement {
+    /// The file's length after the cut.
+    pub len: u64,
+    /// Why the model forbids this file: a **model soundness violation**.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forbidden: Option<Forbidden>,
+    /// Pages with more than one allowed version (below the observed length).
+    pub dirty_units: u64,
+    /// Of those, pages holding a version newer than their durable floor:
+    /// unsynced data the cut kept.
+    pub units_beyond_floor: u64,
+    /// Of those, pages holding their newest version.
+    pub units_at_newest: u64,
+    /// The state in text form (`floor`/`newest` plus exceptions), when allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Completed acks, by what became of them in this file.
+    pub acks: AckCounts,
+    /// The model's judge and the direct byte check disagree on some ack (a
+    /// harness bug): the first disagreement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_mismatch: Option<String>,
+}
+
+impl RealJudgement {
+    pub fn is_violation(&self) -> bool {
+        self.forbidden.is_some()
+    }
+
+    /// Did the cut keep anything the model does not guarantee?
+    pub fn kept_more(&self) -> bool {
+        self.units_beyond_floor > 0
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckCounts {
+    /// Acks completed before the crash.
+    pub completed: u64,
+    /// Of those, acks the model guarantees (survive every allowed state).
+    pub guaranteed: u64,
+    /// Outcomes in the real file (direct byte check).
+    pub survived: u64,
+    pub lost: u64,
+    pub torn: u64,
+    pub truncated: u64,
+    /// Guaranteed acks that did not survive: impossible unless the model is
+    /// unsound (then the file is also forbidden).
+    pub guaranteed_not_survived: u64,
+    /// Acks the model does not guarantee that survived anyway.
+    pub unguaranteed_survived: u64,
+}
+
+impl AckCounts {
+    pub fn add(&mut self, o: &AckCounts) {
+        self.completed += o.completed;
+        self.guaranteed += o.guaranteed;
+        self.survived += o.survived;
+        self.lost += o.lost;
+        self.torn += o.torn;
+        self.truncated += o.truncated;
+        self.guaranteed_not_survived += o.guaranteed_not_survived;
+        self.unguaranteed_survived += o.unguaranteed_survived;
+    }
+}
+
+/// Judge `observed` (the whole file as read after the cut) against the
+/// simulated power-loss model of `facts` (pages whole: no tearing).
+pub fn judge(
+    spec: &WriterSpec,
+    payloads: &Payloads,
+    facts: &TrialFacts,
+    observed: &[u8],
+) -> Result<RealJudgement, PowerLossError> {
+    let model = PowerLossModel::build(spec, payloads, facts, &PowerLossConfig::default())?;
+    let len = observed.len() as u64;
+    let direct = direct_ack_status(spec, facts, observed);
+    let ack_judge = AckJudge::build(&model);
+    let mut acks = AckCounts { completed: direct.len() as u64, ..Default::default() };
+    let guaranteed: Vec<bool> = (0..ack_judge.acks().len()).map(|a| ack_judge.guaranteed(a)).collect();
+    for (i, &(_, status)) in direct.iter().enumerate() {
+        // Indistinguishable bytes are the right bytes: the reader sees them.
+        let status = status.unwrap_or(AckStatus::Survived);
+        match status {
+            AckStatus::Survived => acks.survived += 1,
+            AckStatus::Lost => acks.lost += 1,
+            AckStatus::Torn => acks.torn += 1,
+            AckStatus::Truncated => acks.truncated += 1,
+        }
+        let g = guaranteed.get(i).copied().unwrap_or(false);
+        acks.guaranteed += g as u64;
+        if g && status != AckStatus::Survived {
+            acks.guaranteed_not_survived += 1;
+        }
+        if !g && status == AckStatus::Survived {
+            acks.unguaranteed_survived += 1;
+        }
+    }
+    let mut j = RealJudgement {
+        len,
+        forbidden: None,
+        dirty_units: 0,
+        units_beyond_floor: 0,
+        units_at_newest: 0,
+        state: None,
+        acks,
+        judge_mismatch: None,
+    };
+    if let Err(f) = model.allows(observed, len) {
+        j.forbidden = Some(f);
+        return Ok(j);
+    }
+    let choice = choice_of(&model, observed);
+    let within = model.dims_within(choice.size);
+    j.dirty_units = within as u64;
+    for d in 0..within {
+        let v = choice.versions[d];
+        j.units_beyond_floor += (v > 0) as u64;
+        j.units_at_newest += (v + 1 == model.radix(d)) as u64;
+    }
+    j.state = Some(model.crash_state(&choice).to_string());
+    if ack_judge.acks().len() != direct.len() {
+        j.judge_mismatch = Some(format!(
+            "the model's judge sees {} completed acks, the direct check {}",
+            ack_judge.acks().len(),
+            direct.len()
+        ));
+    } else {
+        let via_model = ack_judge.evaluate(&choice);
+        let differs = |(a, (_, s)): &(usize, &(u32, Option<AckStatus>))| s.is_some_and(|s| via_model[*a] != s);
+        if let Some((a, (id, s))) = direct.iter().enumerate().find(differs) {
+            let s = s.expect("only known statuses differ");
+            j.judge_mismatch = Some(format!(
+                "ack {id}: the direct byte check says {s:?}, the model's judge {:?} in state {}",
+                via_model[a],
+                j.state.as_deref().unwrap_or("?")
+            ));
+        }
+    }
+    Ok(j)
+}
+
+/// The state a file the model allows is in: the size, and per dimension the
+/// oldest allowed version whose bytes the file holds. (A unit holding a mix
+/// of a store in flight matches none; it is put at its newest version.)
+pub fn choice_of(model: &PowerLossModel<'_>, observed: &[u8]) -> ChoiceVector {
+    let len = observed.len() as u64;
+    let size = model.size_index(len).unwrap_or(0);
+    let mut c = model.floor_choice(size);
+    let mut scratch = model.floor_image();
+    for d in 0..model.dims_within(size) {
+        let r = model.dim_unit(d).range;
+        let (s, e) = (r.start as usize, r.end.min(len) as usize);
+        let radix = model.radix(d);
+        let mut chosen = radix - 1;
+        for v in 0..radix {
+            model.write_dim(d, v, &mut scratch);
+            if scratch[s..e] == observed[s..e] {
+                chosen = v;
+                break;
+            }
+        }
+        model.write_dim(d, 0, &mut scratch);
+        c.versions[d] = chosen;
+    }
+    c
+}
+
+/// What became of every completed ack in `observed`, from the bytes alone:
+/// a covered byte survived if it holds its store's version or that of a
+/// later completed store covering it (the rule of the process-crash model),
+/// and was lost if it holds anything else; bytes beyond the file's end count
+/// as cut off. A byte whose surviving value equals an older version's (one
+/// time in 256) tells nothing and is ignored; an ack all of whose bytes are
+/// like that is `None` (indistinguishable). In op order, with the ack id.
+pub fn direct_ack_status(spec: &WriterSpec, facts: &TrialFacts, observed: &[u8]) -> Vec<(u32, Option<AckStatus>)> {
+    let completed = facts.journal.completed.min(spec.ops.len());
+    let len = observed.len() as u64;
+    let covering = |pos: u64, ops: std::ops::Range<usize>| {
+        spec.ops[ops].iter().filter_map(move |op| match *op {
+            Op::Store { offset: o, len: l, version } if o <= pos && pos < o + l => Some(pattern_byte(pos, version)),
+            _ => None,
+        })
+    };
+    let mut out = Vec::new();
+    for op in &spec.ops[..completed] {
+        let Op::Ack { id, covers } = op else { continue };
+        let (mut good, mut bad, mut cut) = (false, false, false);
+        for &s in covers {
+            let Op::Store { offset, len: n, .. } = spec.ops[s] else { continue };
+            for pos in offset..offset + n {
+                if pos >= len {
+                    cut = true;
+                    continue;
+                }
+                let b = observed[pos as usize];
+                if !covering(pos, s..completed).any(|v| v == b) {
+                    bad = true;
+                } else if pattern_byte(pos, 0) != b && !covering(pos, 0..s).any(|v| v == b) {
+                    good = true;
+                }
+            }
+        }
+        let status = match (good, bad) {
+            (false, false) if !cut => None,
+            (_, false) if cut => Some(AckStatus::Truncated),
+            (_, false) => Some(AckStatus::Survived),
+            (true, true) => Some(AckStatus::Torn),
+            (false, true) => Some(AckStatus::Lost),
+        };
+        out.push((*id, status));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crash::{CrashKind, CrashPoint};
+    use crate::journal::JournalSnapshot;
+    use crate::process_model::ChildExit;
+    use crate::spec::{MappingKind, SyncPolicy, WorkloadParams};
+
+    fn spec(policy: SyncPolicy) -> WriterSpec {
+        let mut p = WorkloadParams::with_file_size(64 * 1024);
+        p.txns = 6;
+        p.large_every = 0;
+        WriterSpec::generate(&p, MappingKind::Shared, policy, 4096, 5).unwrap()
+    }
+
+    fn facts(k: usize) -> TrialFacts {
+        TrialFacts {
+            kind: CrashKind::Sigkill,
+            point: CrashPoint::BeforeOp(k),
+            exit: ChildExit::Signaled(libc::SIGKILL),
+            journal: JournalSnapshot { completed: k, in_flight: None, failed: None },
+            external_truncate: None,
+        }
+    }
+
+    /// The file if every completed store reached the disk (nothing lost).
+    fn everything(spec: &WriterSpec, p: &Payloads, k: usize) -> Vec<u8> {
+        let mut f = p.base.to_vec();
+        for (i, op) in spec.ops[..k].iter().enumerate() {
+            if let Some(r) = op.store_range() {
+                f[r.start as usize..r.end as usize].copy_from_slice(p.store(spec, i));
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn the_initial_file_is_allowed_without_syncs_and_keeps_nothing_more() {
+        let s = spec(SyncPolicy::None);
+        let p = Payloads::build(&s);
+        let k = s.ops.len() - 1;
+        let j = judge(&s, &p, &facts(k), &p.base).unwrap();
+        assert!(!j.is_violation(), "{:?}", j.forbidden);
+        assert_eq!(j.units_beyond_floor, 0);
+        assert!(j.dirty_units > 0);
+        assert_eq!(j.acks.completed, 6);
+        assert_eq!(j.acks.guaranteed, 0);
+        assert_eq!(j.judge_mismatch, None);
+        assert_eq!(j.acks.survived + j.acks.torn + j.acks.lost, 6);
+        assert!(j.acks.lost > 0);
+    }
+
+    #[test]
+    fn everything_written_back_is_allowed_and_counts_as_kept_more() {
+        let s = spec(SyncPolicy::None);
+        let p = Payloads::build(&s);
+        let k = s.ops.len() - 1;
+        let j = judge(&s, &p, &facts(k), &everything(&s, &p, k)).unwrap();
+        assert!(!j.is_violation(), "{:?}", j.forbidden);
+        assert_eq!(j.units_beyond_floor, j.dirty_units);
+        assert_eq!(j.units_at_newest, j.dirty_units);
+        assert_eq!(j.acks.survived, 6);
+        assert_eq!(j.acks.unguaranteed_survived, 6);
+        assert_eq!(j.judge_mismatch, None);
+    }
+
+    #[test]
+    fn a_lost_ms_synced_store_is_a_violation() {
+        let s = spec(SyncPolicy::MsSyncEach);
+        let p = Payloads::build(&s);
+        let k = s.ops.len() - 1;
+        // Nothing reached the disk although every store was MS_SYNCed.
+        let j = judge(&s, &p, &facts(k), &p.base).unwrap();
+        assert!(j.is_violation());
+        assert!(matches!(j.forbidden, Some(Forbidden::Content { .. })));
+        assert_eq!(j.acks.guaranteed, 6);
+        assert!(j.acks.guaranteed_not_survived > 0);
+        // With everything there, it is allowed and every ack survived.
+        let ok = judge(&s, &p, &facts(k), &everything(&s, &p, k)).unwrap();
+        assert!(!ok.is_violation(), "{:?}", ok.forbidden);
+        assert_eq!(ok.acks.survived, 6);
+        assert_eq!(ok.acks.guaranteed_not_survived, 0);
+    }
+
+    #[test]
+    fn bytes_no_op_wrote_and_a_wrong_size_are_violations() {
+        let s = spec(SyncPolicy::None);
+        let p = Payloads::build(&s);
+        let mut f = p.base.to_vec();
+        f[70] ^= 0xff;
+        assert!(judge(&s, &p, &facts(3), &f).unwrap().is_violation());
+        let short = &p.base[..4096];
+        assert!(matches!(judge(&s, &p, &facts(3), short).unwrap().forbidden, Some(Forbidden::Size { .. })));
+    }
+
+    #[test]
+    fn direct_status_sees_torn_and_later_overwrites() {
+        let mut s = spec(SyncPolicy::None);
+        // Two stores over the same bytes, each acked: the second overwrites.
+        s.ops = vec![
+            Op::Store { offset: 0, len: 100, version: 1 },
+            Op::Ack { id: 0, covers: vec![0] },
+            Op::Store { offset: 50, len: 100, version: 2 },
+            Op::Ack { id: 1, covers: vec![2] },
+        ];
+        let p = Payloads::build(&s);
+        let mut f = p.base.to_vec();
+        f[..100].copy_from_slice(p.store(&s, 0));
+        f[50..150].copy_from_slice(p.store(&s, 2));
+        let st = direct_ack_status(&s, &facts(4), &f);
+        assert_eq!(st, vec![(0, Some(AckStatus::Survived)), (1, Some(AckStatus::Survived))]);
+        // Half of store 2 reverted to the base: torn; store 0 unaffected.
+        f[100..150].copy_from_slice(&p.base[100..150]);
+        let st = direct_ack_status(&s, &facts(4), &f);
+        assert_eq!(st, vec![(0, Some(AckStatus::Survived)), (1, Some(AckStatus::Torn))]);
+        // Ack 1 had not completed at a crash before op 3.
+        assert_eq!(direct_ack_status(&s, &facts(3), &f).len(), 1);
+    }
+}

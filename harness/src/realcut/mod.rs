@@ -1,0 +1,112 @@
+//! Real power cuts on a real kernel, and the simulated power-loss model
+//! ([`crate::power_loss`]) checked against them.
+//!
+//! The simulated model is worth trusting only if no real power cut ever
+//! leaves a file it forbids. A **soundness campaign** runs the built-in
+//! writers on real filesystems, cuts the power right after the writer dies,
+//! reads the file back after the log replay, and asks
+//! [`PowerLossModel::allows`](crate::power_loss::PowerLossModel::allows)
+//! whether that exact file is one of the states the model allows for the
+//! same journal. A file outside the set is a **model soundness violation**:
+//! the campaign fails and keeps the evidence. The campaign also measures how
+//! conservative the model is: how often the cut kept unsynced data.
+//!
+//! Backends:
+//! - `loopcut` (root): the host kernel; a filesystem image on a loop device;
+//!   the cut is `FS_IOC_SHUTDOWN(NOLOGFLUSH)` (ext4, xfs) or an `O_DIRECT`
+//!   copy of the device while the dirty pages are still cached (btrfs, which
+//!   has no shutdown ioctl). The forking part lives in the single-threaded
+//!   realcut worker ([`crate::lab::realcut_trial`]).
+//! - `vm` (no root): a guest kernel under qemu (TCG), killed with SIGKILL at
+//!   a progress point; the ext4 image's journal is replayed on a copy with
+//!   `e2fsck` and the file read out with `debugfs` ([`vm`]). It models a disk
+//!   without a volatile cache: acknowledged writes are neither reordered nor
+//!   torn.
+//!
+//! Layout: [`sys`] (loop devices, mounts, shutdown, raw copies: RAII
+//! guards), [`fs`] (one filesystem image, made once and reused), [`judge`]
+//! (pure: a real file against the model), [`protocol`] (worker messages),
+//! [`campaign`] (plan, run on workers, aggregate), [`report`] (the
+//! soundness report), [`vm`] (the qemu backend).
+
+pub mod campaign;
+pub mod fs;
+pub mod judge;
+pub mod protocol;
+pub mod report;
+pub mod sys;
+pub mod vm;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Errors of the real-cut backends. Each names the path, device, command or
+/// value involved.
+#[derive(Debug, thiserror::Error)]
+pub enum RealcutError {
+    /// The backend cannot run here (not root, a tool missing); tests print
+    /// this and fail unless told otherwise.
+    #[error("unavailable: needs root (loop devices, mount, FS_IOC_SHUTDOWN); running as uid {}", euid())]
+    NeedsRoot,
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("{what}: {source}")]
+    Sys { what: String, source: std::io::Error },
+    #[error("`{command}` failed: {detail}")]
+    Command { command: String, detail: String },
+    #[error("{0}")]
+    Spec(String),
+    #[error("realcut worker {id}: {message}")]
+    Worker { id: u32, message: String },
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl RealcutError {
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, RealcutError::NeedsRoot | RealcutError::Unavailable(_))
+    }
+}
+
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+/// Where real power cuts are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// The host kernel, filesystems on loop devices (root).
+    Loopcut,
+    /// A guest kernel under qemu, killed (no root).
+    Vm,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Loopcut => "loopcut",
+            Backend::Vm => "vm",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "loopcut" => Ok(Backend::Loopcut),
+            "vm" => Ok(Backend::Vm),
+            _ => Err(format!("unknown backend `{s}` (expected loopcut or vm)")),
+        }
+    }
+}

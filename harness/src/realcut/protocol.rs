@@ -1,0 +1,61 @@
+//! The messages between a soundness campaign and a realcut worker
+//! (`crashlab __realcut-worker`): one JSON object per line, as in
+//! [`crate::lab::protocol`].
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::fs::{CutMethod, FsKind};
+use super::judge::RealJudgement;
+use crate::crash::CrashPoint;
+use crate::process_model::TrialFacts;
+use crate::spec::WriterSpec;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum RealRequest {
+    /// Build the payloads and journal of `spec`; its file is made on each
+    /// filesystem when first used there.
+    Prepare { key: u64, spec: WriterSpec },
+    /// Run trials of a prepared spec on `fs` (made on first use), cutting
+    /// the power after each crash.
+    Run {
+        key: u64,
+        fs: FsKind,
+        cut: CutMethod,
+        points: Vec<CrashPoint>,
+        /// Where to keep the evidence of a violation (made on demand).
+        keep_dir: PathBuf,
+        /// Testing aid: corrupt the file after the cut, so the violation
+        /// path (exit 1, evidence kept) can be tested on a sound kernel.
+        #[serde(default)]
+        inject_fault: bool,
+    },
+    /// The benchmark floor on `fs`: `trials` bare loops of one write +
+    /// msync(MS_SYNC) of `size` bytes, the cut, and reading the file back.
+    Floor { fs: FsKind, cut: CutMethod, size: u64, trials: u32 },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "response", rename_all = "snake_case")]
+pub enum RealResponse {
+    Prepared { key: u64 },
+    Ran { records: Vec<RealTrialRecord> },
+    Floor { trials: u32, nanos: u64 },
+    Error { message: String },
+}
+
+/// One real power cut and what the model made of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealTrialRecord {
+    pub fs: FsKind,
+    pub cut: CutMethod,
+    pub facts: TrialFacts,
+    pub judgement: RealJudgement,
+    /// The directory holding the evidence of a violation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<PathBuf>,
+    /// Nanoseconds from fork to the file read back after the cut.
+    pub trial_ns: u64,
+}

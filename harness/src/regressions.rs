@@ -1,0 +1,189 @@
+//! The regressions file (`scenarios/regressions.txt`): every trial that ever
+//! failed, as its replay line, so the scenario tests rerun it on every
+//! commit, the way proptest reruns the seeds in its regression files.
+//! `crashlab matrix`/`run` append to it; a person deletes a line once the
+//! bug it records is understood and fixed (or was crashlab's own).
+//!
+//! Format: UTF-8 text, one entry per line. Blank lines and lines starting
+//! with `#` are comments (crashlab writes one before each entry: when, which
+//! cell, what went wrong). Every other line is a replay line exactly as
+//! reports print it, `crashlab replay --scenario ... --txns N [...]`.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::report::{ReplayLine, SurvivalReport, Verdict};
+use crate::utc_time::utc_date;
+
+/// What a new regressions file starts with.
+pub const HEADER: &str = "\
+# crashlab regressions: trials that failed once, rerun first by the scenario
+# tests (scenarios/tests/regressions.rs) until someone removes them.
+# `crashlab matrix` and `crashlab run` append every failing trial here (see
+# --regressions). Format: blank lines and lines starting with # are comments;
+# every other line is a replay line as reports print it:
+#   crashlab replay --scenario S --crash K --point P --seed N --size B --txns T [--model M] [--tear B] [--state X]
+# A line that does not parse fails the tests. Timed points (inside:, time:)
+# rerun the same plan but may land elsewhere.
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegressionsError {
+    #[error("cannot read the regressions file {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot append to the regressions file {}: {source}", path.display())]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("{}:{line}: not a replay line ({reason}): {text}", path.display())]
+    Parse { path: PathBuf, line: usize, text: String, reason: String },
+}
+
+/// One recorded failing trial.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Regression {
+    /// 1-based line number in the file.
+    pub line: usize,
+    pub replay: ReplayLine,
+}
+
+/// Parse the regressions in `text`, read from `path` (named in errors).
+pub fn parse_regressions(text: &str, path: &Path) -> Result<Vec<Regression>, RegressionsError> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let replay = line.parse::<ReplayLine>().map_err(|reason| RegressionsError::Parse {
+            path: path.to_owned(),
+            line: i + 1,
+            text: line.to_owned(),
+            reason,
+        })?;
+        out.push(Regression { line: i + 1, replay });
+    }
+    Ok(out)
+}
+
+/// The regressions in the file at `path`.
+pub fn read_regressions(path: &Path) -> Result<Vec<Regression>, RegressionsError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| RegressionsError::Read { path: path.to_owned(), source })?;
+    parse_regressions(&text, path)
+}
+
+/// A failing trial of a report: the comment that introduces it and its line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailingTrial {
+    pub comment: String,
+    pub replay: String,
+}
+
+/// Every failing trial a report names: each recorded failure of a cell with
+/// model violations, and the representative trial of any other cell whose
+/// verdict is not as expected.
+pub fn failing_trials(report: &SurvivalReport) -> Vec<FailingTrial> {
+    let e = &report.environment;
+    let mut out = Vec::new();
+    for c in report.cells.iter().filter(|c| c.verdict != Verdict::AsExpected) {
+        let verdict = match c.verdict {
+            Verdict::ModelViolation => "model violation",
+            _ => "unexpected",
+        };
+        let context = format!(
+            "{} {} {} [{}] {verdict}: {}; crashlab {}, kernel {}, {}",
+            utc_date(report.run.started_at_unix),
+            c.scenario,
+            c.crash,
+            c.model,
+            c.verdict_reason.as_deref().unwrap_or(""),
+            report.crashlab_version,
+            e.kernel_release,
+            e.fs_type
+        );
+        let lines: Vec<(String, String)> = if c.failures.is_empty() {
+            vec![(format!("# {context}"), c.replay.clone())]
+        } else {
+            c.failures
+                .iter()
+                .map(|f| {
+                    (format!("# {context}; at {} ({}): {}", f.point, f.exit, f.details.join("; ")), f.replay.clone())
+                })
+                .collect()
+        };
+        for (comment, replay) in lines {
+            if !replay.is_empty() && !out.iter().any(|t: &FailingTrial| t.replay == replay) {
+                // A comment is one line whatever the details held.
+                out.push(FailingTrial { comment: comment.replace(['\n', '\r'], " "), replay });
+            }
+        }
+    }
+    out
+}
+
+/// Append the failing trials of `report` to the file at `path` (created with
+/// [`HEADER`] if missing), skipping lines already there. Returns how many
+/// were appended.
+pub fn append_regressions(path: &Path, report: &SurvivalReport) -> Result<usize, RegressionsError> {
+    let trials = failing_trials(report);
+    if trials.is_empty() {
+        return Ok(0);
+    }
+    let existing = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(source) => return Err(RegressionsError::Read { path: path.to_owned(), source }),
+    };
+    let known: Vec<&str> = existing.lines().map(str::trim).collect();
+    let mut text = String::new();
+    if existing.trim().is_empty() {
+        text.push_str(HEADER);
+    } else if !existing.ends_with('\n') {
+        text.push('\n');
+    }
+    let mut appended = 0;
+    for t in trials.iter().filter(|t| !known.contains(&t.replay.as_str())) {
+        text.push_str(&format!("{}\n{}\n", t.comment, t.replay));
+        appended += 1;
+    }
+    if appended > 0 {
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+            f.write_all(text.as_bytes())?;
+            f.flush()
+        };
+        write().map_err(|source| RegressionsError::Write { path: path.to_owned(), source })?;
+    }
+    Ok(appended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str =
+        "crashlab replay --scenario shared/no-sync --crash sigkill --point before:3 --seed 5 --size 65536 --txns 8";
+
+    #[test]
+    fn comments_and_blank_lines_are_skipped_and_lines_parse() {
+        let text = format!("{HEADER}\n# a comment\n{GOOD}\n\n  {GOOD} --model power-loss\n");
+        let got = parse_regressions(&text, Path::new("r.txt")).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].replay.to_string(), GOOD);
+        assert_eq!(got[0].line, HEADER.lines().count() + 3);
+        assert_eq!(got[1].replay.model, crate::expectation::PersistenceModel::PowerLoss);
+    }
+
+    #[test]
+    fn a_bad_line_is_an_error_naming_file_line_and_text() {
+        let text = format!("{GOOD}\ncrashlab replay --scenario shared/no-sync --crash sometimes\n");
+        let e = parse_regressions(&text, Path::new("scenarios/regressions.txt")).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("scenarios/regressions.txt:2:"), "{msg}");
+        assert!(msg.contains("sometimes"), "{msg}");
+    }
+
+    #[test]
+    fn the_header_is_all_comment() {
+        assert!(parse_regressions(HEADER, Path::new("h")).unwrap().is_empty());
+    }
+}

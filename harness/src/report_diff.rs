@@ -1,0 +1,290 @@
+//! Comparing two survival reports (two kernels, filesystems, commits, ...):
+//! which cells changed verdict or counts, and which changes are regressions.
+//!
+//! Cells are matched by scenario, crash kind and persistence model. A cell
+//! **regressed** if its verdict got worse (as-expected < unexpected <
+//! model-violation), or if it kept every acked op before (none lost or torn)
+//! and loses or tears some now. Counts are compared field by field from the
+//! JSON form, so a count added to the report later is diffed too.
+//!
+//! Architecture Invariant: pure.
+
+use std::fmt::{self, Write as _};
+
+use serde_json::Value;
+
+use crate::crash::CrashKind;
+use crate::expectation::PersistenceModel;
+use crate::report::{CellReport, SurvivalReport, Verdict};
+use crate::scenario::ScenarioId;
+
+/// What identifies a cell across reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CellKey {
+    pub scenario: ScenarioId,
+    pub crash: CrashKind,
+    pub model: PersistenceModel,
+}
+
+impl CellKey {
+    pub fn of(c: &CellReport) -> CellKey {
+        CellKey { scenario: c.scenario, crash: c.crash, model: c.model }
+    }
+}
+
+impl fmt::Display for CellKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} [{}]", self.scenario, self.crash, self.model)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: String,
+    pub after: String,
+}
+
+impl fmt::Display for FieldChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} → {}", self.field, self.before, self.after)
+    }
+}
+
+/// A matched cell that differs.
+#[derive(Debug, Clone)]
+pub struct CellDiff {
+    pub key: CellKey,
+    pub before: Verdict,
+    pub after: Verdict,
+    /// Counts and other scalar fields that changed (verdict excluded).
+    pub changes: Vec<FieldChange>,
+    /// Why this is a regression; empty if it is not one.
+    pub regression: Vec<String>,
+    pub after_reason: Option<String>,
+    pub after_replay: String,
+}
+
+impl CellDiff {
+    pub fn is_regression(&self) -> bool {
+        !self.regression.is_empty()
+    }
+
+    pub fn is_improvement(&self) -> bool {
+        !self.is_regression() && severity(self.after) < severity(self.before)
+    }
+}
+
+/// One side of a comparison, as the header names it.
+#[derive(Debug, Clone)]
+pub struct Side {
+    pub name: String,
+    pub summary: String,
+}
+
+impl Side {
+    fn of(name: &str, r: &SurvivalReport) -> Side {
+        let e = &r.environment;
+        Side {
+            name: name.to_owned(),
+            summary: format!(
+                "crashlab {}, seed {}, kernel {}, {}, {}-byte pages",
+                r.crashlab_version, r.seed, e.kernel_release, e.fs_type, e.page_size
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ReportDiff {
+    pub a: Side,
+    pub b: Side,
+    pub environment: Vec<FieldChange>,
+    pub config: Vec<FieldChange>,
+    pub matched: usize,
+    /// Matched cells that differ, in A's cell order.
+    pub cells: Vec<CellDiff>,
+    pub only_in_a: Vec<CellKey>,
+    pub only_in_b: Vec<CellKey>,
+}
+
+fn severity(v: Verdict) -> u8 {
+    match v {
+        Verdict::AsExpected => 0,
+        Verdict::Unexpected => 1,
+        Verdict::ModelViolation => 2,
+    }
+}
+
+fn verdict_name(v: Verdict) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_else(|| format!("{v:?}"))
+}
+
+/// Fields of a cell that identify it, or that differ with the seed or the
+/// paths even when nothing changed (replay lines): left out of the count diff.
+const NOT_COMPARED: &[&str] =
+    &["scenario", "mapping", "sync_policy", "crash", "model", "verdict", "verdict_reason", "replay"];
+
+/// Changed scalar fields of two JSON objects, in A's field order then B's;
+/// arrays compare by length (`failures 0 → 2`), nested objects are skipped.
+fn field_changes(a: &Value, b: &Value, skip: &[&str]) -> Vec<FieldChange> {
+    let empty = serde_json::Map::new();
+    let (oa, ob) = (a.as_object().unwrap_or(&empty), b.as_object().unwrap_or(&empty));
+    let mut keys: Vec<&String> = oa.keys().collect();
+    keys.extend(ob.keys().filter(|k| !oa.contains_key(*k)));
+    let show = |v: Option<&Value>| match v {
+        None | Some(Value::Null) => "-".to_string(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(xs)) => xs.len().to_string(),
+        Some(v) => v.to_string(),
+    };
+    keys.into_iter()
+        .filter(|k| !skip.contains(&k.as_str()))
+        .filter(|k| !matches!(oa.get(*k).or(ob.get(*k)), Some(Value::Object(_))))
+        .filter_map(|k| {
+            let (before, after) = (show(oa.get(k)), show(ob.get(k)));
+            (before != after).then(|| FieldChange { field: k.clone(), before, after })
+        })
+        .collect()
+}
+
+fn to_json<T: serde::Serialize>(t: &T) -> Value {
+    serde_json::to_value(t).expect("reports serialize")
+}
+
+impl ReportDiff {
+    /// Compare `a` (before) with `b` (after), naming them `a_name`, `b_name`.
+    pub fn between(a_name: &str, a: &SurvivalReport, b_name: &str, b: &SurvivalReport) -> ReportDiff {
+        let mut environment = field_changes(&to_json(&a.environment), &to_json(&b.environment), &[]);
+        for (field, x, y) in [
+            ("crashlab_version", &a.crashlab_version, &b.crashlab_version),
+            ("schema_version", &a.schema_version, &b.schema_version),
+        ] {
+            if x != y {
+                environment.push(FieldChange { field: field.into(), before: x.clone(), after: y.clone() });
+            }
+        }
+        let config = field_changes(&to_json(&a.config), &to_json(&b.config), &[]);
+        let mut cells = Vec::new();
+        let mut matched = 0;
+        let mut only_in_a = Vec::new();
+        for ca in &a.cells {
+            let key = CellKey::of(ca);
+            let Some(cb) = b.cells.iter().find(|c| CellKey::of(c) == key) else {
+                only_in_a.push(key);
+                continue;
+            };
+            matched += 1;
+            let changes = field_changes(&to_json(ca), &to_json(cb), NOT_COMPARED);
+            if changes.is_empty() && ca.verdict == cb.verdict {
+                continue;
+            }
+            let mut regression = Vec::new();
+            if severity(cb.verdict) > severity(ca.verdict) {
+                regression.push("the verdict got worse".to_string());
+            }
+            if ca.acked > 0 && ca.lost + ca.torn == 0 && cb.lost + cb.torn > 0 {
+                regression.push(format!(
+                    "kept all {} acked ops before, loses or tears {} of {} now",
+                    ca.acked,
+                    cb.lost + cb.torn,
+                    cb.acked
+                ));
+            }
+            cells.push(CellDiff {
+                key,
+                before: ca.verdict,
+                after: cb.verdict,
+                changes,
+                regression,
+                after_reason: cb.verdict_reason.clone(),
+                after_replay: cb.replay.clone(),
+            });
+        }
+        let only_in_b =
+            b.cells.iter().map(CellKey::of).filter(|k| !a.cells.iter().any(|c| CellKey::of(c) == *k)).collect();
+        ReportDiff {
+            a: Side::of(a_name, a),
+            b: Side::of(b_name, b),
+            environment,
+            config,
+            matched,
+            cells,
+            only_in_a,
+            only_in_b,
+        }
+    }
+
+    pub fn regressions(&self) -> usize {
+        self.cells.iter().filter(|c| c.is_regression()).count()
+    }
+
+    /// The text `crashlab report diff` prints.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let list = |xs: &[FieldChange]| {
+            if xs.is_empty() {
+                "unchanged".to_string()
+            } else {
+                xs.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("; ")
+            }
+        };
+        let _ = writeln!(out, "A: {} ({})", self.a.name, self.a.summary);
+        let _ = writeln!(out, "B: {} ({})", self.b.name, self.b.summary);
+        let _ = writeln!(out, "environment: {}", list(&self.environment));
+        let _ = writeln!(out, "config: {}", list(&self.config));
+        let _ = writeln!(
+            out,
+            "cells: {} matched ({} differ), {} only in A, {} only in B",
+            self.matched,
+            self.cells.len(),
+            self.only_in_a.len(),
+            self.only_in_b.len()
+        );
+        for c in &self.cells {
+            let label = if c.is_regression() {
+                "REGRESSION"
+            } else if c.is_improvement() {
+                "improved"
+            } else {
+                "changed"
+            };
+            let _ = writeln!(out, "\n{label} {}", c.key);
+            if c.before == c.after {
+                let _ = writeln!(out, "  verdict: {} (unchanged)", verdict_name(c.after));
+            } else {
+                let _ = writeln!(out, "  verdict: {} → {}", verdict_name(c.before), verdict_name(c.after));
+            }
+            if c.is_regression() {
+                let _ = writeln!(out, "  why: {}", c.regression.join("; "));
+            }
+            if !c.changes.is_empty() {
+                let changes: Vec<String> = c.changes.iter().map(|x| x.to_string()).collect();
+                let _ = writeln!(out, "  counts: {}", changes.join(", "));
+            }
+            if let Some(reason) = c.after_reason.as_deref().filter(|_| c.after != Verdict::AsExpected) {
+                let _ = writeln!(out, "  B's reason: {reason}");
+            }
+            if c.is_regression() && !c.after_replay.is_empty() {
+                let _ = writeln!(out, "  B's replay: {}", c.after_replay);
+            }
+        }
+        for (side, keys) in [("A", &self.only_in_a), ("B", &self.only_in_b)] {
+            if !keys.is_empty() {
+                let _ = writeln!(out, "\nonly in {side}:");
+                for k in keys {
+                    let _ = writeln!(out, "  {k}");
+                }
+            }
+        }
+        let improved = self.cells.iter().filter(|c| c.is_improvement()).count();
+        let _ = writeln!(
+            out,
+            "\nresult: {} regression(s), {} improved, {} changed otherwise",
+            self.regressions(),
+            improved,
+            self.cells.len() - self.regressions() - improved
+        );
+        out
+    }
+}

@@ -1,0 +1,134 @@
+//! Reading survival reports back, with the `schema_version` check every
+//! reader must make (see `reports/SCHEMA.md`): a report of another **major**
+//! version would be misread, so it is refused with a message that says
+//! which crashlab can read it; a newer **minor** version only adds fields,
+//! which serde ignores, so it is read.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::report::{SurvivalReport, SCHEMA_VERSION};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportReadError {
+    #[error("cannot read the report {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{} is not JSON: {source}", path.display())]
+    NotJson { path: PathBuf, source: serde_json::Error },
+    #[error("{} has no string `schema_version`: it is not a crashlab survival report", path.display())]
+    NoVersion { path: PathBuf },
+    #[error("{} has schema_version `{found}`, expected MAJOR.MINOR (e.g. {SCHEMA_VERSION})", path.display())]
+    BadVersion { path: PathBuf, found: String },
+    #[error(
+        "{} has schema_version {found}, a newer major version than this crashlab reads ({SCHEMA_VERSION}): \
+         reading it would misread it; use the crashlab that wrote it ({written_by}) or a newer one",
+        path.display()
+    )]
+    NewerMajor { path: PathBuf, found: SchemaVersion, written_by: String },
+    #[error(
+        "{} has schema_version {found}, an older major version than this crashlab reads ({SCHEMA_VERSION}): \
+         use the crashlab that wrote it ({written_by}), or rerun the campaign",
+        path.display()
+    )]
+    OlderMajor { path: PathBuf, found: SchemaVersion, written_by: String },
+    #[error("{} does not match survival report schema {found}: {source}", path.display())]
+    Malformed { path: PathBuf, found: SchemaVersion, source: serde_json::Error },
+}
+
+/// A parsed `schema_version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SchemaVersion {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl SchemaVersion {
+    /// The version this crashlab writes.
+    pub fn current() -> SchemaVersion {
+        SchemaVersion::parse(SCHEMA_VERSION).expect("SCHEMA_VERSION is MAJOR.MINOR")
+    }
+
+    pub fn parse(s: &str) -> Option<SchemaVersion> {
+        let (major, minor) = s.split_once('.')?;
+        let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+        if !digits(major) || !digits(minor) {
+            return None;
+        }
+        Some(SchemaVersion { major: major.parse().ok()?, minor: minor.parse().ok()? })
+    }
+}
+
+impl fmt::Display for SchemaVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// Read and check the report at `path`.
+pub fn read_report(path: &Path) -> Result<SurvivalReport, ReportReadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ReportReadError::Io { path: path.to_owned(), source })?;
+    parse_report(&text, path)
+}
+
+/// Check the version of the report in `text` (read from `path`, named in
+/// errors), then decode it. The version is checked on the raw JSON first, so
+/// a report of another major version gets the version message, not a
+/// confusing complaint about some field whose meaning changed.
+pub fn parse_report(text: &str, path: &Path) -> Result<SurvivalReport, ReportReadError> {
+    let path = path.to_owned();
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|source| ReportReadError::NotJson { path: path.clone(), source })?;
+    let Some(found) = value.get("schema_version").and_then(|v| v.as_str()) else {
+        return Err(ReportReadError::NoVersion { path });
+    };
+    let Some(found) = SchemaVersion::parse(found) else {
+        return Err(ReportReadError::BadVersion { path, found: found.to_owned() });
+    };
+    let current = SchemaVersion::current();
+    let written_by = value.get("crashlab_version").and_then(|v| v.as_str()).unwrap_or("unknown version").to_owned();
+    if found.major > current.major {
+        return Err(ReportReadError::NewerMajor { path, found, written_by });
+    }
+    if found.major < current.major {
+        return Err(ReportReadError::OlderMajor { path, found, written_by });
+    }
+    serde_json::from_value(value).map_err(|source| ReportReadError::Malformed { path, found, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_version(version: &str) -> String {
+        format!(r#"{{"schema_version": "{version}", "crashlab_version": "9.9.9", "whatever": {{"changed": true}}}}"#)
+    }
+
+    #[test]
+    fn another_major_version_is_refused_with_the_version_in_the_message() {
+        let major = SchemaVersion::current().major;
+        let newer = format!("{}.0", major + 1);
+        let e = parse_report(&with_version(&newer), Path::new("r.json")).unwrap_err();
+        assert!(matches!(e, ReportReadError::NewerMajor { .. }), "{e}");
+        let msg = e.to_string();
+        assert!(msg.contains("r.json") && msg.contains(&newer) && msg.contains("9.9.9"), "{msg}");
+
+        let older = format!("{}.7", major - 1);
+        let e = parse_report(&with_version(&older), Path::new("r.json")).unwrap_err();
+        assert!(matches!(e, ReportReadError::OlderMajor { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_newer_minor_version_is_read_and_bad_versions_are_named() {
+        let e = parse_report(&with_version("1.999"), Path::new("r.json")).unwrap_err();
+        // Same major: the version passes and decoding is attempted.
+        assert!(matches!(e, ReportReadError::Malformed { .. }), "{e}");
+        for bad in ["1", "one.two", "1.2.3", "", "1."] {
+            let e = parse_report(&with_version(bad), Path::new("r.json")).unwrap_err();
+            assert!(matches!(e, ReportReadError::BadVersion { .. }), "{bad}: {e}");
+        }
+        let e = parse_report("{}", Path::new("r.json")).unwrap_err();
+        assert!(matches!(e, ReportReadError::NoVersion { .. }), "{e}");
+        let e = parse_report("not json", Path::new("r.json")).unwrap_err();
+        assert!(matches!(e, ReportReadError::NotJson { .. }), "{e}");
+    }
+}

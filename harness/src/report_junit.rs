@@ -1,0 +1,88 @@
+//! The survival report as JUnit XML (`--junit FILE`), for CI systems that
+//! show test results: one test suite per persistence model, one test case
+//! per cell. A cell whose verdict is not `as-expected` is a failure whose
+//! message is the verdict reason and whose text holds every recorded failing
+//! trial (details and replay line) and the cell's replay line.
+//!
+//! Architecture Invariant: pure.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+
+use crate::expectation::PersistenceModel;
+use crate::report::{CellReport, SurvivalReport, Verdict};
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot produce JUnit XML: {0}")]
+pub struct JunitError(#[from] quick_junit::SerializeError);
+
+/// The JUnit XML document for `report`.
+pub fn junit_xml(report: &SurvivalReport) -> Result<String, JunitError> {
+    let mut junit = Report::new(format!("crashlab survival matrix, seed {}", report.seed));
+    junit.set_time(Duration::from_millis(report.run.duration_ms));
+    let mut models: Vec<PersistenceModel> = report.cells.iter().map(|c| c.model).collect();
+    models.sort();
+    models.dedup();
+    for model in models {
+        let mut suite = TestSuite::new(format!("crashlab {model}"));
+        let e = &report.environment;
+        suite.add_properties([
+            Property::new("seed", report.seed.to_string()),
+            Property::new("model", model.describe()),
+            Property::new("kernel_release", e.kernel_release.as_str()),
+            Property::new("fs_type", e.fs_type.as_str()),
+            Property::new("page_size", e.page_size.to_string()),
+            Property::new("crashlab_version", report.crashlab_version.as_str()),
+        ]);
+        suite.add_test_cases(report.cells.iter().filter(|c| c.model == model).map(test_case));
+        junit.add_test_suite(suite);
+    }
+    Ok(junit.to_string()?)
+}
+
+fn verdict_name(v: Verdict) -> &'static str {
+    match v {
+        Verdict::AsExpected => "as-expected",
+        Verdict::Unexpected => "unexpected",
+        Verdict::ModelViolation => "model-violation",
+    }
+}
+
+fn test_case(c: &CellReport) -> TestCase {
+    let status = if c.verdict == Verdict::AsExpected {
+        TestCaseStatus::success()
+    } else {
+        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        s.set_type(verdict_name(c.verdict));
+        s.set_message(c.verdict_reason.clone().unwrap_or_else(|| verdict_name(c.verdict).to_string()));
+        let mut text = String::new();
+        for f in &c.failures {
+            let _ = writeln!(text, "at {} ({}):", f.point, f.exit);
+            for d in &f.details {
+                let _ = writeln!(text, "  {d}");
+            }
+            let _ = writeln!(text, "  replay: {}", f.replay);
+        }
+        let _ = writeln!(text, "cell replay: {}", c.replay);
+        s.set_description(text);
+        s
+    };
+    let mut case = TestCase::new(format!("{} {} [{}]", c.scenario, c.crash, c.model), status);
+    case.set_classname(format!("crashlab.{}.{}", c.model, c.scenario.mapping));
+    case.set_assertions(c.trials as usize);
+    case.set_system_out(format!(
+        "trials {}, acked {}, survived {}, lost {}, torn {}, truncated {}, model violations {}; expectation {}\nreplay: {}\n",
+        c.trials,
+        c.acked,
+        c.survived,
+        c.lost,
+        c.torn,
+        c.truncated,
+        c.model_violations,
+        serde_json::to_value(c.expectation).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+        c.replay
+    ));
+    case
+}

@@ -1,0 +1,297 @@
+//! `crashlab run --writer` / `replay --writer` end to end (workload protocol
+//! v1), with small `sh` writers and checkers: exit codes, messages, replay
+//! lines, and no process or file left behind, even after Ctrl-C.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn crashlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_crashlab")).args(args).output().expect("crashlab runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `crashlab run --shell --writer W --checker C` plus `extra`, in `dir`.
+fn run_shell(dir: &Path, writer: &str, checker: &str, extra: &[&str]) -> Output {
+    let out = dir.join("report.json");
+    let mut args = vec![
+        "run",
+        "--shell",
+        "--writer",
+        writer,
+        "--checker",
+        checker,
+        "--seed",
+        "5",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    crashlab(&args)
+}
+
+/// A log writer: appends `rec I` to `log` and acks it, ten times.
+const LOG_WRITER: &str = r#"for i in 1 2 3 4 5 6 7 8 9 10; do echo "rec $i" >> log; echo "rec $i"; sleep 0.005; done"#;
+/// The same, acking each record before writing it: loses acks to a kill.
+const ACK_FIRST_WRITER: &str =
+    r#"for i in 1 2 3 4 5 6 7 8 9 10; do echo "rec $i"; sleep 0.005; echo "rec $i" >> log; done"#;
+/// Every acked line must be a line of `log`.
+const LOG_CHECKER: &str = r#"touch log; while read -r l; do grep -qx "$l" log || { echo "acked $l is missing" >&2; exit 1; }; done < "$CRASHLAB_ACKS""#;
+
+/// Processes whose environment names a trial directory under `dir`.
+fn processes_in(dir: &Path) -> Vec<String> {
+    let needle = format!("CRASHLAB_DIR={}", std::fs::canonicalize(dir).unwrap().display());
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(env) = std::fs::read(entry.path().join("environ")) {
+            if env.split(|&b| b == 0).any(|v| v.starts_with(needle.as_bytes())) {
+                let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+                found.push(format!("{}: {}", entry.file_name().to_string_lossy(), String::from_utf8_lossy(&cmd)));
+            }
+        }
+    }
+    found
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_correct_writer_passes_and_the_report_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run_shell(dir.path(), LOG_WRITER, LOG_CHECKER, &["--crash", "sigkill,sigabrt", "--trials", "8"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("ok: 16 trials, 0 violations"), "{}", stdout(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["schema_version"], "1.0");
+    assert_eq!(report["report_kind"], "external");
+    assert_eq!(report["protocol_version"], 1);
+    assert_eq!(report["seed"], 5);
+    assert_eq!(report["config"]["writer"], LOG_WRITER);
+    assert_eq!(report["clean_run"]["acks"], 10);
+    assert_eq!(report["clean_run"]["checker"]["verdict"], "consistent");
+    let crashes: Vec<&str> =
+        report["crashes"].as_array().unwrap().iter().map(|c| c["crash"].as_str().unwrap()).collect();
+    assert_eq!(crashes, ["sigkill", "sigabrt"]);
+    assert_eq!(report["crashes"][0]["trials_detail"].as_array().unwrap().len(), 8);
+    assert!(report["environment"]["page_size"].as_u64().unwrap() >= 4096);
+    assert_eq!(report["summary"]["verdict"], "no-violation-found");
+}
+
+#[test]
+fn a_violation_exits_1_with_a_replay_line_that_reruns_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run_shell(dir.path(), ACK_FIRST_WRITER, LOG_CHECKER, &["--crash", "sigkill", "--trials", "12"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("VIOLATION sigkill trial"), "{}", stdout(&o));
+    assert!(stderr(&o).contains("replay: crashlab replay --writer"), "{}", stderr(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+    let failures = report["crashes"][0]["failures"].as_array().unwrap();
+    assert!(!failures.is_empty());
+    assert!(failures[0]["reason"].as_str().unwrap().starts_with("acked rec "), "{}", failures[0]);
+    // Replay the failure whose kill came nearest the middle of the run: a
+    // replay that runs somewhat faster or slower still kills the writer
+    // between an ack and its record. One of three replays must reproduce it.
+    let clean_ns = report["clean_run"]["duration_ns"].as_i64().unwrap();
+    let details = report["crashes"][0]["trials_detail"].as_array().unwrap();
+    let middle = |f: &&serde_json::Value| {
+        let trial = f["trial"].as_u64().unwrap() as usize;
+        (details[trial]["crash_at_ns"].as_i64().unwrap() - clean_ns / 2).abs()
+    };
+    let line = failures.iter().min_by_key(middle).unwrap()["replay"].as_str().unwrap();
+    let words = shell_words::split(line).expect("replay lines split like shell words");
+    assert_eq!(words[..2], ["crashlab", "replay"]);
+    let mut args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+    let d = dir.path().to_str().unwrap().to_owned();
+    args.extend(["--dir", &d]);
+    let mut r = crashlab(&args);
+    for _ in 0..2 {
+        if r.status.code() != Some(0) {
+            break;
+        }
+        r = crashlab(&args);
+    }
+    assert_eq!(r.status.code(), Some(1), "{line}\n{}{}", stdout(&r), stderr(&r));
+    assert!(stdout(&r).contains("checker: VIOLATION: acked rec "), "{}", stdout(&r));
+    assert!(stdout(&r).contains("the crash time is replayed"), "{}", stdout(&r));
+    assert_eq!(entries(dir.path()), ["report.json"]);
+}
+
+#[test]
+fn a_checker_that_rejects_the_clean_run_is_a_violation() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run_shell(dir.path(), "echo one", "echo 'always wrong' >&2; exit 1", &["--crash", "sigkill"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stdout(&o).contains("VIOLATION in the clean run (no crash at all): always wrong"), "{}", stdout(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["summary"]["clean_run_passed"], false);
+    assert_eq!(report["crashes"].as_array().unwrap().len(), 0, "no crash trials after a failed clean run");
+    let line = report["clean_run"]["replay"].as_str().unwrap();
+    assert!(line.contains("--crash clean --seed 5"), "{line}");
+    let words = shell_words::split(line).unwrap();
+    let r = crashlab(&words[1..].iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(r.status.code(), Some(1), "{}", stderr(&r));
+    assert!(stdout(&r).contains("checker: VIOLATION: always wrong"), "{}", stdout(&r));
+}
+
+#[test]
+fn bad_input_and_malfunctions_exit_2_and_name_the_culprit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = dir.path().join("r.json");
+    let o = out.to_str().unwrap();
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["run", "--writer", "no-such-writer-xyz", "--checker", "true", "--crash", "sigkill"],
+            &["--writer", "no-such-writer-xyz", "not found"],
+        ),
+        (
+            &["run", "--writer", "true", "--checker", "./no/such/checker", "--crash", "sigkill"],
+            &["--checker", "./no/such/checker"],
+        ),
+        (
+            &["run", "--writer", "echo 'unterminated", "--checker", "true", "--crash", "sigkill"],
+            &["--writer", "cannot split"],
+        ),
+        (&["run", "--writer", "true", "--crash", "sigkill"], &["--checker"]),
+        (&["run", "--writer", "true", "--checker", "true", "--crash", "meteor"], &["--crash", "meteor"]),
+        (
+            &["run", "--writer", "true", "--checker", "true", "--crash", "power-loss"],
+            &["not yet implemented", "durability oracle"],
+        ),
+        (
+            &["run", "--writer", "true", "--checker", "true", "--scenario", "shared/no-sync", "--crash", "sigkill"],
+            &["--writer", "--scenario"],
+        ),
+        (&["run", "--writer", "true", "--checker", "true", "--crash", "sigkill", "--trials", "0"], &["--trials"]),
+        (&["run", "--crash", "sigkill"], &["--scenario", "--writer"]),
+        (
+            &["run", "--writer", "true", "--checker", "true", "--crash", "sigkill", "--size", "8192"],
+            &["--writer", "--size"],
+        ),
+        // A writer that never prints and hangs: killed at --timeout, named.
+        (
+            &["run", "--writer", "sleep 30", "--checker", "true", "--crash", "sigkill", "--timeout", "1"],
+            &["writer `sleep 30` (--writer)", "--timeout 1"],
+        ),
+        // A writer that fails when left alone.
+        (
+            &["run", "--shell", "--writer", "echo nope >&2; exit 4", "--checker", "true", "--crash", "sigkill"],
+            &["--writer", "exited with status 4", "nope"],
+        ),
+        // Checkers that neither pass nor fail: never a pass.
+        (
+            &["run", "--writer", "true", "--checker", "sh -c 'exit 3'", "--crash", "sigkill"],
+            &["checker malfunction", "exited with status 3"],
+        ),
+        (
+            &["run", "--writer", "true", "--checker", "sh -c 'kill -SEGV $$'", "--crash", "sigkill"],
+            &["checker malfunction", "SIGSEGV"],
+        ),
+        (
+            &["run", "--writer", "true", "--checker", "sleep 30", "--crash", "sigkill", "--timeout", "1"],
+            &["checker malfunction", "--timeout 1"],
+        ),
+        (
+            &["run", "--shell", "--writer", "true", "--setup", "exit 5", "--checker", "true", "--crash", "sigkill"],
+            &["--setup", "exited with status 5"],
+        ),
+        (&["replay", "--writer", "true", "--checker", "true", "--crash", "sigkill", "--seed", "1"], &["--trial"]),
+    ];
+    for (args, needles) in cases {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--dir", d]);
+        if args[0] == "run" {
+            all.extend(["--out", o]);
+            if !args.contains(&"--trials") {
+                all.extend(["--trials", "2"]);
+            }
+        }
+        let result = crashlab(&all);
+        let err = stderr(&result);
+        assert_eq!(result.status.code(), Some(2), "{all:?}: {err}{}", stdout(&result));
+        for needle in *needles {
+            assert!(err.contains(needle), "{all:?} should say {needle:?}: {err}");
+        }
+        assert!(!stdout(&result).contains("ok:"), "{all:?} reported a pass: {}", stdout(&result));
+        assert!(!out.exists(), "{all:?} wrote a report");
+        assert_eq!(entries(dir.path()), Vec::<String>::new(), "{all:?} left files");
+        assert_eq!(processes_in(dir.path()), Vec::<String>::new(), "{all:?} left processes");
+    }
+}
+
+#[test]
+fn no_process_and_no_file_outlives_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // The writer leaves a background child holding its stdout: the group
+    // kill must take it down, or the run would hang and leak it.
+    let writer = r#"sleep 30 & for i in 1 2 3 4 5; do echo "rec $i" >> log; echo "rec $i"; sleep 0.005; done"#;
+    let o = run_shell(dir.path(), writer, LOG_CHECKER, &["--crash", "sigkill,sigabrt,sigbus", "--trials", "4"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(processes_in(dir.path()), Vec::<String>::new(), "processes outlived the run");
+    assert_eq!(entries(dir.path()), ["report.json"], "temporary files outlived the run");
+}
+
+#[test]
+fn interrupting_a_run_leaves_no_process_and_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let writer = r#"sleep 30 & echo start; sleep 0.3; echo end"#;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crashlab"))
+        .args(["run", "--shell", "--writer", writer, "--checker", "true", "--crash", "sigkill", "--trials", "100000"])
+        .args(["--jobs", "2", "--seed", "1", "--dir", dir.path().to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until crash trials are running (past the clean run).
+    let start = Instant::now();
+    while processes_in(dir.path()).len() < 2
+        || !entries(dir.path()).iter().any(|run| {
+            std::fs::read_dir(dir.path().join(run)).is_ok_and(|mut e| e.any(|t| t.unwrap().file_name() == "job-1"))
+        })
+    {
+        assert!(start.elapsed() < Duration::from_secs(20), "trials never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert_eq!(processes_in(dir.path()), Vec::<String>::new(), "writers outlived the harness");
+    assert_eq!(entries(dir.path()), Vec::<String>::new(), "files outlived the harness");
+}
+
+#[test]
+fn bench_external_prints_the_floor_and_the_ratio() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = crashlab(&["bench", "external", "--seconds", "0.2", "--dir", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("floor t/s") && text.contains("ratio"), "{text}");
+    // The numbers row: floor, 1 job, ratio, no-pdeathsig, ratio, 2 jobs, speedup.
+    let row = text.lines().skip_while(|l| !l.contains("floor t/s")).nth(1).expect("a row of numbers");
+    let numbers: Vec<f64> = row.split_whitespace().map(|w| w.trim_end_matches('x').parse().unwrap()).collect();
+    assert_eq!(numbers.len(), 7, "{row}");
+    assert!(numbers.iter().all(|&n| n > 0.0), "{row}");
+    assert_eq!(entries(dir.path()), Vec::<String>::new());
+}

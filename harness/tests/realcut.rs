@@ -1,0 +1,400 @@
+//! Real power cuts (the loopcut backend) end to end: the simulated model
+//! holds against them, MS_SYNCed acks survive them, a violation fails the
+//! run and keeps its evidence, and no loop device or mount outlives a run,
+//! whether it ends, fails, panics, is interrupted (SIGINT) or killed.
+//!
+//! These tests need root (loop devices, mount). Without it they print why
+//! and fail, unless CRASHLAB_ALLOW_NO_ROOT=1 (then they pass vacuously,
+//! saying so). xfs and btrfs need xfsprogs and btrfs-progs; a missing one
+//! fails the test unless CRASHLAB_ALLOW_MISSING_FS=1.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crashlab::realcut::campaign::leftovers;
+use crashlab::realcut::fs::{find_program, FsKind, LiveFs};
+use crashlab::realcut::sys::is_root;
+
+/// False (after printing why) when the test cannot run here and may pass.
+fn have_root(test: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    let reason = format!("{test}: unavailable: needs root (loop devices, mount); running as non-root");
+    if std::env::var_os("CRASHLAB_ALLOW_NO_ROOT").is_some_and(|v| v == "1") {
+        eprintln!("{reason}; CRASHLAB_ALLOW_NO_ROOT=1, so not run");
+        return false;
+    }
+    panic!("{reason}. Run as root, or set CRASHLAB_ALLOW_NO_ROOT=1 to accept not testing real power cuts.");
+}
+
+fn have_fs(test: &str, fs: FsKind) -> bool {
+    if find_program(fs.mkfs().0).is_some() {
+        return true;
+    }
+    let reason = format!("{test}: {} not found (apt-get install -y {})", fs.mkfs().0, fs.package());
+    if std::env::var_os("CRASHLAB_ALLOW_MISSING_FS").is_some_and(|v| v == "1") {
+        eprintln!("{reason}; CRASHLAB_ALLOW_MISSING_FS=1, so {fs} not tested");
+        return false;
+    }
+    panic!("{reason}. Or set CRASHLAB_ALLOW_MISSING_FS=1.");
+}
+
+/// A scratch directory on tmpfs when there is one (images are fastest there).
+fn scratch() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    let b = tempfile::Builder::new().prefix("crashlab-realcut-test-").tempdir_in(if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    });
+    b.unwrap()
+}
+
+struct Run {
+    out: Output,
+    report: Option<serde_json::Value>,
+}
+
+fn soundness(work: &Path, args: &[&str]) -> Run {
+    let out_path = work.join("report.json");
+    let dir = work.join("images");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_crashlab"))
+        .arg("soundness")
+        .args(args)
+        .arg("--out")
+        .arg(&out_path)
+        .arg("--keep-dir")
+        .arg(work.join("evidence"))
+        .arg("--dir")
+        .arg(&dir)
+        .arg("--host-mounts")
+        .output()
+        .expect("crashlab runs");
+    let report = std::fs::read_to_string(&out_path).ok().map(|s| serde_json::from_str(&s).expect("report is JSON"));
+    Run { out, report }
+}
+
+fn text(o: &Output) -> String {
+    format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn assert_nothing_left(dir: &Path) {
+    assert_eq!(leftovers(dir), Vec::<String>::new(), "loop devices or mounts outlived the run");
+    let left: Vec<PathBuf> = std::fs::read_dir(dir).map(|d| d.map(|e| e.unwrap().path()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "left behind in {}: {left:?}", dir.display());
+}
+
+fn scenario<'a>(fs: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    fs["scenarios"].as_array().unwrap().iter().find(|s| s["scenario"] == name).unwrap_or_else(|| panic!("no {name}"))
+}
+
+#[test]
+fn ext4_real_cuts_keep_ms_synced_acks_and_stay_inside_the_model() {
+    if !have_root("ext4_real_cuts_keep_ms_synced_acks_and_stay_inside_the_model") {
+        return;
+    }
+    let work = scratch();
+    let r = soundness(
+        work.path(),
+        &[
+            "--fs",
+            "ext4",
+            "--scenario",
+            "shared/ms-sync-each,shared/no-sync,shared/ack-before-sync",
+            "--trials",
+            "36",
+            "--seed",
+            "5",
+            "--jobs",
+            "1",
+        ],
+    );
+    assert_eq!(r.out.status.code(), Some(0), "{}", text(&r.out));
+    let report = r.report.expect("a report");
+    assert_eq!(report["schema_version"], "1.0");
+    assert_eq!(report["backend"], "loopcut");
+    assert_eq!(report["summary"]["sound"], true);
+    assert_eq!(report["summary"]["violations"], 0);
+    assert_eq!(report["summary"]["trials"], 36);
+    let ext4 = &report["filesystems"][0];
+    assert_eq!(ext4["fs"], "ext4");
+    assert_eq!(ext4["cut"], "shutdown");
+    assert!(ext4["kernel_release"].as_str().unwrap().len() > 1);
+    // 3 writers × (op boundaries) cover 36 trials with no point repeated.
+    let sync = scenario(ext4, "shared/ms-sync-each");
+    let acks = &sync["acks"];
+    assert!(acks["completed"].as_u64().unwrap() > 0, "no MS_SYNCed ack was ever completed: {sync}");
+    assert_eq!(acks["guaranteed"], acks["completed"], "the model guarantees every MS_SYNCed ack");
+    assert_eq!(acks["survived"], acks["completed"], "an MS_SYNCed ack was lost by a real power cut: {sync}");
+    assert_eq!(acks["guaranteed_not_survived"], 0);
+    // Without a sync nothing is guaranteed; the cut loses what was unsynced.
+    let nosync = scenario(ext4, "shared/no-sync");
+    assert_eq!(nosync["acks"]["guaranteed"], 0);
+    assert!(nosync["trials_with_unsynced_pages"].as_u64().unwrap() > 0);
+    assert!(nosync["acks"]["lost"].as_u64().unwrap() > 0, "a real cut should lose unsynced stores: {nosync}");
+    let abs = scenario(ext4, "shared/ack-before-sync");
+    assert_eq!(abs["violations"], 0);
+    let stdout = String::from_utf8_lossy(&r.out.stdout);
+    assert!(stdout.contains("sound: 36 real power cuts"), "{stdout}");
+    assert_nothing_left(&work.path().join("images"));
+}
+
+#[test]
+fn a_file_outside_the_model_fails_the_run_and_keeps_the_evidence() {
+    if !have_root("a_file_outside_the_model_fails_the_run_and_keeps_the_evidence") {
+        return;
+    }
+    let work = scratch();
+    // The testing aid corrupts the file after each cut: bytes no op wrote.
+    let r = soundness(
+        work.path(),
+        &["--fs", "ext4", "--scenario", "shared/ms-sync-each", "--trials", "2", "--seed", "9", "--inject-fault"],
+    );
+    assert_eq!(r.out.status.code(), Some(1), "{}", text(&r.out));
+    let stdout = String::from_utf8_lossy(&r.out.stdout);
+    assert!(stdout.contains("UNSOUND: 2 model soundness violation(s)"), "{stdout}");
+    assert!(stdout.contains("VIOLATION on ext4"), "{stdout}");
+    assert!(stdout.contains("bytes no op wrote"), "{stdout}");
+    let report = r.report.expect("a report");
+    assert_eq!(report["summary"]["sound"], false);
+    let v = &report["filesystems"][0]["violation_details"][0];
+    assert!(v["rerun"].as_str().unwrap().starts_with("crashlab soundness --backend loopcut --fs ext4"), "{v}");
+    let kept = PathBuf::from(v["kept"].as_str().expect("evidence kept"));
+    assert!(stdout.contains(&*kept.to_string_lossy()), "the evidence path is printed: {stdout}");
+    let trial: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(kept.join("trial.json")).unwrap()).unwrap();
+    assert!(trial["facts"]["journal"]["completed"].is_u64(), "{trial}");
+    assert_eq!(trial["spec"]["policy"], "ms-sync-each");
+    assert!(trial["judgement"]["forbidden"].is_object());
+    let observed = std::fs::read(kept.join("observed.bin")).unwrap();
+    assert_eq!(observed.len(), 65536);
+    assert_eq!(&observed[32768..32768 + 64], &[0xA5; 64][..]);
+    let image = kept.join("post-cut-ext4.img");
+    assert_eq!(std::fs::metadata(&image).unwrap().len(), FsKind::Ext4.image_size());
+    assert_nothing_left(&work.path().join("images"));
+}
+
+#[test]
+fn raw_copy_cuts_agree_with_the_model_on_ext4_too() {
+    if !have_root("raw_copy_cuts_agree_with_the_model_on_ext4_too") {
+        return;
+    }
+    let work = scratch();
+    let r = soundness(
+        work.path(),
+        &[
+            "--fs",
+            "ext4",
+            "--cut",
+            "raw-copy",
+            "--scenario",
+            "shared/ms-sync-each,probe/partial-msync",
+            "--trials",
+            "12",
+            "--seed",
+            "2",
+        ],
+    );
+    assert_eq!(r.out.status.code(), Some(0), "{}", text(&r.out));
+    let report = r.report.expect("a report");
+    let ext4 = &report["filesystems"][0];
+    assert_eq!(ext4["cut"], "raw-copy");
+    assert_eq!(ext4["violations"], 0);
+    let sync = scenario(ext4, "shared/ms-sync-each");
+    assert_eq!(sync["acks"]["survived"], sync["acks"]["completed"]);
+    assert_nothing_left(&work.path().join("images"));
+}
+
+#[test]
+fn xfs_and_btrfs_real_cuts_stay_inside_the_model() {
+    if !have_root("xfs_and_btrfs_real_cuts_stay_inside_the_model") {
+        return;
+    }
+    let fs: Vec<&str> = [FsKind::Xfs, FsKind::Btrfs]
+        .into_iter()
+        .filter(|&f| have_fs("xfs_and_btrfs_real_cuts_stay_inside_the_model", f))
+        .map(FsKind::name)
+        .collect();
+    if fs.is_empty() {
+        return;
+    }
+    let work = scratch();
+    let r = soundness(
+        work.path(),
+        &[
+            "--fs",
+            &fs.join(","),
+            "--scenario",
+            "shared/ms-sync-each,probe/partial-msync",
+            "--trials",
+            "10",
+            "--seed",
+            "4",
+        ],
+    );
+    assert_eq!(r.out.status.code(), Some(0), "{}", text(&r.out));
+    let report = r.report.expect("a report");
+    for f in report["filesystems"].as_array().unwrap() {
+        assert_eq!(f["violations"], 0, "{f}");
+        assert_eq!(f["trials"], 10);
+        let sync = scenario(f, "shared/ms-sync-each");
+        assert_eq!(sync["acks"]["survived"], sync["acks"]["completed"], "{f}");
+        let want_cut = if f["fs"] == "btrfs" { "raw-copy" } else { "shutdown" };
+        assert_eq!(f["cut"], want_cut);
+    }
+    assert_eq!(report["filesystems"].as_array().unwrap().len(), fs.len());
+    assert_nothing_left(&work.path().join("images"));
+}
+
+/// Processes whose command line mentions `marker`.
+fn processes_mentioning(marker: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(marker) {
+                out.push(cmd);
+            }
+        }
+    }
+    out
+}
+
+/// Start a long campaign and wait until it has a filesystem attached.
+fn start_long_campaign(work: &Path, host_mounts: bool) -> std::process::Child {
+    let dir = work.join("images");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_crashlab"));
+    cmd.args(["soundness", "--fs", "ext4", "--trials", "100000", "--seed", "1", "--jobs", "2", "--out"])
+        .arg(work.join("r.json"))
+        .arg("--keep-dir")
+        .arg(work.join("evidence"))
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if host_mounts {
+        cmd.arg("--host-mounts");
+    }
+    let child = cmd.spawn().unwrap();
+    let start = Instant::now();
+    while crashlab::realcut::sys::loop_devices_under(&dir).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(60), "the campaign never attached a loop device");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if host_mounts {
+        while crashlab::realcut::sys::mounts_under(&dir).is_empty() {
+            assert!(start.elapsed() < Duration::from_secs(60), "the campaign never mounted");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    child
+}
+
+#[test]
+fn ctrl_c_mid_campaign_releases_every_mount_and_loop_device() {
+    if !have_root("ctrl_c_mid_campaign_releases_every_mount_and_loop_device") {
+        return;
+    }
+    let work = scratch();
+    let dir = work.path().join("images");
+    let mut child = start_long_campaign(work.path(), true);
+    assert!(!crashlab::realcut::sys::mounts_under(&dir).is_empty(), "mounts are visible here (--host-mounts)");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert_eq!(processes_mentioning(&dir.to_string_lossy()), Vec::<String>::new(), "workers outlived the harness");
+    assert_nothing_left(&dir);
+    assert!(!work.path().join("r.json").exists());
+}
+
+#[test]
+fn a_killed_harness_leaves_no_mount_or_loop_device_behind() {
+    if !have_root("a_killed_harness_leaves_no_mount_or_loop_device_behind") {
+        return;
+    }
+    // SIGKILL runs no destructor: the worker's private mount namespace and
+    // autoclear loop devices must release everything by themselves.
+    let work = scratch();
+    let dir = work.path().join("images");
+    let mut child = start_long_campaign(work.path(), false);
+    assert!(crashlab::realcut::sys::mounts_under(&dir).is_empty(), "mounts are private to the worker");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let start = Instant::now();
+    // The kernel releases them once the worker (killed by its parent-death
+    // signal) is gone; give it a bounded while.
+    while !leftovers(&dir).is_empty() || !processes_mentioning(&dir.to_string_lossy()).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "still there 30 s after the kill: {:?} {:?}",
+            leftovers(&dir),
+            processes_mentioning(&dir.to_string_lossy())
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(leftovers(&dir), Vec::<String>::new());
+}
+
+#[test]
+fn a_panic_with_a_filesystem_mounted_unmounts_and_detaches_it() {
+    if !have_root("a_panic_with_a_filesystem_mounted_unmounts_and_detaches_it") {
+        return;
+    }
+    let work = scratch();
+    let dir = work.path().join("fs");
+    let d = dir.clone();
+    let caught = std::panic::catch_unwind(move || {
+        let fs = LiveFs::create(FsKind::Ext4, &d).expect("an ext4 image on a loop device, mounted");
+        assert!(!crashlab::realcut::sys::loop_devices_under(&d).is_empty());
+        assert_eq!(crashlab::realcut::sys::mounts_under(&d), vec![fs.mount_point().display().to_string()]);
+        std::fs::write(fs.mount_point().join("f"), b"x").unwrap();
+        panic!("boom while mounted");
+    });
+    assert!(caught.is_err());
+    assert_eq!(leftovers(&dir), Vec::<String>::new(), "the unwind released the mount and the loop device");
+}
+
+#[test]
+fn without_root_the_backend_says_it_is_unavailable() {
+    if !have_root("without_root_the_backend_says_it_is_unavailable") {
+        return;
+    }
+    // Run the CLI as `nobody`.
+    use std::os::unix::process::CommandExt;
+    let work = scratch();
+    let o = Command::new(env!("CARGO_BIN_EXE_crashlab"))
+        .args(["soundness", "--fs", "ext4", "--trials", "1", "--dir"])
+        .arg(work.path())
+        .arg("--out")
+        .arg(work.path().join("r.json"))
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("unavailable: needs root"), "{err}");
+}
+
+#[test]
+fn bad_arguments_name_the_flag() {
+    let o = Command::new(env!("CARGO_BIN_EXE_crashlab")).args(["soundness", "--fs", "zfs"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown filesystem `zfs`"), "{}", text(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_crashlab"))
+        .args(["soundness", "--fs", "btrfs", "--cut", "shutdown", "--trials", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    if is_root() {
+        assert!(String::from_utf8_lossy(&o.stderr).contains("btrfs has no FS_IOC_SHUTDOWN"), "{}", text(&o));
+    }
+}
