@@ -1,21 +1,44 @@
 //! crashlab: a crash-consistency laboratory for memory-mapped files.
 //!
-//! See `ARCHITECTURE.md` at the repository root for the bird's-eye view.
-//! Pure modules (no OS effects): [`spec`], [`payload`], [`crash`],
-//! [`journal`], [`live_image`], [`process_model`].
+//! See `ARCHITECTURE.md` at the repository root for the bird's-eye view and
+//! the code map.
+//!
+//! - Pure logic (no OS effects, fast unit tests): [`spec`], [`payload`],
+//!   [`crash`], [`journal`], [`live_image`], [`process_model`],
+//!   [`power_loss`], [`expectation`], [`scenario`], [`report`] and its
+//!   readers/writers (`report_*`), [`trial_space`].
+//! - OS effects: [`lab`] (the forking worker and its pool), [`external`]
+//!   (users' programs, workload protocol v1), [`oracle`] (seccomp+ptrace
+//!   durability oracle), [`realcut`] (real power cuts on loop devices).
+//! - Engine: [`matrix`] (config → cells → report), [`trial_replay`].
 
 pub mod crash;
+pub mod environment;
+pub mod expectation;
 pub mod external;
 pub mod journal;
 pub mod lab;
-pub mod oracle;
 pub mod live_image;
+pub mod matrix;
+pub mod oracle;
 pub mod page_buffer;
 pub mod payload;
 pub mod power_loss;
 pub mod process_model;
 pub mod realcut;
+pub mod regressions;
+pub mod report;
+pub mod report_diff;
+pub mod report_html;
+pub mod report_io;
+pub mod report_junit;
+pub mod report_merge;
+pub mod report_schema;
+pub mod scenario;
 pub mod spec;
+pub mod trial_replay;
+pub mod trial_space;
+pub mod utc_time;
 
 /// Errors of the lab and the engine. Each says what failed and with which
 /// path, command or value.
@@ -38,18 +61,3 @@ impl LabError {
         LabError::Io { what: what.into(), source }
     }
 }
-pub mod environment;
-pub mod expectation;
-pub mod matrix;
-pub mod report;
-pub mod scenario;
-pub mod regressions;
-pub mod report_diff;
-pub mod report_html;
-pub mod report_io;
-pub mod report_junit;
-pub mod report_merge;
-pub mod report_schema;
-pub mod trial_replay;
-pub mod trial_space;
-pub mod utc_time;

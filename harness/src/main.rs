@@ -107,7 +107,7 @@ struct CommonArgs {
     #[arg(long, value_delimiter = ',', default_value = "process-crash,power-loss,power-loss-torn")]
     model: Vec<PersistenceModel>,
     /// Sector size of power-loss-torn, in bytes (must divide the page size).
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = crashlab::power_loss::DEFAULT_TEAR)]
     tear: u64,
     /// Run only shard I of N (e.g. 2/4): a contiguous block of every cell's
     /// crash points, the same whatever --jobs; `crashlab report merge` joins

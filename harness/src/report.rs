@@ -19,7 +19,7 @@ use crate::spec::{MappingKind, SyncPolicy};
 
 /// Bumped in the major part when a reader of the old format would misread
 /// the new one; in the minor part when fields are only added.
-pub const SCHEMA_VERSION: &str = "1.0";
+pub const SCHEMA_VERSION: &str = "1.1";
 
 /// JSON pointers (with `*` for any array index) of fields that differ
 /// between two runs with the same seed. Snapshot tests redact exactly these.
@@ -68,8 +68,11 @@ pub struct MatrixConfig {
     pub crashes: Vec<CrashKind>,
     /// Persistence models. Power-loss cells kill the writer (SIGKILL) at
     /// every op boundary and judge a simulated power loss at that instant.
+    /// Absent in 1.0 reports, which only had process-crash cells.
+    #[serde(default = "process_crash_only")]
     pub models: Vec<PersistenceModel>,
     /// Sector size of `power-loss-torn`.
+    #[serde(default = "default_tear")]
     pub tear: u64,
     /// This report ran one shard of the trial space (`--shard I/N`):
     /// `crashlab report merge` joins the N shard reports into one.
@@ -304,7 +307,8 @@ pub fn aggregate_cell(input: &CellInput<'_>) -> CellReport {
         if r.facts.point.is_timed() && r.facts.exit == ChildExit::Exited(0) && v.violations.is_empty() {
             c.missed_crashes += 1;
         }
-        let rank = if !v.violations.is_empty() {
+        let rank = representative_rank(!v.violations.is_empty(), acks_at_risk);
+        if !v.violations.is_empty() {
             c.model_violations += 1;
             if c.failures.len() < MAX_FAILURES {
                 c.failures.push(FailureReport {
@@ -321,12 +325,7 @@ pub fn aggregate_cell(input: &CellInput<'_>) -> CellReport {
                         .collect(),
                 });
             }
-            0
-        } else if acks_at_risk {
-            1
-        } else {
-            2
-        };
+        }
         if representative.is_none_or(|(best, _)| rank < best) {
             representative = Some((rank, r.facts.point));
         }
@@ -338,6 +337,24 @@ pub fn aggregate_cell(input: &CellInput<'_>) -> CellReport {
     c.verdict = verdict;
     c.verdict_reason = reason;
     c
+}
+
+/// How good a trial is as its cell's representative replay (0 best): one
+/// that broke the model, else one that put an acked op at risk, else any.
+pub(crate) fn representative_rank(violated: bool, acks_at_risk: bool) -> u8 {
+    match (violated, acks_at_risk) {
+        (true, _) => 0,
+        (false, true) => 1,
+        (false, false) => 2,
+    }
+}
+
+fn process_crash_only() -> Vec<PersistenceModel> {
+    vec![PersistenceModel::ProcessCrash]
+}
+
+fn default_tear() -> u64 {
+    crate::power_loss::DEFAULT_TEAR
 }
 
 /// The verdict of a cell from its counts (also used to rejudge merged shards).
@@ -404,6 +421,9 @@ impl SurvivalReport {
             self.config.txns,
             self.config.points,
         );
+        if let Some(shard) = self.config.shard {
+            let _ = writeln!(out, "shard {shard} only: `crashlab report merge` joins the shards into the whole run");
+        }
         let mut models: Vec<PersistenceModel> = self.cells.iter().map(|c| c.model).collect();
         models.sort();
         models.dedup();

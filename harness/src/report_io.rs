@@ -132,3 +132,27 @@ mod tests {
         assert!(matches!(e, ReportReadError::NotJson { .. }), "{e}");
     }
 }
+
+#[cfg(test)]
+mod old_format_tests {
+    use super::*;
+    use crate::expectation::PersistenceModel;
+
+    /// 1.0 reports predate `models` and `tear`: they had process-crash cells only.
+    #[test]
+    fn a_1_0_report_without_models_still_reads() {
+        let json = r#"{
+          "schema_version": "1.0", "crashlab_version": "0.1.0",
+          "run": {"started_at_unix": 1, "duration_ms": 2, "dir": "/tmp/x"},
+          "environment": {"kernel_release": "6.18", "fs_type": "ext4", "page_size": 4096},
+          "seed": 3,
+          "config": {"seed": 3, "file_size": 65536, "txns": 8, "points": "all", "trials": 1,
+                     "scenarios": ["shared/no-sync"], "crashes": ["sigkill"]},
+          "cells": [],
+          "summary": {"cells": 0, "as_expected": 0, "unexpected": 0, "model_violations": 0, "trials": 0}
+        }"#;
+        let r = parse_report(json, Path::new("old.json")).expect("1.0 reports stay readable");
+        assert_eq!(r.config.models, vec![PersistenceModel::ProcessCrash]);
+        assert_eq!(r.config.tear, crate::power_loss::DEFAULT_TEAR);
+    }
+}

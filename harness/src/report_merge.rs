@@ -206,13 +206,7 @@ fn representative_rank(c: &CellReport) -> Option<u8> {
     // Under a power-loss model every ack not guaranteed is at risk (counted
     // as lost, torn or truncated); under process crash, lost or torn ones.
     let at_risk = if c.model.is_power_loss() { c.acked - c.survived } else { c.lost + c.torn };
-    Some(if c.model_violations > 0 {
-        0
-    } else if at_risk > 0 {
-        1
-    } else {
-        2
-    })
+    Some(crate::report::representative_rank(c.model_violations > 0, at_risk > 0))
 }
 
 fn merge_cell(parts: &[&CellReport]) -> CellReport {

@@ -14,7 +14,7 @@ use crate::report::{aggregate_cell, CellInput, CellReport, MatrixConfig, ReplayL
 use crate::LabError;
 
 /// `--tear` when a line does not say: the default of `crashlab replay`.
-const DEFAULT_TEAR: u64 = 512;
+use crate::power_loss::DEFAULT_TEAR;
 
 impl FromStr for ReplayLine {
     type Err = String;

@@ -1,20 +1,18 @@
 //! `crashlab replay`: rerun one trial from the line a report printed.
 
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
 
 use crashlab::crash::{CrashKind, CrashPoint, PointSelection};
-use crashlab::expectation::{expected_acks, PersistenceModel};
-use crashlab::lab::pool::{run_batches, Batch};
+use crashlab::expectation::PersistenceModel;
 use crashlab::lab::trial::TrialRecord;
 use crashlab::payload::Payloads;
 use crashlab::power_loss::{self, AckJudge, CrashState, PowerLossModel};
 use crashlab::spec::WriterSpec;
-use crashlab::report::{aggregate_cell, CellInput, MatrixConfig, Verdict};
+use crashlab::report::{MatrixConfig, Verdict};
+use crashlab::trial_replay::{replay_trial, ReplayOutcome};
 use crashlab::scenario::ScenarioId;
 
 #[derive(Args)]
@@ -45,7 +43,7 @@ pub struct ReplayArgs {
     #[arg(long, default_value = "process-crash")]
     model: PersistenceModel,
     /// Sector size of power-loss-torn.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = crashlab::power_loss::DEFAULT_TEAR)]
     tear: u64,
     /// A power-loss state to rebuild exactly (as printed in explanations):
     /// prints which acks it loses and writes its bytes with --write-state.
@@ -81,18 +79,16 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         anyhow::bail!("--state needs --model power-loss or power-loss-torn");
     }
     let spec = config.spec(scenario).with_context(|| format!("--scenario {} --size {}", scenario, a.size))?;
-    point.fits(a.crash, &spec).map_err(|e| anyhow::anyhow!("--point: {e}"))?;
     let dir = crate::work_dir(&a.dir)?;
-    let common_jobs = crashlab::lab::pool::PoolConfig {
+    let pool = crashlab::lab::pool::PoolConfig {
         command: crashlab::lab::pool::WorkerCommand::current_exe()?,
         jobs: 1,
         dir: dir.path().to_owned(),
         watchdog_secs: a.timeout,
     };
-    let plan = config.trial_plan(scenario, a.crash, a.model, point);
-    let batch = Batch { key: 0, spec: Arc::new(spec.clone()), plans: vec![plan] };
-    let records = run_batches(&common_jobs, &[batch], &AtomicBool::new(false), &|_| {})?;
-    let record = &records[0][0];
+    let line = config.replay_line(scenario, a.crash, a.model, point);
+    let ReplayOutcome { record, cell } = replay_trial(&line, &pool)?;
+    let record = &record;
     if a.json {
         println!("{}", serde_json::to_string_pretty(record)?);
     } else {
@@ -158,17 +154,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     if let Some(state) = &a.state {
         judge_state(&spec, &config, a.model, record, state, a.write_state.as_deref())?;
     }
-    let replay = |p| config.replay_line(scenario, a.crash, a.model, p);
     let model = a.model;
-    let cell = aggregate_cell(&CellInput {
-        scenario,
-        crash: a.crash,
-        model,
-        expectation: expected_acks(scenario.mapping, scenario.policy, a.crash, model),
-        points: &[point],
-        records: &records[0],
-        replay: &replay,
-    });
     println!(
         "verdict ({model} model): {:?}{}",
         cell.verdict,

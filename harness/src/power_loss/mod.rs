@@ -54,6 +54,9 @@ pub use explore::{explore, ExplorationPlan, MixedRadixGray, VisitedState};
 pub use judge::{AckJudge, AckTracker, Explanation, PageChoice};
 pub use space::{ChoiceVector, Forbidden, PowerLossModel, Unit, UnitId, UnitVersion, VersionLabel, VersionOrigin};
 
+/// The default sector size of torn-page simulation: the classic disk sector.
+pub const DEFAULT_TEAR: u64 = 512;
+
 /// How a power loss is simulated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PowerLossConfig {

@@ -345,7 +345,7 @@ impl VmGuest {
             .arg("-initrd")
             .arg(initramfs)
             .arg("-append")
-            .arg(format!("console=ttyS0 panic=-1 quiet crashlab.k={}", k.unwrap_or(usize::MAX >> 1)))
+            .arg(format!("console=ttyS0 panic=-1 quiet mitigations=off tsc=reliable no_timer_check crashlab.k={}", k.unwrap_or(usize::MAX >> 1)))
             .arg("-serial")
             .arg(format!("file:{}", console.display()))
             .args(["-chardev", "stdio,id=dbg,signal=off", "-device", "isa-debugcon,iobase=0x402,chardev=dbg"])
