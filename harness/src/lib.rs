@@ -11,6 +11,8 @@
 //!   (users' programs, workload protocol v1), [`oracle`] (seccomp+ptrace
 //!   durability oracle), [`realcut`] (real power cuts on loop devices).
 //! - Engine: [`matrix`] (config → cells → report), [`trial_replay`].
+//! - [`testkit`]: crash-testing Rust closures from an ordinary `#[test]`
+//!   (the test binary re-executes itself as the writer and the checker).
 
 pub mod crash;
 pub mod environment;
@@ -36,6 +38,7 @@ pub mod report_merge;
 pub mod report_schema;
 pub mod scenario;
 pub mod spec;
+pub mod testkit;
 pub mod trial_replay;
 pub mod trial_space;
 pub mod utc_time;

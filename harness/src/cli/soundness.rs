@@ -237,7 +237,7 @@ fn bench(a: &SoundnessArgs, cfg: &SoundnessConfig, pool: &RealPoolConfig) -> Res
 }
 
 fn vm(a: &SoundnessArgs, cfg: SoundnessConfig) -> Result<ExitCode> {
-    use crashlab::realcut::vm::{bench_vm, run_vm, VmAssets, VmGuest};
+    use crashlab::realcut::vm::{bench_vm, run_vm, VmAssets, VmGuest, VmRunConfig};
     let assets = VmAssets::locate(a.vm_dir.as_deref())?;
     let base = a.dir.clone().unwrap_or_else(default_dir);
     let dir = crate::work_dir(&Some(base))?;
@@ -276,7 +276,8 @@ fn vm(a: &SoundnessArgs, cfg: SoundnessConfig) -> Result<ExitCode> {
     }
     let progress = crate::cli::progress::CampaignProgress::new(cfg.trials as u64, a.quiet);
     let keep = absolute(&a.keep_dir)?;
-    let result = run_vm(&cfg, assets, dir.path(), &keep, jobs, timeout, &cancel, &|n| progress.advance(n));
+    let run = VmRunConfig { work: dir.path().to_owned(), keep_dir: keep, jobs, timeout };
+    let result = run_vm(&cfg, assets, &run, &cancel, &|n| progress.advance(n));
     drop(progress);
     let report = match result {
         Ok(r) => r,

@@ -12,7 +12,7 @@ use crate::journal::{DONE, FAILED_BASE, STARTED};
 use crate::lab::journal_region::JournalRegion;
 use crate::lab::test_file::TestFile;
 use crate::payload::Payloads;
-use crate::process_model::EXIT_OP_FAILED;
+use crate::process_model::{ChildExit, EXIT_OP_FAILED};
 use crate::spec::{MsyncFlags, Op, WriterSpec};
 
 /// The pipe pair of the SIGBUS handshake: the child says "I reached op k",
@@ -23,10 +23,27 @@ pub struct Handshake {
     pub from_parent: RawFd,
 }
 
+/// The mapping and descriptor of the file under test, as the child inherits
+/// them (from a [`TestFile`] in the lab, from a file on a real filesystem in
+/// the real power-cut backend).
+#[derive(Clone, Copy)]
+pub struct ChildTarget {
+    pub map: *mut u8,
+    pub fd: RawFd,
+    /// Length of the mapping.
+    pub size: u64,
+}
+
+impl ChildTarget {
+    pub fn of(file: &TestFile) -> ChildTarget {
+        ChildTarget { map: file.map_ptr(), fd: file.fd(), size: file.size() }
+    }
+}
+
 pub struct ChildPlan<'a> {
     pub spec: &'a WriterSpec,
     pub payloads: &'a Payloads,
-    pub file: &'a TestFile,
+    pub target: ChildTarget,
     pub journal: &'a JournalRegion,
     pub kind: CrashKind,
     pub point: CrashPoint,
@@ -71,8 +88,8 @@ pub fn run_child(plan: &ChildPlan<'_>) -> ! {
             }
         }
     };
-    let map = plan.file.map_ptr();
-    let fd = plan.file.fd();
+    let map = plan.target.map;
+    let fd = plan.target.fd;
     for (i, op) in plan.spec.ops.iter().enumerate() {
         crash_before(i);
         plan.journal.mark(i, STARTED);
@@ -96,7 +113,7 @@ pub fn run_child(plan: &ChildPlan<'_>) -> ! {
                 Op::Fdatasync => libc::fdatasync(fd),
                 Op::Ack { .. } => 0,
                 Op::Truncate { len } => libc::ftruncate(fd, len as libc::off_t),
-                Op::Munmap => libc::munmap(map.cast(), plan.file.size() as usize),
+                Op::Munmap => libc::munmap(map.cast(), plan.target.size as usize),
             }
         };
         if rc != 0 {
@@ -111,4 +128,25 @@ pub fn run_child(plan: &ChildPlan<'_>) -> ! {
     crash_before(plan.spec.ops.len());
     // SAFETY: as above.
     unsafe { libc::_exit(0) }
+}
+
+/// Wait for child `pid` (retrying on EINTR) and say how it ended.
+pub fn wait_child(pid: i32) -> std::io::Result<ChildExit> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waiting for our own child.
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if rc == pid {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    Ok(if libc::WIFSIGNALED(status) {
+        ChildExit::Signaled(libc::WTERMSIG(status))
+    } else {
+        ChildExit::Exited(libc::WEXITSTATUS(status))
+    })
 }

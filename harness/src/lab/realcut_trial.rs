@@ -29,16 +29,16 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::crash::{CrashKind, CrashPoint};
-use crate::journal::{DONE, FAILED_BASE, STARTED};
+use crate::lab::child::{run_child, wait_child, ChildPlan, ChildTarget};
 use crate::lab::journal_region::JournalRegion;
 use crate::payload::Payloads;
-use crate::process_model::{ChildExit, TrialFacts, EXIT_OP_FAILED};
+use crate::process_model::{ChildExit, TrialFacts};
 use crate::realcut::fs::{CutMethod, FsKind, LiveFs};
 use crate::realcut::judge::judge;
 use crate::realcut::protocol::{RealRequest, RealResponse, RealTrialRecord};
 use crate::realcut::sys::{is_root, private_mount_namespace};
 use crate::realcut::RealcutError;
-use crate::spec::{MappingKind, MsyncFlags, Op, WriterSpec};
+use crate::spec::{MappingKind, WriterSpec};
 
 pub struct RealcutWorkerArgs {
     /// Where the filesystem images and mount points go (a fresh directory
@@ -71,7 +71,11 @@ struct Session {
     /// (spec key, filesystem) pairs whose file exists, durable, at version 0.
     files: HashSet<(u64, FsKind)>,
     kept: u32,
+    trials: u64,
 }
+
+/// Raw-copy cuts trim the live filesystem every this many trials.
+const TRIM_EVERY: u64 = 8;
 
 /// Entry point of `crashlab __realcut-worker --dir D --id N --watchdog S
 /// [--host-mounts]`. Returns the exit code.
@@ -125,7 +129,7 @@ pub fn serve(args: &RealcutWorkerArgs, input: impl BufRead, mut output: impl Wri
     if !args.host_mounts {
         private_mount_namespace()?;
     }
-    let mut session = Session { fses: Vec::new(), specs: Vec::new(), files: HashSet::new(), kept: 0 };
+    let mut session = Session { fses: Vec::new(), specs: Vec::new(), files: HashSet::new(), kept: 0, trials: 0 };
     for line in input.lines() {
         let line = line.map_err(|e| RealcutError::Sys { what: "cannot read requests".into(), source: e })?;
         if line.trim().is_empty() {
@@ -204,6 +208,12 @@ fn handle(args: &RealcutWorkerArgs, s: &mut Session, req: RealRequest) -> Result
                     }
                     let t = Instant::now();
                     trial.reset()?;
+                    s.trials += 1;
+                    if cut == CutMethod::RawCopy && s.trials % TRIM_EVERY == 0 {
+                        // Copy-on-write filesystems write somewhere new each
+                        // time: keep the backing file (what is copied) small.
+                        trial.fs.trim()?;
+                    }
                     if profile() {
                         eprintln!("realcut profile: reset {:?}", t.elapsed());
                     }
@@ -346,7 +356,17 @@ impl Trial<'_> {
             return Err(RealcutError::Sys { what: "fork failed".into(), source: last_err() });
         }
         if pid == 0 {
-            run_child(spec, &self.st.payloads, &map, file.as_raw_fd(), &self.st.journal, point, self.watchdog_secs);
+            // The lab's own child: the same op executor, SIGKILL at a boundary.
+            run_child(&ChildPlan {
+                spec,
+                payloads: &self.st.payloads,
+                target: ChildTarget { map: map.ptr, fd: file.as_raw_fd(), size: map.len as u64 },
+                journal: &self.st.journal,
+                kind: CrashKind::Sigkill,
+                point,
+                handshake: None,
+                watchdog_secs: self.watchdog_secs,
+            });
         }
         let exit = reap(pid)?;
         let t_writer = started.elapsed();
@@ -468,87 +488,8 @@ fn corrupt(path: &Path, size: u64) -> Result<(), RealcutError> {
     f.write_all_at(&[0xA5; 64], size / 2).map_err(io_err(format!("cannot corrupt {}", path.display())))
 }
 
-/// In the forked child: execute the ops on the inherited mapping, marking
-/// the journal, and SIGKILL ourselves before op `k`. The same steps as the
-/// lab's child (`lab::child::run_child`) for a SIGKILL at an op boundary.
-fn run_child(
-    spec: &WriterSpec,
-    payloads: &Payloads,
-    map: &Mapping,
-    fd: i32,
-    journal: &JournalRegion,
-    point: CrashPoint,
-    watchdog_secs: u32,
-) -> ! {
-    // SAFETY: plain syscalls in a freshly forked single-threaded child.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        libc::signal(libc::SIGBUS, libc::SIG_DFL);
-        libc::alarm(watchdog_secs);
-    }
-    let crash_before = |k: usize| {
-        if point == CrashPoint::BeforeOp(k) {
-            // SAFETY: raising a signal on ourselves.
-            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
-        }
-    };
-    for (i, op) in spec.ops.iter().enumerate() {
-        crash_before(i);
-        journal.mark(i, STARTED);
-        // SAFETY: the spec was validated: stores and msyncs stay inside the
-        // mapping, nothing touches it after munmap.
-        let rc = unsafe {
-            match *op {
-                Op::Store { offset, len, .. } => {
-                    let src = payloads.store(spec, i);
-                    std::ptr::copy_nonoverlapping(src.as_ptr(), map.ptr.add(offset as usize), len as usize);
-                    0
-                }
-                Op::Msync { range, flags } => {
-                    let f = match flags {
-                        MsyncFlags::MsSync => libc::MS_SYNC,
-                        MsyncFlags::MsAsync => libc::MS_ASYNC,
-                    };
-                    libc::msync(map.ptr.add(range.start as usize).cast(), range.len() as usize, f)
-                }
-                Op::Fsync => libc::fsync(fd),
-                Op::Fdatasync => libc::fdatasync(fd),
-                Op::Ack { .. } => 0,
-                Op::Truncate { len } => libc::ftruncate(fd, len as libc::off_t),
-                Op::Munmap => libc::munmap(map.ptr.cast(), map.len),
-            }
-        };
-        if rc != 0 {
-            let errno = last_err().raw_os_error().unwrap_or(0);
-            journal.mark(i, FAILED_BASE + errno as u32);
-            // SAFETY: leaving without running the parent's handlers.
-            unsafe { libc::_exit(EXIT_OP_FAILED) };
-        }
-        journal.mark(i, DONE);
-    }
-    crash_before(spec.ops.len());
-    // SAFETY: as above.
-    unsafe { libc::_exit(0) }
-}
-
 fn reap(pid: i32) -> Result<ChildExit, RealcutError> {
-    let mut status = 0;
-    loop {
-        // SAFETY: waiting for our own child.
-        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if rc == pid {
-            break;
-        }
-        let e = last_err();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(RealcutError::Sys { what: format!("waitpid {pid}"), source: e });
-        }
-    }
-    Ok(if libc::WIFSIGNALED(status) {
-        ChildExit::Signaled(libc::WTERMSIG(status))
-    } else {
-        ChildExit::Exited(libc::WEXITSTATUS(status))
-    })
+    wait_child(pid).map_err(|e| RealcutError::Sys { what: format!("waitpid {pid}"), source: e })
 }
 
 /// The benchmark floor: no fork, no journal, no model: one page written
@@ -593,6 +534,9 @@ fn floor(fs: &mut LiveFs, cut: CutMethod, size: u64, trials: u32) -> Result<u64,
             }
             CutMethod::VmSigkill => return Err(not_here()),
         };
+        if cut == CutMethod::RawCopy && (i as u64 + 1) % TRIM_EVERY == 0 {
+            fs.trim()?;
+        }
         if bytes.len() != size as usize || bytes[0] != (i % 251) as u8 + 1 {
             return Err(RealcutError::Spec(format!(
                 "floor: the MS_SYNCed page of {} did not survive the cut on {}",

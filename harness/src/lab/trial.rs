@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::crash::{CrashKind, CrashPoint};
-use crate::lab::child::{run_child, ChildPlan, Handshake};
+use crate::lab::child::{run_child, wait_child, ChildPlan, ChildTarget, Handshake};
 use crate::lab::journal_region::JournalRegion;
 use crate::lab::protocol::TrialPlan;
 use crate::lab::test_file::TestFile;
@@ -106,7 +106,7 @@ impl PreparedSpec {
             let plan = ChildPlan {
                 spec: &self.spec,
                 payloads: &self.payloads,
-                file: &self.file,
+                target: ChildTarget::of(&self.file),
                 journal: &self.journal,
                 kind,
                 point,
@@ -255,21 +255,5 @@ fn wait_until(pid: i32, from: Instant, delay: Duration) {
 }
 
 fn reap(pid: i32) -> Result<ChildExit, LabError> {
-    let mut status = 0;
-    loop {
-        // SAFETY: waiting for our own child.
-        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if rc == pid {
-            break;
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(LabError::io("waitpid failed", e));
-        }
-    }
-    Ok(if libc::WIFSIGNALED(status) {
-        ChildExit::Signaled(libc::WTERMSIG(status))
-    } else {
-        ChildExit::Exited(libc::WEXITSTATUS(status))
-    })
+    wait_child(pid).map_err(|e| LabError::io("waitpid failed", e))
 }

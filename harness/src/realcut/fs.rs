@@ -314,6 +314,11 @@ impl LiveFs {
         copy_device(self.dev.path(), &self.image, self.kind.image_size(), &self.copy_image)
     }
 
+    /// Discard the free space (see [`Mount::trim`]).
+    pub fn trim(&self) -> Result<(), RealcutError> {
+        self.mounted()?.trim()
+    }
+
     /// Attach and mount the copy made by [`LiveFs::raw_copy`] (its log is
     /// replayed by the mount).
     pub fn mount_copy(&self) -> Result<CopyMount, RealcutError> {

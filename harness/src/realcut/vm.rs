@@ -102,7 +102,9 @@ impl VmAssets {
         let busybox = file("busybox")?;
         let tool = |name: &str, package: &str| {
             find_program(name).ok_or_else(|| {
-                RealcutError::Unavailable(format!("{name} not found (apt-get install -y --no-install-recommends {package})"))
+                RealcutError::Unavailable(format!(
+                    "{name} not found (apt-get install -y --no-install-recommends {package})"
+                ))
             })
         };
         Ok(VmAssets {
@@ -328,7 +330,8 @@ impl VmGuest {
             entries.push(CpioEntry { name: format!("lib/modules/{m}.ko"), mode: 0o100644, data: read(p)? });
         }
         let initramfs = dir.join("initramfs.cpio");
-        std::fs::write(&initramfs, cpio_newc(&entries)).map_err(sys(format!("cannot write {}", initramfs.display())))?;
+        std::fs::write(&initramfs, cpio_newc(&entries))
+            .map_err(sys(format!("cannot write {}", initramfs.display())))?;
         Ok(VmSpec { initramfs, pristine })
     }
 
@@ -345,7 +348,7 @@ impl VmGuest {
             .arg("-initrd")
             .arg(initramfs)
             .arg("-append")
-            .arg(format!("console=ttyS0 panic=-1 quiet mitigations=off tsc=reliable no_timer_check crashlab.k={}", k.unwrap_or(usize::MAX >> 1)))
+            .arg(format!("console=ttyS0 panic=-1 quiet crashlab.k={}", k.unwrap_or(usize::MAX >> 1)))
             .arg("-serial")
             .arg(format!("file:{}", console.display()))
             .args(["-chardev", "stdio,id=dbg,signal=off", "-device", "isa-debugcon,iobase=0x402,chardev=dbg"])
@@ -476,16 +479,27 @@ impl VmGuest {
 
 /// Run a vm campaign (ext4 in the guest). Trials run one at a time, or
 /// `jobs` guests at once.
+/// Where and how a vm campaign runs.
+#[derive(Debug, Clone)]
+pub struct VmRunConfig {
+    /// Images, initramfs and the writer go here.
+    pub work: PathBuf,
+    /// Evidence of violations.
+    pub keep_dir: PathBuf,
+    /// Guests at once (each takes a core under TCG).
+    pub jobs: usize,
+    /// A guest that has not reached its kill point by then is killed and reported.
+    pub timeout: Duration,
+}
+
 pub fn run_vm(
     cfg: &SoundnessConfig,
     assets: VmAssets,
-    work: &Path,
-    keep_dir: &Path,
-    jobs: usize,
-    timeout: Duration,
+    run: &VmRunConfig,
     cancel: &AtomicBool,
     on_trials: &(dyn Fn(usize) + Sync),
 ) -> Result<SoundnessReport, RealcutError> {
+    let (work, keep_dir, jobs, timeout) = (run.work.as_path(), run.keep_dir.as_path(), run.jobs, run.timeout);
     let started = Instant::now();
     let (specs, trials) = plan(cfg)?;
     let guest = VmGuest::new(assets, work, timeout)?;
@@ -661,7 +675,7 @@ mod tests {
         // Second header: after the first (110 + "bin\0" padded to 116).
         assert_eq!(&a[116..122], b"070701");
         let h2 = &a[116..];
-        assert_eq!(&h2[6 * 7 + 6..6 * 7 + 14], b"00000005", "file size field");
+        assert_eq!(&h2[6 + 6 * 8..6 + 7 * 8], b"00000005", "file size field");
         assert_eq!(&h2[110..116], b"bin/x\0");
         assert_eq!(&h2[116..121], b"hello");
         let s = String::from_utf8_lossy(&a);
