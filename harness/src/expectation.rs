@@ -25,22 +25,45 @@ pub enum PersistenceModel {
     /// As `PowerLoss`, and each sector (`tear` bytes, 512 by default) of a
     /// page independently holds any of the page's allowed versions.
     PowerLossTorn,
+    /// A real power cut (`crashlab matrix --real ...`): the writer is
+    /// SIGKILLed at an op boundary and the power cut at once on a real
+    /// kernel and filesystem (loopcut, vm). Counts are what the real file
+    /// held; a file outside what `PowerLoss` allows is a model violation (the
+    /// simulated model is unsound there). Opt-in: not in the default models.
+    PowerLossReal,
 }
 
 impl PersistenceModel {
-    pub const ALL: [PersistenceModel; 3] =
-        [PersistenceModel::ProcessCrash, PersistenceModel::PowerLoss, PersistenceModel::PowerLossTorn];
+    pub const ALL: [PersistenceModel; 4] = [
+        PersistenceModel::ProcessCrash,
+        PersistenceModel::PowerLoss,
+        PersistenceModel::PowerLossTorn,
+        PersistenceModel::PowerLossReal,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             PersistenceModel::ProcessCrash => "process-crash",
             PersistenceModel::PowerLoss => "power-loss",
             PersistenceModel::PowerLossTorn => "power-loss-torn",
+            PersistenceModel::PowerLossReal => "power-loss-real",
         }
     }
 
+    /// A power loss, simulated or real: acks count as survived only if
+    /// they are kept (in every allowed state, or in the real file).
     pub fn is_power_loss(self) -> bool {
         self != PersistenceModel::ProcessCrash
+    }
+
+    /// A power loss simulated from the journal by the lab's own trials.
+    pub fn is_simulated_power_loss(self) -> bool {
+        matches!(self, PersistenceModel::PowerLoss | PersistenceModel::PowerLossTorn)
+    }
+
+    /// Real power cuts, one cell per real column (`--real`).
+    pub fn is_real(self) -> bool {
+        self == PersistenceModel::PowerLossReal
     }
 
     pub fn describe(self) -> &'static str {
@@ -59,6 +82,11 @@ impl PersistenceModel {
                 "simulated power loss with torn pages: as power-loss, and each sector of a page may hold a \
                  different allowed version"
             }
+            PersistenceModel::PowerLossReal => {
+                "real power cut at the crash instant (the writer SIGKILLed at an op boundary, then the power cut \
+                 on a real kernel and filesystem): survived/lost/torn = what the real post-cut file held, byte \
+                 for byte; a file the simulated power-loss model forbids is a model soundness violation"
+            }
         }
     }
 }
@@ -67,7 +95,10 @@ impl std::str::FromStr for PersistenceModel {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         PersistenceModel::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| {
-            format!("unknown persistence model `{s}` (expected process-crash, power-loss or power-loss-torn)")
+            format!(
+                "unknown persistence model `{s}` (expected process-crash, power-loss, power-loss-torn or \
+                 power-loss-real)"
+            )
         })
     }
 }
@@ -89,7 +120,12 @@ pub enum AckExpectation {
     MayBeLost,
 }
 
-pub fn expected_acks(mapping: MappingKind, policy: SyncPolicy, _kind: CrashKind, model: PersistenceModel) -> AckExpectation {
+pub fn expected_acks(
+    mapping: MappingKind,
+    policy: SyncPolicy,
+    _kind: CrashKind,
+    model: PersistenceModel,
+) -> AckExpectation {
     match (model, mapping) {
         // Private pages are copies; not even MS_SYNC writes them to the file.
         (_, MappingKind::Private) => AckExpectation::AllLost,
@@ -101,7 +137,8 @@ pub fn expected_acks(mapping: MappingKind, policy: SyncPolicy, _kind: CrashKind,
         // included (the floor of every acked byte is its own version).
         (_, MappingKind::Shared) if policy.syncs_before_ack() => AckExpectation::AllSurvive,
         // No sync, MS_ASYNC (a no-op since 2.6.19) or a sync after the ack:
-        // writeback may or may not have happened.
+        // writeback may or may not have happened. (A real power cut promises
+        // what the simulated one does: the same arms.)
         (_, MappingKind::Shared) => AckExpectation::MayBeLost,
     }
 }

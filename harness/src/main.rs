@@ -17,7 +17,7 @@ use clap::{Args, Parser, Subcommand};
 use crashlab::crash::{CrashKind, PointSelection};
 use crashlab::expectation::PersistenceModel;
 use crashlab::lab::pool::{PoolConfig, WorkerCommand};
-use crashlab::matrix::{run_matrix, write_report};
+use crashlab::matrix::{run_matrix_with_real, write_report};
 use crashlab::report::{MatrixConfig, SurvivalReport};
 use crashlab::scenario::{derive_seed, ScenarioId};
 use crashlab::trial_space::{planned_trials, Shard};
@@ -106,9 +106,11 @@ struct CommonArgs {
     /// boundary of a SIGKILLed writer).
     #[arg(long, value_delimiter = ',', default_value = "process-crash,power-loss,power-loss-torn")]
     model: Vec<PersistenceModel>,
-    /// Sector size of power-loss-torn, in bytes (must divide the page size).
-    #[arg(long, default_value_t = crashlab::power_loss::DEFAULT_TEAR)]
-    tear: u64,
+    /// Sector size of power-loss-torn, in bytes (must divide the page size;
+    /// default 512). With --writer --crash power-loss: tear pages into
+    /// sectors of this size (default: whole pages).
+    #[arg(long)]
+    tear: Option<u64>,
     /// Run only shard I of N (e.g. 2/4): a contiguous block of every cell's
     /// crash points, the same whatever --jobs; `crashlab report merge` joins
     /// the N reports into the report of the whole campaign.
@@ -128,6 +130,8 @@ struct MatrixArgs {
     /// Scenarios (rows) as MAPPING/POLICY, comma-separated. Default: all 12.
     #[arg(long, value_delimiter = ',')]
     scenario: Vec<ScenarioId>,
+    #[command(flatten)]
+    real: cli::soundness::RealColumnArgs,
 }
 
 #[derive(Args)]
@@ -174,10 +178,13 @@ fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
         Command::Matrix(a) => {
             let scenarios = if a.scenario.is_empty() { ScenarioId::standard() } else { a.scenario };
-            matrix(&a.common, scenarios, a.crash)
+            matrix(&a.common, scenarios, a.crash, Some(&a.real))
         }
         Command::Run(a) => match a.scenario {
-            Some(s) => matrix(&a.common, vec![s], vec![a.crash.parse().map_err(|e| anyhow::anyhow!("--crash: {e}"))?]),
+            Some(s) => {
+                let crash = a.crash.parse().map_err(|e| anyhow::anyhow!("--crash: {e}"))?;
+                matrix(&a.common, vec![s], vec![crash], None)
+            }
             None => cli::external_run::run(&a.common, &a.crash, &a.external),
         },
         Command::Replay(a) => replay::run(a),
@@ -219,7 +226,12 @@ pub(crate) fn fresh_seed() -> u64 {
     derive_seed(t, &["fresh", &std::process::id().to_string()]) % 1_000_000_000
 }
 
-fn matrix(common: &CommonArgs, scenarios: Vec<ScenarioId>, crashes: Vec<CrashKind>) -> Result<ExitCode> {
+fn matrix(
+    common: &CommonArgs,
+    scenarios: Vec<ScenarioId>,
+    crashes: Vec<CrashKind>,
+    real: Option<&cli::soundness::RealColumnArgs>,
+) -> Result<ExitCode> {
     if crashes.is_empty() {
         bail!("--crash needs at least one crash kind");
     }
@@ -236,8 +248,9 @@ fn matrix(common: &CommonArgs, scenarios: Vec<ScenarioId>, crashes: Vec<CrashKin
         scenarios,
         crashes,
         models: common.model.clone(),
-        tear: common.tear,
+        tear: common.tear.unwrap_or(crashlab::power_loss::DEFAULT_TEAR),
         shard: common.shard,
+        real: real.map(|r| r.real.clone()).unwrap_or_default(),
     };
     // Bad sizes and counts fail here, naming the flag, before any worker starts.
     for s in &config.scenarios {
@@ -245,6 +258,9 @@ fn matrix(common: &CommonArgs, scenarios: Vec<ScenarioId>, crashes: Vec<CrashKin
     }
     let dir = work_dir(&common.dir)?;
     let pool = pool_config(common, dir.path())?;
+    // Real columns that cannot run here (no root, no guest) fail now, exit 2.
+    let real_run =
+        cli::soundness::real_columns(real, &config.models, pool.jobs, common.timeout, common.dir.as_deref())?;
     let cancel = cancel_flag()?;
     if !common.quiet {
         eprintln!(
@@ -255,9 +271,13 @@ fn matrix(common: &CommonArgs, scenarios: Vec<ScenarioId>, crashes: Vec<CrashKin
             pool.jobs,
             dir.path().display()
         );
+        if let Some(r) = &real_run {
+            eprintln!("crashlab: {}", cli::soundness::describe_real_columns(&config.real, r));
+        }
     }
     let progress = cli::progress::CampaignProgress::new(planned_trials(&config)?, common.quiet);
-    let report = run_matrix(&config, &pool, &cancel, &|n| progress.advance(n))?;
+    let real_setup = real_run.as_ref().map(|r| &r.setup);
+    let report = run_matrix_with_real(&config, &pool, real_setup, &cancel, &|n| progress.advance(n))?;
     drop(progress);
     write_report(&report, &common.out)?;
     common.outputs.write(&report, common.quiet)?;
@@ -270,8 +290,12 @@ fn print_outcome(report: &SurvivalReport, common: &CommonArgs) {
         print!("{}", report.human_summary());
     }
     let s = &report.summary;
+    let unsound = match report.soundness_violations() {
+        0 => String::new(),
+        n => format!(", {n} MODEL SOUNDNESS VIOLATION(S) in real power cuts"),
+    };
     println!(
-        "{}: {} cells, {} trials, {} unexpected, {} with model violations; report: {}",
+        "{}: {} cells, {} trials, {} unexpected, {} with model violations{unsound}; report: {}",
         if report.all_as_expected() { "ok" } else { "FAILED" },
         s.cells,
         s.trials,

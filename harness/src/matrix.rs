@@ -1,4 +1,5 @@
-//! From a [`MatrixConfig`] to cells of trials, run on the lab's worker pool,
+//! From a [`MatrixConfig`] to cells of trials, run on the lab's worker pool
+//! (and, for the `power-loss-real` columns, on realcut workers or guests),
 //! to a [`SurvivalReport`].
 
 use std::path::Path;
@@ -10,10 +11,14 @@ use crate::crash::{crash_points, CrashKind, CrashPoint, PointSelection};
 use crate::expectation::{expected_acks, PersistenceModel};
 use crate::lab::pool::{run_batches, Batch, PoolConfig};
 use crate::lab::protocol::{PowerLossPlan, TrialPlan};
-use crate::power_loss::PowerLossConfig;
 use crate::lab::trial::page_size;
+use crate::power_loss::PowerLossConfig;
+use crate::realcut::campaign::{PlannedTrial, SoundnessConfig, WorkloadId};
+use crate::realcut::columns::{run_real_cells, RealCell, RealColumn, RealSetup};
+use crate::realcut::{Backend, RealcutError};
 use crate::report::{
-    aggregate_cell, CellInput, MatrixConfig, ReplayLine, RunInfo, Summary, SurvivalReport, SCHEMA_VERSION,
+    aggregate_cell, aggregate_real_cell, CellInput, CellReport, MatrixConfig, RealCellInput, ReplayLine, RunInfo,
+    Summary, SurvivalReport, SCHEMA_VERSION,
 };
 use crate::scenario::{derive_seed, ScenarioId};
 use crate::spec::{WorkloadParams, WriterSpec};
@@ -63,11 +68,36 @@ impl MatrixConfig {
             PersistenceModel::ProcessCrash => None,
             PersistenceModel::PowerLoss => Some(PowerLossConfig::default()),
             PersistenceModel::PowerLossTorn => Some(PowerLossConfig { tear: Some(self.tear), ..Default::default() }),
+            // Real cuts are judged by the realcut judge, not simulated here.
+            PersistenceModel::PowerLossReal => None,
         }
     }
 
+    /// The command that reruns the real cut of `column` at `point` of `scenario`.
+    pub fn real_rerun_line(&self, scenario: ScenarioId, column: RealColumn, point: CrashPoint) -> String {
+        let cfg = SoundnessConfig {
+            backend: column.backend,
+            seed: self.seed,
+            filesystems: vec![column.fs],
+            cut: None,
+            trials: 1,
+            scenarios: vec![WorkloadId::Scenario(scenario)],
+            point: None,
+            file_size: self.file_size,
+            txns: self.txns,
+        };
+        let trial = PlannedTrial { fs: column.fs, scenario: WorkloadId::Scenario(scenario), point };
+        crate::realcut::report::rerun_line(&cfg, &trial)
+    }
+
     /// The trial plan of one crash point of a cell.
-    pub fn trial_plan(&self, scenario: ScenarioId, crash: CrashKind, model: PersistenceModel, point: CrashPoint) -> TrialPlan {
+    pub fn trial_plan(
+        &self,
+        scenario: ScenarioId,
+        crash: CrashKind,
+        model: PersistenceModel,
+        point: CrashPoint,
+    ) -> TrialPlan {
         let power_loss = self.power_loss_config(model).map(|config| PowerLossPlan {
             config,
             seed: derive_seed(self.seed, &["power-loss", &scenario.to_string(), model.name(), &point.to_string()]),
@@ -83,6 +113,8 @@ pub struct CellPlan {
     pub model: PersistenceModel,
     pub spec: Arc<WriterSpec>,
     pub points: Vec<CrashPoint>,
+    /// The real column of a `power-loss-real` cell.
+    pub real: Option<RealColumn>,
 }
 
 pub fn plan(config: &MatrixConfig) -> Result<Vec<CellPlan>, LabError> {
@@ -92,21 +124,42 @@ pub fn plan(config: &MatrixConfig) -> Result<Vec<CellPlan>, LabError> {
     if let Some(cfg) = config.power_loss_config(PersistenceModel::PowerLossTorn) {
         cfg.validate(page_size()).map_err(|e| LabError::Spec(format!("--tear {}: {e}", config.tear)))?;
     }
+    let real_model = config.models.contains(&PersistenceModel::PowerLossReal);
+    if real_model && config.real.is_empty() {
+        return Err(LabError::Spec(
+            "the power-loss-real model needs real columns (--real loopcut:ext4,loopcut:xfs,loopcut:btrfs,vm)".into(),
+        ));
+    }
+    if !real_model && !config.real.is_empty() {
+        return Err(LabError::Spec(format!(
+            "real columns ({}) run under the power-loss-real model: add it to --model",
+            config.real.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
+        )));
+    }
+    if let Some(c) = config.real.iter().enumerate().find_map(|(i, c)| config.real[..i].contains(c).then_some(c)) {
+        return Err(LabError::Spec(format!("--real {c} given twice")));
+    }
     let mut cells = Vec::new();
     for &scenario in &config.scenarios {
         let spec = Arc::new(config.spec(scenario)?);
         for &model in &config.models {
             if model.is_power_loss() {
                 // Power loss at every op boundary: the instants at which a
-                // sync has or has not completed, deterministically.
+                // sync has or has not completed, deterministically. Real
+                // cuts come at the same instants, one cell per real column.
                 let points = crash_points(&spec, CrashKind::Sigkill, PointSelection::Boundaries, 0);
-                cells.push(CellPlan { scenario, crash: CrashKind::Sigkill, model, spec: spec.clone(), points });
+                let columns: Vec<Option<RealColumn>> =
+                    if model.is_real() { config.real.iter().copied().map(Some).collect() } else { vec![None] };
+                for real in columns {
+                    let crash = CrashKind::Sigkill;
+                    cells.push(CellPlan { scenario, crash, model, spec: spec.clone(), points: points.clone(), real });
+                }
                 continue;
             }
             for &crash in &config.crashes {
                 let seed = derive_seed(config.seed, &["points", &scenario.to_string(), crash.name()]);
                 let points = crash_points(&spec, crash, config.points, seed);
-                cells.push(CellPlan { scenario, crash, model, spec: spec.clone(), points });
+                cells.push(CellPlan { scenario, crash, model, spec: spec.clone(), points, real: None });
             }
         }
     }
@@ -121,9 +174,31 @@ pub fn plan(config: &MatrixConfig) -> Result<Vec<CellPlan>, LabError> {
 }
 
 /// Run the matrix. `dir` must exist; the pool's workers put their files there.
+/// A config with real columns needs [`run_matrix_with_real`].
 pub fn run_matrix(
     config: &MatrixConfig,
     pool: &PoolConfig,
+    cancel: &AtomicBool,
+    on_trials: &(dyn Fn(usize) + Sync),
+) -> Result<SurvivalReport, LabError> {
+    run_matrix_with_real(config, pool, None, cancel, on_trials)
+}
+
+/// A realcut error as the engine reports it (the message is kept whole:
+/// `unavailable: needs root ...`).
+fn lab_error(e: RealcutError) -> LabError {
+    match e {
+        RealcutError::Interrupted => LabError::Interrupted,
+        e => LabError::Spec(e.to_string()),
+    }
+}
+
+/// Run the matrix, the `power-loss-real` columns on `real` (required when
+/// the config has real columns; checked before any trial runs).
+pub fn run_matrix_with_real(
+    config: &MatrixConfig,
+    pool: &PoolConfig,
+    real: Option<&RealSetup>,
     cancel: &AtomicBool,
     on_trials: &(dyn Fn(usize) + Sync),
 ) -> Result<SurvivalReport, LabError> {
@@ -131,10 +206,28 @@ pub fn run_matrix(
     let started_at_unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     crate::lab::pool::check_dir(&pool.dir)?;
     let cells = plan(config)?;
+    let setup = match (config.real.is_empty(), real) {
+        (true, _) => None,
+        (false, None) => {
+            return Err(LabError::Spec(format!(
+                "real columns ({}) need a real-cut setup (run_matrix_with_real)",
+                config.real.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
+            )))
+        }
+        (false, Some(setup)) => {
+            let vm = setup.vm.as_ref();
+            crate::realcut::columns::check_available(&config.real, vm).map_err(lab_error)?;
+            Some(setup)
+        }
+    };
     let mut batches = Vec::new();
     let mut spans = Vec::new();
     for (key, cell) in cells.iter().enumerate() {
         let start = batches.len();
+        if cell.real.is_some() {
+            spans.push(start..start);
+            continue;
+        }
         let plans: Vec<TrialPlan> = cell
             .points
             .iter()
@@ -151,10 +244,18 @@ pub fn run_matrix(
         spans.push(start..batches.len());
     }
     let results = run_batches(pool, &batches, cancel, on_trials)?;
+    let real_reports = match setup {
+        Some(setup) => run_real(config, &cells, setup, cancel, on_trials)?,
+        None => Vec::new(),
+    };
+    let mut real_reports = real_reports.into_iter();
     let reports = cells
         .iter()
         .zip(spans)
         .map(|(cell, span)| {
+            if cell.real.is_some() {
+                return real_reports.next().expect("one report per real cell");
+            }
             let records: Vec<_> = results[span].iter().flatten().cloned().collect();
             let replay = |p| config.replay_line(cell.scenario, cell.crash, cell.model, p);
             aggregate_cell(&CellInput {
@@ -184,6 +285,49 @@ pub fn run_matrix(
     })
 }
 
+/// Run the real cells of `cells` (in order) and aggregate each.
+fn run_real(
+    config: &MatrixConfig,
+    cells: &[CellPlan],
+    setup: &RealSetup,
+    cancel: &AtomicBool,
+    on_trials: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<CellReport>, LabError> {
+    let mut real_cells = Vec::new();
+    let mut plans = Vec::new();
+    for (i, cell) in cells.iter().enumerate() {
+        let Some(column) = cell.real else { continue };
+        let points: Vec<CrashPoint> =
+            cell.points.iter().flat_map(|&p| std::iter::repeat_n(p, config.trials as usize)).collect();
+        real_cells.push(RealCell { column, key: spec_key(cells, i), spec: &cell.spec, points });
+        plans.push(cell);
+    }
+    let records = run_real_cells(setup, &real_cells, cancel, on_trials).map_err(lab_error)?;
+    let host_kernel = crate::environment::kernel_release();
+    let reports = plans
+        .iter()
+        .zip(&real_cells)
+        .zip(&records)
+        .map(|((cell, rc), records)| {
+            let kernel_release = match (rc.column.backend, &setup.vm) {
+                (Backend::Vm, Some(vm)) => vm.kernel_version.clone(),
+                _ => host_kernel.clone(),
+            };
+            let rerun = |p| config.real_rerun_line(cell.scenario, rc.column, p);
+            aggregate_real_cell(&RealCellInput {
+                scenario: cell.scenario,
+                column: rc.column,
+                kernel_release,
+                expectation: expected_acks(cell.scenario.mapping, cell.scenario.policy, cell.crash, cell.model),
+                points: &cell.points,
+                records,
+                rerun: &rerun,
+            })
+        })
+        .collect();
+    Ok(reports)
+}
+
 /// The key of the spec of cell `i`: the index of the first cell with the
 /// same scenario.
 fn spec_key(cells: &[CellPlan], i: usize) -> u64 {
@@ -198,4 +342,72 @@ pub fn write_report(report: &SurvivalReport, path: &Path) -> Result<(), LabError
     let mut json = serde_json::to_string_pretty(report).expect("reports serialize");
     json.push('\n');
     std::fs::write(path, json).map_err(|e| LabError::io(format!("cannot write the report {}", path.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::pool::WorkerCommand;
+
+    fn config(models: Vec<PersistenceModel>, real: &[&str]) -> MatrixConfig {
+        MatrixConfig {
+            seed: 3,
+            file_size: 65536,
+            txns: 4,
+            points: PointSelection::All,
+            trials: 2,
+            scenarios: vec!["shared/no-sync".parse().unwrap(), "private/ms-sync-each".parse().unwrap()],
+            crashes: vec![CrashKind::Abort],
+            models,
+            tear: 512,
+            shard: None,
+            real: real.iter().map(|c| c.parse().unwrap()).collect(),
+        }
+    }
+
+    #[test]
+    fn each_real_column_is_a_cell_at_the_simulated_power_loss_points() {
+        let c = config(vec![PersistenceModel::PowerLoss, PersistenceModel::PowerLossReal], &["loopcut:ext4", "vm"]);
+        let cells = plan(&c).unwrap();
+        assert_eq!(cells.len(), 6, "2 scenarios × (power-loss + 2 real columns)");
+        for scenario in &c.scenarios {
+            let row: Vec<&CellPlan> = cells.iter().filter(|x| x.scenario == *scenario).collect();
+            let labels: Vec<Option<String>> = row.iter().map(|x| x.real.map(|r| r.to_string())).collect();
+            assert_eq!(labels, vec![None, Some("loopcut:ext4".into()), Some("vm".into())]);
+            assert!(row.iter().all(|x| x.crash == CrashKind::Sigkill && x.points == row[0].points));
+            assert_eq!(row[0].points.len(), row[0].spec.ops.len() + 1, "every op boundary");
+        }
+        assert_eq!(
+            crate::trial_space::planned_trials(&c).unwrap(),
+            cells.iter().map(|x| 2 * x.points.len() as u64).sum::<u64>()
+        );
+        let shard = MatrixConfig { shard: Some(crate::trial_space::Shard::new(2, 3).unwrap()), ..c.clone() };
+        let sharded = plan(&shard).unwrap();
+        assert!(sharded.iter().zip(&cells).all(|(s, w)| s.real == w.real && s.points.len() < w.points.len()));
+        assert!(c.real_rerun_line(c.scenarios[0], c.real[1], CrashPoint::BeforeOp(3)).starts_with(
+            "crashlab soundness --backend vm --fs ext4 --scenario shared/no-sync --point before:3 --seed 3 --size \
+             65536 --txns 4 --trials 1"
+        ));
+    }
+
+    #[test]
+    fn real_columns_and_the_real_model_come_together() {
+        let e = plan(&config(vec![PersistenceModel::PowerLossReal], &[])).err().unwrap().to_string();
+        assert!(e.contains("needs real columns (--real"), "{e}");
+        let e = plan(&config(vec![PersistenceModel::PowerLoss], &["loopcut:xfs"])).err().unwrap().to_string();
+        assert!(e.contains("loopcut:xfs") && e.contains("add it to --model"), "{e}");
+        let e = plan(&config(vec![PersistenceModel::PowerLossReal], &["vm", "vm"])).err().unwrap().to_string();
+        assert!(e.contains("--real vm given twice"), "{e}");
+        // Without a real-cut setup the engine refuses before running anything.
+        let dir = tempfile::tempdir().unwrap();
+        let pool = PoolConfig {
+            command: WorkerCommand::binary("/nonexistent/crashlab"),
+            jobs: 1,
+            dir: dir.path().to_owned(),
+            watchdog_secs: 5,
+        };
+        let c = config(vec![PersistenceModel::PowerLossReal], &["loopcut:ext4"]);
+        let e = run_matrix(&c, &pool, &AtomicBool::new(false), &|_| {}).err().unwrap().to_string();
+        assert!(e.contains("need a real-cut setup"), "{e}");
+    }
 }

@@ -80,11 +80,12 @@ pub struct FailingTrial {
 
 /// Every failing trial a report names: each recorded failure of a cell with
 /// model violations, and the representative trial of any other cell whose
-/// verdict is not as expected.
+/// verdict is not as expected. Real power cuts (`power-loss-real`) are left
+/// out: they rerun with `crashlab soundness` (root or a guest), not replay.
 pub fn failing_trials(report: &SurvivalReport) -> Vec<FailingTrial> {
     let e = &report.environment;
     let mut out = Vec::new();
-    for c in report.cells.iter().filter(|c| c.verdict != Verdict::AsExpected) {
+    for c in report.cells.iter().filter(|c| c.verdict != Verdict::AsExpected && c.real.is_none()) {
         let verdict = match c.verdict {
             Verdict::ModelViolation => "model violation",
             _ => "unexpected",

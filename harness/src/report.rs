@@ -14,15 +14,21 @@ use crate::crash::{CrashKind, CrashPoint, PointSelection};
 use crate::expectation::{AckExpectation, PersistenceModel};
 use crate::lab::trial::TrialRecord;
 use crate::process_model::{AckStatus, ChildExit};
+use crate::realcut::columns::RealColumn;
+use crate::realcut::fs::{CutMethod, FsKind};
+use crate::realcut::protocol::RealTrialRecord;
+use crate::realcut::Backend;
 use crate::scenario::ScenarioId;
 use crate::spec::{MappingKind, SyncPolicy};
 
 /// Bumped in the major part when a reader of the old format would misread
 /// the new one; in the minor part when fields are only added.
-pub const SCHEMA_VERSION: &str = "1.1";
+pub const SCHEMA_VERSION: &str = "1.2";
 
 /// JSON pointers (with `*` for any array index) of fields that differ
 /// between two runs with the same seed. Snapshot tests redact exactly these.
+/// Cells of real power cuts (`power-loss-real`) are measurements of a real
+/// kernel: their counts, too, may differ between runs.
 pub const NONDETERMINISTIC_FIELDS: &[&str] =
     &["/run/started_at_unix", "/run/duration_ms", "/run/dir", "/environment/kernel_release", "/environment/fs_type"];
 
@@ -78,6 +84,11 @@ pub struct MatrixConfig {
     /// `crashlab report merge` joins the N shard reports into one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<crate::trial_space::Shard>,
+    /// The real columns of `power-loss-real` (`--real`), each a backend and
+    /// filesystem whose real power cuts are made at every op boundary.
+    /// Absent when none ran (and in reports before 1.2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub real: Vec<RealColumn>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -139,8 +150,69 @@ pub struct CellReport {
     /// (the first few), each with the exact state and its replay line.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub explanations: Vec<ExplanationReport>,
+    /// `power-loss-real` cells: which real column (backend, kernel,
+    /// filesystem, cut) made the cuts, and what they said about the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real: Option<RealCutInfo>,
 }
 
+/// The real column of a `power-loss-real` cell and what its cuts said about
+/// the simulated power-loss model. The cell's survived/lost/torn/truncated
+/// are what the real post-cut files held (a direct byte check).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RealCutInfo {
+    /// `loopcut` (the host kernel, filesystems on loop devices) or `vm` (a
+    /// guest kernel under qemu, killed).
+    pub backend: Backend,
+    /// The kernel that made the cuts: the host's for loopcut, the guest's for vm.
+    pub kernel_release: String,
+    pub fs: FsKind,
+    /// `shutdown` (FS_IOC_SHUTDOWN, remount), `raw-copy` (O_DIRECT copy of the
+    /// device, mounted) or `vm-sigkill` (qemu killed, journal replayed).
+    pub cut: CutMethod,
+    /// What the backend's disk does with acknowledged writes.
+    pub disk: String,
+    /// Trials whose real post-cut file the simulated power-loss model
+    /// forbids (`PowerLossModel::allows`): the simulated model is unsound
+    /// there. Each is also counted in `model_violations`.
+    pub soundness_violations: u64,
+    /// Trials with pages the simulated model lets vary (unsynced data), and
+    /// of those, trials where the cut kept some unsynced page.
+    pub trials_with_unsynced_pages: u64,
+    pub trials_kept_more: u64,
+    /// Trials where the model's ack judge and the direct byte check
+    /// disagreed: a crashlab bug (the verdict is `unexpected`).
+    pub judge_mismatches: u64,
+}
+
+impl RealCutInfo {
+    /// The column these cuts belong to.
+    pub fn column(&self) -> RealColumn {
+        RealColumn { backend: self.backend, fs: self.fs }
+    }
+}
+
+impl CellReport {
+    /// The real column of a `power-loss-real` cell.
+    pub fn real_column(&self) -> Option<RealColumn> {
+        self.real.as_ref().map(RealCutInfo::column)
+    }
+
+    /// The model as a column heading: `power-loss`, or for a real cell its
+    /// column's label, `power-loss (real: loopcut/ext4)`.
+    pub fn model_label(&self) -> String {
+        match self.real_column() {
+            Some(c) => c.label(),
+            None => self.model.name().to_owned(),
+        }
+    }
+
+    /// What identifies the cell within a report and across reports:
+    /// `shared/no-sync sigkill [power-loss (real: loopcut/ext4)]`.
+    pub fn key_text(&self) -> String {
+        format!("{} {} [{}]", self.scenario, self.crash, self.model_label())
+    }
+}
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExplanationReport {
     pub point: CrashPoint,
@@ -245,9 +317,10 @@ pub fn aggregate_cell(input: &CellInput<'_>) -> CellReport {
         states_checked: None,
         exhaustive_trials: None,
         explanations: Vec::new(),
+        real: None,
     };
     let mut representative: Option<(u8, CrashPoint)> = None;
-    let power_loss = input.model.is_power_loss();
+    let power_loss = input.model.is_simulated_power_loss();
     if power_loss {
         c.states_checked = Some(0);
         c.exhaustive_trials = Some(0);
@@ -349,6 +422,118 @@ pub(crate) fn representative_rank(violated: bool, acks_at_risk: bool) -> u8 {
     }
 }
 
+/// The identity of a real cell and its trials' records, before judging.
+pub struct RealCellInput<'a> {
+    pub scenario: ScenarioId,
+    pub column: RealColumn,
+    /// The kernel that made the cuts (the guest's for vm).
+    pub kernel_release: String,
+    pub expectation: AckExpectation,
+    pub points: &'a [CrashPoint],
+    pub records: &'a [RealTrialRecord],
+    /// The command that reruns the real cut at a point.
+    pub rerun: &'a dyn Fn(CrashPoint) -> String,
+}
+
+/// A `power-loss-real` cell from its real trials: acks by the direct byte
+/// check of each post-cut file; a file the simulated model forbids is a
+/// model (soundness) violation.
+pub fn aggregate_real_cell(input: &RealCellInput<'_>) -> CellReport {
+    let column = input.column;
+    let mut info = RealCutInfo {
+        backend: column.backend,
+        kernel_release: input.kernel_release.clone(),
+        fs: column.fs,
+        cut: column.cut(),
+        disk: column.disk().to_owned(),
+        soundness_violations: 0,
+        trials_with_unsynced_pages: 0,
+        trials_kept_more: 0,
+        judge_mismatches: 0,
+    };
+    let mut c = CellReport {
+        scenario: input.scenario,
+        mapping: input.scenario.mapping,
+        sync_policy: input.scenario.policy,
+        crash: CrashKind::Sigkill,
+        model: PersistenceModel::PowerLossReal,
+        trials: input.records.len() as u64,
+        crash_points: input.points.len() as u64,
+        acked: 0,
+        survived: 0,
+        lost: 0,
+        torn: 0,
+        truncated: 0,
+        in_flight_stores: 0,
+        in_flight_torn: 0,
+        sigbus_faults: 0,
+        missed_crashes: 0,
+        model_violations: 0,
+        expectation: input.expectation,
+        verdict: Verdict::AsExpected,
+        verdict_reason: None,
+        replay: String::new(),
+        failures: Vec::new(),
+        states_checked: None,
+        exhaustive_trials: None,
+        explanations: Vec::new(),
+        real: None,
+    };
+    let mut representative: Option<(u8, CrashPoint)> = None;
+    for r in input.records {
+        let j = &r.judgement;
+        let point = r.facts.point;
+        c.acked += j.acks.completed;
+        c.survived += j.acks.survived;
+        c.lost += j.acks.lost;
+        c.torn += j.acks.torn;
+        c.truncated += j.acks.truncated;
+        let mut details = Vec::new();
+        if let Some(f) = &j.forbidden {
+            c.model_violations += 1;
+            info.soundness_violations += 1;
+            details.push(format!(
+                "MODEL SOUNDNESS VIOLATION: the real post-cut file ({} on {}, {} cut, kernel {}) is one the \
+                 simulated power-loss model forbids: {f}",
+                column.backend, column.fs, info.cut, info.kernel_release
+            ));
+        } else if j.dirty_units > 0 {
+            info.trials_with_unsynced_pages += 1;
+            info.trials_kept_more += j.kept_more() as u64;
+        }
+        if let Some(m) = &j.judge_mismatch {
+            info.judge_mismatches += 1;
+            details.push(format!("crashlab bug: the model's ack judge and the direct byte check disagree: {m}"));
+        }
+        if !details.is_empty() {
+            if let Some(kept) = &r.kept {
+                details.push(format!("evidence kept in {}", kept.display()));
+            }
+            if c.failures.len() < MAX_FAILURES {
+                c.failures.push(FailureReport {
+                    point,
+                    exit: r.facts.exit.to_string(),
+                    replay: (input.rerun)(point),
+                    details,
+                });
+            }
+        }
+        let at_risk = j.acks.survived < j.acks.completed;
+        let rank = representative_rank(j.forbidden.is_some() || j.judge_mismatch.is_some(), at_risk);
+        if representative.is_none_or(|(best, _)| rank < best) {
+            representative = Some((rank, point));
+        }
+    }
+    if let Some((_, p)) = representative {
+        c.replay = (input.rerun)(p);
+    }
+    c.real = Some(info);
+    let (verdict, reason) = judge(&c);
+    c.verdict = verdict;
+    c.verdict_reason = reason;
+    c
+}
+
 fn process_crash_only() -> Vec<PersistenceModel> {
     vec![PersistenceModel::ProcessCrash]
 }
@@ -359,27 +544,55 @@ fn default_tear() -> u64 {
 
 /// The verdict of a cell from its counts (also used to rejudge merged shards).
 pub(crate) fn judge(c: &CellReport) -> (Verdict, Option<String>) {
+    let model = c.model_label();
+    if let Some(real) = c.real.as_ref().filter(|r| r.soundness_violations > 0) {
+        return (
+            Verdict::ModelViolation,
+            Some(format!(
+                "MODEL SOUNDNESS VIOLATION: {} of {} real power cuts ({} {} on kernel {}) left a file the simulated \
+                 power-loss model forbids",
+                real.soundness_violations, c.trials, real.backend, real.fs, real.kernel_release
+            )),
+        );
+    }
     if c.model_violations > 0 {
         return (
             Verdict::ModelViolation,
-            Some(format!("{} of {} trials left states the {} model forbids", c.model_violations, c.trials, c.model)),
+            Some(format!("{} of {} trials left states the {model} model forbids", c.model_violations, c.trials)),
+        );
+    }
+    if let Some(real) = c.real.as_ref().filter(|r| r.judge_mismatches > 0) {
+        return (
+            Verdict::Unexpected,
+            Some(format!(
+                "{} trials where the model's ack judge and the direct byte check disagree (a crashlab bug)",
+                real.judge_mismatches
+            )),
         );
     }
     let not_survived = c.lost + c.torn;
     match c.expectation {
         AckExpectation::AllSurvive if not_survived > 0 => (
             Verdict::Unexpected,
-            Some(format!("{not_survived} acked ops lost or torn where the {} model keeps them all", c.model)),
+            Some(format!("{not_survived} acked ops lost or torn where the {model} model keeps them all")),
         ),
-        // Under power loss "survived" means guaranteed in every state, so a
-        // writer that syncs before acking must have all of them guaranteed.
+        // Under power loss "survived" means guaranteed in every state (in
+        // the real file, for real cuts), so a writer that syncs before
+        // acking must have all of them guaranteed.
+        AckExpectation::AllSurvive if c.real.is_some() && c.truncated > 0 => (
+            Verdict::Unexpected,
+            Some(format!(
+                "{} acked ops cut short by the real file's end where the {model} model keeps them all",
+                c.truncated
+            )),
+        ),
         AckExpectation::AllSurvive if c.model.is_power_loss() && c.truncated > 0 => (
             Verdict::Unexpected,
-            Some(format!("{} acked ops not guaranteed where the {} model keeps them all", c.truncated, c.model)),
+            Some(format!("{} acked ops not guaranteed where the {model} model keeps them all", c.truncated)),
         ),
         AckExpectation::AllLost if c.survived + c.torn > 0 => (
             Verdict::Unexpected,
-            Some(format!("{} acked ops reached the file where the {} model allows none", c.survived + c.torn, c.model)),
+            Some(format!("{} acked ops reached the file where the {model} model allows none", c.survived + c.torn)),
         ),
         _ => (Verdict::AsExpected, None),
     }
@@ -404,6 +617,12 @@ impl SurvivalReport {
         self.cells.iter().all(|c| c.verdict == Verdict::AsExpected)
     }
 
+    /// Real power cuts whose file the simulated power-loss model forbids,
+    /// over every `power-loss-real` cell.
+    pub fn soundness_violations(&self) -> u64 {
+        self.cells.iter().filter_map(|c| c.real.as_ref()).map(|r| r.soundness_violations).sum()
+    }
+
     /// The human summary: a table per persistence model, then the failures.
     pub fn human_summary(&self) -> String {
         let mut out = String::new();
@@ -424,12 +643,40 @@ impl SurvivalReport {
         if let Some(shard) = self.config.shard {
             let _ = writeln!(out, "shard {shard} only: `crashlab report merge` joins the shards into the whole run");
         }
-        let mut models: Vec<PersistenceModel> = self.cells.iter().map(|c| c.model).collect();
-        models.sort();
-        models.dedup();
-        for model in models {
-            let _ = writeln!(out, "\nmodel {}: {}", model, model.describe());
-            let (survived, lost, torn, extra) = if model.is_power_loss() {
+        // One table per model; one per real column under power-loss-real.
+        let mut groups: Vec<(PersistenceModel, Option<RealColumn>)> = Vec::new();
+        for c in &self.cells {
+            if !groups.contains(&(c.model, c.real_column())) {
+                groups.push((c.model, c.real_column()));
+            }
+        }
+        groups.sort_by_key(|&(model, _)| model);
+        for (model, column) in groups {
+            let cells: Vec<&CellReport> =
+                self.cells.iter().filter(|c| c.model == model && c.real_column() == column).collect();
+            let real = cells.first().and_then(|c| c.real.as_ref());
+            match real {
+                Some(r) => {
+                    let _ = writeln!(
+                        out,
+                        "\nmodel {}: {}\n  backend {}, kernel {}, {}, cut {} ({}); disk: {}",
+                        r.column().label(),
+                        model.describe(),
+                        r.backend,
+                        r.kernel_release,
+                        r.fs,
+                        r.cut,
+                        r.cut.describe(),
+                        r.disk
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "\nmodel {}: {}", model, model.describe());
+                }
+            }
+            let (survived, lost, torn, extra) = if real.is_some() {
+                ("survived", "lost", "torn", "kept more")
+            } else if model.is_power_loss() {
                 ("guaranteed", "may lose", "may tear", "states")
             } else {
                 ("survived", "lost", "torn", "in-fl torn")
@@ -439,10 +686,11 @@ impl SurvivalReport {
                 "{:<26} {:<8} {:>6} {:>6} {:>10} {:>8} {:>8} {:>6} {:>10} {:>6} {:>5}  verdict",
                 "scenario", "crash", "trials", "acked", survived, lost, torn, "trunc", extra, "sigbus", "viol"
             );
-            for c in self.cells.iter().filter(|c| c.model == model) {
-                let extra = match c.states_checked {
-                    Some(n) => n.to_string(),
-                    None => format!("{}/{}", c.in_flight_torn, c.in_flight_stores),
+            for c in &cells {
+                let extra = match (&c.real, c.states_checked) {
+                    (Some(r), _) => format!("{}/{}", r.trials_kept_more, r.trials_with_unsynced_pages),
+                    (None, Some(n)) => n.to_string(),
+                    (None, None) => format!("{}/{}", c.in_flight_torn, c.in_flight_stores),
                 };
                 let _ = writeln!(
                     out,
@@ -461,11 +709,30 @@ impl SurvivalReport {
                     verdict_text(c),
                 );
             }
+            if let Some(r) = real {
+                let _ = writeln!(
+                    out,
+                    "survived/lost/torn = what the real post-cut files held; kept more = K/U: of U trials with \
+                     pages the simulated model lets vary, K kept an unsynced page (kernel {})",
+                    r.kernel_release
+                );
+                let violations: u64 =
+                    cells.iter().filter_map(|c| c.real.as_ref()).map(|r| r.soundness_violations).sum();
+                if violations > 0 {
+                    let _ = writeln!(
+                        out,
+                        "!!! MODEL SOUNDNESS VIOLATION under {}: {violations} real power cut(s) left a file the \
+                         simulated power-loss model forbids: the simulated model is unsound on this kernel and \
+                         filesystem (details and evidence below)",
+                        r.column().label()
+                    );
+                }
+            }
             // MAP_PRIVATE cells lose everything by design; explaining each is noise.
-            let explained: Vec<&CellReport> = self
-                .cells
+            let explained: Vec<&CellReport> = cells
                 .iter()
-                .filter(|c| c.model == model && !c.explanations.is_empty() && c.expectation != AckExpectation::AllLost)
+                .copied()
+                .filter(|c| !c.explanations.is_empty() && c.expectation != AckExpectation::AllLost)
                 .collect();
             if !explained.is_empty() {
                 let _ = writeln!(out, "why acks may be lost under {model} (one minimal explanation per cell):");
@@ -482,15 +749,16 @@ impl SurvivalReport {
             "\n{} cells, {} trials: {} as expected, {} unexpected, {} with model violations",
             s.cells, s.trials, s.as_expected, s.unexpected, s.model_violations
         );
-        for c in self.cells.iter().filter(|c| c.verdict != Verdict::AsExpected) {
+        let unsound = self.soundness_violations();
+        if unsound > 0 {
             let _ = writeln!(
                 out,
-                "\n{} {} [{}]: {}",
-                c.scenario,
-                c.crash,
-                c.model,
-                c.verdict_reason.as_deref().unwrap_or("")
+                "!!! {unsound} MODEL SOUNDNESS VIOLATION(S): real power cuts left files the simulated power-loss \
+                 model forbids; its power-loss verdicts cannot be trusted on that kernel and filesystem"
             );
+        }
+        for c in self.cells.iter().filter(|c| c.verdict != Verdict::AsExpected) {
+            let _ = writeln!(out, "\n{}: {}", c.key_text(), c.verdict_reason.as_deref().unwrap_or(""));
             for f in &c.failures {
                 let _ = writeln!(out, "  at {} ({}):", f.point, f.exit);
                 for d in &f.details {
@@ -507,12 +775,177 @@ impl SurvivalReport {
 }
 
 fn verdict_text(c: &CellReport) -> &'static str {
+    if c.real.as_ref().is_some_and(|r| r.soundness_violations > 0) {
+        return "MODEL SOUNDNESS VIOLATION";
+    }
     match (c.verdict, c.expectation) {
         (Verdict::AsExpected, AckExpectation::AllSurvive) => "ok: acks survive",
         (Verdict::AsExpected, AckExpectation::AllLost) => "ok: acks never reach the file",
         (Verdict::AsExpected, AckExpectation::MayBeLost) => "ok: acks not guaranteed",
         (Verdict::Unexpected, _) => "UNEXPECTED",
         (Verdict::ModelViolation, _) => "MODEL VIOLATION",
+    }
+}
+
+/// Hand-built real-cut records and cells, for the tests of the report's
+/// readers and writers.
+#[cfg(test)]
+pub(crate) mod real_test_support {
+    use super::*;
+    use crate::journal::JournalSnapshot;
+    use crate::power_loss::Forbidden;
+    use crate::process_model::TrialFacts;
+    use crate::realcut::judge::{AckCounts, RealJudgement};
+
+    /// A real trial at `before:k` whose file kept `survived` of its
+    /// `survived + lost` acks; `forbidden`: the model forbids the file.
+    pub fn real_record(k: usize, survived: u64, lost: u64, forbidden: bool) -> RealTrialRecord {
+        let acks = AckCounts { completed: survived + lost, survived, lost, ..Default::default() };
+        RealTrialRecord {
+            fs: FsKind::Ext4,
+            cut: CutMethod::Shutdown,
+            facts: TrialFacts {
+                kind: CrashKind::Sigkill,
+                point: CrashPoint::BeforeOp(k),
+                exit: ChildExit::Signaled(libc::SIGKILL),
+                journal: JournalSnapshot { completed: k, in_flight: None, failed: None },
+                external_truncate: None,
+            },
+            judgement: RealJudgement {
+                len: 4096,
+                forbidden: forbidden.then(|| Forbidden::Size { len: 4096, allowed: vec![8192] }),
+                dirty_units: lost,
+                units_beyond_floor: 0,
+                units_at_newest: 0,
+                state: None,
+                acks,
+                judge_mismatch: None,
+            },
+            kept: forbidden.then(|| "/evidence/x".into()),
+            trial_ns: 1,
+        }
+    }
+
+    /// The cell of `column` for `scenario` from `records`.
+    pub fn real_cell(scenario: &str, column: &str, records: &[RealTrialRecord]) -> CellReport {
+        let scenario: ScenarioId = scenario.parse().unwrap();
+        let column: RealColumn = column.parse().unwrap();
+        let points: Vec<CrashPoint> = records.iter().map(|r| r.facts.point).collect();
+        let rerun =
+            |p: CrashPoint| format!("crashlab soundness --backend {} --fs {} --point {p}", column.backend, column.fs);
+        aggregate_real_cell(&RealCellInput {
+            scenario,
+            column,
+            kernel_release: "6.1.0-test".into(),
+            expectation: crate::expectation::expected_acks(
+                scenario.mapping,
+                scenario.policy,
+                CrashKind::Sigkill,
+                PersistenceModel::PowerLossReal,
+            ),
+            points: &points,
+            records,
+            rerun: &rerun,
+        })
+    }
+
+    /// A report of `cells` (the config lists their real columns).
+    pub fn report_of(cells: Vec<CellReport>) -> SurvivalReport {
+        let mut real: Vec<RealColumn> = Vec::new();
+        for c in cells.iter().filter_map(CellReport::real_column) {
+            if !real.contains(&c) {
+                real.push(c);
+            }
+        }
+        SurvivalReport {
+            schema_version: SCHEMA_VERSION.into(),
+            crashlab_version: "0.1.0".into(),
+            run: RunInfo { started_at_unix: 1, duration_ms: 2, dir: "/tmp/x".into() },
+            environment: Environment { kernel_release: "6.1.0-test".into(), fs_type: "ext4".into(), page_size: 4096 },
+            seed: 7,
+            config: MatrixConfig {
+                seed: 7,
+                file_size: 65536,
+                txns: 4,
+                points: PointSelection::Boundaries,
+                trials: 1,
+                scenarios: vec!["shared/no-sync".parse().unwrap()],
+                crashes: vec![],
+                models: vec![PersistenceModel::PowerLossReal],
+                tear: 512,
+                shard: None,
+                real,
+            },
+            summary: Summary::of(&cells),
+            cells,
+        }
+    }
+}
+
+#[cfg(test)]
+mod real_tests {
+    use super::real_test_support::*;
+    use super::*;
+
+    #[test]
+    fn a_real_cell_counts_what_the_files_held_and_labels_its_column() {
+        let c = real_cell("shared/no-sync", "loopcut:xfs", &[real_record(2, 1, 1, false), real_record(4, 0, 3, false)]);
+        assert_eq!((c.trials, c.acked, c.survived, c.lost), (2, 5, 1, 4));
+        assert_eq!(c.model, PersistenceModel::PowerLossReal);
+        assert_eq!(c.expectation, AckExpectation::MayBeLost, "the same expectation as power-loss");
+        assert_eq!(c.verdict, Verdict::AsExpected);
+        let r = c.real.as_ref().unwrap();
+        assert_eq!((r.backend, r.fs, r.cut), (Backend::Loopcut, FsKind::Xfs, CutMethod::Shutdown));
+        assert_eq!((r.soundness_violations, r.trials_with_unsynced_pages), (0, 2));
+        assert!(r.disk.contains("no volatile write cache"), "{}", r.disk);
+        assert_eq!(c.key_text(), "shared/no-sync sigkill [power-loss (real: loopcut/xfs)]");
+        assert!(c.replay.ends_with("--point before:2"), "the first trial that lost an ack: {}", c.replay);
+        assert!(c.explanations.is_empty() && c.states_checked.is_none());
+
+        // An MS_SYNC writer whose ack was lost by a real cut: unexpected.
+        let sync = real_cell("shared/ms-sync-each", "vm", &[real_record(3, 1, 1, false)]);
+        assert_eq!(sync.verdict, Verdict::Unexpected, "{:?}", sync.verdict_reason);
+        assert!(sync.verdict_reason.unwrap().contains("power-loss (real: vm)"));
+    }
+
+    #[test]
+    fn a_file_the_model_forbids_is_a_loud_soundness_violation() {
+        let c = real_cell("shared/no-sync", "loopcut:ext4", &[real_record(1, 0, 1, false), real_record(3, 1, 0, true)]);
+        assert_eq!(c.verdict, Verdict::ModelViolation);
+        assert_eq!(c.model_violations, 1);
+        assert_eq!(c.real.as_ref().unwrap().soundness_violations, 1);
+        assert_eq!(c.real.as_ref().unwrap().trials_with_unsynced_pages, 1, "a forbidden file is not measured");
+        let reason = c.verdict_reason.clone().unwrap();
+        assert!(reason.starts_with("MODEL SOUNDNESS VIOLATION: 1 of 2 real power cuts"), "{reason}");
+        assert_eq!(c.failures.len(), 1);
+        let f = &c.failures[0];
+        assert!(f.details[0].starts_with("MODEL SOUNDNESS VIOLATION"), "{:?}", f.details);
+        assert!(f.details.iter().any(|d| d == "evidence kept in /evidence/x"), "{:?}", f.details);
+        assert!(f.replay.ends_with("--point before:3"));
+        assert_eq!(c.replay, f.replay, "the violating trial is the representative");
+
+        let mut mismatch = real_record(2, 1, 0, false);
+        mismatch.judgement.judge_mismatch = Some("ack 0: ...".into());
+        let m = real_cell("shared/no-sync", "loopcut:ext4", &[mismatch]);
+        assert_eq!(m.verdict, Verdict::Unexpected);
+        assert!(m.verdict_reason.as_deref().unwrap().contains("a crashlab bug"));
+
+        let report = report_of(vec![c, m]);
+        assert_eq!(report.soundness_violations(), 1);
+        let text = report.human_summary();
+        assert!(text.contains("model power-loss (real: loopcut/ext4)"), "{text}");
+        assert!(text.contains("backend loopcut, kernel 6.1.0-test, ext4, cut shutdown"), "{text}");
+        assert!(text.contains("!!! MODEL SOUNDNESS VIOLATION under power-loss (real: loopcut/ext4)"), "{text}");
+        assert!(text.contains("!!! 1 MODEL SOUNDNESS VIOLATION(S)"), "{text}");
+        assert!(text.contains("evidence kept in /evidence/x"), "{text}");
+        let html = crate::report_html::render_html(&report);
+        assert!(html.contains("power-loss (real: loopcut/ext4)</th>"), "the heatmap column is labelled");
+        assert!(html.contains("kernel 6.1.0-test<br>ext4 · shutdown"), "with its kernel and cut");
+        assert!(html.contains("MODEL SOUNDNESS VIOLATION(S)"), "the banner says so");
+        let junit = crate::report_junit::junit_xml(&report).unwrap();
+        assert!(junit.contains("shared/no-sync sigkill [power-loss (real: loopcut/ext4)]"), "{junit}");
+        // Real cuts rerun with `crashlab soundness`, not replay: never in the regressions file.
+        assert!(crate::regressions::failing_trials(&report).is_empty());
     }
 }
 

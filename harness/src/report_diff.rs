@@ -1,11 +1,15 @@
 //! Comparing two survival reports (two kernels, filesystems, commits, ...):
 //! which cells changed verdict or counts, and which changes are regressions.
 //!
-//! Cells are matched by scenario, crash kind and persistence model. A cell
-//! **regressed** if its verdict got worse (as-expected < unexpected <
-//! model-violation), or if it kept every acked op before (none lost or torn)
-//! and loses or tears some now. Counts are compared field by field from the
-//! JSON form, so a count added to the report later is diffed too.
+//! Cells are matched by scenario, crash kind, persistence model and, for
+//! `power-loss-real` cells, real column (backend and filesystem: the same
+//! column on two kernels matches). A cell **regressed** if its verdict got
+//! worse (as-expected < unexpected < model-violation), or if it kept every
+//! acked op before (none lost or torn) and loses or tears some now (not for
+//! real cuts, whose losses of unsynced data vary from run to run: there
+//! only the verdict counts). Counts are compared field by field from the
+//! JSON form, so a count added to the report later is diffed too; a real
+//! cell's `real` fields as `real.FIELD`.
 //!
 //! Architecture Invariant: pure.
 
@@ -15,6 +19,7 @@ use serde_json::Value;
 
 use crate::crash::CrashKind;
 use crate::expectation::PersistenceModel;
+use crate::realcut::columns::RealColumn;
 use crate::report::{CellReport, SurvivalReport, Verdict};
 use crate::scenario::ScenarioId;
 
@@ -24,17 +29,22 @@ pub struct CellKey {
     pub scenario: ScenarioId,
     pub crash: CrashKind,
     pub model: PersistenceModel,
+    /// The real column of a `power-loss-real` cell.
+    pub real: Option<RealColumn>,
 }
 
 impl CellKey {
     pub fn of(c: &CellReport) -> CellKey {
-        CellKey { scenario: c.scenario, crash: c.crash, model: c.model }
+        CellKey { scenario: c.scenario, crash: c.crash, model: c.model, real: c.real_column() }
     }
 }
 
 impl fmt::Display for CellKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} [{}]", self.scenario, self.crash, self.model)
+        match self.real {
+            Some(column) => write!(f, "{} {} [{}]", self.scenario, self.crash, column.label()),
+            None => write!(f, "{} {} [{}]", self.scenario, self.crash, self.model),
+        }
     }
 }
 
@@ -123,7 +133,7 @@ fn verdict_name(v: Verdict) -> String {
 /// Fields of a cell that identify it, or that differ with the seed or the
 /// paths even when nothing changed (replay lines): left out of the count diff.
 const NOT_COMPARED: &[&str] =
-    &["scenario", "mapping", "sync_policy", "crash", "model", "verdict", "verdict_reason", "replay"];
+    &["scenario", "mapping", "sync_policy", "crash", "model", "verdict", "verdict_reason", "replay", "real"];
 
 /// Changed scalar fields of two JSON objects, in A's field order then B's;
 /// arrays compare by length (`failures 0 → 2`), nested objects are skipped.
@@ -175,7 +185,12 @@ impl ReportDiff {
                 continue;
             };
             matched += 1;
-            let changes = field_changes(&to_json(ca), &to_json(cb), NOT_COMPARED);
+            let (ja, jb) = (to_json(ca), to_json(cb));
+            let mut changes = field_changes(&ja, &jb, NOT_COMPARED);
+            changes.extend(field_changes(&ja["real"], &jb["real"], &[]).into_iter().map(|mut x| {
+                x.field = format!("real.{}", x.field);
+                x
+            }));
             if changes.is_empty() && ca.verdict == cb.verdict {
                 continue;
             }
@@ -183,7 +198,7 @@ impl ReportDiff {
             if severity(cb.verdict) > severity(ca.verdict) {
                 regression.push("the verdict got worse".to_string());
             }
-            if ca.acked > 0 && ca.lost + ca.torn == 0 && cb.lost + cb.torn > 0 {
+            if key.real.is_none() && ca.acked > 0 && ca.lost + ca.torn == 0 && cb.lost + cb.torn > 0 {
                 regression.push(format!(
                     "kept all {} acked ops before, loses or tears {} of {} now",
                     ca.acked,
@@ -286,5 +301,45 @@ impl ReportDiff {
             self.cells.len() - self.regressions() - improved
         );
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::real_test_support::{real_cell, real_record, report_of};
+
+    /// Cells of two real columns that differ only in their filesystem are
+    /// matched each with its own, whatever their order.
+    #[test]
+    fn real_columns_of_different_filesystems_do_not_collide() {
+        let ext4 = real_cell("shared/no-sync", "loopcut:ext4", &[real_record(2, 0, 3, false)]);
+        let xfs =
+            |survived, bad| real_cell("shared/no-sync", "loopcut:xfs", &[real_record(2, survived, 3 - survived, bad)]);
+        let a = report_of(vec![ext4.clone(), xfs(0, false)]);
+        let b = report_of(vec![xfs(2, true), ext4.clone()]);
+        let d = ReportDiff::between("a.json", &a, "b.json", &b);
+        assert_eq!(d.matched, 2);
+        assert!(d.only_in_a.is_empty() && d.only_in_b.is_empty());
+        assert_eq!(d.cells.len(), 1, "only the xfs cell changed: {}", d.render());
+        let c = &d.cells[0];
+        assert_eq!(c.key.real.unwrap().to_string(), "loopcut:xfs");
+        assert!(c.is_regression(), "a soundness violation makes the verdict worse");
+        let changed: Vec<&str> = c.changes.iter().map(|x| x.field.as_str()).collect();
+        assert!(changed.contains(&"survived") && changed.contains(&"real.soundness_violations"), "{changed:?}");
+        let text = d.render();
+        assert!(text.contains("REGRESSION shared/no-sync sigkill [power-loss (real: loopcut/xfs)]"), "{text}");
+
+        // The same column cut on another kernel still matches.
+        let mut other_kernel = a.clone();
+        other_kernel.cells[0].real.as_mut().unwrap().kernel_release = "6.2.0-other".into();
+        let d = ReportDiff::between("a.json", &a, "k.json", &other_kernel);
+        assert_eq!((d.matched, d.cells.len()), (2, 1));
+        assert_eq!(d.cells[0].changes[0].to_string(), "real.kernel_release 6.1.0-test → 6.2.0-other");
+
+        let only_ext4 = report_of(vec![ext4]);
+        let d = ReportDiff::between("a.json", &a, "e.json", &only_ext4);
+        assert_eq!(d.only_in_a.len(), 1);
+        assert_eq!(d.only_in_a[0].to_string(), "shared/no-sync sigkill [power-loss (real: loopcut/xfs)]");
     }
 }

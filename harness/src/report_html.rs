@@ -4,9 +4,11 @@
 //! environment the campaign ran in.
 //!
 //! Heatmap rows are scenarios (mapping × sync policy), columns are crash
-//! kinds grouped by persistence model; a square's colour is the fraction of
-//! acked ops that survived (under a power-loss model: that were guaranteed
-//! in every allowed state). Colour shows *what survives*, which is often
+//! kinds grouped by persistence model, and one column per real power-cut
+//! backend and filesystem (`power-loss (real: loopcut/ext4)`, with its
+//! kernel and cut); a square's colour is the fraction of acked ops that
+//! survived (under a simulated power-loss model: that were guaranteed in
+//! every allowed state; under a real cut: that the real file kept). Colour shows *what survives*, which is often
 //! nothing and rightly so (MAP_PRIVATE); whether that is what the semantics
 //! promise is the verdict mark and the red outline, kept apart on purpose.
 //!
@@ -18,6 +20,7 @@ use std::fmt::Write as _;
 
 use crate::crash::CrashKind;
 use crate::expectation::{AckExpectation, PersistenceModel};
+use crate::realcut::columns::RealColumn;
 use crate::report::{CellReport, SurvivalReport, Verdict};
 use crate::scenario::ScenarioId;
 use crate::utc_time::utc_timestamp;
@@ -78,7 +81,9 @@ fn mark(v: Verdict) -> &'static str {
 
 /// What "survived" means under `model`.
 fn survived_word(model: PersistenceModel) -> &'static str {
-    if model.is_power_loss() {
+    if model.is_real() {
+        "kept by the real power cut"
+    } else if model.is_power_loss() {
         "guaranteed"
     } else {
         "survived"
@@ -86,7 +91,7 @@ fn survived_word(model: PersistenceModel) -> &'static str {
 }
 
 fn cell_name(c: &CellReport) -> String {
-    format!("{} {} [{}]", c.scenario, c.crash, c.model)
+    c.key_text()
 }
 
 const CSS: &str = r#"
@@ -144,13 +149,19 @@ pub fn render_html(report: &SurvivalReport) -> String {
     );
     let _ = writeln!(out, "<h1>{}</h1>", escape(&title));
     let s = &report.summary;
+    let unsound = match report.soundness_violations() {
+        0 => String::new(),
+        n => format!(
+            "; {n} MODEL SOUNDNESS VIOLATION(S): real power cuts left files the simulated power-loss model forbids"
+        ),
+    };
     let (class, headline) = if report.all_as_expected() {
         ("ok", format!("OK: {} cells, {} trials, every verdict as expected", s.cells, s.trials))
     } else {
         (
             "failed",
             format!(
-                "FAILED: {} cells, {} trials: {} unexpected, {} with model violations",
+                "FAILED: {} cells, {} trials: {} unexpected, {} with model violations{unsound}",
                 s.cells, s.trials, s.unexpected, s.model_violations
             ),
         )
@@ -196,6 +207,28 @@ fn environment(out: &mut String, r: &SurvivalReport) {
     if let Some(shard) = c.shard {
         rows.push(("shard", shard.to_string()));
     }
+    for column in &c.real {
+        let kernels = distinct(
+            r.cells
+                .iter()
+                .filter_map(|x| x.real.as_ref())
+                .filter(|x| x.column() == *column)
+                .map(|x| x.kernel_release.as_str()),
+        );
+        rows.push((
+            "real power cuts",
+            format!(
+                "{}: backend {}, kernel {}, {}, cut {} ({}); disk: {}",
+                column.label(),
+                column.backend,
+                kernels.join(", "),
+                column.fs,
+                column.cut(),
+                column.cut().describe(),
+                column.disk()
+            ),
+        ));
+    }
     rows.extend([
         ("work directory", r.run.dir.clone()),
         ("started", utc_timestamp(r.run.started_at_unix)),
@@ -220,9 +253,16 @@ fn distinct<T: PartialEq + Copy>(items: impl Iterator<Item = T>) -> Vec<T> {
     seen
 }
 
+/// A heatmap column: a crash kind under a model, or a real column.
+type Column = (PersistenceModel, Option<RealColumn>, CrashKind);
+
+fn column_of(c: &CellReport) -> Column {
+    (c.model, c.real_column(), c.crash)
+}
+
 fn heatmap(out: &mut String, r: &SurvivalReport) {
     let rows: Vec<ScenarioId> = distinct(r.cells.iter().map(|c| c.scenario));
-    let columns: Vec<(PersistenceModel, CrashKind)> = distinct(r.cells.iter().map(|c| (c.model, c.crash)));
+    let columns: Vec<Column> = distinct(r.cells.iter().map(column_of));
     out.push_str("<h2 id=\"matrix\">Survival matrix</h2>\n");
     out.push_str(
         "<p>Each square: the share of acknowledged ops that survived the crash (under a power-loss model: \
@@ -236,18 +276,41 @@ fn heatmap(out: &mut String, r: &SurvivalReport) {
          <div class=\"muted\">grey: no acked op to judge · hatched: cell not run</div></div>\n",
     );
     out.push_str("<table class=\"heatmap\" id=\"survival-matrix\">\n<thead>\n<tr><th rowspan=\"2\">mapping</th><th rowspan=\"2\">sync policy</th>");
-    // One header group per run of consecutive columns of the same model.
+    // One header group per run of consecutive columns of the same model;
+    // each real column is its own group, labelled with backend and fs.
     let mut i = 0;
     while i < columns.len() {
-        let model = columns[i].0;
-        let span = columns[i..].iter().take_while(|(m, _)| *m == model).count();
-        let _ =
-            write!(out, "<th colspan=\"{span}\" title=\"{}\">{}</th>", escape(model.describe()), escape(model.name()));
+        let (model, real, _) = columns[i];
+        let span = columns[i..].iter().take_while(|(m, x, _)| *m == model && *x == real).count();
+        let (label, title) = match real {
+            Some(column) => (column.label(), format!("{}. Disk: {}", model.describe(), column.disk())),
+            None => (model.name().to_owned(), model.describe().to_owned()),
+        };
+        let _ = write!(out, "<th colspan=\"{span}\" title=\"{}\">{}</th>", escape(&title), escape(&label));
         i += span;
     }
     out.push_str("</tr>\n<tr>");
-    for (_, crash) in &columns {
-        let _ = write!(out, "<th>{}</th>", escape(crash.name()));
+    for &(_, real, crash) in &columns {
+        let Some(column) = real else {
+            let _ = write!(out, "<th>{}</th>", escape(crash.name()));
+            continue;
+        };
+        // The kernel (and cut) that made the column's cuts.
+        let kernels = distinct(
+            r.cells
+                .iter()
+                .filter_map(|c| c.real.as_ref())
+                .filter(|x| x.column() == column)
+                .map(|x| x.kernel_release.as_str()),
+        );
+        let _ = write!(
+            out,
+            "<th class=\"real\" title=\"{}\">kernel {}<br>{} · {}</th>",
+            escape(column.cut().describe()),
+            escape(&kernels.join(", ")),
+            escape(column.fs.name()),
+            escape(column.cut().name())
+        );
     }
     out.push_str("</tr>\n</thead>\n<tbody>\n");
     for scenario in &rows {
@@ -257,21 +320,24 @@ fn heatmap(out: &mut String, r: &SurvivalReport) {
             escape(scenario.mapping.name()),
             escape(&scenario.policy.to_string())
         );
-        for &(model, crash) in &columns {
-            let found = r.cells.iter().position(|c| c.scenario == *scenario && c.model == model && c.crash == crash);
+        for &column in &columns {
+            let found = r.cells.iter().position(|c| c.scenario == *scenario && column_of(c) == column);
             let Some(k) = found else {
                 out.push_str("<td class=\"square absent\" title=\"not run\"></td>");
                 continue;
             };
             let c = &r.cells[k];
             let failing = if c.verdict == Verdict::AsExpected { "" } else { " failing" };
-            let attrs = format!(
+            let mut attrs = format!(
                 "data-scenario=\"{}\" data-crash=\"{}\" data-model=\"{}\" data-verdict=\"{}\"",
                 escape(&c.scenario.to_string()),
                 escape(c.crash.name()),
                 escape(c.model.name()),
                 verdict_name(c.verdict)
             );
+            if let Some(column) = c.real_column() {
+                let _ = write!(attrs, " data-real=\"{}\"", escape(&column.to_string()));
+            }
             let tooltip = format!(
                 "{}: {} of {} acked ops {}; verdict {}",
                 cell_name(c),
@@ -346,9 +412,21 @@ fn cells_table(out: &mut String, r: &SurvivalReport) {
     out.push_str("</tr></thead>\n<tbody>\n");
     for (k, c) in r.cells.iter().enumerate() {
         let failing = if c.verdict == Verdict::AsExpected { "" } else { " class=\"failing\"" };
+        let real = c.real.as_ref().map_or(String::new(), |x| {
+            format!(
+                "<br><span class=\"muted\">{} · kernel {} · {} · cut {} · soundness violations {} · kept more {}/{}</span>",
+                escape(x.backend.name()),
+                escape(&x.kernel_release),
+                escape(x.fs.name()),
+                escape(x.cut.name()),
+                x.soundness_violations,
+                x.trials_kept_more,
+                x.trials_with_unsynced_pages
+            )
+        });
         let _ = write!(
             out,
-            "<tr id=\"cell-{k}\"{failing}><td>{}</td><td>{}</td><td class=\"verdict-{v}\">{v}{}</td>",
+            "<tr id=\"cell-{k}\"{failing}><td>{}{real}</td><td>{}</td><td class=\"verdict-{v}\">{v}{}</td>",
             escape(&cell_name(c)),
             expectation_name(c.expectation),
             c.verdict_reason

@@ -36,6 +36,22 @@ pub fn junit_xml(report: &SurvivalReport) -> Result<String, JunitError> {
             Property::new("page_size", e.page_size.to_string()),
             Property::new("crashlab_version", report.crashlab_version.as_str()),
         ]);
+        if model.is_real() {
+            for column in &report.config.real {
+                let kernel = report.cells.iter().filter_map(|c| c.real.as_ref()).find(|r| r.column() == *column);
+                let kernel = kernel.map_or("", |r| r.kernel_release.as_str());
+                suite.add_property(Property::new(
+                    format!("real {column}"),
+                    format!(
+                        "{}: kernel {kernel}, {}, cut {}; disk: {}",
+                        column.label(),
+                        column.fs,
+                        column.cut(),
+                        column.disk()
+                    ),
+                ));
+            }
+        }
         suite.add_test_cases(report.cells.iter().filter(|c| c.model == model).map(test_case));
         junit.add_test_suite(suite);
     }
@@ -69,8 +85,13 @@ fn test_case(c: &CellReport) -> TestCase {
         s.set_description(text);
         s
     };
-    let mut case = TestCase::new(format!("{} {} [{}]", c.scenario, c.crash, c.model), status);
-    case.set_classname(format!("crashlab.{}.{}", c.model, c.scenario.mapping));
+    let mut case = TestCase::new(c.key_text(), status);
+    match c.real_column() {
+        Some(column) => {
+            case.set_classname(format!("crashlab.{}.{}-{}.{}", c.model, column.backend, column.fs, c.scenario.mapping))
+        }
+        None => case.set_classname(format!("crashlab.{}.{}", c.model, c.scenario.mapping)),
+    };
     case.set_assertions(c.trials as usize);
     case.set_system_out(format!(
         "trials {}, acked {}, survived {}, lost {}, torn {}, truncated {}, model violations {}; expectation {}\nreplay: {}\n",

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::report::{judge, CellReport, Environment, RunInfo, Summary, SurvivalReport, MAX_FAILURES};
+use crate::report::{judge, CellReport, Environment, RealCutInfo, RunInfo, Summary, SurvivalReport, MAX_FAILURES};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
@@ -180,7 +180,7 @@ fn check_compatible(first: &NamedReport, p: &NamedReport) -> Result<(), MergeErr
             expected: a.environment.page_size,
         });
     }
-    let key = |c: &CellReport| format!("{} {} [{}]", c.scenario, c.crash, c.model);
+    let key = CellReport::key_text;
     if let Some((x, y)) = a.cells.iter().zip(&b.cells).find(|(x, y)| key(x) != key(y)) {
         return Err(MergeError::Cells { name: name(), first: first_name(), found: key(y), expected: key(x) });
     }
@@ -203,10 +203,12 @@ fn representative_rank(c: &CellReport) -> Option<u8> {
     if c.trials == 0 {
         return None;
     }
-    // Under a power-loss model every ack not guaranteed is at risk (counted
-    // as lost, torn or truncated); under process crash, lost or torn ones.
+    // Under a power-loss model every ack not guaranteed (for real cuts: not
+    // kept) is at risk (counted as lost, torn or truncated); under process
+    // crash, lost or torn ones.
     let at_risk = if c.model.is_power_loss() { c.acked - c.survived } else { c.lost + c.torn };
-    Some(crate::report::representative_rank(c.model_violations > 0, at_risk > 0))
+    let failed = c.model_violations > 0 || c.real.as_ref().is_some_and(|r| r.judge_mismatches > 0);
+    Some(crate::report::representative_rank(failed, at_risk > 0))
 }
 
 fn merge_cell(parts: &[&CellReport]) -> CellReport {
@@ -241,6 +243,7 @@ fn merge_cell(parts: &[&CellReport]) -> CellReport {
         states_checked,
         exhaustive_trials,
         explanations,
+        real,
     } = &mut merged;
     let sum = |f: fn(&CellReport) -> u64| parts.iter().map(|c| f(c)).sum::<u64>();
     *trials = sum(|c| c.trials);
@@ -262,6 +265,28 @@ fn merge_cell(parts: &[&CellReport]) -> CellReport {
     *exhaustive_trials = sum_some(|c| c.exhaustive_trials);
     *failures = parts.iter().flat_map(|c| c.failures.iter().cloned()).take(MAX_FAILURES).collect();
     *explanations = parts.iter().flat_map(|c| c.explanations.iter().cloned()).take(MAX_FAILURES).collect();
+    if let Some(r) = real.as_mut() {
+        let infos: Vec<&RealCutInfo> = parts.iter().filter_map(|c| c.real.as_ref()).collect();
+        // Named field by field, as above. The column (backend, fs, cut) is
+        // the same in every shard: check_compatible matched the cell keys.
+        let RealCutInfo {
+            backend: _,
+            fs: _,
+            cut: _,
+            disk: _,
+            kernel_release,
+            soundness_violations,
+            trials_with_unsynced_pages,
+            trials_kept_more,
+            judge_mismatches,
+        } = r;
+        // Shards may cut on machines with different kernels: list them all.
+        *kernel_release = distinct(infos.iter().map(|i| i.kernel_release.as_str()));
+        *soundness_violations = infos.iter().map(|i| i.soundness_violations).sum();
+        *trials_with_unsynced_pages = infos.iter().map(|i| i.trials_with_unsynced_pages).sum();
+        *trials_kept_more = infos.iter().map(|i| i.trials_kept_more).sum();
+        *judge_mismatches = infos.iter().map(|i| i.judge_mismatches).sum();
+    }
     // The first shard holding a trial of the best rank holds the first such
     // trial of the whole cell (min_by_key keeps the first of equal keys).
     *replay = parts
@@ -273,4 +298,59 @@ fn merge_cell(parts: &[&CellReport]) -> CellReport {
     merged.verdict = v;
     merged.verdict_reason = reason;
     merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::real_test_support::{real_cell, real_record, report_of};
+    use crate::trial_space::Shard;
+
+    fn shard(index: u32, cells: Vec<CellReport>) -> NamedReport {
+        let mut report = report_of(cells);
+        report.config.shard = Some(Shard::new(index, 2).unwrap());
+        NamedReport { name: format!("shard-{index}.json"), report }
+    }
+
+    /// Two real columns of one scenario differ only in their filesystem:
+    /// each merges with its own shards, never with the other.
+    #[test]
+    fn real_columns_of_different_filesystems_merge_separately() {
+        let ext4 = |k, lost| real_cell("shared/no-sync", "loopcut:ext4", &[real_record(k, 0, lost, false)]);
+        let xfs = |k, survived| real_cell("shared/no-sync", "loopcut:xfs", &[real_record(k, survived, 0, false)]);
+        let mut second = shard(2, vec![ext4(3, 4), xfs(3, 5)]);
+        for c in &mut second.report.cells {
+            c.real.as_mut().unwrap().kernel_release = "6.2.0-other".into();
+        }
+        let merged = merge_shards(&[shard(1, vec![ext4(1, 1), xfs(1, 2)]), second]).unwrap();
+        assert_eq!(merged.cells.len(), 2);
+        let (e, x) = (&merged.cells[0], &merged.cells[1]);
+        assert_eq!(e.real_column().unwrap().to_string(), "loopcut:ext4");
+        assert_eq!((e.trials, e.acked, e.survived, e.lost), (2, 5, 0, 5));
+        assert_eq!(x.real_column().unwrap().to_string(), "loopcut:xfs");
+        assert_eq!((x.trials, x.acked, x.survived, x.lost), (2, 7, 7, 0));
+        assert_eq!(e.real.as_ref().unwrap().kernel_release, "6.1.0-test, 6.2.0-other");
+        assert_eq!(e.real.as_ref().unwrap().trials_with_unsynced_pages, 2);
+        assert_eq!(merged.config.real.len(), 2);
+
+        // Shards listing the columns in another order are not the same matrix.
+        let first = shard(1, vec![ext4(1, 1), xfs(1, 2)]);
+        let mut swapped = shard(2, vec![xfs(3, 5), ext4(3, 4)]);
+        swapped.report.config.real = first.report.config.real.clone();
+        let e = merge_shards(&[first, swapped]).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, MergeError::Cells { .. }), "{msg}");
+        assert!(msg.contains("[power-loss (real: loopcut/xfs)]") && msg.contains("[power-loss (real: loopcut/ext4)]"));
+    }
+
+    #[test]
+    fn a_soundness_violation_in_one_shard_makes_the_merged_cell_a_model_violation() {
+        let cell = |k, bad| real_cell("shared/ms-sync-each", "vm", &[real_record(k, 2, 0, bad)]);
+        let merged = merge_shards(&[shard(1, vec![cell(1, false)]), shard(2, vec![cell(2, true)])]).unwrap();
+        let c = &merged.cells[0];
+        assert_eq!(c.verdict, crate::report::Verdict::ModelViolation);
+        assert_eq!(c.real.as_ref().unwrap().soundness_violations, 1);
+        assert!(c.verdict_reason.as_deref().unwrap().starts_with("MODEL SOUNDNESS VIOLATION"));
+        assert!(c.replay.ends_with("before:2"), "the violating shard's trial represents the cell: {}", c.replay);
+    }
 }

@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 
 use crate::crash::{CrashPoint, PointSelection};
+use crate::realcut::columns::{RealColumn, REAL_COLUMN_PATTERN};
 use crate::report::{SurvivalReport, SCHEMA_VERSION};
 use crate::scenario::ScenarioId;
 use crate::spec::SyncPolicy;
@@ -118,6 +119,19 @@ impl JsonSchema for Shard {
     }
 }
 
+impl JsonSchema for RealColumn {
+    fn schema_name() -> Cow<'static, str> {
+        "RealColumn".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        text_schema(
+            "A real column of power-loss-real: BACKEND:FS (loopcut:ext4, loopcut:xfs, loopcut:btrfs) or vm (ext4 \
+             in a qemu guest).",
+            REAL_COLUMN_PATTERN.into(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +184,14 @@ mod tests {
         let selections = [PointSelection::All, PointSelection::Boundaries, PointSelection::Random(40)];
         check::<PointSelection>(&text(&[&selections[0], &selections[1], &selections[2]]), &["random:0", "some"]);
         check::<Shard>(&[Shard::new(2, 4).unwrap().to_string()], &["0/4", "2", "a/b"]);
+        let columns = ["loopcut:ext4", "loopcut:xfs", "loopcut:btrfs", "vm", "vm:ext4"];
+        for c in columns {
+            assert!(c.parse::<RealColumn>().is_ok(), "{c}");
+        }
+        let bad_columns = ["loopcut", "vm:xfs", "loopcut:zfs", "qemu:ext4", "vm "];
+        for b in bad_columns {
+            assert!(b.parse::<RealColumn>().is_err(), "{b}");
+        }
+        check::<RealColumn>(&columns.map(String::from), &bad_columns);
     }
 }

@@ -72,6 +72,13 @@ pub struct ReplayOutcome {
 /// Rerun the trial of `line` on `pool`'s workers and judge it. A `--state`
 /// in the line only selects a state to inspect; the verdict is the trial's.
 pub fn replay_trial(line: &ReplayLine, pool: &PoolConfig) -> Result<ReplayOutcome, LabError> {
+    if line.model.is_real() {
+        return Err(LabError::Spec(
+            "--model power-loss-real: a real power cut is rerun by the `crashlab soundness ... --point P \
+             --trials 1` line its cell prints, not by replay"
+                .into(),
+        ));
+    }
     let config = MatrixConfig {
         seed: line.seed,
         file_size: line.file_size,
@@ -83,6 +90,7 @@ pub fn replay_trial(line: &ReplayLine, pool: &PoolConfig) -> Result<ReplayOutcom
         models: vec![line.model],
         tear: line.tear,
         shard: None,
+        real: Vec::new(),
     };
     let spec = config.spec(line.scenario)?;
     line.point.fits(line.crash, &spec).map_err(|e| LabError::Spec(format!("--point: {e}")))?;

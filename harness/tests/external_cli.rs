@@ -77,7 +77,7 @@ fn a_correct_writer_passes_and_the_report_says_so() {
     assert!(stdout(&o).contains("ok: 16 trials, 0 violations"), "{}", stdout(&o));
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
-    assert_eq!(report["schema_version"], "1.0");
+    assert_eq!(report["schema_version"], "1.1");
     assert_eq!(report["report_kind"], "external");
     assert_eq!(report["protocol_version"], 1);
     assert_eq!(report["seed"], 5);
@@ -172,8 +172,12 @@ fn bad_input_and_malfunctions_exit_2_and_name_the_culprit() {
         (&["run", "--writer", "true", "--crash", "sigkill"], &["--checker"]),
         (&["run", "--writer", "true", "--checker", "true", "--crash", "meteor"], &["--crash", "meteor"]),
         (
-            &["run", "--writer", "true", "--checker", "true", "--crash", "power-loss"],
-            &["not yet implemented", "durability oracle"],
+            &["run", "--writer", "true", "--checker", "true", "--crash", "sigkill", "--tear", "512"],
+            &["--tear 512", "only --crash power-loss"],
+        ),
+        (
+            &["run", "--writer", "true", "--checker", "true", "--crash", "power-loss", "--tear", "1000"],
+            &["--tear 1000", "must divide the page size"],
         ),
         (
             &["run", "--writer", "true", "--checker", "true", "--scenario", "shared/no-sync", "--crash", "sigkill"],
@@ -279,6 +283,37 @@ fn interrupting_a_run_leaves_no_process_and_no_file() {
     assert!(err.contains("interrupted"), "{err}");
     assert_eq!(processes_in(dir.path()), Vec::<String>::new(), "writers outlived the harness");
     assert_eq!(entries(dir.path()), Vec::<String>::new(), "files outlived the harness");
+}
+
+/// PR_SET_PDEATHSIG: a writer or checker crashlab is waiting for dies with
+/// it, even when crashlab is SIGKILLed (no cleanup code runs then; the
+/// trial directories stay, the test removes them).
+#[test]
+fn a_sigkilled_crashlab_leaves_no_writer_or_checker_running() {
+    for (writer, checker) in [("echo start; exec sleep 30", "true"), ("echo start", "exec sleep 30")] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_crashlab"))
+            .args(["run", "--shell", "--writer", writer, "--checker", checker, "--crash", "sigkill"])
+            .args(["--dir", dir.path().to_str().unwrap(), "--out", dir.path().join("r.json").to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // The clean run waits for the sleeping program.
+        let start = Instant::now();
+        while processes_in(dir.path()).is_empty() {
+            assert!(start.elapsed() < Duration::from_secs(20), "the program never started");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // The kernel delivers the parent-death signal as crashlab's threads exit.
+        let start = Instant::now();
+        while !processes_in(dir.path()).is_empty() && start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(processes_in(dir.path()), Vec::<String>::new(), "`{writer}` / `{checker}` outlived crashlab");
+    }
 }
 
 #[test]

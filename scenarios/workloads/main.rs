@@ -14,9 +14,16 @@
 //! | `wal-ms-async` | `msync(MS_ASYNC)` as if it were durable | no: only power loss |
 //! | `wal-map-private` | `MAP_PRIVATE` + msync, pwrite checkpoint at clean exit | yes: every crash loses all acks |
 //! | `flag-before-payload` | commit flag stored before the payload | yes, when a crash lands between them |
+//! | `lmdb` | LMDB, `MDB_WRITEMAP`, default durable commits (`msync(MS_SYNC)`), 8 keys per transaction | correct |
+//! | `lmdb-nosync` | the same with `MDB_NOSYNC` | no: only power loss |
+//!
+//! The LMDB examples load the system's `liblmdb.so.0` (Debian: `liblmdb0`);
+//! `crashlab-workload lmdb version` prints its version.
 
 mod common;
 mod flag_first;
+mod lmdb;
+mod lmdb_ffi;
 mod shadow;
 mod wal;
 
@@ -24,7 +31,8 @@ use wal::Durability;
 
 const USAGE: &str =
     "usage: crashlab-workload EXAMPLE writer [--records N] [--pace-us MICROS] | crashlab-workload EXAMPLE checker
-examples: wal, shadow, wal-ack-before-msync, wal-ms-async, wal-map-private, flag-before-payload";
+examples: wal, shadow, wal-ack-before-msync, wal-ms-async, wal-map-private, flag-before-payload, lmdb, lmdb-nosync
+(for lmdb and lmdb-nosync, --records counts transactions; `crashlab-workload lmdb version` prints LMDB's version)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -55,6 +63,10 @@ fn main() {
         ("shadow", "checker") => shadow::checker(),
         ("flag-before-payload", "writer") => flag_first::writer(records.unwrap_or(16)),
         ("flag-before-payload", "checker") => flag_first::checker(),
+        ("lmdb", "writer") => lmdb::writer(lmdb::Sync::Durable, records.unwrap_or(64)),
+        ("lmdb-nosync", "writer") => lmdb::writer(lmdb::Sync::NoSync, records.unwrap_or(64)),
+        ("lmdb" | "lmdb-nosync", "checker") => lmdb::checker(),
+        ("lmdb" | "lmdb-nosync", "version") => lmdb::print_version(),
         _ => common::die(&format!("unknown example or role `{example} {role}`\n{USAGE}")),
     }
 }

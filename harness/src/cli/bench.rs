@@ -21,8 +21,13 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "4096,65536,1048576,16777216")]
     sizes: Vec<u64>,
     /// Rough seconds per measurement.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 0.4)]
     seconds: f64,
+    /// Rounds per size: floor, 1 job and 2 jobs are measured alternately in
+    /// each round and the medians reported, so a burst of load elsewhere
+    /// hits both sides of a ratio alike.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
     /// Directory for the files under test. Default: the system temp dir.
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
@@ -61,20 +66,32 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         let probe = run_floor(&pool(1), &spec, 20)?;
         let per_sec = 20.0 / (probe as f64 / 1e9);
         let n = ((per_sec * a.seconds) as u32).clamp(20, 200_000);
-        let floor = n as f64 / (run_floor(&pool(1), &spec, n)? as f64 / 1e9);
-        let lab1 = lab_rate(&pool(1), &spec, n as usize)?;
-        let lab2 = lab_rate(&pool(2), &spec, 2 * n as usize)?;
+        let (mut floors, mut lab1s, mut lab2s, mut ratios, mut speedups) = (vec![], vec![], vec![], vec![], vec![]);
+        for _ in 0..a.rounds.max(1) {
+            let floor = n as f64 / (run_floor(&pool(1), &spec, n)? as f64 / 1e9);
+            let lab1 = lab_rate(&pool(1), &spec, n as usize)?;
+            let lab2 = lab_rate(&pool(2), &spec, 2 * n as usize)?;
+            ratios.push(lab1 / floor);
+            speedups.push(lab2 / lab1);
+            floors.push(floor);
+            lab1s.push(lab1);
+            lab2s.push(lab2);
+        }
         println!(
             "{:>10} {:>12.0} {:>12.0} {:>7.2} {:>12.0} {:>7.2}x",
             human(size),
-            floor,
-            lab1,
-            lab1 / floor,
-            lab2,
-            lab2 / lab1
+            median(&mut floors),
+            median(&mut lab1s),
+            median(&mut ratios),
+            median(&mut lab2s),
+            median(&mut speedups)
         );
     }
-    println!("targets: ratio >= 0.70 at 4 KiB..1 MiB; speedup >= 1.8x with 2 jobs on 2 cores");
+    println!(
+        "medians of {} rounds (ratio and speedup: median of the per-round ratios); \
+         targets: ratio >= 0.70 at 4 KiB..1 MiB; speedup >= 1.8x with 2 jobs on 2 cores",
+        a.rounds.max(1)
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -91,6 +108,11 @@ fn lab_rate(pool: &PoolConfig, spec: &WriterSpec, trials: usize) -> Result<f64> 
     let bad = records.iter().flatten().filter(|r| !r.verdict.violations.is_empty()).count();
     anyhow::ensure!(bad == 0, "{bad} benchmark trials broke the model; run `crashlab matrix` to see why");
     Ok(trials as f64 / secs)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 fn human(bytes: u64) -> String {

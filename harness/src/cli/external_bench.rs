@@ -1,6 +1,9 @@
 //! `crashlab bench external`: trials/s of external-program trials (workload
 //! protocol v1, SIGKILL at a random time, then the checker) against a bare
 //! spawn+kill+wait floor doing the same process work, measured in the same run.
+//! Also `crashlab bench oracle` (the durability oracle's slowdown of an
+//! msync-per-op writer) and `crashlab bench power-loss` (the simulated
+//! power-loss model's state exploration against a naive oracle).
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -19,6 +22,19 @@ pub enum BenchTarget {
     /// Trials/s of external programs (`run --writer`) against a bare
     /// spawn+kill+wait floor.
     External(ExternalBenchArgs),
+    /// The durability oracle: an msync-per-op writer untraced (the floor)
+    /// and traced, on the default temp dir (and tmpfs); the slowdown ratio.
+    Oracle(SecondsArgs),
+    /// The simulated power-loss model: states/s of its exploration against
+    /// a naive per-state oracle.
+    PowerLoss(SecondsArgs),
+}
+
+#[derive(Args)]
+pub struct SecondsArgs {
+    /// Rough seconds for the whole measurement.
+    #[arg(long, default_value_t = 4.0)]
+    seconds: f64,
 }
 
 #[derive(Args)]
@@ -42,7 +58,15 @@ pub struct ExternalBenchArgs {
 const ROUNDS: usize = 5;
 
 pub fn run(target: BenchTarget) -> Result<ExitCode> {
-    let BenchTarget::External(a) = target;
+    let a = match target {
+        BenchTarget::External(a) => a,
+        BenchTarget::Oracle(s) => return oracle(s.seconds),
+        BenchTarget::PowerLoss(s) => {
+            anyhow::ensure!(s.seconds.is_finite() && s.seconds >= 0.0, "--seconds {}: not a duration", s.seconds);
+            print!("{}", crashlab::power_loss::run_bench(s.seconds));
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let mut config = ExternalConfig::new(&a.writer, &a.checker, None, false)?;
     config.crashes = vec![ExternalCrash::Sigkill];
     config.seed = a.seed;
@@ -109,9 +133,27 @@ pub fn run(target: BenchTarget) -> Result<ExitCode> {
         lab2 / lab1
     );
     println!(
-        "1 job / 2 jobs: programs get PR_SET_PDEATHSIG (the default: a fork per program); no-pdeathsig: posix_spawn"
+        "1 job / 2 jobs: programs get PR_SET_PDEATHSIG (the default: a clone(CLONE_VM|CLONE_VFORK) per program); no-pdeathsig: std's posix_spawn"
     );
     println!("target: ratio >= 0.80");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `crashlab bench oracle`. The oracle traces from the calling thread and
+/// collects any child of it, so it gets a thread that starts nothing else.
+fn oracle(seconds: f64) -> Result<ExitCode> {
+    let bench = std::thread::spawn(move || crashlab::oracle::bench::run(seconds))
+        .join()
+        .map_err(|_| anyhow::anyhow!("the oracle benchmark panicked"))??;
+    print!("{bench}");
+    let d = &bench.default_dir;
+    println!(
+        "figure: traced {:.1} µs/op; floor: untraced {:.1} µs/op; ratio {:.3} (target <= {})",
+        d.traced_ns_per_op / 1e3,
+        d.untraced_ns_per_op / 1e3,
+        d.ratio(),
+        crashlab::oracle::bench::TARGET_RATIO
+    );
     Ok(ExitCode::SUCCESS)
 }
 

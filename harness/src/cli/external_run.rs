@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
 
-use crashlab::crash::CrashKind;
+use crashlab::external::power_loss::{replay_power_loss, PowerLossReplayed, PowerLossTrialOutcome, StateText};
 use crashlab::external::{
     replay_trial, run_external, write_report, CheckerVerdict, ExternalConfig, ExternalCrash, ExternalError,
     ReplayTarget, Replayed,
@@ -58,6 +58,18 @@ pub struct ExternalReplayArgs {
     /// --trial), as printed in the replay line.
     #[arg(long, requires = "trial")]
     pub clean_ns: Option<u64>,
+    /// --crash power-loss: the traced clean run's count of sync calls (it
+    /// places the trial's crash point), as printed in the replay line.
+    #[arg(long, requires = "trial")]
+    pub calls: Option<u64>,
+}
+
+/// The flags of `crashlab replay` a power-loss replay of --writer uses that
+/// the built-in replay shares.
+pub struct PowerLossReplayArgs {
+    pub tear: Option<u64>,
+    pub state: Option<String>,
+    pub write_state: Option<PathBuf>,
 }
 
 fn config(writer: &str, checker: &str, setup: Option<&str>, shell: bool) -> Result<ExternalConfig> {
@@ -89,6 +101,7 @@ pub fn run(common: &crate::CommonArgs, crash: &str, args: &ExternalArgs) -> Resu
     config.seed = common.seed.unwrap_or_else(crate::fresh_seed);
     config.jobs = common.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     config.timeout = Duration::from_secs(common.timeout as u64);
+    config.tear = common.tear;
     if let Some(d) = &common.dir {
         config.dir = d.clone();
     }
@@ -136,19 +149,28 @@ pub fn run(common: &crate::CommonArgs, crash: &str, args: &ExternalArgs) -> Resu
                 );
             }
         }
+        if let Some(v) = report.power_loss.as_ref().and_then(|p| p.failures.first().map(|v| (p.violations, v))) {
+            let (count, v) = v;
+            eprintln!(
+                "crashlab: {count} violation(s) under power-loss, first in trial {}: {}\n  replay: {}",
+                v.trial, v.finding.explanation, v.replay
+            );
+        }
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// `crashlab replay --writer W --checker C --crash K --seed S --trial T --clean-ns N`.
+/// `crashlab replay --writer W --checker C --crash K --seed S --trial T --clean-ns N
+/// [--calls C --state S]`.
 pub fn replay(
     args: &ExternalReplayArgs,
-    crash: CrashKind,
+    crash: &str,
     seed: u64,
     dir: Option<&Path>,
     timeout_secs: u32,
     json: bool,
+    pl: PowerLossReplayArgs,
 ) -> Result<ExitCode> {
     let (Some(writer), Some(checker)) = (&args.writer, &args.checker) else {
         bail!("--writer needs --checker");
@@ -158,11 +180,15 @@ pub fn replay(
     config.timeout = Duration::from_secs(timeout_secs as u64);
     config.dir = dir.map_or_else(std::env::temp_dir, PathBuf::from);
     let kind = match crash {
-        CrashKind::Sigkill => Some(ExternalCrash::Sigkill),
-        CrashKind::Abort => Some(ExternalCrash::Sigabrt),
-        CrashKind::Sigbus => Some(ExternalCrash::Sigbus),
-        CrashKind::Clean => None,
+        "clean" => None,
+        other => Some(other.parse::<ExternalCrash>().map_err(|e| anyhow!("--crash {other}: {e}"))?),
     };
+    if kind == Some(ExternalCrash::PowerLoss) {
+        return replay_power_loss_cli(args, config, json, pl);
+    }
+    if pl.tear.is_some() || pl.state.is_some() || args.calls.is_some() {
+        bail!("--tear, --state and --calls apply to --crash power-loss only");
+    }
     let target = match (kind, args.trial, args.clean_ns) {
         (None, None, _) => ReplayTarget::Clean,
         (None, Some(_), _) => bail!("--trial: --crash clean replays the clean run, which has no trial index"),
@@ -212,6 +238,99 @@ pub fn replay(
         }
     };
     Ok(if verdict.is_violation() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn replay_power_loss_cli(
+    args: &ExternalReplayArgs,
+    mut config: ExternalConfig,
+    json: bool,
+    pl: PowerLossReplayArgs,
+) -> Result<ExitCode> {
+    let (Some(trial), Some(clean_ns), Some(calls)) = (args.trial, args.clean_ns, args.calls) else {
+        bail!("--crash power-loss needs --trial, --clean-ns and --calls (copy them from the replay line)");
+    };
+    config.crashes = vec![ExternalCrash::PowerLoss];
+    config.tear = pl.tear;
+    let state = pl.state.as_deref().map(str::parse::<StateText>).transpose().map_err(|e| anyhow!("--state: {e}"))?;
+    let cancel = crate::cancel_flag()?;
+    let replayed =
+        replay_power_loss(&config, trial, clean_ns, calls, state.as_ref(), pl.write_state.as_deref(), &cancel)
+            .map_err(external_error)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&replayed)?);
+    }
+    let verdict = match &replayed {
+        PowerLossReplayed::Trial(o) => {
+            if !json {
+                print_power_loss_trial(o, config.seed);
+            }
+            o.verdict.clone()
+        }
+        PowerLossReplayed::State { plan, delivery, acks, files, state, resolved, notes, verdict, written_to } => {
+            if !json {
+                println!(
+                    "power-loss trial {} of seed {} (CRASHLAB_SEED={}), {}: {delivery}",
+                    plan.trial, config.seed, plan.writer_seed, plan.point
+                );
+                print_acks(acks, None);
+                print_files(files);
+                println!(
+                    "  state {state}{}",
+                    if resolved != state { format!(" (here: {resolved})") } else { String::new() }
+                );
+                for n in notes {
+                    println!("  note: {n}");
+                }
+                if let Some(p) = written_to {
+                    println!("  wrote the state's directory to {}", p.display());
+                }
+                print_verdict(verdict);
+                print_power_loss_note();
+            }
+            verdict.clone()
+        }
+    };
+    Ok(if verdict.is_violation() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn print_power_loss_trial(o: &PowerLossTrialOutcome, seed: u64) {
+    println!(
+        "power-loss trial {} of seed {} (CRASHLAB_SEED={}), {}: {}",
+        o.plan.trial, seed, o.plan.writer_seed, o.plan.point, o.delivery
+    );
+    print_acks(&o.acks, o.partial_line.as_deref());
+    print_files(&o.files);
+    println!(
+        "  {} of {} states checked ({}), {} checker runs",
+        o.states_checked,
+        o.states_total,
+        if o.exhaustive { "the space is walked whole" } else { "the space is sampled" },
+        o.checker_runs
+    );
+    match &o.finding {
+        None => println!("checker: consistent in every state checked"),
+        Some(f) => {
+            println!("checker: VIOLATION: {}", f.explanation);
+            println!("  minimal state: {}", f.state);
+            println!("  first failing state: {} ({}): {}", f.first_state, f.first_state_kind, f.first_reason);
+        }
+    }
+    print_power_loss_note();
+}
+
+fn print_files(files: &[crashlab::external::power_loss::PowerLossFile]) {
+    for f in files {
+        println!(
+            "  {}: durable floor {} bytes, newest {} bytes, {} unit(s) differ",
+            f.path, f.floor_size, f.newest_size, f.dirty_units
+        );
+    }
+}
+
+fn print_power_loss_note() {
+    println!(
+        "note: a crash at a sync call replays exactly for a deterministic writer; a timed crash replays the time, not the instruction it hit"
+    );
 }
 
 fn print_acks(acks: &[String], partial: Option<&str>) {

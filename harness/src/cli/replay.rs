@@ -19,8 +19,9 @@ use crashlab::scenario::ScenarioId;
 pub struct ReplayArgs {
     #[arg(long, required_unless_present = "writer")]
     scenario: Option<ScenarioId>,
+    /// sigkill, abort, sigbus or clean; with --writer also sigabrt or power-loss.
     #[arg(long)]
-    crash: CrashKind,
+    crash: String,
     /// The crash point, as printed: before:K, inside:K+Nns, time:Ppermille,
     /// truncate:K@LEN or none.
     #[arg(long, required_unless_present = "writer")]
@@ -42,14 +43,17 @@ pub struct ReplayArgs {
     /// The persistence model to judge the crash instant under.
     #[arg(long, default_value = "process-crash")]
     model: PersistenceModel,
-    /// Sector size of power-loss-torn.
-    #[arg(long, default_value_t = crashlab::power_loss::DEFAULT_TEAR)]
-    tear: u64,
+    /// Sector size of power-loss-torn (default 512); with --writer, as
+    /// printed in the replay line.
+    #[arg(long)]
+    tear: Option<u64>,
     /// A power-loss state to rebuild exactly (as printed in explanations):
     /// prints which acks it loses and writes its bytes with --write-state.
-    #[arg(long, requires = "model")]
-    state: Option<CrashState>,
-    /// Write the bytes of --state to this file.
+    /// With --writer: rebuilds that state's directory and runs the checker.
+    #[arg(long)]
+    state: Option<String>,
+    /// Write the bytes of --state to this file (with --writer: the state's
+    /// directory, which must not exist).
     #[arg(long, requires = "state")]
     write_state: Option<std::path::PathBuf>,
     /// Replay a trial of your own program (`crashlab run --writer`).
@@ -59,8 +63,13 @@ pub struct ReplayArgs {
 
 pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     if a.external.writer.is_some() {
-        return crate::cli::external_run::replay(&a.external, a.crash, a.seed, a.dir.as_deref(), a.timeout, a.json);
+        use crate::cli::external_run::{replay, PowerLossReplayArgs};
+        let pl = PowerLossReplayArgs { tear: a.tear, state: a.state, write_state: a.write_state };
+        return replay(&a.external, &a.crash, a.seed, a.dir.as_deref(), a.timeout, a.json, pl);
     }
+    let crash: CrashKind = a.crash.parse().map_err(|e| anyhow::anyhow!("--crash {}: {e}", a.crash))?;
+    let state = a.state.as_deref().map(str::parse::<CrashState>).transpose().context("--state")?;
+    let tear = a.tear.unwrap_or(crashlab::power_loss::DEFAULT_TEAR);
     let scenario = a.scenario.expect("clap requires --scenario without --writer");
     let point = a.point.expect("clap requires --point without --writer");
     let config = MatrixConfig {
@@ -70,12 +79,13 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         points: PointSelection::All,
         trials: 1,
         scenarios: vec![scenario],
-        crashes: vec![a.crash],
+        crashes: vec![crash],
         models: vec![a.model],
-        tear: a.tear,
+        tear,
         shard: None,
+        real: Vec::new(),
     };
-    if a.state.is_some() && !a.model.is_power_loss() {
+    if state.is_some() && !a.model.is_power_loss() {
         anyhow::bail!("--state needs --model power-loss or power-loss-torn");
     }
     let spec = config.spec(scenario).with_context(|| format!("--scenario {} --size {}", scenario, a.size))?;
@@ -86,7 +96,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         dir: dir.path().to_owned(),
         watchdog_secs: a.timeout,
     };
-    let line = config.replay_line(scenario, a.crash, a.model, point);
+    let line = config.replay_line(scenario, crash, a.model, point);
     let ReplayOutcome { record, cell } = replay_trial(&line, &pool)?;
     let record = &record;
     if a.json {
@@ -94,7 +104,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     } else {
         let f = &record.facts;
         let v = &record.verdict;
-        println!("{} under {} at {}", scenario, a.crash, point);
+        println!("{} under {} at {}", scenario, crash, point);
         println!("  writer ended with {}; {} of {} ops completed", f.exit, f.journal.completed, spec.ops.len());
         if let Some(i) = f.journal.in_flight {
             println!("  in flight: op {i} ({})", spec.ops[i].kind_name());
@@ -151,7 +161,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
             }
         }
     }
-    if let Some(state) = &a.state {
+    if let Some(state) = &state {
         judge_state(&spec, &config, a.model, record, state, a.write_state.as_deref())?;
     }
     let model = a.model;

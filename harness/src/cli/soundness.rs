@@ -4,6 +4,9 @@
 //! harness failed or the backend is unavailable here (not root, tool
 //! missing); 130: interrupted (workers stopped, mounts and loop devices
 //! released).
+//!
+//! Also the arguments of the real columns of `crashlab matrix` (`--real`,
+//! [`RealColumnArgs`]) and their checks, made before any trial runs.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,7 +15,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use crashlab::crash::CrashPoint;
+use crashlab::expectation::PersistenceModel;
 use crashlab::realcut::campaign::{bench_loopcut, run_loopcut, RealPoolConfig, SoundnessConfig, WorkloadId};
+use crashlab::realcut::columns::{check_available, default_image_dir, RealColumn, RealSetup};
 use crashlab::realcut::fs::{CutMethod, FsKind};
 use crashlab::realcut::report::SoundnessReport;
 use crashlab::realcut::{Backend, RealcutError};
@@ -86,12 +91,112 @@ pub struct SoundnessArgs {
 }
 
 fn default_dir() -> PathBuf {
-    let shm = Path::new("/dev/shm");
-    if crashlab::environment::fs_type(shm) == "tmpfs" {
-        shm.to_owned()
-    } else {
-        std::env::temp_dir()
+    default_image_dir()
+}
+
+/// The real columns of `crashlab matrix`: real power cuts at the op
+/// boundaries of the simulated power-loss cells, one column per backend and
+/// filesystem, under the `power-loss-real` model.
+#[derive(Args, Clone, Default)]
+pub struct RealColumnArgs {
+    /// Real power-cut columns of the power-loss-real model (which --model
+    /// must list), comma-separated: loopcut:ext4, loopcut:xfs, loopcut:btrfs
+    /// (the host kernel, loop devices: root) and vm (ext4 in a qemu guest,
+    /// killed: see scripts/vm-setup.sh).
+    #[arg(long, value_delimiter = ',', value_name = "BACKEND[:FS]")]
+    pub real: Vec<RealColumn>,
+    /// vm column: the directory scripts/vm-setup.sh filled. Default:
+    /// $CRASHLAB_VM_DIR.
+    #[arg(long, value_name = "DIR")]
+    pub vm_dir: Option<PathBuf>,
+    /// Where the evidence of a real cut the model forbids is kept (facts,
+    /// file, post-cut image).
+    #[arg(long, value_name = "DIR", default_value = "reports/out/real-evidence")]
+    pub real_keep_dir: PathBuf,
+    /// Testing aid: corrupt each loopcut file after the cut (shows the
+    /// soundness-violation path).
+    #[arg(long, hide = true)]
+    pub real_inject_fault: bool,
+}
+
+/// The real columns' setup and the directory their images live in (removed
+/// on drop).
+pub struct RealColumnsRun {
+    pub setup: RealSetup,
+    pub dir: tempfile::TempDir,
+}
+
+/// One line naming the real columns: backend, kernel, filesystem, cut.
+pub fn describe_real_columns(columns: &[RealColumn], run: &RealColumnsRun) -> String {
+    let host = crashlab::environment::kernel_release();
+    let each: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            let kernel = match (&run.setup.vm, c.backend) {
+                (Some(vm), Backend::Vm) => format!("guest kernel {}", vm.kernel_version),
+                _ => format!("kernel {host}"),
+            };
+            format!("{} ({kernel}, {}, cut {})", c.label(), c.fs, c.cut())
+        })
+        .collect();
+    format!("real power cuts: {}; images in {}", each.join("; "), run.dir.path().display())
+}
+
+/// Check the real-column flags against `models` and that every requested
+/// column can run here, before any trial runs: `unavailable: needs root`
+/// for loopcut without root, the setup instruction for vm without a guest.
+/// `args` is `None` for `crashlab run`, which makes no real cuts. Images go
+/// in a fresh directory in `dir` (the matrix's `--dir`), by default on tmpfs.
+pub fn real_columns(
+    args: Option<&RealColumnArgs>,
+    models: &[PersistenceModel],
+    jobs: usize,
+    timeout: u32,
+    dir: Option<&Path>,
+) -> Result<Option<RealColumnsRun>> {
+    let wanted = models.contains(&PersistenceModel::PowerLossReal);
+    let columns = args.map_or(&[][..], |a| &a.real[..]);
+    let names = |cs: &[RealColumn]| cs.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",");
+    match (wanted, args) {
+        (true, None) => anyhow::bail!(
+            "--model power-loss-real: real power cuts are columns of `crashlab matrix --real BACKEND[:FS],...`; \
+             `run` makes none"
+        ),
+        (true, Some(_)) if columns.is_empty() => anyhow::bail!(
+            "--model power-loss-real needs --real BACKEND[:FS],... (loopcut:ext4, loopcut:xfs, loopcut:btrfs, vm)"
+        ),
+        (false, _) if !columns.is_empty() => anyhow::bail!(
+            "--real {}: add power-loss-real to --model (e.g. --model process-crash,power-loss,power-loss-real)",
+            names(columns)
+        ),
+        (false, _) => return Ok(None),
+        (true, Some(_)) => {}
     }
+    let a = args.expect("matched above");
+    if let Some(c) = columns.iter().enumerate().find_map(|(i, c)| columns[..i].contains(c).then_some(c)) {
+        anyhow::bail!("--real {c} given twice");
+    }
+    let vm_columns: Vec<RealColumn> = columns.iter().copied().filter(|c| c.backend == Backend::Vm).collect();
+    let vm = if vm_columns.is_empty() {
+        None
+    } else {
+        use crashlab::realcut::vm::VmAssets;
+        Some(VmAssets::locate(a.vm_dir.as_deref()).with_context(|| format!("--real {}", names(&vm_columns)))?)
+    };
+    let loopcut: Vec<RealColumn> = columns.iter().copied().filter(|c| c.backend == Backend::Loopcut).collect();
+    check_available(&loopcut, None).with_context(|| format!("--real {}", names(&loopcut)))?;
+    let dir = crate::work_dir(&Some(dir.map_or_else(default_image_dir, Path::to_owned)))?;
+    let pool = RealPoolConfig {
+        command: RealPoolConfig::current_exe_command()?,
+        jobs,
+        dir: dir.path().to_owned(),
+        keep_dir: absolute(&a.real_keep_dir)?,
+        watchdog_secs: timeout,
+        host_mounts: false,
+        inject_fault: a.real_inject_fault,
+    };
+    let setup = RealSetup { pool, vm, vm_timeout: std::time::Duration::from_secs(timeout.max(1) as u64) };
+    Ok(Some(RealColumnsRun { setup, dir }))
 }
 
 fn config(a: &SoundnessArgs) -> SoundnessConfig {

@@ -11,7 +11,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::command::{CommandLine, Role};
-use super::plan::TrialPlan;
+use super::plan::{PowerLossPlan, TrialPlan};
+use super::power_loss::{
+    aggregate_power_loss, calibrate as calibrate_power_loss, run_power_loss_trials, PowerLossOptions, PowerLossSection,
+};
 use super::report::{
     aggregate_section, CleanRun, ExternalReplayLine, ExternalReport, ExternalRunConfig, ExternalRunInfo,
     ExternalSummary, ReplayTarget, TrialOutcome, EXTERNAL_SCHEMA_VERSION, PROTOCOL_VERSION,
@@ -50,6 +53,12 @@ impl<'a> Supervision<'a> {
     pub fn timeout_secs(&self) -> u64 {
         self.timeout.as_secs()
     }
+
+    /// The same, also stopped when `abandon` is set (by the engine, when
+    /// another trial failed).
+    pub(crate) fn with_abandon(self, abandon: &'a AtomicBool) -> Supervision<'a> {
+        Supervision { abandon: Some(abandon), ..self }
+    }
 }
 
 /// Everything an external run needs.
@@ -69,6 +78,10 @@ pub struct ExternalConfig {
     pub dir: PathBuf,
     /// See [`Supervision::die_with_crashlab`].
     pub die_with_crashlab: bool,
+    /// `--tear`: power-loss states choose per sector of this many bytes
+    /// (it must divide the page size) instead of per page.
+    pub tear: Option<u64>,
+    pub power_loss: PowerLossOptions,
 }
 
 impl ExternalConfig {
@@ -87,6 +100,8 @@ impl ExternalConfig {
             timeout: Duration::from_secs(60),
             dir: std::env::temp_dir(),
             die_with_crashlab: true,
+            tear: None,
+            power_loss: PowerLossOptions::default(),
         })
     }
 
@@ -95,8 +110,16 @@ impl ExternalConfig {
         if self.crashes.is_empty() {
             return Err(ExternalError::BadInput("--crash needs at least one crash kind".into()));
         }
-        if self.crashes.contains(&ExternalCrash::PowerLoss) {
-            return Err(ExternalError::PowerLossNotReady);
+        if let Some(tear) = self.tear {
+            if !self.crashes.contains(&ExternalCrash::PowerLoss) {
+                return Err(ExternalError::BadInput(format!("--tear {tear}: only --crash power-loss tears pages")));
+            }
+            let page = crate::lab::trial::page_size();
+            if tear == 0 || page % tear != 0 {
+                return Err(ExternalError::BadInput(format!(
+                    "--tear {tear}: the sector size must divide the page size ({page} bytes)"
+                )));
+            }
         }
         if self.trials == 0 {
             return Err(ExternalError::BadInput("--trials must be at least 1".into()));
@@ -128,11 +151,12 @@ impl ExternalConfig {
             crashes,
             trials: self.trials,
             timeout_secs: self.timeout.as_secs(),
+            tear: self.tear,
         }
     }
 
     pub fn replay_line(&self, target: ReplayTarget) -> ExternalReplayLine {
-        ExternalReplayLine { config: self.run_config(), seed: self.seed, target }
+        ExternalReplayLine { config: self.run_config(), seed: self.seed, target, state: None }
     }
 }
 
@@ -147,7 +171,7 @@ fn dedup_in_order<T: PartialEq + Copy>(v: &mut Vec<T>) {
 
 /// Errors that belong to one trial get its name and replay line; bad input
 /// and interruptions do not.
-fn in_trial(e: ExternalError, trial: String, replay: &ExternalReplayLine) -> ExternalError {
+pub(crate) fn in_trial(e: ExternalError, trial: String, replay: &ExternalReplayLine) -> ExternalError {
     match e {
         ExternalError::Timeout { .. }
         | ExternalError::Failed { .. }
@@ -189,7 +213,8 @@ fn clean_run(
 }
 
 /// Run the whole experiment: the clean run, then `trials` trials of every
-/// crash kind, `jobs` at a time. `on_trial` sees each outcome as it comes
+/// crash kind, `jobs` at a time (power loss last, after a second clean run
+/// under the oracle). `on_trial` sees each process-crash outcome as it comes
 /// (for progress). Stops with `Interrupted` once `cancel` is set, with the
 /// first trial's error if one fails; either way every child is killed and
 /// reaped and every temporary file removed.
@@ -207,21 +232,26 @@ pub fn run_external(
     let (clean, clean_duration) = clean_run(config, &dir, &supervision)?;
     let run_config = config.run_config();
     let mut sections = Vec::new();
+    let mut power_loss = None;
     if !clean.checker.is_violation() {
-        let plans: Vec<TrialPlan> = run_config
-            .crashes
+        let process_crashes: Vec<ExternalCrash> =
+            run_config.crashes.iter().copied().filter(|&c| c != ExternalCrash::PowerLoss).collect();
+        let plans: Vec<TrialPlan> = process_crashes
             .iter()
             .flat_map(|&c| (0..config.trials).map(move |t| TrialPlan::new(config.seed, c, t)))
             .collect();
         let outcomes = run_trials(config, &dir, &plans, clean_duration, cancel, on_trial)?;
         let clean_ns = clean_duration.as_nanos() as u64;
-        for &crash in &run_config.crashes {
+        for &crash in &process_crashes {
             let of_kind: Vec<TrialOutcome> = outcomes.iter().filter(|o| o.plan.crash == crash).cloned().collect();
             let replay = |trial| config.replay_line(ReplayTarget::Trial { crash, trial, clean_ns }).to_string();
             sections.push(aggregate_section(crash, &of_kind, &replay));
         }
+        if run_config.crashes.contains(&ExternalCrash::PowerLoss) {
+            power_loss = Some(power_loss_section(config, &dir, &supervision)?);
+        }
     }
-    let summary = ExternalSummary::of(&clean, &sections);
+    let summary = ExternalSummary::of(&clean, &sections, power_loss.as_ref());
     let environment = crate::environment::probe(&dir);
     drop(tmp);
     Ok(ExternalReport {
@@ -240,8 +270,42 @@ pub fn run_external(
         config: run_config,
         clean_run: clean,
         crashes: sections,
+        power_loss,
         summary,
     })
+}
+
+/// The power-loss trials: calibrate under the oracle, run, aggregate.
+fn power_loss_section(
+    config: &ExternalConfig,
+    dir: &Path,
+    supervision: &Supervision<'_>,
+) -> Result<PowerLossSection, ExternalError> {
+    let abandon = AtomicBool::new(false);
+    let supervision = supervision.with_abandon(&abandon);
+    let calibration = TrialSlot::create(dir, "pl-clean")
+        .and_then(|slot| calibrate_power_loss(config, &slot, &supervision))
+        .map_err(|e| {
+            let target = ReplayTarget::Clean;
+            in_trial(e, "the clean run under the durability oracle".into(), &config.replay_line(target))
+        })?;
+    let plans: Vec<PowerLossPlan> =
+        (0..config.trials).map(|t| PowerLossPlan::new(config.seed, t, calibration.sync_calls)).collect();
+    let outcomes = run_power_loss_trials(config, dir, &plans, &calibration, &supervision, &abandon)?;
+    let page = crate::lab::trial::page_size();
+    let (clean_ns, calls) = (calibration.traced_clean_ns, calibration.sync_calls);
+    let replay = |trial, state: &str| {
+        config.replay_line(ReplayTarget::PowerLoss { trial, clean_ns, calls }).with_state(state).to_string()
+    };
+    Ok(aggregate_power_loss(
+        config.tear,
+        config.tear.unwrap_or(page),
+        config.power_loss.explore.exhaustive_bound,
+        config.power_loss.explore.random_states,
+        calibration,
+        &outcomes,
+        &replay,
+    ))
 }
 
 fn run_trials(
@@ -256,7 +320,7 @@ fn run_trials(
     let abandon = AtomicBool::new(false);
     let results: Mutex<Vec<Option<TrialOutcome>>> = Mutex::new(vec![None; plans.len()]);
     let first_error: Mutex<Option<ExternalError>> = Mutex::new(None);
-    let supervision = Supervision { abandon: Some(&abandon), ..config.supervision(cancel) };
+    let supervision = config.supervision(cancel).with_abandon(&abandon);
     let clean_ns = clean.as_nanos() as u64;
     std::thread::scope(|scope| {
         for job in 0..config.jobs.min(plans.len()) {
@@ -311,6 +375,7 @@ pub enum Replayed {
 /// run it again: same `CRASHLAB_SEED`, same crash time (the same fraction of
 /// `clean_ns`), same sigbus choices. The crash time is replayed, not the
 /// instruction it hit: a random-time crash may land elsewhere in the writer.
+/// Power-loss trials are replayed by [`crate::external::power_loss::replay_power_loss`].
 pub fn replay_trial(
     config: &ExternalConfig,
     target: ReplayTarget,
@@ -335,6 +400,9 @@ pub fn replay_trial(
                 replay: line.to_string(),
             };
             Ok(Replayed::Clean(report, outcome.acks))
+        }
+        ReplayTarget::PowerLoss { .. } | ReplayTarget::Trial { crash: ExternalCrash::PowerLoss, .. } => {
+            Err(ExternalError::BadInput("power-loss trials are replayed by replay_power_loss".into()))
         }
         ReplayTarget::Trial { crash, trial, clean_ns } => {
             let plan = TrialPlan::new(config.seed, crash, trial);

@@ -78,10 +78,14 @@
 //! would land in the trial directory). When the writer's process ends,
 //! anything left in its process group is killed.
 //!
-//! `power-loss` (what survives a machine crash) needs the durability oracle
-//! and is not implemented yet; the building blocks it will reuse are
-//! [`run_checker`], [`write_acks_file`], [`DirImage`] with
-//! [`materialize_dir`] and [`snapshot_dir`].
+//! # Power loss
+//!
+//! `power-loss` simulates a machine crash: the writer runs under the
+//! durability oracle, is crashed at a sync call boundary or a random time,
+//! and the checker judges the states a power loss may leave (every unit of
+//! every file at its durable floor or at its newest content). See
+//! [`power_loss`] for the model, the states explored, and how a failing
+//! state is shrunk to a minimal explanation with a replay line.
 //!
 //! # Errors and results
 //!
@@ -94,14 +98,17 @@
 //!
 //! # Processes and files
 //!
-//! Every command is started with `std::process::Command` (fork+exec: no
-//! Rust code runs in a forked child) in a process group of its own. By
-//! default it also gets `PR_SET_PDEATHSIG`, so it dies if the thread that
-//! started it does (its own process group would escape a kill of crashlab's
-//! group); the `pre_exec` hook that sets it makes only async-signal-safe
-//! calls, but forces a plain fork instead of `posix_spawn`
-//! ([`Supervision::die_with_crashlab`] turns it off). Every exit path,
-//! errors and cancellation included, kills the group and reaps the process.
+//! Every command runs in a process group of its own, and by default with
+//! `PR_SET_PDEATHSIG`, so it dies if the thread that started it does (its
+//! own process group would escape a kill of crashlab's group). It is started
+//! by a `clone(CLONE_VM | CLONE_VFORK)` whose child makes only
+//! async-signal-safe system calls on data prepared before the clone (see
+//! `spawn.rs`): as cheap as `posix_spawn`, which cannot set the parent-death
+//! signal. Without the protection ([`Supervision::die_with_crashlab`] off),
+//! `std::process::Command` starts it (`posix_spawn`). No Rust code runs in a
+//! child either way. Every exit path, errors and cancellation included,
+//! kills the group and reaps the process. The writer of a power-loss trial
+//! is started by the oracle instead, which gives it the same protection.
 //! Trial directories and acks files live in one temporary directory, removed
 //! after each trial and at the end of the run.
 
@@ -110,9 +117,11 @@ mod command;
 mod dir_image;
 mod engine;
 mod plan;
+pub mod power_loss;
 mod process;
 mod report;
 mod sigbus;
+mod spawn;
 mod trial;
 
 use std::fmt;
@@ -125,7 +134,7 @@ pub use checker::{run_checker, write_acks_file, CheckerVerdict};
 pub use command::{CommandLine, Role};
 pub use dir_image::{materialize_dir, snapshot_dir, DirImage};
 pub use engine::{calibrate, replay_trial, run_external, write_report, ExternalConfig, Replayed, Supervision};
-pub use plan::{choose_cut, TrialPlan};
+pub use plan::{choose_cut, PowerLossPlan, PowerLossPoint, TrialPlan};
 pub use process::{AckLines, ProcessEnd};
 pub use report::{
     aggregate_section, CleanRun, CrashSection, Delivery, ExternalReplayLine, ExternalReport, ExternalRunConfig,
@@ -151,7 +160,9 @@ pub enum ExternalCrash {
     Sigabrt,
     /// Truncate a file the writer has mapped, at a random time.
     Sigbus,
-    /// Simulated power loss (needs the durability oracle; not yet implemented).
+    /// Simulated power loss: the writer under the durability oracle, crashed
+    /// at a sync call boundary or a random time; the checker judges the
+    /// states a power loss may leave (see [`power_loss`]).
     PowerLoss,
 }
 
@@ -209,8 +220,10 @@ pub enum ExternalError {
         "checker malfunction: `{command}` (--checker) {how} on {dir}{stderr}; a checker must exit 0 (consistent) or 1 (violation, reason on the first line of stderr)"
     )]
     CheckerMalfunction { command: String, how: String, dir: String, stderr: String },
-    #[error("not yet implemented: --crash power-loss for --writer programs needs the durability oracle")]
-    PowerLossNotReady,
+    /// The durability oracle cannot run the writer (`--crash power-loss`):
+    /// no ptrace or seccomp, a writer using io_uring, ...
+    #[error("--crash power-loss: the writer `{command}` (--writer) cannot run under the durability oracle: {error}")]
+    Oracle { command: String, error: crate::oracle::OracleError },
     #[error("{what}: {error}")]
     Io { what: String, error: std::io::Error },
     /// An error inside one trial, with the line that reruns it.

@@ -4,11 +4,13 @@
 //! the crash kind and the trial index through `derive_seed`, so a replay
 //! line (seed, crash, trial) re-creates the trial's plan exactly.
 
+use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::ExternalCrash;
+use crate::oracle::CrashWhen;
 use crate::scenario::derive_seed;
 
 /// The random choices of one trial.
@@ -47,6 +49,103 @@ impl TrialPlan {
     pub fn crash_after(&self, clean: Duration) -> Duration {
         Duration::from_nanos((clean.as_nanos() as u64).saturating_mul(self.at_ppm as u64) / 1_000_000)
     }
+}
+
+/// Where a power-loss trial crashes the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum PowerLossPoint {
+    /// At a time uniform in the traced clean run, in millionths of its
+    /// duration, counted from the writer's start (like the process crashes).
+    Time { at_ppm: u32 },
+    /// At the `nth` (1-based) call of `msync`, `fsync`, `fdatasync`,
+    /// `ftruncate` or `munmap` (all kinds counted together, in the order the
+    /// oracle sees them): just before it runs, or just after it returned.
+    Syscall { nth: u64, when: CrashWhen },
+}
+
+impl fmt::Display for PowerLossPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            PowerLossPoint::Time { at_ppm } => write!(f, "at {:.2}% of the traced clean run", at_ppm as f64 / 1e4),
+            PowerLossPoint::Syscall { nth, when: CrashWhen::Before } => write!(f, "just before sync call {nth}"),
+            PowerLossPoint::Syscall { nth, when: CrashWhen::After } => write!(f, "just after sync call {nth}"),
+        }
+    }
+}
+
+/// The seeded choices of one power-loss trial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowerLossPlan {
+    pub trial: u32,
+    /// `CRASHLAB_SEED` for the setup and the writer.
+    pub writer_seed: u64,
+    pub point: PowerLossPoint,
+    /// Drives the random states of the trial's exploration.
+    pub state_seed: u64,
+}
+
+impl PowerLossPlan {
+    /// The plan of `trial` for a writer whose traced clean run made `calls`
+    /// calls that can be crash points. Even trials crash at those calls,
+    /// spread over all of them (before and after each) in an order whose
+    /// every prefix is evenly spread (two laps of the bit-reversal
+    /// permutation of the calls, rotated by a seeded offset, alternating
+    /// before and after); odd trials, and the even ones once every call point has
+    /// been used, crash at a random time. Depends on nothing else, so a
+    /// replay line needs only the seed, the trial and `calls`.
+    pub fn new(seed: u64, trial: u32, calls: u64) -> PowerLossPlan {
+        let base = TrialPlan::new(seed, ExternalCrash::PowerLoss, trial);
+        let t = trial.to_string();
+        let points = calls.saturating_mul(2);
+        let j = (trial / 2) as u64;
+        let point = if trial % 2 == 0 && j < points {
+            // Two laps over the calls, each in spread order: consecutive call
+            // trials alternate before/after, and every call gets the side in
+            // the second lap that it did not get in the first.
+            let (lap, m) = (j / calls, j % calls);
+            let when = if (m + lap) % 2 == 0 { CrashWhen::Before } else { CrashWhen::After };
+            let rotation = derive_seed(seed, &["external", "power-loss", "rotation"]) % calls;
+            PowerLossPoint::Syscall { nth: (spread_index(m, calls) + rotation) % calls + 1, when }
+        } else {
+            PowerLossPoint::Time { at_ppm: base.at_ppm }
+        };
+        PowerLossPlan {
+            trial,
+            writer_seed: base.writer_seed,
+            point,
+            state_seed: derive_seed(seed, &["external", "power-loss", &t, "states"]),
+        }
+    }
+
+    /// The crash time for a traced clean run of `clean`, for a timed point.
+    pub fn crash_after(&self, clean: Duration) -> Option<Duration> {
+        match self.point {
+            PowerLossPoint::Time { at_ppm } => {
+                Some(Duration::from_nanos((clean.as_nanos() as u64).saturating_mul(at_ppm as u64) / 1_000_000))
+            }
+            PowerLossPoint::Syscall { .. } => None,
+        }
+    }
+}
+
+/// The `j`-th element (j < n) of the bit-reversal permutation of the
+/// smallest power of two >= n, with the elements >= n left out: every
+/// prefix is spread evenly over 0..n.
+fn spread_index(j: u64, n: u64) -> u64 {
+    let bits = 64 - (n - 1).leading_zeros();
+    let reverse = |i: u64| if bits == 0 { 0 } else { i.reverse_bits() >> (64 - bits) };
+    let mut seen = 0;
+    for i in 0.. {
+        let r = reverse(i);
+        if r < n {
+            if seen == j {
+                return r;
+            }
+            seen += 1;
+        }
+    }
+    unreachable!("j < n")
 }
 
 /// The length to truncate a mapped file of `file_len` bytes to, given that
@@ -94,6 +193,55 @@ mod tests {
         }
         // 200 expected per bucket; 120 is > 5 sigma away.
         assert!(buckets.iter().all(|&b| b > 120), "{buckets:?}");
+    }
+
+    #[test]
+    fn power_loss_points_alternate_and_cover_every_call_boundary() {
+        let calls = 5;
+        let plans: Vec<PowerLossPlan> = (0..30).map(|t| PowerLossPlan::new(3, t, calls)).collect();
+        let mut boundaries = std::collections::BTreeSet::new();
+        for p in &plans {
+            assert_eq!(*p, PowerLossPlan::new(3, p.trial, calls), "a function of seed, trial and calls");
+            match p.point {
+                PowerLossPoint::Syscall { nth, when } => {
+                    assert_eq!(p.trial % 2, 0);
+                    assert!((1..=calls).contains(&nth));
+                    assert!(boundaries.insert((nth, when == CrashWhen::After)), "each boundary once");
+                }
+                PowerLossPoint::Time { .. } => assert!(p.trial % 2 == 1 || p.trial >= 20),
+            }
+        }
+        assert_eq!(boundaries.len(), 10, "all 5 calls, before and after");
+        let whens: Vec<bool> = plans[..8]
+            .iter()
+            .filter_map(|p| match p.point {
+                PowerLossPoint::Syscall { when, .. } => Some(when == CrashWhen::After),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(whens, [false, true, false, true], "the first call trials alternate before and after");
+        // The first few call trials are spread over the run, not bunched.
+        let first: Vec<u64> = plans
+            .iter()
+            .take(8)
+            .filter_map(|p| match p.point {
+                PowerLossPoint::Syscall { nth, .. } => Some(nth),
+                _ => None,
+            })
+            .collect();
+        assert!(first.iter().max().unwrap() - first.iter().min().unwrap() >= 2, "{first:?}");
+        assert!(PowerLossPlan::new(3, 0, 0).crash_after(Duration::from_millis(1)).is_some(), "no calls: timed");
+        assert_eq!(plans[0].writer_seed, TrialPlan::new(3, ExternalCrash::PowerLoss, 0).writer_seed);
+        assert_ne!(plans[0].state_seed, plans[2].state_seed);
+    }
+
+    #[test]
+    fn spread_indices_are_a_permutation_with_spread_prefixes() {
+        for n in [1u64, 2, 3, 7, 8, 100] {
+            let all: std::collections::BTreeSet<u64> = (0..n).map(|j| spread_index(j, n)).collect();
+            assert_eq!(all, (0..n).collect());
+        }
+        assert_eq!((0..4).map(|j| spread_index(j, 100)).collect::<Vec<_>>(), vec![0, 64, 32, 96]);
     }
 
     #[test]

@@ -1,14 +1,16 @@
-//! One supervised child: started by fork+exec in a process group of its own,
-//! its output collected as it arrives, its exit seen through a pidfd
-//! (without reaping, so the group id stays pinned until the rest of the
+//! One supervised child: started in a process group of its own (by
+//! [`super::spawn`], or by `std::process::Command` without parent-death
+//! protection), its output collected as it arrives, its exit seen through a
+//! pidfd (without reaping, so the group id stays pinned until the rest of the
 //! group is killed), and always killed and reaped, whatever path we leave by.
 
 use std::ffi::OsStr;
+use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, ChildStderr, ChildStdout, ExitStatus, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -32,12 +34,15 @@ pub enum ProcessEnd {
 }
 
 impl ProcessEnd {
-    fn from_status(s: ExitStatus) -> ProcessEnd {
-        match (s.code(), s.signal()) {
-            (Some(c), _) => ProcessEnd::Exited(c),
-            (None, Some(sig)) => ProcessEnd::Signaled(sig),
-            // Stopped/continued statuses are never returned by wait().
-            (None, None) => ProcessEnd::Exited(-1),
+    /// From a `waitpid` status.
+    fn from_wait_status(s: libc::c_int) -> ProcessEnd {
+        if libc::WIFEXITED(s) {
+            ProcessEnd::Exited(libc::WEXITSTATUS(s))
+        } else if libc::WIFSIGNALED(s) {
+            ProcessEnd::Signaled(libc::WTERMSIG(s))
+        } else {
+            // Stopped/continued statuses are never returned without WUNTRACED.
+            ProcessEnd::Exited(-1)
         }
     }
 }
@@ -113,11 +118,10 @@ impl Finished {
 }
 
 pub(crate) struct Supervised {
-    child: Child,
     pid: i32,
     pidfd: OwnedFd,
-    stdout: Option<ChildStdout>,
-    stderr: Option<ChildStderr>,
+    stdout: Option<File>,
+    stderr: Option<File>,
     exited: bool,
     exited_at: Option<Instant>,
     reaped: bool,
@@ -127,9 +131,11 @@ pub(crate) struct Supervised {
 }
 
 impl Supervised {
-    /// Start `line` in `cwd` with `env` (see [`CommandLine::command`]). With
-    /// `die_with_crashlab`, the child gets `PR_SET_PDEATHSIG` (which needs a
-    /// `pre_exec` hook, so a plain fork instead of `posix_spawn`).
+    /// Start `line` in `cwd` with `env` (see [`CommandLine::command`]), in a
+    /// process group of its own (a signal to the group reaches the program's
+    /// children too, and a terminal's Ctrl-C does not reach it). With
+    /// `die_with_crashlab` it also gets `PR_SET_PDEATHSIG` and is started by
+    /// [`super::spawn`]; without, by `std::process::Command` (`posix_spawn`).
     pub fn spawn(
         line: &CommandLine,
         cwd: &Path,
@@ -138,60 +144,65 @@ impl Supervised {
         die_with_crashlab: bool,
     ) -> Result<Supervised, ExternalError> {
         disable_core_dumps();
-        let mut cmd = line.command(cwd, env);
-        cmd.stdout(match stdout {
-            Stdout::Lines => Stdio::piped(),
-            Stdout::Discard => Stdio::null(),
-        })
-        .stderr(Stdio::piped())
-        // Its own process group: a signal to the group reaches the writer's
-        // children too, and Ctrl-C at a terminal does not reach it at all.
-        .process_group(0);
-        if die_with_crashlab {
-            let parent = std::process::id() as libc::pid_t;
-            // SAFETY: the closure runs in the forked child before exec and
-            // makes only async-signal-safe system calls (prctl, getppid): no
-            // allocation, no locks, safe even though crashlab has threads.
-            unsafe {
-                cmd.pre_exec(move || {
-                    // Die with the thread that started us, never outlive it.
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    // The parent may have died before prctl took effect.
-                    if libc::getppid() != parent {
-                        return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
-                    }
-                    Ok(())
-                });
-            }
-        }
-        let mut child = cmd.spawn().map_err(|error| ExternalError::Spawn {
+        let spawn_error = |error| ExternalError::Spawn {
             role: line.role,
             flag: line.role.flag(),
             program: line.program().to_owned(),
             error,
-        })?;
+        };
+        let (pid, pidfd, stdout, stderr) = if die_with_crashlab {
+            let fds = || -> std::io::Result<_> {
+                let null = || File::options().read(true).write(true).open("/dev/null").map(OwnedFd::from);
+                let stdin = super::spawn::above_stdio(null()?)?;
+                let (out_r, out_w) = match stdout {
+                    Stdout::Lines => {
+                        let (r, w) = pipe()?;
+                        (Some(r), w)
+                    }
+                    Stdout::Discard => (None, super::spawn::above_stdio(null()?)?),
+                };
+                let (err_r, err_w) = pipe()?;
+                Ok((stdin, out_r, out_w, err_r, err_w))
+            };
+            let (stdin, out_r, out_w, err_r, err_w) =
+                fds().map_err(|e| ExternalError::io("cannot create the pipes of a program", e))?;
+            let stdio = [stdin.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()];
+            let spawned = super::spawn::spawn(line, cwd, env, stdio, true).map_err(spawn_error)?;
+            // Our copies of the child's ends: EOF comes once its side is gone.
+            drop((stdin, out_w, err_w));
+            (spawned.pid, spawned.pidfd, out_r.map(File::from), Some(File::from(err_r)))
+        } else {
+            let mut cmd = line.command(cwd, env);
+            cmd.stdout(match stdout {
+                Stdout::Lines => Stdio::piped(),
+                Stdout::Discard => Stdio::null(),
+            })
+            .stderr(Stdio::piped())
+            .process_group(0);
+            let mut child = cmd.spawn().map_err(spawn_error)?;
+            let pid = child.id() as i32;
+            // SAFETY: pidfd_open on our own unreaped child; the fd is ours.
+            let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
+            if raw < 0 {
+                let err = std::io::Error::last_os_error();
+                // SAFETY: our own unreaped child: the pid cannot have been reused.
+                unsafe { libc::killpg(pid, libc::SIGKILL) };
+                let _ = child.wait();
+                return Err(ExternalError::io("pidfd_open failed (crashlab needs Linux 5.3 or later)", err));
+            }
+            // SAFETY: pidfd_open returned a fresh descriptor we now own.
+            let pidfd = unsafe { OwnedFd::from_raw_fd(raw) };
+            // From here on we reap it ourselves (dropping a Child neither
+            // waits nor kills).
+            let out = child.stdout.take().map(|s| File::from(OwnedFd::from(s)));
+            let err = child.stderr.take().map(|s| File::from(OwnedFd::from(s)));
+            (pid, pidfd, out, err)
+        };
         let started = Instant::now();
-        let pid = child.id() as i32;
-        // SAFETY: pidfd_open on our own unreaped child; the fd is ours.
-        let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
-        if raw < 0 {
-            let err = std::io::Error::last_os_error();
-            // SAFETY: our own unreaped child: the pid cannot have been reused.
-            unsafe { libc::killpg(pid, libc::SIGKILL) };
-            let _ = child.wait();
-            return Err(ExternalError::io("pidfd_open failed (crashlab needs Linux 5.3 or later)", err));
-        }
-        // SAFETY: pidfd_open returned a fresh descriptor we now own.
-        let pidfd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
         for fd in stdout.as_ref().map(|s| s.as_raw_fd()).into_iter().chain(stderr.as_ref().map(|s| s.as_raw_fd())) {
             set_nonblocking(fd);
         }
         Ok(Supervised {
-            child,
             pid,
             pidfd,
             stdout,
@@ -272,13 +283,30 @@ impl Supervised {
             }
             self.pump((drain_until - now).min(CANCEL_POLL));
         }
-        let status = self.child.wait().map_err(|e| ExternalError::io("waitpid failed", e))?;
-        self.reaped = true;
+        let status = self.reap().map_err(|e| ExternalError::io("waitpid failed", e))?;
         Ok(Some(Finished {
-            end: ProcessEnd::from_status(status),
+            end: ProcessEnd::from_wait_status(status),
             lines: std::mem::take(&mut self.lines),
             stderr: std::mem::take(&mut self.stderr_kept),
         }))
+    }
+
+    /// Reap the leader (blocking): its wait status.
+    fn reap(&mut self) -> std::io::Result<libc::c_int> {
+        let mut status = 0;
+        loop {
+            // SAFETY: our own child, not reaped yet (`reaped` says so).
+            if unsafe { libc::waitpid(self.pid, &mut status, 0) } == self.pid {
+                self.reaped = true;
+                return Ok(status);
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                // ECHILD: nothing left to reap; never reap twice.
+                self.reaped = true;
+                return Err(e);
+            }
+        }
     }
 
     /// One `ppoll` over the output pipes and the pidfd, then read whatever
@@ -358,6 +386,18 @@ fn drain<R: Read>(pipe: &mut Option<R>, mut sink: impl FnMut(&[u8])) -> bool {
     }
 }
 
+/// A pipe, both ends close-on-exec and >= 3 (see [`super::spawn::above_stdio`]).
+fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: a valid two-int array; on success both fds are ours.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptors from pipe2.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((super::spawn::above_stdio(r)?, super::spawn::above_stdio(w)?))
+}
+
 fn set_nonblocking(fd: RawFd) {
     // SAFETY: fcntl on a pipe end we own.
     unsafe {
@@ -372,7 +412,7 @@ impl Drop for Supervised {
             // Every early exit (error, timeout, cancel) lands here: kill the
             // whole group while the unreaped leader pins its id, then reap.
             self.signal_group(libc::SIGKILL);
-            let _ = self.child.wait();
+            let _ = self.reap();
         }
     }
 }

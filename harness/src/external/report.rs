@@ -15,13 +15,16 @@ use serde::{Deserialize, Serialize};
 
 use super::checker::CheckerVerdict;
 use super::plan::TrialPlan;
+use super::power_loss::PowerLossSection;
 use super::process::ProcessEnd;
 use super::ExternalCrash;
 use crate::report::Environment;
 
 /// Bumped in the major part when a reader of the old format would misread
 /// the new one; in the minor part when fields are only added.
-pub const EXTERNAL_SCHEMA_VERSION: &str = "1.0";
+/// 1.1 added `power_loss` (the report's section for `--crash power-loss`)
+/// and `config.tear`.
+pub const EXTERNAL_SCHEMA_VERSION: &str = "1.1";
 
 /// The workload protocol this crashlab speaks (see the module docs).
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -53,6 +56,26 @@ pub const EXTERNAL_NONDETERMINISTIC_FIELDS: &[&str] = &[
     "/crashes/*/trials_detail/*/acks",
     "/crashes/*/trials_detail/*/last_ack",
     "/crashes/*/trials_detail/*/checker",
+    "/power_loss/calibration/traced_clean_ns",
+    "/power_loss/finished_first",
+    "/power_loss/exhaustive_trials",
+    "/power_loss/states_checked",
+    "/power_loss/checker_runs",
+    "/power_loss/acks_seen",
+    "/power_loss/max_acks",
+    "/power_loss/consistent",
+    "/power_loss/violations",
+    "/power_loss/failures",
+    "/power_loss/trials_detail/*/delivery",
+    "/power_loss/trials_detail/*/acks",
+    "/power_loss/trials_detail/*/last_ack",
+    "/power_loss/trials_detail/*/files",
+    "/power_loss/trials_detail/*/dims",
+    "/power_loss/trials_detail/*/exhaustive",
+    "/power_loss/trials_detail/*/states_total",
+    "/power_loss/trials_detail/*/states_checked",
+    "/power_loss/trials_detail/*/checker_runs",
+    "/power_loss/trials_detail/*/verdict",
     "/summary/violations",
     "/summary/verdict",
 ];
@@ -69,9 +92,13 @@ pub struct ExternalReport {
     pub seed: u64,
     pub config: ExternalRunConfig,
     pub clean_run: CleanRun,
-    /// One section per crash kind, in the order given; empty when the clean
-    /// run already failed the checker.
+    /// One section per process-crash kind, in the order given; empty when
+    /// the clean run already failed the checker.
     pub crashes: Vec<CrashSection>,
+    /// The `power-loss` trials (schema 1.1), when `--crash` lists it and the
+    /// clean run passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_loss: Option<PowerLossSection>,
     pub summary: ExternalSummary,
 }
 
@@ -96,6 +123,9 @@ pub struct ExternalRunConfig {
     /// Trials per crash kind.
     pub trials: u32,
     pub timeout_secs: u64,
+    /// `--tear` (schema 1.1): power-loss states per sector of this many bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tear: Option<u64>,
 }
 
 /// The calibration run: setup, writer to completion, checker.
@@ -229,6 +259,9 @@ pub enum ReplayTarget {
     /// One crash trial; `clean_ns` is the calibrated duration its crash time
     /// is a fraction of.
     Trial { crash: ExternalCrash, trial: u32, clean_ns: u64 },
+    /// One power-loss trial: `clean_ns` is the traced clean run's duration,
+    /// `calls` its count of sync calls (together they give the crash point).
+    PowerLoss { trial: u32, clean_ns: u64, calls: u64 },
 }
 
 /// The exact command that reruns one trial of an external run.
@@ -237,6 +270,16 @@ pub struct ExternalReplayLine {
     pub config: ExternalRunConfig,
     pub seed: u64,
     pub target: ReplayTarget,
+    /// With a power-loss target: rebuild and check only this state
+    /// (`--state`, a [`crate::external::power_loss::StateText`]).
+    pub state: Option<String>,
+}
+
+impl ExternalReplayLine {
+    pub fn with_state(mut self, state: &str) -> ExternalReplayLine {
+        self.state = Some(state.to_owned());
+        self
+    }
 }
 
 impl fmt::Display for ExternalReplayLine {
@@ -258,6 +301,19 @@ impl fmt::Display for ExternalReplayLine {
             ReplayTarget::Clean => write!(f, " --crash clean --seed {}", self.seed)?,
             ReplayTarget::Trial { crash, trial, clean_ns } => {
                 write!(f, " --crash {crash} --seed {} --trial {trial} --clean-ns {clean_ns}", self.seed)?
+            }
+            ReplayTarget::PowerLoss { trial, clean_ns, calls } => {
+                write!(
+                    f,
+                    " --crash power-loss --seed {} --trial {trial} --clean-ns {clean_ns} --calls {calls}",
+                    self.seed
+                )?;
+                if let Some(tear) = c.tear {
+                    write!(f, " --tear {tear}")?;
+                }
+                if let Some(state) = &self.state {
+                    write!(f, " --state {}", shell_words::quote(state))?;
+                }
             }
         }
         write!(f, " --timeout {}", c.timeout_secs)
@@ -340,11 +396,11 @@ pub fn aggregate_section(
 }
 
 impl ExternalSummary {
-    pub fn of(clean: &CleanRun, sections: &[CrashSection]) -> ExternalSummary {
-        let violations = sections.iter().map(|s| s.violations).sum::<u64>();
+    pub fn of(clean: &CleanRun, sections: &[CrashSection], power_loss: Option<&PowerLossSection>) -> ExternalSummary {
+        let violations = sections.iter().map(|s| s.violations).sum::<u64>() + power_loss.map_or(0, |p| p.violations);
         let clean_run_passed = !clean.checker.is_violation();
         ExternalSummary {
-            trials: sections.iter().map(|s| s.trials).sum(),
+            trials: sections.iter().map(|s| s.trials).sum::<u64>() + power_loss.map_or(0, |p| p.trials),
             violations,
             clean_run_passed,
             verdict: if violations == 0 && clean_run_passed { "no-violation-found" } else { "violation-found" }.into(),
@@ -416,6 +472,9 @@ impl ExternalReport {
                 );
             }
         }
+        if let Some(p) = &self.power_loss {
+            p.write_summary(&mut out);
+        }
         if let CheckerVerdict::Violation { reason } = &clean.checker {
             let _ = writeln!(out, "\nVIOLATION in the clean run (no crash at all): {reason}");
             let _ = writeln!(out, "  replay: {}", clean.replay);
@@ -433,6 +492,9 @@ impl ExternalReport {
                 );
                 let _ = writeln!(out, "  replay: {}", v.replay);
             }
+        }
+        if let Some(p) = &self.power_loss {
+            p.write_failures(&mut out);
         }
         let s = &self.summary;
         let _ = writeln!(out, "\n{} trials, {} violations: {}", s.trials, s.violations, s.verdict);
@@ -495,11 +557,13 @@ mod tests {
             crashes: vec![ExternalCrash::Sigkill],
             trials: 10,
             timeout_secs: 60,
+            tear: None,
         };
         let line = ExternalReplayLine {
             config: config.clone(),
             seed: 9,
             target: ReplayTarget::Trial { crash: ExternalCrash::Sigabrt, trial: 4, clean_ns: 123 },
+            state: None,
         }
         .to_string();
         let words = shell_words::split(&line).unwrap();
@@ -508,7 +572,37 @@ mod tests {
             ["crashlab", "replay", "--writer", "/bin/my writer --n 3", "--checker", "sh -c 'test -s wal'"]
         );
         assert!(line.ends_with("--crash sigabrt --seed 9 --trial 4 --clean-ns 123 --timeout 60"), "{line}");
-        let clean = ExternalReplayLine { config, seed: 9, target: ReplayTarget::Clean }.to_string();
+        let clean = ExternalReplayLine { config: config.clone(), seed: 9, target: ReplayTarget::Clean, state: None }
+            .to_string();
         assert!(clean.contains("--crash clean --seed 9"), "{clean}");
+        let pl = ExternalReplayLine {
+            config: ExternalRunConfig { tear: Some(512), ..config },
+            seed: 9,
+            target: ReplayTarget::PowerLoss { trial: 2, clean_ns: 77, calls: 5 },
+            state: Some("newest:my file#p3=floor".into()),
+        }
+        .to_string();
+        let words = shell_words::split(&pl).unwrap();
+        assert_eq!(
+            words[6..],
+            [
+                "--crash",
+                "power-loss",
+                "--seed",
+                "9",
+                "--trial",
+                "2",
+                "--clean-ns",
+                "77",
+                "--calls",
+                "5",
+                "--tear",
+                "512",
+                "--state",
+                "newest:my file#p3=floor",
+                "--timeout",
+                "60"
+            ]
+        );
     }
 }

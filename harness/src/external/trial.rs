@@ -38,7 +38,7 @@ impl TrialSlot {
     }
 
     /// Make the directory empty again.
-    fn clear(&self) -> Result<(), ExternalError> {
+    pub(crate) fn clear(&self) -> Result<(), ExternalError> {
         let fail = |e| ExternalError::io(format!("cannot empty the trial directory {}", self.dir.display()), e);
         for entry in std::fs::read_dir(&self.dir).map_err(fail)? {
             let entry = entry.map_err(fail)?;
@@ -94,7 +94,7 @@ fn ended_text(end: ProcessEnd) -> String {
     }
 }
 
-fn run_setup(
+pub(crate) fn run_setup(
     config: &ExternalConfig,
     dir: &Path,
     seed: &str,
@@ -112,7 +112,7 @@ fn run_setup(
     Ok(())
 }
 
-fn lossy(lines: &[Vec<u8>]) -> Vec<String> {
+pub(crate) fn lossy(lines: &[Vec<u8>]) -> Vec<String> {
     lines.iter().map(|l| String::from_utf8_lossy(l).into_owned()).collect()
 }
 
@@ -183,7 +183,8 @@ pub(crate) fn run_trial(
                 Delivery::Signal { signal: signal_name(sig) }
             }
             ExternalCrash::Sigbus => cut_a_mapped_file(&mut writer, &files.dir, plan, timeout_at, supervision)?,
-            ExternalCrash::PowerLoss => return Err(ExternalError::PowerLossNotReady),
+            // Power-loss trials run in `power_loss`, never here.
+            ExternalCrash::PowerLoss => unreachable!("power-loss trials are not process-crash trials"),
         },
     };
     let finished = writer

@@ -333,62 +333,64 @@ impl Drop for RealWorker {
     }
 }
 
-/// A batch: consecutive trials of one filesystem and scenario.
-struct Batch {
-    fs: FsKind,
-    key: u64,
-    trials: std::ops::Range<usize>,
+/// A batch of real-cut trials for one worker request: consecutive trials of
+/// one filesystem, cut and prepared spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoopcutBatch {
+    pub fs: FsKind,
+    pub cut: CutMethod,
+    /// Index of the spec in the `specs` given to [`run_loopcut_batches`]
+    /// (workers prepare each spec once).
+    pub key: u64,
+    pub points: Vec<CrashPoint>,
 }
 
 /// Trials per request: small, so Ctrl-C stops soon and two workers balance.
-const BATCH: usize = 4;
+pub const BATCH: usize = 4;
 
-/// Run a loopcut campaign. `on_trials` is told each finished batch's size.
-pub fn run_loopcut(
-    cfg: &SoundnessConfig,
-    pool: &RealPoolConfig,
-    cancel: &AtomicBool,
-    on_trials: &(dyn Fn(usize) + Sync),
-) -> Result<SoundnessReport, RealcutError> {
+/// Refuse early what a loopcut run cannot do here: not root, a cut the
+/// filesystem lacks, a missing mkfs.
+pub fn check_loopcut(filesystems: &[(FsKind, CutMethod)]) -> Result<(), RealcutError> {
     if !super::sys::is_root() {
         return Err(RealcutError::NeedsRoot);
     }
-    for &fs in &cfg.filesystems {
-        let cut = cfg.cut_for(fs);
+    for &(fs, cut) in filesystems {
         if !fs.supports(cut) {
             return Err(RealcutError::Spec(format!("--cut {cut}: {fs} has no FS_IOC_SHUTDOWN; use raw-copy")));
         }
         let (prog, _) = fs.mkfs();
         if super::fs::find_program(prog).is_none() {
             return Err(RealcutError::Unavailable(format!(
-                "{prog} not found; install it (apt-get install -y {}) or leave {fs} out of --fs",
+                "{prog} not found; install it (apt-get install -y {}) or leave {fs} out",
                 fs.package()
             )));
         }
     }
-    let started = Instant::now();
-    let (specs, trials) = plan(cfg)?;
-    let key_of = |s: WorkloadId| specs.iter().position(|(x, _)| *x == s).expect("planned scenario") as u64;
-    let mut batches = Vec::new();
-    let mut i = 0;
-    while i < trials.len() {
-        let t = trials[i];
-        let mut j = i + 1;
-        while j < trials.len() && j - i < BATCH && trials[j].fs == t.fs && trials[j].scenario == t.scenario {
-            j += 1;
-        }
-        batches.push(Batch { fs: t.fs, key: key_of(t.scenario), trials: i..j });
-        i = j;
+    Ok(())
+}
+
+/// Run `batches` on `pool.jobs` realcut workers (each owned by a thread);
+/// returns each batch's records, in batch order. The first error stops
+/// every worker; `cancel` stops them between batches ([`RealcutError::Interrupted`]).
+/// `on_trials` is told each finished batch's size.
+pub fn run_loopcut_batches(
+    pool: &RealPoolConfig,
+    specs: &[&WriterSpec],
+    batches: &[LoopcutBatch],
+    cancel: &AtomicBool,
+    on_trials: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<Vec<RealTrialRecord>>, RealcutError> {
+    if batches.is_empty() {
+        return Ok(Vec::new());
     }
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<RealTrialRecord>>> = Mutex::new(vec![None; trials.len()]);
+    let results: Mutex<Vec<Option<Vec<RealTrialRecord>>>> = Mutex::new(vec![None; batches.len()]);
     let first_error: Mutex<Option<RealcutError>> = Mutex::new(None);
     let failed = AtomicBool::new(false);
-    let jobs = pool.jobs.clamp(1, batches.len().max(1));
+    let jobs = pool.jobs.clamp(1, batches.len());
     std::thread::scope(|scope| {
         for id in 0..jobs {
-            let (next, results, first_error, failed, batches, trials, specs) =
-                (&next, &results, &first_error, &failed, &batches, &trials, &specs);
+            let (next, results, first_error, failed) = (&next, &results, &first_error, &failed);
             scope.spawn(move || {
                 let fail = |e: RealcutError| {
                     failed.store(true, Ordering::SeqCst);
@@ -402,25 +404,25 @@ pub fn run_loopcut(
                     if failed.load(Ordering::SeqCst) || cancel.load(Ordering::SeqCst) {
                         return;
                     }
-                    let Some(b) = batches.get(next.fetch_add(1, Ordering::SeqCst)) else { return };
-                    let points: Vec<CrashPoint> = trials[b.trials.clone()].iter().map(|t| t.point).collect();
-                    let run = worker.prepare(b.key, &specs[b.key as usize].1).and_then(|_| {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(b) = batches.get(i) else { return };
+                    let Some(spec) = specs.get(b.key as usize) else {
+                        return fail(RealcutError::Spec(format!("batch {i} names spec {} of {}", b.key, specs.len())));
+                    };
+                    let run = worker.prepare(b.key, spec).and_then(|_| {
                         worker.request(&RealRequest::Run {
                             key: b.key,
                             fs: b.fs,
-                            cut: cfg.cut_for(b.fs),
-                            points,
+                            cut: b.cut,
+                            points: b.points.clone(),
                             keep_dir: pool.keep_dir.clone(),
                             inject_fault: pool.inject_fault,
                         })
                     });
                     match run {
-                        Ok(RealResponse::Ran { records }) if records.len() == b.trials.len() => {
+                        Ok(RealResponse::Ran { records }) if records.len() == b.points.len() => {
                             on_trials(records.len());
-                            let mut r = results.lock().unwrap();
-                            for (k, rec) in b.trials.clone().zip(records) {
-                                r[k] = Some(rec);
-                            }
+                            results.lock().unwrap()[i] = Some(records);
                         }
                         Ok(other) => {
                             return fail(RealcutError::Worker {
@@ -440,11 +442,37 @@ pub fn run_loopcut(
     if let Some(e) = first_error.into_inner().unwrap() {
         return Err(e);
     }
-    let records: Vec<(PlannedTrial, RealTrialRecord)> = trials
-        .iter()
-        .copied()
-        .zip(results.into_inner().unwrap().into_iter().map(|r| r.expect("every trial ran")))
-        .collect();
+    Ok(results.into_inner().unwrap().into_iter().map(|r| r.expect("every batch ran")).collect())
+}
+
+/// Run a loopcut campaign. `on_trials` is told each finished batch's size.
+pub fn run_loopcut(
+    cfg: &SoundnessConfig,
+    pool: &RealPoolConfig,
+    cancel: &AtomicBool,
+    on_trials: &(dyn Fn(usize) + Sync),
+) -> Result<SoundnessReport, RealcutError> {
+    let filesystems: Vec<(FsKind, CutMethod)> = cfg.filesystems.iter().map(|&fs| (fs, cfg.cut_for(fs))).collect();
+    check_loopcut(&filesystems)?;
+    let started = Instant::now();
+    let (specs, trials) = plan(cfg)?;
+    let key_of = |s: WorkloadId| specs.iter().position(|(x, _)| *x == s).expect("planned scenario") as u64;
+    let mut batches = Vec::new();
+    let mut i = 0;
+    while i < trials.len() {
+        let t = trials[i];
+        let mut j = i + 1;
+        while j < trials.len() && j - i < BATCH && trials[j].fs == t.fs && trials[j].scenario == t.scenario {
+            j += 1;
+        }
+        let points = trials[i..j].iter().map(|t| t.point).collect();
+        batches.push(LoopcutBatch { fs: t.fs, cut: cfg.cut_for(t.fs), key: key_of(t.scenario), points });
+        i = j;
+    }
+    let spec_refs: Vec<&WriterSpec> = specs.iter().map(|(_, s)| s).collect();
+    let results = run_loopcut_batches(pool, &spec_refs, &batches, cancel, on_trials)?;
+    let records: Vec<(PlannedTrial, RealTrialRecord)> =
+        trials.iter().copied().zip(results.into_iter().flatten()).collect();
     let kernel = crate::environment::kernel_release();
     let (filesystems, summary) = aggregate(cfg, &kernel, &records);
     Ok(SoundnessReport {
@@ -457,9 +485,7 @@ pub fn run_loopcut(
             work_dir: pool.dir.display().to_string(),
             work_dir_fs: crate::environment::fs_type(&pool.dir),
             model: "power-loss (pages whole), judged byte for byte by PowerLossModel::allows".into(),
-            disk: "a loop device over a file: writes the filesystem issued before the cut are kept whole; \
-                   no volatile write cache is simulated"
-                .into(),
+            disk: super::LOOPCUT_DISK.into(),
         },
         seed: cfg.seed,
         config: cfg.clone(),

@@ -14,7 +14,7 @@ use super::sys::{copy_device, copy_sparse, LoopDevice, Mount};
 use super::RealcutError;
 
 /// A filesystem the loopcut backend can cut.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum FsKind {
     Ext4,
@@ -111,7 +111,7 @@ impl FromStr for FsKind {
 }
 
 /// How the power is cut.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum CutMethod {
     /// `FS_IOC_SHUTDOWN` with `NOLOGFLUSH`, unmount, mount again (log replay).

@@ -27,9 +27,11 @@
 //! guards), [`fs`] (one filesystem image, made once and reused), [`judge`]
 //! (pure: a real file against the model), [`protocol`] (worker messages),
 //! [`campaign`] (plan, run on workers, aggregate), [`report`] (the
-//! soundness report), [`vm`] (the qemu backend).
+//! soundness report), [`vm`] (the qemu backend), [`columns`] (the
+//! `power-loss-real` columns of the survival matrix: `matrix --real`).
 
 pub mod campaign;
+pub mod columns;
 pub mod fs;
 pub mod judge;
 pub mod protocol;
@@ -75,8 +77,17 @@ fn euid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// What the loopcut backend's "disk" does with the writes it acknowledged.
+pub const LOOPCUT_DISK: &str = "a loop device over a file: no volatile write cache; writes the filesystem issued \
+                                before the cut are kept whole and in order (acknowledged writes are neither \
+                                reordered nor torn)";
+
+/// What the vm backend's "disk" does with the writes it acknowledged.
+pub const VM_DISK: &str = "virtio-blk, cache=none, qemu (TCG) killed with SIGKILL: a disk with no volatile write \
+                           cache; acknowledged writes are never reordered or torn";
+
 /// Where real power cuts are made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Backend {
     /// The host kernel, filesystems on loop devices (root).

@@ -477,8 +477,6 @@ impl VmGuest {
     }
 }
 
-/// Run a vm campaign (ext4 in the guest). Trials run one at a time, or
-/// `jobs` guests at once.
 /// Where and how a vm campaign runs.
 #[derive(Debug, Clone)]
 pub struct VmRunConfig {
@@ -492,46 +490,58 @@ pub struct VmRunConfig {
     pub timeout: Duration,
 }
 
-pub fn run_vm(
-    cfg: &SoundnessConfig,
-    assets: VmAssets,
+/// One vm trial to run: the index of its spec in the `specs` given to
+/// [`run_vm_trials`], and the op boundary the guest writer stops before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VmTrial {
+    pub spec: usize,
+    pub k: usize,
+}
+
+/// Run `trials` on `jobs` guests at once (ext4 in the guest), each spec
+/// prepared once (initramfs, pristine image). Returns the records in trial
+/// order; the evidence of a violation or a judge mismatch is kept under
+/// `keep_dir`. `on_trials` is told of each finished trial.
+pub fn run_vm_trials(
+    guest: &VmGuest,
+    specs: &[&WriterSpec],
+    trials: &[VmTrial],
     run: &VmRunConfig,
     cancel: &AtomicBool,
     on_trials: &(dyn Fn(usize) + Sync),
-) -> Result<SoundnessReport, RealcutError> {
-    let (work, keep_dir, jobs, timeout) = (run.work.as_path(), run.keep_dir.as_path(), run.jobs, run.timeout);
-    let started = Instant::now();
-    let (specs, trials) = plan(cfg)?;
-    let guest = VmGuest::new(assets, work, timeout)?;
+) -> Result<Vec<RealTrialRecord>, RealcutError> {
+    let (work, keep_dir) = (run.work.as_path(), run.keep_dir.as_path());
     let mut prepared = Vec::new();
-    for (key, (_, spec)) in specs.iter().enumerate() {
+    for (key, spec) in specs.iter().enumerate() {
         let payloads = Payloads::build(spec);
         let v = guest.prepare(key as u64, spec, &payloads)?;
         prepared.push((payloads, v));
     }
-    let key_of = |t: &PlannedTrial| specs.iter().position(|(w, _)| *w == t.scenario).expect("planned");
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: std::sync::Mutex<Vec<Option<RealTrialRecord>>> = std::sync::Mutex::new(vec![None; trials.len()]);
     let first_error: std::sync::Mutex<Option<RealcutError>> = std::sync::Mutex::new(None);
     std::thread::scope(|scope| {
-        for j in 0..jobs.clamp(1, trials.len().max(1)) {
-            let (guest, prepared, specs, trials, next, results, first_error) =
-                (&guest, &prepared, &specs, &trials, &next, &results, &first_error);
+        for j in 0..run.jobs.clamp(1, trials.len().max(1)) {
+            let (prepared, next, results, first_error) = (&prepared, &next, &results, &first_error);
             scope.spawn(move || loop {
                 if cancel.load(Ordering::SeqCst) || first_error.lock().unwrap().is_some() {
                     return;
                 }
                 let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(t) = trials.get(i) else { return };
-                let CrashPoint::BeforeOp(k) = t.point else { unreachable!("plans are op boundaries") };
-                let key = key_of(t);
-                let (payloads, v) = &prepared[key];
+                let Some(&VmTrial { spec: key, k }) = trials.get(i) else { return };
+                let (Some((payloads, v)), Some(spec)) = (prepared.get(key), specs.get(key)) else {
+                    first_error
+                        .lock()
+                        .unwrap()
+                        .get_or_insert(RealcutError::Spec(format!("vm trial {i} names spec {key} of {}", specs.len())));
+                    return;
+                };
                 let disk = work.join(format!("trial-{j}.img"));
-                match guest.trial(v, &specs[key].1, payloads, k, &disk) {
+                match guest.trial(v, spec, payloads, k, &disk) {
                     Ok(mut rec) => {
                         if rec.judgement.is_violation() || rec.judgement.judge_mismatch.is_some() {
-                            let dir = keep_dir.join(format!("vm-ext4-{i}-{}", t.point));
-                            rec.kept = keep_vm_evidence(&dir, &disk, &rec, &specs[key].1, &guest.assets.kernel_version)
+                            let dir = keep_dir.join(format!("vm-ext4-{i}-{}", rec.facts.point));
+                            rec.kept = keep_vm_evidence(&dir, &disk, &rec, spec, &guest.assets.kernel_version)
                                 .map_err(|e| eprintln!("crashlab: cannot keep the evidence of trial {i}: {e}"))
                                 .ok();
                         }
@@ -552,11 +562,32 @@ pub fn run_vm(
     if let Some(e) = first_error.into_inner().unwrap() {
         return Err(e);
     }
-    let records: Vec<(PlannedTrial, RealTrialRecord)> = trials
+    Ok(results.into_inner().unwrap().into_iter().map(|r| r.expect("every trial ran")).collect())
+}
+
+/// Run a vm campaign (ext4 in the guest). Trials run one at a time, or
+/// `jobs` guests at once.
+pub fn run_vm(
+    cfg: &SoundnessConfig,
+    assets: VmAssets,
+    run: &VmRunConfig,
+    cancel: &AtomicBool,
+    on_trials: &(dyn Fn(usize) + Sync),
+) -> Result<SoundnessReport, RealcutError> {
+    let started = Instant::now();
+    let (specs, trials) = plan(cfg)?;
+    let guest = VmGuest::new(assets, &run.work, run.timeout)?;
+    let key_of = |t: &PlannedTrial| specs.iter().position(|(w, _)| *w == t.scenario).expect("planned");
+    let vm_trials: Vec<VmTrial> = trials
         .iter()
-        .copied()
-        .zip(results.into_inner().unwrap().into_iter().map(|r| r.expect("every trial ran")))
+        .map(|t| {
+            let CrashPoint::BeforeOp(k) = t.point else { unreachable!("plans are op boundaries") };
+            VmTrial { spec: key_of(t), k }
+        })
         .collect();
+    let spec_refs: Vec<&WriterSpec> = specs.iter().map(|(_, s)| s).collect();
+    let results = run_vm_trials(&guest, &spec_refs, &vm_trials, run, cancel, on_trials)?;
+    let records: Vec<(PlannedTrial, RealTrialRecord)> = trials.iter().copied().zip(results).collect();
     let kernel = guest.assets.kernel_version.clone();
     let (filesystems, summary) = aggregate(cfg, &kernel, &records);
     Ok(SoundnessReport {
@@ -566,12 +597,10 @@ pub fn run_vm(
         environment: SoundnessEnvironment {
             kernel_release: kernel,
             page_size: crate::lab::trial::page_size(),
-            work_dir: work.display().to_string(),
-            work_dir_fs: crate::environment::fs_type(work),
+            work_dir: run.work.display().to_string(),
+            work_dir_fs: crate::environment::fs_type(&run.work),
             model: "power-loss (pages whole), judged byte for byte by PowerLossModel::allows".into(),
-            disk: "virtio-blk, cache=none, qemu (TCG) killed with SIGKILL: a disk with no volatile write cache; \
-                   acknowledged writes are never reordered or torn"
-                .into(),
+            disk: super::VM_DISK.into(),
         },
         seed: cfg.seed,
         config: cfg.clone(),

@@ -33,6 +33,7 @@ pub fn config(seed: u64, points: PointSelection, crashes: Vec<CrashKind>) -> Mat
         models: vec![PersistenceModel::ProcessCrash],
         tear: 512,
         shard: None,
+        real: Vec::new(),
     }
 }
 

@@ -1,0 +1,611 @@
+//! The power-loss engine: calibrate under the oracle, then per trial crash
+//! the traced writer, build the state space, check states on `jobs` threads,
+//! shrink the first failing state; and replay one trial or one state.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use super::explore::StateOrder;
+use super::report::{PowerLossCalibration, PowerLossDelivery, PowerLossFile, PowerLossFinding, PowerLossTrialOutcome};
+use super::shrink::ddmin;
+use super::space::{Bits, DimKind, FileImages, StateSpace};
+use super::state_dir::StateDir;
+use super::state_text::{Choice, StateText};
+use super::traced::{run_writer_traced, CrashAt, TracedRun};
+use crate::external::checker::{run_checker, CheckerVerdict};
+use crate::external::dir_image::{materialize_dir, snapshot_dir, DirImage};
+use crate::external::engine::{in_trial, ExternalConfig, Supervision};
+use crate::external::plan::{PowerLossPlan, PowerLossPoint, TrialPlan};
+use crate::external::process::AckLines;
+use crate::external::report::ReplayTarget;
+use crate::external::trial::{lossy, run_setup, TrialSlot};
+use crate::external::{canonical, run_dir, ExternalError};
+use crate::oracle::{CrashSyscall, SyscallCrashPoint, WriterEnd};
+
+/// States per unit of work: one job checks them in order, so a state
+/// directory moves from one to the next by rewriting what changed.
+const CHUNK: u64 = 32;
+
+/// Calibrate: setup and the writer to completion under the oracle, to time
+/// it and count the calls that can be crash points. (The untraced clean run
+/// has already shown that the checker accepts an uncrashed result.)
+pub(crate) fn calibrate(
+    config: &ExternalConfig,
+    slot: &TrialSlot,
+    supervision: &Supervision<'_>,
+) -> Result<PowerLossCalibration, ExternalError> {
+    slot.clear()?;
+    // The same CRASHLAB_SEED as the untraced clean run.
+    let seed = TrialPlan::clean_writer_seed(config.seed).to_string();
+    run_setup(config, &slot.dir, &seed, supervision)?;
+    let run = run_writer_traced(config, &slot.dir, &seed, CrashAt::Never, supervision)?;
+    let outcome = run.outcome.as_ref().expect("an uncrashed run starts the writer");
+    if outcome.end != (WriterEnd::Exited { code: 0 }) {
+        return Err(writer_failed(config, &run, &outcome.end, "on the traced clean run (no crash)"));
+    }
+    let mut by_syscall = BTreeMap::new();
+    let mut calls = 0;
+    for e in &outcome.events {
+        if let Some(n) = e.ordinal {
+            calls = calls.max(n);
+            *by_syscall.entry(e.syscall.name().to_owned()).or_insert(0) += 1;
+        }
+    }
+    Ok(PowerLossCalibration { traced_clean_ns: run.elapsed.as_nanos() as u64, sync_calls: calls, by_syscall })
+}
+
+fn writer_failed(config: &ExternalConfig, run: &TracedRun, end: &WriterEnd, when: &str) -> ExternalError {
+    let how = match end {
+        WriterEnd::Exited { code } => format!("exited with status {code}"),
+        WriterEnd::Signaled { signal } => format!("died of signal {}", crate::external::process::signal_name(*signal)),
+        other => format!("ended with {other:?}"),
+    };
+    ExternalError::Failed {
+        role: config.writer.role,
+        flag: config.writer.role.flag(),
+        command: config.writer.text.clone(),
+        how: format!("{how} {when}; a writer must exit 0 when left alone"),
+        stderr: run.stderr_first_line().map(|l| format!(" (stderr: {l})")).unwrap_or_default(),
+    }
+}
+
+/// A crashed trial: what the writer acknowledged and the states a power
+/// loss may leave.
+pub(crate) struct Traced {
+    pub plan: PowerLossPlan,
+    pub delivery: PowerLossDelivery,
+    pub lines: AckLines,
+    pub space: StateSpace,
+    pub order: StateOrder,
+}
+
+impl Traced {
+    fn files(&self) -> Vec<PowerLossFile> {
+        self.space
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| PowerLossFile {
+                path: f.path.display().to_string(),
+                floor_size: f.floor.len() as u64,
+                newest_size: f.newest.len() as u64,
+                dirty_units: self
+                    .space
+                    .dims()
+                    .iter()
+                    .filter(|d| d.file == i && matches!(d.kind, DimKind::Unit(_)))
+                    .count() as u64,
+            })
+            .collect()
+    }
+}
+
+/// Setup, the writer under the oracle crashed at the plan's point, then the
+/// crashed directory read back (the page cache: never synced) and its
+/// states built.
+pub(crate) fn trace_trial(
+    config: &ExternalConfig,
+    slot: &TrialSlot,
+    plan: &PowerLossPlan,
+    clean: Duration,
+    supervision: &Supervision<'_>,
+) -> Result<Traced, ExternalError> {
+    slot.clear()?;
+    let seed = plan.writer_seed.to_string();
+    run_setup(config, &slot.dir, &seed, supervision)?;
+    let crash = match plan.point {
+        PowerLossPoint::Syscall { nth, when } => CrashAt::Syscall(SyscallCrashPoint::new(nth, CrashSyscall::ALL, when)),
+        PowerLossPoint::Time { .. } => CrashAt::Time(plan.crash_after(clean).expect("a timed point")),
+    };
+    let run = run_writer_traced(config, &slot.dir, &seed, crash, supervision)?;
+    let delivery = match (&run.outcome, run.killed_at) {
+        (None, at) => PowerLossDelivery::BeforeExec { at_ns: at.unwrap_or_default().as_nanos() as u64 },
+        (Some(o), at) => match &o.end {
+            WriterEnd::CrashPoint(hit) => {
+                PowerLossDelivery::Syscall { nth: hit.nth, syscall: hit.syscall.name().to_owned(), when: hit.when }
+            }
+            WriterEnd::Cancelled => PowerLossDelivery::Time { at_ns: at.unwrap_or_default().as_nanos() as u64 },
+            WriterEnd::Exited { code: 0 } => PowerLossDelivery::WriterFinishedFirst,
+            end => {
+                return Err(writer_failed(
+                    config,
+                    &run,
+                    end,
+                    "on its own, before it was crashed (under the durability oracle)",
+                ))
+            }
+        },
+    };
+    let image = snapshot_dir(&slot.dir)?;
+    let files = image
+        .files
+        .into_iter()
+        .map(|(path, newest)| {
+            let floor = match &run.outcome {
+                // Nothing ran: everything is as the setup left it, durable.
+                None => newest.clone(),
+                Some(o) => match o.files.get(&path) {
+                    Some(shadow) => {
+                        // A completed msync(MS_SYNC) of a range is fdatasync of
+                        // it: the size needed to read it back is durable too.
+                        let size = shadow.durable_size.unwrap_or(0).max(shadow.content.len() as u64);
+                        let mut floor = shadow.content.clone();
+                        floor.resize(size as usize, 0);
+                        floor
+                    }
+                    // Created during the run and never synced.
+                    None => Vec::new(),
+                },
+            };
+            FileImages { path, floor, newest }
+        })
+        .collect();
+    let page = crate::lab::trial::page_size();
+    let space = StateSpace::new(files, image.dirs, config.tear.unwrap_or(page), page);
+    let order = StateOrder::new(space.dim_count(), &config.power_loss.explore, plan.state_seed);
+    Ok(Traced { plan: *plan, delivery, lines: run.lines, space, order })
+}
+
+/// Show `bits` of trial `key` in `sd` and run the checker there.
+fn check(ctx: &Ctx<'_>, sd: &mut StateDir, key: u64, t: &Traced, bits: &Bits) -> Result<CheckerVerdict, ExternalError> {
+    sd.show(key, &t.space, &t.lines.lines, bits)?;
+    let verdict = run_checker(&ctx.config.checker, &sd.dir, &sd.acks, ctx.supervision).map_err(|e| {
+        let state = StateText::of(&t.space, bits, Choice::Newest).to_string();
+        let line = ctx.config.replay_line(replay_target(ctx, t.plan.trial)).with_state(&state);
+        in_trial(e, format!("power-loss trial {} in state {state}", t.plan.trial), &line)
+    })?;
+    sd.verify(&t.space)?;
+    Ok(verdict)
+}
+
+/// What checking a trial's states needs besides the state directory.
+struct Ctx<'a> {
+    config: &'a ExternalConfig,
+    supervision: &'a Supervision<'a>,
+    clean_ns: u64,
+    calls: u64,
+}
+
+/// Shrink the first failing state (`first`, index `first_index`) to a
+/// minimal explanation: a 1-minimal set of units at their floor with every
+/// other unit at its newest content, then a 1-minimal set of units at their
+/// newest content with every other unit at its floor.
+fn shrink(
+    ctx: &Ctx<'_>,
+    sd: &mut StateDir,
+    key: u64,
+    t: &Traced,
+    first_index: u64,
+    first_reason: &str,
+) -> Result<(PowerLossFinding, u64), ExternalError> {
+    let n = t.space.dim_count();
+    let first = t.order.state(first_index);
+    let mut known: HashMap<Bits, Option<String>> = HashMap::new();
+    known.insert(first.clone(), Some(first_reason.to_owned()));
+    let mut runs = 0u64;
+    let mut test = |bits: Bits, known: &mut HashMap<Bits, Option<String>>| -> Result<bool, ExternalError> {
+        if let Some(r) = known.get(&bits) {
+            return Ok(r.is_some());
+        }
+        runs += 1;
+        let v = check(ctx, sd, key, t, &bits)?;
+        let failed = v.is_violation();
+        known.insert(bits, v.reason().map(str::to_owned));
+        Ok(failed)
+    };
+    let budget = ctx.config.power_loss.shrink_budget;
+    let with = |base_newest: bool, flipped: &[usize]| {
+        let mut b = Bits::all(n, base_newest);
+        flipped.iter().for_each(|&d| b.set(d, !base_newest));
+        b
+    };
+    let at_floor = first.members(n, false);
+    let floor_set = ddmin(&at_floor, budget, |x| test(with(true, x), &mut known))?;
+    let minimal = with(true, &floor_set.set);
+    let others: Vec<usize> = (0..n).filter(|d| !floor_set.set.contains(d)).collect();
+    let newest_set = ddmin(&others, budget, |y| {
+        let mut b = with(false, y);
+        floor_set.set.iter().for_each(|&d| b.set(d, false));
+        test(b, &mut known)
+    })?;
+    let mut second = with(false, &newest_set.set);
+    floor_set.set.iter().for_each(|&d| second.set(d, false));
+    let reason = known.get(&minimal).cloned().flatten().expect("ddmin returns a set it saw fail");
+    let name = |d: usize| {
+        let dim = t.space.dims()[d];
+        let f = &t.space.files[dim.file];
+        match dim.kind {
+            DimKind::Size => {
+                format!("the size of {} ({} bytes durable, {} newest)", f.path.display(), f.floor.len(), f.newest.len())
+            }
+            DimKind::Unit(u) => format!("{} {}", f.path.display(), t.space.unit_name(u)),
+        }
+    };
+    let list = |ds: &[usize]| ds.iter().map(|&d| name(d)).collect::<Vec<_>>().join(", ");
+    let floor_names: Vec<String> = floor_set.set.iter().map(|&d| name(d)).collect();
+    let newest_names: Vec<String> = newest_set.set.iter().map(|&d| name(d)).collect();
+    let newest_part = match newest_set.set.len() {
+        0 => String::new(),
+        1 => format!(" while {} holds its newest content", list(&newest_set.set)),
+        _ => format!(" while {} hold their newest content", list(&newest_set.set)),
+    };
+    let minimal_text = match floor_set.set.len() {
+        0 => format!(
+            "none: the checker fails with every unit at its newest content, which is what a process crash leaves{}",
+            match newest_set.set.len() {
+                0 => " (and with every unit at its durable floor)".to_owned(),
+                k => format!(
+                    " (with every other unit at its durable floor, it fails as soon as {} {} newest content)",
+                    list(&newest_set.set),
+                    if k == 1 { "holds its" } else { "hold their" }
+                ),
+            }
+        ),
+        k => format!(
+            "{} at {} durable floor{}",
+            list(&floor_set.set),
+            if k == 1 { "its" } else { "their" },
+            if newest_set.set.is_empty() {
+                " (it fails with every other unit at its newest content, and with every other unit at its floor)"
+                    .to_owned()
+            } else {
+                newest_part
+            }
+        ),
+    };
+    let one_minimal = floor_set.one_minimal && newest_set.one_minimal;
+    let explanation = format!(
+        "checker failed: {reason}; minimal set{}: {minimal_text}",
+        if one_minimal { "" } else { " (shrink budget spent: not known to be 1-minimal)" }
+    );
+    let finding = PowerLossFinding {
+        reason,
+        state: StateText::of(&t.space, &minimal, Choice::Newest).to_string(),
+        floor_set: floor_names,
+        newest_set: newest_names,
+        newest_set_state: StateText::of(&t.space, &second, Choice::Floor).to_string(),
+        one_minimal,
+        first_state: StateText::shortest(&t.space, &first).to_string(),
+        first_state_kind: t.order.name(first_index),
+        first_reason: first_reason.to_owned(),
+        explanation,
+    };
+    Ok((finding, runs))
+}
+
+fn outcome(
+    t: &Traced,
+    first_fail: Option<u64>,
+    checker_runs: u64,
+    finding: Option<PowerLossFinding>,
+) -> PowerLossTrialOutcome {
+    PowerLossTrialOutcome {
+        plan: t.plan,
+        delivery: t.delivery.clone(),
+        acks: lossy(&t.lines.lines),
+        partial_line: (!t.lines.partial.is_empty()).then(|| String::from_utf8_lossy(&t.lines.partial).into_owned()),
+        files: t.files(),
+        dims: t.space.dim_count() as u64,
+        exhaustive: t.order.is_exhaustive(),
+        states_total: t.order.len(),
+        states_checked: first_fail.map_or(t.order.len(), |i| i + 1),
+        checker_runs,
+        verdict: match &finding {
+            None => CheckerVerdict::Consistent,
+            Some(f) => CheckerVerdict::Violation { reason: f.reason.clone() },
+        },
+        finding,
+    }
+}
+
+/// A trial whose states are being checked.
+struct Live {
+    traced: Arc<Traced>,
+    pending_chunks: usize,
+    /// The lowest failing state index found so far, with its reason.
+    first_fail: Option<(u64, String)>,
+    checker_runs: u64,
+}
+
+#[derive(Default)]
+struct Sched {
+    next_trial: usize,
+    chunks: VecDeque<(usize, Range<u64>)>,
+    live: HashMap<usize, Live>,
+    busy: usize,
+    outcomes: Vec<Option<PowerLossTrialOutcome>>,
+    error: Option<ExternalError>,
+}
+
+enum Task {
+    Trace(usize),
+    Check(usize, Range<u64>),
+}
+
+/// Run the power-loss trials `plans` on `config.jobs` threads. The unit of
+/// work is a trace (one trial's writer) or a chunk of one trial's states;
+/// chunks go first, so at most `jobs` traced trials wait in memory. A trial
+/// is finished (shrunk, reported) by whichever job checks its last chunk.
+pub(crate) fn run_power_loss_trials(
+    config: &ExternalConfig,
+    run_dir: &Path,
+    plans: &[PowerLossPlan],
+    calibration: &PowerLossCalibration,
+    supervision: &Supervision<'_>,
+    abandon: &AtomicBool,
+) -> Result<Vec<PowerLossTrialOutcome>, ExternalError> {
+    let clean = Duration::from_nanos(calibration.traced_clean_ns);
+    let ctx = Ctx { config, supervision, clean_ns: calibration.traced_clean_ns, calls: calibration.sync_calls };
+    let sched = Mutex::new(Sched { outcomes: vec![None; plans.len()], ..Sched::default() });
+    let wake = Condvar::new();
+    std::thread::scope(|scope| {
+        for job in 0..config.jobs.min(plans.len()).max(1) {
+            let (sched, wake, ctx) = (&sched, &wake, &ctx);
+            scope.spawn(move || {
+                let fail = |e: ExternalError| {
+                    let mut s = sched.lock().unwrap();
+                    if !e.is_interrupted() {
+                        s.error.get_or_insert(e);
+                    }
+                    abandon.store(true, Ordering::SeqCst);
+                    wake.notify_all();
+                };
+                let slot = match TrialSlot::create(run_dir, &format!("pl-job-{job}")) {
+                    Ok(s) => s,
+                    Err(e) => return fail(e),
+                };
+                let state_name = format!("pl-job-{job}-state");
+                let mut sd = StateDir::new(run_dir.join(&state_name), run_dir.join(format!("{state_name}.acks")));
+                loop {
+                    let task = {
+                        let mut s = sched.lock().unwrap();
+                        loop {
+                            if s.error.is_some() || supervision.stopped() {
+                                return;
+                            }
+                            if let Some((i, r)) = s.chunks.pop_front() {
+                                s.busy += 1;
+                                break Task::Check(i, r);
+                            }
+                            if s.next_trial < plans.len() {
+                                s.next_trial += 1;
+                                s.busy += 1;
+                                break Task::Trace(s.next_trial - 1);
+                            }
+                            if s.busy == 0 {
+                                return;
+                            }
+                            // Woken when work appears; the timeout re-reads the cancel flag.
+                            s = wake.wait_timeout(s, Duration::from_millis(50)).unwrap().0;
+                        }
+                    };
+                    let result = match task {
+                        Task::Trace(i) => trace_task(ctx, &slot, &plans[i], clean).map(|t| {
+                            let n = t.order.len();
+                            let ranges: Vec<Range<u64>> =
+                                (0..n.div_ceil(CHUNK)).map(|c| c * CHUNK..((c + 1) * CHUNK).min(n)).collect();
+                            let mut s = sched.lock().unwrap();
+                            s.live.insert(
+                                i,
+                                Live {
+                                    traced: Arc::new(t),
+                                    pending_chunks: ranges.len(),
+                                    first_fail: None,
+                                    checker_runs: 0,
+                                },
+                            );
+                            s.chunks.extend(ranges.into_iter().map(|r| (i, r)));
+                        }),
+                        Task::Check(i, range) => check_task(ctx, sched, &mut sd, i, range),
+                    };
+                    let mut s = sched.lock().unwrap();
+                    s.busy -= 1;
+                    wake.notify_all();
+                    drop(s);
+                    if let Err(e) = result {
+                        return fail(e);
+                    }
+                }
+            });
+        }
+    });
+    if supervision.cancel.load(Ordering::SeqCst) {
+        return Err(ExternalError::Interrupted);
+    }
+    let s = sched.into_inner().unwrap();
+    if let Some(e) = s.error {
+        return Err(e);
+    }
+    Ok(s.outcomes.into_iter().map(|o| o.expect("every trial finished")).collect())
+}
+
+fn replay_target(ctx: &Ctx<'_>, trial: u32) -> ReplayTarget {
+    ReplayTarget::PowerLoss { trial, clean_ns: ctx.clean_ns, calls: ctx.calls }
+}
+
+fn trace_task(ctx: &Ctx<'_>, slot: &TrialSlot, plan: &PowerLossPlan, clean: Duration) -> Result<Traced, ExternalError> {
+    trace_trial(ctx.config, slot, plan, clean, ctx.supervision).map_err(|e| {
+        let line = ctx.config.replay_line(replay_target(ctx, plan.trial));
+        in_trial(e, format!("power-loss trial {}", plan.trial), &line)
+    })
+}
+
+fn check_task(
+    ctx: &Ctx<'_>,
+    sched: &Mutex<Sched>,
+    sd: &mut StateDir,
+    i: usize,
+    range: Range<u64>,
+) -> Result<(), ExternalError> {
+    let traced = sched.lock().unwrap().live[&i].traced.clone();
+    let key = i as u64;
+    let mut runs = 0;
+    let mut found = None;
+    for index in range {
+        // A lower failing state is known: this one cannot be the first.
+        if sched.lock().unwrap().live[&i].first_fail.as_ref().is_some_and(|(f, _)| *f < index) {
+            break;
+        }
+        let bits = traced.order.state(index);
+        runs += 1;
+        if let CheckerVerdict::Violation { reason } = check(ctx, sd, key, &traced, &bits)? {
+            found = Some((index, reason));
+            break;
+        }
+    }
+    let finished = {
+        let mut s = sched.lock().unwrap();
+        let live = s.live.get_mut(&i).expect("live while chunks are pending");
+        live.checker_runs += runs;
+        if let Some((index, reason)) = found {
+            if live.first_fail.as_ref().is_none_or(|(f, _)| index < *f) {
+                live.first_fail = Some((index, reason));
+            }
+        }
+        live.pending_chunks -= 1;
+        if live.pending_chunks == 0 {
+            s.live.remove(&i)
+        } else {
+            None
+        }
+    };
+    let Some(live) = finished else { return Ok(()) };
+    let t = &live.traced;
+    let (finding, shrink_runs) = match &live.first_fail {
+        Some((index, reason)) => {
+            let (f, r) = shrink(ctx, sd, key, t, *index, reason)?;
+            (Some(f), r)
+        }
+        None => (None, 0),
+    };
+    let o = outcome(t, live.first_fail.as_ref().map(|f| f.0), live.checker_runs + shrink_runs, finding);
+    sched.lock().unwrap().outcomes[i] = Some(o);
+    Ok(())
+}
+
+/// What a power-loss replay re-created.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "replayed", rename_all = "kebab-case")]
+pub enum PowerLossReplayed {
+    /// The whole trial: every state, then the shrink.
+    Trial(PowerLossTrialOutcome),
+    /// One state of the trial, checked.
+    State {
+        plan: PowerLossPlan,
+        delivery: PowerLossDelivery,
+        acks: Vec<String>,
+        files: Vec<PowerLossFile>,
+        /// The state as given, and as it reads against this rerun.
+        state: String,
+        resolved: String,
+        /// Items of the state that name nothing in this rerun.
+        notes: Vec<String>,
+        verdict: CheckerVerdict,
+        /// Where the state's directory was written (`--write-state`).
+        written_to: Option<PathBuf>,
+    },
+}
+
+/// Re-create power-loss trial `trial` (its writer seed and crash point from
+/// `config.seed` and `calls`; a timed point as a fraction of `clean_ns`) and
+/// either check the one state `state` (optionally writing its directory to
+/// `write_state`, which must not exist) or explore the trial again whole. A
+/// crash at a sync call replays exactly for a deterministic writer; a timed
+/// crash replays the time, not the instruction it hit.
+pub fn replay_power_loss(
+    config: &ExternalConfig,
+    trial: u32,
+    clean_ns: u64,
+    calls: u64,
+    state: Option<&StateText>,
+    write_state: Option<&Path>,
+    cancel: &AtomicBool,
+) -> Result<PowerLossReplayed, ExternalError> {
+    config.validate()?;
+    if let Some(p) = write_state.filter(|p| p.exists()) {
+        return Err(ExternalError::BadInput(format!("--write-state {}: already exists", p.display())));
+    }
+    let tmp = run_dir(&config.dir)?;
+    let dir = canonical(tmp.path())?;
+    let supervision = config.supervision(cancel);
+    let ctx = Ctx { config, supervision: &supervision, clean_ns, calls };
+    let plan = PowerLossPlan::new(config.seed, trial, calls);
+    let slot = TrialSlot::create(&dir, "replay")?;
+    let t = trace_task(&ctx, &slot, &plan, Duration::from_nanos(clean_ns))?;
+    let mut sd = StateDir::new(dir.join("replay-state"), dir.join("replay-state.acks"));
+    let mut line = config.replay_line(replay_target(&ctx, trial));
+    line.state = state.map(|s| s.to_string());
+    let name = format!("power-loss trial {trial}");
+    let result = (|| match state {
+        Some(text) => {
+            let (bits, notes) = text.resolve(&t.space).map_err(|e| ExternalError::BadInput(format!("--state: {e}")))?;
+            let verdict = check(&ctx, &mut sd, 0, &t, &bits)?;
+            if let Some(path) = write_state {
+                let image = DirImage {
+                    files: (0..t.space.files.len())
+                        .map(|f| (t.space.files[f].path.clone(), t.space.content(f, &bits)))
+                        .collect(),
+                    dirs: t.space.dirs.clone(),
+                };
+                materialize_dir(path, &image)?;
+            }
+            Ok(PowerLossReplayed::State {
+                plan,
+                delivery: t.delivery.clone(),
+                acks: lossy(&t.lines.lines),
+                files: t.files(),
+                state: text.to_string(),
+                resolved: StateText::of(&t.space, &bits, Choice::Newest).to_string(),
+                notes,
+                verdict,
+                written_to: write_state.map(Path::to_path_buf),
+            })
+        }
+        None => {
+            let mut first = None;
+            let mut runs = 0;
+            for index in 0..t.order.len() {
+                runs += 1;
+                let bits = t.order.state(index);
+                if let CheckerVerdict::Violation { reason } = check(&ctx, &mut sd, 0, &t, &bits)? {
+                    first = Some((index, reason));
+                    break;
+                }
+            }
+            let (finding, shrink_runs) = match &first {
+                Some((index, reason)) => {
+                    let (f, r) = shrink(&ctx, &mut sd, 0, &t, *index, reason)?;
+                    (Some(f), r)
+                }
+                None => (None, 0),
+            };
+            Ok(PowerLossReplayed::Trial(outcome(&t, first.map(|f| f.0), runs + shrink_runs, finding)))
+        }
+    })();
+    drop(tmp);
+    result.map_err(|e| in_trial(e, name, &line))
+}

@@ -1,0 +1,107 @@
+//! `--crash power-loss` for external programs: what a machine crash may
+//! leave of what the writer did, judged by the user's checker.
+//!
+//! # What a trial does
+//!
+//! 1. A fresh trial directory; the `--setup` command runs there. **crashlab
+//!    treats the directory the setup leaves as durable** (as if it had been
+//!    synced): every state starts from it. crashlab never syncs anything
+//!    itself; a setup whose files must survive a real power loss should sync
+//!    them.
+//! 2. The writer runs under the durability oracle ([`crate::oracle`]), which
+//!    records, for every file under the trial directory, what completed syncs
+//!    made durable (its *shadow*). Its standard output is read through a pipe
+//!    as it comes: the lines it printed before the crash are the acks.
+//! 3. The writer is crashed at the trial's point ([`PowerLossPlan`]): just
+//!    before or just after the k-th call of `msync`, `fsync`, `fdatasync`,
+//!    `ftruncate` or `munmap` (counted together; the clean run under the
+//!    oracle counts them, and even trials are spread over all of them, before
+//!    and after each), or at a random time inside the traced clean run (odd
+//!    trials). A writer that finishes first is judged as it ended: the power
+//!    fails after its end.
+//! 4. Once every process of the writer is dead, the directory is read back
+//!    (the page cache; nothing is synced). Per file this gives
+//!    - the **newest** image: what the page cache holds,
+//!    - the **floor** image: the oracle's shadow, i.e. the content at the
+//!      start (after the setup) overlaid with every range a completed sync
+//!      covered, at the instant it returned; a file the writer created and
+//!      never synced has an empty floor. The floor size is the size of the
+//!      last completed `fsync`/`fdatasync`/`syncfs`/`sync`, raised to the end
+//!      of any range a completed `msync(MS_SYNC)` covered (msync is
+//!      `fdatasync` of the range: the size needed to read it back is durable
+//!      too), or the size after the setup if nothing synced the file.
+//! 5. The **states**: every unit (page, or `--tear` sector) whose floor and
+//!    newest content differ holds either (independently of the others), and
+//!    a file whose floor and newest sizes differ has either size (the bytes
+//!    past an image's end read as zeros). Intermediate versions of a unit
+//!    (written, then overwritten before the crash) and sizes between the two
+//!    are not generated: every state checked is one a power loss can leave,
+//!    but not every such state is checked. Up to 2^16 states (see
+//!    [`ExploreConfig`]) are all checked, in Gray-code order; beyond that,
+//!    adversarial states (all floor, all newest, each unit alone either
+//!    way, prefixes and suffixes in file and page order) and 64 random ones.
+//! 6. Each state is written into a state directory (only the units that
+//!    changed since the previous state, after checking that the checker left
+//!    the directory as it was shown), the acks file gets the acks of step 2,
+//!    and the checker runs there. Exit 0: consistent; 1: violation; anything
+//!    else: a checker malfunction (a harness error). States of one trial
+//!    are checked in chunks on `--jobs` threads; the trial stops at its first
+//!    failing state in exploration order (the same whatever `--jobs`).
+//! 7. A failing state is **shrunk** (delta debugging, [`shrink::ddmin`]):
+//!    first to a 1-minimal set of units at their floor with every other unit
+//!    at its newest content (moving any one of them back to its newest
+//!    content makes the checker pass), then, with that set at its floor, to
+//!    a 1-minimal set of units at their newest content with every other unit
+//!    at its floor. The report gives both sets in one sentence, the minimal
+//!    state's text ([`StateText`], e.g. `newest:data.db#p3=floor`) and a
+//!    replay line that rebuilds it and reruns the checker
+//!    (`crashlab replay ... --crash power-loss ... --state TEXT`).
+//!
+//! The checker runs in a state directory, not in the directory the writer
+//! used (`CRASHLAB_DIR` says where).
+//!
+//! # Limits
+//!
+//! - Directory entries are taken as they are at the crash: a file created,
+//!   renamed or removed by the writer is there, or not, in every state.
+//!   The oracle keys shadows by path, so a file synced under one name and
+//!   renamed afterwards has the floor of the name it now has.
+//! - The oracle refuses writers that use io_uring (their syncs are
+//!   invisible to it): the run stops with an error naming the writer.
+//! - Like the oracle, the model is a lower bound on durability: a real
+//!   filesystem often keeps more.
+
+mod engine;
+mod explore;
+mod report;
+pub mod shrink;
+mod space;
+mod state_dir;
+mod state_text;
+mod traced;
+
+pub(crate) use engine::{calibrate, run_power_loss_trials};
+pub use engine::{replay_power_loss, PowerLossReplayed};
+pub use explore::{ExploreConfig, StateOrder};
+pub use report::{
+    aggregate_power_loss, PowerLossCalibration, PowerLossDelivery, PowerLossFile, PowerLossFinding, PowerLossSection,
+    PowerLossTrialOutcome, PowerLossTrialSummary, PowerLossViolation,
+};
+pub use space::{Bits, Dim, DimKind, FileImages, StateSpace};
+pub use state_text::{Choice, StateText, StateTextError, UnitRef};
+
+pub use crate::external::plan::{PowerLossPlan, PowerLossPoint};
+
+/// Tuning of the power-loss exploration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PowerLossOptions {
+    pub explore: ExploreConfig,
+    /// Checker runs allowed to each of the two shrinking steps.
+    pub shrink_budget: u32,
+}
+
+impl Default for PowerLossOptions {
+    fn default() -> PowerLossOptions {
+        PowerLossOptions { explore: ExploreConfig::default(), shrink_budget: 1000 }
+    }
+}

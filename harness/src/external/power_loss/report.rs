@@ -1,0 +1,315 @@
+//! The power-loss part of an external report: per trial what the crash left,
+//! how many states were checked, and for every violation its minimal
+//! explanation and replay line.
+//!
+//! Architecture Invariant: pure.
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+
+use serde::{Deserialize, Serialize};
+
+use crate::external::checker::CheckerVerdict;
+use crate::external::plan::{PowerLossPlan, PowerLossPoint};
+use crate::oracle::CrashWhen;
+
+/// How the crash of a power-loss trial was delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum PowerLossDelivery {
+    /// The oracle killed the writer at its crash point: the `nth` sync call,
+    /// which was `syscall`.
+    Syscall { nth: u64, syscall: String, when: CrashWhen },
+    /// Killed at the planned time after its start.
+    Time { at_ns: u64 },
+    /// Killed at the planned time, before its `execve`: it did nothing.
+    BeforeExec { at_ns: u64 },
+    /// The writer exited before the crash point: the power fails after its
+    /// end, before anything it did not sync reached the disk.
+    WriterFinishedFirst,
+}
+
+impl fmt::Display for PowerLossDelivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PowerLossDelivery::Syscall { nth, syscall, when: CrashWhen::Before } => {
+                write!(f, "power lost just before sync call {nth} ({syscall})")
+            }
+            PowerLossDelivery::Syscall { nth, syscall, when: CrashWhen::After } => {
+                write!(f, "power lost just after sync call {nth} ({syscall}) returned")
+            }
+            PowerLossDelivery::Time { at_ns } => {
+                write!(f, "power lost {:.3} ms after the writer's start", *at_ns as f64 / 1e6)
+            }
+            PowerLossDelivery::BeforeExec { at_ns } => {
+                write!(f, "power lost {:.3} ms after the start, before the writer's execve", *at_ns as f64 / 1e6)
+            }
+            PowerLossDelivery::WriterFinishedFirst => {
+                f.write_str("the writer finished first; power lost after its end")
+            }
+        }
+    }
+}
+
+/// One file of a crashed trial directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowerLossFile {
+    /// Relative to the trial directory.
+    pub path: String,
+    /// The size a power loss is guaranteed to leave (see the module docs of
+    /// `crashlab::external::power_loss`).
+    pub floor_size: u64,
+    /// The size in the page cache when the writer died.
+    pub newest_size: u64,
+    /// Units (pages, or sectors with `--tear`) whose floor and newest
+    /// contents differ.
+    pub dirty_units: u64,
+}
+
+/// The explanation of a violation, shrunk from the first failing state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowerLossFinding {
+    /// The checker's reason in [`PowerLossFinding::state`].
+    pub reason: String,
+    /// The minimal state: every unit in `floor_set` at its floor, every other
+    /// unit at its newest content. Its text, for `--state`.
+    pub state: String,
+    /// The units whose durable floor the violation needs. 1-minimal (when
+    /// `one_minimal`): with any one of them back at its newest content (the
+    /// rest as in `state`), the checker passes. Empty: the checker fails with
+    /// every unit at its newest content, what a process crash leaves.
+    pub floor_set: Vec<String>,
+    /// The units whose newest content the violation needs: with `floor_set`
+    /// at the floor, these at their newest and every other unit at its
+    /// floor, the checker still fails, and 1-minimally so (when `one_minimal`).
+    pub newest_set: Vec<String>,
+    /// That state's text.
+    pub newest_set_state: String,
+    /// Both sets are 1-minimal (false only if the shrink budget ran out).
+    pub one_minimal: bool,
+    /// The first failing state in exploration order, and what it was.
+    pub first_state: String,
+    pub first_state_kind: String,
+    pub first_reason: String,
+    /// The sentence the report prints.
+    pub explanation: String,
+}
+
+/// Everything one power-loss trial found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowerLossTrialOutcome {
+    pub plan: PowerLossPlan,
+    pub delivery: PowerLossDelivery,
+    /// The lines printed before the power failed.
+    pub acks: Vec<String>,
+    pub partial_line: Option<String>,
+    pub files: Vec<PowerLossFile>,
+    /// Binary choices (units and sizes that differ between floor and newest).
+    pub dims: u64,
+    pub exhaustive: bool,
+    /// States in the exploration order.
+    pub states_total: u64,
+    /// States up to and including the first failing one (all when none
+    /// failed): a function of the trial, whatever `--jobs`.
+    pub states_checked: u64,
+    /// Checker runs, shrinking included (more than `states_checked` when
+    /// jobs checked past the first failure in parallel).
+    pub checker_runs: u64,
+    /// Consistent, or the violation of the minimal state.
+    pub verdict: CheckerVerdict,
+    pub finding: Option<PowerLossFinding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowerLossTrialSummary {
+    pub trial: u32,
+    pub writer_seed: u64,
+    pub point: PowerLossPoint,
+    pub delivery: PowerLossDelivery,
+    pub acks: u64,
+    pub last_ack: Option<String>,
+    pub files: Vec<PowerLossFile>,
+    pub dims: u64,
+    pub exhaustive: bool,
+    pub states_total: u64,
+    pub states_checked: u64,
+    pub checker_runs: u64,
+    pub verdict: CheckerVerdict,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowerLossViolation {
+    pub trial: u32,
+    pub point: PowerLossPoint,
+    pub delivery: PowerLossDelivery,
+    pub acks: u64,
+    pub last_ack: Option<String>,
+    pub finding: PowerLossFinding,
+    /// Rebuilds the minimal state of this trial and reruns the checker on it.
+    pub replay: String,
+}
+
+/// What the traced clean run measured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowerLossCalibration {
+    /// The writer's run under the oracle, from the start of the tracer to
+    /// its end; timed crash points are fractions of it.
+    pub traced_clean_ns: u64,
+    /// Calls that can be crash points (`msync`, `fsync`, `fdatasync`,
+    /// `ftruncate`, `munmap`; the dynamic loader's included).
+    pub sync_calls: u64,
+    /// The same by syscall.
+    pub by_syscall: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowerLossSection {
+    /// `--tear`: units are sectors of this many bytes; none: pages.
+    pub tear: Option<u64>,
+    pub unit_bytes: u64,
+    /// Trials with at most this many states are explored exhaustively.
+    pub exhaustive_bound: u64,
+    pub random_states: u32,
+    pub calibration: PowerLossCalibration,
+    pub trials: u64,
+    /// Trials crashed at a sync call boundary, and at a random time.
+    pub syscall_trials: u64,
+    pub time_trials: u64,
+    /// Trials whose writer finished before the crash point.
+    pub finished_first: u64,
+    pub exhaustive_trials: u64,
+    pub states_checked: u64,
+    pub checker_runs: u64,
+    pub acks_seen: u64,
+    pub max_acks: u64,
+    pub consistent: u64,
+    pub violations: u64,
+    pub failures: Vec<PowerLossViolation>,
+    pub trials_detail: Vec<PowerLossTrialSummary>,
+}
+
+/// The section from the trials' outcomes (any order); `replay` gives the
+/// replay line of a trial's minimal state.
+pub fn aggregate_power_loss(
+    tear: Option<u64>,
+    unit_bytes: u64,
+    exhaustive_bound: u64,
+    random_states: u32,
+    calibration: PowerLossCalibration,
+    outcomes: &[PowerLossTrialOutcome],
+    replay: &dyn Fn(u32, &str) -> String,
+) -> PowerLossSection {
+    let mut sorted: Vec<&PowerLossTrialOutcome> = outcomes.iter().collect();
+    sorted.sort_by_key(|o| o.plan.trial);
+    let mut s = PowerLossSection {
+        tear,
+        unit_bytes,
+        exhaustive_bound,
+        random_states,
+        calibration,
+        trials: sorted.len() as u64,
+        syscall_trials: 0,
+        time_trials: 0,
+        finished_first: 0,
+        exhaustive_trials: 0,
+        states_checked: 0,
+        checker_runs: 0,
+        acks_seen: 0,
+        max_acks: 0,
+        consistent: 0,
+        violations: 0,
+        failures: Vec::new(),
+        trials_detail: Vec::new(),
+    };
+    for o in sorted {
+        match o.plan.point {
+            PowerLossPoint::Syscall { .. } => s.syscall_trials += 1,
+            PowerLossPoint::Time { .. } => s.time_trials += 1,
+        }
+        s.finished_first += (o.delivery == PowerLossDelivery::WriterFinishedFirst) as u64;
+        s.exhaustive_trials += o.exhaustive as u64;
+        s.states_checked += o.states_checked;
+        s.checker_runs += o.checker_runs;
+        let acks = o.acks.len() as u64;
+        s.acks_seen += acks;
+        s.max_acks = s.max_acks.max(acks);
+        let last_ack = o.acks.last().cloned();
+        match &o.finding {
+            None => s.consistent += 1,
+            Some(finding) => {
+                s.violations += 1;
+                s.failures.push(PowerLossViolation {
+                    trial: o.plan.trial,
+                    point: o.plan.point,
+                    delivery: o.delivery.clone(),
+                    acks,
+                    last_ack: last_ack.clone(),
+                    finding: finding.clone(),
+                    replay: replay(o.plan.trial, &finding.state),
+                });
+            }
+        }
+        s.trials_detail.push(PowerLossTrialSummary {
+            trial: o.plan.trial,
+            writer_seed: o.plan.writer_seed,
+            point: o.plan.point,
+            delivery: o.delivery.clone(),
+            acks,
+            last_ack,
+            files: o.files.clone(),
+            dims: o.dims,
+            exhaustive: o.exhaustive,
+            states_total: o.states_total,
+            states_checked: o.states_checked,
+            checker_runs: o.checker_runs,
+            verdict: o.verdict.clone(),
+        });
+    }
+    s
+}
+
+impl PowerLossSection {
+    /// The human summary's power-loss part.
+    pub fn write_summary(&self, out: &mut String) {
+        let c = &self.calibration;
+        let unit = match self.tear {
+            Some(t) => format!("{t}-byte sectors (--tear)"),
+            None => format!("{}-byte pages", self.unit_bytes),
+        };
+        let _ = writeln!(
+            out,
+            "\npower-loss (simulated by the durability oracle, units: {unit}): {} trials, {} at sync call boundaries, {} at random times, {} after the writer's end",
+            self.trials, self.syscall_trials, self.time_trials, self.finished_first
+        );
+        let _ = writeln!(
+            out,
+            "  traced clean run {:.1} ms with {} sync calls; {} states checked ({} trials exhaustively), {} checker runs",
+            c.traced_clean_ns as f64 / 1e6,
+            c.sync_calls,
+            self.states_checked,
+            self.exhaustive_trials,
+            self.checker_runs
+        );
+        let _ = writeln!(
+            out,
+            "  {} acks (max {} in a trial); {} trials consistent in every state checked, {} with a violation",
+            self.acks_seen, self.max_acks, self.consistent, self.violations
+        );
+    }
+
+    pub fn write_failures(&self, out: &mut String) {
+        for v in &self.failures {
+            let _ =
+                writeln!(out, "\nVIOLATION power-loss trial {} ({}): {}", v.trial, v.delivery, v.finding.explanation);
+            let _ = writeln!(
+                out,
+                "  {} acks{}; first failing state: {} ({})",
+                v.acks,
+                v.last_ack.as_ref().map(|a| format!(", the last `{a}`")).unwrap_or_default(),
+                v.finding.first_state,
+                v.finding.first_state_kind
+            );
+            let _ = writeln!(out, "  replay: {}", v.replay);
+        }
+    }
+}

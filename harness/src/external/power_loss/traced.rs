@@ -1,0 +1,252 @@
+//! Running the writer under the durability oracle, crashed at a syscall
+//! boundary (the oracle's crash point) or at a time (from this thread,
+//! through [`TraceControl::cancel`]), while its output is read as it comes.
+//!
+//! The oracle traces from the thread that calls it and collects with
+//! `waitpid(-1, __WNOTHREAD)`, so it gets a thread of its own that starts no
+//! other child; this thread reads the writer's stdout (the acks) and stderr
+//! through pipes and enforces the crash time, `--timeout` and Ctrl-C.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::external::engine::{ExternalConfig, Supervision};
+use crate::external::process::AckLines;
+use crate::external::{ExternalError, ENV_DIR, ENV_SEED};
+use crate::oracle::{
+    run_traced, OracleConfig, OracleError, OracleOutcome, SyscallCrashPoint, TraceControl, TracedLaunch,
+};
+
+/// The longest the reading loop sleeps before looking at the clock and the
+/// cancel flag again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Where to crash a traced writer.
+#[derive(Debug, Clone)]
+pub(crate) enum CrashAt {
+    /// Run to the end (calibration).
+    Never,
+    /// This long after the tracer thread started.
+    Time(Duration),
+    Syscall(SyscallCrashPoint),
+}
+
+/// What a traced run left.
+#[derive(Debug)]
+pub(crate) struct TracedRun {
+    /// `None` when a timed crash struck before the writer's `execve`: it did
+    /// nothing, the directory is as the setup left it.
+    pub outcome: Option<OracleOutcome>,
+    pub lines: AckLines,
+    pub stderr: Vec<u8>,
+    /// From the start of the tracer thread to the end of the run.
+    pub elapsed: Duration,
+    /// The timed crash was sent (the writer may have finished before it).
+    pub killed_at: Option<Duration>,
+}
+
+impl TracedRun {
+    pub fn stderr_first_line(&self) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.stderr);
+        text.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_owned)
+    }
+}
+
+fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: a valid two-int array; on success both fds are ours.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptors from pipe2.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((above_stdio(r)?, above_stdio(w)?))
+}
+
+/// The oracle wants stdio sources >= 3 (it dup2s 0, 1, 2 in order): a
+/// crashlab started with a closed stdin would get a pipe at fd 0.
+fn above_stdio(fd: OwnedFd) -> std::io::Result<OwnedFd> {
+    if fd.as_raw_fd() >= 3 {
+        return Ok(fd);
+    }
+    // SAFETY: F_DUPFD_CLOEXEC on a descriptor we own returns a new one we own.
+    let raw = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptor from fcntl.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+fn set_nonblocking(fd: &OwnedFd) {
+    // SAFETY: fcntl on a pipe end we own.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+    }
+}
+
+/// Read what is there; true at EOF.
+fn drain(fd: &mut Option<File>, mut sink: impl FnMut(&[u8])) -> bool {
+    let Some(f) = fd.as_mut() else { return true };
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(n) => sink(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return true,
+        }
+    }
+}
+
+/// The writer's environment: crashlab's, without other `CRASHLAB_*`
+/// variables (as for the process crashes), plus the protocol's.
+fn environment(dir: &Path, seed: &str) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> =
+        std::env::vars_os().filter(|(k, _)| !k.to_string_lossy().starts_with("CRASHLAB_")).collect();
+    env.push((ENV_DIR.into(), dir.as_os_str().to_owned()));
+    env.push((ENV_SEED.into(), seed.into()));
+    env
+}
+
+fn oracle_error(config: &ExternalConfig, error: OracleError) -> ExternalError {
+    ExternalError::Oracle { command: config.writer.text.clone(), error }
+}
+
+/// Run the writer of `config` in `dir` under the oracle, crashed at `crash`.
+/// The files in `dir` at the start (what the setup left) count as durable.
+pub(crate) fn run_writer_traced(
+    config: &ExternalConfig,
+    dir: &Path,
+    seed: &str,
+    crash: CrashAt,
+    supervision: &Supervision<'_>,
+) -> Result<TracedRun, ExternalError> {
+    let pipes = || -> std::io::Result<_> {
+        let stdin = above_stdio(OwnedFd::from(File::open("/dev/null")?))?;
+        Ok((stdin, pipe()?, pipe()?, pipe()?))
+    };
+    let (stdin, (out_r, out_w), (err_r, err_w), (done_r, done_w)) =
+        pipes().map_err(|e| ExternalError::io("cannot create the traced writer's pipes", e))?;
+    for fd in [&out_r, &err_r, &done_r] {
+        set_nonblocking(fd);
+    }
+    let mut oracle = OracleConfig::new(dir);
+    oracle.assume_initial_durable = true;
+    oracle.crash = match &crash {
+        CrashAt::Syscall(point) => Some(point.clone()),
+        CrashAt::Never | CrashAt::Time(_) => None,
+    };
+    let line = &config.writer;
+    let launch = TracedLaunch {
+        program: line.program_path().to_owned(),
+        args: line.argv()[1..].iter().map(OsString::from).collect(),
+        env: Some(environment(dir, seed)),
+        cwd: Some(dir.to_owned()),
+        stdin: None,
+        stdout: None,
+        stderr: None,
+        new_process_group: true,
+    };
+    let control = TraceControl::new();
+    let started = Instant::now();
+    let (result, ended, lines, stderr, killed_at, stopped, timed_out) = std::thread::scope(|scope| {
+        let tracer = scope.spawn(|| {
+            let launch = TracedLaunch {
+                stdin: Some(stdin.as_fd()),
+                stdout: Some(out_w.as_fd()),
+                stderr: Some(err_w.as_fd()),
+                ..launch.clone()
+            };
+            let result = run_traced(&launch, &oracle, &control);
+            let ended = Instant::now();
+            // EOF on `done` tells the reading loop the run is over.
+            drop(launch);
+            drop((stdin, out_w, err_w, done_w));
+            (result, ended)
+        });
+        let mut out = Some(File::from(out_r));
+        let mut err = Some(File::from(err_r));
+        let mut done = Some(File::from(done_r));
+        let mut lines = AckLines::default();
+        let mut stderr = Vec::new();
+        let crash_at = match crash {
+            CrashAt::Time(t) => Some(started + t),
+            _ => None,
+        };
+        let timeout_at = started + supervision.timeout;
+        let (mut killed_at, mut stopped, mut timed_out) = (None, false, false);
+        while out.is_some() || err.is_some() || done.is_some() {
+            let now = Instant::now();
+            if killed_at.is_none() && !stopped && !timed_out {
+                if supervision.stopped() {
+                    stopped = true;
+                    control.cancel();
+                } else if now >= timeout_at {
+                    timed_out = true;
+                    control.cancel();
+                } else if crash_at.is_some_and(|t| now >= t) {
+                    killed_at = Some(now - started);
+                    control.cancel();
+                }
+            }
+            let next = [crash_at.filter(|_| killed_at.is_none()), Some(timeout_at)]
+                .into_iter()
+                .flatten()
+                .filter(|&t| t > now)
+                .min()
+                .map_or(POLL, |t| (t - now).min(POLL));
+            let raw = |f: &Option<File>| f.as_ref().map_or(-1, |f| f.as_raw_fd());
+            let mut fds =
+                [raw(&out), raw(&err), raw(&done)].map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+            let ts = libc::timespec { tv_sec: next.as_secs() as libc::time_t, tv_nsec: next.subsec_nanos() as _ };
+            // SAFETY: three valid pollfds; a null sigmask keeps ours. ppoll,
+            // not poll: sub-millisecond crash times.
+            let n = unsafe { libc::ppoll(fds.as_mut_ptr(), 3, &ts, std::ptr::null()) };
+            if n <= 0 {
+                continue;
+            }
+            if fds[0].revents != 0 && drain(&mut out, |b| lines.push(b)) {
+                out = None;
+            }
+            if fds[1].revents != 0
+                && drain(&mut err, |b| {
+                    let room = (16 * 1024usize).saturating_sub(stderr.len());
+                    stderr.extend_from_slice(&b[..b.len().min(room)]);
+                })
+            {
+                err = None;
+            }
+            if fds[2].revents != 0 && drain(&mut done, |_| {}) {
+                done = None;
+            }
+        }
+        let (result, ended) = tracer.join().expect("the tracer thread does not panic");
+        (result, ended, lines, stderr, killed_at, stopped, timed_out)
+    });
+    if stopped {
+        return Err(ExternalError::Interrupted);
+    }
+    if timed_out {
+        return Err(ExternalError::Timeout {
+            role: line.role,
+            flag: line.role.flag(),
+            command: line.text.clone(),
+            secs: supervision.timeout_secs(),
+            while_doing: " under the durability oracle".into(),
+        });
+    }
+    let outcome = match result {
+        Ok(o) => Some(o),
+        // Our timed crash struck before the writer's execve.
+        Err(OracleError::Cancelled) if killed_at.is_some() => None,
+        Err(e) => return Err(oracle_error(config, e)),
+    };
+    Ok(TracedRun { outcome, lines, stderr, elapsed: ended - started, killed_at })
+}

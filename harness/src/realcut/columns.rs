@@ -1,0 +1,269 @@
+//! The `power-loss-real` columns of the survival matrix (`crashlab matrix
+//! --model ...,power-loss-real --real loopcut:ext4,vm`): each real column is
+//! one backend (and filesystem) whose real power cuts are made at the same
+//! op boundaries as the simulated power-loss cells, on the same writers,
+//! through the soundness campaign's machinery (realcut workers for loopcut,
+//! guests for vm).
+//!
+//! [`RealColumn`] (what a column is, its text form and label) is pure; the
+//! runner ([`run_real_cells`]) starts workers or guests.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::campaign::{check_loopcut, run_loopcut_batches, LoopcutBatch, RealPoolConfig, BATCH};
+use super::fs::{CutMethod, FsKind};
+use super::protocol::RealTrialRecord;
+use super::vm::{run_vm_trials, VmAssets, VmGuest, VmRunConfig, VmTrial};
+use super::{Backend, RealcutError};
+use crate::crash::CrashPoint;
+use crate::spec::WriterSpec;
+
+/// One real column: a backend and the filesystem it cuts. Text form
+/// `loopcut:ext4`, `loopcut:xfs`, `loopcut:btrfs`, `vm` (ext4 in the guest;
+/// `vm:ext4` is read too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct RealColumn {
+    pub backend: Backend,
+    pub fs: FsKind,
+}
+
+impl RealColumn {
+    /// How this column cuts the power: the shutdown ioctl where the
+    /// filesystem has one, else a raw copy of the device; qemu killed for vm.
+    pub fn cut(self) -> CutMethod {
+        match self.backend {
+            Backend::Loopcut => self.fs.default_cut(),
+            Backend::Vm => CutMethod::VmSigkill,
+        }
+    }
+
+    /// `loopcut/ext4`, `vm`: the column's short name in labels.
+    pub fn short(self) -> String {
+        match self.backend {
+            Backend::Loopcut => format!("loopcut/{}", self.fs),
+            Backend::Vm => "vm".into(),
+        }
+    }
+
+    /// The column's label in tables and pages: `power-loss (real: loopcut/ext4)`.
+    pub fn label(self) -> String {
+        format!("power-loss (real: {})", self.short())
+    }
+
+    /// What the backend's disk does with acknowledged writes.
+    pub fn disk(self) -> &'static str {
+        match self.backend {
+            Backend::Loopcut => super::LOOPCUT_DISK,
+            Backend::Vm => super::VM_DISK,
+        }
+    }
+}
+
+impl fmt::Display for RealColumn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.backend {
+            Backend::Loopcut => write!(f, "loopcut:{}", self.fs),
+            Backend::Vm => f.write_str("vm"),
+        }
+    }
+}
+
+impl FromStr for RealColumn {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (backend, fs) = s.split_once(':').map_or((s, None), |(b, f)| (b, Some(f)));
+        let expected = "expected loopcut:ext4, loopcut:xfs, loopcut:btrfs or vm";
+        let backend: Backend = backend.parse().map_err(|e| format!("real column `{s}`: {e}; {expected}"))?;
+        let fs = fs.map(|f| f.parse::<FsKind>().map_err(|e| format!("real column `{s}`: {e}"))).transpose()?;
+        match (backend, fs) {
+            (Backend::Loopcut, Some(fs)) => Ok(RealColumn { backend, fs }),
+            (Backend::Loopcut, None) => Err(format!("real column `{s}`: name the filesystem; {expected}")),
+            (Backend::Vm, None | Some(FsKind::Ext4)) => Ok(RealColumn { backend, fs: FsKind::Ext4 }),
+            (Backend::Vm, Some(fs)) => Err(format!("real column `{s}`: the vm backend tests ext4 only, not {fs}")),
+        }
+    }
+}
+
+impl From<RealColumn> for String {
+    fn from(c: RealColumn) -> String {
+        c.to_string()
+    }
+}
+
+impl TryFrom<String> for RealColumn {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+/// The pattern of [`RealColumn`]'s text form (what `FromStr` accepts).
+pub const REAL_COLUMN_PATTERN: &str = "^(loopcut:(ext4|xfs|btrfs)|vm(:ext4)?)$";
+
+/// How real columns run here.
+#[derive(Debug, Clone)]
+pub struct RealSetup {
+    /// loopcut: the realcut workers (`jobs`, images and mount points in
+    /// `dir`, evidence of violations in `keep_dir`, the writer's watchdog).
+    pub pool: RealPoolConfig,
+    /// vm: the guest (`scripts/vm-setup.sh`); `None` when no vm column runs.
+    pub vm: Option<VmAssets>,
+    /// vm: a guest that has not reached its kill point by then is reported.
+    pub vm_timeout: Duration,
+}
+
+/// Refuse early, before any trial runs, a real column that cannot run here:
+/// loopcut without root or without its mkfs, vm without the guest.
+pub fn check_available(columns: &[RealColumn], vm: Option<&VmAssets>) -> Result<(), RealcutError> {
+    let loopcut: Vec<(FsKind, CutMethod)> =
+        columns.iter().filter(|c| c.backend == Backend::Loopcut).map(|c| (c.fs, c.cut())).collect();
+    if !loopcut.is_empty() {
+        check_loopcut(&loopcut)?;
+    }
+    if columns.iter().any(|c| c.backend == Backend::Vm) && vm.is_none() {
+        return Err(RealcutError::Unavailable(
+            "the vm backend needs --vm-dir or CRASHLAB_VM_DIR, filled by scripts/vm-setup.sh".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// One real cell to run: its column, its writer, and the crash points of
+/// its trials (op boundaries, repetitions included), in order.
+pub struct RealCell<'a> {
+    pub column: RealColumn,
+    /// Cells with the same writer share a key (workers prepare it once).
+    pub key: u64,
+    pub spec: &'a WriterSpec,
+    pub points: Vec<CrashPoint>,
+}
+
+/// Run the trials of `cells`: loopcut columns on realcut workers, vm
+/// columns on guests (after the loopcut ones). Returns each cell's records,
+/// in its points' order. `on_trials` is told of finished trials.
+pub fn run_real_cells(
+    setup: &RealSetup,
+    cells: &[RealCell<'_>],
+    cancel: &AtomicBool,
+    on_trials: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<Vec<RealTrialRecord>>, RealcutError> {
+    let columns: Vec<RealColumn> = cells.iter().map(|c| c.column).collect();
+    check_available(&columns, setup.vm.as_ref())?;
+    for c in cells {
+        if let Some(p) = c.points.iter().find(|p| !matches!(p, CrashPoint::BeforeOp(k) if *k <= c.spec.ops.len())) {
+            return Err(RealcutError::Spec(format!(
+                "real power cuts come at op boundaries before:0..=before:{}, not {p}",
+                c.spec.ops.len()
+            )));
+        }
+    }
+    // Specs by key, in first-seen order: the workers' and guests' spec index.
+    let mut keys: Vec<u64> = Vec::new();
+    let mut specs: Vec<&WriterSpec> = Vec::new();
+    for c in cells {
+        if !keys.contains(&c.key) {
+            keys.push(c.key);
+            specs.push(c.spec);
+        }
+    }
+    let index = |key: u64| keys.iter().position(|&k| k == key).expect("every key was collected");
+    let mut out: Vec<Vec<RealTrialRecord>> = vec![Vec::new(); cells.len()];
+
+    let mut batches = Vec::new();
+    let mut owners = Vec::new();
+    for (i, c) in cells.iter().enumerate().filter(|(_, c)| c.column.backend == Backend::Loopcut) {
+        for chunk in c.points.chunks(BATCH) {
+            let (fs, cut) = (c.column.fs, c.column.cut());
+            batches.push(LoopcutBatch { fs, cut, key: index(c.key) as u64, points: chunk.to_vec() });
+            owners.push(i);
+        }
+    }
+    if !batches.is_empty() {
+        let results = run_loopcut_batches(&setup.pool, &specs, &batches, cancel, on_trials)?;
+        for (i, records) in owners.into_iter().zip(results) {
+            out[i].extend(records);
+        }
+    }
+
+    let vm_cells: Vec<usize> = (0..cells.len()).filter(|&i| cells[i].column.backend == Backend::Vm).collect();
+    if let (Some(assets), false) = (&setup.vm, vm_cells.is_empty()) {
+        let work = setup.pool.dir.join("vm");
+        let run = VmRunConfig {
+            work: work.clone(),
+            keep_dir: setup.pool.keep_dir.clone(),
+            jobs: setup.pool.jobs,
+            timeout: setup.vm_timeout,
+        };
+        let guest = VmGuest::new(assets.clone(), &work, setup.vm_timeout)?;
+        let mut trials = Vec::new();
+        let mut owners = Vec::new();
+        for &i in &vm_cells {
+            for p in &cells[i].points {
+                let CrashPoint::BeforeOp(k) = *p else { unreachable!("checked above: op boundaries") };
+                trials.push(VmTrial { spec: index(cells[i].key), k });
+                owners.push(i);
+            }
+        }
+        let records = run_vm_trials(&guest, &specs, &trials, &run, cancel, on_trials)?;
+        for (i, r) in owners.into_iter().zip(records) {
+            out[i].push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// The default place for images: tmpfs when there is one (fastest), else
+/// the temp dir.
+pub fn default_image_dir() -> PathBuf {
+    let shm = std::path::Path::new("/dev/shm");
+    if crate::environment::fs_type(shm) == "tmpfs" {
+        shm.to_owned()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_forms_round_trip_and_bad_ones_say_what_is_expected() {
+        for (text, label, cut) in [
+            ("loopcut:ext4", "power-loss (real: loopcut/ext4)", CutMethod::Shutdown),
+            ("loopcut:xfs", "power-loss (real: loopcut/xfs)", CutMethod::Shutdown),
+            ("loopcut:btrfs", "power-loss (real: loopcut/btrfs)", CutMethod::RawCopy),
+            ("vm", "power-loss (real: vm)", CutMethod::VmSigkill),
+        ] {
+            let c: RealColumn = text.parse().unwrap();
+            assert_eq!(c.to_string(), text);
+            assert_eq!(c.label(), label);
+            assert_eq!(c.cut(), cut);
+            assert!(c.disk().contains("no volatile write cache"), "{}", c.disk());
+        }
+        assert_eq!("vm:ext4".parse::<RealColumn>().unwrap(), "vm".parse().unwrap());
+        let e = "loopcut".parse::<RealColumn>().unwrap_err();
+        assert!(e.contains("name the filesystem") && e.contains("loopcut:ext4"), "{e}");
+        assert!("vm:xfs".parse::<RealColumn>().unwrap_err().contains("ext4 only"));
+        assert!("qemu:ext4".parse::<RealColumn>().unwrap_err().contains("unknown backend"));
+        assert!("loopcut:zfs".parse::<RealColumn>().unwrap_err().contains("unknown filesystem"));
+        let json = serde_json::to_string(&"loopcut:xfs".parse::<RealColumn>().unwrap()).unwrap();
+        assert_eq!(json, "\"loopcut:xfs\"");
+        assert!(serde_json::from_str::<RealColumn>("\"loopcut\"").is_err());
+    }
+
+    #[test]
+    fn a_vm_column_without_a_guest_is_unavailable_and_names_the_setup() {
+        let e = check_available(&["vm".parse().unwrap()], None).unwrap_err();
+        assert!(e.is_unavailable(), "{e}");
+        assert!(e.to_string().contains("scripts/vm-setup.sh"), "{e}");
+        assert!(check_available(&[], None).is_ok());
+    }
+}

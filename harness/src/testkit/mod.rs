@@ -1,0 +1,411 @@
+//! Crash-testing Rust code from an ordinary `#[test]`: the writer and the
+//! checker are closures, crashlab runs them as programs of workload
+//! protocol v1 (see [`crate::external`]) by **re-executing the test binary**.
+//!
+//! ```no_run
+//! use crashlab::testkit::{Crash, CrashTest};
+//!
+//! const RECORD: usize = 512;
+//!
+//! #[test]
+//! fn my_log_survives_crashes() {
+//!     let report = CrashTest::new("my_log_survives_crashes") // this test's name: it is re-executed by it
+//!         .file("log.bin", 64 * 1024) // created in every trial directory, mapped MAP_SHARED for the writer
+//!         .writer(|ctx| {
+//!             for i in 0..100 {
+//!                 let at = i * RECORD;
+//!                 ctx.map()[at..at + RECORD].fill(i as u8 + 1);
+//!                 ctx.msync(at..at + RECORD)?; // msync(MS_SYNC) of the pages covering the range
+//!                 ctx.ack(format!("rec {i}")); // one protocol line: this record is durable
+//!             }
+//!             Ok(())
+//!         })
+//!         .checker(|dir, acks| {
+//!             let log = std::fs::read(dir.join("log.bin")).map_err(|e| e.to_string())?;
+//!             for i in 0..acks.len() {
+//!                 let record = log.get(i * RECORD..(i + 1) * RECORD).unwrap_or(&[]);
+//!                 if record.len() != RECORD || record.iter().any(|&b| b != i as u8 + 1) {
+//!                     return Err(format!("acked record {i} is not in the log"));
+//!                 }
+//!             }
+//!             Ok(())
+//!         })
+//!         .crashes([Crash::Sigkill, Crash::Sigabrt, Crash::Sigbus])
+//!         .trials(50)
+//!         .seed(1)
+//!         .run(); // panics on a violation, with the explanation and a replay line
+//!     assert_eq!(report.violations.len(), 0);
+//! }
+//! ```
+//!
+//! # How it runs
+//!
+//! [`CrashTest::run`] is called twice over in different processes:
+//!
+//! - **In the test** (cargo's test runner, multithreaded): it builds an
+//!   [`ExternalConfig`](crate::external::ExternalConfig) whose setup, writer
+//!   and checker commands all re-execute the test binary
+//!   (`std::env::current_exe()`) with `TEST_NAME --exact --nocapture
+//!   --test-threads 1 --include-ignored` and the environment variable
+//!   `CRASHLAB_TESTKIT_ROLE` = `setup`, `writer` or `checker`, then hands it
+//!   to [`run_external`](crate::external::run_external): one clean run, then
+//!   `trials` trials per crash kind, each crashing the writer at a seeded
+//!   time.
+//! - **In a re-executed test binary**: libtest runs the same test function
+//!   again; `run` sees the role and does only that role's work, then exits
+//!   the process without returning to the test body:
+//!   - `setup` creates every [`file`](CrashTest::file) (zero-filled, at its
+//!     size) in the empty trial directory;
+//!   - `writer` maps them `MAP_SHARED` and calls the writer closure with a
+//!     [`WriterCtx`]; each [`WriterCtx::ack`] is one line of protocol v1;
+//!   - `checker` calls the checker closure on the crashed directory with the
+//!     acknowledged lines; `Ok` exits 0 (consistent), `Err(reason)` exits 1
+//!     (a violation: `reason`, newlines flattened, is the report's reason).
+//!
+//! Code before `.run()` in the test function therefore runs in every
+//! re-execution too: keep it cheap and free of side effects outside the
+//! trial directory. One `CrashTest` per test function.
+//!
+//! # Fork safety
+//!
+//! The test process never runs Rust code in a forked child. The probe is
+//! started by `std::process::Command`; crashlab's external runner starts the
+//! setup, writer and checker (and, for power loss, the durability oracle its
+//! writer) through a fork or vfork-style clone whose child makes only
+//! async-signal-safe system calls on data prepared before it (`prctl`,
+//! `setpgid`, `dup2`, `execve`, ...). The closures run only in freshly
+//! exec'd processes, the writer with a fresh mapping, so several crash
+//! tests can run at once under the default multithreaded test runner.
+//!
+//! # Protocol details the closures see
+//!
+//! - The writer's acknowledgements go to the pipe crashlab reads (a
+//!   `/bin/sh` wrapper moves it to descriptor 3 before `exec`), because
+//!   libtest prints its own lines (`running 1 test`, ...) on standard output
+//!   before any test code runs. Standard output of the re-executed binary
+//!   goes to `/dev/null` until the role starts, then to standard error, so
+//!   `println!` in a writer shows up in crashlab's diagnostics rather than
+//!   being taken for an acknowledgement.
+//! - A writer that panics or returns `Err` fails the run (a harness error,
+//!   naming the panic or error): a correct writer must finish when nothing
+//!   crashes it. A checker that panics reports a violation whose reason is
+//!   the panic message (an `assert!` in a checker is a verdict, not a
+//!   malfunction).
+//! - The trial directory starts empty for every trial; the setup role
+//!   creates the declared files before the writer starts, so a checker
+//!   always finds them. The `sigbus` crash may leave a file shorter (it cuts
+//!   an all-zero tail the writer had not written yet).
+//! - The writer runs with `MALLOC_ARENA_MAX=1`: libtest runs the test on a
+//!   thread of its own, whose glibc malloc arena would be mapped and trimmed
+//!   with a varying number of `munmap`s, and power-loss crash points are
+//!   numbered over the writer's `msync`/`fsync`/`ftruncate`/`munmap` calls.
+//!   With one arena a run and its replay make the same calls.
+//! - `CRASHLAB_SEED` varies per trial ([`WriterCtx::seed`]); the checker
+//!   gets only the directory and the acknowledged lines, so an ack line
+//!   must carry whatever the checker needs to verify it.
+//!
+//! # Results and replay
+//!
+//! [`CrashTest::try_run`] returns a [`CrashReport`] (trials, crashes that
+//! struck a running writer, acknowledgements seen, every violation);
+//! [`CrashTest::run`] panics when the report holds a violation, with the
+//! violation that had the fewest acknowledgements (the simplest to
+//! explain): the checker's reason, where the crash struck, and a replay
+//! line such as
+//!
+//! ```text
+//! CRASHLAB_REPLAY='test=my_log_survives_crashes crash=sigkill trial=12 seed=1 clean-ns=17250000' cargo test -p my-crate -- my_log_survives_crashes --exact --nocapture
+//! ```
+//!
+//! With `CRASHLAB_REPLAY` set and naming this test, `run` reruns that one
+//! trial (same `CRASHLAB_SEED`, same crash time) instead of the campaign.
+//! The crash *time* is replayed, not the instruction it hit: a writer whose
+//! timeline is dominated by sleeps replays most faithfully.
+//!
+//! Side effect on the test process: like every crashlab run, it lowers its
+//! own soft core-dump limit to 1 byte (inherited by the programs it starts),
+//! so crashed writers leave no core files in trial directories.
+
+mod child;
+mod reexec;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use crate::external::power_loss::{replay_power_loss, StateText};
+pub use crate::external::ExternalCrash as Crash;
+use crate::external::{replay_trial, run_external, ExternalConfig, ExternalError};
+pub use child::WriterCtx;
+pub use report::{CrashCounts, CrashReport, ReplaySpec, Violation, REPLAY_ENV};
+
+/// The environment variable that tells a re-executed test binary which role
+/// to play (`setup`, `writer`, `checker` or `probe`).
+pub const ROLE_ENV: &str = "CRASHLAB_TESTKIT_ROLE";
+
+/// What a writer closure returns: `?` works on I/O errors, strings and
+/// any other error type.
+pub type WriterResult = Result<(), Box<dyn std::error::Error>>;
+
+type WriterFn<'a> = Box<dyn FnOnce(&mut WriterCtx) -> WriterResult + 'a>;
+type CheckerFn<'a> = Box<dyn FnOnce(&Path, &[String]) -> Result<(), String> + 'a>;
+
+/// Why a crash test could not produce a verdict. None of these is a verdict
+/// on the code under test: a violation is a result, in the [`CrashReport`].
+#[derive(Debug, thiserror::Error)]
+pub enum TestkitError {
+    /// The builder was used wrongly (no writer, no checker, zero trials, ...).
+    #[error("crash test `{test}`: {reason}")]
+    Config { test: String, reason: String },
+    #[error("crash test `{test}`: cannot find the test binary to re-execute (std::env::current_exe): {error}")]
+    CurrentExe { test: String, error: std::io::Error },
+    /// Re-executing the test binary with the test's name did not reach this
+    /// `CrashTest`: the name is wrong, or the test does not get to `.run()`.
+    #[error("crash test `{test}`: {reason}")]
+    Probe { test: String, reason: String },
+    /// `CRASHLAB_REPLAY` names this test but cannot be used.
+    #[error("crash test `{test}`: {REPLAY_ENV}=`{value}`: {reason}")]
+    BadReplay { test: String, value: String, reason: String },
+    /// The run itself failed (a writer that fails when not crashed, a
+    /// checker malfunction, a timeout, I/O), with its replay line if a
+    /// trial failed.
+    #[error("crash test `{test}`: {error}")]
+    Run { test: String, error: Box<ExternalError> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileSpec {
+    name: String,
+    len: usize,
+}
+
+/// A crash test of a writer closure and a checker closure (see the module
+/// docs). Build it, then call [`run`](CrashTest::run) or
+/// [`try_run`](CrashTest::try_run).
+pub struct CrashTest<'a> {
+    /// As given to [`CrashTest::new`].
+    name: String,
+    files: Vec<FileSpec>,
+    writer: Option<WriterFn<'a>>,
+    checker: Option<CheckerFn<'a>>,
+    crashes: Vec<Crash>,
+    trials: u32,
+    seed: u64,
+    jobs: usize,
+    timeout: Duration,
+    dir: Option<PathBuf>,
+    replay: Option<ReplaySpec>,
+}
+
+impl<'a> CrashTest<'a> {
+    /// `test_name` is the name of the `#[test]` function this is built in,
+    /// as libtest knows it: the bare function name works when the test
+    /// function calls `run` on its own thread (the test thread carries the
+    /// full path, e.g. `tests::my_test`, and is used); otherwise give the
+    /// full path. It selects the test when the binary is re-executed.
+    ///
+    /// Defaults: crash kinds `sigkill` and `sigabrt`, 50 trials per kind,
+    /// seed 0, up to 4 trials at a time (fewer on fewer cores), 60 s for any
+    /// one program, trial directories under the system's temp dir.
+    pub fn new(test_name: &str) -> CrashTest<'a> {
+        CrashTest {
+            name: test_name.to_owned(),
+            files: Vec::new(),
+            writer: None,
+            checker: None,
+            crashes: vec![Crash::Sigkill, Crash::Sigabrt],
+            trials: 50,
+            seed: 0,
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()).min(4),
+            timeout: Duration::from_secs(60),
+            dir: None,
+            replay: None,
+        }
+    }
+
+    /// A file the setup creates (zero-filled, `len` bytes) in every trial
+    /// directory and the writer maps `MAP_SHARED` ([`WriterCtx::map`]).
+    pub fn file(mut self, name: &str, len: usize) -> Self {
+        self.files.push(FileSpec { name: name.to_owned(), len });
+        self
+    }
+
+    /// The writer: mutates the files, acknowledges each operation it
+    /// considers durable with [`WriterCtx::ack`], and returns `Ok(())` when
+    /// done. It must finish successfully when nothing crashes it.
+    pub fn writer(mut self, writer: impl FnOnce(&mut WriterCtx) -> WriterResult + 'a) -> Self {
+        self.writer = Some(Box::new(writer));
+        self
+    }
+
+    /// The checker: given the crashed trial directory and the acknowledged
+    /// lines (in order), `Ok(())` if the directory is consistent and holds
+    /// every acknowledged operation, `Err(reason)` otherwise.
+    pub fn checker(mut self, checker: impl FnOnce(&Path, &[String]) -> Result<(), String> + 'a) -> Self {
+        self.checker = Some(Box::new(checker));
+        self
+    }
+
+    /// The crash kinds to try, `trials` trials each.
+    pub fn crashes(mut self, crashes: impl IntoIterator<Item = Crash>) -> Self {
+        self.crashes = crashes.into_iter().collect();
+        self
+    }
+
+    /// Trials per crash kind.
+    pub fn trials(mut self, trials: u32) -> Self {
+        self.trials = trials;
+        self
+    }
+
+    /// Every random choice (each trial's `CRASHLAB_SEED`, crash time, sigbus
+    /// cut) derives from it.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Trials run at once (each is its own processes).
+    pub fn jobs(mut self, jobs: usize) -> Self {
+        self.jobs = jobs;
+        self
+    }
+
+    /// The longest any one setup, writer or checker may run.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Where the run makes its temporary directory (removed at the end), e.g.
+    /// `/dev/shm` for tmpfs. Default: the system's temp dir.
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// Replay one trial (a [`Violation::replay`]) instead of running the
+    /// campaign, as `CRASHLAB_REPLAY` does; its `test` is ignored. The
+    /// builder must describe the same test (writer, seed, crash kinds) as
+    /// the run that found it.
+    pub fn replay(mut self, spec: ReplaySpec) -> Self {
+        self.replay = Some(spec);
+        self
+    }
+
+    /// Run the campaign (or, with `CRASHLAB_REPLAY` naming this test, replay
+    /// one trial) and return its report; panic if a violation was found or
+    /// the run failed, with the explanation and a replay line. Prints a
+    /// one-line summary to standard error when it passes.
+    pub fn run(self) -> CrashReport {
+        match self.try_run() {
+            Err(e) => panic!("crashlab testkit: {e}"),
+            Ok(report) => {
+                if let Some(message) = report.failure_message() {
+                    panic!("{message}");
+                }
+                eprintln!("crashlab testkit: {report}");
+                report
+            }
+        }
+    }
+
+    /// Like [`run`](CrashTest::run), but a violation is returned in the
+    /// report ([`CrashReport::violation_found`]) instead of panicking, and a
+    /// failure to run as an error.
+    ///
+    /// In a re-executed test binary (the writer's, checker's or setup's
+    /// process) this does that role's work and exits the process: it never
+    /// returns there.
+    pub fn try_run(self) -> Result<CrashReport, TestkitError> {
+        if let Some(role) = child::Role::from_env() {
+            child::serve(role, &reexec::resolve_test_name(&self.name), self.files, self.writer, self.checker);
+        }
+        self.run_in_test()
+    }
+
+    fn run_in_test(self) -> Result<CrashReport, TestkitError> {
+        let test = reexec::resolve_test_name(&self.name);
+        let config_error = |reason: &str| TestkitError::Config { test: test.clone(), reason: reason.to_owned() };
+        if self.writer.is_none() {
+            return Err(config_error("no writer: call .writer(|ctx| ...)"));
+        }
+        if self.checker.is_none() {
+            return Err(config_error("no checker: call .checker(|dir, acks| ...)"));
+        }
+        self.validate_files().map_err(|r| config_error(&r))?;
+        let replay = match self.replay.clone() {
+            Some(spec) => Some(ReplaySpec { test: test.clone(), ..spec }),
+            None => ReplaySpec::from_env(&test)?,
+        };
+        let exe = std::env::current_exe().map_err(|error| TestkitError::CurrentExe { test: test.clone(), error })?;
+        reexec::probe(&exe, &test, self.timeout)?;
+        let commands = reexec::Commands::new(&exe, &test, !self.files.is_empty());
+        let mut config = ExternalConfig::new(&commands.writer, &commands.checker, commands.setup.as_deref(), false)
+            .map_err(|error| TestkitError::Run { test: test.clone(), error: Box::new(error) })?;
+        config.crashes = self.crashes.clone();
+        config.trials = self.trials;
+        config.seed = self.seed;
+        config.jobs = self.jobs;
+        config.timeout = self.timeout;
+        if let Some(dir) = &self.dir {
+            config.dir = dir.clone();
+        }
+        let run_error = |error| TestkitError::Run { test: test.clone(), error: Box::new(error) };
+        let context = report::Context { test: test.clone(), given: self.name.clone(), binary: exe };
+        let cancel = AtomicBool::new(false);
+        match replay {
+            None => {
+                let report = run_external(&config, &cancel, &|_| {}).map_err(run_error)?;
+                Ok(CrashReport::from_external(context, report))
+            }
+            Some(spec) => {
+                config.seed = spec.seed;
+                config.crashes = vec![spec.crash.unwrap_or(Crash::Sigkill)];
+                let target = spec.target();
+                let mut line = config.replay_line(target);
+                if spec.crash == Some(Crash::PowerLoss) {
+                    let state =
+                        spec.state.as_deref().map(|text| text.parse::<StateText>()).transpose().map_err(|e| {
+                            TestkitError::BadReplay {
+                                test: test.clone(),
+                                value: spec.to_string(),
+                                reason: format!("state=: {e}"),
+                            }
+                        })?;
+                    line.state = spec.state.clone();
+                    let replayed = replay_power_loss(
+                        &config,
+                        spec.trial,
+                        spec.clean_ns,
+                        spec.calls,
+                        state.as_ref(),
+                        None,
+                        &cancel,
+                    )
+                    .map_err(run_error)?;
+                    return Ok(CrashReport::from_power_loss_replay(context, &spec, replayed, line.to_string()));
+                }
+                let replayed = replay_trial(&config, target, &cancel).map_err(run_error)?;
+                Ok(CrashReport::from_replay(context, &spec, replayed, line.to_string()))
+            }
+        }
+    }
+
+    fn validate_files(&self) -> Result<(), String> {
+        for (i, f) in self.files.iter().enumerate() {
+            let bad = |why: &str| Err(format!(".file(\"{}\", {}): {why}", f.name, f.len));
+            if f.name.is_empty() || f.name.contains('/') || f.name == "." || f.name == ".." {
+                return bad("the name must be one path component inside the trial directory");
+            }
+            if f.len == 0 {
+                return bad("an empty file cannot be mapped");
+            }
+            if self.files[..i].iter().any(|g| g.name == f.name) {
+                return bad("declared twice");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,247 @@
+//! `crashlab run --writer ... --crash power-loss` and its replay lines end
+//! to end, with small `sh` writers (appending to a log, `sync FILE` for
+//! durability) and a tiny C writer that uses io_uring; plus `crashlab bench
+//! oracle` and `crashlab bench power-loss`.
+//!
+//! These need ptrace and seccomp (the durability oracle): where they are
+//! missing the runs exit 2 with the oracle's message, and the tests fail.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn crashlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_crashlab")).args(args).output().expect("crashlab runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Appends a record, acks it, then makes it durable: the ack comes too early.
+const ACK_BEFORE_SYNC: &str = r#"for i in 1 2 3 4 5 6; do echo "rec $i" >> log; echo "rec $i"; sync log; done"#;
+/// Appends a record, makes it durable, then acks it.
+const SYNC_BEFORE_ACK: &str = r#"for i in 1 2 3 4 5 6; do echo "rec $i" >> log; sync log; echo "rec $i"; done"#;
+/// Every acked line must be a line of `log` (it creates `log`: the state
+/// directory must be restored after it).
+const LOG_CHECKER: &str = r#"touch log; while read -r l; do grep -qx "$l" log || { echo "acked $l is missing" >&2; exit 1; }; done < "$CRASHLAB_ACKS""#;
+
+fn run_power_loss(dir: &Path, writer: &str, extra: &[&str]) -> Output {
+    let out = dir.join("report.json");
+    let mut args = vec![
+        "run",
+        "--shell",
+        "--writer",
+        writer,
+        "--checker",
+        LOG_CHECKER,
+        "--crash",
+        "power-loss",
+        "--trials",
+        "8",
+        "--seed",
+        "5",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    crashlab(&args)
+}
+
+fn report(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+/// Processes whose environment names a directory under `dir`.
+fn processes_in(dir: &Path) -> Vec<String> {
+    let needle = format!("CRASHLAB_DIR={}", std::fs::canonicalize(dir).unwrap().display());
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(env) = std::fs::read(entry.path().join("environ")) {
+            if env.split(|&b| b == 0).any(|v| v.starts_with(needle.as_bytes())) {
+                found.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn acking_before_the_sync_is_caught_and_the_printed_replay_line_rebuilds_the_failing_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run_power_loss(dir.path(), ACK_BEFORE_SYNC, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("VIOLATION power-loss trial ") && text.contains("; minimal set: "), "{text}");
+    assert!(stderr(&o).contains("violation(s) under power-loss") && stderr(&o).contains("replay: crashlab replay"));
+    let r = report(dir.path());
+    assert_eq!(r["schema_version"], "1.1");
+    let pl = &r["power_loss"];
+    assert_eq!(pl["calibration"]["by_syscall"]["fsync"], 6, "{pl}");
+    // A failure at a sync call (just before an fsync, after its ack): its
+    // replay is exact, since the writer does the same every time.
+    let failures = pl["failures"].as_array().unwrap();
+    let f = failures
+        .iter()
+        .find(|f| f["point"]["kind"] == "syscall")
+        .unwrap_or_else(|| panic!("no failure at a sync call: {pl:#}"));
+    assert!(f["finding"]["explanation"].as_str().unwrap().starts_with("checker failed: acked rec "), "{f}");
+    let line = f["replay"].as_str().unwrap();
+    let words = shell_words::split(line).expect("replay lines split like shell words");
+    assert_eq!(words[..2], ["crashlab", "replay"]);
+    assert!(line.contains("--crash power-loss") && line.contains(" --state "), "{line}");
+    let state_dir = dir.path().join("state");
+    let mut args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+    let d = dir.path().to_str().unwrap().to_owned();
+    let s = state_dir.to_str().unwrap().to_owned();
+    args.extend(["--dir", &d, "--write-state", &s]);
+    let replayed = crashlab(&args);
+    assert_eq!(replayed.status.code(), Some(1), "{line}\n{}{}", stdout(&replayed), stderr(&replayed));
+    let text = stdout(&replayed);
+    assert!(text.contains("checker: VIOLATION: acked rec "), "{text}");
+    assert!(text.contains(&format!("wrote the state's directory to {s}")), "{text}");
+    // The state written is the one that failed: a log missing acked records.
+    let log = std::fs::read_to_string(state_dir.join("log")).unwrap();
+    let acked = f["acks"].as_u64().unwrap() as usize;
+    assert!(log.lines().count() < acked, "{log:?} holds all {acked} acked records");
+    std::fs::remove_dir_all(&state_dir).unwrap();
+    // The whole trial again, without --state: explored and shrunk anew.
+    let without: Vec<&str> = {
+        let at = args.iter().position(|&a| a == "--state").unwrap();
+        args[..at].iter().chain(&args[at + 2..args.len() - 2]).copied().collect()
+    };
+    let again = crashlab(&without);
+    assert_eq!(again.status.code(), Some(1), "{}{}", stdout(&again), stderr(&again));
+    assert!(stdout(&again).contains(&format!("minimal state: {}", f["finding"]["state"].as_str().unwrap())));
+    assert_eq!(entries(dir.path()), ["report.json"], "the replays left files");
+    assert_eq!(processes_in(dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn syncing_before_acking_passes_whole_and_torn() {
+    for tear in [None, Some("512")] {
+        let dir = tempfile::tempdir().unwrap();
+        let extra: Vec<&str> = tear.map(|t| vec!["--tear", t]).unwrap_or_default();
+        let o = run_power_loss(dir.path(), SYNC_BEFORE_ACK, &extra);
+        assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+        let r = report(dir.path());
+        let pl = &r["power_loss"];
+        assert_eq!(pl["consistent"], 8, "{pl:#}");
+        assert_eq!(pl["unit_bytes"], tear.map_or(pl["unit_bytes"].clone(), |t| t.parse::<u64>().unwrap().into()));
+        assert!(pl["acks_seen"].as_u64().unwrap() > 0, "{pl:#}");
+        assert_eq!(r["config"]["tear"], tear.map_or(serde_json::Value::Null, |t| t.parse::<u64>().unwrap().into()));
+        assert_eq!(entries(dir.path()), ["report.json"]);
+    }
+}
+
+#[test]
+fn a_writer_using_io_uring_is_refused_with_exit_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("uring.c");
+    let bin = dir.path().join("uring");
+    std::fs::write(
+        &src,
+        r#"#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(void) {
+    char params[512];
+    memset(params, 0, sizeof params);
+    syscall(SYS_io_uring_setup, 4, params);
+    return write(1, "ring\n", 5) == 5 ? 0 : 1;
+}
+"#,
+    )
+    .unwrap();
+    let cc = Command::new("cc").arg("-o").arg(&bin).arg(&src).output().expect("cc runs (gcc is needed)");
+    assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let out = work.join("r.json");
+    let o = crashlab(&[
+        "run",
+        "--writer",
+        bin.to_str().unwrap(),
+        "--checker",
+        "true",
+        "--crash",
+        "power-loss",
+        "--trials",
+        "2",
+        "--dir",
+        work.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}{}", stdout(&o));
+    assert!(err.contains("--crash power-loss") && err.contains("--writer") && err.contains("io_uring"), "{err}");
+    assert!(!out.exists(), "no report for a harness error");
+    assert_eq!(entries(&work), Vec::<String>::new());
+    assert_eq!(processes_in(&work), Vec::<String>::new());
+}
+
+#[test]
+fn interrupting_a_power_loss_run_leaves_no_process_and_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    // A background child too: the oracle traces it, and must kill it.
+    let writer = r#"sleep 30 & echo start; sleep 0.3; echo end"#;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crashlab"))
+        .args(["run", "--shell", "--writer", writer, "--checker", "true", "--crash", "power-loss"])
+        .args(["--trials", "100000", "--jobs", "2", "--seed", "1", "--dir", dir.path().to_str().unwrap()])
+        .args(["--out", out.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until power-loss trials are running (past both clean runs).
+    let start = Instant::now();
+    while processes_in(dir.path()).is_empty()
+        || !entries(dir.path()).iter().any(|run| {
+            std::fs::read_dir(dir.path().join(run)).is_ok_and(|mut e| e.any(|t| t.unwrap().file_name() == "pl-job-1"))
+        })
+    {
+        assert!(start.elapsed() < Duration::from_secs(30), "power-loss trials never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert_eq!(processes_in(dir.path()), Vec::<String>::new(), "writers outlived the harness");
+    assert_eq!(entries(dir.path()), Vec::<String>::new(), "files outlived the harness");
+}
+
+#[test]
+fn bench_oracle_and_bench_power_loss_print_figure_floor_and_ratio() {
+    let o = crashlab(&["bench", "oracle", "--seconds", "0.5"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("untraced") && text.contains("traced") && text.contains("slowdown"), "{text}");
+    let last = text.lines().last().unwrap();
+    assert!(
+        last.starts_with("figure: traced ") && last.contains("floor: untraced") && last.contains("ratio"),
+        "{text}"
+    );
+    let o = crashlab(&["bench", "power-loss", "--seconds", "0"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("ratio") && text.contains("floor"), "{text}");
+}
