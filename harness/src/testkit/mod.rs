@@ -155,7 +155,9 @@ type CheckerFn<'a> = Box<dyn FnOnce(&Path, &[String]) -> Result<(), String> + 'a
 /// on the code under test: a violation is a result, in the [`CrashReport`].
 #[derive(Debug, thiserror::Error)]
 pub enum TestkitError {
-    /// The builder was used wrongly (no writer, no checker, zero trials, ...).
+    /// The builder was used wrongly (no writer, no checker, a bad file).
+    /// Bad numbers (zero trials or jobs) come back as [`TestkitError::Run`]
+    /// with the runner's own message.
     #[error("crash test `{test}`: {reason}")]
     Config { test: String, reason: String },
     #[error("crash test `{test}`: cannot find the test binary to re-execute (std::env::current_exe): {error}")]
