@@ -157,8 +157,18 @@ fn a_power_loss_explanation_replays_to_the_exact_losing_state() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r.json");
     let o = crashlab(&[
-        "run", "--scenario", "shared/ack-before-sync", "--crash", "sigkill", "--model", "power-loss", "--seed", "8",
-        "--out", out.to_str().unwrap(), "--quiet",
+        "run",
+        "--scenario",
+        "shared/ack-before-sync",
+        "--crash",
+        "sigkill",
+        "--model",
+        "power-loss",
+        "--seed",
+        "8",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
     ]);
     assert_eq!(o.status.code(), Some(0), "acks at risk are the expected lesson here: {}", stderr(&o));
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();

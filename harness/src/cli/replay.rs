@@ -10,10 +10,10 @@ use crashlab::expectation::PersistenceModel;
 use crashlab::lab::trial::TrialRecord;
 use crashlab::payload::Payloads;
 use crashlab::power_loss::{self, AckJudge, CrashState, PowerLossModel};
-use crashlab::spec::WriterSpec;
 use crashlab::report::{MatrixConfig, Verdict};
-use crashlab::trial_replay::{replay_trial, ReplayOutcome};
 use crashlab::scenario::ScenarioId;
+use crashlab::spec::WriterSpec;
+use crashlab::trial_replay::{replay_trial, ReplayOutcome};
 
 #[derive(Args)]
 pub struct ReplayArgs {
@@ -153,7 +153,11 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
                     "  ack {} (op {}): {}",
                     ack.id,
                     ack.op,
-                    if ack.guaranteed { "guaranteed".to_string() } else { format!("may be lost ({} states lose it, {} tear it)", ack.lost_states, ack.torn_states) }
+                    if ack.guaranteed {
+                        "guaranteed".to_string()
+                    } else {
+                        format!("may be lost ({} states lose it, {} tear it)", ack.lost_states, ack.torn_states)
+                    }
                 );
             }
             for e in &pl.explanations {
@@ -198,7 +202,8 @@ fn judge_state(
         println!("    ack {} (op {}): {:?}", ack.id, ack.op, status);
     }
     if let Some(path) = write_to {
-        let bytes = power_loss::materialize(spec, &payloads, &record.facts, &cfg, state).map_err(|e| anyhow::anyhow!(e))?;
+        let bytes =
+            power_loss::materialize(spec, &payloads, &record.facts, &cfg, state).map_err(|e| anyhow::anyhow!(e))?;
         std::fs::write(path, bytes).with_context(|| format!("cannot write --write-state {}", path.display()))?;
         println!("  wrote the state's {} bytes to {}", std::fs::metadata(path)?.len(), path.display());
     }

@@ -78,7 +78,10 @@ fn readers_refuse_a_newer_major_schema_version_and_name_the_file() {
         let o = crashlab(dir.path(), args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o.stdout));
         let err = text(&o.stderr);
-        assert!(err.contains("future.json") && err.contains("schema_version 2.") && err.contains("newer major"), "{args:?}: {err}");
+        assert!(
+            err.contains("future.json") && err.contains("schema_version 2.") && err.contains("newer major"),
+            "{args:?}: {err}"
+        );
     }
     let o = crashlab(dir.path(), &["report", "show", "missing.json"]);
     assert_eq!(o.status.code(), Some(2));

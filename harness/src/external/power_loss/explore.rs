@@ -89,10 +89,14 @@ impl Sample {
         match self {
             Sample::AllNewest => "every unit at its newest content".into(),
             Sample::AllFloor => "every unit at its durable floor".into(),
-            Sample::OnlyFloor(d) => format!("dimension {d} alone at its floor"),
-            Sample::OnlyNewest(d) => format!("dimension {d} alone at its newest"),
-            Sample::Prefix(k) => format!("the first {k} dimensions at their newest"),
-            Sample::Suffix(k) => format!("dimensions {k}.. at their newest"),
+            Sample::OnlyFloor(_) => "one unit alone at its durable floor".into(),
+            Sample::OnlyNewest(_) => "one unit alone at its newest content".into(),
+            Sample::Prefix(k) => {
+                format!("the first {k} units in file order at their newest content, the rest at their floor")
+            }
+            Sample::Suffix(k) => {
+                format!("the first {k} units in file order at their floor, the rest at their newest content")
+            }
             Sample::Random(_) => "a random state".into(),
         }
     }

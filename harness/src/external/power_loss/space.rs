@@ -214,21 +214,6 @@ impl StateSpace {
             format!("page {} sector {}", u / per_page, u % per_page)
         }
     }
-
-    /// How a dimension reads in an explanation, at its floor or its newest.
-    pub fn describe(&self, d: usize, newest: bool) -> String {
-        let Dim { file, kind } = self.dims[d];
-        let f = &self.files[file];
-        let path = f.path.display();
-        match (kind, newest) {
-            (DimKind::Size, false) => {
-                format!("{path} at its durable size ({} bytes, not {})", f.floor.len(), f.newest.len())
-            }
-            (DimKind::Size, true) => format!("{path} at its newest size ({} bytes)", f.newest.len()),
-            (DimKind::Unit(u), false) => format!("{path} {} at its durable floor", self.unit_name(u)),
-            (DimKind::Unit(u), true) => format!("{path} {} at its newest content", self.unit_name(u)),
-        }
-    }
 }
 
 #[cfg(test)]
