@@ -63,7 +63,7 @@ pub fn run(target: BenchTarget) -> Result<ExitCode> {
         BenchTarget::Oracle(s) => return oracle(s.seconds),
         BenchTarget::PowerLoss(s) => {
             anyhow::ensure!(s.seconds.is_finite() && s.seconds >= 0.0, "--seconds {}: not a duration", s.seconds);
-            print!("{}", crashlab::power_loss::run_bench(s.seconds));
+            println!("{}", crashlab::power_loss::run_bench(s.seconds));
             return Ok(ExitCode::SUCCESS);
         }
     };
