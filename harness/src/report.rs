@@ -291,34 +291,14 @@ pub struct CellInput<'a> {
 }
 
 pub fn aggregate_cell(input: &CellInput<'_>) -> CellReport {
-    let mut c = CellReport {
-        scenario: input.scenario,
-        mapping: input.scenario.mapping,
-        sync_policy: input.scenario.policy,
-        crash: input.crash,
-        model: input.model,
-        trials: input.records.len() as u64,
-        crash_points: input.points.len() as u64,
-        acked: 0,
-        survived: 0,
-        lost: 0,
-        torn: 0,
-        truncated: 0,
-        in_flight_stores: 0,
-        in_flight_torn: 0,
-        sigbus_faults: 0,
-        missed_crashes: 0,
-        model_violations: 0,
-        expectation: input.expectation,
-        verdict: Verdict::AsExpected,
-        verdict_reason: None,
-        replay: String::new(),
-        failures: Vec::new(),
-        states_checked: None,
-        exhaustive_trials: None,
-        explanations: Vec::new(),
-        real: None,
-    };
+    let mut c = CellReport::empty(
+        input.scenario,
+        input.crash,
+        input.model,
+        input.expectation,
+        input.records.len(),
+        input.points.len(),
+    );
     let mut representative: Option<(u8, CrashPoint)> = None;
     let power_loss = input.model.is_simulated_power_loss();
     if power_loss {
@@ -412,6 +392,47 @@ pub fn aggregate_cell(input: &CellInput<'_>) -> CellReport {
     c
 }
 
+impl CellReport {
+    /// A cell with every count at zero and the verdict not yet judged.
+    fn empty(
+        scenario: ScenarioId,
+        crash: CrashKind,
+        model: PersistenceModel,
+        expectation: AckExpectation,
+        trials: usize,
+        crash_points: usize,
+    ) -> CellReport {
+        CellReport {
+            scenario,
+            mapping: scenario.mapping,
+            sync_policy: scenario.policy,
+            crash,
+            model,
+            trials: trials as u64,
+            crash_points: crash_points as u64,
+            acked: 0,
+            survived: 0,
+            lost: 0,
+            torn: 0,
+            truncated: 0,
+            in_flight_stores: 0,
+            in_flight_torn: 0,
+            sigbus_faults: 0,
+            missed_crashes: 0,
+            model_violations: 0,
+            expectation,
+            verdict: Verdict::AsExpected,
+            verdict_reason: None,
+            replay: String::new(),
+            failures: Vec::new(),
+            states_checked: None,
+            exhaustive_trials: None,
+            explanations: Vec::new(),
+            real: None,
+        }
+    }
+}
+
 /// How good a trial is as its cell's representative replay (0 best): one
 /// that broke the model, else one that put an acked op at risk, else any.
 pub(crate) fn representative_rank(violated: bool, acks_at_risk: bool) -> u8 {
@@ -451,34 +472,14 @@ pub fn aggregate_real_cell(input: &RealCellInput<'_>) -> CellReport {
         trials_kept_more: 0,
         judge_mismatches: 0,
     };
-    let mut c = CellReport {
-        scenario: input.scenario,
-        mapping: input.scenario.mapping,
-        sync_policy: input.scenario.policy,
-        crash: CrashKind::Sigkill,
-        model: PersistenceModel::PowerLossReal,
-        trials: input.records.len() as u64,
-        crash_points: input.points.len() as u64,
-        acked: 0,
-        survived: 0,
-        lost: 0,
-        torn: 0,
-        truncated: 0,
-        in_flight_stores: 0,
-        in_flight_torn: 0,
-        sigbus_faults: 0,
-        missed_crashes: 0,
-        model_violations: 0,
-        expectation: input.expectation,
-        verdict: Verdict::AsExpected,
-        verdict_reason: None,
-        replay: String::new(),
-        failures: Vec::new(),
-        states_checked: None,
-        exhaustive_trials: None,
-        explanations: Vec::new(),
-        real: None,
-    };
+    let mut c = CellReport::empty(
+        input.scenario,
+        CrashKind::Sigkill,
+        PersistenceModel::PowerLossReal,
+        input.expectation,
+        input.records.len(),
+        input.points.len(),
+    );
     let mut representative: Option<(u8, CrashPoint)> = None;
     for r in input.records {
         let j = &r.judgement;
