@@ -68,13 +68,25 @@ else
 fi
 echo "== soundness (vm)"
 export CRASHLAB_VM_DIR="${CRASHLAB_VM_DIR:-reports/out/vm-cache}"
+vm_ready=0
 if bash scripts/vm-setup.sh; then
+  vm_ready=1
   "$bin" soundness --backend vm --trials 60 --jobs 2 --seed "$seed" \
     --out "$out/soundness-vm.json" --keep-dir "$out/soundness-evidence" --quiet
   worst $?
 else
   echo "nightly: vm setup failed"
   worst 2
+fi
+
+# The survival matrix with its real columns beside the simulated ones: every
+# boundary for loopcut, a seeded sample of 4 per writer shared by all real
+# columns (a vm cut costs ~4 s).
+if [ "$(id -u)" = 0 ] && [ "$vm_ready" = 1 ]; then
+  run real-columns boundaries --model process-crash,power-loss,power-loss-real \
+    --real loopcut:ext4,loopcut:xfs,loopcut:btrfs,vm --real-sample 4
+else
+  echo "nightly: real columns need root and the vm guest; skipped"
 fi
 
 echo "nightly $date_tag: seed $seed, exit $status; reports in $out"

@@ -251,6 +251,7 @@ fn matrix(
         tear: common.tear.unwrap_or(crashlab::power_loss::DEFAULT_TEAR),
         shard: common.shard,
         real: real.map(|r| r.real.clone()).unwrap_or_default(),
+        real_sample: real.and_then(|r| r.real_sample),
     };
     // Bad sizes and counts fail here, naming the flag, before any worker starts.
     for s in &config.scenarios {

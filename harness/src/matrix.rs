@@ -85,6 +85,8 @@ impl MatrixConfig {
             point: None,
             file_size: self.file_size,
             txns: self.txns,
+            // A rerun is one trial: one writer, one cut.
+            writers_per_cut: 1,
         };
         let trial = PlannedTrial { fs: column.fs, scenario: WorkloadId::Scenario(scenario), point };
         crate::realcut::report::rerun_line(&cfg, &trial)
@@ -147,9 +149,15 @@ pub fn plan(config: &MatrixConfig) -> Result<Vec<CellPlan>, LabError> {
                 // Power loss at every op boundary: the instants at which a
                 // sync has or has not completed, deterministically. Real
                 // cuts come at the same instants, one cell per real column.
-                let points = crash_points(&spec, CrashKind::Sigkill, PointSelection::Boundaries, 0);
+                let mut points = crash_points(&spec, CrashKind::Sigkill, PointSelection::Boundaries, 0);
                 let columns: Vec<Option<RealColumn>> =
                     if model.is_real() { config.real.iter().copied().map(Some).collect() } else { vec![None] };
+                if let (true, Some(n)) = (model.is_real(), config.real_sample) {
+                    // One sample per scenario: every real column cuts at the
+                    // same instants, so the columns compare like for like.
+                    let seed = derive_seed(config.seed, &["real-sample", &scenario.to_string()]);
+                    points = sample_points(points, n, seed);
+                }
                 for real in columns {
                     let crash = CrashKind::Sigkill;
                     cells.push(CellPlan { scenario, crash, model, spec: spec.clone(), points: points.clone(), real });
@@ -328,6 +336,20 @@ fn run_real(
     Ok(reports)
 }
 
+/// At most `n` of `points`, drawn with `seed` without repeats, in their
+/// original order. `n` of 0 is refused by the CLI.
+pub fn sample_points(points: Vec<CrashPoint>, n: u32, seed: u64) -> Vec<CrashPoint> {
+    use rand::seq::index::sample;
+    use rand::SeedableRng;
+    if points.len() <= n as usize {
+        return points;
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut chosen = sample(&mut rng, points.len(), n as usize).into_vec();
+    chosen.sort_unstable();
+    chosen.into_iter().map(|i| points[i]).collect()
+}
+
 /// The key of the spec of cell `i`: the index of the first cell with the
 /// same scenario.
 fn spec_key(cells: &[CellPlan], i: usize) -> u64 {
@@ -362,6 +384,7 @@ mod tests {
             tear: 512,
             shard: None,
             real: real.iter().map(|c| c.parse().unwrap()).collect(),
+            real_sample: None,
         }
     }
 
@@ -388,6 +411,40 @@ mod tests {
             "crashlab soundness --backend vm --fs ext4 --scenario shared/no-sync --point before:3 --seed 3 --size \
              65536 --txns 4 --trials 1"
         ));
+    }
+
+    #[test]
+    fn a_real_sample_cuts_the_same_few_boundaries_in_every_real_column_only() {
+        let full = config(vec![PersistenceModel::PowerLoss, PersistenceModel::PowerLossReal], &["loopcut:ext4", "vm"]);
+        let sampled = MatrixConfig { real_sample: Some(3), ..full.clone() };
+        let (all, some) = (plan(&full).unwrap(), plan(&sampled).unwrap());
+        for (a, s) in all.iter().zip(&some) {
+            if s.real.is_none() {
+                assert_eq!(s.points, a.points, "simulated cells keep every boundary");
+                continue;
+            }
+            assert_eq!(s.points.len(), 3);
+            assert!(s.points.windows(2).all(|w| w[0] < w[1]), "distinct, in boundary order: {:?}", s.points);
+            assert!(s.points.iter().all(|p| a.points.contains(p)));
+        }
+        for scenario in &full.scenarios {
+            let real: Vec<&CellPlan> = some.iter().filter(|c| c.scenario == *scenario && c.real.is_some()).collect();
+            assert!(real.len() == 2 && real[0].points == real[1].points, "same boundaries in both columns");
+        }
+        assert_eq!(
+            plan(&sampled).unwrap().iter().map(|c| c.points.clone()).collect::<Vec<_>>(),
+            some.iter().map(|c| c.points.clone()).collect::<Vec<_>>(),
+            "a function of the config"
+        );
+        let other = plan(&MatrixConfig { seed: 4, ..sampled.clone() }).unwrap();
+        assert!(
+            other.iter().zip(&some).any(|(o, s)| s.real.is_some() && o.points != s.points),
+            "another seed, another sample"
+        );
+        // A sample as large as the boundaries is all of them.
+        let n = all[1].points.len() as u32;
+        let big = plan(&MatrixConfig { real_sample: Some(n + 5), ..full.clone() }).unwrap();
+        assert!(big.iter().zip(&all).all(|(b, a)| b.points == a.points));
     }
 
     #[test]

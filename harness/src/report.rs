@@ -23,7 +23,7 @@ use crate::spec::{MappingKind, SyncPolicy};
 
 /// Bumped in the major part when a reader of the old format would misread
 /// the new one; in the minor part when fields are only added.
-pub const SCHEMA_VERSION: &str = "1.2";
+pub const SCHEMA_VERSION: &str = "1.3";
 
 /// JSON pointers (with `*` for any array index) of fields that differ
 /// between two runs with the same seed. Snapshot tests redact exactly these.
@@ -89,6 +89,12 @@ pub struct MatrixConfig {
     /// Absent when none ran (and in reports before 1.2).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub real: Vec<RealColumn>,
+    /// `--real-sample N`: each real cell cuts at N op boundaries drawn from
+    /// the seed (without repeats, in boundary order) instead of at every
+    /// one; the simulated cells still judge every boundary. Absent: every
+    /// boundary (and in reports before 1.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real_sample: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -876,6 +882,7 @@ pub(crate) mod real_test_support {
                 tear: 512,
                 shard: None,
                 real,
+                real_sample: None,
             },
             summary: Summary::of(&cells),
             cells,

@@ -91,6 +91,7 @@ pub fn replay_trial(line: &ReplayLine, pool: &PoolConfig) -> Result<ReplayOutcom
         tear: line.tear,
         shard: None,
         real: Vec::new(),
+        real_sample: None,
     };
     let spec = config.spec(line.scenario)?;
     line.point.fits(line.crash, &spec).map_err(|e| LabError::Spec(format!("--point: {e}")))?;

@@ -128,7 +128,7 @@ fn ext4_real_cuts_keep_ms_synced_acks_and_stay_inside_the_model() {
     );
     assert_eq!(r.out.status.code(), Some(0), "{}", text(&r.out));
     let report = r.report.expect("a report");
-    assert_eq!(report["schema_version"], "1.0");
+    assert_eq!(report["schema_version"], crashlab::realcut::report::SOUNDNESS_SCHEMA_VERSION);
     assert_eq!(report["backend"], "loopcut");
     assert_eq!(report["summary"]["sound"], true);
     assert_eq!(report["summary"]["violations"], 0);
@@ -154,6 +154,61 @@ fn ext4_real_cuts_keep_ms_synced_acks_and_stay_inside_the_model() {
     let stdout = String::from_utf8_lossy(&r.out.stdout);
     assert!(stdout.contains("sound: 36 real power cuts"), "{stdout}");
     assert_nothing_left(&work.path().join("images"));
+}
+
+#[test]
+fn writers_sharing_a_cut_see_the_same_guarantees_as_writers_cut_alone() {
+    if !have_root("writers_sharing_a_cut_see_the_same_guarantees_as_writers_cut_alone") {
+        return;
+    }
+    // Two transactions: a handful of ops, so 24 trials cover every boundary
+    // of both writers, the last one (after the writer's own munmap) too.
+    let run = |writers: &str| {
+        let work = scratch();
+        let r = soundness(
+            work.path(),
+            &[
+                "--fs",
+                "ext4",
+                "--scenario",
+                "shared/ms-sync-each,shared/no-sync",
+                "--txns",
+                "2",
+                "--trials",
+                "24",
+                "--seed",
+                "3",
+                "--jobs",
+                "1",
+                "--writers-per-cut",
+                writers,
+            ],
+        );
+        assert_eq!(r.out.status.code(), Some(0), "--writers-per-cut {writers}: {}", text(&r.out));
+        assert_nothing_left(&work.path().join("images"));
+        r.report.expect("a report")
+    };
+    let (alone, shared) = (run("1"), run("5"));
+    assert_eq!(alone["config"]["writers_per_cut"], 1);
+    assert_eq!(shared["config"]["writers_per_cut"], 5);
+    for report in [&alone, &shared] {
+        assert_eq!(report["summary"]["trials"], 24);
+        assert_eq!(report["summary"]["sound"], true, "{report}");
+        let sync = scenario(&report["filesystems"][0], "shared/ms-sync-each");
+        assert!(sync["acks"]["completed"].as_u64().unwrap() > 0);
+        assert_eq!(sync["acks"]["survived"], sync["acks"]["completed"], "an MS_SYNCed ack was lost: {sync}");
+        let nosync = scenario(&report["filesystems"][0], "shared/no-sync");
+        assert!(nosync["acks"]["lost"].as_u64().unwrap() > 0, "a cut should lose unsynced stores: {nosync}");
+    }
+    // The trials are the same (the plan does not depend on the grouping),
+    // so the model's side of every count is the same.
+    for name in ["shared/ms-sync-each", "shared/no-sync"] {
+        let a = scenario(&alone["filesystems"][0], name);
+        let s = scenario(&shared["filesystems"][0], name);
+        assert_eq!(a["trials"], s["trials"], "{name}");
+        assert_eq!(a["acks"]["completed"], s["acks"]["completed"], "{name}");
+        assert_eq!(a["acks"]["guaranteed"], s["acks"]["guaranteed"], "{name}");
+    }
 }
 
 #[test]
@@ -412,4 +467,10 @@ fn bad_arguments_name_the_flag() {
     if is_root() {
         assert!(String::from_utf8_lossy(&o.stderr).contains("btrfs has no FS_IOC_SHUTDOWN"), "{}", text(&o));
     }
+    let o = Command::new(env!("CARGO_BIN_EXE_crashlab"))
+        .args(["soundness", "--writers-per-cut", "0", "--trials", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--writers-per-cut"), "{}", text(&o));
 }

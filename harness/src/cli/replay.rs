@@ -84,6 +84,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         tear,
         shard: None,
         real: Vec::new(),
+        real_sample: None,
     };
     if state.is_some() && !a.model.is_power_loss() {
         anyhow::bail!("--state needs --model power-loss or power-loss-torn");

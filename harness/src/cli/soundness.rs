@@ -16,7 +16,9 @@ use clap::Args;
 
 use crashlab::crash::CrashPoint;
 use crashlab::expectation::PersistenceModel;
-use crashlab::realcut::campaign::{bench_loopcut, run_loopcut, RealPoolConfig, SoundnessConfig, WorkloadId};
+use crashlab::realcut::campaign::{
+    bench_loopcut, run_loopcut, RealPoolConfig, SoundnessConfig, WorkloadId, DEFAULT_WRITERS_PER_CUT,
+};
 use crashlab::realcut::columns::{check_available, default_image_dir, RealColumn, RealSetup};
 use crashlab::realcut::fs::{CutMethod, FsKind};
 use crashlab::realcut::report::SoundnessReport;
@@ -55,6 +57,11 @@ pub struct SoundnessArgs {
     /// Acknowledged transactions per writer.
     #[arg(long, default_value_t = 12)]
     txns: u32,
+    /// loopcut: writers sharing one power cut, each on a file of its own,
+    /// one after the other (the cut, unmount and log replay are most of a
+    /// trial's cost). 1: every writer gets a cut of its own. Default: 4.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    writers_per_cut: Option<u32>,
     /// Directory for filesystem images and mount points (a fresh
     /// subdirectory is made and removed). Default: /dev/shm, else the temp dir.
     #[arg(long)]
@@ -79,6 +86,26 @@ pub struct SoundnessArgs {
     /// modules, busybox, writer). Default: $CRASHLAB_VM_DIR.
     #[arg(long)]
     vm_dir: Option<PathBuf>,
+    /// vm backend: the guest's disk. no-cache (default): the image file,
+    /// virtio-blk cache=none: acknowledged writes are kept whole and in
+    /// order. volatile-reorder, volatile-torn: a disk with a volatile write
+    /// cache (NBD, served by crashlab): writes not flushed before the cut may
+    /// be lost or reordered (any subset), or also torn per 512-byte sector;
+    /// several disk states are checked per cut.
+    #[arg(long, value_name = "DISK")]
+    disk: Option<crashlab::realcut::vm::VmDisk>,
+    /// With --disk volatile-*: disk states checked per cut (all writes kept,
+    /// none kept, then random ones drawn from the seed). Default: 4.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(2..=64))]
+    disk_states: Option<u32>,
+    /// vm backend: the guest writes dirty pages back once they are this many
+    /// centiseconds old, looking every as many (vm.dirty_expire_centisecs,
+    /// vm.dirty_writeback_centisecs). Default: the kernel's (30 s, 5 s),
+    /// longer than a trial, so unsynced pages never reach the disk; 1 sends
+    /// them within ~20 ms, unflushed: what a volatile disk can lose or tear.
+    /// The kill then waits 5 intervals (at least 100 ms) after the writer stops.
+    #[arg(long, value_name = "CS", value_parser = clap::value_parser!(u32).range(1..=360000))]
+    guest_writeback_cs: Option<u32>,
     /// Print only the final line.
     #[arg(long, short)]
     quiet: bool,
@@ -113,6 +140,16 @@ pub struct RealColumnArgs {
     /// file, post-cut image).
     #[arg(long, value_name = "DIR", default_value = "reports/out/real-evidence")]
     pub real_keep_dir: PathBuf,
+    /// Real columns cut at N op boundaries of each writer, drawn from the
+    /// seed (the same ones in every column), instead of at every boundary:
+    /// a vm column costs ~4 s per cut.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub real_sample: Option<u32>,
+    /// loopcut columns: writers of one cell sharing a power cut, each on a
+    /// file of its own (1: a cut per writer).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_WRITERS_PER_CUT,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub real_writers_per_cut: u32,
     /// Testing aid: corrupt each loopcut file after the cut (shows the
     /// soundness-violation path).
     #[arg(long, hide = true)]
@@ -136,7 +173,11 @@ pub fn describe_real_columns(columns: &[RealColumn], run: &RealColumnsRun) -> St
                 (Some(vm), Backend::Vm) => format!("guest kernel {}", vm.kernel_version),
                 _ => format!("kernel {host}"),
             };
-            format!("{} ({kernel}, {}, cut {})", c.label(), c.fs, c.cut())
+            let group = match c.backend {
+                Backend::Loopcut => format!(", {} writer(s) per cut", run.setup.writers_per_cut),
+                Backend::Vm => String::new(),
+            };
+            format!("{} ({kernel}, {}, cut {}{group})", c.label(), c.fs, c.cut())
         })
         .collect();
     format!("real power cuts: {}; images in {}", each.join("; "), run.dir.path().display())
@@ -195,7 +236,12 @@ pub fn real_columns(
         host_mounts: false,
         inject_fault: a.real_inject_fault,
     };
-    let setup = RealSetup { pool, vm, vm_timeout: std::time::Duration::from_secs(timeout.max(1) as u64) };
+    let setup = RealSetup {
+        pool,
+        vm,
+        vm_timeout: std::time::Duration::from_secs(timeout.max(1) as u64),
+        writers_per_cut: a.real_writers_per_cut,
+    };
     Ok(Some(RealColumnsRun { setup, dir }))
 }
 
@@ -210,11 +256,25 @@ fn config(a: &SoundnessArgs) -> SoundnessConfig {
         point: a.point,
         file_size: a.size,
         txns: a.txns,
+        // A vm trial boots a guest of its own: one writer per cut.
+        writers_per_cut: match a.backend {
+            Backend::Loopcut => a.writers_per_cut.unwrap_or(DEFAULT_WRITERS_PER_CUT),
+            Backend::Vm => 1,
+        },
     }
 }
 
 pub fn run(a: SoundnessArgs) -> Result<ExitCode> {
     let mut cfg = config(&a);
+    if a.backend != Backend::Vm && (a.disk.is_some() || a.disk_states.is_some() || a.guest_writeback_cs.is_some()) {
+        anyhow::bail!(
+            "--disk/--disk-states/--guest-writeback-cs: only the vm backend has a choice of disk and guest; \
+             loopcut's disk is a loop device over a file (no volatile write cache)"
+        );
+    }
+    if a.backend == Backend::Vm && a.writers_per_cut.is_some() {
+        anyhow::bail!("--writers-per-cut: only loopcut shares a cut among writers; each vm trial boots its own guest");
+    }
     if a.backend == Backend::Vm {
         if a.fs != [FsKind::Ext4] && a.fs != FsKind::ALL {
             anyhow::bail!("--fs: the vm backend tests ext4 only");
@@ -242,13 +302,18 @@ pub fn run(a: SoundnessArgs) -> Result<ExitCode> {
     let cancel = crate::cancel_flag()?;
     if !a.quiet {
         eprintln!(
-            "crashlab soundness: seed {}; backend loopcut on {}; {} trials per filesystem; {} worker(s) in {}",
+            "crashlab soundness: seed {}; backend loopcut on {}; {} trials per filesystem, {} writer(s) per cut; \
+             {} worker(s) in {}",
             cfg.seed,
             cfg.filesystems.iter().map(|f| format!("{f} ({})", cfg.cut_for(*f))).collect::<Vec<_>>().join(", "),
             cfg.trials,
+            cfg.writers_per_cut,
             pool.jobs,
             dir.path().display()
         );
+        if let Some(note) = crashlab::environment::KernelConsole::probe().and_then(|c| c.cut_message_note()) {
+            eprintln!("note: {note}");
+        }
     }
     let total = cfg.trials as u64 * cfg.filesystems.len() as u64;
     let progress = crate::cli::progress::CampaignProgress::new(total, a.quiet);
@@ -322,19 +387,32 @@ fn bench(a: &SoundnessArgs, cfg: &SoundnessConfig, pool: &RealPoolConfig) -> Res
     println!(
         "floor = mount; loop {{ one page written + msync(MS_SYNC), the cut, umount, mount, read }}, no fork/model"
     );
-    println!("{:<6} {:<9} {:<24} {:>10} {:>10} {:>6}", "fs", "cut", "scenario", "floor t/s", "trials t/s", "ratio");
+    println!(
+        "workload floor = the writer's own ops up to the same points, run bare in the worker, a cut each \
+         (no fork/journal/model/reset)"
+    );
+    println!("trials = {} writer(s) per cut (--writers-per-cut)", cfg.writers_per_cut);
+    if let Some(note) = crashlab::environment::KernelConsole::probe().and_then(|c| c.cut_message_note()) {
+        println!("note: {note}");
+    }
+    println!(
+        "{:<6} {:<9} {:<24} {:>10} {:>11} {:>10} {:>6} {:>9}",
+        "fs", "cut", "scenario", "floor t/s", "wl-floor t/s", "trials t/s", "ratio", "ratio/wl"
+    );
     for &fs in &cfg.filesystems {
         for &scenario in &scenarios {
             let spec = cfg.spec(scenario)?;
-            let b = bench_loopcut(pool, fs, cfg.cut_for(fs), &spec, scenario, cfg.trials)?;
+            let b = bench_loopcut(pool, fs, cfg.cut_for(fs), &spec, scenario, cfg.trials, cfg.writers_per_cut)?;
             println!(
-                "{:<6} {:<9} {:<24} {:>10.1} {:>10.1} {:>6.2}",
+                "{:<6} {:<9} {:<24} {:>10.1} {:>11.1} {:>10.1} {:>6.2} {:>9.2}",
                 b.fs.name(),
                 b.cut.name(),
                 scenario.to_string(),
                 b.floor_per_sec,
+                b.workload_floor_per_sec,
                 b.trials_per_sec,
-                b.ratio
+                b.ratio,
+                b.ratio_to_workload_floor
             );
         }
     }
@@ -342,7 +420,19 @@ fn bench(a: &SoundnessArgs, cfg: &SoundnessConfig, pool: &RealPoolConfig) -> Res
 }
 
 fn vm(a: &SoundnessArgs, cfg: SoundnessConfig) -> Result<ExitCode> {
-    use crashlab::realcut::vm::{bench_vm, run_vm, VmAssets, VmGuest, VmRunConfig};
+    use crashlab::realcut::vm::{bench_vm, run_vm, VmAssets, VmDisk, VmGuest, VmOptions, VmRunConfig};
+    use crashlab::realcut::volatile_disk::DEFAULT_STATES_PER_CUT;
+    let disk = a.disk.unwrap_or_default();
+    if disk == VmDisk::NoCache && a.disk_states.is_some() {
+        anyhow::bail!(
+            "--disk-states: only a volatile disk has several states per cut (--disk volatile-reorder|volatile-torn)"
+        );
+    }
+    if a.bench && (disk != VmDisk::NoCache || a.guest_writeback_cs.is_some()) {
+        anyhow::bail!("--bench --backend vm measures the no-cache disk and default guest only");
+    }
+    let states_per_cut = a.disk_states.map_or(DEFAULT_STATES_PER_CUT, |k| k as usize);
+    let opts = VmOptions { disk, states_per_cut, writeback_centisecs: a.guest_writeback_cs };
     let assets = VmAssets::locate(a.vm_dir.as_deref())?;
     let base = a.dir.clone().unwrap_or_else(default_dir);
     let dir = crate::work_dir(&Some(base))?;
@@ -370,9 +460,16 @@ fn vm(a: &SoundnessArgs, cfg: SoundnessConfig) -> Result<ExitCode> {
     let cancel = crate::cancel_flag()?;
     let jobs = a.jobs.unwrap_or(1).max(1);
     if !a.quiet {
+        let mut states = match disk {
+            VmDisk::NoCache => String::new(),
+            VmDisk::Volatile(_) => format!(", up to {states_per_cut} disk states per cut"),
+        };
+        if let Some(cs) = a.guest_writeback_cs {
+            states.push_str(&format!(", guest writeback every {cs} cs"));
+        }
         eprintln!(
-            "crashlab soundness: seed {}; backend vm (guest kernel {}, ext4, qemu TCG); {} trials; {jobs} guest(s) at \
-             once in {}",
+            "crashlab soundness: seed {}; backend vm (guest kernel {}, ext4, qemu TCG); disk {disk}{states}; {} \
+             trials; {jobs} guest(s) at once in {}",
             cfg.seed,
             assets.kernel_version,
             cfg.trials,
@@ -382,12 +479,83 @@ fn vm(a: &SoundnessArgs, cfg: SoundnessConfig) -> Result<ExitCode> {
     let progress = crate::cli::progress::CampaignProgress::new(cfg.trials as u64, a.quiet);
     let keep = absolute(&a.keep_dir)?;
     let run = VmRunConfig { work: dir.path().to_owned(), keep_dir: keep, jobs, timeout };
-    let result = run_vm(&cfg, assets, &run, &cancel, &|n| progress.advance(n));
+    let result = run_vm(&cfg, assets, &run, &opts, &cancel, &|n| progress.advance(n));
     drop(progress);
     let report = match result {
         Ok(r) => r,
         Err(RealcutError::Interrupted) => return Err(crashlab::LabError::Interrupted.into()),
         Err(e) => return Err(e.into()),
     };
-    finish(a, &report)
+    let volatile = report.filesystems.iter().find_map(|f| f.volatile_disk.clone());
+    if let (Some(v), false) = (&volatile, a.quiet) {
+        print!("{}", describe_volatile_cuts(v));
+    }
+    let code = finish(a, &report)?;
+    match volatile {
+        Some(v) if v.states_unreadable > 0 => {
+            println!(
+                "FILESYSTEM LOST: {} of {} disk state(s) the volatile-cache model allows left an ext4 that e2fsck -fy \
+                 could not repair, or no file; evidence in {}; report: {}",
+                v.states_unreadable,
+                v.states_checked,
+                a.keep_dir.display(),
+                a.out.display()
+            );
+            Ok(ExitCode::from(1))
+        }
+        _ => Ok(code),
+    }
+}
+
+/// What the cuts of a volatile disk did, for a person.
+fn describe_volatile_cuts(v: &crashlab::realcut::volatile_report::VolatileDiskReport) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "volatile disk ({}): {} cuts, {} disk states checked ({} judged, {} unreadable); writes {} ({} FUA), flushes \
+         {}, cuts without a flush {}; unflushed writes at the cut: {} in all, at most {} ({} cuts with some); \
+         e2fsck repaired more than the journal in {} states",
+        v.mode,
+        v.cuts,
+        v.states_checked,
+        v.states_judged,
+        v.states_unreadable,
+        v.writes,
+        v.fua_writes,
+        v.flushes,
+        v.cuts_without_flush,
+        v.pending_writes,
+        v.max_pending_writes,
+        v.cuts_with_pending_writes,
+        v.states_e2fsck_repaired
+    );
+    if let Some(n) = v.states_torn_observed {
+        let _ = writeln!(
+            s,
+            "judged by the torn-sector model; {n} of {} judged states held a page of mixed versions (the page-whole \
+             model would forbid them)",
+            v.states_judged
+        );
+    }
+    if v.cuts > 0 && v.cuts_with_pending_writes == 0 {
+        let _ = writeln!(
+            s,
+            "note: no cut had an unflushed write, so every disk state was the flushed image (no more than \
+             --disk no-cache shows){}",
+            if v.guest_writeback_centisecs.is_none() {
+                "; --guest-writeback-cs 1 makes the guest write unsynced pages back, unflushed, within a trial"
+            } else {
+                ""
+            }
+        );
+    }
+    for u in &v.unreadable {
+        let _ = writeln!(s, "UNREADABLE {} at {} in disk state {}: {}", u.scenario, u.point, u.state, u.detail);
+        if let Some(k) = &u.kept {
+            let _ = writeln!(s, "  evidence kept in {k}");
+        }
+        let _ = writeln!(s, "  rerun: {}", u.rerun);
+    }
+    s
 }

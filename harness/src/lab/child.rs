@@ -88,34 +88,12 @@ pub fn run_child(plan: &ChildPlan<'_>) -> ! {
             }
         }
     };
-    let map = plan.target.map;
-    let fd = plan.target.fd;
-    for (i, op) in plan.spec.ops.iter().enumerate() {
+    for i in 0..plan.spec.ops.len() {
         crash_before(i);
         plan.journal.mark(i, STARTED);
         // SAFETY: the spec was validated: stores and msyncs stay inside the
         // mapping, nothing touches it after munmap.
-        let rc = unsafe {
-            match *op {
-                Op::Store { offset, len, .. } => {
-                    let src = plan.payloads.store(plan.spec, i);
-                    std::ptr::copy_nonoverlapping(src.as_ptr(), map.add(offset as usize), len as usize);
-                    0
-                }
-                Op::Msync { range, flags } => {
-                    let f = match flags {
-                        MsyncFlags::MsSync => libc::MS_SYNC,
-                        MsyncFlags::MsAsync => libc::MS_ASYNC,
-                    };
-                    libc::msync(map.add(range.start as usize).cast(), range.len() as usize, f)
-                }
-                Op::Fsync => libc::fsync(fd),
-                Op::Fdatasync => libc::fdatasync(fd),
-                Op::Ack { .. } => 0,
-                Op::Truncate { len } => libc::ftruncate(fd, len as libc::off_t),
-                Op::Munmap => libc::munmap(map.cast(), plan.target.size as usize),
-            }
-        };
+        let rc = unsafe { execute_op(plan.spec, plan.payloads, plan.target, i) };
         if rc != 0 {
             let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
             plan.journal.mark(i, FAILED_BASE + errno as u32);
@@ -128,6 +106,143 @@ pub fn run_child(plan: &ChildPlan<'_>) -> ! {
     crash_before(plan.spec.ops.len());
     // SAFETY: as above.
     unsafe { libc::_exit(0) }
+}
+
+/// The stack of writers started by [`clone_writer`], mapped once and reused
+/// (one writer runs at a time: the parent is suspended while it lives).
+pub struct WriterStack {
+    ptr: *mut libc::c_void,
+}
+
+impl WriterStack {
+    /// run_child's frames are a few closures and libc calls.
+    const LEN: usize = 256 * 1024;
+
+    pub fn new() -> std::io::Result<WriterStack> {
+        // SAFETY: a fresh anonymous mapping.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                Self::LEN,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(WriterStack { ptr: p })
+    }
+}
+
+impl Drop for WriterStack {
+    fn drop(&mut self) {
+        // SAFETY: our mapping; no writer runs on it (clone_writer returns
+        // after the writer's death).
+        unsafe { libc::munmap(self.ptr, Self::LEN) };
+    }
+}
+
+struct CloneArgs<'a, 'p> {
+    plan: &'a ChildPlan<'p>,
+    mask: u64,
+}
+
+/// Start the writer of `plan` with `clone(CLONE_VM | CLONE_VFORK)` on
+/// `stack` instead of `fork`, and return its pid once it has died (the
+/// caller suspends until then): no page tables are copied at the start, none
+/// torn down at the end, and the caller's memory takes no copy-on-write
+/// faults afterwards. That is most of a writer's fixed cost, and the real
+/// power-cut backend runs thousands of them.
+///
+/// Sharing the memory is safe here because the writer only runs
+/// [`run_child`], which stores through the plan's raw pointers (the file's
+/// mapping and the journal, shared with the parent either way), makes libc
+/// calls and never allocates, locks or unwinds; and it never returns: it
+/// ends by a signal or `_exit`. Every signal is blocked around the clone,
+/// and the child puts the handlers std installed (SIGSEGV, SIGBUS) back to
+/// the default before unblocking, so no parent handler runs on the shared
+/// memory. What differs from a forked writer: an `Op::Munmap` unmaps the
+/// parent's mapping too (the caller must then not unmap it again), and
+/// stores into a `MAP_PRIVATE` mapping land in the parent's private copy
+/// (never in the file, as with fork).
+///
+/// # Safety
+/// The caller is single-threaded, `plan` and its pointers stay valid until
+/// this returns, and nothing else runs on `stack` meanwhile.
+pub unsafe fn clone_writer(plan: &ChildPlan<'_>, stack: &mut WriterStack) -> std::io::Result<i32> {
+    let mut mask: u64 = 0;
+    let full: u64 = !0;
+    libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &full as *const u64, &mut mask as *mut u64, 8usize);
+    let args = CloneArgs { plan, mask };
+    let top = stack.ptr.cast::<u8>().add(WriterStack::LEN).cast();
+    let pid = libc::clone(
+        writer_main,
+        top,
+        libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+        (&args as *const CloneArgs).cast_mut().cast(),
+    );
+    let err = std::io::Error::last_os_error();
+    libc::syscall(
+        libc::SYS_rt_sigprocmask,
+        libc::SIG_SETMASK,
+        &mask as *const u64,
+        std::ptr::null_mut::<u64>(),
+        8usize,
+    );
+    if pid < 0 {
+        return Err(err);
+    }
+    Ok(pid)
+}
+
+extern "C" fn writer_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the suspended parent's CloneArgs; see clone_writer.
+    unsafe {
+        let a = &*(arg as *const CloneArgs);
+        libc::signal(libc::SIGSEGV, libc::SIG_DFL);
+        libc::signal(libc::SIGBUS, libc::SIG_DFL);
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &a.mask as *const u64,
+            std::ptr::null_mut::<u64>(),
+            8usize,
+        );
+        run_child(a.plan)
+    }
+}
+
+/// Execute op `i` of `spec` on `target`; the syscall's return code (0 for
+/// stores and acks). Shared by the writer child and the benchmark's bare
+/// in-process loop, so both do exactly the same work.
+///
+/// # Safety
+/// `spec` must be validated against `target` (stores and msyncs inside the
+/// mapping) and nothing may touch the mapping after an `Op::Munmap`.
+pub unsafe fn execute_op(spec: &WriterSpec, payloads: &Payloads, target: ChildTarget, i: usize) -> libc::c_int {
+    let map = target.map;
+    match spec.ops[i] {
+        Op::Store { offset, len, .. } => {
+            let src = payloads.store(spec, i);
+            std::ptr::copy_nonoverlapping(src.as_ptr(), map.add(offset as usize), len as usize);
+            0
+        }
+        Op::Msync { range, flags } => {
+            let f = match flags {
+                MsyncFlags::MsSync => libc::MS_SYNC,
+                MsyncFlags::MsAsync => libc::MS_ASYNC,
+            };
+            libc::msync(map.add(range.start as usize).cast(), range.len() as usize, f)
+        }
+        Op::Fsync => libc::fsync(target.fd),
+        Op::Fdatasync => libc::fdatasync(target.fd),
+        Op::Ack { .. } => 0,
+        Op::Truncate { len } => libc::ftruncate(target.fd, len as libc::off_t),
+        Op::Munmap => libc::munmap(map.cast(), target.size as usize),
+    }
 }
 
 /// Wait for child `pid` (retrying on EINTR) and say how it ended.

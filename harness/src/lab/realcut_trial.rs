@@ -5,10 +5,18 @@
 //!
 //! A trial: map the file (on the mounted filesystem), fork the writer, which
 //! executes the spec's ops marking the journal and SIGKILLs itself before op
-//! `k`, exactly as the lab's child does; reap it; **cut the power** at once
-//! (shutdown ioctl, or a raw copy of the device); read the file back after
-//! the log replay; judge it against the simulated model; restore the file's
-//! pages (`pwrite` + `fsync`, long after the cut) for the next trial.
+//! `k`, exactly as the lab's child does; reap it; **cut the power** (shutdown
+//! ioctl, or a raw copy of the device); read the file back after the log
+//! replay; judge it against the simulated model; restore the file's pages
+//! (`pwrite` + `fdatasync`, long after the cut) for the next trial.
+//!
+//! A **cut group** shares one cut among up to `writers_per_cut` trials: each
+//! writer has a file of its own (slot `j` of the spec), runs and dies in
+//! turn, and one cut, one remount and one reset serve them all. The cut
+//! (unmount, mount, log replay) is most of a trial's cost, so grouping is
+//! what makes real cuts cheap; what it changes for a writer is only that the
+//! later writers of its group run, on their own files, between its death
+//! and the cut (as any other process on a real machine might).
 //!
 //! Cleanup: every loop device and mount is an RAII guard held by the
 //! session, released when stdin closes (the harness stopped, Ctrl-C
@@ -16,8 +24,10 @@
 //! the worker also lives in a private mount namespace with autoclear loop
 //! devices, so even a SIGKILL leaves nothing mounted or attached.
 //!
-//! Architecture Invariant: nothing syncs between the writer's death and the
-//! cut.
+//! Architecture Invariant: the harness syncs nothing between a writer's
+//! death and the cut; the worker keeps each writer's descriptor and mapping
+//! open until after the cut, so no last `close` (which can start writeback,
+//! e.g. ext4's `auto_da_alloc`) comes before it either.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -29,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::crash::{CrashKind, CrashPoint};
-use crate::lab::child::{run_child, wait_child, ChildPlan, ChildTarget};
+use crate::lab::child::{clone_writer, execute_op, wait_child, ChildPlan, ChildTarget, WriterStack};
 use crate::lab::journal_region::JournalRegion;
 use crate::payload::Payloads;
 use crate::process_model::{ChildExit, TrialFacts};
@@ -59,8 +69,9 @@ struct SpecState {
 }
 
 impl SpecState {
-    fn file_name(&self) -> String {
-        format!("crashlab-{:016x}.dat", self.key)
+    /// The file of the `slot`-th writer of a cut group.
+    fn file_name(&self, slot: usize) -> String {
+        format!("crashlab-{:016x}-{slot}.dat", self.key)
     }
 }
 
@@ -68,10 +79,12 @@ impl SpecState {
 struct Session {
     fses: Vec<LiveFs>,
     specs: Vec<SpecState>,
-    /// (spec key, filesystem) pairs whose file exists, durable, at version 0.
-    files: HashSet<(u64, FsKind)>,
+    /// (spec key, filesystem, slot) whose file exists, durable, at version 0.
+    files: HashSet<(u64, FsKind, usize)>,
     kept: u32,
     trials: u64,
+    /// Where writers run ([`clone_writer`]).
+    stack: WriterStack,
 }
 
 /// Raw-copy cuts trim the live filesystem every this many trials.
@@ -129,7 +142,9 @@ pub fn serve(args: &RealcutWorkerArgs, input: impl BufRead, mut output: impl Wri
     if !args.host_mounts {
         private_mount_namespace()?;
     }
-    let mut session = Session { fses: Vec::new(), specs: Vec::new(), files: HashSet::new(), kept: 0, trials: 0 };
+    let stack = WriterStack::new()
+        .map_err(|e| RealcutError::Sys { what: "cannot map the writers' stack".into(), source: e })?;
+    let mut session = Session { fses: Vec::new(), specs: Vec::new(), files: HashSet::new(), kept: 0, trials: 0, stack };
     for line in input.lines() {
         let line = line.map_err(|e| RealcutError::Sys { what: "cannot read requests".into(), source: e })?;
         if line.trim().is_empty() {
@@ -177,7 +192,7 @@ fn handle(args: &RealcutWorkerArgs, s: &mut Session, req: RealRequest) -> Result
             }
             Ok(RealResponse::Prepared { key })
         }
-        RealRequest::Run { key, fs, cut, points, keep_dir, inject_fault } => {
+        RealRequest::Run { key, fs, cut, points, keep_dir, inject_fault, writers_per_cut } => {
             if !fs.supports(cut) {
                 return Err(RealcutError::Spec(format!("{fs} has no {cut} cut (no FS_IOC_SHUTDOWN); use raw-copy")));
             }
@@ -188,50 +203,39 @@ fn handle(args: &RealcutWorkerArgs, s: &mut Session, req: RealRequest) -> Result
                 .position(|p| p.key == key)
                 .ok_or_else(|| RealcutError::Spec(format!("spec {key:016x} was not prepared")))?;
             let mut records = Vec::with_capacity(points.len());
-            for point in points {
-                let r = (|| {
-                    if s.files.insert((key, fs)) {
-                        create_file(&s.fses[fi], &s.specs[si])?;
-                    }
-                    let mut trial = Trial {
-                        fs: &mut s.fses[fi],
-                        st: &s.specs[si],
-                        cut,
-                        watchdog_secs: args.watchdog_secs,
-                        inject_fault,
-                    };
-                    let mut rec = trial.run(point)?;
-                    if rec.judgement.is_violation() || rec.judgement.judge_mismatch.is_some() {
-                        s.kept += 1;
-                        let dir = keep_dir.join(format!("{fs}-w{}-{}-{}", args.id, s.kept, point));
-                        rec.kept = Some(trial.keep_evidence(&dir, &rec)?);
-                    }
-                    let t = Instant::now();
-                    trial.reset()?;
-                    s.trials += 1;
-                    if cut == CutMethod::RawCopy && s.trials % TRIM_EVERY == 0 {
-                        // Copy-on-write filesystems write somewhere new each
-                        // time: keep the backing file (what is copied) small.
-                        trial.fs.trim()?;
-                    }
-                    if profile() {
-                        eprintln!("realcut profile: reset {:?}", t.elapsed());
-                    }
-                    Ok(rec)
-                })();
-                match r {
-                    Ok(rec) => records.push(rec),
+            for group in points.chunks(writers_per_cut.max(1) as usize) {
+                match run_group(args, s, fi, si, cut, group, &keep_dir, inject_fault) {
+                    Ok(recs) => records.extend(recs),
                     Err(e) => {
                         // The filesystem may be shut down or unmounted: drop
                         // it (unmount, detach); the next request makes a new one.
                         let broken = s.fses.remove(fi);
-                        s.files.retain(|(_, f)| *f != fs);
+                        s.files.retain(|(_, f, _)| *f != fs);
                         drop(broken);
                         return Err(e);
                     }
                 }
             }
             Ok(RealResponse::Ran { records })
+        }
+        RealRequest::WorkloadFloor { key, fs, cut, points } => {
+            if !fs.supports(cut) {
+                return Err(RealcutError::Spec(format!("{fs} has no {cut} cut")));
+            }
+            let fi = live_fs(args, s, fs)?;
+            let st = s
+                .specs
+                .iter()
+                .find(|p| p.key == key)
+                .ok_or_else(|| RealcutError::Spec(format!("spec {key:016x} was not prepared")))?;
+            match workload_floor(&mut s.fses[fi], st, cut, &points) {
+                Ok(nanos) => Ok(RealResponse::Floor { trials: points.len() as u32, nanos }),
+                Err(e) => {
+                    s.fses.remove(fi);
+                    s.files.retain(|(_, f, _)| *f != fs);
+                    Err(e)
+                }
+            }
         }
         RealRequest::Floor { fs, cut, size, trials } => {
             if !fs.supports(cut) {
@@ -242,7 +246,7 @@ fn handle(args: &RealcutWorkerArgs, s: &mut Session, req: RealRequest) -> Result
                 Ok(nanos) => Ok(RealResponse::Floor { trials, nanos }),
                 Err(e) => {
                     s.fses.remove(fi);
-                    s.files.retain(|(_, f)| *f != fs);
+                    s.files.retain(|(_, f, _)| *f != fs);
                     Err(e)
                 }
             }
@@ -260,13 +264,64 @@ fn live_fs(args: &RealcutWorkerArgs, s: &mut Session, kind: FsKind) -> Result<us
     Ok(s.fses.len() - 1)
 }
 
+/// One cut group: the writers of `points` (one file each), one cut, each
+/// file judged, evidence kept for violations, the files reset.
+#[allow(clippy::too_many_arguments)]
+fn run_group(
+    args: &RealcutWorkerArgs,
+    s: &mut Session,
+    fi: usize,
+    si: usize,
+    cut: CutMethod,
+    points: &[CrashPoint],
+    keep_dir: &Path,
+    inject_fault: bool,
+) -> Result<Vec<RealTrialRecord>, RealcutError> {
+    let (key, kind) = (s.specs[si].key, s.fses[fi].kind());
+    for slot in 0..points.len() {
+        if s.files.insert((key, kind, slot)) {
+            create_file(&s.fses[fi], &s.specs[si], slot)?;
+        }
+    }
+    let mut group = CutGroup {
+        fs: &mut s.fses[fi],
+        st: &s.specs[si],
+        stack: &mut s.stack,
+        cut,
+        watchdog_secs: args.watchdog_secs,
+        inject_fault,
+    };
+    let mut records = group.run(points)?;
+    for (slot, rec) in records.iter_mut().enumerate() {
+        if rec.judgement.is_violation() || rec.judgement.judge_mismatch.is_some() {
+            s.kept += 1;
+            let dir = keep_dir.join(format!("{kind}-w{}-{}-{}", args.id, s.kept, rec.facts.point));
+            rec.kept = Some(group.keep_evidence(&dir, rec, slot, points)?);
+        }
+    }
+    let t = Instant::now();
+    group.reset(points.len())?;
+    let before = s.trials;
+    s.trials += points.len() as u64;
+    if cut == CutMethod::RawCopy && before / TRIM_EVERY != s.trials / TRIM_EVERY {
+        // Copy-on-write filesystems write somewhere new each time: keep the
+        // backing file (what is copied) small.
+        s.fses[fi].trim()?;
+    }
+    if profile() {
+        eprintln!("realcut profile: reset of {} files {:?}", points.len(), t.elapsed());
+    }
+    Ok(records)
+}
+
 fn io_err(what: String) -> impl FnOnce(std::io::Error) -> RealcutError {
     move |source| RealcutError::Sys { what, source }
 }
 
-/// Make the spec's file at version 0 and durable (fsync of file and directory).
-fn create_file(fs: &LiveFs, st: &SpecState) -> Result<(), RealcutError> {
-    let path = fs.mount_point().join(st.file_name());
+/// Make the spec's file of `slot` at version 0 and durable (fsync of file
+/// and directory).
+fn create_file(fs: &LiveFs, st: &SpecState, slot: usize) -> Result<(), RealcutError> {
+    let path = fs.mount_point().join(st.file_name(slot));
     write_durable(&path, &st.payloads.base)?;
     File::open(fs.mount_point())
         .and_then(|d| d.sync_all())
@@ -310,8 +365,11 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        // SAFETY: unmapping exactly what `new` mapped. munmap writes nothing back.
-        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+        if self.len > 0 {
+            // SAFETY: unmapping exactly what `new` mapped (len 0: already
+            // unmapped by the workload). munmap writes nothing back.
+            unsafe { libc::munmap(self.ptr.cast(), self.len) };
+        }
     }
 }
 
@@ -319,45 +377,44 @@ fn last_err() -> std::io::Error {
     std::io::Error::last_os_error()
 }
 
-struct Trial<'a> {
+struct CutGroup<'a> {
     fs: &'a mut LiveFs,
     st: &'a SpecState,
+    stack: &'a mut WriterStack,
     cut: CutMethod,
     watchdog_secs: u32,
     inject_fault: bool,
 }
 
-impl Trial<'_> {
-    fn path(&self) -> PathBuf {
-        self.fs.mount_point().join(self.st.file_name())
+impl CutGroup<'_> {
+    fn path(&self, slot: usize) -> PathBuf {
+        self.fs.mount_point().join(self.st.file_name(slot))
     }
 
-    fn run(&mut self, point: CrashPoint) -> Result<RealTrialRecord, RealcutError> {
+    /// Run the writers of `points` in turn (writer `j` on slot `j`), cut the
+    /// power once, read every file back and judge it.
+    fn run(&mut self, points: &[CrashPoint]) -> Result<Vec<RealTrialRecord>, RealcutError> {
         let spec = &self.st.spec;
-        if !matches!(point, CrashPoint::BeforeOp(k) if k <= spec.ops.len()) {
+        if let Some(p) = points.iter().find(|p| !matches!(p, CrashPoint::BeforeOp(k) if *k <= spec.ops.len())) {
             return Err(RealcutError::Spec(format!(
-                "real power cuts come at op boundaries (before:K, K ≤ {}), not `{point}`",
+                "real power cuts come at op boundaries (before:K, K ≤ {}), not `{p}`",
                 spec.ops.len()
             )));
         }
-        let path = self.path();
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(io_err(format!("cannot open {}", path.display())))?;
-        let map = Mapping::new(&file, spec.file_size as usize, spec.mapping, &path)?;
-        self.st.journal.clear();
         let started = Instant::now();
-        // SAFETY: the worker is single-threaded (checked at start-up); the
-        // child runs the ops and ends in `_exit` or a signal.
-        let pid = unsafe { libc::fork() };
-        if pid < 0 {
-            return Err(RealcutError::Sys { what: "fork failed".into(), source: last_err() });
-        }
-        if pid == 0 {
-            // The lab's own child: the same op executor, SIGKILL at a boundary.
-            run_child(&ChildPlan {
+        // Each writer's descriptor and mapping stay open until after the cut.
+        let mut held: Vec<(Mapping, File)> = Vec::with_capacity(points.len());
+        let mut facts = Vec::with_capacity(points.len());
+        for (slot, &point) in points.iter().enumerate() {
+            let path = self.path(slot);
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(io_err(format!("cannot open {}", path.display())))?;
+            let map = Mapping::new(&file, spec.file_size as usize, spec.mapping, &path)?;
+            self.st.journal.clear();
+            let plan = ChildPlan {
                 spec,
                 payloads: &self.st.payloads,
                 target: ChildTarget { map: map.ptr, fd: file.as_raw_fd(), size: map.len as u64 },
@@ -366,51 +423,93 @@ impl Trial<'_> {
                 point,
                 handshake: None,
                 watchdog_secs: self.watchdog_secs,
+            };
+            // SAFETY: the worker is single-threaded (checked at start-up);
+            // the plan lives until the writer has died (clone_writer returns
+            // then). The writer runs the lab's own op executor and SIGKILLs
+            // itself at its boundary.
+            let pid = unsafe { clone_writer(&plan, self.stack) }
+                .map_err(|e| RealcutError::Sys { what: "clone of a writer failed".into(), source: e })?;
+            let exit = reap(pid)?;
+            let journal = self.st.journal.snapshot().map_err(RealcutError::Spec)?;
+            // The writer shared our memory: a munmap it began is ours too.
+            let unmapped = spec.ops.iter().enumerate().any(|(i, op)| {
+                matches!(op, crate::spec::Op::Munmap) && (i < journal.completed || journal.in_flight == Some(i))
             });
+            let mut map = map;
+            if unmapped {
+                map.len = 0;
+            }
+            facts.push(TrialFacts { kind: CrashKind::Sigkill, point, exit, journal, external_truncate: None });
+            held.push((map, file));
         }
-        let exit = reap(pid)?;
-        let t_writer = started.elapsed();
-        let journal = self.st.journal.snapshot().map_err(RealcutError::Spec)?;
+        let t_writers = started.elapsed();
         // The power cut, before anything else touches the filesystem.
-        let observed = match self.cut {
+        let observed: Vec<Vec<u8>> = match self.cut {
             CutMethod::Shutdown => {
                 self.fs.shutdown()?;
-                drop(map);
-                drop(file);
+                drop(held);
                 self.fs.remount()?;
-                if self.inject_fault {
-                    corrupt(&path, spec.file_size)?;
-                }
-                std::fs::read(&path).map_err(io_err(format!("cannot read {} after the cut", path.display())))?
+                (0..points.len()).map(|slot| self.read_back(&self.path(slot))).collect::<Result<_, _>>()?
             }
             CutMethod::RawCopy => {
                 self.fs.raw_copy()?;
-                drop(map);
-                drop(file);
+                drop(held);
                 let copy = self.fs.mount_copy()?;
-                let p = copy.path().join(self.st.file_name());
-                if self.inject_fault {
-                    corrupt(&p, spec.file_size)?;
-                }
-                let bytes = std::fs::read(&p).map_err(io_err(format!("cannot read {} after the cut", p.display())))?;
+                let files = (0..points.len())
+                    .map(|slot| self.read_back(&copy.path().join(self.st.file_name(slot))))
+                    .collect::<Result<Vec<_>, _>>();
                 copy.release()?;
-                bytes
+                files?
             }
             CutMethod::VmSigkill => return Err(not_here()),
         };
-        let trial_ns = started.elapsed().as_nanos() as u64;
+        let group_ns = started.elapsed().as_nanos() as u64;
         if profile() {
-            eprintln!("realcut profile: writer {:?}, cut+read {:?}", t_writer, started.elapsed() - t_writer);
+            eprintln!(
+                "realcut profile: {} writers {:?}, cut+read {:?}",
+                points.len(),
+                t_writers,
+                started.elapsed() - t_writers
+            );
         }
-        let facts = TrialFacts { kind: CrashKind::Sigkill, point, exit, journal, external_truncate: None };
-        let judgement = judge(spec, &self.st.payloads, &facts, &observed)
-            .map_err(|e| RealcutError::Spec(format!("the model cannot judge trial {point}: {e}")))?;
-        Ok(RealTrialRecord { fs: self.fs.kind(), cut: self.cut, facts, judgement, kept: None, trial_ns })
+        let writers = points.len() as u64;
+        facts
+            .into_iter()
+            .zip(observed)
+            .map(|(facts, observed)| {
+                let point = facts.point;
+                let judgement = judge(spec, &self.st.payloads, &facts, &observed)
+                    .map_err(|e| RealcutError::Spec(format!("the model cannot judge trial {point}: {e}")))?;
+                Ok(RealTrialRecord {
+                    fs: self.fs.kind(),
+                    cut: self.cut,
+                    facts,
+                    judgement,
+                    kept: None,
+                    trial_ns: group_ns / writers,
+                })
+            })
+            .collect()
+    }
+
+    /// The file after the cut (`inject_fault`: corrupted first).
+    fn read_back(&self, path: &Path) -> Result<Vec<u8>, RealcutError> {
+        if self.inject_fault {
+            corrupt(path, self.st.spec.file_size)?;
+        }
+        std::fs::read(path).map_err(io_err(format!("cannot read {} after the cut", path.display())))
     }
 
     /// Keep what a violation needs for inspection: the journal and facts,
     /// the file as read, the post-cut image.
-    fn keep_evidence(&mut self, dir: &Path, rec: &RealTrialRecord) -> Result<PathBuf, RealcutError> {
+    fn keep_evidence(
+        &mut self,
+        dir: &Path,
+        rec: &RealTrialRecord,
+        slot: usize,
+        group: &[CrashPoint],
+    ) -> Result<PathBuf, RealcutError> {
         std::fs::create_dir_all(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
         let evidence = serde_json::json!({
             "what": "a real power cut left a file the simulated power-loss model forbids",
@@ -419,7 +518,13 @@ impl Trial<'_> {
             "cut": rec.cut,
             "cut_method": rec.cut.describe(),
             "device": self.fs.device().display().to_string(),
-            "file": self.st.file_name(),
+            "file": self.st.file_name(slot),
+            "cut_group": {
+                "writers": group.len(),
+                "slot": slot,
+                "points": group,
+                "note": "the writers of one cut ran in slot order, each on its own file, before the one cut",
+            },
             "facts": rec.facts,
             "judgement": rec.judgement,
             "spec": self.st.spec,
@@ -428,7 +533,7 @@ impl Trial<'_> {
         std::fs::write(dir.join("trial.json"), json).map_err(io_err(format!("cannot write {}", dir.display())))?;
         // The file as the model judged it (read back through the mount).
         let observed = match self.cut {
-            CutMethod::Shutdown => std::fs::read(self.path()).ok(),
+            CutMethod::Shutdown => std::fs::read(self.path(slot)).ok(),
             CutMethod::RawCopy | CutMethod::VmSigkill => None,
         };
         if let Some(bytes) = observed {
@@ -439,35 +544,43 @@ impl Trial<'_> {
         Ok(dir.to_owned())
     }
 
-    /// Put version 0 back, durably, for the next trial: rewrite the pages
-    /// that differ, then fsync. (Long after the cut: the trial is over.)
-    fn reset(&mut self) -> Result<(), RealcutError> {
-        let path = self.path();
+    /// Put version 0 back, durably, into the files of the first `slots`
+    /// slots for the next group: rewrite the pages that differ, then
+    /// `fdatasync` each (data and size are what the model starts from; the
+    /// first one commits the others' changes too). Long after the cut.
+    fn reset(&mut self, slots: usize) -> Result<(), RealcutError> {
         let base: &[u8] = &self.st.payloads.base;
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(io_err(format!("cannot open {} to reset it", path.display())))?;
-        let len = f.metadata().map_err(io_err(format!("cannot stat {}", path.display())))?.len();
-        let mut changed = false;
-        if len != base.len() as u64 {
-            f.set_len(base.len() as u64).map_err(io_err(format!("cannot resize {}", path.display())))?;
-            changed = true;
-        }
-        let mut now = vec![0u8; base.len()];
-        let n = f.read_at(&mut now, 0).map_err(io_err(format!("cannot read {}", path.display())))?;
         let page = self.st.spec.page_size as usize;
-        for start in (0..base.len()).step_by(page) {
-            let end = (start + page).min(base.len());
-            if end > n || now[start..end] != base[start..end] {
-                f.write_all_at(&base[start..end], start as u64)
-                    .map_err(io_err(format!("cannot reset {}", path.display())))?;
-                changed = true;
+        let mut changed = Vec::new();
+        let mut now = vec![0u8; base.len()];
+        for slot in 0..slots {
+            let path = self.path(slot);
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(io_err(format!("cannot open {} to reset it", path.display())))?;
+            let len = f.metadata().map_err(io_err(format!("cannot stat {}", path.display())))?.len();
+            let mut dirty = false;
+            if len != base.len() as u64 {
+                f.set_len(base.len() as u64).map_err(io_err(format!("cannot resize {}", path.display())))?;
+                dirty = true;
+            }
+            let n = f.read_at(&mut now, 0).map_err(io_err(format!("cannot read {}", path.display())))?;
+            for start in (0..base.len()).step_by(page) {
+                let end = (start + page).min(base.len());
+                if end > n || now[start..end] != base[start..end] {
+                    f.write_all_at(&base[start..end], start as u64)
+                        .map_err(io_err(format!("cannot reset {}", path.display())))?;
+                    dirty = true;
+                }
+            }
+            if dirty {
+                changed.push((f, path));
             }
         }
-        if changed {
-            f.sync_all().map_err(io_err(format!("cannot fsync {}", path.display())))?;
+        for (f, path) in changed {
+            f.sync_data().map_err(io_err(format!("cannot fdatasync {}", path.display())))?;
         }
         Ok(())
     }
@@ -543,6 +656,75 @@ fn floor(fs: &mut LiveFs, cut: CutMethod, size: u64, trials: u32) -> Result<u64,
                 path.display(),
                 fs.kind()
             )));
+        }
+    }
+    Ok(start.elapsed().as_nanos() as u64)
+}
+
+/// The workload floor: for each point `before:k`, the spec's first `k` ops
+/// executed bare in this process on a file of its own (the same op code the
+/// writer child runs), then the cut, the remount and the file read back. No
+/// fork, no journal, no model, no reset (only the size is put back, so later
+/// stores stay inside the file): the least a loop doing this workload's
+/// writes and cuts must do.
+fn workload_floor(fs: &mut LiveFs, st: &SpecState, cut: CutMethod, points: &[CrashPoint]) -> Result<u64, RealcutError> {
+    let spec = &st.spec;
+    let path = fs.mount_point().join(format!("crashlab-{:016x}-workload-floor.dat", st.key));
+    write_durable(&path, &st.payloads.base)?;
+    let start = Instant::now();
+    for (i, &point) in points.iter().enumerate() {
+        let CrashPoint::BeforeOp(k) = point else {
+            return Err(RealcutError::Spec(format!("workload floor: {point} is not an op boundary")));
+        };
+        {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(io_err(format!("cannot open {}", path.display())))?;
+            if file.metadata().map_err(io_err(format!("cannot stat {}", path.display())))?.len() != spec.file_size {
+                file.set_len(spec.file_size).map_err(io_err(format!("cannot resize {}", path.display())))?;
+            }
+            let mut map = Mapping::new(&file, spec.file_size as usize, spec.mapping, &path)?;
+            let target = ChildTarget { map: map.ptr, fd: file.as_raw_fd(), size: map.len as u64 };
+            for op in 0..k.min(spec.ops.len()) {
+                // SAFETY: the spec was validated when prepared; after its
+                // munmap nothing touches the mapping, and Drop skips it.
+                if unsafe { execute_op(spec, &st.payloads, target, op) } != 0 {
+                    return Err(RealcutError::Sys {
+                        what: format!("workload floor: op {op} ({:?}) on {}", spec.ops[op], path.display()),
+                        source: last_err(),
+                    });
+                }
+                if matches!(spec.ops[op], crate::spec::Op::Munmap) {
+                    map.len = 0;
+                }
+            }
+            match cut {
+                CutMethod::Shutdown => fs.shutdown()?,
+                CutMethod::RawCopy => {
+                    fs.raw_copy()?;
+                }
+                CutMethod::VmSigkill => return Err(not_here()),
+            }
+        }
+        let bytes = match cut {
+            CutMethod::Shutdown => {
+                fs.remount()?;
+                std::fs::read(&path).map_err(io_err(format!("cannot read {}", path.display())))?
+            }
+            _ => {
+                let copy = fs.mount_copy()?;
+                let name = path.file_name().expect("a file name");
+                let b = std::fs::read(copy.path().join(name))
+                    .map_err(io_err(format!("cannot read the copy of {}", path.display())))?;
+                copy.release()?;
+                b
+            }
+        };
+        std::hint::black_box(bytes);
+        if cut == CutMethod::RawCopy && (i as u64 + 1) % TRIM_EVERY == 0 {
+            fs.trim()?;
         }
     }
     Ok(start.elapsed().as_nanos() as u64)

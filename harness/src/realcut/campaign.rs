@@ -93,6 +93,15 @@ pub struct SoundnessConfig {
     pub point: Option<CrashPoint>,
     pub file_size: u64,
     pub txns: u32,
+    /// loopcut: trials sharing one power cut (a cut group: each writer on a
+    /// file of its own, one after the other, then one cut). Reports before
+    /// 1.1 of the soundness schema ran one writer per cut.
+    #[serde(default = "one_writer")]
+    pub writers_per_cut: u32,
+}
+
+fn one_writer() -> u32 {
+    1
 }
 
 impl SoundnessConfig {
@@ -317,6 +326,21 @@ impl RealWorker {
         }
     }
 
+    /// Nanoseconds of the bare loop of prepared spec `key` at `points`
+    /// ([`RealRequest::WorkloadFloor`]).
+    pub fn workload_floor(
+        &mut self,
+        key: u64,
+        fs: FsKind,
+        cut: CutMethod,
+        points: Vec<CrashPoint>,
+    ) -> Result<u64, RealcutError> {
+        match self.request(&RealRequest::WorkloadFloor { key, fs, cut, points })? {
+            RealResponse::Floor { nanos, .. } => Ok(nanos),
+            other => Err(RealcutError::Worker { id: self.id, message: format!("unexpected answer {other:?}") }),
+        }
+    }
+
     pub fn floor(&mut self, fs: FsKind, cut: CutMethod, size: u64, trials: u32) -> Result<u64, RealcutError> {
         match self.request(&RealRequest::Floor { fs, cut, size, trials })? {
             RealResponse::Floor { nanos, .. } => Ok(nanos),
@@ -343,10 +367,23 @@ pub struct LoopcutBatch {
     /// (workers prepare each spec once).
     pub key: u64,
     pub points: Vec<CrashPoint>,
+    /// Trials sharing one cut (see [`SoundnessConfig::writers_per_cut`]).
+    pub writers_per_cut: u32,
 }
+
+/// Writers per power cut unless told otherwise (see
+/// [`SoundnessConfig::writers_per_cut`]).
+pub const DEFAULT_WRITERS_PER_CUT: u32 = 4;
 
 /// Trials per request: small, so Ctrl-C stops soon and two workers balance.
 pub const BATCH: usize = 4;
+
+/// Trials per request for cut groups of `writers_per_cut`: [`BATCH`] rounded
+/// up to whole groups.
+pub fn batch_len(writers_per_cut: u32) -> usize {
+    let g = writers_per_cut.max(1) as usize;
+    BATCH.div_ceil(g) * g
+}
 
 /// Refuse early what a loopcut run cannot do here: not root, a cut the
 /// filesystem lacks, a missing mkfs.
@@ -417,6 +454,7 @@ pub fn run_loopcut_batches(
                             points: b.points.clone(),
                             keep_dir: pool.keep_dir.clone(),
                             inject_fault: pool.inject_fault,
+                            writers_per_cut: b.writers_per_cut,
                         })
                     });
                     match run {
@@ -459,14 +497,16 @@ pub fn run_loopcut(
     let key_of = |s: WorkloadId| specs.iter().position(|(x, _)| *x == s).expect("planned scenario") as u64;
     let mut batches = Vec::new();
     let mut i = 0;
+    let len = batch_len(cfg.writers_per_cut);
     while i < trials.len() {
         let t = trials[i];
         let mut j = i + 1;
-        while j < trials.len() && j - i < BATCH && trials[j].fs == t.fs && trials[j].scenario == t.scenario {
+        while j < trials.len() && j - i < len && trials[j].fs == t.fs && trials[j].scenario == t.scenario {
             j += 1;
         }
         let points = trials[i..j].iter().map(|t| t.point).collect();
-        batches.push(LoopcutBatch { fs: t.fs, cut: cfg.cut_for(t.fs), key: key_of(t.scenario), points });
+        let (cut, key) = (cfg.cut_for(t.fs), key_of(t.scenario));
+        batches.push(LoopcutBatch { fs: t.fs, cut, key, points, writers_per_cut: cfg.writers_per_cut });
         i = j;
     }
     let spec_refs: Vec<&WriterSpec> = specs.iter().map(|(_, s)| s).collect();
@@ -495,22 +535,32 @@ pub fn run_loopcut(
     })
 }
 
-/// Benchmark numbers of one filesystem: real-cut trials/s next to the bare
-/// floor measured in the same run, on one worker.
+/// Benchmark numbers of one filesystem and writer, on one worker: real-cut
+/// trials/s next to two floors measured in the same run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoopcutBench {
     pub fs: FsKind,
     pub cut: CutMethod,
     pub scenario: WorkloadId,
     pub file_size: u64,
+    pub writers_per_cut: u32,
+    /// The bare cut loop: mount, one page written + msync(MS_SYNC), the cut,
+    /// umount, mount, read.
     pub floor_per_sec: f64,
+    /// The same writer's ops executed bare in the worker at the same points,
+    /// each followed by a cut of its own: the I/O the workload itself costs.
+    pub workload_floor_per_sec: f64,
     pub trials_per_sec: f64,
+    /// `trials_per_sec / floor_per_sec`.
     pub ratio: f64,
+    /// `trials_per_sec / workload_floor_per_sec`.
+    pub ratio_to_workload_floor: f64,
 }
 
-/// Measure trials/s of `scenario` (its op boundaries in turn) against the
-/// floor, `trials` of each, alternating floor and trials in halves so a
-/// drift of the machine's load hits both alike.
+/// Measure trials/s of `scenario` (its op boundaries in turn, cut groups of
+/// `writers_per_cut`) against the bare floor and the workload floor,
+/// `trials` of each, alternating the three in halves so a drift of the
+/// machine's load hits all alike.
 pub fn bench_loopcut(
     pool: &RealPoolConfig,
     fs: FsKind,
@@ -518,6 +568,7 @@ pub fn bench_loopcut(
     spec: &WriterSpec,
     scenario: WorkloadId,
     trials: u32,
+    writers_per_cut: u32,
 ) -> Result<LoopcutBench, RealcutError> {
     if !super::sys::is_root() {
         return Err(RealcutError::NeedsRoot);
@@ -525,13 +576,16 @@ pub fn bench_loopcut(
     let mut w = RealWorker::spawn(pool, 900)?;
     w.prepare(0, spec)?;
     let n = spec.ops.len();
-    // Warm up: makes the filesystem and the spec's file.
+    let g = writers_per_cut.max(1) as usize;
+    let points = |count: u32| -> Vec<CrashPoint> {
+        (0..count as usize).map(|i| CrashPoint::BeforeOp((i * 7 + 3) % (n + 1))).collect()
+    };
+    // Warm up: makes the filesystem and the spec's files.
     w.floor(fs, cut, spec.file_size, 2)?;
+    w.workload_floor(0, fs, cut, points(2))?;
     let run = |w: &mut RealWorker, count: u32| -> Result<u64, RealcutError> {
-        let points: Vec<CrashPoint> =
-            (0..count as usize).map(|i| CrashPoint::BeforeOp((i * 7 + 3) % (n + 1))).collect();
         let t = Instant::now();
-        for chunk in points.chunks(16) {
+        for chunk in points(count).chunks(16usize.div_ceil(g) * g) {
             match w.request(&RealRequest::Run {
                 key: 0,
                 fs,
@@ -539,6 +593,7 @@ pub fn bench_loopcut(
                 points: chunk.to_vec(),
                 keep_dir: pool.keep_dir.clone(),
                 inject_fault: false,
+                writers_per_cut,
             })? {
                 RealResponse::Ran { records } => {
                     if let Some(r) = records.iter().find(|r| r.judgement.is_violation()) {
@@ -553,24 +608,28 @@ pub fn bench_loopcut(
         }
         Ok(t.elapsed().as_nanos() as u64)
     };
-    run(&mut w, 2)?;
+    run(&mut w, g as u32)?;
     let half = (trials / 2).max(1);
-    let mut floor_ns = 0;
-    let mut trial_ns = 0;
+    let (mut floor_ns, mut workload_ns, mut trial_ns) = (0, 0, 0);
     for _ in 0..2 {
         floor_ns += w.floor(fs, cut, spec.file_size, half)?;
+        workload_ns += w.workload_floor(0, fs, cut, points(half))?;
         trial_ns += run(&mut w, half)?;
     }
     let per_sec = |ns: u64| (2 * half) as f64 / (ns as f64 / 1e9);
-    let (floor_per_sec, trials_per_sec) = (per_sec(floor_ns), per_sec(trial_ns));
+    let (floor_per_sec, workload_floor_per_sec, trials_per_sec) =
+        (per_sec(floor_ns), per_sec(workload_ns), per_sec(trial_ns));
     Ok(LoopcutBench {
         fs,
         cut,
         scenario,
         file_size: spec.file_size,
+        writers_per_cut,
         floor_per_sec,
+        workload_floor_per_sec,
         trials_per_sec,
         ratio: trials_per_sec / floor_per_sec,
+        ratio_to_workload_floor: trials_per_sec / workload_floor_per_sec,
     })
 }
 
@@ -601,6 +660,7 @@ mod tests {
             point: None,
             file_size: 64 * 1024,
             txns: 6,
+            writers_per_cut: 1,
         }
     }
 

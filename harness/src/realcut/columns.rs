@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::campaign::{check_loopcut, run_loopcut_batches, LoopcutBatch, RealPoolConfig, BATCH};
+use super::campaign::{batch_len, check_loopcut, run_loopcut_batches, LoopcutBatch, RealPoolConfig};
 use super::fs::{CutMethod, FsKind};
 use super::protocol::RealTrialRecord;
 use super::vm::{run_vm_trials, VmAssets, VmGuest, VmRunConfig, VmTrial};
@@ -117,6 +117,9 @@ pub struct RealSetup {
     pub vm: Option<VmAssets>,
     /// vm: a guest that has not reached its kill point by then is reported.
     pub vm_timeout: Duration,
+    /// loopcut: writers of one cell sharing a power cut
+    /// ([`super::campaign::SoundnessConfig::writers_per_cut`]).
+    pub writers_per_cut: u32,
 }
 
 /// Refuse early, before any trial runs, a real column that cannot run here:
@@ -179,9 +182,10 @@ pub fn run_real_cells(
     let mut batches = Vec::new();
     let mut owners = Vec::new();
     for (i, c) in cells.iter().enumerate().filter(|(_, c)| c.column.backend == Backend::Loopcut) {
-        for chunk in c.points.chunks(BATCH) {
-            let (fs, cut) = (c.column.fs, c.column.cut());
-            batches.push(LoopcutBatch { fs, cut, key: index(c.key) as u64, points: chunk.to_vec() });
+        for chunk in c.points.chunks(batch_len(setup.writers_per_cut)) {
+            let (fs, cut, key) = (c.column.fs, c.column.cut(), index(c.key) as u64);
+            let writers_per_cut = setup.writers_per_cut;
+            batches.push(LoopcutBatch { fs, cut, key, points: chunk.to_vec(), writers_per_cut });
             owners.push(i);
         }
     }

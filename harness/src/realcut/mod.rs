@@ -19,25 +19,35 @@
 //!   realcut worker ([`crate::lab::realcut_trial`]).
 //! - `vm` (no root): a guest kernel under qemu (TCG), killed with SIGKILL at
 //!   a progress point; the ext4 image's journal is replayed on a copy with
-//!   `e2fsck` and the file read out with `debugfs` ([`vm`]). It models a disk
-//!   without a volatile cache: acknowledged writes are neither reordered nor
-//!   torn.
+//!   `e2fsck` and the file read out with `debugfs` ([`vm`]). Its default
+//!   disk (`--disk no-cache`) has no volatile cache: acknowledged writes are
+//!   neither reordered nor torn. `--disk volatile-reorder|volatile-torn`
+//!   serves the image from a [`volatile_disk::VolatileDisk`] over NBD
+//!   ([`nbd`]) instead: writes the guest did not flush before the cut may be
+//!   lost, reordered, or torn per sector, and several of the disk states
+//!   this allows are checked per cut.
 //!
 //! Layout: [`sys`] (loop devices, mounts, shutdown, raw copies: RAII
 //! guards), [`fs`] (one filesystem image, made once and reused), [`judge`]
 //! (pure: a real file against the model), [`protocol`] (worker messages),
 //! [`campaign`] (plan, run on workers, aggregate), [`report`] (the
-//! soundness report), [`vm`] (the qemu backend), [`columns`] (the
-//! `power-loss-real` columns of the survival matrix: `matrix --real`).
+//! soundness report), [`vm`] (the qemu backend), [`volatile_disk`] (pure:
+//! a disk with a volatile write cache, the states a cut may leave, their
+//! sampling), [`nbd`] (a minimal NBD server for it, on a thread),
+//! [`volatile_report`] (the report's section on such a disk), [`columns`]
+//! (the `power-loss-real` columns of the survival matrix: `matrix --real`).
 
 pub mod campaign;
 pub mod columns;
 pub mod fs;
 pub mod judge;
+pub mod nbd;
 pub mod protocol;
 pub mod report;
 pub mod sys;
 pub mod vm;
+pub mod volatile_disk;
+pub mod volatile_report;
 
 use std::fmt;
 use std::str::FromStr;

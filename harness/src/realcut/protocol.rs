@@ -31,10 +31,18 @@ pub enum RealRequest {
         /// path (exit 1, evidence kept) can be tested on a sound kernel.
         #[serde(default)]
         inject_fault: bool,
+        /// Trials sharing one cut (a cut group): each writer on a file of
+        /// its own, one after the other, then one cut for all of them.
+        #[serde(default = "one")]
+        writers_per_cut: u32,
     },
     /// The benchmark floor on `fs`: `trials` bare loops of one write +
     /// msync(MS_SYNC) of `size` bytes, the cut, and reading the file back.
     Floor { fs: FsKind, cut: CutMethod, size: u64, trials: u32 },
+    /// The workload floor: the ops of prepared spec `key` up to each point,
+    /// executed bare (in the worker: no fork, no journal, no model, no
+    /// reset), each followed by the cut and reading the file back.
+    WorkloadFloor { key: u64, fs: FsKind, cut: CutMethod, points: Vec<CrashPoint> },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -56,6 +64,11 @@ pub struct RealTrialRecord {
     /// The directory holding the evidence of a violation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept: Option<PathBuf>,
-    /// Nanoseconds from fork to the file read back after the cut.
+    /// Nanoseconds from fork to the file read back after the cut; for a cut
+    /// shared by several writers, the group's time divided among them.
     pub trial_ns: u64,
+}
+
+fn one() -> u32 {
+    1
 }

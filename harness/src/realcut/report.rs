@@ -16,7 +16,7 @@ use super::Backend;
 
 /// Bumped in the major part when a reader of the old format would misread
 /// the new one; in the minor part when fields are only added.
-pub const SOUNDNESS_SCHEMA_VERSION: &str = "1.0";
+pub const SOUNDNESS_SCHEMA_VERSION: &str = "1.1";
 
 /// At most this many violations are detailed per filesystem.
 pub const MAX_VIOLATIONS: usize = 10;
@@ -71,6 +71,11 @@ pub struct FsSoundness {
     pub violation_details: Vec<ViolationReport>,
     /// Mean milliseconds from fork to the file read back after the cut.
     pub mean_trial_ms: f64,
+    /// vm backend on a disk with a volatile write cache (`--disk
+    /// volatile-*`): the disk model, and what its cuts and states showed.
+    /// Each checked disk state is one of `trials`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volatile_disk: Option<super::volatile_report::VolatileDiskReport>,
 }
 
 /// How conservative the model was: real cuts keeping unsynced data.
@@ -150,6 +155,7 @@ pub fn aggregate(
             scenarios: Vec::new(),
             violation_details: Vec::new(),
             mean_trial_ms: 0.0,
+            volatile_disk: None,
         };
         let mut total_ns = 0u128;
         for &scenario in &cfg.scenarios {

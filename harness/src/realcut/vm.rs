@@ -10,12 +10,25 @@
 //! killed with SIGKILL: the power cut. The journal is replayed on a copy of
 //! the image (`e2fsck -fy`) and the file read out (`debugfs -R dump`).
 //!
-//! What this models: a disk with no volatile write cache. Whatever the
-//! guest's block layer had acknowledged is in the image file, whole and in
-//! order; nothing acknowledged is reordered or torn. Unsynced data is lost
-//! unless the guest kernel wrote it back on its own before the kill.
+//! What this models, by default ([`VmDisk::NoCache`]): a disk with no
+//! volatile write cache. Whatever the guest's block layer had acknowledged
+//! is in the image file, whole and in order; nothing acknowledged is
+//! reordered or torn. Unsynced data is lost unless the guest kernel wrote it
+//! back on its own before the kill.
+//!
+//! [`VmDisk::Volatile`]: the disk is a [`VolatileDisk`] over the pristine
+//! image, served by an [`NbdServer`] thread to qemu's NBD client (the guest
+//! sees virtio-blk with a write-back cache, so it sends FLUSH). After the
+//! kill the disk is handed back with its pending (unflushed) writes; each of
+//! the disk states sampled from them ([`sample_states`]) is written out as
+//! an image and goes through the same e2fsck, debugfs and judge. A state
+//! e2fsck cannot repair is a finding of its own, not a soundness violation.
+//! With the kernel's default writeback (30 s) the guest writes nothing
+//! unsynced within a trial; [`VmGuest::writeback_centisecs`] shortens it.
 
+use std::fmt;
 use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -25,15 +38,23 @@ use std::time::{Duration, Instant};
 
 use super::campaign::{plan, PlannedTrial, SoundnessConfig};
 use super::fs::{find_program, run_command, CutMethod, FsKind};
-use super::judge::judge;
+use super::judge::{judge, judge_with, AckCounts, RealJudgement};
+use super::nbd::{NbdServer, NbdStats};
 use super::protocol::RealTrialRecord;
-use super::report::{aggregate, SoundnessEnvironment, SoundnessReport, SOUNDNESS_SCHEMA_VERSION};
+use super::report::{
+    aggregate, rerun_line, FsSoundness, KeptMore, SoundnessEnvironment, SoundnessReport, SoundnessSummary,
+    SOUNDNESS_SCHEMA_VERSION,
+};
 use super::sys::copy_sparse;
+use super::volatile_disk::{sample_states, state_count, DiskCutMode, VolatileDisk};
+use super::volatile_report::{CutSummary, DiskStateFinding, VolatileDiskReport, MAX_LISTED};
 use super::{Backend, RealcutError};
 use crate::crash::{CrashKind, CrashPoint};
 use crate::journal::{JournalSnapshot, OpFailure};
 use crate::payload::Payloads;
+use crate::power_loss::{PowerLossConfig, PowerLossModel, DEFAULT_TEAR};
 use crate::process_model::{ChildExit, TrialFacts};
+use crate::scenario::derive_seed;
 use crate::spec::{MappingKind, MsyncFlags, Op, WriterSpec};
 
 /// The guest writer's source, compiled by [`VmGuest::new`].
@@ -45,6 +66,102 @@ pub const MODULES: [&str; 6] =
 
 /// The file's name inside the guest's filesystem.
 const FILE: &str = "crashlab.dat";
+
+/// The guest's disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum VmDisk {
+    /// The image file itself (virtio-blk, `cache=none`): every write qemu
+    /// acknowledged is in the image, whole and in order.
+    #[default]
+    NoCache,
+    /// A [`VolatileDisk`] served by the harness over NBD: writes the guest
+    /// did not flush (FLUSH or FUA) before the cut may be lost, reordered
+    /// or (`torn`) torn per sector.
+    Volatile(DiskCutMode),
+}
+
+impl VmDisk {
+    pub const NAMES: &'static str = "no-cache, volatile-reorder, volatile-torn";
+
+    pub fn name(self) -> &'static str {
+        match self {
+            VmDisk::NoCache => "no-cache",
+            VmDisk::Volatile(DiskCutMode::Reorder) => "volatile-reorder",
+            VmDisk::Volatile(DiskCutMode::Torn) => "volatile-torn",
+        }
+    }
+
+    /// What the disk does with acknowledged writes (the report's
+    /// `environment.disk`); `states_per_cut` for a volatile one.
+    pub fn describe(self, states_per_cut: usize) -> String {
+        match self {
+            VmDisk::NoCache => super::VM_DISK.into(),
+            VmDisk::Volatile(mode) => format!(
+                "NBD-backed disk with a volatile write cache (qemu's NBD client to a server in the harness, \
+                 virtio-blk with a write-back cache in the guest, qemu (TCG) killed with SIGKILL): {}; per cut, up \
+                 to {states_per_cut} of the disk states this allows are checked (all kept, none kept, then seeded \
+                 random ones)",
+                mode.describe()
+            ),
+        }
+    }
+}
+
+/// The model a disk's cuts are judged by. A disk that tears sectors breaks
+/// the page-whole model's assumption by construction, so its cuts are
+/// judged by the model that makes the same assumption as the disk: the
+/// torn-sector variant (`power-loss-torn`, 512-byte sectors).
+impl VmDisk {
+    pub fn verdict_model(self) -> PowerLossConfig {
+        match self {
+            VmDisk::Volatile(DiskCutMode::Torn) => {
+                PowerLossConfig { tear: Some(DEFAULT_TEAR), ..PowerLossConfig::default() }
+            }
+            VmDisk::NoCache | VmDisk::Volatile(DiskCutMode::Reorder) => PowerLossConfig::default(),
+        }
+    }
+
+    /// [`Self::verdict_model`] in words (the report's `environment.model`).
+    pub fn verdict_model_name(self) -> &'static str {
+        match self {
+            VmDisk::Volatile(DiskCutMode::Torn) => {
+                "power-loss-torn (every 512-byte sector independently at any allowed version), judged byte for byte \
+                 by PowerLossModel::allows"
+            }
+            VmDisk::NoCache | VmDisk::Volatile(DiskCutMode::Reorder) => {
+                "power-loss (pages whole), judged byte for byte by PowerLossModel::allows"
+            }
+        }
+    }
+}
+
+impl fmt::Display for VmDisk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for VmDisk {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "no-cache" => Ok(VmDisk::NoCache),
+            "volatile-reorder" => Ok(VmDisk::Volatile(DiskCutMode::Reorder)),
+            "volatile-torn" => Ok(VmDisk::Volatile(DiskCutMode::Torn)),
+            _ => Err(format!("unknown disk `{s}` (expected {})", Self::NAMES)),
+        }
+    }
+}
+
+/// [`VmGuest::settle_before_cut`] for a writeback interval of `cs` centiseconds.
+fn settle_for(cs: u32) -> Duration {
+    Duration::from_millis((cs as u64 * 10 * 5).max(100))
+}
+
+/// A qemu option value with its commas doubled (qemu's escape).
+fn qemu_escape(p: &Path) -> String {
+    p.display().to_string().replace(',', ",,")
+}
 
 fn sys(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RealcutError {
     let what = what.into();
@@ -203,8 +320,20 @@ i=0
 while [ ! -b /dev/vda ] && [ $i -lt 500 ]; do $B usleep 10000; i=$((i+1)); done
 $B mount -t ext4 /dev/vda /mnt || echo "crashlab: cannot mount /dev/vda"
 k=$($B sed -n 's/.*crashlab\.k=\([0-9]*\).*/\1/p' /proc/cmdline)
+wb=$($B sed -n 's/.*crashlab\.writeback_cs=\([0-9]*\).*/\1/p' /proc/cmdline)
+if [ -n "$wb" ]; then echo "$wb" > /proc/sys/vm/dirty_expire_centisecs; echo "$wb" > /proc/sys/vm/dirty_writeback_centisecs; fi
 exec /writer /mnt/{FILE} /ops.txt /ops.bin "$k"
 "#
+    )
+}
+
+/// The guest kernel's command line: where the writer stops (`None`: never,
+/// the bare boot-and-kill) and the writeback interval [`init_script`] sets.
+pub fn kernel_cmdline(k: Option<usize>, writeback_centisecs: Option<u32>) -> String {
+    format!(
+        "console=ttyS0 panic=-1 quiet crashlab.k={}{}",
+        k.unwrap_or(usize::MAX >> 1),
+        writeback_centisecs.map_or(String::new(), |cs| format!(" crashlab.writeback_cs={cs}"))
     )
 }
 
@@ -268,6 +397,12 @@ pub struct VmGuest {
     work: PathBuf,
     writer: Vec<u8>,
     pub timeout: Duration,
+    /// The guest's `vm.dirty_expire_centisecs` and
+    /// `vm.dirty_writeback_centisecs`; `None`: the kernel's defaults (30 s
+    /// and 5 s, longer than a trial: no page is written back unless synced).
+    /// When set, the kill also waits [`settle_before_cut`](Self::settle_before_cut)
+    /// after the writer stopped.
+    pub writeback_centisecs: Option<u32>,
 }
 
 impl VmGuest {
@@ -282,7 +417,15 @@ impl VmGuest {
             &["-static".as_ref(), "-O2".as_ref(), "-o".as_ref(), bin.as_os_str(), src.as_os_str()],
         )?;
         let writer = std::fs::read(&bin).map_err(sys(format!("cannot read {}", bin.display())))?;
-        Ok(VmGuest { assets, work: work.to_owned(), writer, timeout })
+        Ok(VmGuest { assets, work: work.to_owned(), writer, timeout, writeback_centisecs: None })
+    }
+
+    /// With a guest writeback interval set: how long the kill waits after
+    /// the writer stopped, so that the flusher has run (pages older than the
+    /// interval, looked for every interval) several times. Without it, the
+    /// cut races the flusher and most trials see no writeback at all.
+    pub fn settle_before_cut(&self) -> Option<Duration> {
+        self.writeback_centisecs.map(settle_for)
     }
 
     /// Build the initramfs and the pristine ext4 image of `spec`.
@@ -339,7 +482,20 @@ impl VmGuest {
     /// kill as soon as it is ready: the bare boot-and-kill), then SIGKILL
     /// qemu. Returns the writer's progress.
     pub fn boot_and_kill(&self, initramfs: &Path, disk: &Path, k: Option<usize>) -> Result<Progress, RealcutError> {
-        let console = disk.with_extension("console.log");
+        let drive = format!("file={},format=raw,if=none,id=d0,cache=none", disk.display());
+        self.boot_and_kill_on(initramfs, &drive, &disk.with_extension("console.log"), &disk.display().to_string(), k)
+    }
+
+    /// [`boot_and_kill`](Self::boot_and_kill) with the disk given as qemu's
+    /// `-drive` value (`id=d0`); `what` names the disk in errors.
+    fn boot_and_kill_on(
+        &self,
+        initramfs: &Path,
+        drive: &str,
+        console: &Path,
+        what: &str,
+        k: Option<usize>,
+    ) -> Result<Progress, RealcutError> {
         let mut cmd = Command::new(&self.assets.qemu);
         cmd.args(["-machine", "pc,accel=tcg", "-m", "256", "-smp", "1", "-nodefaults", "-no-reboot"])
             .args(["-display", "none", "-monitor", "none"])
@@ -348,12 +504,12 @@ impl VmGuest {
             .arg("-initrd")
             .arg(initramfs)
             .arg("-append")
-            .arg(format!("console=ttyS0 panic=-1 quiet crashlab.k={}", k.unwrap_or(usize::MAX >> 1)))
+            .arg(kernel_cmdline(k, self.writeback_centisecs))
             .arg("-serial")
             .arg(format!("file:{}", console.display()))
             .args(["-chardev", "stdio,id=dbg,signal=off", "-device", "isa-debugcon,iobase=0x402,chardev=dbg"])
             .arg("-drive")
-            .arg(format!("file={},format=raw,if=none,id=d0,cache=none", disk.display()))
+            .arg(drive)
             .args(["-device", "virtio-blk-pci,drive=d0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -397,6 +553,11 @@ impl VmGuest {
                 }
             }
         };
+        if let (None, Some(settle)) = (&ended, self.settle_before_cut()) {
+            // The writer stopped before op k; the guest's flusher writes its
+            // dirty pages back meanwhile (no flush follows: the disk caches them).
+            std::thread::sleep(settle);
+        }
         // The power cut.
         let _ = child.kill();
         let _ = child.wait();
@@ -405,11 +566,10 @@ impl VmGuest {
             if let Some(mut e) = child.stderr.take() {
                 let _ = e.read_to_string(&mut err);
             }
-            let tail = std::fs::read_to_string(&console).unwrap_or_default();
+            let tail = std::fs::read_to_string(console).unwrap_or_default();
             let tail: String = tail.chars().rev().take(1500).collect::<Vec<_>>().into_iter().rev().collect();
             return Err(RealcutError::Spec(format!(
-                "vm trial on {}: {why}; qemu stderr: {}; console tail ({}):\n{tail}",
-                disk.display(),
+                "vm trial on {what}: {why}; qemu stderr: {}; console tail ({}):\n{tail}",
                 err.trim(),
                 console.display()
             )));
@@ -420,6 +580,23 @@ impl VmGuest {
     /// Replay the journal of a copy of `image` (`e2fsck -fy`) and dump the
     /// file out of it (`debugfs`), no mount needed.
     pub fn read_file(&self, image: &Path) -> Result<Vec<u8>, RealcutError> {
+        match self.fsck_and_dump(image)? {
+            FsckOutcome::File { bytes, .. } => Ok(bytes),
+            FsckOutcome::Unrepairable(run) => Err(RealcutError::Command {
+                command: run.command,
+                detail: format!("exit {:?}: {}", run.exit, run.output.trim()),
+            }),
+            FsckOutcome::NoFile { detail, .. } => Err(RealcutError::Command {
+                command: format!("{} -R 'dump /{FILE} ...' {}", self.assets.debugfs.display(), image.display()),
+                detail,
+            }),
+        }
+    }
+
+    /// `e2fsck -fy` on a copy of `image`, then `debugfs` dumps the file;
+    /// a filesystem e2fsck could not repair, or one without the file, is an
+    /// outcome (a disk state may legitimately lead there), not an error.
+    pub fn fsck_and_dump(&self, image: &Path) -> Result<FsckOutcome, RealcutError> {
         let check = image.with_extension("fsck.img");
         copy_sparse(image, &check)?;
         let out = Command::new(&self.assets.e2fsck)
@@ -428,24 +605,31 @@ impl VmGuest {
             .stdin(Stdio::null())
             .output()
             .map_err(sys(format!("cannot run {}", self.assets.e2fsck.display())))?;
-        // 0: clean; 1: errors corrected (a replayed journal counts); 2: same, reboot.
-        if !matches!(out.status.code(), Some(0..=2)) {
-            return Err(RealcutError::Command {
-                command: format!("{} -f -y {}", self.assets.e2fsck.display(), check.display()),
-                detail: format!("{}: {}", out.status, String::from_utf8_lossy(&out.stdout).trim()),
-            });
+        let run = FsckRun {
+            command: format!("{} -f -y {}", self.assets.e2fsck.display(), check.display()),
+            exit: out.status.code(),
+            output: format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        };
+        // 0: clean; 1: errors corrected (a replayed journal counts); 2: same,
+        // reboot. 4 and up: errors left, or e2fsck could not work at all.
+        if !matches!(run.exit, Some(0..=2)) {
+            let _ = std::fs::remove_file(&check);
+            return Ok(FsckOutcome::Unrepairable(run));
         }
         let dump = image.with_extension("file.bin");
         let _ = std::fs::remove_file(&dump);
         let req = format!("dump /{FILE} {}", dump.display());
         run_command(&self.assets.debugfs, &["-R".as_ref(), req.as_ref(), check.as_os_str()].map(std::ffi::OsStr::new))?;
-        let bytes = std::fs::read(&dump).map_err(|e| RealcutError::Command {
-            command: format!("{} -R '{req}' {}", self.assets.debugfs.display(), check.display()),
-            detail: format!("no file dumped: {e}"),
-        })?;
+        let read = std::fs::read(&dump);
         let _ = std::fs::remove_file(&check);
         let _ = std::fs::remove_file(&dump);
-        Ok(bytes)
+        match read {
+            Ok(bytes) => Ok(FsckOutcome::File { fsck: run, bytes }),
+            Err(e) => Ok(FsckOutcome::NoFile {
+                fsck: run,
+                detail: format!("`{} -R '{req}'` dumped no file: {e}", self.assets.debugfs.display()),
+            }),
+        }
     }
 
     /// One trial: a fresh copy of the pristine image, boot, writer to op
@@ -475,6 +659,277 @@ impl VmGuest {
             .map_err(|e| RealcutError::Spec(format!("the model cannot judge vm trial before:{k}: {e}")))?;
         Ok(RealTrialRecord { fs: FsKind::Ext4, cut: CutMethod::VmSigkill, facts, judgement, kept: None, trial_ns })
     }
+
+    /// One cut on a disk with a volatile write cache: the pristine image is
+    /// served from a [`VolatileDisk`] by an [`NbdServer`] on
+    /// `SLOT.nbd.sock`; boot, writer to op `k`, kill; then each sampled disk
+    /// state is materialized (`SLOT.state.img`), its journal replayed and its
+    /// file judged. The evidence of a state whose file the model forbids, or
+    /// whose filesystem cannot be read, is kept in `EVIDENCE-stateJ`.
+    pub fn volatile_trial(
+        &self,
+        vspec: &VmSpec,
+        spec: &WriterSpec,
+        payloads: &Payloads,
+        trial: &VolatileVmTrial,
+        disk: &VolatileDiskConfig,
+        files: TrialFiles<'_>,
+    ) -> Result<VolatileCut, RealcutError> {
+        let TrialFiles { slot, evidence } = files;
+        let k = trial.k;
+        let base = std::fs::read(&vspec.pristine).map_err(sys(format!("cannot read {}", vspec.pristine.display())))?;
+        let socket = slot.with_extension("nbd.sock");
+        let server = NbdServer::start(&socket, VolatileDisk::new(base))?;
+        // cache=writeback: the guest sees a write-back cache, so its block
+        // layer sends FLUSH (and FUA, emulated with flushes by virtio-blk).
+        let drive =
+            format!("file=nbd+unix:///?socket={},format=raw,if=none,id=d0,cache=writeback", qemu_escape(&socket));
+        let started = Instant::now();
+        let console = slot.with_extension("console.log");
+        let what = format!("the NBD disk {}", socket.display());
+        let progress = self.boot_and_kill_on(&vspec.initramfs, &drive, &console, &what, Some(k))?;
+        // qemu is dead, its connection closed: the disk is as the cut left it.
+        let (vdisk, nbd) = server.finish()?;
+        let boot_ns = started.elapsed().as_nanos() as u64;
+        let journal = progress.journal().map_err(|e| RealcutError::Spec(format!("vm trial before:{k}: {e}")))?;
+        let facts = TrialFacts {
+            kind: CrashKind::Sigkill,
+            point: CrashPoint::BeforeOp(k),
+            exit: ChildExit::Signaled(libc::SIGKILL),
+            journal,
+            external_truncate: None,
+        };
+        let states = sample_states(&vdisk, disk.mode, disk.states_per_cut, trial.seed);
+        let verdict_model = VmDisk::Volatile(disk.mode).verdict_model();
+        let image = slot.with_extension("state.img");
+        let mut checked = Vec::with_capacity(states.len());
+        for (j, state) in states.iter().enumerate() {
+            let t = Instant::now();
+            copy_sparse(&vspec.pristine, &image)?;
+            write_patches(&image, &vdisk.patches(state)?)?;
+            let outcome = self.fsck_and_dump(&image)?;
+            let trial_ns = boot_ns + t.elapsed().as_nanos() as u64;
+            let ev = StateEvidence {
+                dir: PathBuf::from(format!("{}-state{j}", evidence.display())),
+                image: &image,
+                kernel: &self.assets.kernel_version,
+                spec,
+                facts: &facts,
+                mode: disk.mode,
+                state: state.to_string(),
+                disk: &vdisk,
+                nbd: &nbd,
+            };
+            let keep = |judgement: Option<&RealJudgement>, observed: Option<&[u8]>, fsck: &FsckRun| {
+                keep_volatile_evidence(&ev, judgement, observed, fsck)
+                    .map_err(|e| eprintln!("crashlab: cannot keep the evidence of {}: {e}", ev.dir.display()))
+                    .ok()
+            };
+            let mut allowed_if_sectors_tear = None;
+            let mut page_whole_allows = None;
+            let (e2fsck_exit, e2fsck_repaired, outcome) = match outcome {
+                FsckOutcome::File { fsck, bytes } => {
+                    let judgement = judge_with(spec, payloads, &facts, &bytes, &verdict_model).map_err(|e| {
+                        RealcutError::Spec(format!(
+                            "the model cannot judge vm trial before:{k} in disk state {state}: {e}"
+                        ))
+                    })?;
+                    let mut rec = RealTrialRecord {
+                        fs: FsKind::Ext4,
+                        cut: CutMethod::VmSigkill,
+                        facts,
+                        judgement,
+                        kept: None,
+                        trial_ns,
+                    };
+                    match disk.mode {
+                        DiskCutMode::Reorder if rec.judgement.is_violation() => {
+                            allowed_if_sectors_tear = Some(allowed_if_sectors_tear_of(spec, payloads, &facts, &bytes)?);
+                        }
+                        // Judged by the torn model: would the page-whole
+                        // one have allowed it too? (Observed tearing.)
+                        DiskCutMode::Torn if !rec.judgement.is_violation() => {
+                            page_whole_allows = Some(page_whole_allows_of(spec, payloads, &facts, &bytes)?);
+                        }
+                        _ => {}
+                    }
+                    if rec.judgement.is_violation() || rec.judgement.judge_mismatch.is_some() {
+                        rec.kept = keep(Some(&rec.judgement), Some(&bytes), &fsck);
+                    }
+                    (fsck.exit, fsck.answered_a_repair_question(), StateOutcome::Judged(Box::new(rec)))
+                }
+                FsckOutcome::Unrepairable(fsck) => {
+                    let detail = format!(
+                        "e2fsck -fy could not repair the filesystem (exit {}): {}",
+                        fsck.exit.map_or("by signal".into(), |c| c.to_string()),
+                        fsck.output_tail()
+                    );
+                    let kept = keep(None, None, &fsck);
+                    (fsck.exit, false, StateOutcome::Unreadable { detail, kept })
+                }
+                FsckOutcome::NoFile { fsck, detail } => {
+                    let detail = format!("after e2fsck -fy (exit {:?}): {detail}", fsck.exit);
+                    let kept = keep(None, None, &fsck);
+                    (fsck.exit, fsck.answered_a_repair_question(), StateOutcome::Unreadable { detail, kept })
+                }
+            };
+            checked.push(CheckedState {
+                state: state.to_string(),
+                e2fsck_exit,
+                e2fsck_repaired,
+                allowed_if_sectors_tear,
+                page_whole_allows,
+                outcome,
+            });
+        }
+        let _ = std::fs::remove_file(&image);
+        Ok(VolatileCut {
+            pending_writes: vdisk.pending_writes().len() as u64,
+            state_space: state_count(&vdisk, disk.mode),
+            nbd,
+            boot_ns,
+            states: checked,
+        })
+    }
+}
+
+/// Does the simulated page-whole model allow `observed`?
+fn page_whole_allows_of(
+    spec: &WriterSpec,
+    payloads: &Payloads,
+    facts: &TrialFacts,
+    observed: &[u8],
+) -> Result<bool, RealcutError> {
+    let model = PowerLossModel::build(spec, payloads, facts, &PowerLossConfig::default())
+        .map_err(|e| RealcutError::Spec(format!("the page-whole model cannot judge {}: {e}", facts.point)))?;
+    Ok(model.allows(observed, observed.len() as u64).is_ok())
+}
+
+/// Does the simulated model with torn 512-byte sectors allow `observed`?
+fn allowed_if_sectors_tear_of(
+    spec: &WriterSpec,
+    payloads: &Payloads,
+    facts: &TrialFacts,
+    observed: &[u8],
+) -> Result<bool, RealcutError> {
+    let cfg = PowerLossConfig { tear: Some(DEFAULT_TEAR), ..PowerLossConfig::default() };
+    let model = PowerLossModel::build(spec, payloads, facts, &cfg)
+        .map_err(|e| RealcutError::Spec(format!("the torn-sector model cannot judge {}: {e}", facts.point)))?;
+    Ok(model.allows(observed, observed.len() as u64).is_ok())
+}
+
+/// Write `patches` (offset, bytes) into the image file at `path`.
+fn write_patches(path: &Path, patches: &[(u64, Vec<u8>)]) -> Result<(), RealcutError> {
+    let f =
+        std::fs::OpenOptions::new().write(true).open(path).map_err(sys(format!("cannot open {}", path.display())))?;
+    for (at, bytes) in patches {
+        f.write_all_at(bytes, *at).map_err(sys(format!(
+            "cannot write {} bytes at {at} of {}",
+            bytes.len(),
+            path.display()
+        )))?;
+    }
+    Ok(())
+}
+
+/// One `e2fsck -fy` run.
+#[derive(Debug, Clone)]
+pub struct FsckRun {
+    pub command: String,
+    pub exit: Option<i32>,
+    /// stdout then stderr.
+    pub output: String,
+}
+
+impl FsckRun {
+    /// Did e2fsck fix anything beyond replaying the journal? With `-y` it
+    /// prints each repair as a question answered "yes".
+    pub fn answered_a_repair_question(&self) -> bool {
+        self.output.lines().any(|l| l.trim_end().ends_with("? yes"))
+    }
+
+    /// The last lines of the output (what it could not fix).
+    pub fn output_tail(&self) -> String {
+        let lines: Vec<&str> = self.output.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines[lines.len().saturating_sub(8)..].join(" | ")
+    }
+}
+
+/// What `e2fsck -fy` and `debugfs` made of an image.
+#[derive(Debug, Clone)]
+pub enum FsckOutcome {
+    /// Repaired (exit 0..=2) and the file dumped.
+    File { fsck: FsckRun, bytes: Vec<u8> },
+    /// Exit 4 or more: errors left uncorrected, or e2fsck could not work.
+    Unrepairable(FsckRun),
+    /// Repaired, but no file to dump (e2fsck removed or moved it).
+    NoFile { fsck: FsckRun, detail: String },
+}
+
+/// The volatile disk of a campaign: what a cut may do, states per cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VolatileDiskConfig {
+    pub mode: DiskCutMode,
+    /// At most this many disk states are checked per cut (at least 1).
+    pub states_per_cut: usize,
+}
+
+/// Where a volatile trial's files go: `SLOT.*` for the socket, console and
+/// state images (one guest slot's, reused trial after trial), `EVIDENCE-stateJ`
+/// for kept evidence.
+#[derive(Debug, Clone, Copy)]
+pub struct TrialFiles<'a> {
+    pub slot: &'a Path,
+    pub evidence: &'a Path,
+}
+
+/// One vm trial on the volatile disk: spec index, op boundary, and the seed
+/// its random disk states are drawn from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VolatileVmTrial {
+    pub spec: usize,
+    pub k: usize,
+    pub seed: u64,
+}
+
+/// One cut on the volatile disk and its checked states.
+#[derive(Debug, Clone)]
+pub struct VolatileCut {
+    /// What the guest sent the disk.
+    pub nbd: NbdStats,
+    /// Writes not yet flushed when qemu was killed.
+    pub pending_writes: u64,
+    /// States the mode allows (saturating).
+    pub state_space: u64,
+    /// From the boot to the disk handed back after the kill.
+    pub boot_ns: u64,
+    pub states: Vec<CheckedState>,
+}
+
+/// One disk state of a cut, checked.
+#[derive(Debug, Clone)]
+pub struct CheckedState {
+    /// Its text (`reorder kept=w3,w5`).
+    pub state: String,
+    pub e2fsck_exit: Option<i32>,
+    /// e2fsck fixed more than the journal and the file was still read.
+    pub e2fsck_repaired: bool,
+    /// `volatile-reorder`, for a file the page-whole model forbids: does the
+    /// model with torn sectors ([`PowerLossConfig::tear`] = 512) allow it?
+    /// (A diagnosis only: the verdict is the page-whole model's.)
+    pub allowed_if_sectors_tear: Option<bool>,
+    /// `volatile-torn`, for a file the torn model (the verdict's) allows:
+    /// does the page-whole model allow it too? `false` is observed tearing.
+    pub page_whole_allows: Option<bool>,
+    pub outcome: StateOutcome,
+}
+
+#[derive(Debug, Clone)]
+pub enum StateOutcome {
+    /// The file was read and judged (`trial_ns` includes the boot).
+    Judged(Box<RealTrialRecord>),
+    /// e2fsck could not repair the filesystem, or no file was left.
+    Unreadable { detail: String, kept: Option<PathBuf> },
 }
 
 /// Where and how a vm campaign runs.
@@ -498,54 +953,44 @@ pub struct VmTrial {
     pub k: usize,
 }
 
-/// Run `trials` on `jobs` guests at once (ext4 in the guest), each spec
-/// prepared once (initramfs, pristine image). Returns the records in trial
-/// order; the evidence of a violation or a judge mismatch is kept under
-/// `keep_dir`. `on_trials` is told of each finished trial.
-pub fn run_vm_trials(
-    guest: &VmGuest,
-    specs: &[&WriterSpec],
-    trials: &[VmTrial],
-    run: &VmRunConfig,
-    cancel: &AtomicBool,
-    on_trials: &(dyn Fn(usize) + Sync),
-) -> Result<Vec<RealTrialRecord>, RealcutError> {
-    let (work, keep_dir) = (run.work.as_path(), run.keep_dir.as_path());
+/// Each spec's payloads, initramfs and pristine image, made once.
+fn prepare_all(guest: &VmGuest, specs: &[&WriterSpec]) -> Result<Vec<(Payloads, VmSpec)>, RealcutError> {
     let mut prepared = Vec::new();
     for (key, spec) in specs.iter().enumerate() {
         let payloads = Payloads::build(spec);
         let v = guest.prepare(key as u64, spec, &payloads)?;
         prepared.push((payloads, v));
     }
+    Ok(prepared)
+}
+
+/// Run `n` trials on `jobs` threads, one guest each: `run_one(i, j)` runs
+/// trial `i` on guest slot `j`. Results in trial order; the first error
+/// stops the others after their current trial; `cancel` stops them all.
+fn run_on_guests<T: Send>(
+    jobs: usize,
+    n: usize,
+    cancel: &AtomicBool,
+    on_trials: &(dyn Fn(usize) + Sync),
+    run_one: &(dyn Fn(usize, usize) -> Result<T, RealcutError> + Sync),
+) -> Result<Vec<T>, RealcutError> {
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: std::sync::Mutex<Vec<Option<RealTrialRecord>>> = std::sync::Mutex::new(vec![None; trials.len()]);
+    let results: std::sync::Mutex<Vec<Option<T>>> = std::sync::Mutex::new((0..n).map(|_| None).collect());
     let first_error: std::sync::Mutex<Option<RealcutError>> = std::sync::Mutex::new(None);
     std::thread::scope(|scope| {
-        for j in 0..run.jobs.clamp(1, trials.len().max(1)) {
-            let (prepared, next, results, first_error) = (&prepared, &next, &results, &first_error);
+        for j in 0..jobs.clamp(1, n.max(1)) {
+            let (next, results, first_error) = (&next, &results, &first_error);
             scope.spawn(move || loop {
                 if cancel.load(Ordering::SeqCst) || first_error.lock().unwrap().is_some() {
                     return;
                 }
                 let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(&VmTrial { spec: key, k }) = trials.get(i) else { return };
-                let (Some((payloads, v)), Some(spec)) = (prepared.get(key), specs.get(key)) else {
-                    first_error
-                        .lock()
-                        .unwrap()
-                        .get_or_insert(RealcutError::Spec(format!("vm trial {i} names spec {key} of {}", specs.len())));
+                if i >= n {
                     return;
-                };
-                let disk = work.join(format!("trial-{j}.img"));
-                match guest.trial(v, spec, payloads, k, &disk) {
-                    Ok(mut rec) => {
-                        if rec.judgement.is_violation() || rec.judgement.judge_mismatch.is_some() {
-                            let dir = keep_dir.join(format!("vm-ext4-{i}-{}", rec.facts.point));
-                            rec.kept = keep_vm_evidence(&dir, &disk, &rec, spec, &guest.assets.kernel_version)
-                                .map_err(|e| eprintln!("crashlab: cannot keep the evidence of trial {i}: {e}"))
-                                .ok();
-                        }
-                        results.lock().unwrap()[i] = Some(rec);
+                }
+                match run_one(i, j) {
+                    Ok(r) => {
+                        results.lock().unwrap()[i] = Some(r);
                         on_trials(1);
                     }
                     Err(e) => {
@@ -565,18 +1010,122 @@ pub fn run_vm_trials(
     Ok(results.into_inner().unwrap().into_iter().map(|r| r.expect("every trial ran")).collect())
 }
 
-/// Run a vm campaign (ext4 in the guest). Trials run one at a time, or
-/// `jobs` guests at once.
+/// Run `trials` on `jobs` guests at once (ext4 in the guest), each spec
+/// prepared once (initramfs, pristine image). Returns the records in trial
+/// order; the evidence of a violation or a judge mismatch is kept under
+/// `keep_dir`. `on_trials` is told of each finished trial.
+pub fn run_vm_trials(
+    guest: &VmGuest,
+    specs: &[&WriterSpec],
+    trials: &[VmTrial],
+    run: &VmRunConfig,
+    cancel: &AtomicBool,
+    on_trials: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<RealTrialRecord>, RealcutError> {
+    let (work, keep_dir) = (run.work.as_path(), run.keep_dir.as_path());
+    let prepared = prepare_all(guest, specs)?;
+    run_on_guests(run.jobs, trials.len(), cancel, on_trials, &|i, j| {
+        let VmTrial { spec: key, k } = trials[i];
+        let (Some((payloads, v)), Some(spec)) = (prepared.get(key), specs.get(key)) else {
+            return Err(RealcutError::Spec(format!("vm trial {i} names spec {key} of {}", specs.len())));
+        };
+        let disk = work.join(format!("trial-{j}.img"));
+        let mut rec = guest.trial(v, spec, payloads, k, &disk)?;
+        if rec.judgement.is_violation() || rec.judgement.judge_mismatch.is_some() {
+            let dir = keep_dir.join(format!("vm-ext4-{i}-{}", rec.facts.point));
+            rec.kept = keep_vm_evidence(&dir, &disk, &rec, spec, &guest.assets.kernel_version)
+                .map_err(|e| eprintln!("crashlab: cannot keep the evidence of trial {i}: {e}"))
+                .ok();
+        }
+        Ok(rec)
+    })
+}
+
+/// [`run_vm_trials`] on a disk with a volatile write cache: each trial is
+/// one cut whose sampled disk states are all checked. Returns the cuts in
+/// trial order; evidence of a state whose file the model forbids, or whose
+/// filesystem cannot be read, is kept under `keep_dir`.
+pub fn run_vm_volatile_trials(
+    guest: &VmGuest,
+    specs: &[&WriterSpec],
+    trials: &[VolatileVmTrial],
+    disk: &VolatileDiskConfig,
+    run: &VmRunConfig,
+    cancel: &AtomicBool,
+    on_trials: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<VolatileCut>, RealcutError> {
+    let (work, keep_dir) = (run.work.as_path(), run.keep_dir.as_path());
+    let prepared = prepare_all(guest, specs)?;
+    run_on_guests(run.jobs, trials.len(), cancel, on_trials, &|i, j| {
+        let t = &trials[i];
+        let (Some((payloads, v)), Some(spec)) = (prepared.get(t.spec), specs.get(t.spec)) else {
+            return Err(RealcutError::Spec(format!("vm trial {i} names spec {} of {}", t.spec, specs.len())));
+        };
+        let slot = work.join(format!("trial-{j}"));
+        let evidence = keep_dir.join(format!("vm-ext4-{i}-{}", CrashPoint::BeforeOp(t.k)));
+        guest.volatile_trial(v, spec, payloads, t, disk, TrialFiles { slot: &slot, evidence: &evidence })
+    })
+}
+
+/// The guest's disk and writeback, for [`run_vm`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VmOptions {
+    pub disk: VmDisk,
+    /// Volatile disk: disk states checked per cut, at most.
+    pub states_per_cut: usize,
+    /// [`VmGuest::writeback_centisecs`].
+    pub writeback_centisecs: Option<u32>,
+}
+
+impl VmOptions {
+    /// The flags that select these options on `crashlab soundness` (for
+    /// rerun lines): empty for the defaults.
+    pub fn args(&self) -> String {
+        let mut s = String::new();
+        if let VmDisk::Volatile(_) = self.disk {
+            s.push_str(&format!(" --disk {} --disk-states {}", self.disk, self.states_per_cut));
+        }
+        if let Some(cs) = self.writeback_centisecs {
+            s.push_str(&format!(" --guest-writeback-cs {cs}"));
+        }
+        s
+    }
+
+    /// The report's `environment.disk`: the disk, and the guest's writeback
+    /// when it is not the kernel's default (it decides what reaches the disk
+    /// unsynced).
+    pub fn describe(&self) -> String {
+        let mut s = self.disk.describe(self.states_per_cut);
+        if let Some(cs) = self.writeback_centisecs {
+            s.push_str(&format!(
+                "; guest writeback: vm.dirty_expire_centisecs = vm.dirty_writeback_centisecs = {cs} (dirty pages \
+                 written back within about {} ms, with no flush after them), and qemu killed {} ms after the writer \
+                 stopped",
+                cs * 10 * 2,
+                settle_for(cs).as_millis()
+            ));
+        }
+        s
+    }
+}
+
+/// Run a vm campaign (ext4 in the guest) on `opts.disk`. Trials run one at
+/// a time, or `jobs` guests at once. On a volatile disk each trial is a cut
+/// of which up to `opts.states_per_cut` disk states are checked, each
+/// counted as a trial of the report; its `volatile_disk` section says what
+/// the cuts did.
 pub fn run_vm(
     cfg: &SoundnessConfig,
     assets: VmAssets,
     run: &VmRunConfig,
+    opts: &VmOptions,
     cancel: &AtomicBool,
     on_trials: &(dyn Fn(usize) + Sync),
 ) -> Result<SoundnessReport, RealcutError> {
     let started = Instant::now();
     let (specs, trials) = plan(cfg)?;
-    let guest = VmGuest::new(assets, &run.work, run.timeout)?;
+    let mut guest = VmGuest::new(assets, &run.work, run.timeout)?;
+    guest.writeback_centisecs = opts.writeback_centisecs;
     let key_of = |t: &PlannedTrial| specs.iter().position(|(w, _)| *w == t.scenario).expect("planned");
     let vm_trials: Vec<VmTrial> = trials
         .iter()
@@ -586,10 +1135,31 @@ pub fn run_vm(
         })
         .collect();
     let spec_refs: Vec<&WriterSpec> = specs.iter().map(|(_, s)| s).collect();
-    let results = run_vm_trials(&guest, &spec_refs, &vm_trials, run, cancel, on_trials)?;
-    let records: Vec<(PlannedTrial, RealTrialRecord)> = trials.iter().copied().zip(results).collect();
     let kernel = guest.assets.kernel_version.clone();
-    let (filesystems, summary) = aggregate(cfg, &kernel, &records);
+    let states_per_cut = opts.states_per_cut.max(1);
+    let opts = VmOptions { states_per_cut, ..*opts };
+    let (mut filesystems, summary) = match opts.disk {
+        VmDisk::NoCache => {
+            let results = run_vm_trials(&guest, &spec_refs, &vm_trials, run, cancel, on_trials)?;
+            let records: Vec<(PlannedTrial, RealTrialRecord)> = trials.iter().copied().zip(results).collect();
+            aggregate(cfg, &kernel, &records)
+        }
+        VmDisk::Volatile(mode) => {
+            let dcfg = VolatileDiskConfig { mode, states_per_cut };
+            let vtrials: Vec<VolatileVmTrial> = trials
+                .iter()
+                .zip(&vm_trials)
+                .map(|(t, v)| VolatileVmTrial { spec: v.spec, k: v.k, seed: volatile_seed(cfg.seed, mode, t) })
+                .collect();
+            let cuts = run_vm_volatile_trials(&guest, &spec_refs, &vtrials, &dcfg, run, cancel, on_trials)?;
+            aggregate_volatile(cfg, &kernel, &trials, &cuts, &opts)
+        }
+    };
+    for f in &mut filesystems {
+        for v in &mut f.violation_details {
+            v.rerun.push_str(&opts.args());
+        }
+    }
     Ok(SoundnessReport {
         schema_version: SOUNDNESS_SCHEMA_VERSION.into(),
         crashlab_version: env!("CARGO_PKG_VERSION").into(),
@@ -599,8 +1169,8 @@ pub fn run_vm(
             page_size: crate::lab::trial::page_size(),
             work_dir: run.work.display().to_string(),
             work_dir_fs: crate::environment::fs_type(&run.work),
-            model: "power-loss (pages whole), judged byte for byte by PowerLossModel::allows".into(),
-            disk: super::VM_DISK.into(),
+            model: opts.disk.verdict_model_name().into(),
+            disk: opts.describe(),
         },
         seed: cfg.seed,
         config: cfg.clone(),
@@ -608,6 +1178,210 @@ pub fn run_vm(
         filesystems,
         summary,
     })
+}
+
+/// The seed of one trial's random disk states: from the campaign seed and
+/// the trial itself, so a rerun (`--scenario S --point P`) draws the same
+/// choices.
+pub fn volatile_seed(seed: u64, mode: DiskCutMode, t: &PlannedTrial) -> u64 {
+    derive_seed(seed, &["volatile-disk", mode.name(), &t.scenario.to_string(), &t.point.to_string()])
+}
+
+/// How the vm backend cuts on a volatile disk, in words (the report's `cut_method`).
+pub const VOLATILE_CUT_METHOD: &str = "qemu (TCG; virtio-blk with a write-back cache on an NBD disk served by the \
+                                       harness) SIGKILLed at the writer's stop; per sampled disk state: the image \
+                                       materialized, e2fsck -fy on a copy, debugfs dump";
+
+/// The records of every judged disk state go through [`aggregate`] (each
+/// state one trial); the cuts and the findings that are not soundness
+/// violations go into the `volatile_disk` section.
+fn aggregate_volatile(
+    cfg: &SoundnessConfig,
+    kernel: &str,
+    trials: &[PlannedTrial],
+    cuts: &[VolatileCut],
+    opts: &VmOptions,
+) -> (Vec<FsSoundness>, SoundnessSummary) {
+    let VmDisk::Volatile(mode) = opts.disk else { unreachable!("a volatile disk") };
+    let rerun = |p: &PlannedTrial| rerun_line(cfg, p) + &opts.args();
+    let mut r = VolatileDiskReport {
+        mode,
+        states_per_cut: opts.states_per_cut as u32,
+        guest_writeback_centisecs: opts.writeback_centisecs,
+        cuts: 0,
+        states_checked: 0,
+        states_judged: 0,
+        states_unreadable: 0,
+        cuts_with_pending_writes: 0,
+        pending_writes: 0,
+        max_pending_writes: 0,
+        writes: 0,
+        fua_writes: 0,
+        flushes: 0,
+        cuts_without_flush: 0,
+        states_e2fsck_repaired: 0,
+        states_torn_observed: (mode == DiskCutMode::Torn).then_some(0),
+        violations: Vec::new(),
+        unreadable: Vec::new(),
+        per_cut: Vec::new(),
+    };
+    let mut records = Vec::new();
+    // Evidence directory -> disk state, to name the state in the violation details.
+    let mut state_of_kept: Vec<(String, String)> = Vec::new();
+    for (p, cut) in trials.iter().zip(cuts) {
+        r.cuts += 1;
+        r.pending_writes += cut.pending_writes;
+        r.max_pending_writes = r.max_pending_writes.max(cut.pending_writes);
+        r.cuts_with_pending_writes += (cut.pending_writes > 0) as u64;
+        r.writes += cut.nbd.writes;
+        r.fua_writes += cut.nbd.fua_writes;
+        r.flushes += cut.nbd.flushes;
+        r.cuts_without_flush += (cut.nbd.flushes == 0) as u64;
+        for st in &cut.states {
+            r.states_checked += 1;
+            let finding = |detail: String, kept: &Option<PathBuf>| DiskStateFinding {
+                scenario: p.scenario,
+                point: p.point,
+                state: st.state.clone(),
+                detail,
+                allowed_if_sectors_tear: st.allowed_if_sectors_tear,
+                kept: kept.as_ref().map(|k| k.display().to_string()),
+                rerun: rerun(p),
+            };
+            match &st.outcome {
+                StateOutcome::Judged(rec) => {
+                    r.states_judged += 1;
+                    r.states_e2fsck_repaired += st.e2fsck_repaired as u64;
+                    if let (Some(n), Some(false)) = (r.states_torn_observed.as_mut(), st.page_whole_allows) {
+                        *n += 1;
+                    }
+                    if let Some(f) = &rec.judgement.forbidden {
+                        if r.violations.len() < MAX_LISTED {
+                            r.violations.push(finding(f.to_string(), &rec.kept));
+                        }
+                    }
+                    if let Some(k) = &rec.kept {
+                        let tear = match st.allowed_if_sectors_tear {
+                            Some(true) => "; the model with torn 512-byte sectors allows it",
+                            Some(false) => "; the model with torn 512-byte sectors forbids it too",
+                            None => "",
+                        };
+                        state_of_kept.push((k.display().to_string(), format!("{}{tear}", st.state)));
+                    }
+                    records.push((*p, (**rec).clone()));
+                }
+                StateOutcome::Unreadable { detail, kept } => {
+                    r.states_unreadable += 1;
+                    if r.unreadable.len() < MAX_LISTED {
+                        r.unreadable.push(finding(detail.clone(), kept));
+                    }
+                }
+            }
+        }
+        if r.per_cut.len() < MAX_LISTED {
+            r.per_cut.push(CutSummary {
+                scenario: p.scenario,
+                point: p.point,
+                writes: cut.nbd.writes,
+                fua_writes: cut.nbd.fua_writes,
+                flushes: cut.nbd.flushes,
+                pending_writes: cut.pending_writes,
+                state_space: cut.state_space,
+                states_checked: cut.states.len() as u64,
+            });
+        }
+    }
+    let (mut filesystems, mut summary) = aggregate(cfg, kernel, &records);
+    if filesystems.is_empty() && r.cuts > 0 {
+        // Not one state was readable: still a section to tell so.
+        filesystems.push(FsSoundness {
+            fs: FsKind::Ext4.to_string(),
+            backend: Backend::Vm,
+            kernel_release: kernel.to_string(),
+            cut: CutMethod::VmSigkill.to_string(),
+            cut_method: String::new(),
+            trials: 0,
+            violations: 0,
+            judge_mismatches: 0,
+            kept_more: KeptMore::default(),
+            acks: AckCounts::default(),
+            scenarios: Vec::new(),
+            violation_details: Vec::new(),
+            mean_trial_ms: 0.0,
+            volatile_disk: None,
+        });
+        summary.sound = true;
+    }
+    for f in &mut filesystems {
+        f.cut_method = VOLATILE_CUT_METHOD.into();
+        for v in &mut f.violation_details {
+            if let Some((_, state)) = v.kept.as_ref().and_then(|k| state_of_kept.iter().find(|(d, _)| d == k)) {
+                v.detail = format!("{} (disk state {state})", v.detail);
+            }
+        }
+        f.volatile_disk = Some(r.clone());
+    }
+    (filesystems, summary)
+}
+
+/// What a kept disk state needs besides its judgement.
+struct StateEvidence<'a> {
+    dir: PathBuf,
+    /// The materialized state, before e2fsck.
+    image: &'a Path,
+    kernel: &'a str,
+    spec: &'a WriterSpec,
+    facts: &'a TrialFacts,
+    mode: DiskCutMode,
+    state: String,
+    disk: &'a VolatileDisk,
+    nbd: &'a NbdStats,
+}
+
+fn keep_volatile_evidence(
+    ev: &StateEvidence<'_>,
+    judgement: Option<&RealJudgement>,
+    observed: Option<&[u8]>,
+    fsck: &FsckRun,
+) -> Result<PathBuf, RealcutError> {
+    let dir = &ev.dir;
+    std::fs::create_dir_all(dir).map_err(sys(format!("cannot create {}", dir.display())))?;
+    let what = match judgement {
+        Some(_) => {
+            "a real power cut (qemu killed) on a disk with a volatile write cache left, in a disk state the \
+                    disk model allows, a file the simulated power-loss model forbids"
+        }
+        None => {
+            "a real power cut (qemu killed) on a disk with a volatile write cache left, in a disk state the disk \
+                 model allows, an ext4 that e2fsck -fy could not repair or without the file"
+        }
+    };
+    let evidence = serde_json::json!({
+        "what": what,
+        "kernel_release": ev.kernel,
+        "fs": FsKind::Ext4,
+        "cut": CutMethod::VmSigkill,
+        "cut_method": VOLATILE_CUT_METHOD,
+        "disk": VmDisk::Volatile(ev.mode).name(),
+        "disk_model": ev.mode.describe(),
+        "disk_state": ev.state,
+        "pending_writes": ev.disk.pending_extents(),
+        "writes_received": ev.disk.writes_received(),
+        "nbd": ev.nbd,
+        "e2fsck": { "command": fsck.command, "exit": fsck.exit, "output": fsck.output },
+        "file": FILE,
+        "facts": ev.facts,
+        "judgement": judgement,
+        "spec": ev.spec,
+    });
+    std::fs::write(dir.join("trial.json"), serde_json::to_string_pretty(&evidence).expect("serializes"))
+        .map_err(sys(format!("cannot write {}", dir.display())))?;
+    copy_sparse(ev.image, &dir.join("post-cut-ext4.img"))?;
+    if let Some(bytes) = observed {
+        let p = dir.join("observed.bin");
+        std::fs::write(&p, bytes).map_err(sys(format!("cannot write {}", p.display())))?;
+    }
+    Ok(dir.to_owned())
 }
 
 fn keep_vm_evidence(
@@ -666,6 +1440,7 @@ pub fn bench_vm(guest: &VmGuest, spec: &WriterSpec, trials: u32) -> Result<VmBen
 
 #[cfg(test)]
 mod tests {
+    use super::super::campaign::WorkloadId;
     use super::*;
     use crate::spec::{SyncPolicy, WorkloadParams};
 
@@ -741,6 +1516,215 @@ mod tests {
         assert!(s.starts_with("#!/bin/busybox sh"));
         assert!(s.contains("virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk"));
         assert!(s.contains("exec /writer /mnt/crashlab.dat /ops.txt /ops.bin"));
+    }
+
+    #[test]
+    fn the_guest_writeback_is_changed_only_when_asked() {
+        assert_eq!(kernel_cmdline(Some(7), None), "console=ttyS0 panic=-1 quiet crashlab.k=7");
+        assert_eq!(
+            kernel_cmdline(Some(7), Some(1)),
+            "console=ttyS0 panic=-1 quiet crashlab.k=7 crashlab.writeback_cs=1"
+        );
+        let s = init_script();
+        let hook = s.lines().position(|l| l.contains("dirty_expire_centisecs")).expect("the writeback hook");
+        assert!(s.lines().nth(hook).unwrap().starts_with("if [ -n \"$wb\" ]"), "only with crashlab.writeback_cs");
+        assert!(s.lines().nth(hook).unwrap().contains("/proc/sys/vm/dirty_writeback_centisecs"));
+        let exec = s.lines().position(|l| l.starts_with("exec /writer")).unwrap();
+        assert!(hook < exec, "set before the writer runs");
+    }
+
+    #[test]
+    fn vm_disks_parse_and_say_what_they_lose() {
+        for d in [VmDisk::NoCache, VmDisk::Volatile(DiskCutMode::Reorder), VmDisk::Volatile(DiskCutMode::Torn)] {
+            assert_eq!(d.name().parse::<VmDisk>().unwrap(), d);
+        }
+        let err = "volatile".parse::<VmDisk>().unwrap_err();
+        assert!(err.contains("no-cache, volatile-reorder, volatile-torn"), "{err}");
+        assert!(VmDisk::NoCache.describe(4).contains("no volatile write cache"));
+        let torn = VmDisk::Volatile(DiskCutMode::Torn).describe(4);
+        for words in ["NBD", "volatile write cache", "lost, reordered or torn", "512-byte sector", "up to 4"] {
+            assert!(torn.contains(words), "{words}: {torn}");
+        }
+        assert!(!VmDisk::Volatile(DiskCutMode::Reorder).describe(4).contains("torn"));
+        assert_eq!(VmOptions::default().args(), "");
+        let o =
+            VmOptions { disk: VmDisk::Volatile(DiskCutMode::Torn), states_per_cut: 6, writeback_centisecs: Some(1) };
+        assert_eq!(o.args(), " --disk volatile-torn --disk-states 6 --guest-writeback-cs 1");
+        assert!(o.describe().contains("dirty_writeback_centisecs = 1"), "{}", o.describe());
+    }
+
+    #[test]
+    fn e2fsck_output_tells_a_repair_from_a_journal_replay() {
+        let run = |output: &str| FsckRun { command: "e2fsck".into(), exit: Some(1), output: output.into() };
+        let replay = "img: recovering journal\nPass 1: Checking inodes, blocks, and sizes\nimg: 12/8192 files";
+        assert!(!run(replay).answered_a_repair_question());
+        let fixed = "Pass 5: Checking group summary information\nBlock bitmap differences:  -1234\nFix? yes\n\n";
+        assert!(run(fixed).answered_a_repair_question());
+        assert_eq!(run("a\n\nb\nc\n").output_tail(), "a | b | c");
+    }
+
+    /// A real spec and two judged files: its initial content (allowed
+    /// before op 0) and one with a byte no op wrote (forbidden).
+    fn judged(cfg: &SoundnessConfig) -> (RealTrialRecord, RealTrialRecord) {
+        let spec = cfg.spec(WorkloadId::PartialMsync).unwrap();
+        let payloads = Payloads::build(&spec);
+        let facts = TrialFacts {
+            kind: CrashKind::Sigkill,
+            point: CrashPoint::BeforeOp(0),
+            exit: ChildExit::Signaled(libc::SIGKILL),
+            journal: JournalSnapshot { completed: 0, in_flight: None, failed: None },
+            external_truncate: None,
+        };
+        let rec = |bytes: &[u8]| RealTrialRecord {
+            fs: FsKind::Ext4,
+            cut: CutMethod::VmSigkill,
+            facts,
+            judgement: judge(&spec, &payloads, &facts, bytes).unwrap(),
+            kept: None,
+            trial_ns: 2_000_000,
+        };
+        let mut bad = payloads.base.to_vec();
+        bad[100] ^= 0xff;
+        (rec(&payloads.base), rec(&bad))
+    }
+
+    #[test]
+    fn volatile_cuts_aggregate_into_state_trials_findings_and_rerun_lines() {
+        let cfg: SoundnessConfig = serde_json::from_value(serde_json::json!({
+            "backend": "vm", "seed": 9, "filesystems": ["ext4"], "trials": 2,
+            "scenarios": ["probe/partial-msync"], "file_size": 16384, "txns": 3
+        }))
+        .unwrap();
+        let (ok, mut bad) = judged(&cfg);
+        assert!(!ok.judgement.is_violation() && bad.judgement.is_violation());
+        bad.kept = Some(PathBuf::from("/ev/vm-ext4-0-before:0-state1"));
+        let p = PlannedTrial { fs: FsKind::Ext4, scenario: WorkloadId::PartialMsync, point: CrashPoint::BeforeOp(0) };
+        let nbd = |writes, flushes| NbdStats { writes, flushes, ..NbdStats::default() };
+        let state = |s: &str, outcome| CheckedState {
+            state: s.into(),
+            e2fsck_exit: Some(1),
+            e2fsck_repaired: false,
+            allowed_if_sectors_tear: None,
+            page_whole_allows: None,
+            outcome,
+        };
+        let cuts = vec![
+            VolatileCut {
+                nbd: nbd(5, 2),
+                pending_writes: 3,
+                state_space: 1 << 20,
+                boot_ns: 1,
+                states: vec![
+                    state("reorder kept=w4", StateOutcome::Judged(Box::new(ok.clone()))),
+                    CheckedState {
+                        allowed_if_sectors_tear: Some(true),
+                        ..state("reorder kept=w3", StateOutcome::Judged(Box::new(bad)))
+                    },
+                ],
+            },
+            VolatileCut {
+                nbd: nbd(1, 0),
+                pending_writes: 0,
+                state_space: 1,
+                boot_ns: 1,
+                states: vec![state(
+                    "reorder kept=none",
+                    StateOutcome::Unreadable { detail: "e2fsck -fy could not repair".into(), kept: None },
+                )],
+            },
+        ];
+        let opts =
+            VmOptions { disk: VmDisk::Volatile(DiskCutMode::Reorder), states_per_cut: 4, writeback_centisecs: None };
+        let (fss, summary) = aggregate_volatile(&cfg, "6.1", &[p, p], &cuts, &opts);
+        assert_eq!((summary.trials, summary.violations, summary.sound), (2, 1, false), "judged states are trials");
+        let f = &fss[0];
+        assert_eq!(f.cut_method, VOLATILE_CUT_METHOD);
+        assert!(
+            f.violation_details[0]
+                .detail
+                .ends_with("(disk state reorder kept=w3; the model with torn 512-byte sectors allows it)"),
+            "{}",
+            f.violation_details[0].detail
+        );
+        let v = f.volatile_disk.as_ref().unwrap();
+        assert_eq!((v.cuts, v.states_checked, v.states_judged, v.states_unreadable), (2, 3, 2, 1));
+        assert_eq!((v.pending_writes, v.max_pending_writes, v.cuts_with_pending_writes), (3, 3, 1));
+        assert_eq!((v.writes, v.flushes, v.cuts_without_flush), (6, 2, 1));
+        assert_eq!(v.violations.len(), 1);
+        assert_eq!(v.violations[0].state, "reorder kept=w3");
+        assert_eq!(v.violations[0].allowed_if_sectors_tear, Some(true));
+        assert_eq!(v.violations[0].kept.as_deref(), Some("/ev/vm-ext4-0-before:0-state1"));
+        assert!(
+            v.violations[0].rerun.ends_with(
+                "--point before:0 --seed 9 --size 16384 --txns 3 --trials 1 --disk volatile-reorder --disk-states 4"
+            ),
+            "{}",
+            v.violations[0].rerun
+        );
+        assert_eq!(v.unreadable[0].state, "reorder kept=none");
+        assert_eq!(v.states_torn_observed, None, "counted on a torn disk only");
+        assert_eq!(v.per_cut.iter().map(|c| c.states_checked).collect::<Vec<_>>(), vec![2, 1]);
+        // The section round-trips, and a report without it still reads.
+        let json = serde_json::to_value(f).unwrap();
+        assert_eq!(serde_json::from_value::<FsSoundness>(json.clone()).unwrap(), *f);
+        let mut old = json;
+        old.as_object_mut().unwrap().remove("volatile_disk");
+        assert_eq!(serde_json::from_value::<FsSoundness>(old).unwrap().volatile_disk, None);
+        // On a torn disk: judged states the page-whole model forbids are
+        // counted as observed tearing (the verdict is the torn model's).
+        let torn_cut = VolatileCut {
+            nbd: nbd(2, 1),
+            pending_writes: 2,
+            state_space: 9,
+            boot_ns: 1,
+            states: [Some(true), Some(false), Some(false)]
+                .into_iter()
+                .map(|a| CheckedState {
+                    page_whole_allows: a,
+                    ..state("torn kept=s8:w4", StateOutcome::Judged(Box::new(ok.clone())))
+                })
+                .collect(),
+        };
+        let opts = VmOptions { disk: VmDisk::Volatile(DiskCutMode::Torn), ..opts };
+        let (fss, _) = aggregate_volatile(&cfg, "6.1", &[p], &[torn_cut], &opts);
+        assert_eq!(fss[0].volatile_disk.as_ref().unwrap().states_torn_observed, Some(2));
+    }
+
+    #[test]
+    fn a_disk_that_tears_sectors_is_judged_by_the_torn_sector_model() {
+        assert_eq!(VmDisk::Volatile(DiskCutMode::Torn).verdict_model().tear, Some(DEFAULT_TEAR));
+        assert_eq!(VmDisk::Volatile(DiskCutMode::Reorder).verdict_model().tear, None);
+        assert_eq!(VmDisk::NoCache.verdict_model().tear, None);
+        assert!(VmDisk::Volatile(DiskCutMode::Torn).verdict_model_name().starts_with("power-loss-torn"));
+        assert!(VmDisk::NoCache.verdict_model_name().starts_with("power-loss (pages whole)"));
+        // A file with one page half new, half old after an unsynced
+        // overwrite of it: the torn model allows it, the page-whole forbids it.
+        let cfg: SoundnessConfig = serde_json::from_value(serde_json::json!({
+            "backend": "vm", "seed": 9, "filesystems": ["ext4"], "trials": 2,
+            "scenarios": ["shared/no-sync"], "file_size": 16384, "txns": 3
+        }))
+        .unwrap();
+        let spec = cfg.spec("shared/no-sync".parse().unwrap()).unwrap();
+        let payloads = Payloads::build(&spec);
+        let completed = spec.ops.len();
+        let facts = TrialFacts {
+            kind: CrashKind::Sigkill,
+            point: CrashPoint::BeforeOp(completed),
+            exit: ChildExit::Signaled(libc::SIGKILL),
+            journal: JournalSnapshot { completed, in_flight: None, failed: None },
+            external_truncate: None,
+        };
+        let page_whole = PowerLossModel::build(&spec, &payloads, &facts, &PowerLossConfig::default()).unwrap();
+        let newest = page_whole.state_bytes(&page_whole.all_newest());
+        // The first page the writer changed, with its second sector reverted.
+        let page = (0..newest.len()).find(|&i| newest[i] != payloads.base[i]).unwrap() / 4096 * 4096;
+        let mut mixed = newest.clone();
+        let sector = (page..page + 4096).step_by(512).find(|&s| newest[s..s + 512] != payloads.base[s..s + 512]);
+        let s0 = sector.unwrap();
+        mixed[s0..s0 + 512].copy_from_slice(&payloads.base[s0..s0 + 512]);
+        let torn = VmDisk::Volatile(DiskCutMode::Torn).verdict_model();
+        assert!(!judge_with(&spec, &payloads, &facts, &mixed, &torn).unwrap().is_violation());
+        assert!(judge(&spec, &payloads, &facts, &mixed).unwrap().is_violation());
     }
 
     #[test]

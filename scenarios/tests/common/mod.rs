@@ -34,6 +34,7 @@ pub fn config(seed: u64, points: PointSelection, crashes: Vec<CrashKind>) -> Mat
         tear: 512,
         shard: None,
         real: Vec::new(),
+        real_sample: None,
     }
 }
 

@@ -1,0 +1,99 @@
+//! The part of a soundness report that describes a disk with a volatile
+//! write cache ([`super::volatile_disk`]) and what its cuts did: how many
+//! writes were still unflushed at each cut, how many disk states were
+//! checked, and the findings that are not model soundness violations (a
+//! filesystem `e2fsck` could not repair in a state the disk model allows).
+//!
+//! Architecture Invariant: pure data; lists in trial order, then state order.
+
+use serde::{Deserialize, Serialize};
+
+use super::campaign::WorkloadId;
+use super::volatile_disk::DiskCutMode;
+use crate::crash::CrashPoint;
+
+/// At most this many cuts, violations and unreadable states are listed.
+pub const MAX_LISTED: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VolatileDiskReport {
+    /// What a cut may do with unflushed writes: `reorder` or `torn`.
+    pub mode: DiskCutMode,
+    /// States sampled per cut at most (all kept, none kept, then seeded
+    /// random ones; every state when there are no more).
+    pub states_per_cut: u32,
+    /// The guest's writeback interval (`--guest-writeback-cs`), when not the
+    /// kernel's default: what lets unsynced pages reach the disk's cache
+    /// without a flush within a trial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_writeback_centisecs: Option<u32>,
+    /// Guest runs killed (power cuts).
+    pub cuts: u64,
+    /// Disk states materialized and checked: judged plus unreadable.
+    pub states_checked: u64,
+    /// States whose file was read and judged (each one trial of the table).
+    pub states_judged: u64,
+    /// States whose filesystem e2fsck could not repair, or without the file
+    /// (all of them, while `unreadable` lists the first ones).
+    pub states_unreadable: u64,
+    /// Cuts with at least one write not flushed: the only cuts where the
+    /// states differ.
+    pub cuts_with_pending_writes: u64,
+    /// Unflushed writes at the cuts: total and the most at one cut.
+    pub pending_writes: u64,
+    pub max_pending_writes: u64,
+    /// What the guest sent the disk, over all cuts.
+    pub writes: u64,
+    pub fua_writes: u64,
+    pub flushes: u64,
+    /// Cuts in which the guest sent no FLUSH at all (a guest that does not
+    /// see a write-back cache would never flush).
+    pub cuts_without_flush: u64,
+    /// States where `e2fsck -fy` answered a repair question (more than a
+    /// journal replay) and still left a readable file.
+    pub states_e2fsck_repaired: u64,
+    /// `torn` only (judged by the torn-sector model): judged states the
+    /// page-whole model would have forbidden, i.e. where a page visibly
+    /// holds sectors of different versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub states_torn_observed: Option<u64>,
+    /// States whose file the model forbids, with the disk state that made it.
+    pub violations: Vec<DiskStateFinding>,
+    /// States the disk model allows whose filesystem `e2fsck` could not
+    /// repair (exit >= 4), or that left no file to read: a finding about
+    /// the filesystem on a disk that loses unflushed writes, kept apart
+    /// from model soundness violations.
+    pub unreadable: Vec<DiskStateFinding>,
+    /// Per cut (at most [`MAX_LISTED`]), in trial order.
+    pub per_cut: Vec<CutSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskStateFinding {
+    pub scenario: WorkloadId,
+    pub point: CrashPoint,
+    /// The disk state (`reorder kept=w3-w5`, `torn kept=s16-s23:w3`).
+    pub state: String,
+    pub detail: String,
+    /// `reorder`, for a file the page-whole model forbids: whether the
+    /// model with torn 512-byte sectors (`PowerLossConfig::tear`) would
+    /// allow it. A diagnosis; the verdict is the page-whole model's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_if_sectors_tear: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<String>,
+    pub rerun: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CutSummary {
+    pub scenario: WorkloadId,
+    pub point: CrashPoint,
+    pub writes: u64,
+    pub fua_writes: u64,
+    pub flushes: u64,
+    pub pending_writes: u64,
+    /// How many states the mode allows for this cut (saturating).
+    pub state_space: u64,
+    pub states_checked: u64,
+}
