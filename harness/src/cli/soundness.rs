@@ -341,20 +341,19 @@ fn finish(a: &SoundnessArgs, report: &SoundnessReport) -> Result<ExitCode> {
         print!("{}", report.human_summary());
     }
     let s = &report.summary;
+    // On a volatile disk a trial is one disk state of a cut.
+    let cuts = match report.filesystems.iter().find_map(|f| f.volatile_disk.as_ref()) {
+        Some(v) => format!("{} disk states of {} real power cuts", s.trials, v.cuts),
+        None => format!("{} real power cuts", s.trials),
+    };
     if report.is_sound() {
-        println!(
-            "sound: {} real power cuts, every post-cut file allowed by the model; report: {}",
-            s.trials,
-            a.out.display()
-        );
+        println!("sound: {cuts}, every post-cut file allowed by the model; report: {}", a.out.display());
         Ok(ExitCode::SUCCESS)
     } else {
         println!(
-            "UNSOUND: {} model soundness violation(s) and {} judge mismatch(es) in {} real power cuts; evidence in {}; \
-             report: {}",
+            "UNSOUND: {} model soundness violation(s) and {} judge mismatch(es) in {cuts}; evidence in {}; report: {}",
             s.violations,
             s.judge_mismatches,
-            s.trials,
             a.keep_dir.display(),
             a.out.display()
         );

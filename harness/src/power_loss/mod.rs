@@ -18,7 +18,12 @@
 //! where a completed sync forces it to. Real filesystems may persist more
 //! (journal commits, writeback of clean neighbours), so a state in which more
 //! survived than the model's floor is never a violation; a state is a
-//! violation only if [`PowerLossModel::allows`] forbids it.
+//! violation only if [`PowerLossModel::allows`] forbids it. `allows` also
+//! accepts a unit holding a store **half applied** (each byte the value
+//! before or after a store that no completed sync has covered): writeback
+//! may copy a page while a store is still being copied into it, and a cut
+//! may lose the later writeback. The enumerated states keep stores whole: a
+//! half-applied store loses no ack that its older version does not.
 //!
 //! Layout: [`space`] builds the per-unit version choices and sizes (and the
 //! byte-level membership check), [`crash_state`] is the text encoding of one

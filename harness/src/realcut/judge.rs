@@ -174,8 +174,9 @@ pub fn judge_with(
 }
 
 /// The state a file the model allows is in: the size, and per dimension the
-/// oldest allowed version whose bytes the file holds. (A unit holding a mix
-/// of a store in flight matches none; it is put at its newest version.)
+/// oldest allowed version whose bytes the file holds. (A unit holding a
+/// store half applied matches none; it is put at the version that store
+/// made, part of which survived.)
 pub fn choice_of(model: &PowerLossModel<'_>, observed: &[u8]) -> ChoiceVector {
     let len = observed.len() as u64;
     let size = model.size_index(len).unwrap_or(0);
@@ -185,16 +186,16 @@ pub fn choice_of(model: &PowerLossModel<'_>, observed: &[u8]) -> ChoiceVector {
         let r = model.dim_unit(d).range;
         let (s, e) = (r.start as usize, r.end.min(len) as usize);
         let radix = model.radix(d);
-        let mut chosen = radix - 1;
+        let mut chosen = None;
         for v in 0..radix {
             model.write_dim(d, v, &mut scratch);
             if scratch[s..e] == observed[s..e] {
-                chosen = v;
+                chosen = Some(v);
                 break;
             }
         }
         model.write_dim(d, 0, &mut scratch);
-        c.versions[d] = chosen;
+        c.versions[d] = chosen.or_else(|| model.half_applied_store(d, observed)).unwrap_or(radix - 1);
     }
     c
 }

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use super::campaign::{PlannedTrial, SoundnessConfig, WorkloadId};
+use super::fs::{CutMethod, FsKind};
 use super::judge::AckCounts;
 use super::protocol::RealTrialRecord;
 use super::Backend;
@@ -78,6 +79,28 @@ pub struct FsSoundness {
     pub volatile_disk: Option<super::volatile_report::VolatileDiskReport>,
 }
 
+impl FsSoundness {
+    /// A filesystem's section before any trial is counted.
+    pub fn empty(fs: FsKind, backend: Backend, kernel_release: &str, cut: CutMethod) -> FsSoundness {
+        FsSoundness {
+            fs: fs.to_string(),
+            backend,
+            kernel_release: kernel_release.to_string(),
+            cut: cut.to_string(),
+            cut_method: cut.describe().to_string(),
+            trials: 0,
+            violations: 0,
+            judge_mismatches: 0,
+            kept_more: KeptMore::default(),
+            acks: AckCounts::default(),
+            scenarios: Vec::new(),
+            violation_details: Vec::new(),
+            mean_trial_ms: 0.0,
+            volatile_disk: None,
+        }
+    }
+}
+
 /// How conservative the model was: real cuts keeping unsynced data.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct KeptMore {
@@ -140,23 +163,7 @@ pub fn aggregate(
         if mine.is_empty() {
             continue;
         }
-        let cut = mine[0].1.cut;
-        let mut f = FsSoundness {
-            fs: fs.to_string(),
-            backend: cfg.backend,
-            kernel_release: kernel_release.to_string(),
-            cut: cut.to_string(),
-            cut_method: cut.describe().to_string(),
-            trials: 0,
-            violations: 0,
-            judge_mismatches: 0,
-            kept_more: KeptMore::default(),
-            acks: AckCounts::default(),
-            scenarios: Vec::new(),
-            violation_details: Vec::new(),
-            mean_trial_ms: 0.0,
-            volatile_disk: None,
-        };
+        let mut f = FsSoundness::empty(fs, cfg.backend, kernel_release, mine[0].1.cut);
         let mut total_ns = 0u128;
         for &scenario in &cfg.scenarios {
             let mut s = ScenarioSoundness {

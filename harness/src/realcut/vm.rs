@@ -38,11 +38,11 @@ use std::time::{Duration, Instant};
 
 use super::campaign::{plan, PlannedTrial, SoundnessConfig};
 use super::fs::{find_program, run_command, CutMethod, FsKind};
-use super::judge::{judge, judge_with, AckCounts, RealJudgement};
+use super::judge::{judge, judge_with, RealJudgement};
 use super::nbd::{NbdServer, NbdStats};
 use super::protocol::RealTrialRecord;
 use super::report::{
-    aggregate, rerun_line, FsSoundness, KeptMore, SoundnessEnvironment, SoundnessReport, SoundnessSummary,
+    aggregate, rerun_line, FsSoundness, SoundnessEnvironment, SoundnessReport, SoundnessSummary,
     SOUNDNESS_SCHEMA_VERSION,
 };
 use super::sys::copy_sparse;
@@ -648,13 +648,7 @@ impl VmGuest {
         let observed = self.read_file(disk)?;
         let trial_ns = started.elapsed().as_nanos() as u64;
         let journal = progress.journal().map_err(|e| RealcutError::Spec(format!("vm trial before:{k}: {e}")))?;
-        let facts = TrialFacts {
-            kind: CrashKind::Sigkill,
-            point: CrashPoint::BeforeOp(k),
-            exit: ChildExit::Signaled(libc::SIGKILL),
-            journal,
-            external_truncate: None,
-        };
+        let facts = killed_before(k, journal);
         let judgement = judge(spec, payloads, &facts, &observed)
             .map_err(|e| RealcutError::Spec(format!("the model cannot judge vm trial before:{k}: {e}")))?;
         Ok(RealTrialRecord { fs: FsKind::Ext4, cut: CutMethod::VmSigkill, facts, judgement, kept: None, trial_ns })
@@ -692,13 +686,7 @@ impl VmGuest {
         let (vdisk, nbd) = server.finish()?;
         let boot_ns = started.elapsed().as_nanos() as u64;
         let journal = progress.journal().map_err(|e| RealcutError::Spec(format!("vm trial before:{k}: {e}")))?;
-        let facts = TrialFacts {
-            kind: CrashKind::Sigkill,
-            point: CrashPoint::BeforeOp(k),
-            exit: ChildExit::Signaled(libc::SIGKILL),
-            journal,
-            external_truncate: None,
-        };
+        let facts = killed_before(k, journal);
         let states = sample_states(&vdisk, disk.mode, disk.states_per_cut, trial.seed);
         let verdict_model = VmDisk::Volatile(disk.mode).verdict_model();
         let image = slot.with_extension("state.img");
@@ -790,6 +778,17 @@ impl VmGuest {
             boot_ns,
             states: checked,
         })
+    }
+}
+
+/// A guest writer stopped before op `k` and killed with its guest.
+fn killed_before(k: usize, journal: crate::journal::JournalSnapshot) -> TrialFacts {
+    TrialFacts {
+        kind: CrashKind::Sigkill,
+        point: CrashPoint::BeforeOp(k),
+        exit: ChildExit::Signaled(libc::SIGKILL),
+        journal,
+        external_truncate: None,
     }
 }
 
@@ -1294,22 +1293,7 @@ fn aggregate_volatile(
     let (mut filesystems, mut summary) = aggregate(cfg, kernel, &records);
     if filesystems.is_empty() && r.cuts > 0 {
         // Not one state was readable: still a section to tell so.
-        filesystems.push(FsSoundness {
-            fs: FsKind::Ext4.to_string(),
-            backend: Backend::Vm,
-            kernel_release: kernel.to_string(),
-            cut: CutMethod::VmSigkill.to_string(),
-            cut_method: String::new(),
-            trials: 0,
-            violations: 0,
-            judge_mismatches: 0,
-            kept_more: KeptMore::default(),
-            acks: AckCounts::default(),
-            scenarios: Vec::new(),
-            violation_details: Vec::new(),
-            mean_trial_ms: 0.0,
-            volatile_disk: None,
-        });
+        filesystems.push(FsSoundness::empty(FsKind::Ext4, Backend::Vm, kernel, CutMethod::VmSigkill));
         summary.sound = true;
     }
     for f in &mut filesystems {
