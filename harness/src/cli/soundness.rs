@@ -344,6 +344,9 @@ fn finish(a: &SoundnessArgs, report: &SoundnessReport) -> Result<ExitCode> {
     // On a volatile disk a trial is one disk state of a cut.
     let cuts = match report.filesystems.iter().find_map(|f| f.volatile_disk.as_ref()) {
         Some(v) => format!("{} disk states of {} real power cuts", s.trials, v.cuts),
+        None if report.config.writers_per_cut > 1 => {
+            format!("{} writers cut by real power cuts, up to {} per cut", s.trials, report.config.writers_per_cut)
+        }
         None => format!("{} real power cuts", s.trials),
     };
     if report.is_sound() {
