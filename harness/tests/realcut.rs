@@ -152,7 +152,7 @@ fn ext4_real_cuts_keep_ms_synced_acks_and_stay_inside_the_model() {
     let abs = scenario(ext4, "shared/ack-before-sync");
     assert_eq!(abs["violations"], 0);
     let stdout = String::from_utf8_lossy(&r.out.stdout);
-    assert!(stdout.contains("sound: 36 real power cuts"), "{stdout}");
+    assert!(stdout.contains("sound: 36 writers cut by real power cuts, up to 4 per cut"), "{stdout}");
     assert_nothing_left(&work.path().join("images"));
 }
 
