@@ -52,6 +52,11 @@ impl KernelConsole {
         KernelConsole::parse(&printk, &consoles)
     }
 
+    /// [`Self::cut_message_note`] for this machine, if any.
+    pub fn cut_message_note_here() -> Option<String> {
+        KernelConsole::probe().and_then(|c| c.cut_message_note())
+    }
+
     pub fn parse(printk: &str, consoles: &str) -> Option<KernelConsole> {
         let loglevel = printk.split_whitespace().next()?.parse().ok()?;
         let consoles = consoles.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_string).collect();

@@ -311,7 +311,7 @@ pub fn run(a: SoundnessArgs) -> Result<ExitCode> {
             pool.jobs,
             dir.path().display()
         );
-        if let Some(note) = crashlab::environment::KernelConsole::probe().and_then(|c| c.cut_message_note()) {
+        if let Some(note) = crashlab::environment::KernelConsole::cut_message_note_here() {
             eprintln!("note: {note}");
         }
     }
@@ -394,7 +394,7 @@ fn bench(a: &SoundnessArgs, cfg: &SoundnessConfig, pool: &RealPoolConfig) -> Res
          (no fork/journal/model/reset)"
     );
     println!("trials = {} writer(s) per cut (--writers-per-cut)", cfg.writers_per_cut);
-    if let Some(note) = crashlab::environment::KernelConsole::probe().and_then(|c| c.cut_message_note()) {
+    if let Some(note) = crashlab::environment::KernelConsole::cut_message_note_here() {
         println!("note: {note}");
     }
     println!(
@@ -490,7 +490,7 @@ fn vm(a: &SoundnessArgs, cfg: SoundnessConfig) -> Result<ExitCode> {
     };
     let volatile = report.filesystems.iter().find_map(|f| f.volatile_disk.clone());
     if let (Some(v), false) = (&volatile, a.quiet) {
-        print!("{}", describe_volatile_cuts(v));
+        print!("{}", v.human_summary());
     }
     let code = finish(a, &report)?;
     // A lost filesystem is a finding about the filesystem on such a disk,
@@ -506,57 +506,4 @@ fn vm(a: &SoundnessArgs, cfg: SoundnessConfig) -> Result<ExitCode> {
         );
     }
     Ok(code)
-}
-
-/// What the cuts of a volatile disk did, for a person.
-fn describe_volatile_cuts(v: &crashlab::realcut::volatile_report::VolatileDiskReport) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "volatile disk ({}): {} cuts, {} disk states checked ({} judged, {} unreadable); writes {} ({} FUA), flushes \
-         {}, cuts without a flush {}; unflushed writes at the cut: {} in all, at most {} ({} cuts with some); \
-         e2fsck repaired more than the journal in {} states",
-        v.mode,
-        v.cuts,
-        v.states_checked,
-        v.states_judged,
-        v.states_unreadable,
-        v.writes,
-        v.fua_writes,
-        v.flushes,
-        v.cuts_without_flush,
-        v.pending_writes,
-        v.max_pending_writes,
-        v.cuts_with_pending_writes,
-        v.states_e2fsck_repaired
-    );
-    if let Some(n) = v.states_torn_observed {
-        let _ = writeln!(
-            s,
-            "judged by the torn-sector model; {n} of {} judged states held a page of mixed versions (the page-whole \
-             model would forbid them)",
-            v.states_judged
-        );
-    }
-    if v.cuts > 0 && v.cuts_with_pending_writes == 0 {
-        let _ = writeln!(
-            s,
-            "note: no cut had an unflushed write, so every disk state was the flushed image (no more than \
-             --disk no-cache shows){}",
-            if v.guest_writeback_centisecs.is_none() {
-                "; --guest-writeback-cs 1 makes the guest write unsynced pages back, unflushed, within a trial"
-            } else {
-                ""
-            }
-        );
-    }
-    for u in &v.unreadable {
-        let _ = writeln!(s, "UNREADABLE {} at {} in disk state {}: {}", u.scenario, u.point, u.state, u.detail);
-        if let Some(k) = &u.kept {
-            let _ = writeln!(s, "  evidence kept in {k}");
-        }
-        let _ = writeln!(s, "  rerun: {}", u.rerun);
-    }
-    s
 }

@@ -174,8 +174,7 @@ struct CloneArgs<'a, 'p> {
 /// this returns, and nothing else runs on `stack` meanwhile.
 pub unsafe fn clone_writer(plan: &ChildPlan<'_>, stack: &mut WriterStack) -> std::io::Result<i32> {
     let mut mask: u64 = 0;
-    let full: u64 = !0;
-    libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &full as *const u64, &mut mask as *mut u64, 8usize);
+    set_sigmask(!0, &mut mask);
     let args = CloneArgs { plan, mask };
     let top = stack.ptr.cast::<u8>().add(WriterStack::LEN).cast();
     let pid = libc::clone(
@@ -185,13 +184,7 @@ pub unsafe fn clone_writer(plan: &ChildPlan<'_>, stack: &mut WriterStack) -> std
         (&args as *const CloneArgs).cast_mut().cast(),
     );
     let err = std::io::Error::last_os_error();
-    libc::syscall(
-        libc::SYS_rt_sigprocmask,
-        libc::SIG_SETMASK,
-        &mask as *const u64,
-        std::ptr::null_mut::<u64>(),
-        8usize,
-    );
+    set_sigmask(mask, std::ptr::null_mut());
     if pid < 0 {
         return Err(err);
     }
@@ -204,15 +197,19 @@ extern "C" fn writer_main(arg: *mut libc::c_void) -> libc::c_int {
         let a = &*(arg as *const CloneArgs);
         libc::signal(libc::SIGSEGV, libc::SIG_DFL);
         libc::signal(libc::SIGBUS, libc::SIG_DFL);
-        libc::syscall(
-            libc::SYS_rt_sigprocmask,
-            libc::SIG_SETMASK,
-            &a.mask as *const u64,
-            std::ptr::null_mut::<u64>(),
-            8usize,
-        );
+        set_sigmask(a.mask, std::ptr::null_mut());
         run_child(a.plan)
     }
+}
+
+/// Set the thread's signal mask to `set` (the kernel's 64-bit sigset),
+/// storing the old one in `old` unless null. The raw syscall, not
+/// `pthread_sigmask`: the cloned writer shares no TLS it may rely on.
+///
+/// # Safety
+/// `old` is null or valid for a write.
+unsafe fn set_sigmask(set: u64, old: *mut u64) {
+    libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &set as *const u64, old, 8usize);
 }
 
 /// Execute op `i` of `spec` on `target`; the syscall's return code (0 for

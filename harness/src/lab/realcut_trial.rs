@@ -207,11 +207,7 @@ fn handle(args: &RealcutWorkerArgs, s: &mut Session, req: RealRequest) -> Result
                 match run_group(args, s, fi, si, cut, group, &keep_dir, inject_fault) {
                     Ok(recs) => records.extend(recs),
                     Err(e) => {
-                        // The filesystem may be shut down or unmounted: drop
-                        // it (unmount, detach); the next request makes a new one.
-                        let broken = s.fses.remove(fi);
-                        s.files.retain(|(_, f, _)| *f != fs);
-                        drop(broken);
+                        drop_broken_fs(s, fi);
                         return Err(e);
                     }
                 }
@@ -231,8 +227,7 @@ fn handle(args: &RealcutWorkerArgs, s: &mut Session, req: RealRequest) -> Result
             match workload_floor(&mut s.fses[fi], st, cut, &points) {
                 Ok(nanos) => Ok(RealResponse::Floor { trials: points.len() as u32, nanos }),
                 Err(e) => {
-                    s.fses.remove(fi);
-                    s.files.retain(|(_, f, _)| *f != fs);
+                    drop_broken_fs(s, fi);
                     Err(e)
                 }
             }
@@ -245,8 +240,7 @@ fn handle(args: &RealcutWorkerArgs, s: &mut Session, req: RealRequest) -> Result
             match floor(&mut s.fses[fi], cut, size, trials) {
                 Ok(nanos) => Ok(RealResponse::Floor { trials, nanos }),
                 Err(e) => {
-                    s.fses.remove(fi);
-                    s.files.retain(|(_, f, _)| *f != fs);
+                    drop_broken_fs(s, fi);
                     Err(e)
                 }
             }
@@ -262,6 +256,15 @@ fn live_fs(args: &RealcutWorkerArgs, s: &mut Session, kind: FsKind) -> Result<us
     let fs = LiveFs::create(kind, &args.dir.join(format!("w{}-{kind}", args.id)))?;
     s.fses.push(fs);
     Ok(s.fses.len() - 1)
+}
+
+/// After a failed request the filesystem may be shut down or unmounted: drop
+/// it (unmount, detach) and forget its files; the next request makes a new one.
+fn drop_broken_fs(s: &mut Session, fi: usize) {
+    let broken = s.fses.remove(fi);
+    let kind = broken.kind();
+    s.files.retain(|(_, f, _)| *f != kind);
+    drop(broken);
 }
 
 /// One cut group: the writers of `points` (one file each), one cut, each
@@ -444,26 +447,9 @@ impl CutGroup<'_> {
             held.push((map, file));
         }
         let t_writers = started.elapsed();
-        // The power cut, before anything else touches the filesystem.
-        let observed: Vec<Vec<u8>> = match self.cut {
-            CutMethod::Shutdown => {
-                self.fs.shutdown()?;
-                drop(held);
-                self.fs.remount()?;
-                (0..points.len()).map(|slot| self.read_back(&self.path(slot))).collect::<Result<_, _>>()?
-            }
-            CutMethod::RawCopy => {
-                self.fs.raw_copy()?;
-                drop(held);
-                let copy = self.fs.mount_copy()?;
-                let files = (0..points.len())
-                    .map(|slot| self.read_back(&copy.path().join(self.st.file_name(slot))))
-                    .collect::<Result<Vec<_>, _>>();
-                copy.release()?;
-                files?
-            }
-            CutMethod::VmSigkill => return Err(not_here()),
-        };
+        let names: Vec<String> = (0..points.len()).map(|slot| self.st.file_name(slot)).collect();
+        let (inject_fault, size) = (self.inject_fault, spec.file_size);
+        let observed = cut_and_read(self.fs, self.cut, held, &names, |p| read_back(p, inject_fault, size))?;
         let group_ns = started.elapsed().as_nanos() as u64;
         if profile() {
             eprintln!(
@@ -491,14 +477,6 @@ impl CutGroup<'_> {
                 })
             })
             .collect()
-    }
-
-    /// The file after the cut (`inject_fault`: corrupted first).
-    fn read_back(&self, path: &Path) -> Result<Vec<u8>, RealcutError> {
-        if self.inject_fault {
-            corrupt(path, self.st.spec.file_size)?;
-        }
-        std::fs::read(path).map_err(io_err(format!("cannot read {} after the cut", path.display())))
     }
 
     /// Keep what a violation needs for inspection: the journal and facts,
@@ -590,6 +568,49 @@ fn not_here() -> RealcutError {
     RealcutError::Spec("the vm-sigkill cut belongs to the vm backend, not to the realcut worker".into())
 }
 
+/// The power cut and what follows it, the same for trials and floors: cut
+/// `fs` by `cut` before anything else touches it, then drop `held` (the
+/// descriptors and mappings kept open through the cut), replay the log
+/// (remount, or mount the raw copy) and read each of `names` from the
+/// filesystem's root with `read`.
+fn cut_and_read<H>(
+    fs: &mut LiveFs,
+    cut: CutMethod,
+    held: H,
+    names: &[String],
+    read: impl Fn(&Path) -> Result<Vec<u8>, RealcutError>,
+) -> Result<Vec<Vec<u8>>, RealcutError> {
+    match cut {
+        CutMethod::Shutdown => {
+            fs.shutdown()?;
+            drop(held);
+            fs.remount()?;
+            names.iter().map(|n| read(&fs.mount_point().join(n))).collect()
+        }
+        CutMethod::RawCopy => {
+            fs.raw_copy()?;
+            drop(held);
+            let copy = fs.mount_copy()?;
+            let files = names.iter().map(|n| read(&copy.path().join(n))).collect::<Result<Vec<_>, _>>();
+            copy.release()?;
+            files
+        }
+        CutMethod::VmSigkill => Err(not_here()),
+    }
+}
+
+/// A file after the cut (`inject_fault`: corrupted first).
+fn read_back(path: &Path, inject_fault: bool, size: u64) -> Result<Vec<u8>, RealcutError> {
+    if inject_fault {
+        corrupt(path, size)?;
+    }
+    read_plain(path)
+}
+
+fn read_plain(path: &Path) -> Result<Vec<u8>, RealcutError> {
+    std::fs::read(path).map_err(io_err(format!("cannot read {} after the cut", path.display())))
+}
+
 /// `CRASHLAB_REALCUT_PROFILE=1`: print where a trial's time goes, on stderr.
 fn profile() -> bool {
     std::env::var_os("CRASHLAB_REALCUT_PROFILE").is_some()
@@ -608,45 +629,26 @@ fn reap(pid: i32) -> Result<ChildExit, RealcutError> {
 /// The benchmark floor: no fork, no journal, no model: one page written
 /// through a fresh mapping and msync(MS_SYNC)ed, the cut, the file read back.
 fn floor(fs: &mut LiveFs, cut: CutMethod, size: u64, trials: u32) -> Result<u64, RealcutError> {
-    let path = fs.mount_point().join("crashlab-floor.dat");
+    let name = ["crashlab-floor.dat".to_string()];
+    let path = fs.mount_point().join(&name[0]);
     write_durable(&path, &vec![0x5a; size as usize])?;
     let page = crate::lab::trial::page_size() as usize;
     let start = Instant::now();
     for i in 0..trials {
-        {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&path)
-                .map_err(io_err(format!("cannot open {}", path.display())))?;
-            let map = Mapping::new(&file, size as usize, MappingKind::Shared, &path)?;
-            // SAFETY: one page inside our mapping.
-            unsafe {
-                std::ptr::write_bytes(map.ptr, (i % 251) as u8 + 1, page);
-                if libc::msync(map.ptr.cast(), page, libc::MS_SYNC) != 0 {
-                    return Err(RealcutError::Sys { what: format!("msync of {}", path.display()), source: last_err() });
-                }
-            }
-            if cut == CutMethod::Shutdown {
-                fs.shutdown()?;
-            } else {
-                fs.raw_copy()?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io_err(format!("cannot open {}", path.display())))?;
+        let map = Mapping::new(&file, size as usize, MappingKind::Shared, &path)?;
+        // SAFETY: one page inside our mapping.
+        unsafe {
+            std::ptr::write_bytes(map.ptr, (i % 251) as u8 + 1, page);
+            if libc::msync(map.ptr.cast(), page, libc::MS_SYNC) != 0 {
+                return Err(RealcutError::Sys { what: format!("msync of {}", path.display()), source: last_err() });
             }
         }
-        let bytes = match cut {
-            CutMethod::Shutdown => {
-                fs.remount()?;
-                std::fs::read(&path).map_err(io_err(format!("cannot read {}", path.display())))?
-            }
-            CutMethod::RawCopy => {
-                let copy = fs.mount_copy()?;
-                let b = std::fs::read(copy.path().join("crashlab-floor.dat"))
-                    .map_err(io_err(format!("cannot read the copy of {}", path.display())))?;
-                copy.release()?;
-                b
-            }
-            CutMethod::VmSigkill => return Err(not_here()),
-        };
+        let bytes = cut_and_read(fs, cut, (map, file), &name, read_plain)?.remove(0);
         if cut == CutMethod::RawCopy && (i as u64 + 1) % TRIM_EVERY == 0 {
             fs.trim()?;
         }
@@ -669,60 +671,38 @@ fn floor(fs: &mut LiveFs, cut: CutMethod, size: u64, trials: u32) -> Result<u64,
 /// writes and cuts must do.
 fn workload_floor(fs: &mut LiveFs, st: &SpecState, cut: CutMethod, points: &[CrashPoint]) -> Result<u64, RealcutError> {
     let spec = &st.spec;
-    let path = fs.mount_point().join(format!("crashlab-{:016x}-workload-floor.dat", st.key));
+    let name = [format!("crashlab-{:016x}-workload-floor.dat", st.key)];
+    let path = fs.mount_point().join(&name[0]);
     write_durable(&path, &st.payloads.base)?;
     let start = Instant::now();
     for (i, &point) in points.iter().enumerate() {
         let CrashPoint::BeforeOp(k) = point else {
             return Err(RealcutError::Spec(format!("workload floor: {point} is not an op boundary")));
         };
-        {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&path)
-                .map_err(io_err(format!("cannot open {}", path.display())))?;
-            if file.metadata().map_err(io_err(format!("cannot stat {}", path.display())))?.len() != spec.file_size {
-                file.set_len(spec.file_size).map_err(io_err(format!("cannot resize {}", path.display())))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io_err(format!("cannot open {}", path.display())))?;
+        if file.metadata().map_err(io_err(format!("cannot stat {}", path.display())))?.len() != spec.file_size {
+            file.set_len(spec.file_size).map_err(io_err(format!("cannot resize {}", path.display())))?;
+        }
+        let mut map = Mapping::new(&file, spec.file_size as usize, spec.mapping, &path)?;
+        let target = ChildTarget { map: map.ptr, fd: file.as_raw_fd(), size: map.len as u64 };
+        for op in 0..k.min(spec.ops.len()) {
+            // SAFETY: the spec was validated when prepared; after its
+            // munmap nothing touches the mapping, and Drop skips it.
+            if unsafe { execute_op(spec, &st.payloads, target, op) } != 0 {
+                return Err(RealcutError::Sys {
+                    what: format!("workload floor: op {op} ({:?}) on {}", spec.ops[op], path.display()),
+                    source: last_err(),
+                });
             }
-            let mut map = Mapping::new(&file, spec.file_size as usize, spec.mapping, &path)?;
-            let target = ChildTarget { map: map.ptr, fd: file.as_raw_fd(), size: map.len as u64 };
-            for op in 0..k.min(spec.ops.len()) {
-                // SAFETY: the spec was validated when prepared; after its
-                // munmap nothing touches the mapping, and Drop skips it.
-                if unsafe { execute_op(spec, &st.payloads, target, op) } != 0 {
-                    return Err(RealcutError::Sys {
-                        what: format!("workload floor: op {op} ({:?}) on {}", spec.ops[op], path.display()),
-                        source: last_err(),
-                    });
-                }
-                if matches!(spec.ops[op], crate::spec::Op::Munmap) {
-                    map.len = 0;
-                }
-            }
-            match cut {
-                CutMethod::Shutdown => fs.shutdown()?,
-                CutMethod::RawCopy => {
-                    fs.raw_copy()?;
-                }
-                CutMethod::VmSigkill => return Err(not_here()),
+            if matches!(spec.ops[op], crate::spec::Op::Munmap) {
+                map.len = 0;
             }
         }
-        let bytes = match cut {
-            CutMethod::Shutdown => {
-                fs.remount()?;
-                std::fs::read(&path).map_err(io_err(format!("cannot read {}", path.display())))?
-            }
-            _ => {
-                let copy = fs.mount_copy()?;
-                let name = path.file_name().expect("a file name");
-                let b = std::fs::read(copy.path().join(name))
-                    .map_err(io_err(format!("cannot read the copy of {}", path.display())))?;
-                copy.release()?;
-                b
-            }
-        };
-        std::hint::black_box(bytes);
+        std::hint::black_box(cut_and_read(fs, cut, (map, file), &name, read_plain)?);
         if cut == CutMethod::RawCopy && (i as u64 + 1) % TRIM_EVERY == 0 {
             fs.trim()?;
         }

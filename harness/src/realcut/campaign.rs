@@ -96,12 +96,8 @@ pub struct SoundnessConfig {
     /// loopcut: trials sharing one power cut (a cut group: each writer on a
     /// file of its own, one after the other, then one cut). Reports before
     /// 1.1 of the soundness schema ran one writer per cut.
-    #[serde(default = "one_writer")]
+    #[serde(default = "super::protocol::one_writer")]
     pub writers_per_cut: u32,
-}
-
-fn one_writer() -> u32 {
-    1
 }
 
 impl SoundnessConfig {
@@ -381,8 +377,13 @@ pub const BATCH: usize = 4;
 /// Trials per request for cut groups of `writers_per_cut`: [`BATCH`] rounded
 /// up to whole groups.
 pub fn batch_len(writers_per_cut: u32) -> usize {
+    whole_groups(BATCH, writers_per_cut)
+}
+
+/// `n` trials rounded up to whole cut groups of `writers_per_cut`.
+fn whole_groups(n: usize, writers_per_cut: u32) -> usize {
     let g = writers_per_cut.max(1) as usize;
-    BATCH.div_ceil(g) * g
+    n.div_ceil(g) * g
 }
 
 /// Refuse early what a loopcut run cannot do here: not root, a cut the
@@ -585,7 +586,7 @@ pub fn bench_loopcut(
     w.workload_floor(0, fs, cut, points(2))?;
     let run = |w: &mut RealWorker, count: u32| -> Result<u64, RealcutError> {
         let t = Instant::now();
-        for chunk in points(count).chunks(16usize.div_ceil(g) * g) {
+        for chunk in points(count).chunks(whole_groups(16, writers_per_cut)) {
             match w.request(&RealRequest::Run {
                 key: 0,
                 fs,

@@ -255,16 +255,22 @@ pub fn direct_ack_status(
                 }
             }
         }
-        let status = match (good, bad) {
-            (false, false) if !cut => None,
-            (_, false) if cut => Some(AckStatus::Truncated),
-            (_, false) => Some(AckStatus::Survived),
-            (true, true) => Some(AckStatus::Torn),
-            (false, true) => Some(AckStatus::Lost),
-        };
-        out.push((*id, status));
+        out.push((*id, ack_status(good, bad, cut)));
     }
     out
+}
+
+/// An ack's status from what its bytes showed: some holding its store's
+/// version or a later one (`good`), some holding anything else (`bad`),
+/// some beyond the file's end (`cut`). `None`: nothing told.
+fn ack_status(good: bool, bad: bool, cut: bool) -> Option<AckStatus> {
+    match (good, bad) {
+        (false, false) if !cut => None,
+        (_, false) if cut => Some(AckStatus::Truncated),
+        (_, false) => Some(AckStatus::Survived),
+        (true, true) => Some(AckStatus::Torn),
+        (false, true) => Some(AckStatus::Lost),
+    }
 }
 
 #[cfg(test)]
@@ -419,14 +425,7 @@ mod tests {
                     }
                 }
             }
-            let status = match (good, bad) {
-                (false, false) if !cut => None,
-                (_, false) if cut => Some(AckStatus::Truncated),
-                (_, false) => Some(AckStatus::Survived),
-                (true, true) => Some(AckStatus::Torn),
-                (false, true) => Some(AckStatus::Lost),
-            };
-            out.push((*id, status));
+            out.push((*id, ack_status(good, bad, cut)));
         }
         out
     }

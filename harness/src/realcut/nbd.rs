@@ -96,18 +96,6 @@ pub struct NbdStats {
     pub rejected: u64,
 }
 
-impl NbdStats {
-    pub fn add(&mut self, o: &NbdStats) {
-        self.connections += o.connections;
-        self.reads += o.reads;
-        self.writes += o.writes;
-        self.fua_writes += o.fua_writes;
-        self.flushes += o.flushes;
-        self.bytes_written += o.bytes_written;
-        self.rejected += o.rejected;
-    }
-}
-
 type Served = Result<(VolatileDisk, NbdStats), RealcutError>;
 
 /// A running server. [`finish`](Self::finish) hands the disk back.
@@ -133,10 +121,6 @@ impl NbdServer {
             .spawn(move || accept_loop(listener, disk, &s, &a, &path))
             .map_err(|source| RealcutError::Sys { what: "cannot start the NBD server thread".into(), source })?;
         Ok(NbdServer { socket: socket.to_owned(), stop, active, thread: Some(thread) })
-    }
-
-    pub fn socket(&self) -> &Path {
-        &self.socket
     }
 
     /// Stop accepting, wait for the client to be gone (kill it first), and
@@ -228,20 +212,19 @@ impl Conn<'_> {
         self.reader.read_exact(&mut b)?;
         Ok(b)
     }
-    fn u16(&mut self) -> Result<u16, ConnError> {
-        let mut b = [0; 2];
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], ConnError> {
+        let mut b = [0; N];
         self.reader.read_exact(&mut b)?;
-        Ok(u16::from_be_bytes(b))
+        Ok(b)
+    }
+    fn u16(&mut self) -> Result<u16, ConnError> {
+        self.array().map(u16::from_be_bytes)
     }
     fn u32(&mut self) -> Result<u32, ConnError> {
-        let mut b = [0; 4];
-        self.reader.read_exact(&mut b)?;
-        Ok(u32::from_be_bytes(b))
+        self.array().map(u32::from_be_bytes)
     }
     fn u64(&mut self) -> Result<u64, ConnError> {
-        let mut b = [0; 8];
-        self.reader.read_exact(&mut b)?;
-        Ok(u64::from_be_bytes(b))
+        self.array().map(u64::from_be_bytes)
     }
 
     /// Send all of `buf`. `MSG_NOSIGNAL`: a client killed mid-reply is an

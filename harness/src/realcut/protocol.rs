@@ -33,7 +33,7 @@ pub enum RealRequest {
         inject_fault: bool,
         /// Trials sharing one cut (a cut group): each writer on a file of
         /// its own, one after the other, then one cut for all of them.
-        #[serde(default = "one")]
+        #[serde(default = "one_writer")]
         writers_per_cut: u32,
     },
     /// The benchmark floor on `fs`: `trials` bare loops of one write +
@@ -69,6 +69,8 @@ pub struct RealTrialRecord {
     pub trial_ns: u64,
 }
 
-fn one() -> u32 {
+/// The serde default of `writers_per_cut` (requests and reports from before
+/// cut groups ran one writer per cut).
+pub(crate) fn one_writer() -> u32 {
     1
 }

@@ -105,13 +105,11 @@ impl VmDisk {
             ),
         }
     }
-}
 
-/// The model a disk's cuts are judged by. A disk that tears sectors breaks
-/// the page-whole model's assumption by construction, so its cuts are
-/// judged by the model that makes the same assumption as the disk: the
-/// torn-sector variant (`power-loss-torn`, 512-byte sectors).
-impl VmDisk {
+    /// The model a disk's cuts are judged by. A disk that tears sectors
+    /// breaks the page-whole model's assumption by construction, so its cuts
+    /// are judged by the model that makes the same assumption as the disk:
+    /// the torn-sector variant (`power-loss-torn`, 512-byte sectors).
     pub fn verdict_model(self) -> PowerLossConfig {
         match self {
             VmDisk::Volatile(DiskCutMode::Torn) => {
@@ -715,7 +713,7 @@ impl VmGuest {
             };
             let mut allowed_if_sectors_tear = None;
             let mut page_whole_allows = None;
-            let (e2fsck_exit, e2fsck_repaired, outcome) = match outcome {
+            let (e2fsck_repaired, outcome) = match outcome {
                 FsckOutcome::File { fsck, bytes } => {
                     let judgement = judge_with(spec, payloads, &facts, &bytes, &verdict_model).map_err(|e| {
                         RealcutError::Spec(format!(
@@ -730,21 +728,23 @@ impl VmGuest {
                         kept: None,
                         trial_ns,
                     };
+                    let other_allows = |cfg: PowerLossConfig| model_allows(spec, payloads, &facts, &bytes, &cfg);
                     match disk.mode {
                         DiskCutMode::Reorder if rec.judgement.is_violation() => {
-                            allowed_if_sectors_tear = Some(allowed_if_sectors_tear_of(spec, payloads, &facts, &bytes)?);
+                            let torn = VmDisk::Volatile(DiskCutMode::Torn).verdict_model();
+                            allowed_if_sectors_tear = Some(other_allows(torn)?);
                         }
                         // Judged by the torn model: would the page-whole
                         // one have allowed it too? (Observed tearing.)
                         DiskCutMode::Torn if !rec.judgement.is_violation() => {
-                            page_whole_allows = Some(page_whole_allows_of(spec, payloads, &facts, &bytes)?);
+                            page_whole_allows = Some(other_allows(PowerLossConfig::default())?);
                         }
                         _ => {}
                     }
                     if rec.judgement.is_violation() || rec.judgement.judge_mismatch.is_some() {
                         rec.kept = keep(Some(&rec.judgement), Some(&bytes), &fsck);
                     }
-                    (fsck.exit, fsck.answered_a_repair_question(), StateOutcome::Judged(Box::new(rec)))
+                    (fsck.answered_a_repair_question(), StateOutcome::Judged(Box::new(rec)))
                 }
                 FsckOutcome::Unrepairable(fsck) => {
                     let detail = format!(
@@ -753,17 +753,16 @@ impl VmGuest {
                         fsck.output_tail()
                     );
                     let kept = keep(None, None, &fsck);
-                    (fsck.exit, false, StateOutcome::Unreadable { detail, kept })
+                    (false, StateOutcome::Unreadable { detail, kept })
                 }
                 FsckOutcome::NoFile { fsck, detail } => {
                     let detail = format!("after e2fsck -fy (exit {:?}): {detail}", fsck.exit);
                     let kept = keep(None, None, &fsck);
-                    (fsck.exit, fsck.answered_a_repair_question(), StateOutcome::Unreadable { detail, kept })
+                    (fsck.answered_a_repair_question(), StateOutcome::Unreadable { detail, kept })
                 }
             };
             checked.push(CheckedState {
                 state: state.to_string(),
-                e2fsck_exit,
                 e2fsck_repaired,
                 allowed_if_sectors_tear,
                 page_whole_allows,
@@ -775,14 +774,13 @@ impl VmGuest {
             pending_writes: vdisk.pending_writes().len() as u64,
             state_space: state_count(&vdisk, disk.mode),
             nbd,
-            boot_ns,
             states: checked,
         })
     }
 }
 
 /// A guest writer stopped before op `k` and killed with its guest.
-fn killed_before(k: usize, journal: crate::journal::JournalSnapshot) -> TrialFacts {
+fn killed_before(k: usize, journal: JournalSnapshot) -> TrialFacts {
     TrialFacts {
         kind: CrashKind::Sigkill,
         point: CrashPoint::BeforeOp(k),
@@ -792,28 +790,17 @@ fn killed_before(k: usize, journal: crate::journal::JournalSnapshot) -> TrialFac
     }
 }
 
-/// Does the simulated page-whole model allow `observed`?
-fn page_whole_allows_of(
+/// Does the power-loss model configured by `cfg` allow `observed`? (A
+/// diagnosis beside the verdict's model.)
+fn model_allows(
     spec: &WriterSpec,
     payloads: &Payloads,
     facts: &TrialFacts,
     observed: &[u8],
+    cfg: &PowerLossConfig,
 ) -> Result<bool, RealcutError> {
-    let model = PowerLossModel::build(spec, payloads, facts, &PowerLossConfig::default())
-        .map_err(|e| RealcutError::Spec(format!("the page-whole model cannot judge {}: {e}", facts.point)))?;
-    Ok(model.allows(observed, observed.len() as u64).is_ok())
-}
-
-/// Does the simulated model with torn 512-byte sectors allow `observed`?
-fn allowed_if_sectors_tear_of(
-    spec: &WriterSpec,
-    payloads: &Payloads,
-    facts: &TrialFacts,
-    observed: &[u8],
-) -> Result<bool, RealcutError> {
-    let cfg = PowerLossConfig { tear: Some(DEFAULT_TEAR), ..PowerLossConfig::default() };
-    let model = PowerLossModel::build(spec, payloads, facts, &cfg)
-        .map_err(|e| RealcutError::Spec(format!("the torn-sector model cannot judge {}: {e}", facts.point)))?;
+    let model = PowerLossModel::build(spec, payloads, facts, cfg)
+        .map_err(|e| RealcutError::Spec(format!("the power-loss model cannot judge {}: {e}", facts.point)))?;
     Ok(model.allows(observed, observed.len() as u64).is_ok())
 }
 
@@ -900,8 +887,6 @@ pub struct VolatileCut {
     pub pending_writes: u64,
     /// States the mode allows (saturating).
     pub state_space: u64,
-    /// From the boot to the disk handed back after the kill.
-    pub boot_ns: u64,
     pub states: Vec<CheckedState>,
 }
 
@@ -910,7 +895,6 @@ pub struct VolatileCut {
 pub struct CheckedState {
     /// Its text (`reorder kept=w3,w5`).
     pub state: String,
-    pub e2fsck_exit: Option<i32>,
     /// e2fsck fixed more than the journal and the file was still read.
     pub e2fsck_repaired: bool,
     /// `volatile-reorder`, for a file the page-whole model forbids: does the
@@ -1552,13 +1536,7 @@ mod tests {
     fn judged(cfg: &SoundnessConfig) -> (RealTrialRecord, RealTrialRecord) {
         let spec = cfg.spec(WorkloadId::PartialMsync).unwrap();
         let payloads = Payloads::build(&spec);
-        let facts = TrialFacts {
-            kind: CrashKind::Sigkill,
-            point: CrashPoint::BeforeOp(0),
-            exit: ChildExit::Signaled(libc::SIGKILL),
-            journal: JournalSnapshot { completed: 0, in_flight: None, failed: None },
-            external_truncate: None,
-        };
+        let facts = killed_before(0, JournalSnapshot { completed: 0, in_flight: None, failed: None });
         let rec = |bytes: &[u8]| RealTrialRecord {
             fs: FsKind::Ext4,
             cut: CutMethod::VmSigkill,
@@ -1586,7 +1564,6 @@ mod tests {
         let nbd = |writes, flushes| NbdStats { writes, flushes, ..NbdStats::default() };
         let state = |s: &str, outcome| CheckedState {
             state: s.into(),
-            e2fsck_exit: Some(1),
             e2fsck_repaired: false,
             allowed_if_sectors_tear: None,
             page_whole_allows: None,
@@ -1597,7 +1574,6 @@ mod tests {
                 nbd: nbd(5, 2),
                 pending_writes: 3,
                 state_space: 1 << 20,
-                boot_ns: 1,
                 states: vec![
                     state("reorder kept=w4", StateOutcome::Judged(Box::new(ok.clone()))),
                     CheckedState {
@@ -1610,7 +1586,6 @@ mod tests {
                 nbd: nbd(1, 0),
                 pending_writes: 0,
                 state_space: 1,
-                boot_ns: 1,
                 states: vec![state(
                     "reorder kept=none",
                     StateOutcome::Unreadable { detail: "e2fsck -fy could not repair".into(), kept: None },
@@ -1660,7 +1635,6 @@ mod tests {
             nbd: nbd(2, 1),
             pending_writes: 2,
             state_space: 9,
-            boot_ns: 1,
             states: [Some(true), Some(false), Some(false)]
                 .into_iter()
                 .map(|a| CheckedState {
@@ -1691,13 +1665,7 @@ mod tests {
         let spec = cfg.spec("shared/no-sync".parse().unwrap()).unwrap();
         let payloads = Payloads::build(&spec);
         let completed = spec.ops.len();
-        let facts = TrialFacts {
-            kind: CrashKind::Sigkill,
-            point: CrashPoint::BeforeOp(completed),
-            exit: ChildExit::Signaled(libc::SIGKILL),
-            journal: JournalSnapshot { completed, in_flight: None, failed: None },
-            external_truncate: None,
-        };
+        let facts = killed_before(completed, JournalSnapshot { completed, in_flight: None, failed: None });
         let page_whole = PowerLossModel::build(&spec, &payloads, &facts, &PowerLossConfig::default()).unwrap();
         let newest = page_whole.state_bytes(&page_whole.all_newest());
         // The first page the writer changed, with its second sector reverted.

@@ -35,6 +35,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::RealcutError;
+use crate::power_loss::explore::MixedRadixGray;
 
 /// The unit a torn write tears at: the classic disk sector.
 pub const SECTOR: u64 = 512;
@@ -463,33 +464,33 @@ pub fn sample_states(disk: &VolatileDisk, mode: DiskCutMode, k: usize, seed: u64
     let ids = disk.pending_writes();
     let versions = disk.sector_versions();
     if state_count(disk, mode) <= k as u64 {
-        match mode {
+        // Every state: one digit per pending write (kept or not) or per
+        // written sector (0 its durable value, j its j-th cached value).
+        let sectors: Vec<(&u64, &SectorVersions)> = versions.iter().collect();
+        let radices: Vec<u32> = match mode {
+            DiskCutMode::Reorder => vec![2; ids.len()],
+            DiskCutMode::Torn => sectors.iter().map(|(_, v)| v.len() as u32 + 1).collect(),
+        };
+        let state_of = |digits: &[u32]| match mode {
             DiskCutMode::Reorder => {
-                for mask in 0u64..1 << ids.len() {
-                    let kept = ids.iter().enumerate().filter(|(i, _)| mask >> i & 1 == 1).map(|(_, &w)| w).collect();
-                    add(&mut out, DiskState::Reorder { kept });
-                }
+                DiskState::Reorder { kept: ids.iter().zip(digits).filter(|(_, &d)| d == 1).map(|(&w, _)| w).collect() }
             }
-            DiskCutMode::Torn => {
-                // A mixed-radix counter: digit 0 is the durable value, digit
-                // j the j-th cached value.
-                let sectors: Vec<(&u64, &SectorVersions)> = versions.iter().collect();
-                let mut digits = vec![0usize; sectors.len()];
-                loop {
-                    let chosen = sectors
-                        .iter()
-                        .zip(&digits)
-                        .filter(|(_, &d)| d > 0)
-                        .map(|((&s, v), &d)| (s, v[d - 1].0))
-                        .collect();
-                    add(&mut out, DiskState::Torn { sectors: chosen });
-                    let Some(i) = (0..digits.len()).find(|&i| digits[i] < sectors[i].1.len()) else { break };
-                    digits[i] += 1;
-                    digits[..i].iter_mut().for_each(|d| *d = 0);
-                }
+            DiskCutMode::Torn => DiskState::Torn {
+                sectors: sectors
+                    .iter()
+                    .zip(digits)
+                    .filter(|(_, &d)| d > 0)
+                    .map(|((&s, v), &d)| (s, v[d as usize - 1].0))
+                    .collect(),
+            },
+        };
+        let mut all = MixedRadixGray::new(radices);
+        loop {
+            add(&mut out, state_of(all.digits()));
+            if all.advance().is_none() {
+                return out;
             }
         }
-        return out;
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     // Enough draws that a space larger than k all but surely yields k states.

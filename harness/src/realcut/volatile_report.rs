@@ -6,6 +6,8 @@
 //!
 //! Architecture Invariant: pure data; lists in trial order, then state order.
 
+use std::fmt::Write as _;
+
 use serde::{Deserialize, Serialize};
 
 use super::campaign::WorkloadId;
@@ -66,6 +68,61 @@ pub struct VolatileDiskReport {
     pub unreadable: Vec<DiskStateFinding>,
     /// Per cut (at most [`MAX_LISTED`]), in trial order.
     pub per_cut: Vec<CutSummary>,
+}
+
+impl VolatileDiskReport {
+    /// What the cuts did, for a person (printed before the soundness table).
+    pub fn human_summary(&self) -> String {
+        let v = self;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "volatile disk ({}): {} cuts, {} disk states checked ({} judged, {} unreadable); writes {} ({} FUA), flushes \
+             {}, cuts without a flush {}; unflushed writes at the cut: {} in all, at most {} ({} cuts with some); \
+             e2fsck repaired more than the journal in {} states",
+            v.mode,
+            v.cuts,
+            v.states_checked,
+            v.states_judged,
+            v.states_unreadable,
+            v.writes,
+            v.fua_writes,
+            v.flushes,
+            v.cuts_without_flush,
+            v.pending_writes,
+            v.max_pending_writes,
+            v.cuts_with_pending_writes,
+            v.states_e2fsck_repaired
+        );
+        if let Some(n) = v.states_torn_observed {
+            let _ = writeln!(
+                s,
+                "judged by the torn-sector model; {n} of {} judged states held a page of mixed versions (the page-whole \
+                 model would forbid them)",
+                v.states_judged
+            );
+        }
+        if v.cuts > 0 && v.cuts_with_pending_writes == 0 {
+            let _ = writeln!(
+                s,
+                "note: no cut had an unflushed write, so every disk state was the flushed image (no more than \
+                 --disk no-cache shows){}",
+                if v.guest_writeback_centisecs.is_none() {
+                    "; --guest-writeback-cs 1 makes the guest write unsynced pages back, unflushed, within a trial"
+                } else {
+                    ""
+                }
+            );
+        }
+        for u in &v.unreadable {
+            let _ = writeln!(s, "UNREADABLE {} at {} in disk state {}: {}", u.scenario, u.point, u.state, u.detail);
+            if let Some(k) = &u.kept {
+                let _ = writeln!(s, "  evidence kept in {k}");
+            }
+            let _ = writeln!(s, "  rerun: {}", u.rerun);
+        }
+        s
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
