@@ -318,17 +318,16 @@ impl Tracer<'_> {
                 break;
             }
             let (pid, status) = match self.deferred.pop_front() {
-                Some(ev) => ev,
-                None => match sys::wait_any() {
+                Some(ev) => {
+                    self.notice_cancel();
+                    ev
+                }
+                None => match self.wait_any() {
                     Ok(ev) => ev,
                     Err(e) if e.raw_os_error() == Some(libc::ECHILD) => break,
                     Err(e) => return Err(OracleError::io("waitpid(-1, __WALL | __WNOTHREAD) failed", e)),
                 },
             };
-            if !self.killing && self.control.is_cancelled() {
-                self.cancelled = true;
-                self.start_killing();
-            }
             self.dispatch(pid, status)?;
         }
         // Anything still listed died without a report we could collect.
@@ -414,10 +413,7 @@ impl Tracer<'_> {
             self.control.register(tgid, fd);
         }
         // A cancel that raced with the registration missed this process.
-        if !self.killing && self.control.is_cancelled() {
-            self.cancelled = true;
-            self.start_killing();
-        }
+        self.notice_cancel();
     }
 
     /// Start tracking a task we see for the first time (an auto-attached
@@ -452,6 +448,27 @@ impl Tracer<'_> {
     }
 
     // ---- killing ----
+
+    /// The next event of any tracee, with a cancel noticed before it is
+    /// handled.
+    ///
+    /// Architecture Invariant: every wait of the run (the main loop and
+    /// `stop_world`) goes through here. A death our own cancel caused must
+    /// be seen as the cancel, never as the writer dying on its own; a wait
+    /// that skipped this check once turned a timed crash into "the writer
+    /// died of SIGKILL" (`acking_before_the_sync_is_caught...`, ~1 run in 8).
+    fn wait_any(&mut self) -> io::Result<(pid_t, i32)> {
+        let ev = sys::wait_any()?;
+        self.notice_cancel();
+        Ok(ev)
+    }
+
+    fn notice_cancel(&mut self) {
+        if !self.killing && self.control.is_cancelled() {
+            self.cancelled = true;
+            self.start_killing();
+        }
+    }
 
     /// SIGKILL every traced task; from now on every stop is answered with
     /// SIGKILL instead of a resume, until all are dead.
@@ -816,7 +833,7 @@ impl Tracer<'_> {
             }
         }
         while self.tasks.values().any(|t| t.interrupted && t.state == TaskState::Running) {
-            let (pid, status) = match sys::wait_any() {
+            let (pid, status) = match self.wait_any() {
                 Ok(ev) => ev,
                 Err(e) if e.raw_os_error() == Some(libc::ECHILD) => break,
                 Err(e) => return Err(OracleError::io("waitpid while stopping the writer's tasks", e)),

@@ -177,6 +177,19 @@ static __attribute__((noreturn)) void forever(const char *path) {
     }
 }
 
+/* A child that only sleeps, and page 0 stored and msynced forever: every
+ * msync stops the child too, so a cancel often lands while the tracer waits
+ * for that stop. */
+static __attribute__((noreturn)) void forever_with_child(const char *path) {
+    map_pages(path, 1);
+    pid_t c = fork();
+    if (c < 0) die("fork");
+    if (c == 0) {
+        for (;;) pause();
+    }
+    forever(path);
+}
+
 static volatile int churn_stop;
 
 static void *churner(void *arg) {
@@ -270,6 +283,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "fork")) return forked(path);
     if (!strcmp(mode, "fork-sleeper")) return fork_sleeper(path);
     if (!strcmp(mode, "forever")) forever(path);
+    if (!strcmp(mode, "forever-with-child")) forever_with_child(path);
     if (!strcmp(mode, "io_uring")) return uring();
     if (!strcmp(mode, "churn")) return churn(path);
     if (!strcmp(mode, "vfork")) return vforked(path);
