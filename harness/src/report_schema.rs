@@ -1,7 +1,8 @@
-//! The JSON Schema of the survival report, generated from the report types
-//! (their `#[derive(JsonSchema)]`, doc comments included), and committed as
-//! `reports/survival-report.schema.json`. A test regenerates it and fails
-//! when the committed copy drifts from the types.
+//! The JSON Schemas of crashlab's reports, generated from the report types
+//! (their `#[derive(JsonSchema)]`, doc comments included), and committed in
+//! `reports/`: the survival report (`crashlab matrix|run`) and the soundness
+//! report (`crashlab soundness`). A test regenerates each and fails when
+//! the committed copy drifts from the types.
 //!
 //! The types that serialize as their text form (`#[serde(into = "String")]`)
 //! get hand-written string schemas here, with a pattern that accepts exactly
@@ -15,47 +16,88 @@ use std::borrow::Cow;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 
 use crate::crash::{CrashPoint, PointSelection};
+use crate::realcut::campaign::WorkloadId;
 use crate::realcut::columns::{RealColumn, REAL_COLUMN_PATTERN};
+use crate::realcut::report::{SoundnessReport, SOUNDNESS_SCHEMA_VERSION};
 use crate::report::{SurvivalReport, SCHEMA_VERSION};
 use crate::scenario::ScenarioId;
 use crate::spec::SyncPolicy;
 use crate::trial_space::Shard;
 
-/// The command that regenerates the committed schema (named in test failures).
-pub const REGENERATE: &str = "cargo run -p crashlab -- report schema > reports/survival-report.schema.json";
+/// A report format with a committed schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKind {
+    /// `crashlab matrix` and `crashlab run` reports.
+    Survival,
+    /// `crashlab soundness` reports.
+    Soundness,
+}
 
-/// Where the schema is committed, relative to the repository root.
-pub const COMMITTED_PATH: &str = "reports/survival-report.schema.json";
+impl ReportKind {
+    pub const ALL: [ReportKind; 2] = [ReportKind::Survival, ReportKind::Soundness];
+
+    /// Where the schema is committed, relative to the repository root.
+    pub fn committed_path(self) -> &'static str {
+        match self {
+            ReportKind::Survival => "reports/survival-report.schema.json",
+            ReportKind::Soundness => "reports/soundness-report.schema.json",
+        }
+    }
+
+    /// The command that regenerates the committed schema (named in test
+    /// failures).
+    pub fn regenerate_command(self) -> String {
+        let arg = match self {
+            ReportKind::Survival => "",
+            ReportKind::Soundness => " soundness",
+        };
+        format!("cargo run -p crashlab -- report schema{arg} > {}", self.committed_path())
+    }
+
+    /// The schema, as the JSON `crashlab report schema [KIND]` prints.
+    pub fn schema(self) -> serde_json::Value {
+        // Serialize contract: the schema describes the reports crashlab
+        // writes (fields skipped when empty are optional, not nullable).
+        let generator = schemars::generate::SchemaSettings::draft2020_12().for_serialize().into_generator();
+        let (mut schema, title, version, doc) = match self {
+            ReportKind::Survival => (
+                generator.into_root_schema_for::<SurvivalReport>(),
+                "crashlab survival report",
+                SCHEMA_VERSION,
+                "reports/SCHEMA.md",
+            ),
+            ReportKind::Soundness => (
+                generator.into_root_schema_for::<SoundnessReport>(),
+                "crashlab soundness report",
+                SOUNDNESS_SCHEMA_VERSION,
+                "reports/SOUNDNESS.md",
+            ),
+        };
+        schema.insert("title".into(), title.into());
+        schema.insert(
+            "description".into(),
+            format!(
+                "A {title}, schema_version {version} (see {doc}). Readers must refuse another major \
+                 schema_version; a newer minor version only adds fields. Generated from the Rust types; regenerate \
+                 with `{}`.",
+                self.regenerate_command()
+            )
+            .into(),
+        );
+        schema.to_value()
+    }
+
+    /// The committed text: pretty JSON and a final newline.
+    pub fn schema_text(self) -> String {
+        let mut text = serde_json::to_string_pretty(&self.schema()).expect("schemas serialize");
+        text.push('\n');
+        text
+    }
+}
 
 // Alternatives of `SyncPolicy::from_str`; `MsSyncEvery`/`FsyncEvery` take N ≥ 1.
 const POLICY: &str =
     "(no-sync|ms-async-each|ms-sync-each|ms-sync-every-[1-9][0-9]*|fsync-every-[1-9][0-9]*|ack-before-sync)";
-
-/// The schema, as the JSON `crashlab report schema` prints.
-pub fn survival_report_schema() -> serde_json::Value {
-    // Serialize contract: the schema describes the reports crashlab writes
-    // (fields skipped when empty are optional, not nullable).
-    let generator = schemars::generate::SchemaSettings::draft2020_12().for_serialize().into_generator();
-    let mut schema = generator.into_root_schema_for::<SurvivalReport>();
-    schema.insert("title".into(), "crashlab survival report".into());
-    schema.insert(
-        "description".into(),
-        format!(
-            "A crashlab survival report, schema_version {SCHEMA_VERSION} (see reports/SCHEMA.md). Readers must \
-             refuse another major schema_version; a newer minor version only adds fields. Generated from the \
-             Rust types; regenerate with `{REGENERATE}`."
-        )
-        .into(),
-    );
-    schema.to_value()
-}
-
-/// The committed text: pretty JSON and a final newline.
-pub fn survival_report_schema_text() -> String {
-    let mut text = serde_json::to_string_pretty(&survival_report_schema()).expect("schemas serialize");
-    text.push('\n');
-    text
-}
 
 fn text_schema(description: &str, pattern: String) -> Schema {
     json_schema!({ "type": "string", "description": description, "pattern": pattern })
@@ -79,6 +121,18 @@ impl JsonSchema for ScenarioId {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         text_schema("A matrix row: MAPPING/POLICY, e.g. shared/ms-sync-each.", format!("^(shared|private)/{POLICY}$"))
+    }
+}
+
+impl JsonSchema for WorkloadId {
+    fn schema_name() -> Cow<'static, str> {
+        "WorkloadId".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        text_schema(
+            "A soundness workload: a matrix scenario (MAPPING/POLICY) or the probe probe/partial-msync.",
+            format!("^((shared|private)/{POLICY}|{})$", WorkloadId::PARTIAL_MSYNC),
+        )
     }
 }
 
@@ -193,5 +247,15 @@ mod tests {
             assert!(b.parse::<RealColumn>().is_err(), "{b}");
         }
         check::<RealColumn>(&columns.map(String::from), &bad_columns);
+        let mut workloads: Vec<String> = ScenarioId::standard().iter().map(|s| s.to_string()).collect();
+        workloads.push(WorkloadId::PartialMsync.to_string());
+        for w in &workloads {
+            assert!(w.parse::<WorkloadId>().is_ok(), "{w}");
+        }
+        let bad_workloads = ["probe/partial", "probe/partial-msync ", "shared/sometimes"];
+        for b in bad_workloads {
+            assert!(b.parse::<WorkloadId>().is_err(), "{b}");
+        }
+        check::<WorkloadId>(&workloads, &bad_workloads);
     }
 }

@@ -16,6 +16,9 @@ use crashlab::realcut::campaign::leftovers;
 use crashlab::realcut::fs::{find_program, FsKind, LiveFs};
 use crashlab::realcut::sys::is_root;
 
+#[path = "support/report_schema_validation.rs"]
+mod report_schema_validation;
+
 /// False (after printing why) when the test cannot run here and may pass.
 fn have_root(test: &str) -> bool {
     if is_root() {
@@ -74,6 +77,9 @@ fn soundness(work: &Path, args: &[&str]) -> Run {
         .output()
         .expect("crashlab runs");
     let report = std::fs::read_to_string(&out_path).ok().map(|s| serde_json::from_str(&s).expect("report is JSON"));
+    if let Some(r) = &report {
+        report_schema_validation::assert_valid_soundness_report(r, &format!("the report of soundness {args:?}"));
+    }
     Run { out, report }
 }
 

@@ -6,6 +6,9 @@
 
 use std::process::Command;
 
+#[path = "support/report_schema_validation.rs"]
+mod report_schema_validation;
+
 fn text(o: &std::process::Output) -> String {
     format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
@@ -55,6 +58,7 @@ fn vm_smoke_trial_keeps_ms_synced_acks_through_a_killed_guest() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    report_schema_validation::assert_valid_soundness_report(&r, "the vm smoke trial's report");
     assert_eq!(r["backend"], "vm");
     assert_eq!(r["summary"]["sound"], true);
     let f = &r["filesystems"][0];

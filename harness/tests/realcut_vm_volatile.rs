@@ -11,6 +11,9 @@ use std::process::Command;
 use crashlab::realcut::nbd::NbdServer;
 use crashlab::realcut::volatile_disk::{DiskCutMode, VolatileDisk};
 
+#[path = "support/report_schema_validation.rs"]
+mod report_schema_validation;
+
 fn text(o: &std::process::Output) -> String {
     format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
@@ -124,7 +127,11 @@ fn soundness(work: &Path, args: &[&str]) -> (std::process::Output, serde_json::V
         .args(args)
         .output()
         .unwrap();
-    let r = std::fs::read_to_string(&out).map(|s| serde_json::from_str(&s).unwrap()).unwrap_or_default();
+    let r: serde_json::Value =
+        std::fs::read_to_string(&out).map(|s| serde_json::from_str(&s).unwrap()).unwrap_or_default();
+    if !r.is_null() {
+        report_schema_validation::assert_valid_soundness_report(&r, &format!("the report of soundness {args:?}"));
+    }
     (o, r)
 }
 

@@ -15,7 +15,7 @@ use crashlab::report_diff::ReportDiff;
 use crashlab::report_html::render_html;
 use crashlab::report_io::read_report;
 use crashlab::report_merge::{merge_shards, NamedReport};
-use crashlab::report_schema::survival_report_schema_text;
+use crashlab::report_schema::ReportKind;
 
 use crate::cli::campaign_outputs::write_output;
 
@@ -54,8 +54,21 @@ enum ReportCommand {
         out: Option<PathBuf>,
     },
     /// Print the JSON Schema of survival reports (committed as
-    /// reports/survival-report.schema.json).
-    Schema,
+    /// reports/survival-report.schema.json) or of soundness reports
+    /// (reports/soundness-report.schema.json).
+    Schema {
+        #[arg(value_enum, default_value_t = SchemaKind::Survival)]
+        kind: SchemaKind,
+    },
+}
+
+/// Which report's schema `report schema` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemaKind {
+    /// `crashlab matrix` and `crashlab run` reports.
+    Survival,
+    /// `crashlab soundness` reports.
+    Soundness,
 }
 
 pub fn run(a: ReportArgs) -> Result<ExitCode> {
@@ -96,8 +109,12 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
             println!("wrote {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
-        ReportCommand::Schema => {
-            print!("{}", survival_report_schema_text());
+        ReportCommand::Schema { kind } => {
+            let kind = match kind {
+                SchemaKind::Survival => ReportKind::Survival,
+                SchemaKind::Soundness => ReportKind::Soundness,
+            };
+            print!("{}", kind.schema_text());
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -76,7 +76,7 @@ impl TryFrom<String> for WorkloadId {
 }
 
 /// Everything that decides which trials run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SoundnessConfig {
     pub backend: Backend,
     pub seed: u64,

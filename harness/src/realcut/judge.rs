@@ -53,7 +53,7 @@ impl RealJudgement {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AckCounts {
     /// Acks completed before the crash.
     pub completed: u64,

@@ -22,7 +22,7 @@ pub const SOUNDNESS_SCHEMA_VERSION: &str = "1.1";
 /// At most this many violations are detailed per filesystem.
 pub const MAX_VIOLATIONS: usize = 10;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SoundnessReport {
     pub schema_version: String,
     pub crashlab_version: String,
@@ -35,7 +35,7 @@ pub struct SoundnessReport {
     pub summary: SoundnessSummary,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SoundnessEnvironment {
     /// The kernel that did the cuts (the guest's, for the vm backend).
     pub kernel_release: String,
@@ -50,7 +50,7 @@ pub struct SoundnessEnvironment {
 }
 
 /// One filesystem's campaign.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FsSoundness {
     pub fs: String,
     pub backend: Backend,
@@ -102,7 +102,7 @@ impl FsSoundness {
 }
 
 /// How conservative the model was: real cuts keeping unsynced data.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeptMore {
     /// Trials with at least one page the model lets vary (unsynced data).
     pub trials_with_unsynced_pages: u64,
@@ -120,7 +120,7 @@ pub struct KeptMore {
     pub fraction_trials_kept_more: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScenarioSoundness {
     pub scenario: WorkloadId,
     pub trials: u64,
@@ -130,7 +130,7 @@ pub struct ScenarioSoundness {
     pub acks: AckCounts,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ViolationReport {
     pub scenario: WorkloadId,
     pub point: crate::crash::CrashPoint,
@@ -142,7 +142,7 @@ pub struct ViolationReport {
     pub rerun: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SoundnessSummary {
     pub trials: u64,
     pub violations: u64,

@@ -51,7 +51,7 @@ pub type WriteId = u64;
 pub type SectorVersions = Vec<(WriteId, Vec<u8>)>;
 
 /// What a power cut may do with the writes the disk had not flushed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum DiskCutMode {
     /// Any subset of the pending writes reached the media, each whole.

@@ -17,7 +17,7 @@ use crate::crash::CrashPoint;
 /// At most this many cuts, violations and unreadable states are listed.
 pub const MAX_LISTED: usize = 200;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VolatileDiskReport {
     /// What a cut may do with unflushed writes: `reorder` or `torn`.
     pub mode: DiskCutMode,
@@ -125,7 +125,7 @@ impl VolatileDiskReport {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DiskStateFinding {
     pub scenario: WorkloadId,
     pub point: CrashPoint,
@@ -142,7 +142,7 @@ pub struct DiskStateFinding {
     pub rerun: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CutSummary {
     pub scenario: WorkloadId,
     pub point: CrashPoint,
