@@ -67,4 +67,44 @@ fn vm_smoke_trial_keeps_ms_synced_acks_through_a_killed_guest() {
     assert_eq!(f["acks"]["completed"], 6, "{f}");
     assert_eq!(f["acks"]["survived"], 6, "every MS_SYNCed ack survives the killed guest: {f}");
     assert!(r["environment"]["disk"].as_str().unwrap().contains("no volatile write cache"));
+    // --accel auto (the default) says which accelerator ran the guest and why.
+    let accel = r["environment"]["accelerator"].as_str().expect("a vm report names its accelerator");
+    assert!(accel.starts_with("kvm (") || accel.starts_with("tcg (KVM not used: "), "{accel}");
+    // --accel kvm agrees with that probe: it runs where auto took KVM and
+    // fails, naming why, where auto fell back to TCG.
+    let o = Command::new(env!("CARGO_BIN_EXE_crashlab"))
+        .args(["soundness", "--backend", "vm", "--accel", "kvm", "--scenario", "shared/ms-sync-each", "--txns", "6"])
+        .args(["--point", "before:18", "--trials", "1", "--seed", "3", "--timeout", "120", "--out"])
+        .arg(work.path().join("kvm.json"))
+        .arg("--dir")
+        .arg(work.path())
+        .output()
+        .unwrap();
+    if accel.starts_with("kvm") {
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    } else {
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("unavailable: --accel kvm: "), "{err}");
+    }
+}
+
+#[test]
+fn the_accelerator_is_a_vm_flag_with_named_choices() {
+    let empty = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_crashlab"))
+            .arg("soundness")
+            .args(args)
+            .arg("--out")
+            .arg(empty.path().join("r.json"))
+            .output()
+            .unwrap()
+    };
+    let o = run(&["--backend", "loopcut", "--accel", "tcg"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--accel"), "{}", text(&o));
+    let o = run(&["--backend", "vm", "--accel", "hvf"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("auto, kvm, tcg"), "{}", text(&o));
 }

@@ -106,6 +106,12 @@ pub struct SoundnessArgs {
     /// The kill then waits 5 intervals (at least 100 ms) after the writer stops.
     #[arg(long, value_name = "CS", value_parser = clap::value_parser!(u32).range(1..=360000))]
     guest_writeback_cs: Option<u32>,
+    /// vm backend: qemu's accelerator. auto (default): KVM if a probe guest
+    /// boots under it within 10 s, else TCG (the report says which, and
+    /// why); kvm: KVM or exit 2; tcg: software emulation. It changes the
+    /// guests' speed, not what they do.
+    #[arg(long, value_name = "ACCEL")]
+    accel: Option<crashlab::realcut::vm_accel::AccelChoice>,
     /// Print only the final line.
     #[arg(long, short)]
     quiet: bool,
@@ -266,9 +272,11 @@ fn config(a: &SoundnessArgs) -> SoundnessConfig {
 
 pub fn run(a: SoundnessArgs) -> Result<ExitCode> {
     let mut cfg = config(&a);
-    if a.backend != Backend::Vm && (a.disk.is_some() || a.disk_states.is_some() || a.guest_writeback_cs.is_some()) {
+    if a.backend != Backend::Vm
+        && (a.disk.is_some() || a.disk_states.is_some() || a.guest_writeback_cs.is_some() || a.accel.is_some())
+    {
         anyhow::bail!(
-            "--disk/--disk-states/--guest-writeback-cs: only the vm backend has a choice of disk and guest; \
+            "--disk/--disk-states/--guest-writeback-cs/--accel: only the vm backend has a choice of disk and guest; \
              loopcut's disk is a loop device over a file (no volatile write cache)"
         );
     }
@@ -434,7 +442,8 @@ fn vm(a: &SoundnessArgs, cfg: SoundnessConfig) -> Result<ExitCode> {
         anyhow::bail!("--bench --backend vm measures the no-cache disk and default guest only");
     }
     let states_per_cut = a.disk_states.map_or(DEFAULT_STATES_PER_CUT, |k| k as usize);
-    let opts = VmOptions { disk, states_per_cut, writeback_centisecs: a.guest_writeback_cs };
+    let accel = a.accel.unwrap_or_default();
+    let opts = VmOptions { disk, states_per_cut, writeback_centisecs: a.guest_writeback_cs, accel };
     let assets = VmAssets::locate(a.vm_dir.as_deref())?;
     let base = a.dir.clone().unwrap_or_else(default_dir);
     let dir = crate::work_dir(&Some(base))?;
@@ -442,10 +451,12 @@ fn vm(a: &SoundnessArgs, cfg: SoundnessConfig) -> Result<ExitCode> {
     if a.bench {
         let scenario: WorkloadId = a.scenario.first().copied().unwrap_or(WorkloadId::PartialMsync);
         let spec = cfg.spec(scenario)?;
-        let guest = VmGuest::new(assets, dir.path(), timeout)?;
+        let mut guest = VmGuest::new(assets, dir.path(), timeout)?;
+        let accel = guest.choose_accel(accel)?;
         println!(
-            "crashlab soundness --bench --backend vm: guest kernel {}, qemu TCG, {} KiB file, {scenario}, {} trials",
+            "crashlab soundness --bench --backend vm: guest kernel {}, qemu {}, {} KiB file, {scenario}, {} trials",
             guest.assets.kernel_version,
+            accel.describe(),
             cfg.file_size / 1024,
             cfg.trials
         );
@@ -470,8 +481,8 @@ fn vm(a: &SoundnessArgs, cfg: SoundnessConfig) -> Result<ExitCode> {
             states.push_str(&format!(", guest writeback every {cs} cs"));
         }
         eprintln!(
-            "crashlab soundness: seed {}; backend vm (guest kernel {}, ext4, qemu TCG); disk {disk}{states}; {} \
-             trials; {jobs} guest(s) at once in {}",
+            "crashlab soundness: seed {}; backend vm (guest kernel {}, ext4, qemu --accel {accel}); disk \
+             {disk}{states}; {} trials; {jobs} guest(s) at once in {}",
             cfg.seed,
             assets.kernel_version,
             cfg.trials,
@@ -488,6 +499,9 @@ fn vm(a: &SoundnessArgs, cfg: SoundnessConfig) -> Result<ExitCode> {
         Err(RealcutError::Interrupted) => return Err(crashlab::LabError::Interrupted.into()),
         Err(e) => return Err(e.into()),
     };
+    if let (Some(acc), false) = (&report.environment.accelerator, a.quiet) {
+        eprintln!("crashlab soundness: qemu accelerator: {acc}");
+    }
     let volatile = report.filesystems.iter().find_map(|f| f.volatile_disk.clone());
     if let (Some(v), false) = (&volatile, a.quiet) {
         print!("{}", v.human_summary());

@@ -527,6 +527,7 @@ pub fn run_loopcut(
             work_dir_fs: crate::environment::fs_type(&pool.dir),
             model: "power-loss (pages whole), judged byte for byte by PowerLossModel::allows".into(),
             disk: super::LOOPCUT_DISK.into(),
+            accelerator: None,
         },
         seed: cfg.seed,
         config: cfg.clone(),

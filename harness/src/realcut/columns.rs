@@ -205,7 +205,10 @@ pub fn run_real_cells(
             jobs: setup.pool.jobs,
             timeout: setup.vm_timeout,
         };
-        let guest = VmGuest::new(assets.clone(), &work, setup.vm_timeout)?;
+        let mut guest = VmGuest::new(assets.clone(), &work, setup.vm_timeout)?;
+        // KVM when a probe guest boots under it; the accelerator changes
+        // only how fast the cells run, so the report does not carry it.
+        guest.choose_accel(super::vm_accel::AccelChoice::Auto)?;
         let mut trials = Vec::new();
         let mut owners = Vec::new();
         for &i in &vm_cells {

@@ -138,7 +138,7 @@ impl CutMethod {
             CutMethod::Shutdown => "FS_IOC_SHUTDOWN(NOLOGFLUSH), umount, mount (log replay), read",
             CutMethod::RawCopy => "O_DIRECT copy of the device with dirty pages still cached, mount the copy, read",
             CutMethod::VmSigkill => {
-                "qemu (TCG, virtio-blk cache=none) SIGKILLed at the writer's stop; e2fsck -fy on a copy, debugfs dump"
+                "qemu (virtio-blk cache=none) SIGKILLed at the writer's stop; e2fsck -fy on a copy, debugfs dump"
             }
         }
     }

@@ -17,7 +17,7 @@
 //!   copy of the device while the dirty pages are still cached (btrfs, which
 //!   has no shutdown ioctl). The forking part lives in the single-threaded
 //!   realcut worker ([`crate::lab::realcut_trial`]).
-//! - `vm` (no root): a guest kernel under qemu (TCG), killed with SIGKILL at
+//! - `vm` (no root): a guest kernel under qemu (KVM if it works, else TCG), killed with SIGKILL at
 //!   a progress point; the ext4 image's journal is replayed on a copy with
 //!   `e2fsck` and the file read out with `debugfs` ([`vm`]). Its default
 //!   disk (`--disk no-cache`) has no volatile cache: acknowledged writes are
@@ -46,6 +46,7 @@ pub mod protocol;
 pub mod report;
 pub mod sys;
 pub mod vm;
+pub mod vm_accel;
 pub mod volatile_disk;
 pub mod volatile_report;
 
@@ -93,8 +94,8 @@ pub const LOOPCUT_DISK: &str = "a loop device over a file: no volatile write cac
                                 reordered nor torn)";
 
 /// What the vm backend's "disk" does with the writes it acknowledged.
-pub const VM_DISK: &str = "virtio-blk, cache=none, qemu (TCG) killed with SIGKILL: a disk with no volatile write \
-                           cache; acknowledged writes are never reordered or torn";
+pub const VM_DISK: &str = "virtio-blk, cache=none, qemu killed with SIGKILL: a disk with no volatile write cache; \
+                           acknowledged writes are never reordered or torn";
 
 /// Where real power cuts are made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]

@@ -17,7 +17,7 @@ use super::Backend;
 
 /// Bumped in the major part when a reader of the old format would misread
 /// the new one; in the minor part when fields are only added.
-pub const SOUNDNESS_SCHEMA_VERSION: &str = "1.1";
+pub const SOUNDNESS_SCHEMA_VERSION: &str = "1.2";
 
 /// At most this many violations are detailed per filesystem.
 pub const MAX_VIOLATIONS: usize = 10;
@@ -47,6 +47,10 @@ pub struct SoundnessEnvironment {
     pub model: String,
     /// What the backend's "disk" does with acknowledged writes.
     pub disk: String,
+    /// vm: the accelerator qemu ran the guests with and why (`kvm (...)`,
+    /// `tcg (...)`). Timing only, never part of a verdict. Added in 1.2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accelerator: Option<String>,
 }
 
 /// One filesystem's campaign.

@@ -1,4 +1,5 @@
-//! The `vm` backend: a real guest kernel under qemu (TCG), killed. No root.
+//! The `vm` backend: a real guest kernel under qemu, killed. No root. qemu
+//! runs under KVM when a probe guest boots with it, else TCG ([`vm_accel`](super::vm_accel)).
 //!
 //! The guest: a Debian cloud kernel (unpacked by `scripts/vm-setup.sh`
 //! into `$CRASHLAB_VM_DIR`), an initramfs this module builds (static
@@ -46,6 +47,7 @@ use super::report::{
     SOUNDNESS_SCHEMA_VERSION,
 };
 use super::sys::copy_sparse;
+use super::vm_accel::{self, Accel, AccelChoice, AccelDecision, KVM_PROBE_TIMEOUT};
 use super::volatile_disk::{sample_states, state_count, DiskCutMode, VolatileDisk};
 use super::volatile_report::{CutSummary, DiskStateFinding, VolatileDiskReport, MAX_LISTED};
 use super::{Backend, RealcutError};
@@ -98,7 +100,7 @@ impl VmDisk {
             VmDisk::NoCache => super::VM_DISK.into(),
             VmDisk::Volatile(mode) => format!(
                 "NBD-backed disk with a volatile write cache (qemu's NBD client to a server in the harness, \
-                 virtio-blk with a write-back cache in the guest, qemu (TCG) killed with SIGKILL): {}; per cut, up \
+                 virtio-blk with a write-back cache in the guest, qemu killed with SIGKILL): {}; per cut, up \
                  to {states_per_cut} of the disk states this allows are checked (all kept, none kept, then seeded \
                  random ones)",
                 mode.describe()
@@ -401,6 +403,8 @@ pub struct VmGuest {
     /// When set, the kill also waits [`settle_before_cut`](Self::settle_before_cut)
     /// after the writer stopped.
     pub writeback_centisecs: Option<u32>,
+    /// TCG until [`choose_accel`](Self::choose_accel) finds KVM working.
+    pub accel: Accel,
 }
 
 impl VmGuest {
@@ -415,7 +419,58 @@ impl VmGuest {
             &["-static".as_ref(), "-O2".as_ref(), "-o".as_ref(), bin.as_os_str(), src.as_os_str()],
         )?;
         let writer = std::fs::read(&bin).map_err(sys(format!("cannot read {}", bin.display())))?;
-        Ok(VmGuest { assets, work: work.to_owned(), writer, timeout, writeback_centisecs: None })
+        Ok(VmGuest { assets, work: work.to_owned(), writer, timeout, writeback_centisecs: None, accel: Accel::Tcg })
+    }
+
+    /// Set [`accel`](Self::accel) as `choice` says; for `auto` and `kvm`,
+    /// by booting a probe guest under KVM ([`vm_accel`](super::vm_accel)).
+    pub fn choose_accel(&mut self, choice: AccelChoice) -> Result<AccelDecision, RealcutError> {
+        let decision = vm_accel::decide(choice, vm_accel::kvm_device(), || self.probe_kvm())?;
+        self.accel = decision.accel;
+        Ok(decision)
+    }
+
+    /// Boot a guest whose writer has no ops under KVM and kill it once the
+    /// writer reports ready: how long that took, or why it did not happen
+    /// within [`KVM_PROBE_TIMEOUT`].
+    fn probe_kvm(&self) -> Result<Duration, String> {
+        let probe = VmGuest {
+            assets: self.assets.clone(),
+            work: self.work.join("kvm-probe"),
+            writer: self.writer.clone(),
+            timeout: KVM_PROBE_TIMEOUT,
+            writeback_centisecs: None,
+            accel: Accel::Kvm,
+        };
+        let page = crate::lab::trial::page_size();
+        let spec = WriterSpec {
+            file_size: page,
+            page_size: page,
+            mapping: MappingKind::Shared,
+            policy: crate::spec::SyncPolicy::None,
+            ops: Vec::new(),
+        };
+        let payloads = Payloads::build(&spec);
+        let v = probe.prepare(0, &spec, &payloads).map_err(|e| e.to_string())?;
+        let disk = probe.work.join("probe.img");
+        copy_sparse(&v.pristine, &disk).map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let result = probe.boot_and_kill(&v.initramfs, &disk, None);
+        let took = started.elapsed();
+        let console = std::fs::metadata(disk.with_extension("console.log")).map_or(0, |m| m.len());
+        let _ = std::fs::remove_dir_all(&probe.work);
+        match result {
+            Ok(p) if p.ready => Ok(took),
+            Ok(_) => Err(format!("the guest ended without its writer reporting ready ({:.1} s)", took.as_secs_f64())),
+            Err(e) => {
+                // "vm trial on DISK: WHY; qemu stderr: ERR; console tail (...)": WHY and ERR say it here.
+                let text = e.to_string();
+                let why = text.split_once(": ").map_or(&text[..], |(_, w)| w);
+                let why = why.split("; console tail").next().unwrap_or(why).trim_end_matches("; qemu stderr: ");
+                let why = why.replace("no kill point after", "its writer did not report ready within");
+                Err(format!("{why}; the guest printed {console} bytes on its serial console"))
+            }
+        }
     }
 
     /// With a guest writeback interval set: how long the kill waits after
@@ -495,7 +550,8 @@ impl VmGuest {
         k: Option<usize>,
     ) -> Result<Progress, RealcutError> {
         let mut cmd = Command::new(&self.assets.qemu);
-        cmd.args(["-machine", "pc,accel=tcg", "-m", "256", "-smp", "1", "-nodefaults", "-no-reboot"])
+        cmd.args(self.accel.qemu_args())
+            .args(["-m", "256", "-smp", "1", "-nodefaults", "-no-reboot"])
             .args(["-display", "none", "-monitor", "none"])
             .arg("-kernel")
             .arg(&self.assets.kernel)
@@ -922,7 +978,7 @@ pub struct VmRunConfig {
     pub work: PathBuf,
     /// Evidence of violations.
     pub keep_dir: PathBuf,
-    /// Guests at once (each takes a core under TCG).
+    /// Guests at once (each takes a host core).
     pub jobs: usize,
     /// A guest that has not reached its kill point by then is killed and reported.
     pub timeout: Duration,
@@ -1058,6 +1114,8 @@ pub struct VmOptions {
     pub states_per_cut: usize,
     /// [`VmGuest::writeback_centisecs`].
     pub writeback_centisecs: Option<u32>,
+    /// KVM or TCG ([`VmGuest::choose_accel`]).
+    pub accel: AccelChoice,
 }
 
 impl VmOptions {
@@ -1109,6 +1167,7 @@ pub fn run_vm(
     let (specs, trials) = plan(cfg)?;
     let mut guest = VmGuest::new(assets, &run.work, run.timeout)?;
     guest.writeback_centisecs = opts.writeback_centisecs;
+    let accel = guest.choose_accel(opts.accel)?;
     let key_of = |t: &PlannedTrial| specs.iter().position(|(w, _)| *w == t.scenario).expect("planned");
     let vm_trials: Vec<VmTrial> = trials
         .iter()
@@ -1154,6 +1213,7 @@ pub fn run_vm(
             work_dir_fs: crate::environment::fs_type(&run.work),
             model: opts.disk.verdict_model_name().into(),
             disk: opts.describe(),
+            accelerator: Some(accel.describe()),
         },
         seed: cfg.seed,
         config: cfg.clone(),
@@ -1171,7 +1231,7 @@ pub fn volatile_seed(seed: u64, mode: DiskCutMode, t: &PlannedTrial) -> u64 {
 }
 
 /// How the vm backend cuts on a volatile disk, in words (the report's `cut_method`).
-pub const VOLATILE_CUT_METHOD: &str = "qemu (TCG; virtio-blk with a write-back cache on an NBD disk served by the \
+pub const VOLATILE_CUT_METHOD: &str = "qemu (virtio-blk with a write-back cache on an NBD disk served by the \
                                        harness) SIGKILLed at the writer's stop; per sampled disk state: the image \
                                        materialized, e2fsck -fy on a copy, debugfs dump";
 
@@ -1515,8 +1575,12 @@ mod tests {
         }
         assert!(!VmDisk::Volatile(DiskCutMode::Reorder).describe(4).contains("torn"));
         assert_eq!(VmOptions::default().args(), "");
-        let o =
-            VmOptions { disk: VmDisk::Volatile(DiskCutMode::Torn), states_per_cut: 6, writeback_centisecs: Some(1) };
+        let o = VmOptions {
+            disk: VmDisk::Volatile(DiskCutMode::Torn),
+            states_per_cut: 6,
+            writeback_centisecs: Some(1),
+            ..VmOptions::default()
+        };
         assert_eq!(o.args(), " --disk volatile-torn --disk-states 6 --guest-writeback-cs 1");
         assert!(o.describe().contains("dirty_writeback_centisecs = 1"), "{}", o.describe());
     }
@@ -1592,8 +1656,12 @@ mod tests {
                 )],
             },
         ];
-        let opts =
-            VmOptions { disk: VmDisk::Volatile(DiskCutMode::Reorder), states_per_cut: 4, writeback_centisecs: None };
+        let opts = VmOptions {
+            disk: VmDisk::Volatile(DiskCutMode::Reorder),
+            states_per_cut: 4,
+            writeback_centisecs: None,
+            ..VmOptions::default()
+        };
         let (fss, summary) = aggregate_volatile(&cfg, "6.1", &[p, p], &cuts, &opts);
         assert_eq!((summary.trials, summary.violations, summary.sound), (2, 1, false), "judged states are trials");
         let f = &fss[0];
