@@ -88,23 +88,3 @@ fn vm_smoke_trial_keeps_ms_synced_acks_through_a_killed_guest() {
         assert!(err.contains("unavailable: --accel kvm: "), "{err}");
     }
 }
-
-#[test]
-fn the_accelerator_is_a_vm_flag_with_named_choices() {
-    let empty = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_crashlab"))
-            .arg("soundness")
-            .args(args)
-            .arg("--out")
-            .arg(empty.path().join("r.json"))
-            .output()
-            .unwrap()
-    };
-    let o = run(&["--backend", "loopcut", "--accel", "tcg"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--accel"), "{}", text(&o));
-    let o = run(&["--backend", "vm", "--accel", "hvf"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("auto, kvm, tcg"), "{}", text(&o));
-}

@@ -72,7 +72,7 @@ fn qemu_io_as_an_independent_client_sees_a_write_back_cache_with_fua() {
 }
 
 #[test]
-fn disk_flags_belong_to_the_vm_backend_and_are_checked_before_any_guest_runs() {
+fn disk_and_guest_flags_belong_to_the_vm_backend_and_are_checked_before_any_guest_runs() {
     let empty = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_crashlab"))
@@ -91,6 +91,12 @@ fn disk_flags_belong_to_the_vm_backend_and_are_checked_before_any_guest_runs() {
     assert!(err.contains("--disk") && err.contains("only the vm backend"), "{err}");
     let o = run(&["--backend", "loopcut", "--guest-writeback-cs", "1"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = run(&["--backend", "loopcut", "--accel", "tcg"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--accel"), "{}", text(&o));
+    let o = run(&["--backend", "vm", "--accel", "hvf"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("auto, kvm, tcg"), "{}", text(&o));
     let o = run(&["--backend", "vm", "--disk-states", "3"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("only a volatile disk"), "{}", text(&o));
