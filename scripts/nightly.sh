@@ -63,6 +63,11 @@ if [ "$(id -u)" = 0 ]; then
   "$bin" soundness --backend loopcut --fs ext4,xfs,btrfs --trials 500 --seed "$seed" \
     --out "$out/soundness-loopcut.json" --keep-dir "$out/soundness-evidence" --quiet
   worst $?
+  # One writer per cut: how conservative the model is for a writer cut
+  # alone (shared cuts make ext4/xfs keep unsynced pages more often).
+  "$bin" soundness --backend loopcut --fs ext4,xfs,btrfs --trials 200 --seed "$seed" --writers-per-cut 1 \
+    --out "$out/soundness-loopcut-alone.json" --keep-dir "$out/soundness-evidence" --quiet
+  worst $?
 else
   echo "nightly: soundness (loopcut) unavailable: needs root; skipped"
 fi
