@@ -87,6 +87,7 @@ impl MatrixConfig {
             txns: self.txns,
             // A rerun is one trial: one writer, one cut.
             writers_per_cut: 1,
+            page_cache: None,
         };
         let trial = PlannedTrial { fs: column.fs, scenario: WorkloadId::Scenario(scenario), point };
         crate::realcut::report::rerun_line(&cfg, &trial)

@@ -62,6 +62,13 @@ pub struct SoundnessArgs {
     /// trial's cost). 1: every writer gets a cut of its own. Default: 4.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
     writers_per_cut: Option<u32>,
+    /// loopcut: the page cache of each file when its writer starts. read
+    /// (default): dropped and read back, as after a remount. written:
+    /// dropped and the file written again whole, as right after its
+    /// creator wrote it (ext4 and xfs then hold it in large folios, which a
+    /// ranged msync writes back whole: more unsynced pages survive).
+    #[arg(long, value_name = "HOW")]
+    page_cache: Option<crashlab::realcut::campaign::PageCacheStart>,
     /// Directory for filesystem images and mount points (a fresh
     /// subdirectory is made and removed). Default: /dev/shm, else the temp dir.
     #[arg(long)]
@@ -267,6 +274,10 @@ fn config(a: &SoundnessArgs) -> SoundnessConfig {
             Backend::Loopcut => a.writers_per_cut.unwrap_or(DEFAULT_WRITERS_PER_CUT),
             Backend::Vm => 1,
         },
+        page_cache: match a.backend {
+            Backend::Loopcut => Some(a.page_cache.unwrap_or_default()),
+            Backend::Vm => None,
+        },
     }
 }
 
@@ -279,6 +290,9 @@ pub fn run(a: SoundnessArgs) -> Result<ExitCode> {
             "--disk/--disk-states/--guest-writeback-cs/--accel: only the vm backend has a choice of disk and guest; \
              loopcut's disk is a loop device over a file (no volatile write cache)"
         );
+    }
+    if a.backend == Backend::Vm && a.page_cache.is_some() {
+        anyhow::bail!("--page-cache: only loopcut prepares the writer's file on the host; the vm guest boots cold");
     }
     if a.backend == Backend::Vm && a.writers_per_cut.is_some() {
         anyhow::bail!("--writers-per-cut: only loopcut shares a cut among writers; each vm trial boots its own guest");

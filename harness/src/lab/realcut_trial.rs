@@ -10,6 +10,10 @@
 //! replay; judge it against the simulated model; restore the file's pages
 //! (`pwrite` + `fdatasync`, long after the cut) for the next trial.
 //!
+//! Before a writer runs, its file's page cache is dropped and made again as
+//! the request's [`PageCacheStart`] says (read back, or written whole), the
+//! same for every trial: folio sizes decide what a ranged msync writes back.
+//!
 //! A **cut group** shares one cut among up to `writers_per_cut` trials: each
 //! writer has a file of its own (slot `j` of the spec), runs and dies in
 //! turn, and one cut, one remount and one reset serve them all. The cut
@@ -43,6 +47,7 @@ use crate::lab::child::{clone_writer, execute_op, wait_child, ChildPlan, ChildTa
 use crate::lab::journal_region::JournalRegion;
 use crate::payload::Payloads;
 use crate::process_model::{ChildExit, TrialFacts};
+use crate::realcut::campaign::PageCacheStart;
 use crate::realcut::fs::{CutMethod, FsKind, LiveFs};
 use crate::realcut::judge::judge;
 use crate::realcut::protocol::{RealRequest, RealResponse, RealTrialRecord};
@@ -192,7 +197,7 @@ fn handle(args: &RealcutWorkerArgs, s: &mut Session, req: RealRequest) -> Result
             }
             Ok(RealResponse::Prepared { key })
         }
-        RealRequest::Run { key, fs, cut, points, keep_dir, inject_fault, writers_per_cut } => {
+        RealRequest::Run { key, fs, cut, points, keep_dir, inject_fault, writers_per_cut, page_cache } => {
             if !fs.supports(cut) {
                 return Err(RealcutError::Spec(format!("{fs} has no {cut} cut (no FS_IOC_SHUTDOWN); use raw-copy")));
             }
@@ -204,7 +209,7 @@ fn handle(args: &RealcutWorkerArgs, s: &mut Session, req: RealRequest) -> Result
                 .ok_or_else(|| RealcutError::Spec(format!("spec {key:016x} was not prepared")))?;
             let mut records = Vec::with_capacity(points.len());
             for group in points.chunks(writers_per_cut.max(1) as usize) {
-                match run_group(args, s, fi, si, cut, group, &keep_dir, inject_fault) {
+                match run_group(args, s, fi, si, cut, group, &keep_dir, inject_fault, page_cache) {
                     Ok(recs) => records.extend(recs),
                     Err(e) => {
                         drop_broken_fs(s, fi);
@@ -279,11 +284,12 @@ fn run_group(
     points: &[CrashPoint],
     keep_dir: &Path,
     inject_fault: bool,
+    page_cache: PageCacheStart,
 ) -> Result<Vec<RealTrialRecord>, RealcutError> {
     let (key, kind) = (s.specs[si].key, s.fses[fi].kind());
     for slot in 0..points.len() {
         if s.files.insert((key, kind, slot)) {
-            create_file(&s.fses[fi], &s.specs[si], slot)?;
+            create_file(&s.fses[fi], &s.specs[si], slot, page_cache)?;
         }
     }
     let mut group = CutGroup {
@@ -303,7 +309,7 @@ fn run_group(
         }
     }
     let t = Instant::now();
-    group.reset(points.len())?;
+    group.reset(points.len(), page_cache)?;
     let before = s.trials;
     s.trials += points.len() as u64;
     if cut == CutMethod::RawCopy && before / TRIM_EVERY != s.trials / TRIM_EVERY {
@@ -322,13 +328,45 @@ fn io_err(what: String) -> impl FnOnce(std::io::Error) -> RealcutError {
 }
 
 /// Make the spec's file of `slot` at version 0 and durable (fsync of file
-/// and directory).
-fn create_file(fs: &LiveFs, st: &SpecState, slot: usize) -> Result<(), RealcutError> {
+/// and directory), its page cache as `page_cache` says.
+fn create_file(fs: &LiveFs, st: &SpecState, slot: usize, page_cache: PageCacheStart) -> Result<(), RealcutError> {
     let path = fs.mount_point().join(st.file_name(slot));
     write_durable(&path, &st.payloads.base)?;
     File::open(fs.mount_point())
         .and_then(|d| d.sync_all())
-        .map_err(io_err(format!("cannot fsync {}", fs.mount_point().display())))
+        .map_err(io_err(format!("cannot fsync {}", fs.mount_point().display())))?;
+    let f = File::open(&path).map_err(io_err(format!("cannot open {}", path.display())))?;
+    start_page_cache(&f, &path, page_cache, &st.payloads.base)
+}
+
+/// Make the page cache of `file` (clean, at version `base`) what
+/// `page_cache` says the writer starts from: drop it, then read the file
+/// back, or write it whole again and `fdatasync` it. Without this the first
+/// cut group of each writer ran on the folios `create_file`'s write made
+/// and every later one on folios a read made, which changed how often
+/// unsynced pages survived with the number of writers per cut.
+fn start_page_cache(file: &File, path: &Path, page_cache: PageCacheStart, base: &[u8]) -> Result<(), RealcutError> {
+    // SAFETY: fadvise on a descriptor we own; the pages are clean (synced),
+    // so DONTNEED drops them.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    if rc != 0 {
+        let e = std::io::Error::from_raw_os_error(rc);
+        return Err(RealcutError::Sys { what: format!("posix_fadvise(DONTNEED) of {}", path.display()), source: e });
+    }
+    match page_cache {
+        PageCacheStart::Read => {
+            let mut buf = vec![0u8; base.len()];
+            file.read_exact_at(&mut buf, 0).map_err(io_err(format!("cannot read {}", path.display())))
+        }
+        PageCacheStart::Written => {
+            let f = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(io_err(format!("cannot open {} to rewrite it", path.display())))?;
+            f.write_all_at(base, 0).map_err(io_err(format!("cannot rewrite {}", path.display())))?;
+            f.sync_data().map_err(io_err(format!("cannot fdatasync {}", path.display())))
+        }
+    }
 }
 
 fn write_durable(path: &Path, bytes: &[u8]) -> Result<(), RealcutError> {
@@ -526,7 +564,7 @@ impl CutGroup<'_> {
     /// slots for the next group: rewrite the pages that differ, then
     /// `fdatasync` each (data and size are what the model starts from; the
     /// first one commits the others' changes too). Long after the cut.
-    fn reset(&mut self, slots: usize) -> Result<(), RealcutError> {
+    fn reset(&mut self, slots: usize, page_cache: PageCacheStart) -> Result<(), RealcutError> {
         let base: &[u8] = &self.st.payloads.base;
         let page = self.st.spec.page_size as usize;
         let mut changed = Vec::new();
@@ -557,8 +595,13 @@ impl CutGroup<'_> {
                 changed.push((f, path));
             }
         }
-        for (f, path) in changed {
+        for (f, path) in &changed {
             f.sync_data().map_err(io_err(format!("cannot fdatasync {}", path.display())))?;
+        }
+        for slot in 0..slots {
+            let path = self.path(slot);
+            let f = File::open(&path).map_err(io_err(format!("cannot open {}", path.display())))?;
+            start_page_cache(&f, &path, page_cache, base)?;
         }
         Ok(())
     }

@@ -75,6 +75,52 @@ impl TryFrom<String> for WorkloadId {
     }
 }
 
+/// Where the page cache of a trial's file came from when its writer maps
+/// it. It decides how much a ranged `msync` writes back: ext4 and xfs give a
+/// file written with `write(2)` large folios, and writeback works in whole
+/// folios, so a one-page msync there can write (and make durable) the
+/// writer's other, unsynced pages too (measured: `probe/partial-msync` kept
+/// unsynced pages in most trials this way, and in none with `read`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PageCacheStart {
+    /// Dropped, then read back with `read(2)`: what a file has after a
+    /// remount, as a program opening an existing file sees it.
+    #[default]
+    Read,
+    /// Dropped, then the whole file written again with `write(2)` and
+    /// `fdatasync`ed: what a file has right after its creator wrote it.
+    Written,
+}
+
+impl PageCacheStart {
+    pub const NAMES: &'static str = "read, written";
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PageCacheStart::Read => "read",
+            PageCacheStart::Written => "written",
+        }
+    }
+}
+
+impl std::fmt::Display for PageCacheStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for PageCacheStart {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "read" => Ok(PageCacheStart::Read),
+            "written" => Ok(PageCacheStart::Written),
+            other => Err(format!("unknown page-cache start `{other}`; expected one of {}", Self::NAMES)),
+        }
+    }
+}
+
 /// Everything that decides which trials run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SoundnessConfig {
@@ -98,6 +144,12 @@ pub struct SoundnessConfig {
     /// 1.1 of the soundness schema ran one writer per cut.
     #[serde(default = "super::protocol::one_writer")]
     pub writers_per_cut: u32,
+    /// loopcut: how each file's page cache is made before its writer runs
+    /// (`None` for vm, whose guest boots cold). Reports before 1.2 of the
+    /// soundness schema did not control it: the first cut group of each
+    /// writer ran on freshly written files, the others on read ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_cache: Option<PageCacheStart>,
 }
 
 impl SoundnessConfig {
@@ -365,6 +417,8 @@ pub struct LoopcutBatch {
     pub points: Vec<CrashPoint>,
     /// Trials sharing one cut (see [`SoundnessConfig::writers_per_cut`]).
     pub writers_per_cut: u32,
+    /// See [`SoundnessConfig::page_cache`].
+    pub page_cache: PageCacheStart,
 }
 
 /// Writers per power cut unless told otherwise (see
@@ -456,6 +510,7 @@ pub fn run_loopcut_batches(
                             keep_dir: pool.keep_dir.clone(),
                             inject_fault: pool.inject_fault,
                             writers_per_cut: b.writers_per_cut,
+                            page_cache: b.page_cache,
                         })
                     });
                     match run {
@@ -507,7 +562,8 @@ pub fn run_loopcut(
         }
         let points = trials[i..j].iter().map(|t| t.point).collect();
         let (cut, key) = (cfg.cut_for(t.fs), key_of(t.scenario));
-        batches.push(LoopcutBatch { fs: t.fs, cut, key, points, writers_per_cut: cfg.writers_per_cut });
+        let (writers_per_cut, page_cache) = (cfg.writers_per_cut, cfg.page_cache.unwrap_or_default());
+        batches.push(LoopcutBatch { fs: t.fs, cut, key, points, writers_per_cut, page_cache });
         i = j;
     }
     let spec_refs: Vec<&WriterSpec> = specs.iter().map(|(_, s)| s).collect();
@@ -596,6 +652,7 @@ pub fn bench_loopcut(
                 keep_dir: pool.keep_dir.clone(),
                 inject_fault: false,
                 writers_per_cut,
+                page_cache: PageCacheStart::default(),
             })? {
                 RealResponse::Ran { records } => {
                     if let Some(r) = records.iter().find(|r| r.judgement.is_violation()) {
@@ -663,7 +720,29 @@ mod tests {
             file_size: 64 * 1024,
             txns: 6,
             writers_per_cut: 1,
+            page_cache: Some(PageCacheStart::Read),
         }
+    }
+
+    #[test]
+    fn the_page_cache_start_parses_and_a_rerun_keeps_it() {
+        for p in [PageCacheStart::Read, PageCacheStart::Written] {
+            assert_eq!(p.to_string().parse::<PageCacheStart>().unwrap(), p);
+        }
+        assert!("cold".parse::<PageCacheStart>().unwrap_err().contains("read, written"));
+        let c = cfg(1);
+        let (_, trials) = plan(&c).unwrap();
+        let line = super::super::report::rerun_line(&c, &trials[0]);
+        assert!(!line.contains("--page-cache"), "the default is not spelled out: {line}");
+        let written = SoundnessConfig { page_cache: Some(PageCacheStart::Written), ..c };
+        let line = super::super::report::rerun_line(&written, &trials[0]);
+        assert!(line.ends_with(" --page-cache written"), "{line}");
+        // A request without the field (an older harness) means `read`.
+        let req: super::super::protocol::RealRequest = serde_json::from_str(
+            r#"{"request":"run","key":0,"fs":"ext4","cut":"shutdown","points":[],"keep_dir":"/k"}"#,
+        )
+        .unwrap();
+        assert!(matches!(req, super::super::protocol::RealRequest::Run { page_cache: PageCacheStart::Read, .. }));
     }
 
     #[test]

@@ -185,7 +185,8 @@ pub fn run_real_cells(
         for chunk in c.points.chunks(batch_len(setup.writers_per_cut)) {
             let (fs, cut, key) = (c.column.fs, c.column.cut(), index(c.key) as u64);
             let writers_per_cut = setup.writers_per_cut;
-            batches.push(LoopcutBatch { fs, cut, key, points: chunk.to_vec(), writers_per_cut });
+            let page_cache = super::campaign::PageCacheStart::default();
+            batches.push(LoopcutBatch { fs, cut, key, points: chunk.to_vec(), writers_per_cut, page_cache });
             owners.push(i);
         }
     }

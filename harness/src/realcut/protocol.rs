@@ -35,6 +35,9 @@ pub enum RealRequest {
         /// its own, one after the other, then one cut for all of them.
         #[serde(default = "one_writer")]
         writers_per_cut: u32,
+        /// How each file's page cache is made before its writer runs.
+        #[serde(default)]
+        page_cache: super::campaign::PageCacheStart,
     },
     /// The benchmark floor on `fs`: `trials` bare loops of one write +
     /// msync(MS_SYNC) of `size` bytes, the cut, and reading the file back.

@@ -256,6 +256,9 @@ pub fn rerun_line(cfg: &SoundnessConfig, p: &PlannedTrial) -> String {
     if let Some(c) = cfg.cut {
         let _ = write!(s, " --cut {c}");
     }
+    if let Some(p) = cfg.page_cache.filter(|&p| p != super::campaign::PageCacheStart::default()) {
+        let _ = write!(s, " --page-cache {p}");
+    }
     s
 }
 
@@ -299,15 +302,11 @@ impl SoundnessReport {
             "unsynced = trials with pages the model lets vary; kept more = of those, trials where an unsynced page \
              survived; all newest = every unsynced page survived"
         );
-        if self.config.writers_per_cut > 1 && self.backend == Backend::Loopcut {
-            // Measured (SOUNDNESS.md, cut groups): the share of probe trials
-            // keeping unsynced pages on ext4 and xfs grows with the group.
+        if let Some(p) = self.config.page_cache {
             let _ = writeln!(
                 s,
-                "note: {} writers shared each cut; on ext4 and xfs that makes \"kept more\" several times more \
-                 frequent than for a writer cut alone (verdicts are unaffected: every file is still checked); \
-                 --writers-per-cut 1 measures writers alone",
-                self.config.writers_per_cut
+                "page cache at the start of each writer: {p} (--page-cache; `written` gives ext4/xfs large folios, \
+                 which a ranged msync writes back whole)"
             );
         }
         for f in &self.filesystems {
