@@ -71,10 +71,26 @@ pub enum RealcutError {
     Command { command: String, detail: String },
     #[error("{0}")]
     Spec(String),
+    /// A guest did not reach its kill point (the vm backend).
+    #[error("{0}")]
+    Guest(Box<GuestFailure>),
     #[error("realcut worker {id}: {message}")]
     Worker { id: u32, message: String },
     #[error("interrupted")]
     Interrupted,
+}
+
+/// What is known of a guest that did not reach its kill point.
+#[derive(Debug, thiserror::Error)]
+#[error("vm trial on {disk}: {why}; qemu stderr: {qemu_stderr}; console tail ({}):\n{console_tail}", console.display())]
+pub struct GuestFailure {
+    pub disk: String,
+    pub why: String,
+    pub qemu_stderr: String,
+    pub console: std::path::PathBuf,
+    /// Bytes the guest printed on its serial console.
+    pub console_bytes: u64,
+    pub console_tail: String,
 }
 
 impl RealcutError {

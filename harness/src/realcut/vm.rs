@@ -50,7 +50,7 @@ use super::sys::copy_sparse;
 use super::vm_accel::{self, Accel, AccelChoice, AccelDecision, KVM_PROBE_TIMEOUT};
 use super::volatile_disk::{sample_states, state_count, DiskCutMode, VolatileDisk};
 use super::volatile_report::{CutSummary, DiskStateFinding, VolatileDiskReport, MAX_LISTED};
-use super::{Backend, RealcutError};
+use super::{Backend, GuestFailure, RealcutError};
 use crate::crash::{CrashKind, CrashPoint};
 use crate::journal::{JournalSnapshot, OpFailure};
 use crate::payload::Payloads;
@@ -457,19 +457,15 @@ impl VmGuest {
         let started = Instant::now();
         let result = probe.boot_and_kill(&v.initramfs, &disk, None);
         let took = started.elapsed();
-        let console = std::fs::metadata(disk.with_extension("console.log")).map_or(0, |m| m.len());
         let _ = std::fs::remove_dir_all(&probe.work);
         match result {
             Ok(p) if p.ready => Ok(took),
             Ok(_) => Err(format!("the guest ended without its writer reporting ready ({:.1} s)", took.as_secs_f64())),
-            Err(e) => {
-                // "vm trial on DISK: WHY; qemu stderr: ERR; console tail (...)": WHY and ERR say it here.
-                let text = e.to_string();
-                let why = text.split_once(": ").map_or(&text[..], |(_, w)| w);
-                let why = why.split("; console tail").next().unwrap_or(why).trim_end_matches("; qemu stderr: ");
-                let why = why.replace("no kill point after", "its writer did not report ready within");
-                Err(format!("{why}; the guest printed {console} bytes on its serial console"))
+            Err(RealcutError::Guest(g)) => {
+                let qemu = if g.qemu_stderr.is_empty() { String::new() } else { format!("; qemu: {}", g.qemu_stderr) };
+                Err(format!("{}{qemu}; the guest printed {} bytes on its serial console", g.why, g.console_bytes))
             }
+            Err(e) => Err(e.to_string()),
         }
     }
 
@@ -588,7 +584,12 @@ impl VmGuest {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                break Some(format!("no kill point after {:?}", self.timeout));
+                break Some(match k {
+                    None => format!("the writer did not report ready within {:?}", self.timeout),
+                    Some(k) => {
+                        format!("the writer did not reach its kill point (before op {k}) within {:?}", self.timeout)
+                    }
+                });
             }
             let mut pfd = libc::pollfd { fd: out.as_raw_fd(), events: libc::POLLIN, revents: 0 };
             // SAFETY: one pollfd on a descriptor we own.
@@ -620,13 +621,16 @@ impl VmGuest {
             if let Some(mut e) = child.stderr.take() {
                 let _ = e.read_to_string(&mut err);
             }
-            let tail = std::fs::read_to_string(console).unwrap_or_default();
-            let tail: String = tail.chars().rev().take(1500).collect::<Vec<_>>().into_iter().rev().collect();
-            return Err(RealcutError::Spec(format!(
-                "vm trial on {what}: {why}; qemu stderr: {}; console tail ({}):\n{tail}",
-                err.trim(),
-                console.display()
-            )));
+            let text = std::fs::read_to_string(console).unwrap_or_default();
+            let tail: String = text.chars().rev().take(1500).collect::<Vec<_>>().into_iter().rev().collect();
+            return Err(RealcutError::Guest(Box::new(GuestFailure {
+                disk: what.to_owned(),
+                why,
+                qemu_stderr: err.trim().to_owned(),
+                console: console.to_owned(),
+                console_bytes: text.len() as u64,
+                console_tail: tail,
+            })));
         }
         Ok(progress)
     }
