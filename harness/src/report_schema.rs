@@ -36,6 +36,14 @@ pub enum ReportKind {
 impl ReportKind {
     pub const ALL: [ReportKind; 2] = [ReportKind::Survival, ReportKind::Soundness];
 
+    /// The argument of `crashlab report schema KIND`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReportKind::Survival => "survival",
+            ReportKind::Soundness => "soundness",
+        }
+    }
+
     /// Where the schema is committed, relative to the repository root.
     pub fn committed_path(self) -> &'static str {
         match self {
@@ -47,11 +55,7 @@ impl ReportKind {
     /// The command that regenerates the committed schema (named in test
     /// failures).
     pub fn regenerate_command(self) -> String {
-        let arg = match self {
-            ReportKind::Survival => "",
-            ReportKind::Soundness => " soundness",
-        };
-        format!("cargo run -p crashlab -- report schema{arg} > {}", self.committed_path())
+        format!("cargo run -p crashlab -- report schema {} > {}", self.name(), self.committed_path())
     }
 
     /// The schema, as the JSON `crashlab report schema [KIND]` prints.
@@ -92,6 +96,22 @@ impl ReportKind {
         let mut text = serde_json::to_string_pretty(&self.schema()).expect("schemas serialize");
         text.push('\n');
         text
+    }
+}
+
+impl std::fmt::Display for ReportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ReportKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ReportKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("unknown report kind `{s}`; expected survival or soundness"))
     }
 }
 

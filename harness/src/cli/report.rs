@@ -57,18 +57,10 @@ enum ReportCommand {
     /// reports/survival-report.schema.json) or of soundness reports
     /// (reports/soundness-report.schema.json).
     Schema {
-        #[arg(value_enum, default_value_t = SchemaKind::Survival)]
-        kind: SchemaKind,
+        /// survival or soundness.
+        #[arg(default_value_t = ReportKind::Survival)]
+        kind: ReportKind,
     },
-}
-
-/// Which report's schema `report schema` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SchemaKind {
-    /// `crashlab matrix` and `crashlab run` reports.
-    Survival,
-    /// `crashlab soundness` reports.
-    Soundness,
 }
 
 pub fn run(a: ReportArgs) -> Result<ExitCode> {
@@ -110,10 +102,6 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ReportCommand::Schema { kind } => {
-            let kind = match kind {
-                SchemaKind::Survival => ReportKind::Survival,
-                SchemaKind::Soundness => ReportKind::Soundness,
-            };
             print!("{}", kind.schema_text());
             Ok(ExitCode::SUCCESS)
         }

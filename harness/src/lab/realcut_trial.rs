@@ -335,17 +335,29 @@ fn create_file(fs: &LiveFs, st: &SpecState, slot: usize, page_cache: PageCacheSt
     File::open(fs.mount_point())
         .and_then(|d| d.sync_all())
         .map_err(io_err(format!("cannot fsync {}", fs.mount_point().display())))?;
-    let f = File::open(&path).map_err(io_err(format!("cannot open {}", path.display())))?;
-    start_page_cache(&f, &path, page_cache, &st.payloads.base)
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(io_err(format!("cannot open {}", path.display())))?;
+    let base: &[u8] = &st.payloads.base;
+    start_page_cache(&f, &path, page_cache, base, &mut vec![0u8; base.len()])
 }
 
-/// Make the page cache of `file` (clean, at version `base`) what
-/// `page_cache` says the writer starts from: drop it, then read the file
-/// back, or write it whole again and `fdatasync` it. Without this the first
+/// Make the page cache of `file` (open for reading and writing, clean, its
+/// size `base.len()`) what `page_cache` says the writer starts from: drop
+/// it, then read the file back (into `scratch`, `base.len()` bytes), or
+/// write `base` over it whole and `fdatasync` it. Without this the first
 /// cut group of each writer ran on the folios `create_file`'s write made
 /// and every later one on folios a read made, which changed how often
 /// unsynced pages survived with the number of writers per cut.
-fn start_page_cache(file: &File, path: &Path, page_cache: PageCacheStart, base: &[u8]) -> Result<(), RealcutError> {
+fn start_page_cache(
+    file: &File,
+    path: &Path,
+    page_cache: PageCacheStart,
+    base: &[u8],
+    scratch: &mut [u8],
+) -> Result<(), RealcutError> {
     // SAFETY: fadvise on a descriptor we own; the pages are clean (synced),
     // so DONTNEED drops them.
     let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
@@ -355,16 +367,11 @@ fn start_page_cache(file: &File, path: &Path, page_cache: PageCacheStart, base: 
     }
     match page_cache {
         PageCacheStart::Read => {
-            let mut buf = vec![0u8; base.len()];
-            file.read_exact_at(&mut buf, 0).map_err(io_err(format!("cannot read {}", path.display())))
+            file.read_exact_at(scratch, 0).map_err(io_err(format!("cannot read {}", path.display())))
         }
         PageCacheStart::Written => {
-            let f = OpenOptions::new()
-                .write(true)
-                .open(path)
-                .map_err(io_err(format!("cannot open {} to rewrite it", path.display())))?;
-            f.write_all_at(base, 0).map_err(io_err(format!("cannot rewrite {}", path.display())))?;
-            f.sync_data().map_err(io_err(format!("cannot fdatasync {}", path.display())))
+            file.write_all_at(base, 0).map_err(io_err(format!("cannot rewrite {}", path.display())))?;
+            file.sync_data().map_err(io_err(format!("cannot fdatasync {}", path.display())))
         }
     }
 }
@@ -561,13 +568,16 @@ impl CutGroup<'_> {
     }
 
     /// Put version 0 back, durably, into the files of the first `slots`
-    /// slots for the next group: rewrite the pages that differ, then
-    /// `fdatasync` each (data and size are what the model starts from; the
-    /// first one commits the others' changes too). Long after the cut.
+    /// slots for the next group, each page cache as `page_cache` says
+    /// ([`start_page_cache`]). Long after the cut. `read`: rewrite the pages
+    /// that differ and `fdatasync` each changed file (data and size are what
+    /// the model starts from; the first one commits the others' changes too),
+    /// then drop and re-read the cache. `written`: the whole file is written
+    /// and synced there anyway, so only its size is put back here.
     fn reset(&mut self, slots: usize, page_cache: PageCacheStart) -> Result<(), RealcutError> {
         let base: &[u8] = &self.st.payloads.base;
         let page = self.st.spec.page_size as usize;
-        let mut changed = Vec::new();
+        let mut files = Vec::with_capacity(slots);
         let mut now = vec![0u8; base.len()];
         for slot in 0..slots {
             let path = self.path(slot);
@@ -582,26 +592,26 @@ impl CutGroup<'_> {
                 f.set_len(base.len() as u64).map_err(io_err(format!("cannot resize {}", path.display())))?;
                 dirty = true;
             }
-            let n = f.read_at(&mut now, 0).map_err(io_err(format!("cannot read {}", path.display())))?;
-            for start in (0..base.len()).step_by(page) {
-                let end = (start + page).min(base.len());
-                if end > n || now[start..end] != base[start..end] {
-                    f.write_all_at(&base[start..end], start as u64)
-                        .map_err(io_err(format!("cannot reset {}", path.display())))?;
-                    dirty = true;
+            if page_cache == PageCacheStart::Read {
+                let n = f.read_at(&mut now, 0).map_err(io_err(format!("cannot read {}", path.display())))?;
+                for start in (0..base.len()).step_by(page) {
+                    let end = (start + page).min(base.len());
+                    if end > n || now[start..end] != base[start..end] {
+                        f.write_all_at(&base[start..end], start as u64)
+                            .map_err(io_err(format!("cannot reset {}", path.display())))?;
+                        dirty = true;
+                    }
                 }
             }
-            if dirty {
-                changed.push((f, path));
+            files.push((f, path, dirty));
+        }
+        if page_cache == PageCacheStart::Read {
+            for (f, path, _) in files.iter().filter(|(_, _, dirty)| *dirty) {
+                f.sync_data().map_err(io_err(format!("cannot fdatasync {}", path.display())))?;
             }
         }
-        for (f, path) in &changed {
-            f.sync_data().map_err(io_err(format!("cannot fdatasync {}", path.display())))?;
-        }
-        for slot in 0..slots {
-            let path = self.path(slot);
-            let f = File::open(&path).map_err(io_err(format!("cannot open {}", path.display())))?;
-            start_page_cache(&f, &path, page_cache, base)?;
+        for (f, path, _) in &files {
+            start_page_cache(f, path, page_cache, base, &mut now)?;
         }
         Ok(())
     }

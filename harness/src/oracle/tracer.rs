@@ -299,10 +299,8 @@ impl Tracer<'_> {
     /// Let the seized writer go on to install its filter and exec.
     fn release(&mut self) {
         if let Some(go) = self.go_w.take() {
-            if self.control.is_cancelled() {
-                self.cancelled = true;
-                self.start_killing();
-            } else {
+            self.notice_cancel();
+            if !self.cancelled {
                 let b = 1u8;
                 // SAFETY: one byte from a local to our pipe. The writer holds
                 // the read end until exec, so no SIGPIPE (which Rust programs

@@ -1,34 +1,32 @@
 //! Validation of reports against the committed JSON Schemas
-//! (`reports/survival-report.schema.json`, `reports/soundness-report.schema.json`),
-//! shared by the test suites of both crates (`#[path]`-included) so every
-//! report a test produces is checked.
+//! ([`ReportKind::committed_path`]), shared by the test suites of both
+//! crates (`#[path]`-included) so every report a test produces is checked.
 
 use std::sync::OnceLock;
 
-/// A committed schema, compiled once per test process.
-fn compile(file: &str) -> jsonschema::Validator {
-    let path = format!("{}/../reports/{file}", env!("CARGO_MANIFEST_DIR"));
-    let text =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read the committed schema {path}: {e}"));
-    let schema: serde_json::Value =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("the committed schema {path} is not JSON: {e}"));
-    jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("the committed schema {path} is invalid: {e}"))
-}
+use crashlab::report_schema::ReportKind;
 
 /// Panic, listing every violation with its JSON pointer, unless `report`
-/// (described by `what`) matches the schema `reports/{file}`.
-fn assert_matches(
-    validator: &jsonschema::Validator,
-    file: &str,
-    regenerate: &str,
-    report: &serde_json::Value,
-    what: &str,
-) {
+/// (described by `what`) matches the committed schema of `kind`, compiled
+/// once per test process.
+fn assert_matches(kind: ReportKind, report: &serde_json::Value, what: &str) {
+    static VALIDATORS: [OnceLock<jsonschema::Validator>; ReportKind::ALL.len()] = [OnceLock::new(), OnceLock::new()];
+    let i = ReportKind::ALL.iter().position(|&k| k == kind).expect("every kind is in ALL");
+    let file = kind.committed_path();
+    let validator = VALIDATORS[i].get_or_init(|| {
+        let path = format!("{}/../{file}", env!("CARGO_MANIFEST_DIR"));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read the committed schema {path}: {e}"));
+        let schema: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("the committed schema {path} is not JSON: {e}"));
+        jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("the committed schema {path} is invalid: {e}"))
+    });
     let errors: Vec<String> =
         validator.iter_errors(report).map(|e| format!("  at {}: {e}", e.instance_path())).collect();
     assert!(
         errors.is_empty(),
-        "{what} does not match reports/{file} (if the types changed on purpose, regenerate it: {regenerate}):\n{}",
+        "{what} does not match {file} (if the types changed on purpose, regenerate it: {}):\n{}",
+        kind.regenerate_command(),
         errors.join("\n")
     );
 }
@@ -36,16 +34,7 @@ fn assert_matches(
 /// A survival report (`crashlab matrix|run`) must match its committed schema.
 #[allow(dead_code)]
 pub fn assert_valid_report(report: &serde_json::Value, what: &str) {
-    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
-    let file = "survival-report.schema.json";
-    let v = V.get_or_init(|| compile(file));
-    assert_matches(
-        v,
-        file,
-        "cargo run -p crashlab -- report schema > reports/survival-report.schema.json",
-        report,
-        what,
-    );
+    assert_matches(ReportKind::Survival, report, what);
 }
 
 /// As [`assert_valid_report`], for a typed report.
@@ -57,14 +46,5 @@ pub fn assert_valid(report: &crashlab::report::SurvivalReport, what: &str) {
 /// A soundness report (`crashlab soundness`) must match its committed schema.
 #[allow(dead_code)]
 pub fn assert_valid_soundness_report(report: &serde_json::Value, what: &str) {
-    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
-    let file = "soundness-report.schema.json";
-    let v = V.get_or_init(|| compile(file));
-    assert_matches(
-        v,
-        file,
-        "cargo run -p crashlab -- report schema soundness > reports/soundness-report.schema.json",
-        report,
-        what,
-    );
+    assert_matches(ReportKind::Soundness, report, what);
 }
