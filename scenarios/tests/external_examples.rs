@@ -58,6 +58,14 @@ fn filesystems() -> Vec<(&'static str, tempfile::TempDir)> {
     out
 }
 
+/// Writer options for tests that need crashes to strike mid-run: a pause
+/// after each ack makes the writer's work (~20 ms on tmpfs) dwarf its
+/// start-up. Unpaced, the whole clean run takes under a millisecond, so on
+/// a loaded machine every crash time (a fraction of the clean run, counted
+/// from the spawn) can fall before the first ack: CI once saw 24 of 24
+/// `sigabrt` trials end with no ack.
+const PACED: &str = "--pace-us 300";
+
 fn section(report: &ExternalReport, crash: ExternalCrash) -> &CrashSection {
     report.crashes.iter().find(|s| s.crash == crash).expect("a section per crash kind")
 }
@@ -81,9 +89,9 @@ fn correct_designs_pass_every_process_crash() {
     let mut died_of_sigbus = 0;
     for (fs, dir) in filesystems() {
         // Fewer records on a real disk, where each msync waits for it.
-        let options = if fs == "tmpfs" { "" } else { "--records 16" };
+        let options = if fs == "tmpfs" { PACED.to_owned() } else { format!("--records 16 {PACED}") };
         for example in ["wal", "shadow"] {
-            let report = run(example, &ALL_PROCESS_CRASHES, 24, dir.path(), options);
+            let report = run(example, &ALL_PROCESS_CRASHES, 24, dir.path(), &options);
             assert!(!report.violation_found(), "{example} on {fs}: {}", report.human_summary());
             assert_crashes_struck(&report, example);
             if example == "wal" {
@@ -103,7 +111,7 @@ fn correct_designs_pass_every_process_crash() {
 fn mistakes_only_power_loss_catches_pass_every_process_crash() {
     let (dir, _) = fast_dir();
     for example in ["wal-ack-before-msync", "wal-ms-async"] {
-        let report = run(example, &ALL_PROCESS_CRASHES, 24, dir.path(), "");
+        let report = run(example, &ALL_PROCESS_CRASHES, 24, dir.path(), PACED);
         assert!(!report.violation_found(), "{example}: {}", report.human_summary());
         assert_crashes_struck(&report, example);
     }
@@ -112,7 +120,7 @@ fn mistakes_only_power_loss_catches_pass_every_process_crash() {
 #[test]
 fn map_private_loses_every_ack_after_a_crash_though_the_clean_run_passes() {
     let (dir, _) = fast_dir();
-    let report = run("wal-map-private", &[ExternalCrash::Sigkill, ExternalCrash::Sigabrt], 24, dir.path(), "");
+    let report = run("wal-map-private", &[ExternalCrash::Sigkill, ExternalCrash::Sigabrt], 24, dir.path(), PACED);
     assert!(report.violation_found(), "{}", report.human_summary());
     assert_crashes_struck(&report, "wal-map-private");
     for s in &report.crashes {

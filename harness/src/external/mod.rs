@@ -51,7 +51,10 @@
 //! calibrates how long the writer takes and proves that the checker accepts
 //! an uncrashed result; a checker that rejects it is reported as a
 //! violation. Each trial then picks a time uniformly inside that duration
-//! (from the seed), counted from the writer's start:
+//! (from the seed), counted from the writer's start. The start-up (exec,
+//! dynamic linking) is inside that duration, so a writer whose work is short
+//! next to its start-up is mostly crashed before its first ack; the summary
+//! says so when that happened to most crashes of a kind:
 //!
 //! - `sigkill`: `SIGKILL` to the writer's whole process group (the writer is
 //!   started in a process group of its own, so its children die with it);

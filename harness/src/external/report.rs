@@ -242,6 +242,24 @@ pub struct CrashSection {
     pub trials_detail: Vec<TrialSummary>,
 }
 
+impl CrashSection {
+    /// Trials whose crash struck the running writer before its first ack:
+    /// they test only how a program recovers from its own start-up.
+    pub fn struck_before_first_ack(&self) -> u64 {
+        let struck = |d: &Delivery| matches!(d, Delivery::Signal { .. } | Delivery::Truncation { .. });
+        self.trials_detail.iter().filter(|t| struck(&t.delivery) && t.acks == 0).count() as u64
+    }
+
+    /// Whether most crashes struck before the writer acked anything, while
+    /// its clean run did ack: crash times are a fraction of the clean run
+    /// counted from the spawn, so a writer whose start-up is long next to its
+    /// work (or slower in the trials than in the clean run, as on a loaded
+    /// machine) is mostly crashed before it does anything.
+    pub fn mostly_struck_before_first_ack(&self, clean_acks: u64) -> bool {
+        clean_acks > 0 && self.crashed > 0 && 2 * self.struck_before_first_ack() > self.crashed
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExternalSummary {
     pub trials: u64,
@@ -471,6 +489,17 @@ impl ExternalReport {
                     s.died_of_sigbus, s.exited_after_cut, s.nothing_to_cut
                 );
             }
+            if s.mostly_struck_before_first_ack(clean.acks) {
+                let _ = writeln!(
+                    out,
+                    "          note: {} of {} crashes struck before the writer's first ack (crash times fall in \
+                     the {:.1} ms clean run, counted from the spawn); to crash it mid-work more often, give it \
+                     more work per run or a pause after each ack",
+                    s.struck_before_first_ack(),
+                    s.crashed,
+                    clean.duration_ns as f64 / 1e6
+                );
+            }
         }
         if let Some(p) = &self.power_loss {
             p.write_summary(&mut out);
@@ -545,6 +574,34 @@ mod tests {
         assert_eq!(s.failures[0].replay, "replay 0");
         assert_eq!(s.failures[0].last_ack.as_deref(), Some("rec 1"));
         assert_eq!(s.trials_detail.iter().map(|t| t.trial).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_section_whose_crashes_mostly_struck_before_any_ack_says_so() {
+        let kill = || Delivery::Signal { signal: "SIGKILL".into() };
+        let killed = ProcessEnd::Signaled(libc::SIGKILL);
+        let section = |acks: &[usize]| {
+            let mut outcomes: Vec<_> = (0..acks.len() as u32)
+                .map(|t| outcome(t, kill(), killed, acks[t as usize], CheckerVerdict::Consistent))
+                .collect();
+            // A writer that finished first saw no crash at all: not counted.
+            outcomes.push(outcome(
+                acks.len() as u32,
+                Delivery::WriterFinishedFirst,
+                ProcessEnd::Exited(0),
+                0,
+                CheckerVerdict::Consistent,
+            ));
+            aggregate_section(ExternalCrash::Sigkill, &outcomes, &|t| format!("replay {t}"))
+        };
+        let early = section(&[0, 0, 3, 0]);
+        assert_eq!((early.crashed, early.struck_before_first_ack()), (4, 3));
+        assert!(early.mostly_struck_before_first_ack(64));
+        // A writer that acks nothing even when not crashed: nothing to warn about.
+        assert!(!early.mostly_struck_before_first_ack(0));
+        let half = section(&[0, 0, 3, 5]);
+        assert_eq!(half.struck_before_first_ack(), 2);
+        assert!(!half.mostly_struck_before_first_ack(64), "half is not most");
     }
 
     #[test]
