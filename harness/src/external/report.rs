@@ -162,6 +162,14 @@ pub enum Delivery {
     NothingToCut,
 }
 
+impl Delivery {
+    /// Did the crash reach the running writer (a signal sent, a file cut)?
+    /// What [`CrashSection::crashed`] counts.
+    pub fn struck_the_writer(&self) -> bool {
+        matches!(self, Delivery::Signal { .. } | Delivery::Truncation { .. })
+    }
+}
+
 impl fmt::Display for Delivery {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -246,8 +254,7 @@ impl CrashSection {
     /// Trials whose crash struck the running writer before its first ack:
     /// they test only how a program recovers from its own start-up.
     pub fn struck_before_first_ack(&self) -> u64 {
-        let struck = |d: &Delivery| matches!(d, Delivery::Signal { .. } | Delivery::Truncation { .. });
-        self.trials_detail.iter().filter(|t| struck(&t.delivery) && t.acks == 0).count() as u64
+        self.trials_detail.iter().filter(|t| t.delivery.struck_the_writer() && t.acks == 0).count() as u64
     }
 
     /// Whether most crashes struck before the writer acked anything, while
@@ -367,16 +374,11 @@ pub fn aggregate_section(
         trials_detail: Vec::new(),
     };
     for o in sorted {
+        s.crashed += o.delivery.struck_the_writer() as u64;
         match &o.delivery {
-            Delivery::Signal { .. } => s.crashed += 1,
-            Delivery::Truncation { .. } => {
-                s.crashed += 1;
-                if o.writer_end == ProcessEnd::Signaled(libc::SIGBUS) {
-                    s.died_of_sigbus += 1;
-                } else {
-                    s.exited_after_cut += 1;
-                }
-            }
+            Delivery::Signal { .. } => {}
+            Delivery::Truncation { .. } if o.writer_end == ProcessEnd::Signaled(libc::SIGBUS) => s.died_of_sigbus += 1,
+            Delivery::Truncation { .. } => s.exited_after_cut += 1,
             Delivery::WriterFinishedFirst => s.finished_first += 1,
             Delivery::NothingToCut => s.nothing_to_cut += 1,
         }
