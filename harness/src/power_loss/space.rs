@@ -203,6 +203,18 @@ impl UnitVersion<'_> {
         }
     }
 
+    /// Write this version's bytes into `out`, a buffer of the unit `range`
+    /// alone (offset 0 is `range.start`).
+    pub(crate) fn write_unit(&self, range: ByteRange, out: &mut [u8]) {
+        for p in &self.pieces {
+            let dst = &mut out[(p.range.start - range.start) as usize..(p.range.end - range.start) as usize];
+            match p.src {
+                Some(s) => dst.copy_from_slice(s),
+                None => dst.fill(0),
+            }
+        }
+    }
+
     /// The first offset below `len` where `file` differs from this version.
     fn first_mismatch(&self, file: &[u8], len: u64) -> Option<u64> {
         for p in &self.pieces {
@@ -959,15 +971,8 @@ impl<'a> PowerLossModel<'a> {
         let us = unit_size as usize;
         let (mut old_bytes, mut new_bytes) = (vec![0u8; us], vec![0u8; us]);
         let base = unit.range.start;
-        for (v, out) in [(old, &mut old_bytes), (new, &mut new_bytes)] {
-            for p in &v.pieces {
-                let dst = &mut out[(p.range.start - base) as usize..(p.range.end - base) as usize];
-                match p.src {
-                    Some(s) => dst.copy_from_slice(s),
-                    None => dst.fill(0),
-                }
-            }
-        }
+        old.write_unit(unit.range, &mut old_bytes);
+        new.write_unit(unit.range, &mut new_bytes);
         let end = unit.range.end.min(len);
         (unit.range.start..end).all(|pos| {
             let (i, got) = ((pos - base) as usize, file[pos as usize]);

@@ -143,7 +143,7 @@ pub fn judge_with(
         j.forbidden = Some(f);
         return Ok(j);
     }
-    let choice = choice_of(&model, observed);
+    let ObservedState { choice, half_applied } = observed_state(&model, observed);
     let within = model.dims_within(choice.size);
     j.dirty_units = within as u64;
     for d in 0..within {
@@ -159,7 +159,7 @@ pub fn judge_with(
             direct.len()
         ));
     } else {
-        let via_model = ack_judge.evaluate(&choice);
+        let via_model = ack_judge.evaluate_observed(&model, &choice, &half_applied, observed);
         let differs = |(a, (_, s)): &(usize, &(u32, Option<AckStatus>))| s.is_some_and(|s| via_model[*a] != s);
         if let Some((a, (id, s))) = direct.iter().enumerate().find(differs) {
             let s = s.expect("only known statuses differ");
@@ -173,14 +173,24 @@ pub fn judge_with(
     Ok(j)
 }
 
-/// The state a file the model allows is in: the size, and per dimension the
-/// oldest allowed version whose bytes the file holds. (A unit holding a
-/// store half applied matches none; it is put at the version that store
-/// made, part of which survived.)
-pub fn choice_of(model: &PowerLossModel<'_>, observed: &[u8]) -> ChoiceVector {
+/// The state a file the model allows is in, as far as a choice vector can
+/// say it, and the dimensions it cannot describe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedState {
+    /// The size, and per dimension the oldest allowed version whose bytes
+    /// the file holds. (A unit holding a store half applied matches none; it
+    /// is put at the version that store made, part of which survived.)
+    pub choice: ChoiceVector,
+    /// Dimensions holding a store half applied, in increasing order.
+    pub half_applied: Vec<usize>,
+}
+
+/// The state of a file the model allows ([`ObservedState`]).
+pub fn observed_state(model: &PowerLossModel<'_>, observed: &[u8]) -> ObservedState {
     let len = observed.len() as u64;
     let size = model.size_index(len).unwrap_or(0);
     let mut c = model.floor_choice(size);
+    let mut half_applied = Vec::new();
     let mut scratch = model.floor_image();
     for d in 0..model.dims_within(size) {
         let r = model.dim_unit(d).range;
@@ -195,9 +205,15 @@ pub fn choice_of(model: &PowerLossModel<'_>, observed: &[u8]) -> ChoiceVector {
             }
         }
         model.write_dim(d, 0, &mut scratch);
-        c.versions[d] = chosen.or_else(|| model.half_applied_store(d, observed)).unwrap_or(radix - 1);
+        c.versions[d] = match chosen {
+            Some(v) => v,
+            None => {
+                half_applied.push(d);
+                model.half_applied_store(d, observed).unwrap_or(radix - 1)
+            }
+        };
     }
-    c
+    ObservedState { choice: c, half_applied }
 }
 
 /// What became of every completed ack in `observed`, from the bytes alone:
@@ -464,6 +480,162 @@ mod tests {
             }
             let fast = direct_ack_status(&s, &pay, &facts(k), &f);
             proptest::prop_assert_eq!(fast, naive_direct_ack_status(&s, &facts(k), &f));
+        }
+    }
+}
+
+#[cfg(test)]
+mod judges_agree_tests {
+    //! The per-ack judge of the model and the direct byte check must agree
+    //! on every file the model allows (issue 17: the nightly's volatile-torn
+    //! campaign reported a mismatch on a unit holding a store half applied).
+    use super::*;
+    use crate::crash::{CrashKind, CrashPoint};
+    use crate::journal::JournalSnapshot;
+    use crate::power_loss::{VersionOrigin, DEFAULT_TEAR};
+    use crate::process_model::ChildExit;
+    use crate::realcut::campaign::{plan, SoundnessConfig};
+    use crate::spec::{MappingKind, SyncPolicy, WorkloadParams};
+    use proptest::prelude::*;
+
+    /// The state the nightly of 2026-12-06 reported (`vm-ext4-2-before:20-state4`).
+    const NIGHTLY_STATE: &str = "newest:p0s5=v0,p4s0=v0,p4s3=v0,p4s6=v0,p5s0=v0,p5s5=v0,p5s6=v0,p6s0=v0,\
+        p6s1=v0,p6s4=v0,p6s6=v0,p7s1=v0,p7s2=v0,p7s4=v0,p7s5=v0,p7s6=v0,p8s0=v0,p8s1=v0,p8s4=v3,p8s6=v0,p8s7=v0,\
+        p9s7=v0,p10s0=v0,p10s2=v0,p10s3=v0,p10s4=v0,p10s5=v0,p10s7=v0,p11s1=v0,p11s2=v0,p11s4=v1,p11s5=v0,p11s6=v0";
+
+    fn killed_before(k: usize) -> TrialFacts {
+        TrialFacts {
+            kind: CrashKind::Sigkill,
+            point: CrashPoint::BeforeOp(k),
+            exit: ChildExit::Signaled(libc::SIGKILL),
+            journal: JournalSnapshot { completed: k, in_flight: None, failed: None },
+            external_truncate: None,
+        }
+    }
+
+    fn torn() -> PowerLossConfig {
+        PowerLossConfig { tear: Some(DEFAULT_TEAR), ..Default::default() }
+    }
+
+    /// Put unit `d` of `file` half way between its allowed version `v - 1`
+    /// and `v`: the bytes where they differ picked by `mask` (cycled), old
+    /// where the bit is 0. Returns false if the two versions differ in fewer
+    /// than two bytes (no mix of both is possible).
+    fn half_apply(model: &PowerLossModel<'_>, d: usize, v: usize, mask: &[bool], file: &mut [u8]) -> bool {
+        let unit = model.dim_unit(d);
+        let len = (unit.range.end - unit.range.start) as usize;
+        let (mut old, mut new) = (vec![0u8; len], vec![0u8; len]);
+        unit.allowed()[v - 1].write_unit(unit.range, &mut old);
+        unit.allowed()[v].write_unit(unit.range, &mut new);
+        let start = unit.range.start as usize;
+        let end = (unit.range.end as usize).min(file.len());
+        let differing: Vec<usize> = (start..end).filter(|&i| old[i - start] != new[i - start]).collect();
+        if differing.len() < 2 {
+            return false;
+        }
+        for (n, &i) in differing.iter().enumerate() {
+            // The first differing byte old, the last new: a real mix.
+            let newer = if n == 0 {
+                false
+            } else if n + 1 == differing.len() {
+                true
+            } else {
+                mask[n % mask.len()]
+            };
+            file[i] = if newer { new[i - start] } else { old[i - start] };
+        }
+        true
+    }
+
+    #[test]
+    fn a_sector_holding_a_store_half_applied_is_torn_for_both_judges() {
+        // The nightly's campaign, rebuilt from its command line
+        // (`soundness --backend vm --disk volatile-torn --trials 30 --seed 20261206`).
+        let cfg: SoundnessConfig = serde_json::from_value(serde_json::json!({
+            "backend": "vm", "seed": 20261206u64, "filesystems": ["ext4"], "trials": 30,
+            "scenarios": SoundnessConfig::default_scenarios(), "file_size": 65536, "txns": 12
+        }))
+        .unwrap();
+        let (specs, trials) = plan(&cfg).unwrap();
+        assert_eq!(trials[2].point, CrashPoint::BeforeOp(20), "the plan of the nightly's trial 2 changed");
+        let spec = &specs.iter().find(|(w, _)| *w == trials[2].scenario).unwrap().1;
+        let payloads = Payloads::build(spec);
+        let facts = killed_before(20);
+        let model = PowerLossModel::build(spec, &payloads, &facts, &torn()).unwrap();
+        assert_eq!(model.dims(), 68, "the nightly's trial had 68 dirty units");
+        let c = model.resolve(&NIGHTLY_STATE.parse().unwrap()).unwrap();
+        let mut file = model.state_bytes(&c);
+        // The state itself: both judges agree.
+        let whole = judge_with(spec, &payloads, &facts, &file, &torn()).unwrap();
+        assert_eq!(whole.judge_mismatch, None);
+        assert_eq!(whole.state.as_deref(), Some(NIGHTLY_STATE));
+        // Page 15, sector 0 holds ack 4's store (newest in that state) half
+        // applied: the state text cannot say so, the bytes can.
+        let d = (0..model.dims()).find(|&d| model.dim_unit(d).id.code() == "p15s0").unwrap();
+        let v = c.versions[d] as usize;
+        assert!(matches!(model.dim_unit(d).allowed()[v].origin, VersionOrigin::Store { .. }));
+        assert!(half_apply(&model, d, v, &[true, false], &mut file));
+        let j = judge_with(spec, &payloads, &facts, &file, &torn()).unwrap();
+        assert_eq!(j.forbidden, None, "a store half applied is allowed");
+        assert_eq!(j.judge_mismatch, None);
+        let direct = direct_ack_status(spec, &payloads, &facts, &file);
+        assert_eq!(direct.iter().find(|(id, _)| *id == 4).unwrap().1, Some(AckStatus::Torn));
+        assert_eq!(j.acks.torn, whole.acks.torn + 1, "ack 4 went from survived to torn");
+    }
+
+    prop_compose! {
+        fn torn_trial()(
+            pages in 1u64..=6,
+            txns in 1u32..=8,
+            policy in 0..SyncPolicy::STANDARD.len(),
+            tear in prop_oneof![Just(None), Just(Some(512u64)), Just(Some(1024))],
+            seed in any::<u64>(),
+            crash in any::<prop::sample::Index>(),
+        ) -> (WriterSpec, usize, PowerLossConfig) {
+            let mut p = WorkloadParams::with_file_size(pages * 4096);
+            p.txns = txns;
+            let spec = WriterSpec::generate(&p, MappingKind::Shared, SyncPolicy::STANDARD[policy], 4096, seed).unwrap();
+            let k = crash.index(spec.ops.len() + 1);
+            (spec, k, PowerLossConfig { tear, ..Default::default() })
+        }
+    }
+
+    proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(256))]
+        /// Random states with units at any allowed version (intermediate
+        /// ones included, like the nightly's `p8s4=v3`), some of them
+        /// holding a store half applied: the model allows every such file,
+        /// and its judge agrees with the byte check on every ack.
+        #[test]
+        fn the_models_judge_and_the_byte_check_agree_on_every_allowed_file(
+            (spec, k, cfg) in torn_trial(),
+            picks in prop::collection::vec(any::<prop::sample::Index>(), 64),
+            halves in prop::collection::vec((any::<prop::sample::Index>(), prop::collection::vec(any::<bool>(), 1..8)), 0..4),
+        ) {
+            let payloads = Payloads::build(&spec);
+            let facts = killed_before(k);
+            let model = PowerLossModel::build(&spec, &payloads, &facts, &cfg).unwrap();
+            let size = model.size_index(model.newest_size()).unwrap();
+            let mut c = model.floor_choice(size);
+            for d in 0..model.dims_within(size) {
+                c.versions[d] = picks[d % picks.len()].index(model.radix(d) as usize) as u32;
+            }
+            let mut file = model.state_bytes(&c);
+            file.truncate(model.sizes()[size] as usize);
+            let within = model.dims_within(size);
+            for (which, mask) in &halves {
+                if within == 0 {
+                    break;
+                }
+                let d = which.index(within);
+                let v = c.versions[d] as usize;
+                if v > 0 && matches!(model.dim_unit(d).allowed()[v].origin, VersionOrigin::Store { .. }) {
+                    half_apply(&model, d, v, mask, &mut file);
+                }
+            }
+            let j = judge_with(&spec, &payloads, &facts, &file, &cfg).unwrap();
+            prop_assert_eq!(&j.forbidden, &None);
+            prop_assert_eq!(&j.judge_mismatch, &None);
         }
     }
 }
