@@ -236,3 +236,56 @@ fn unsynced_pages_written_back_unflushed_are_pending_at_the_cut_and_every_subset
         assert!(f["kept"].is_string(), "evidence kept: {f}");
     }
 }
+
+/// The nightly's volatile-torn campaign in small (issue 17): a fixed seed,
+/// the writer whose cuts lost filesystems there, guest writeback within
+/// ~20 ms so that writes are still unflushed at the cut. What must hold on
+/// every run: no model violation and no judge mismatch (exit 0), and every
+/// finding (a lost filesystem) carried in the JSON with its trial, point,
+/// disk state and evidence, its cause named when crashlab knows it.
+#[test]
+fn a_short_volatile_torn_campaign_is_sound_and_carries_every_finding_with_its_state() {
+    if !vm_smoke_wanted() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let (o, r) = soundness(
+        work.path(),
+        &[
+            "--disk",
+            "volatile-torn",
+            "--guest-writeback-cs",
+            "1",
+            "--disk-states",
+            "8",
+            "--scenario",
+            "shared/fsync-every-4,shared/no-sync",
+            "--trials",
+            "4",
+            "--jobs",
+            "2",
+            "--seed",
+            "20261206",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "sound, lost filesystems are findings: {}", text(&o));
+    assert_eq!(r["summary"]["judge_mismatches"], 0, "{}", r["summary"]);
+    assert_eq!(r["summary"]["violations"], 0, "{}", r["summary"]);
+    let v = &r["filesystems"][0]["volatile_disk"];
+    assert_eq!(v["judge_mismatches"].as_array().map(Vec::len), Some(0), "{v}");
+    assert!(u(&v["states_judged"]) > 0, "{v}");
+    let unreadable = v["unreadable"].as_array().unwrap();
+    assert_eq!(unreadable.len() as u64, u(&v["states_unreadable"]), "every lost filesystem is listed: {v}");
+    for f in unreadable {
+        assert!(f["state"].as_str().unwrap().starts_with("torn kept="), "{f}");
+        assert!(u(&f["trial"]) < 4, "{f}");
+        assert!(Path::new(f["kept"].as_str().expect("evidence kept")).join("trial.json").is_file(), "{f}");
+        if let Some(why) = f["explanation"].as_str() {
+            assert!(why.contains("superblock"), "{f}");
+        }
+    }
+    let out = String::from_utf8_lossy(&o.stdout);
+    if !unreadable.is_empty() {
+        assert!(out.contains("FILESYSTEM LOST (a finding"), "{out}");
+    }
+}

@@ -532,6 +532,9 @@ fn vm(a: &SoundnessArgs, cfg: SoundnessConfig) -> Result<ExitCode> {
             a.keep_dir.display(),
             a.out.display()
         );
+        for (cause, n) in v.unreadable_causes() {
+            println!("  {n} of them: {cause}");
+        }
     }
     Ok(code)
 }

@@ -17,7 +17,7 @@ use super::Backend;
 
 /// Bumped in the major part when a reader of the old format would misread
 /// the new one; in the minor part when fields are only added.
-pub const SOUNDNESS_SCHEMA_VERSION: &str = "1.2";
+pub const SOUNDNESS_SCHEMA_VERSION: &str = "1.3";
 
 /// At most this many violations are detailed per filesystem.
 pub const MAX_VIOLATIONS: usize = 10;

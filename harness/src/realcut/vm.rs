@@ -748,6 +748,7 @@ impl VmGuest {
         let states = sample_states(&vdisk, disk.mode, disk.states_per_cut, trial.seed);
         let verdict_model = VmDisk::Volatile(disk.mode).verdict_model();
         let image = slot.with_extension("state.img");
+        let pristine_groups = read_superblock(&vspec.pristine).ok().and_then(|sb| ext4_block_groups(&sb));
         let mut checked = Vec::with_capacity(states.len());
         for (j, state) in states.iter().enumerate() {
             let t = Instant::now();
@@ -812,13 +813,16 @@ impl VmGuest {
                         fsck.exit.map_or("by signal".into(), |c| c.to_string()),
                         fsck.output_tail()
                     );
+                    let (sb_start, sb_end) = EXT4_PRIMARY_SUPERBLOCK;
+                    let torn = vdisk.tears_range(state, sb_start, sb_end)?;
+                    let explanation = explain_unrepairable(torn, pristine_groups);
                     let kept = keep(None, None, &fsck);
-                    (false, StateOutcome::Unreadable { detail, kept })
+                    (false, StateOutcome::Unreadable { detail, explanation, kept })
                 }
                 FsckOutcome::NoFile { fsck, detail } => {
                     let detail = format!("after e2fsck -fy (exit {:?}): {detail}", fsck.exit);
                     let kept = keep(None, None, &fsck);
-                    (fsck.answered_a_repair_question(), StateOutcome::Unreadable { detail, kept })
+                    (fsck.answered_a_repair_question(), StateOutcome::Unreadable { detail, explanation: None, kept })
                 }
             };
             checked.push(CheckedState {
@@ -865,6 +869,15 @@ fn model_allows(
 }
 
 /// Write `patches` (offset, bytes) into the image file at `path`.
+/// The primary ext4 superblock of the image at `path`.
+fn read_superblock(path: &Path) -> Result<Vec<u8>, RealcutError> {
+    let (start, end) = EXT4_PRIMARY_SUPERBLOCK;
+    let f = std::fs::File::open(path).map_err(sys(format!("cannot open {}", path.display())))?;
+    let mut sb = vec![0u8; (end - start) as usize];
+    f.read_exact_at(&mut sb, start).map_err(sys(format!("cannot read the superblock of {}", path.display())))?;
+    Ok(sb)
+}
+
 fn write_patches(path: &Path, patches: &[(u64, Vec<u8>)]) -> Result<(), RealcutError> {
     let f =
         std::fs::OpenOptions::new().write(true).open(path).map_err(sys(format!("cannot open {}", path.display())))?;
@@ -972,7 +985,49 @@ pub enum StateOutcome {
     /// The file was read and judged (`trial_ns` includes the boot).
     Judged(Box<RealTrialRecord>),
     /// e2fsck could not repair the filesystem, or no file was left.
-    Unreadable { detail: String, kept: Option<PathBuf> },
+    /// `explanation`: the cause, when crashlab can tell (see
+    /// [`explain_unrepairable`]).
+    Unreadable { detail: String, explanation: Option<String>, kept: Option<PathBuf> },
+}
+
+/// Where ext4 keeps its primary superblock: bytes 1024..2048 of the device,
+/// two 512-byte sectors (2 and 3).
+const EXT4_PRIMARY_SUPERBLOCK: (u64, u64) = (1024, 2048);
+
+/// How many block groups an ext4 superblock describes (`None`: not one).
+/// Backup superblocks live in groups 1, 3, 5, 7, 9, 25, ... (sparse_super):
+/// a filesystem of one group has none.
+pub fn ext4_block_groups(superblock: &[u8]) -> Option<u64> {
+    let le32 = |at: usize| superblock.get(at..at + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()) as u64);
+    // s_magic (0xEF53) at 56, s_blocks_count_lo at 4, s_blocks_per_group at 32.
+    if superblock.get(56..58)? != [0x53, 0xEF] {
+        return None;
+    }
+    let (blocks, per_group) = (le32(4)?, le32(32)?);
+    (per_group > 0).then(|| blocks.div_ceil(per_group))
+}
+
+/// Why e2fsck could not repair the filesystem of a disk state, when the
+/// state shows it: a primary superblock torn between two writes (its two
+/// sectors from different writes, a mix no write ever made), on a
+/// filesystem with no backup superblock for e2fsck to fall back to. Real
+/// drives that guarantee only 512-byte atomicity may do that; e2fsck on a
+/// filesystem with backups repairs it (reports/SOUNDNESS.md).
+pub fn explain_unrepairable(superblock_torn: bool, block_groups: Option<u64>) -> Option<String> {
+    if !superblock_torn {
+        return None;
+    }
+    let backups = match block_groups {
+        Some(1) => {
+            "this filesystem has one block group, so no backup superblock for e2fsck to fall back to".to_string()
+        }
+        Some(n) => format!("this filesystem has {n} block groups (backup superblocks exist, yet e2fsck failed)"),
+        None => "the superblock of the image before the trial could not be read".to_string(),
+    };
+    Some(format!(
+        "the disk state tears ext4's primary superblock (bytes 1024..2048, sectors 2-3) between two writes, and \
+         {backups}: a property of ext4 on a drive that tears writes at 512-byte sectors, not of the power-loss model"
+    ))
 }
 
 /// Where and how a vm campaign runs.
@@ -1270,6 +1325,7 @@ fn aggregate_volatile(
         states_torn_observed: (mode == DiskCutMode::Torn).then_some(0),
         violations: Vec::new(),
         unreadable: Vec::new(),
+        judge_mismatches: Vec::new(),
         per_cut: Vec::new(),
     };
     let mut records = Vec::new();
@@ -1286,7 +1342,9 @@ fn aggregate_volatile(
         r.cuts_without_flush += (cut.nbd.flushes == 0) as u64;
         for st in &cut.states {
             r.states_checked += 1;
-            let finding = |detail: String, kept: &Option<PathBuf>| DiskStateFinding {
+            let finding = |detail: String, explanation: Option<String>, kept: &Option<PathBuf>| DiskStateFinding {
+                trial: r.cuts - 1,
+                explanation,
                 scenario: p.scenario,
                 point: p.point,
                 state: st.state.clone(),
@@ -1304,7 +1362,12 @@ fn aggregate_volatile(
                     }
                     if let Some(f) = &rec.judgement.forbidden {
                         if r.violations.len() < MAX_LISTED {
-                            r.violations.push(finding(f.to_string(), &rec.kept));
+                            r.violations.push(finding(f.to_string(), None, &rec.kept));
+                        }
+                    }
+                    if let Some(m) = &rec.judgement.judge_mismatch {
+                        if r.judge_mismatches.len() < MAX_LISTED {
+                            r.judge_mismatches.push(finding(m.clone(), None, &rec.kept));
                         }
                     }
                     if let Some(k) = &rec.kept {
@@ -1317,10 +1380,10 @@ fn aggregate_volatile(
                     }
                     records.push((*p, (**rec).clone()));
                 }
-                StateOutcome::Unreadable { detail, kept } => {
+                StateOutcome::Unreadable { detail, explanation, kept } => {
                     r.states_unreadable += 1;
                     if r.unreadable.len() < MAX_LISTED {
-                        r.unreadable.push(finding(detail.clone(), kept));
+                        r.unreadable.push(finding(detail.clone(), explanation.clone(), kept));
                     }
                 }
             }
@@ -1656,7 +1719,11 @@ mod tests {
                 state_space: 1,
                 states: vec![state(
                     "reorder kept=none",
-                    StateOutcome::Unreadable { detail: "e2fsck -fy could not repair".into(), kept: None },
+                    StateOutcome::Unreadable {
+                        detail: "e2fsck -fy could not repair".into(),
+                        explanation: None,
+                        kept: None,
+                    },
                 )],
             },
         ];
@@ -1749,6 +1816,25 @@ mod tests {
         let torn = VmDisk::Volatile(DiskCutMode::Torn).verdict_model();
         assert!(!judge_with(&spec, &payloads, &facts, &mixed, &torn).unwrap().is_violation());
         assert!(judge(&spec, &payloads, &facts, &mixed).unwrap().is_violation());
+    }
+
+    #[test]
+    fn a_torn_superblock_on_a_filesystem_of_one_block_group_explains_a_lost_filesystem() {
+        // An ext4 superblock as mkfs.ext4 writes it for the guest's 32 MiB
+        // image: 8192 blocks of 4 KiB, 32768 blocks per group.
+        let mut sb = vec![0u8; 1024];
+        sb[4..8].copy_from_slice(&8192u32.to_le_bytes());
+        sb[32..36].copy_from_slice(&32768u32.to_le_bytes());
+        sb[56..58].copy_from_slice(&0xEF53u16.to_le_bytes());
+        assert_eq!(ext4_block_groups(&sb), Some(1));
+        sb[4..8].copy_from_slice(&65536u32.to_le_bytes());
+        assert_eq!(ext4_block_groups(&sb), Some(2));
+        sb[56] = 0;
+        assert_eq!(ext4_block_groups(&sb), None, "not an ext4 superblock");
+        let why = explain_unrepairable(true, Some(1)).unwrap();
+        assert!(why.contains("primary superblock") && why.contains("no backup superblock"), "{why}");
+        assert!(explain_unrepairable(false, Some(1)).is_none(), "an intact superblock explains nothing");
+        assert!(explain_unrepairable(true, Some(3)).unwrap().contains("3 block groups"));
     }
 
     #[test]

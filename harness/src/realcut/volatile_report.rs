@@ -66,6 +66,10 @@ pub struct VolatileDiskReport {
     /// the filesystem on a disk that loses unflushed writes, kept apart
     /// from model soundness violations.
     pub unreadable: Vec<DiskStateFinding>,
+    /// States where the model's ack judge and the direct byte check
+    /// disagreed (a harness bug), each with its state text. Added in 1.3.
+    #[serde(default)]
+    pub judge_mismatches: Vec<DiskStateFinding>,
     /// Per cut (at most [`MAX_LISTED`]), in trial order.
     pub per_cut: Vec<CutSummary>,
 }
@@ -114,19 +118,46 @@ impl VolatileDiskReport {
                 }
             );
         }
-        for u in &v.unreadable {
-            let _ = writeln!(s, "UNREADABLE {} at {} in disk state {}: {}", u.scenario, u.point, u.state, u.detail);
-            if let Some(k) = &u.kept {
-                let _ = writeln!(s, "  evidence kept in {k}");
+        for (what, list) in [("UNREADABLE", &v.unreadable), ("JUDGE MISMATCH (harness bug)", &v.judge_mismatches)] {
+            for u in list {
+                let _ = writeln!(
+                    s,
+                    "{what} {} at {} (trial {}) in disk state {}: {}",
+                    u.scenario, u.point, u.trial, u.state, u.detail
+                );
+                if let Some(e) = &u.explanation {
+                    let _ = writeln!(s, "  why: {e}");
+                }
+                if let Some(k) = &u.kept {
+                    let _ = writeln!(s, "  evidence kept in {k}");
+                }
+                let _ = writeln!(s, "  rerun: {}", u.rerun);
             }
-            let _ = writeln!(s, "  rerun: {}", u.rerun);
         }
         s
+    }
+
+    /// Unreadable states with a known cause, by cause, most frequent first.
+    pub fn unreadable_causes(&self) -> Vec<(String, u64)> {
+        let mut by: Vec<(String, u64)> = Vec::new();
+        for u in &self.unreadable {
+            let cause = u.explanation.clone().unwrap_or_else(|| "no known cause".into());
+            match by.iter_mut().find(|(c, _)| *c == cause) {
+                Some((_, n)) => *n += 1,
+                None => by.push((cause, 1)),
+            }
+        }
+        by.sort_by(|a, b| b.1.cmp(&a.1));
+        by
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DiskStateFinding {
+    /// The cut's index in the campaign (its evidence directory is
+    /// `vm-ext4-TRIAL-POINT-stateJ`). Added in 1.3.
+    #[serde(default)]
+    pub trial: u64,
     pub scenario: WorkloadId,
     pub point: CrashPoint,
     /// The disk state (`reorder kept=w3-w5`, `torn kept=s16-s23:w3`).
@@ -137,6 +168,10 @@ pub struct DiskStateFinding {
     /// allow it. A diagnosis; the verdict is the page-whole model's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_if_sectors_tear: Option<bool>,
+    /// What crashlab found out about the cause, when it knows (e.g. a torn
+    /// ext4 superblock). Added in 1.3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept: Option<String>,
     pub rerun: String,
