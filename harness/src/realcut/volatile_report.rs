@@ -147,7 +147,7 @@ impl VolatileDiskReport {
                 None => by.push((cause, 1)),
             }
         }
-        by.sort_by(|a, b| b.1.cmp(&a.1));
+        by.sort_by_key(|c| std::cmp::Reverse(c.1));
         by
     }
 }
