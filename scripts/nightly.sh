@@ -16,6 +16,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 date_tag=$(date -u +%Y-%m-%d)
 seed=$(date -u +%Y%m%d)
+# CRASHLAB_NIGHTLY_SEED reruns a nightly with another seed (e.g. a second
+# run on one day); its reports go to a directory of their own.
+if [ -n "${CRASHLAB_NIGHTLY_SEED:-}" ]; then
+  seed=$CRASHLAB_NIGHTLY_SEED
+  date_tag="$date_tag-seed$seed"
+fi
 out="reports/out/nightly-$date_tag"
 previous=$(ls -1d reports/out/nightly-* 2>/dev/null | grep -v "/nightly-$date_tag\$" | sort | tail -n 1)
 mkdir -p "$out"
