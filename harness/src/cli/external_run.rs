@@ -37,6 +37,11 @@ pub struct ExternalArgs {
     /// them into words.
     #[arg(long, requires = "writer")]
     pub shell: bool,
+    /// Accept a run in which nothing was acknowledged (the clean run, or
+    /// every trial of a crash kind, saw no ack line). Without it such a run
+    /// exits 2: the checker only judged an empty ack set, nothing was tested.
+    #[arg(long, requires = "writer")]
+    pub allow_no_acks: bool,
 }
 
 /// The external form of `crashlab replay` (flattened into its arguments).
@@ -102,6 +107,7 @@ pub fn run(common: &crate::CommonArgs, crash: &str, args: &ExternalArgs) -> Resu
     config.jobs = common.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     config.timeout = Duration::from_secs(common.timeout as u64);
     config.tear = common.tear;
+    config.allow_no_acks = args.allow_no_acks;
     if let Some(d) = &common.dir {
         config.dir = d.clone();
     }
@@ -130,7 +136,13 @@ pub fn run(common: &crate::CommonArgs, crash: &str, args: &ExternalArgs) -> Resu
     let s = &report.summary;
     println!(
         "{}: {} trials, {} violations{}; report: {}",
-        if report.violation_found() { "FAILED" } else { "ok" },
+        if report.violation_found() {
+            "FAILED"
+        } else if report.nothing_acked() {
+            "NOT TESTED"
+        } else {
+            "ok"
+        },
         s.trials,
         s.violations,
         if s.clean_run_passed { "" } else { ", the clean run already fails the checker" },
@@ -157,6 +169,13 @@ pub fn run(common: &crate::CommonArgs, crash: &str, args: &ExternalArgs) -> Resu
             );
         }
         return Ok(ExitCode::from(1));
+    }
+    if report.nothing_acked() {
+        // Not a pass: stderr too, where a CI log shows it.
+        if let Some(text) = report.no_acks_text() {
+            eprintln!("crashlab: {text}");
+        }
+        return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
 }

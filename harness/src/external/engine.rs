@@ -82,6 +82,9 @@ pub struct ExternalConfig {
     /// (it must divide the page size) instead of per page.
     pub tear: Option<u64>,
     pub power_loss: PowerLossOptions,
+    /// `--allow-no-acks`: a run whose clean run, or every trial of a crash
+    /// kind, saw no ack is a pass rather than `nothing-acked`.
+    pub allow_no_acks: bool,
 }
 
 impl ExternalConfig {
@@ -102,6 +105,7 @@ impl ExternalConfig {
             die_with_crashlab: true,
             tear: None,
             power_loss: PowerLossOptions::default(),
+            allow_no_acks: false,
         })
     }
 
@@ -152,6 +156,7 @@ impl ExternalConfig {
             trials: self.trials,
             timeout_secs: self.timeout.as_secs(),
             tear: self.tear,
+            allow_no_acks: self.allow_no_acks,
         }
     }
 
@@ -176,6 +181,7 @@ pub(crate) fn in_trial(e: ExternalError, trial: String, replay: &ExternalReplayL
         ExternalError::Timeout { .. }
         | ExternalError::Failed { .. }
         | ExternalError::CheckerMalfunction { .. }
+        | ExternalError::AckOverflow { .. }
         | ExternalError::Io { .. } => ExternalError::InTrial { trial, replay: replay.to_string(), error: Box::new(e) },
         other => other,
     }
@@ -251,7 +257,7 @@ pub fn run_external(
             power_loss = Some(power_loss_section(config, &dir, &supervision)?);
         }
     }
-    let summary = ExternalSummary::of(&clean, &sections, power_loss.as_ref());
+    let summary = ExternalSummary::of(&clean, &sections, power_loss.as_ref(), config.allow_no_acks);
     let environment = crate::environment::probe(&dir);
     drop(tmp);
     Ok(ExternalReport {

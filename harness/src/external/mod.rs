@@ -138,7 +138,7 @@ pub use command::{CommandLine, Role};
 pub use dir_image::{materialize_dir, snapshot_dir, DirImage};
 pub use engine::{calibrate, replay_trial, run_external, write_report, ExternalConfig, Replayed, Supervision};
 pub use plan::{choose_cut, PowerLossPlan, PowerLossPoint, TrialPlan};
-pub use process::{AckLines, ProcessEnd};
+pub use process::{AckLines, AckOverflow, ProcessEnd, MAX_ACK_BYTES, MAX_ACK_LINES, MAX_ACK_LINE_BYTES};
 pub use report::{
     aggregate_section, CleanRun, CrashSection, Delivery, ExternalReplayLine, ExternalReport, ExternalRunConfig,
     ExternalRunInfo, ExternalSummary, ReplayTarget, TrialOutcome, TrialSummary, ViolationReport,
@@ -219,6 +219,10 @@ pub enum ExternalError {
     /// The setup command failed, or the writer failed when it was not crashed.
     #[error("the {role} `{command}` ({flag}) {how}{stderr}")]
     Failed { role: Role, flag: &'static str, command: String, how: String, stderr: String },
+    /// The writer's standard output went past a cap of protocol v1
+    /// ([`AckOverflow`]); it was killed.
+    #[error("the {role} `{command}` ({flag}) {overflow} on its standard output; {caps}; it was killed")]
+    AckOverflow { role: Role, flag: &'static str, command: String, overflow: AckOverflow, caps: String },
     #[error(
         "checker malfunction: `{command}` (--checker) {how} on {dir}{stderr}; a checker must exit 0 (consistent) or 1 (violation, reason on the first line of stderr)"
     )]
@@ -237,6 +241,17 @@ pub enum ExternalError {
 }
 
 impl ExternalError {
+    /// The writer of `line` went past `overflow`.
+    pub(crate) fn ack_overflow(line: &CommandLine, overflow: AckOverflow) -> ExternalError {
+        ExternalError::AckOverflow {
+            role: line.role,
+            flag: line.role.flag(),
+            command: line.text.clone(),
+            overflow,
+            caps: process::ack_caps(),
+        }
+    }
+
     pub(crate) fn io(what: impl Into<String>, error: std::io::Error) -> ExternalError {
         ExternalError::Io { what: what.into(), error }
     }
