@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
@@ -124,11 +123,12 @@ pub fn run(common: &crate::CommonArgs, crash: &str, args: &ExternalArgs) -> Resu
             config.dir.display()
         );
     }
-    let done = AtomicUsize::new(0);
-    let report = run_external(&config, &cancel, &|_| {
-        done.fetch_add(1, Ordering::Relaxed);
-    })
-    .map_err(external_error)?;
+    let mut kinds = config.crashes.clone();
+    kinds.sort();
+    kinds.dedup();
+    let planned = kinds.len() as u64 * config.trials as u64;
+    let progress = crate::cli::progress::ExternalProgress::new(&config.progress, planned, common.quiet);
+    let report = progress.around(|| run_external(&config, &cancel, &|_| {})).map_err(external_error)?;
     write_report(&report, &common.out).map_err(external_error)?;
     if !common.quiet {
         print!("{}", report.human_summary());
@@ -164,8 +164,8 @@ pub fn run(common: &crate::CommonArgs, crash: &str, args: &ExternalArgs) -> Resu
         if let Some(v) = report.power_loss.as_ref().and_then(|p| p.failures.first().map(|v| (p.violations, v))) {
             let (count, v) = v;
             eprintln!(
-                "crashlab: {count} violation(s) under power-loss, first in trial {}: {}\n  replay: {}",
-                v.trial, v.finding.explanation, v.replay
+                "crashlab: {count} violation(s) under power-loss, first in trial {}: {}\n  first failing state {}: {}\n  replay: {}",
+                v.trial, v.finding.explanation, v.finding.first_state, v.finding.first_reason, v.replay
             );
         }
         return Ok(ExitCode::from(1));

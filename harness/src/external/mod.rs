@@ -136,7 +136,9 @@ use serde::{Deserialize, Serialize};
 pub use checker::{run_checker, write_acks_file, CheckerVerdict};
 pub use command::{CommandLine, Role};
 pub use dir_image::{materialize_dir, snapshot_dir, DirImage};
-pub use engine::{calibrate, replay_trial, run_external, write_report, ExternalConfig, Replayed, Supervision};
+pub use engine::{
+    calibrate, replay_trial, run_external, write_report, ExternalConfig, Replayed, RunProgress, Supervision,
+};
 pub use plan::{choose_cut, PowerLossPlan, PowerLossPoint, TrialPlan};
 pub use process::{AckLines, AckOverflow, ProcessEnd, MAX_ACK_BYTES, MAX_ACK_LINES, MAX_ACK_LINE_BYTES};
 pub use report::{

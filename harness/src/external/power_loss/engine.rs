@@ -178,6 +178,7 @@ pub(crate) fn trace_trial(
 /// Show `bits` of trial `key` in `sd` and run the checker there.
 fn check(ctx: &Ctx<'_>, sd: &mut StateDir, key: u64, t: &Traced, bits: &Bits) -> Result<CheckerVerdict, ExternalError> {
     sd.show(key, &t.space, &t.lines.lines, bits)?;
+    ctx.config.progress.state_checked();
     let verdict =
         run_checker(&ctx.config.checker, &sd.dir, &sd.acks, t.plan.writer_seed, ctx.supervision).map_err(|e| {
             let state = StateText::of(&t.space, bits, Choice::Newest).to_string();
@@ -510,6 +511,7 @@ fn check_task(
     };
     let o = outcome(t, live.first_fail.as_ref().map(|f| f.0), live.checker_runs + shrink_runs, finding);
     sched.lock().unwrap().outcomes[i] = Some(o);
+    ctx.config.progress.trial_done();
     Ok(())
 }
 
