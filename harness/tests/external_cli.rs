@@ -77,7 +77,7 @@ fn a_correct_writer_passes_and_the_report_says_so() {
     assert!(stdout(&o).contains("ok: 16 trials, 0 violations"), "{}", stdout(&o));
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
-    assert_eq!(report["schema_version"], "1.1");
+    assert_eq!(report["schema_version"], "1.2");
     assert_eq!(report["report_kind"], "external");
     assert_eq!(report["protocol_version"], 1);
     assert_eq!(report["seed"], 5);
@@ -329,4 +329,125 @@ fn bench_external_prints_the_floor_and_the_ratio() {
     assert_eq!(numbers.len(), 7, "{row}");
     assert!(numbers.iter().all(|&n| n > 0.0), "{row}");
     assert_eq!(entries(dir.path()), Vec::<String>::new());
+}
+
+/// Protocol v1 caps one ack line (64 KiB) and the acks of one writer run
+/// (16 MiB, 1048576 lines): a writer past a cap is a protocol error of its
+/// trial (exit 2 naming the writer and the cap), killed and cleaned up; it
+/// once made crashlab abort on a 4 GiB allocation. Every path that reads
+/// acks is covered: the clean run, a crash trial (`sigbus` with no mapped
+/// file never crashes the writer, so the flood is sure to come) and the
+/// traced run of `power-loss` (the writer floods only when traced).
+#[test]
+fn a_writer_past_an_ack_cap_exits_2_naming_it_and_leaves_nothing() {
+    let after_clean = r#"echo ack 0; if [ -e ../clean-done ]; then cat /dev/zero; fi; touch ../clean-done"#;
+    let when_traced =
+        r#"echo ack 0; grep -q '^TracerPid:[[:space:]]*0$' /proc/self/status && exit 0; exec cat /dev/zero"#;
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("echo ack 0; cat /dev/zero", "sigkill", "the clean run", "printed a line of more than 64 KiB"),
+        ("yes ack", "sigkill", "the clean run", "printed more than 1048576 lines"),
+        ("while :; do printf '%01000d\\n' 0; done", "sigkill", "the clean run", "printed more than 16 MiB"),
+        (after_clean, "sigbus", "sigbus trial", "printed a line of more than 64 KiB"),
+        (when_traced, "power-loss", "the clean run under the durability oracle", "printed a line of more than 64 KiB"),
+    ];
+    for &(writer, crash, trial, cap) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let o = run_shell(dir.path(), writer, "true", &["--crash", crash, "--trials", "2", "--timeout", "60"]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{writer}: {err}{}", stdout(&o));
+        for needle in [trial, &format!("the writer `{writer}` (--writer) {cap}"), "caps one ack line at 64 KiB"] {
+            assert!(err.contains(needle), "{writer}: should say {needle:?}: {err}");
+        }
+        assert!(!err.contains("memory allocation"), "{err}");
+        assert_eq!(entries(dir.path()), Vec::<String>::new(), "{writer}: files left");
+        assert_eq!(processes_in(dir.path()), Vec::<String>::new(), "{writer}: processes left");
+    }
+}
+
+/// A run in which nothing was acknowledged tested nothing: the checker only
+/// judged an empty ack set. It is not a pass (exit 2, said in the summary
+/// and on stderr, verdict `nothing-acked`) unless `--allow-no-acks`.
+#[test]
+fn a_run_that_acks_nothing_exits_2_unless_allowed() {
+    // The clean run acks nothing; then a writer whose clean run acks but
+    // whose trials never get to (the clean run leaves a marker, trials
+    // sleep until their crash, which falls inside the short clean run).
+    let acks_only_clean = "[ -e ../clean-done ] && exec sleep 30; echo ack; touch ../clean-done";
+    for (writer, no_acks, says) in [
+        ("true", vec!["clean-run", "sigkill"], "the clean run (no crash) printed no ack line"),
+        (acks_only_clean, vec!["sigkill"], "no trial of sigkill saw an ack line"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let o = run_shell(dir.path(), writer, "true", &["--crash", "sigkill", "--trials", "3"]);
+        let (out, err) = (stdout(&o), stderr(&o));
+        assert_eq!(o.status.code(), Some(2), "{writer}: {out}{err}");
+        assert!(out.contains("NOTHING ACKNOWLEDGED: ") && out.contains(says), "{writer}: {out}");
+        assert!(out.contains("NOT TESTED: 3 trials") && !out.contains("ok:"), "{writer}: {out}");
+        assert!(err.contains("NOTHING ACKNOWLEDGED") && err.contains("--allow-no-acks"), "{writer}: {err}");
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+        assert_eq!(report["summary"]["verdict"], "nothing-acked");
+        assert_eq!(report["summary"]["no_acks"], serde_json::json!(no_acks));
+
+        let o = run_shell(dir.path(), writer, "true", &["--crash", "sigkill", "--trials", "3", "--allow-no-acks"]);
+        assert_eq!(o.status.code(), Some(0), "{writer}: {}{}", stdout(&o), stderr(&o));
+        assert!(stdout(&o).contains("ok: 3 trials") && stdout(&o).contains(says), "{}", stdout(&o));
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+        assert_eq!(report["summary"]["verdict"], "no-violation-found");
+        assert_eq!(report["config"]["allow_no_acks"], true);
+        assert_eq!(entries(dir.path()), ["report.json"]);
+    }
+}
+
+/// The checker gets the `CRASHLAB_SEED` its directory's writer had, in the
+/// clean run, every crash trial and every power-loss state.
+#[test]
+fn the_checker_gets_the_seed_of_its_writer() {
+    let writer = r#"echo "seed $CRASHLAB_SEED"; sleep 0.05; echo "seed $CRASHLAB_SEED""#;
+    // Exit 3 (a malfunction: exit 2) without a seed; a violation when an
+    // ack names another seed.
+    let checker = r#"test -n "$CRASHLAB_SEED" || exit 3; while read -r l; do test "$l" = "seed $CRASHLAB_SEED" || { echo "$l is not seed $CRASHLAB_SEED" >&2; exit 1; }; done < "$CRASHLAB_ACKS""#;
+    let dir = tempfile::tempdir().unwrap();
+    // Power-loss trials crash at the shell's own sync calls too, often
+    // before its first ack: acks are not the point here.
+    let extra = ["--crash", "sigkill,power-loss", "--trials", "4", "--allow-no-acks"];
+    let o = run_shell(dir.path(), writer, checker, &extra);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["clean_run"]["acks"], 2, "the clean run's checker saw acks to compare");
+}
+
+/// A writer killed by SIGBUS because its filesystem is full: the message
+/// says how much room the filesystem has left, instead of only "died of
+/// signal SIGBUS". The full filesystem is a 64 KiB tmpfs mounted in a
+/// private mount namespace (`unshare -Urm`, also as root): the mount dies
+/// with the namespace, on every path.
+#[test]
+fn a_writer_killed_by_sigbus_on_a_full_filesystem_is_told_so() {
+    let mmap_writer = r#"exec python3 -c "import mmap, os
+f = os.open('big', os.O_RDWR | os.O_CREAT)
+os.ftruncate(f, 1 << 20)
+m = mmap.mmap(f, 1 << 20)
+m[:] = b'x' * (1 << 20)""#;
+    let script = r#"mount -t tmpfs -o size=64k crashlab-full "$1" && shift && exec "$@""#;
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full");
+    std::fs::create_dir(&full).unwrap();
+    let crashlab = env!("CARGO_BIN_EXE_crashlab");
+    let f = full.to_str().unwrap();
+    let o = Command::new("unshare")
+        .args(["-Urm", "sh", "-c", script, "sh", f, crashlab, "run", "--shell", "--writer", mmap_writer])
+        .args(["--checker", "true", "--crash", "sigkill", "--trials", "1", "--dir", f, "--out", "/dev/null"])
+        .output()
+        .expect("unshare runs");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}{}", stdout(&o));
+    assert!(err.contains("died of signal SIGBUS (the filesystem of "), "{err}");
+    assert!(
+        err.contains(" has 0 bytes free: a store into a page the filesystem could not allocate raises SIGBUS"),
+        "{err}"
+    );
+    assert_eq!(entries(&full), Vec::<String>::new(), "the mount was private: nothing of it is visible here");
 }

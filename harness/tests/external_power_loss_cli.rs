@@ -88,7 +88,7 @@ fn acking_before_the_sync_is_caught_and_the_printed_replay_line_rebuilds_the_fai
     assert!(text.contains("VIOLATION power-loss trial ") && text.contains("; minimal set: "), "{text}");
     assert!(stderr(&o).contains("violation(s) under power-loss") && stderr(&o).contains("replay: crashlab replay"));
     let r = report(dir.path());
-    assert_eq!(r["schema_version"], "1.1");
+    assert_eq!(r["schema_version"], "1.2");
     let pl = &r["power_loss"];
     assert_eq!(pl["calibration"]["by_syscall"]["fsync"], 6, "{pl}");
     // A failure at a sync call (just before an fsync, after its ack): its
@@ -244,4 +244,38 @@ fn bench_oracle_and_bench_power_loss_print_figure_floor_and_ratio() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("ratio") && text.contains("floor"), "{text}");
+}
+
+/// A long run whose output is not a terminal says how it goes on stderr
+/// every few seconds (here every 100 ms, through the internal override),
+/// instead of staying silent until its end; `--quiet` silences it.
+#[test]
+fn a_run_off_a_terminal_prints_progress_lines_to_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    // Each checker run sleeps 100 ms: with 4 trials (at least one state
+    // each) the checking alone lasts 4 intervals, so at least one line
+    // comes once states are being checked.
+    let slow_checker = format!("sleep 0.1; {LOG_CHECKER}");
+    for quiet in [false, true] {
+        let out = dir.path().join("report.json");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_crashlab"));
+        cmd.args(["run", "--shell", "--writer", SYNC_BEFORE_ACK, "--checker", &slow_checker])
+            .args(["--crash", "power-loss", "--trials", "4", "--seed", "5", "--dir", dir.path().to_str().unwrap()])
+            .args(["--out", out.to_str().unwrap()])
+            .env("CRASHLAB_PROGRESS_INTERVAL_MS", "100");
+        if quiet {
+            cmd.arg("--quiet");
+        }
+        let o = cmd.output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(0), "{}{err}", stdout(&o));
+        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("crashlab: progress: ")).collect();
+        if quiet {
+            assert_eq!(lines, Vec::<&str>::new(), "--quiet: {err}");
+        } else {
+            assert!(!lines.is_empty(), "no progress line: {err}");
+            assert!(lines.iter().all(|l| l.contains("/4 trials done") && l.contains(" s elapsed")), "{err}");
+            assert!(lines.iter().any(|l| l.contains("power-loss states checked")), "{err}");
+        }
+    }
 }

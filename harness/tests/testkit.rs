@@ -472,3 +472,30 @@ fn power_loss_catches_an_ack_before_msync_that_process_crashes_miss() {
     assert_eq!(again.reason, v.reason);
     assert_no_leftovers(base.path());
 }
+
+/// A writer that never acks tests nothing: the run is an error, not a pass,
+/// unless `allow_no_acks()` says that is the point.
+#[test]
+fn a_writer_that_never_acks_is_an_error_unless_allowed() {
+    let base = base_dir();
+    let name = "a_writer_that_never_acks_is_an_error_unless_allowed";
+    let silent = || {
+        CrashTest::new(name)
+            .file(FILE, 4096)
+            .writer(|ctx| {
+                ctx.map()[0] = 1;
+                Ok(())
+            })
+            .checker(|_, _| Ok(()))
+            .crashes([Crash::Sigkill])
+            .trials(2)
+            .dir(base.path())
+    };
+    let e = silent().try_run().unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(&e, TestkitError::NothingAcked { report, .. } if report.trials == 2), "{text}");
+    assert!(text.contains("NOTHING ACKNOWLEDGED") && text.contains(".allow_no_acks()"), "{text}");
+    let report = silent().allow_no_acks().try_run().unwrap();
+    assert_eq!((report.trials, report.clean_run_acks, report.acks), (2, 0, 0), "{report}");
+    assert_no_leftovers(base.path());
+}

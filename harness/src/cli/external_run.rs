@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
@@ -37,6 +36,11 @@ pub struct ExternalArgs {
     /// them into words.
     #[arg(long, requires = "writer")]
     pub shell: bool,
+    /// Accept a run in which nothing was acknowledged (the clean run, or
+    /// every trial of a crash kind, saw no ack line). Without it such a run
+    /// exits 2: the checker only judged an empty ack set, nothing was tested.
+    #[arg(long, requires = "writer")]
+    pub allow_no_acks: bool,
 }
 
 /// The external form of `crashlab replay` (flattened into its arguments).
@@ -102,6 +106,7 @@ pub fn run(common: &crate::CommonArgs, crash: &str, args: &ExternalArgs) -> Resu
     config.jobs = common.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     config.timeout = Duration::from_secs(common.timeout as u64);
     config.tear = common.tear;
+    config.allow_no_acks = args.allow_no_acks;
     if let Some(d) = &common.dir {
         config.dir = d.clone();
     }
@@ -118,11 +123,12 @@ pub fn run(common: &crate::CommonArgs, crash: &str, args: &ExternalArgs) -> Resu
             config.dir.display()
         );
     }
-    let done = AtomicUsize::new(0);
-    let report = run_external(&config, &cancel, &|_| {
-        done.fetch_add(1, Ordering::Relaxed);
-    })
-    .map_err(external_error)?;
+    let mut kinds = config.crashes.clone();
+    kinds.sort();
+    kinds.dedup();
+    let planned = kinds.len() as u64 * config.trials as u64;
+    let progress = crate::cli::progress::ExternalProgress::new(&config.progress, planned, common.quiet);
+    let report = progress.around(|| run_external(&config, &cancel, &|_| {})).map_err(external_error)?;
     write_report(&report, &common.out).map_err(external_error)?;
     if !common.quiet {
         print!("{}", report.human_summary());
@@ -130,7 +136,13 @@ pub fn run(common: &crate::CommonArgs, crash: &str, args: &ExternalArgs) -> Resu
     let s = &report.summary;
     println!(
         "{}: {} trials, {} violations{}; report: {}",
-        if report.violation_found() { "FAILED" } else { "ok" },
+        if report.violation_found() {
+            "FAILED"
+        } else if report.nothing_acked() {
+            "NOT TESTED"
+        } else {
+            "ok"
+        },
         s.trials,
         s.violations,
         if s.clean_run_passed { "" } else { ", the clean run already fails the checker" },
@@ -152,11 +164,18 @@ pub fn run(common: &crate::CommonArgs, crash: &str, args: &ExternalArgs) -> Resu
         if let Some(v) = report.power_loss.as_ref().and_then(|p| p.failures.first().map(|v| (p.violations, v))) {
             let (count, v) = v;
             eprintln!(
-                "crashlab: {count} violation(s) under power-loss, first in trial {}: {}\n  replay: {}",
-                v.trial, v.finding.explanation, v.replay
+                "crashlab: {count} violation(s) under power-loss, first in trial {}: {}\n  first failing state {}: {}\n  replay: {}",
+                v.trial, v.finding.explanation, v.finding.first_state, v.finding.first_reason, v.replay
             );
         }
         return Ok(ExitCode::from(1));
+    }
+    if report.nothing_acked() {
+        // Not a pass: stderr too, where a CI log shows it.
+        if let Some(text) = report.no_acks_text() {
+            eprintln!("crashlab: {text}");
+        }
+        return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,7 @@
 //! (the crashed trial directory) or a simulated power-loss state
 //! ([`super::materialize_dir`]).
 
+use std::ffi::OsStr;
 use std::io::Write;
 use std::path::Path;
 
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::command::CommandLine;
 use super::engine::Supervision;
 use super::process::{ProcessEnd, Stdout, Supervised};
-use super::{ExternalError, ENV_ACKS, ENV_DIR};
+use super::{ExternalError, ENV_ACKS, ENV_DIR, ENV_SEED};
 
 /// What the checker said about one directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,7 +42,8 @@ impl CheckerVerdict {
 pub const NO_REASON: &str = "(the checker exited 1 without a reason on stderr)";
 
 /// Run `checker` with `dir` as its working directory and `CRASHLAB_DIR`,
-/// and `acks_file` as `CRASHLAB_ACKS`. Exit 0 → [`CheckerVerdict::Consistent`],
+/// `acks_file` as `CRASHLAB_ACKS`, and `seed` (the `CRASHLAB_SEED` the
+/// writer of that directory had) as `CRASHLAB_SEED`. Exit 0 → [`CheckerVerdict::Consistent`],
 /// exit 1 → [`CheckerVerdict::Violation`]; any other status, a signal, or
 /// running past `supervision.timeout` → [`ExternalError::CheckerMalfunction`]
 /// (never a pass). `acks_file` must not be inside `dir`.
@@ -49,9 +51,11 @@ pub fn run_checker(
     checker: &CommandLine,
     dir: &Path,
     acks_file: &Path,
+    seed: u64,
     supervision: &Supervision<'_>,
 ) -> Result<CheckerVerdict, ExternalError> {
-    let env = [(ENV_DIR, dir.as_os_str()), (ENV_ACKS, acks_file.as_os_str())];
+    let seed = seed.to_string();
+    let env = [(ENV_DIR, dir.as_os_str()), (ENV_ACKS, acks_file.as_os_str()), (ENV_SEED, OsStr::new(&seed))];
     let mut child = Supervised::spawn(checker, dir, &env, Stdout::Discard, supervision.die_with_crashlab)?;
     let until = child.started() + supervision.timeout;
     let finished = child.finish(until, &|| supervision.stopped())?;
@@ -103,14 +107,15 @@ mod tests {
         write_acks_file(&acks, &[b"rec 1".to_vec(), b"rec 2".to_vec()]).unwrap();
         let checker = CommandLine::parse(Role::Checker, script, true).unwrap();
         let cancel = AtomicBool::new(false);
-        run_checker(&checker, &dir, &acks, &Supervision::new(timeout, &cancel))
+        run_checker(&checker, &dir, &acks, 42, &Supervision::new(timeout, &cancel))
     }
 
     #[test]
     fn exit_0_is_consistent_and_exit_1_a_violation_with_the_first_stderr_line() {
         let minute = Duration::from_secs(60);
-        // The protocol's environment: cwd, CRASHLAB_DIR and the acks file.
-        let env_ok = r#"test "$PWD" = "$CRASHLAB_DIR" && test "$(cat "$CRASHLAB_ACKS")" = "$(printf 'rec 1\nrec 2')""#;
+        // The protocol's environment: cwd, CRASHLAB_DIR, the acks file and
+        // the writer's CRASHLAB_SEED.
+        let env_ok = r#"test "$PWD" = "$CRASHLAB_DIR" && test "$(cat "$CRASHLAB_ACKS")" = "$(printf 'rec 1\nrec 2')" && test "$CRASHLAB_SEED" = 42"#;
         assert_eq!(check(env_ok, minute).unwrap(), CheckerVerdict::Consistent);
         assert_eq!(
             check("echo noise; echo >&2; echo 'rec 2 is missing' >&2; echo detail >&2; exit 1", minute).unwrap(),

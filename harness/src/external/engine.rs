@@ -6,8 +6,8 @@
 //! Rust code ever runs in a forked child.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::command::{CommandLine, Role};
@@ -61,6 +61,25 @@ impl<'a> Supervision<'a> {
     }
 }
 
+/// What a run has done so far, for progress lines read from another thread.
+#[derive(Debug, Default)]
+pub struct RunProgress {
+    /// Trials finished, every crash kind (power loss included).
+    pub trials_done: AtomicU64,
+    /// Checker runs on power-loss states (shrinking included).
+    pub states_checked: AtomicU64,
+}
+
+impl RunProgress {
+    pub(crate) fn trial_done(&self) {
+        self.trials_done.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn state_checked(&self) {
+        self.states_checked.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Everything an external run needs.
 #[derive(Debug, Clone)]
 pub struct ExternalConfig {
@@ -82,6 +101,11 @@ pub struct ExternalConfig {
     /// (it must divide the page size) instead of per page.
     pub tear: Option<u64>,
     pub power_loss: PowerLossOptions,
+    /// `--allow-no-acks`: a run whose clean run, or every trial of a crash
+    /// kind, saw no ack is a pass rather than `nothing-acked`.
+    pub allow_no_acks: bool,
+    /// Counted as the run goes; shared with whoever prints progress.
+    pub progress: Arc<RunProgress>,
 }
 
 impl ExternalConfig {
@@ -102,6 +126,8 @@ impl ExternalConfig {
             die_with_crashlab: true,
             tear: None,
             power_loss: PowerLossOptions::default(),
+            allow_no_acks: false,
+            progress: Arc::default(),
         })
     }
 
@@ -152,6 +178,7 @@ impl ExternalConfig {
             trials: self.trials,
             timeout_secs: self.timeout.as_secs(),
             tear: self.tear,
+            allow_no_acks: self.allow_no_acks,
         }
     }
 
@@ -176,6 +203,7 @@ pub(crate) fn in_trial(e: ExternalError, trial: String, replay: &ExternalReplayL
         ExternalError::Timeout { .. }
         | ExternalError::Failed { .. }
         | ExternalError::CheckerMalfunction { .. }
+        | ExternalError::AckOverflow { .. }
         | ExternalError::Io { .. } => ExternalError::InTrial { trial, replay: replay.to_string(), error: Box::new(e) },
         other => other,
     }
@@ -251,7 +279,7 @@ pub fn run_external(
             power_loss = Some(power_loss_section(config, &dir, &supervision)?);
         }
     }
-    let summary = ExternalSummary::of(&clean, &sections, power_loss.as_ref());
+    let summary = ExternalSummary::of(&clean, &sections, power_loss.as_ref(), config.allow_no_acks);
     let environment = crate::environment::probe(&dir);
     drop(tmp);
     Ok(ExternalReport {
@@ -340,6 +368,7 @@ fn run_trials(
                     let Some(plan) = plans.get(i) else { return };
                     match run_trial(config, &slot, plan, clean, supervision) {
                         Ok(outcome) => {
+                            config.progress.trial_done();
                             on_trial(&outcome);
                             results.lock().unwrap()[i] = Some(outcome);
                         }

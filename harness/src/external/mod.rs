@@ -24,14 +24,18 @@
 //! 3. reads the writer's standard output as it arrives: every complete line
 //!    (ending in `\n`) is one *acknowledged* operation. The writer prints a
 //!    line only once it considers the operation durable, and flushes after
-//!    each line. A final line without `\n` is not an acknowledgement;
+//!    each line. A final line without `\n` is not an acknowledgement. One
+//!    line may hold at most [`MAX_ACK_LINE_BYTES`], one writer run at most
+//!    [`MAX_ACK_BYTES`] and [`MAX_ACK_LINES`] lines: past either, the writer
+//!    is killed and the trial fails with [`ExternalError::AckOverflow`];
 //! 4. crashes the writer (see *Crash kinds*). The lines printed before the
 //!    crash are the acknowledged set;
 //! 5. runs the `--checker` command with the crashed trial directory as its
 //!    working directory and the environment variables
 //!    - `CRASHLAB_DIR` = the crashed trial directory,
 //!    - `CRASHLAB_ACKS` = the path of a file, outside that directory, holding
-//!      the acknowledged lines, one per line, in the order they were printed;
+//!      the acknowledged lines, one per line, in the order they were printed,
+//!    - `CRASHLAB_SEED` = the value the writer of that directory had;
 //! 6. classifies the checker's result: exit status 0 means the directory is
 //!    consistent and every acknowledged operation is present; exit status 1
 //!    means a violation, and the first line of the checker's standard error
@@ -51,8 +55,8 @@
 //! calibrates how long the writer takes and proves that the checker accepts
 //! an uncrashed result; a checker that rejects it is reported as a
 //! violation. Each trial then picks a time uniformly inside that duration
-//! (from the seed), counted from the writer's start. The start-up (exec,
-//! dynamic linking) is inside that duration, so a writer whose work is short
+//! (from the seed). Both count from just before crashlab starts the writer:
+//! the start-up (clone, exec, dynamic linking) is inside that duration, so a writer whose work is short
 //! next to its start-up is mostly crashed before its first ack; the summary
 //! says so when that happened to most crashes of a kind:
 //!
@@ -97,7 +101,10 @@
 //! or setup that runs past `--timeout`, and a checker malfunction are
 //! [`ExternalError`]s (the CLI exits 2). A checker saying "violation" is a
 //! *result*, recorded in the [`ExternalReport`] with the replay line of its
-//! trial (the CLI exits 1).
+//! trial (the CLI exits 1). A run in which the clean run, or every trial of
+//! a crash kind, saw no ack tested nothing: its verdict is `nothing-acked`
+//! ([`ExternalReport::nothing_acked`]; the CLI exits 2) unless
+//! [`ExternalConfig::allow_no_acks`].
 //!
 //! # Processes and files
 //!
@@ -136,9 +143,11 @@ use serde::{Deserialize, Serialize};
 pub use checker::{run_checker, write_acks_file, CheckerVerdict};
 pub use command::{CommandLine, Role};
 pub use dir_image::{materialize_dir, snapshot_dir, DirImage};
-pub use engine::{calibrate, replay_trial, run_external, write_report, ExternalConfig, Replayed, Supervision};
+pub use engine::{
+    calibrate, replay_trial, run_external, write_report, ExternalConfig, Replayed, RunProgress, Supervision,
+};
 pub use plan::{choose_cut, PowerLossPlan, PowerLossPoint, TrialPlan};
-pub use process::{AckLines, ProcessEnd};
+pub use process::{AckLines, AckOverflow, ProcessEnd, MAX_ACK_BYTES, MAX_ACK_LINES, MAX_ACK_LINE_BYTES};
 pub use report::{
     aggregate_section, CleanRun, CrashSection, Delivery, ExternalReplayLine, ExternalReport, ExternalRunConfig,
     ExternalRunInfo, ExternalSummary, ReplayTarget, TrialOutcome, TrialSummary, ViolationReport,
@@ -148,7 +157,7 @@ pub use sigbus::{parse_maps, parse_stat_pgrp};
 
 /// The trial directory, for every program of the protocol.
 pub const ENV_DIR: &str = "CRASHLAB_DIR";
-/// The trial's seed, for the setup and the writer.
+/// The trial's seed, for the setup, the writer and the checker.
 pub const ENV_SEED: &str = "CRASHLAB_SEED";
 /// The file of acknowledged lines, for the checker.
 pub const ENV_ACKS: &str = "CRASHLAB_ACKS";
@@ -219,6 +228,10 @@ pub enum ExternalError {
     /// The setup command failed, or the writer failed when it was not crashed.
     #[error("the {role} `{command}` ({flag}) {how}{stderr}")]
     Failed { role: Role, flag: &'static str, command: String, how: String, stderr: String },
+    /// The writer's standard output went past a cap of protocol v1
+    /// ([`AckOverflow`]); it was killed.
+    #[error("the {role} `{command}` ({flag}) {overflow} on its standard output; {caps}; it was killed")]
+    AckOverflow { role: Role, flag: &'static str, command: String, overflow: AckOverflow, caps: String },
     #[error(
         "checker malfunction: `{command}` (--checker) {how} on {dir}{stderr}; a checker must exit 0 (consistent) or 1 (violation, reason on the first line of stderr)"
     )]
@@ -237,6 +250,17 @@ pub enum ExternalError {
 }
 
 impl ExternalError {
+    /// The writer of `line` went past `overflow`.
+    pub(crate) fn ack_overflow(line: &CommandLine, overflow: AckOverflow) -> ExternalError {
+        ExternalError::AckOverflow {
+            role: line.role,
+            flag: line.role.flag(),
+            command: line.text.clone(),
+            overflow,
+            caps: process::ack_caps(),
+        }
+    }
+
     pub(crate) fn io(what: impl Into<String>, error: std::io::Error) -> ExternalError {
         ExternalError::Io { what: what.into(), error }
     }

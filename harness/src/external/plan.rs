@@ -21,7 +21,7 @@ pub struct TrialPlan {
     /// `CRASHLAB_SEED` for the setup and the writer.
     pub writer_seed: u64,
     /// When the crash strikes, in millionths of the clean run's duration,
-    /// counted from the writer's start: uniform in [0, 1 000 000).
+    /// counted from just before the writer's spawn: uniform in [0, 1 000 000).
     pub at_ppm: u32,
     /// Drives the `sigbus` choices: which mapped file, which length.
     pub cut_seed: u64,

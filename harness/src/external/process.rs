@@ -71,22 +71,92 @@ pub(crate) enum Stdout {
     Discard,
 }
 
+/// The longest acknowledgement line (without its `\n`) protocol v1 accepts.
+/// An ack names an operation (a key, a record number, a checksum); 64 KiB is
+/// orders of magnitude above that, and is the capacity of a Linux pipe: a
+/// writer past it has filled a whole pipe without a newline, which is a
+/// runaway writer (`cat /dev/zero`) or binary data on stdout, not an ack.
+pub const MAX_ACK_LINE_BYTES: usize = 64 * 1024;
+/// The most acknowledgement bytes (newlines included) kept of one writer run.
+/// Every trial in flight holds its acks in memory and the checker reads them
+/// from a file: 16 MiB is a million acks of 15 bytes.
+pub const MAX_ACK_BYTES: usize = 16 * 1024 * 1024;
+/// The most acknowledgement lines kept of one writer run: each costs a
+/// small allocation even when empty, so endless `\n`s are bounded by this
+/// rather than by [`MAX_ACK_BYTES`].
+pub const MAX_ACK_LINES: usize = 1024 * 1024;
+
+/// Which cap of protocol v1 a writer's output went past.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckOverflow {
+    /// One line longer than [`MAX_ACK_LINE_BYTES`].
+    LineTooLong,
+    /// More than [`MAX_ACK_BYTES`] in all.
+    TooManyBytes,
+    /// More than [`MAX_ACK_LINES`] lines.
+    TooManyLines,
+}
+
+impl std::fmt::Display for AckOverflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AckOverflow::LineTooLong => write!(f, "printed a line of more than {} KiB", MAX_ACK_LINE_BYTES / 1024),
+            AckOverflow::TooManyBytes => write!(f, "printed more than {} MiB of lines", MAX_ACK_BYTES / (1024 * 1024)),
+            AckOverflow::TooManyLines => write!(f, "printed more than {MAX_ACK_LINES} lines"),
+        }
+    }
+}
+
+/// The caps of [`AckOverflow`], for messages.
+pub(crate) fn ack_caps() -> String {
+    format!(
+        "protocol v1 caps one ack line at {} KiB and the acks of one writer run at {} MiB and {MAX_ACK_LINES} lines",
+        MAX_ACK_LINE_BYTES / 1024,
+        MAX_ACK_BYTES / (1024 * 1024)
+    )
+}
+
 /// A writer's standard output split into lines as it arrived: the complete
 /// lines are the acknowledged operations; `partial` is an unfinished last
-/// line (not an acknowledgement).
+/// line (not an acknowledgement). Bounded: past one of the caps above,
+/// `overflow` says which and every further byte is dropped (the reader then
+/// stops the writer: a protocol error, never an abort on memory).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct AckLines {
     pub lines: Vec<Vec<u8>>,
     pub partial: Vec<u8>,
+    pub overflow: Option<AckOverflow>,
+    /// Bytes taken so far, newlines included.
+    bytes: usize,
 }
 
 impl AckLines {
     /// Append bytes as they come from the pipe.
     pub fn push(&mut self, mut bytes: &[u8]) {
+        if self.overflow.is_some() {
+            return;
+        }
+        if self.bytes + bytes.len() > MAX_ACK_BYTES {
+            self.overflow = Some(AckOverflow::TooManyBytes);
+            return;
+        }
+        self.bytes += bytes.len();
         while let Some(i) = bytes.iter().position(|&b| b == b'\n') {
+            if self.partial.len() + i > MAX_ACK_LINE_BYTES {
+                self.overflow = Some(AckOverflow::LineTooLong);
+                return;
+            }
+            if self.lines.len() == MAX_ACK_LINES {
+                self.overflow = Some(AckOverflow::TooManyLines);
+                return;
+            }
             self.partial.extend_from_slice(&bytes[..i]);
             self.lines.push(std::mem::take(&mut self.partial));
             bytes = &bytes[i + 1..];
+        }
+        if self.partial.len() + bytes.len() > MAX_ACK_LINE_BYTES {
+            self.overflow = Some(AckOverflow::LineTooLong);
+            return;
         }
         self.partial.extend_from_slice(bytes);
     }
@@ -126,6 +196,8 @@ pub(crate) struct Supervised {
     exited_at: Option<Instant>,
     reaped: bool,
     started: Instant,
+    /// The command, for the error when its output goes past a cap.
+    line: CommandLine,
     lines: AckLines,
     stderr_kept: Vec<u8>,
 }
@@ -144,6 +216,12 @@ impl Supervised {
         die_with_crashlab: bool,
     ) -> Result<Supervised, ExternalError> {
         disable_core_dumps();
+        // Before the spawn: the clean run's duration and the trials' crash
+        // times count from here, so both include the same start-up (clone,
+        // exec, dynamic linking). Taken after the spawn, the clean run of a
+        // short writer measured less than its own work on a loaded machine
+        // and every timed crash struck before its first ack.
+        let started = Instant::now();
         let spawn_error = |error| ExternalError::Spawn {
             role: line.role,
             flag: line.role.flag(),
@@ -198,7 +276,6 @@ impl Supervised {
             let err = child.stderr.take().map(|s| File::from(OwnedFd::from(s)));
             (pid, pidfd, out, err)
         };
-        let started = Instant::now();
         for fd in stdout.as_ref().map(|s| s.as_raw_fd()).into_iter().chain(stderr.as_ref().map(|s| s.as_raw_fd())) {
             set_nonblocking(fd);
         }
@@ -211,6 +288,7 @@ impl Supervised {
             exited_at: None,
             reaped: false,
             started,
+            line: line.clone(),
             lines: AckLines::default(),
             stderr_kept: Vec::new(),
         })
@@ -220,7 +298,8 @@ impl Supervised {
         self.pid
     }
 
-    /// When `spawn` returned: the program had been exec'd.
+    /// When `spawn` was called, just before the program was started: its
+    /// start-up (clone, exec, dynamic linking) counts as part of its run.
     pub fn started(&self) -> Instant {
         self.started
     }
@@ -234,6 +313,9 @@ impl Supervised {
     /// `stop` at least every 50 ms and fails with `Interrupted` when it says so.
     pub fn wait_until(&mut self, until: Instant, stop: &dyn Fn() -> bool) -> Result<Wake, ExternalError> {
         loop {
+            if let Some(overflow) = self.lines.overflow {
+                return Err(ExternalError::ack_overflow(&self.line, overflow));
+            }
             if self.exited {
                 return Ok(Wake::Exited);
             }
@@ -284,6 +366,9 @@ impl Supervised {
             self.pump((drain_until - now).min(CANCEL_POLL));
         }
         let status = self.reap().map_err(|e| ExternalError::io("waitpid failed", e))?;
+        if let Some(overflow) = self.lines.overflow {
+            return Err(ExternalError::ack_overflow(&self.line, overflow));
+        }
         Ok(Some(Finished {
             end: ProcessEnd::from_wait_status(status),
             lines: std::mem::take(&mut self.lines),
@@ -334,6 +419,12 @@ impl Supervised {
             if drain(&mut self.stdout, |b| lines.push(b)) {
                 self.stdout = None;
             }
+            if lines.overflow.is_some() {
+                // Past a cap: stop reading (the writer gets EPIPE or
+                // SIGPIPE) and kill it; the supervision loop reports it.
+                self.stdout = None;
+                self.signal_group(libc::SIGKILL);
+            }
             self.lines = lines;
         }
         if ready(&fds[1]) {
@@ -371,19 +462,30 @@ fn disable_core_dumps() {
     });
 }
 
-/// Read a non-blocking pipe until it would block; true at EOF.
+/// The most one [`drain`] reads before the supervision loop looks at its
+/// clocks again: a program that writes as fast as we read would otherwise
+/// keep us reading past every deadline.
+pub(crate) const DRAIN_BYTES: usize = 1024 * 1024;
+
+/// Read a non-blocking pipe until it would block or [`DRAIN_BYTES`] were
+/// read; true at EOF.
 fn drain<R: Read>(pipe: &mut Option<R>, mut sink: impl FnMut(&[u8])) -> bool {
     let Some(r) = pipe.as_mut() else { return true };
     let mut buf = [0u8; 16 * 1024];
-    loop {
+    let mut read = 0;
+    while read < DRAIN_BYTES {
         match r.read(&mut buf) {
             Ok(0) => return true,
-            Ok(n) => sink(&buf[..n]),
+            Ok(n) => {
+                read += n;
+                sink(&buf[..n]);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => return true,
         }
     }
+    false
 }
 
 /// A pipe, both ends close-on-exec and >= 3 (see [`super::spawn::above_stdio`]).
@@ -428,6 +530,70 @@ mod tests {
         c.push(b"2\n\nc");
         assert_eq!(c.lines, vec![b"a 1".to_vec(), b"b 2".to_vec(), b"".to_vec()]);
         assert_eq!(c.partial, b"c");
+    }
+
+    /// The start is taken before the spawn, not after it returns: under
+    /// load the thread could be preempted between the writer's exec and a
+    /// later timestamp, and a short writer's clean run was measured shorter
+    /// than its own work (every timed crash then struck before its first
+    /// ack). An argv of about 1 MiB makes the spawn itself take long (C
+    /// strings built, then copied by the kernel in execve, which the
+    /// vfork'd parent waits for), so the start must lie near its beginning.
+    #[test]
+    fn the_start_is_taken_before_the_spawn() {
+        let args = vec!["x".repeat(1000); 1000].join(" ");
+        let line = CommandLine::parse(super::super::Role::Writer, &format!("true {args}"), false).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for die_with_crashlab in [true, false] {
+            let before = Instant::now();
+            let mut child = Supervised::spawn(&line, dir.path(), &[], Stdout::Lines, die_with_crashlab).unwrap();
+            let after = Instant::now();
+            let started = child.started();
+            assert!(
+                started - before < after - started,
+                "the start ({:?} into the spawn call of {:?}) is not at its beginning",
+                started - before,
+                after - before
+            );
+            assert!(child.finish(Instant::now() + Duration::from_secs(60), &|| false).unwrap().is_some());
+        }
+    }
+
+    #[test]
+    fn a_line_past_the_cap_overflows_and_nothing_more_is_kept() {
+        let mut c = AckLines::default();
+        c.push(b"ack 0\n");
+        let chunk = vec![0u8; 16 * 1024];
+        for _ in 0..MAX_ACK_LINE_BYTES / chunk.len() {
+            c.push(&chunk);
+        }
+        assert_eq!(c.overflow, None, "exactly the cap is still a line");
+        c.push(b"\0");
+        assert_eq!(c.overflow, Some(AckOverflow::LineTooLong));
+        c.push(b"\nlate\n");
+        assert_eq!(c.lines, vec![b"ack 0".to_vec()], "nothing is taken past an overflow");
+        // The cap applies to a line ended within one push too.
+        let mut c = AckLines::default();
+        c.push(&[vec![b'x'; MAX_ACK_LINE_BYTES + 1], b"\n".to_vec()].concat());
+        assert_eq!((c.overflow, c.lines.len()), (Some(AckOverflow::LineTooLong), 0));
+    }
+
+    #[test]
+    fn endless_short_lines_are_bounded_by_the_line_and_byte_caps() {
+        let mut c = AckLines::default();
+        let newlines = vec![b'\n'; 64 * 1024];
+        while c.overflow.is_none() {
+            c.push(&newlines);
+        }
+        assert_eq!(c.overflow, Some(AckOverflow::TooManyLines));
+        assert_eq!(c.lines.len(), MAX_ACK_LINES);
+        let mut c = AckLines::default();
+        let line = [vec![b'y'; 1000], b"\n".to_vec()].concat().repeat(64);
+        while c.overflow.is_none() {
+            c.push(&line);
+        }
+        assert_eq!(c.overflow, Some(AckOverflow::TooManyBytes));
+        assert!(c.lines.len() * 1001 <= MAX_ACK_BYTES, "{}", c.lines.len());
     }
 
     #[test]

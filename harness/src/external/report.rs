@@ -23,8 +23,9 @@ use crate::report::Environment;
 /// Bumped in the major part when a reader of the old format would misread
 /// the new one; in the minor part when fields are only added.
 /// 1.1 added `power_loss` (the report's section for `--crash power-loss`)
-/// and `config.tear`.
-pub const EXTERNAL_SCHEMA_VERSION: &str = "1.1";
+/// and `config.tear`; 1.2 `summary.no_acks`, the verdict `nothing-acked`
+/// and `config.allow_no_acks`.
+pub const EXTERNAL_SCHEMA_VERSION: &str = "1.2";
 
 /// The workload protocol this crashlab speaks (see the module docs).
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -77,6 +78,7 @@ pub const EXTERNAL_NONDETERMINISTIC_FIELDS: &[&str] = &[
     "/power_loss/trials_detail/*/checker_runs",
     "/power_loss/trials_detail/*/verdict",
     "/summary/violations",
+    "/summary/no_acks",
     "/summary/verdict",
 ];
 
@@ -126,6 +128,10 @@ pub struct ExternalRunConfig {
     /// `--tear` (schema 1.1): power-loss states per sector of this many bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tear: Option<u64>,
+    /// `--allow-no-acks` (schema 1.2): a run that saw no ack is a pass, not
+    /// `nothing-acked`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_no_acks: bool,
 }
 
 /// The calibration run: setup, writer to completion, checker.
@@ -272,7 +278,13 @@ pub struct ExternalSummary {
     pub trials: u64,
     pub violations: u64,
     pub clean_run_passed: bool,
-    /// `no-violation-found` or `violation-found`.
+    /// Where no ack line was seen at all (schema 1.2): `clean-run`, and each
+    /// crash kind none of whose trials saw one. The checker then only ever
+    /// judged an empty ack set: nothing the writer vouched for was tested.
+    #[serde(default)]
+    pub no_acks: Vec<String>,
+    /// `violation-found`; else `nothing-acked` when `no_acks` is not empty
+    /// (unless `config.allow_no_acks`); else `no-violation-found`.
     pub verdict: String,
 }
 
@@ -415,15 +427,39 @@ pub fn aggregate_section(
     s
 }
 
+/// The verdict of a run in which the checker only ever saw an empty ack set.
+pub const VERDICT_NOTHING_ACKED: &str = "nothing-acked";
+
 impl ExternalSummary {
-    pub fn of(clean: &CleanRun, sections: &[CrashSection], power_loss: Option<&PowerLossSection>) -> ExternalSummary {
+    pub fn of(
+        clean: &CleanRun,
+        sections: &[CrashSection],
+        power_loss: Option<&PowerLossSection>,
+        allow_no_acks: bool,
+    ) -> ExternalSummary {
         let violations = sections.iter().map(|s| s.violations).sum::<u64>() + power_loss.map_or(0, |p| p.violations);
         let clean_run_passed = !clean.checker.is_violation();
+        let mut no_acks: Vec<String> = Vec::new();
+        if clean.acks == 0 {
+            no_acks.push("clean-run".into());
+        }
+        no_acks.extend(sections.iter().filter(|s| s.acks_seen == 0).map(|s| s.crash.name().to_owned()));
+        if power_loss.is_some_and(|p| p.acks_seen == 0) {
+            no_acks.push(ExternalCrash::PowerLoss.name().to_owned());
+        }
+        let verdict = if violations > 0 || !clean_run_passed {
+            "violation-found"
+        } else if !no_acks.is_empty() && !allow_no_acks {
+            VERDICT_NOTHING_ACKED
+        } else {
+            "no-violation-found"
+        };
         ExternalSummary {
             trials: sections.iter().map(|s| s.trials).sum::<u64>() + power_loss.map_or(0, |p| p.trials),
             violations,
             clean_run_passed,
-            verdict: if violations == 0 && clean_run_passed { "no-violation-found" } else { "violation-found" }.into(),
+            no_acks,
+            verdict: verdict.into(),
         }
     }
 }
@@ -432,6 +468,38 @@ impl ExternalReport {
     /// Did the checker report a violation anywhere (the clean run included)?
     pub fn violation_found(&self) -> bool {
         !self.summary.clean_run_passed || self.summary.violations > 0
+    }
+
+    /// No violation, but the clean run or every trial of a crash kind saw
+    /// no ack, and `--allow-no-acks` was not given: not a pass (the CLI
+    /// exits 2).
+    pub fn nothing_acked(&self) -> bool {
+        self.summary.verdict == VERDICT_NOTHING_ACKED
+    }
+
+    /// What `summary.no_acks` means, in one paragraph; `None` when every
+    /// part of the run saw an ack.
+    pub fn no_acks_text(&self) -> Option<String> {
+        let no_acks = &self.summary.no_acks;
+        if no_acks.is_empty() {
+            return None;
+        }
+        let kinds: Vec<&str> = no_acks.iter().map(String::as_str).filter(|k| *k != "clean-run").collect();
+        let clean = no_acks.iter().any(|k| k == "clean-run");
+        let what = match (clean, kinds.is_empty()) {
+            (true, _) => "the clean run (no crash) printed no ack line, so no trial can have seen one".to_owned(),
+            (false, false) => format!(
+                "no trial of {} saw an ack line (every crash struck before the writer's first ack)",
+                kinds.join(", ")
+            ),
+            (false, true) => unreachable!("no_acks is not empty"),
+        };
+        Some(format!(
+            "NOTHING ACKNOWLEDGED: {what}: the checker only ever judged an empty ack set, so nothing the writer \
+             vouched for was tested. A writer prints one line per operation it considers durable (protocol v1); \
+             pass --allow-no-acks if acking nothing is the point{}.",
+            if self.config.allow_no_acks { " (it was passed: this is not an error)" } else { "" }
+        ))
     }
 
     /// The human summary: one line per crash kind, then every violation
@@ -527,6 +595,9 @@ impl ExternalReport {
         if let Some(p) = &self.power_loss {
             p.write_failures(&mut out);
         }
+        if let Some(text) = self.no_acks_text() {
+            let _ = writeln!(out, "\n{text}");
+        }
         let s = &self.summary;
         let _ = writeln!(out, "\n{} trials, {} violations: {}", s.trials, s.violations, s.verdict);
         out
@@ -617,6 +688,7 @@ mod tests {
             trials: 10,
             timeout_secs: 60,
             tear: None,
+            allow_no_acks: false,
         };
         let line = ExternalReplayLine {
             config: config.clone(),

@@ -94,6 +94,39 @@ fn ended_text(end: ProcessEnd) -> String {
     }
 }
 
+/// For a writer that died of SIGBUS that crashlab did not cause: how much
+/// room the filesystem of `dir` has left. A store through a shared mapping
+/// into a page the filesystem cannot allocate (a full disk or tmpfs) raises
+/// SIGBUS, which otherwise reads like a bug of the writer's.
+pub(crate) fn sigbus_hint(end: ProcessEnd, dir: &Path) -> String {
+    if end != ProcessEnd::Signaled(libc::SIGBUS) {
+        return String::new();
+    }
+    let Some(free) = free_bytes(dir) else { return String::new() };
+    if free < crate::lab::trial::page_size() {
+        format!(
+            " (the filesystem of {} has {free} bytes free: a store into a page the filesystem could not allocate raises SIGBUS)",
+            dir.display()
+        )
+    } else {
+        format!(
+            " (the filesystem of {} has {free} bytes free, so not a full disk; a store past the end of a mapped file raises SIGBUS too)",
+            dir.display()
+        )
+    }
+}
+
+/// Bytes an unprivileged writer can still allocate on the filesystem of `dir`.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: a NUL-terminated path and a zeroed statvfs to fill.
+    unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        (libc::statvfs(path.as_ptr(), &mut st) == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
+    }
+}
+
 pub(crate) fn run_setup(
     config: &ExternalConfig,
     dir: &Path,
@@ -143,12 +176,16 @@ pub(crate) fn run_clean(
     if finished.end != ProcessEnd::Exited(0) {
         return Err(failed(
             &config.writer,
-            format!("{} on the clean run (no crash); a writer must exit 0 when left alone", ended_text(finished.end)),
+            format!(
+                "{}{} on the clean run (no crash); a writer must exit 0 when left alone",
+                ended_text(finished.end),
+                sigbus_hint(finished.end, &files.dir)
+            ),
             &finished,
         ));
     }
     write_acks_file(&files.acks, &finished.lines.lines)?;
-    let checker = run_checker(&config.checker, &files.dir, &files.acks, supervision)?;
+    let checker = run_checker(&config.checker, &files.dir, &files.acks, writer_seed, supervision)?;
     Ok(CleanOutcome { writer_seed, duration, acks: lossy(&finished.lines.lines), checker })
 }
 
@@ -201,12 +238,16 @@ pub(crate) fn run_trial(
     if on_its_own {
         return Err(failed(
             &config.writer,
-            format!("{} on its own, before it was crashed", ended_text(finished.end)),
+            format!(
+                "{}{} on its own, before it was crashed",
+                ended_text(finished.end),
+                sigbus_hint(finished.end, &files.dir)
+            ),
             &finished,
         ));
     }
     write_acks_file(&files.acks, &finished.lines.lines)?;
-    let checker = run_checker(&config.checker, &files.dir, &files.acks, supervision)?;
+    let checker = run_checker(&config.checker, &files.dir, &files.acks, plan.writer_seed, supervision)?;
     Ok(TrialOutcome {
         plan: *plan,
         crash_at_ns: crash_after.as_nanos() as u64,

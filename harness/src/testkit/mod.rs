@@ -101,8 +101,12 @@
 //!   numbered over the writer's `msync`/`fsync`/`ftruncate`/`munmap` calls.
 //!   With one arena a run and its replay make the same calls.
 //! - `CRASHLAB_SEED` varies per trial ([`WriterCtx::seed`]); the checker
-//!   gets only the directory and the acknowledged lines, so an ack line
-//!   must carry whatever the checker needs to verify it.
+//!   closure gets the directory and the acknowledged lines, and its process
+//!   the same `CRASHLAB_SEED` as the writer of that directory
+//!   (`std::env::var`).
+//! - A run in which nothing was acknowledged (the clean run, or every trial
+//!   of a crash kind, saw no [`WriterCtx::ack`]) tested nothing: it is
+//!   [`TestkitError::NothingAcked`] unless [`CrashTest::allow_no_acks`].
 //!
 //! # Results and replay
 //!
@@ -166,6 +170,11 @@ pub enum TestkitError {
     /// `CrashTest`: the name is wrong, or the test does not get to `.run()`.
     #[error("crash test `{test}`: {reason}")]
     Probe { test: String, reason: String },
+    /// No violation, but the clean run or every trial of a crash kind saw
+    /// no ack ([`WriterCtx::ack`]): the checker only judged an empty ack
+    /// set, so nothing was tested. [`CrashTest::allow_no_acks`] accepts it.
+    #[error("crash test `{test}`: {text}")]
+    NothingAcked { test: String, text: String, report: Box<CrashReport> },
     /// `CRASHLAB_REPLAY` names this test but cannot be used.
     #[error("crash test `{test}`: {REPLAY_ENV}=`{value}`: {reason}")]
     BadReplay { test: String, value: String, reason: String },
@@ -198,6 +207,7 @@ pub struct CrashTest<'a> {
     timeout: Duration,
     dir: Option<PathBuf>,
     replay: Option<ReplaySpec>,
+    allow_no_acks: bool,
 }
 
 impl<'a> CrashTest<'a> {
@@ -223,6 +233,7 @@ impl<'a> CrashTest<'a> {
             timeout: Duration::from_secs(60),
             dir: None,
             replay: None,
+            allow_no_acks: false,
         }
     }
 
@@ -284,6 +295,15 @@ impl<'a> CrashTest<'a> {
     /// `/dev/shm` for tmpfs. Default: the system's temp dir.
     pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.dir = Some(dir.into());
+        self
+    }
+
+    /// Accept a run in which nothing was acknowledged (the clean run, or
+    /// every trial of a crash kind, saw no ack): by default that is
+    /// [`TestkitError::NothingAcked`], since the checker then judged only an
+    /// empty ack set (the CLI's `--allow-no-acks`).
+    pub fn allow_no_acks(mut self) -> Self {
+        self.allow_no_acks = true;
         self
     }
 
@@ -351,6 +371,7 @@ impl<'a> CrashTest<'a> {
         config.seed = self.seed;
         config.jobs = self.jobs;
         config.timeout = self.timeout;
+        config.allow_no_acks = self.allow_no_acks;
         if let Some(dir) = &self.dir {
             config.dir = dir.clone();
         }
@@ -360,7 +381,16 @@ impl<'a> CrashTest<'a> {
         match replay {
             None => {
                 let report = run_external(&config, &cancel, &|_| {}).map_err(run_error)?;
-                Ok(CrashReport::from_external(context, report))
+                let text = report
+                    .nothing_acked()
+                    .then(|| report.no_acks_text())
+                    .flatten()
+                    .map(|t| t.replace("pass --allow-no-acks", "call .allow_no_acks()"));
+                let report = CrashReport::from_external(context, report);
+                match text {
+                    Some(text) => Err(TestkitError::NothingAcked { test, text, report: Box::new(report) }),
+                    None => Ok(report),
+                }
             }
             Some(spec) => {
                 config.seed = spec.seed;

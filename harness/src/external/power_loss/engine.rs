@@ -22,7 +22,7 @@ use crate::external::engine::{in_trial, ExternalConfig, Supervision};
 use crate::external::plan::{PowerLossPlan, PowerLossPoint, TrialPlan};
 use crate::external::process::AckLines;
 use crate::external::report::ReplayTarget;
-use crate::external::trial::{lossy, run_setup, TrialSlot};
+use crate::external::trial::{lossy, run_setup, sigbus_hint, TrialSlot};
 use crate::external::{canonical, run_dir, ExternalError};
 use crate::oracle::{CrashSyscall, SyscallCrashPoint, WriterEnd};
 
@@ -45,7 +45,7 @@ pub(crate) fn calibrate(
     let run = run_writer_traced(config, &slot.dir, &seed, CrashAt::Never, supervision)?;
     let outcome = run.outcome.as_ref().expect("an uncrashed run starts the writer");
     if outcome.end != (WriterEnd::Exited { code: 0 }) {
-        return Err(writer_failed(config, &run, &outcome.end, "on the traced clean run (no crash)"));
+        return Err(writer_failed(config, &slot.dir, &run, &outcome.end, "on the traced clean run (no crash)"));
     }
     let mut by_syscall = BTreeMap::new();
     let mut calls = 0;
@@ -58,10 +58,14 @@ pub(crate) fn calibrate(
     Ok(PowerLossCalibration { traced_clean_ns: run.elapsed.as_nanos() as u64, sync_calls: calls, by_syscall })
 }
 
-fn writer_failed(config: &ExternalConfig, run: &TracedRun, end: &WriterEnd, when: &str) -> ExternalError {
+fn writer_failed(config: &ExternalConfig, dir: &Path, run: &TracedRun, end: &WriterEnd, when: &str) -> ExternalError {
     let how = match end {
         WriterEnd::Exited { code } => format!("exited with status {code}"),
-        WriterEnd::Signaled { signal } => format!("died of signal {}", crate::external::process::signal_name(*signal)),
+        WriterEnd::Signaled { signal } => format!(
+            "died of signal {}{}",
+            crate::external::process::signal_name(*signal),
+            sigbus_hint(crate::external::ProcessEnd::Signaled(*signal), dir)
+        ),
         other => format!("ended with {other:?}"),
     };
     ExternalError::Failed {
@@ -133,6 +137,7 @@ pub(crate) fn trace_trial(
             end => {
                 return Err(writer_failed(
                     config,
+                    &slot.dir,
                     &run,
                     end,
                     "on its own, before it was crashed (under the durability oracle)",
@@ -173,11 +178,13 @@ pub(crate) fn trace_trial(
 /// Show `bits` of trial `key` in `sd` and run the checker there.
 fn check(ctx: &Ctx<'_>, sd: &mut StateDir, key: u64, t: &Traced, bits: &Bits) -> Result<CheckerVerdict, ExternalError> {
     sd.show(key, &t.space, &t.lines.lines, bits)?;
-    let verdict = run_checker(&ctx.config.checker, &sd.dir, &sd.acks, ctx.supervision).map_err(|e| {
-        let state = StateText::of(&t.space, bits, Choice::Newest).to_string();
-        let line = ctx.config.replay_line(replay_target(ctx, t.plan.trial)).with_state(&state);
-        in_trial(e, format!("power-loss trial {} in state {state}", t.plan.trial), &line)
-    })?;
+    ctx.config.progress.state_checked();
+    let verdict =
+        run_checker(&ctx.config.checker, &sd.dir, &sd.acks, t.plan.writer_seed, ctx.supervision).map_err(|e| {
+            let state = StateText::of(&t.space, bits, Choice::Newest).to_string();
+            let line = ctx.config.replay_line(replay_target(ctx, t.plan.trial)).with_state(&state);
+            in_trial(e, format!("power-loss trial {} in state {state}", t.plan.trial), &line)
+        })?;
     sd.verify(&t.space)?;
     Ok(verdict)
 }
@@ -504,6 +511,7 @@ fn check_task(
     };
     let o = outcome(t, live.first_fail.as_ref().map(|f| f.0), live.checker_runs + shrink_runs, finding);
     sched.lock().unwrap().outcomes[i] = Some(o);
+    ctx.config.progress.trial_done();
     Ok(())
 }
 

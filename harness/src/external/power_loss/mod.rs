@@ -63,9 +63,16 @@
 //! # Limits
 //!
 //! - Directory entries are taken as they are at the crash: a file created,
-//!   renamed or removed by the writer is there, or not, in every state.
-//!   The oracle keys shadows by path, so a file synced under one name and
-//!   renamed afterwards has the floor of the name it now has.
+//!   renamed or removed by the writer is there, or not, in every state (a
+//!   lost rename or unlink is never generated).
+//! - Content durability is keyed by path, not by inode (the oracle's
+//!   shadows): a file's floor is what completed syncs copied under its
+//!   name. A file removed and re-created under the same name (or renamed
+//!   onto it) gets the floor of what was synced under that name before,
+//!   overlaid with what was synced since, so its floor may hold bytes of
+//!   the earlier file, which a real new inode never holds; a file renamed
+//!   to a new name has only what was synced under the new name. Modelling
+//!   the namespace (entries and inodes) is an open limitation.
 //! - The oracle refuses writers that use io_uring (their syncs are
 //!   invisible to it): the run stops with an error naming the writer.
 //! - Like the oracle, the model is a lower bound on durability: a real

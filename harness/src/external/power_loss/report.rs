@@ -301,15 +301,66 @@ impl PowerLossSection {
         for v in &self.failures {
             let _ =
                 writeln!(out, "\nVIOLATION power-loss trial {} ({}): {}", v.trial, v.delivery, v.finding.explanation);
+            let f = &v.finding;
+            // Both reasons: the first failing state's is often the clearer
+            // one (it failed with more units at their floor).
             let _ = writeln!(
                 out,
-                "  {} acks{}; first failing state: {} ({})",
+                "  {} acks{}; first failing state: {} ({}): {}",
                 v.acks,
                 v.last_ack.as_ref().map(|a| format!(", the last `{a}`")).unwrap_or_default(),
-                v.finding.first_state,
-                v.finding.first_state_kind
+                f.first_state,
+                f.first_state_kind,
+                f.first_reason
             );
+            let _ = writeln!(out, "  minimal state: {}: {}", f.state, f.reason);
             let _ = writeln!(out, "  replay: {}", v.replay);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_violation_prints_the_reasons_of_its_first_failing_and_its_minimal_state() {
+        let finding = PowerLossFinding {
+            reason: "rec 3 has a bad checksum".into(),
+            state: "newest:log#p1=floor".into(),
+            floor_set: vec!["log page 1".into()],
+            newest_set: vec![],
+            newest_set_state: "floor:".into(),
+            one_minimal: true,
+            first_state: "floor:".into(),
+            first_state_kind: "all units at their durable floor".into(),
+            first_reason: "acked rec 3 is missing".into(),
+            explanation: "checker failed: rec 3 has a bad checksum; minimal set: log page 1 at its durable floor"
+                .into(),
+        };
+        let plan = PowerLossPlan::new(1, 0, 4);
+        let outcome = PowerLossTrialOutcome {
+            plan,
+            delivery: PowerLossDelivery::WriterFinishedFirst,
+            acks: vec!["rec 3".into()],
+            partial_line: None,
+            files: vec![],
+            dims: 1,
+            exhaustive: true,
+            states_total: 2,
+            states_checked: 1,
+            checker_runs: 2,
+            verdict: CheckerVerdict::Violation { reason: finding.reason.clone() },
+            finding: Some(finding),
+        };
+        let calibration = PowerLossCalibration { traced_clean_ns: 1, sync_calls: 4, by_syscall: BTreeMap::new() };
+        let section = aggregate_power_loss(None, 4096, 1 << 16, 64, calibration, &[outcome], &|_, _| "replay".into());
+        let mut out = String::new();
+        section.write_failures(&mut out);
+        assert!(
+            out.contains("first failing state: floor: (all units at their durable floor): acked rec 3 is missing"),
+            "{out}"
+        );
+        assert!(out.contains("minimal state: newest:log#p1=floor: rec 3 has a bad checksum"), "{out}");
     }
 }

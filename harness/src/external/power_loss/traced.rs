@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::external::engine::{ExternalConfig, Supervision};
-use crate::external::process::AckLines;
+use crate::external::process::{AckLines, DRAIN_BYTES};
 use crate::external::{ExternalError, ENV_DIR, ENV_SEED};
 use crate::oracle::{
     run_traced, OracleConfig, OracleError, OracleOutcome, SyscallCrashPoint, TraceControl, TracedLaunch,
@@ -90,19 +90,25 @@ fn set_nonblocking(fd: &OwnedFd) {
     }
 }
 
-/// Read what is there; true at EOF.
+/// Read what is there, at most [`DRAIN_BYTES`] (so the loop looks at its
+/// clocks even while the writer writes as fast as we read); true at EOF.
 fn drain(fd: &mut Option<File>, mut sink: impl FnMut(&[u8])) -> bool {
     let Some(f) = fd.as_mut() else { return true };
     let mut buf = [0u8; 16 * 1024];
-    loop {
+    let mut read = 0;
+    while read < DRAIN_BYTES {
         match f.read(&mut buf) {
             Ok(0) => return true,
-            Ok(n) => sink(&buf[..n]),
+            Ok(n) => {
+                read += n;
+                sink(&buf[..n]);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => return true,
         }
     }
+    false
 }
 
 /// The writer's environment: crashlab's, without other `CRASHLAB_*`
@@ -215,6 +221,11 @@ pub(crate) fn run_writer_traced(
             if fds[0].revents != 0 && drain(&mut out, |b| lines.push(b)) {
                 out = None;
             }
+            if lines.overflow.is_some() && out.is_some() {
+                // Past a cap of protocol v1: stop reading and kill the writer.
+                out = None;
+                control.cancel();
+            }
             if fds[1].revents != 0
                 && drain(&mut err, |b| {
                     let room = (16 * 1024usize).saturating_sub(stderr.len());
@@ -232,6 +243,9 @@ pub(crate) fn run_writer_traced(
     });
     if stopped {
         return Err(ExternalError::Interrupted);
+    }
+    if let Some(overflow) = lines.overflow {
+        return Err(ExternalError::ack_overflow(line, overflow));
     }
     if timed_out {
         return Err(ExternalError::Timeout {
