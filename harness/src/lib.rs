@@ -31,6 +31,7 @@ pub mod realcut;
 pub mod regressions;
 pub mod report;
 pub mod report_diff;
+pub mod report_file;
 pub mod report_html;
 pub mod report_io;
 pub mod report_junit;
@@ -49,8 +50,13 @@ pub mod utc_time;
 pub enum LabError {
     #[error("{0}")]
     Spec(String),
-    #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    /// The OS error is part of the message, not also `source()`, so an
+    /// error chain prints it once.
+    #[error("{what}: {error}")]
+    Io { what: String, error: std::io::Error },
+    /// A report or other output that could not be written.
+    #[error(transparent)]
+    Output(#[from] report_file::OutputError),
     #[error("corrupt journal: {0}")]
     Journal(String),
     #[error("worker {id}: {message}")]
@@ -60,7 +66,7 @@ pub enum LabError {
 }
 
 impl LabError {
-    pub fn io(what: impl Into<String>, source: std::io::Error) -> LabError {
-        LabError::Io { what: what.into(), source }
+    pub fn io(what: impl Into<String>, error: std::io::Error) -> LabError {
+        LabError::Io { what: what.into(), error }
     }
 }

@@ -168,10 +168,27 @@ fn main() -> ExitCode {
                 eprintln!("crashlab: interrupted; workers stopped, temporary files removed");
                 return ExitCode::from(130);
             }
-            eprintln!("crashlab: error: {e:#}");
+            eprintln!("crashlab: error: {}", error_text(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// `e` and its causes as one line, like anyhow's `{:#}` ("context: cause:
+/// cause"), but a cause whose text the line already holds is not added
+/// again: many error types put their cause in their own message *and*
+/// return it from `source()`, which `{:#}` would print twice ("Is a
+/// directory (os error 21): Is a directory (os error 21)").
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 fn dispatch(command: Command) -> Result<ExitCode> {
@@ -304,4 +321,27 @@ fn print_outcome(report: &SurvivalReport, common: &CommonArgs) {
         s.model_violations,
         common.out.display()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_text;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read {what}: {source}")]
+    struct Both {
+        what: &'static str,
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_printed_once() {
+        let io = || std::io::Error::from_raw_os_error(libc::EISDIR);
+        let e = anyhow::Error::new(Both { what: "r.json", source: io() }).context("--out");
+        let text = error_text(&e);
+        assert_eq!(text, format!("--out: cannot read r.json: {}", io()));
+        // A cause the message does not hold is still added.
+        let e = anyhow::Error::new(io()).context("cannot read r.json");
+        assert_eq!(error_text(&e), format!("cannot read r.json: {}", io()));
+    }
 }

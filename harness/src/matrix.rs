@@ -357,14 +357,12 @@ fn spec_key(cells: &[CellPlan], i: usize) -> u64 {
     cells.iter().position(|c| c.scenario == cells[i].scenario).unwrap_or(i) as u64
 }
 
-/// Write `report` as pretty JSON to `path`, creating parent directories.
+/// Write `report` as pretty JSON to `path` (the value of `--out`), creating
+/// parent directories, atomically: see [`crate::report_file`].
 pub fn write_report(report: &SurvivalReport, path: &Path) -> Result<(), LabError> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| LabError::io(format!("cannot create {}", parent.display()), e))?;
-    }
     let mut json = serde_json::to_string_pretty(report).expect("reports serialize");
     json.push('\n');
-    std::fs::write(path, json).map_err(|e| LabError::io(format!("cannot write the report {}", path.display()), e))
+    Ok(crate::report_file::write_atomically("--out", path, json.as_bytes())?)
 }
 
 #[cfg(test)]

@@ -10,9 +10,11 @@
 //! reports print it, `crashlab replay --scenario ... --txns N [...]`.
 
 use std::io::Write as _;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::report::{ReplayLine, SurvivalReport, Verdict};
+use crate::report_file::{read_text, read_text_from, ReadFileError};
 use crate::utc_time::utc_date;
 
 /// What a new regressions file starts with.
@@ -27,12 +29,14 @@ pub const HEADER: &str = "\
 # rerun the same plan but may land elsewhere.
 ";
 
+/// Why the regressions file could not be read or appended to. The cause is
+/// part of the message and not also `source()`, so it is printed once.
 #[derive(Debug, thiserror::Error)]
 pub enum RegressionsError {
-    #[error("cannot read the regressions file {}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("cannot append to the regressions file {}: {source}", path.display())]
-    Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot read the regressions file {}: {error}", path.display())]
+    Read { path: PathBuf, error: ReadFileError },
+    #[error("cannot append to the regressions file {}: {error}", path.display())]
+    Write { path: PathBuf, error: std::io::Error },
     #[error("{}:{line}: not a replay line ({reason}): {text}", path.display())]
     Parse { path: PathBuf, line: usize, text: String, reason: String },
 }
@@ -64,10 +68,10 @@ pub fn parse_regressions(text: &str, path: &Path) -> Result<Vec<Regression>, Reg
     Ok(out)
 }
 
-/// The regressions in the file at `path`.
+/// The regressions in the file at `path` (at most
+/// [`MAX_REPORT_BYTES`](crate::report_file::MAX_REPORT_BYTES) of it).
 pub fn read_regressions(path: &Path) -> Result<Vec<Regression>, RegressionsError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| RegressionsError::Read { path: path.to_owned(), source })?;
+    let text = read_text(path).map_err(|error| RegressionsError::Read { path: path.to_owned(), error })?;
     parse_regressions(&text, path)
 }
 
@@ -124,16 +128,77 @@ pub fn failing_trials(report: &SurvivalReport) -> Vec<FailingTrial> {
 /// Append the failing trials of `report` to the file at `path` (created with
 /// [`HEADER`] if missing), skipping lines already there. Returns how many
 /// were appended.
+///
+/// How, and why not through the atomic writer of reports: this file is
+/// shared (one per checkout, appended to by every campaign, edited by
+/// people), so two runs may append at once, and a failed append must not
+/// cost the lines already there. A read-modify-write with a rename would
+/// need a lock that survives the rename and would replace a file someone
+/// may have open in an editor. Instead the file is opened
+/// `O_APPEND|O_NOFOLLOW` (a link planted at the path is refused, not
+/// followed), locked with `flock` (the inode never changes, so the lock is
+/// the file's own: concurrent runs take turns, and each sees the lines the
+/// other added, so none is lost or recorded twice), read under the lock,
+/// and the new lines are appended in one `write` after which the file is
+/// flushed. Existing bytes are never rewritten: a failed or short write
+/// (a full disk) is undone by truncating back to the length read under the
+/// lock, so the file never keeps a partial line either.
 pub fn append_regressions(path: &Path, report: &SurvivalReport) -> Result<usize, RegressionsError> {
     let trials = failing_trials(report);
     if trials.is_empty() {
         return Ok(0);
     }
-    let existing = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(source) => return Err(RegressionsError::Read { path: path.to_owned(), source }),
-    };
+    let write_err = |error: std::io::Error| RegressionsError::Write { path: path.to_owned(), error };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(0o666)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => write_err(std::io::Error::other(
+                "it is a symbolic link, which crashlab does not append through; name the file itself",
+            )),
+            _ => write_err(e),
+        })?;
+    let kind = file.metadata().map_err(write_err)?.file_type();
+    if kind.is_char_device() {
+        // `--regressions /dev/null`: nothing to read, lock or undo.
+        let (text, appended) = failing_text("", &trials);
+        return file.write_all(text.as_bytes()).map(|()| appended).map_err(write_err);
+    }
+    if !kind.is_file() {
+        return Err(write_err(std::io::Error::other("it is not a regular file")));
+    }
+    // Unlocked when `file` is dropped, on every path out of here.
+    let mut file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, errno)| write_err(errno.into()))?;
+    let existing =
+        read_text_from(&mut file).map_err(|error| RegressionsError::Read { path: path.to_owned(), error })?;
+    let (text, appended) = failing_text(&existing, &trials);
+    if appended == 0 {
+        return Ok(0);
+    }
+    let written = file.write(text.as_bytes()).and_then(|n| {
+        if n == text.len() {
+            file.sync_data()
+        } else {
+            Err(std::io::Error::new(std::io::ErrorKind::WriteZero, format!("only {n} of {} bytes written", text.len())))
+        }
+    });
+    if let Err(e) = written {
+        // Undo a partial append; the lock keeps others from appending meanwhile.
+        let _ = file.set_len(existing.len() as u64);
+        return Err(write_err(e));
+    }
+    Ok(appended)
+}
+
+/// What to append after `existing` for `trials` (a header for a new file,
+/// a newline if the last line lacks one, then every trial not recorded
+/// yet), and how many trials that is.
+fn failing_text(existing: &str, trials: &[FailingTrial]) -> (String, usize) {
     let known: Vec<&str> = existing.lines().map(str::trim).collect();
     let mut text = String::new();
     if existing.trim().is_empty() {
@@ -146,15 +211,7 @@ pub fn append_regressions(path: &Path, report: &SurvivalReport) -> Result<usize,
         text.push_str(&format!("{}\n{}\n", t.comment, t.replay));
         appended += 1;
     }
-    if appended > 0 {
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-            f.write_all(text.as_bytes())?;
-            f.flush()
-        };
-        write().map_err(|source| RegressionsError::Write { path: path.to_owned(), source })?;
-    }
-    Ok(appended)
+    (text, appended)
 }
 
 #[cfg(test)]

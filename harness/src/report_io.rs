@@ -8,13 +8,17 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::report::{SurvivalReport, SCHEMA_VERSION};
+use crate::report_file::{read_text, ReadFileError};
 
+/// Why a report could not be read. Each names the file. The underlying
+/// error is part of the message and not also `source()`, so the CLI's error
+/// chain prints it once.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportReadError {
-    #[error("cannot read the report {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{} is not JSON: {source}", path.display())]
-    NotJson { path: PathBuf, source: serde_json::Error },
+    #[error("cannot read the report {}: {error}", path.display())]
+    Read { path: PathBuf, error: ReadFileError },
+    #[error("{} is not JSON: {error}", path.display())]
+    NotJson { path: PathBuf, error: serde_json::Error },
     #[error("{} has no string `schema_version`: it is not a crashlab survival report", path.display())]
     NoVersion { path: PathBuf },
     #[error("{} has schema_version `{found}`, expected MAJOR.MINOR (e.g. {SCHEMA_VERSION})", path.display())]
@@ -31,8 +35,8 @@ pub enum ReportReadError {
         path.display()
     )]
     OlderMajor { path: PathBuf, found: SchemaVersion, written_by: String },
-    #[error("{} does not match survival report schema {found}: {source}", path.display())]
-    Malformed { path: PathBuf, found: SchemaVersion, source: serde_json::Error },
+    #[error("{} does not match survival report schema {found}: {error}", path.display())]
+    Malformed { path: PathBuf, found: SchemaVersion, error: serde_json::Error },
 }
 
 /// A parsed `schema_version`.
@@ -64,35 +68,143 @@ impl fmt::Display for SchemaVersion {
     }
 }
 
-/// Read and check the report at `path`.
+/// Read and check the report at `path`: at most
+/// [`MAX_REPORT_BYTES`](crate::report_file::MAX_REPORT_BYTES) of it, so a
+/// device or an endless pipe is refused instead of exhausting memory.
 pub fn read_report(path: &Path) -> Result<SurvivalReport, ReportReadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ReportReadError::Io { path: path.to_owned(), source })?;
+    let text = read_text(path).map_err(|error| ReportReadError::Read { path: path.to_owned(), error })?;
     parse_report(&text, path)
 }
 
 /// Check the version of the report in `text` (read from `path`, named in
-/// errors), then decode it. The version is checked on the raw JSON first, so
-/// a report of another major version gets the version message, not a
-/// confusing complaint about some field whose meaning changed.
+/// errors), then decode it. The version is checked first, so a report of
+/// another major version gets the version message, not a confusing
+/// complaint about some field whose meaning changed. The first pass keeps
+/// only the two version strings (no tree of the whole document in memory).
 pub fn parse_report(text: &str, path: &Path) -> Result<SurvivalReport, ReportReadError> {
     let path = path.to_owned();
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|source| ReportReadError::NotJson { path: path.clone(), source })?;
-    let Some(found) = value.get("schema_version").and_then(|v| v.as_str()) else {
+    let versions: Versions =
+        serde_json::from_str(text).map_err(|error| ReportReadError::NotJson { path: path.clone(), error })?;
+    let Some(found) = versions.schema else {
         return Err(ReportReadError::NoVersion { path });
     };
-    let Some(found) = SchemaVersion::parse(found) else {
-        return Err(ReportReadError::BadVersion { path, found: found.to_owned() });
+    let Some(found) = SchemaVersion::parse(&found) else {
+        return Err(ReportReadError::BadVersion { path, found });
     };
     let current = SchemaVersion::current();
-    let written_by = value.get("crashlab_version").and_then(|v| v.as_str()).unwrap_or("unknown version").to_owned();
+    let written_by = versions.crashlab.unwrap_or_else(|| "unknown version".to_owned());
     if found.major > current.major {
         return Err(ReportReadError::NewerMajor { path, found, written_by });
     }
     if found.major < current.major {
         return Err(ReportReadError::OlderMajor { path, found, written_by });
     }
-    serde_json::from_value(value).map_err(|source| ReportReadError::Malformed { path, found, source })
+    serde_json::from_str(text).map_err(|error| ReportReadError::Malformed { path, found, error })
+}
+
+/// The top-level `schema_version` and `crashlab_version` of a JSON
+/// document, when they are strings; any other JSON value decodes to none
+/// (everything else is skipped without being kept).
+#[derive(Default)]
+struct Versions {
+    schema: Option<String>,
+    crashlab: Option<String>,
+}
+
+impl<'de> serde::Deserialize<'de> for Versions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(VersionsVisitor)
+    }
+}
+
+struct VersionsVisitor;
+
+impl<'de> serde::de::Visitor<'de> for VersionsVisitor {
+    type Value = Versions;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Versions, A::Error> {
+        let mut v = Versions::default();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match &*key {
+                "schema_version" => v.schema = map.next_value::<MaybeString>()?.0,
+                "crashlab_version" => v.crashlab = map.next_value::<MaybeString>()?.0,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(v)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Versions, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Versions::default())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Versions, E> {
+        Ok(Versions::default())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Versions, E> {
+        Ok(Versions::default())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Versions, E> {
+        Ok(Versions::default())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Versions, E> {
+        Ok(Versions::default())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Versions, E> {
+        Ok(Versions::default())
+    }
+    fn visit_unit<E>(self) -> Result<Versions, E> {
+        Ok(Versions::default())
+    }
+}
+
+/// A JSON string, or `None` for any other value (skipped).
+struct MaybeString(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for MaybeString {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = MaybeString;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_str<E>(self, s: &str) -> Result<MaybeString, E> {
+                Ok(MaybeString(Some(s.to_owned())))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<MaybeString, A::Error> {
+                while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+                Ok(MaybeString(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<MaybeString, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(MaybeString(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<MaybeString, E> {
+                Ok(MaybeString(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<MaybeString, E> {
+                Ok(MaybeString(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<MaybeString, E> {
+                Ok(MaybeString(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<MaybeString, E> {
+                Ok(MaybeString(None))
+            }
+            fn visit_unit<E>(self) -> Result<MaybeString, E> {
+                Ok(MaybeString(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[cfg(test)]

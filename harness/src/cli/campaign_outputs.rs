@@ -9,6 +9,7 @@ use clap::Args;
 
 use crashlab::regressions::append_regressions;
 use crashlab::report::SurvivalReport;
+use crashlab::report_file::write_atomically;
 use crashlab::report_html::render_html;
 use crashlab::report_junit::junit_xml;
 
@@ -55,11 +56,7 @@ impl OutputArgs {
 }
 
 /// Write `text` to `path` (named with `flag` in errors), creating parent
-/// directories as `--out` does.
+/// directories as `--out` does, atomically (see `report_file`).
 pub fn write_output(flag: &str, path: &Path, text: &str) -> Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("{flag} {}: cannot create {}", path.display(), parent.display()))?;
-    }
-    std::fs::write(path, text).with_context(|| format!("{flag} {}: cannot write it", path.display()))
+    Ok(write_atomically(flag, path, text.as_bytes())?)
 }

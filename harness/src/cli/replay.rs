@@ -205,7 +205,7 @@ fn judge_state(
     if let Some(path) = write_to {
         let bytes =
             power_loss::materialize(spec, &payloads, &record.facts, &cfg, state).map_err(|e| anyhow::anyhow!(e))?;
-        std::fs::write(path, bytes).with_context(|| format!("cannot write --write-state {}", path.display()))?;
+        crashlab::report_file::write_atomically("--write-state", path, &bytes)?;
         println!("  wrote the state's {} bytes to {}", std::fs::metadata(path)?.len(), path.display());
     }
     Ok(())

@@ -386,13 +386,11 @@ fn finish(a: &SoundnessArgs, report: &SoundnessReport) -> Result<ExitCode> {
     }
 }
 
+/// Write the report to `path` (`--out`), atomically (see `report_file`).
 fn write_json(report: &SoundnessReport, path: &Path) -> Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    }
     let mut json = serde_json::to_string_pretty(report).expect("reports serialize");
     json.push('\n');
-    std::fs::write(path, json).with_context(|| format!("cannot write the report {}", path.display()))
+    Ok(crashlab::report_file::write_atomically("--out", path, json.as_bytes())?)
 }
 
 fn bench(a: &SoundnessArgs, cfg: &SoundnessConfig, pool: &RealPoolConfig) -> Result<ExitCode> {

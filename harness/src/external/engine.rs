@@ -444,13 +444,10 @@ pub fn replay_trial(
     }
 }
 
-/// Write `report` as pretty JSON to `path`, creating its directory.
+/// Write `report` as pretty JSON to `path` (`--out`), creating its
+/// directory, atomically (see [`crate::report_file`]).
 pub fn write_report(report: &ExternalReport, path: &Path) -> Result<(), ExternalError> {
-    let what = || format!("cannot write the report to --out {}", path.display());
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| ExternalError::io(what(), e))?;
-    }
     let mut json = serde_json::to_string_pretty(report).expect("reports serialize");
     json.push('\n');
-    std::fs::write(path, json).map_err(|e| ExternalError::io(what(), e))
+    Ok(crate::report_file::write_atomically("--out", path, json.as_bytes())?)
 }

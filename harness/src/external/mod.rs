@@ -242,6 +242,9 @@ pub enum ExternalError {
     Oracle { command: String, error: crate::oracle::OracleError },
     #[error("{what}: {error}")]
     Io { what: String, error: std::io::Error },
+    /// The report could not be written (`--out`).
+    #[error(transparent)]
+    Output(#[from] crate::report_file::OutputError),
     /// An error inside one trial, with the line that reruns it.
     #[error("{trial}: {error}\n  replay: {replay}")]
     InTrial { trial: String, replay: String, error: Box<ExternalError> },

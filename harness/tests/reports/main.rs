@@ -11,5 +11,6 @@ mod campaign;
 
 mod browser;
 mod commands;
+mod hostile_files;
 mod schema;
 mod shards;
