@@ -38,8 +38,9 @@ loops_now() { losetup -a 2>/dev/null | wc -l; }
 marked_processes() {
   local mark=$1 p
   for p in /proc/[0-9]*; do
-    if tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -qx "CRASHLAB_PROBE_MARK=$mark"; then
-      echo "${p#/proc/} $(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)"
+    # The process may be gone by now: the redirection's error is the shell's.
+    if { tr '\0' '\n' < "$p/environ"; } 2>/dev/null | grep -qx "CRASHLAB_PROBE_MARK=$mark"; then
+      echo "${p#/proc/} $({ tr '\0' ' ' < "$p/cmdline"; } 2>/dev/null)"
     fi
   done
 }
