@@ -161,6 +161,8 @@ fn main() -> ExitCode {
         // Also forks: before anything could start a thread.
         return ExitCode::from(crashlab::lab::realcut_trial::realcut_worker_main(args) as u8);
     }
+    // Dropped on every way out of here, returns and panics alike.
+    let _leftovers = KillLeftovers;
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
@@ -209,6 +211,19 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Report(a) => cli::report::run(a),
         Command::Soundness(a) => cli::soundness::run(a),
         Command::Worker { .. } | Command::RealcutWorker { .. } => unreachable!("handled before dispatch"),
+    }
+}
+
+/// Kills and reaps whatever crashlab's descendants left running, once it
+/// has started a program of yours (`run --writer`): what left its process
+/// group and could not be attributed to a trial (see
+/// `external/escapes.rs`). Nothing of crashlab's own is running by then.
+/// Ctrl-C, SIGTERM and SIGHUP cancel the run and come here too.
+struct KillLeftovers;
+
+impl Drop for KillLeftovers {
+    fn drop(&mut self) {
+        crashlab::external::kill_all_descendants();
     }
 }
 

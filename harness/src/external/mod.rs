@@ -21,6 +21,9 @@
 //!      run's seed (`crashlab::scenario::derive_seed`); the writer may use it
 //!      to vary what it writes. The same seed and trial index always give the
 //!      same `CRASHLAB_SEED`;
+//!
+//!    (every program also gets [`ENV_TAG`], for crashlab's own use: it finds
+//!    the processes the program started that left its process group);
 //! 3. reads the writer's standard output as it arrives: every complete line
 //!    (ending in `\n`) is one *acknowledged* operation. The writer prints a
 //!    line only once it considers the operation durable, and flushes after
@@ -116,9 +119,26 @@
 //! `spawn.rs`): as cheap as `posix_spawn`, which cannot set the parent-death
 //! signal. Without the protection ([`Supervision::die_with_crashlab`] off),
 //! `std::process::Command` starts it (`posix_spawn`). No Rust code runs in a
-//! child either way. Every exit path, errors and cancellation included,
-//! kills the group and reaps the process. The writer of a power-loss trial
-//! is started by the oracle instead, which gives it the same protection.
+//! child either way.
+//!
+//! Nothing a command starts outlives it: crashlab is a child subreaper, and
+//! every command carries [`ENV_TAG`] in its environment, inherited by what
+//! it starts. When a command ends, is crashed, or its trial fails or is
+//! cancelled, its group is killed, then every process carrying its tag that
+//! left the group (`setsid`, a double fork; reparented to crashlab, not to
+//! init), with everything below them, and they are reaped (see
+//! `escapes.rs`). So a writer's daemon is gone before the checker runs, and
+//! a setup cannot leave a process running for the writer. What the tag
+//! cannot attribute (a process that also cleared its environment, a setuid
+//! program an unprivileged crashlab cannot read) is killed by the
+//! `crashlab` command as it exits ([`kill_all_descendants`]). A SIGKILLed
+//! crashlab kills nothing: the commands it started directly die of the
+//! parent-death signal unless they changed credentials (the kernel clears
+//! it then), and what they started runs on. The writer of a power-loss
+//! trial is started by the oracle instead, which traces every process of
+//! its tree (`PTRACE_O_EXITKILL`: all of them die with crashlab) and kills
+//! them all at the end of the traced run.
+//!
 //! Trial directories and acks files live in one temporary directory, removed
 //! after each trial and at the end of the run.
 
@@ -126,6 +146,7 @@ mod checker;
 mod command;
 mod dir_image;
 mod engine;
+mod escapes;
 mod plan;
 pub mod power_loss;
 mod process;
@@ -146,6 +167,7 @@ pub use dir_image::{materialize_dir, snapshot_dir, DirImage};
 pub use engine::{
     calibrate, replay_trial, run_external, write_report, ExternalConfig, Replayed, RunProgress, Supervision,
 };
+pub use escapes::{kill_all_descendants, ENV_TAG};
 pub use plan::{choose_cut, PowerLossPlan, PowerLossPoint, TrialPlan};
 pub use process::{AckLines, AckOverflow, ProcessEnd, MAX_ACK_BYTES, MAX_ACK_LINES, MAX_ACK_LINE_BYTES};
 pub use report::{

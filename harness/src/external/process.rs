@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::command::CommandLine;
+use super::escapes::{self, Tag, ENV_TAG};
 use super::ExternalError;
 
 /// How much of a child's standard error is kept (the start of it: the
@@ -200,6 +201,9 @@ pub(crate) struct Supervised {
     line: CommandLine,
     lines: AckLines,
     stderr_kept: Vec<u8>,
+    /// In the program's environment ([`ENV_TAG`]): finds what it started
+    /// that left its process group (see [`escapes`]).
+    tag: Tag,
 }
 
 impl Supervised {
@@ -216,6 +220,8 @@ impl Supervised {
         die_with_crashlab: bool,
     ) -> Result<Supervised, ExternalError> {
         disable_core_dumps();
+        let tag = Tag::new();
+        let env = &[env, &[(ENV_TAG, tag.env_value())]].concat();
         // Before the spawn: the clean run's duration and the trials' crash
         // times count from here, so both include the same start-up (clone,
         // exec, dynamic linking). Taken after the spawn, the clean run of a
@@ -228,6 +234,9 @@ impl Supervised {
             program: line.program().to_owned(),
             error,
         };
+        // Until the leader is recorded as ours (`reap` alone reaps it), no
+        // zombie is reaped as an orphan (see `escapes`).
+        let gate = escapes::SpawnGate::enter();
         let (pid, pidfd, stdout, stderr) = if die_with_crashlab {
             let fds = || -> std::io::Result<_> {
                 let null = || File::options().read(true).write(true).open("/dev/null").map(OwnedFd::from);
@@ -276,6 +285,7 @@ impl Supervised {
             let err = child.stderr.take().map(|s| File::from(OwnedFd::from(s)));
             (pid, pidfd, out, err)
         };
+        gate.own(pid);
         for fd in stdout.as_ref().map(|s| s.as_raw_fd()).into_iter().chain(stderr.as_ref().map(|s| s.as_raw_fd())) {
             set_nonblocking(fd);
         }
@@ -291,6 +301,7 @@ impl Supervised {
             line: line.clone(),
             lines: AckLines::default(),
             stderr_kept: Vec::new(),
+            tag,
         })
     }
 
@@ -348,9 +359,10 @@ impl Supervised {
             return Ok(None);
         }
         // The leader is a zombie and pins the group id: no pid reuse.
-        self.signal_group(libc::SIGKILL);
-        // Everyone in the group is dying; the pipes reach EOF once the last
-        // of them is gone, unless a process that left the group holds them.
+        self.kill_everything();
+        // Everyone it started is dying; the pipes reach EOF once the last
+        // of them is gone, unless a process that left the group and could
+        // not be attributed to it (see `escapes`) holds them.
         let drain_until = Instant::now() + Duration::from_secs(5);
         while self.stdout.is_some() || self.stderr.is_some() {
             if stop() {
@@ -376,6 +388,17 @@ impl Supervised {
         }))
     }
 
+    /// SIGKILL to the program's process group, then to everything it
+    /// started that left the group ([`escapes::kill_escapes`]): when this
+    /// returns, nothing the program started is running (bar what the tag
+    /// cannot attribute, see [`escapes`]).
+    fn kill_everything(&self) {
+        if !self.reaped {
+            self.signal_group(libc::SIGKILL);
+            escapes::kill_escapes(&self.tag, self.pid);
+        }
+    }
+
     /// Reap the leader (blocking): its wait status.
     fn reap(&mut self) -> std::io::Result<libc::c_int> {
         let mut status = 0;
@@ -383,12 +406,14 @@ impl Supervised {
             // SAFETY: our own child, not reaped yet (`reaped` says so).
             if unsafe { libc::waitpid(self.pid, &mut status, 0) } == self.pid {
                 self.reaped = true;
+                escapes::disown(self.pid);
                 return Ok(status);
             }
             let e = std::io::Error::last_os_error();
             if e.kind() != std::io::ErrorKind::Interrupted {
                 // ECHILD: nothing left to reap; never reap twice.
                 self.reaped = true;
+                escapes::disown(self.pid);
                 return Err(e);
             }
         }
@@ -512,8 +537,9 @@ impl Drop for Supervised {
     fn drop(&mut self) {
         if !self.reaped {
             // Every early exit (error, timeout, cancel) lands here: kill the
-            // whole group while the unreaped leader pins its id, then reap.
-            self.signal_group(libc::SIGKILL);
+            // whole group while the unreaped leader pins its id, and what
+            // left the group, then reap.
+            self.kill_everything();
             let _ = self.reap();
         }
     }

@@ -126,9 +126,19 @@
 //! The crash *time* is replayed, not the instruction it hit: a writer whose
 //! timeline is dominated by sleeps replays most faithfully.
 //!
-//! Side effect on the test process: like every crashlab run, it lowers its
-//! own soft core-dump limit to 1 byte (inherited by the programs it starts),
-//! so crashed writers leave no core files in trial directories.
+//! Side effects on the test process, as for every crashlab run: it lowers
+//! its own soft core-dump limit to 1 byte (inherited by the programs it
+//! starts), so crashed writers leave no core files in trial directories;
+//! and it becomes a child subreaper (`PR_SET_CHILD_SUBREAPER`), so that a
+//! daemon started by a writer, checker or setup is reparented to it and
+//! killed when that program ends (see `external/escapes.rs`). Orphans of
+//! the test process's other children come to it too, and those that have
+//! exited are reaped (zombies of its main thread that no crashlab program
+//! owns); a test that starts a child from the main thread and waits for it
+//! by pid while a crash test runs could see its exit taken. A daemon that
+//! clears its environment is not attributed to a trial here (only the
+//! `crashlab` command kills everything below it as it exits): it outlives
+//! the test process.
 
 mod child;
 mod reexec;
