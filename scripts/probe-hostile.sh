@@ -39,7 +39,7 @@ marked_processes() {
   local mark=$1 p
   for p in /proc/[0-9]*; do
     # The process may be gone by now: the redirection's error is the shell's.
-    if { tr '\0' '\n' < "$p/environ"; } 2>/dev/null | grep -qx "CRASHLAB_PROBE_MARK=$mark"; then
+    if { tr '\0' '\n' < "$p/environ"; } 2>/dev/null | grep -qx "PROBE_MARK=$mark"; then
       echo "${p#/proc/} $({ tr '\0' ' ' < "$p/cmdline"; } 2>/dev/null)"
     fi
   done
@@ -64,7 +64,7 @@ probe_run() {
   before_m=$(mounts_now); before_l=$(loops_now)
   stderr="$CASE_DIR/stderr"
   echo "== $CASE_NAME"
-  env TMPDIR="$CASE_DIR/tmp" CRASHLAB_PROBE_MARK="$mark" timeout -s KILL 120 "$@" \
+  env TMPDIR="$CASE_DIR/tmp" PROBE_MARK="$mark" timeout -s KILL 120 "$@" \
     > "$CASE_DIR/stdout" 2> "$stderr" < /dev/null
   rc=$?
   if [ "$rc" -ne "$expected" ]; then

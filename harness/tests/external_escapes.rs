@@ -73,7 +73,9 @@ impl Run {
     fn crashlab(&self, args: &[&str]) -> Output {
         let out = self.dir.path().join("report.json");
         Command::new(env!("CARGO_BIN_EXE_crashlab"))
-            .args(["run", "--shell", "--seed", "3", "--dir", self.dir.path().to_str().unwrap()])
+            // These writers start daemons; whether a crash lands before
+            // their first ack is beside the point here.
+            .args(["run", "--shell", "--allow-no-acks", "--seed", "3", "--dir", self.dir.path().to_str().unwrap()])
             .args(["--out", out.to_str().unwrap()])
             .args(args)
             .env("ESCAPE_DIR", self.dir.path())

@@ -2,10 +2,8 @@
 # writer, a checker, or a power-loss writer that starts a `setsid` daemon.
 # Nothing may be running after the run.
 #
-# crashlab removes every CRASHLAB_* variable of its own environment from
-# what it passes to the programs (an outer run must not leak into an inner
-# one), so the driver's CRASHLAB_PROBE_MARK does not reach them. Each
-# daemon here therefore also hands its pid to the program that started it,
+# Besides the driver's check of processes carrying its PROBE_MARK, each
+# daemon here hands its pid to the program that started it,
 # through a fifo (the program reads it before going on, so no daemon is
 # left unrecorded by timing), which appends it to $PROBE_DIR/pids; the pids
 # are checked after the case. Fifos live in the case's own directory, not
