@@ -6,7 +6,8 @@
 //! - Pure logic (no OS effects, fast unit tests): [`spec`], [`payload`],
 //!   [`crash`], [`journal`], [`live_image`], [`process_model`],
 //!   [`power_loss`], [`expectation`], [`scenario`], [`report`] and its
-//!   readers/writers (`report_*`), [`trial_space`].
+//!   readers/writers (`report_*`), [`trial_space`], [`limits`] (what a
+//!   config needs of the machine, checked before a run).
 //! - OS effects: [`lab`] (the forking worker and its pool), [`external`]
 //!   (users' programs, workload protocol v1), [`oracle`] (seccomp+ptrace
 //!   durability oracle), [`realcut`] (real power cuts on loop devices).
@@ -20,6 +21,7 @@ pub mod expectation;
 pub mod external;
 pub mod journal;
 pub mod lab;
+pub mod limits;
 pub mod live_image;
 pub mod matrix;
 pub mod oracle;
@@ -69,4 +71,12 @@ impl LabError {
     pub fn io(what: impl Into<String>, error: std::io::Error) -> LabError {
         LabError::Io { what: what.into(), error }
     }
+}
+
+/// A fresh temporary directory in `parent` that only its owner may enter
+/// (0700, whatever the umask), for crashlab's own work directories: the
+/// files under test, images, state directories. Removed when dropped.
+pub fn private_tempdir_in(prefix: &str, parent: &std::path::Path) -> std::io::Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new().prefix(prefix).permissions(std::fs::Permissions::from_mode(0o700)).tempdir_in(parent)
 }

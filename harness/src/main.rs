@@ -17,10 +17,11 @@ use clap::{Args, Parser, Subcommand};
 use crashlab::crash::{CrashKind, PointSelection};
 use crashlab::expectation::PersistenceModel;
 use crashlab::lab::pool::{PoolConfig, WorkerCommand};
+use crashlab::limits;
 use crashlab::matrix::{run_matrix_with_real, write_report};
 use crashlab::report::{MatrixConfig, SurvivalReport};
 use crashlab::scenario::{derive_seed, ScenarioId};
-use crashlab::trial_space::{planned_trials, Shard};
+use crashlab::trial_space::{planned_trials_cancellable, Shard};
 use crashlab::LabError;
 
 mod cli;
@@ -77,25 +78,28 @@ struct CommonArgs {
     seed: Option<u64>,
     /// Crash points per cell: `all` (every op boundary, plus points inside
     /// large stores), `boundaries` (op boundaries only: deterministic) or
-    /// `random:N` (sampled from the seed, timed kills included).
+    /// `random:N` (sampled from the seed, timed kills included; N at most
+    /// 1,000,000).
     #[arg(long, default_value = "all")]
     points: PointSelection,
-    /// Repetitions of every crash point.
+    /// Repetitions of every crash point (1 to 1,000,000).
     #[arg(long, default_value_t = 1)]
     trials: u32,
-    /// Size of the file under test, in bytes (a multiple of the page size).
+    /// Size of the file under test, in bytes (a multiple of the page size,
+    /// at most 1 GiB).
     #[arg(long, default_value_t = 256 * 1024)]
     size: u64,
-    /// Acknowledged transactions per writer.
+    /// Acknowledged transactions per writer (at most 100,000).
     #[arg(long, default_value_t = 12)]
     txns: u32,
-    /// Worker processes. Default: the number of cores.
+    /// Worker processes (1 to 1024). Default: the number of cores.
     #[arg(long)]
     jobs: Option<usize>,
     /// Where to write the JSON survival report.
     #[arg(long, default_value = "reports/out/latest.json")]
     out: PathBuf,
-    /// A writer still running after this many seconds is killed and reported.
+    /// A writer still running after this many seconds (at least 1) is
+    /// killed and reported.
     #[arg(long, default_value_t = 60)]
     timeout: u32,
     /// Print only the final line.
@@ -204,7 +208,10 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 let crash = a.crash.parse().map_err(|e| anyhow::anyhow!("--crash: {e}"))?;
                 matrix(&a.common, vec![s], vec![crash], None)
             }
-            None => cli::external_run::run(&a.common, &a.crash, &a.external),
+            None => {
+                check_common(&a.common)?;
+                cli::external_run::run(&a.common, &a.crash, &a.external)
+            }
         },
         Command::Replay(a) => replay::run(a),
         Command::Bench(a) => bench::run(a),
@@ -235,21 +242,46 @@ fn cancel_flag() -> Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
-/// A fresh directory for the files under test, removed on every exit path
-/// but SIGKILL.
+/// A fresh directory for the files under test, only its owner may enter
+/// (0700), removed on every exit path but SIGKILL.
 pub(crate) fn work_dir(dir: &Option<PathBuf>) -> Result<tempfile::TempDir> {
-    let b = tempfile::Builder::new().prefix("crashlab-").tempdir_in(dir.clone().unwrap_or_else(std::env::temp_dir));
+    let parent = dir.clone().unwrap_or_else(std::env::temp_dir);
+    if let Some(d) = dir {
+        match std::fs::metadata(d) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("--dir {}: no such directory", d.display()),
+            Ok(m) if !m.is_dir() => bail!("--dir {}: not a directory", d.display()),
+            _ => {}
+        }
+    }
+    let b = crashlab::private_tempdir_in("crashlab-", &parent);
     match dir {
         Some(d) => b.with_context(|| format!("cannot create a work directory in --dir {}", d.display())),
-        None => b.context("cannot create a work directory in the system temp dir"),
+        None => b.with_context(|| format!("cannot create a work directory in the temp dir {}", parent.display())),
     }
 }
 
-pub(crate) fn pool_config(common: &CommonArgs, dir: &std::path::Path) -> Result<PoolConfig> {
-    let jobs = common.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if jobs == 0 {
-        bail!("--jobs must be at least 1");
+/// How messages name the directory of the files under test.
+pub(crate) fn dir_label(dir: Option<&std::path::Path>, work: &std::path::Path) -> String {
+    match dir {
+        Some(d) => format!("--dir {}", d.display()),
+        None => format!("the temp dir {}", work.parent().unwrap_or(work).display()),
     }
+}
+
+/// The flags every campaign of `matrix` and `run` shares, against the fixed
+/// maxima of [`crashlab::limits`] (README, "Limits").
+fn check_common(common: &CommonArgs) -> Result<()> {
+    limits::check_trials(common.trials, limits::MATRIX_TRIALS).map_err(anyhow::Error::msg)?;
+    if let Some(jobs) = common.jobs {
+        limits::check_jobs(jobs).map_err(anyhow::Error::msg)?;
+    }
+    limits::check_timeout(common.timeout).map_err(anyhow::Error::msg)
+}
+
+pub(crate) fn pool_config(common: &CommonArgs, dir: &std::path::Path) -> Result<PoolConfig> {
+    let cores = || std::thread::available_parallelism().map_or(1, |n| n.get()).min(limits::MAX_JOBS);
+    let jobs = common.jobs.unwrap_or_else(cores);
+    limits::check_jobs(jobs).map_err(anyhow::Error::msg)?;
     Ok(PoolConfig { command: WorkerCommand::current_exe()?, jobs, dir: dir.to_owned(), watchdog_secs: common.timeout })
 }
 
@@ -285,16 +317,33 @@ fn matrix(
         real: real.map(|r| r.real.clone()).unwrap_or_default(),
         real_sample: real.and_then(|r| r.real_sample),
     };
-    // Bad sizes and counts fail here, naming the flag, before any worker starts.
+    // Bad sizes and counts fail here, naming the flag, before any worker
+    // starts: first the fixed maxima (before any writer is generated), then
+    // what the writers make of them, then what the machine can hold.
+    check_common(common)?;
+    limits::check_matrix_config(&config).map_err(anyhow::Error::msg)?;
+    let cancel = cancel_flag()?;
     for s in &config.scenarios {
+        if cancel.load(Ordering::SeqCst) {
+            return Err(LabError::Interrupted.into());
+        }
         config.spec(*s).map_err(|e| anyhow::anyhow!("--size {} / --txns {}: {e}", common.size, common.txns))?;
     }
     let dir = work_dir(&common.dir)?;
     let pool = pool_config(common, dir.path())?;
+    let footprint = limits::matrix_footprint(&config, pool.jobs);
+    let here = limits::Resources::probe(Some(dir.path()));
+    limits::check_footprint(&footprint, &here, &dir_label(common.dir.as_deref(), dir.path()))
+        .map_err(anyhow::Error::msg)?;
     // Real columns that cannot run here (no root, no guest) fail now, exit 2.
-    let real_run =
-        cli::soundness::real_columns(real, &config.models, pool.jobs, common.timeout, common.dir.as_deref())?;
-    let cancel = cancel_flag()?;
+    let real_run = cli::soundness::real_columns(
+        real,
+        &config.models,
+        common.size,
+        pool.jobs,
+        common.timeout,
+        common.dir.as_deref(),
+    )?;
     if !common.quiet {
         eprintln!(
             "crashlab: seed {seed}; {} scenarios × {} crash kinds × {} models on {} worker(s) in {}",
@@ -308,7 +357,8 @@ fn matrix(
             eprintln!("crashlab: {}", cli::soundness::describe_real_columns(&config.real, r));
         }
     }
-    let progress = cli::progress::CampaignProgress::new(planned_trials(&config)?, common.quiet);
+    let planned = planned_trials_cancellable(&config, &cancel)?;
+    let progress = cli::progress::CampaignProgress::new(planned, common.quiet);
     let real_setup = real_run.as_ref().map(|r| &r.setup);
     let report = run_matrix_with_real(&config, &pool, real_setup, &cancel, &|n| progress.advance(n))?;
     drop(progress);

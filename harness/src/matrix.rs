@@ -3,7 +3,7 @@
 //! to a [`SurvivalReport`].
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -121,9 +121,14 @@ pub struct CellPlan {
 }
 
 pub fn plan(config: &MatrixConfig) -> Result<Vec<CellPlan>, LabError> {
-    if config.trials == 0 {
-        return Err(LabError::Spec("--trials must be at least 1".into()));
-    }
+    plan_cancellable(config, &AtomicBool::new(false))
+}
+
+/// [`plan`], stopping with `Interrupted` between writers once `cancel` is
+/// set: a large config takes a while to plan. Configs beyond the fixed
+/// maxima of [`crate::limits`] are refused before any writer is generated.
+pub fn plan_cancellable(config: &MatrixConfig, cancel: &AtomicBool) -> Result<Vec<CellPlan>, LabError> {
+    crate::limits::check_matrix_config(config).map_err(LabError::Spec)?;
     if let Some(cfg) = config.power_loss_config(PersistenceModel::PowerLossTorn) {
         cfg.validate(page_size()).map_err(|e| LabError::Spec(format!("--tear {}: {e}", config.tear)))?;
     }
@@ -144,6 +149,9 @@ pub fn plan(config: &MatrixConfig) -> Result<Vec<CellPlan>, LabError> {
     }
     let mut cells = Vec::new();
     for &scenario in &config.scenarios {
+        if cancel.load(Ordering::SeqCst) {
+            return Err(LabError::Interrupted);
+        }
         let spec = Arc::new(config.spec(scenario)?);
         for &model in &config.models {
             if model.is_power_loss() {
@@ -214,7 +222,7 @@ pub fn run_matrix_with_real(
     let started = Instant::now();
     let started_at_unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     crate::lab::pool::check_dir(&pool.dir)?;
-    let cells = plan(config)?;
+    let cells = plan_cancellable(config, cancel)?;
     let setup = match (config.real.is_empty(), real) {
         (true, _) => None,
         (false, None) => {
@@ -232,6 +240,9 @@ pub fn run_matrix_with_real(
     let mut batches = Vec::new();
     let mut spans = Vec::new();
     for (key, cell) in cells.iter().enumerate() {
+        if cancel.load(Ordering::SeqCst) {
+            return Err(LabError::Interrupted);
+        }
         let start = batches.len();
         if cell.real.is_some() {
             spans.push(start..start);

@@ -21,8 +21,14 @@ unsafe impl Send for PageBuffer {}
 unsafe impl Sync for PageBuffer {}
 
 impl PageBuffer {
-    /// `capacity` zeroed bytes, `len` of them in use.
+    /// `capacity` zeroed bytes, `len` of them in use. Panics if the memory
+    /// cannot be had; see [`PageBuffer::try_zeroed`].
     pub fn zeroed(len: usize, capacity: usize) -> PageBuffer {
+        PageBuffer::try_zeroed(len, capacity).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `capacity` zeroed bytes, `len` of them in use, or why not.
+    pub fn try_zeroed(len: usize, capacity: usize) -> std::io::Result<PageBuffer> {
         let capacity = capacity.max(len).max(1).div_ceil(4096) * 4096;
         // SAFETY: a fresh private anonymous mapping, owned until Drop.
         let p = unsafe {
@@ -36,11 +42,12 @@ impl PageBuffer {
             )
         };
         if p == libc::MAP_FAILED {
-            panic!("cannot allocate {capacity} bytes: {}", std::io::Error::last_os_error());
+            let e = std::io::Error::last_os_error();
+            return Err(std::io::Error::new(e.kind(), format!("cannot allocate {capacity} bytes: {e}")));
         }
         // SAFETY: advice on our own mapping; failure only costs speed.
         unsafe { libc::madvise(p, capacity, libc::MADV_DONTFORK) };
-        PageBuffer { ptr: NonNull::new(p.cast()).expect("mmap never returns null here"), len, capacity }
+        Ok(PageBuffer { ptr: NonNull::new(p.cast()).expect("mmap never returns null here"), len, capacity })
     }
 
     pub fn from_slice(data: &[u8]) -> PageBuffer {

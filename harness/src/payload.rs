@@ -17,10 +17,22 @@ pub struct Payloads {
 }
 
 impl Payloads {
+    /// Panics if the memory cannot be had; see [`Payloads::try_build`].
     pub fn build(spec: &WriterSpec) -> Payloads {
-        let mut base = PageBuffer::zeroed(spec.file_size as usize, spec.file_size as usize);
+        Payloads::try_build(spec).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The payloads of `spec`, or why the memory for them cannot be had
+    /// (the lab's workers answer that instead of dying).
+    pub fn try_build(spec: &WriterSpec) -> Result<Payloads, String> {
+        let size = spec.file_size as usize;
+        let mut base = PageBuffer::try_zeroed(size, size)
+            .map_err(|e| format!("the initial image of a {}-byte file: {e}", spec.file_size))?;
         fill_pattern(&mut base, 0, 0);
-        let mut arena = Vec::with_capacity(spec.store_bytes() as usize);
+        let mut arena = Vec::new();
+        arena
+            .try_reserve_exact(spec.store_bytes() as usize)
+            .map_err(|e| format!("cannot allocate the {} bytes the writer's stores write: {e}", spec.store_bytes()))?;
         let mut start = Vec::with_capacity(spec.ops.len());
         for op in &spec.ops {
             match *op {
@@ -33,7 +45,7 @@ impl Payloads {
                 _ => start.push(usize::MAX),
             }
         }
-        Payloads { base, arena, start }
+        Ok(Payloads { base, arena, start })
     }
 
     /// The bytes store op `op` writes (panics if `op` is not a store).

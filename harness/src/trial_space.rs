@@ -13,10 +13,11 @@
 use std::fmt;
 use std::ops::Range;
 use std::str::FromStr;
+use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
 
-use crate::matrix::plan;
+use crate::matrix::plan_cancellable;
 use crate::report::MatrixConfig;
 use crate::LabError;
 
@@ -86,7 +87,12 @@ impl TryFrom<String> for Shard {
 /// Trials a run of `config` performs (its shard only, if it has one): the
 /// total a progress bar counts towards.
 pub fn planned_trials(config: &MatrixConfig) -> Result<u64, LabError> {
-    let points: u64 = plan(config)?.iter().map(|c| c.points.len() as u64).sum();
+    planned_trials_cancellable(config, &AtomicBool::new(false))
+}
+
+/// [`planned_trials`], stopping with `Interrupted` once `cancel` is set.
+pub fn planned_trials_cancellable(config: &MatrixConfig, cancel: &AtomicBool) -> Result<u64, LabError> {
+    let points: u64 = plan_cancellable(config, cancel)?.iter().map(|c| c.points.len() as u64).sum();
     Ok(points * config.trials as u64)
 }
 

@@ -9,10 +9,13 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 
-use crashlab::crash::{CrashKind, CrashPoint};
+use crashlab::crash::{CrashKind, CrashPoint, PointSelection};
+use crashlab::expectation::PersistenceModel;
 use crashlab::lab::pool::{run_batches, run_floor, Batch, PoolConfig, WorkerCommand};
 use crashlab::lab::protocol::TrialPlan;
 use crashlab::lab::trial::page_size;
+use crashlab::limits;
+use crashlab::report::MatrixConfig;
 use crashlab::spec::{MappingKind, SyncPolicy, WorkloadParams, WriterSpec};
 
 #[derive(Args)]
@@ -39,7 +42,39 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     if let Some(target) = a.target {
         return crate::cli::external_bench::run(target);
     }
+    if !(a.seconds.is_finite() && a.seconds > 0.0) {
+        anyhow::bail!("--seconds must be a positive number of seconds, not {}", a.seconds);
+    }
+    if a.sizes.is_empty() {
+        anyhow::bail!("--sizes needs at least one size");
+    }
+    for &size in &a.sizes {
+        limits::check_size("--sizes", size).map_err(anyhow::Error::msg)?;
+    }
     let dir = crate::work_dir(&a.dir)?;
+    // The largest size on 2 workers, each trial's record kept until the
+    // measurement ends (at most 2 × 200,000 trials).
+    let largest = *a.sizes.iter().max().expect("checked above");
+    let config = MatrixConfig {
+        seed: 1,
+        file_size: largest,
+        txns: WorkloadParams::with_file_size(largest).txns,
+        points: PointSelection::Random(1),
+        trials: 400_000,
+        scenarios: vec!["shared/no-sync".parse().expect("a valid scenario")],
+        crashes: vec![CrashKind::Sigkill],
+        models: vec![PersistenceModel::ProcessCrash],
+        tear: crashlab::power_loss::DEFAULT_TEAR,
+        shard: None,
+        real: Vec::new(),
+        real_sample: None,
+    };
+    limits::check_footprint(
+        &limits::matrix_footprint(&config, 2),
+        &limits::Resources::probe(Some(dir.path())),
+        &crate::dir_label(a.dir.as_deref(), dir.path()),
+    )
+    .map_err(|e| anyhow::anyhow!("--sizes {largest}: {e}"))?;
     let fs = crashlab::environment::fs_type(dir.path());
     println!("crashlab bench on {fs} ({}): shared/no-sync writer, SIGKILL after its last store", dir.path().display());
     println!("floor = bare fork + the same stores + SIGKILL + waitpid + read-back, no harness logic, 1 process");

@@ -8,6 +8,7 @@ use clap::Args;
 use crashlab::crash::{CrashKind, CrashPoint, PointSelection};
 use crashlab::expectation::PersistenceModel;
 use crashlab::lab::trial::TrialRecord;
+use crashlab::limits;
 use crashlab::payload::Payloads;
 use crashlab::power_loss::{self, AckJudge, CrashState, PowerLossModel};
 use crashlab::report::{MatrixConfig, Verdict};
@@ -89,8 +90,23 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     if state.is_some() && !a.model.is_power_loss() {
         anyhow::bail!("--state needs --model power-loss or power-loss-torn");
     }
+    limits::check_size("--size", a.size).map_err(anyhow::Error::msg)?;
+    limits::check_txns(a.txns).map_err(anyhow::Error::msg)?;
+    limits::check_timeout(a.timeout).map_err(anyhow::Error::msg)?;
     let spec = config.spec(scenario).with_context(|| format!("--scenario {} --size {}", scenario, a.size))?;
     let dir = crate::work_dir(&a.dir)?;
+    // One trial on one worker: the writer's images, one record.
+    let one = MatrixConfig {
+        points: PointSelection::Random(1),
+        models: vec![PersistenceModel::ProcessCrash],
+        ..config.clone()
+    };
+    limits::check_footprint(
+        &limits::matrix_footprint(&one, 1),
+        &limits::Resources::probe(Some(dir.path())),
+        &crate::dir_label(a.dir.as_deref(), dir.path()),
+    )
+    .map_err(anyhow::Error::msg)?;
     let pool = crashlab::lab::pool::PoolConfig {
         command: crashlab::lab::pool::WorkerCommand::current_exe()?,
         jobs: 1,

@@ -16,6 +16,7 @@ use clap::Args;
 
 use crashlab::crash::CrashPoint;
 use crashlab::expectation::PersistenceModel;
+use crashlab::limits;
 use crashlab::realcut::campaign::{
     bench_loopcut, run_loopcut, RealPoolConfig, SoundnessConfig, WorkloadId, DEFAULT_WRITERS_PER_CUT,
 };
@@ -38,7 +39,8 @@ pub struct SoundnessArgs {
     /// filesystem has it, raw-copy for btrfs.
     #[arg(long)]
     cut: Option<CutMethod>,
-    /// Trials per filesystem (scenario × op boundary, drawn from the seed).
+    /// Trials per filesystem (scenario × op boundary, drawn from the seed;
+    /// 1 to 1,000,000).
     #[arg(long, default_value_t = 60)]
     trials: u32,
     /// The seed every choice derives from. Default: a fresh one, printed.
@@ -51,10 +53,11 @@ pub struct SoundnessArgs {
     /// Only this op boundary (before:K): reruns one trial of a report.
     #[arg(long)]
     point: Option<CrashPoint>,
-    /// Size of the file under test, in bytes.
+    /// Size of the file under test, in bytes (times --writers-per-cut, at
+    /// most half of the smallest filesystem image).
     #[arg(long, default_value_t = 64 * 1024)]
     size: u64,
-    /// Acknowledged transactions per writer.
+    /// Acknowledged transactions per writer (at most 100,000).
     #[arg(long, default_value_t = 12)]
     txns: u32,
     /// loopcut: writers sharing one power cut, each on a file of its own,
@@ -79,10 +82,10 @@ pub struct SoundnessArgs {
     /// Where the evidence of a violation is kept (journal, facts, file, post-cut image).
     #[arg(long, default_value = "reports/out/soundness-evidence")]
     keep_dir: PathBuf,
-    /// Worker processes. Default: the number of cores.
+    /// Worker processes (1 to 1024). Default: the number of cores.
     #[arg(long)]
     jobs: Option<usize>,
-    /// A writer still running after this many seconds is killed.
+    /// A writer still running after this many seconds is killed (at least 1).
     #[arg(long, default_value_t = 60)]
     timeout: u32,
     /// Measure real-cut trials/s against a bare floor (mount, one write +
@@ -204,6 +207,7 @@ pub fn describe_real_columns(columns: &[RealColumn], run: &RealColumnsRun) -> St
 pub fn real_columns(
     args: Option<&RealColumnArgs>,
     models: &[PersistenceModel],
+    file_size: u64,
     jobs: usize,
     timeout: u32,
     dir: Option<&Path>,
@@ -229,6 +233,15 @@ pub fn real_columns(
     let a = args.expect("matched above");
     if let Some(c) = columns.iter().enumerate().find_map(|(i, c)| columns[..i].contains(c).then_some(c)) {
         anyhow::bail!("--real {c} given twice");
+    }
+    // The files of a cut group live in the column's filesystem image.
+    for c in columns {
+        let (image, writers) = match c.backend {
+            Backend::Loopcut => (c.fs.image_size(), a.real_writers_per_cut),
+            Backend::Vm => (crashlab::realcut::vm::IMAGE_BYTES, 1),
+        };
+        limits::check_fits_image(file_size, writers, "--real-writers-per-cut", image)
+            .map_err(|e| anyhow::anyhow!("--real {c}: {e}"))?;
     }
     let vm_columns: Vec<RealColumn> = columns.iter().copied().filter(|c| c.backend == Backend::Vm).collect();
     let vm = if vm_columns.is_empty() {
@@ -281,8 +294,35 @@ fn config(a: &SoundnessArgs) -> SoundnessConfig {
     }
 }
 
+/// The numeric flags against crashlab's limits (README, "Limits"), and the
+/// campaign's memory against this machine's, before anything starts.
+fn check_limits(a: &SoundnessArgs, cfg: &SoundnessConfig) -> Result<()> {
+    if let Some(jobs) = a.jobs {
+        limits::check_jobs(jobs).map_err(anyhow::Error::msg)?;
+    }
+    limits::check_timeout(a.timeout).map_err(anyhow::Error::msg)?;
+    // The files of a cut group live in a filesystem image: a vm guest's is
+    // 32 MiB, loopcut's as FsKind::image_size says.
+    let smallest_image = match a.backend {
+        Backend::Vm => crashlab::realcut::vm::IMAGE_BYTES,
+        Backend::Loopcut => cfg.filesystems.iter().map(|f| f.image_size()).min().unwrap_or(u64::MAX),
+    };
+    limits::check_soundness_flags(cfg.file_size, cfg.txns, cfg.trials, cfg.writers_per_cut, smallest_image)
+        .map_err(anyhow::Error::msg)?;
+    let (jobs, guest) = match a.backend {
+        Backend::Vm => (a.jobs.unwrap_or(1), crashlab::realcut::vm::GUEST_MEMORY_BYTES),
+        Backend::Loopcut => (a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())), 0),
+    };
+    let filesystems = if a.backend == Backend::Vm { 1 } else { cfg.filesystems.len() };
+    let scenarios = cfg.scenarios.len();
+    let footprint =
+        limits::soundness_footprint(cfg.file_size, cfg.txns, cfg.trials, filesystems, scenarios, jobs, guest);
+    limits::check_footprint(&footprint, &limits::Resources::probe(None), "--dir").map_err(anyhow::Error::msg)
+}
+
 pub fn run(a: SoundnessArgs) -> Result<ExitCode> {
     let mut cfg = config(&a);
+    check_limits(&a, &cfg)?;
     if a.backend != Backend::Vm
         && (a.disk.is_some() || a.disk_states.is_some() || a.guest_writeback_cs.is_some() || a.accel.is_some())
     {

@@ -303,9 +303,7 @@ impl ExternalError {
 /// Where a run keeps its trial directories: a temporary directory removed
 /// when this is dropped (on every exit path but SIGKILL of crashlab).
 pub(crate) fn run_dir(parent: &std::path::Path) -> Result<tempfile::TempDir, ExternalError> {
-    let dir = tempfile::Builder::new()
-        .prefix("crashlab-ext-")
-        .tempdir_in(parent)
+    let dir = crate::private_tempdir_in("crashlab-ext-", parent)
         .map_err(|e| ExternalError::io(format!("cannot create a work directory in {}", parent.display()), e))?;
     Ok(dir)
 }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::lab::protocol::{Request, Response, TrialPlan};
 use crate::lab::trial::TrialRecord;
+use crate::limits::explain_disk_full;
 use crate::spec::WriterSpec;
 use crate::LabError;
 
@@ -91,9 +92,9 @@ impl Worker {
         Ok(Worker { id, child, stdin, stdout, prepared: HashSet::new(), clean_ns: Default::default() })
     }
 
-    fn request(&mut self, req: &Request) -> Result<Response, LabError> {
+    fn request(&mut self, req: &Request, cancel: &AtomicBool) -> Result<Response, LabError> {
         self.send(req)?;
-        self.recv()
+        self.recv(cancel)
     }
 
     fn died(&mut self, what: &str) -> LabError {
@@ -117,7 +118,34 @@ impl Worker {
         Ok(())
     }
 
-    fn recv(&mut self) -> Result<Response, LabError> {
+    /// Wait until the worker has an answer, or `cancel` is set: then the
+    /// worker is killed (its writer child dies with it, by its parent-death
+    /// signal) and the wait ends with `Interrupted`. A worker preparing a
+    /// large file, or running a batch of long trials, may not answer for
+    /// seconds; Ctrl-C must not wait for it.
+    fn wait_readable(&mut self, cancel: &AtomicBool) -> Result<(), LabError> {
+        use std::os::unix::io::AsRawFd;
+        let fd = self.stdout.get_ref().as_raw_fd();
+        while self.stdout.buffer().is_empty() {
+            if cancel.load(Ordering::SeqCst) {
+                let _ = self.child.kill();
+                return Err(LabError::Interrupted);
+            }
+            let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+            // SAFETY: one pollfd on a descriptor we own, for 50 ms.
+            let rc = unsafe { libc::poll(&mut pfd, 1, 50) };
+            if rc > 0 {
+                break; // readable, or closed: read_line says which
+            }
+            if rc < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                break; // let read_line report it
+            }
+        }
+        Ok(())
+    }
+
+    fn recv(&mut self, cancel: &AtomicBool) -> Result<Response, LabError> {
+        self.wait_readable(cancel)?;
         let mut answer = String::new();
         match self.stdout.read_line(&mut answer) {
             Ok(0) | Err(_) => {
@@ -133,9 +161,9 @@ impl Worker {
         }
     }
 
-    fn ensure_prepared(&mut self, key: u64, spec: &WriterSpec) -> Result<u64, LabError> {
+    fn ensure_prepared(&mut self, key: u64, spec: &WriterSpec, cancel: &AtomicBool) -> Result<u64, LabError> {
         if !self.prepared.contains(&key) {
-            match self.request(&Request::Prepare { key, spec: spec.clone() })? {
+            match self.request(&Request::Prepare { key, spec: spec.clone() }, cancel)? {
                 Response::Prepared { clean_ns, .. } => {
                     self.prepared.insert(key);
                     self.clean_ns.insert(key, clean_ns);
@@ -155,8 +183,8 @@ impl Worker {
         self.send(&Request::Run { key: batch.key, trials: batch.plans.clone() })
     }
 
-    fn recv_run(&mut self, batch: &Batch) -> Result<Vec<TrialRecord>, LabError> {
-        match self.recv()? {
+    fn recv_run(&mut self, batch: &Batch, cancel: &AtomicBool) -> Result<Vec<TrialRecord>, LabError> {
+        match self.recv(cancel)? {
             Response::Ran { records } if records.len() == batch.plans.len() => Ok(records),
             other => Err(unexpected(self.id, &other)),
         }
@@ -202,7 +230,7 @@ pub fn run_batches(
                     Err(e) => return fail(e),
                 };
                 let collect = |worker: &mut Worker, j: usize| -> Result<(), LabError> {
-                    let records = worker.recv_run(&batches[j])?;
+                    let records = worker.recv_run(&batches[j], cancel)?;
                     on_batch(records.len());
                     results.lock().unwrap()[j] = Some(records);
                     Ok(())
@@ -223,8 +251,9 @@ pub fn run_batches(
                                     }
                                 }
                             }
-                            let sent =
-                                worker.ensure_prepared(batch.key, &batch.spec).and_then(|_| worker.send_run(batch));
+                            let sent = worker
+                                .ensure_prepared(batch.key, &batch.spec, cancel)
+                                .and_then(|_| worker.send_run(batch));
                             if let Err(e) = sent {
                                 return fail(e);
                             }
@@ -252,7 +281,7 @@ pub fn run_batches(
 /// Run the benchmark floor on one fresh worker.
 pub fn run_floor(cfg: &PoolConfig, spec: &WriterSpec, trials: u32) -> Result<u64, LabError> {
     let mut w = Worker::spawn(cfg, 999)?;
-    match w.request(&Request::Floor { spec: spec.clone(), trials })? {
+    match w.request(&Request::Floor { spec: spec.clone(), trials }, &AtomicBool::new(false))? {
         Response::Floor { nanos, .. } => Ok(nanos),
         other => Err(unexpected(w.id, &other)),
     }
@@ -296,7 +325,7 @@ pub fn check_dir(dir: &Path) -> Result<(), LabError> {
     let probe = tempfile::Builder::new()
         .prefix(".crashlab-probe")
         .tempfile_in(dir)
-        .map_err(|e| LabError::io(format!("cannot create files in {}", dir.display()), e))?;
+        .map_err(|e| LabError::io(format!("cannot create files in {}", dir.display()), explain_disk_full(dir, e)))?;
     drop(probe);
     Ok(())
 }

@@ -190,7 +190,7 @@ fn handle(args: &RealcutWorkerArgs, s: &mut Session, req: RealRequest) -> Result
                         spec.page_size
                     )));
                 }
-                let payloads = Payloads::build(&spec);
+                let payloads = Payloads::try_build(&spec).map_err(RealcutError::Spec)?;
                 let journal = JournalRegion::new(spec.ops.len())
                     .map_err(|e| RealcutError::Sys { what: "cannot map the journal".into(), source: e })?;
                 s.specs.push(SpecState { key, spec, payloads, journal });

@@ -13,6 +13,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
+use crate::limits::explain_disk_full;
 use crate::page_buffer::PageBuffer;
 use crate::spec::{ByteRange, MappingKind};
 
@@ -27,7 +28,10 @@ impl TestFile {
     /// Create `path` with content `base` and map it as `mapping`. The mapping
     /// is inherited by every forked child.
     pub fn create(path: &Path, base: &[u8], mapping: MappingKind) -> io::Result<TestFile> {
-        let ctx = |what: &str, e: io::Error| io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()));
+        let ctx = |what: &str, e: io::Error| {
+            let e = explain_disk_full(path, e);
+            io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+        };
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -75,14 +79,25 @@ impl TestFile {
         self.size
     }
 
+    /// `e`, prefixed with the file's path, and saying so when the
+    /// filesystem is full: every error of a test file names it.
+    fn at(&self, e: io::Error) -> io::Error {
+        let e = explain_disk_full(&self.path, e);
+        io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))
+    }
+
     /// Truncate the file (the SIGBUS crash).
     pub fn truncate(&self, len: u64) -> io::Result<()> {
-        self.file.set_len(len)
+        self.file.set_len(len).map_err(|e| self.at(e))
     }
 
     /// Put the initial content back where a trial may have changed it:
     /// `ranges`, and everything from the shortest length the file had on.
     pub fn reset(&self, base: &[u8], ranges: &[ByteRange], shortest_len: u64) -> io::Result<()> {
+        self.rewrite(base, ranges, shortest_len).map_err(|e| self.at(e))
+    }
+
+    fn rewrite(&self, base: &[u8], ranges: &[ByteRange], shortest_len: u64) -> io::Result<()> {
         if shortest_len < self.size {
             // Growing again leaves zeros (or, on tmpfs, stale bytes stored
             // beyond EOF through the mapping), so rewrite the whole tail.
@@ -113,8 +128,8 @@ impl TestFile {
     /// Read the whole file through a fresh descriptor into `buf` (its length
     /// set to the file's current length). The benchmark floor's read-back.
     pub fn read_back(&self, buf: &mut PageBuffer) -> io::Result<()> {
-        let f = File::open(&self.path)?;
-        let len = f.metadata()?.len() as usize;
+        let f = File::open(&self.path).map_err(|e| self.at(e))?;
+        let len = f.metadata().map_err(|e| self.at(e))?.len() as usize;
         if len > buf.capacity() {
             return Err(io::Error::other(format!(
                 "{} grew to {len} bytes, beyond its mapping of {}",
@@ -123,15 +138,15 @@ impl TestFile {
             )));
         }
         buf.set_len(len);
-        f.read_exact_at(buf, 0)
+        f.read_exact_at(buf, 0).map_err(|e| self.at(e))
     }
 
     /// The whole file as it is now, through a fresh descriptor mapped
     /// read-only: the page cache itself, with no copy (a 1 MiB `pread`
     /// costs about as much as the rest of a trial).
     pub fn view(&self) -> io::Result<FileView> {
-        let f = File::open(&self.path)?;
-        let len = f.metadata()?.len() as usize;
+        let f = File::open(&self.path).map_err(|e| self.at(e))?;
+        let len = f.metadata().map_err(|e| self.at(e))?.len() as usize;
         if len == 0 {
             return Ok(FileView { ptr: std::ptr::NonNull::dangling().as_ptr(), len: 0 });
         }
@@ -139,7 +154,7 @@ impl TestFile {
         // only read it, below its length, and unmap it in Drop.
         let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, f.as_raw_fd(), 0) };
         if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
+            return Err(self.at(io::Error::last_os_error()));
         }
         Ok(FileView { ptr: p.cast(), len })
     }

@@ -49,7 +49,7 @@ impl PreparedSpec {
                 spec.page_size
             )));
         }
-        let payloads = Payloads::build(&spec);
+        let payloads = Payloads::try_build(&spec).map_err(LabError::Spec)?;
         let file = TestFile::create(path, &payloads.base, spec.mapping)
             .map_err(|e| LabError::io("cannot prepare the file under test", e))?;
         let journal = JournalRegion::new(spec.ops.len()).map_err(|e| LabError::io("cannot map the journal", e))?;

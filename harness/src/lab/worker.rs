@@ -94,7 +94,7 @@ fn handle(args: &WorkerArgs, cache: &mut VecDeque<(u64, PreparedSpec)>, req: Req
 
 /// The benchmark floor: what a trial costs with no harness logic at all.
 fn floor(spec: &crate::spec::WriterSpec, path: &std::path::Path, trials: u32) -> Result<u64, LabError> {
-    let payloads = Payloads::build(spec);
+    let payloads = Payloads::try_build(spec).map_err(LabError::Spec)?;
     let file = TestFile::create(path, &payloads.base, crate::spec::MappingKind::Shared)
         .map_err(|e| LabError::io("cannot prepare the floor's file", e))?;
     let stores: Vec<(usize, &[u8])> = spec
@@ -103,7 +103,8 @@ fn floor(spec: &crate::spec::WriterSpec, path: &std::path::Path, trials: u32) ->
         .enumerate()
         .filter_map(|(i, op)| op.store_range().map(|r| (r.start as usize, payloads.store(spec, i))))
         .collect();
-    let mut buf = crate::page_buffer::PageBuffer::zeroed(0, spec.file_size as usize);
+    let mut buf = crate::page_buffer::PageBuffer::try_zeroed(0, spec.file_size as usize)
+        .map_err(|e| LabError::io("cannot allocate the floor's read-back buffer", e))?;
     let start = Instant::now();
     for _ in 0..trials {
         // SAFETY: single-threaded worker; the child only copies into the

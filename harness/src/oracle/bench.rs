@@ -204,9 +204,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn measure(bin: &Path, parent: &Path, seconds: f64) -> Result<BenchLine, OracleError> {
-    let work = tempfile::Builder::new()
-        .prefix("crashlab-oracle-bench")
-        .tempdir_in(parent)
+    let work = crate::private_tempdir_in("crashlab-oracle-bench", parent)
         .map_err(io_err(format!("cannot create a directory in {}", parent.display())))?;
     let file = work.path().join("data");
     let page = super::sys::page_size();
@@ -257,9 +255,7 @@ pub fn run(seconds: f64) -> Result<OracleBench, OracleError> {
     if !(seconds.is_finite() && seconds > 0.0) {
         return Err(OracleError::Invalid(format!("the benchmark needs a positive duration, got {seconds}")));
     }
-    let build = tempfile::Builder::new()
-        .prefix("crashlab-oracle-bench-bin")
-        .tempdir()
+    let build = crate::private_tempdir_in("crashlab-oracle-bench-bin", &std::env::temp_dir())
         .map_err(io_err("cannot create a temporary directory for the benchmark writer"))?;
     let bin = compile(build.path())?;
     let shm = Path::new("/dev/shm");

@@ -68,6 +68,10 @@ pub const MODULES: [&str; 6] =
 
 /// The file's name inside the guest's filesystem.
 const FILE: &str = "crashlab.dat";
+/// The guest's ext4 image (the writer's file lives in it).
+pub const IMAGE_BYTES: u64 = 32 << 20;
+/// The guest's memory (`qemu -m`).
+pub const GUEST_MEMORY_BYTES: u64 = 256 << 20;
 
 /// The guest's disk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -486,6 +490,7 @@ impl VmGuest {
         std::fs::write(seed.join(FILE), &*payloads.base).map_err(sys(format!("cannot write {}", seed.display())))?;
         let pristine = dir.join("pristine.img");
         let _ = std::fs::remove_file(&pristine);
+        let image_size = format!("{}M", IMAGE_BYTES >> 20);
         run_command(
             &self.assets.mkfs,
             &[
@@ -498,7 +503,7 @@ impl VmGuest {
                 "-d".as_ref(),
                 seed.as_os_str(),
                 pristine.as_os_str(),
-                "32M".as_ref(),
+                image_size.as_ref(),
             ]
             .map(std::ffi::OsStr::new),
         )?;
@@ -547,7 +552,7 @@ impl VmGuest {
     ) -> Result<Progress, RealcutError> {
         let mut cmd = Command::new(&self.assets.qemu);
         cmd.args(self.accel.qemu_args())
-            .args(["-m", "256", "-smp", "1", "-nodefaults", "-no-reboot"])
+            .args(["-m", &(GUEST_MEMORY_BYTES >> 20).to_string(), "-smp", "1", "-nodefaults", "-no-reboot"])
             .args(["-display", "none", "-monitor", "none"])
             .arg("-kernel")
             .arg(&self.assets.kernel)
