@@ -272,7 +272,7 @@ fn a_short_volatile_torn_campaign_is_sound_and_carries_every_finding_with_its_st
     assert_eq!(r["summary"]["judge_mismatches"], 0, "{}", r["summary"]);
     assert_eq!(r["summary"]["violations"], 0, "{}", r["summary"]);
     let v = &r["filesystems"][0]["volatile_disk"];
-    assert_eq!(v["judge_mismatches"].as_array().map(Vec::len), Some(0), "{v}");
+    assert!(v.get("judge_mismatches").is_none(), "listed only when there are some: {v}");
     assert!(u(&v["states_judged"]) > 0, "{v}");
     let unreadable = v["unreadable"].as_array().unwrap();
     assert_eq!(unreadable.len() as u64, u(&v["states_unreadable"]), "every lost filesystem is listed: {v}");

@@ -67,8 +67,9 @@ pub struct VolatileDiskReport {
     /// from model soundness violations.
     pub unreadable: Vec<DiskStateFinding>,
     /// States where the model's ack judge and the direct byte check
-    /// disagreed (a harness bug), each with its state text. Added in 1.3.
-    #[serde(default)]
+    /// disagreed (a harness bug), each with its state text; absent when
+    /// none. Added in 1.3.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub judge_mismatches: Vec<DiskStateFinding>,
     /// Per cut (at most [`MAX_LISTED`]), in trial order.
     pub per_cut: Vec<CutSummary>,
