@@ -1,6 +1,9 @@
 //! The `crashlab` binary end to end: exit codes, error messages, replay
 //! lines, and cleanup when interrupted.
 
+#[path = "support/processes.rs"]
+mod processes;
+use processes::processes_mentioning;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -105,19 +108,6 @@ fn bad_input_exits_2_and_names_the_culprit() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(culprit), "{args:?} should name {culprit}: {}", stderr(&o));
     }
-}
-
-fn processes_mentioning(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        if let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) {
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            if cmd.contains(needle) {
-                found.push(format!("{}: {cmd}", entry.file_name().to_string_lossy()));
-            }
-        }
-    }
-    found
 }
 
 #[test]

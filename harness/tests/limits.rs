@@ -8,6 +8,9 @@
 //! it they print why and fail, unless CRASHLAB_ALLOW_NO_ROOT=1 (then they
 //! pass vacuously, saying so), as the real power-cut tests do.
 
+#[path = "support/processes.rs"]
+mod processes;
+use processes::processes_mentioning;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -128,19 +131,6 @@ fn a_private_tempdir_is_0700_whatever_the_umask() {
     unsafe { libc::umask(old) };
     let mode = std::fs::metadata(d.unwrap().path()).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o700, "{mode:o}");
-}
-
-fn processes_mentioning(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        if let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) {
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            if cmd.contains(needle) {
-                found.push(format!("{}: {cmd}", entry.file_name().to_string_lossy()));
-            }
-        }
-    }
-    found
 }
 
 /// The work directory of a running matrix is 0700 (it was 0755: anyone

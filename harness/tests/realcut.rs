@@ -8,6 +8,9 @@
 //! saying so). xfs and btrfs need xfsprogs and btrfs-progs; a missing one
 //! fails the test unless CRASHLAB_ALLOW_MISSING_FS=1.
 
+#[path = "support/processes.rs"]
+mod processes;
+use processes::processes_mentioning;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -374,20 +377,6 @@ fn xfs_and_btrfs_real_cuts_stay_inside_the_model() {
     }
     assert_eq!(report["filesystems"].as_array().unwrap().len(), fs.len());
     assert_nothing_left(&work.path().join("images"));
-}
-
-/// Processes whose command line mentions `marker`.
-fn processes_mentioning(marker: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            if cmd.contains(marker) {
-                out.push(cmd);
-            }
-        }
-    }
-    out
 }
 
 /// Start a long campaign and wait until it has a filesystem attached.

@@ -304,7 +304,8 @@ mod tests {
         WriterSpec::generate(&p, MappingKind::Shared, policy, 4096, 5).unwrap()
     }
 
-    fn facts(k: usize) -> TrialFacts {
+    /// A writer SIGKILLed before op `k`, nothing in flight.
+    pub(super) fn facts(k: usize) -> TrialFacts {
         TrialFacts {
             kind: CrashKind::Sigkill,
             point: CrashPoint::BeforeOp(k),
@@ -489,11 +490,10 @@ mod judges_agree_tests {
     //! The per-ack judge of the model and the direct byte check must agree
     //! on every file the model allows (issue 17: the nightly's volatile-torn
     //! campaign reported a mismatch on a unit holding a store half applied).
+    use super::tests::facts;
     use super::*;
-    use crate::crash::{CrashKind, CrashPoint};
-    use crate::journal::JournalSnapshot;
+    use crate::crash::CrashPoint;
     use crate::power_loss::{VersionOrigin, DEFAULT_TEAR};
-    use crate::process_model::ChildExit;
     use crate::realcut::campaign::{plan, SoundnessConfig};
     use crate::spec::{MappingKind, SyncPolicy, WorkloadParams};
     use proptest::prelude::*;
@@ -502,16 +502,6 @@ mod judges_agree_tests {
     const NIGHTLY_STATE: &str = "newest:p0s5=v0,p4s0=v0,p4s3=v0,p4s6=v0,p5s0=v0,p5s5=v0,p5s6=v0,p6s0=v0,\
         p6s1=v0,p6s4=v0,p6s6=v0,p7s1=v0,p7s2=v0,p7s4=v0,p7s5=v0,p7s6=v0,p8s0=v0,p8s1=v0,p8s4=v3,p8s6=v0,p8s7=v0,\
         p9s7=v0,p10s0=v0,p10s2=v0,p10s3=v0,p10s4=v0,p10s5=v0,p10s7=v0,p11s1=v0,p11s2=v0,p11s4=v1,p11s5=v0,p11s6=v0";
-
-    fn killed_before(k: usize) -> TrialFacts {
-        TrialFacts {
-            kind: CrashKind::Sigkill,
-            point: CrashPoint::BeforeOp(k),
-            exit: ChildExit::Signaled(libc::SIGKILL),
-            journal: JournalSnapshot { completed: k, in_flight: None, failed: None },
-            external_truncate: None,
-        }
-    }
 
     fn torn() -> PowerLossConfig {
         PowerLossConfig { tear: Some(DEFAULT_TEAR), ..Default::default() }
@@ -560,7 +550,7 @@ mod judges_agree_tests {
         assert_eq!(trials[2].point, CrashPoint::BeforeOp(20), "the plan of the nightly's trial 2 changed");
         let spec = &specs.iter().find(|(w, _)| *w == trials[2].scenario).unwrap().1;
         let payloads = Payloads::build(spec);
-        let facts = killed_before(20);
+        let facts = facts(20);
         let model = PowerLossModel::build(spec, &payloads, &facts, &torn()).unwrap();
         assert_eq!(model.dims(), 68, "the nightly's trial had 68 dirty units");
         let c = model.resolve(&NIGHTLY_STATE.parse().unwrap()).unwrap();
@@ -613,7 +603,7 @@ mod judges_agree_tests {
             halves in prop::collection::vec((any::<prop::sample::Index>(), prop::collection::vec(any::<bool>(), 1..8)), 0..4),
         ) {
             let payloads = Payloads::build(&spec);
-            let facts = killed_before(k);
+            let facts = facts(k);
             let model = PowerLossModel::build(&spec, &payloads, &facts, &cfg).unwrap();
             let size = model.size_index(model.newest_size()).unwrap();
             let mut c = model.floor_choice(size);
