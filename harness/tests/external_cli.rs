@@ -451,3 +451,57 @@ m[:] = b'x' * (1 << 20)""#;
     );
     assert_eq!(entries(&full), Vec::<String>::new(), "the mount was private: nothing of it is visible here");
 }
+
+/// Flags only the built-in scenarios' survival report has are refused on a
+/// --writer run, naming the flag, before anything runs: they used to be
+/// accepted and silently ignored (`--html r.html` wrote nothing, `--shard
+/// 1/2` ran every trial), which a CI pipeline cannot notice.
+#[test]
+fn flags_a_writer_run_cannot_honour_are_refused_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let out = file("r.json");
+    let cases: Vec<(&str, Vec<String>)> = vec![
+        ("--html", vec!["--html".into(), file("r.html")]),
+        ("--junit", vec!["--junit".into(), file("j.xml")]),
+        ("--regressions", vec!["--regressions".into(), file("x.txt")]),
+        ("--shard", vec!["--shard".into(), "1/2".into()]),
+        ("--size", vec!["--size".into(), "8192".into()]),
+        ("--txns", vec!["--txns".into(), "3".into()]),
+        ("--points", vec!["--points".into(), "boundaries".into()]),
+        ("--model", vec!["--model".into(), "power-loss".into()]),
+    ];
+    for (flag, extra) in cases {
+        let mut args = vec!["run", "--writer", "true", "--checker", "true", "--crash", "sigkill", "--out", &out];
+        args.extend(extra.iter().map(String::as_str));
+        let started = Instant::now();
+        let o = crashlab(&args);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("--writer <CMD>' cannot be used with") && err.contains(flag), "{flag}: {err}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{flag}: refused before anything ran");
+        assert_eq!(entries(dir.path()), Vec::<String>::new(), "{flag}: nothing written");
+    }
+    // The flags a writer run does use still work.
+    let o = crashlab(&[
+        "run",
+        "--writer",
+        "true",
+        "--checker",
+        "true",
+        "--crash",
+        "sigkill",
+        "--trials",
+        "2",
+        "--allow-no-acks",
+        "--jobs",
+        "1",
+        "--timeout",
+        "5",
+        "--seed",
+        "4",
+        "--out",
+        &out,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}

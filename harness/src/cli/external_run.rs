@@ -22,8 +22,15 @@ pub struct ExternalArgs {
     /// protocol v1, see the README): it writes in $CRASHLAB_DIR and prints one
     /// line per durable operation. One command line, split into words like a
     /// shell would; no shell runs unless --shell. Runs --trials trials per
-    /// --crash kind.
-    #[arg(long, value_name = "CMD", requires = "checker", conflicts_with_all = ["scenario", "points", "size", "txns"])]
+    /// --crash kind. Flags that only the built-in scenarios' survival report
+    /// has (--points, --size, --txns, --model, --shard, --html, --junit,
+    /// --regressions) are refused with it rather than silently ignored.
+    #[arg(
+        long,
+        value_name = "CMD",
+        requires = "checker",
+        conflicts_with_all = ["scenario", "points", "size", "txns", "model", "shard", "html", "junit", "regressions"]
+    )]
     pub writer: Option<String>,
     /// Judges a crashed directory: exit 0 consistent with every line of
     /// $CRASHLAB_ACKS, 1 violation (reason on the first line of stderr).
