@@ -6,8 +6,11 @@
 //! - Pure logic (no OS effects, fast unit tests): [`spec`], [`payload`],
 //!   [`crash`], [`journal`], [`live_image`], [`process_model`],
 //!   [`power_loss`], [`expectation`], [`scenario`], [`report`] and its
-//!   readers/writers (`report_*`), [`trial_space`], [`limits`] (what a
-//!   config needs of the machine, checked before a run).
+//!   readers/writers (`report_*`), [`trial_space`].
+//! - Checks before a run: [`flag_limits`] (the flags' fixed maxima, pure),
+//!   [`limits`] (what a config needs of the machine: pure estimates, compared with what
+//!   `/proc/meminfo` and [`disk_space`] (statvfs; disk-full errors that say
+//!   so) report).
 //! - OS effects: [`lab`] (the forking worker and its pool), [`external`]
 //!   (users' programs, workload protocol v1), [`oracle`] (seccomp+ptrace
 //!   durability oracle), [`realcut`] (real power cuts on loop devices).
@@ -16,9 +19,11 @@
 //!   (the test binary re-executes itself as the writer and the checker).
 
 pub mod crash;
+pub mod disk_space;
 pub mod environment;
 pub mod expectation;
 pub mod external;
+pub mod flag_limits;
 pub mod journal;
 pub mod lab;
 pub mod limits;

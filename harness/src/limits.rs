@@ -23,6 +23,8 @@ use std::mem::size_of;
 use std::path::Path;
 
 use crate::crash::{CrashKind, CrashPoint, PointSelection, INSIDE_POINTS_PER_LARGE_STORE, LARGE_STORE};
+use crate::disk_space::{disk_space, human_bytes};
+use crate::flag_limits::{check_size, check_trials, check_txns};
 use crate::lab::protocol::TrialPlan;
 use crate::lab::trial::TrialRecord;
 use crate::power_loss::{AckDurability, PowerLossOutcome, MAX_EXPLANATIONS};
@@ -30,17 +32,6 @@ use crate::process_model::AckOutcome;
 use crate::report::MatrixConfig;
 use crate::spec::{Op, SyncPolicy, WorkloadParams};
 
-/// Largest file under test (`--size`, `--sizes`): 1 GiB.
-pub const MAX_FILE_SIZE: u64 = 1 << 30;
-/// Most acknowledged transactions per writer (`--txns`).
-pub const MAX_TXNS: u32 = 100_000;
-/// Most repetitions of a crash point (`--trials` of matrix and run), and
-/// most real power cuts per filesystem (`--trials` of soundness).
-pub const MAX_TRIALS: u32 = 1_000_000;
-/// Most crash points per cell of `--points random:N`.
-pub const MAX_RANDOM_POINTS: u32 = 1_000_000;
-/// Most worker processes (`--jobs`).
-pub const MAX_JOBS: usize = 1024;
 /// A campaign may plan at most this share of the available memory (1/N).
 pub const MEMORY_SHARE: u64 = 2;
 /// Prepared writers a lab worker keeps (see `lab::worker`).
@@ -56,64 +47,6 @@ const PROCESS_BYTES: u64 = 24 << 20;
 const OP_BYTES: u64 = size_of::<Op>() as u64 + 32;
 /// An op as JSON in the Prepare request a worker reads (transient).
 const OP_JSON_BYTES: u64 = 96;
-
-/// `--FLAG VALUE` is at most `max` (`what` says what the limit is).
-fn at_most(flag: &str, value: u64, max: u64, what: &str) -> Result<(), String> {
-    if value > max {
-        return Err(format!("{flag} {value} is above the maximum {max} ({what})"));
-    }
-    Ok(())
-}
-
-pub fn check_size(flag: &str, size: u64) -> Result<(), String> {
-    at_most(flag, size, MAX_FILE_SIZE, "1 GiB: the lab keeps several images of the file in memory")
-}
-
-pub fn check_txns(txns: u32) -> Result<(), String> {
-    at_most("--txns", txns as u64, MAX_TXNS as u64, "transactions per writer")
-}
-
-/// `what` the trials are (e.g. `repetitions of each crash point`).
-pub fn check_trials(trials: u32, what: &str) -> Result<(), String> {
-    if trials == 0 {
-        return Err("--trials must be at least 1".into());
-    }
-    at_most("--trials", trials as u64, MAX_TRIALS as u64, what)
-}
-
-pub const MATRIX_TRIALS: &str = "repetitions of each crash point";
-
-pub fn check_points(points: PointSelection) -> Result<(), String> {
-    match points {
-        PointSelection::Random(n) => {
-            at_most("--points random:N: N", n as u64, MAX_RANDOM_POINTS as u64, "crash points per cell")
-        }
-        PointSelection::All | PointSelection::Boundaries => Ok(()),
-    }
-}
-
-pub fn check_jobs(jobs: usize) -> Result<(), String> {
-    if jobs == 0 {
-        return Err("--jobs must be at least 1".into());
-    }
-    at_most("--jobs", jobs as u64, MAX_JOBS as u64, "worker processes")
-}
-
-pub fn check_timeout(secs: u32) -> Result<(), String> {
-    if secs == 0 {
-        return Err("--timeout must be at least 1 second (0 would let a hung writer run forever)".into());
-    }
-    Ok(())
-}
-
-/// The fixed maxima of a matrix config: checked before any writer is
-/// generated, so a huge value costs nothing.
-pub fn check_matrix_config(config: &MatrixConfig) -> Result<(), String> {
-    check_size("--size", config.file_size)?;
-    check_txns(config.txns)?;
-    check_trials(config.trials, MATRIX_TRIALS)?;
-    check_points(config.points)
-}
 
 /// Ops of the writer of `policy` with `txns` transactions (exactly what
 /// [`crate::spec::WriterSpec::generate`] makes).
@@ -416,13 +349,6 @@ fn cgroup_room() -> Option<u64> {
     Some(max.saturating_sub(current))
 }
 
-/// Free bytes (for an unprivileged user) and size of the filesystem holding `path`.
-pub fn disk_space(path: &Path) -> Option<(u64, u64)> {
-    let s = nix::sys::statvfs::statvfs(path).ok()?;
-    let unit = s.fragment_size() as u64;
-    Some((s.blocks_available() as u64 * unit, s.blocks() as u64 * unit))
-}
-
 /// Does `footprint` fit `res`? `dir` (the flag and its value, e.g.
 /// `--dir /dev/shm`) names where the files go. The error names the parts
 /// and the flags that make them, and the limit.
@@ -459,55 +385,13 @@ pub fn check_footprint(footprint: &Footprint, res: &Resources, dir: &str) -> Res
     Ok(())
 }
 
-/// `1.5 GiB`, `256 KiB`, `512 B`.
-pub fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut unit = 0;
-    let mut v = b as f64;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{b} B")
-    } else if v.fract() == 0.0 {
-        format!("{v:.0} {}", UNITS[unit])
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
-/// Is this error "the filesystem is full" (ENOSPC, or EDQUOT: a quota)?
-pub fn is_disk_full(e: &std::io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
-}
-
-/// `e`, with the note that the filesystem holding `path` is full and how
-/// much it has free, when `e` says so. `path` may be a file or a directory
-/// (the file need not exist: its directory is asked).
-pub fn explain_disk_full(path: &Path, e: std::io::Error) -> std::io::Error {
-    if !is_disk_full(&e) {
-        return e;
-    }
-    let dir = if path.is_dir() { path } else { path.parent().unwrap_or(path) };
-    let space = match disk_space(dir) {
-        Some((free, total)) => format!("{} free of {}", human_bytes(free), human_bytes(total)),
-        None => "free space unknown".to_string(),
-    };
-    let what = if e.raw_os_error() == Some(libc::EDQUOT) {
-        "your disk quota there is used up"
-    } else {
-        "the filesystem is full"
-    };
-    std::io::Error::new(e.kind(), format!("{e}; {what} ({} holds {space})", dir.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::crash::CrashKind;
     use crate::expectation::PersistenceModel;
-    use crate::matrix::plan;
+    use crate::flag_limits::{check_jobs, check_timeout, MAX_JOBS};
+    use crate::matrix::{check_matrix_config, plan};
     use crate::scenario::ScenarioId;
     use crate::trial_space::Shard;
 
@@ -600,26 +484,5 @@ mod tests {
             matrix_footprint(&config(12, 256 * 1024, PointSelection::All), 100_000),
             matrix_footprint(&config(12, 256 * 1024, PointSelection::All), MAX_JOBS * 1000)
         );
-    }
-
-    #[test]
-    fn bytes_read_as_people_write_them() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(256 * 1024), "256 KiB");
-        assert_eq!(human_bytes(3 << 29), "1.5 GiB");
-    }
-
-    #[test]
-    fn a_full_disk_is_said_so_with_the_free_space() {
-        let dir = tempfile::tempdir().unwrap();
-        let e = explain_disk_full(&dir.path().join("f"), std::io::Error::from_raw_os_error(libc::ENOSPC));
-        let text = e.to_string();
-        assert!(text.contains("the filesystem is full") && text.contains(" free of "), "{text}");
-        assert!(text.contains(&dir.path().display().to_string()), "{text}");
-        assert_eq!(e.raw_os_error(), None, "a new message, the same kind");
-        assert_eq!(e.kind(), std::io::ErrorKind::StorageFull);
-        let other = explain_disk_full(dir.path(), std::io::Error::from_raw_os_error(libc::EACCES));
-        assert_eq!(other.raw_os_error(), Some(libc::EACCES), "other errors pass unchanged");
     }
 }

@@ -17,12 +17,12 @@ use clap::{Args, Parser, Subcommand};
 use crashlab::crash::{CrashKind, PointSelection};
 use crashlab::expectation::PersistenceModel;
 use crashlab::lab::pool::{PoolConfig, WorkerCommand};
-use crashlab::limits;
 use crashlab::matrix::{run_matrix_with_real, write_report};
 use crashlab::report::{MatrixConfig, SurvivalReport};
 use crashlab::scenario::{derive_seed, ScenarioId};
 use crashlab::trial_space::{planned_trials_cancellable, Shard};
 use crashlab::LabError;
+use crashlab::{flag_limits, limits};
 
 mod cli;
 use cli::{bench, replay};
@@ -271,17 +271,17 @@ pub(crate) fn dir_label(dir: Option<&std::path::Path>, work: &std::path::Path) -
 /// The flags every campaign of `matrix` and `run` shares, against the fixed
 /// maxima of [`crashlab::limits`] (README, "Limits").
 fn check_common(common: &CommonArgs) -> Result<()> {
-    limits::check_trials(common.trials, limits::MATRIX_TRIALS).map_err(anyhow::Error::msg)?;
+    flag_limits::check_trials(common.trials, flag_limits::MATRIX_TRIALS).map_err(anyhow::Error::msg)?;
     if let Some(jobs) = common.jobs {
-        limits::check_jobs(jobs).map_err(anyhow::Error::msg)?;
+        flag_limits::check_jobs(jobs).map_err(anyhow::Error::msg)?;
     }
-    limits::check_timeout(common.timeout).map_err(anyhow::Error::msg)
+    flag_limits::check_timeout(common.timeout).map_err(anyhow::Error::msg)
 }
 
 pub(crate) fn pool_config(common: &CommonArgs, dir: &std::path::Path) -> Result<PoolConfig> {
-    let cores = || std::thread::available_parallelism().map_or(1, |n| n.get()).min(limits::MAX_JOBS);
+    let cores = || std::thread::available_parallelism().map_or(1, |n| n.get()).min(flag_limits::MAX_JOBS);
     let jobs = common.jobs.unwrap_or_else(cores);
-    limits::check_jobs(jobs).map_err(anyhow::Error::msg)?;
+    flag_limits::check_jobs(jobs).map_err(anyhow::Error::msg)?;
     Ok(PoolConfig { command: WorkerCommand::current_exe()?, jobs, dir: dir.to_owned(), watchdog_secs: common.timeout })
 }
 
@@ -321,7 +321,7 @@ fn matrix(
     // starts: first the fixed maxima (before any writer is generated), then
     // what the writers make of them, then what the machine can hold.
     check_common(common)?;
-    limits::check_matrix_config(&config).map_err(anyhow::Error::msg)?;
+    crashlab::matrix::check_matrix_config(&config).map_err(anyhow::Error::msg)?;
     let cancel = cancel_flag()?;
     for s in &config.scenarios {
         if cancel.load(Ordering::SeqCst) {

@@ -124,11 +124,21 @@ pub fn plan(config: &MatrixConfig) -> Result<Vec<CellPlan>, LabError> {
     plan_cancellable(config, &AtomicBool::new(false))
 }
 
+/// The fixed maxima of a matrix config ([`crate::flag_limits`]): checked
+/// before any writer is generated, so a huge value costs nothing.
+pub fn check_matrix_config(config: &MatrixConfig) -> Result<(), String> {
+    use crate::flag_limits::{check_points, check_size, check_trials, check_txns, MATRIX_TRIALS};
+    check_size("--size", config.file_size)?;
+    check_txns(config.txns)?;
+    check_trials(config.trials, MATRIX_TRIALS)?;
+    check_points(config.points)
+}
+
 /// [`plan`], stopping with `Interrupted` between writers once `cancel` is
 /// set: a large config takes a while to plan. Configs beyond the fixed
-/// maxima of [`crate::limits`] are refused before any writer is generated.
+/// maxima of [`crate::flag_limits`] are refused before any writer is generated.
 pub fn plan_cancellable(config: &MatrixConfig, cancel: &AtomicBool) -> Result<Vec<CellPlan>, LabError> {
-    crate::limits::check_matrix_config(config).map_err(LabError::Spec)?;
+    check_matrix_config(config).map_err(LabError::Spec)?;
     if let Some(cfg) = config.power_loss_config(PersistenceModel::PowerLossTorn) {
         cfg.validate(page_size()).map_err(|e| LabError::Spec(format!("--tear {}: {e}", config.tear)))?;
     }

@@ -14,9 +14,9 @@ use crashlab::expectation::PersistenceModel;
 use crashlab::lab::pool::{run_batches, run_floor, Batch, PoolConfig, WorkerCommand};
 use crashlab::lab::protocol::TrialPlan;
 use crashlab::lab::trial::page_size;
-use crashlab::limits;
 use crashlab::report::MatrixConfig;
 use crashlab::spec::{MappingKind, SyncPolicy, WorkloadParams, WriterSpec};
+use crashlab::{flag_limits, limits};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -49,7 +49,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         anyhow::bail!("--sizes needs at least one size");
     }
     for &size in &a.sizes {
-        limits::check_size("--sizes", size).map_err(anyhow::Error::msg)?;
+        flag_limits::check_size("--sizes", size).map_err(anyhow::Error::msg)?;
     }
     let dir = crate::work_dir(&a.dir)?;
     // The largest size on 2 workers, each trial's record kept until the

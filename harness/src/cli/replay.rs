@@ -8,13 +8,13 @@ use clap::Args;
 use crashlab::crash::{CrashKind, CrashPoint, PointSelection};
 use crashlab::expectation::PersistenceModel;
 use crashlab::lab::trial::TrialRecord;
-use crashlab::limits;
 use crashlab::payload::Payloads;
 use crashlab::power_loss::{self, AckJudge, CrashState, PowerLossModel};
 use crashlab::report::{MatrixConfig, Verdict};
 use crashlab::scenario::ScenarioId;
 use crashlab::spec::WriterSpec;
 use crashlab::trial_replay::{replay_trial, ReplayOutcome};
+use crashlab::{flag_limits, limits};
 
 #[derive(Args)]
 pub struct ReplayArgs {
@@ -90,9 +90,9 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     if state.is_some() && !a.model.is_power_loss() {
         anyhow::bail!("--state needs --model power-loss or power-loss-torn");
     }
-    limits::check_size("--size", a.size).map_err(anyhow::Error::msg)?;
-    limits::check_txns(a.txns).map_err(anyhow::Error::msg)?;
-    limits::check_timeout(a.timeout).map_err(anyhow::Error::msg)?;
+    flag_limits::check_size("--size", a.size).map_err(anyhow::Error::msg)?;
+    flag_limits::check_txns(a.txns).map_err(anyhow::Error::msg)?;
+    flag_limits::check_timeout(a.timeout).map_err(anyhow::Error::msg)?;
     let spec = config.spec(scenario).with_context(|| format!("--scenario {} --size {}", scenario, a.size))?;
     let dir = crate::work_dir(&a.dir)?;
     // One trial on one worker: the writer's images, one record.

@@ -16,7 +16,6 @@ use clap::Args;
 
 use crashlab::crash::CrashPoint;
 use crashlab::expectation::PersistenceModel;
-use crashlab::limits;
 use crashlab::realcut::campaign::{
     bench_loopcut, run_loopcut, RealPoolConfig, SoundnessConfig, WorkloadId, DEFAULT_WRITERS_PER_CUT,
 };
@@ -24,6 +23,7 @@ use crashlab::realcut::columns::{check_available, default_image_dir, RealColumn,
 use crashlab::realcut::fs::{CutMethod, FsKind};
 use crashlab::realcut::report::SoundnessReport;
 use crashlab::realcut::{Backend, RealcutError};
+use crashlab::{flag_limits, limits};
 
 #[derive(Args)]
 pub struct SoundnessArgs {
@@ -298,9 +298,9 @@ fn config(a: &SoundnessArgs) -> SoundnessConfig {
 /// campaign's memory against this machine's, before anything starts.
 fn check_limits(a: &SoundnessArgs, cfg: &SoundnessConfig) -> Result<()> {
     if let Some(jobs) = a.jobs {
-        limits::check_jobs(jobs).map_err(anyhow::Error::msg)?;
+        flag_limits::check_jobs(jobs).map_err(anyhow::Error::msg)?;
     }
-    limits::check_timeout(a.timeout).map_err(anyhow::Error::msg)?;
+    flag_limits::check_timeout(a.timeout).map_err(anyhow::Error::msg)?;
     // The files of a cut group live in a filesystem image: a vm guest's is
     // 32 MiB, loopcut's as FsKind::image_size says.
     let smallest_image = match a.backend {

@@ -102,7 +102,7 @@ pub(crate) fn sigbus_hint(end: ProcessEnd, dir: &Path) -> String {
     if end != ProcessEnd::Signaled(libc::SIGBUS) {
         return String::new();
     }
-    let Some(free) = free_bytes(dir) else { return String::new() };
+    let Some((free, _)) = crate::disk_space::disk_space(dir) else { return String::new() };
     if free < crate::lab::trial::page_size() {
         format!(
             " (the filesystem of {} has {free} bytes free: a store into a page the filesystem could not allocate raises SIGBUS)",
@@ -113,17 +113,6 @@ pub(crate) fn sigbus_hint(end: ProcessEnd, dir: &Path) -> String {
             " (the filesystem of {} has {free} bytes free, so not a full disk; a store past the end of a mapped file raises SIGBUS too)",
             dir.display()
         )
-    }
-}
-
-/// Bytes an unprivileged writer can still allocate on the filesystem of `dir`.
-fn free_bytes(dir: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    // SAFETY: a NUL-terminated path and a zeroed statvfs to fill.
-    unsafe {
-        let mut st: libc::statvfs = std::mem::zeroed();
-        (libc::statvfs(path.as_ptr(), &mut st) == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
     }
 }
 

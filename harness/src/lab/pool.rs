@@ -12,9 +12,9 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::disk_space::explain_disk_full;
 use crate::lab::protocol::{Request, Response, TrialPlan};
 use crate::lab::trial::TrialRecord;
-use crate::limits::explain_disk_full;
 use crate::spec::WriterSpec;
 use crate::LabError;
 

@@ -13,7 +13,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use crate::limits::explain_disk_full;
+use crate::disk_space::explain_disk_full;
 use crate::page_buffer::PageBuffer;
 use crate::spec::{ByteRange, MappingKind};
 
