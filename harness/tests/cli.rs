@@ -3,9 +3,9 @@
 
 #[path = "support/processes.rs"]
 mod processes;
-use processes::processes_mentioning;
+use processes::{processes_mentioning, start_long_matrix};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 #[path = "support/report_schema_validation.rs"]
@@ -114,13 +114,7 @@ fn bad_input_exits_2_and_names_the_culprit() {
 fn interrupting_a_run_leaves_no_process_and_no_file() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().to_str().unwrap().to_owned();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crashlab"))
-        .args(["matrix", "--points", "random:100000", "--crash", "sigkill", "--seed", "1", "--dir", &marker, "--out"])
-        .arg(dir.path().join("r.json"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = start_long_matrix(dir.path());
     // Wait until the workers are busy in their work directory.
     let start = Instant::now();
     while std::fs::read_dir(dir.path()).unwrap().count() == 0 || processes_mentioning(&marker).len() < 2 {
