@@ -178,16 +178,13 @@ pub fn matrix_footprint(config: &MatrixConfig, jobs: usize) -> Footprint {
     let spec_bytes = |ops: u64| ops.saturating_mul(OP_BYTES);
 
     let all_trials: u64 = cells.iter().map(|c| c.points.saturating_mul(trials)).sum();
-    let records: u64 = cells
+    let cell_records: Vec<u64> = cells
         .iter()
         .map(|c| c.points.saturating_mul(trials).saturating_mul(record_bytes(config.txns, c.power_loss)))
-        .sum();
+        .collect();
+    let records = cell_records.iter().fold(0u64, |a, &b| a.saturating_add(b));
     // One cell's records are copied while it is aggregated.
-    let largest_cell = cells
-        .iter()
-        .map(|c| c.points.saturating_mul(trials).saturating_mul(record_bytes(config.txns, c.power_loss)))
-        .max()
-        .unwrap_or(0);
+    let largest_cell = cell_records.iter().copied().max().unwrap_or(0);
     let plans = all_trials.saturating_mul(size_of::<TrialPlan>() as u64)
         + cells.iter().map(|c| c.points).sum::<u64>() * size_of::<CrashPoint>() as u64;
     let specs: u64 = config.scenarios.iter().map(|s| spec_bytes(ops_of(s.policy, config.txns))).sum();
