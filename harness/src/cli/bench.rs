@@ -51,7 +51,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     for &size in &a.sizes {
         flag_limits::check_size("--sizes", size).map_err(anyhow::Error::msg)?;
     }
-    let dir = crate::work_dir(&a.dir)?;
+    let dir = crate::cli::campaign::work_dir(&a.dir)?;
     // The largest size on 2 workers, each trial's record kept until the
     // measurement ends (at most 2 × 200,000 trials).
     let largest = *a.sizes.iter().max().expect("checked above");
@@ -72,7 +72,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     limits::check_footprint(
         &limits::matrix_footprint(&config, 2),
         &limits::Resources::probe(Some(dir.path())),
-        &crate::dir_label(a.dir.as_deref(), dir.path()),
+        &crate::cli::campaign::dir_label(a.dir.as_deref(), dir.path()),
     )
     .map_err(|e| anyhow::anyhow!("--sizes {largest}: {e}"))?;
     let fs = crashlab::environment::fs_type(dir.path());

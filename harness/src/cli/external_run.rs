@@ -102,14 +102,14 @@ fn parse_crashes(text: &str) -> Result<Vec<ExternalCrash>> {
 }
 
 /// `crashlab run --writer W --checker C --crash K[,K...] ...`.
-pub fn run(common: &crate::CommonArgs, crash: &str, args: &ExternalArgs) -> Result<ExitCode> {
+pub fn run(common: &crate::cli::campaign::CommonArgs, crash: &str, args: &ExternalArgs) -> Result<ExitCode> {
     let (Some(writer), Some(checker)) = (&args.writer, &args.checker) else {
         bail!("--writer needs --checker");
     };
     let mut config = config(writer, checker, args.setup.as_deref(), args.shell)?;
     config.crashes = parse_crashes(crash)?;
     config.trials = common.trials;
-    config.seed = common.seed.unwrap_or_else(crate::fresh_seed);
+    config.seed = common.seed.unwrap_or_else(crate::cli::campaign::fresh_seed);
     config.jobs = common.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     config.timeout = Duration::from_secs(common.timeout as u64);
     config.tear = common.tear;
@@ -118,7 +118,7 @@ pub fn run(common: &crate::CommonArgs, crash: &str, args: &ExternalArgs) -> Resu
         config.dir = d.clone();
     }
     config.validate().map_err(external_error)?;
-    let cancel = crate::cancel_flag()?;
+    let cancel = crate::cli::campaign::cancel_flag()?;
     if !common.quiet {
         eprintln!(
             "crashlab: seed {}; {} × {} trials of `{}` on {} job(s) in {}",
@@ -223,7 +223,7 @@ pub fn replay(
         (Some(crash), Some(trial), Some(clean_ns)) => ReplayTarget::Trial { crash, trial, clean_ns },
     };
     config.crashes = vec![kind.unwrap_or(ExternalCrash::Sigkill)];
-    let cancel = crate::cancel_flag()?;
+    let cancel = crate::cli::campaign::cancel_flag()?;
     let replayed = replay_trial(&config, target, &cancel).map_err(external_error)?;
     let verdict = match &replayed {
         Replayed::Clean(clean, acks) => {
@@ -278,7 +278,7 @@ fn replay_power_loss_cli(
     config.crashes = vec![ExternalCrash::PowerLoss];
     config.tear = pl.tear;
     let state = pl.state.as_deref().map(str::parse::<StateText>).transpose().map_err(|e| anyhow!("--state: {e}"))?;
-    let cancel = crate::cancel_flag()?;
+    let cancel = crate::cli::campaign::cancel_flag()?;
     let replayed =
         replay_power_loss(&config, trial, clean_ns, calls, state.as_ref(), pl.write_state.as_deref(), &cancel)
             .map_err(external_error)?;

@@ -94,7 +94,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     flag_limits::check_txns(a.txns).map_err(anyhow::Error::msg)?;
     flag_limits::check_timeout(a.timeout).map_err(anyhow::Error::msg)?;
     let spec = config.spec(scenario).with_context(|| format!("--scenario {} --size {}", scenario, a.size))?;
-    let dir = crate::work_dir(&a.dir)?;
+    let dir = crate::cli::campaign::work_dir(&a.dir)?;
     // One trial on one worker: the writer's images, one record.
     let one = MatrixConfig {
         points: PointSelection::Random(1),
@@ -104,7 +104,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     limits::check_footprint(
         &limits::matrix_footprint(&one, 1),
         &limits::Resources::probe(Some(dir.path())),
-        &crate::dir_label(a.dir.as_deref(), dir.path()),
+        &crate::cli::campaign::dir_label(a.dir.as_deref(), dir.path()),
     )
     .map_err(anyhow::Error::msg)?;
     let pool = crashlab::lab::pool::PoolConfig {

@@ -4,26 +4,24 @@
 //! harness failed or the backend is unavailable here (not root, tool
 //! missing); 130: interrupted (workers stopped, mounts and loop devices
 //! released).
-//!
-//! Also the arguments of the real columns of `crashlab matrix` (`--real`,
-//! [`RealColumnArgs`]) and their checks, made before any trial runs.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
 use crashlab::crash::CrashPoint;
-use crashlab::expectation::PersistenceModel;
 use crashlab::realcut::campaign::{
     bench_loopcut, run_loopcut, RealPoolConfig, SoundnessConfig, WorkloadId, DEFAULT_WRITERS_PER_CUT,
 };
-use crashlab::realcut::columns::{check_available, default_image_dir, RealColumn, RealSetup};
+use crashlab::realcut::columns::default_image_dir;
 use crashlab::realcut::fs::{CutMethod, FsKind};
 use crashlab::realcut::report::SoundnessReport;
 use crashlab::realcut::{Backend, RealcutError};
 use crashlab::{flag_limits, limits};
+
+use super::campaign::absolute;
 
 #[derive(Args)]
 pub struct SoundnessArgs {
@@ -137,144 +135,10 @@ fn default_dir() -> PathBuf {
     default_image_dir()
 }
 
-/// The real columns of `crashlab matrix`: real power cuts at the op
-/// boundaries of the simulated power-loss cells, one column per backend and
-/// filesystem, under the `power-loss-real` model.
-#[derive(Args, Clone, Default)]
-pub struct RealColumnArgs {
-    /// Real power-cut columns of the power-loss-real model (which --model
-    /// must list), comma-separated: loopcut:ext4, loopcut:xfs, loopcut:btrfs
-    /// (the host kernel, loop devices: root) and vm (ext4 in a qemu guest,
-    /// killed: see scripts/vm-setup.sh).
-    #[arg(long, value_delimiter = ',', value_name = "BACKEND[:FS]")]
-    pub real: Vec<RealColumn>,
-    /// vm column: the directory scripts/vm-setup.sh filled. Default:
-    /// $CRASHLAB_VM_DIR.
-    #[arg(long, value_name = "DIR")]
-    pub vm_dir: Option<PathBuf>,
-    /// Where the evidence of a real cut the model forbids is kept (facts,
-    /// file, post-cut image).
-    #[arg(long, value_name = "DIR", default_value = "reports/out/real-evidence")]
-    pub real_keep_dir: PathBuf,
-    /// Real columns cut at N op boundaries of each writer, drawn from the
-    /// seed (the same ones in every column), instead of at every boundary:
-    /// a vm column costs ~4 s per cut.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub real_sample: Option<u32>,
-    /// loopcut columns: writers of one cell sharing a power cut, each on a
-    /// file of its own (1: a cut per writer).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_WRITERS_PER_CUT,
-          value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub real_writers_per_cut: u32,
-    /// Testing aid: corrupt each loopcut file after the cut (shows the
-    /// soundness-violation path).
-    #[arg(long, hide = true)]
-    pub real_inject_fault: bool,
-}
-
-/// The real columns' setup and the directory their images live in (removed
-/// on drop).
-pub struct RealColumnsRun {
-    pub setup: RealSetup,
-    pub dir: tempfile::TempDir,
-}
-
-/// One line naming the real columns: backend, kernel, filesystem, cut.
-pub fn describe_real_columns(columns: &[RealColumn], run: &RealColumnsRun) -> String {
-    let host = crashlab::environment::kernel_release();
-    let each: Vec<String> = columns
-        .iter()
-        .map(|c| {
-            let kernel = match (&run.setup.vm, c.backend) {
-                (Some(vm), Backend::Vm) => format!("guest kernel {}", vm.kernel_version),
-                _ => format!("kernel {host}"),
-            };
-            let group = match c.backend {
-                Backend::Loopcut => format!(", {} writer(s) per cut", run.setup.writers_per_cut),
-                Backend::Vm => String::new(),
-            };
-            format!("{} ({kernel}, {}, cut {}{group})", c.label(), c.fs, c.cut())
-        })
-        .collect();
-    format!("real power cuts: {}; images in {}", each.join("; "), run.dir.path().display())
-}
-
-/// Check the real-column flags against `models` and that every requested
-/// column can run here, before any trial runs: `unavailable: needs root`
-/// for loopcut without root, the setup instruction for vm without a guest.
-/// `args` is `None` for `crashlab run`, which makes no real cuts. Images go
-/// in a fresh directory in `dir` (the matrix's `--dir`), by default on tmpfs.
-pub fn real_columns(
-    args: Option<&RealColumnArgs>,
-    models: &[PersistenceModel],
-    file_size: u64,
-    jobs: usize,
-    timeout: u32,
-    dir: Option<&Path>,
-) -> Result<Option<RealColumnsRun>> {
-    let wanted = models.contains(&PersistenceModel::PowerLossReal);
-    let columns = args.map_or(&[][..], |a| &a.real[..]);
-    let names = |cs: &[RealColumn]| cs.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",");
-    match (wanted, args) {
-        (true, None) => anyhow::bail!(
-            "--model power-loss-real: real power cuts are columns of `crashlab matrix --real BACKEND[:FS],...`; \
-             `run` makes none"
-        ),
-        (true, Some(_)) if columns.is_empty() => anyhow::bail!(
-            "--model power-loss-real needs --real BACKEND[:FS],... (loopcut:ext4, loopcut:xfs, loopcut:btrfs, vm)"
-        ),
-        (false, _) if !columns.is_empty() => anyhow::bail!(
-            "--real {}: add power-loss-real to --model (e.g. --model process-crash,power-loss,power-loss-real)",
-            names(columns)
-        ),
-        (false, _) => return Ok(None),
-        (true, Some(_)) => {}
-    }
-    let a = args.expect("matched above");
-    if let Some(c) = columns.iter().enumerate().find_map(|(i, c)| columns[..i].contains(c).then_some(c)) {
-        anyhow::bail!("--real {c} given twice");
-    }
-    // The files of a cut group live in the column's filesystem image.
-    for c in columns {
-        let (image, writers) = match c.backend {
-            Backend::Loopcut => (c.fs.image_size(), a.real_writers_per_cut),
-            Backend::Vm => (crashlab::realcut::vm::IMAGE_BYTES, 1),
-        };
-        limits::check_fits_image(file_size, writers, "--real-writers-per-cut", image)
-            .map_err(|e| anyhow::anyhow!("--real {c}: {e}"))?;
-    }
-    let vm_columns: Vec<RealColumn> = columns.iter().copied().filter(|c| c.backend == Backend::Vm).collect();
-    let vm = if vm_columns.is_empty() {
-        None
-    } else {
-        use crashlab::realcut::vm::VmAssets;
-        Some(VmAssets::locate(a.vm_dir.as_deref()).with_context(|| format!("--real {}", names(&vm_columns)))?)
-    };
-    let loopcut: Vec<RealColumn> = columns.iter().copied().filter(|c| c.backend == Backend::Loopcut).collect();
-    check_available(&loopcut, None).with_context(|| format!("--real {}", names(&loopcut)))?;
-    let dir = crate::work_dir(&Some(dir.map_or_else(default_image_dir, Path::to_owned)))?;
-    let pool = RealPoolConfig {
-        command: RealPoolConfig::current_exe_command()?,
-        jobs,
-        dir: dir.path().to_owned(),
-        keep_dir: absolute(&a.real_keep_dir)?,
-        watchdog_secs: timeout,
-        host_mounts: false,
-        inject_fault: a.real_inject_fault,
-    };
-    let setup = RealSetup {
-        pool,
-        vm,
-        vm_timeout: std::time::Duration::from_secs(timeout.max(1) as u64),
-        writers_per_cut: a.real_writers_per_cut,
-    };
-    Ok(Some(RealColumnsRun { setup, dir }))
-}
-
 fn config(a: &SoundnessArgs) -> SoundnessConfig {
     SoundnessConfig {
         backend: a.backend,
-        seed: a.seed.unwrap_or_else(crate::fresh_seed),
+        seed: a.seed.unwrap_or_else(crate::cli::campaign::fresh_seed),
         filesystems: a.fs.clone(),
         cut: a.cut,
         trials: a.trials,
@@ -348,7 +212,7 @@ pub fn run(a: SoundnessArgs) -> Result<ExitCode> {
         return Err(RealcutError::NeedsRoot.into());
     }
     let base = a.dir.clone().unwrap_or_else(default_dir);
-    let dir = crate::work_dir(&Some(base))?;
+    let dir = crate::cli::campaign::work_dir(&Some(base))?;
     let pool = RealPoolConfig {
         command: RealPoolConfig::current_exe_command()?,
         jobs: a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1),
@@ -361,7 +225,7 @@ pub fn run(a: SoundnessArgs) -> Result<ExitCode> {
     if a.bench {
         return bench(&a, &cfg, &pool);
     }
-    let cancel = crate::cancel_flag()?;
+    let cancel = crate::cli::campaign::cancel_flag()?;
     if !a.quiet {
         eprintln!(
             "crashlab soundness: seed {}; backend loopcut on {}; {} trials per filesystem, {} writer(s) per cut; \
@@ -387,13 +251,6 @@ pub fn run(a: SoundnessArgs) -> Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     finish(&a, &report)
-}
-
-fn absolute(p: &Path) -> Result<PathBuf> {
-    if p.is_absolute() {
-        return Ok(p.to_owned());
-    }
-    Ok(std::env::current_dir().context("cannot read the current directory")?.join(p))
 }
 
 /// Write the report, print the summary and the final line, pick the exit code.
@@ -498,7 +355,7 @@ fn vm(a: &SoundnessArgs, cfg: SoundnessConfig) -> Result<ExitCode> {
     let opts = VmOptions { disk, states_per_cut, writeback_centisecs: a.guest_writeback_cs, accel };
     let assets = VmAssets::locate(a.vm_dir.as_deref())?;
     let base = a.dir.clone().unwrap_or_else(default_dir);
-    let dir = crate::work_dir(&Some(base))?;
+    let dir = crate::cli::campaign::work_dir(&Some(base))?;
     let timeout = std::time::Duration::from_secs(a.timeout as u64);
     if a.bench {
         let scenario: WorkloadId = a.scenario.first().copied().unwrap_or(WorkloadId::PartialMsync);
@@ -522,7 +379,7 @@ fn vm(a: &SoundnessArgs, cfg: SoundnessConfig) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let cancel = crate::cancel_flag()?;
+    let cancel = crate::cli::campaign::cancel_flag()?;
     let jobs = a.jobs.unwrap_or(1).max(1);
     if !a.quiet {
         let mut states = match disk {

@@ -1,0 +1,142 @@
+//! What every campaign command (`matrix`, `run`, `replay`, `bench`,
+//! `soundness`) shares: the common flags, the seed, the Ctrl-C flag, the
+//! work directory and the worker pool's configuration. One home, so that a
+//! flag means the same in every command and every command cleans up alike.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use crashlab::crash::PointSelection;
+use crashlab::expectation::PersistenceModel;
+use crashlab::flag_limits;
+use crashlab::lab::pool::{PoolConfig, WorkerCommand};
+use crashlab::scenario::derive_seed;
+use crashlab::trial_space::Shard;
+
+#[derive(Args, Clone)]
+pub struct CommonArgs {
+    /// Directory for the files under test (a fresh subdirectory is made and
+    /// removed inside it). Default: the system temp dir.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// The seed every random choice derives from. Default: a fresh one,
+    /// printed and recorded in the report.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Crash points per cell: `all` (every op boundary, plus points inside
+    /// large stores), `boundaries` (op boundaries only: deterministic) or
+    /// `random:N` (sampled from the seed, timed kills included; N at most
+    /// 1,000,000).
+    #[arg(long, default_value = "all")]
+    pub points: PointSelection,
+    /// Repetitions of every crash point (1 to 1,000,000).
+    #[arg(long, default_value_t = 1)]
+    pub trials: u32,
+    /// Size of the file under test, in bytes (a multiple of the page size,
+    /// at most 1 GiB).
+    #[arg(long, default_value_t = 256 * 1024)]
+    pub size: u64,
+    /// Acknowledged transactions per writer (at most 100,000).
+    #[arg(long, default_value_t = 12)]
+    pub txns: u32,
+    /// Worker processes (1 to 1024). Default: the number of cores.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Where to write the JSON survival report.
+    #[arg(long, default_value = "reports/out/latest.json")]
+    pub out: PathBuf,
+    /// A writer still running after this many seconds (at least 1) is
+    /// killed and reported.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u32,
+    /// Print only the final line.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Persistence models, comma-separated: process-crash (the crash kinds
+    /// of --crash), power-loss and power-loss-torn (simulated at every op
+    /// boundary of a SIGKILLed writer).
+    #[arg(long, value_delimiter = ',', default_value = "process-crash,power-loss,power-loss-torn")]
+    pub model: Vec<PersistenceModel>,
+    /// Sector size of power-loss-torn, in bytes (must divide the page size;
+    /// default 512). With --writer --crash power-loss: tear pages into
+    /// sectors of this size (default: whole pages).
+    #[arg(long)]
+    pub tear: Option<u64>,
+    /// Run only shard I of N (e.g. 2/4): a contiguous block of every cell's
+    /// crash points, the same whatever --jobs; `crashlab report merge` joins
+    /// the N reports into the report of the whole campaign.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
+    #[command(flatten)]
+    pub outputs: super::campaign_outputs::OutputArgs,
+}
+
+
+/// Ctrl-C and SIGTERM set this; the engine stops between batches.
+pub fn cancel_flag() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    ctrlc::set_handler(move || f.store(true, Ordering::SeqCst)).context("cannot install the Ctrl-C handler")?;
+    Ok(flag)
+}
+
+/// A fresh directory for the files under test, only its owner may enter
+/// (0700), removed on every exit path but SIGKILL.
+pub fn work_dir(dir: &Option<PathBuf>) -> Result<tempfile::TempDir> {
+    let parent = dir.clone().unwrap_or_else(std::env::temp_dir);
+    if let Some(d) = dir {
+        match std::fs::metadata(d) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("--dir {}: no such directory", d.display()),
+            Ok(m) if !m.is_dir() => bail!("--dir {}: not a directory", d.display()),
+            _ => {}
+        }
+    }
+    let b = crashlab::private_tempdir_in("crashlab-", &parent);
+    match dir {
+        Some(d) => b.with_context(|| format!("cannot create a work directory in --dir {}", d.display())),
+        None => b.with_context(|| format!("cannot create a work directory in the temp dir {}", parent.display())),
+    }
+}
+
+/// How messages name the directory of the files under test.
+pub fn dir_label(dir: Option<&std::path::Path>, work: &std::path::Path) -> String {
+    match dir {
+        Some(d) => format!("--dir {}", d.display()),
+        None => format!("the temp dir {}", work.parent().unwrap_or(work).display()),
+    }
+}
+
+/// The flags every campaign of `matrix` and `run` shares, against the fixed
+/// maxima of [`crashlab::limits`] (README, "Limits").
+pub fn check_common(common: &CommonArgs) -> Result<()> {
+    flag_limits::check_trials(common.trials, flag_limits::MATRIX_TRIALS).map_err(anyhow::Error::msg)?;
+    if let Some(jobs) = common.jobs {
+        flag_limits::check_jobs(jobs).map_err(anyhow::Error::msg)?;
+    }
+    flag_limits::check_timeout(common.timeout).map_err(anyhow::Error::msg)
+}
+
+pub fn pool_config(common: &CommonArgs, dir: &std::path::Path) -> Result<PoolConfig> {
+    let cores = || std::thread::available_parallelism().map_or(1, |n| n.get()).min(flag_limits::MAX_JOBS);
+    let jobs = common.jobs.unwrap_or_else(cores);
+    flag_limits::check_jobs(jobs).map_err(anyhow::Error::msg)?;
+    Ok(PoolConfig { command: WorkerCommand::current_exe()?, jobs, dir: dir.to_owned(), watchdog_secs: common.timeout })
+}
+
+pub fn fresh_seed() -> u64 {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    derive_seed(t, &["fresh", &std::process::id().to_string()]) % 1_000_000_000
+}
+
+/// `p` made absolute against the current directory: evidence directories are
+/// handed to workers that run elsewhere.
+pub fn absolute(p: &Path) -> Result<PathBuf> {
+    if p.is_absolute() {
+        return Ok(p.to_owned());
+    }
+    Ok(std::env::current_dir().context("cannot read the current directory")?.join(p))
+}

@@ -1,0 +1,270 @@
+//! `crashlab matrix` (and `crashlab run --scenario`, one cell of it): the
+//! survival matrix of the built-in writers, with its real power-cut columns
+//! (`--real`, [`RealColumnArgs`]) checked before any trial runs.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use crashlab::crash::CrashKind;
+use crashlab::expectation::PersistenceModel;
+use crashlab::matrix::{run_matrix_with_real, write_report};
+use crashlab::realcut::campaign::{RealPoolConfig, DEFAULT_WRITERS_PER_CUT};
+use crashlab::realcut::columns::{check_available, default_image_dir, RealColumn, RealSetup};
+use crashlab::realcut::Backend;
+use crashlab::report::{MatrixConfig, SurvivalReport};
+use crashlab::scenario::ScenarioId;
+use crashlab::trial_space::planned_trials_cancellable;
+use crashlab::{limits, LabError};
+
+use super::campaign::{absolute, cancel_flag, check_common, dir_label, fresh_seed, pool_config, work_dir, CommonArgs};
+
+#[derive(Args)]
+pub struct MatrixArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Crash kinds (columns), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "sigkill,abort,sigbus,clean")]
+    pub crash: Vec<CrashKind>,
+    /// Scenarios (rows) as MAPPING/POLICY, comma-separated. Default: all 12.
+    #[arg(long, value_delimiter = ',')]
+    pub scenario: Vec<ScenarioId>,
+    #[command(flatten)]
+    pub real: RealColumnArgs,
+}
+
+
+pub fn run_matrix(
+    common: &CommonArgs,
+    scenarios: Vec<ScenarioId>,
+    crashes: Vec<CrashKind>,
+    real: Option<&RealColumnArgs>,
+) -> Result<ExitCode> {
+    if crashes.is_empty() {
+        bail!("--crash needs at least one crash kind");
+    }
+    if common.model.is_empty() {
+        bail!("--model needs at least one persistence model");
+    }
+    let seed = common.seed.unwrap_or_else(fresh_seed);
+    let config = MatrixConfig {
+        seed,
+        file_size: common.size,
+        txns: common.txns,
+        points: common.points,
+        trials: common.trials,
+        scenarios,
+        crashes,
+        models: common.model.clone(),
+        tear: common.tear.unwrap_or(crashlab::power_loss::DEFAULT_TEAR),
+        shard: common.shard,
+        real: real.map(|r| r.real.clone()).unwrap_or_default(),
+        real_sample: real.and_then(|r| r.real_sample),
+    };
+    // Bad sizes and counts fail here, naming the flag, before any worker
+    // starts: first the fixed maxima (before any writer is generated), then
+    // what the writers make of them, then what the machine can hold.
+    check_common(common)?;
+    crashlab::matrix::check_matrix_config(&config).map_err(anyhow::Error::msg)?;
+    let cancel = cancel_flag()?;
+    for s in &config.scenarios {
+        if cancel.load(Ordering::SeqCst) {
+            return Err(LabError::Interrupted.into());
+        }
+        config.spec(*s).map_err(|e| anyhow::anyhow!("--size {} / --txns {}: {e}", common.size, common.txns))?;
+    }
+    let dir = work_dir(&common.dir)?;
+    let pool = pool_config(common, dir.path())?;
+    let footprint = limits::matrix_footprint(&config, pool.jobs);
+    let here = limits::Resources::probe(Some(dir.path()));
+    limits::check_footprint(&footprint, &here, &dir_label(common.dir.as_deref(), dir.path()))
+        .map_err(anyhow::Error::msg)?;
+    // Real columns that cannot run here (no root, no guest) fail now, exit 2.
+    let real_run = real_columns(
+        real,
+        &config.models,
+        common.size,
+        pool.jobs,
+        common.timeout,
+        common.dir.as_deref(),
+    )?;
+    if !common.quiet {
+        eprintln!(
+            "crashlab: seed {seed}; {} scenarios × {} crash kinds × {} models on {} worker(s) in {}",
+            config.scenarios.len(),
+            config.crashes.len(),
+            config.models.len(),
+            pool.jobs,
+            dir.path().display()
+        );
+        if let Some(r) = &real_run {
+            eprintln!("crashlab: {}", describe_real_columns(&config.real, r));
+        }
+    }
+    let planned = planned_trials_cancellable(&config, &cancel)?;
+    let progress = crate::cli::progress::CampaignProgress::new(planned, common.quiet);
+    let real_setup = real_run.as_ref().map(|r| &r.setup);
+    let report = run_matrix_with_real(&config, &pool, real_setup, &cancel, &|n| progress.advance(n))?;
+    drop(progress);
+    write_report(&report, &common.out)?;
+    common.outputs.write(&report, common.quiet)?;
+    print_outcome(&report, common);
+    Ok(if report.all_as_expected() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn print_outcome(report: &SurvivalReport, common: &CommonArgs) {
+    if !common.quiet {
+        print!("{}", report.human_summary());
+    }
+    let s = &report.summary;
+    let unsound = match report.soundness_violations() {
+        0 => String::new(),
+        n => format!(", {n} MODEL SOUNDNESS VIOLATION(S) in real power cuts"),
+    };
+    println!(
+        "{}: {} cells, {} trials, {} unexpected, {} with model violations{unsound}; report: {}",
+        if report.all_as_expected() { "ok" } else { "FAILED" },
+        s.cells,
+        s.trials,
+        s.unexpected,
+        s.model_violations,
+        common.out.display()
+    );
+}
+
+/// The real columns of `crashlab matrix`: real power cuts at the op
+/// boundaries of the simulated power-loss cells, one column per backend and
+/// filesystem, under the `power-loss-real` model.
+#[derive(Args, Clone, Default)]
+pub struct RealColumnArgs {
+    /// Real power-cut columns of the power-loss-real model (which --model
+    /// must list), comma-separated: loopcut:ext4, loopcut:xfs, loopcut:btrfs
+    /// (the host kernel, loop devices: root) and vm (ext4 in a qemu guest,
+    /// killed: see scripts/vm-setup.sh).
+    #[arg(long, value_delimiter = ',', value_name = "BACKEND[:FS]")]
+    pub real: Vec<RealColumn>,
+    /// vm column: the directory scripts/vm-setup.sh filled. Default:
+    /// $CRASHLAB_VM_DIR.
+    #[arg(long, value_name = "DIR")]
+    pub vm_dir: Option<PathBuf>,
+    /// Where the evidence of a real cut the model forbids is kept (facts,
+    /// file, post-cut image).
+    #[arg(long, value_name = "DIR", default_value = "reports/out/real-evidence")]
+    pub real_keep_dir: PathBuf,
+    /// Real columns cut at N op boundaries of each writer, drawn from the
+    /// seed (the same ones in every column), instead of at every boundary:
+    /// a vm column costs ~4 s per cut.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub real_sample: Option<u32>,
+    /// loopcut columns: writers of one cell sharing a power cut, each on a
+    /// file of its own (1: a cut per writer).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_WRITERS_PER_CUT,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub real_writers_per_cut: u32,
+    /// Testing aid: corrupt each loopcut file after the cut (shows the
+    /// soundness-violation path).
+    #[arg(long, hide = true)]
+    pub real_inject_fault: bool,
+}
+
+/// The real columns' setup and the directory their images live in (removed
+/// on drop).
+pub struct RealColumnsRun {
+    pub setup: RealSetup,
+    pub dir: tempfile::TempDir,
+}
+
+/// One line naming the real columns: backend, kernel, filesystem, cut.
+pub fn describe_real_columns(columns: &[RealColumn], run: &RealColumnsRun) -> String {
+    let host = crashlab::environment::kernel_release();
+    let each: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            let kernel = match (&run.setup.vm, c.backend) {
+                (Some(vm), Backend::Vm) => format!("guest kernel {}", vm.kernel_version),
+                _ => format!("kernel {host}"),
+            };
+            let group = match c.backend {
+                Backend::Loopcut => format!(", {} writer(s) per cut", run.setup.writers_per_cut),
+                Backend::Vm => String::new(),
+            };
+            format!("{} ({kernel}, {}, cut {}{group})", c.label(), c.fs, c.cut())
+        })
+        .collect();
+    format!("real power cuts: {}; images in {}", each.join("; "), run.dir.path().display())
+}
+
+/// Check the real-column flags against `models` and that every requested
+/// column can run here, before any trial runs: `unavailable: needs root`
+/// for loopcut without root, the setup instruction for vm without a guest.
+/// `args` is `None` for `crashlab run`, which makes no real cuts. Images go
+/// in a fresh directory in `dir` (the matrix's `--dir`), by default on tmpfs.
+pub fn real_columns(
+    args: Option<&RealColumnArgs>,
+    models: &[PersistenceModel],
+    file_size: u64,
+    jobs: usize,
+    timeout: u32,
+    dir: Option<&Path>,
+) -> Result<Option<RealColumnsRun>> {
+    let wanted = models.contains(&PersistenceModel::PowerLossReal);
+    let columns = args.map_or(&[][..], |a| &a.real[..]);
+    let names = |cs: &[RealColumn]| cs.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",");
+    match (wanted, args) {
+        (true, None) => anyhow::bail!(
+            "--model power-loss-real: real power cuts are columns of `crashlab matrix --real BACKEND[:FS],...`; \
+             `run` makes none"
+        ),
+        (true, Some(_)) if columns.is_empty() => anyhow::bail!(
+            "--model power-loss-real needs --real BACKEND[:FS],... (loopcut:ext4, loopcut:xfs, loopcut:btrfs, vm)"
+        ),
+        (false, _) if !columns.is_empty() => anyhow::bail!(
+            "--real {}: add power-loss-real to --model (e.g. --model process-crash,power-loss,power-loss-real)",
+            names(columns)
+        ),
+        (false, _) => return Ok(None),
+        (true, Some(_)) => {}
+    }
+    let a = args.expect("matched above");
+    if let Some(c) = columns.iter().enumerate().find_map(|(i, c)| columns[..i].contains(c).then_some(c)) {
+        anyhow::bail!("--real {c} given twice");
+    }
+    // The files of a cut group live in the column's filesystem image.
+    for c in columns {
+        let (image, writers) = match c.backend {
+            Backend::Loopcut => (c.fs.image_size(), a.real_writers_per_cut),
+            Backend::Vm => (crashlab::realcut::vm::IMAGE_BYTES, 1),
+        };
+        limits::check_fits_image(file_size, writers, "--real-writers-per-cut", image)
+            .map_err(|e| anyhow::anyhow!("--real {c}: {e}"))?;
+    }
+    let vm_columns: Vec<RealColumn> = columns.iter().copied().filter(|c| c.backend == Backend::Vm).collect();
+    let vm = if vm_columns.is_empty() {
+        None
+    } else {
+        use crashlab::realcut::vm::VmAssets;
+        Some(VmAssets::locate(a.vm_dir.as_deref()).with_context(|| format!("--real {}", names(&vm_columns)))?)
+    };
+    let loopcut: Vec<RealColumn> = columns.iter().copied().filter(|c| c.backend == Backend::Loopcut).collect();
+    check_available(&loopcut, None).with_context(|| format!("--real {}", names(&loopcut)))?;
+    let dir = work_dir(&Some(dir.map_or_else(default_image_dir, Path::to_owned)))?;
+    let pool = RealPoolConfig {
+        command: RealPoolConfig::current_exe_command()?,
+        jobs,
+        dir: dir.path().to_owned(),
+        keep_dir: absolute(&a.real_keep_dir)?,
+        watchdog_secs: timeout,
+        host_mounts: false,
+        inject_fault: a.real_inject_fault,
+    };
+    let setup = RealSetup {
+        pool,
+        vm,
+        vm_timeout: std::time::Duration::from_secs(timeout.max(1) as u64),
+        writers_per_cut: a.real_writers_per_cut,
+    };
+    Ok(Some(RealColumnsRun { setup, dir }))
+}
