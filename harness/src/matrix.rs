@@ -386,6 +386,18 @@ pub fn write_report(report: &SurvivalReport, path: &Path) -> Result<(), LabError
     Ok(crate::report_file::write_atomically("--out", path, json.as_bytes())?)
 }
 
+/// Trials a run of `config` performs (its shard only, if it has one): the
+/// total a progress bar counts towards.
+pub fn planned_trials(config: &MatrixConfig) -> Result<u64, LabError> {
+    planned_trials_cancellable(config, &AtomicBool::new(false))
+}
+
+/// [`planned_trials`], stopping with `Interrupted` once `cancel` is set.
+pub fn planned_trials_cancellable(config: &MatrixConfig, cancel: &AtomicBool) -> Result<u64, LabError> {
+    let points: u64 = plan_cancellable(config, cancel)?.iter().map(|c| c.points.len() as u64).sum();
+    Ok(points * config.trials as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,10 +432,7 @@ mod tests {
             assert!(row.iter().all(|x| x.crash == CrashKind::Sigkill && x.points == row[0].points));
             assert_eq!(row[0].points.len(), row[0].spec.ops.len() + 1, "every op boundary");
         }
-        assert_eq!(
-            crate::trial_space::planned_trials(&c).unwrap(),
-            cells.iter().map(|x| 2 * x.points.len() as u64).sum::<u64>()
-        );
+        assert_eq!(planned_trials(&c).unwrap(), cells.iter().map(|x| 2 * x.points.len() as u64).sum::<u64>());
         let shard = MatrixConfig { shard: Some(crate::trial_space::Shard::new(2, 3).unwrap()), ..c.clone() };
         let sharded = plan(&shard).unwrap();
         assert!(sharded.iter().zip(&cells).all(|(s, w)| s.real == w.real && s.points.len() < w.points.len()));

@@ -1,5 +1,5 @@
-//! The trial space of a matrix: how many trials a config plans, and how it
-//! splits into shards that separate machines run independently.
+//! How a campaign's trials split into shards that separate machines run
+//! independently (`--shard I/N`).
 //!
 //! A shard takes one **contiguous block** of every cell's crash points (all
 //! repetitions of each). Contiguous, not round-robin, because it keeps merging
@@ -13,13 +13,8 @@
 use std::fmt;
 use std::ops::Range;
 use std::str::FromStr;
-use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
-
-use crate::matrix::plan_cancellable;
-use crate::report::MatrixConfig;
-use crate::LabError;
 
 /// Shard `index` of `count` (1-based, as `--shard 2/4` and CI matrices count).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -82,18 +77,6 @@ impl TryFrom<String> for Shard {
     fn try_from(s: String) -> Result<Self, Self::Error> {
         s.parse()
     }
-}
-
-/// Trials a run of `config` performs (its shard only, if it has one): the
-/// total a progress bar counts towards.
-pub fn planned_trials(config: &MatrixConfig) -> Result<u64, LabError> {
-    planned_trials_cancellable(config, &AtomicBool::new(false))
-}
-
-/// [`planned_trials`], stopping with `Interrupted` once `cancel` is set.
-pub fn planned_trials_cancellable(config: &MatrixConfig, cancel: &AtomicBool) -> Result<u64, LabError> {
-    let points: u64 = plan_cancellable(config, cancel)?.iter().map(|c| c.points.len() as u64).sum();
-    Ok(points * config.trials as u64)
 }
 
 #[cfg(test)]

@@ -75,7 +75,6 @@ pub struct CommonArgs {
     pub outputs: super::campaign_outputs::OutputArgs,
 }
 
-
 /// Ctrl-C and SIGTERM set this; the engine stops between batches.
 pub fn cancel_flag() -> Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));

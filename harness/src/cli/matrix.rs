@@ -11,13 +11,13 @@ use clap::Args;
 
 use crashlab::crash::CrashKind;
 use crashlab::expectation::PersistenceModel;
+use crashlab::matrix::planned_trials_cancellable;
 use crashlab::matrix::{run_matrix_with_real, write_report};
 use crashlab::realcut::campaign::{RealPoolConfig, DEFAULT_WRITERS_PER_CUT};
 use crashlab::realcut::columns::{check_available, default_image_dir, RealColumn, RealSetup};
 use crashlab::realcut::Backend;
 use crashlab::report::{MatrixConfig, SurvivalReport};
 use crashlab::scenario::ScenarioId;
-use crashlab::trial_space::planned_trials_cancellable;
 use crashlab::{limits, LabError};
 
 use super::campaign::{absolute, cancel_flag, check_common, dir_label, fresh_seed, pool_config, work_dir, CommonArgs};
@@ -35,7 +35,6 @@ pub struct MatrixArgs {
     #[command(flatten)]
     pub real: RealColumnArgs,
 }
-
 
 pub fn run_matrix(
     common: &CommonArgs,
@@ -83,14 +82,7 @@ pub fn run_matrix(
     limits::check_footprint(&footprint, &here, &dir_label(common.dir.as_deref(), dir.path()))
         .map_err(anyhow::Error::msg)?;
     // Real columns that cannot run here (no root, no guest) fail now, exit 2.
-    let real_run = real_columns(
-        real,
-        &config.models,
-        common.size,
-        pool.jobs,
-        common.timeout,
-        common.dir.as_deref(),
-    )?;
+    let real_run = real_columns(real, &config.models, common.size, pool.jobs, common.timeout, common.dir.as_deref())?;
     if !common.quiet {
         eprintln!(
             "crashlab: seed {seed}; {} scenarios × {} crash kinds × {} models on {} worker(s) in {}",
