@@ -50,6 +50,7 @@ pub mod testkit;
 pub mod trial_replay;
 pub mod trial_space;
 pub mod utc_time;
+pub mod vocab;
 
 /// Errors of the lab and the engine. Each says what failed and with which
 /// path, command or value.

@@ -14,14 +14,15 @@ use crate::lab::protocol::{PowerLossPlan, TrialPlan};
 use crate::lab::trial::page_size;
 use crate::power_loss::PowerLossConfig;
 use crate::realcut::campaign::{PlannedTrial, SoundnessConfig, WorkloadId};
-use crate::realcut::columns::{run_real_cells, RealCell, RealColumn, RealSetup};
-use crate::realcut::{Backend, RealcutError};
+use crate::realcut::columns::{run_real_cells, RealCell, RealSetup};
+use crate::realcut::RealcutError;
 use crate::report::{
     aggregate_cell, aggregate_real_cell, CellInput, CellReport, MatrixConfig, RealCellInput, ReplayLine, RunInfo,
     Summary, SurvivalReport, SCHEMA_VERSION,
 };
 use crate::scenario::{derive_seed, ScenarioId};
 use crate::spec::{WorkloadParams, WriterSpec};
+use crate::vocab::{Backend, RealColumn};
 use crate::LabError;
 
 /// Trials per message to a worker: large enough to amortize the pipe round

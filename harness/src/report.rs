@@ -14,12 +14,10 @@ use crate::crash::{CrashKind, CrashPoint, PointSelection};
 use crate::expectation::{AckExpectation, PersistenceModel};
 use crate::lab::trial::TrialRecord;
 use crate::process_model::{AckStatus, ChildExit};
-use crate::realcut::columns::RealColumn;
-use crate::realcut::fs::{CutMethod, FsKind};
 use crate::realcut::protocol::RealTrialRecord;
-use crate::realcut::Backend;
 use crate::scenario::ScenarioId;
 use crate::spec::{MappingKind, SyncPolicy};
+use crate::vocab::{Backend, CutMethod, FsKind, RealColumn};
 
 /// Bumped in the major part when a reader of the old format would misread
 /// the new one; in the minor part when fields are only added.

@@ -19,9 +19,9 @@ use serde_json::Value;
 
 use crate::crash::CrashKind;
 use crate::expectation::PersistenceModel;
-use crate::realcut::columns::RealColumn;
 use crate::report::{CellReport, SurvivalReport, Verdict};
 use crate::scenario::ScenarioId;
+use crate::vocab::RealColumn;
 
 /// What identifies a cell across reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

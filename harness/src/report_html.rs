@@ -20,10 +20,10 @@ use std::fmt::Write as _;
 
 use crate::crash::CrashKind;
 use crate::expectation::{AckExpectation, PersistenceModel};
-use crate::realcut::columns::RealColumn;
 use crate::report::{CellReport, SurvivalReport, Verdict};
 use crate::scenario::ScenarioId;
 use crate::utc_time::utc_timestamp;
+use crate::vocab::RealColumn;
 
 /// HTML-escape text for element content and quoted attribute values.
 pub fn escape(s: &str) -> String {

@@ -17,12 +17,12 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 
 use crate::crash::{CrashPoint, PointSelection};
 use crate::realcut::campaign::WorkloadId;
-use crate::realcut::columns::{RealColumn, REAL_COLUMN_PATTERN};
 use crate::realcut::report::{SoundnessReport, SOUNDNESS_SCHEMA_VERSION};
 use crate::report::{SurvivalReport, SCHEMA_VERSION};
 use crate::scenario::ScenarioId;
 use crate::spec::SyncPolicy;
 use crate::trial_space::Shard;
+use crate::vocab::{RealColumn, REAL_COLUMN_PATTERN};
 
 /// A report format with a committed schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

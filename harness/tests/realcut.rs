@@ -16,8 +16,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crashlab::realcut::campaign::leftovers;
-use crashlab::realcut::fs::{find_program, FsKind, LiveFs};
+use crashlab::realcut::fs::{find_program, LiveFs};
 use crashlab::realcut::sys::is_root;
+use crashlab::vocab::FsKind;
 
 #[path = "support/report_schema_validation.rs"]
 mod report_schema_validation;

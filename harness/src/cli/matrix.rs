@@ -11,13 +11,12 @@ use clap::Args;
 
 use crashlab::crash::CrashKind;
 use crashlab::expectation::PersistenceModel;
-use crashlab::matrix::planned_trials_cancellable;
-use crashlab::matrix::{run_matrix_with_real, write_report};
+use crashlab::matrix::{planned_trials_cancellable, run_matrix_with_real, write_report};
 use crashlab::realcut::campaign::{RealPoolConfig, DEFAULT_WRITERS_PER_CUT};
-use crashlab::realcut::columns::{check_available, default_image_dir, RealColumn, RealSetup};
-use crashlab::realcut::Backend;
+use crashlab::realcut::columns::{check_available, default_image_dir, RealSetup};
 use crashlab::report::{MatrixConfig, SurvivalReport};
 use crashlab::scenario::ScenarioId;
+use crashlab::vocab::{Backend, RealColumn};
 use crashlab::{limits, LabError};
 
 use super::campaign::{absolute, cancel_flag, check_common, dir_label, fresh_seed, pool_config, work_dir, CommonArgs};

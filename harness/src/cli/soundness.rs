@@ -16,9 +16,9 @@ use crashlab::realcut::campaign::{
     bench_loopcut, run_loopcut, RealPoolConfig, SoundnessConfig, WorkloadId, DEFAULT_WRITERS_PER_CUT,
 };
 use crashlab::realcut::columns::default_image_dir;
-use crashlab::realcut::fs::{CutMethod, FsKind};
 use crashlab::realcut::report::SoundnessReport;
-use crashlab::realcut::{Backend, RealcutError};
+use crashlab::realcut::RealcutError;
+use crashlab::vocab::{Backend, CutMethod, FsKind};
 use crashlab::{flag_limits, limits};
 
 use super::campaign::absolute;

@@ -48,12 +48,13 @@ use crate::lab::journal_region::JournalRegion;
 use crate::payload::Payloads;
 use crate::process_model::{ChildExit, TrialFacts};
 use crate::realcut::campaign::PageCacheStart;
-use crate::realcut::fs::{CutMethod, FsKind, LiveFs};
+use crate::realcut::fs::LiveFs;
 use crate::realcut::judge::judge;
 use crate::realcut::protocol::{RealRequest, RealResponse, RealTrialRecord};
 use crate::realcut::sys::{is_root, private_mount_namespace};
 use crate::realcut::RealcutError;
 use crate::spec::{MappingKind, WriterSpec};
+use crate::vocab::{CutMethod, FsKind};
 
 pub struct RealcutWorkerArgs {
     /// Where the filesystem images and mount points go (a fresh directory

@@ -17,14 +17,15 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::fs::{CutMethod, FsKind};
 use super::protocol::{RealRequest, RealResponse, RealTrialRecord};
 use super::report::{aggregate, SoundnessEnvironment, SoundnessReport, SOUNDNESS_SCHEMA_VERSION};
-use super::{Backend, RealcutError};
+use super::RealcutError;
 use crate::crash::CrashPoint;
 use crate::lab::pool::WorkerCommand;
 use crate::scenario::{derive_seed, ScenarioId};
 use crate::spec::{ByteRange, MappingKind, MsyncFlags, Op, SyncPolicy, WorkloadParams, WriterSpec};
+use crate::vocab::real_cut::LOOPCUT_DISK;
+use crate::vocab::{Backend, CutMethod, FsKind};
 
 /// A writer of a soundness campaign: a matrix scenario, or a probe that
 /// exists to measure how conservative the model is.
@@ -582,7 +583,7 @@ pub fn run_loopcut(
             work_dir: pool.dir.display().to_string(),
             work_dir_fs: crate::environment::fs_type(&pool.dir),
             model: "power-loss (pages whole), judged byte for byte by PowerLossModel::allows".into(),
-            disk: super::LOOPCUT_DISK.into(),
+            disk: LOOPCUT_DISK.into(),
             accelerator: None,
         },
         seed: cfg.seed,

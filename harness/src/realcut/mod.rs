@@ -50,11 +50,6 @@ pub mod vm_accel;
 pub mod volatile_disk;
 pub mod volatile_report;
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-
 /// Errors of the real-cut backends. Each names the path, device, command or
 /// value involved.
 #[derive(Debug, thiserror::Error)]
@@ -102,49 +97,4 @@ impl RealcutError {
 fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() }
-}
-
-/// What the loopcut backend's "disk" does with the writes it acknowledged.
-pub const LOOPCUT_DISK: &str = "a loop device over a file: no volatile write cache; writes the filesystem issued \
-                                before the cut are kept whole and in order (acknowledged writes are neither \
-                                reordered nor torn)";
-
-/// What the vm backend's "disk" does with the writes it acknowledged.
-pub const VM_DISK: &str = "virtio-blk, cache=none, qemu killed with SIGKILL: a disk with no volatile write cache; \
-                           acknowledged writes are never reordered or torn";
-
-/// Where real power cuts are made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Backend {
-    /// The host kernel, filesystems on loop devices (root).
-    Loopcut,
-    /// A guest kernel under qemu, killed (no root).
-    Vm,
-}
-
-impl Backend {
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Loopcut => "loopcut",
-            Backend::Vm => "vm",
-        }
-    }
-}
-
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Backend {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "loopcut" => Ok(Backend::Loopcut),
-            "vm" => Ok(Backend::Vm),
-            _ => Err(format!("unknown backend `{s}` (expected loopcut or vm)")),
-        }
-    }
 }

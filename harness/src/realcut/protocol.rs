@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::fs::{CutMethod, FsKind};
 use super::judge::RealJudgement;
 use crate::crash::CrashPoint;
 use crate::process_model::TrialFacts;
 use crate::spec::WriterSpec;
+use crate::vocab::{CutMethod, FsKind};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case")]

@@ -10,10 +10,9 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use super::campaign::{PlannedTrial, SoundnessConfig, WorkloadId};
-use super::fs::{CutMethod, FsKind};
 use super::judge::AckCounts;
 use super::protocol::RealTrialRecord;
-use super::Backend;
+use crate::vocab::{Backend, CutMethod, FsKind};
 
 /// Bumped in the major part when a reader of the old format would misread
 /// the new one; in the minor part when fields are only added.

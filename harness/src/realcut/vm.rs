@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::campaign::{plan, PlannedTrial, SoundnessConfig};
-use super::fs::{find_program, run_command, CutMethod, FsKind};
+use super::fs::{find_program, run_command};
 use super::judge::{judge, judge_with, RealJudgement};
 use super::nbd::{NbdServer, NbdStats};
 use super::protocol::RealTrialRecord;
@@ -50,7 +50,7 @@ use super::sys::copy_sparse;
 use super::vm_accel::{self, Accel, AccelChoice, AccelDecision, KVM_PROBE_TIMEOUT};
 use super::volatile_disk::{sample_states, state_count, DiskCutMode, VolatileDisk};
 use super::volatile_report::{CutSummary, DiskStateFinding, VolatileDiskReport, MAX_LISTED};
-use super::{Backend, GuestFailure, RealcutError};
+use super::{GuestFailure, RealcutError};
 use crate::crash::{CrashKind, CrashPoint};
 use crate::journal::{JournalSnapshot, OpFailure};
 use crate::payload::Payloads;
@@ -58,6 +58,8 @@ use crate::power_loss::{PowerLossConfig, PowerLossModel, DEFAULT_TEAR};
 use crate::process_model::{ChildExit, TrialFacts};
 use crate::scenario::derive_seed;
 use crate::spec::{MappingKind, MsyncFlags, Op, WriterSpec};
+use crate::vocab::real_cut::VM_DISK;
+use crate::vocab::{Backend, CutMethod, FsKind};
 
 /// The guest writer's source, compiled by [`VmGuest::new`].
 pub const WRITER_C: &str = include_str!("vm_writer.c");
@@ -101,7 +103,7 @@ impl VmDisk {
     /// `environment.disk`); `states_per_cut` for a volatile one.
     pub fn describe(self, states_per_cut: usize) -> String {
         match self {
-            VmDisk::NoCache => super::VM_DISK.into(),
+            VmDisk::NoCache => VM_DISK.into(),
             VmDisk::Volatile(mode) => format!(
                 "NBD-backed disk with a volatile write cache (qemu's NBD client to a server in the harness, \
                  virtio-blk with a write-back cache in the guest, qemu killed with SIGKILL): {}; per cut, up \

@@ -1,0 +1,10 @@
+//! The words every part of crashlab uses: where and how power is cut, and
+//! (as the one-engine redesign moves them here) crash kinds, trial records
+//! and environment facts. The bottom of the import graph.
+//!
+//! Architecture Invariant: pure, and imports nothing of crashlab's but other
+//! `vocab` files: every other module may import it, it imports none of them.
+
+pub mod real_cut;
+
+pub use real_cut::{Backend, CutMethod, FsKind, RealColumn, REAL_COLUMN_PATTERN};
