@@ -4,6 +4,8 @@
 //! The journal itself is a `MAP_SHARED | MAP_ANONYMOUS` region the child
 //! marks with atomics (see `lab::journal_region`); this module is the pure
 //! decoding of its words into a [`JournalSnapshot`].
+//!
+//! Architecture Invariant: pure.
 
 use serde::{Deserialize, Serialize};
 

@@ -6,6 +6,10 @@
 //! 61 → 94 trials/s on this project's machines). They get a mapping of their
 //! own so the advice can never leak onto memory a child does use, as it could
 //! on a `Vec` whose pages malloc later hands out again.
+//!
+//! Architecture Invariant: pure as far as the rest of crashlab can tell, like
+//! `Vec`: it maps and unmaps anonymous memory and touches no file,
+//! descriptor or process, so pure modules (the payloads) may hold one.
 
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
