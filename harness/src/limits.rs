@@ -79,6 +79,7 @@ fn process_points(w: &WorkloadParams, ops: u64, crash: CrashKind, points: PointS
     let inside = if w.large_store >= LARGE_STORE { large_stores(w) * INSIDE_POINTS_PER_LARGE_STORE as u64 } else { 0 };
     match (crash, points) {
         (CrashKind::Clean, _) => 1,
+        (CrashKind::PowerLoss, _) => 0,
         (_, PointSelection::Random(n)) => n as u64,
         (CrashKind::Sigkill, PointSelection::All) => ops + 1 + inside,
         (CrashKind::Sigkill | CrashKind::Abort, _) => ops + 1,
@@ -400,7 +401,7 @@ mod tests {
             points,
             trials: 2,
             scenarios: ScenarioId::standard(),
-            crashes: CrashKind::ALL.to_vec(),
+            crashes: CrashKind::MATRIX.to_vec(),
             models: vec![PersistenceModel::ProcessCrash, PersistenceModel::PowerLoss, PersistenceModel::PowerLossTorn],
             tear: 512,
             shard: None,

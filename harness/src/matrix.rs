@@ -132,7 +132,14 @@ pub fn check_matrix_config(config: &MatrixConfig) -> Result<(), String> {
     check_size("--size", config.file_size)?;
     check_txns(config.txns)?;
     check_trials(config.trials, MATRIX_TRIALS)?;
-    check_points(config.points)
+    check_points(config.points)?;
+    if let Some(k) = config.crashes.iter().find(|k| !CrashKind::MATRIX.contains(k)) {
+        return Err(format!(
+            "--crash {k}: the matrix simulates power loss as a persistence model of its SIGKILLed writers \
+             (--crash sigkill --model power-loss, the default models); --crash power-loss is for `run --writer`"
+        ));
+    }
+    Ok(())
 }
 
 /// [`plan`], stopping with `Interrupted` between writers once `cancel` is
@@ -496,5 +503,16 @@ mod tests {
         let c = config(vec![PersistenceModel::PowerLossReal], &["loopcut:ext4"]);
         let e = run_matrix(&c, &pool, &AtomicBool::new(false), &|_| {}).err().unwrap().to_string();
         assert!(e.contains("need a real-cut setup"), "{e}");
+    }
+
+    #[test]
+    fn the_matrix_refuses_power_loss_as_a_crash_kind_and_names_the_model_instead() {
+        let c = MatrixConfig { crashes: vec![CrashKind::Sigkill, CrashKind::PowerLoss], ..config(vec![], &[]) };
+        let e = check_matrix_config(&c).unwrap_err();
+        assert!(e.contains("--crash power-loss") && e.contains("--model power-loss"), "{e}");
+        assert!(plan(&c).is_err(), "planning must refuse it too");
+        let ok =
+            MatrixConfig { crashes: CrashKind::MATRIX.to_vec(), ..config(vec![PersistenceModel::ProcessCrash], &[]) };
+        assert_eq!(check_matrix_config(&ok), Ok(()));
     }
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 #[test]
 fn process_crash_matrix_counts() {
     let dir = tempfile::tempdir().unwrap();
-    let config = common::config(5, PointSelection::Boundaries, CrashKind::ALL.to_vec());
+    let config = common::config(5, PointSelection::Boundaries, CrashKind::MATRIX.to_vec());
     let report = common::run(&config, dir.path());
     // In-flight tear counts depend on where memcpy was when SIGBUS hit, so
     // they stay out; everything else is deterministic.

@@ -5,6 +5,8 @@
 //! Architecture Invariant: pure, and imports nothing of crashlab's but other
 //! `vocab` files: every other module may import it, it imports none of them.
 
+pub mod crash_kind;
 pub mod real_cut;
 
+pub use crash_kind::CrashKind;
 pub use real_cut::{Backend, CutMethod, FsKind, RealColumn, REAL_COLUMN_PATTERN};
