@@ -22,6 +22,7 @@ pub mod crash;
 pub mod disk_space;
 pub mod environment;
 pub mod expectation;
+pub mod explore;
 pub mod external;
 pub mod flag_limits;
 pub mod journal;

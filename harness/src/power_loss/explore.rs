@@ -9,109 +9,55 @@
 //! alone either way, prefixes and suffixes in write order), every state an
 //! explanation points at, and random states from the seed. No state ever
 //! gets a file of its own.
+//!
+//! The order, the families and the sampler are the exploration kernel's
+//! ([`crate::explore`]); this file binds them to the model's sizes and
+//! walks the states copy-on-write.
 
-use std::collections::HashSet;
-use std::hash::{DefaultHasher, Hash, Hasher};
-
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use crate::explore::families::{write_order_families, Sample, SampleSpace};
+use crate::explore::gray::MixedRadixGray;
+use crate::explore::random::{chained_seeds, SeenStates};
 
 use super::judge::AckTracker;
 use super::space::{ChoiceVector, PowerLossModel};
 use super::PowerLossConfig;
 
-/// Reflected mixed-radix Gray code (Knuth, TAOCP 7.2.1.1, Algorithm H):
-/// visits every tuple `0 <= digit[j] < radix[j]` once, each step moving one
-/// digit up or down by one, in O(1) per step.
+/// One planned state: a member of an adversarial family or a random one,
+/// or a state an explanation points at.
 #[derive(Debug, Clone)]
-pub struct MixedRadixGray {
-    radices: Vec<u32>,
-    digits: Vec<u32>,
-    focus: Vec<usize>,
-    up: Vec<bool>,
-    done: bool,
-}
-
-impl MixedRadixGray {
-    /// Starts at all zeros. Every radix must be at least 2.
-    pub fn new(radices: Vec<u32>) -> MixedRadixGray {
-        assert!(radices.iter().all(|&r| r >= 2), "every coordinate needs two values or more: {radices:?}");
-        let n = radices.len();
-        MixedRadixGray { digits: vec![0; n], focus: (0..=n).collect(), up: vec![true; n], radices, done: false }
-    }
-
-    pub fn digits(&self) -> &[u32] {
-        &self.digits
-    }
-
-    /// Move to the next tuple: the coordinate that changed and its new value,
-    /// or `None` once every tuple has been visited.
-    #[inline]
-    pub fn advance(&mut self) -> Option<(usize, u32)> {
-        if self.done {
-            return None;
-        }
-        let n = self.radices.len();
-        let j = self.focus[0];
-        self.focus[0] = 0;
-        if j == n {
-            self.done = true;
-            return None;
-        }
-        if self.up[j] {
-            self.digits[j] += 1;
-        } else {
-            self.digits[j] -= 1;
-        }
-        let d = self.digits[j];
-        if d == 0 || d == self.radices[j] - 1 {
-            self.up[j] = !self.up[j];
-            self.focus[j] = self.focus[j + 1];
-            self.focus[j + 1] = j + 1;
-        }
-        Some((j, d))
-    }
-}
-
-/// One sampled state, described rather than stored, so a plan costs
-/// O(samples) memory whatever the number of units.
-#[derive(Debug, Clone)]
-enum Sample {
-    AllFloor,
-    AllNewest,
-    /// Every unit at its newest completed version: the page cache when the
-    /// writer died, minus the op in flight.
-    LatestCompleted,
-    OnlyNewest(usize),
-    OnlyFloor(usize),
-    /// The first `k` units in write order written back, the rest not.
-    WritePrefix(usize),
-    /// The last `k` units in write order written back, the rest not.
-    WriteSuffix(usize),
+enum Planned {
+    Family(Sample),
     Given(ChoiceVector),
-    Random(u64),
 }
 
-/// Each adversarial family keeps at most this many members, evenly spread,
-/// so sampling stays O(samples) states on files with thousands of units.
-const FAMILY_CAP: usize = 256;
+/// The units of one file size as the kernel's samples see them: the
+/// dimensions below the size, in write order for prefixes and suffixes.
+struct SizeUnits<'p, 'm, 'a> {
+    model: &'m PowerLossModel<'a>,
+    within: usize,
+    write_order: &'p [usize],
+}
 
-fn spread(range: std::ops::Range<usize>) -> Vec<usize> {
-    let n = range.len();
-    if n <= FAMILY_CAP {
-        return range.collect();
+impl SampleSpace for SizeUnits<'_, '_, '_> {
+    fn units(&self) -> usize {
+        self.within
     }
-    let mut picks: Vec<usize> = (0..FAMILY_CAP).map(|i| range.start + i * n / FAMILY_CAP).collect();
-    picks.push(range.end - 1);
-    picks.dedup();
-    picks
+    fn radix(&self, unit: usize) -> u32 {
+        self.model.radix(unit)
+    }
+    fn in_order(&self, k: usize) -> usize {
+        self.write_order[k]
+    }
+    fn newest_in_flight(&self, unit: usize) -> bool {
+        self.model.dim_unit(unit).allowed().last().is_some_and(|v| v.in_flight)
+    }
 }
 
 /// Which states a walk visits: all of them, or a deterministic sample.
 #[derive(Debug, Clone)]
 pub struct ExplorationPlan {
     exhaustive: bool,
-    samples: Vec<(usize, Sample)>,
+    samples: Vec<(usize, Planned)>,
     /// Per size: dimensions ordered by when their newest version was written.
     write_orders: Vec<Vec<usize>>,
 }
@@ -134,30 +80,16 @@ impl ExplorationPlan {
         let mut samples = Vec::new();
         let mut write_orders = Vec::with_capacity(sizes);
         for z in 0..sizes {
-            let d = model.dims_within(z);
-            // Family by family, in an order where consecutive states differ
-            // in one or two units, so the copy-on-write walk stays cheap:
-            // all old, one new at a time, growing prefixes; then all new, one
-            // old at a time, shrinking suffixes.
-            samples.push((z, Sample::AllFloor));
-            samples.extend(spread(0..d).into_iter().map(|i| (z, Sample::OnlyNewest(i))));
-            samples.extend(spread(1..d.max(1)).into_iter().map(|k| (z, Sample::WritePrefix(k))));
-            samples.push((z, Sample::AllNewest));
-            if (0..d).any(|i| model.dim_unit(i).allowed().last().is_some_and(|v| v.in_flight)) {
-                samples.push((z, Sample::LatestCompleted));
-            }
-            samples.extend(spread(0..d).into_iter().map(|i| (z, Sample::OnlyFloor(i))));
-            samples.extend(spread(1..d.max(1)).into_iter().rev().map(|k| (z, Sample::WriteSuffix(k))));
-            let mut order: Vec<usize> = (0..d).collect();
+            let within = model.dims_within(z);
+            let mut order: Vec<usize> = (0..within).collect();
             order.sort_by_key(|&i| (model.dim_unit(i).allowed().last().map_or(0, |v| v.event), i));
+            let units = SizeUnits { model, within, write_order: &order };
+            samples.extend(write_order_families(&units).into_iter().map(|s| (z, Planned::Family(s))));
             write_orders.push(order);
         }
-        samples.extend(must_include.iter().map(|c| (c.size, Sample::Given(c.clone()))));
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        for _ in 0..cfg.samples {
-            let z = rng.random_range(0..sizes);
-            samples.push((z, Sample::Random(rng.random())));
-        }
+        samples.extend(must_include.iter().map(|c| (c.size, Planned::Given(c.clone()))));
+        let random = chained_seeds(seed, cfg.samples, sizes);
+        samples.extend(random.into_iter().map(|(z, s)| (z, Planned::Family(Sample::Random(s)))));
         // One size after the other: changing size re-enters the judge's tables.
         samples.sort_by_key(|(z, _)| *z);
         ExplorationPlan { exhaustive, samples, write_orders }
@@ -171,57 +103,29 @@ impl ExplorationPlan {
     /// (canonical: dimensions beyond the size at 0). Nothing for an
     /// exhaustive plan.
     pub fn for_each_sample(&self, model: &PowerLossModel<'_>, mut f: impl FnMut(&ChoiceVector)) {
-        let mut seen: HashSet<u128> = HashSet::new();
+        let mut seen = SeenStates::default();
         let mut c = ChoiceVector::default();
-        for (z, sample) in &self.samples {
-            self.fill(model, *z, sample, &mut c);
+        for (z, planned) in &self.samples {
+            self.fill(model, *z, planned, &mut c);
             model.canonicalize(&mut c);
-            if seen.insert(fingerprint(&c)) {
+            if seen.first_time(c.size, &c.versions) {
                 f(&c);
             }
         }
     }
 
-    fn fill(&self, model: &PowerLossModel<'_>, z: usize, sample: &Sample, c: &mut ChoiceVector) {
-        let d = model.dims_within(z);
+    fn fill(&self, model: &PowerLossModel<'_>, z: usize, planned: &Planned, c: &mut ChoiceVector) {
         c.size = z;
         c.versions.clear();
         c.versions.resize(model.dims(), 0);
-        let newest = |i: usize| model.radix(i) - 1;
-        match sample {
-            Sample::AllFloor => {}
-            Sample::AllNewest => (0..d).for_each(|i| c.versions[i] = newest(i)),
-            Sample::LatestCompleted => {
-                for i in 0..d {
-                    let in_flight = model.dim_unit(i).allowed().last().is_some_and(|v| v.in_flight);
-                    c.versions[i] = newest(i) - in_flight as u32;
-                }
-            }
-            Sample::OnlyNewest(i) => c.versions[*i] = newest(*i),
-            Sample::OnlyFloor(i) => {
-                (0..d).for_each(|j| c.versions[j] = newest(j));
-                c.versions[*i] = 0;
-            }
-            Sample::WritePrefix(k) => self.write_orders[z][..*k].iter().for_each(|&i| c.versions[i] = newest(i)),
-            Sample::WriteSuffix(k) => self.write_orders[z][d - k..].iter().for_each(|&i| c.versions[i] = newest(i)),
-            Sample::Given(g) => c.clone_from(g),
-            Sample::Random(seed) => {
-                let mut rng = ChaCha8Rng::seed_from_u64(*seed);
-                (0..d).for_each(|i| c.versions[i] = rng.random_range(0..model.radix(i)));
+        match planned {
+            Planned::Given(g) => c.clone_from(g),
+            Planned::Family(sample) => {
+                let units = SizeUnits { model, within: model.dims_within(z), write_order: &self.write_orders[z] };
+                sample.fill(&units, &mut c.versions);
             }
         }
     }
-}
-
-/// 128 bits of two independent hashes: a collision (and so a skipped state)
-/// is not a practical concern, and the plan need not keep every vector.
-fn fingerprint(c: &ChoiceVector) -> u128 {
-    let mut a = DefaultHasher::new();
-    c.hash(&mut a);
-    let mut b = DefaultHasher::new();
-    0x9E37_79B9_7F4A_7C15u64.hash(&mut b);
-    c.hash(&mut b);
-    ((a.finish() as u128) << 64) | b.finish() as u128
 }
 
 /// One state during a walk.
@@ -333,47 +237,4 @@ pub fn explore(
         t.finish(cur.visited);
     }
     cur.visited
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every tuple once, one digit by ±1 per step: what copy-on-write
-    /// materialization and the incremental judge rely on.
-    #[test]
-    fn gray_code_visits_every_tuple_once_changing_one_digit_by_one() {
-        for radices in [vec![], vec![2], vec![3, 2, 4], vec![2, 2, 2, 2, 2], vec![5, 3]] {
-            let mut g = MixedRadixGray::new(radices.clone());
-            let mut seen = HashSet::new();
-            assert!(seen.insert(g.digits().to_vec()));
-            let mut prev = g.digits().to_vec();
-            while let Some((j, v)) = g.advance() {
-                let now = g.digits().to_vec();
-                assert_eq!(now[j], v);
-                for k in 0..now.len() {
-                    if k == j {
-                        assert_eq!(now[k].abs_diff(prev[k]), 1, "{radices:?}: {prev:?} -> {now:?}");
-                    } else {
-                        assert_eq!(now[k], prev[k]);
-                    }
-                    assert!(now[k] < radices[k]);
-                }
-                assert!(seen.insert(now.clone()), "{radices:?}: {now:?} visited twice");
-                prev = now;
-            }
-            assert_eq!(seen.len(), radices.iter().product::<u32>() as usize, "{radices:?}");
-            assert_eq!(g.advance(), None, "stays done");
-        }
-    }
-
-    #[test]
-    fn spread_caps_families_and_keeps_the_ends() {
-        assert_eq!(spread(1..4), vec![1, 2, 3]);
-        let big = spread(0..10_000);
-        assert!(big.len() <= FAMILY_CAP + 1);
-        assert_eq!(big[0], 0);
-        assert_eq!(*big.last().unwrap(), 9_999);
-        assert!(spread(1..1).is_empty());
-    }
 }

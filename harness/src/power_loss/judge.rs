@@ -12,15 +12,19 @@
 //!
 //! Because units are independent, "guaranteed" (no allowed state loses or
 //! tears the ack) and a minimal explanation (the one unit choice that breaks
-//! it) are read off the tables exactly, whether or not the states were
+//! it, found by the one minimizer, [`crate::explore::ddmin`], over the
+//! tables) are read off the tables exactly, whether or not the states were
 //! enumerated.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 
 use serde::{Deserialize, Serialize};
 
 use super::crash_state::CrashState;
-use super::space::{ChoiceVector, PowerLossModel, Unit, UnitId, UnitVersion, VersionLabel, VersionOrigin};
+use super::space::{ChoiceVector, PowerLossModel};
+use super::unit::{Unit, UnitId, UnitVersion, VersionLabel, VersionOrigin};
+use crate::explore::ddmin::ddmin;
 use crate::live_image::Owner;
 use crate::process_model::AckStatus;
 use crate::spec::{ByteRange, MappingKind, MsyncFlags, Op};
@@ -255,16 +259,37 @@ impl AckJudge {
                     return Some(self.size_explanation(model, a, store, cut, &c));
                 }
             }
-            for l in &ph.by_ack[a] {
-                let d = l.dim as usize;
-                let classes = &ph.classes[l.offset as usize..][..model.radix(d) as usize];
-                if let Some(j) = classes.iter().position(|&b| b & BAD != 0) {
-                    c.versions[d] = j as u32;
-                    return Some(self.unit_explanation(model, a, UnitRef::Touched(model.dim_unit_index(d)), &c));
-                }
+            // Each dimension that can fail the ack, at the oldest version
+            // that does, in file order.
+            let candidates: Vec<(usize, u32)> = ph.by_ack[a]
+                .iter()
+                .filter_map(|l| {
+                    let d = l.dim as usize;
+                    let classes = &ph.classes[l.offset as usize..][..model.radix(d) as usize];
+                    classes.iter().position(|&b| b & BAD != 0).map(|j| (d, j as u32))
+                })
+                .collect();
+            // Units are independent and an ack's bits are the union of its
+            // units' bits, so a set of choices breaks the ack as soon as one
+            // of them does: the 1-minimal sets are single units, and the one
+            // minimizer finds the first in file order, in a few table lookups.
+            let breaks = |set: &[(usize, u32)]| -> Result<bool, Infallible> {
+                Ok(set.iter().any(|&(d, j)| self.class(z, a, d, j) & BAD != 0))
+            };
+            let Ok(minimal) = ddmin(&candidates, u32::MAX, breaks);
+            if let [(d, j)] = minimal.set[..] {
+                c.versions[d] = j;
+                return Some(self.unit_explanation(model, a, UnitRef::Touched(model.dim_unit_index(d)), &c));
             }
         }
         unreachable!("ack {a} is not guaranteed, so some phase has a bad class")
+    }
+
+    /// Ack `a`'s class bits from dimension `d` at version `j`, in size `z`
+    /// (none if the dimension does not touch the ack).
+    fn class(&self, z: usize, a: usize, d: usize, j: u32) -> u8 {
+        let ph = &self.phases[z];
+        ph.by_ack[a].iter().find(|l| l.dim as usize == d).map_or(0, |l| ph.classes[l.offset as usize + j as usize])
     }
 
     /// The version unit `i` holds in state `c`.

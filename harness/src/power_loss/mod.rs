@@ -25,20 +25,24 @@
 //! may lose the later writeback. The enumerated states keep stores whole: a
 //! half-applied store loses no ack that its older version does not.
 //!
-//! Layout: [`space`] builds the per-unit version choices and sizes (and the
-//! byte-level membership check), [`crash_state`] is the text encoding of one
-//! state, [`explore`] enumerates or samples states and materializes them
-//! copy-on-write, [`judge`] classifies acks from the choice vector alone and
-//! finds minimal explanations, [`bench`] is the benchmark kernel.
+//! Layout: [`unit`] is a unit's versions and their names, [`space`] builds
+//! the per-unit version choices and sizes, [`allows`] is the byte-level
+//! membership check, [`crash_state`] is the text encoding of one state,
+//! [`explore`] enumerates or samples states (with the exploration kernel,
+//! [`crate::explore`]) and materializes them copy-on-write, [`judge`]
+//! classifies acks from the choice vector alone and finds minimal
+//! explanations, [`bench`] is the benchmark kernel.
 //!
 //! Architecture Invariant: pure. No syscalls, no clocks outside [`bench`];
 //! every random choice comes from the seed passed in.
 
+pub mod allows;
 pub mod bench;
 pub mod crash_state;
 pub mod explore;
 pub mod judge;
 pub mod space;
+pub mod unit;
 
 #[cfg(test)]
 mod naive_oracle;
@@ -53,11 +57,13 @@ use crate::payload::Payloads;
 use crate::process_model::TrialFacts;
 use crate::spec::WriterSpec;
 
+pub use allows::Forbidden;
 pub use bench::{run_bench, PowerLossBench, RateComparison};
-pub use crash_state::{CrashState, DefaultChoice, ParseCrashStateError};
-pub use explore::{explore, ExplorationPlan, MixedRadixGray, VisitedState};
+pub use crash_state::{CrashState, ParseCrashStateError};
+pub use explore::{explore, ExplorationPlan, VisitedState};
 pub use judge::{AckJudge, AckTracker, Explanation, PageChoice};
-pub use space::{ChoiceVector, Forbidden, PowerLossModel, Unit, UnitId, UnitVersion, VersionLabel, VersionOrigin};
+pub use space::{ChoiceVector, PowerLossModel};
+pub use unit::{Unit, UnitId, UnitVersion, VersionLabel, VersionOrigin};
 
 /// The default sector size of torn-page simulation: the classic disk sector.
 pub const DEFAULT_TEAR: u64 = 512;

@@ -5,8 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use super::crash_state::{CrashState, DefaultChoice};
-use super::space::VersionLabel;
+use super::crash_state::CrashState;
+use super::unit::VersionLabel;
+use crate::explore::state_text::Extreme;
 use crate::payload::Payloads;
 use crate::process_model::{AckStatus, TrialFacts};
 use crate::spec::{pattern_byte, MappingKind, MsyncFlags, Op, WriterSpec};
@@ -237,16 +238,16 @@ impl NaiveModel {
                         assert!(allowed.iter().any(|(l, _)| l == label), "{id} names {label}, not allowed");
                         img
                     }
-                    (None, DefaultChoice::Floor) => &versions[self.floor[p]],
-                    (None, DefaultChoice::Newest) => versions.last().expect("a page has a version"),
+                    (None, Extreme::Floor) => &versions[self.floor[p]],
+                    (None, Extreme::Newest) => versions.last().expect("a page has a version"),
                 };
                 bytes.extend_from_slice(&img.bytes[off..off + unit]);
                 owners.extend_from_slice(&img.owners[off..off + unit]);
             }
         }
         let len = s.len.unwrap_or(match s.default {
-            DefaultChoice::Floor => self.durable_size,
-            DefaultChoice::Newest => self.newest_size,
+            Extreme::Floor => self.durable_size,
+            Extreme::Newest => self.newest_size,
         }) as usize;
         bytes.truncate(len);
         owners.truncate(len);

@@ -35,7 +35,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::RealcutError;
-use crate::power_loss::explore::MixedRadixGray;
+use crate::explore::gray::MixedRadixGray;
 
 /// The unit a torn write tears at: the classic disk sector.
 pub const SECTOR: u64 = 512;

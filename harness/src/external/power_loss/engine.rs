@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use super::explore::StateOrder;
 use super::report::{PowerLossCalibration, PowerLossDelivery, PowerLossFile, PowerLossFinding, PowerLossTrialOutcome};
-use super::shrink::ddmin;
 use super::space::{Bits, DimKind, FileImages, StateSpace};
 use super::state_dir::StateDir;
-use super::state_text::{Choice, StateText};
+use super::state_text::StateText;
 use super::traced::{run_writer_traced, CrashAt, TracedRun};
+use crate::explore::ddmin::ddmin;
+use crate::explore::state_text::Extreme;
 use crate::external::checker::{run_checker, CheckerVerdict};
 use crate::external::dir_image::{materialize_dir, snapshot_dir, DirImage};
 use crate::external::engine::{in_trial, ExternalConfig, Supervision};
@@ -181,7 +182,7 @@ fn check(ctx: &Ctx<'_>, sd: &mut StateDir, key: u64, t: &Traced, bits: &Bits) ->
     ctx.config.progress.state_checked();
     let verdict =
         run_checker(&ctx.config.checker, &sd.dir, &sd.acks, t.plan.writer_seed, ctx.supervision).map_err(|e| {
-            let state = StateText::of(&t.space, bits, Choice::Newest).to_string();
+            let state = StateText::of(&t.space, bits, Extreme::Newest).to_string();
             let line = ctx.config.replay_line(replay_target(ctx, t.plan.trial)).with_state(&state);
             in_trial(e, format!("power-loss trial {} in state {state}", t.plan.trial), &line)
         })?;
@@ -291,10 +292,10 @@ fn shrink(
     );
     let finding = PowerLossFinding {
         reason,
-        state: StateText::of(&t.space, &minimal, Choice::Newest).to_string(),
+        state: StateText::of(&t.space, &minimal, Extreme::Newest).to_string(),
         floor_set: floor_names,
         newest_set: newest_names,
-        newest_set_state: StateText::of(&t.space, &second, Choice::Floor).to_string(),
+        newest_set_state: StateText::of(&t.space, &second, Extreme::Floor).to_string(),
         one_minimal,
         first_state: StateText::shortest(&t.space, &first).to_string(),
         first_state_kind: t.order.name(first_index),
@@ -587,7 +588,7 @@ pub fn replay_power_loss(
                 acks: lossy(&t.lines.lines),
                 files: t.files(),
                 state: text.to_string(),
-                resolved: StateText::of(&t.space, &bits, Choice::Newest).to_string(),
+                resolved: StateText::of(&t.space, &bits, Extreme::Newest).to_string(),
                 notes,
                 verdict,
                 written_to: write_state.map(Path::to_path_buf),

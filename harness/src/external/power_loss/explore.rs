@@ -8,16 +8,16 @@
 //! written back, each dimension alone either way, prefixes and suffixes in
 //! file and page order), then random states from the trial's seed.
 //!
+//! The Gray order, the families (in this world's order), the sampler and
+//! the dedup are the exploration kernel's ([`crate::explore`]).
+//!
 //! Architecture Invariant: pure; the order is a function of the number of
 //! dimensions, the configuration and the seed.
 
-use std::collections::HashSet;
-
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-
 use super::space::Bits;
-use crate::scenario::derive_seed;
+use crate::explore::families::{file_order_families, Sample, SampleSpace};
+use crate::explore::gray::{gray_digits, tuple_count};
+use crate::explore::random::{derived_seeds, SeenStates};
 
 /// How many states are checked per trial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,83 +34,41 @@ impl Default for ExploreConfig {
     }
 }
 
-/// Each adversarial family keeps at most this many members, evenly spread,
-/// so a file with thousands of dirty units costs O(samples) checker runs.
-const FAMILY_CAP: usize = 256;
+/// Today every unit of a user's file is binary: its floor or its newest
+/// image (intermediate versions would raise its radix).
+struct BinaryUnits(usize);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sample {
-    AllNewest,
-    AllFloor,
-    OnlyFloor(usize),
-    OnlyNewest(usize),
-    /// Dimensions `0..k` at their newest, the rest at their floor.
-    Prefix(usize),
-    /// Dimensions `k..` at their newest, the rest at their floor.
-    Suffix(usize),
-    Random(u64),
-}
-
-impl Sample {
-    fn bits(self, n: usize) -> Bits {
-        match self {
-            Sample::AllNewest => Bits::all(n, true),
-            Sample::AllFloor => Bits::all(n, false),
-            Sample::OnlyFloor(d) => {
-                let mut b = Bits::all(n, true);
-                b.set(d, false);
-                b
-            }
-            Sample::OnlyNewest(d) => {
-                let mut b = Bits::all(n, false);
-                b.set(d, true);
-                b
-            }
-            Sample::Prefix(k) => {
-                let mut b = Bits::all(n, false);
-                (0..k).for_each(|d| b.set(d, true));
-                b
-            }
-            Sample::Suffix(k) => {
-                let mut b = Bits::all(n, false);
-                (k..n).for_each(|d| b.set(d, true));
-                b
-            }
-            Sample::Random(seed) => {
-                let mut rng = ChaCha8Rng::seed_from_u64(seed);
-                let mut b = Bits::all(n, false);
-                (0..n).for_each(|d| b.set(d, rng.random::<bool>()));
-                b
-            }
-        }
+impl SampleSpace for BinaryUnits {
+    fn units(&self) -> usize {
+        self.0
     }
-
-    fn name(self) -> String {
-        match self {
-            Sample::AllNewest => "every unit at its newest content".into(),
-            Sample::AllFloor => "every unit at its durable floor".into(),
-            Sample::OnlyFloor(_) => "one unit alone at its durable floor".into(),
-            Sample::OnlyNewest(_) => "one unit alone at its newest content".into(),
-            Sample::Prefix(k) => {
-                format!("the first {k} units in file order at their newest content, the rest at their floor")
-            }
-            Sample::Suffix(k) => {
-                format!("the first {k} units in file order at their floor, the rest at their newest content")
-            }
-            Sample::Random(_) => "a random state".into(),
-        }
+    fn radix(&self, _unit: usize) -> u32 {
+        2
     }
 }
 
-fn spread(range: std::ops::Range<usize>) -> Vec<usize> {
-    let n = range.len();
-    if n <= FAMILY_CAP {
-        return range.collect();
+/// What a sampled state is, for reports.
+fn sample_name(sample: Sample, dims: usize) -> String {
+    match sample {
+        Sample::AllNewest => "every unit at its newest content".into(),
+        Sample::AllFloor => "every unit at its durable floor".into(),
+        Sample::NewestCompleted => "every unit at its newest completed content".into(),
+        Sample::OnlyFloor(_) => "one unit alone at its durable floor".into(),
+        Sample::OnlyNewest(_) => "one unit alone at its newest content".into(),
+        Sample::NewestPrefix(k) => {
+            format!("the first {k} units in file order at their newest content, the rest at their floor")
+        }
+        Sample::NewestSuffix(k) => {
+            format!("the first {} units in file order at their floor, the rest at their newest content", dims - k)
+        }
+        Sample::Random(_) => "a random state".into(),
     }
-    let mut picks: Vec<usize> = (0..FAMILY_CAP).map(|i| range.start + i * n / FAMILY_CAP).collect();
-    picks.push(range.end - 1);
-    picks.dedup();
-    picks
+}
+
+fn bits_of(digits: &[u32]) -> Bits {
+    let mut b = Bits::all(digits.len(), false);
+    digits.iter().enumerate().filter(|&(_, &v)| v == 1).for_each(|(d, _)| b.set(d, true));
+    b
 }
 
 /// The states of one trial, in the order they are checked.
@@ -124,20 +82,24 @@ pub struct StateOrder {
 
 impl StateOrder {
     pub fn new(dims: usize, cfg: &ExploreConfig, seed: u64) -> StateOrder {
-        let count = 1u64.checked_shl(dims as u32).filter(|&c| dims < 64 && c <= cfg.exhaustive_bound);
+        let count = tuple_count(std::iter::repeat_n(2, dims)).filter(|&c| c <= cfg.exhaustive_bound);
         if let Some(count) = count {
             return StateOrder { dims, exhaustive: true, count, samples: Vec::new() };
         }
-        let mut candidates = vec![Sample::AllNewest, Sample::AllFloor];
-        candidates.extend(spread(0..dims).into_iter().map(Sample::OnlyFloor));
-        candidates.extend(spread(0..dims).into_iter().map(Sample::OnlyNewest));
-        candidates.extend(spread(1..dims).into_iter().map(Sample::Prefix));
-        candidates.extend(spread(1..dims).into_iter().map(Sample::Suffix));
-        candidates
-            .extend((0..cfg.random_states).map(|i| Sample::Random(derive_seed(seed, &["state", &i.to_string()]))));
+        let units = BinaryUnits(dims);
+        let mut candidates = file_order_families(&units);
+        candidates.extend(derived_seeds(seed, cfg.random_states).map(Sample::Random));
         // Each distinct state once.
-        let mut seen = HashSet::new();
-        let samples: Vec<Sample> = candidates.into_iter().filter(|s| seen.insert(s.bits(dims))).collect();
+        let mut seen = SeenStates::default();
+        let mut digits = vec![0; dims];
+        let samples: Vec<Sample> = candidates
+            .into_iter()
+            .filter(|s| {
+                digits.fill(0);
+                s.fill(&units, &mut digits);
+                seen.first_time(0, &digits)
+            })
+            .collect();
         StateOrder { dims, exhaustive: false, count: samples.len() as u64, samples }
     }
 
@@ -156,14 +118,13 @@ impl StateOrder {
     /// The `i`-th state.
     pub fn state(&self, i: u64) -> Bits {
         assert!(i < self.count, "state {i} of {}", self.count);
+        let mut digits = vec![0; self.dims];
         if self.exhaustive {
-            let gray = i ^ (i >> 1);
-            let mut b = Bits::all(self.dims, false);
-            (0..self.dims).filter(|&d| gray >> d & 1 == 1).for_each(|d| b.set(d, true));
-            b
+            gray_digits(&vec![2; self.dims], i, &mut digits);
         } else {
-            self.samples[i as usize].bits(self.dims)
+            self.samples[i as usize].fill(&BinaryUnits(self.dims), &mut digits);
         }
+        bits_of(&digits)
     }
 
     /// What the `i`-th state is, for reports.
@@ -171,13 +132,15 @@ impl StateOrder {
         if self.exhaustive {
             format!("state {i} of {} in Gray-code order", self.count)
         } else {
-            self.samples[i as usize].name()
+            sample_name(self.samples[i as usize], self.dims)
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
     #[test]

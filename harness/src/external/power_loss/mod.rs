@@ -47,7 +47,7 @@
 //!    else: a checker malfunction (a harness error). States of one trial
 //!    are checked in chunks on `--jobs` threads; the trial stops at its first
 //!    failing state in exploration order (the same whatever `--jobs`).
-//! 7. A failing state is **shrunk** (delta debugging, [`shrink::ddmin`]):
+//! 7. A failing state is **shrunk** (delta debugging, [`crate::explore::ddmin::ddmin`]):
 //!    first to a 1-minimal set of units at their floor with every other unit
 //!    at its newest content (moving any one of them back to its newest
 //!    content makes the checker pass), then, with that set at its floor, to
@@ -81,7 +81,6 @@
 mod engine;
 mod explore;
 mod report;
-pub mod shrink;
 mod space;
 mod state_dir;
 mod state_text;
@@ -95,7 +94,7 @@ pub use report::{
     PowerLossTrialOutcome, PowerLossTrialSummary, PowerLossViolation,
 };
 pub use space::{Bits, Dim, DimKind, FileImages, StateSpace};
-pub use state_text::{Choice, StateText, StateTextError, UnitRef};
+pub use state_text::{StateText, StateTextError, UnitRef};
 
 pub use crate::external::plan::{PowerLossPlan, PowerLossPoint};
 

@@ -9,40 +9,17 @@
 //! `newest:data.db#p3=floor` is the page cache with page 3 of `data.db` at
 //! its durable floor. A state names units, not bytes: it means the same
 //! thing in any rerun of its trial, whatever content the rerun finds.
+//!
+//! The frame, the defaults, the unit codes and the escaping are the one
+//! state grammar's ([`crate::explore::state_text`]); this file gives the
+//! items their meaning in a directory's state space.
 
 use std::fmt;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use super::space::{Bits, DimKind, StateSpace};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Choice {
-    Floor,
-    Newest,
-}
-
-impl Choice {
-    fn name(self) -> &'static str {
-        match self {
-            Choice::Floor => "floor",
-            Choice::Newest => "newest",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Choice> {
-        match s {
-            "floor" => Some(Choice::Floor),
-            "newest" => Some(Choice::Newest),
-            _ => None,
-        }
-    }
-
-    fn is_newest(self) -> bool {
-        self == Choice::Newest
-    }
-}
+use crate::explore::state_text::{escape_path, split_state, unescape_path, write_state, Extreme, UnitCode};
 
 /// What an item of a state names inside a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54,10 +31,10 @@ pub enum UnitRef {
 
 impl fmt::Display for UnitRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        match *self {
             UnitRef::Len => f.write_str("len"),
-            UnitRef::Page(p) => write!(f, "p{p}"),
-            UnitRef::Sector { page, sector } => write!(f, "p{page}s{sector}"),
+            UnitRef::Page(page) => UnitCode { page, sector: None }.fmt(f),
+            UnitRef::Sector { page, sector } => UnitCode { page, sector: Some(sector) }.fmt(f),
         }
     }
 }
@@ -67,22 +44,19 @@ impl UnitRef {
         if s == "len" {
             return Some(UnitRef::Len);
         }
-        let rest = s.strip_prefix('p')?;
-        let number =
-            |t: &str| (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse().ok()).flatten();
-        match rest.split_once('s') {
-            Some((p, sec)) => Some(UnitRef::Sector { page: number(p)?, sector: number(sec)? }),
-            None => Some(UnitRef::Page(number(rest)?)),
-        }
+        Some(match UnitCode::parse(s)? {
+            UnitCode { page, sector: None } => UnitRef::Page(page),
+            UnitCode { page, sector: Some(sector) } => UnitRef::Sector { page, sector },
+        })
     }
 }
 
 /// One state as text (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StateText {
-    pub default: Choice,
+    pub default: Extreme,
     /// Sorted by file, then unit; each (file, unit) once.
-    pub items: Vec<(PathBuf, UnitRef, Choice)>,
+    pub items: Vec<(PathBuf, UnitRef, Extreme)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,44 +66,11 @@ pub struct StateTextError {
     pub reason: String,
 }
 
-fn escape(path: &Path) -> String {
-    let mut out = String::new();
-    for &b in path.as_os_str().as_bytes() {
-        if b.is_ascii_graphic() && !b"%,#=:".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn unescape(s: &str) -> Option<PathBuf> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    (!out.is_empty()).then(|| PathBuf::from(std::ffi::OsString::from_vec(out)))
-}
-
 impl fmt::Display for StateText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.default.name())?;
-        let mut sep = ':';
-        for (path, unit, choice) in &self.items {
-            write!(f, "{sep}{}#{unit}={}", escape(path), choice.name())?;
-            sep = ',';
-        }
-        Ok(())
+        let items =
+            self.items.iter().map(|(path, unit, choice)| format!("{}#{unit}={}", escape_path(path), choice.name()));
+        write_state(f, self.default, items)
     }
 }
 
@@ -137,18 +78,15 @@ impl FromStr for StateText {
     type Err = StateTextError;
     fn from_str(s: &str) -> Result<StateText, StateTextError> {
         let bad = |reason: String| StateTextError { text: s.to_owned(), reason };
-        let (head, rest) = match s.split_once(':') {
-            Some((h, r)) => (h, Some(r)),
-            None => (s, None),
-        };
-        let default = Choice::parse(head).ok_or_else(|| bad(format!("unknown default `{head}`")))?;
+        let (head, texts) = split_state(s);
+        let default = Extreme::parse(head).ok_or_else(|| bad(format!("unknown default `{head}`")))?;
         let mut items = Vec::new();
-        for item in rest.map(|r| r.split(',').collect::<Vec<_>>()).unwrap_or_default() {
+        for item in texts {
             let (name, choice) = item.rsplit_once('=').ok_or_else(|| bad(format!("item `{item}` has no `=`")))?;
-            let choice = Choice::parse(choice)
+            let choice = Extreme::parse(choice)
                 .ok_or_else(|| bad(format!("item `{item}`: `{choice}` is not floor or newest")))?;
             let (file, unit) = name.rsplit_once('#').ok_or_else(|| bad(format!("item `{item}` has no `#`")))?;
-            let path = unescape(file).ok_or_else(|| bad(format!("item `{item}`: bad file name")))?;
+            let path = unescape_path(file).ok_or_else(|| bad(format!("item `{item}`: bad file name")))?;
             let unit = UnitRef::parse(unit).ok_or_else(|| bad(format!("item `{item}`: bad unit `{unit}`")))?;
             items.push((path, unit, choice));
         }
@@ -162,7 +100,7 @@ impl FromStr for StateText {
 
 impl StateText {
     /// The text of `bits`: `default`, and every dimension that differs from it.
-    pub fn of(space: &StateSpace, bits: &Bits, default: Choice) -> StateText {
+    pub fn of(space: &StateSpace, bits: &Bits, default: Extreme) -> StateText {
         let per_page = space.page / space.unit;
         let items = (0..space.dim_count())
             .filter(|&d| bits.get(d) != default.is_newest())
@@ -173,7 +111,7 @@ impl StateText {
                     DimKind::Unit(u) if per_page == 1 => UnitRef::Page(u),
                     DimKind::Unit(u) => UnitRef::Sector { page: u / per_page, sector: u % per_page },
                 };
-                let choice = if default.is_newest() { Choice::Floor } else { Choice::Newest };
+                let choice = if default.is_newest() { Extreme::Floor } else { Extreme::Newest };
                 (space.files[dim.file].path.clone(), unit, choice)
             })
             .collect();
@@ -182,8 +120,8 @@ impl StateText {
 
     /// The text of `bits` with whichever default lists fewer items.
     pub fn shortest(space: &StateSpace, bits: &Bits) -> StateText {
-        let floor = StateText::of(space, bits, Choice::Floor);
-        let newest = StateText::of(space, bits, Choice::Newest);
+        let floor = StateText::of(space, bits, Extreme::Floor);
+        let newest = StateText::of(space, bits, Extreme::Newest);
         if floor.items.len() < newest.items.len() {
             floor
         } else {
@@ -201,7 +139,7 @@ impl StateText {
         let mut bits = Bits::all(space.dim_count(), self.default.is_newest());
         let mut notes = Vec::new();
         for (path, unit, choice) in &self.items {
-            let name = format!("{}#{unit}", escape(path));
+            let name = format!("{}#{unit}", escape_path(path));
             let Some(f) = space.file_index(path) else {
                 notes.push(format!("{name}: no file {} in this trial's directory", path.display()));
                 continue;
@@ -252,12 +190,12 @@ mod tests {
         let mut bits = Bits::all(5, true);
         bits.set(2, false);
         bits.set(4, false);
-        let t = StateText::of(&s, &bits, Choice::Newest);
+        let t = StateText::of(&s, &bits, Extreme::Newest);
         assert_eq!(t.to_string(), "newest:data.db#p1=floor,odd%2C%20name%23%3D.log#p0=floor");
         let parsed: StateText = t.to_string().parse().unwrap();
         assert_eq!(parsed, t);
         assert_eq!(parsed.resolve(&s).unwrap(), (bits.clone(), vec![]));
-        let f = StateText::of(&s, &bits, Choice::Floor);
+        let f = StateText::of(&s, &bits, Extreme::Floor);
         assert_eq!(f.to_string(), "floor:data.db#len=newest,data.db#p0=newest,data.db#p2=newest");
         assert_eq!(f.resolve(&s).unwrap().0, bits);
         assert_eq!("newest".parse::<StateText>().unwrap().resolve(&s).unwrap().0, Bits::all(5, true));
