@@ -17,8 +17,9 @@ use clap::{Args, Parser, Subcommand};
 use crashlab::crash::{CrashKind, PointSelection};
 use crashlab::expectation::PersistenceModel;
 use crashlab::lab::pool::{PoolConfig, WorkerCommand};
-use crashlab::matrix::{run_matrix_with_real, write_report};
-use crashlab::report::{MatrixConfig, SurvivalReport};
+use crashlab::matrix::run_matrix_with_real;
+use crashlab::report::file::write_json_report;
+use crashlab::report::survival::{MatrixConfig, SurvivalReport};
 use crashlab::scenario::{derive_seed, ScenarioId};
 use crashlab::trial_space::{planned_trials_cancellable, Shard};
 use crashlab::LabError;
@@ -362,7 +363,7 @@ fn matrix(
     let real_setup = real_run.as_ref().map(|r| &r.setup);
     let report = run_matrix_with_real(&config, &pool, real_setup, &cancel, &|n| progress.advance(n))?;
     drop(progress);
-    write_report(&report, &common.out)?;
+    write_json_report("--out", &common.out, &report)?;
     common.outputs.write(&report, common.quiet)?;
     print_outcome(&report, common);
     Ok(if report.all_as_expected() { ExitCode::SUCCESS } else { ExitCode::from(1) })

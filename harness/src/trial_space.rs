@@ -5,7 +5,7 @@
 //! repetitions of each). Contiguous, not round-robin, because it keeps merging
 //! exact: a cell's trials in shard order are its trials in unsharded order,
 //! so the merged cell's first failures and representative replay are those an
-//! unsharded run would have picked (see [`crate::report_merge`]). The split
+//! unsharded run would have picked (see [`crate::report::merge`]). The split
 //! depends only on the config, never on `--jobs` or timing.
 //!
 //! Architecture Invariant: pure.
@@ -18,7 +18,7 @@ use std::sync::atomic::AtomicBool;
 use serde::{Deserialize, Serialize};
 
 use crate::matrix::plan_cancellable;
-use crate::report::MatrixConfig;
+use crate::report::survival::MatrixConfig;
 use crate::LabError;
 
 /// Shard `index` of `count` (1-based, as `--shard 2/4` and CI matrices count).
