@@ -36,15 +36,7 @@ pub mod payload;
 pub mod power_loss;
 pub mod process_model;
 pub mod realcut;
-pub mod regressions;
 pub mod report;
-pub mod report_diff;
-pub mod report_file;
-pub mod report_html;
-pub mod report_io;
-pub mod report_junit;
-pub mod report_merge;
-pub mod report_schema;
 pub mod scenario;
 pub mod spec;
 pub mod testkit;
@@ -65,7 +57,7 @@ pub enum LabError {
     Io { what: String, error: std::io::Error },
     /// A report or other output that could not be written.
     #[error(transparent)]
-    Output(#[from] report_file::OutputError),
+    Output(#[from] report::file::OutputError),
     #[error("corrupt journal: {0}")]
     Journal(String),
     #[error("worker {id}: {message}")]

@@ -29,7 +29,7 @@ use crate::lab::protocol::TrialPlan;
 use crate::lab::trial::TrialRecord;
 use crate::power_loss::{AckDurability, PowerLossOutcome, MAX_EXPLANATIONS};
 use crate::process_model::AckOutcome;
-use crate::report::MatrixConfig;
+use crate::report::survival::MatrixConfig;
 use crate::spec::{Op, SyncPolicy, WorkloadParams};
 
 /// A campaign may plan at most this share of the available memory (1/N).

@@ -2,7 +2,6 @@
 //! (and, for the `power-loss-real` columns, on realcut workers or guests),
 //! to a [`SurvivalReport`].
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -16,10 +15,8 @@ use crate::power_loss::PowerLossConfig;
 use crate::realcut::campaign::{PlannedTrial, SoundnessConfig, WorkloadId};
 use crate::realcut::columns::{run_real_cells, RealCell, RealSetup};
 use crate::realcut::RealcutError;
-use crate::report::{
-    aggregate_cell, aggregate_real_cell, CellInput, CellReport, MatrixConfig, RealCellInput, ReplayLine, RunInfo,
-    Summary, SurvivalReport, SCHEMA_VERSION,
-};
+use crate::report::survival::{CellReport, MatrixConfig, ReplayLine, RunInfo, Summary, SurvivalReport, SCHEMA_VERSION};
+use crate::report::survival_cells::{aggregate_cell, aggregate_real_cell, CellInput, RealCellInput};
 use crate::scenario::{derive_seed, ScenarioId};
 use crate::spec::{WorkloadParams, WriterSpec};
 use crate::vocab::{Backend, RealColumn};
@@ -384,14 +381,6 @@ pub fn sample_points(points: Vec<CrashPoint>, n: u32, seed: u64) -> Vec<CrashPoi
 /// same scenario.
 fn spec_key(cells: &[CellPlan], i: usize) -> u64 {
     cells.iter().position(|c| c.scenario == cells[i].scenario).unwrap_or(i) as u64
-}
-
-/// Write `report` as pretty JSON to `path` (the value of `--out`), creating
-/// parent directories, atomically: see [`crate::report_file`].
-pub fn write_report(report: &SurvivalReport, path: &Path) -> Result<(), LabError> {
-    let mut json = serde_json::to_string_pretty(report).expect("reports serialize");
-    json.push('\n');
-    Ok(crate::report_file::write_atomically("--out", path, json.as_bytes())?)
 }
 
 /// Trials a run of `config` performs (its shard only, if it has one): the

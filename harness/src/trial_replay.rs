@@ -10,7 +10,8 @@ use crate::crash::PointSelection;
 use crate::expectation::{expected_acks, PersistenceModel};
 use crate::lab::pool::{run_batches, Batch, PoolConfig};
 use crate::lab::trial::{page_size, TrialRecord};
-use crate::report::{aggregate_cell, CellInput, CellReport, MatrixConfig, ReplayLine};
+use crate::report::survival::{CellReport, MatrixConfig, ReplayLine};
+use crate::report::survival_cells::{aggregate_cell, CellInput};
 use crate::LabError;
 
 /// `--tear` when a line does not say: the default of `crashlab replay`.

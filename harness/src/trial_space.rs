@@ -5,7 +5,7 @@
 //! repetitions of each). Contiguous, not round-robin, because it keeps merging
 //! exact: a cell's trials in shard order are its trials in unsharded order,
 //! so the merged cell's first failures and representative replay are those an
-//! unsharded run would have picked (see [`crate::report_merge`]). The split
+//! unsharded run would have picked (see [`crate::report::merge`]). The split
 //! depends only on the config, never on `--jobs` or timing.
 //!
 //! Architecture Invariant: pure.

@@ -45,7 +45,7 @@ fn matrix_writes_a_versioned_report_and_exits_0() {
     assert!(stdout.contains("shared/no-sync"), "{stdout}");
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_valid_report(&report, "the report of `crashlab matrix`/`run`");
-    assert_eq!(report["schema_version"], crashlab::report::SCHEMA_VERSION);
+    assert_eq!(report["schema_version"], crashlab::report::survival::SCHEMA_VERSION);
     assert_eq!(report["seed"], 3);
     // 2 scenarios × (2 crash kinds under process-crash + power-loss + power-loss-torn).
     let cells = report["cells"].as_array().unwrap();

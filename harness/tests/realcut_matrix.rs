@@ -116,7 +116,7 @@ fn the_loopcut_ext4_column_keeps_ms_synced_acks_loses_unsynced_ones_and_stays_in
     assert_eq!(r.out.status.code(), Some(0), "{}", text(&r.out));
     let report = r.report.expect("a report");
     assert_valid_report(&report, "a matrix report with a real column");
-    assert_eq!(report["schema_version"], crashlab::report::SCHEMA_VERSION);
+    assert_eq!(report["schema_version"], crashlab::report::survival::SCHEMA_VERSION);
     assert_eq!(report["config"]["real"], serde_json::json!(["loopcut:ext4"]));
     assert_eq!(report["cells"].as_array().unwrap().len(), 4, "2 scenarios × (power-loss + one real column)");
     let kernel = report["environment"]["kernel_release"].as_str().unwrap();

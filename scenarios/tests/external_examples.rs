@@ -6,10 +6,8 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use crashlab::external::{
-    replay_trial, run_external, CheckerVerdict, CrashSection, Delivery, ExternalConfig, ExternalCrash, ExternalReport,
-    ReplayTarget, Replayed,
-};
+use crashlab::external::{replay_trial, run_external, ExternalConfig, ExternalCrash, Replayed};
+use crashlab::report::external::{CheckerVerdict, CrashSection, Delivery, ExternalReport, ReplayTarget};
 
 const ALL_PROCESS_CRASHES: [ExternalCrash; 3] = ExternalCrash::PROCESS_CRASHES;
 

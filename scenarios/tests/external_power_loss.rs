@@ -13,11 +13,10 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use crashlab::external::power_loss::{
-    replay_power_loss, PowerLossDelivery, PowerLossPoint, PowerLossReplayed, PowerLossSection, PowerLossViolation,
-    StateText,
-};
-use crashlab::external::{run_external, CheckerVerdict, ExternalConfig, ExternalCrash, ExternalReport};
+use crashlab::external::power_loss::{replay_power_loss, PowerLossPoint, PowerLossReplayed, StateText};
+use crashlab::external::{run_external, ExternalConfig, ExternalCrash};
+use crashlab::report::external::{CheckerVerdict, ExternalReport};
+use crashlab::report::external_power_loss::{PowerLossDelivery, PowerLossSection, PowerLossViolation};
 
 fn workload(example: &str, role: &str, options: &str) -> String {
     let exe = env!("CARGO_BIN_EXE_crashlab-workload");

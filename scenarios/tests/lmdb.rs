@@ -12,8 +12,10 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use crashlab::external::power_loss::{replay_power_loss, PowerLossReplayed, PowerLossSection, StateText};
-use crashlab::external::{run_external, CheckerVerdict, ExternalConfig, ExternalCrash, ExternalReport};
+use crashlab::external::power_loss::{replay_power_loss, PowerLossReplayed, StateText};
+use crashlab::external::{run_external, ExternalConfig, ExternalCrash};
+use crashlab::report::external::{CheckerVerdict, ExternalReport};
+use crashlab::report::external_power_loss::PowerLossSection;
 
 const WORKLOAD: &str = env!("CARGO_BIN_EXE_crashlab-workload");
 

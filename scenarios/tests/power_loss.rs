@@ -8,11 +8,11 @@ mod common;
 
 use crashlab::crash::{CrashKind, PointSelection};
 use crashlab::expectation::PersistenceModel;
-use crashlab::report::{CellReport, Verdict};
+use crashlab::report::survival::{CellReport, Verdict};
 use crashlab::spec::{MappingKind, SyncPolicy};
 use serde_json::json;
 
-fn power_loss_report(seed: u64) -> crashlab::report::SurvivalReport {
+fn power_loss_report(seed: u64) -> crashlab::report::survival::SurvivalReport {
     let dir = tempfile::tempdir().unwrap();
     let mut config = common::config(seed, PointSelection::Boundaries, vec![CrashKind::Sigkill]);
     config.models = vec![PersistenceModel::PowerLoss, PersistenceModel::PowerLossTorn];

@@ -6,7 +6,7 @@ mod common;
 
 use crashlab::crash::{CrashKind, PointSelection};
 use crashlab::expectation::PersistenceModel;
-use crashlab::report::{CellReport, Verdict};
+use crashlab::report::survival::{CellReport, Verdict};
 use crashlab_scenarios::{catalogue, AckFate};
 
 fn check_fate(cell: &CellReport, fate: AckFate, rationale: &str, fs: &str) {

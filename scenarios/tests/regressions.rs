@@ -6,8 +6,8 @@ mod common;
 
 use std::path::Path;
 
-use crashlab::regressions::{parse_regressions, read_regressions, Regression};
-use crashlab::report::{CellReport, Verdict};
+use crashlab::report::regressions::{parse_regressions, read_regressions, Regression};
+use crashlab::report::survival::{CellReport, Verdict};
 use crashlab::trial_replay::replay_trial;
 
 const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/regressions.txt");

@@ -5,7 +5,7 @@
 mod common;
 
 use crashlab::crash::{CrashKind, PointSelection};
-use crashlab::report::NONDETERMINISTIC_FIELDS;
+use crashlab::report::survival::NONDETERMINISTIC_FIELDS;
 use serde_json::json;
 
 #[test]

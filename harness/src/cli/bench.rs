@@ -14,7 +14,7 @@ use crashlab::expectation::PersistenceModel;
 use crashlab::lab::pool::{run_batches, run_floor, Batch, PoolConfig, WorkerCommand};
 use crashlab::lab::protocol::TrialPlan;
 use crashlab::lab::trial::page_size;
-use crashlab::report::MatrixConfig;
+use crashlab::report::survival::MatrixConfig;
 use crashlab::spec::{MappingKind, SyncPolicy, WorkloadParams, WriterSpec};
 use crashlab::{flag_limits, limits};
 

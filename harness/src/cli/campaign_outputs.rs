@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crashlab::regressions::append_regressions;
-use crashlab::report::SurvivalReport;
-use crashlab::report_file::write_atomically;
-use crashlab::report_html::render_html;
-use crashlab::report_junit::junit_xml;
+use crashlab::report::file::write_atomically;
+use crashlab::report::html::render_html;
+use crashlab::report::junit::junit_xml;
+use crashlab::report::regressions::append_regressions;
+use crashlab::report::survival::SurvivalReport;
 
 /// The regressions file of a crashlab checkout, relative to its root.
 const CHECKOUT_REGRESSIONS: &str = "scenarios/regressions.txt";

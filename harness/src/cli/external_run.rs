@@ -8,11 +8,11 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
 
-use crashlab::external::power_loss::{replay_power_loss, PowerLossReplayed, PowerLossTrialOutcome, StateText};
-use crashlab::external::{
-    replay_trial, run_external, write_report, CheckerVerdict, ExternalConfig, ExternalCrash, ExternalError,
-    ReplayTarget, Replayed,
-};
+use crashlab::external::power_loss::{replay_power_loss, PowerLossReplayed, StateText};
+use crashlab::external::{replay_trial, run_external, ExternalConfig, ExternalCrash, ExternalError, Replayed};
+use crashlab::report::external::{CheckerVerdict, ReplayTarget};
+use crashlab::report::external_power_loss::{PowerLossFile, PowerLossTrialOutcome};
+use crashlab::report::file::write_json_report;
 use crashlab::LabError;
 
 /// The external form of `crashlab run` (flattened into its arguments).
@@ -136,7 +136,7 @@ pub fn run(common: &crate::cli::campaign::CommonArgs, crash: &str, args: &Extern
     let planned = kinds.len() as u64 * config.trials as u64;
     let progress = crate::cli::progress::ExternalProgress::new(&config.progress, planned, common.quiet);
     let report = progress.around(|| run_external(&config, &cancel, &|_| {})).map_err(external_error)?;
-    write_report(&report, &common.out).map_err(external_error)?;
+    write_json_report("--out", &common.out, &report)?;
     if !common.quiet {
         print!("{}", report.human_summary());
     }
@@ -344,7 +344,7 @@ fn print_power_loss_trial(o: &PowerLossTrialOutcome, seed: u64) {
     print_power_loss_note();
 }
 
-fn print_files(files: &[crashlab::external::power_loss::PowerLossFile]) {
+fn print_files(files: &[PowerLossFile]) {
     for f in files {
         println!(
             "  {}: durable floor {} bytes, newest {} bytes, {} unit(s) differ",

@@ -11,10 +11,11 @@ use clap::Args;
 
 use crashlab::crash::CrashKind;
 use crashlab::expectation::PersistenceModel;
-use crashlab::matrix::{planned_trials_cancellable, run_matrix_with_real, write_report};
+use crashlab::matrix::{planned_trials_cancellable, run_matrix_with_real};
 use crashlab::realcut::campaign::{RealPoolConfig, DEFAULT_WRITERS_PER_CUT};
 use crashlab::realcut::columns::{check_available, default_image_dir, RealSetup};
-use crashlab::report::{MatrixConfig, SurvivalReport};
+use crashlab::report::file::write_json_report;
+use crashlab::report::survival::{MatrixConfig, SurvivalReport};
 use crashlab::scenario::ScenarioId;
 use crashlab::vocab::{Backend, RealColumn};
 use crashlab::{limits, LabError};
@@ -100,7 +101,7 @@ pub fn run_matrix(
     let real_setup = real_run.as_ref().map(|r| &r.setup);
     let report = run_matrix_with_real(&config, &pool, real_setup, &cancel, &|n| progress.advance(n))?;
     drop(progress);
-    write_report(&report, &common.out)?;
+    write_json_report("--out", &common.out, &report)?;
     common.outputs.write(&report, common.quiet)?;
     print_outcome(&report, common);
     Ok(if report.all_as_expected() { ExitCode::SUCCESS } else { ExitCode::from(1) })

@@ -10,7 +10,7 @@ use crashlab::expectation::PersistenceModel;
 use crashlab::lab::trial::TrialRecord;
 use crashlab::payload::Payloads;
 use crashlab::power_loss::{self, AckJudge, CrashState, PowerLossModel};
-use crashlab::report::{MatrixConfig, Verdict};
+use crashlab::report::survival::{MatrixConfig, Verdict};
 use crashlab::scenario::ScenarioId;
 use crashlab::spec::WriterSpec;
 use crashlab::trial_replay::{replay_trial, ReplayOutcome};
@@ -221,7 +221,7 @@ fn judge_state(
     if let Some(path) = write_to {
         let bytes =
             power_loss::materialize(spec, &payloads, &record.facts, &cfg, state).map_err(|e| anyhow::anyhow!(e))?;
-        crashlab::report_file::write_atomically("--write-state", path, &bytes)?;
+        crashlab::report::file::write_atomically("--write-state", path, &bytes)?;
         println!("  wrote the state's {} bytes to {}", std::fs::metadata(path)?.len(), path.display());
     }
     Ok(())

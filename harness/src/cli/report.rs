@@ -10,12 +10,12 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use crashlab::matrix::write_report;
-use crashlab::report_diff::ReportDiff;
-use crashlab::report_html::render_html;
-use crashlab::report_io::read_report;
-use crashlab::report_merge::{merge_shards, NamedReport};
-use crashlab::report_schema::ReportKind;
+use crashlab::report::diff::ReportDiff;
+use crashlab::report::file::write_json_report;
+use crashlab::report::html::render_html;
+use crashlab::report::merge::{merge_shards, NamedReport};
+use crashlab::report::read::read_report;
+use crashlab::report::schema::ReportKind;
 
 use crate::cli::campaign_outputs::write_output;
 
@@ -81,7 +81,7 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
                 .map(|f| Ok(NamedReport { name: f.display().to_string(), report: read_report(f)? }))
                 .collect::<Result<Vec<_>>>()?;
             let merged = merge_shards(&parts)?;
-            write_report(&merged, &out)?;
+            write_json_report("--out", &out, &merged)?;
             let s = &merged.summary;
             println!(
                 "merged {} shards: {} cells, {} trials, {} unexpected, {} with model violations; report: {}",

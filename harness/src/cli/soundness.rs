@@ -255,7 +255,7 @@ pub fn run(a: SoundnessArgs) -> Result<ExitCode> {
 
 /// Write the report, print the summary and the final line, pick the exit code.
 fn finish(a: &SoundnessArgs, report: &SoundnessReport) -> Result<ExitCode> {
-    write_json(report, &a.out)?;
+    crashlab::report::file::write_json_report("--out", &a.out, report)?;
     if !a.quiet {
         print!("{}", report.human_summary());
     }
@@ -281,13 +281,6 @@ fn finish(a: &SoundnessArgs, report: &SoundnessReport) -> Result<ExitCode> {
         );
         Ok(ExitCode::from(1))
     }
-}
-
-/// Write the report to `path` (`--out`), atomically (see `report_file`).
-fn write_json(report: &SoundnessReport, path: &Path) -> Result<()> {
-    let mut json = serde_json::to_string_pretty(report).expect("reports serialize");
-    json.push('\n');
-    Ok(crashlab::report_file::write_atomically("--out", path, json.as_bytes())?)
 }
 
 fn bench(a: &SoundnessArgs, cfg: &SoundnessConfig, pool: &RealPoolConfig) -> Result<ExitCode> {

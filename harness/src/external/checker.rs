@@ -7,36 +7,12 @@ use std::ffi::OsStr;
 use std::io::Write;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
 use super::command::CommandLine;
-use super::engine::Supervision;
-use super::process::{ProcessEnd, Stdout, Supervised};
+use super::config::Supervision;
+use super::process::{Stdout, Supervised};
+use super::process_end::ProcessEnd;
 use super::{ExternalError, ENV_ACKS, ENV_DIR, ENV_SEED};
-
-/// What the checker said about one directory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "verdict", rename_all = "kebab-case")]
-pub enum CheckerVerdict {
-    /// Exit 0: consistent, every acknowledged operation present.
-    Consistent,
-    /// Exit 1: a violation; `reason` is the first non-empty line of stderr.
-    Violation { reason: String },
-}
-
-impl CheckerVerdict {
-    pub fn is_violation(&self) -> bool {
-        matches!(self, CheckerVerdict::Violation { .. })
-    }
-
-    /// The reason of a violation.
-    pub fn reason(&self) -> Option<&str> {
-        match self {
-            CheckerVerdict::Consistent => None,
-            CheckerVerdict::Violation { reason } => Some(reason),
-        }
-    }
-}
+use crate::report::external::CheckerVerdict;
 
 /// Used when a checker exits 1 without saying why.
 pub const NO_REASON: &str = "(the checker exited 1 without a reason on stderr)";

@@ -5,209 +5,21 @@
 //! Threads are safe here because every child is started by fork+exec: no
 //! Rust code ever runs in a forked child.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::command::{CommandLine, Role};
+use super::config::{in_trial, ExternalConfig, Supervision};
 use super::plan::{PowerLossPlan, TrialPlan};
-use super::power_loss::{
-    aggregate_power_loss, calibrate as calibrate_power_loss, run_power_loss_trials, PowerLossOptions, PowerLossSection,
-};
-use super::report::{
-    aggregate_section, CleanRun, ExternalReplayLine, ExternalReport, ExternalRunConfig, ExternalRunInfo,
-    ExternalSummary, ReplayTarget, TrialOutcome, EXTERNAL_SCHEMA_VERSION, PROTOCOL_VERSION,
-};
+use super::power_loss::{calibrate as calibrate_power_loss, run_power_loss_trials};
 use super::trial::{run_clean, run_trial, CleanOutcome, TrialSlot};
 use super::{canonical, run_dir, ExternalCrash, ExternalError};
-
-/// How the user's programs are supervised: how long any one may run, when
-/// to give up (`cancel` is the caller's, Ctrl-C; `abandon` the engine's own,
-/// set when another trial failed), and whether they die with crashlab.
-#[derive(Clone, Copy)]
-pub struct Supervision<'a> {
-    pub timeout: Duration,
-    pub cancel: &'a AtomicBool,
-    abandon: Option<&'a AtomicBool>,
-    /// Give every program `PR_SET_PDEATHSIG` (SIGKILL), so that it dies if
-    /// crashlab is killed outright (its process group would escape a kill
-    /// of crashlab's group). This costs a plain fork instead of the
-    /// vfork-like `posix_spawn` (about a fifth of the trial rate of a
-    /// trivial writer); without it, a SIGKILLed crashlab leaves the programs
-    /// of the trials in flight running to their end. Every other exit path
-    /// kills them either way.
-    pub die_with_crashlab: bool,
-}
-
-impl<'a> Supervision<'a> {
-    pub fn new(timeout: Duration, cancel: &'a AtomicBool) -> Supervision<'a> {
-        Supervision { timeout, cancel, abandon: None, die_with_crashlab: true }
-    }
-
-    /// Should the program being supervised be killed now?
-    pub fn stopped(&self) -> bool {
-        self.cancel.load(Ordering::SeqCst) || self.abandon.is_some_and(|a| a.load(Ordering::SeqCst))
-    }
-
-    pub fn timeout_secs(&self) -> u64 {
-        self.timeout.as_secs()
-    }
-
-    /// The same, also stopped when `abandon` is set (by the engine, when
-    /// another trial failed).
-    pub(crate) fn with_abandon(self, abandon: &'a AtomicBool) -> Supervision<'a> {
-        Supervision { abandon: Some(abandon), ..self }
-    }
-}
-
-/// What a run has done so far, for progress lines read from another thread.
-#[derive(Debug, Default)]
-pub struct RunProgress {
-    /// Trials finished, every crash kind (power loss included).
-    pub trials_done: AtomicU64,
-    /// Checker runs on power-loss states (shrinking included).
-    pub states_checked: AtomicU64,
-}
-
-impl RunProgress {
-    pub(crate) fn trial_done(&self) {
-        self.trials_done.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn state_checked(&self) {
-        self.states_checked.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Everything an external run needs.
-#[derive(Debug, Clone)]
-pub struct ExternalConfig {
-    pub writer: CommandLine,
-    pub checker: CommandLine,
-    pub setup: Option<CommandLine>,
-    pub crashes: Vec<ExternalCrash>,
-    /// Trials per crash kind.
-    pub trials: u32,
-    pub seed: u64,
-    pub jobs: usize,
-    /// The longest any one setup, writer or checker may run.
-    pub timeout: Duration,
-    /// Where the run's temporary directory is made.
-    pub dir: PathBuf,
-    /// See [`Supervision::die_with_crashlab`].
-    pub die_with_crashlab: bool,
-    /// `--tear`: power-loss states choose per sector of this many bytes
-    /// (it must divide the page size) instead of per page.
-    pub tear: Option<u64>,
-    pub power_loss: PowerLossOptions,
-    /// `--allow-no-acks`: a run whose clean run, or every trial of a crash
-    /// kind, saw no ack is a pass rather than `nothing-acked`.
-    pub allow_no_acks: bool,
-    /// Counted as the run goes; shared with whoever prints progress.
-    pub progress: Arc<RunProgress>,
-}
-
-impl ExternalConfig {
-    /// Parse the three command strings (see [`CommandLine::parse`]); other
-    /// fields get defaults: sigkill, 100 trials, seed 0, 1 job, 60 s, the
-    /// system temp dir, programs die with crashlab.
-    pub fn new(writer: &str, checker: &str, setup: Option<&str>, shell: bool) -> Result<ExternalConfig, ExternalError> {
-        Ok(ExternalConfig {
-            writer: CommandLine::parse(Role::Writer, writer, shell)?,
-            checker: CommandLine::parse(Role::Checker, checker, shell)?,
-            setup: setup.map(|s| CommandLine::parse(Role::Setup, s, shell)).transpose()?,
-            crashes: vec![ExternalCrash::Sigkill],
-            trials: 100,
-            seed: 0,
-            jobs: 1,
-            timeout: Duration::from_secs(60),
-            dir: std::env::temp_dir(),
-            die_with_crashlab: true,
-            tear: None,
-            power_loss: PowerLossOptions::default(),
-            allow_no_acks: false,
-            progress: Arc::default(),
-        })
-    }
-
-    /// Reject what cannot run, naming the flag, before anything starts.
-    pub fn validate(&self) -> Result<(), ExternalError> {
-        if self.crashes.is_empty() {
-            return Err(ExternalError::BadInput("--crash needs at least one crash kind".into()));
-        }
-        if let Some(tear) = self.tear {
-            if !self.crashes.contains(&ExternalCrash::PowerLoss) {
-                return Err(ExternalError::BadInput(format!("--tear {tear}: only --crash power-loss tears pages")));
-            }
-            let page = crate::lab::trial::page_size();
-            if tear == 0 || page % tear != 0 {
-                return Err(ExternalError::BadInput(format!(
-                    "--tear {tear}: the sector size must divide the page size ({page} bytes)"
-                )));
-            }
-        }
-        if self.trials == 0 {
-            return Err(ExternalError::BadInput("--trials must be at least 1".into()));
-        }
-        if self.jobs == 0 {
-            return Err(ExternalError::BadInput("--jobs must be at least 1".into()));
-        }
-        if self.timeout.is_zero() {
-            return Err(ExternalError::BadInput("--timeout must be at least 1 second".into()));
-        }
-        if !self.dir.is_dir() {
-            return Err(ExternalError::BadInput(format!("--dir {}: not a directory", self.dir.display())));
-        }
-        Ok(())
-    }
-
-    pub fn supervision<'a>(&self, cancel: &'a AtomicBool) -> Supervision<'a> {
-        Supervision { die_with_crashlab: self.die_with_crashlab, ..Supervision::new(self.timeout, cancel) }
-    }
-
-    pub fn run_config(&self) -> ExternalRunConfig {
-        let mut crashes = self.crashes.clone();
-        dedup_in_order(&mut crashes);
-        ExternalRunConfig {
-            writer: self.writer.text.clone(),
-            checker: self.checker.text.clone(),
-            setup: self.setup.as_ref().map(|s| s.text.clone()),
-            shell: self.writer.shell,
-            crashes,
-            trials: self.trials,
-            timeout_secs: self.timeout.as_secs(),
-            tear: self.tear,
-            allow_no_acks: self.allow_no_acks,
-        }
-    }
-
-    pub fn replay_line(&self, target: ReplayTarget) -> ExternalReplayLine {
-        ExternalReplayLine { config: self.run_config(), seed: self.seed, target, state: None }
-    }
-}
-
-fn dedup_in_order<T: PartialEq + Copy>(v: &mut Vec<T>) {
-    let mut seen = Vec::new();
-    v.retain(|x| {
-        let new = !seen.contains(x);
-        seen.push(*x);
-        new
-    });
-}
-
-/// Errors that belong to one trial get its name and replay line; bad input
-/// and interruptions do not.
-pub(crate) fn in_trial(e: ExternalError, trial: String, replay: &ExternalReplayLine) -> ExternalError {
-    match e {
-        ExternalError::Timeout { .. }
-        | ExternalError::Failed { .. }
-        | ExternalError::CheckerMalfunction { .. }
-        | ExternalError::AckOverflow { .. }
-        | ExternalError::Io { .. } => ExternalError::InTrial { trial, replay: replay.to_string(), error: Box::new(e) },
-        other => other,
-    }
-}
+use crate::report::external::{
+    aggregate_section, CleanRun, ExternalReport, ExternalRunInfo, ExternalSummary, ReplayTarget, TrialOutcome,
+    EXTERNAL_SCHEMA_VERSION, PROTOCOL_VERSION,
+};
+use crate::report::external_power_loss::{aggregate_power_loss, PowerLossSection};
 
 /// The clean run alone (setup, writer to completion, checker), in a
 /// temporary directory of its own.
@@ -442,12 +254,4 @@ pub fn replay_trial(
                 .map_err(|e| in_trial(e, format!("{crash} trial {trial}"), &line))
         }
     }
-}
-
-/// Write `report` as pretty JSON to `path` (`--out`), creating its
-/// directory, atomically (see [`crate::report_file`]).
-pub fn write_report(report: &ExternalReport, path: &Path) -> Result<(), ExternalError> {
-    let mut json = serde_json::to_string_pretty(report).expect("reports serialize");
-    json.push('\n');
-    Ok(crate::report_file::write_atomically("--out", path, json.as_bytes())?)
 }

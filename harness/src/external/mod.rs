@@ -142,15 +142,16 @@
 //! Trial directories and acks files live in one temporary directory, removed
 //! after each trial and at the end of the run.
 
-mod checker;
+pub(crate) mod checker;
 mod command;
+pub(crate) mod config;
 mod dir_image;
 mod engine;
 mod escapes;
-mod plan;
+pub(crate) mod plan;
 pub mod power_loss;
 mod process;
-mod report;
+pub(crate) mod process_end;
 mod sigbus;
 mod spawn;
 mod trial;
@@ -161,20 +162,15 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use checker::{run_checker, write_acks_file, CheckerVerdict};
+pub use checker::{run_checker, write_acks_file};
 pub use command::{CommandLine, Role};
+pub use config::{ExternalConfig, RunProgress, Supervision};
 pub use dir_image::{materialize_dir, snapshot_dir, DirImage};
-pub use engine::{
-    calibrate, replay_trial, run_external, write_report, ExternalConfig, Replayed, RunProgress, Supervision,
-};
+pub use engine::{calibrate, replay_trial, run_external, Replayed};
 pub use escapes::{kill_all_descendants, ENV_TAG};
 pub use plan::{choose_cut, PowerLossPlan, PowerLossPoint, TrialPlan};
-pub use process::{AckLines, AckOverflow, ProcessEnd, MAX_ACK_BYTES, MAX_ACK_LINES, MAX_ACK_LINE_BYTES};
-pub use report::{
-    aggregate_section, CleanRun, CrashSection, Delivery, ExternalReplayLine, ExternalReport, ExternalRunConfig,
-    ExternalRunInfo, ExternalSummary, ReplayTarget, TrialOutcome, TrialSummary, ViolationReport,
-    EXTERNAL_NONDETERMINISTIC_FIELDS, EXTERNAL_SCHEMA_VERSION, PROTOCOL_VERSION,
-};
+pub use process::{AckLines, AckOverflow, MAX_ACK_BYTES, MAX_ACK_LINES, MAX_ACK_LINE_BYTES};
+pub use process_end::ProcessEnd;
 pub use sigbus::{parse_maps, parse_stat_pgrp};
 
 /// The trial directory, for every program of the protocol.
@@ -266,7 +262,7 @@ pub enum ExternalError {
     Io { what: String, error: std::io::Error },
     /// The report could not be written (`--out`).
     #[error(transparent)]
-    Output(#[from] crate::report_file::OutputError),
+    Output(#[from] crate::report::file::OutputError),
     /// An error inside one trial, with the line that reruns it.
     #[error("{trial}: {error}\n  replay: {replay}")]
     InTrial { trial: String, replay: String, error: Box<ExternalError> },

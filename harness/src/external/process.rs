@@ -13,10 +13,9 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use super::command::CommandLine;
 use super::escapes::{self, Tag, ENV_TAG};
+use super::process_end::ProcessEnd;
 use super::ExternalError;
 
 /// How much of a child's standard error is kept (the start of it: the
@@ -25,44 +24,6 @@ const STDERR_KEPT: usize = 16 * 1024;
 
 /// The longest a supervision loop sleeps before looking at the cancel flag.
 const CANCEL_POLL: Duration = Duration::from_millis(50);
-
-/// How a child process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProcessEnd {
-    Exited(i32),
-    Signaled(i32),
-}
-
-impl ProcessEnd {
-    /// From a `waitpid` status.
-    fn from_wait_status(s: libc::c_int) -> ProcessEnd {
-        if libc::WIFEXITED(s) {
-            ProcessEnd::Exited(libc::WEXITSTATUS(s))
-        } else if libc::WIFSIGNALED(s) {
-            ProcessEnd::Signaled(libc::WTERMSIG(s))
-        } else {
-            // Stopped/continued statuses are never returned without WUNTRACED.
-            ProcessEnd::Exited(-1)
-        }
-    }
-}
-
-impl std::fmt::Display for ProcessEnd {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match *self {
-            ProcessEnd::Exited(c) => write!(f, "exit {c}"),
-            ProcessEnd::Signaled(s) => write!(f, "signal {}", signal_name(s)),
-        }
-    }
-}
-
-pub(crate) fn signal_name(sig: i32) -> String {
-    match nix::sys::signal::Signal::try_from(sig) {
-        Ok(s) => s.as_str().to_owned(),
-        Err(_) => format!("{sig}"),
-    }
-}
 
 /// What to do with the child's standard output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -620,12 +581,5 @@ mod tests {
         }
         assert_eq!(c.overflow, Some(AckOverflow::TooManyBytes));
         assert!(c.lines.len() * 1001 <= MAX_ACK_BYTES, "{}", c.lines.len());
-    }
-
-    #[test]
-    fn process_ends_print_signal_names() {
-        assert_eq!(ProcessEnd::Signaled(libc::SIGKILL).to_string(), "signal SIGKILL");
-        assert_eq!(ProcessEnd::Signaled(libc::SIGBUS).to_string(), "signal SIGBUS");
-        assert_eq!(ProcessEnd::Exited(3).to_string(), "exit 3");
     }
 }

@@ -5,14 +5,16 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::checker::{run_checker, write_acks_file, CheckerVerdict};
+use super::checker::{run_checker, write_acks_file};
 use super::command::CommandLine;
-use super::engine::{ExternalConfig, Supervision};
+use super::config::{ExternalConfig, Supervision};
 use super::plan::{choose_cut, choose_index, TrialPlan};
-use super::process::{signal_name, Finished, ProcessEnd, Stdout, Supervised, Wake};
-use super::report::{Delivery, TrialOutcome};
+use super::process::{Finished, Stdout, Supervised, Wake};
+use super::process_end::{signal_name, ProcessEnd};
 use super::sigbus::{data_end, group_members, mapped_files, wait_stopped};
 use super::{ExternalCrash, ExternalError, ENV_DIR, ENV_SEED};
+use crate::report::external::CheckerVerdict;
+use crate::report::external::{Delivery, TrialOutcome};
 
 /// How often the `sigbus` crash looks again for a file with a zero tail.
 const CUT_RETRY: Duration = Duration::from_millis(1);

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use super::{reexec, Crash, TestkitError};
-use crate::external::power_loss::{PowerLossReplayed, PowerLossSection};
-use crate::external::{CheckerVerdict, ExternalReport, ReplayTarget, Replayed};
+use crate::external::power_loss::PowerLossReplayed;
+use crate::external::Replayed;
+use crate::report::external::{CheckerVerdict, ExternalReport, ReplayTarget};
+use crate::report::external_power_loss::PowerLossSection;
 
 /// The environment variable that makes [`super::CrashTest::run`] replay one
 /// trial (its value is a [`ReplaySpec`]) instead of running the campaign.
@@ -331,7 +333,8 @@ impl CrashReport {
             Replayed::Trial(o) => {
                 let struck = !matches!(
                     o.delivery,
-                    crate::external::Delivery::WriterFinishedFirst | crate::external::Delivery::NothingToCut
+                    crate::report::external::Delivery::WriterFinishedFirst
+                        | crate::report::external::Delivery::NothingToCut
                 );
                 let v = o.checker.reason().map(|reason| {
                     violation(reason, o.delivery.to_string(), Some(o.crash_at_ns), o.writer_end.to_string(), &o.acks)
@@ -386,7 +389,7 @@ impl CrashReport {
             clean_run_acks: 0,
             clean_run_ns: spec.clean_ns,
             trials: 1,
-            crashed: !matches!(&replayed, PowerLossReplayed::Trial(o) if o.delivery == crate::external::power_loss::PowerLossDelivery::WriterFinishedFirst)
+            crashed: !matches!(&replayed, PowerLossReplayed::Trial(o) if o.delivery == crate::report::external_power_loss::PowerLossDelivery::WriterFinishedFirst)
                 as u64,
             acks: acks.len() as u64,
             per_crash: vec![CrashCounts {

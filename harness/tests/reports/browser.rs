@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::campaign::{campaign, normalized, parse, regressed};
-use crashlab::report::Verdict;
-use crashlab::report_html::render_html;
+use crashlab::report::html::render_html;
+use crashlab::report::survival::Verdict;
 
 const INSTALL: &str = "apt-get update && apt-get install -y --no-install-recommends chromium";
 

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use crashlab::crash::{CrashKind, CrashPoint};
 use crashlab::expectation::PersistenceModel;
-use crashlab::report::{CellReport, FailureReport, RunInfo, Summary, SurvivalReport, Verdict};
+use crashlab::report::survival::{CellReport, FailureReport, RunInfo, Summary, SurvivalReport, Verdict};
 
 pub fn crashlab(cwd: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_crashlab")).current_dir(cwd).args(args).output().expect("crashlab runs")
@@ -90,7 +90,7 @@ pub fn parse(json: &str) -> SurvivalReport {
 /// where memcpy was when the fault hit).
 pub fn deterministic_json(report: &SurvivalReport) -> serde_json::Value {
     let mut v = serde_json::to_value(report).unwrap();
-    for pointer in crashlab::report::NONDETERMINISTIC_FIELDS {
+    for pointer in crashlab::report::survival::NONDETERMINISTIC_FIELDS {
         assert!(!pointer.contains('*'), "extend deterministic_json to array pointers: {pointer}");
         let (parent, field) = pointer.rsplit_once('/').unwrap();
         v.pointer_mut(parent).and_then(|p| p.as_object_mut()).and_then(|o| o.remove(field));

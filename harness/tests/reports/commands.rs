@@ -5,19 +5,19 @@
 use crate::campaign::{campaign, crashlab, normalized, parse, regressed, text};
 use crate::report_schema_validation::assert_valid;
 use crashlab::crash::CrashKind;
-use crashlab::matrix::write_report;
-use crashlab::regressions::{append_regressions, read_regressions, HEADER};
-use crashlab::report::SurvivalReport;
-use crashlab::report_diff::ReportDiff;
-use crashlab::report_html::render_html;
-use crashlab::report_junit::junit_xml;
+use crashlab::report::diff::ReportDiff;
+use crashlab::report::file::write_json_report;
+use crashlab::report::html::render_html;
+use crashlab::report::junit::junit_xml;
+use crashlab::report::regressions::{append_regressions, read_regressions, HEADER};
+use crashlab::report::survival::SurvivalReport;
 
 /// The campaign without its SIGBUS cells, whose in-flight tear column is not
 /// deterministic, and with fixed stand-ins for machine and time.
 fn summary_report() -> SurvivalReport {
     let mut r = normalized(&parse(&campaign().whole), "6.1.0-test", "ext4");
     r.cells.retain(|c| c.crash != CrashKind::Sigbus);
-    r.summary = crashlab::report::Summary::of(&r.cells);
+    r.summary = crashlab::report::survival::Summary::of(&r.cells);
     r
 }
 
@@ -28,7 +28,7 @@ fn report_show_prints_the_human_summary() {
     let summary = report.human_summary();
     insta::assert_snapshot!("human_summary", summary);
     let dir = tempfile::tempdir().unwrap();
-    write_report(&report, &dir.path().join("r.json")).unwrap();
+    write_json_report("--out", &dir.path().join("r.json"), &report).unwrap();
     let o = crashlab(dir.path(), &["report", "show", "r.json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), summary);
@@ -44,8 +44,8 @@ fn report_diff_shows_changed_cells_and_exits_1_on_a_regression() {
     insta::assert_snapshot!("diff_with_a_regression", diff.render());
 
     let dir = tempfile::tempdir().unwrap();
-    write_report(&before, &dir.path().join("before.json")).unwrap();
-    write_report(&after, &dir.path().join("after.json")).unwrap();
+    write_json_report("--out", &dir.path().join("before.json"), &before).unwrap();
+    write_json_report("--out", &dir.path().join("after.json"), &after).unwrap();
     let o = crashlab(dir.path(), &["report", "diff", "before.json", "after.json"]);
     assert_eq!(o.status.code(), Some(1), "a regression exits 1: {}", text(&o.stderr));
     assert_eq!(text(&o.stdout), diff.render());
@@ -119,7 +119,7 @@ fn the_html_page_is_self_contained_and_escapes_report_text() {
 
     // `report html` writes FILE.html next to FILE by default.
     let dir = tempfile::tempdir().unwrap();
-    write_report(&after, &dir.path().join("after.json")).unwrap();
+    write_json_report("--out", &dir.path().join("after.json"), &after).unwrap();
     let o = crashlab(dir.path(), &["report", "html", "after.json"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(std::fs::read_to_string(dir.path().join("after.html")).unwrap(), html);

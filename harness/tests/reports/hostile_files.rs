@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::campaign::{campaign, crashlab, normalized, parse, regressed, text};
-use crashlab::regressions::{append_regressions, read_regressions, HEADER};
-use crashlab::report_file::MAX_REPORT_BYTES;
+use crashlab::report::file::MAX_REPORT_BYTES;
+use crashlab::report::regressions::{append_regressions, read_regressions, HEADER};
 
 #[test]
 fn a_directory_as_a_report_is_refused_and_the_cause_printed_once() {

@@ -3,7 +3,7 @@
 
 use crate::campaign::{crashlab, text};
 use crate::report_schema_validation::{assert_valid_report, assert_valid_soundness_report};
-use crashlab::report_schema::ReportKind;
+use crashlab::report::schema::ReportKind;
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 

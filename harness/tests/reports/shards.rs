@@ -3,7 +3,7 @@
 
 use crate::campaign::{campaign, crashlab, deterministic_json, parse, text, SHARDS};
 use crate::report_schema_validation::assert_valid_report;
-use crashlab::report::SurvivalReport;
+use crashlab::report::survival::SurvivalReport;
 
 #[test]
 fn merged_shards_equal_one_unsharded_run_with_the_same_seed() {

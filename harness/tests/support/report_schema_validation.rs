@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use crashlab::report_schema::ReportKind;
+use crashlab::report::schema::ReportKind;
 
 /// Panic, listing every violation with its JSON pointer, unless `report`
 /// (described by `what`) matches the committed schema of `kind`, compiled
@@ -39,7 +39,7 @@ pub fn assert_valid_report(report: &serde_json::Value, what: &str) {
 
 /// As [`assert_valid_report`], for a typed report.
 #[allow(dead_code)]
-pub fn assert_valid(report: &crashlab::report::SurvivalReport, what: &str) {
+pub fn assert_valid(report: &crashlab::report::survival::SurvivalReport, what: &str) {
     assert_valid_report(&serde_json::to_value(report).expect("reports serialize"), what);
 }
 

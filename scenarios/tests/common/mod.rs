@@ -9,7 +9,7 @@ use crashlab::crash::{CrashKind, PointSelection};
 use crashlab::expectation::PersistenceModel;
 use crashlab::lab::pool::{PoolConfig, WorkerCommand};
 use crashlab::matrix::run_matrix;
-use crashlab::report::{MatrixConfig, SurvivalReport};
+use crashlab::report::survival::{MatrixConfig, SurvivalReport};
 use crashlab::scenario::ScenarioId;
 
 pub fn pool(dir: &Path, jobs: usize) -> PoolConfig {

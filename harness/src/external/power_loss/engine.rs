@@ -10,22 +10,24 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use super::explore::StateOrder;
-use super::report::{PowerLossCalibration, PowerLossDelivery, PowerLossFile, PowerLossFinding, PowerLossTrialOutcome};
 use super::space::{Bits, DimKind, FileImages, StateSpace};
 use super::state_dir::StateDir;
 use super::state_text::StateText;
 use super::traced::{run_writer_traced, CrashAt, TracedRun};
 use crate::explore::ddmin::ddmin;
 use crate::explore::state_text::Extreme;
-use crate::external::checker::{run_checker, CheckerVerdict};
+use crate::external::checker::run_checker;
+use crate::external::config::{in_trial, ExternalConfig, Supervision};
 use crate::external::dir_image::{materialize_dir, snapshot_dir, DirImage};
-use crate::external::engine::{in_trial, ExternalConfig, Supervision};
 use crate::external::plan::{PowerLossPlan, PowerLossPoint, TrialPlan};
 use crate::external::process::AckLines;
-use crate::external::report::ReplayTarget;
 use crate::external::trial::{lossy, run_setup, sigbus_hint, TrialSlot};
 use crate::external::{canonical, run_dir, ExternalError};
 use crate::oracle::{CrashSyscall, SyscallCrashPoint, WriterEnd};
+use crate::report::external::{CheckerVerdict, ReplayTarget};
+use crate::report::external_power_loss::{
+    PowerLossCalibration, PowerLossDelivery, PowerLossFile, PowerLossFinding, PowerLossTrialOutcome,
+};
 
 /// States per unit of work: one job checks them in order, so a state
 /// directory moves from one to the next by rewriting what changed.
@@ -64,7 +66,7 @@ fn writer_failed(config: &ExternalConfig, dir: &Path, run: &TracedRun, end: &Wri
         WriterEnd::Exited { code } => format!("exited with status {code}"),
         WriterEnd::Signaled { signal } => format!(
             "died of signal {}{}",
-            crate::external::process::signal_name(*signal),
+            crate::external::process_end::signal_name(*signal),
             sigbus_hint(crate::external::ProcessEnd::Signaled(*signal), dir)
         ),
         other => format!("ended with {other:?}"),

@@ -80,7 +80,6 @@
 
 mod engine;
 mod explore;
-mod report;
 mod space;
 mod state_dir;
 mod state_text;
@@ -89,10 +88,6 @@ mod traced;
 pub(crate) use engine::{calibrate, run_power_loss_trials};
 pub use engine::{replay_power_loss, PowerLossReplayed};
 pub use explore::{ExploreConfig, StateOrder};
-pub use report::{
-    aggregate_power_loss, PowerLossCalibration, PowerLossDelivery, PowerLossFile, PowerLossFinding, PowerLossSection,
-    PowerLossTrialOutcome, PowerLossTrialSummary, PowerLossViolation,
-};
 pub use space::{Bits, Dim, DimKind, FileImages, StateSpace};
 pub use state_text::{StateText, StateTextError, UnitRef};
 

@@ -14,7 +14,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::external::engine::{ExternalConfig, Supervision};
+use crate::external::config::{ExternalConfig, Supervision};
 use crate::external::process::{AckLines, DRAIN_BYTES};
 use crate::external::{ExternalError, ENV_DIR, ENV_SEED};
 use crate::oracle::{

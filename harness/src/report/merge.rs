@@ -9,14 +9,16 @@
 //! representative of the first shard whose best trial ranks highest. The
 //! verdict is then judged afresh from the summed counts.
 //!
-//! Only the fields listed in [`crate::report::NONDETERMINISTIC_FIELDS`] may
+//! Only the fields listed in [`crate::report::survival::NONDETERMINISTIC_FIELDS`] may
 //! differ from an unsharded run.
 //!
 //! Architecture Invariant: pure.
 
 use std::collections::BTreeSet;
 
-use crate::report::{judge, CellReport, Environment, RealCutInfo, RunInfo, Summary, SurvivalReport, MAX_FAILURES};
+use crate::report::survival::{
+    judge, CellReport, Environment, RealCutInfo, RunInfo, Summary, SurvivalReport, MAX_FAILURES,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
@@ -208,7 +210,7 @@ fn representative_rank(c: &CellReport) -> Option<u8> {
     // crash, lost or torn ones.
     let at_risk = if c.model.is_power_loss() { c.acked - c.survived } else { c.lost + c.torn };
     let failed = c.model_violations > 0 || c.real.as_ref().is_some_and(|r| r.judge_mismatches > 0);
-    Some(crate::report::representative_rank(failed, at_risk > 0))
+    Some(crate::report::survival_cells::representative_rank(failed, at_risk > 0))
 }
 
 fn merge_cell(parts: &[&CellReport]) -> CellReport {
@@ -303,7 +305,7 @@ fn merge_cell(parts: &[&CellReport]) -> CellReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::real_test_support::{real_cell, real_record, report_of};
+    use crate::report::survival_cells::real_test_support::{real_cell, real_record, report_of};
     use crate::trial_space::Shard;
 
     fn shard(index: u32, cells: Vec<CellReport>) -> NamedReport {
@@ -348,7 +350,7 @@ mod tests {
         let cell = |k, bad| real_cell("shared/ms-sync-each", "vm", &[real_record(k, 2, 0, bad)]);
         let merged = merge_shards(&[shard(1, vec![cell(1, false)]), shard(2, vec![cell(2, true)])]).unwrap();
         let c = &merged.cells[0];
-        assert_eq!(c.verdict, crate::report::Verdict::ModelViolation);
+        assert_eq!(c.verdict, crate::report::survival::Verdict::ModelViolation);
         assert_eq!(c.real.as_ref().unwrap().soundness_violations, 1);
         assert!(c.verdict_reason.as_deref().unwrap().starts_with("MODEL SOUNDNESS VIOLATION"));
         assert!(c.replay.ends_with("before:2"), "the violating shard's trial represents the cell: {}", c.replay);

@@ -129,6 +129,15 @@ pub struct OutputError {
     pub kept: bool,
 }
 
+/// Write `report` (any report kind) as pretty JSON and a final newline to
+/// `path` (the value of `flag`, named in errors), atomically: the one JSON
+/// writer of every report crashlab writes.
+pub fn write_json_report(flag: &str, path: &Path, report: &impl serde::Serialize) -> Result<(), OutputError> {
+    let mut json = serde_json::to_string_pretty(report).expect("reports serialize");
+    json.push('\n');
+    write_atomically(flag, path, json.as_bytes())
+}
+
 /// Write `bytes` to `path` (the value of `flag`, named in errors) as
 /// described in the module documentation: atomically, creating the parent
 /// directories, replacing rather than following a symbolic link.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::expectation::PersistenceModel;
-use crate::report::{CellReport, SurvivalReport, Verdict};
+use crate::report::survival::{CellReport, SurvivalReport, Verdict};
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot produce JUnit XML: {0}")]

@@ -13,8 +13,8 @@ use std::io::Write as _;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::report::{ReplayLine, SurvivalReport, Verdict};
-use crate::report_file::{read_text, read_text_from, ReadFileError};
+use crate::report::file::{read_text, read_text_from, ReadFileError};
+use crate::report::survival::{ReplayLine, SurvivalReport, Verdict};
 use crate::utc_time::utc_date;
 
 /// What a new regressions file starts with.
@@ -69,7 +69,7 @@ pub fn parse_regressions(text: &str, path: &Path) -> Result<Vec<Regression>, Reg
 }
 
 /// The regressions in the file at `path` (at most
-/// [`MAX_REPORT_BYTES`](crate::report_file::MAX_REPORT_BYTES) of it).
+/// [`MAX_REPORT_BYTES`](crate::report::file::MAX_REPORT_BYTES) of it).
 pub fn read_regressions(path: &Path) -> Result<Vec<Regression>, RegressionsError> {
     let text = read_text(path).map_err(|error| RegressionsError::Read { path: path.to_owned(), error })?;
     parse_regressions(&text, path)

@@ -13,12 +13,11 @@ use std::fmt::{self, Write as _};
 
 use serde::{Deserialize, Serialize};
 
-use super::checker::CheckerVerdict;
-use super::plan::TrialPlan;
-use super::power_loss::PowerLossSection;
-use super::process::ProcessEnd;
-use super::ExternalCrash;
-use crate::report::Environment;
+use crate::external::plan::TrialPlan;
+use crate::external::process_end::ProcessEnd;
+use crate::external::ExternalCrash;
+use crate::report::external_power_loss::PowerLossSection;
+use crate::report::survival::Environment;
 
 /// Bumped in the major part when a reader of the old format would misread
 /// the new one; in the minor part when fields are only added.
@@ -81,6 +80,30 @@ pub const EXTERNAL_NONDETERMINISTIC_FIELDS: &[&str] = &[
     "/summary/no_acks",
     "/summary/verdict",
 ];
+
+/// What the checker said about one directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum CheckerVerdict {
+    /// Exit 0: consistent, every acknowledged operation present.
+    Consistent,
+    /// Exit 1: a violation; `reason` is the first non-empty line of stderr.
+    Violation { reason: String },
+}
+
+impl CheckerVerdict {
+    pub fn is_violation(&self) -> bool {
+        matches!(self, CheckerVerdict::Violation { .. })
+    }
+
+    /// The reason of a violation.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            CheckerVerdict::Consistent => None,
+            CheckerVerdict::Violation { reason } => Some(reason),
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExternalReport {

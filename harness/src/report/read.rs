@@ -7,8 +7,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::report::{SurvivalReport, SCHEMA_VERSION};
-use crate::report_file::{read_text, ReadFileError};
+use crate::report::file::{read_text, ReadFileError};
+use crate::report::survival::{SurvivalReport, SCHEMA_VERSION};
 
 /// Why a report could not be read. Each names the file. The underlying
 /// error is part of the message and not also `source()`, so the CLI's error
@@ -69,7 +69,7 @@ impl fmt::Display for SchemaVersion {
 }
 
 /// Read and check the report at `path`: at most
-/// [`MAX_REPORT_BYTES`](crate::report_file::MAX_REPORT_BYTES) of it, so a
+/// [`MAX_REPORT_BYTES`](crate::report::file::MAX_REPORT_BYTES) of it, so a
 /// device or an endless pipe is refused instead of exhausting memory.
 pub fn read_report(path: &Path) -> Result<SurvivalReport, ReportReadError> {
     let text = read_text(path).map_err(|error| ReportReadError::Read { path: path.to_owned(), error })?;

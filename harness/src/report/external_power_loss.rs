@@ -9,9 +9,9 @@ use std::fmt::{self, Write as _};
 
 use serde::{Deserialize, Serialize};
 
-use crate::external::checker::CheckerVerdict;
 use crate::external::plan::{PowerLossPlan, PowerLossPoint};
 use crate::oracle::CrashWhen;
+use crate::report::external::CheckerVerdict;
 
 /// How the crash of a power-loss trial was delivered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::crash::CrashKind;
 use crate::expectation::PersistenceModel;
-use crate::report::{CellReport, SurvivalReport, Verdict};
+use crate::report::survival::{CellReport, SurvivalReport, Verdict};
 use crate::scenario::ScenarioId;
 use crate::vocab::RealColumn;
 
@@ -307,7 +307,7 @@ impl ReportDiff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::real_test_support::{real_cell, real_record, report_of};
+    use crate::report::survival_cells::real_test_support::{real_cell, real_record, report_of};
 
     /// Cells of two real columns that differ only in their filesystem are
     /// matched each with its own, whatever their order.

@@ -18,7 +18,7 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use crate::crash::{CrashPoint, PointSelection};
 use crate::realcut::campaign::WorkloadId;
 use crate::realcut::report::{SoundnessReport, SOUNDNESS_SCHEMA_VERSION};
-use crate::report::{SurvivalReport, SCHEMA_VERSION};
+use crate::report::survival::{SurvivalReport, SCHEMA_VERSION};
 use crate::scenario::ScenarioId;
 use crate::spec::SyncPolicy;
 use crate::trial_space::Shard;

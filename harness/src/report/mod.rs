@@ -1,0 +1,32 @@
+//! The report family: every report crashlab writes and reads back.
+//!
+//! - The survival report of the built-in scenarios (`matrix`, `run
+//!   --scenario`): its types (`survival`), the aggregation of trial records
+//!   into cells (`survival_cells`) and its human summary (`survival_summary`).
+//! - The external report of users' programs (`run --writer`): its types,
+//!   aggregation and summary (`external`) and its power-loss section
+//!   (`external_power_loss`).
+//! - What every kind shares: the bounded reader and the one atomic writer
+//!   (`file`), reading back with the `schema_version` check and the kind
+//!   told from the JSON (`read`), the committed JSON Schemas (`schema`),
+//!   diff, merge of shards, HTML, JUnit and the regressions file.
+//!
+//! The soundness report (`crashlab soundness`) stays in `realcut/`: its
+//! types are built from the campaign's and the volatile disk's own types.
+//!
+//! Architecture Invariant: pure, except `file` and `regressions` (they read
+//! and write files); nothing here forks, maps or traces.
+
+pub mod diff;
+pub mod external;
+pub mod external_power_loss;
+pub mod file;
+pub mod html;
+pub mod junit;
+pub mod merge;
+pub mod read;
+pub mod regressions;
+pub mod schema;
+pub mod survival;
+pub mod survival_cells;
+pub mod survival_summary;
