@@ -5,7 +5,7 @@
 //! missing); 130: interrupted (workers stopped, mounts and loop devices
 //! released).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
