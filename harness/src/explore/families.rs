@@ -77,7 +77,7 @@ pub enum Sample {
 
 impl Sample {
     /// Write the state into `digits` (one per unit of the space, all 0).
-    pub fn fill(self, space: &impl SampleSpace, digits: &mut [u32]) {
+    pub fn fill(self, space: &(impl SampleSpace + ?Sized), digits: &mut [u32]) {
         let n = space.units();
         let newest = |u: usize| space.radix(u) - 1;
         match self {
@@ -103,7 +103,7 @@ impl Sample {
 /// stays cheap. All old, one new at a time, growing prefixes in write
 /// order; then all new (and the page cache minus the op in flight), one old
 /// at a time, shrinking suffixes.
-pub fn write_order_families(space: &impl SampleSpace) -> Vec<Sample> {
+pub fn write_order_families(space: &(impl SampleSpace + ?Sized)) -> Vec<Sample> {
     let d = space.units();
     let mut samples = vec![Sample::AllFloor];
     samples.extend(spread(0..d).into_iter().map(Sample::OnlyNewest));
@@ -122,7 +122,7 @@ pub fn write_order_families(space: &impl SampleSpace) -> Vec<Sample> {
 /// newest, all floor, each unit alone at its floor, each alone at its
 /// newest, growing prefixes in file order, then suffixes starting ever
 /// later (units `k..` at their newest for growing `k`).
-pub fn file_order_families(space: &impl SampleSpace) -> Vec<Sample> {
+pub fn file_order_families(space: &(impl SampleSpace + ?Sized)) -> Vec<Sample> {
     let n = space.units();
     let mut samples = vec![Sample::AllNewest, Sample::AllFloor];
     samples.extend(spread(0..n).into_iter().map(Sample::OnlyFloor));

@@ -14,6 +14,8 @@
 //! - [`families`]: the adversarial samples, their [`families::spread`] and
 //!   cap, and each world's family order;
 //! - [`random`]: the seeded sampler and the dedup of sampled states;
+//! - [`order`]: an order of states entered at any index (all of them, or
+//!   families then random ones), for walks split across threads;
 //! - [`ddmin`]: the delta-debugging minimizer of explanations;
 //! - [`state_text`]: the grammar of a state's text in replay lines.
 //!
@@ -27,5 +29,6 @@
 pub mod ddmin;
 pub mod families;
 pub mod gray;
+pub mod order;
 pub mod random;
 pub mod state_text;

@@ -79,11 +79,6 @@ impl PowerLossModel<'_> {
         Err(self.forbidden(&unit, file, file.len() as u64))
     }
 
-    fn unit_id_at(&self, start: u64) -> UnitId {
-        let ps = self.spec().page_size;
-        UnitId { page: start / ps, sector: self.is_torn().then_some(((start % ps) / self.unit_size()) as u32) }
-    }
-
     fn check_unit(&self, unit: &Unit<'_>, file: &[u8], len: u64) -> Result<(), Forbidden> {
         let allowed = unit.allowed();
         if allowed.iter().any(|v| v.first_mismatch(file, len).is_none()) {

@@ -223,4 +223,37 @@ mod tests {
             assert!(bad.parse::<CrashState>().is_err(), "`{bad}` must not parse");
         }
     }
+
+    /// The texts already out there (committed report samples, which carry
+    /// replay lines) must keep parsing and printing exactly as they were.
+    #[test]
+    fn every_state_in_the_committed_samples_reads_and_prints_back_the_same() {
+        fn states(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    for (k, v) in m {
+                        match v.as_str() {
+                            Some(text) if k == "state" => out.push(text.to_owned()),
+                            _ => states(v, out),
+                        }
+                    }
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|v| states(v, out)),
+                _ => {}
+            }
+        }
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../reports/samples");
+        let mut found = Vec::new();
+        for name in ["survival-matrix-tmpfs.json", "survival-matrix-ext4.json"] {
+            let text = std::fs::read_to_string(dir.join(name)).unwrap();
+            states(&serde_json::from_str(&text).unwrap(), &mut found);
+        }
+        let mut sectors = 0;
+        for text in &found {
+            let state: CrashState = text.parse().unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(&state.to_string(), text);
+            sectors += state.units.iter().filter(|(u, _)| u.sector.is_some()).count();
+        }
+        assert!(found.len() > 10 && sectors > 0, "the samples hold page and sector states: {found:?}");
+    }
 }

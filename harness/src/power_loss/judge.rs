@@ -320,10 +320,7 @@ impl AckJudge {
             UnitRef::Untouched(start) => {
                 let us = model.unit_size();
                 let start = start / us * us;
-                let id = UnitId {
-                    page: start / spec.page_size,
-                    sector: model.is_torn().then_some(((start % spec.page_size) / us) as u32),
-                };
+                let id = model.unit_id_at(start);
                 let store = covered(ByteRange::new(start, start + us)).expect("the unit holds covered bytes");
                 let version = store_version(model, store);
                 let why = if spec.mapping == MappingKind::Private {

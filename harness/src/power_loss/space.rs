@@ -320,8 +320,7 @@ impl<'a> PowerLossModel<'a> {
             .into_iter()
             .map(|(u, ub)| {
                 let range = ByteRange::new(u * unit_size, (u + 1) * unit_size);
-                let id =
-                    UnitId { page: range.start / ps, sector: torn.then_some(((range.start % ps) / unit_size) as u32) };
+                let id = UnitId::at(range.start, ps, torn.then_some(unit_size));
                 let history = ub
                     .history
                     .iter()
@@ -453,6 +452,11 @@ impl<'a> PowerLossModel<'a> {
 
     pub(super) fn in_flight_op(&self) -> Option<usize> {
         self.in_flight_op
+    }
+
+    /// The unit starting at byte `start` (a multiple of the unit size).
+    pub(super) fn unit_id_at(&self, start: u64) -> UnitId {
+        UnitId::at(start, self.spec.page_size, self.torn.then_some(self.unit_size))
     }
 
     /// Index of the first unit whose range ends after `pos`.

@@ -28,6 +28,12 @@ pub struct UnitId {
 }
 
 impl UnitId {
+    /// The unit starting at byte `start` of a file of `page_size` pages,
+    /// cut into sectors of `sector_size` bytes when tearing is modelled.
+    pub fn at(start: u64, page_size: u64, sector_size: Option<u64>) -> UnitId {
+        UnitId { page: start / page_size, sector: sector_size.map(|s| ((start % page_size) / s) as u32) }
+    }
+
     /// The compact form crash states use: `p3`, or `p3s5` for sector 5 of
     /// page 3 (the state grammar's unit code).
     pub fn code(&self) -> String {

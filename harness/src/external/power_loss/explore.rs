@@ -15,9 +15,9 @@
 //! dimensions, the configuration and the seed.
 
 use super::space::Bits;
-use crate::explore::families::{file_order_families, Sample, SampleSpace};
-use crate::explore::gray::{gray_digits, tuple_count};
-use crate::explore::random::{derived_seeds, SeenStates};
+use crate::explore::families::{file_order_families, Sample};
+use crate::explore::order::IndexedOrder;
+use crate::explore::random::derived_seeds;
 
 /// How many states are checked per trial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,19 +31,6 @@ pub struct ExploreConfig {
 impl Default for ExploreConfig {
     fn default() -> ExploreConfig {
         ExploreConfig { exhaustive_bound: 1 << 16, random_states: 64 }
-    }
-}
-
-/// Today every unit of a user's file is binary: its floor or its newest
-/// image (intermediate versions would raise its radix).
-struct BinaryUnits(usize);
-
-impl SampleSpace for BinaryUnits {
-    fn units(&self) -> usize {
-        self.0
-    }
-    fn radix(&self, _unit: usize) -> u32 {
-        2
     }
 }
 
@@ -65,74 +52,44 @@ fn sample_name(sample: Sample, dims: usize) -> String {
     }
 }
 
-fn bits_of(digits: &[u32]) -> Bits {
-    let mut b = Bits::all(digits.len(), false);
-    digits.iter().enumerate().filter(|&(_, &v)| v == 1).for_each(|(d, _)| b.set(d, true));
-    b
-}
-
 /// The states of one trial, in the order they are checked.
 #[derive(Debug, Clone)]
-pub struct StateOrder {
-    dims: usize,
-    exhaustive: bool,
-    count: u64,
-    samples: Vec<Sample>,
-}
+pub struct StateOrder(IndexedOrder);
 
 impl StateOrder {
+    /// Today every unit of a user's file is binary: its floor or its newest
+    /// image (intermediate versions would raise its radix).
     pub fn new(dims: usize, cfg: &ExploreConfig, seed: u64) -> StateOrder {
-        let count = tuple_count(std::iter::repeat_n(2, dims)).filter(|&c| c <= cfg.exhaustive_bound);
-        if let Some(count) = count {
-            return StateOrder { dims, exhaustive: true, count, samples: Vec::new() };
-        }
-        let units = BinaryUnits(dims);
-        let mut candidates = file_order_families(&units);
-        candidates.extend(derived_seeds(seed, cfg.random_states).map(Sample::Random));
-        // Each distinct state once.
-        let mut seen = SeenStates::default();
-        let mut digits = vec![0; dims];
-        let samples: Vec<Sample> = candidates
-            .into_iter()
-            .filter(|s| {
-                digits.fill(0);
-                s.fill(&units, &mut digits);
-                seen.first_time(0, &digits)
-            })
-            .collect();
-        StateOrder { dims, exhaustive: false, count: samples.len() as u64, samples }
+        let seeds = derived_seeds(seed, cfg.random_states);
+        StateOrder(IndexedOrder::new(vec![2; dims], cfg.exhaustive_bound, file_order_families, seeds))
     }
 
     pub fn is_exhaustive(&self) -> bool {
-        self.exhaustive
+        self.0.is_exhaustive()
     }
 
     pub fn len(&self) -> u64 {
-        self.count
+        self.0.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.0.is_empty()
     }
 
     /// The `i`-th state.
     pub fn state(&self, i: u64) -> Bits {
-        assert!(i < self.count, "state {i} of {}", self.count);
-        let mut digits = vec![0; self.dims];
-        if self.exhaustive {
-            gray_digits(&vec![2; self.dims], i, &mut digits);
-        } else {
-            self.samples[i as usize].fill(&BinaryUnits(self.dims), &mut digits);
-        }
-        bits_of(&digits)
+        let mut digits = vec![0; self.0.units()];
+        self.0.state(i, &mut digits);
+        let mut b = Bits::all(digits.len(), false);
+        digits.iter().enumerate().filter(|&(_, &v)| v == 1).for_each(|(d, _)| b.set(d, true));
+        b
     }
 
     /// What the `i`-th state is, for reports.
     pub fn name(&self, i: u64) -> String {
-        if self.exhaustive {
-            format!("state {i} of {} in Gray-code order", self.count)
-        } else {
-            sample_name(self.samples[i as usize], self.dims)
+        match self.0.sample(i) {
+            None => format!("state {i} of {} in Gray-code order", self.0.len()),
+            Some(sample) => sample_name(sample, self.0.units()),
         }
     }
 }
