@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::report::survival::Environment;
+use crate::vocab::Environment;
 
 pub fn probe(dir: &Path) -> Environment {
     Environment { kernel_release: kernel_release(), fs_type: fs_type(dir), page_size: crate::lab::trial::page_size() }

@@ -17,7 +17,7 @@ use crate::external::plan::TrialPlan;
 use crate::external::process_end::ProcessEnd;
 use crate::external::ExternalCrash;
 use crate::report::external_power_loss::PowerLossSection;
-use crate::report::survival::Environment;
+use crate::vocab::Environment;
 
 /// Bumped in the major part when a reader of the old format would misread
 /// the new one; in the minor part when fields are only added.

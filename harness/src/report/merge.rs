@@ -16,9 +16,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::report::survival::{
-    judge, CellReport, Environment, RealCutInfo, RunInfo, Summary, SurvivalReport, MAX_FAILURES,
-};
+use crate::report::survival::{judge, CellReport, RealCutInfo, RunInfo, Summary, SurvivalReport, MAX_FAILURES};
+use crate::vocab::Environment;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {

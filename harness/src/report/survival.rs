@@ -14,7 +14,7 @@ use crate::scenario::ScenarioId;
 use crate::spec::{MappingKind, SyncPolicy};
 use crate::vocab::Backend;
 use crate::vocab::RealColumn;
-use crate::vocab::{CutMethod, FsKind};
+use crate::vocab::{CutMethod, Environment, FsKind};
 
 /// Bumped in the major part when a reader of the old format would misread
 /// the new one; in the minor part when fields are only added.
@@ -45,14 +45,6 @@ pub struct RunInfo {
     pub duration_ms: u64,
     /// The directory the files under test lived in.
     pub dir: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Environment {
-    pub kernel_release: String,
-    /// Filesystem of the work directory, from statfs.
-    pub fs_type: String,
-    pub page_size: u64,
 }
 
 /// Everything that decides which trials run. Same config, same trials.

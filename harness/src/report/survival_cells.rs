@@ -281,7 +281,8 @@ pub(crate) mod real_test_support {
     use crate::power_loss::Forbidden;
     use crate::process_model::TrialFacts;
     use crate::realcut::judge::{AckCounts, RealJudgement};
-    use crate::report::survival::{Environment, MatrixConfig, RunInfo, Summary, SurvivalReport, SCHEMA_VERSION};
+    use crate::report::survival::{MatrixConfig, RunInfo, Summary, SurvivalReport, SCHEMA_VERSION};
+    use crate::vocab::Environment;
     use crate::vocab::{CutMethod, FsKind};
 
     /// A real trial at `before:k` whose file kept `survived` of its

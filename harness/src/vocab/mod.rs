@@ -6,7 +6,9 @@
 //! `vocab` files: every other module may import it, it imports none of them.
 
 pub mod crash_kind;
+pub mod environment;
 pub mod real_cut;
 
 pub use crash_kind::CrashKind;
+pub use environment::Environment;
 pub use real_cut::{Backend, CutMethod, FsKind, RealColumn, REAL_COLUMN_PATTERN};
