@@ -14,7 +14,7 @@ use crate::oracle::CrashWhen;
 use crate::report::external::CheckerVerdict;
 
 /// How the crash of a power-loss trial was delivered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum PowerLossDelivery {
     /// The oracle killed the writer at its crash point: the `nth` sync call,
@@ -52,7 +52,7 @@ impl fmt::Display for PowerLossDelivery {
 }
 
 /// One file of a crashed trial directory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PowerLossFile {
     /// Relative to the trial directory.
     pub path: String,
@@ -67,7 +67,7 @@ pub struct PowerLossFile {
 }
 
 /// The explanation of a violation, shrunk from the first failing state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PowerLossFinding {
     /// The checker's reason in [`PowerLossFinding::state`].
     pub reason: String,
@@ -96,7 +96,7 @@ pub struct PowerLossFinding {
 }
 
 /// Everything one power-loss trial found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PowerLossTrialOutcome {
     pub plan: PowerLossPlan,
     pub delivery: PowerLossDelivery,
@@ -120,7 +120,7 @@ pub struct PowerLossTrialOutcome {
     pub finding: Option<PowerLossFinding>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PowerLossTrialSummary {
     pub trial: u32,
     pub writer_seed: u64,
@@ -137,7 +137,7 @@ pub struct PowerLossTrialSummary {
     pub verdict: CheckerVerdict,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PowerLossViolation {
     pub trial: u32,
     pub point: PowerLossPoint,
@@ -150,7 +150,7 @@ pub struct PowerLossViolation {
 }
 
 /// What the traced clean run measured.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PowerLossCalibration {
     /// The writer's run under the oracle, from the start of the tracer to
     /// its end; timed crash points are fractions of it.
@@ -162,7 +162,7 @@ pub struct PowerLossCalibration {
     pub by_syscall: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PowerLossSection {
     /// `--tear`: units are sectors of this many bytes; none: pages.
     pub tear: Option<u64>,
