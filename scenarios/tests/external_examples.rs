@@ -7,7 +7,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crashlab::external::{replay_trial, run_external, ExternalConfig, ExternalCrash, Replayed};
-use crashlab::report::external::{CheckerVerdict, CrashSection, Delivery, ExternalReport, ReplayTarget};
+use crashlab::report::checker_verdict::CheckerVerdict;
+use crashlab::report::external::{CrashSection, Delivery, ExternalReport, ReplayTarget};
 
 const ALL_PROCESS_CRASHES: [ExternalCrash; 3] = ExternalCrash::PROCESS_CRASHES;
 

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use crashlab::external::power_loss::{replay_power_loss, PowerLossPoint, PowerLossReplayed, StateText};
 use crashlab::external::{run_external, ExternalConfig, ExternalCrash};
-use crashlab::report::external::{CheckerVerdict, ExternalReport};
+use crashlab::report::checker_verdict::CheckerVerdict;
+use crashlab::report::external::ExternalReport;
 use crashlab::report::external_power_loss::{PowerLossDelivery, PowerLossSection, PowerLossViolation};
 
 fn workload(example: &str, role: &str, options: &str) -> String {

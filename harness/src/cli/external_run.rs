@@ -10,7 +10,8 @@ use clap::Args;
 
 use crashlab::external::power_loss::{replay_power_loss, PowerLossReplayed, StateText};
 use crashlab::external::{replay_trial, run_external, ExternalConfig, ExternalCrash, ExternalError, Replayed};
-use crashlab::report::external::{CheckerVerdict, ReplayTarget};
+use crashlab::report::checker_verdict::CheckerVerdict;
+use crashlab::report::external::ReplayTarget;
 use crashlab::report::external_power_loss::{PowerLossFile, PowerLossTrialOutcome};
 use crashlab::report::file::write_json_report;
 use crashlab::LabError;

@@ -132,7 +132,7 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
             let mut survival = Vec::new();
             for (name, r) in parts {
                 match r {
-                    AnyReport::Survival(report) => survival.push(NamedReport { name, report }),
+                    AnyReport::Survival(report) => survival.push(NamedReport { name, report: *report }),
                     AnyReport::External(_) => {
                         bail!("{name} is an external report and the others are not: only reports of one kind merge")
                     }

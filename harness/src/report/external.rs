@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::external::plan::TrialPlan;
 use crate::external::process_end::ProcessEnd;
 use crate::external::ExternalCrash;
+use crate::report::checker_verdict::CheckerVerdict;
 use crate::report::external_power_loss::PowerLossSection;
 use crate::report::survival::Environment;
 use crate::trial_space::Shard;
@@ -86,30 +87,6 @@ pub const EXTERNAL_NONDETERMINISTIC_FIELDS: &[&str] = &[
     "/summary/no_acks",
     "/summary/verdict",
 ];
-
-/// What the checker said about one directory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(tag = "verdict", rename_all = "kebab-case")]
-pub enum CheckerVerdict {
-    /// Exit 0: consistent, every acknowledged operation present.
-    Consistent,
-    /// Exit 1: a violation; `reason` is the first non-empty line of stderr.
-    Violation { reason: String },
-}
-
-impl CheckerVerdict {
-    pub fn is_violation(&self) -> bool {
-        matches!(self, CheckerVerdict::Violation { .. })
-    }
-
-    /// The reason of a violation.
-    pub fn reason(&self) -> Option<&str> {
-        match self {
-            CheckerVerdict::Consistent => None,
-            CheckerVerdict::Violation { reason } => Some(reason),
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExternalReport {

@@ -12,7 +12,8 @@
 
 use std::fmt::Write as _;
 
-use crate::report::external::{CheckerVerdict, ExternalReport};
+use crate::report::checker_verdict::CheckerVerdict;
+use crate::report::external::ExternalReport;
 use crate::report::html::{escape, CSS};
 use crate::utc_time::utc_timestamp;
 

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::report::external::{CheckerVerdict, ExternalReport};
+use crate::report::checker_verdict::CheckerVerdict;
+use crate::report::external::ExternalReport;
 use crate::report::junit::JunitError;
 
 fn case(name: &str, trials: u64, failure: Option<(String, String)>, out: String) -> TestCase {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::external::plan::{PowerLossPlan, PowerLossPoint};
 use crate::oracle::CrashWhen;
-use crate::report::external::CheckerVerdict;
+use crate::report::checker_verdict::CheckerVerdict;
 
 /// How the crash of a power-loss trial was delivered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -18,6 +18,7 @@
 //! Architecture Invariant: pure, except `file` and `regressions` (they read
 //! and write files); nothing here forks, maps or traces.
 
+pub mod checker_verdict;
 pub mod diff;
 pub mod external;
 pub mod external_diff;

@@ -47,7 +47,7 @@ pub enum ReportReadError {
 /// A report of any kind `crashlab report` reads, as its JSON says.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyReport {
-    Survival(SurvivalReport),
+    Survival(Box<SurvivalReport>),
     External(Box<ExternalReport>),
 }
 
@@ -116,7 +116,7 @@ pub fn read_any_report(path: &Path) -> Result<AnyReport, ReportReadError> {
 /// [`parse_any_report`], for a survival report only.
 pub fn parse_report(text: &str, path: &Path) -> Result<SurvivalReport, ReportReadError> {
     match parse_any_report(text, path)? {
-        AnyReport::Survival(r) => Ok(r),
+        AnyReport::Survival(r) => Ok(*r),
         other => Err(ReportReadError::WrongKind {
             path: path.to_owned(),
             found: other.kind_text(),
@@ -158,7 +158,7 @@ pub fn parse_any_report(text: &str, path: &Path) -> Result<AnyReport, ReportRead
     if external {
         serde_json::from_str(text).map(|r| AnyReport::External(Box::new(r))).map_err(malformed)
     } else {
-        serde_json::from_str(text).map(AnyReport::Survival).map_err(malformed)
+        serde_json::from_str(text).map(|r| AnyReport::Survival(Box::new(r))).map_err(malformed)
     }
 }
 

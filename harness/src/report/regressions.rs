@@ -18,7 +18,8 @@ use std::io::Write as _;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::report::external::{CheckerVerdict, ExternalReport};
+use crate::report::checker_verdict::CheckerVerdict;
+use crate::report::external::ExternalReport;
 use crate::report::file::{read_text, read_text_from, ReadFileError};
 use crate::report::survival::{ReplayLine, SurvivalReport, Verdict};
 use crate::utc_time::utc_date;
