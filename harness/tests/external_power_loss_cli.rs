@@ -94,7 +94,7 @@ fn acking_before_the_sync_is_caught_and_the_printed_replay_line_rebuilds_the_fai
     assert!(text.contains("VIOLATION power-loss trial ") && text.contains("; minimal set: "), "{text}");
     assert!(stderr(&o).contains("violation(s) under power-loss") && stderr(&o).contains("replay: crashlab replay"));
     let r = report(dir.path());
-    assert_eq!(r["schema_version"], "1.2");
+    assert_eq!(r["schema_version"], crashlab::report::external::EXTERNAL_SCHEMA_VERSION);
     let pl = &r["power_loss"];
     assert_eq!(pl["calibration"]["by_syscall"]["fsync"], 6, "{pl}");
     // A failure at a sync call (just before an fsync, after its ack): its
