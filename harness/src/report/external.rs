@@ -268,6 +268,26 @@ pub struct CrashSection {
 }
 
 impl CrashSection {
+    /// A section of `crash` with no trial (what aggregation and merging add to).
+    pub fn empty(crash: ExternalCrash) -> CrashSection {
+        CrashSection {
+            crash,
+            trials: 0,
+            crashed: 0,
+            finished_first: 0,
+            nothing_to_cut: 0,
+            died_of_sigbus: 0,
+            exited_after_cut: 0,
+            acks_seen: 0,
+            max_acks: 0,
+            consistent: 0,
+            violations: 0,
+            writer_ends: BTreeMap::new(),
+            failures: Vec::new(),
+            trials_detail: Vec::new(),
+        }
+    }
+
     /// Trials whose crash struck the running writer before its first ack:
     /// they test only how a program recovers from its own start-up.
     pub fn struck_before_first_ack(&self) -> u64 {
@@ -380,22 +400,7 @@ pub fn aggregate_section(
 ) -> CrashSection {
     let mut sorted: Vec<&TrialOutcome> = outcomes.iter().collect();
     sorted.sort_by_key(|o| o.plan.trial);
-    let mut s = CrashSection {
-        crash,
-        trials: sorted.len() as u64,
-        crashed: 0,
-        finished_first: 0,
-        nothing_to_cut: 0,
-        died_of_sigbus: 0,
-        exited_after_cut: 0,
-        acks_seen: 0,
-        max_acks: 0,
-        consistent: 0,
-        violations: 0,
-        writer_ends: BTreeMap::new(),
-        failures: Vec::new(),
-        trials_detail: Vec::new(),
-    };
+    let mut s = CrashSection { trials: sorted.len() as u64, ..CrashSection::empty(crash) };
     for o in sorted {
         s.crashed += o.delivery.struck_the_writer() as u64;
         match &o.delivery {

@@ -84,7 +84,7 @@ pub fn merge_external_shards(parts: &[NamedExternalReport]) -> Result<ExternalRe
     let clean_passed = !merged.clean_run.checker.is_violation();
     if clean_passed {
         for (k, section) in first.report.crashes.iter().enumerate() {
-            let mut s = empty_like(section);
+            let mut s = CrashSection::empty(section.crash);
             for p in &sorted {
                 let other = p.report.crashes.get(k).filter(|o| o.crash == section.crash);
                 let other = other.ok_or_else(|| ExternalMergeError::Mismatch {
@@ -98,7 +98,13 @@ pub fn merge_external_shards(parts: &[NamedExternalReport]) -> Result<ExternalRe
             merged.crashes.push(s);
         }
         if let Some(pl) = &first.report.power_loss {
-            let mut s = PowerLossSection { failures: Vec::new(), trials_detail: Vec::new(), ..zeroed(pl) };
+            let mut s = PowerLossSection::empty(
+                pl.tear,
+                pl.unit_bytes,
+                pl.exhaustive_bound,
+                pl.random_states,
+                pl.calibration.clone(),
+            );
             for p in &sorted {
                 let other = p.report.power_loss.as_ref().ok_or_else(|| ExternalMergeError::Mismatch {
                     a: first.name.clone(),
@@ -148,25 +154,6 @@ fn check_trials_once(
     }
 }
 
-fn empty_like(s: &CrashSection) -> CrashSection {
-    CrashSection {
-        crash: s.crash,
-        trials: 0,
-        crashed: 0,
-        finished_first: 0,
-        nothing_to_cut: 0,
-        died_of_sigbus: 0,
-        exited_after_cut: 0,
-        acks_seen: 0,
-        max_acks: 0,
-        consistent: 0,
-        violations: 0,
-        writer_ends: Default::default(),
-        failures: Vec::new(),
-        trials_detail: Vec::new(),
-    }
-}
-
 /// `into` plus the trials of `s` (shards are added in shard order, so
 /// blocks append in trial order; sorted anyway, whatever the order given).
 fn add_section(into: &mut CrashSection, s: &CrashSection) {
@@ -187,25 +174,6 @@ fn add_section(into: &mut CrashSection, s: &CrashSection) {
     into.failures.sort_by_key(|f| f.trial);
     into.trials_detail.extend(s.trials_detail.iter().cloned());
     into.trials_detail.sort_by_key(|t| t.trial);
-}
-
-fn zeroed(s: &PowerLossSection) -> PowerLossSection {
-    PowerLossSection {
-        trials: 0,
-        syscall_trials: 0,
-        time_trials: 0,
-        finished_first: 0,
-        exhaustive_trials: 0,
-        states_checked: 0,
-        checker_runs: 0,
-        acks_seen: 0,
-        max_acks: 0,
-        consistent: 0,
-        violations: 0,
-        failures: Vec::new(),
-        trials_detail: Vec::new(),
-        ..s.clone()
-    }
 }
 
 fn add_power_loss(into: &mut PowerLossSection, s: &PowerLossSection) {

@@ -202,24 +202,8 @@ pub fn aggregate_power_loss(
     let mut sorted: Vec<&PowerLossTrialOutcome> = outcomes.iter().collect();
     sorted.sort_by_key(|o| o.plan.trial);
     let mut s = PowerLossSection {
-        tear,
-        unit_bytes,
-        exhaustive_bound,
-        random_states,
-        calibration,
         trials: sorted.len() as u64,
-        syscall_trials: 0,
-        time_trials: 0,
-        finished_first: 0,
-        exhaustive_trials: 0,
-        states_checked: 0,
-        checker_runs: 0,
-        acks_seen: 0,
-        max_acks: 0,
-        consistent: 0,
-        violations: 0,
-        failures: Vec::new(),
-        trials_detail: Vec::new(),
+        ..PowerLossSection::empty(tear, unit_bytes, exhaustive_bound, random_states, calibration)
     };
     for o in sorted {
         match o.plan.point {
@@ -269,6 +253,37 @@ pub fn aggregate_power_loss(
 }
 
 impl PowerLossSection {
+    /// A section with these settings and no trial (what aggregation and
+    /// merging add to).
+    pub fn empty(
+        tear: Option<u64>,
+        unit_bytes: u64,
+        exhaustive_bound: u64,
+        random_states: u32,
+        calibration: PowerLossCalibration,
+    ) -> PowerLossSection {
+        PowerLossSection {
+            tear,
+            unit_bytes,
+            exhaustive_bound,
+            random_states,
+            calibration,
+            trials: 0,
+            syscall_trials: 0,
+            time_trials: 0,
+            finished_first: 0,
+            exhaustive_trials: 0,
+            states_checked: 0,
+            checker_runs: 0,
+            acks_seen: 0,
+            max_acks: 0,
+            consistent: 0,
+            violations: 0,
+            failures: Vec::new(),
+            trials_detail: Vec::new(),
+        }
+    }
+
     /// The human summary's power-loss part.
     pub fn write_summary(&self, out: &mut String) {
         let c = &self.calibration;
