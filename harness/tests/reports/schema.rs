@@ -66,7 +66,19 @@ fn the_committed_samples_match_their_schemas() {
             assert_valid_external_report(&report, &name);
             // And crashlab reads it back as an external report.
             let r = crashlab::report::read::read_any_report(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(matches!(r, crashlab::report::read::AnyReport::External(_)), "{name} reads as {}", r.kind_text());
+            let crashlab::report::read::AnyReport::External(r) = r else {
+                panic!("{name} reads as {} report", r.kind_text())
+            };
+            // Its page, when committed beside it, is what `report html` renders.
+            let page = path.with_extension("html");
+            if page.exists() {
+                let rendered = crashlab::report::external_html::render_external_html(&r);
+                assert!(
+                    std::fs::read_to_string(&page).unwrap() == rendered,
+                    "{} is stale: regenerate it with `crashlab report html reports/samples/{name}`",
+                    page.display()
+                );
+            }
             checked.2 += 1;
         } else {
             panic!("reports/samples/{name}: name it survival-*, soundness-* or external-* so its schema is known");
