@@ -14,6 +14,7 @@ use super::fs::{CutMethod, FsKind};
 use super::judge::AckCounts;
 use super::protocol::RealTrialRecord;
 use super::Backend;
+use crate::report::summary_text::write_failure;
 
 /// Bumped in the major part when a reader of the old format would misread
 /// the new one; in the minor part when fields are only added.
@@ -311,11 +312,9 @@ impl SoundnessReport {
         }
         for f in &self.filesystems {
             for v in &f.violation_details {
-                let _ = writeln!(s, "VIOLATION on {} ({} at {}): {}", f.fs, v.scenario, v.point, v.detail);
-                if let Some(k) = &v.kept {
-                    let _ = writeln!(s, "  evidence kept in {k}");
-                }
-                let _ = writeln!(s, "  rerun: {}", v.rerun);
+                let headline = format!("VIOLATION on {} ({} at {}): {}", f.fs, v.scenario, v.point, v.detail);
+                let details: Vec<String> = v.kept.iter().map(|k| format!("evidence kept in {k}")).collect();
+                write_failure(&mut s, "", &headline, &details, "rerun", &v.rerun);
             }
             if f.judge_mismatches > 0 {
                 let _ =

@@ -18,6 +18,7 @@ use crate::external::process_end::ProcessEnd;
 use crate::external::ExternalCrash;
 use crate::report::checker_verdict::CheckerVerdict;
 use crate::report::external_power_loss::PowerLossSection;
+use crate::report::summary_text::write_failure;
 use crate::report::survival::Environment;
 use crate::trial_space::Shard;
 
@@ -598,21 +599,20 @@ impl ExternalReport {
             p.write_summary(&mut out);
         }
         if let CheckerVerdict::Violation { reason } = &clean.checker {
-            let _ = writeln!(out, "\nVIOLATION in the clean run (no crash at all): {reason}");
-            let _ = writeln!(out, "  replay: {}", clean.replay);
+            let headline = format!("\nVIOLATION in the clean run (no crash at all): {reason}");
+            write_failure(&mut out, "", &headline, &[], "replay", &clean.replay);
         }
         for s in &self.crashes {
             for v in &s.failures {
-                let _ = writeln!(out, "\nVIOLATION {} trial {}: {}", s.crash, v.trial, v.reason);
-                let _ = writeln!(
-                    out,
-                    "  {}; writer ended with {}; {} acks{}",
+                let headline = format!("\nVIOLATION {} trial {}: {}", s.crash, v.trial, v.reason);
+                let details = [format!(
+                    "{}; writer ended with {}; {} acks{}",
                     v.delivery,
                     v.writer_end,
                     v.acks,
                     v.last_ack.as_ref().map(|a| format!(", the last `{a}`")).unwrap_or_default()
-                );
-                let _ = writeln!(out, "  replay: {}", v.replay);
+                )];
+                write_failure(&mut out, "", &headline, &details, "replay", &v.replay);
             }
         }
         if let Some(p) = &self.power_loss {

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::external::plan::{PowerLossPlan, PowerLossPoint};
 use crate::oracle::CrashWhen;
 use crate::report::checker_verdict::CheckerVerdict;
+use crate::report::summary_text::write_failure;
 
 /// How the crash of a power-loss trial was delivered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -314,22 +315,23 @@ impl PowerLossSection {
 
     pub fn write_failures(&self, out: &mut String) {
         for v in &self.failures {
-            let _ =
-                writeln!(out, "\nVIOLATION power-loss trial {} ({}): {}", v.trial, v.delivery, v.finding.explanation);
+            let headline =
+                format!("\nVIOLATION power-loss trial {} ({}): {}", v.trial, v.delivery, v.finding.explanation);
             let f = &v.finding;
             // Both reasons: the first failing state's is often the clearer
             // one (it failed with more units at their floor).
-            let _ = writeln!(
-                out,
-                "  {} acks{}; first failing state: {} ({}): {}",
-                v.acks,
-                v.last_ack.as_ref().map(|a| format!(", the last `{a}`")).unwrap_or_default(),
-                f.first_state,
-                f.first_state_kind,
-                f.first_reason
-            );
-            let _ = writeln!(out, "  minimal state: {}: {}", f.state, f.reason);
-            let _ = writeln!(out, "  replay: {}", v.replay);
+            let details = [
+                format!(
+                    "{} acks{}; first failing state: {} ({}): {}",
+                    v.acks,
+                    v.last_ack.as_ref().map(|a| format!(", the last `{a}`")).unwrap_or_default(),
+                    f.first_state,
+                    f.first_state_kind,
+                    f.first_reason
+                ),
+                format!("minimal state: {}: {}", f.state, f.reason),
+            ];
+            write_failure(out, "", &headline, &details, "replay", &v.replay);
         }
     }
 }
