@@ -308,6 +308,32 @@ mod tests {
 }
 
 #[cfg(test)]
+mod kind_tests {
+    use super::*;
+    use crate::report::external::test_support::{report_with, trial};
+
+    #[test]
+    fn an_external_report_is_told_by_its_kind_and_held_against_its_own_version() {
+        let r = report_with(&[trial(0, true)], None);
+        let text = serde_json::to_string(&r).unwrap();
+        let back = parse_any_report(&text, Path::new("e.json")).unwrap();
+        assert_eq!(back, AnyReport::External(Box::new(r)));
+        let e = parse_report(&text, Path::new("e.json")).unwrap_err();
+        assert!(matches!(e, ReportReadError::WrongKind { .. }), "{e}");
+        assert_eq!(e.to_string(), "e.json is an external report, not a survival report");
+
+        let newer = text.replacen(EXTERNAL_SCHEMA_VERSION, "2.0", 1);
+        let e = parse_any_report(&newer, Path::new("e.json")).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, ReportReadError::NewerMajor { .. }), "{msg}");
+        assert!(msg.contains(&format!("than this crashlab reads ({EXTERNAL_SCHEMA_VERSION})")), "{msg}");
+        let garbled = text.replacen("\"trials_detail\"", "\"trials_detail_\"", 1);
+        let e = parse_any_report(&garbled, Path::new("e.json")).unwrap_err();
+        assert!(e.to_string().starts_with("e.json does not match external report schema"), "{e}");
+    }
+}
+
+#[cfg(test)]
 mod old_format_tests {
     use super::*;
     use crate::expectation::PersistenceModel;
