@@ -10,6 +10,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "support/report_schema_validation.rs"]
+mod report_schema_validation;
+
 fn crashlab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_crashlab")).args(args).output().expect("crashlab runs")
 }
@@ -54,8 +57,11 @@ fn run_power_loss(dir: &Path, writer: &str, extra: &[&str]) -> Output {
     crashlab(&args)
 }
 
+/// The report of the run in `dir`, which must match the committed external schema.
 fn report(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
+    let r = serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    report_schema_validation::assert_valid_external_report(&r, "the report of `run --writer --crash power-loss`");
+    r
 }
 
 fn entries(dir: &Path) -> Vec<String> {
@@ -88,7 +94,7 @@ fn acking_before_the_sync_is_caught_and_the_printed_replay_line_rebuilds_the_fai
     assert!(text.contains("VIOLATION power-loss trial ") && text.contains("; minimal set: "), "{text}");
     assert!(stderr(&o).contains("violation(s) under power-loss") && stderr(&o).contains("replay: crashlab replay"));
     let r = report(dir.path());
-    assert_eq!(r["schema_version"], "1.2");
+    assert_eq!(r["schema_version"], crashlab::report::external::EXTERNAL_SCHEMA_VERSION);
     let pl = &r["power_loss"];
     assert_eq!(pl["calibration"]["by_syscall"]["fsync"], 6, "{pl}");
     // A failure at a sync call (just before an fsync, after its ack): its

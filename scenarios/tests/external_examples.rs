@@ -7,7 +7,11 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crashlab::external::{replay_trial, run_external, ExternalConfig, ExternalCrash, Replayed};
-use crashlab::report::external::{CheckerVerdict, CrashSection, Delivery, ExternalReport, ReplayTarget};
+use crashlab::report::checker_verdict::CheckerVerdict;
+use crashlab::report::external::{CrashSection, Delivery, ExternalReport, ReplayTarget};
+
+#[path = "../../harness/tests/support/report_schema_validation.rs"]
+mod report_schema_validation;
 
 const ALL_PROCESS_CRASHES: [ExternalCrash; 3] = ExternalCrash::PROCESS_CRASHES;
 
@@ -34,6 +38,8 @@ fn config(example: &str, crashes: &[ExternalCrash], trials: u32, dir: &Path, opt
 fn run(example: &str, crashes: &[ExternalCrash], trials: u32, dir: &Path, options: &str) -> ExternalReport {
     let report = run_external(&config(example, crashes, trials, dir, options), &AtomicBool::new(false), &|_| {})
         .unwrap_or_else(|e| panic!("{example}: the run fails: {e}"));
+    let json = serde_json::to_value(&report).expect("reports serialize");
+    report_schema_validation::assert_valid_external_report(&json, example);
     assert_eq!(report.crashes.len(), crashes.len());
     assert_eq!(report.clean_run.checker, CheckerVerdict::Consistent, "{example}: {}", report.human_summary());
     report

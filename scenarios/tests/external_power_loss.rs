@@ -15,8 +15,12 @@ use std::time::Duration;
 
 use crashlab::external::power_loss::{replay_power_loss, PowerLossPoint, PowerLossReplayed, StateText};
 use crashlab::external::{run_external, ExternalConfig, ExternalCrash};
-use crashlab::report::external::{CheckerVerdict, ExternalReport};
+use crashlab::report::checker_verdict::CheckerVerdict;
+use crashlab::report::external::ExternalReport;
 use crashlab::report::external_power_loss::{PowerLossDelivery, PowerLossSection, PowerLossViolation};
+
+#[path = "../../harness/tests/support/report_schema_validation.rs"]
+mod report_schema_validation;
 
 fn workload(example: &str, role: &str, options: &str) -> String {
     let exe = env!("CARGO_BIN_EXE_crashlab-workload");
@@ -41,6 +45,8 @@ fn config(example: &str, trials: u32, dir: &Path, options: &str, tear: Option<u6
 fn run(config: &ExternalConfig) -> ExternalReport {
     let report = run_external(config, &AtomicBool::new(false), &|_| {})
         .unwrap_or_else(|e| panic!("`{}`: the run fails: {e}", config.writer.text));
+    let json = serde_json::to_value(&report).expect("reports serialize");
+    report_schema_validation::assert_valid_external_report(&json, &config.writer.text);
     assert_eq!(report.clean_run.checker, CheckerVerdict::Consistent, "{}", report.human_summary());
     assert!(report.crashes.is_empty(), "power loss has its own section");
     assert!(std::fs::read_dir(&config.dir).unwrap().next().is_none(), "the run left files in {}", config.dir.display());

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use crashlab::external::power_loss::{replay_power_loss, PowerLossReplayed, StateText};
 use crashlab::external::{run_external, ExternalConfig, ExternalCrash};
-use crashlab::report::external::{CheckerVerdict, ExternalReport};
+use crashlab::report::checker_verdict::CheckerVerdict;
+use crashlab::report::external::ExternalReport;
 use crashlab::report::external_power_loss::PowerLossSection;
 
 const WORKLOAD: &str = env!("CARGO_BIN_EXE_crashlab-workload");

@@ -67,8 +67,9 @@ pub struct CommonArgs {
     #[arg(long)]
     pub tear: Option<u64>,
     /// Run only shard I of N (e.g. 2/4): a contiguous block of every cell's
-    /// crash points, the same whatever --jobs; `crashlab report merge` joins
-    /// the N reports into the report of the whole campaign.
+    /// crash points (with --writer: of every crash kind's trials), the same
+    /// whatever --jobs; `crashlab report merge` joins the N reports into the
+    /// report of the whole campaign.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<Shard>,
     #[command(flatten)]

@@ -10,7 +10,8 @@ use clap::Args;
 
 use crashlab::external::power_loss::{replay_power_loss, PowerLossReplayed, StateText};
 use crashlab::external::{replay_trial, run_external, ExternalConfig, ExternalCrash, ExternalError, Replayed};
-use crashlab::report::external::{CheckerVerdict, ReplayTarget};
+use crashlab::report::checker_verdict::CheckerVerdict;
+use crashlab::report::external::ReplayTarget;
 use crashlab::report::external_power_loss::{PowerLossFile, PowerLossTrialOutcome};
 use crashlab::report::file::write_json_report;
 use crashlab::LabError;
@@ -22,14 +23,17 @@ pub struct ExternalArgs {
     /// protocol v1, see the README): it writes in $CRASHLAB_DIR and prints one
     /// line per durable operation. One command line, split into words like a
     /// shell would; no shell runs unless --shell. Runs --trials trials per
-    /// --crash kind. Flags that only the built-in scenarios' survival report
-    /// has (--points, --size, --txns, --model, --shard, --html, --junit,
-    /// --regressions) are refused with it rather than silently ignored.
+    /// --crash kind and writes the external report (--out), and with
+    /// --html, --junit, --regressions FILE its page, its JUnit XML and its
+    /// failing trials' replay lines; --shard I/N runs a contiguous block of
+    /// every crash kind's trials (`crashlab report merge` joins the shards).
+    /// Flags of the built-in scenarios only (--points, --size, --txns,
+    /// --model) are refused with it rather than silently ignored.
     #[arg(
         long,
         value_name = "CMD",
         requires = "checker",
-        conflicts_with_all = ["scenario", "points", "size", "txns", "model", "shard", "html", "junit", "regressions"]
+        conflicts_with_all = ["scenario", "points", "size", "txns", "model"]
     )]
     pub writer: Option<String>,
     /// Judges a crashed directory: exit 0 consistent with every line of
@@ -114,6 +118,7 @@ pub fn run(common: &crate::cli::campaign::CommonArgs, crash: &str, args: &Extern
     config.timeout = Duration::from_secs(common.timeout as u64);
     config.tear = common.tear;
     config.allow_no_acks = args.allow_no_acks;
+    config.shard = common.shard;
     if let Some(d) = &common.dir {
         config.dir = d.clone();
     }
@@ -121,10 +126,11 @@ pub fn run(common: &crate::cli::campaign::CommonArgs, crash: &str, args: &Extern
     let cancel = crate::cli::campaign::cancel_flag()?;
     if !common.quiet {
         eprintln!(
-            "crashlab: seed {}; {} × {} trials of `{}` on {} job(s) in {}",
+            "crashlab: seed {}; {} × {} trials{} of `{}` on {} job(s) in {}",
             config.seed,
             config.crashes.iter().map(|c| c.name()).collect::<Vec<_>>().join(","),
-            config.trials,
+            config.trials_per_kind(),
+            config.shard.map(|s| format!(" (shard {s} of {} per kind)", config.trials)).unwrap_or_default(),
             config.writer.text,
             config.jobs,
             config.dir.display()
@@ -133,10 +139,11 @@ pub fn run(common: &crate::cli::campaign::CommonArgs, crash: &str, args: &Extern
     let mut kinds = config.crashes.clone();
     kinds.sort();
     kinds.dedup();
-    let planned = kinds.len() as u64 * config.trials as u64;
+    let planned = kinds.len() as u64 * config.trials_per_kind() as u64;
     let progress = crate::cli::progress::ExternalProgress::new(&config.progress, planned, common.quiet);
     let report = progress.around(|| run_external(&config, &cancel, &|_| {})).map_err(external_error)?;
     write_json_report("--out", &common.out, &report)?;
+    common.outputs.write_external(&report, common.quiet)?;
     if !common.quiet {
         print!("{}", report.human_summary());
     }

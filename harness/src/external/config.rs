@@ -13,6 +13,7 @@ use super::command::{CommandLine, Role};
 use super::power_loss::PowerLossOptions;
 use super::{ExternalCrash, ExternalError};
 use crate::report::external::{ExternalReplayLine, ExternalRunConfig, ReplayTarget};
+use crate::trial_space::Shard;
 
 /// How the user's programs are supervised: how long any one may run, when
 /// to give up (`cancel` is the caller's, Ctrl-C; `abandon` the engine's own,
@@ -77,6 +78,9 @@ pub struct ExternalConfig {
     /// `--allow-no-acks`: a run whose clean run, or every trial of a crash
     /// kind, saw no ack is a pass rather than `nothing-acked`.
     pub allow_no_acks: bool,
+    /// `--shard I/N`: run only a contiguous block of every crash kind's
+    /// trials (see [`ExternalConfig::trial_indices`]).
+    pub shard: Option<Shard>,
     /// Counted as the run goes; shared with whoever prints progress.
     pub progress: Arc<RunProgress>,
 }
@@ -100,6 +104,7 @@ impl ExternalConfig {
             tear: None,
             power_loss: PowerLossOptions::default(),
             allow_no_acks: false,
+            shard: None,
             progress: Arc::default(),
         })
     }
@@ -152,7 +157,27 @@ impl ExternalConfig {
             timeout_secs: self.timeout.as_secs(),
             tear: self.tear,
             allow_no_acks: self.allow_no_acks,
+            shard: self.shard,
         }
+    }
+
+    /// The trial indices of every crash kind this run runs: all of
+    /// `0..trials`, or the block of its shard. Blocks, not a stride: the
+    /// shards of one run tile each kind's trials in order, so merging their
+    /// reports gives exactly the unsharded report.
+    pub fn trial_indices(&self) -> std::ops::Range<u32> {
+        match self.shard {
+            None => 0..self.trials,
+            Some(s) => {
+                let r = s.block(self.trials as usize);
+                r.start as u32..r.end as u32
+            }
+        }
+    }
+
+    /// Trials of one crash kind this run runs.
+    pub fn trials_per_kind(&self) -> u32 {
+        self.trial_indices().len() as u32
     }
 
     pub fn replay_line(&self, target: ReplayTarget) -> ExternalReplayLine {

@@ -17,7 +17,7 @@ use super::trial::{run_clean, run_trial, CleanOutcome, TrialSlot};
 use super::{canonical, run_dir, ExternalCrash, ExternalError};
 use crate::report::external::{
     aggregate_section, CleanRun, ExternalReport, ExternalRunInfo, ExternalSummary, ReplayTarget, TrialOutcome,
-    EXTERNAL_SCHEMA_VERSION, PROTOCOL_VERSION,
+    EXTERNAL_REPORT_KIND, EXTERNAL_SCHEMA_VERSION, PROTOCOL_VERSION,
 };
 use crate::report::external_power_loss::{aggregate_power_loss, PowerLossSection};
 
@@ -78,7 +78,7 @@ pub fn run_external(
             run_config.crashes.iter().copied().filter(|&c| c != ExternalCrash::PowerLoss).collect();
         let plans: Vec<TrialPlan> = process_crashes
             .iter()
-            .flat_map(|&c| (0..config.trials).map(move |t| TrialPlan::new(config.seed, c, t)))
+            .flat_map(|&c| config.trial_indices().map(move |t| TrialPlan::new(config.seed, c, t)))
             .collect();
         let outcomes = run_trials(config, &dir, &plans, clean_duration, cancel, on_trial)?;
         let clean_ns = clean_duration.as_nanos() as u64;
@@ -96,7 +96,7 @@ pub fn run_external(
     drop(tmp);
     Ok(ExternalReport {
         schema_version: EXTERNAL_SCHEMA_VERSION.into(),
-        report_kind: "external".into(),
+        report_kind: EXTERNAL_REPORT_KIND.into(),
         protocol_version: PROTOCOL_VERSION,
         crashlab_version: env!("CARGO_PKG_VERSION").into(),
         run: ExternalRunInfo {
@@ -130,7 +130,7 @@ fn power_loss_section(
             in_trial(e, "the clean run under the durability oracle".into(), &config.replay_line(target))
         })?;
     let plans: Vec<PowerLossPlan> =
-        (0..config.trials).map(|t| PowerLossPlan::new(config.seed, t, calibration.sync_calls)).collect();
+        config.trial_indices().map(|t| PowerLossPlan::new(config.seed, t, calibration.sync_calls)).collect();
     let outcomes = run_power_loss_trials(config, dir, &plans, &calibration, &supervision, &abandon)?;
     let page = crate::lab::trial::page_size();
     let (clean_ns, calls) = (calibration.traced_clean_ns, calibration.sync_calls);

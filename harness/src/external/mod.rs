@@ -181,12 +181,14 @@ pub const ENV_SEED: &str = "CRASHLAB_SEED";
 pub const ENV_ACKS: &str = "CRASHLAB_ACKS";
 
 /// How an external writer is crashed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExternalCrash {
     /// `SIGKILL` to the writer's process group at a random time.
     Sigkill,
-    /// `SIGABRT` to the writer's process group at a random time.
+    /// `SIGABRT` to the writer's process group at a random time. Read back
+    /// under both spellings: `abort` is what the built-in scenarios call it.
+    #[serde(alias = "abort")]
     Sigabrt,
     /// Truncate a file the writer has mapped, at a random time.
     Sigbus,

@@ -14,7 +14,7 @@ use crate::oracle::CrashWhen;
 use crate::scenario::derive_seed;
 
 /// The random choices of one trial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TrialPlan {
     pub crash: ExternalCrash,
     pub trial: u32,
@@ -52,7 +52,7 @@ impl TrialPlan {
 }
 
 /// Where a power-loss trial crashes the writer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum PowerLossPoint {
     /// At a time uniform in the traced clean run, in millionths of its
@@ -75,7 +75,7 @@ impl fmt::Display for PowerLossPoint {
 }
 
 /// The seeded choices of one power-loss trial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PowerLossPlan {
     pub trial: u32,
     /// `CRASHLAB_SEED` for the setup and the writer.

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How a child process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProcessEnd {
     Exited(i32),

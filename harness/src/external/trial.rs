@@ -13,7 +13,7 @@ use super::process::{Finished, Stdout, Supervised, Wake};
 use super::process_end::{signal_name, ProcessEnd};
 use super::sigbus::{data_end, group_members, mapped_files, wait_stopped};
 use super::{ExternalCrash, ExternalError, ENV_DIR, ENV_SEED};
-use crate::report::external::CheckerVerdict;
+use crate::report::checker_verdict::CheckerVerdict;
 use crate::report::external::{Delivery, TrialOutcome};
 
 /// How often the `sigbus` crash looks again for a file with a zero tail.

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::campaign::{PlannedTrial, SoundnessConfig, WorkloadId};
 use super::judge::AckCounts;
 use super::protocol::RealTrialRecord;
+use crate::report::summary_text::write_failure;
 use crate::vocab::{Backend, CutMethod, FsKind};
 
 /// Bumped in the major part when a reader of the old format would misread
@@ -310,11 +311,9 @@ impl SoundnessReport {
         }
         for f in &self.filesystems {
             for v in &f.violation_details {
-                let _ = writeln!(s, "VIOLATION on {} ({} at {}): {}", f.fs, v.scenario, v.point, v.detail);
-                if let Some(k) = &v.kept {
-                    let _ = writeln!(s, "  evidence kept in {k}");
-                }
-                let _ = writeln!(s, "  rerun: {}", v.rerun);
+                let headline = format!("VIOLATION on {} ({} at {}): {}", f.fs, v.scenario, v.point, v.detail);
+                let details: Vec<String> = v.kept.iter().map(|k| format!("evidence kept in {k}")).collect();
+                write_failure(&mut s, "", &headline, &details, "rerun", &v.rerun);
             }
             if f.judge_mismatches > 0 {
                 let _ =

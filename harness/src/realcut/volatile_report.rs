@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::campaign::WorkloadId;
 use super::volatile_disk::DiskCutMode;
 use crate::crash::CrashPoint;
+use crate::report::summary_text::write_failure;
 
 /// At most this many cuts, violations and unreadable states are listed.
 pub const MAX_LISTED: usize = 200;
@@ -121,18 +122,14 @@ impl VolatileDiskReport {
         }
         for (what, list) in [("UNREADABLE", &v.unreadable), ("JUDGE MISMATCH (harness bug)", &v.judge_mismatches)] {
             for u in list {
-                let _ = writeln!(
-                    s,
+                let headline = format!(
                     "{what} {} at {} (trial {}) in disk state {}: {}",
                     u.scenario, u.point, u.trial, u.state, u.detail
                 );
-                if let Some(e) = &u.explanation {
-                    let _ = writeln!(s, "  why: {e}");
-                }
-                if let Some(k) = &u.kept {
-                    let _ = writeln!(s, "  evidence kept in {k}");
-                }
-                let _ = writeln!(s, "  rerun: {}", u.rerun);
+                let details: Vec<String> = (u.explanation.iter().map(|e| format!("why: {e}")))
+                    .chain(u.kept.iter().map(|k| format!("evidence kept in {k}")))
+                    .collect();
+                write_failure(&mut s, "", &headline, &details, "rerun", &u.rerun);
             }
         }
         s

@@ -16,15 +16,23 @@ use serde::{Deserialize, Serialize};
 use crate::external::plan::TrialPlan;
 use crate::external::process_end::ProcessEnd;
 use crate::external::ExternalCrash;
+use crate::report::checker_verdict::CheckerVerdict;
 use crate::report::external_power_loss::PowerLossSection;
+use crate::report::summary_text::write_failure;
+use crate::trial_space::Shard;
 use crate::vocab::Environment;
 
 /// Bumped in the major part when a reader of the old format would misread
 /// the new one; in the minor part when fields are only added.
 /// 1.1 added `power_loss` (the report's section for `--crash power-loss`)
 /// and `config.tear`; 1.2 `summary.no_acks`, the verdict `nothing-acked`
-/// and `config.allow_no_acks`.
-pub const EXTERNAL_SCHEMA_VERSION: &str = "1.2";
+/// and `config.allow_no_acks`; 1.3 `config.shard` (`run --writer --shard`),
+/// and the crash kind `sigabrt` is also read as `abort`.
+pub const EXTERNAL_SCHEMA_VERSION: &str = "1.3";
+
+/// The `report_kind` of every external report: what tells it from a
+/// survival report (which has no `report_kind`).
+pub const EXTERNAL_REPORT_KIND: &str = "external";
 
 /// The workload protocol this crashlab speaks (see the module docs).
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -81,31 +89,7 @@ pub const EXTERNAL_NONDETERMINISTIC_FIELDS: &[&str] = &[
     "/summary/verdict",
 ];
 
-/// What the checker said about one directory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "verdict", rename_all = "kebab-case")]
-pub enum CheckerVerdict {
-    /// Exit 0: consistent, every acknowledged operation present.
-    Consistent,
-    /// Exit 1: a violation; `reason` is the first non-empty line of stderr.
-    Violation { reason: String },
-}
-
-impl CheckerVerdict {
-    pub fn is_violation(&self) -> bool {
-        matches!(self, CheckerVerdict::Violation { .. })
-    }
-
-    /// The reason of a violation.
-    pub fn reason(&self) -> Option<&str> {
-        match self {
-            CheckerVerdict::Consistent => None,
-            CheckerVerdict::Violation { reason } => Some(reason),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExternalReport {
     pub schema_version: String,
     /// Always `external`: tells this report from a survival report.
@@ -127,7 +111,7 @@ pub struct ExternalReport {
     pub summary: ExternalSummary,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExternalRunInfo {
     pub started_at_unix: u64,
     pub duration_ms: u64,
@@ -137,7 +121,7 @@ pub struct ExternalRunInfo {
 }
 
 /// Everything that decides which trials run (with the seed).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExternalRunConfig {
     pub writer: String,
     pub checker: String,
@@ -155,10 +139,15 @@ pub struct ExternalRunConfig {
     /// `nothing-acked`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_no_acks: bool,
+    /// `--shard I/N` (schema 1.3): this report holds one contiguous block
+    /// of every crash kind's trials (`Shard::block` of `trials`);
+    /// `crashlab report merge` joins the N reports into the whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
 }
 
 /// The calibration run: setup, writer to completion, checker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CleanRun {
     pub writer_seed: u64,
     pub duration_ns: u64,
@@ -170,7 +159,7 @@ pub struct CleanRun {
 }
 
 /// How the crash was delivered in one trial.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Delivery {
     /// The signal went to the writer's process group while it ran.
@@ -214,7 +203,7 @@ impl fmt::Display for Delivery {
 
 /// Everything one trial found (what replay prints; the report keeps a
 /// [`TrialSummary`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TrialOutcome {
     pub plan: TrialPlan,
     /// The crash time planned, after the writer's start.
@@ -228,7 +217,7 @@ pub struct TrialOutcome {
     pub checker: CheckerVerdict,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TrialSummary {
     pub trial: u32,
     pub writer_seed: u64,
@@ -240,7 +229,7 @@ pub struct TrialSummary {
     pub checker: CheckerVerdict,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ViolationReport {
     pub trial: u32,
     pub reason: String,
@@ -252,7 +241,7 @@ pub struct ViolationReport {
     pub replay: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CrashSection {
     pub crash: ExternalCrash,
     pub trials: u64,
@@ -280,6 +269,26 @@ pub struct CrashSection {
 }
 
 impl CrashSection {
+    /// A section of `crash` with no trial (what aggregation and merging add to).
+    pub fn empty(crash: ExternalCrash) -> CrashSection {
+        CrashSection {
+            crash,
+            trials: 0,
+            crashed: 0,
+            finished_first: 0,
+            nothing_to_cut: 0,
+            died_of_sigbus: 0,
+            exited_after_cut: 0,
+            acks_seen: 0,
+            max_acks: 0,
+            consistent: 0,
+            violations: 0,
+            writer_ends: BTreeMap::new(),
+            failures: Vec::new(),
+            trials_detail: Vec::new(),
+        }
+    }
+
     /// Trials whose crash struck the running writer before its first ack:
     /// they test only how a program recovers from its own start-up.
     pub fn struck_before_first_ack(&self) -> u64 {
@@ -296,7 +305,7 @@ impl CrashSection {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExternalSummary {
     pub trials: u64,
     pub violations: u64,
@@ -392,22 +401,7 @@ pub fn aggregate_section(
 ) -> CrashSection {
     let mut sorted: Vec<&TrialOutcome> = outcomes.iter().collect();
     sorted.sort_by_key(|o| o.plan.trial);
-    let mut s = CrashSection {
-        crash,
-        trials: sorted.len() as u64,
-        crashed: 0,
-        finished_first: 0,
-        nothing_to_cut: 0,
-        died_of_sigbus: 0,
-        exited_after_cut: 0,
-        acks_seen: 0,
-        max_acks: 0,
-        consistent: 0,
-        violations: 0,
-        writer_ends: BTreeMap::new(),
-        failures: Vec::new(),
-        trials_detail: Vec::new(),
-    };
+    let mut s = CrashSection { trials: sorted.len() as u64, ..CrashSection::empty(crash) };
     for o in sorted {
         s.crashed += o.delivery.struck_the_writer() as u64;
         match &o.delivery {
@@ -466,8 +460,8 @@ impl ExternalSummary {
         if clean.acks == 0 {
             no_acks.push("clean-run".into());
         }
-        no_acks.extend(sections.iter().filter(|s| s.acks_seen == 0).map(|s| s.crash.name().to_owned()));
-        if power_loss.is_some_and(|p| p.acks_seen == 0) {
+        no_acks.extend(sections.iter().filter(|s| s.trials > 0 && s.acks_seen == 0).map(|s| s.crash.name().to_owned()));
+        if power_loss.is_some_and(|p| p.trials > 0 && p.acks_seen == 0) {
             no_acks.push(ExternalCrash::PowerLoss.name().to_owned());
         }
         let verdict = if violations > 0 || !clean_run_passed {
@@ -547,6 +541,13 @@ impl ExternalReport {
         if let Some(s) = &c.setup {
             let _ = writeln!(out, "  setup:   {s}");
         }
+        if let Some(shard) = c.shard {
+            let _ = writeln!(
+                out,
+                "  shard {shard} only: trials {:?} of each crash kind; `crashlab report merge` joins the shards",
+                shard.block(c.trials as usize)
+            );
+        }
         let clean = &self.clean_run;
         let _ = writeln!(
             out,
@@ -598,21 +599,20 @@ impl ExternalReport {
             p.write_summary(&mut out);
         }
         if let CheckerVerdict::Violation { reason } = &clean.checker {
-            let _ = writeln!(out, "\nVIOLATION in the clean run (no crash at all): {reason}");
-            let _ = writeln!(out, "  replay: {}", clean.replay);
+            let headline = format!("\nVIOLATION in the clean run (no crash at all): {reason}");
+            write_failure(&mut out, "", &headline, &[], "replay", &clean.replay);
         }
         for s in &self.crashes {
             for v in &s.failures {
-                let _ = writeln!(out, "\nVIOLATION {} trial {}: {}", s.crash, v.trial, v.reason);
-                let _ = writeln!(
-                    out,
-                    "  {}; writer ended with {}; {} acks{}",
+                let headline = format!("\nVIOLATION {} trial {}: {}", s.crash, v.trial, v.reason);
+                let details = [format!(
+                    "{}; writer ended with {}; {} acks{}",
                     v.delivery,
                     v.writer_end,
                     v.acks,
                     v.last_ack.as_ref().map(|a| format!(", the last `{a}`")).unwrap_or_default()
-                );
-                let _ = writeln!(out, "  replay: {}", v.replay);
+                )];
+                write_failure(&mut out, "", &headline, &details, "replay", &v.replay);
             }
         }
         if let Some(p) = &self.power_loss {
@@ -712,6 +712,7 @@ mod tests {
             timeout_secs: 60,
             tear: None,
             allow_no_acks: false,
+            shard: None,
         };
         let line = ExternalReplayLine {
             config: config.clone(),
@@ -758,5 +759,73 @@ mod tests {
                 "60"
             ]
         );
+    }
+}
+
+/// Hand-built trial outcomes and reports, for the tests of the external
+/// report's readers and writers (merge, diff, html, junit, regressions).
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+    use crate::trial_space::Shard;
+
+    /// Trial `t` of a sigkill run of seed 5: killed after `t + 1` acks; a
+    /// violation when `failing`.
+    pub fn trial(t: u32, failing: bool) -> TrialOutcome {
+        TrialOutcome {
+            plan: TrialPlan::new(5, ExternalCrash::Sigkill, t),
+            crash_at_ns: 1000 + t as u64,
+            delivery: Delivery::Signal { signal: "SIGKILL".into() },
+            writer_end: ProcessEnd::Signaled(libc::SIGKILL),
+            acks: (0..=t).map(|i| format!("rec {i}")).collect(),
+            partial_line: None,
+            checker: if failing {
+                CheckerVerdict::Violation { reason: format!("rec {t} <missing>") }
+            } else {
+                CheckerVerdict::Consistent
+            },
+        }
+    }
+
+    /// The report of a sigkill run of seed 5 whose trials are `outcomes`.
+    pub fn report_with(outcomes: &[TrialOutcome], shard: Option<Shard>) -> ExternalReport {
+        let config = ExternalRunConfig {
+            writer: "./w & <b>".into(),
+            checker: "./c".into(),
+            setup: None,
+            shell: false,
+            crashes: vec![ExternalCrash::Sigkill],
+            trials: 5,
+            timeout_secs: 60,
+            tear: None,
+            allow_no_acks: false,
+            shard,
+        };
+        let clean = CleanRun {
+            writer_seed: 1,
+            duration_ns: 2_000_000,
+            acks: 10,
+            last_ack: Some("rec 9".into()),
+            checker: CheckerVerdict::Consistent,
+            replay: "crashlab replay --writer ./w --checker ./c --crash clean --seed 5 --timeout 60".into(),
+        };
+        let replay =
+            |t: u32| format!("crashlab replay --writer ./w --checker ./c --crash sigkill --seed 5 --trial {t}");
+        let sections = vec![aggregate_section(ExternalCrash::Sigkill, outcomes, &replay)];
+        let summary = ExternalSummary::of(&clean, &sections, None, false);
+        ExternalReport {
+            schema_version: EXTERNAL_SCHEMA_VERSION.into(),
+            report_kind: EXTERNAL_REPORT_KIND.into(),
+            protocol_version: PROTOCOL_VERSION,
+            crashlab_version: "0.0.0-test".into(),
+            run: ExternalRunInfo { started_at_unix: 1, duration_ms: 7, dir: "/tmp".into(), jobs: 2 },
+            environment: Environment { kernel_release: "6.1.0-test".into(), fs_type: "ext4".into(), page_size: 4096 },
+            seed: 5,
+            config,
+            clean_run: clean,
+            crashes: sections,
+            power_loss: None,
+            summary,
+        }
     }
 }

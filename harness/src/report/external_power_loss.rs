@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::external::plan::{PowerLossPlan, PowerLossPoint};
 use crate::oracle::CrashWhen;
-use crate::report::external::CheckerVerdict;
+use crate::report::checker_verdict::CheckerVerdict;
+use crate::report::summary_text::write_failure;
 
 /// How the crash of a power-loss trial was delivered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum PowerLossDelivery {
     /// The oracle killed the writer at its crash point: the `nth` sync call,
@@ -52,7 +53,7 @@ impl fmt::Display for PowerLossDelivery {
 }
 
 /// One file of a crashed trial directory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PowerLossFile {
     /// Relative to the trial directory.
     pub path: String,
@@ -67,7 +68,7 @@ pub struct PowerLossFile {
 }
 
 /// The explanation of a violation, shrunk from the first failing state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PowerLossFinding {
     /// The checker's reason in [`PowerLossFinding::state`].
     pub reason: String,
@@ -96,7 +97,7 @@ pub struct PowerLossFinding {
 }
 
 /// Everything one power-loss trial found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PowerLossTrialOutcome {
     pub plan: PowerLossPlan,
     pub delivery: PowerLossDelivery,
@@ -120,7 +121,7 @@ pub struct PowerLossTrialOutcome {
     pub finding: Option<PowerLossFinding>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PowerLossTrialSummary {
     pub trial: u32,
     pub writer_seed: u64,
@@ -137,7 +138,7 @@ pub struct PowerLossTrialSummary {
     pub verdict: CheckerVerdict,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PowerLossViolation {
     pub trial: u32,
     pub point: PowerLossPoint,
@@ -150,7 +151,7 @@ pub struct PowerLossViolation {
 }
 
 /// What the traced clean run measured.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PowerLossCalibration {
     /// The writer's run under the oracle, from the start of the tracer to
     /// its end; timed crash points are fractions of it.
@@ -162,7 +163,7 @@ pub struct PowerLossCalibration {
     pub by_syscall: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PowerLossSection {
     /// `--tear`: units are sectors of this many bytes; none: pages.
     pub tear: Option<u64>,
@@ -202,24 +203,8 @@ pub fn aggregate_power_loss(
     let mut sorted: Vec<&PowerLossTrialOutcome> = outcomes.iter().collect();
     sorted.sort_by_key(|o| o.plan.trial);
     let mut s = PowerLossSection {
-        tear,
-        unit_bytes,
-        exhaustive_bound,
-        random_states,
-        calibration,
         trials: sorted.len() as u64,
-        syscall_trials: 0,
-        time_trials: 0,
-        finished_first: 0,
-        exhaustive_trials: 0,
-        states_checked: 0,
-        checker_runs: 0,
-        acks_seen: 0,
-        max_acks: 0,
-        consistent: 0,
-        violations: 0,
-        failures: Vec::new(),
-        trials_detail: Vec::new(),
+        ..PowerLossSection::empty(tear, unit_bytes, exhaustive_bound, random_states, calibration)
     };
     for o in sorted {
         match o.plan.point {
@@ -269,6 +254,37 @@ pub fn aggregate_power_loss(
 }
 
 impl PowerLossSection {
+    /// A section with these settings and no trial (what aggregation and
+    /// merging add to).
+    pub fn empty(
+        tear: Option<u64>,
+        unit_bytes: u64,
+        exhaustive_bound: u64,
+        random_states: u32,
+        calibration: PowerLossCalibration,
+    ) -> PowerLossSection {
+        PowerLossSection {
+            tear,
+            unit_bytes,
+            exhaustive_bound,
+            random_states,
+            calibration,
+            trials: 0,
+            syscall_trials: 0,
+            time_trials: 0,
+            finished_first: 0,
+            exhaustive_trials: 0,
+            states_checked: 0,
+            checker_runs: 0,
+            acks_seen: 0,
+            max_acks: 0,
+            consistent: 0,
+            violations: 0,
+            failures: Vec::new(),
+            trials_detail: Vec::new(),
+        }
+    }
+
     /// The human summary's power-loss part.
     pub fn write_summary(&self, out: &mut String) {
         let c = &self.calibration;
@@ -299,22 +315,23 @@ impl PowerLossSection {
 
     pub fn write_failures(&self, out: &mut String) {
         for v in &self.failures {
-            let _ =
-                writeln!(out, "\nVIOLATION power-loss trial {} ({}): {}", v.trial, v.delivery, v.finding.explanation);
+            let headline =
+                format!("\nVIOLATION power-loss trial {} ({}): {}", v.trial, v.delivery, v.finding.explanation);
             let f = &v.finding;
             // Both reasons: the first failing state's is often the clearer
             // one (it failed with more units at their floor).
-            let _ = writeln!(
-                out,
-                "  {} acks{}; first failing state: {} ({}): {}",
-                v.acks,
-                v.last_ack.as_ref().map(|a| format!(", the last `{a}`")).unwrap_or_default(),
-                f.first_state,
-                f.first_state_kind,
-                f.first_reason
-            );
-            let _ = writeln!(out, "  minimal state: {}: {}", f.state, f.reason);
-            let _ = writeln!(out, "  replay: {}", v.replay);
+            let details = [
+                format!(
+                    "{} acks{}; first failing state: {} ({}): {}",
+                    v.acks,
+                    v.last_ack.as_ref().map(|a| format!(", the last `{a}`")).unwrap_or_default(),
+                    f.first_state,
+                    f.first_state_kind,
+                    f.first_reason
+                ),
+                format!("minimal state: {}: {}", f.state, f.reason),
+            ];
+            write_failure(out, "", &headline, &details, "replay", &v.replay);
         }
     }
 }

@@ -94,7 +94,7 @@ fn cell_name(c: &CellReport) -> String {
     c.key_text()
 }
 
-const CSS: &str = r#"
+pub(crate) const CSS: &str = r#"
 :root { color-scheme: light; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 24px; color: #1b1f24; background: #fafafa; }
 h1 { font-size: 22px; margin: 0 0 4px; }

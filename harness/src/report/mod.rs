@@ -4,8 +4,9 @@
 //!   --scenario`): its types (`survival`), the aggregation of trial records
 //!   into cells (`survival_cells`) and its human summary (`survival_summary`).
 //! - The external report of users' programs (`run --writer`): its types,
-//!   aggregation and summary (`external`) and its power-loss section
-//!   (`external_power_loss`).
+//!   aggregation and summary (`external`), its power-loss section
+//!   (`external_power_loss`), and its diff, merge of shards, HTML and JUnit
+//!   (`external_*`), each beside the survival report's counterpart.
 //! - What every kind shares: the bounded reader and the one atomic writer
 //!   (`file`), reading back with the `schema_version` check and the kind
 //!   told from the JSON (`read`), the committed JSON Schemas (`schema`),
@@ -17,8 +18,13 @@
 //! Architecture Invariant: pure, except `file` and `regressions` (they read
 //! and write files); nothing here forks, maps or traces.
 
+pub mod checker_verdict;
 pub mod diff;
 pub mod external;
+pub mod external_diff;
+pub mod external_html;
+pub mod external_junit;
+pub mod external_merge;
 pub mod external_power_loss;
 pub mod file;
 pub mod html;
@@ -27,6 +33,7 @@ pub mod merge;
 pub mod read;
 pub mod regressions;
 pub mod schema;
+pub mod summary_text;
 pub mod survival;
 pub mod survival_cells;
 pub mod survival_summary;

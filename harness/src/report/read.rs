@@ -1,12 +1,15 @@
-//! Reading survival reports back, with the `schema_version` check every
-//! reader must make (see `reports/SCHEMA.md`): a report of another **major**
-//! version would be misread, so it is refused with a message that says
-//! which crashlab can read it; a newer **minor** version only adds fields,
-//! which serde ignores, so it is read.
+//! Reading reports back, with the `schema_version` check every reader must
+//! make (see `reports/SCHEMA.md`): a report of another **major** version
+//! would be misread, so it is refused with a message that says which
+//! crashlab can read it; a newer **minor** version only adds fields, which
+//! serde ignores, so it is read. The kind of a report (survival or
+//! external) is told from its JSON (`report_kind`), before its version is
+//! held against that kind's own.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::report::external::{ExternalReport, EXTERNAL_REPORT_KIND, EXTERNAL_SCHEMA_VERSION};
 use crate::report::file::{read_text, ReadFileError};
 use crate::report::survival::{SurvivalReport, SCHEMA_VERSION};
 
@@ -19,24 +22,51 @@ pub enum ReportReadError {
     Read { path: PathBuf, error: ReadFileError },
     #[error("{} is not JSON: {error}", path.display())]
     NotJson { path: PathBuf, error: serde_json::Error },
-    #[error("{} has no string `schema_version`: it is not a crashlab survival report", path.display())]
+    #[error("{} has no string `schema_version`: it is not a crashlab survival or external report", path.display())]
     NoVersion { path: PathBuf },
     #[error("{} has schema_version `{found}`, expected MAJOR.MINOR (e.g. {SCHEMA_VERSION})", path.display())]
     BadVersion { path: PathBuf, found: String },
     #[error(
-        "{} has schema_version {found}, a newer major version than this crashlab reads ({SCHEMA_VERSION}): \
+        "{} has schema_version {found}, a newer major version than this crashlab reads ({current}): \
          reading it would misread it; use the crashlab that wrote it ({written_by}) or a newer one",
         path.display()
     )]
-    NewerMajor { path: PathBuf, found: SchemaVersion, written_by: String },
+    NewerMajor { path: PathBuf, found: SchemaVersion, current: SchemaVersion, written_by: String },
     #[error(
-        "{} has schema_version {found}, an older major version than this crashlab reads ({SCHEMA_VERSION}): \
+        "{} has schema_version {found}, an older major version than this crashlab reads ({current}): \
          use the crashlab that wrote it ({written_by}), or rerun the campaign",
         path.display()
     )]
-    OlderMajor { path: PathBuf, found: SchemaVersion, written_by: String },
-    #[error("{} does not match survival report schema {found}: {error}", path.display())]
-    Malformed { path: PathBuf, found: SchemaVersion, error: serde_json::Error },
+    OlderMajor { path: PathBuf, found: SchemaVersion, current: SchemaVersion, written_by: String },
+    #[error("{} does not match {kind} report schema {found}: {error}", path.display())]
+    Malformed { path: PathBuf, kind: &'static str, found: SchemaVersion, error: serde_json::Error },
+    #[error("{} is {found} report, not {expected}", path.display())]
+    WrongKind { path: PathBuf, found: &'static str, expected: &'static str },
+}
+
+/// A report of any kind `crashlab report` reads, as its JSON says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyReport {
+    Survival(Box<SurvivalReport>),
+    External(Box<ExternalReport>),
+}
+
+impl AnyReport {
+    /// `a survival` or `an external`, for messages.
+    pub fn kind_text(&self) -> &'static str {
+        match self {
+            AnyReport::Survival(_) => "a survival",
+            AnyReport::External(_) => "an external",
+        }
+    }
+
+    /// The human summary of either kind.
+    pub fn human_summary(&self) -> String {
+        match self {
+            AnyReport::Survival(r) => r.human_summary(),
+            AnyReport::External(r) => r.human_summary(),
+        }
+    }
 }
 
 /// A parsed `schema_version`.
@@ -68,7 +98,7 @@ impl fmt::Display for SchemaVersion {
     }
 }
 
-/// Read and check the report at `path`: at most
+/// Read and check the survival report at `path`: at most
 /// [`MAX_REPORT_BYTES`](crate::report::file::MAX_REPORT_BYTES) of it, so a
 /// device or an endless pipe is refused instead of exhausting memory.
 pub fn read_report(path: &Path) -> Result<SurvivalReport, ReportReadError> {
@@ -76,12 +106,31 @@ pub fn read_report(path: &Path) -> Result<SurvivalReport, ReportReadError> {
     parse_report(&text, path)
 }
 
+/// Read and check the report of any kind at `path` (bounded as
+/// [`read_report`]).
+pub fn read_any_report(path: &Path) -> Result<AnyReport, ReportReadError> {
+    let text = read_text(path).map_err(|error| ReportReadError::Read { path: path.to_owned(), error })?;
+    parse_any_report(&text, path)
+}
+
+/// [`parse_any_report`], for a survival report only.
+pub fn parse_report(text: &str, path: &Path) -> Result<SurvivalReport, ReportReadError> {
+    match parse_any_report(text, path)? {
+        AnyReport::Survival(r) => Ok(*r),
+        other => Err(ReportReadError::WrongKind {
+            path: path.to_owned(),
+            found: other.kind_text(),
+            expected: "a survival report",
+        }),
+    }
+}
+
 /// Check the version of the report in `text` (read from `path`, named in
 /// errors), then decode it. The version is checked first, so a report of
 /// another major version gets the version message, not a confusing
 /// complaint about some field whose meaning changed. The first pass keeps
 /// only the two version strings (no tree of the whole document in memory).
-pub fn parse_report(text: &str, path: &Path) -> Result<SurvivalReport, ReportReadError> {
+pub fn parse_any_report(text: &str, path: &Path) -> Result<AnyReport, ReportReadError> {
     let path = path.to_owned();
     let versions: Versions =
         serde_json::from_str(text).map_err(|error| ReportReadError::NotJson { path: path.clone(), error })?;
@@ -91,24 +140,36 @@ pub fn parse_report(text: &str, path: &Path) -> Result<SurvivalReport, ReportRea
     let Some(found) = SchemaVersion::parse(&found) else {
         return Err(ReportReadError::BadVersion { path, found });
     };
-    let current = SchemaVersion::current();
+    // Only external reports carry `report_kind` (survival reports predate it).
+    let external = versions.kind.as_deref() == Some(EXTERNAL_REPORT_KIND);
+    let (kind, current) = if external {
+        ("external", SchemaVersion::parse(EXTERNAL_SCHEMA_VERSION).expect("MAJOR.MINOR"))
+    } else {
+        ("survival", SchemaVersion::current())
+    };
     let written_by = versions.crashlab.unwrap_or_else(|| "unknown version".to_owned());
     if found.major > current.major {
-        return Err(ReportReadError::NewerMajor { path, found, written_by });
+        return Err(ReportReadError::NewerMajor { path, found, current, written_by });
     }
     if found.major < current.major {
-        return Err(ReportReadError::OlderMajor { path, found, written_by });
+        return Err(ReportReadError::OlderMajor { path, found, current, written_by });
     }
-    serde_json::from_str(text).map_err(|error| ReportReadError::Malformed { path, found, error })
+    let malformed = |error| ReportReadError::Malformed { path: path.clone(), kind, found, error };
+    if external {
+        serde_json::from_str(text).map(|r| AnyReport::External(Box::new(r))).map_err(malformed)
+    } else {
+        serde_json::from_str(text).map(|r| AnyReport::Survival(Box::new(r))).map_err(malformed)
+    }
 }
 
-/// The top-level `schema_version` and `crashlab_version` of a JSON
-/// document, when they are strings; any other JSON value decodes to none
-/// (everything else is skipped without being kept).
+/// The top-level `schema_version`, `crashlab_version` and `report_kind` of
+/// a JSON document, when they are strings; any other JSON value decodes to
+/// none (everything else is skipped without being kept).
 #[derive(Default)]
 struct Versions {
     schema: Option<String>,
     crashlab: Option<String>,
+    kind: Option<String>,
 }
 
 impl<'de> serde::Deserialize<'de> for Versions {
@@ -132,6 +193,7 @@ impl<'de> serde::de::Visitor<'de> for VersionsVisitor {
             match &*key {
                 "schema_version" => v.schema = map.next_value::<MaybeString>()?.0,
                 "crashlab_version" => v.crashlab = map.next_value::<MaybeString>()?.0,
+                "report_kind" => v.kind = map.next_value::<MaybeString>()?.0,
                 _ => {
                     map.next_value::<serde::de::IgnoredAny>()?;
                 }
@@ -242,6 +304,32 @@ mod tests {
         assert!(matches!(e, ReportReadError::NoVersion { .. }), "{e}");
         let e = parse_report("not json", Path::new("r.json")).unwrap_err();
         assert!(matches!(e, ReportReadError::NotJson { .. }), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+    use crate::report::external::test_support::{report_with, trial};
+
+    #[test]
+    fn an_external_report_is_told_by_its_kind_and_held_against_its_own_version() {
+        let r = report_with(&[trial(0, true)], None);
+        let text = serde_json::to_string(&r).unwrap();
+        let back = parse_any_report(&text, Path::new("e.json")).unwrap();
+        assert_eq!(back, AnyReport::External(Box::new(r)));
+        let e = parse_report(&text, Path::new("e.json")).unwrap_err();
+        assert!(matches!(e, ReportReadError::WrongKind { .. }), "{e}");
+        assert_eq!(e.to_string(), "e.json is an external report, not a survival report");
+
+        let newer = text.replacen(EXTERNAL_SCHEMA_VERSION, "2.0", 1);
+        let e = parse_any_report(&newer, Path::new("e.json")).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, ReportReadError::NewerMajor { .. }), "{msg}");
+        assert!(msg.contains(&format!("than this crashlab reads ({EXTERNAL_SCHEMA_VERSION})")), "{msg}");
+        let garbled = text.replacen("\"trials_detail\"", "\"trials_detail_\"", 1);
+        let e = parse_any_report(&garbled, Path::new("e.json")).unwrap_err();
+        assert!(e.to_string().starts_with("e.json does not match external report schema"), "{e}");
     }
 }
 

@@ -8,11 +8,18 @@
 //! with `#` are comments (crashlab writes one before each entry: when, which
 //! cell, what went wrong). Every other line is a replay line exactly as
 //! reports print it, `crashlab replay --scenario ... --txns N [...]`.
+//!
+//! `run --writer --regressions FILE` appends the failing trials of a user's
+//! program the same way (same locking, same comments), as `crashlab replay
+//! --writer ...` lines, to the file it names: never to the scenarios' file,
+//! whose lines the scenario tests parse as built-in replay lines.
 
 use std::io::Write as _;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::report::checker_verdict::CheckerVerdict;
+use crate::report::external::ExternalReport;
 use crate::report::file::{read_text, read_text_from, ReadFileError};
 use crate::report::survival::{ReplayLine, SurvivalReport, Verdict};
 use crate::utc_time::utc_date;
@@ -27,6 +34,16 @@ pub const HEADER: &str = "\
 #   crashlab replay --scenario S --crash K --point P --seed N --size B --txns T [--model M] [--tear B] [--state X]
 # A line that does not parse fails the tests. Timed points (inside:, time:)
 # rerun the same plan but may land elsewhere.
+";
+
+/// What a new regressions file of a user's program (`run --writer
+/// --regressions FILE`) starts with.
+pub const EXTERNAL_HEADER: &str = "\
+# crashlab regressions of your program: trials of `crashlab run --writer` that
+# failed once, appended by --regressions. Format: blank lines and lines
+# starting with # are comments; every other line is a replay line:
+#   crashlab replay --writer W --checker C --crash K --seed N --trial T --clean-ns D [...]
+# Rerun one with your shell; delete it once the bug it records is fixed.
 ";
 
 /// Why the regressions file could not be read or appended to. The cause is
@@ -125,9 +142,56 @@ pub fn failing_trials(report: &SurvivalReport) -> Vec<FailingTrial> {
     out
 }
 
+/// Every failing trial of an external report: the clean run if it failed,
+/// each violating trial of each crash kind, each power-loss violation (its
+/// replay line rebuilds the minimal state).
+pub fn external_failing_trials(report: &ExternalReport) -> Vec<FailingTrial> {
+    let e = &report.environment;
+    let context = format!(
+        "{} `{}`: crashlab {}, kernel {}, {}",
+        utc_date(report.run.started_at_unix),
+        report.config.writer,
+        report.crashlab_version,
+        e.kernel_release,
+        e.fs_type
+    );
+    let mut out = Vec::new();
+    let mut push = |comment: String, replay: &str| {
+        if !out.iter().any(|t: &FailingTrial| t.replay == replay) {
+            out.push(FailingTrial { comment: comment.replace(['\n', '\r'], " "), replay: replay.to_owned() });
+        }
+    };
+    if let CheckerVerdict::Violation { reason } = &report.clean_run.checker {
+        push(format!("# {context}; the clean run (no crash): {reason}"), &report.clean_run.replay);
+    }
+    for k in &report.crashes {
+        for v in &k.failures {
+            push(format!("# {context}; {} trial {}: {}", k.crash, v.trial, v.reason), &v.replay);
+        }
+    }
+    if let Some(p) = &report.power_loss {
+        for v in &p.failures {
+            push(format!("# {context}; power-loss trial {}: {}", v.trial, v.finding.explanation), &v.replay);
+        }
+    }
+    out
+}
+
 /// Append the failing trials of `report` to the file at `path` (created with
 /// [`HEADER`] if missing), skipping lines already there. Returns how many
 /// were appended.
+pub fn append_regressions(path: &Path, report: &SurvivalReport) -> Result<usize, RegressionsError> {
+    append_failing_trials(path, HEADER, &failing_trials(report))
+}
+
+/// Append the failing trials of an external report to the file at `path`
+/// (created with [`EXTERNAL_HEADER`] if missing), as [`append_regressions`].
+pub fn append_external_regressions(path: &Path, report: &ExternalReport) -> Result<usize, RegressionsError> {
+    append_failing_trials(path, EXTERNAL_HEADER, &external_failing_trials(report))
+}
+
+/// Append `trials` to the file at `path` (created with `header` if
+/// missing), skipping lines already there. Returns how many were appended.
 ///
 /// How, and why not through the atomic writer of reports: this file is
 /// shared (one per checkout, appended to by every campaign, edited by
@@ -143,8 +207,7 @@ pub fn failing_trials(report: &SurvivalReport) -> Vec<FailingTrial> {
 /// flushed. Existing bytes are never rewritten: a failed or short write
 /// (a full disk) is undone by truncating back to the length read under the
 /// lock, so the file never keeps a partial line either.
-pub fn append_regressions(path: &Path, report: &SurvivalReport) -> Result<usize, RegressionsError> {
-    let trials = failing_trials(report);
+fn append_failing_trials(path: &Path, header: &str, trials: &[FailingTrial]) -> Result<usize, RegressionsError> {
     if trials.is_empty() {
         return Ok(0);
     }
@@ -165,7 +228,7 @@ pub fn append_regressions(path: &Path, report: &SurvivalReport) -> Result<usize,
     let kind = file.metadata().map_err(write_err)?.file_type();
     if kind.is_char_device() {
         // `--regressions /dev/null`: nothing to read, lock or undo.
-        let (text, appended) = failing_text("", &trials);
+        let (text, appended) = failing_text("", header, trials);
         return file.write_all(text.as_bytes()).map(|()| appended).map_err(write_err);
     }
     if !kind.is_file() {
@@ -176,7 +239,7 @@ pub fn append_regressions(path: &Path, report: &SurvivalReport) -> Result<usize,
         .map_err(|(_, errno)| write_err(errno.into()))?;
     let existing =
         read_text_from(&mut file).map_err(|error| RegressionsError::Read { path: path.to_owned(), error })?;
-    let (text, appended) = failing_text(&existing, &trials);
+    let (text, appended) = failing_text(&existing, header, trials);
     if appended == 0 {
         return Ok(0);
     }
@@ -195,14 +258,14 @@ pub fn append_regressions(path: &Path, report: &SurvivalReport) -> Result<usize,
     Ok(appended)
 }
 
-/// What to append after `existing` for `trials` (a header for a new file,
+/// What to append after `existing` for `trials` (`header` for a new file,
 /// a newline if the last line lacks one, then every trial not recorded
 /// yet), and how many trials that is.
-fn failing_text(existing: &str, trials: &[FailingTrial]) -> (String, usize) {
+fn failing_text(existing: &str, header: &str, trials: &[FailingTrial]) -> (String, usize) {
     let known: Vec<&str> = existing.lines().map(str::trim).collect();
     let mut text = String::new();
     if existing.trim().is_empty() {
-        text.push_str(HEADER);
+        text.push_str(header);
     } else if !existing.ends_with('\n') {
         text.push('\n');
     }
@@ -243,5 +306,27 @@ mod tests {
     #[test]
     fn the_header_is_all_comment() {
         assert!(parse_regressions(HEADER, Path::new("h")).unwrap().is_empty());
+        assert!(EXTERNAL_HEADER.lines().all(|l| l.starts_with('#')));
+    }
+
+    #[test]
+    fn an_external_report_appends_each_violating_trial_once_under_its_own_header() {
+        use crate::report::external::test_support::{report_with, trial};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mine.txt");
+        let r = report_with(&[trial(0, false), trial(1, true), trial(3, true)], None);
+        assert_eq!(append_external_regressions(&path, &r).unwrap(), 2);
+        assert_eq!(append_external_regressions(&path, &r).unwrap(), 0, "lines already there are not added twice");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(EXTERNAL_HEADER), "{text}");
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            lines,
+            [
+                "crashlab replay --writer ./w --checker ./c --crash sigkill --seed 5 --trial 1",
+                "crashlab replay --writer ./w --checker ./c --crash sigkill --seed 5 --trial 3"
+            ]
+        );
+        assert!(text.contains("sigkill trial 3: rec 3 <missing>"), "{text}");
     }
 }

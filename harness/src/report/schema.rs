@@ -1,7 +1,8 @@
 //! The JSON Schemas of crashlab's reports, generated from the report types
 //! (their `#[derive(JsonSchema)]`, doc comments included), and committed in
-//! `reports/`: the survival report (`crashlab matrix|run`) and the soundness
-//! report (`crashlab soundness`). A test regenerates each and fails when
+//! `reports/`: the survival report (`crashlab matrix|run`), the external
+//! report (`crashlab run --writer`) and the soundness report (`crashlab
+//! soundness`). A test regenerates each and fails when
 //! the committed copy drifts from the types.
 //!
 //! The types that serialize as their text form (`#[serde(into = "String")]`)
@@ -16,8 +17,10 @@ use std::borrow::Cow;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 
 use crate::crash::{CrashPoint, PointSelection};
+use crate::oracle::CrashWhen;
 use crate::realcut::campaign::WorkloadId;
 use crate::realcut::report::{SoundnessReport, SOUNDNESS_SCHEMA_VERSION};
+use crate::report::external::{ExternalReport, EXTERNAL_SCHEMA_VERSION};
 use crate::report::survival::{SurvivalReport, SCHEMA_VERSION};
 use crate::scenario::ScenarioId;
 use crate::spec::SyncPolicy;
@@ -31,16 +34,19 @@ pub enum ReportKind {
     Survival,
     /// `crashlab soundness` reports.
     Soundness,
+    /// `crashlab run --writer` reports (users' programs).
+    External,
 }
 
 impl ReportKind {
-    pub const ALL: [ReportKind; 2] = [ReportKind::Survival, ReportKind::Soundness];
+    pub const ALL: [ReportKind; 3] = [ReportKind::Survival, ReportKind::Soundness, ReportKind::External];
 
     /// The argument of `crashlab report schema KIND`.
     pub fn name(self) -> &'static str {
         match self {
             ReportKind::Survival => "survival",
             ReportKind::Soundness => "soundness",
+            ReportKind::External => "external",
         }
     }
 
@@ -49,6 +55,7 @@ impl ReportKind {
         match self {
             ReportKind::Survival => "reports/survival-report.schema.json",
             ReportKind::Soundness => "reports/soundness-report.schema.json",
+            ReportKind::External => "reports/external-report.schema.json",
         }
     }
 
@@ -75,6 +82,12 @@ impl ReportKind {
                 "crashlab soundness report",
                 SOUNDNESS_SCHEMA_VERSION,
                 "reports/SOUNDNESS.md",
+            ),
+            ReportKind::External => (
+                generator.into_root_schema_for::<ExternalReport>(),
+                "crashlab external report",
+                EXTERNAL_SCHEMA_VERSION,
+                "reports/SCHEMA.md",
             ),
         };
         schema.insert("title".into(), title.into());
@@ -111,7 +124,7 @@ impl std::str::FromStr for ReportKind {
         ReportKind::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown report kind `{s}`; expected survival or soundness"))
+            .ok_or_else(|| format!("unknown report kind `{s}`; expected survival, soundness or external"))
     }
 }
 
@@ -190,6 +203,20 @@ impl JsonSchema for Shard {
             "Shard I of N (1-based): this report holds one contiguous block of every cell's crash points.",
             "^[1-9][0-9]*/[1-9][0-9]*$".into(),
         )
+    }
+}
+
+impl JsonSchema for CrashWhen {
+    fn schema_name() -> Cow<'static, str> {
+        "CrashWhen".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "description": "At which stop of the chosen sync call the writer was killed: before (the call never \
+                            ran) or after (it completed, the writer never saw its return).",
+            "enum": ["before", "after"]
+        })
     }
 }
 

@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::expectation::{AckExpectation, PersistenceModel};
+use crate::report::summary_text::write_failure;
 use crate::report::survival::{CellReport, SurvivalReport, Verdict};
 use crate::vocab::RealColumn;
 
@@ -158,11 +159,8 @@ impl SurvivalReport {
         for c in self.cells.iter().filter(|c| c.verdict != Verdict::AsExpected) {
             let _ = writeln!(out, "\n{}: {}", c.key_text(), c.verdict_reason.as_deref().unwrap_or(""));
             for f in &c.failures {
-                let _ = writeln!(out, "  at {} ({}):", f.point, f.exit);
-                for d in &f.details {
-                    let _ = writeln!(out, "    {d}");
-                }
-                let _ = writeln!(out, "    replay: {}", f.replay);
+                let headline = format!("at {} ({}):", f.point, f.exit);
+                write_failure(&mut out, "  ", &headline, &f.details, "replay", &f.replay);
             }
             if c.failures.is_empty() {
                 let _ = writeln!(out, "  replay: {}", c.replay);

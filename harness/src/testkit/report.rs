@@ -8,7 +8,8 @@ use std::str::FromStr;
 use super::{reexec, Crash, TestkitError};
 use crate::external::power_loss::PowerLossReplayed;
 use crate::external::Replayed;
-use crate::report::external::{CheckerVerdict, ExternalReport, ReplayTarget};
+use crate::report::checker_verdict::CheckerVerdict;
+use crate::report::external::{ExternalReport, ReplayTarget};
 use crate::report::external_power_loss::PowerLossSection;
 
 /// The environment variable that makes [`super::CrashTest::run`] replay one

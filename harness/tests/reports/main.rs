@@ -1,6 +1,6 @@
-//! The report tooling end to end: the committed JSON Schema, `crashlab
-//! report show|diff|merge|html|schema`, `--shard`, `--html`, `--junit`, the
-//! regressions file, and the HTML page rendered in headless Chromium.
+//! The report tooling end to end: the committed JSON Schemas, `crashlab
+//! report show|diff|merge|html|schema` on survival and external reports,
+//! `--shard`, `--html`, `--junit`, the regressions file, and the HTML page rendered in headless Chromium.
 //!
 //! One test binary (not one per file) to keep link time down.
 
@@ -11,6 +11,7 @@ mod campaign;
 
 mod browser;
 mod commands;
+mod external;
 mod hostile_files;
 mod schema;
 mod shards;

@@ -2,7 +2,9 @@
 //! committed sample reports match them.
 
 use crate::campaign::{crashlab, text};
-use crate::report_schema_validation::{assert_valid_report, assert_valid_soundness_report};
+use crate::report_schema_validation::{
+    assert_valid_external_report, assert_valid_report, assert_valid_soundness_report,
+};
 use crashlab::report::schema::ReportKind;
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
@@ -45,7 +47,7 @@ fn the_committed_schemas_are_what_the_report_types_generate() {
 #[test]
 fn the_committed_samples_match_their_schemas() {
     let dir = format!("{ROOT}/reports/samples");
-    let mut checked = (0, 0);
+    let mut checked = (0, 0, 0);
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -60,11 +62,32 @@ fn the_committed_samples_match_their_schemas() {
         } else if name.starts_with("survival-") {
             assert_valid_report(&report, &name);
             checked.0 += 1;
+        } else if name.starts_with("external-") {
+            assert_valid_external_report(&report, &name);
+            // And crashlab reads it back as an external report.
+            let r = crashlab::report::read::read_any_report(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let crashlab::report::read::AnyReport::External(r) = r else {
+                panic!("{name} reads as {} report", r.kind_text())
+            };
+            // Its page, when committed beside it, is what `report html` renders.
+            let page = path.with_extension("html");
+            if page.exists() {
+                let rendered = crashlab::report::external_html::render_external_html(&r);
+                assert!(
+                    std::fs::read_to_string(&page).unwrap() == rendered,
+                    "{} is stale: regenerate it with `crashlab report html reports/samples/{name}`",
+                    page.display()
+                );
+            }
+            checked.2 += 1;
         } else {
-            panic!("reports/samples/{name}: name it survival-* or soundness-* so its schema is known");
+            panic!("reports/samples/{name}: name it survival-*, soundness-* or external-* so its schema is known");
         }
     }
-    assert!(checked.0 >= 2 && checked.1 >= 2, "samples checked (survival, soundness): {checked:?}");
+    assert!(
+        checked.0 >= 2 && checked.1 >= 2 && checked.2 >= 1,
+        "samples checked (survival, soundness, external): {checked:?}"
+    );
 }
 
 /// The soundness schema is not vacuous: it refuses a report with a field of

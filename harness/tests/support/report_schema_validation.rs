@@ -10,7 +10,8 @@ use crashlab::report::schema::ReportKind;
 /// (described by `what`) matches the committed schema of `kind`, compiled
 /// once per test process.
 fn assert_matches(kind: ReportKind, report: &serde_json::Value, what: &str) {
-    static VALIDATORS: [OnceLock<jsonschema::Validator>; ReportKind::ALL.len()] = [OnceLock::new(), OnceLock::new()];
+    static VALIDATORS: [OnceLock<jsonschema::Validator>; ReportKind::ALL.len()] =
+        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
     let i = ReportKind::ALL.iter().position(|&k| k == kind).expect("every kind is in ALL");
     let file = kind.committed_path();
     let validator = VALIDATORS[i].get_or_init(|| {
@@ -47,4 +48,10 @@ pub fn assert_valid(report: &crashlab::report::survival::SurvivalReport, what: &
 #[allow(dead_code)]
 pub fn assert_valid_soundness_report(report: &serde_json::Value, what: &str) {
     assert_matches(ReportKind::Soundness, report, what);
+}
+
+/// An external report (`crashlab run --writer`) must match its committed schema.
+#[allow(dead_code)]
+pub fn assert_valid_external_report(report: &serde_json::Value, what: &str) {
+    assert_matches(ReportKind::External, report, what);
 }

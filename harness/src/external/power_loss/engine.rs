@@ -24,7 +24,8 @@ use crate::external::process::AckLines;
 use crate::external::trial::{lossy, run_setup, sigbus_hint, TrialSlot};
 use crate::external::{canonical, run_dir, ExternalError};
 use crate::oracle::{CrashSyscall, SyscallCrashPoint, WriterEnd};
-use crate::report::external::{CheckerVerdict, ReplayTarget};
+use crate::report::checker_verdict::CheckerVerdict;
+use crate::report::external::ReplayTarget;
 use crate::report::external_power_loss::{
     PowerLossCalibration, PowerLossDelivery, PowerLossFile, PowerLossFinding, PowerLossTrialOutcome,
 };
