@@ -31,6 +31,7 @@ pub mod live_image;
 pub mod matrix;
 pub mod oracle;
 pub mod page_buffer;
+pub mod page_size;
 pub mod payload;
 pub mod power_loss;
 pub mod process_model;
@@ -50,6 +51,7 @@ pub mod testkit;
 pub mod trial_replay;
 pub mod trial_space;
 pub mod utc_time;
+pub mod worker_pool;
 
 /// Errors of the lab and the engine. Each says what failed and with which
 /// path, command or value.

@@ -16,11 +16,12 @@ use clap::{Args, Parser, Subcommand};
 
 use crashlab::crash::{CrashKind, PointSelection};
 use crashlab::expectation::PersistenceModel;
-use crashlab::lab::pool::{PoolConfig, WorkerCommand};
+use crashlab::lab::pool::PoolConfig;
 use crashlab::matrix::{run_matrix_with_real, write_report};
 use crashlab::report::{MatrixConfig, SurvivalReport};
 use crashlab::scenario::{derive_seed, ScenarioId};
 use crashlab::trial_space::{planned_trials_cancellable, Shard};
+use crashlab::worker_pool::WorkerCommand;
 use crashlab::LabError;
 use crashlab::{flag_limits, limits};
 
@@ -159,11 +160,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Worker { args } = cli.command {
         // Before anything could start a thread: the worker forks.
-        return ExitCode::from(crashlab::lab::pool::worker_main(args) as u8);
+        return ExitCode::from(crashlab::lab::worker::worker_main(args) as u8);
     }
     if let Command::RealcutWorker { args } = cli.command {
         // Also forks: before anything could start a thread.
-        return ExitCode::from(crashlab::lab::realcut_trial::realcut_worker_main(args) as u8);
+        return ExitCode::from(crashlab::realcut::worker::realcut_worker_main(args) as u8);
     }
     // Dropped on every way out of here, returns and panics alike.
     let _leftovers = KillLeftovers;

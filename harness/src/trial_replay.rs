@@ -9,7 +9,8 @@ use std::sync::Arc;
 use crate::crash::PointSelection;
 use crate::expectation::{expected_acks, PersistenceModel};
 use crate::lab::pool::{run_batches, Batch, PoolConfig};
-use crate::lab::trial::{page_size, TrialRecord};
+use crate::lab::trial::TrialRecord;
+use crate::page_size::page_size;
 use crate::report::{aggregate_cell, CellInput, CellReport, MatrixConfig, ReplayLine};
 use crate::LabError;
 

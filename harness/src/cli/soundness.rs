@@ -16,11 +16,10 @@ use clap::Args;
 
 use crashlab::crash::CrashPoint;
 use crashlab::expectation::PersistenceModel;
-use crashlab::realcut::campaign::{
-    bench_loopcut, run_loopcut, RealPoolConfig, SoundnessConfig, WorkloadId, DEFAULT_WRITERS_PER_CUT,
-};
+use crashlab::realcut::campaign::{SoundnessConfig, WorkloadId, DEFAULT_WRITERS_PER_CUT};
 use crashlab::realcut::columns::{check_available, default_image_dir, RealColumn, RealSetup};
 use crashlab::realcut::fs::{CutMethod, FsKind};
+use crashlab::realcut::loopcut::{bench_loopcut, run_loopcut, RealPoolConfig};
 use crashlab::realcut::report::SoundnessReport;
 use crashlab::realcut::{Backend, RealcutError};
 use crashlab::{flag_limits, limits};

@@ -140,7 +140,7 @@ impl ExternalConfig {
             if !self.crashes.contains(&ExternalCrash::PowerLoss) {
                 return Err(ExternalError::BadInput(format!("--tear {tear}: only --crash power-loss tears pages")));
             }
-            let page = crate::lab::trial::page_size();
+            let page = crate::page_size::page_size();
             if tear == 0 || page % tear != 0 {
                 return Err(ExternalError::BadInput(format!(
                     "--tear {tear}: the sector size must divide the page size ({page} bytes)"
@@ -320,7 +320,7 @@ fn power_loss_section(
     let plans: Vec<PowerLossPlan> =
         (0..config.trials).map(|t| PowerLossPlan::new(config.seed, t, calibration.sync_calls)).collect();
     let outcomes = run_power_loss_trials(config, dir, &plans, &calibration, &supervision, &abandon)?;
-    let page = crate::lab::trial::page_size();
+    let page = crate::page_size::page_size();
     let (clean_ns, calls) = (calibration.traced_clean_ns, calibration.sync_calls);
     let replay = |trial, state: &str| {
         config.replay_line(ReplayTarget::PowerLoss { trial, clean_ns, calls }).with_state(state).to_string()

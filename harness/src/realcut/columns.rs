@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::campaign::{batch_len, check_loopcut, run_loopcut_batches, LoopcutBatch, RealPoolConfig};
+use super::campaign::batch_len;
 use super::fs::{CutMethod, FsKind};
+use super::loopcut::{check_loopcut, run_loopcut_batches, LoopcutBatch, RealPoolConfig};
 use super::protocol::RealTrialRecord;
 use super::vm::{run_vm_trials, VmAssets, VmGuest, VmRunConfig, VmTrial};
 use super::{Backend, RealcutError};

@@ -446,7 +446,7 @@ impl VmGuest {
             writeback_centisecs: None,
             accel: Accel::Kvm,
         };
-        let page = crate::lab::trial::page_size();
+        let page = crate::page_size::page_size();
         let spec = WriterSpec {
             file_size: page,
             page_size: page,
@@ -1272,7 +1272,7 @@ pub fn run_vm(
         backend: Backend::Vm,
         environment: SoundnessEnvironment {
             kernel_release: kernel,
-            page_size: crate::lab::trial::page_size(),
+            page_size: crate::page_size::page_size(),
             work_dir: run.work.display().to_string(),
             work_dir_fs: crate::environment::fs_type(&run.work),
             model: opts.disk.verdict_model_name().into(),
