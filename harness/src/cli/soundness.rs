@@ -246,7 +246,7 @@ pub fn real_columns(
     let vm = if vm_columns.is_empty() {
         None
     } else {
-        use crashlab::realcut::vm::VmAssets;
+        use crashlab::realcut::vm::assets::VmAssets;
         Some(VmAssets::locate(a.vm_dir.as_deref()).with_context(|| format!("--real {}", names(&vm_columns)))?)
     };
     let loopcut: Vec<RealColumn> = columns.iter().copied().filter(|c| c.backend == Backend::Loopcut).collect();
@@ -481,7 +481,11 @@ fn bench(a: &SoundnessArgs, cfg: &SoundnessConfig, pool: &RealPoolConfig) -> Res
 }
 
 fn vm(a: &SoundnessArgs, cfg: SoundnessConfig) -> Result<ExitCode> {
-    use crashlab::realcut::vm::{bench_vm, run_vm, VmAssets, VmDisk, VmGuest, VmOptions, VmRunConfig};
+    use crashlab::realcut::vm::assets::VmAssets;
+    use crashlab::realcut::vm::bench::bench_vm;
+    use crashlab::realcut::vm::guest::VmGuest;
+    use crashlab::realcut::vm::runs::{run_vm, VmRunConfig};
+    use crashlab::realcut::vm::{VmDisk, VmOptions};
     use crashlab::realcut::volatile_disk::DEFAULT_STATES_PER_CUT;
     let disk = a.disk.unwrap_or_default();
     if disk == VmDisk::NoCache && a.disk_states.is_some() {
