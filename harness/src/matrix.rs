@@ -14,7 +14,8 @@ use crate::lab::protocol::{PowerLossPlan, TrialPlan};
 use crate::page_size::page_size;
 use crate::power_loss::PowerLossConfig;
 use crate::realcut::campaign::{PlannedTrial, SoundnessConfig, WorkloadId};
-use crate::realcut::columns::{run_real_cells, RealCell, RealColumn, RealSetup};
+use crate::realcut::columns::{run_real_cells, RealCell, RealSetup};
+use crate::realcut::real_column::RealColumn;
 use crate::realcut::{Backend, RealcutError};
 use crate::report::{
     aggregate_cell, aggregate_real_cell, CellInput, CellReport, MatrixConfig, RealCellInput, ReplayLine, RunInfo,

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::crash::CrashKind;
 use crate::expectation::PersistenceModel;
-use crate::realcut::columns::RealColumn;
+use crate::realcut::real_column::RealColumn;
 use crate::report::{CellReport, SurvivalReport, Verdict};
 use crate::scenario::ScenarioId;
 

@@ -20,7 +20,7 @@ use std::fmt::Write as _;
 
 use crate::crash::CrashKind;
 use crate::expectation::{AckExpectation, PersistenceModel};
-use crate::realcut::columns::RealColumn;
+use crate::realcut::real_column::RealColumn;
 use crate::report::{CellReport, SurvivalReport, Verdict};
 use crate::scenario::ScenarioId;
 use crate::utc_time::utc_timestamp;

@@ -17,7 +17,7 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 
 use crate::crash::{CrashPoint, PointSelection};
 use crate::realcut::campaign::WorkloadId;
-use crate::realcut::columns::{RealColumn, REAL_COLUMN_PATTERN};
+use crate::realcut::real_column::{RealColumn, REAL_COLUMN_PATTERN};
 use crate::realcut::report::{SoundnessReport, SOUNDNESS_SCHEMA_VERSION};
 use crate::report::{SurvivalReport, SCHEMA_VERSION};
 use crate::scenario::ScenarioId;

@@ -36,8 +36,9 @@
 //! soundness report), [`vm`] (the qemu backend), [`volatile_disk`] (pure:
 //! a disk with a volatile write cache, the states a cut may leave, their
 //! sampling), [`nbd`] (a minimal NBD server for it, on a thread),
-//! [`volatile_report`] (the report's section on such a disk), [`columns`]
-//! (the `power-loss-real` columns of the survival matrix: `matrix --real`).
+//! [`volatile_report`] (the report's section on such a disk), [`real_column`]
+//! (pure: a `power-loss-real` column of the survival matrix, `matrix
+//! --real`) and [`columns`] (running those columns).
 
 pub mod campaign;
 pub mod columns;
@@ -47,6 +48,7 @@ pub mod judge;
 pub mod loopcut;
 pub mod nbd;
 pub mod protocol;
+pub mod real_column;
 pub mod report;
 pub mod sys;
 pub mod vm;
