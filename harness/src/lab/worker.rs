@@ -12,8 +12,7 @@ use crate::lab::protocol::{Request, Response};
 use crate::lab::test_file::TestFile;
 use crate::lab::trial::PreparedSpec;
 use crate::payload::Payloads;
-use crate::worker_pool::serve::{serve_lines, start_worker};
-use crate::worker_pool::WorkerArgv;
+use crate::worker_pool::serve::{serve_lines, start_worker, worker_main as serve_worker_main};
 use crate::LabError;
 
 pub struct WorkerArgs {
@@ -32,23 +31,10 @@ const CACHE: usize = 2;
 /// parse `--dir D --id N --watchdog S` and serve stdin/stdout. Returns the
 /// process exit code. Called before anything could start a thread.
 pub fn worker_main(args: impl IntoIterator<Item = OsString>) -> i32 {
-    let argv = match WorkerArgv::parse(args) {
-        Ok(argv) => argv,
-        Err(e) => {
-            eprintln!("crashlab worker: {e} (workers are started by crashlab, not by hand)");
-            return 2;
-        }
-    };
-    let args = WorkerArgs { dir: argv.dir, id: argv.id, watchdog_secs: argv.watchdog_secs };
-    let stdin = std::io::stdin().lock();
-    let stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    match serve(&args, stdin, stdout) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("crashlab worker {}: {e}", args.id);
-            2
-        }
-    }
+    serve_worker_main("worker", "crashlab", args, |argv, stdin, stdout| {
+        let args = WorkerArgs { dir: argv.dir, id: argv.id, watchdog_secs: argv.watchdog_secs };
+        serve(&args, stdin, stdout)
+    })
 }
 
 /// Serve requests until stdin closes. Returns an error only when the worker

@@ -33,8 +33,7 @@ use crate::realcut::fs::{CutMethod, FsKind, LiveFs};
 use crate::realcut::protocol::{RealRequest, RealResponse, RealTrialRecord};
 use crate::realcut::sys::{is_root, private_mount_namespace};
 use crate::realcut::RealcutError;
-use crate::worker_pool::serve::{serve_lines, start_worker};
-use crate::worker_pool::WorkerArgv;
+use crate::worker_pool::serve::{serve_lines, start_worker, worker_main};
 
 pub struct RealcutWorkerArgs {
     /// Where the filesystem images and mount points go (a fresh directory
@@ -62,28 +61,15 @@ struct Session {
 /// Entry point of `crashlab __realcut-worker --dir D --id N --watchdog S
 /// [--host-mounts]`. Returns the exit code.
 pub fn realcut_worker_main(args: impl IntoIterator<Item = OsString>) -> i32 {
-    let argv = match WorkerArgv::parse(args) {
-        Ok(argv) => argv,
-        Err(e) => {
-            eprintln!("crashlab realcut worker: {e} (started by `crashlab soundness`, not by hand)");
-            return 2;
-        }
-    };
-    let args = RealcutWorkerArgs {
-        host_mounts: argv.has_switch("host-mounts"),
-        dir: argv.dir,
-        id: argv.id,
-        watchdog_secs: argv.watchdog_secs,
-    };
-    let stdin = std::io::stdin().lock();
-    let stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    match serve(&args, stdin, stdout) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("crashlab realcut worker {}: {e}", args.id);
-            2
-        }
-    }
+    worker_main("realcut worker", "`crashlab soundness`", args, |argv, stdin, stdout| {
+        let args = RealcutWorkerArgs {
+            host_mounts: argv.has_switch("host-mounts"),
+            dir: argv.dir,
+            id: argv.id,
+            watchdog_secs: argv.watchdog_secs,
+        };
+        serve(&args, stdin, stdout)
+    })
 }
 
 /// Serve requests until stdin closes, then unmount and detach everything.

@@ -6,12 +6,13 @@
 //! single-threaded: [`start_worker`] checks it (from /proc/self/status)
 //! before anything else runs.
 
-use std::io::{BufRead, Write};
+use std::ffi::OsString;
+use std::io::{BufRead, BufWriter, Write};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::WorkerError;
+use super::{WorkerArgv, WorkerError};
 
 /// Threads of this process, from /proc/self/status.
 pub fn thread_count() -> Option<usize> {
@@ -35,6 +36,32 @@ pub fn start_worker(role: &str) -> Result<(), String> {
         libc::setrlimit(libc::RLIMIT_CORE, &zero);
     }
     Ok(())
+}
+
+/// The body of a worker's `main`: parse its [`WorkerArgv`] (`who` names it
+/// in errors, `started_by` says what starts it), then `serve` stdin and
+/// stdout. Returns the process exit code: 0, or 2 with the error on stderr.
+pub fn worker_main<E: std::fmt::Display>(
+    who: &str,
+    started_by: &str,
+    args: impl IntoIterator<Item = OsString>,
+    serve: impl FnOnce(WorkerArgv, std::io::StdinLock<'static>, BufWriter<std::io::StdoutLock<'static>>) -> Result<(), E>,
+) -> i32 {
+    let argv = match WorkerArgv::parse(args) {
+        Ok(argv) => argv,
+        Err(e) => {
+            eprintln!("crashlab {who}: {e} (started by {started_by}, not by hand)");
+            return 2;
+        }
+    };
+    let id = argv.id;
+    match serve(argv, std::io::stdin().lock(), BufWriter::new(std::io::stdout().lock())) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("crashlab {who} {id}: {e}");
+            2
+        }
+    }
 }
 
 /// Answer each request line with `handle`'s answer, or `refuse(message)`
