@@ -5,7 +5,7 @@
 //! pool waits for is killed (its writer child dies with it): its files are
 //! only files, nothing outlives it.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -57,31 +57,32 @@ impl WorkerAnswer for Response {
 /// A lab worker and the specs it holds.
 struct LabWorker {
     process: WorkerProcess<Request, Response>,
-    /// Spec key → the clean run's nanoseconds, for the specs the worker has.
-    prepared: HashMap<u64, u64>,
+    /// The keys of the specs the worker holds.
+    prepared: HashSet<u64>,
 }
 
 impl LabWorker {
     fn spawn(cfg: &PoolConfig, id: u32) -> Result<LabWorker, LabError> {
         let argv = WorkerArgv { dir: cfg.dir.clone(), id, watchdog_secs: cfg.watchdog_secs, switches: Vec::new() };
         let process = WorkerProcess::spawn("worker", &cfg.command, &argv)?;
-        Ok(LabWorker { process, prepared: HashMap::new() })
+        Ok(LabWorker { process, prepared: HashSet::new() })
     }
 
-    fn ensure_prepared(&mut self, key: u64, spec: &WriterSpec, cancel: &AtomicBool) -> Result<u64, LabError> {
-        if let Some(clean_ns) = self.prepared.get(&key) {
-            return Ok(*clean_ns);
+    fn ensure_prepared(&mut self, key: u64, spec: &WriterSpec, cancel: &AtomicBool) -> Result<(), LabError> {
+        if self.prepared.contains(&key) {
+            return Ok(());
         }
-        let clean_ns = match self.process.request(&Request::Prepare { key, spec: spec.clone() }, Some(cancel))? {
-            Response::Prepared { clean_ns, .. } => clean_ns,
+        match self.process.request(&Request::Prepare { key, spec: spec.clone() }, Some(cancel))? {
+            Response::Prepared { .. } => {}
             other => return Err(self.process.unexpected(&other).into()),
-        };
-        // The worker keeps only a few specs; forget the ones it dropped.
+        }
+        // The worker keeps only a few specs; forget the ones it may have
+        // dropped (asking again for one it still has costs one round trip).
         if self.prepared.len() >= 2 {
             self.prepared.clear();
         }
-        self.prepared.insert(key, clean_ns);
-        Ok(clean_ns)
+        self.prepared.insert(key);
+        Ok(())
     }
 }
 
@@ -91,7 +92,7 @@ impl BatchWorker<Batch> for LabWorker {
 
     fn must_drain_before(&self, batch: &Batch) -> bool {
         // A Prepare must not interleave with pending Run answers.
-        !self.prepared.contains_key(&batch.key)
+        !self.prepared.contains(&batch.key)
     }
 
     fn send_batch(&mut self, batch: &Batch, cancel: &AtomicBool) -> Result<(), LabError> {

@@ -65,10 +65,6 @@ impl SpecState {
     }
 }
 
-fn io_err(what: String) -> impl FnOnce(std::io::Error) -> RealcutError {
-    move |source| RealcutError::Sys { what, source }
-}
-
 /// Make the spec's file of `slot` at version 0 and durable (fsync of file
 /// and directory), its page cache as `page_cache` says.
 pub(super) fn create_file(
@@ -81,12 +77,12 @@ pub(super) fn create_file(
     write_durable(&path, &st.payloads.base)?;
     File::open(fs.mount_point())
         .and_then(|d| d.sync_all())
-        .map_err(io_err(format!("cannot fsync {}", fs.mount_point().display())))?;
+        .map_err(RealcutError::sys(format!("cannot fsync {}", fs.mount_point().display())))?;
     let f = OpenOptions::new()
         .read(true)
         .write(true)
         .open(&path)
-        .map_err(io_err(format!("cannot open {}", path.display())))?;
+        .map_err(RealcutError::sys(format!("cannot open {}", path.display())))?;
     let base: &[u8] = &st.payloads.base;
     start_page_cache(&f, &path, page_cache, base, &mut vec![0u8; base.len()])
 }
@@ -114,11 +110,11 @@ fn start_page_cache(
     }
     match page_cache {
         PageCacheStart::Read => {
-            file.read_exact_at(scratch, 0).map_err(io_err(format!("cannot read {}", path.display())))
+            file.read_exact_at(scratch, 0).map_err(RealcutError::sys(format!("cannot read {}", path.display())))
         }
         PageCacheStart::Written => {
-            file.write_all_at(base, 0).map_err(io_err(format!("cannot rewrite {}", path.display())))?;
-            file.sync_data().map_err(io_err(format!("cannot fdatasync {}", path.display())))
+            file.write_all_at(base, 0).map_err(RealcutError::sys(format!("cannot rewrite {}", path.display())))?;
+            file.sync_data().map_err(RealcutError::sys(format!("cannot fdatasync {}", path.display())))
         }
     }
 }
@@ -130,9 +126,9 @@ fn write_durable(path: &Path, bytes: &[u8]) -> Result<(), RealcutError> {
         .create(true)
         .truncate(true)
         .open(path)
-        .map_err(io_err(format!("cannot create {}", path.display())))?;
-    f.write_all_at(bytes, 0).map_err(io_err(format!("cannot write {}", path.display())))?;
-    f.sync_all().map_err(io_err(format!("cannot fsync {}", path.display())))
+        .map_err(RealcutError::sys(format!("cannot create {}", path.display())))?;
+    f.write_all_at(bytes, 0).map_err(RealcutError::sys(format!("cannot write {}", path.display())))?;
+    f.sync_all().map_err(RealcutError::sys(format!("cannot fsync {}", path.display())))
 }
 
 /// A shared or private mapping of the file under test; unmapped on drop.
@@ -207,7 +203,7 @@ impl CutGroup<'_> {
                 .read(true)
                 .write(true)
                 .open(&path)
-                .map_err(io_err(format!("cannot open {}", path.display())))?;
+                .map_err(RealcutError::sys(format!("cannot open {}", path.display())))?;
             let map = Mapping::new(&file, spec.file_size as usize, spec.mapping, &path)?;
             self.st.journal.clear();
             let plan = ChildPlan {
@@ -281,7 +277,7 @@ impl CutGroup<'_> {
         slot: usize,
         group: &[CrashPoint],
     ) -> Result<PathBuf, RealcutError> {
-        std::fs::create_dir_all(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(RealcutError::sys(format!("cannot create {}", dir.display())))?;
         let evidence = serde_json::json!({
             "what": "a real power cut left a file the simulated power-loss model forbids",
             "kernel_release": crate::environment::kernel_release(),
@@ -301,7 +297,8 @@ impl CutGroup<'_> {
             "spec": self.st.spec,
         });
         let json = serde_json::to_string_pretty(&evidence).expect("evidence serializes");
-        std::fs::write(dir.join("trial.json"), json).map_err(io_err(format!("cannot write {}", dir.display())))?;
+        std::fs::write(dir.join("trial.json"), json)
+            .map_err(RealcutError::sys(format!("cannot write {}", dir.display())))?;
         // The file as the model judged it (read back through the mount).
         let observed = match self.cut {
             CutMethod::Shutdown => std::fs::read(self.path(slot)).ok(),
@@ -309,7 +306,7 @@ impl CutGroup<'_> {
         };
         if let Some(bytes) = observed {
             std::fs::write(dir.join("observed.bin"), bytes)
-                .map_err(io_err(format!("cannot write {}", dir.display())))?;
+                .map_err(RealcutError::sys(format!("cannot write {}", dir.display())))?;
         }
         self.fs.save_image(self.cut, &dir.join(format!("post-cut-{}.img", rec.fs)))?;
         Ok(dir.to_owned())
@@ -333,20 +330,20 @@ impl CutGroup<'_> {
                 .read(true)
                 .write(true)
                 .open(&path)
-                .map_err(io_err(format!("cannot open {} to reset it", path.display())))?;
-            let len = f.metadata().map_err(io_err(format!("cannot stat {}", path.display())))?.len();
+                .map_err(RealcutError::sys(format!("cannot open {} to reset it", path.display())))?;
+            let len = f.metadata().map_err(RealcutError::sys(format!("cannot stat {}", path.display())))?.len();
             let mut dirty = false;
             if len != base.len() as u64 {
-                f.set_len(base.len() as u64).map_err(io_err(format!("cannot resize {}", path.display())))?;
+                f.set_len(base.len() as u64).map_err(RealcutError::sys(format!("cannot resize {}", path.display())))?;
                 dirty = true;
             }
             if page_cache == PageCacheStart::Read {
-                let n = f.read_at(&mut now, 0).map_err(io_err(format!("cannot read {}", path.display())))?;
+                let n = f.read_at(&mut now, 0).map_err(RealcutError::sys(format!("cannot read {}", path.display())))?;
                 for start in (0..base.len()).step_by(page) {
                     let end = (start + page).min(base.len());
                     if end > n || now[start..end] != base[start..end] {
                         f.write_all_at(&base[start..end], start as u64)
-                            .map_err(io_err(format!("cannot reset {}", path.display())))?;
+                            .map_err(RealcutError::sys(format!("cannot reset {}", path.display())))?;
                         dirty = true;
                     }
                 }
@@ -355,7 +352,7 @@ impl CutGroup<'_> {
         }
         if page_cache == PageCacheStart::Read {
             for (f, path, _) in files.iter().filter(|(_, _, dirty)| *dirty) {
-                f.sync_data().map_err(io_err(format!("cannot fdatasync {}", path.display())))?;
+                f.sync_data().map_err(RealcutError::sys(format!("cannot fdatasync {}", path.display())))?;
             }
         }
         for (f, path, _) in &files {
@@ -409,7 +406,7 @@ fn read_back(path: &Path, inject_fault: bool, size: u64) -> Result<Vec<u8>, Real
 }
 
 fn read_plain(path: &Path) -> Result<Vec<u8>, RealcutError> {
-    std::fs::read(path).map_err(io_err(format!("cannot read {} after the cut", path.display())))
+    std::fs::read(path).map_err(RealcutError::sys(format!("cannot read {} after the cut", path.display())))
 }
 
 /// `CRASHLAB_REALCUT_PROFILE=1`: print where a trial's time goes, on stderr.
@@ -419,8 +416,11 @@ pub(super) fn profile() -> bool {
 
 /// Testing aid: bytes no op writes, in the middle of the file, after the cut.
 fn corrupt(path: &Path, size: u64) -> Result<(), RealcutError> {
-    let f = OpenOptions::new().write(true).open(path).map_err(io_err(format!("cannot open {}", path.display())))?;
-    f.write_all_at(&[0xA5; 64], size / 2).map_err(io_err(format!("cannot corrupt {}", path.display())))
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(RealcutError::sys(format!("cannot open {}", path.display())))?;
+    f.write_all_at(&[0xA5; 64], size / 2).map_err(RealcutError::sys(format!("cannot corrupt {}", path.display())))
 }
 
 fn reap(pid: i32) -> Result<ChildExit, RealcutError> {
@@ -440,7 +440,7 @@ pub(super) fn floor(fs: &mut LiveFs, cut: CutMethod, size: u64, trials: u32) -> 
             .read(true)
             .write(true)
             .open(&path)
-            .map_err(io_err(format!("cannot open {}", path.display())))?;
+            .map_err(RealcutError::sys(format!("cannot open {}", path.display())))?;
         let map = Mapping::new(&file, size as usize, MappingKind::Shared, &path)?;
         // SAFETY: one page inside our mapping.
         unsafe {
@@ -489,9 +489,11 @@ pub(super) fn workload_floor(
             .read(true)
             .write(true)
             .open(&path)
-            .map_err(io_err(format!("cannot open {}", path.display())))?;
-        if file.metadata().map_err(io_err(format!("cannot stat {}", path.display())))?.len() != spec.file_size {
-            file.set_len(spec.file_size).map_err(io_err(format!("cannot resize {}", path.display())))?;
+            .map_err(RealcutError::sys(format!("cannot open {}", path.display())))?;
+        if file.metadata().map_err(RealcutError::sys(format!("cannot stat {}", path.display())))?.len()
+            != spec.file_size
+        {
+            file.set_len(spec.file_size).map_err(RealcutError::sys(format!("cannot resize {}", path.display())))?;
         }
         let mut map = Mapping::new(&file, spec.file_size as usize, spec.mapping, &path)?;
         let target = ChildTarget { map: map.ptr, fd: file.as_raw_fd(), size: map.len as u64 };

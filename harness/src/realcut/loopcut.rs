@@ -138,7 +138,9 @@ impl BatchWorker<LoopcutBatch> for PoolWorker<'_> {
     type Error = RealcutError;
 
     fn must_drain_before(&self, _: &LoopcutBatch) -> bool {
-        true // one batch in flight: a cancel then waits for one batch only
+        // send_batch may prepare first, a request answered at once: no
+        // other answer may be pending then.
+        true
     }
 
     fn send_batch(&mut self, b: &LoopcutBatch, _: &AtomicBool) -> Result<(), RealcutError> {

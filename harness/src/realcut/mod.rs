@@ -101,6 +101,13 @@ pub struct GuestFailure {
 }
 
 impl RealcutError {
+    /// For `map_err`: the I/O error of doing `what` (which names the path,
+    /// device or command).
+    pub fn sys(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RealcutError {
+        let what = what.into();
+        move |source| RealcutError::Sys { what, source }
+    }
+
     pub fn is_unavailable(&self) -> bool {
         matches!(self, RealcutError::NeedsRoot | RealcutError::Unavailable(_))
     }

@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 
-use super::sys;
 use crate::realcut::fs::find_program;
 use crate::realcut::RealcutError;
 
@@ -57,7 +56,7 @@ impl VmAssets {
         };
         let kernel = file("vmlinuz")?;
         let kernel_version = std::fs::read_to_string(file("kernel-version")?)
-            .map_err(sys(format!("cannot read {}/kernel-version", dir.display())))?
+            .map_err(RealcutError::sys(format!("cannot read {}/kernel-version", dir.display())))?
             .trim()
             .to_string();
         let modules = MODULES.iter().map(|m| file(&format!("modules/{m}.ko"))).collect::<Result<Vec<_>, _>>()?;

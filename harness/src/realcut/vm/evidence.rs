@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::fsck::FsckRun;
-use super::{sys, VmDisk, FILE, VOLATILE_CUT_METHOD};
+use super::{VmDisk, FILE, VOLATILE_CUT_METHOD};
 use crate::process_model::TrialFacts;
 use crate::realcut::fs::{CutMethod, FsKind};
 use crate::realcut::judge::RealJudgement;
@@ -37,7 +37,7 @@ pub(super) fn keep_volatile_evidence(
     fsck: &FsckRun,
 ) -> Result<PathBuf, RealcutError> {
     let dir = &ev.dir;
-    std::fs::create_dir_all(dir).map_err(sys(format!("cannot create {}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(RealcutError::sys(format!("cannot create {}", dir.display())))?;
     let what = match judgement {
         Some(_) => {
             "a real power cut (qemu killed) on a disk with a volatile write cache left, in a disk state the \
@@ -67,11 +67,11 @@ pub(super) fn keep_volatile_evidence(
         "spec": ev.spec,
     });
     std::fs::write(dir.join("trial.json"), serde_json::to_string_pretty(&evidence).expect("serializes"))
-        .map_err(sys(format!("cannot write {}", dir.display())))?;
+        .map_err(RealcutError::sys(format!("cannot write {}", dir.display())))?;
     copy_sparse(ev.image, &dir.join("post-cut-ext4.img"))?;
     if let Some(bytes) = observed {
         let p = dir.join("observed.bin");
-        std::fs::write(&p, bytes).map_err(sys(format!("cannot write {}", p.display())))?;
+        std::fs::write(&p, bytes).map_err(RealcutError::sys(format!("cannot write {}", p.display())))?;
     }
     Ok(dir.to_owned())
 }
@@ -83,7 +83,7 @@ pub(super) fn keep_vm_evidence(
     spec: &WriterSpec,
     kernel: &str,
 ) -> Result<PathBuf, RealcutError> {
-    std::fs::create_dir_all(dir).map_err(sys(format!("cannot create {}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(RealcutError::sys(format!("cannot create {}", dir.display())))?;
     let evidence = serde_json::json!({
         "what": "a real power cut (qemu killed) left a file the simulated power-loss model forbids",
         "kernel_release": kernel,
@@ -96,7 +96,7 @@ pub(super) fn keep_vm_evidence(
         "spec": spec,
     });
     std::fs::write(dir.join("trial.json"), serde_json::to_string_pretty(&evidence).expect("serializes"))
-        .map_err(sys(format!("cannot write {}", dir.display())))?;
+        .map_err(RealcutError::sys(format!("cannot write {}", dir.display())))?;
     copy_sparse(disk, &dir.join("post-cut-ext4.img"))?;
     Ok(dir.to_owned())
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::guest::VmGuest;
-use super::{sys, FILE};
+use super::FILE;
 use crate::realcut::fs::run_command;
 use crate::realcut::sys::copy_sparse;
 use crate::realcut::RealcutError;
@@ -41,7 +41,7 @@ impl VmGuest {
             .arg(&check)
             .stdin(Stdio::null())
             .output()
-            .map_err(sys(format!("cannot run {}", self.assets.e2fsck.display())))?;
+            .map_err(RealcutError::sys(format!("cannot run {}", self.assets.e2fsck.display())))?;
         let run = FsckRun {
             command: format!("{} -f -y {}", self.assets.e2fsck.display(), check.display()),
             exit: out.status.code(),
@@ -73,18 +73,21 @@ impl VmGuest {
 /// The primary ext4 superblock of the image at `path`.
 pub(super) fn read_superblock(path: &Path) -> Result<Vec<u8>, RealcutError> {
     let (start, end) = EXT4_PRIMARY_SUPERBLOCK;
-    let f = std::fs::File::open(path).map_err(sys(format!("cannot open {}", path.display())))?;
+    let f = std::fs::File::open(path).map_err(RealcutError::sys(format!("cannot open {}", path.display())))?;
     let mut sb = vec![0u8; (end - start) as usize];
-    f.read_exact_at(&mut sb, start).map_err(sys(format!("cannot read the superblock of {}", path.display())))?;
+    f.read_exact_at(&mut sb, start)
+        .map_err(RealcutError::sys(format!("cannot read the superblock of {}", path.display())))?;
     Ok(sb)
 }
 
 /// Write `patches` (offset, bytes) into the image file at `path`.
 pub(super) fn write_patches(path: &Path, patches: &[(u64, Vec<u8>)]) -> Result<(), RealcutError> {
-    let f =
-        std::fs::OpenOptions::new().write(true).open(path).map_err(sys(format!("cannot open {}", path.display())))?;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(RealcutError::sys(format!("cannot open {}", path.display())))?;
     for (at, bytes) in patches {
-        f.write_all_at(bytes, *at).map_err(sys(format!(
+        f.write_all_at(bytes, *at).map_err(RealcutError::sys(format!(
             "cannot write {} bytes at {at} of {}",
             bytes.len(),
             path.display()

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::assets::{VmAssets, MODULES};
 use super::initramfs::{cpio_newc, init_script, kernel_cmdline, serialize_ops, CpioEntry, WRITER_C};
-use super::{settle_for, sys, FILE, GUEST_MEMORY_BYTES, IMAGE_BYTES};
+use super::{settle_for, FILE, GUEST_MEMORY_BYTES, IMAGE_BYTES};
 use crate::crash::{CrashKind, CrashPoint};
 use crate::journal::{JournalSnapshot, OpFailure};
 use crate::payload::Payloads;
@@ -98,15 +98,15 @@ pub struct VmGuest {
 impl VmGuest {
     /// Compile the writer (`gcc -static`) into `work`.
     pub fn new(assets: VmAssets, work: &Path, timeout: Duration) -> Result<VmGuest, RealcutError> {
-        std::fs::create_dir_all(work).map_err(sys(format!("cannot create {}", work.display())))?;
+        std::fs::create_dir_all(work).map_err(RealcutError::sys(format!("cannot create {}", work.display())))?;
         let src = work.join("writer.c");
         let bin = work.join("writer");
-        std::fs::write(&src, WRITER_C).map_err(sys(format!("cannot write {}", src.display())))?;
+        std::fs::write(&src, WRITER_C).map_err(RealcutError::sys(format!("cannot write {}", src.display())))?;
         run_command(
             &assets.gcc,
             &["-static".as_ref(), "-O2".as_ref(), "-o".as_ref(), bin.as_os_str(), src.as_os_str()],
         )?;
-        let writer = std::fs::read(&bin).map_err(sys(format!("cannot read {}", bin.display())))?;
+        let writer = std::fs::read(&bin).map_err(RealcutError::sys(format!("cannot read {}", bin.display())))?;
         Ok(VmGuest { assets, work: work.to_owned(), writer, timeout, writeback_centisecs: None, accel: Accel::Tcg })
     }
 
@@ -169,9 +169,10 @@ impl VmGuest {
     pub fn prepare(&self, key: u64, spec: &WriterSpec, payloads: &Payloads) -> Result<VmSpec, RealcutError> {
         let dir = self.work.join(format!("spec-{key}"));
         let seed = dir.join("seed");
-        std::fs::create_dir_all(&seed).map_err(sys(format!("cannot create {}", seed.display())))?;
+        std::fs::create_dir_all(&seed).map_err(RealcutError::sys(format!("cannot create {}", seed.display())))?;
         // The base pattern has no all-zero block, so mkfs -d allocates it all.
-        std::fs::write(seed.join(FILE), &*payloads.base).map_err(sys(format!("cannot write {}", seed.display())))?;
+        std::fs::write(seed.join(FILE), &*payloads.base)
+            .map_err(RealcutError::sys(format!("cannot write {}", seed.display())))?;
         let pristine = dir.join("pristine.img");
         let _ = std::fs::remove_file(&pristine);
         let image_size = format!("{}M", IMAGE_BYTES >> 20);
@@ -192,7 +193,7 @@ impl VmGuest {
             .map(std::ffi::OsStr::new),
         )?;
         let (ops, blob) = serialize_ops(spec, payloads);
-        let read = |p: &Path| std::fs::read(p).map_err(sys(format!("cannot read {}", p.display())));
+        let read = |p: &Path| std::fs::read(p).map_err(RealcutError::sys(format!("cannot read {}", p.display())));
         let dir_entry = |name: &str| CpioEntry { name: name.into(), mode: 0o040755, data: Vec::new() };
         let mut entries = vec![
             dir_entry("bin"),
@@ -212,7 +213,7 @@ impl VmGuest {
         }
         let initramfs = dir.join("initramfs.cpio");
         std::fs::write(&initramfs, cpio_newc(&entries))
-            .map_err(sys(format!("cannot write {}", initramfs.display())))?;
+            .map_err(RealcutError::sys(format!("cannot write {}", initramfs.display())))?;
         Ok(VmSpec { initramfs, pristine })
     }
 
@@ -260,7 +261,8 @@ impl VmGuest {
                 Ok(())
             });
         }
-        let mut child = cmd.spawn().map_err(sys(format!("cannot start {}", self.assets.qemu.display())))?;
+        let mut child =
+            cmd.spawn().map_err(RealcutError::sys(format!("cannot start {}", self.assets.qemu.display())))?;
         let mut out = child.stdout.take().expect("piped");
         let deadline = Instant::now() + self.timeout;
         let mut progress = Progress::default();

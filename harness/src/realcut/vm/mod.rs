@@ -59,7 +59,6 @@ use std::time::Duration;
 
 use super::vm_accel::AccelChoice;
 use super::volatile_disk::DiskCutMode;
-use super::RealcutError;
 use crate::power_loss::{PowerLossConfig, DEFAULT_TEAR};
 
 /// The file's name inside the guest's filesystem.
@@ -205,11 +204,6 @@ pub(super) fn settle_for(cs: u32) -> Duration {
 /// A qemu option value with its commas doubled (qemu's escape).
 pub(super) fn qemu_escape(p: &Path) -> String {
     p.display().to_string().replace(',', ",,")
-}
-
-pub(super) fn sys(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RealcutError {
-    let what = what.into();
-    move |source| RealcutError::Sys { what, source }
 }
 
 /// How the vm backend cuts on a volatile disk, in words (the report's `cut_method`).

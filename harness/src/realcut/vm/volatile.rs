@@ -12,7 +12,7 @@ use super::fsck::{
     EXT4_PRIMARY_SUPERBLOCK,
 };
 use super::guest::{killed_before, VmGuest, VmSpec};
-use super::{qemu_escape, sys, VmDisk, VmOptions, VOLATILE_CUT_METHOD};
+use super::{qemu_escape, VmDisk, VmOptions, VOLATILE_CUT_METHOD};
 use crate::payload::Payloads;
 use crate::power_loss::{PowerLossConfig, PowerLossModel};
 use crate::process_model::TrialFacts;
@@ -112,7 +112,8 @@ impl VmGuest {
     ) -> Result<VolatileCut, RealcutError> {
         let TrialFiles { slot, evidence } = files;
         let k = trial.k;
-        let base = std::fs::read(&vspec.pristine).map_err(sys(format!("cannot read {}", vspec.pristine.display())))?;
+        let base = std::fs::read(&vspec.pristine)
+            .map_err(RealcutError::sys(format!("cannot read {}", vspec.pristine.display())))?;
         let socket = slot.with_extension("nbd.sock");
         let server = NbdServer::start(&socket, VolatileDisk::new(base))?;
         // cache=writeback: the guest sees a write-back cache, so its block
