@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::vocab::Environment;
 
 pub fn probe(dir: &Path) -> Environment {
-    Environment { kernel_release: kernel_release(), fs_type: fs_type(dir), page_size: crate::lab::trial::page_size() }
+    Environment { kernel_release: kernel_release(), fs_type: fs_type(dir), page_size: crate::page_size::page_size() }
 }
 
 pub fn kernel_release() -> String {

@@ -32,6 +32,7 @@ pub mod live_image;
 pub mod matrix;
 pub mod oracle;
 pub mod page_buffer;
+pub mod page_size;
 pub mod payload;
 pub mod power_loss;
 pub mod process_model;
@@ -44,6 +45,7 @@ pub mod trial_replay;
 pub mod trial_space;
 pub mod utc_time;
 pub mod vocab;
+pub mod worker_pool;
 
 /// Errors of the lab and the engine. Each says what failed and with which
 /// path, command or value.

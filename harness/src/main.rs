@@ -78,11 +78,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Worker { args } = cli.command {
         // Before anything could start a thread: the worker forks.
-        return ExitCode::from(crashlab::lab::pool::worker_main(args) as u8);
+        return ExitCode::from(crashlab::lab::worker::worker_main(args) as u8);
     }
     if let Command::RealcutWorker { args } = cli.command {
         // Also forks: before anything could start a thread.
-        return ExitCode::from(crashlab::lab::realcut_trial::realcut_worker_main(args) as u8);
+        return ExitCode::from(crashlab::realcut::worker::realcut_worker_main(args) as u8);
     }
     // Dropped on every way out of here, returns and panics alike.
     let _leftovers = KillLeftovers;

@@ -10,7 +10,7 @@ use crate::crash::{crash_points, CrashKind, CrashPoint, PointSelection};
 use crate::expectation::{expected_acks, PersistenceModel};
 use crate::lab::pool::{run_batches, Batch, PoolConfig};
 use crate::lab::protocol::{PowerLossPlan, TrialPlan};
-use crate::lab::trial::page_size;
+use crate::page_size::page_size;
 use crate::power_loss::PowerLossConfig;
 use crate::realcut::campaign::{PlannedTrial, SoundnessConfig, WorkloadId};
 use crate::realcut::columns::{run_real_cells, RealCell, RealSetup};
@@ -398,7 +398,7 @@ pub fn planned_trials_cancellable(config: &MatrixConfig, cancel: &AtomicBool) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::pool::WorkerCommand;
+    use crate::worker_pool::WorkerCommand;
 
     fn config(models: Vec<PersistenceModel>, real: &[&str]) -> MatrixConfig {
         MatrixConfig {

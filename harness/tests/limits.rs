@@ -18,10 +18,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crashlab::lab::pool::{run_batches, Batch, PoolConfig, WorkerCommand};
+use crashlab::lab::pool::{run_batches, Batch, PoolConfig};
 use crashlab::lab::protocol::TrialPlan;
 use crashlab::lab::test_file::TestFile;
 use crashlab::spec::{ByteRange, MappingKind, SyncPolicy, WorkloadParams, WriterSpec};
+use crashlab::worker_pool::WorkerCommand;
 use crashlab::LabError;
 
 fn crashlab(args: &[&str]) -> Output {

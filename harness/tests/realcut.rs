@@ -15,9 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crashlab::realcut::campaign::leftovers;
 use crashlab::realcut::fs::{find_program, LiveFs};
-use crashlab::realcut::sys::is_root;
+use crashlab::realcut::sys::{is_root, leftovers};
 use crashlab::vocab::FsKind;
 
 #[path = "support/report_schema_validation.rs"]

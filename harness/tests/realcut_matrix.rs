@@ -12,8 +12,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crashlab::realcut::campaign::leftovers;
 use crashlab::realcut::sys::is_root;
+use crashlab::realcut::sys::leftovers;
 
 #[path = "support/report_schema_validation.rs"]
 mod report_schema_validation;

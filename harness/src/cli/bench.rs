@@ -11,11 +11,12 @@ use clap::Args;
 
 use crashlab::crash::{CrashKind, CrashPoint, PointSelection};
 use crashlab::expectation::PersistenceModel;
-use crashlab::lab::pool::{run_batches, run_floor, Batch, PoolConfig, WorkerCommand};
+use crashlab::lab::pool::{run_batches, run_floor, Batch, PoolConfig};
 use crashlab::lab::protocol::TrialPlan;
-use crashlab::lab::trial::page_size;
+use crashlab::page_size::page_size;
 use crashlab::report::survival::MatrixConfig;
 use crashlab::spec::{MappingKind, SyncPolicy, WorkloadParams, WriterSpec};
+use crashlab::worker_pool::WorkerCommand;
 use crashlab::{flag_limits, limits};
 
 #[derive(Args)]

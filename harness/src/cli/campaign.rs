@@ -13,9 +13,10 @@ use clap::Args;
 use crashlab::crash::PointSelection;
 use crashlab::expectation::PersistenceModel;
 use crashlab::flag_limits;
-use crashlab::lab::pool::{PoolConfig, WorkerCommand};
+use crashlab::lab::pool::PoolConfig;
 use crashlab::scenario::derive_seed;
 use crashlab::trial_space::Shard;
+use crashlab::worker_pool::WorkerCommand;
 
 #[derive(Args, Clone)]
 pub struct CommonArgs {

@@ -12,8 +12,9 @@ use clap::Args;
 use crashlab::crash::CrashKind;
 use crashlab::expectation::PersistenceModel;
 use crashlab::matrix::{planned_trials_cancellable, run_matrix_with_real};
-use crashlab::realcut::campaign::{RealPoolConfig, DEFAULT_WRITERS_PER_CUT};
+use crashlab::realcut::campaign::DEFAULT_WRITERS_PER_CUT;
 use crashlab::realcut::columns::{check_available, default_image_dir, RealSetup};
+use crashlab::realcut::loopcut::RealPoolConfig;
 use crashlab::report::file::write_json_report;
 use crashlab::report::survival::{MatrixConfig, SurvivalReport};
 use crashlab::scenario::ScenarioId;
@@ -237,7 +238,7 @@ pub fn real_columns(
     let vm = if vm_columns.is_empty() {
         None
     } else {
-        use crashlab::realcut::vm::VmAssets;
+        use crashlab::realcut::vm::assets::VmAssets;
         Some(VmAssets::locate(a.vm_dir.as_deref()).with_context(|| format!("--real {}", names(&vm_columns)))?)
     };
     let loopcut: Vec<RealColumn> = columns.iter().copied().filter(|c| c.backend == Backend::Loopcut).collect();

@@ -108,7 +108,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     )
     .map_err(anyhow::Error::msg)?;
     let pool = crashlab::lab::pool::PoolConfig {
-        command: crashlab::lab::pool::WorkerCommand::current_exe()?,
+        command: crashlab::worker_pool::WorkerCommand::current_exe()?,
         jobs: 1,
         dir: dir.path().to_owned(),
         watchdog_secs: a.timeout,

@@ -12,10 +12,9 @@ use anyhow::Result;
 use clap::Args;
 
 use crashlab::crash::CrashPoint;
-use crashlab::realcut::campaign::{
-    bench_loopcut, run_loopcut, RealPoolConfig, SoundnessConfig, WorkloadId, DEFAULT_WRITERS_PER_CUT,
-};
+use crashlab::realcut::campaign::{SoundnessConfig, WorkloadId, DEFAULT_WRITERS_PER_CUT};
 use crashlab::realcut::columns::default_image_dir;
+use crashlab::realcut::loopcut::{bench_loopcut, run_loopcut, RealPoolConfig};
 use crashlab::realcut::report::SoundnessReport;
 use crashlab::realcut::RealcutError;
 use crashlab::vocab::{Backend, CutMethod, FsKind};
@@ -332,7 +331,11 @@ fn bench(a: &SoundnessArgs, cfg: &SoundnessConfig, pool: &RealPoolConfig) -> Res
 }
 
 fn vm(a: &SoundnessArgs, cfg: SoundnessConfig) -> Result<ExitCode> {
-    use crashlab::realcut::vm::{bench_vm, run_vm, VmAssets, VmDisk, VmGuest, VmOptions, VmRunConfig};
+    use crashlab::realcut::vm::assets::VmAssets;
+    use crashlab::realcut::vm::bench::bench_vm;
+    use crashlab::realcut::vm::guest::VmGuest;
+    use crashlab::realcut::vm::runs::{run_vm, VmRunConfig};
+    use crashlab::realcut::vm::{VmDisk, VmOptions};
     use crashlab::realcut::volatile_disk::DEFAULT_STATES_PER_CUT;
     let disk = a.disk.unwrap_or_default();
     if disk == VmDisk::NoCache && a.disk_states.is_some() {

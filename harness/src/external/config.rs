@@ -118,7 +118,7 @@ impl ExternalConfig {
             if !self.crashes.contains(&ExternalCrash::PowerLoss) {
                 return Err(ExternalError::BadInput(format!("--tear {tear}: only --crash power-loss tears pages")));
             }
-            let page = crate::lab::trial::page_size();
+            let page = crate::page_size::page_size();
             if tear == 0 || page % tear != 0 {
                 return Err(ExternalError::BadInput(format!(
                     "--tear {tear}: the sector size must divide the page size ({page} bytes)"

@@ -132,7 +132,7 @@ fn power_loss_section(
     let plans: Vec<PowerLossPlan> =
         config.trial_indices().map(|t| PowerLossPlan::new(config.seed, t, calibration.sync_calls)).collect();
     let outcomes = run_power_loss_trials(config, dir, &plans, &calibration, &supervision, &abandon)?;
-    let page = crate::lab::trial::page_size();
+    let page = crate::page_size::page_size();
     let (clean_ns, calls) = (calibration.traced_clean_ns, calibration.sync_calls);
     let replay = |trial, state: &str| {
         config.replay_line(ReplayTarget::PowerLoss { trial, clean_ns, calls }).with_state(state).to_string()

@@ -105,7 +105,7 @@ pub(crate) fn sigbus_hint(end: ProcessEnd, dir: &Path) -> String {
         return String::new();
     }
     let Some((free, _)) = crate::disk_space::disk_space(dir) else { return String::new() };
-    if free < crate::lab::trial::page_size() {
+    if free < crate::page_size::page_size() {
         format!(
             " (the filesystem of {} has {free} bytes free: a store into a page the filesystem could not allocate raises SIGBUS)",
             dir.display()
@@ -261,7 +261,7 @@ fn cut_a_mapped_file(
     timeout_at: Instant,
     supervision: &Supervision<'_>,
 ) -> Result<Delivery, ExternalError> {
-    let page = crate::lab::trial::page_size();
+    let page = crate::page_size::page_size();
     let pgid = writer.pid();
     loop {
         if !mapped_files(pgid, dir).is_empty() {

@@ -8,8 +8,8 @@
 //!   verifies them with the pure models, and speaks JSON lines on stdin/stdout
 //!   ([`protocol`]).
 //! - the **pool** ([`pool`]), used from any process (cargo's multithreaded
-//!   test runner included): it spawns workers with `std::process::Command`
-//!   and feeds them batches of trials.
+//!   test runner included): it spawns workers through the generic
+//!   [`crate::worker_pool`] and feeds them batches of trials.
 //!
 //! Architecture Invariant: no code path forks a process that may have more
 //! than one thread. Only the worker calls `fork`, and it checks at start-up
@@ -19,7 +19,6 @@ pub mod child;
 pub mod journal_region;
 pub mod pool;
 pub mod protocol;
-pub mod realcut_trial;
 pub mod test_file;
 pub mod trial;
 pub mod worker;

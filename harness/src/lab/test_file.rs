@@ -105,7 +105,7 @@ impl TestFile {
             self.file.write_all_at(&base[shortest_len as usize..], shortest_len)?;
         }
         // One write per run of touched pages: fewer syscalls than one per store.
-        let page = crate::lab::trial::page_size();
+        let page = crate::page_size::page_size();
         let mut spans: Vec<ByteRange> =
             ranges.iter().map(|r| ByteRange::new(r.start / page * page, r.end.div_ceil(page) * page)).collect();
         spans.sort_by_key(|r| r.start);

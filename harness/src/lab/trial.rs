@@ -11,6 +11,7 @@ use crate::lab::child::{run_child, wait_child, ChildPlan, ChildTarget, Handshake
 use crate::lab::journal_region::JournalRegion;
 use crate::lab::protocol::TrialPlan;
 use crate::lab::test_file::TestFile;
+use crate::page_size::page_size;
 use crate::payload::Payloads;
 use crate::power_loss::{self, PowerLossOutcome};
 use crate::process_model::{self, ChildExit, ProcessVerdict, TrialFacts};
@@ -177,11 +178,6 @@ impl PreparedSpec {
             .reset(&self.payloads.base, &ranges, shortest)
             .map_err(|e| LabError::io("cannot reset the test file", e))
     }
-}
-
-pub fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as u64 }
 }
 
 fn pipe() -> Result<(i32, i32), LabError> {

@@ -1,8 +1,9 @@
 //! The worker process: reads [`Request`]s on stdin, forks writer children,
 //! answers [`Response`]s on stdout. Single-threaded by construction and by
-//! check.
+//! check ([`start_worker`]).
 
 use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -11,6 +12,7 @@ use crate::lab::protocol::{Request, Response};
 use crate::lab::test_file::TestFile;
 use crate::lab::trial::PreparedSpec;
 use crate::payload::Payloads;
+use crate::worker_pool::serve::{serve_lines, start_worker, worker_main as serve_worker_main};
 use crate::LabError;
 
 pub struct WorkerArgs {
@@ -25,36 +27,23 @@ pub struct WorkerArgs {
 /// How many prepared specs a worker keeps (each holds a file and images).
 const CACHE: usize = 2;
 
+/// Entry point of a worker binary (`crashlab __worker`, `crashlab-worker`):
+/// parse `--dir D --id N --watchdog S` and serve stdin/stdout. Returns the
+/// process exit code. Called before anything could start a thread.
+pub fn worker_main(args: impl IntoIterator<Item = OsString>) -> i32 {
+    serve_worker_main("worker", "crashlab", args, |argv, stdin, stdout| {
+        let args = WorkerArgs { dir: argv.dir, id: argv.id, watchdog_secs: argv.watchdog_secs };
+        serve(&args, stdin, stdout)
+    })
+}
+
 /// Serve requests until stdin closes. Returns an error only when the worker
 /// cannot go on at all; request failures are answered as `Response::Error`.
-pub fn serve(args: &WorkerArgs, input: impl BufRead, mut output: impl Write) -> Result<(), LabError> {
-    let threads = thread_count();
-    if threads != Some(1) {
-        return Err(LabError::Spec(format!(
-            "the worker must be single-threaded to fork safely, but has {threads:?} threads"
-        )));
-    }
-    // abort() must not write core files into the user's directory. Ctrl-C
-    // is the harness's to handle: it closes our stdin and we clean up.
-    // SAFETY: setrlimit with a valid struct; ignoring a signal.
-    unsafe {
-        libc::signal(libc::SIGINT, libc::SIG_IGN);
-        let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        libc::setrlimit(libc::RLIMIT_CORE, &zero);
-    }
+pub fn serve(args: &WorkerArgs, input: impl BufRead, output: impl Write) -> Result<(), LabError> {
+    start_worker("worker").map_err(LabError::Spec)?;
     let mut cache: VecDeque<(u64, PreparedSpec)> = VecDeque::new();
-    for line in input.lines() {
-        let line = line.map_err(|e| LabError::io("worker cannot read its requests", e))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let response = match serde_json::from_str::<Request>(&line) {
-            Err(e) => Response::Error { message: format!("bad request: {e}") },
-            Ok(req) => handle(args, &mut cache, req).unwrap_or_else(|e| Response::Error { message: e.to_string() }),
-        };
-        serde_json::to_writer(&mut output, &response).expect("responses serialize");
-        output.write_all(b"\n").and_then(|_| output.flush()).map_err(|e| LabError::io("worker cannot answer", e))?;
-    }
+    let handle = |req| handle(args, &mut cache, req).unwrap_or_else(|e| Response::Error { message: e.to_string() });
+    serve_lines(input, output, handle, |message| Response::Error { message })?;
     Ok(())
 }
 
@@ -125,10 +114,4 @@ fn floor(spec: &crate::spec::WriterSpec, path: &std::path::Path, trials: u32) ->
         file.read_back(&mut buf).map_err(|e| LabError::io("floor read-back failed", e))?;
     }
     Ok(start.elapsed().as_nanos() as u64)
-}
-
-/// Threads of this process, from /proc/self/status.
-pub fn thread_count() -> Option<usize> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|n| n.trim().parse().ok())
 }

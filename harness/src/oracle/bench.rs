@@ -207,7 +207,7 @@ fn measure(bin: &Path, parent: &Path, seconds: f64) -> Result<BenchLine, OracleE
     let work = crate::private_tempdir_in("crashlab-oracle-bench", parent)
         .map_err(io_err(format!("cannot create a directory in {}", parent.display())))?;
     let file = work.path().join("data");
-    let page = super::sys::page_size();
+    let page = crate::page_size::page_size();
     // Non-zero content, so no filesystem treats the file as sparse.
     let seed: Vec<u8> = (0..PAGES * page).map(|i| (i % 251) as u8 + 1).collect();
     std::fs::write(&file, seed).map_err(io_err(format!("cannot write {}", file.display())))?;

@@ -90,6 +90,7 @@
 
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
+mod address_space;
 pub mod bench;
 mod filter;
 mod launch;
@@ -655,7 +656,7 @@ pub fn run_traced(
 ) -> Result<OracleOutcome, OracleError> {
     cfg.validate()?;
     let prepared = launch::Prepared::new(launch)?;
-    let page_size = sys::page_size();
+    let page_size = crate::page_size::page_size();
     let store = shadow::ShadowStore::snapshot(&cfg.watch_dir, page_size, cfg.assume_initial_durable)?;
     if control.is_cancelled() {
         return Err(OracleError::Cancelled);

@@ -239,11 +239,6 @@ pub fn same_address_space(a: pid_t, b: pid_t) -> Option<bool> {
     }
 }
 
-pub fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as u64 }
-}
-
 /// Decoded `wait` status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitStatus {

@@ -13,18 +13,19 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
 
 use libc::pid_t;
 
+use super::address_space::{Clobber, Space};
 use super::launch::{self, Prepared};
-use super::maps::{self, SharedFileMapping};
-use super::shadow::{ShadowStore, Source};
+use super::shadow::ShadowStore;
 use super::sys::{self, SyscallInfo, WaitStatus};
 use super::{
     CrashHit, CrashSyscall, CrashWhen, NoGuarantee, OracleConfig, OracleError, OracleOutcome, SyncEffect, SyncEvent,
     SyscallResult, TraceControl, TraceStats, TracedSyscall, WriterEnd,
 };
+
+mod sync_copy;
 
 const OPTIONS: u64 = sys::PTRACE_O_TRACESYSGOOD
     | sys::PTRACE_O_TRACEFORK
@@ -69,107 +70,6 @@ struct Task {
 
 struct Proc {
     space: u64,
-}
-
-/// The address range whose mapping an address-space call may replace or
-/// remove. Calls that only take free space (`mmap` without `MAP_FIXED`,
-/// `MAP_FIXED_NOREPLACE`, `shmat` without `SHM_REMAP`) and `shmdt` (which
-/// removes SysV segments only) cannot change what a *mapped* range maps to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Clobber {
-    Harmless,
-    /// Up to two half-open ranges (mremap: old place and fixed new place).
-    Ranges([(u64, u64); 2]),
-    Everything,
-}
-
-impl Clobber {
-    fn range(start: u64, len: u64, page: u64) -> (u64, u64) {
-        (start, start.saturating_add(len.saturating_add(page - 1) & !(page - 1)))
-    }
-
-    fn of(sys: TracedSyscall, a: &[u64; 6], page: u64) -> Clobber {
-        const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
-        const MREMAP_FIXED: u64 = 2;
-        const SHM_REMAP: u64 = 0o40000;
-        let none = (0, 0);
-        match sys {
-            TracedSyscall::Mmap if a[3] & MAP_FIXED_NOREPLACE == 0 && a[3] & libc::MAP_FIXED as u64 != 0 => {
-                Clobber::Ranges([Clobber::range(a[0], a[1], page), none])
-            }
-            TracedSyscall::Munmap | TracedSyscall::RemapFilePages => {
-                Clobber::Ranges([Clobber::range(a[0], a[1], page), none])
-            }
-            TracedSyscall::Mremap => {
-                let new = if a[3] & MREMAP_FIXED != 0 { Clobber::range(a[4], a[2], page) } else { none };
-                Clobber::Ranges([Clobber::range(a[0], a[1], page), new])
-            }
-            // The segment's size is not in the arguments.
-            TracedSyscall::Shmat if a[1] != 0 && a[2] & SHM_REMAP != 0 => Clobber::Everything,
-            _ => Clobber::Harmless,
-        }
-    }
-
-    fn overlaps(&self, start: u64, end: u64) -> bool {
-        match self {
-            Clobber::Harmless => false,
-            Clobber::Everything => true,
-            Clobber::Ranges(rs) => rs.iter().any(|&(s, e)| s < e && s < end && start < e),
-        }
-    }
-}
-
-/// One address space (shared by processes created with CLONE_VM).
-#[derive(Default)]
-struct Space {
-    maps: Option<Vec<SharedFileMapping>>,
-    /// Bumped at every address-space call's entry and exit and at exec.
-    gen: u64,
-    /// Address-space calls between entry and exit, by tid.
-    in_flight: Vec<(pid_t, Clobber)>,
-    /// msyncs between entry and exit; while there are any, every
-    /// address-space call's clobber is logged with its entry generation.
-    pending_msyncs: u32,
-    log: Vec<(u64, Clobber)>,
-}
-
-impl Space {
-    fn call_entered(&mut self, tid: pid_t, clobber: Clobber) {
-        self.gen += 1;
-        self.maps = None;
-        if self.pending_msyncs > 0 {
-            self.log.push((self.gen, clobber));
-        }
-        self.in_flight.push((tid, clobber));
-    }
-
-    fn call_ended(&mut self, tid: pid_t) {
-        self.gen += 1;
-        self.maps = None;
-        if let Some(i) = self.in_flight.iter().position(|&(t, _)| t == tid) {
-            self.in_flight.swap_remove(i);
-        }
-    }
-
-    fn msync_entered(&mut self) -> (u64, Vec<Clobber>) {
-        self.pending_msyncs += 1;
-        (self.gen, self.in_flight.iter().map(|&(_, c)| c).filter(|c| *c != Clobber::Harmless).collect())
-    }
-
-    fn msync_ended(&mut self) {
-        self.pending_msyncs = self.pending_msyncs.saturating_sub(1);
-        if self.pending_msyncs == 0 {
-            self.log.clear();
-        }
-    }
-
-    /// Could `[start, end)` have mapped something else while an msync that
-    /// entered at `entry_gen` (with `busy` under way) ran? Then the maps
-    /// read now may not be what it synced.
-    fn range_changed(&self, start: u64, end: u64, entry_gen: u64, busy: &[Clobber]) -> bool {
-        busy.iter().any(|c| c.overlaps(start, end))
-            || self.log.iter().any(|(g, c)| *g > entry_gen && c.overlaps(start, end))
-    }
 }
 
 struct Tracer<'a> {
@@ -236,7 +136,7 @@ pub(super) fn run(
         control,
         store: Some(store),
         program: prepared.display.clone(),
-        page: sys::page_size(),
+        page: crate::page_size::page_size(),
         launcher: launched.launcher,
         launcher_done: false,
         go_w: Some(launched.go_w),
@@ -851,141 +751,6 @@ impl Tracer<'_> {
         }
         Ok(())
     }
-
-    // ---- what a completed sync makes durable ----
-
-    fn store(&mut self) -> &mut ShadowStore {
-        self.store.as_mut().expect("the store lives until the outcome")
-    }
-
-    fn after_msync(&mut self, tid: pid_t, tgid: pid_t, call: &Call) -> Result<SyncEffect, OracleError> {
-        let (addr, len, flags) = (call.args[0], call.args[1], call.args[2] as i32);
-        if flags & libc::MS_SYNC == 0 {
-            return Ok(SyncEffect::NoGuarantee(NoGuarantee::NoMsSync));
-        }
-        // The kernel rounds the length up to pages; addr is page-aligned
-        // (else EINVAL, and we would not be here).
-        let Some(end) = len.checked_add(self.page - 1).map(|l| l & !(self.page - 1)).and_then(|l| addr.checked_add(l))
-        else {
-            return Ok(SyncEffect::NoGuarantee(NoGuarantee::NothingWatched));
-        };
-        if end == addr {
-            return Ok(SyncEffect::NoGuarantee(NoGuarantee::NothingWatched));
-        }
-        const CHANGED: &str = "an munmap/mremap/MAP_FIXED mmap over the range ran concurrently with msync";
-        if self.space_of(tgid).range_changed(addr, end, call.space_gen, &call.busy) {
-            return Ok(ambiguous(CHANGED));
-        }
-        self.stop_world(tid)?;
-        // Calls that entered while we were stopping the others count too.
-        if self.space_of(tgid).range_changed(addr, end, call.space_gen, &call.busy) {
-            return Ok(ambiguous(CHANGED));
-        }
-        let mappings = match self.space_of(tgid).maps.take() {
-            Some(m) => m,
-            None => match std::fs::read(format!("/proc/{tgid}/maps")) {
-                Ok(text) => {
-                    self.stats.maps_reads += 1;
-                    maps::parse(&text)
-                }
-                Err(e) => return Ok(ambiguous(&format!("cannot read /proc/{tgid}/maps: {e}"))),
-            },
-        };
-        let mut copied = Vec::new();
-        let mut failure = None;
-        for piece in maps::resolve(&mappings, addr, end) {
-            if piece.mapping.deleted {
-                continue;
-            }
-            let m = piece.mapping;
-            match self.store().copy_range(&m.path, m.inode, Source::Path, piece.file_offset, piece.len) {
-                Ok(Some(r)) => copied.push(r),
-                Ok(None) => {}
-                Err(e) => failure = Some(format!("cannot read {} to copy it: {e}", m.path.display())),
-            }
-        }
-        self.space_of(tgid).maps = Some(mappings);
-        Ok(self.record_copies(call, copied, failure))
-    }
-
-    fn record_copies(&mut self, call: &Call, copied: Vec<super::CopiedRange>, failure: Option<String>) -> SyncEffect {
-        self.stats.bytes_copied += copied.iter().map(|c| c.len).sum::<u64>();
-        let effect = match (&failure, copied.is_empty()) {
-            (Some(f), true) => ambiguous(f),
-            (None, true) => SyncEffect::NoGuarantee(NoGuarantee::NothingWatched),
-            // Partial copies stand: each copied range was covered.
-            (_, false) => SyncEffect::Copied,
-        };
-        if let Some(i) = call.event {
-            self.events[i].copied = copied;
-        }
-        effect
-    }
-
-    fn after_fsync(&mut self, tid: pid_t, call: &Call) -> Result<SyncEffect, OracleError> {
-        let fd = call.args[0];
-        let link = PathBuf::from(format!("/proc/{tid}/fd/{fd}"));
-        let now = fd_ident(tid, fd);
-        if now.is_none() || now != call.fd_ident {
-            return Ok(ambiguous(&format!("fd {fd} named another file at entry and at exit")));
-        }
-        let (_, inode) = now.expect("checked");
-        let Ok(path) = std::fs::read_link(&link) else {
-            return Ok(ambiguous(&format!("cannot read the link {}", link.display())));
-        };
-        if let Some(i) = call.event {
-            self.events[i].file = Some(path.clone());
-        }
-        if self.store().relative(&path).is_none() {
-            return Ok(SyncEffect::NoGuarantee(NoGuarantee::NothingWatched));
-        }
-        self.stop_world(tid)?;
-        let (copied, failure) = match self.store().copy_whole(&path, inode, Source::ProcFd(&link)) {
-            Ok(Some(r)) => (vec![r], None),
-            Ok(None) => (Vec::new(), Some(format!("{} is no longer the file fd {fd} named", path.display()))),
-            Err(e) => (Vec::new(), Some(format!("cannot read {} to copy it: {e}", path.display()))),
-        };
-        Ok(self.record_copies(call, copied, failure))
-    }
-
-    fn after_syncfs(&mut self, tid: pid_t, call: &Call) -> Result<SyncEffect, OracleError> {
-        let fd = call.args[0];
-        let now = fd_ident(tid, fd);
-        if now.is_none() || now != call.fd_ident {
-            return Ok(ambiguous(&format!("fd {fd} named another file at entry and at exit")));
-        }
-        let (dev, _) = now.expect("checked");
-        self.copy_watched(tid, call, Some(dev))
-    }
-
-    /// Copy every file under the watched directory (on device `dev`, if given).
-    fn copy_watched(&mut self, tid: pid_t, call: &Call, dev: Option<u64>) -> Result<SyncEffect, OracleError> {
-        self.stop_world(tid)?;
-        let files = match self.store().current_files() {
-            Ok(f) => f,
-            Err(e) => {
-                let dir = self.store().watch_dir().display().to_string();
-                return Ok(ambiguous(&format!("cannot list {dir}: {e}")));
-            }
-        };
-        let mut copied = Vec::new();
-        let mut failure = None;
-        for (path, inode, file_dev) in files {
-            if dev.is_some_and(|d| d != file_dev) {
-                continue;
-            }
-            match self.store().copy_whole(&path, inode, Source::Path) {
-                Ok(Some(r)) => copied.push(r),
-                Ok(None) => {}
-                Err(e) => failure = Some(format!("cannot read {} to copy it: {e}", path.display())),
-            }
-        }
-        Ok(self.record_copies(call, copied, failure))
-    }
-}
-
-fn ambiguous(detail: &str) -> SyncEffect {
-    SyncEffect::NoGuarantee(NoGuarantee::Ambiguous { detail: detail.to_string() })
 }
 
 impl Drop for Tracer<'_> {
@@ -993,57 +758,5 @@ impl Drop for Tracer<'_> {
         if !self.finished {
             self.cleanup();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const P: u64 = 4096;
-
-    fn args(a: &[u64]) -> [u64; 6] {
-        let mut out = [0; 6];
-        out[..a.len()].copy_from_slice(a);
-        out
-    }
-
-    #[test]
-    fn only_calls_that_can_replace_a_mapping_clobber() {
-        let plain = Clobber::of(TracedSyscall::Mmap, &args(&[0, P, 3, libc::MAP_SHARED as u64, 5, 0]), P);
-        assert_eq!(plain, Clobber::Harmless);
-        let fixed =
-            Clobber::of(TracedSyscall::Mmap, &args(&[0x10000, 1, 3, (libc::MAP_SHARED | libc::MAP_FIXED) as u64]), P);
-        assert_eq!(fixed, Clobber::Ranges([(0x10000, 0x10000 + P), (0, 0)]), "length rounded up to a page");
-        let noreplace =
-            Clobber::of(TracedSyscall::Mmap, &args(&[0x10000, P, 3, 0x10_0000 | libc::MAP_FIXED as u64]), P);
-        assert_eq!(noreplace, Clobber::Harmless);
-        let moved = Clobber::of(TracedSyscall::Mremap, &args(&[0x10000, P, 2 * P, 1 | 2, 0x50000]), P);
-        assert_eq!(moved, Clobber::Ranges([(0x10000, 0x10000 + P), (0x50000, 0x50000 + 2 * P)]));
-        assert_eq!(Clobber::of(TracedSyscall::Shmat, &args(&[7, 0x10000, 0o40000]), P), Clobber::Everything);
-        assert_eq!(Clobber::of(TracedSyscall::Shmat, &args(&[7, 0, 0]), P), Clobber::Harmless);
-        assert_eq!(Clobber::of(TracedSyscall::Shmdt, &args(&[0x10000]), P), Clobber::Harmless);
-    }
-
-    #[test]
-    fn an_msync_is_ambiguous_only_if_an_overlapping_change_ran_during_it() {
-        let unmap = |a: u64| Clobber::Ranges([(a, a + P), (0, 0)]);
-        let mut s = Space::default();
-        // Completed before the msync: irrelevant.
-        s.call_entered(1, unmap(0x1000));
-        s.call_ended(1);
-        // Under way when the msync enters: counts if it overlaps.
-        s.call_entered(2, unmap(0x2000));
-        let (gen, busy) = s.msync_entered();
-        assert!(s.range_changed(0x2000, 0x3000, gen, &busy));
-        assert!(!s.range_changed(0x1000, 0x2000, gen, &busy));
-        // Entering during it: counts if it overlaps.
-        s.call_entered(3, unmap(0x8000));
-        s.call_entered(4, Clobber::Harmless);
-        assert!(s.range_changed(0x8000, 0x9000, gen, &busy));
-        assert!(!s.range_changed(0x9000, 0xa000, gen, &busy));
-        s.msync_ended();
-        assert!(s.log.is_empty(), "the log lives only while msyncs are under way");
-        assert_eq!(s.in_flight.len(), 3);
     }
 }

@@ -1,30 +1,20 @@
-//! A soundness campaign: plan trials (filesystem × scenario × op boundary,
-//! sampled from the seed), run them on realcut workers (fork+exec of
-//! `crashlab __realcut-worker`, one thread each), gather the records into a
-//! [`SoundnessReport`].
-
-use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+//! A soundness campaign's plan, a pure function of its config: the writers
+//! (matrix scenarios and probes), the trials (filesystem × scenario × op
+//! boundary, sampled from the seed), and the sizes of cut groups and
+//! batches. Running it is [`super::loopcut`]'s (realcut workers) or
+//! [`super::vm`]'s (guests).
+//!
+//! Architecture Invariant: pure.
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::protocol::{RealRequest, RealResponse, RealTrialRecord};
-use super::report::{aggregate, SoundnessEnvironment, SoundnessReport, SOUNDNESS_SCHEMA_VERSION};
 use super::RealcutError;
 use crate::crash::CrashPoint;
-use crate::lab::pool::WorkerCommand;
 use crate::scenario::{derive_seed, ScenarioId};
 use crate::spec::{ByteRange, MappingKind, MsyncFlags, Op, SyncPolicy, WorkloadParams, WriterSpec};
-use crate::vocab::real_cut::LOOPCUT_DISK;
 use crate::vocab::{Backend, CutMethod, FsKind};
 
 /// A writer of a soundness campaign: a matrix scenario, or a probe that
@@ -143,7 +133,7 @@ pub struct SoundnessConfig {
     /// loopcut: trials sharing one power cut (a cut group: each writer on a
     /// file of its own, one after the other, then one cut). Reports before
     /// 1.1 of the soundness schema ran one writer per cut.
-    #[serde(default = "super::protocol::one_writer")]
+    #[serde(default = "one_writer")]
     pub writers_per_cut: u32,
     /// loopcut: how each file's page cache is made before its writer runs
     /// (`None` for vm, whose guest boots cold). Reports before 1.2 of the
@@ -170,7 +160,7 @@ impl SoundnessConfig {
         let seed = derive_seed(self.seed, &["spec", &w.to_string()]);
         let params = WorkloadParams { txns: self.txns, ..WorkloadParams::with_file_size(self.file_size) };
         let bad = |e: String| RealcutError::Spec(format!("--size {} / --txns {}: {e}", self.file_size, self.txns));
-        let page = crate::lab::trial::page_size();
+        let page = crate::page_size::page_size();
         match w {
             WorkloadId::Scenario(s) => WriterSpec::generate(&params, s.mapping, s.policy, page, seed).map_err(bad),
             WorkloadId::PartialMsync => {
@@ -265,166 +255,15 @@ pub fn plan(cfg: &SoundnessConfig) -> Result<CampaignPlan, RealcutError> {
     Ok((specs, trials))
 }
 
-/// How to run realcut workers.
-#[derive(Debug, Clone)]
-pub struct RealPoolConfig {
-    pub command: WorkerCommand,
-    pub jobs: usize,
-    /// Images and mount points go here (a fresh directory, tmpfs is fastest).
-    pub dir: PathBuf,
-    pub keep_dir: PathBuf,
-    pub watchdog_secs: u32,
-    /// Mount in the caller's namespace instead of a private one.
-    pub host_mounts: bool,
-    pub inject_fault: bool,
-}
-
-impl RealPoolConfig {
-    /// The running `crashlab` binary in its hidden `__realcut-worker` mode.
-    pub fn current_exe_command() -> Result<WorkerCommand, RealcutError> {
-        let program = std::env::current_exe()
-            .map_err(|e| RealcutError::Sys { what: "cannot find the crashlab executable".into(), source: e })?;
-        Ok(WorkerCommand { program, args: vec!["__realcut-worker".into()] })
-    }
-}
-
-/// A realcut worker process, owned by one thread; closing its stdin makes
-/// it unmount, detach and exit.
-pub struct RealWorker {
-    id: u32,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-    prepared: HashSet<u64>,
-}
-
-impl RealWorker {
-    pub fn spawn(cfg: &RealPoolConfig, id: u32) -> Result<RealWorker, RealcutError> {
-        let mut cmd = Command::new(&cfg.command.program);
-        cmd.args(&cfg.command.args)
-            .arg("--dir")
-            .arg(&cfg.dir)
-            .arg("--id")
-            .arg(id.to_string())
-            .arg("--watchdog")
-            .arg(cfg.watchdog_secs.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        if cfg.host_mounts {
-            cmd.arg("--host-mounts");
-        }
-        // SAFETY: prctl is async-signal-safe. The worker dies with the thread
-        // that owns it.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().map_err(|e| RealcutError::Sys {
-            what: format!("cannot start the realcut worker `{}`", cfg.command.program.display()),
-            source: e,
-        })?;
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
-        Ok(RealWorker { id, child, stdin, stdout, prepared: HashSet::new() })
-    }
-
-    pub fn request(&mut self, req: &RealRequest) -> Result<RealResponse, RealcutError> {
-        let mut line = serde_json::to_vec(req).expect("requests serialize");
-        line.push(b'\n');
-        let stdin = self.stdin.as_mut().expect("stdin open while the worker serves");
-        if stdin.write_all(&line).and_then(|_| stdin.flush()).is_err() {
-            return Err(self.died("cannot send a request"));
-        }
-        let mut answer = String::new();
-        match self.stdout.read_line(&mut answer) {
-            Ok(0) | Err(_) => return Err(self.died("no answer")),
-            Ok(_) => {}
-        }
-        match serde_json::from_str::<RealResponse>(&answer) {
-            Ok(RealResponse::Error { message }) => Err(RealcutError::Worker { id: self.id, message }),
-            Ok(r) => Ok(r),
-            Err(e) => Err(RealcutError::Worker { id: self.id, message: format!("unreadable answer ({e}): {answer}") }),
-        }
-    }
-
-    fn died(&mut self, what: &str) -> RealcutError {
-        drop(self.stdin.take());
-        let status = self.child.wait().ok();
-        RealcutError::Worker {
-            id: self.id,
-            message: format!(
-                "{what}; worker {}",
-                status.map_or("is unresponsive".into(), |s| format!("ended with {s}"))
-            ),
-        }
-    }
-
-    pub fn prepare(&mut self, key: u64, spec: &WriterSpec) -> Result<(), RealcutError> {
-        if self.prepared.contains(&key) {
-            return Ok(());
-        }
-        match self.request(&RealRequest::Prepare { key, spec: spec.clone() })? {
-            RealResponse::Prepared { .. } => {
-                self.prepared.insert(key);
-                Ok(())
-            }
-            other => Err(RealcutError::Worker { id: self.id, message: format!("unexpected answer {other:?}") }),
-        }
-    }
-
-    /// Nanoseconds of the bare loop of prepared spec `key` at `points`
-    /// ([`RealRequest::WorkloadFloor`]).
-    pub fn workload_floor(
-        &mut self,
-        key: u64,
-        fs: FsKind,
-        cut: CutMethod,
-        points: Vec<CrashPoint>,
-    ) -> Result<u64, RealcutError> {
-        match self.request(&RealRequest::WorkloadFloor { key, fs, cut, points })? {
-            RealResponse::Floor { nanos, .. } => Ok(nanos),
-            other => Err(RealcutError::Worker { id: self.id, message: format!("unexpected answer {other:?}") }),
-        }
-    }
-
-    pub fn floor(&mut self, fs: FsKind, cut: CutMethod, size: u64, trials: u32) -> Result<u64, RealcutError> {
-        match self.request(&RealRequest::Floor { fs, cut, size, trials })? {
-            RealResponse::Floor { nanos, .. } => Ok(nanos),
-            other => Err(RealcutError::Worker { id: self.id, message: format!("unexpected answer {other:?}") }),
-        }
-    }
-}
-
-impl Drop for RealWorker {
-    fn drop(&mut self) {
-        // Closing stdin ends the worker's loop: it unmounts and detaches.
-        drop(self.stdin.take());
-        let _ = self.child.wait();
-    }
-}
-
-/// A batch of real-cut trials for one worker request: consecutive trials of
-/// one filesystem, cut and prepared spec.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoopcutBatch {
-    pub fs: FsKind,
-    pub cut: CutMethod,
-    /// Index of the spec in the `specs` given to [`run_loopcut_batches`]
-    /// (workers prepare each spec once).
-    pub key: u64,
-    pub points: Vec<CrashPoint>,
-    /// Trials sharing one cut (see [`SoundnessConfig::writers_per_cut`]).
-    pub writers_per_cut: u32,
-    /// See [`SoundnessConfig::page_cache`].
-    pub page_cache: PageCacheStart,
-}
-
 /// Writers per power cut unless told otherwise (see
 /// [`SoundnessConfig::writers_per_cut`]).
 pub const DEFAULT_WRITERS_PER_CUT: u32 = 4;
+
+/// The serde default of `writers_per_cut` (requests and reports from before
+/// cut groups ran one writer per cut).
+pub(crate) fn one_writer() -> u32 {
+    1
+}
 
 /// Trials per request: small, so Ctrl-C stops soon and two workers balance.
 pub const BATCH: usize = 4;
@@ -436,277 +275,15 @@ pub fn batch_len(writers_per_cut: u32) -> usize {
 }
 
 /// `n` trials rounded up to whole cut groups of `writers_per_cut`.
-fn whole_groups(n: usize, writers_per_cut: u32) -> usize {
+pub fn whole_groups(n: usize, writers_per_cut: u32) -> usize {
     let g = writers_per_cut.max(1) as usize;
     n.div_ceil(g) * g
 }
 
-/// Refuse early what a loopcut run cannot do here: not root, a cut the
-/// filesystem lacks, a missing mkfs.
-pub fn check_loopcut(filesystems: &[(FsKind, CutMethod)]) -> Result<(), RealcutError> {
-    if !super::sys::is_root() {
-        return Err(RealcutError::NeedsRoot);
-    }
-    for &(fs, cut) in filesystems {
-        if !fs.supports(cut) {
-            return Err(RealcutError::Spec(format!("--cut {cut}: {fs} has no FS_IOC_SHUTDOWN; use raw-copy")));
-        }
-        let (prog, _) = fs.mkfs();
-        if super::fs::find_program(prog).is_none() {
-            return Err(RealcutError::Unavailable(format!(
-                "{prog} not found; install it (apt-get install -y {}) or leave {fs} out",
-                fs.package()
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Run `batches` on `pool.jobs` realcut workers (each owned by a thread);
-/// returns each batch's records, in batch order. The first error stops
-/// every worker; `cancel` stops them between batches ([`RealcutError::Interrupted`]).
-/// `on_trials` is told each finished batch's size.
-pub fn run_loopcut_batches(
-    pool: &RealPoolConfig,
-    specs: &[&WriterSpec],
-    batches: &[LoopcutBatch],
-    cancel: &AtomicBool,
-    on_trials: &(dyn Fn(usize) + Sync),
-) -> Result<Vec<Vec<RealTrialRecord>>, RealcutError> {
-    if batches.is_empty() {
-        return Ok(Vec::new());
-    }
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Vec<RealTrialRecord>>>> = Mutex::new(vec![None; batches.len()]);
-    let first_error: Mutex<Option<RealcutError>> = Mutex::new(None);
-    let failed = AtomicBool::new(false);
-    let jobs = pool.jobs.clamp(1, batches.len());
-    std::thread::scope(|scope| {
-        for id in 0..jobs {
-            let (next, results, first_error, failed) = (&next, &results, &first_error, &failed);
-            scope.spawn(move || {
-                let fail = |e: RealcutError| {
-                    failed.store(true, Ordering::SeqCst);
-                    first_error.lock().unwrap().get_or_insert(e);
-                };
-                let mut worker = match RealWorker::spawn(pool, id as u32) {
-                    Ok(w) => w,
-                    Err(e) => return fail(e),
-                };
-                loop {
-                    if failed.load(Ordering::SeqCst) || cancel.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(b) = batches.get(i) else { return };
-                    let Some(spec) = specs.get(b.key as usize) else {
-                        return fail(RealcutError::Spec(format!("batch {i} names spec {} of {}", b.key, specs.len())));
-                    };
-                    let run = worker.prepare(b.key, spec).and_then(|_| {
-                        worker.request(&RealRequest::Run {
-                            key: b.key,
-                            fs: b.fs,
-                            cut: b.cut,
-                            points: b.points.clone(),
-                            keep_dir: pool.keep_dir.clone(),
-                            inject_fault: pool.inject_fault,
-                            writers_per_cut: b.writers_per_cut,
-                            page_cache: b.page_cache,
-                        })
-                    });
-                    match run {
-                        Ok(RealResponse::Ran { records }) if records.len() == b.points.len() => {
-                            on_trials(records.len());
-                            results.lock().unwrap()[i] = Some(records);
-                        }
-                        Ok(other) => {
-                            return fail(RealcutError::Worker {
-                                id: id as u32,
-                                message: format!("unexpected answer {other:?}"),
-                            })
-                        }
-                        Err(e) => return fail(e),
-                    }
-                }
-            });
-        }
-    });
-    if cancel.load(Ordering::SeqCst) {
-        return Err(RealcutError::Interrupted);
-    }
-    if let Some(e) = first_error.into_inner().unwrap() {
-        return Err(e);
-    }
-    Ok(results.into_inner().unwrap().into_iter().map(|r| r.expect("every batch ran")).collect())
-}
-
-/// Run a loopcut campaign. `on_trials` is told each finished batch's size.
-pub fn run_loopcut(
-    cfg: &SoundnessConfig,
-    pool: &RealPoolConfig,
-    cancel: &AtomicBool,
-    on_trials: &(dyn Fn(usize) + Sync),
-) -> Result<SoundnessReport, RealcutError> {
-    let filesystems: Vec<(FsKind, CutMethod)> = cfg.filesystems.iter().map(|&fs| (fs, cfg.cut_for(fs))).collect();
-    check_loopcut(&filesystems)?;
-    let started = Instant::now();
-    let (specs, trials) = plan(cfg)?;
-    let key_of = |s: WorkloadId| specs.iter().position(|(x, _)| *x == s).expect("planned scenario") as u64;
-    let mut batches = Vec::new();
-    let mut i = 0;
-    let len = batch_len(cfg.writers_per_cut);
-    while i < trials.len() {
-        let t = trials[i];
-        let mut j = i + 1;
-        while j < trials.len() && j - i < len && trials[j].fs == t.fs && trials[j].scenario == t.scenario {
-            j += 1;
-        }
-        let points = trials[i..j].iter().map(|t| t.point).collect();
-        let (cut, key) = (cfg.cut_for(t.fs), key_of(t.scenario));
-        let (writers_per_cut, page_cache) = (cfg.writers_per_cut, cfg.page_cache.unwrap_or_default());
-        batches.push(LoopcutBatch { fs: t.fs, cut, key, points, writers_per_cut, page_cache });
-        i = j;
-    }
-    let spec_refs: Vec<&WriterSpec> = specs.iter().map(|(_, s)| s).collect();
-    let results = run_loopcut_batches(pool, &spec_refs, &batches, cancel, on_trials)?;
-    let records: Vec<(PlannedTrial, RealTrialRecord)> =
-        trials.iter().copied().zip(results.into_iter().flatten()).collect();
-    let kernel = crate::environment::kernel_release();
-    let (filesystems, summary) = aggregate(cfg, &kernel, &records);
-    Ok(SoundnessReport {
-        schema_version: SOUNDNESS_SCHEMA_VERSION.into(),
-        crashlab_version: env!("CARGO_PKG_VERSION").into(),
-        backend: Backend::Loopcut,
-        environment: SoundnessEnvironment {
-            kernel_release: kernel,
-            page_size: crate::lab::trial::page_size(),
-            work_dir: pool.dir.display().to_string(),
-            work_dir_fs: crate::environment::fs_type(&pool.dir),
-            model: "power-loss (pages whole), judged byte for byte by PowerLossModel::allows".into(),
-            disk: LOOPCUT_DISK.into(),
-            accelerator: None,
-        },
-        seed: cfg.seed,
-        config: cfg.clone(),
-        duration_ms: started.elapsed().as_millis() as u64,
-        filesystems,
-        summary,
-    })
-}
-
-/// Benchmark numbers of one filesystem and writer, on one worker: real-cut
-/// trials/s next to two floors measured in the same run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LoopcutBench {
-    pub fs: FsKind,
-    pub cut: CutMethod,
-    pub scenario: WorkloadId,
-    pub file_size: u64,
-    pub writers_per_cut: u32,
-    /// The bare cut loop: mount, one page written + msync(MS_SYNC), the cut,
-    /// umount, mount, read.
-    pub floor_per_sec: f64,
-    /// The same writer's ops executed bare in the worker at the same points,
-    /// each followed by a cut of its own: the I/O the workload itself costs.
-    pub workload_floor_per_sec: f64,
-    pub trials_per_sec: f64,
-    /// `trials_per_sec / floor_per_sec`.
-    pub ratio: f64,
-    /// `trials_per_sec / workload_floor_per_sec`.
-    pub ratio_to_workload_floor: f64,
-}
-
-/// Measure trials/s of `scenario` (its op boundaries in turn, cut groups of
-/// `writers_per_cut`) against the bare floor and the workload floor,
-/// `trials` of each, alternating the three in halves so a drift of the
-/// machine's load hits all alike.
-pub fn bench_loopcut(
-    pool: &RealPoolConfig,
-    fs: FsKind,
-    cut: CutMethod,
-    spec: &WriterSpec,
-    scenario: WorkloadId,
-    trials: u32,
-    writers_per_cut: u32,
-) -> Result<LoopcutBench, RealcutError> {
-    if !super::sys::is_root() {
-        return Err(RealcutError::NeedsRoot);
-    }
-    let mut w = RealWorker::spawn(pool, 900)?;
-    w.prepare(0, spec)?;
-    let n = spec.ops.len();
-    let g = writers_per_cut.max(1) as usize;
-    let points = |count: u32| -> Vec<CrashPoint> {
-        (0..count as usize).map(|i| CrashPoint::BeforeOp((i * 7 + 3) % (n + 1))).collect()
-    };
-    // Warm up: makes the filesystem and the spec's files.
-    w.floor(fs, cut, spec.file_size, 2)?;
-    w.workload_floor(0, fs, cut, points(2))?;
-    let run = |w: &mut RealWorker, count: u32| -> Result<u64, RealcutError> {
-        let t = Instant::now();
-        for chunk in points(count).chunks(whole_groups(16, writers_per_cut)) {
-            match w.request(&RealRequest::Run {
-                key: 0,
-                fs,
-                cut,
-                points: chunk.to_vec(),
-                keep_dir: pool.keep_dir.clone(),
-                inject_fault: false,
-                writers_per_cut,
-                page_cache: PageCacheStart::default(),
-            })? {
-                RealResponse::Ran { records } => {
-                    if let Some(r) = records.iter().find(|r| r.judgement.is_violation()) {
-                        return Err(RealcutError::Spec(format!(
-                            "bench trial at {} on {fs}: model soundness violation: {:?}",
-                            r.facts.point, r.judgement.forbidden
-                        )));
-                    }
-                }
-                other => return Err(RealcutError::Worker { id: 900, message: format!("unexpected answer {other:?}") }),
-            }
-        }
-        Ok(t.elapsed().as_nanos() as u64)
-    };
-    run(&mut w, g as u32)?;
-    let half = (trials / 2).max(1);
-    let (mut floor_ns, mut workload_ns, mut trial_ns) = (0, 0, 0);
-    for _ in 0..2 {
-        floor_ns += w.floor(fs, cut, spec.file_size, half)?;
-        workload_ns += w.workload_floor(0, fs, cut, points(half))?;
-        trial_ns += run(&mut w, half)?;
-    }
-    let per_sec = |ns: u64| (2 * half) as f64 / (ns as f64 / 1e9);
-    let (floor_per_sec, workload_floor_per_sec, trials_per_sec) =
-        (per_sec(floor_ns), per_sec(workload_ns), per_sec(trial_ns));
-    Ok(LoopcutBench {
-        fs,
-        cut,
-        scenario,
-        file_size: spec.file_size,
-        writers_per_cut,
-        floor_per_sec,
-        workload_floor_per_sec,
-        trials_per_sec,
-        ratio: trials_per_sec / floor_per_sec,
-        ratio_to_workload_floor: trials_per_sec / workload_floor_per_sec,
-    })
-}
-
-/// Check a directory for leftovers of a campaign: loop devices backed by
-/// files under it and mounts under it (in this namespace).
-pub fn leftovers(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        super::sys::loop_devices_under(dir).into_iter().map(|(d, b)| format!("loop device {d} -> {b}")).collect();
-    v.extend(super::sys::mounts_under(dir).into_iter().map(|m| format!("mount {m}")));
-    v
-}
-
-/// Shared handle for the CLI's Ctrl-C flag.
-pub type CancelFlag = Arc<AtomicBool>;
-
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
     fn cfg(trials: u32) -> SoundnessConfig {
@@ -726,24 +303,11 @@ mod tests {
     }
 
     #[test]
-    fn the_page_cache_start_parses_and_a_rerun_keeps_it() {
+    fn the_page_cache_start_parses_back_and_names_the_choices() {
         for p in [PageCacheStart::Read, PageCacheStart::Written] {
             assert_eq!(p.to_string().parse::<PageCacheStart>().unwrap(), p);
         }
         assert!("cold".parse::<PageCacheStart>().unwrap_err().contains("read, written"));
-        let c = cfg(1);
-        let (_, trials) = plan(&c).unwrap();
-        let line = super::super::report::rerun_line(&c, &trials[0]);
-        assert!(!line.contains("--page-cache"), "the default is not spelled out: {line}");
-        let written = SoundnessConfig { page_cache: Some(PageCacheStart::Written), ..c };
-        let line = super::super::report::rerun_line(&written, &trials[0]);
-        assert!(line.ends_with(" --page-cache written"), "{line}");
-        // A request without the field (an older harness) means `read`.
-        let req: super::super::protocol::RealRequest = serde_json::from_str(
-            r#"{"request":"run","key":0,"fs":"ext4","cut":"shutdown","points":[],"keep_dir":"/k"}"#,
-        )
-        .unwrap();
-        assert!(matches!(req, super::super::protocol::RealRequest::Run { page_cache: PageCacheStart::Read, .. }));
     }
 
     #[test]

@@ -5,16 +5,19 @@
 //! through the soundness campaign's machinery (realcut workers for loopcut,
 //! guests for vm).
 //!
-//! [`RealColumn`] (what a column is, its text form and label) is pure; the
-//! runner ([`run_real_cells`]) starts workers or guests.
+//! What a column is ([`RealColumn`], pure) is `real_column.rs`'s; this is
+//! the runner ([`run_real_cells`]): it starts workers or guests.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use super::campaign::{batch_len, check_loopcut, run_loopcut_batches, LoopcutBatch, RealPoolConfig};
+use super::campaign::batch_len;
+use super::loopcut::{check_loopcut, run_loopcut_batches, LoopcutBatch, RealPoolConfig};
 use super::protocol::RealTrialRecord;
-use super::vm::{run_vm_trials, VmAssets, VmGuest, VmRunConfig, VmTrial};
+use super::vm::assets::VmAssets;
+use super::vm::guest::VmGuest;
+use super::vm::runs::{run_vm_trials, VmRunConfig, VmTrial};
 use super::RealcutError;
 use crate::crash::CrashPoint;
 use crate::spec::WriterSpec;
@@ -154,31 +157,6 @@ pub fn default_image_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn text_forms_round_trip_and_bad_ones_say_what_is_expected() {
-        for (text, label, cut) in [
-            ("loopcut:ext4", "power-loss (real: loopcut/ext4)", CutMethod::Shutdown),
-            ("loopcut:xfs", "power-loss (real: loopcut/xfs)", CutMethod::Shutdown),
-            ("loopcut:btrfs", "power-loss (real: loopcut/btrfs)", CutMethod::RawCopy),
-            ("vm", "power-loss (real: vm)", CutMethod::VmSigkill),
-        ] {
-            let c: RealColumn = text.parse().unwrap();
-            assert_eq!(c.to_string(), text);
-            assert_eq!(c.label(), label);
-            assert_eq!(c.cut(), cut);
-            assert!(c.disk().contains("no volatile write cache"), "{}", c.disk());
-        }
-        assert_eq!("vm:ext4".parse::<RealColumn>().unwrap(), "vm".parse().unwrap());
-        let e = "loopcut".parse::<RealColumn>().unwrap_err();
-        assert!(e.contains("name the filesystem") && e.contains("loopcut:ext4"), "{e}");
-        assert!("vm:xfs".parse::<RealColumn>().unwrap_err().contains("ext4 only"));
-        assert!("qemu:ext4".parse::<RealColumn>().unwrap_err().contains("unknown backend"));
-        assert!("loopcut:zfs".parse::<RealColumn>().unwrap_err().contains("unknown filesystem"));
-        let json = serde_json::to_string(&"loopcut:xfs".parse::<RealColumn>().unwrap()).unwrap();
-        assert_eq!(json, "\"loopcut:xfs\"");
-        assert!(serde_json::from_str::<RealColumn>("\"loopcut\"").is_err());
-    }
 
     #[test]
     fn a_vm_column_without_a_guest_is_unavailable_and_names_the_setup() {

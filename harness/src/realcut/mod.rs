@@ -16,7 +16,7 @@
 //!   the cut is `FS_IOC_SHUTDOWN(NOLOGFLUSH)` (ext4, xfs) or an `O_DIRECT`
 //!   copy of the device while the dirty pages are still cached (btrfs, which
 //!   has no shutdown ioctl). The forking part lives in the single-threaded
-//!   realcut worker ([`crate::lab::realcut_trial`]).
+//!   realcut worker ([`worker`], its trials in [`cut_trial`]).
 //! - `vm` (no root): a guest kernel under qemu (KVM if it works, else TCG), killed with SIGKILL at
 //!   a progress point; the ext4 image's journal is replayed on a copy with
 //!   `e2fsck` and the file read out with `debugfs` ([`vm`]). Its default
@@ -30,17 +30,23 @@
 //! Layout: [`sys`] (loop devices, mounts, shutdown, raw copies: RAII
 //! guards), [`fs`] (one filesystem image, made once and reused), [`judge`]
 //! (pure: a real file against the model), [`protocol`] (worker messages),
-//! [`campaign`] (plan, run on workers, aggregate), [`report`] (the
+//! [`campaign`] (pure: the plan), [`loopcut`] (batches on realcut workers
+//! through [`crate::worker_pool`], a campaign aggregated), [`worker`] and
+//! [`cut_trial`] (the realcut worker, single-threaded), [`report`] (the
 //! soundness report), [`vm`] (the qemu backend), [`volatile_disk`] (pure:
 //! a disk with a volatile write cache, the states a cut may leave, their
 //! sampling), [`nbd`] (a minimal NBD server for it, on a thread),
-//! [`volatile_report`] (the report's section on such a disk), [`columns`]
-//! (the `power-loss-real` columns of the survival matrix: `matrix --real`).
+//! [`volatile_report`] (the report's section on such a disk) and
+//! [`columns`] (running the `power-loss-real` columns of the survival
+//! matrix, `matrix --real`; what a column is lives in
+//! [`crate::vocab::real_cut`]).
 
 pub mod campaign;
 pub mod columns;
+pub mod cut_trial;
 pub mod fs;
 pub mod judge;
+pub mod loopcut;
 pub mod nbd;
 pub mod protocol;
 pub mod report;
@@ -49,6 +55,7 @@ pub mod vm;
 pub mod vm_accel;
 pub mod volatile_disk;
 pub mod volatile_report;
+pub mod worker;
 
 /// Errors of the real-cut backends. Each names the path, device, command or
 /// value involved.
@@ -89,6 +96,13 @@ pub struct GuestFailure {
 }
 
 impl RealcutError {
+    /// For `map_err`: the I/O error of doing `what` (which names the path,
+    /// device or command).
+    pub fn sys(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RealcutError {
+        let what = what.into();
+        move |source| RealcutError::Sys { what, source }
+    }
+
     pub fn is_unavailable(&self) -> bool {
         matches!(self, RealcutError::NeedsRoot | RealcutError::Unavailable(_))
     }

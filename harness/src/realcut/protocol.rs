@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::campaign::PageCacheStart;
 use super::judge::RealJudgement;
 use crate::crash::CrashPoint;
 use crate::process_model::TrialFacts;
@@ -33,11 +34,11 @@ pub enum RealRequest {
         inject_fault: bool,
         /// Trials sharing one cut (a cut group): each writer on a file of
         /// its own, one after the other, then one cut for all of them.
-        #[serde(default = "one_writer")]
+        #[serde(default = "super::campaign::one_writer")]
         writers_per_cut: u32,
         /// How each file's page cache is made before its writer runs.
         #[serde(default)]
-        page_cache: super::campaign::PageCacheStart,
+        page_cache: PageCacheStart,
     },
     /// The benchmark floor on `fs`: `trials` bare loops of one write +
     /// msync(MS_SYNC) of `size` bytes, the cut, and reading the file back.
@@ -72,8 +73,16 @@ pub struct RealTrialRecord {
     pub trial_ns: u64,
 }
 
-/// The serde default of `writers_per_cut` (requests and reports from before
-/// cut groups ran one writer per cut).
-pub(crate) fn one_writer() -> u32 {
-    1
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_request_of_an_older_harness_means_one_writer_per_cut_on_read_page_cache() {
+        let req: RealRequest = serde_json::from_str(
+            r#"{"request":"run","key":0,"fs":"ext4","cut":"shutdown","points":[],"keep_dir":"/k"}"#,
+        )
+        .unwrap();
+        assert!(matches!(req, RealRequest::Run { page_cache: PageCacheStart::Read, writers_per_cut: 1, .. }));
+    }
 }

@@ -495,3 +495,12 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
     let d = dir.to_string_lossy();
     m.lines().filter_map(|l| l.split_whitespace().nth(1)).filter(|t| t.starts_with(&*d)).map(str::to_string).collect()
 }
+
+/// Check a directory for leftovers of a campaign: loop devices backed by
+/// files under it and mounts under it (in this namespace).
+pub fn leftovers(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        loop_devices_under(dir).into_iter().map(|(d, b)| format!("loop device {d} -> {b}")).collect();
+    v.extend(mounts_under(dir).into_iter().map(|m| format!("mount {m}")));
+    v
+}

@@ -284,3 +284,33 @@ impl TryFrom<String> for RealColumn {
 
 /// The pattern of [`RealColumn`]'s text form (what `FromStr` accepts).
 pub const REAL_COLUMN_PATTERN: &str = "^(loopcut:(ext4|xfs|btrfs)|vm(:ext4)?)$";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_forms_round_trip_and_bad_ones_say_what_is_expected() {
+        for (text, label, cut) in [
+            ("loopcut:ext4", "power-loss (real: loopcut/ext4)", CutMethod::Shutdown),
+            ("loopcut:xfs", "power-loss (real: loopcut/xfs)", CutMethod::Shutdown),
+            ("loopcut:btrfs", "power-loss (real: loopcut/btrfs)", CutMethod::RawCopy),
+            ("vm", "power-loss (real: vm)", CutMethod::VmSigkill),
+        ] {
+            let c: RealColumn = text.parse().unwrap();
+            assert_eq!(c.to_string(), text);
+            assert_eq!(c.label(), label);
+            assert_eq!(c.cut(), cut);
+            assert!(c.disk().contains("no volatile write cache"), "{}", c.disk());
+        }
+        assert_eq!("vm:ext4".parse::<RealColumn>().unwrap(), "vm".parse().unwrap());
+        let e = "loopcut".parse::<RealColumn>().unwrap_err();
+        assert!(e.contains("name the filesystem") && e.contains("loopcut:ext4"), "{e}");
+        assert!("vm:xfs".parse::<RealColumn>().unwrap_err().contains("ext4 only"));
+        assert!("qemu:ext4".parse::<RealColumn>().unwrap_err().contains("unknown backend"));
+        assert!("loopcut:zfs".parse::<RealColumn>().unwrap_err().contains("unknown filesystem"));
+        let json = serde_json::to_string(&"loopcut:xfs".parse::<RealColumn>().unwrap()).unwrap();
+        assert_eq!(json, "\"loopcut:xfs\"");
+        assert!(serde_json::from_str::<RealColumn>("\"loopcut\"").is_err());
+    }
+}

@@ -3,5 +3,5 @@
 //! A test (multithreaded) thus never forks itself; it spawns this.
 
 fn main() {
-    std::process::exit(crashlab::lab::pool::worker_main(std::env::args_os().skip(1)));
+    std::process::exit(crashlab::lab::worker::worker_main(std::env::args_os().skip(1)));
 }

@@ -173,7 +173,7 @@ pub(crate) fn trace_trial(
             FileImages { path, floor, newest }
         })
         .collect();
-    let page = crate::lab::trial::page_size();
+    let page = crate::page_size::page_size();
     let space = StateSpace::new(files, image.dirs, config.tear.unwrap_or(page), page);
     let order = StateOrder::new(space.dim_count(), &config.power_loss.explore, plan.state_seed);
     Ok(Traced { plan: *plan, delivery, lines: run.lines, space, order })

@@ -1,14 +1,13 @@
-//! The realcut worker (`crashlab __realcut-worker`): real power cuts on
-//! loop-mounted filesystems. Like the lab's worker it is single-threaded
-//! (checked), started by fork+exec, and alone forks writer children; it
-//! speaks [`RealRequest`]/[`RealResponse`] JSON lines on stdin/stdout.
+//! One trial with a real power cut, as the realcut worker runs it
+//! ([`super::worker`]).
 //!
-//! A trial: map the file (on the mounted filesystem), fork the writer, which
-//! executes the spec's ops marking the journal and SIGKILLs itself before op
-//! `k`, exactly as the lab's child does; reap it; **cut the power** (shutdown
-//! ioctl, or a raw copy of the device); read the file back after the log
-//! replay; judge it against the simulated model; restore the file's pages
-//! (`pwrite` + `fdatasync`, long after the cut) for the next trial.
+//! A trial: map the file (on the mounted filesystem), start the writer,
+//! which executes the spec's ops marking the journal and SIGKILLs itself
+//! before op `k`, exactly as the lab's child does; reap it; **cut the
+//! power** (shutdown ioctl, or a raw copy of the device); read the file back
+//! after the log replay; judge it against the simulated model; restore the
+//! file's pages (`pwrite` + `fdatasync`, long after the cut) for the next
+//! trial.
 //!
 //! Before a writer runs, its file's page cache is dropped and made again as
 //! the request's [`PageCacheStart`] says (read back, or written whole), the
@@ -22,21 +21,15 @@
 //! later writers of its group run, on their own files, between its death
 //! and the cut (as any other process on a real machine might).
 //!
-//! Cleanup: every loop device and mount is an RAII guard held by the
-//! session, released when stdin closes (the harness stopped, Ctrl-C
-//! included: SIGINT is ignored here), on errors and on panics. By default
-//! the worker also lives in a private mount namespace with autoclear loop
-//! devices, so even a SIGKILL leaves nothing mounted or attached.
+//! The floors (the bare cut loop, the workload's ops without the harness)
+//! are measured here too, with the same cut and read-back.
 //!
 //! Architecture Invariant: the harness syncs nothing between a writer's
 //! death and the cut; the worker keeps each writer's descriptor and mapping
 //! open until after the cut, so no last `close` (which can start writeback,
 //! e.g. ext4's `auto_da_alloc`) comes before it either.
 
-use std::collections::HashSet;
-use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, Write};
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -50,28 +43,20 @@ use crate::process_model::{ChildExit, TrialFacts};
 use crate::realcut::campaign::PageCacheStart;
 use crate::realcut::fs::LiveFs;
 use crate::realcut::judge::judge;
-use crate::realcut::protocol::{RealRequest, RealResponse, RealTrialRecord};
-use crate::realcut::sys::{is_root, private_mount_namespace};
+use crate::realcut::protocol::RealTrialRecord;
 use crate::realcut::RealcutError;
 use crate::spec::{MappingKind, WriterSpec};
-use crate::vocab::{CutMethod, FsKind};
+use crate::vocab::CutMethod;
 
-pub struct RealcutWorkerArgs {
-    /// Where the filesystem images and mount points go (a fresh directory
-    /// the campaign made and removes).
-    pub dir: PathBuf,
-    pub id: u32,
-    pub watchdog_secs: u32,
-    /// Mount in the caller's mount namespace (visible in /proc/mounts; the
-    /// cleanup tests use it) instead of a private one.
-    pub host_mounts: bool,
-}
+/// Raw-copy cuts trim the live filesystem every this many trials.
+pub(super) const TRIM_EVERY: u64 = 8;
 
-struct SpecState {
-    key: u64,
-    spec: WriterSpec,
-    payloads: Payloads,
-    journal: JournalRegion,
+/// A spec the worker was given: its payloads and its journal.
+pub(super) struct SpecState {
+    pub(super) key: u64,
+    pub(super) spec: WriterSpec,
+    pub(super) payloads: Payloads,
+    pub(super) journal: JournalRegion,
 }
 
 impl SpecState {
@@ -81,266 +66,24 @@ impl SpecState {
     }
 }
 
-/// Everything the worker holds; dropping it unmounts and detaches all.
-struct Session {
-    fses: Vec<LiveFs>,
-    specs: Vec<SpecState>,
-    /// (spec key, filesystem, slot) whose file exists, durable, at version 0.
-    files: HashSet<(u64, FsKind, usize)>,
-    kept: u32,
-    trials: u64,
-    /// Where writers run ([`clone_writer`]).
-    stack: WriterStack,
-}
-
-/// Raw-copy cuts trim the live filesystem every this many trials.
-const TRIM_EVERY: u64 = 8;
-
-/// Entry point of `crashlab __realcut-worker --dir D --id N --watchdog S
-/// [--host-mounts]`. Returns the exit code.
-pub fn realcut_worker_main(args: impl IntoIterator<Item = OsString>) -> i32 {
-    let mut dir = None;
-    let (mut id, mut watchdog, mut host_mounts) = (0u32, 60u32, false);
-    let mut it = args.into_iter();
-    while let Some(a) = it.next() {
-        let mut value = || it.next().and_then(|v| v.into_string().ok());
-        match a.to_str() {
-            Some("--dir") => dir = value().map(PathBuf::from),
-            Some("--id") => id = value().and_then(|v| v.parse().ok()).unwrap_or(0),
-            Some("--watchdog") => watchdog = value().and_then(|v| v.parse().ok()).unwrap_or(60),
-            Some("--host-mounts") => host_mounts = true,
-            _ => {}
-        }
-    }
-    let Some(dir) = dir else {
-        eprintln!("crashlab realcut worker: --dir is required (started by `crashlab soundness`, not by hand)");
-        return 2;
-    };
-    let args = RealcutWorkerArgs { dir, id, watchdog_secs: watchdog, host_mounts };
-    let stdin = std::io::stdin().lock();
-    let stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    match serve(&args, stdin, stdout) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("crashlab realcut worker {id}: {e}");
-            2
-        }
-    }
-}
-
-/// Serve requests until stdin closes, then unmount and detach everything.
-pub fn serve(args: &RealcutWorkerArgs, input: impl BufRead, mut output: impl Write) -> Result<(), RealcutError> {
-    let threads = crate::lab::worker::thread_count();
-    if threads != Some(1) {
-        return Err(RealcutError::Spec(format!(
-            "the realcut worker must be single-threaded to fork safely, but has {threads:?} threads"
-        )));
-    }
-    if !is_root() {
-        return Err(RealcutError::NeedsRoot);
-    }
-    // SAFETY: ignoring a signal; setrlimit with a valid struct.
-    unsafe {
-        libc::signal(libc::SIGINT, libc::SIG_IGN);
-        let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        libc::setrlimit(libc::RLIMIT_CORE, &zero);
-    }
-    if !args.host_mounts {
-        private_mount_namespace()?;
-    }
-    let stack = WriterStack::new()
-        .map_err(|e| RealcutError::Sys { what: "cannot map the writers' stack".into(), source: e })?;
-    let mut session = Session { fses: Vec::new(), specs: Vec::new(), files: HashSet::new(), kept: 0, trials: 0, stack };
-    for line in input.lines() {
-        let line = line.map_err(|e| RealcutError::Sys { what: "cannot read requests".into(), source: e })?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let response = match serde_json::from_str::<RealRequest>(&line) {
-            Err(e) => RealResponse::Error { message: format!("bad request: {e}") },
-            Ok(req) => {
-                handle(args, &mut session, req).unwrap_or_else(|e| RealResponse::Error { message: e.to_string() })
-            }
-        };
-        serde_json::to_writer(&mut output, &response).expect("responses serialize");
-        output
-            .write_all(b"\n")
-            .and_then(|_| output.flush())
-            .map_err(|e| RealcutError::Sys { what: "cannot answer".into(), source: e })?;
-    }
-    // Orderly release, reporting what could not be undone.
-    let mut first_err = None;
-    for fs in session.fses.drain(..) {
-        if let Err(e) = fs.release() {
-            eprintln!("crashlab realcut worker {}: {e}", args.id);
-            first_err.get_or_insert(e);
-        }
-    }
-    first_err.map_or(Ok(()), Err)
-}
-
-fn handle(args: &RealcutWorkerArgs, s: &mut Session, req: RealRequest) -> Result<RealResponse, RealcutError> {
-    match req {
-        RealRequest::Prepare { key, spec } => {
-            if !s.specs.iter().any(|p| p.key == key) {
-                spec.validate().map_err(RealcutError::Spec)?;
-                let page = crate::lab::trial::page_size();
-                if spec.page_size != page {
-                    return Err(RealcutError::Spec(format!(
-                        "the spec was made for {}-byte pages, this machine has {page}",
-                        spec.page_size
-                    )));
-                }
-                let payloads = Payloads::try_build(&spec).map_err(RealcutError::Spec)?;
-                let journal = JournalRegion::new(spec.ops.len())
-                    .map_err(|e| RealcutError::Sys { what: "cannot map the journal".into(), source: e })?;
-                s.specs.push(SpecState { key, spec, payloads, journal });
-            }
-            Ok(RealResponse::Prepared { key })
-        }
-        RealRequest::Run { key, fs, cut, points, keep_dir, inject_fault, writers_per_cut, page_cache } => {
-            if !fs.supports(cut) {
-                return Err(RealcutError::Spec(format!("{fs} has no {cut} cut (no FS_IOC_SHUTDOWN); use raw-copy")));
-            }
-            let fi = live_fs(args, s, fs)?;
-            let si = s
-                .specs
-                .iter()
-                .position(|p| p.key == key)
-                .ok_or_else(|| RealcutError::Spec(format!("spec {key:016x} was not prepared")))?;
-            let mut records = Vec::with_capacity(points.len());
-            for group in points.chunks(writers_per_cut.max(1) as usize) {
-                match run_group(args, s, fi, si, cut, group, &keep_dir, inject_fault, page_cache) {
-                    Ok(recs) => records.extend(recs),
-                    Err(e) => {
-                        drop_broken_fs(s, fi);
-                        return Err(e);
-                    }
-                }
-            }
-            Ok(RealResponse::Ran { records })
-        }
-        RealRequest::WorkloadFloor { key, fs, cut, points } => {
-            if !fs.supports(cut) {
-                return Err(RealcutError::Spec(format!("{fs} has no {cut} cut")));
-            }
-            let fi = live_fs(args, s, fs)?;
-            let st = s
-                .specs
-                .iter()
-                .find(|p| p.key == key)
-                .ok_or_else(|| RealcutError::Spec(format!("spec {key:016x} was not prepared")))?;
-            match workload_floor(&mut s.fses[fi], st, cut, &points) {
-                Ok(nanos) => Ok(RealResponse::Floor { trials: points.len() as u32, nanos }),
-                Err(e) => {
-                    drop_broken_fs(s, fi);
-                    Err(e)
-                }
-            }
-        }
-        RealRequest::Floor { fs, cut, size, trials } => {
-            if !fs.supports(cut) {
-                return Err(RealcutError::Spec(format!("{fs} has no {cut} cut")));
-            }
-            let fi = live_fs(args, s, fs)?;
-            match floor(&mut s.fses[fi], cut, size, trials) {
-                Ok(nanos) => Ok(RealResponse::Floor { trials, nanos }),
-                Err(e) => {
-                    drop_broken_fs(s, fi);
-                    Err(e)
-                }
-            }
-        }
-    }
-}
-
-/// The index of the session's filesystem `kind`, made on first use.
-fn live_fs(args: &RealcutWorkerArgs, s: &mut Session, kind: FsKind) -> Result<usize, RealcutError> {
-    if let Some(i) = s.fses.iter().position(|f| f.kind() == kind) {
-        return Ok(i);
-    }
-    let fs = LiveFs::create(kind, &args.dir.join(format!("w{}-{kind}", args.id)))?;
-    s.fses.push(fs);
-    Ok(s.fses.len() - 1)
-}
-
-/// After a failed request the filesystem may be shut down or unmounted: drop
-/// it (unmount, detach) and forget its files; the next request makes a new one.
-fn drop_broken_fs(s: &mut Session, fi: usize) {
-    let broken = s.fses.remove(fi);
-    let kind = broken.kind();
-    s.files.retain(|(_, f, _)| *f != kind);
-    drop(broken);
-}
-
-/// One cut group: the writers of `points` (one file each), one cut, each
-/// file judged, evidence kept for violations, the files reset.
-#[allow(clippy::too_many_arguments)]
-fn run_group(
-    args: &RealcutWorkerArgs,
-    s: &mut Session,
-    fi: usize,
-    si: usize,
-    cut: CutMethod,
-    points: &[CrashPoint],
-    keep_dir: &Path,
-    inject_fault: bool,
-    page_cache: PageCacheStart,
-) -> Result<Vec<RealTrialRecord>, RealcutError> {
-    let (key, kind) = (s.specs[si].key, s.fses[fi].kind());
-    for slot in 0..points.len() {
-        if s.files.insert((key, kind, slot)) {
-            create_file(&s.fses[fi], &s.specs[si], slot, page_cache)?;
-        }
-    }
-    let mut group = CutGroup {
-        fs: &mut s.fses[fi],
-        st: &s.specs[si],
-        stack: &mut s.stack,
-        cut,
-        watchdog_secs: args.watchdog_secs,
-        inject_fault,
-    };
-    let mut records = group.run(points)?;
-    for (slot, rec) in records.iter_mut().enumerate() {
-        if rec.judgement.is_violation() || rec.judgement.judge_mismatch.is_some() {
-            s.kept += 1;
-            let dir = keep_dir.join(format!("{kind}-w{}-{}-{}", args.id, s.kept, rec.facts.point));
-            rec.kept = Some(group.keep_evidence(&dir, rec, slot, points)?);
-        }
-    }
-    let t = Instant::now();
-    group.reset(points.len(), page_cache)?;
-    let before = s.trials;
-    s.trials += points.len() as u64;
-    if cut == CutMethod::RawCopy && before / TRIM_EVERY != s.trials / TRIM_EVERY {
-        // Copy-on-write filesystems write somewhere new each time: keep the
-        // backing file (what is copied) small.
-        s.fses[fi].trim()?;
-    }
-    if profile() {
-        eprintln!("realcut profile: reset of {} files {:?}", points.len(), t.elapsed());
-    }
-    Ok(records)
-}
-
-fn io_err(what: String) -> impl FnOnce(std::io::Error) -> RealcutError {
-    move |source| RealcutError::Sys { what, source }
-}
-
 /// Make the spec's file of `slot` at version 0 and durable (fsync of file
 /// and directory), its page cache as `page_cache` says.
-fn create_file(fs: &LiveFs, st: &SpecState, slot: usize, page_cache: PageCacheStart) -> Result<(), RealcutError> {
+pub(super) fn create_file(
+    fs: &LiveFs,
+    st: &SpecState,
+    slot: usize,
+    page_cache: PageCacheStart,
+) -> Result<(), RealcutError> {
     let path = fs.mount_point().join(st.file_name(slot));
     write_durable(&path, &st.payloads.base)?;
     File::open(fs.mount_point())
         .and_then(|d| d.sync_all())
-        .map_err(io_err(format!("cannot fsync {}", fs.mount_point().display())))?;
+        .map_err(RealcutError::sys(format!("cannot fsync {}", fs.mount_point().display())))?;
     let f = OpenOptions::new()
         .read(true)
         .write(true)
         .open(&path)
-        .map_err(io_err(format!("cannot open {}", path.display())))?;
+        .map_err(RealcutError::sys(format!("cannot open {}", path.display())))?;
     let base: &[u8] = &st.payloads.base;
     start_page_cache(&f, &path, page_cache, base, &mut vec![0u8; base.len()])
 }
@@ -368,11 +111,11 @@ fn start_page_cache(
     }
     match page_cache {
         PageCacheStart::Read => {
-            file.read_exact_at(scratch, 0).map_err(io_err(format!("cannot read {}", path.display())))
+            file.read_exact_at(scratch, 0).map_err(RealcutError::sys(format!("cannot read {}", path.display())))
         }
         PageCacheStart::Written => {
-            file.write_all_at(base, 0).map_err(io_err(format!("cannot rewrite {}", path.display())))?;
-            file.sync_data().map_err(io_err(format!("cannot fdatasync {}", path.display())))
+            file.write_all_at(base, 0).map_err(RealcutError::sys(format!("cannot rewrite {}", path.display())))?;
+            file.sync_data().map_err(RealcutError::sys(format!("cannot fdatasync {}", path.display())))
         }
     }
 }
@@ -384,9 +127,9 @@ fn write_durable(path: &Path, bytes: &[u8]) -> Result<(), RealcutError> {
         .create(true)
         .truncate(true)
         .open(path)
-        .map_err(io_err(format!("cannot create {}", path.display())))?;
-    f.write_all_at(bytes, 0).map_err(io_err(format!("cannot write {}", path.display())))?;
-    f.sync_all().map_err(io_err(format!("cannot fsync {}", path.display())))
+        .map_err(RealcutError::sys(format!("cannot create {}", path.display())))?;
+    f.write_all_at(bytes, 0).map_err(RealcutError::sys(format!("cannot write {}", path.display())))?;
+    f.sync_all().map_err(RealcutError::sys(format!("cannot fsync {}", path.display())))
 }
 
 /// A shared or private mapping of the file under test; unmapped on drop.
@@ -426,13 +169,14 @@ fn last_err() -> std::io::Error {
     std::io::Error::last_os_error()
 }
 
-struct CutGroup<'a> {
-    fs: &'a mut LiveFs,
-    st: &'a SpecState,
-    stack: &'a mut WriterStack,
-    cut: CutMethod,
-    watchdog_secs: u32,
-    inject_fault: bool,
+/// The writers of one cut group on one filesystem.
+pub(super) struct CutGroup<'a> {
+    pub(super) fs: &'a mut LiveFs,
+    pub(super) st: &'a SpecState,
+    pub(super) stack: &'a mut WriterStack,
+    pub(super) cut: CutMethod,
+    pub(super) watchdog_secs: u32,
+    pub(super) inject_fault: bool,
 }
 
 impl CutGroup<'_> {
@@ -442,7 +186,7 @@ impl CutGroup<'_> {
 
     /// Run the writers of `points` in turn (writer `j` on slot `j`), cut the
     /// power once, read every file back and judge it.
-    fn run(&mut self, points: &[CrashPoint]) -> Result<Vec<RealTrialRecord>, RealcutError> {
+    pub(super) fn run(&mut self, points: &[CrashPoint]) -> Result<Vec<RealTrialRecord>, RealcutError> {
         let spec = &self.st.spec;
         if let Some(p) = points.iter().find(|p| !matches!(p, CrashPoint::BeforeOp(k) if *k <= spec.ops.len())) {
             return Err(RealcutError::Spec(format!(
@@ -460,7 +204,7 @@ impl CutGroup<'_> {
                 .read(true)
                 .write(true)
                 .open(&path)
-                .map_err(io_err(format!("cannot open {}", path.display())))?;
+                .map_err(RealcutError::sys(format!("cannot open {}", path.display())))?;
             let map = Mapping::new(&file, spec.file_size as usize, spec.mapping, &path)?;
             self.st.journal.clear();
             let plan = ChildPlan {
@@ -527,14 +271,14 @@ impl CutGroup<'_> {
 
     /// Keep what a violation needs for inspection: the journal and facts,
     /// the file as read, the post-cut image.
-    fn keep_evidence(
+    pub(super) fn keep_evidence(
         &mut self,
         dir: &Path,
         rec: &RealTrialRecord,
         slot: usize,
         group: &[CrashPoint],
     ) -> Result<PathBuf, RealcutError> {
-        std::fs::create_dir_all(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(RealcutError::sys(format!("cannot create {}", dir.display())))?;
         let evidence = serde_json::json!({
             "what": "a real power cut left a file the simulated power-loss model forbids",
             "kernel_release": crate::environment::kernel_release(),
@@ -554,7 +298,8 @@ impl CutGroup<'_> {
             "spec": self.st.spec,
         });
         let json = serde_json::to_string_pretty(&evidence).expect("evidence serializes");
-        std::fs::write(dir.join("trial.json"), json).map_err(io_err(format!("cannot write {}", dir.display())))?;
+        std::fs::write(dir.join("trial.json"), json)
+            .map_err(RealcutError::sys(format!("cannot write {}", dir.display())))?;
         // The file as the model judged it (read back through the mount).
         let observed = match self.cut {
             CutMethod::Shutdown => std::fs::read(self.path(slot)).ok(),
@@ -562,7 +307,7 @@ impl CutGroup<'_> {
         };
         if let Some(bytes) = observed {
             std::fs::write(dir.join("observed.bin"), bytes)
-                .map_err(io_err(format!("cannot write {}", dir.display())))?;
+                .map_err(RealcutError::sys(format!("cannot write {}", dir.display())))?;
         }
         self.fs.save_image(self.cut, &dir.join(format!("post-cut-{}.img", rec.fs)))?;
         Ok(dir.to_owned())
@@ -575,7 +320,7 @@ impl CutGroup<'_> {
     /// the model starts from; the first one commits the others' changes too),
     /// then drop and re-read the cache. `written`: the whole file is written
     /// and synced there anyway, so only its size is put back here.
-    fn reset(&mut self, slots: usize, page_cache: PageCacheStart) -> Result<(), RealcutError> {
+    pub(super) fn reset(&mut self, slots: usize, page_cache: PageCacheStart) -> Result<(), RealcutError> {
         let base: &[u8] = &self.st.payloads.base;
         let page = self.st.spec.page_size as usize;
         let mut files = Vec::with_capacity(slots);
@@ -586,20 +331,20 @@ impl CutGroup<'_> {
                 .read(true)
                 .write(true)
                 .open(&path)
-                .map_err(io_err(format!("cannot open {} to reset it", path.display())))?;
-            let len = f.metadata().map_err(io_err(format!("cannot stat {}", path.display())))?.len();
+                .map_err(RealcutError::sys(format!("cannot open {} to reset it", path.display())))?;
+            let len = f.metadata().map_err(RealcutError::sys(format!("cannot stat {}", path.display())))?.len();
             let mut dirty = false;
             if len != base.len() as u64 {
-                f.set_len(base.len() as u64).map_err(io_err(format!("cannot resize {}", path.display())))?;
+                f.set_len(base.len() as u64).map_err(RealcutError::sys(format!("cannot resize {}", path.display())))?;
                 dirty = true;
             }
             if page_cache == PageCacheStart::Read {
-                let n = f.read_at(&mut now, 0).map_err(io_err(format!("cannot read {}", path.display())))?;
+                let n = f.read_at(&mut now, 0).map_err(RealcutError::sys(format!("cannot read {}", path.display())))?;
                 for start in (0..base.len()).step_by(page) {
                     let end = (start + page).min(base.len());
                     if end > n || now[start..end] != base[start..end] {
                         f.write_all_at(&base[start..end], start as u64)
-                            .map_err(io_err(format!("cannot reset {}", path.display())))?;
+                            .map_err(RealcutError::sys(format!("cannot reset {}", path.display())))?;
                         dirty = true;
                     }
                 }
@@ -608,7 +353,7 @@ impl CutGroup<'_> {
         }
         if page_cache == PageCacheStart::Read {
             for (f, path, _) in files.iter().filter(|(_, _, dirty)| *dirty) {
-                f.sync_data().map_err(io_err(format!("cannot fdatasync {}", path.display())))?;
+                f.sync_data().map_err(RealcutError::sys(format!("cannot fdatasync {}", path.display())))?;
             }
         }
         for (f, path, _) in &files {
@@ -662,18 +407,21 @@ fn read_back(path: &Path, inject_fault: bool, size: u64) -> Result<Vec<u8>, Real
 }
 
 fn read_plain(path: &Path) -> Result<Vec<u8>, RealcutError> {
-    std::fs::read(path).map_err(io_err(format!("cannot read {} after the cut", path.display())))
+    std::fs::read(path).map_err(RealcutError::sys(format!("cannot read {} after the cut", path.display())))
 }
 
 /// `CRASHLAB_REALCUT_PROFILE=1`: print where a trial's time goes, on stderr.
-fn profile() -> bool {
+pub(super) fn profile() -> bool {
     std::env::var_os("CRASHLAB_REALCUT_PROFILE").is_some()
 }
 
 /// Testing aid: bytes no op writes, in the middle of the file, after the cut.
 fn corrupt(path: &Path, size: u64) -> Result<(), RealcutError> {
-    let f = OpenOptions::new().write(true).open(path).map_err(io_err(format!("cannot open {}", path.display())))?;
-    f.write_all_at(&[0xA5; 64], size / 2).map_err(io_err(format!("cannot corrupt {}", path.display())))
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(RealcutError::sys(format!("cannot open {}", path.display())))?;
+    f.write_all_at(&[0xA5; 64], size / 2).map_err(RealcutError::sys(format!("cannot corrupt {}", path.display())))
 }
 
 fn reap(pid: i32) -> Result<ChildExit, RealcutError> {
@@ -682,18 +430,18 @@ fn reap(pid: i32) -> Result<ChildExit, RealcutError> {
 
 /// The benchmark floor: no fork, no journal, no model: one page written
 /// through a fresh mapping and msync(MS_SYNC)ed, the cut, the file read back.
-fn floor(fs: &mut LiveFs, cut: CutMethod, size: u64, trials: u32) -> Result<u64, RealcutError> {
+pub(super) fn floor(fs: &mut LiveFs, cut: CutMethod, size: u64, trials: u32) -> Result<u64, RealcutError> {
     let name = ["crashlab-floor.dat".to_string()];
     let path = fs.mount_point().join(&name[0]);
     write_durable(&path, &vec![0x5a; size as usize])?;
-    let page = crate::lab::trial::page_size() as usize;
+    let page = crate::page_size::page_size() as usize;
     let start = Instant::now();
     for i in 0..trials {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .open(&path)
-            .map_err(io_err(format!("cannot open {}", path.display())))?;
+            .map_err(RealcutError::sys(format!("cannot open {}", path.display())))?;
         let map = Mapping::new(&file, size as usize, MappingKind::Shared, &path)?;
         // SAFETY: one page inside our mapping.
         unsafe {
@@ -723,7 +471,12 @@ fn floor(fs: &mut LiveFs, cut: CutMethod, size: u64, trials: u32) -> Result<u64,
 /// fork, no journal, no model, no reset (only the size is put back, so later
 /// stores stay inside the file): the least a loop doing this workload's
 /// writes and cuts must do.
-fn workload_floor(fs: &mut LiveFs, st: &SpecState, cut: CutMethod, points: &[CrashPoint]) -> Result<u64, RealcutError> {
+pub(super) fn workload_floor(
+    fs: &mut LiveFs,
+    st: &SpecState,
+    cut: CutMethod,
+    points: &[CrashPoint],
+) -> Result<u64, RealcutError> {
     let spec = &st.spec;
     let name = [format!("crashlab-{:016x}-workload-floor.dat", st.key)];
     let path = fs.mount_point().join(&name[0]);
@@ -737,9 +490,11 @@ fn workload_floor(fs: &mut LiveFs, st: &SpecState, cut: CutMethod, points: &[Cra
             .read(true)
             .write(true)
             .open(&path)
-            .map_err(io_err(format!("cannot open {}", path.display())))?;
-        if file.metadata().map_err(io_err(format!("cannot stat {}", path.display())))?.len() != spec.file_size {
-            file.set_len(spec.file_size).map_err(io_err(format!("cannot resize {}", path.display())))?;
+            .map_err(RealcutError::sys(format!("cannot open {}", path.display())))?;
+        if file.metadata().map_err(RealcutError::sys(format!("cannot stat {}", path.display())))?.len()
+            != spec.file_size
+        {
+            file.set_len(spec.file_size).map_err(RealcutError::sys(format!("cannot resize {}", path.display())))?;
         }
         let mut map = Mapping::new(&file, spec.file_size as usize, spec.mapping, &path)?;
         let target = ChildTarget { map: map.ptr, fd: file.as_raw_fd(), size: map.len as u64 };
