@@ -12,8 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::spec::{Op, WriterSpec};
-// Until the merge of the one-engine branches rewrites the importers.
-pub use crate::vocab::CrashKind;
+use crate::vocab::CrashKind;
 
 /// Where, exactly, one trial's crash strikes. Together with the spec it
 /// identifies a trial; its text form is what replay lines carry.

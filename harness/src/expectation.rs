@@ -9,8 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::crash::CrashKind;
 use crate::spec::{MappingKind, SyncPolicy};
+use crate::vocab::CrashKind;
 
 /// The persistence model a verdict comes from. Every number in a report
 /// names one.

@@ -22,7 +22,7 @@
 use std::mem::size_of;
 use std::path::Path;
 
-use crate::crash::{CrashKind, CrashPoint, PointSelection, INSIDE_POINTS_PER_LARGE_STORE, LARGE_STORE};
+use crate::crash::{CrashPoint, PointSelection, INSIDE_POINTS_PER_LARGE_STORE, LARGE_STORE};
 use crate::disk_space::{disk_space, human_bytes};
 use crate::flag_limits::{check_size, check_trials, check_txns};
 use crate::lab::protocol::TrialPlan;
@@ -31,6 +31,7 @@ use crate::power_loss::{AckDurability, PowerLossOutcome, MAX_EXPLANATIONS};
 use crate::process_model::AckOutcome;
 use crate::report::survival::MatrixConfig;
 use crate::spec::{Op, SyncPolicy, WorkloadParams};
+use crate::vocab::CrashKind;
 
 /// A campaign may plan at most this share of the available memory (1/N).
 pub const MEMORY_SHARE: u64 = 2;
@@ -386,12 +387,12 @@ pub fn check_footprint(footprint: &Footprint, res: &Resources, dir: &str) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crash::CrashKind;
     use crate::expectation::PersistenceModel;
     use crate::flag_limits::{check_jobs, check_timeout, MAX_JOBS};
     use crate::matrix::{check_matrix_config, plan};
     use crate::scenario::ScenarioId;
     use crate::trial_space::Shard;
+    use crate::vocab::CrashKind;
 
     fn config(txns: u32, size: u64, points: PointSelection) -> MatrixConfig {
         MatrixConfig {

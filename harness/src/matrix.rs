@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::crash::{crash_points, CrashKind, CrashPoint, PointSelection};
+use crate::crash::{crash_points, CrashPoint, PointSelection};
 use crate::expectation::{expected_acks, PersistenceModel};
 use crate::lab::pool::{run_batches, Batch, PoolConfig};
 use crate::lab::protocol::{PowerLossPlan, TrialPlan};
@@ -19,6 +19,7 @@ use crate::report::survival::{CellReport, MatrixConfig, ReplayLine, RunInfo, Sum
 use crate::report::survival_cells::{aggregate_cell, aggregate_real_cell, CellInput, RealCellInput};
 use crate::scenario::{derive_seed, ScenarioId};
 use crate::spec::{WorkloadParams, WriterSpec};
+use crate::vocab::CrashKind;
 use crate::vocab::{Backend, RealColumn};
 use crate::LabError;
 

@@ -16,11 +16,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::crash::{CrashKind, CrashPoint};
+use crate::crash::CrashPoint;
 use crate::journal::JournalSnapshot;
 use crate::live_image::{FileEvent, LiveImage, Owner};
 use crate::payload::Payloads;
 use crate::spec::{pattern_byte, ByteRange, MappingKind, Op, WriterSpec};
+use crate::vocab::CrashKind;
 
 /// How the child ended, as `waitpid` said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -121,7 +121,8 @@ pub fn replay_trial(line: &ReplayLine, pool: &PoolConfig) -> Result<ReplayOutcom
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crash::{CrashKind, CrashPoint};
+    use crate::crash::CrashPoint;
+    use crate::vocab::CrashKind;
 
     fn line(model: PersistenceModel, state: Option<&str>) -> ReplayLine {
         ReplayLine {

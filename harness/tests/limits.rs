@@ -182,7 +182,7 @@ fn cancelling_does_not_wait_for_a_busy_worker() {
         WriterSpec::generate(&WorkloadParams::with_file_size(65536), MappingKind::Shared, SyncPolicy::None, 4096, 1)
             .unwrap();
     let plan = TrialPlan {
-        kind: crashlab::crash::CrashKind::Clean,
+        kind: crashlab::vocab::CrashKind::Clean,
         point: crashlab::crash::CrashPoint::None,
         power_loss: None,
     };

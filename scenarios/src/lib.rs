@@ -13,9 +13,9 @@
 //! mapped file"), msync(2), and this project's measurements on Linux 6.18
 //! (shared/README.md).
 
-use crashlab::crash::CrashKind;
 use crashlab::scenario::ScenarioId;
 use crashlab::spec::{MappingKind, SyncPolicy};
+use crashlab::vocab::CrashKind;
 
 /// What must become of acked ops in one cell, stated in counts a report has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

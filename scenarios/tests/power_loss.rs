@@ -6,10 +6,11 @@
 
 mod common;
 
-use crashlab::crash::{CrashKind, PointSelection};
+use crashlab::crash::PointSelection;
 use crashlab::expectation::PersistenceModel;
 use crashlab::report::survival::{CellReport, Verdict};
 use crashlab::spec::{MappingKind, SyncPolicy};
+use crashlab::vocab::CrashKind;
 use serde_json::json;
 
 fn power_loss_report(seed: u64) -> crashlab::report::survival::SurvivalReport {

@@ -4,9 +4,10 @@
 
 mod common;
 
-use crashlab::crash::{CrashKind, PointSelection};
+use crashlab::crash::PointSelection;
 use crashlab::expectation::PersistenceModel;
 use crashlab::report::survival::{CellReport, Verdict};
+use crashlab::vocab::CrashKind;
 use crashlab_scenarios::{catalogue, AckFate};
 
 fn check_fate(cell: &CellReport, fate: AckFate, rationale: &str, fs: &str) {

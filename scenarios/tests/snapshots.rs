@@ -4,8 +4,9 @@
 
 mod common;
 
-use crashlab::crash::{CrashKind, PointSelection};
+use crashlab::crash::PointSelection;
 use crashlab::report::survival::NONDETERMINISTIC_FIELDS;
+use crashlab::vocab::CrashKind;
 use serde_json::json;
 
 #[test]

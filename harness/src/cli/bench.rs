@@ -9,13 +9,14 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 
-use crashlab::crash::{CrashKind, CrashPoint, PointSelection};
+use crashlab::crash::{CrashPoint, PointSelection};
 use crashlab::expectation::PersistenceModel;
 use crashlab::lab::pool::{run_batches, run_floor, Batch, PoolConfig};
 use crashlab::lab::protocol::TrialPlan;
 use crashlab::page_size::page_size;
 use crashlab::report::survival::MatrixConfig;
 use crashlab::spec::{MappingKind, SyncPolicy, WorkloadParams, WriterSpec};
+use crashlab::vocab::CrashKind;
 use crashlab::worker_pool::WorkerCommand;
 use crashlab::{flag_limits, limits};
 

@@ -9,7 +9,6 @@ use std::sync::atomic::Ordering;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use crashlab::crash::CrashKind;
 use crashlab::expectation::PersistenceModel;
 use crashlab::matrix::{planned_trials_cancellable, run_matrix_with_real};
 use crashlab::realcut::campaign::DEFAULT_WRITERS_PER_CUT;
@@ -18,6 +17,7 @@ use crashlab::realcut::loopcut::RealPoolConfig;
 use crashlab::report::file::write_json_report;
 use crashlab::report::survival::{MatrixConfig, SurvivalReport};
 use crashlab::scenario::ScenarioId;
+use crashlab::vocab::CrashKind;
 use crashlab::vocab::{Backend, RealColumn};
 use crashlab::{limits, LabError};
 

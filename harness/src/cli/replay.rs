@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crashlab::crash::{CrashKind, CrashPoint, PointSelection};
+use crashlab::crash::{CrashPoint, PointSelection};
 use crashlab::expectation::PersistenceModel;
 use crashlab::lab::trial::TrialRecord;
 use crashlab::payload::Payloads;
@@ -14,6 +14,7 @@ use crashlab::report::survival::{MatrixConfig, Verdict};
 use crashlab::scenario::ScenarioId;
 use crashlab::spec::WriterSpec;
 use crashlab::trial_replay::{replay_trial, ReplayOutcome};
+use crashlab::vocab::CrashKind;
 use crashlab::{flag_limits, limits};
 
 #[derive(Args)]

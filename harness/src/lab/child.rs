@@ -7,13 +7,14 @@
 
 use std::os::unix::io::RawFd;
 
-use crate::crash::{CrashKind, CrashPoint};
+use crate::crash::CrashPoint;
 use crate::journal::{DONE, FAILED_BASE, STARTED};
 use crate::lab::journal_region::JournalRegion;
 use crate::lab::test_file::TestFile;
 use crate::payload::Payloads;
 use crate::process_model::{ChildExit, EXIT_OP_FAILED};
 use crate::spec::{MsyncFlags, Op, WriterSpec};
+use crate::vocab::CrashKind;
 
 /// The pipe pair of the SIGBUS handshake: the child says "I reached op k",
 /// the parent truncates and answers "go on".

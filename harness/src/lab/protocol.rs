@@ -3,10 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::crash::{CrashKind, CrashPoint};
+use crate::crash::CrashPoint;
 use crate::lab::trial::TrialRecord;
 use crate::power_loss::PowerLossConfig;
 use crate::spec::WriterSpec;
+use crate::vocab::CrashKind;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case")]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::crash::{CrashKind, CrashPoint};
+use crate::crash::CrashPoint;
 use crate::lab::child::{run_child, wait_child, ChildPlan, ChildTarget, Handshake};
 use crate::lab::journal_region::JournalRegion;
 use crate::lab::protocol::TrialPlan;
@@ -16,6 +16,7 @@ use crate::payload::Payloads;
 use crate::power_loss::{self, PowerLossOutcome};
 use crate::process_model::{self, ChildExit, ProcessVerdict, TrialFacts};
 use crate::spec::{ByteRange, Op, WriterSpec};
+use crate::vocab::CrashKind;
 use crate::LabError;
 
 /// A worker's state for one spec: its file, mapping, journal and images.

@@ -17,11 +17,12 @@ use super::explore::{explore, ExplorationPlan};
 use super::judge::{AckJudge, AckTracker};
 use super::space::{ChoiceVector, PowerLossModel};
 use super::PowerLossConfig;
-use crate::crash::{CrashKind, CrashPoint};
+use crate::crash::CrashPoint;
 use crate::journal::JournalSnapshot;
 use crate::payload::Payloads;
 use crate::process_model::{ChildExit, TrialFacts};
 use crate::spec::{MappingKind, Op, SyncPolicy, WriterSpec};
+use crate::vocab::CrashKind;
 
 const PAGE: u64 = 4096;
 const PAGES: u64 = 64;

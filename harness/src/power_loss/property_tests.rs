@@ -7,10 +7,11 @@ use proptest::prelude::*;
 
 use super::naive_oracle::NaiveModel;
 use super::*;
-use crate::crash::{CrashKind, CrashPoint};
+use crate::crash::CrashPoint;
 use crate::journal::JournalSnapshot;
 use crate::process_model::{verify, AckStatus, ChildExit, ViolationKind};
 use crate::spec::{MappingKind, Op, SyncPolicy, WorkloadParams};
+use crate::vocab::CrashKind;
 
 const PS: u64 = 4096;
 

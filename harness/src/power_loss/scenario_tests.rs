@@ -3,10 +3,11 @@
 
 use super::naive_oracle::NaiveModel;
 use super::*;
-use crate::crash::{CrashKind, CrashPoint};
+use crate::crash::CrashPoint;
 use crate::journal::JournalSnapshot;
 use crate::process_model::{AckStatus, ChildExit};
 use crate::spec::{pattern_byte, ByteRange, MappingKind, MsyncFlags, Op, SyncPolicy, WriterSpec};
+use crate::vocab::CrashKind;
 
 const PS: u64 = 4096;
 

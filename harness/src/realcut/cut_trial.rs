@@ -35,7 +35,7 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::crash::{CrashKind, CrashPoint};
+use crate::crash::CrashPoint;
 use crate::lab::child::{clone_writer, execute_op, wait_child, ChildPlan, ChildTarget, WriterStack};
 use crate::lab::journal_region::JournalRegion;
 use crate::payload::Payloads;
@@ -46,6 +46,7 @@ use crate::realcut::judge::judge;
 use crate::realcut::protocol::RealTrialRecord;
 use crate::realcut::RealcutError;
 use crate::spec::{MappingKind, WriterSpec};
+use crate::vocab::CrashKind;
 use crate::vocab::CutMethod;
 
 /// Raw-copy cuts trim the live filesystem every this many trials.

@@ -292,10 +292,11 @@ fn ack_status(good: bool, bad: bool, cut: bool) -> Option<AckStatus> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crash::{CrashKind, CrashPoint};
+    use crate::crash::CrashPoint;
     use crate::journal::JournalSnapshot;
     use crate::process_model::ChildExit;
     use crate::spec::{MappingKind, SyncPolicy, WorkloadParams};
+    use crate::vocab::CrashKind;
 
     fn spec(policy: SyncPolicy) -> WriterSpec {
         let mut p = WorkloadParams::with_file_size(64 * 1024);

@@ -17,10 +17,10 @@ use std::fmt::{self, Write as _};
 
 use serde_json::Value;
 
-use crate::crash::CrashKind;
 use crate::expectation::PersistenceModel;
 use crate::report::survival::{CellReport, SurvivalReport, Verdict};
 use crate::scenario::ScenarioId;
+use crate::vocab::CrashKind;
 use crate::vocab::RealColumn;
 
 /// What identifies a cell across reports.

@@ -18,11 +18,11 @@
 
 use std::fmt::Write as _;
 
-use crate::crash::CrashKind;
 use crate::expectation::{AckExpectation, PersistenceModel};
 use crate::report::survival::{CellReport, SurvivalReport, Verdict};
 use crate::scenario::ScenarioId;
 use crate::utc_time::utc_timestamp;
+use crate::vocab::CrashKind;
 use crate::vocab::RealColumn;
 
 /// HTML-escape text for element content and quoted attribute values.

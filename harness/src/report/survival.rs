@@ -8,11 +8,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::crash::{CrashKind, CrashPoint, PointSelection};
+use crate::crash::{CrashPoint, PointSelection};
 use crate::expectation::{AckExpectation, PersistenceModel};
 use crate::scenario::ScenarioId;
 use crate::spec::{MappingKind, SyncPolicy};
 use crate::vocab::Backend;
+use crate::vocab::CrashKind;
 use crate::vocab::RealColumn;
 use crate::vocab::{CutMethod, Environment, FsKind};
 

@@ -4,7 +4,7 @@
 //!
 //! Architecture Invariant: pure.
 
-use crate::crash::{CrashKind, CrashPoint};
+use crate::crash::CrashPoint;
 use crate::expectation::{AckExpectation, PersistenceModel};
 use crate::lab::trial::TrialRecord;
 use crate::process_model::{AckStatus, ChildExit};
@@ -13,6 +13,7 @@ use crate::report::survival::{
     judge, CellReport, ExplanationReport, FailureReport, RealCutInfo, ReplayLine, Verdict, MAX_FAILURES,
 };
 use crate::scenario::ScenarioId;
+use crate::vocab::CrashKind;
 use crate::vocab::RealColumn;
 
 /// The identity of a cell and what its trials found, before judging.

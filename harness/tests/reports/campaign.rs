@@ -6,9 +6,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use crashlab::crash::{CrashKind, CrashPoint};
+use crashlab::crash::CrashPoint;
 use crashlab::expectation::PersistenceModel;
 use crashlab::report::survival::{CellReport, FailureReport, RunInfo, Summary, SurvivalReport, Verdict};
+use crashlab::vocab::CrashKind;
 
 pub fn crashlab(cwd: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_crashlab")).current_dir(cwd).args(args).output().expect("crashlab runs")

@@ -4,13 +4,13 @@
 
 use crate::campaign::{campaign, crashlab, normalized, parse, regressed, text};
 use crate::report_schema_validation::assert_valid;
-use crashlab::crash::CrashKind;
 use crashlab::report::diff::ReportDiff;
 use crashlab::report::file::write_json_report;
 use crashlab::report::html::render_html;
 use crashlab::report::junit::junit_xml;
 use crashlab::report::regressions::{append_regressions, read_regressions, HEADER};
 use crashlab::report::survival::SurvivalReport;
+use crashlab::vocab::CrashKind;
 
 /// The campaign without its SIGBUS cells, whose in-flight tear column is not
 /// deterministic, and with fixed stand-ins for machine and time.

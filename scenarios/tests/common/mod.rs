@@ -5,12 +5,13 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use crashlab::crash::{CrashKind, PointSelection};
+use crashlab::crash::PointSelection;
 use crashlab::expectation::PersistenceModel;
 use crashlab::lab::pool::PoolConfig;
 use crashlab::matrix::run_matrix;
 use crashlab::report::survival::{MatrixConfig, SurvivalReport};
 use crashlab::scenario::ScenarioId;
+use crashlab::vocab::CrashKind;
 use crashlab::worker_pool::WorkerCommand;
 
 pub fn pool(dir: &Path, jobs: usize) -> PoolConfig {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use super::assets::{VmAssets, MODULES};
 use super::initramfs::{cpio_newc, init_script, kernel_cmdline, serialize_ops, CpioEntry, WRITER_C};
 use super::{settle_for, FILE, GUEST_MEMORY_BYTES, IMAGE_BYTES};
-use crate::crash::{CrashKind, CrashPoint};
+use crate::crash::CrashPoint;
 use crate::journal::{JournalSnapshot, OpFailure};
 use crate::payload::Payloads;
 use crate::process_model::{ChildExit, TrialFacts};
@@ -24,6 +24,7 @@ use crate::realcut::sys::copy_sparse;
 use crate::realcut::vm_accel::{self, Accel, AccelChoice, AccelDecision, KVM_PROBE_TIMEOUT};
 use crate::realcut::{GuestFailure, RealcutError};
 use crate::spec::{MappingKind, WriterSpec};
+use crate::vocab::CrashKind;
 use crate::vocab::{CutMethod, FsKind};
 
 /// The writer's progress as read from the debug port.
