@@ -41,6 +41,7 @@ pub mod report;
 pub mod scenario;
 pub mod spec;
 pub mod testkit;
+pub mod trial_record;
 pub mod trial_replay;
 pub mod trial_space;
 pub mod utc_time;

@@ -26,11 +26,11 @@ use crate::crash::{CrashPoint, PointSelection, INSIDE_POINTS_PER_LARGE_STORE, LA
 use crate::disk_space::{disk_space, human_bytes};
 use crate::flag_limits::{check_size, check_trials, check_txns};
 use crate::lab::protocol::TrialPlan;
-use crate::lab::trial::TrialRecord;
 use crate::power_loss::{AckDurability, PowerLossOutcome, MAX_EXPLANATIONS};
 use crate::process_model::AckOutcome;
 use crate::report::survival::MatrixConfig;
 use crate::spec::{Op, SyncPolicy, WorkloadParams};
+use crate::trial_record::TrialRecord;
 use crate::vocab::CrashKind;
 
 /// A campaign may plan at most this share of the available memory (1/N).

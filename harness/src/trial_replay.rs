@@ -9,10 +9,10 @@ use std::sync::Arc;
 use crate::crash::PointSelection;
 use crate::expectation::{expected_acks, PersistenceModel};
 use crate::lab::pool::{run_batches, Batch, PoolConfig};
-use crate::lab::trial::TrialRecord;
 use crate::page_size::page_size;
 use crate::report::survival::{CellReport, MatrixConfig, ReplayLine};
 use crate::report::survival_cells::{aggregate_cell, CellInput};
+use crate::trial_record::TrialRecord;
 use crate::LabError;
 
 /// `--tear` when a line does not say: the default of `crashlab replay`.

@@ -7,12 +7,12 @@ use clap::Args;
 
 use crashlab::crash::{CrashPoint, PointSelection};
 use crashlab::expectation::PersistenceModel;
-use crashlab::lab::trial::TrialRecord;
 use crashlab::payload::Payloads;
 use crashlab::power_loss::{self, AckJudge, CrashState, PowerLossModel};
 use crashlab::report::survival::{MatrixConfig, Verdict};
 use crashlab::scenario::ScenarioId;
 use crashlab::spec::WriterSpec;
+use crashlab::trial_record::TrialRecord;
 use crashlab::trial_replay::{replay_trial, ReplayOutcome};
 use crashlab::vocab::CrashKind;
 use crashlab::{flag_limits, limits};

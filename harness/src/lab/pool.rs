@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use crate::disk_space::explain_disk_full;
 use crate::lab::protocol::{Request, Response, TrialPlan};
-use crate::lab::trial::TrialRecord;
 use crate::spec::WriterSpec;
+use crate::trial_record::TrialRecord;
 use crate::worker_pool::process::{WorkerAnswer, WorkerProcess};
 use crate::worker_pool::schedule::{self, BatchWorker, Schedule};
 use crate::worker_pool::{WorkerArgv, WorkerCommand, WorkerError};

@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::crash::CrashPoint;
-use crate::lab::trial::TrialRecord;
 use crate::power_loss::PowerLossConfig;
 use crate::spec::WriterSpec;
+use crate::trial_record::TrialRecord;
 use crate::vocab::CrashKind;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -4,8 +4,6 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use crate::crash::CrashPoint;
 use crate::lab::child::{run_child, wait_child, ChildPlan, ChildTarget, Handshake};
 use crate::lab::journal_region::JournalRegion;
@@ -13,9 +11,10 @@ use crate::lab::protocol::TrialPlan;
 use crate::lab::test_file::TestFile;
 use crate::page_size::page_size;
 use crate::payload::Payloads;
-use crate::power_loss::{self, PowerLossOutcome};
-use crate::process_model::{self, ChildExit, ProcessVerdict, TrialFacts};
+use crate::power_loss;
+use crate::process_model::{self, ChildExit, TrialFacts};
 use crate::spec::{ByteRange, Op, WriterSpec};
+use crate::trial_record::TrialRecord;
 use crate::vocab::CrashKind;
 use crate::LabError;
 
@@ -28,17 +27,6 @@ pub struct PreparedSpec {
     /// Median duration of a clean run, fork to reap.
     pub clean_ns: u64,
     pub watchdog_secs: u32,
-}
-
-/// What a trial found. Pure data, sent back to the engine.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrialRecord {
-    pub facts: TrialFacts,
-    /// The process-crash verdict on the file as the crash left it.
-    pub verdict: ProcessVerdict,
-    /// The simulated power-loss verdict at the same instant, when planned.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub power_loss: Option<PowerLossOutcome>,
 }
 
 impl PreparedSpec {

@@ -6,13 +6,13 @@
 
 use crate::crash::CrashPoint;
 use crate::expectation::{AckExpectation, PersistenceModel};
-use crate::lab::trial::TrialRecord;
 use crate::process_model::{AckStatus, ChildExit};
 use crate::realcut::protocol::RealTrialRecord;
 use crate::report::survival::{
     judge, CellReport, ExplanationReport, FailureReport, RealCutInfo, ReplayLine, Verdict, MAX_FAILURES,
 };
 use crate::scenario::ScenarioId;
+use crate::trial_record::TrialRecord;
 use crate::vocab::CrashKind;
 use crate::vocab::RealColumn;
 
