@@ -285,3 +285,53 @@ fn a_run_off_a_terminal_prints_progress_lines_to_stderr() {
         }
     }
 }
+
+/// `--shard` splits the power-loss trials too, and the shards merge into
+/// every trial of the unsharded run once, with the same writer seeds. (Which
+/// trials fail is not compared: a trial crashed at a random time lands
+/// wherever the writer happens to be.)
+#[test]
+fn power_loss_shards_merge_into_every_trial_of_the_unsharded_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let trials = |r: &serde_json::Value| -> Vec<(u64, u64)> {
+        r["power_loss"]["trials_detail"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["trial"].as_u64().unwrap(), t["writer_seed"].as_u64().unwrap()))
+            .collect()
+    };
+    let o = run_power_loss(d, SYNC_BEFORE_ACK, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let whole = trials(&report(d));
+    assert_eq!(whole.iter().map(|t| t.0).collect::<Vec<_>>(), (0..8).collect::<Vec<_>>());
+    let mut shard_files = Vec::new();
+    for (i, block) in [(1, 0..4u64), (2, 4..8)] {
+        let shard = format!("{i}/2");
+        let o = run_power_loss(d, SYNC_BEFORE_ACK, &["--shard", &shard]);
+        assert_eq!(o.status.code(), Some(0), "{shard}: {}{}", stdout(&o), stderr(&o));
+        let r = report(d);
+        assert_eq!(r["config"]["shard"], shard.as_str());
+        assert_eq!(trials(&r).iter().map(|t| t.0).collect::<Vec<_>>(), block.collect::<Vec<_>>(), "{shard}");
+        let file = d.join(format!("s{i}.json"));
+        std::fs::rename(d.join("report.json"), &file).unwrap();
+        shard_files.push(file);
+    }
+    let merged = d.join("merged.json");
+    let o = crashlab(&[
+        "report",
+        "merge",
+        shard_files[1].to_str().unwrap(),
+        shard_files[0].to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&merged).unwrap()).unwrap();
+    report_schema_validation::assert_valid_external_report(&m, "the merged power-loss report");
+    assert_eq!(trials(&m), whole, "every trial once, in order, with the unsharded run's writer seeds");
+    assert_eq!(m["power_loss"]["trials"], 8);
+    assert_eq!(m["summary"]["trials"], 8);
+    assert!(m["config"].get("shard").is_none(), "a merged report is a whole run");
+}

@@ -82,7 +82,7 @@ impl OutputArgs {
 }
 
 /// Write `text` to `path` (named with `flag` in errors), creating parent
-/// directories as `--out` does, atomically (see `report_file`).
+/// directories as `--out` does, atomically (see `crashlab::report::file`).
 pub fn write_output(flag: &str, path: &Path, text: &str) -> Result<()> {
     Ok(write_atomically(flag, path, text.as_bytes())?)
 }

@@ -103,10 +103,10 @@
 //! writer that exits non-zero or dies on its own when not crashed, a writer
 //! or setup that runs past `--timeout`, and a checker malfunction are
 //! [`ExternalError`]s (the CLI exits 2). A checker saying "violation" is a
-//! *result*, recorded in the [`ExternalReport`] with the replay line of its
+//! *result*, recorded in the [`ExternalReport`](crate::report::external::ExternalReport) with the replay line of its
 //! trial (the CLI exits 1). A run in which the clean run, or every trial of
 //! a crash kind, saw no ack tested nothing: its verdict is `nothing-acked`
-//! ([`ExternalReport::nothing_acked`]; the CLI exits 2) unless
+//! ([`ExternalReport::nothing_acked`](crate::report::external::ExternalReport::nothing_acked); the CLI exits 2) unless
 //! [`ExternalConfig::allow_no_acks`].
 //!
 //! # Processes and files

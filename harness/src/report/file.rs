@@ -5,7 +5,7 @@
 //! is written through [`write_atomically`].
 //!
 //! **Reading.** A report grows with its cells, not its trials: a cell keeps
-//! at most 5 failures and 5 explanations (`report::MAX_FAILURES`), so the
+//! at most 5 failures and 5 explanations (`report::survival::MAX_FAILURES`), so the
 //! full default matrix (72 cells, 2006 trials) is about 100 KiB and even a
 //! campaign of thousands of cells with failures everywhere stays under
 //! 10 MiB. [`MAX_REPORT_BYTES`] (64 MiB) is far above that and still low
