@@ -12,6 +12,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use crashlab::scenario::ScenarioId;
+use crashlab::vocab::CrashKind;
 use crashlab::LabError;
 
 mod cli;
@@ -65,10 +66,12 @@ struct RunArgs {
     /// The scenario, as MAPPING/POLICY (e.g. shared/ms-sync-each).
     #[arg(long)]
     scenario: Option<ScenarioId>,
-    /// With --scenario: sigkill, abort, sigbus or clean. With --writer:
-    /// sigkill, sigabrt, sigbus or power-loss, comma-separated.
-    #[arg(long)]
-    crash: String,
+    /// Crash kinds, comma-separated. With --scenario: sigkill, abort, sigbus
+    /// or clean (power loss is a model there: --model power-loss). With
+    /// --writer: sigkill, abort, sigbus or power-loss (the clean run always
+    /// runs first). `sigabrt` is read as abort.
+    #[arg(long, value_delimiter = ',', required = true)]
+    crash: Vec<CrashKind>,
     /// Your own program instead of a scenario (workload protocol v1).
     #[command(flatten)]
     external: cli::external_run::ExternalArgs,
@@ -123,10 +126,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             cli::matrix::run_matrix(&a.common, scenarios, a.crash, Some(&a.real))
         }
         Command::Run(a) => match a.scenario {
-            Some(s) => {
-                let crash = a.crash.parse().map_err(|e| anyhow::anyhow!("--crash: {e}"))?;
-                cli::matrix::run_matrix(&a.common, vec![s], vec![crash], None)
-            }
+            Some(s) => cli::matrix::run_matrix(&a.common, vec![s], a.crash, None),
             None => {
                 check_common(&a.common)?;
                 cli::external_run::run(&a.common, &a.crash, &a.external)

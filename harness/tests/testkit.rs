@@ -148,7 +148,7 @@ fn correct_log(name: &str, base: &Path) -> CrashTest<'static> {
         .file(FILE, RECORDS * SLOT)
         .writer(payload_then_flag)
         .checker(check_records)
-        .crashes([Crash::Sigkill, Crash::Sigabrt, Crash::Sigbus])
+        .crashes([Crash::Sigkill, Crash::Abort, Crash::Sigbus])
         .trials(16)
         .seed(1)
         .jobs(2)
@@ -160,7 +160,7 @@ fn flag_first_log(name: &str, base: &Path) -> CrashTest<'static> {
         .file(FILE, RECORDS * SLOT)
         .writer(flag_then_payload)
         .checker(check_records)
-        .crashes([Crash::Sigkill, Crash::Sigabrt])
+        .crashes([Crash::Sigkill, Crash::Abort])
         .trials(16)
         .seed(5)
         .jobs(2)
@@ -201,7 +201,7 @@ fn my_log_survives_crashes() {
             }
             Ok(())
         })
-        .crashes([Crash::Sigkill, Crash::Sigabrt, Crash::Sigbus])
+        .crashes([Crash::Sigkill, Crash::Abort, Crash::Sigbus])
         .trials(50)
         .seed(1)
         .run(); // panics on a violation, with the explanation and a replay line

@@ -6,14 +6,15 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use crashlab::external::{replay_trial, run_external, ExternalConfig, ExternalCrash, Replayed};
+use crashlab::external::{replay_trial, run_external, ExternalConfig, Replayed};
 use crashlab::report::checker_verdict::CheckerVerdict;
 use crashlab::report::external::{CrashSection, Delivery, ExternalReport, ReplayTarget};
+use crashlab::vocab::CrashKind;
 
 #[path = "../../harness/tests/support/report_schema_validation.rs"]
 mod report_schema_validation;
 
-const ALL_PROCESS_CRASHES: [ExternalCrash; 3] = ExternalCrash::PROCESS_CRASHES;
+const ALL_PROCESS_CRASHES: [CrashKind; 3] = CrashKind::PROCESS_CRASHES;
 
 fn workload(example: &str, role: &str, options: &str) -> String {
     let exe = env!("CARGO_BIN_EXE_crashlab-workload");
@@ -22,7 +23,7 @@ fn workload(example: &str, role: &str, options: &str) -> String {
 }
 
 /// `options` go to the writer (`--records N`, `--pace-us N`).
-fn config(example: &str, crashes: &[ExternalCrash], trials: u32, dir: &Path, options: &str) -> ExternalConfig {
+fn config(example: &str, crashes: &[CrashKind], trials: u32, dir: &Path, options: &str) -> ExternalConfig {
     let writer = workload(example, "writer", options);
     let mut c = ExternalConfig::new(&writer, &workload(example, "checker", ""), None, false)
         .expect("the example commands parse");
@@ -35,7 +36,7 @@ fn config(example: &str, crashes: &[ExternalCrash], trials: u32, dir: &Path, opt
     c
 }
 
-fn run(example: &str, crashes: &[ExternalCrash], trials: u32, dir: &Path, options: &str) -> ExternalReport {
+fn run(example: &str, crashes: &[CrashKind], trials: u32, dir: &Path, options: &str) -> ExternalReport {
     let report = run_external(&config(example, crashes, trials, dir, options), &AtomicBool::new(false), &|_| {})
         .unwrap_or_else(|e| panic!("{example}: the run fails: {e}"));
     let json = serde_json::to_value(&report).expect("reports serialize");
@@ -67,10 +68,10 @@ fn filesystems() -> Vec<(&'static str, tempfile::TempDir)> {
 /// start-up. Unpaced, the whole clean run takes under a millisecond, so on
 /// a loaded machine every crash time (a fraction of the clean run, counted
 /// from the spawn) can fall before the first ack: CI once saw 24 of 24
-/// `sigabrt` trials end with no ack.
+/// `abort` trials end with no ack.
 const PACED: &str = "--pace-us 300";
 
-fn section(report: &ExternalReport, crash: ExternalCrash) -> &CrashSection {
+fn section(report: &ExternalReport, crash: CrashKind) -> &CrashSection {
     report.crashes.iter().find(|s| s.crash == crash).expect("a section per crash kind")
 }
 
@@ -81,8 +82,8 @@ fn assert_crashes_struck(report: &ExternalReport, example: &str) {
         assert!(s.crashed > 0, "{ctx}: no crash struck a running writer");
         assert!(s.acks_seen > 0, "{ctx}: no ack to judge");
         match s.crash {
-            ExternalCrash::Sigkill => assert!(s.writer_ends.contains_key("signal SIGKILL"), "{ctx}"),
-            ExternalCrash::Sigabrt => assert!(s.writer_ends.contains_key("signal SIGABRT"), "{ctx}"),
+            CrashKind::Sigkill => assert!(s.writer_ends.contains_key("signal SIGKILL"), "{ctx}"),
+            CrashKind::Abort => assert!(s.writer_ends.contains_key("signal SIGABRT"), "{ctx}"),
             _ => {}
         }
     }
@@ -99,7 +100,7 @@ fn correct_designs_pass_every_process_crash() {
             assert!(!report.violation_found(), "{example} on {fs}: {}", report.human_summary());
             assert_crashes_struck(&report, example);
             if example == "wal" {
-                died_of_sigbus += section(&report, ExternalCrash::Sigbus).died_of_sigbus;
+                died_of_sigbus += section(&report, CrashKind::Sigbus).died_of_sigbus;
             }
         }
         assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "trial directories left in {fs}");
@@ -124,7 +125,7 @@ fn mistakes_only_power_loss_catches_pass_every_process_crash() {
 #[test]
 fn map_private_loses_every_ack_after_a_crash_though_the_clean_run_passes() {
     let (dir, _) = fast_dir();
-    let report = run("wal-map-private", &[ExternalCrash::Sigkill, ExternalCrash::Sigabrt], 24, dir.path(), PACED);
+    let report = run("wal-map-private", &[CrashKind::Sigkill, CrashKind::Abort], 24, dir.path(), PACED);
     assert!(report.violation_found(), "{}", report.human_summary());
     assert_crashes_struck(&report, "wal-map-private");
     for s in &report.crashes {
@@ -156,7 +157,7 @@ fn a_commit_flag_written_before_its_payload_is_caught() {
     // A kill lands inside the payload fill in about half the trials on
     // tmpfs, a tenth on a disk, where msync takes longer.
     let trials = if tmpfs { 40 } else { 150 };
-    let report = run("flag-before-payload", &[ExternalCrash::Sigkill, ExternalCrash::Sigbus], trials, dir.path(), "");
+    let report = run("flag-before-payload", &[CrashKind::Sigkill, CrashKind::Sigbus], trials, dir.path(), "");
     for s in &report.crashes {
         assert!(s.violations > 0, "{} never caught it: {}", s.crash, report.human_summary());
         for f in &s.failures {
@@ -164,7 +165,7 @@ fn a_commit_flag_written_before_its_payload_is_caught() {
         }
     }
     // The cut lands right past the payload being filled: its next store dies.
-    assert!(section(&report, ExternalCrash::Sigbus).died_of_sigbus > 0, "{}", report.human_summary());
+    assert!(section(&report, CrashKind::Sigbus).died_of_sigbus > 0, "{}", report.human_summary());
 }
 
 #[test]
@@ -173,7 +174,7 @@ fn replaying_a_violation_re_creates_it() {
     // A paced writer (2 ms of sleep after each of 24 acks): its timeline
     // hardly depends on the machine's load, so a replayed crash time lands
     // about where the original did.
-    let config = config("wal-map-private", &[ExternalCrash::Sigkill], 12, dir.path(), "--records 24 --pace-us 2000");
+    let config = config("wal-map-private", &[CrashKind::Sigkill], 12, dir.path(), "--records 24 --pace-us 2000");
     let report = run_external(&config, &AtomicBool::new(false), &|_| {}).unwrap();
     let s = &report.crashes[0];
     // The failure whose crash came nearest the middle of the run: a replay
@@ -183,7 +184,7 @@ fn replaying_a_violation_re_creates_it() {
     let middle = |trial: u32| (s.trials_detail[trial as usize].crash_at_ns as i64 - clean_ns as i64 / 2).abs();
     let f = s.failures.iter().min_by_key(|f| middle(f.trial)).expect("a violation to replay");
     let detail = &s.trials_detail[f.trial as usize];
-    let target = ReplayTarget::Trial { crash: ExternalCrash::Sigkill, trial: f.trial, clean_ns };
+    let target = ReplayTarget::Trial { crash: CrashKind::Sigkill, trial: f.trial, clean_ns };
     let mut verdicts = Vec::new();
     // Timing on a loaded machine varies: one of three replays must land
     // where the original did.

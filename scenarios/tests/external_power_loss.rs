@@ -14,10 +14,11 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crashlab::external::power_loss::{replay_power_loss, PowerLossPoint, PowerLossReplayed, StateText};
-use crashlab::external::{run_external, ExternalConfig, ExternalCrash};
+use crashlab::external::{run_external, ExternalConfig};
 use crashlab::report::checker_verdict::CheckerVerdict;
 use crashlab::report::external::ExternalReport;
 use crashlab::report::external_power_loss::{PowerLossDelivery, PowerLossSection, PowerLossViolation};
+use crashlab::vocab::CrashKind;
 
 #[path = "../../harness/tests/support/report_schema_validation.rs"]
 mod report_schema_validation;
@@ -32,7 +33,7 @@ fn config(example: &str, trials: u32, dir: &Path, options: &str, tear: Option<u6
     let writer = workload(example, "writer", options);
     let mut c = ExternalConfig::new(&writer, &workload(example, "checker", ""), None, false)
         .expect("the example commands parse");
-    c.crashes = vec![ExternalCrash::PowerLoss];
+    c.crashes = vec![CrashKind::PowerLoss];
     c.trials = trials;
     c.seed = 11;
     c.jobs = jobs;

@@ -13,10 +13,11 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crashlab::external::power_loss::{replay_power_loss, PowerLossReplayed, StateText};
-use crashlab::external::{run_external, ExternalConfig, ExternalCrash};
+use crashlab::external::{run_external, ExternalConfig};
 use crashlab::report::checker_verdict::CheckerVerdict;
 use crashlab::report::external::ExternalReport;
 use crashlab::report::external_power_loss::PowerLossSection;
+use crashlab::vocab::CrashKind;
 
 const WORKLOAD: &str = env!("CARGO_BIN_EXE_crashlab-workload");
 
@@ -25,7 +26,7 @@ fn command(example: &str, role: &str, options: &str) -> String {
     format!("'{WORKLOAD}' {example} {role} {options}")
 }
 
-fn config(example: &str, crashes: &[ExternalCrash], trials: u32, dir: &Path, options: &str) -> ExternalConfig {
+fn config(example: &str, crashes: &[CrashKind], trials: u32, dir: &Path, options: &str) -> ExternalConfig {
     let mut c =
         ExternalConfig::new(&command(example, "writer", options), &command(example, "checker", ""), None, false)
             .expect("the example commands parse");
@@ -62,13 +63,13 @@ fn durable_and_nosync_keep_every_acked_commit_through_process_crashes() {
     for example in ["lmdb", "lmdb-nosync"] {
         // Paced (see `external_examples.rs`): crashes land after commits
         // even when spawning is slow next to an unpaced millisecond run.
-        let report = run(&config(example, &ExternalCrash::PROCESS_CRASHES, 40, dir.path(), "--pace-us 300"));
+        let report = run(&config(example, &CrashKind::PROCESS_CRASHES, 40, dir.path(), "--pace-us 300"));
         assert!(!report.violation_found(), "{example}: {}", report.human_summary());
         assert_eq!(report.clean_run.acks, 64);
         for s in &report.crashes {
             let ctx = format!("{example} {}: {}", s.crash, report.human_summary());
             assert!(s.crashed > 0 && s.acks_seen > 0, "{ctx}");
-            if s.crash == ExternalCrash::Sigbus {
+            if s.crash == CrashKind::Sigbus {
                 died_of_sigbus += s.died_of_sigbus;
             } else {
                 // Some signal struck between two commits of a running writer.
@@ -89,7 +90,7 @@ fn power_loss(report: &ExternalReport) -> &PowerLossSection {
 #[test]
 fn the_durable_mode_keeps_every_acked_commit_through_power_loss() {
     let dir = fast_dir();
-    let report = run(&config("lmdb", &[ExternalCrash::PowerLoss], 20, dir.path(), "--records 24"));
+    let report = run(&config("lmdb", &[CrashKind::PowerLoss], 20, dir.path(), "--records 24"));
     let p = power_loss(&report);
     assert!(!report.violation_found(), "{}", report.human_summary());
     assert_eq!(p.trials, 20);
@@ -103,7 +104,7 @@ fn the_durable_mode_keeps_every_acked_commit_through_power_loss() {
 #[test]
 fn nosync_loses_acked_commits_under_power_loss() {
     let dir = fast_dir();
-    let config = config("lmdb-nosync", &[ExternalCrash::PowerLoss], 20, dir.path(), "--records 24");
+    let config = config("lmdb-nosync", &[CrashKind::PowerLoss], 20, dir.path(), "--records 24");
     let report = run(&config);
     let p = power_loss(&report);
     assert!(report.violation_found(), "{}", report.human_summary());

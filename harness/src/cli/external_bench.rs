@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
-use crashlab::external::{run_external, CommandLine, ExternalConfig, ExternalCrash, TrialPlan};
+use crashlab::external::{run_external, CommandLine, ExternalConfig, TrialPlan};
+use crashlab::vocab::CrashKind;
 
 /// What `crashlab bench` measures besides the built-in matrix.
 #[derive(Subcommand)]
@@ -68,7 +69,7 @@ pub fn run(target: BenchTarget) -> Result<ExitCode> {
         }
     };
     let mut config = ExternalConfig::new(&a.writer, &a.checker, None, false)?;
-    config.crashes = vec![ExternalCrash::Sigkill];
+    config.crashes = vec![CrashKind::Sigkill];
     config.seed = a.seed;
     if let Some(d) = &a.dir {
         config.dir = d.clone();
@@ -105,7 +106,7 @@ pub fn run(target: BenchTarget) -> Result<ExitCode> {
     );
     println!("{ROUNDS} interleaved rounds of {per_round} trials each; medians of the rounds' rates");
     let delays: Vec<Duration> =
-        (0..per_round).map(|t| TrialPlan::new(a.seed, ExternalCrash::Sigkill, t).crash_after(clean)).collect();
+        (0..per_round).map(|t| TrialPlan::new(a.seed, CrashKind::Sigkill, t).crash_after(clean)).collect();
     let mut rates: [Vec<f64>; 4] = Default::default();
     // Interleaved, so a machine whose load drifts weighs on all alike.
     for _ in 0..ROUNDS {

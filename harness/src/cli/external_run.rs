@@ -9,11 +9,12 @@ use anyhow::{anyhow, bail, Result};
 use clap::Args;
 
 use crashlab::external::power_loss::{replay_power_loss, PowerLossReplayed, StateText};
-use crashlab::external::{replay_trial, run_external, ExternalConfig, ExternalCrash, ExternalError, Replayed};
+use crashlab::external::{replay_trial, run_external, ExternalConfig, ExternalError, Replayed};
 use crashlab::report::checker_verdict::CheckerVerdict;
 use crashlab::report::external::ReplayTarget;
 use crashlab::report::external_power_loss::{PowerLossFile, PowerLossTrialOutcome};
 use crashlab::report::file::write_json_report;
+use crashlab::vocab::CrashKind;
 use crashlab::LabError;
 
 /// The external form of `crashlab run` (flattened into its arguments).
@@ -101,17 +102,13 @@ fn external_error(e: ExternalError) -> anyhow::Error {
     }
 }
 
-fn parse_crashes(text: &str) -> Result<Vec<ExternalCrash>> {
-    text.split(',').map(|c| c.trim().parse::<ExternalCrash>().map_err(|e| anyhow!("--crash {text}: {e}"))).collect()
-}
-
 /// `crashlab run --writer W --checker C --crash K[,K...] ...`.
-pub fn run(common: &crate::cli::campaign::CommonArgs, crash: &str, args: &ExternalArgs) -> Result<ExitCode> {
+pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashKind], args: &ExternalArgs) -> Result<ExitCode> {
     let (Some(writer), Some(checker)) = (&args.writer, &args.checker) else {
         bail!("--writer needs --checker");
     };
     let mut config = config(writer, checker, args.setup.as_deref(), args.shell)?;
-    config.crashes = parse_crashes(crash)?;
+    config.crashes = crashes.to_vec();
     config.trials = common.trials;
     config.seed = common.seed.unwrap_or_else(crate::cli::campaign::fresh_seed);
     config.jobs = common.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -198,7 +195,7 @@ pub fn run(common: &crate::cli::campaign::CommonArgs, crash: &str, args: &Extern
 /// [--calls C --state S]`.
 pub fn replay(
     args: &ExternalReplayArgs,
-    crash: &str,
+    crash: CrashKind,
     seed: u64,
     dir: Option<&Path>,
     timeout_secs: u32,
@@ -212,11 +209,9 @@ pub fn replay(
     config.seed = seed;
     config.timeout = Duration::from_secs(timeout_secs as u64);
     config.dir = dir.map_or_else(std::env::temp_dir, PathBuf::from);
-    let kind = match crash {
-        "clean" => None,
-        other => Some(other.parse::<ExternalCrash>().map_err(|e| anyhow!("--crash {other}: {e}"))?),
-    };
-    if kind == Some(ExternalCrash::PowerLoss) {
+    // `clean` replays the clean run.
+    let kind = (crash != CrashKind::Clean).then_some(crash);
+    if kind == Some(CrashKind::PowerLoss) {
         return replay_power_loss_cli(args, config, json, pl);
     }
     if pl.tear.is_some() || pl.state.is_some() || args.calls.is_some() {
@@ -229,7 +224,7 @@ pub fn replay(
         (Some(_), Some(_), None) => bail!("--clean-ns is required with --trial (copy it from the replay line)"),
         (Some(crash), Some(trial), Some(clean_ns)) => ReplayTarget::Trial { crash, trial, clean_ns },
     };
-    config.crashes = vec![kind.unwrap_or(ExternalCrash::Sigkill)];
+    config.crashes = vec![kind.unwrap_or(CrashKind::Sigkill)];
     let cancel = crate::cli::campaign::cancel_flag()?;
     let replayed = replay_trial(&config, target, &cancel).map_err(external_error)?;
     let verdict = match &replayed {
@@ -282,7 +277,7 @@ fn replay_power_loss_cli(
     let (Some(trial), Some(clean_ns), Some(calls)) = (args.trial, args.clean_ns, args.calls) else {
         bail!("--crash power-loss needs --trial, --clean-ns and --calls (copy them from the replay line)");
     };
-    config.crashes = vec![ExternalCrash::PowerLoss];
+    config.crashes = vec![CrashKind::PowerLoss];
     config.tear = pl.tear;
     let state = pl.state.as_deref().map(str::parse::<StateText>).transpose().map_err(|e| anyhow!("--state: {e}"))?;
     let cancel = crate::cli::campaign::cancel_flag()?;

@@ -21,9 +21,10 @@ use crashlab::{flag_limits, limits};
 pub struct ReplayArgs {
     #[arg(long, required_unless_present = "writer")]
     scenario: Option<ScenarioId>,
-    /// sigkill, abort, sigbus or clean; with --writer also sigabrt or power-loss.
+    /// sigkill, abort (also read as sigabrt), sigbus or clean; with --writer
+    /// also power-loss.
     #[arg(long)]
-    crash: String,
+    crash: CrashKind,
     /// The crash point, as printed: before:K, inside:K+Nns, time:Ppermille,
     /// truncate:K@LEN or none.
     #[arg(long, required_unless_present = "writer")]
@@ -67,9 +68,9 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
     if a.external.writer.is_some() {
         use crate::cli::external_run::{replay, PowerLossReplayArgs};
         let pl = PowerLossReplayArgs { tear: a.tear, state: a.state, write_state: a.write_state };
-        return replay(&a.external, &a.crash, a.seed, a.dir.as_deref(), a.timeout, a.json, pl);
+        return replay(&a.external, a.crash, a.seed, a.dir.as_deref(), a.timeout, a.json, pl);
     }
-    let crash: CrashKind = a.crash.parse().map_err(|e| anyhow::anyhow!("--crash {}: {e}", a.crash))?;
+    let crash = a.crash;
     let state = a.state.as_deref().map(str::parse::<CrashState>).transpose().context("--state")?;
     let tear = a.tear.unwrap_or(crashlab::power_loss::DEFAULT_TEAR);
     let scenario = a.scenario.expect("clap requires --scenario without --writer");

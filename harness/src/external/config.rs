@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use super::command::{CommandLine, Role};
 use super::power_loss::PowerLossOptions;
-use super::{ExternalCrash, ExternalError};
+use super::ExternalError;
 use crate::report::external::{ExternalReplayLine, ExternalRunConfig, ReplayTarget};
 use crate::trial_space::Shard;
+use crate::vocab::CrashKind;
 
 /// How the user's programs are supervised: how long any one may run, when
 /// to give up (`cancel` is the caller's, Ctrl-C; `abandon` the engine's own,
@@ -60,7 +61,7 @@ pub struct ExternalConfig {
     pub writer: CommandLine,
     pub checker: CommandLine,
     pub setup: Option<CommandLine>,
-    pub crashes: Vec<ExternalCrash>,
+    pub crashes: Vec<CrashKind>,
     /// Trials per crash kind.
     pub trials: u32,
     pub seed: u64,
@@ -94,7 +95,7 @@ impl ExternalConfig {
             writer: CommandLine::parse(Role::Writer, writer, shell)?,
             checker: CommandLine::parse(Role::Checker, checker, shell)?,
             setup: setup.map(|s| CommandLine::parse(Role::Setup, s, shell)).transpose()?,
-            crashes: vec![ExternalCrash::Sigkill],
+            crashes: vec![CrashKind::Sigkill],
             trials: 100,
             seed: 0,
             jobs: 1,
@@ -114,8 +115,15 @@ impl ExternalConfig {
         if self.crashes.is_empty() {
             return Err(ExternalError::BadInput("--crash needs at least one crash kind".into()));
         }
+        if self.crashes.contains(&CrashKind::Clean) {
+            return Err(ExternalError::BadInput(
+                "--crash clean: a program's clean run always runs first; give the crash kinds to try after it \
+                 (sigkill, abort, sigbus, power-loss)"
+                    .into(),
+            ));
+        }
         if let Some(tear) = self.tear {
-            if !self.crashes.contains(&ExternalCrash::PowerLoss) {
+            if !self.crashes.contains(&CrashKind::PowerLoss) {
                 return Err(ExternalError::BadInput(format!("--tear {tear}: only --crash power-loss tears pages")));
             }
             let page = crate::page_size::page_size();

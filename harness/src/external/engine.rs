@@ -14,12 +14,13 @@ use super::config::{in_trial, ExternalConfig, Supervision};
 use super::plan::{PowerLossPlan, TrialPlan};
 use super::power_loss::{calibrate as calibrate_power_loss, run_power_loss_trials};
 use super::trial::{run_clean, run_trial, CleanOutcome, TrialSlot};
-use super::{canonical, run_dir, ExternalCrash, ExternalError};
+use super::{canonical, run_dir, ExternalError};
 use crate::report::external::{
     aggregate_section, CleanRun, ExternalReport, ExternalRunInfo, ExternalSummary, ReplayTarget, TrialOutcome,
     EXTERNAL_REPORT_KIND, EXTERNAL_SCHEMA_VERSION, PROTOCOL_VERSION,
 };
 use crate::report::external_power_loss::{aggregate_power_loss, PowerLossSection};
+use crate::vocab::CrashKind;
 
 /// The clean run alone (setup, writer to completion, checker), in a
 /// temporary directory of its own.
@@ -74,8 +75,8 @@ pub fn run_external(
     let mut sections = Vec::new();
     let mut power_loss = None;
     if !clean.checker.is_violation() {
-        let process_crashes: Vec<ExternalCrash> =
-            run_config.crashes.iter().copied().filter(|&c| c != ExternalCrash::PowerLoss).collect();
+        let process_crashes: Vec<CrashKind> =
+            run_config.crashes.iter().copied().filter(|&c| c != CrashKind::PowerLoss).collect();
         let plans: Vec<TrialPlan> = process_crashes
             .iter()
             .flat_map(|&c| config.trial_indices().map(move |t| TrialPlan::new(config.seed, c, t)))
@@ -87,7 +88,7 @@ pub fn run_external(
             let replay = |trial| config.replay_line(ReplayTarget::Trial { crash, trial, clean_ns }).to_string();
             sections.push(aggregate_section(crash, &of_kind, &replay));
         }
-        if run_config.crashes.contains(&ExternalCrash::PowerLoss) {
+        if run_config.crashes.contains(&CrashKind::PowerLoss) {
             power_loss = Some(power_loss_section(config, &dir, &supervision)?);
         }
     }
@@ -242,7 +243,7 @@ pub fn replay_trial(
             };
             Ok(Replayed::Clean(report, outcome.acks))
         }
-        ReplayTarget::PowerLoss { .. } | ReplayTarget::Trial { crash: ExternalCrash::PowerLoss, .. } => {
+        ReplayTarget::PowerLoss { .. } | ReplayTarget::Trial { crash: CrashKind::PowerLoss, .. } => {
             Err(ExternalError::BadInput("power-loss trials are replayed by replay_power_loss".into()))
         }
         ReplayTarget::Trial { crash, trial, clean_ns } => {

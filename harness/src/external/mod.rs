@@ -65,7 +65,7 @@
 //!
 //! - `sigkill`: `SIGKILL` to the writer's whole process group (the writer is
 //!   started in a process group of its own, so its children die with it);
-//! - `sigabrt`: `SIGABRT` to the writer's process group, as if it called
+//! - `abort` (also read as `sigabrt`): `SIGABRT` to the writer's process group, as if it called
 //!   `abort()`; whatever is left of the group once the writer is gone gets
 //!   `SIGKILL`;
 //! - `sigbus`: the writer's process group is stopped, the files it has
@@ -156,11 +156,7 @@ mod sigbus;
 mod spawn;
 mod trial;
 
-use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
 
 pub use checker::{run_checker, write_acks_file};
 pub use command::{CommandLine, Role};
@@ -179,57 +175,6 @@ pub const ENV_DIR: &str = "CRASHLAB_DIR";
 pub const ENV_SEED: &str = "CRASHLAB_SEED";
 /// The file of acknowledged lines, for the checker.
 pub const ENV_ACKS: &str = "CRASHLAB_ACKS";
-
-/// How an external writer is crashed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum ExternalCrash {
-    /// `SIGKILL` to the writer's process group at a random time.
-    Sigkill,
-    /// `SIGABRT` to the writer's process group at a random time. Read back
-    /// under both spellings: `abort` is what the built-in scenarios call it.
-    #[serde(alias = "abort")]
-    Sigabrt,
-    /// Truncate a file the writer has mapped, at a random time.
-    Sigbus,
-    /// Simulated power loss: the writer under the durability oracle, crashed
-    /// at a sync call boundary or a random time; the checker judges the
-    /// states a power loss may leave (see [`power_loss`]).
-    PowerLoss,
-}
-
-impl ExternalCrash {
-    pub const PROCESS_CRASHES: [ExternalCrash; 3] =
-        [ExternalCrash::Sigkill, ExternalCrash::Sigabrt, ExternalCrash::Sigbus];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ExternalCrash::Sigkill => "sigkill",
-            ExternalCrash::Sigabrt => "sigabrt",
-            ExternalCrash::Sigbus => "sigbus",
-            ExternalCrash::PowerLoss => "power-loss",
-        }
-    }
-}
-
-impl fmt::Display for ExternalCrash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for ExternalCrash {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "sigkill" => Ok(ExternalCrash::Sigkill),
-            "sigabrt" | "abort" => Ok(ExternalCrash::Sigabrt),
-            "sigbus" => Ok(ExternalCrash::Sigbus),
-            "power-loss" => Ok(ExternalCrash::PowerLoss),
-            other => Err(format!("unknown crash kind `{other}` (expected sigkill, sigabrt, sigbus or power-loss)")),
-        }
-    }
-}
 
 /// Why an external run could not produce a result. Each names the flag,
 /// command or path at fault; none of them is a verdict on the user's program.

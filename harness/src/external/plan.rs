@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::ExternalCrash;
 use crate::oracle::CrashWhen;
 use crate::scenario::derive_seed;
+use crate::vocab::CrashKind;
 
 /// The random choices of one trial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TrialPlan {
-    pub crash: ExternalCrash,
+    pub crash: CrashKind,
     pub trial: u32,
     /// `CRASHLAB_SEED` for the setup and the writer.
     pub writer_seed: u64,
@@ -28,7 +28,7 @@ pub struct TrialPlan {
 }
 
 impl TrialPlan {
-    pub fn new(seed: u64, crash: ExternalCrash, trial: u32) -> TrialPlan {
+    pub fn new(seed: u64, crash: CrashKind, trial: u32) -> TrialPlan {
         let t = trial.to_string();
         let labels = |what: &'static str| derive_seed(seed, &["external", crash.name(), &t, what]);
         TrialPlan {
@@ -95,7 +95,7 @@ impl PowerLossPlan {
     /// been used, crash at a random time. Depends on nothing else, so a
     /// replay line needs only the seed, the trial and `calls`.
     pub fn new(seed: u64, trial: u32, calls: u64) -> PowerLossPlan {
-        let base = TrialPlan::new(seed, ExternalCrash::PowerLoss, trial);
+        let base = TrialPlan::new(seed, CrashKind::PowerLoss, trial);
         let t = trial.to_string();
         let points = calls.saturating_mul(2);
         let j = (trial / 2) as u64;
@@ -174,11 +174,11 @@ mod tests {
 
     #[test]
     fn plans_are_a_function_of_seed_crash_and_trial() {
-        let a = TrialPlan::new(7, ExternalCrash::Sigkill, 3);
-        assert_eq!(a, TrialPlan::new(7, ExternalCrash::Sigkill, 3));
-        assert_ne!(a.writer_seed, TrialPlan::new(7, ExternalCrash::Sigkill, 4).writer_seed);
-        assert_ne!(a.writer_seed, TrialPlan::new(7, ExternalCrash::Sigabrt, 3).writer_seed);
-        assert_ne!(a.writer_seed, TrialPlan::new(8, ExternalCrash::Sigkill, 3).writer_seed);
+        let a = TrialPlan::new(7, CrashKind::Sigkill, 3);
+        assert_eq!(a, TrialPlan::new(7, CrashKind::Sigkill, 3));
+        assert_ne!(a.writer_seed, TrialPlan::new(7, CrashKind::Sigkill, 4).writer_seed);
+        assert_ne!(a.writer_seed, TrialPlan::new(7, CrashKind::Abort, 3).writer_seed);
+        assert_ne!(a.writer_seed, TrialPlan::new(8, CrashKind::Sigkill, 3).writer_seed);
         assert_ne!(a.writer_seed, TrialPlan::clean_writer_seed(7));
     }
 
@@ -187,7 +187,7 @@ mod tests {
         let clean = Duration::from_millis(10);
         let mut buckets = [0u32; 10];
         for t in 0..2000 {
-            let at = TrialPlan::new(1, ExternalCrash::Sigkill, t).crash_after(clean);
+            let at = TrialPlan::new(1, CrashKind::Sigkill, t).crash_after(clean);
             assert!(at < clean);
             buckets[(at.as_nanos() * 10 / clean.as_nanos()) as usize] += 1;
         }
@@ -231,7 +231,7 @@ mod tests {
             .collect();
         assert!(first.iter().max().unwrap() - first.iter().min().unwrap() >= 2, "{first:?}");
         assert!(PowerLossPlan::new(3, 0, 0).crash_after(Duration::from_millis(1)).is_some(), "no calls: timed");
-        assert_eq!(plans[0].writer_seed, TrialPlan::new(3, ExternalCrash::PowerLoss, 0).writer_seed);
+        assert_eq!(plans[0].writer_seed, TrialPlan::new(3, CrashKind::PowerLoss, 0).writer_seed);
         assert_ne!(plans[0].state_seed, plans[2].state_seed);
     }
 

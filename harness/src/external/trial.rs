@@ -12,9 +12,10 @@ use super::plan::{choose_cut, choose_index, TrialPlan};
 use super::process::{Finished, Stdout, Supervised, Wake};
 use super::process_end::{signal_name, ProcessEnd};
 use super::sigbus::{data_end, group_members, mapped_files, wait_stopped};
-use super::{ExternalCrash, ExternalError, ENV_DIR, ENV_SEED};
+use super::{ExternalError, ENV_DIR, ENV_SEED};
 use crate::report::checker_verdict::CheckerVerdict;
 use crate::report::external::{Delivery, TrialOutcome};
+use crate::vocab::CrashKind;
 
 /// How often the `sigbus` crash looks again for a file with a zero tail.
 const CUT_RETRY: Duration = Duration::from_millis(1);
@@ -205,14 +206,17 @@ pub(crate) fn run_trial(
     let delivery = match writer.wait_until(start + crash_after, &stop)? {
         Wake::Exited => Delivery::WriterFinishedFirst,
         Wake::Deadline => match plan.crash {
-            ExternalCrash::Sigkill | ExternalCrash::Sigabrt => {
-                let sig = if plan.crash == ExternalCrash::Sigkill { libc::SIGKILL } else { libc::SIGABRT };
+            CrashKind::Sigkill | CrashKind::Abort => {
+                let sig = if plan.crash == CrashKind::Sigkill { libc::SIGKILL } else { libc::SIGABRT };
                 writer.signal_group(sig);
                 Delivery::Signal { signal: signal_name(sig) }
             }
-            ExternalCrash::Sigbus => cut_a_mapped_file(&mut writer, &files.dir, plan, timeout_at, supervision)?,
-            // Power-loss trials run in `power_loss`, never here.
-            ExternalCrash::PowerLoss => unreachable!("power-loss trials are not process-crash trials"),
+            CrashKind::Sigbus => cut_a_mapped_file(&mut writer, &files.dir, plan, timeout_at, supervision)?,
+            // Power-loss trials run in `power_loss`, never here; `clean` is
+            // refused by `ExternalConfig::validate` (the clean run is `run_clean`).
+            CrashKind::PowerLoss | CrashKind::Clean => {
+                unreachable!("only process-crash trials run here, not {}", plan.crash)
+            }
         },
     };
     let finished = writer
@@ -221,7 +225,7 @@ pub(crate) fn run_trial(
     // The crash explains any end; without one, the writer must have succeeded.
     let on_its_own = match &delivery {
         Delivery::WriterFinishedFirst | Delivery::NothingToCut => finished.end != ProcessEnd::Exited(0),
-        Delivery::Signal { .. } if plan.crash == ExternalCrash::Sigkill => {
+        Delivery::Signal { .. } if plan.crash == CrashKind::Sigkill => {
             !matches!(finished.end, ProcessEnd::Exited(0) | ProcessEnd::Signaled(libc::SIGKILL))
         }
         Delivery::Signal { .. } | Delivery::Truncation { .. } => false,

@@ -15,11 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::external::plan::TrialPlan;
 use crate::external::process_end::ProcessEnd;
-use crate::external::ExternalCrash;
 use crate::report::checker_verdict::CheckerVerdict;
 use crate::report::external_power_loss::PowerLossSection;
 use crate::report::summary_text::write_failure;
 use crate::trial_space::Shard;
+use crate::vocab::CrashKind;
 use crate::vocab::Environment;
 
 /// Bumped in the major part when a reader of the old format would misread
@@ -128,7 +128,7 @@ pub struct ExternalRunConfig {
     pub setup: Option<String>,
     /// The commands ran under `sh -c`.
     pub shell: bool,
-    pub crashes: Vec<ExternalCrash>,
+    pub crashes: Vec<CrashKind>,
     /// Trials per crash kind.
     pub trials: u32,
     pub timeout_secs: u64,
@@ -243,7 +243,7 @@ pub struct ViolationReport {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CrashSection {
-    pub crash: ExternalCrash,
+    pub crash: CrashKind,
     pub trials: u64,
     /// Trials where the crash struck the running writer (a signal sent or a
     /// file cut before it exited).
@@ -270,7 +270,7 @@ pub struct CrashSection {
 
 impl CrashSection {
     /// A section of `crash` with no trial (what aggregation and merging add to).
-    pub fn empty(crash: ExternalCrash) -> CrashSection {
+    pub fn empty(crash: CrashKind) -> CrashSection {
         CrashSection {
             crash,
             trials: 0,
@@ -327,7 +327,7 @@ pub enum ReplayTarget {
     Clean,
     /// One crash trial; `clean_ns` is the calibrated duration its crash time
     /// is a fraction of.
-    Trial { crash: ExternalCrash, trial: u32, clean_ns: u64 },
+    Trial { crash: CrashKind, trial: u32, clean_ns: u64 },
     /// One power-loss trial: `clean_ns` is the traced clean run's duration,
     /// `calls` its count of sync calls (together they give the crash point).
     PowerLoss { trial: u32, clean_ns: u64, calls: u64 },
@@ -394,11 +394,7 @@ fn last_ack(acks: &[String]) -> Option<String> {
 }
 
 /// One crash kind's section from its trials (any order).
-pub fn aggregate_section(
-    crash: ExternalCrash,
-    outcomes: &[TrialOutcome],
-    replay: &dyn Fn(u32) -> String,
-) -> CrashSection {
+pub fn aggregate_section(crash: CrashKind, outcomes: &[TrialOutcome], replay: &dyn Fn(u32) -> String) -> CrashSection {
     let mut sorted: Vec<&TrialOutcome> = outcomes.iter().collect();
     sorted.sort_by_key(|o| o.plan.trial);
     let mut s = CrashSection { trials: sorted.len() as u64, ..CrashSection::empty(crash) };
@@ -462,7 +458,7 @@ impl ExternalSummary {
         }
         no_acks.extend(sections.iter().filter(|s| s.trials > 0 && s.acks_seen == 0).map(|s| s.crash.name().to_owned()));
         if power_loss.is_some_and(|p| p.trials > 0 && p.acks_seen == 0) {
-            no_acks.push(ExternalCrash::PowerLoss.name().to_owned());
+            no_acks.push(CrashKind::PowerLoss.name().to_owned());
         }
         let verdict = if violations > 0 || !clean_run_passed {
             "violation-found"
@@ -576,7 +572,7 @@ impl ExternalReport {
                 s.consistent,
                 s.violations
             );
-            if s.crash == ExternalCrash::Sigbus {
+            if s.crash == CrashKind::Sigbus {
                 let _ = writeln!(
                     out,
                     "          sigbus: {} died of SIGBUS, {} ran on after the cut, {} found nothing to cut",
@@ -640,7 +636,7 @@ mod tests {
 
     fn outcome(trial: u32, delivery: Delivery, end: ProcessEnd, acks: usize, checker: CheckerVerdict) -> TrialOutcome {
         TrialOutcome {
-            plan: TrialPlan::new(5, ExternalCrash::Sigbus, trial),
+            plan: TrialPlan::new(5, CrashKind::Sigbus, trial),
             crash_at_ns: 1000,
             delivery,
             writer_end: end,
@@ -660,7 +656,7 @@ mod tests {
             outcome(1, Delivery::NothingToCut, ProcessEnd::Exited(0), 4, CheckerVerdict::Consistent),
             outcome(3, Delivery::WriterFinishedFirst, ProcessEnd::Exited(0), 4, bad),
         ];
-        let s = aggregate_section(ExternalCrash::Sigbus, &outcomes, &|t| format!("replay {t}"));
+        let s = aggregate_section(CrashKind::Sigbus, &outcomes, &|t| format!("replay {t}"));
         assert_eq!((s.trials, s.crashed, s.finished_first, s.nothing_to_cut), (4, 2, 1, 1));
         assert_eq!((s.died_of_sigbus, s.exited_after_cut), (1, 1));
         assert_eq!((s.acks_seen, s.max_acks, s.consistent, s.violations), (13, 4, 2, 2));
@@ -688,7 +684,7 @@ mod tests {
                 0,
                 CheckerVerdict::Consistent,
             ));
-            aggregate_section(ExternalCrash::Sigkill, &outcomes, &|t| format!("replay {t}"))
+            aggregate_section(CrashKind::Sigkill, &outcomes, &|t| format!("replay {t}"))
         };
         let early = section(&[0, 0, 3, 0]);
         assert_eq!((early.crashed, early.struck_before_first_ack()), (4, 3));
@@ -707,7 +703,7 @@ mod tests {
             checker: "sh -c 'test -s wal'".into(),
             setup: None,
             shell: false,
-            crashes: vec![ExternalCrash::Sigkill],
+            crashes: vec![CrashKind::Sigkill],
             trials: 10,
             timeout_secs: 60,
             tear: None,
@@ -717,7 +713,7 @@ mod tests {
         let line = ExternalReplayLine {
             config: config.clone(),
             seed: 9,
-            target: ReplayTarget::Trial { crash: ExternalCrash::Sigabrt, trial: 4, clean_ns: 123 },
+            target: ReplayTarget::Trial { crash: CrashKind::Abort, trial: 4, clean_ns: 123 },
             state: None,
         }
         .to_string();
@@ -726,7 +722,7 @@ mod tests {
             words[..6],
             ["crashlab", "replay", "--writer", "/bin/my writer --n 3", "--checker", "sh -c 'test -s wal'"]
         );
-        assert!(line.ends_with("--crash sigabrt --seed 9 --trial 4 --clean-ns 123 --timeout 60"), "{line}");
+        assert!(line.ends_with("--crash abort --seed 9 --trial 4 --clean-ns 123 --timeout 60"), "{line}");
         let clean = ExternalReplayLine { config: config.clone(), seed: 9, target: ReplayTarget::Clean, state: None }
             .to_string();
         assert!(clean.contains("--crash clean --seed 9"), "{clean}");
@@ -773,7 +769,7 @@ pub(crate) mod test_support {
     /// violation when `failing`.
     pub fn trial(t: u32, failing: bool) -> TrialOutcome {
         TrialOutcome {
-            plan: TrialPlan::new(5, ExternalCrash::Sigkill, t),
+            plan: TrialPlan::new(5, CrashKind::Sigkill, t),
             crash_at_ns: 1000 + t as u64,
             delivery: Delivery::Signal { signal: "SIGKILL".into() },
             writer_end: ProcessEnd::Signaled(libc::SIGKILL),
@@ -794,7 +790,7 @@ pub(crate) mod test_support {
             checker: "./c".into(),
             setup: None,
             shell: false,
-            crashes: vec![ExternalCrash::Sigkill],
+            crashes: vec![CrashKind::Sigkill],
             trials: 5,
             timeout_secs: 60,
             tear: None,
@@ -811,7 +807,7 @@ pub(crate) mod test_support {
         };
         let replay =
             |t: u32| format!("crashlab replay --writer ./w --checker ./c --crash sigkill --seed 5 --trial {t}");
-        let sections = vec![aggregate_section(ExternalCrash::Sigkill, outcomes, &replay)];
+        let sections = vec![aggregate_section(CrashKind::Sigkill, outcomes, &replay)];
         let summary = ExternalSummary::of(&clean, &sections, None, false);
         ExternalReport {
             schema_version: EXTERNAL_SCHEMA_VERSION.into(),

@@ -199,9 +199,9 @@ mod tests {
     use super::*;
     use crate::external::plan::TrialPlan;
     use crate::external::process_end::ProcessEnd;
-    use crate::external::ExternalCrash;
     use crate::report::external::test_support::{report_with, trial};
     use crate::trial_space::Shard;
+    use crate::vocab::CrashKind;
 
     fn shard(outcomes_of: &[u32], failing: &[u32], s: Option<Shard>) -> ExternalReport {
         let outcomes: Vec<_> = outcomes_of.iter().map(|&t| trial(t, failing.contains(&t))).collect();
@@ -243,7 +243,7 @@ mod tests {
         let e = merge_external_shards(&[named("whole.json", shard(&[0], &[], None))]).unwrap_err();
         assert!(e.to_string().contains("whole.json was not written with --shard"), "{e}");
         // Sanity: the helpers build what they say.
-        let plan = TrialPlan::new(5, ExternalCrash::Sigkill, 0);
+        let plan = TrialPlan::new(5, CrashKind::Sigkill, 0);
         assert_eq!(trial(0, false).plan, plan);
         assert_eq!(trial(0, true).writer_end, ProcessEnd::Signaled(libc::SIGKILL));
     }

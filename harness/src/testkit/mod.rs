@@ -30,7 +30,7 @@
 //!             }
 //!             Ok(())
 //!         })
-//!         .crashes([Crash::Sigkill, Crash::Sigabrt, Crash::Sigbus])
+//!         .crashes([Crash::Sigkill, Crash::Abort, Crash::Sigbus])
 //!         .trials(50)
 //!         .seed(1)
 //!         .run(); // panics on a violation, with the explanation and a replay line
@@ -149,8 +149,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::external::power_loss::{replay_power_loss, StateText};
-pub use crate::external::ExternalCrash as Crash;
 use crate::external::{replay_trial, run_external, ExternalConfig, ExternalError};
+pub use crate::vocab::CrashKind as Crash;
 pub use child::WriterCtx;
 pub use report::{CrashCounts, CrashReport, ReplaySpec, Violation, REPLAY_ENV};
 
@@ -236,7 +236,7 @@ impl<'a> CrashTest<'a> {
             files: Vec::new(),
             writer: None,
             checker: None,
-            crashes: vec![Crash::Sigkill, Crash::Sigabrt],
+            crashes: vec![Crash::Sigkill, Crash::Abort],
             trials: 50,
             seed: 0,
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()).min(4),

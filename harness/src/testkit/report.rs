@@ -571,21 +571,21 @@ mod tests {
     fn replay_specs_round_trip_through_text() {
         let trial = ReplaySpec {
             test: "tests::log".into(),
-            crash: Some(Crash::Sigabrt),
+            crash: Some(Crash::Abort),
             trial: 12,
             seed: 7,
             clean_ns: 17_250_000,
             calls: 0,
             state: None,
         };
-        assert_eq!(trial.to_string(), "test=tests::log crash=sigabrt trial=12 seed=7 clean-ns=17250000");
+        assert_eq!(trial.to_string(), "test=tests::log crash=abort trial=12 seed=7 clean-ns=17250000");
         assert_eq!(trial.to_string().parse::<ReplaySpec>().unwrap(), trial);
         let clean =
             ReplaySpec { test: "log".into(), crash: None, trial: 0, seed: 3, clean_ns: 0, calls: 0, state: None };
         assert_eq!(clean.to_string(), "test=log crash=clean seed=3");
         assert_eq!(clean.to_string().parse::<ReplaySpec>().unwrap(), clean);
         assert_eq!(clean.target(), ReplayTarget::Clean);
-        assert_eq!(trial.target(), ReplayTarget::Trial { crash: Crash::Sigabrt, trial: 12, clean_ns: 17_250_000 });
+        assert_eq!(trial.target(), ReplayTarget::Trial { crash: Crash::Abort, trial: 12, clean_ns: 17_250_000 });
         let power = ReplaySpec {
             test: "log".into(),
             crash: Some(Crash::PowerLoss),
