@@ -3,6 +3,10 @@
 //!
 //! A leaf: it imports nothing of the crate, so the lab's files can share it
 //! without importing each other.
+//!
+//! Architecture Invariant: pure as far as callers can tell: one constant of
+//! the machine (`sysconf`), no file, descriptor or process touched, so pure
+//! modules may size their units with it.
 
 /// Bytes per page of this machine (`sysconf(_SC_PAGESIZE)`).
 pub fn page_size() -> u64 {

@@ -15,9 +15,10 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use crashlab::oracle::{
-    run_traced, CrashSyscall, CrashWhen, NoGuarantee, OracleConfig, OracleError, OracleOutcome, SyncEffect, SyncEvent,
+    run_traced, CrashSyscall, NoGuarantee, OracleConfig, OracleError, OracleOutcome, SyncEffect, SyncEvent,
     SyscallCrashPoint, SyscallResult, TraceControl, TracedLaunch, TracedSyscall, WriterEnd,
 };
+use crashlab::vocab::CrashWhen;
 
 /// The test writer, compiled once per source version: named by a hash of
 /// the source, built under a temporary name and renamed into place, so that

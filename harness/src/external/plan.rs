@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::oracle::CrashWhen;
 use crate::scenario::derive_seed;
 use crate::vocab::CrashKind;
+use crate::vocab::CrashWhen;
 
 /// The random choices of one trial.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -10,7 +10,7 @@
 use libc::pid_t;
 
 use super::maps::SharedFileMapping;
-use super::TracedSyscall;
+use super::syscalls::TracedSyscall;
 
 /// The address range whose mapping an address-space call may replace or
 /// remove. Calls that only take free space (`mmap` without `MAP_FIXED`,

@@ -2,6 +2,8 @@
 //! file-backed mappings. Pure parsing and range resolution; the tracer
 //! decides when to re-read (only after `mmap`/`munmap`/`mremap`/`execve`,
 //! since a re-read costs ~43 µs measured here).
+//!
+//! Architecture Invariant: pure.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;

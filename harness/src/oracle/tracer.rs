@@ -21,9 +21,10 @@ use super::launch::{self, Prepared};
 use super::shadow::ShadowStore;
 use super::sys::{self, SyscallInfo, WaitStatus};
 use super::{
-    CrashHit, CrashSyscall, CrashWhen, NoGuarantee, OracleConfig, OracleError, OracleOutcome, SyncEffect, SyncEvent,
+    CrashHit, CrashSyscall, NoGuarantee, OracleConfig, OracleError, OracleOutcome, SyncEffect, SyncEvent,
     SyscallResult, TraceControl, TraceStats, TracedSyscall, WriterEnd,
 };
+use crate::vocab::CrashWhen;
 
 mod sync_copy;
 

@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::RealcutError;
+use super::error::RealcutError;
 use crate::crash::CrashPoint;
 use crate::scenario::{derive_seed, ScenarioId};
 use crate::spec::{ByteRange, MappingKind, MsyncFlags, Op, SyncPolicy, WorkloadParams, WriterSpec};

@@ -1,6 +1,8 @@
 //! The messages between a soundness campaign and a realcut worker
 //! (`crashlab __realcut-worker`): one JSON object per line, as in
 //! [`crate::lab::protocol`].
+//!
+//! Architecture Invariant: pure data.
 
 use std::path::PathBuf;
 

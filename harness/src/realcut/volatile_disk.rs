@@ -34,7 +34,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::RealcutError;
+use super::error::RealcutError;
 use crate::explore::gray::MixedRadixGray;
 
 /// The unit a torn write tears at: the classic disk sector.

@@ -10,9 +10,9 @@ use std::fmt::{self, Write as _};
 use serde::{Deserialize, Serialize};
 
 use crate::external::plan::{PowerLossPlan, PowerLossPoint};
-use crate::oracle::CrashWhen;
 use crate::report::checker_verdict::CheckerVerdict;
 use crate::report::summary_text::write_failure;
+use crate::vocab::CrashWhen;
 
 /// How the crash of a power-loss trial was delivered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -17,7 +17,6 @@ use std::borrow::Cow;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 
 use crate::crash::{CrashPoint, PointSelection};
-use crate::oracle::CrashWhen;
 use crate::realcut::campaign::WorkloadId;
 use crate::realcut::report::{SoundnessReport, SOUNDNESS_SCHEMA_VERSION};
 use crate::report::external::{ExternalReport, EXTERNAL_SCHEMA_VERSION};
@@ -25,6 +24,7 @@ use crate::report::survival::{SurvivalReport, SCHEMA_VERSION};
 use crate::scenario::ScenarioId;
 use crate::spec::SyncPolicy;
 use crate::trial_space::Shard;
+use crate::vocab::CrashWhen;
 use crate::vocab::{RealColumn, REAL_COLUMN_PATTERN};
 
 /// A report format with a committed schema.

@@ -8,7 +8,9 @@
 pub mod crash_kind;
 pub mod environment;
 pub mod real_cut;
+pub mod sync_call;
 
 pub use crash_kind::CrashKind;
 pub use environment::Environment;
 pub use real_cut::{Backend, CutMethod, FsKind, RealColumn, REAL_COLUMN_PATTERN};
+pub use sync_call::CrashWhen;

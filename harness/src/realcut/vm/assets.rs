@@ -5,12 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+use super::initramfs::MODULES;
 use crate::realcut::fs::find_program;
 use crate::realcut::RealcutError;
-
-/// Loaded in this order by the guest's init (the cloud kernel has ext4 built in).
-pub const MODULES: [&str; 6] =
-    ["virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci", "virtio_blk"];
 
 /// What `scripts/vm-setup.sh` put in the vm directory, and the host tools.
 #[derive(Debug, Clone)]

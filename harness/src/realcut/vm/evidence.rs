@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use super::fsck::FsckRun;
-use super::{VmDisk, FILE, VOLATILE_CUT_METHOD};
+use super::initramfs::FILE;
+use super::{VmDisk, VOLATILE_CUT_METHOD};
 use crate::process_model::TrialFacts;
 use crate::realcut::judge::RealJudgement;
 use crate::realcut::nbd::NbdStats;

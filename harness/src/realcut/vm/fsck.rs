@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::guest::VmGuest;
-use super::FILE;
+use super::initramfs::FILE;
 use crate::realcut::fs::run_command;
 use crate::realcut::sys::copy_sparse;
 use crate::realcut::RealcutError;

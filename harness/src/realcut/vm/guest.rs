@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::assets::{VmAssets, MODULES};
+use super::assets::VmAssets;
+use super::initramfs::FILE;
+use super::initramfs::MODULES;
 use super::initramfs::{cpio_newc, init_script, kernel_cmdline, serialize_ops, CpioEntry, WRITER_C};
-use super::{settle_for, FILE, GUEST_MEMORY_BYTES, IMAGE_BYTES};
+use super::{settle_for, GUEST_MEMORY_BYTES, IMAGE_BYTES};
 use crate::crash::CrashPoint;
 use crate::journal::{JournalSnapshot, OpFailure};
 use crate::payload::Payloads;

@@ -4,10 +4,15 @@
 //!
 //! Architecture Invariant: pure.
 
-use super::assets::MODULES;
-use super::FILE;
 use crate::payload::Payloads;
 use crate::spec::{MappingKind, MsyncFlags, Op, WriterSpec};
+
+/// Loaded in this order by the guest's init (the cloud kernel has ext4 built in).
+pub const MODULES: [&str; 6] =
+    ["virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci", "virtio_blk"];
+
+/// The file's name inside the guest's filesystem.
+pub const FILE: &str = "crashlab.dat";
 
 /// The guest writer's source, compiled by [`super::guest::VmGuest::new`].
 pub const WRITER_C: &str = include_str!("writer.c");

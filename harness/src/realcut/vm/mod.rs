@@ -61,8 +61,6 @@ use super::vm_accel::AccelChoice;
 use super::volatile_disk::DiskCutMode;
 use crate::power_loss::{PowerLossConfig, DEFAULT_TEAR};
 
-/// The file's name inside the guest's filesystem.
-pub(super) const FILE: &str = "crashlab.dat";
 /// The guest's ext4 image (the writer's file lives in it).
 pub const IMAGE_BYTES: u64 = 32 << 20;
 /// The guest's memory (`qemu -m`).

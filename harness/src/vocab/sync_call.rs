@@ -1,0 +1,18 @@
+//! Where a crash at a traced sync call strikes: before the call runs or
+//! after it returned. The durability oracle acts on it; plans, replay lines
+//! and reports name it.
+//!
+//! Architecture Invariant: pure.
+
+use serde::{Deserialize, Serialize};
+
+/// At which stop of the chosen call the writer is killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrashWhen {
+    /// At its seccomp entry stop: the call never runs.
+    Before,
+    /// At its syscall-exit stop, after a successful sync was copied: the
+    /// call completed but the writer never saw its return.
+    After,
+}
