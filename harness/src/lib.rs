@@ -31,15 +31,18 @@ pub mod limits;
 pub mod live_image;
 pub mod matrix;
 pub mod oracle;
+pub mod output_error;
 pub mod page_buffer;
 pub mod page_size;
 pub mod payload;
 pub mod power_loss;
 pub mod process_model;
+pub mod program_plan;
 pub mod realcut;
 pub mod report;
 pub mod scenario;
 pub mod spec;
+pub mod summary_text;
 pub mod testkit;
 pub mod trial_record;
 pub mod trial_replay;
@@ -60,7 +63,7 @@ pub enum LabError {
     Io { what: String, error: std::io::Error },
     /// A report or other output that could not be written.
     #[error(transparent)]
-    Output(#[from] report::file::OutputError),
+    Output(#[from] output_error::OutputError),
     #[error("corrupt journal: {0}")]
     Journal(String),
     #[error("worker {id}: {message}")]

@@ -118,7 +118,7 @@ fn nosync_loses_acked_commits_under_power_loss() {
     }
     // The minimal state of a violation, rebuilt from its replay line's
     // --state, fails the checker again (a crash at a sync call replays exactly).
-    let f = p.failures.iter().find(|f| matches!(f.point, crashlab::external::PowerLossPoint::Syscall { .. }));
+    let f = p.failures.iter().find(|f| matches!(f.point, crashlab::program_plan::PowerLossPoint::Syscall { .. }));
     let f = f.unwrap_or(&p.failures[0]);
     assert!(f.replay.starts_with("crashlab replay --writer ") && f.replay.contains(" --state "), "{}", f.replay);
     let state: StateText = f.finding.state.parse().unwrap();

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
-use crashlab::external::{run_external, CommandLine, ExternalConfig, TrialPlan};
+use crashlab::external::{run_external, CommandLine, ExternalConfig};
+use crashlab::program_plan::TrialPlan;
 use crashlab::vocab::CrashKind;
 
 /// What `crashlab bench` measures besides the built-in matrix.

@@ -10,9 +10,9 @@ use std::path::Path;
 use super::command::CommandLine;
 use super::config::Supervision;
 use super::process::{Stdout, Supervised};
-use super::process_end::ProcessEnd;
 use super::{ExternalError, ENV_ACKS, ENV_DIR, ENV_SEED};
 use crate::report::checker_verdict::CheckerVerdict;
+use crate::vocab::process_end::ProcessEnd;
 
 /// Used when a checker exits 1 without saying why.
 pub const NO_REASON: &str = "(the checker exited 1 without a reason on stderr)";

@@ -11,10 +11,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::config::{in_trial, ExternalConfig, Supervision};
-use super::plan::{PowerLossPlan, TrialPlan};
 use super::power_loss::{calibrate as calibrate_power_loss, run_power_loss_trials};
 use super::trial::{run_clean, run_trial, CleanOutcome, TrialSlot};
 use super::{canonical, run_dir, ExternalError};
+use crate::program_plan::{PowerLossPlan, TrialPlan};
 use crate::report::external::{
     aggregate_section, CleanRun, ExternalReport, ExternalRunInfo, ExternalSummary, ReplayTarget, TrialOutcome,
     EXTERNAL_REPORT_KIND, EXTERNAL_SCHEMA_VERSION, PROTOCOL_VERSION,

@@ -148,10 +148,8 @@ pub(crate) mod config;
 mod dir_image;
 mod engine;
 mod escapes;
-pub(crate) mod plan;
 pub mod power_loss;
 mod process;
-pub(crate) mod process_end;
 mod sigbus;
 mod spawn;
 mod trial;
@@ -164,9 +162,7 @@ pub use config::{ExternalConfig, RunProgress, Supervision};
 pub use dir_image::{materialize_dir, snapshot_dir, DirImage};
 pub use engine::{calibrate, replay_trial, run_external, Replayed};
 pub use escapes::{kill_all_descendants, ENV_TAG};
-pub use plan::{choose_cut, PowerLossPlan, PowerLossPoint, TrialPlan};
 pub use process::{AckLines, AckOverflow, MAX_ACK_BYTES, MAX_ACK_LINES, MAX_ACK_LINE_BYTES};
-pub use process_end::ProcessEnd;
 pub use sigbus::{parse_maps, parse_stat_pgrp};
 
 /// The trial directory, for every program of the protocol.
@@ -209,7 +205,7 @@ pub enum ExternalError {
     Io { what: String, error: std::io::Error },
     /// The report could not be written (`--out`).
     #[error(transparent)]
-    Output(#[from] crate::report::file::OutputError),
+    Output(#[from] crate::output_error::OutputError),
     /// An error inside one trial, with the line that reruns it.
     #[error("{trial}: {error}\n  replay: {replay}")]
     InTrial { trial: String, replay: String, error: Box<ExternalError> },

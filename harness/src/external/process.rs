@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use super::command::CommandLine;
 use super::escapes::{self, Tag, ENV_TAG};
-use super::process_end::ProcessEnd;
 use super::ExternalError;
+use crate::vocab::process_end::ProcessEnd;
 
 /// How much of a child's standard error is kept (the start of it: the
 /// checker's reason is its first line).

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 use super::checker::{run_checker, write_acks_file};
 use super::command::CommandLine;
 use super::config::{ExternalConfig, Supervision};
-use super::plan::{choose_cut, choose_index, TrialPlan};
 use super::process::{Finished, Stdout, Supervised, Wake};
-use super::process_end::{signal_name, ProcessEnd};
 use super::sigbus::{data_end, group_members, mapped_files, wait_stopped};
 use super::{ExternalError, ENV_DIR, ENV_SEED};
+use crate::program_plan::{choose_cut, choose_index, TrialPlan};
 use crate::report::checker_verdict::CheckerVerdict;
 use crate::report::external::{Delivery, TrialOutcome};
+use crate::vocab::process_end::{signal_name, ProcessEnd};
 use crate::vocab::CrashKind;
 
 /// How often the `sigbus` crash looks again for a file with a zero tail.

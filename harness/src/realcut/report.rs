@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::campaign::{PlannedTrial, SoundnessConfig, WorkloadId};
 use super::judge::AckCounts;
 use super::protocol::RealTrialRecord;
-use crate::report::summary_text::write_failure;
+use crate::summary_text::write_failure;
 use crate::vocab::{Backend, CutMethod, FsKind};
 
 /// Bumped in the major part when a reader of the old format would misread

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::campaign::WorkloadId;
 use super::volatile_disk::DiskCutMode;
 use crate::crash::CrashPoint;
-use crate::report::summary_text::write_failure;
+use crate::summary_text::write_failure;
 
 /// At most this many cuts, violations and unreadable states are listed.
 pub const MAX_LISTED: usize = 200;

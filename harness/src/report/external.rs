@@ -13,14 +13,14 @@ use std::fmt::{self, Write as _};
 
 use serde::{Deserialize, Serialize};
 
-use crate::external::plan::TrialPlan;
-use crate::external::process_end::ProcessEnd;
+use crate::program_plan::TrialPlan;
 use crate::report::checker_verdict::CheckerVerdict;
 use crate::report::external_power_loss::PowerLossSection;
-use crate::report::summary_text::write_failure;
+use crate::summary_text::write_failure;
 use crate::trial_space::Shard;
 use crate::vocab::CrashKind;
 use crate::vocab::Environment;
+use crate::vocab::ProcessEnd;
 
 /// Bumped in the major part when a reader of the old format would misread
 /// the new one; in the minor part when fields are only added.

@@ -197,11 +197,11 @@ fn add_power_loss(into: &mut PowerLossSection, s: &PowerLossSection) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::external::plan::TrialPlan;
-    use crate::external::process_end::ProcessEnd;
+    use crate::program_plan::TrialPlan;
     use crate::report::external::test_support::{report_with, trial};
     use crate::trial_space::Shard;
     use crate::vocab::CrashKind;
+    use crate::vocab::ProcessEnd;
 
     fn shard(outcomes_of: &[u32], failing: &[u32], s: Option<Shard>) -> ExternalReport {
         let outcomes: Vec<_> = outcomes_of.iter().map(|&t| trial(t, failing.contains(&t))).collect();

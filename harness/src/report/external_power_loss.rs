@@ -9,9 +9,9 @@ use std::fmt::{self, Write as _};
 
 use serde::{Deserialize, Serialize};
 
-use crate::external::plan::{PowerLossPlan, PowerLossPoint};
+use crate::program_plan::{PowerLossPlan, PowerLossPoint};
 use crate::report::checker_verdict::CheckerVerdict;
-use crate::report::summary_text::write_failure;
+use crate::summary_text::write_failure;
 use crate::vocab::CrashWhen;
 
 /// How the crash of a power-loss trial was delivered.

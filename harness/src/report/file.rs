@@ -31,7 +31,9 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::output_error::OutputError;
 
 /// The most bytes crashlab reads from a report or the regressions file
 /// (see the module documentation for why 64 MiB).
@@ -107,26 +109,6 @@ pub fn read_at_most(reader: &mut impl Read, cap: u64, hint: u64) -> Result<Vec<u
     }
     buf.truncate(filled);
     Ok(buf)
-}
-
-/// Why an output could not be written: which flag, which path, what step
-/// failed, and whether the previous file there is known to be unchanged.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "{flag} {}: {step}{}{}",
-    path.display(),
-    error.as_ref().map(|e| format!(": {e}")).unwrap_or_default(),
-    if *kept { "; any previous file there is unchanged" } else { "" }
-)]
-pub struct OutputError {
-    pub flag: String,
-    pub path: PathBuf,
-    pub step: String,
-    /// The OS error, if any: in the message only (not `source()`), so it
-    /// is printed once.
-    pub error: Option<std::io::Error>,
-    /// The failure came before the rename: the target was not touched.
-    pub kept: bool,
 }
 
 /// Write `report` (any report kind) as pretty JSON and a final newline to

@@ -33,7 +33,6 @@ pub mod merge;
 pub mod read;
 pub mod regressions;
 pub mod schema;
-pub mod summary_text;
 pub mod survival;
 pub mod survival_cells;
 pub mod survival_summary;

@@ -6,8 +6,8 @@
 use std::fmt::Write as _;
 
 use crate::expectation::{AckExpectation, PersistenceModel};
-use crate::report::summary_text::write_failure;
 use crate::report::survival::{CellReport, SurvivalReport, Verdict};
+use crate::summary_text::write_failure;
 use crate::vocab::RealColumn;
 
 impl SurvivalReport {

@@ -7,10 +7,12 @@
 
 pub mod crash_kind;
 pub mod environment;
+pub mod process_end;
 pub mod real_cut;
 pub mod sync_call;
 
 pub use crash_kind::CrashKind;
 pub use environment::Environment;
+pub use process_end::ProcessEnd;
 pub use real_cut::{Backend, CutMethod, FsKind, RealColumn, REAL_COLUMN_PATTERN};
 pub use sync_call::CrashWhen;

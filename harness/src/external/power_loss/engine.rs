@@ -19,11 +19,11 @@ use crate::explore::state_text::Extreme;
 use crate::external::checker::run_checker;
 use crate::external::config::{in_trial, ExternalConfig, Supervision};
 use crate::external::dir_image::{materialize_dir, snapshot_dir, DirImage};
-use crate::external::plan::{PowerLossPlan, PowerLossPoint, TrialPlan};
 use crate::external::process::AckLines;
 use crate::external::trial::{lossy, run_setup, sigbus_hint, TrialSlot};
 use crate::external::{canonical, run_dir, ExternalError};
 use crate::oracle::{CrashSyscall, SyscallCrashPoint, WriterEnd};
+use crate::program_plan::{PowerLossPlan, PowerLossPoint, TrialPlan};
 use crate::report::checker_verdict::CheckerVerdict;
 use crate::report::external::ReplayTarget;
 use crate::report::external_power_loss::{
@@ -67,8 +67,8 @@ fn writer_failed(config: &ExternalConfig, dir: &Path, run: &TracedRun, end: &Wri
         WriterEnd::Exited { code } => format!("exited with status {code}"),
         WriterEnd::Signaled { signal } => format!(
             "died of signal {}{}",
-            crate::external::process_end::signal_name(*signal),
-            sigbus_hint(crate::external::ProcessEnd::Signaled(*signal), dir)
+            crate::vocab::process_end::signal_name(*signal),
+            sigbus_hint(crate::vocab::ProcessEnd::Signaled(*signal), dir)
         ),
         other => format!("ended with {other:?}"),
     };

@@ -91,7 +91,7 @@ pub use explore::{ExploreConfig, StateOrder};
 pub use space::{Bits, Dim, DimKind, FileImages, StateSpace};
 pub use state_text::{StateText, StateTextError, UnitRef};
 
-pub use crate::external::plan::{PowerLossPlan, PowerLossPoint};
+pub use crate::program_plan::{PowerLossPlan, PowerLossPoint};
 
 /// Tuning of the power-loss exploration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
