@@ -3,17 +3,23 @@
 //! See `ARCHITECTURE.md` at the repository root for the bird's-eye view and
 //! the code map.
 //!
+//! - Words (pure, the bottom): [`vocab`] (crash kinds, real-cut backends
+//!   and filesystems, environment facts), [`trial_space`] (shards),
+//!   [`page_size`], [`output_error`], [`summary_text`].
 //! - Pure logic (no OS effects, fast unit tests): [`spec`], [`payload`],
-//!   [`crash`], [`journal`], [`live_image`], [`process_model`],
-//!   [`power_loss`], [`expectation`], [`scenario`], [`report`] and its
-//!   readers/writers (`report_*`), [`trial_space`].
+//!   [`crash`], [`journal`], [`live_image`], [`program_plan`],
+//!   [`process_model`], [`power_loss`], [`expectation`], [`scenario`],
+//!   [`trial_record`], [`explore`] (the one exploration kernel of every
+//!   power-loss state space), [`report`] (every report kind: types,
+//!   aggregation, reading, schema, diff, merge, HTML, JUnit).
 //! - Checks before a run: [`flag_limits`] (the flags' fixed maxima, pure),
 //!   [`limits`] (what a config needs of the machine: pure estimates, compared with what
 //!   `/proc/meminfo` and [`disk_space`] (statvfs; disk-full errors that say
 //!   so) report).
-//! - OS effects: [`lab`] (the forking worker and its pool), [`external`]
-//!   (users' programs, workload protocol v1), [`oracle`] (seccomp+ptrace
-//!   durability oracle), [`realcut`] (real power cuts on loop devices).
+//! - OS effects: [`worker_pool`] (one pool of worker processes), [`lab`]
+//!   (built-in writers: the forking worker), [`external`] (users' programs,
+//!   workload protocol v1), [`oracle`] (seccomp+ptrace durability oracle),
+//!   [`realcut`] (real power cuts on loop devices and in guests).
 //! - Engine: [`matrix`] (config → cells → report), [`trial_replay`].
 //! - [`testkit`]: crash-testing Rust closures from an ordinary `#[test]`
 //!   (the test binary re-executes itself as the writer and the checker).
