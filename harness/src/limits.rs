@@ -161,7 +161,7 @@ pub struct Footprint {
 }
 
 /// The footprint of a matrix run on `jobs` workers. Call after
-/// [`check_matrix_config`] (the arithmetic saturates either way).
+/// [`crate::matrix::check_matrix_config`] (the arithmetic saturates either way).
 pub fn matrix_footprint(config: &MatrixConfig, jobs: usize) -> Footprint {
     let w = config.workload();
     let cells = cell_sizes(config);
