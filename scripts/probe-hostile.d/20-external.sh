@@ -39,7 +39,7 @@ ext_case "external: writer acks nothing, --allow-no-acks" 0 "crashlab: seed 1" \
 
 ext_case "external: missing writer program" 2 "--writer .no-such-writer-xyz.: program .no-such-writer-xyz. not found" \
   --writer no-such-writer-xyz --checker true --crash sigkill --trials 2
-ext_case "external: unknown crash kind" 2 "--crash meteor" \
+ext_case "external: unknown crash kind" 2 "'meteor' for '--crash" \
   --writer true --checker true --crash meteor --trials 2
 probe_case "external: --allow-no-acks without --writer" 2 "--writer" -- \
   "$bin" run --allow-no-acks --scenario shared/no-sync --crash sigkill
