@@ -279,11 +279,32 @@ fn a_file_outside_the_model_fails_the_run_and_keeps_the_evidence() {
     }
     let work = scratch();
     // The testing aid corrupts the file after each cut: bytes no op wrote.
+    let (html, junit) = (work.path().join("s.html"), work.path().join("s.xml"));
     let r = soundness(
         work.path(),
-        &["--fs", "ext4", "--scenario", "shared/ms-sync-each", "--trials", "2", "--seed", "9", "--inject-fault"],
+        &[
+            "--fs",
+            "ext4",
+            "--scenario",
+            "shared/ms-sync-each",
+            "--trials",
+            "2",
+            "--seed",
+            "9",
+            "--inject-fault",
+            "--html",
+            html.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
     );
     assert_eq!(r.out.status.code(), Some(1), "{}", text(&r.out));
+    // The page and the JUnit XML carry the violation and its rerun line.
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("MODEL SOUNDNESS VIOLATION") && page.contains("crashlab soundness --backend loopcut"));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<failure").count(), 1, "one filesystem, one failure: {xml}");
+    assert!(xml.contains("bytes no op wrote"), "{xml}");
     let stdout = String::from_utf8_lossy(&r.out.stdout);
     assert!(stdout.contains("UNSOUND: 2 model soundness violation(s)"), "{stdout}");
     assert!(stdout.contains("VIOLATION on ext4"), "{stdout}");

@@ -1,10 +1,11 @@
 //! `crashlab report`: read, compare, merge and render reports: survival
-//! reports (`matrix`, `run --scenario`) and external reports (`run
-//! --writer`), told apart by their JSON.
+//! reports (`matrix`, `run --scenario`), external reports (`run
+//! --writer`) and soundness reports (`soundness`), told apart by their JSON.
 //!
 //! Exit codes: `show`, `merge`, `html` and `schema` exit 0 once done; `diff`
-//! exits 1 when a cell (survival) or a trial or crash kind (external)
-//! regressed, 0 otherwise; all exit 2 on a file that cannot be read, is of
+//! exits 1 when a cell (survival), a trial or crash kind (external) or a
+//! filesystem (soundness) regressed, 0 otherwise; `merge` refuses soundness
+//! reports (they have no shards); all exit 2 on a file that cannot be read, is of
 //! another major schema version, does not merge, or is of another kind than
 //! the reports it is compared or merged with.
 
@@ -23,6 +24,8 @@ use crashlab::report::html::render_html;
 use crashlab::report::merge::{merge_shards, NamedReport};
 use crashlab::report::read::{read_any_report, AnyReport};
 use crashlab::report::schema::ReportKind;
+use crashlab::report::soundness_diff::SoundnessDiff;
+use crashlab::report::soundness_html::render_soundness_html;
 
 use crate::cli::campaign_outputs::write_output;
 
@@ -36,7 +39,7 @@ pub struct ReportArgs {
 enum ReportCommand {
     /// Print the human summary of a report.
     Show {
-        /// A survival or external report (JSON).
+        /// A survival, external or soundness report (JSON).
         file: PathBuf,
     },
     /// Show what changed from BEFORE to AFTER, two reports of one kind.
@@ -44,7 +47,8 @@ enum ReportCommand {
     /// a cell regressed (its verdict got worse, or it lost acks it kept
     /// before). External: trials matched by crash kind and index; exit 1 if
     /// a trial (or the clean run) passed before and fails now, or a crash
-    /// kind without violations has some.
+    /// kind without violations has some. Soundness: filesystems matched by
+    /// name, backend and cut; exit 1 if one was sound and now is not.
     Diff { before: PathBuf, after: PathBuf },
     /// Join the reports of all N shards of one campaign or external run
     /// (`--shard I/N`) into the report one unsharded run would have written.
@@ -56,7 +60,7 @@ enum ReportCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Write a report (survival or external) as a self-contained HTML page.
+    /// Write a report (survival, external or soundness) as a self-contained HTML page.
     Html {
         file: PathBuf,
         /// Default: FILE with the extension .html.
@@ -96,6 +100,11 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
                     print!("{}", diff.render());
                     diff.regressions()
                 }
+                (AnyReport::Soundness(a), AnyReport::Soundness(b)) => {
+                    let diff = SoundnessDiff::between(&name(&before), &a, &name(&after), &b);
+                    print!("{}", diff.render());
+                    diff.regressions()
+                }
                 (a, b) => bail!(
                     "{} is {} report and {} {} report: only reports of one kind compare",
                     before.display(),
@@ -108,12 +117,18 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
         }
         ReportCommand::Merge { files, out } => {
             let parts = files.iter().map(|f| Ok((name(f), read_any_report(f)?))).collect::<Result<Vec<_>>>()?;
+            if let Some((name, _)) = parts.iter().find(|(_, r)| matches!(r, AnyReport::Soundness(_))) {
+                bail!(
+                    "{name} is a soundness report: `crashlab soundness` has no --shard, so there are no shards to \
+                     merge (compare two campaigns with `crashlab report diff`)"
+                );
+            }
             if parts.iter().all(|(_, r)| matches!(r, AnyReport::External(_))) {
                 let parts: Vec<NamedExternalReport> = parts
                     .into_iter()
                     .map(|(name, r)| match r {
                         AnyReport::External(report) => NamedExternalReport { name, report: *report },
-                        AnyReport::Survival(_) => unreachable!("all external"),
+                        AnyReport::Survival(_) | AnyReport::Soundness(_) => unreachable!("all external"),
                     })
                     .collect();
                 let merged = merge_external_shards(&parts)?;
@@ -136,6 +151,7 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
                     AnyReport::External(_) => {
                         bail!("{name} is an external report and the others are not: only reports of one kind merge")
                     }
+                    AnyReport::Soundness(_) => unreachable!("refused above"),
                 }
             }
             let merged = merge_shards(&survival)?;
@@ -156,6 +172,7 @@ pub fn run(a: ReportArgs) -> Result<ExitCode> {
             let page = match read_any_report(&file)? {
                 AnyReport::Survival(r) => render_html(&r),
                 AnyReport::External(r) => render_external_html(&r),
+                AnyReport::Soundness(r) => render_soundness_html(&r),
             };
             let out = out.unwrap_or_else(|| file.with_extension("html"));
             write_output("--out", &out, &page)?;

@@ -21,6 +21,7 @@ use crashlab::vocab::{Backend, CutMethod, FsKind};
 use crashlab::{flag_limits, limits};
 
 use super::campaign::absolute;
+use super::campaign_outputs::write_output;
 
 #[derive(Args)]
 pub struct SoundnessArgs {
@@ -76,6 +77,15 @@ pub struct SoundnessArgs {
     /// Where to write the JSON soundness report.
     #[arg(long, default_value = "reports/out/soundness.json")]
     out: PathBuf,
+    /// Also write the report as a self-contained HTML page (per filesystem,
+    /// per workload, every violation and lost file system with its rerun
+    /// line) to FILE.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Also write JUnit XML to FILE: one test case per filesystem, a model
+    /// soundness violation as its failure.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
     /// Where the evidence of a violation is kept (journal, facts, file, post-cut image).
     #[arg(long, default_value = "reports/out/soundness-evidence")]
     keep_dir: PathBuf,
@@ -255,6 +265,12 @@ pub fn run(a: SoundnessArgs) -> Result<ExitCode> {
 /// Write the report, print the summary and the final line, pick the exit code.
 fn finish(a: &SoundnessArgs, report: &SoundnessReport) -> Result<ExitCode> {
     crashlab::report::file::write_json_report("--out", &a.out, report)?;
+    if let Some(path) = &a.html {
+        write_output("--html", path, &crashlab::report::soundness_html::render_soundness_html(report))?;
+    }
+    if let Some(path) = &a.junit {
+        write_output("--junit", path, &crashlab::report::soundness_junit::soundness_junit_xml(report)?)?;
+    }
     if !a.quiet {
         print!("{}", report.human_summary());
     }

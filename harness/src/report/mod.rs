@@ -12,8 +12,10 @@
 //!   told from the JSON (`read`), the committed JSON Schemas (`schema`),
 //!   diff, merge of shards, HTML, JUnit and the regressions file.
 //!
-//! The soundness report (`crashlab soundness`) stays in `realcut/`: its
-//! types are built from the campaign's and the volatile disk's own types.
+//! - The soundness report (`crashlab soundness`): its types and summary
+//!   stay in `realcut/report.rs` (pure, built from the campaign's plan);
+//!   its diff, HTML and JUnit are here (`soundness_*`). It has no shards
+//!   (`soundness` has no `--shard`), so `report merge` refuses it.
 //!
 //! Architecture Invariant: pure, except `file` and `regressions` (they read
 //! and write files); nothing here forks, maps or traces.
@@ -33,6 +35,9 @@ pub mod merge;
 pub mod read;
 pub mod regressions;
 pub mod schema;
+pub mod soundness_diff;
+pub mod soundness_html;
+pub mod soundness_junit;
 pub mod survival;
 pub mod survival_cells;
 pub mod survival_summary;

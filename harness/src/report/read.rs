@@ -9,6 +9,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::realcut::report::{SoundnessReport, SOUNDNESS_SCHEMA_VERSION};
 use crate::report::external::{ExternalReport, EXTERNAL_REPORT_KIND, EXTERNAL_SCHEMA_VERSION};
 use crate::report::file::{read_text, ReadFileError};
 use crate::report::survival::{SurvivalReport, SCHEMA_VERSION};
@@ -49,6 +50,7 @@ pub enum ReportReadError {
 pub enum AnyReport {
     Survival(Box<SurvivalReport>),
     External(Box<ExternalReport>),
+    Soundness(Box<SoundnessReport>),
 }
 
 impl AnyReport {
@@ -57,6 +59,7 @@ impl AnyReport {
         match self {
             AnyReport::Survival(_) => "a survival",
             AnyReport::External(_) => "an external",
+            AnyReport::Soundness(_) => "a soundness",
         }
     }
 
@@ -65,6 +68,7 @@ impl AnyReport {
         match self {
             AnyReport::Survival(r) => r.human_summary(),
             AnyReport::External(r) => r.human_summary(),
+            AnyReport::Soundness(r) => r.human_summary(),
         }
     }
 }
@@ -140,13 +144,21 @@ pub fn parse_any_report(text: &str, path: &Path) -> Result<AnyReport, ReportRead
     let Some(found) = SchemaVersion::parse(&found) else {
         return Err(ReportReadError::BadVersion { path, found });
     };
-    // Only external reports carry `report_kind` (survival reports predate it).
-    let external = versions.kind.as_deref() == Some(EXTERNAL_REPORT_KIND);
-    let (kind, current) = if external {
-        ("external", SchemaVersion::parse(EXTERNAL_SCHEMA_VERSION).expect("MAJOR.MINOR"))
+    // Only external reports carry `report_kind` (survival reports predate
+    // it); a soundness report is the one with per-filesystem sections.
+    let kind = if versions.kind.as_deref() == Some(EXTERNAL_REPORT_KIND) {
+        Kind::External
+    } else if versions.filesystems {
+        Kind::Soundness
     } else {
-        ("survival", SchemaVersion::current())
+        Kind::Survival
     };
+    let (kind_name, current) = match kind {
+        Kind::External => ("external", EXTERNAL_SCHEMA_VERSION),
+        Kind::Soundness => ("soundness", SOUNDNESS_SCHEMA_VERSION),
+        Kind::Survival => ("survival", SCHEMA_VERSION),
+    };
+    let current = SchemaVersion::parse(current).expect("MAJOR.MINOR");
     let written_by = versions.crashlab.unwrap_or_else(|| "unknown version".to_owned());
     if found.major > current.major {
         return Err(ReportReadError::NewerMajor { path, found, current, written_by });
@@ -154,12 +166,18 @@ pub fn parse_any_report(text: &str, path: &Path) -> Result<AnyReport, ReportRead
     if found.major < current.major {
         return Err(ReportReadError::OlderMajor { path, found, current, written_by });
     }
-    let malformed = |error| ReportReadError::Malformed { path: path.clone(), kind, found, error };
-    if external {
-        serde_json::from_str(text).map(|r| AnyReport::External(Box::new(r))).map_err(malformed)
-    } else {
-        serde_json::from_str(text).map(|r| AnyReport::Survival(Box::new(r))).map_err(malformed)
+    let malformed = |error| ReportReadError::Malformed { path: path.clone(), kind: kind_name, found, error };
+    match kind {
+        Kind::External => serde_json::from_str(text).map(|r| AnyReport::External(Box::new(r))).map_err(malformed),
+        Kind::Soundness => serde_json::from_str(text).map(|r| AnyReport::Soundness(Box::new(r))).map_err(malformed),
+        Kind::Survival => serde_json::from_str(text).map(|r| AnyReport::Survival(Box::new(r))).map_err(malformed),
     }
+}
+
+enum Kind {
+    Survival,
+    External,
+    Soundness,
 }
 
 /// The top-level `schema_version`, `crashlab_version` and `report_kind` of
@@ -170,6 +188,8 @@ struct Versions {
     schema: Option<String>,
     crashlab: Option<String>,
     kind: Option<String>,
+    /// A top-level `filesystems`: the soundness report's sections.
+    filesystems: bool,
 }
 
 impl<'de> serde::Deserialize<'de> for Versions {
@@ -194,6 +214,10 @@ impl<'de> serde::de::Visitor<'de> for VersionsVisitor {
                 "schema_version" => v.schema = map.next_value::<MaybeString>()?.0,
                 "crashlab_version" => v.crashlab = map.next_value::<MaybeString>()?.0,
                 "report_kind" => v.kind = map.next_value::<MaybeString>()?.0,
+                "filesystems" => {
+                    v.filesystems = true;
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
                 _ => {
                     map.next_value::<serde::de::IgnoredAny>()?;
                 }

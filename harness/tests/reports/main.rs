@@ -1,5 +1,5 @@
 //! The report tooling end to end: the committed JSON Schemas, `crashlab
-//! report show|diff|merge|html|schema` on survival and external reports,
+//! report show|diff|merge|html|schema` on survival, external and soundness reports,
 //! `--shard`, `--html`, `--junit`, the regressions file, and the HTML page rendered in headless Chromium.
 //!
 //! One test binary (not one per file) to keep link time down.
@@ -15,3 +15,4 @@ mod external;
 mod hostile_files;
 mod schema;
 mod shards;
+mod soundness;
