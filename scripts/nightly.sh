@@ -40,6 +40,13 @@ run() {
     --out "$out/$name.json" --html "$out/$name.html" --junit "$out/$name.junit.xml" \
     --regressions "$out/regressions.txt" --quiet "$@"
   worst $?
+  compare "$name"
+}
+
+# compare NAME: diff $out/NAME.json (a survival or soundness report) against
+# the previous nightly's; a regression fails the nightly.
+compare() {
+  local name=$1
   if [ -n "$previous" ] && [ -f "$previous/$name.json" ] && [ -f "$out/$name.json" ]; then
     "$bin" report diff "$previous/$name.json" "$out/$name.json" > "$out/$name.diff.txt"
     local rc=$?
@@ -67,13 +74,15 @@ run large-file random:200 --size 16777216
 echo "== soundness (loopcut)"
 if [ "$(id -u)" = 0 ]; then
   "$bin" soundness --backend loopcut --fs ext4,xfs,btrfs --trials 500 --seed "$seed" \
-    --out "$out/soundness-loopcut.json" --keep-dir "$out/soundness-evidence" --quiet
+    --out "$out/soundness-loopcut.json" --html "$out/soundness-loopcut.html" --junit "$out/soundness-loopcut.junit.xml" --keep-dir "$out/soundness-evidence" --quiet
   worst $?
+  compare soundness-loopcut
   # Files whose page cache their creator's write(2) made: ext4/xfs hold
   # them in large folios, and a ranged msync writes back whole folios.
   "$bin" soundness --backend loopcut --fs ext4,xfs,btrfs --trials 200 --seed "$seed" --page-cache written \
-    --out "$out/soundness-loopcut-written.json" --keep-dir "$out/soundness-evidence" --quiet
+    --out "$out/soundness-loopcut-written.json" --html "$out/soundness-loopcut-written.html" --junit "$out/soundness-loopcut-written.junit.xml" --keep-dir "$out/soundness-evidence" --quiet
   worst $?
+  compare soundness-loopcut-written
 else
   echo "nightly: soundness (loopcut) unavailable: needs root; skipped"
 fi
@@ -83,16 +92,18 @@ vm_ready=0
 if bash scripts/vm-setup.sh; then
   vm_ready=1
   "$bin" soundness --backend vm --trials 60 --jobs 2 --seed "$seed" \
-    --out "$out/soundness-vm.json" --keep-dir "$out/soundness-evidence" --quiet
+    --out "$out/soundness-vm.json" --html "$out/soundness-vm.html" --junit "$out/soundness-vm.junit.xml" --keep-dir "$out/soundness-evidence" --quiet
   worst $?
+  compare soundness-vm
   # The same guest on a disk with a volatile write cache (NBD, served by
   # crashlab), its dirty pages written back within ~20 ms so that writes
   # are still unflushed at the cut: each cut checked in up to 8 disk states.
   for disk in volatile-reorder volatile-torn; do
     echo "== soundness (vm, $disk)"
     "$bin" soundness --backend vm --disk "$disk" --guest-writeback-cs 1 --disk-states 8 --trials 30 --jobs 2 \
-      --seed "$seed" --out "$out/soundness-vm-$disk.json" --keep-dir "$out/soundness-evidence" --quiet
+      --seed "$seed" --out "$out/soundness-vm-$disk.json" --html "$out/soundness-vm-$disk.html" --junit "$out/soundness-vm-$disk.junit.xml" --keep-dir "$out/soundness-evidence" --quiet
     worst $?
+    compare "soundness-vm-$disk"
   done
 else
   echo "nightly: vm setup failed"
