@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 
 use crate::report::checker_verdict::CheckerVerdict;
 use crate::report::external::ExternalReport;
-use crate::report::html::{escape, CSS};
+use crate::report::html::{escape, page_start};
 use crate::utc_time::utc_timestamp;
 
 fn verdict_cell(v: &CheckerVerdict) -> String {
@@ -32,12 +32,7 @@ pub fn render_external_html(report: &ExternalReport) -> String {
     let c = &report.config;
     let e = &report.environment;
     let title = format!("crashlab external run: {}", c.writer);
-    let _ = write!(
-        out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n",
-        escape(&title)
-    );
-    let _ = writeln!(out, "<h1>{}</h1>", escape(&title));
+    page_start(&mut out, &title);
     let _ = writeln!(
         out,
         "<p class=\"muted\">crashlab {}, protocol v{}, seed {}, started {}{}</p>",

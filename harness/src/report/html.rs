@@ -137,17 +137,22 @@ summary { cursor: pointer; }
 "#;
 
 /// The page for `report`.
-pub fn render_html(report: &SurvivalReport) -> String {
-    let mut out = String::new();
-    let title = format!("crashlab survival report, seed {}", report.seed);
+/// The start of every report page, whatever its kind: the document head
+/// with the one inline style sheet, and `title` as its heading.
+pub(crate) fn page_start(out: &mut String, title: &str) {
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n\
          <style>{CSS}</style>\n</head>\n<body>\n",
-        escape(&title)
+        escape(title)
     );
-    let _ = writeln!(out, "<h1>{}</h1>", escape(&title));
+    let _ = writeln!(out, "<h1>{}</h1>", escape(title));
+}
+
+pub fn render_html(report: &SurvivalReport) -> String {
+    let mut out = String::new();
+    page_start(&mut out, &format!("crashlab survival report, seed {}", report.seed));
     let s = &report.summary;
     let unsound = match report.soundness_violations() {
         0 => String::new(),

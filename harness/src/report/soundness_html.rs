@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 
 use crate::realcut::report::{FsSoundness, SoundnessReport};
 use crate::realcut::volatile_report::DiskStateFinding;
-use crate::report::html::{escape, CSS};
+use crate::report::html::{escape, page_start};
 
 fn percent(part: u64, whole: u64) -> String {
     match (part * 100).checked_div(whole) {
@@ -27,12 +27,7 @@ fn percent(part: u64, whole: u64) -> String {
 pub fn render_soundness_html(report: &SoundnessReport) -> String {
     let mut out = String::new();
     let title = format!("crashlab soundness: {} power cuts", report.backend);
-    let _ = write!(
-        out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n",
-        escape(&title)
-    );
-    let _ = writeln!(out, "<h1>{}</h1>", escape(&title));
+    page_start(&mut out, &title);
     let _ = writeln!(
         out,
         "<p class=\"muted\">crashlab {}, seed {}, {} ms</p>",
