@@ -384,7 +384,7 @@ fn heatmap(out: &mut String, r: &SurvivalReport) {
 
 /// The whole percentage shown for `part` of `whole` (> 0): never 100 % while
 /// anything was lost, never 0 % once anything survived.
-fn percent(part: u64, whole: u64) -> u64 {
+pub(crate) fn percent(part: u64, whole: u64) -> u64 {
     match part {
         0 => 0,
         p if p == whole => 100,

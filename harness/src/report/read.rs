@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::realcut::report::{SoundnessReport, SOUNDNESS_SCHEMA_VERSION};
 use crate::report::external::{ExternalReport, EXTERNAL_REPORT_KIND, EXTERNAL_SCHEMA_VERSION};
 use crate::report::file::{read_text, ReadFileError};
+use crate::report::schema::ReportKind;
 use crate::report::survival::{SurvivalReport, SCHEMA_VERSION};
 
 /// Why a report could not be read. Each names the file. The underlying
@@ -147,16 +148,16 @@ pub fn parse_any_report(text: &str, path: &Path) -> Result<AnyReport, ReportRead
     // Only external reports carry `report_kind` (survival reports predate
     // it); a soundness report is the one with per-filesystem sections.
     let kind = if versions.kind.as_deref() == Some(EXTERNAL_REPORT_KIND) {
-        Kind::External
+        ReportKind::External
     } else if versions.filesystems {
-        Kind::Soundness
+        ReportKind::Soundness
     } else {
-        Kind::Survival
+        ReportKind::Survival
     };
     let (kind_name, current) = match kind {
-        Kind::External => ("external", EXTERNAL_SCHEMA_VERSION),
-        Kind::Soundness => ("soundness", SOUNDNESS_SCHEMA_VERSION),
-        Kind::Survival => ("survival", SCHEMA_VERSION),
+        ReportKind::External => ("external", EXTERNAL_SCHEMA_VERSION),
+        ReportKind::Soundness => ("soundness", SOUNDNESS_SCHEMA_VERSION),
+        ReportKind::Survival => ("survival", SCHEMA_VERSION),
     };
     let current = SchemaVersion::parse(current).expect("MAJOR.MINOR");
     let written_by = versions.crashlab.unwrap_or_else(|| "unknown version".to_owned());
@@ -168,16 +169,12 @@ pub fn parse_any_report(text: &str, path: &Path) -> Result<AnyReport, ReportRead
     }
     let malformed = |error| ReportReadError::Malformed { path: path.clone(), kind: kind_name, found, error };
     match kind {
-        Kind::External => serde_json::from_str(text).map(|r| AnyReport::External(Box::new(r))).map_err(malformed),
-        Kind::Soundness => serde_json::from_str(text).map(|r| AnyReport::Soundness(Box::new(r))).map_err(malformed),
-        Kind::Survival => serde_json::from_str(text).map(|r| AnyReport::Survival(Box::new(r))).map_err(malformed),
+        ReportKind::External => serde_json::from_str(text).map(|r| AnyReport::External(Box::new(r))).map_err(malformed),
+        ReportKind::Soundness => {
+            serde_json::from_str(text).map(|r| AnyReport::Soundness(Box::new(r))).map_err(malformed)
+        }
+        ReportKind::Survival => serde_json::from_str(text).map(|r| AnyReport::Survival(Box::new(r))).map_err(malformed),
     }
-}
-
-enum Kind {
-    Survival,
-    External,
-    Soundness,
 }
 
 /// The top-level `schema_version`, `crashlab_version` and `report_kind` of

@@ -14,12 +14,15 @@ use std::fmt::Write as _;
 
 use crate::realcut::report::{FsSoundness, SoundnessReport};
 use crate::realcut::volatile_report::DiskStateFinding;
-use crate::report::html::{escape, page_start};
+use crate::report::html::{escape, page_start, percent};
 
-fn percent(part: u64, whole: u64) -> String {
-    match (part * 100).checked_div(whole) {
-        None => "–".into(),
-        Some(p) => format!("{p}%"),
+/// A share as the survival page rounds it (never 0% or 100% unless it is);
+/// a dash when there is nothing to share.
+fn share(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "–".into()
+    } else {
+        format!("{}%", percent(part, whole))
     }
 }
 
@@ -90,7 +93,7 @@ pub fn render_soundness_html(report: &SoundnessReport) -> String {
             f.judge_mismatches,
             k.trials_kept_more,
             k.trials_with_unsynced_pages,
-            percent(k.trials_kept_more, k.trials_with_unsynced_pages),
+            share(k.trials_kept_more, k.trials_with_unsynced_pages),
             f.acks.completed,
             f.acks.guaranteed,
             f.acks.survived,
@@ -186,15 +189,31 @@ mod tests {
 
     #[test]
     fn the_page_shows_the_verdict_every_filesystem_and_every_listed_finding_with_its_rerun_line() {
-        let r = sample();
+        let mut r = sample();
+        // The committed sample lost no filesystem: give it one to show.
+        let scenario = r.filesystems[0].scenarios[0].scenario;
+        let disk = r.filesystems[0].volatile_disk.as_mut().expect("a volatile-disk sample");
+        disk.unreadable.push(DiskStateFinding {
+            trial: 3,
+            scenario,
+            point: crate::crash::CrashPoint::BeforeOp(5),
+            state: "torn kept=s2-s3:w1".into(),
+            detail: "e2fsck could not repair it".into(),
+            allowed_if_sectors_tear: None,
+            explanation: Some("the disk state tears ext4's primary superblock".into()),
+            kept: None,
+            rerun: "crashlab soundness --backend vm --rerun-this-state".into(),
+        });
         let page = render_soundness_html(&r);
         assert!(page.starts_with("<!DOCTYPE html>") && page.trim_end().ends_with("</html>"));
         let word = if r.summary.sound { "SOUND" } else { "MODEL SOUNDNESS VIOLATION" };
         assert!(page.contains(word), "the verdict");
+        assert!(page.contains("--rerun-this-state"), "the finding added above is listed");
         for f in &r.filesystems {
             assert!(page.contains(&format!("<h2>{} (", escape(&f.fs))), "{}", f.fs);
             for d in f.volatile_disk.iter().flat_map(|d| d.unreadable.iter().chain(&d.violations)) {
                 assert!(page.contains(&escape(&d.rerun)), "rerun line of {}", d.state);
+                assert!(page.contains(&escape(d.explanation.as_deref().unwrap_or(&d.detail))), "{}", d.state);
             }
         }
     }
