@@ -36,6 +36,7 @@ pub mod lab;
 pub mod limits;
 pub mod live_image;
 pub mod matrix;
+pub mod namespace;
 pub mod oracle;
 pub mod output_error;
 pub mod page_buffer;

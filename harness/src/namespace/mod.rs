@@ -1,0 +1,83 @@
+//! The namespace of a user's program after a power loss: which directory
+//! entries and file sizes a crash may leave, from what the durability
+//! oracle saw ([`trace`]), under a persistence model of the filesystem
+//! ([`FsModel`]).
+//!
+//! Files are inodes ([`trace::FileId`]); a name is a directory entry that
+//! points at one. Content durability belongs to the file (the oracle's
+//! shadow, keyed by `FileId`), entry durability to the directory.
+//!
+//! Architecture Invariant: pure.
+
+pub mod trace;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+pub use trace::{Entry, FileId, FileKind, Name, NamespaceTrace, NsEvent, NsOp, TracedFile};
+
+/// Which rules decide what a completed sync made durable in the namespace
+/// (`--fs-model`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FsModel {
+    /// The POSIX / man-page contract: an entry change (create, link,
+    /// unlink, rename) is durable only once its directory was fsynced after
+    /// it (or `sync`/`syncfs` ran); a size only once the file was synced.
+    #[default]
+    Posix,
+}
+
+impl FsModel {
+    pub const ALL: [FsModel; 1] = [FsModel::Posix];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FsModel::Posix => "posix",
+        }
+    }
+}
+
+impl fmt::Display for FsModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for FsModel {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<FsModel, String> {
+        FsModel::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = FsModel::ALL.iter().map(|m| m.name()).collect();
+            format!("unknown filesystem model {s:?}; known: {}", names.join(", "))
+        })
+    }
+}
+
+/// One namespace a power loss may leave: the surviving entries and the size
+/// of every regular file that has a name in it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct NsState {
+    pub entries: BTreeSet<Entry>,
+    pub sizes: BTreeMap<FileId, u64>,
+}
+
+impl NsState {
+    /// The files that have at least one name reachable from the root.
+    pub fn reachable(&self) -> BTreeSet<FileId> {
+        let mut seen = BTreeSet::from([FileId::ROOT]);
+        let mut stack = vec![FileId::ROOT];
+        while let Some(dir) = stack.pop() {
+            for e in self.entries.iter().filter(|e| e.dir == dir) {
+                if seen.insert(e.file) {
+                    stack.push(e.file);
+                }
+            }
+        }
+        seen
+    }
+}
