@@ -9,6 +9,10 @@
 //!
 //! Architecture Invariant: pure.
 
+pub mod model;
+#[cfg(test)]
+mod model_tests;
+pub mod naive_oracle;
 pub mod trace;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,6 +21,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub use model::{NsModel, NsModelError, NsUnit, NsUnitKind};
 pub use trace::{Entry, FileId, FileKind, Name, NamespaceTrace, NsEvent, NsOp, TracedFile};
 
 /// Which rules decide what a completed sync made durable in the namespace

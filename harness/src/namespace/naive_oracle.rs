@@ -1,0 +1,132 @@
+//! The differential oracle of the namespace model: every namespace a power
+//! loss may leave, by brute force over subsets of the trace's operations,
+//! with no dependency analysis at all.
+//!
+//! A subset of the entry and size operations is possible when it contains
+//! every operation a later sync made durable (the same rules as the model,
+//! stated directly) and replaying it in order on the starting tree meets
+//! every operation's recorded precondition exactly (a create finds its name
+//! free, an unlink or rename finds its name naming its file, a rename finds
+//! its target naming what it replaced). Its state is the replayed tree
+//! reachable from the root and the sizes of the files in it. Exponential on
+//! purpose: only for tiny traces in tests.
+//!
+//! Architecture Invariant: pure.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::trace::{Entry, FileId, FileKind, NamespaceTrace, NsOp};
+use super::NsState;
+
+/// Is event `i` made durable by a later sync (POSIX rules)?
+fn required(trace: &NamespaceTrace, i: usize) -> bool {
+    let later = &trace.events[i + 1..];
+    let all = later.iter().any(|e| e.op == NsOp::SyncAll);
+    let dir_synced = |d: FileId| later.iter().any(|e| e.op == NsOp::SyncDir { dir: d });
+    match &trace.events[i].op {
+        NsOp::Create { dir, .. } | NsOp::Link { dir, .. } | NsOp::Unlink { dir, .. } => all || dir_synced(*dir),
+        NsOp::Rename { to_dir, .. } => all || dir_synced(*to_dir),
+        NsOp::SetSize { file, .. } => {
+            all || later
+                .iter()
+                .any(|e| matches!(e.op, NsOp::SyncData { file: f, .. } | NsOp::SyncFile { file: f, .. } if f == *file))
+        }
+        _ => false,
+    }
+}
+
+/// Every state, or `None` if the trace has more than `max_ops` optional
+/// operations.
+pub fn states(trace: &NamespaceTrace, max_ops: usize) -> Option<BTreeSet<NsState>> {
+    let optional: Vec<usize> = (0..trace.events.len())
+        .filter(|&i| {
+            matches!(
+                trace.events[i].op,
+                NsOp::Create { .. }
+                    | NsOp::Link { .. }
+                    | NsOp::Unlink { .. }
+                    | NsOp::Rename { .. }
+                    | NsOp::SetSize { .. }
+            ) && !required(trace, i)
+        })
+        .collect();
+    if optional.len() > max_ops {
+        return None;
+    }
+    let mut out = BTreeSet::new();
+    for mask in 0u64..1 << optional.len() {
+        let kept = |i: usize| match optional.iter().position(|&o| o == i) {
+            Some(bit) => mask >> bit & 1 == 1,
+            None => true,
+        };
+        if let Some(state) = replay(trace, kept) {
+            out.insert(state);
+        }
+    }
+    Some(out)
+}
+
+fn replay(trace: &NamespaceTrace, kept: impl Fn(usize) -> bool) -> Option<NsState> {
+    let mut tree: BTreeMap<(FileId, Vec<u8>), FileId> =
+        trace.initial.iter().map(|e| ((e.dir, e.name.clone()), e.file)).collect();
+    let mut size: BTreeMap<FileId, u64> =
+        trace.files.iter().filter(|f| f.kind == FileKind::Regular).map(|f| (f.id, f.initial_size)).collect();
+    let mut real_size = size.clone();
+    for (i, ev) in trace.events.iter().enumerate() {
+        // The real sizes, for the syncs, whatever is kept.
+        match &ev.op {
+            NsOp::Create { file, .. } | NsOp::CreateUnnamed { file } if trace.file(*file).kind == FileKind::Regular => {
+                real_size.insert(*file, 0);
+            }
+            NsOp::SetSize { file, size: s } => {
+                real_size.insert(*file, *s);
+            }
+            _ => {}
+        }
+        let keep = kept(i);
+        match &ev.op {
+            NsOp::Create { dir, name, file } if keep => {
+                if tree.insert((*dir, name.clone()), *file).is_some() {
+                    return None;
+                }
+                if trace.file(*file).kind == FileKind::Regular {
+                    size.insert(*file, 0);
+                }
+            }
+            NsOp::Link { dir, name, file } if keep => {
+                if tree.insert((*dir, name.clone()), *file).is_some() {
+                    return None;
+                }
+            }
+            NsOp::Unlink { dir, name, file } if keep => {
+                if tree.remove(&(*dir, name.clone())) != Some(*file) {
+                    return None;
+                }
+            }
+            NsOp::Rename { from_dir, from_name, to_dir, to_name, file, replaced } if keep => {
+                if tree.remove(&(*from_dir, from_name.clone())) != Some(*file) {
+                    return None;
+                }
+                if tree.insert((*to_dir, to_name.clone()), *file) != *replaced {
+                    return None;
+                }
+            }
+            NsOp::SetSize { file, size: s } if keep => {
+                size.insert(*file, *s);
+            }
+            NsOp::SyncData { file, size: s } | NsOp::SyncFile { file, size: s } => {
+                size.insert(*file, *s);
+            }
+            NsOp::SyncAll => size.clone_from(&real_size),
+            _ => {}
+        }
+    }
+    let mut state = NsState {
+        entries: tree.into_iter().map(|((dir, name), file)| Entry { dir, name, file }).collect(),
+        sizes: BTreeMap::new(),
+    };
+    let reachable = state.reachable();
+    state.entries.retain(|e| reachable.contains(&e.dir));
+    state.sizes = size.into_iter().filter(|(f, _)| reachable.contains(f)).collect();
+    Some(state)
+}
