@@ -94,7 +94,8 @@ fn replay(trace: &NamespaceTrace, kept: impl Fn(usize) -> bool) -> Option<NsStat
                 }
             }
             NsOp::Link { dir, name, file } if keep => {
-                if tree.insert((*dir, name.clone()), *file).is_some() {
+                let clash = tree.insert((*dir, name.clone()), *file).is_some();
+                if clash {
                     return None;
                 }
             }
