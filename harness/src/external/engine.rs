@@ -138,7 +138,7 @@ fn power_loss_section(
     let replay = |trial, state: &str| {
         config.replay_line(ReplayTarget::PowerLoss { trial, clean_ns, calls }).with_state(state).to_string()
     };
-    Ok(aggregate_power_loss(
+    let mut section = aggregate_power_loss(
         config.tear,
         config.tear.unwrap_or(page),
         config.power_loss.explore.exhaustive_bound,
@@ -146,7 +146,9 @@ fn power_loss_section(
         calibration,
         &outcomes,
         &replay,
-    ))
+    );
+    section.fs_model = Some(config.power_loss.fs_model.name().to_owned());
+    Ok(section)
 }
 
 fn run_trials(

@@ -84,42 +84,36 @@ fn replay(trace: &NamespaceTrace, kept: impl Fn(usize) -> bool) -> Option<NsStat
             _ => {}
         }
         let keep = kept(i);
-        match &ev.op {
+        // Each kept operation's precondition, exactly as recorded.
+        let applies = match &ev.op {
             NsOp::Create { dir, name, file } if keep => {
-                if tree.insert((*dir, name.clone()), *file).is_some() {
-                    return None;
-                }
                 if trace.file(*file).kind == FileKind::Regular {
                     size.insert(*file, 0);
                 }
+                tree.insert((*dir, name.clone()), *file).is_none()
             }
-            NsOp::Link { dir, name, file } if keep => {
-                let clash = tree.insert((*dir, name.clone()), *file).is_some();
-                if clash {
-                    return None;
-                }
-            }
-            NsOp::Unlink { dir, name, file } if keep => {
-                if tree.remove(&(*dir, name.clone())) != Some(*file) {
-                    return None;
-                }
-            }
+            NsOp::Link { dir, name, file } if keep => tree.insert((*dir, name.clone()), *file).is_none(),
+            NsOp::Unlink { dir, name, file } if keep => tree.remove(&(*dir, name.clone())) == Some(*file),
             NsOp::Rename { from_dir, from_name, to_dir, to_name, file, replaced } if keep => {
-                if tree.remove(&(*from_dir, from_name.clone())) != Some(*file) {
-                    return None;
-                }
-                if tree.insert((*to_dir, to_name.clone()), *file) != *replaced {
-                    return None;
-                }
+                tree.remove(&(*from_dir, from_name.clone())) == Some(*file)
+                    && tree.insert((*to_dir, to_name.clone()), *file) == *replaced
             }
             NsOp::SetSize { file, size: s } if keep => {
                 size.insert(*file, *s);
+                true
             }
             NsOp::SyncData { file, size: s } | NsOp::SyncFile { file, size: s } => {
                 size.insert(*file, *s);
+                true
             }
-            NsOp::SyncAll => size.clone_from(&real_size),
-            _ => {}
+            NsOp::SyncAll => {
+                size.clone_from(&real_size);
+                true
+            }
+            _ => true,
+        };
+        if !applies {
+            return None;
         }
     }
     let mut state = NsState {

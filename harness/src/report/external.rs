@@ -27,8 +27,11 @@ use crate::vocab::ProcessEnd;
 /// 1.1 added `power_loss` (the report's section for `--crash power-loss`)
 /// and `config.tear`; 1.2 `summary.no_acks`, the verdict `nothing-acked`
 /// and `config.allow_no_acks`; 1.3 `config.shard` (`run --writer --shard`),
-/// and the crash kind `sigabrt` is also read as `abort`.
-pub const EXTERNAL_SCHEMA_VERSION: &str = "1.3";
+/// and the crash kind `sigabrt` is also read as `abort`; 1.4 the
+/// namespace model: `power_loss.fs_model`, each trial's `namespace_ops`,
+/// state texts with `@CALL` items, and `floor_size` the size in the state
+/// where every operation that may be lost was lost.
+pub const EXTERNAL_SCHEMA_VERSION: &str = "1.4";
 
 /// The `report_kind` of every external report: what tells it from a
 /// survival report (which has no `report_kind`).

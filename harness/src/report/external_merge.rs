@@ -105,6 +105,7 @@ pub fn merge_external_shards(parts: &[NamedExternalReport]) -> Result<ExternalRe
                 pl.random_states,
                 pl.calibration.clone(),
             );
+            s.fs_model = pl.fs_model.clone();
             for p in &sorted {
                 let other = p.report.power_loss.as_ref().ok_or_else(|| ExternalMergeError::Mismatch {
                     a: first.name.clone(),

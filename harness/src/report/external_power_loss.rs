@@ -57,7 +57,8 @@ impl fmt::Display for PowerLossDelivery {
 pub struct PowerLossFile {
     /// Relative to the trial directory.
     pub path: String,
-    /// The size a power loss is guaranteed to leave (see the module docs of
+    /// Its size when every operation that may be lost was lost (0 when it
+    /// then has no name; see the module docs of
     /// `crashlab::external::power_loss`).
     pub floor_size: u64,
     /// The size in the page cache when the writer died.
@@ -105,8 +106,13 @@ pub struct PowerLossTrialOutcome {
     pub acks: Vec<String>,
     pub partial_line: Option<String>,
     pub files: Vec<PowerLossFile>,
-    /// Binary choices (units and sizes that differ between floor and newest).
+    /// Binary choices: namespace operations that may be lost and units that
+    /// differ between floor and newest.
     pub dims: u64,
+    /// Of `dims`, the namespace operations (entry changes and size changes
+    /// no sync made durable; schema 1.4).
+    #[serde(default)]
+    pub namespace_ops: u64,
     pub exhaustive: bool,
     /// States in the exploration order.
     pub states_total: u64,
@@ -131,6 +137,8 @@ pub struct PowerLossTrialSummary {
     pub last_ack: Option<String>,
     pub files: Vec<PowerLossFile>,
     pub dims: u64,
+    #[serde(default)]
+    pub namespace_ops: u64,
     pub exhaustive: bool,
     pub states_total: u64,
     pub states_checked: u64,
@@ -165,6 +173,11 @@ pub struct PowerLossCalibration {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PowerLossSection {
+    /// The namespace's persistence model (`--fs-model`, schema 1.4): what a
+    /// completed sync makes durable of entries and sizes. Reports before
+    /// 1.4 had none (directory entries were all kept).
+    #[serde(default)]
+    pub fs_model: Option<String>,
     /// `--tear`: units are sectors of this many bytes; none: pages.
     pub tear: Option<u64>,
     pub unit_bytes: u64,
@@ -243,6 +256,7 @@ pub fn aggregate_power_loss(
             last_ack,
             files: o.files.clone(),
             dims: o.dims,
+            namespace_ops: o.namespace_ops,
             exhaustive: o.exhaustive,
             states_total: o.states_total,
             states_checked: o.states_checked,
@@ -264,6 +278,7 @@ impl PowerLossSection {
         calibration: PowerLossCalibration,
     ) -> PowerLossSection {
         PowerLossSection {
+            fs_model: None,
             tear,
             unit_bytes,
             exhaustive_bound,
@@ -363,6 +378,7 @@ mod tests {
             partial_line: None,
             files: vec![],
             dims: 1,
+            namespace_ops: 0,
             exhaustive: true,
             states_total: 2,
             states_checked: 1,

@@ -10,18 +10,19 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use super::explore::StateOrder;
-use super::space::{Bits, DimKind, FileImages, StateSpace};
-use super::state_dir::StateDir;
+use super::space::{Bits, Dim, StateSpace};
+use super::state_dir::{write_layout, StateDir};
 use super::state_text::StateText;
 use super::traced::{run_writer_traced, CrashAt, TracedRun};
 use crate::explore::ddmin::ddmin;
 use crate::explore::state_text::Extreme;
 use crate::external::checker::run_checker;
 use crate::external::config::{in_trial, ExternalConfig, Supervision};
-use crate::external::dir_image::{materialize_dir, snapshot_dir, DirImage};
+use crate::external::dir_image::snapshot_dir;
 use crate::external::process::AckLines;
 use crate::external::trial::{lossy, run_setup, sigbus_hint, TrialSlot};
 use crate::external::{canonical, run_dir, ExternalError};
+use crate::namespace::NsModel;
 use crate::oracle::{CrashSyscall, SyscallCrashPoint, WriterEnd};
 use crate::program_plan::{PowerLossPlan, PowerLossPoint, TrialPlan};
 use crate::report::checker_verdict::CheckerVerdict;
@@ -93,22 +94,28 @@ pub(crate) struct Traced {
 
 impl Traced {
     fn files(&self) -> Vec<PowerLossFile> {
+        let floor = self.space.ns.floor();
+        let newest = self.space.ns.newest();
         self.space
             .files
             .iter()
             .enumerate()
             .map(|(i, f)| PowerLossFile {
                 path: f.path.display().to_string(),
-                floor_size: f.floor.len() as u64,
-                newest_size: f.newest.len() as u64,
-                dirty_units: self
-                    .space
-                    .dims()
-                    .iter()
-                    .filter(|d| d.file == i && matches!(d.kind, DimKind::Unit(_)))
-                    .count() as u64,
+                floor_size: floor.sizes.get(&f.id).copied().unwrap_or(0),
+                newest_size: newest.sizes.get(&f.id).copied().unwrap_or(f.newest.len() as u64),
+                dirty_units: self.space.file_dims(i).len() as u64,
             })
             .collect()
+    }
+
+    /// The `index`-th state of the order, as checked: resolved to a state a
+    /// power loss may leave. `None` when an exhaustive walk meets a state
+    /// that is another one's duplicate (that one is checked in its turn).
+    fn state(&self, index: u64) -> Option<Bits> {
+        let bits = self.order.state(index);
+        let canonical = self.space.canonical(&bits);
+        (canonical == bits || !self.order.is_exhaustive()).then_some(canonical)
     }
 }
 
@@ -149,32 +156,19 @@ pub(crate) fn trace_trial(
             }
         },
     };
-    let image = snapshot_dir(&slot.dir)?;
-    let files = image
-        .files
-        .into_iter()
-        .map(|(path, newest)| {
-            let floor = match &run.outcome {
-                // Nothing ran: everything is as the setup left it, durable.
-                None => newest.clone(),
-                Some(o) => match o.files.get(&path) {
-                    Some(shadow) => {
-                        // A completed msync(MS_SYNC) of a range is fdatasync of
-                        // it: the size needed to read it back is durable too.
-                        let size = shadow.durable_size.unwrap_or(0).max(shadow.content.len() as u64);
-                        let mut floor = shadow.content.clone();
-                        floor.resize(size as usize, 0);
-                        floor
-                    }
-                    // Created during the run and never synced.
-                    None => Vec::new(),
-                },
-            };
-            FileImages { path, floor, newest }
-        })
-        .collect();
+    let (trace, images) = match &run.outcome {
+        Some(o) => super::images::of_outcome(o),
+        // Nothing ran: everything is as the setup left it, durable.
+        None => super::images::of_setup(&snapshot_dir(&slot.dir)?),
+    };
+    let ns = NsModel::new(trace, config.power_loss.fs_model).map_err(|e| {
+        ExternalError::BadInput(format!(
+            "power-loss trial {}: {e}; crashlab cannot tell what the writer's directory held (did another program change it?)",
+            plan.trial
+        ))
+    })?;
     let page = crate::page_size::page_size();
-    let space = StateSpace::new(files, image.dirs, config.tear.unwrap_or(page), page);
+    let space = StateSpace::new(ns, images, config.tear.unwrap_or(page), page);
     let order = StateOrder::new(space.dim_count(), &config.power_loss.explore, plan.state_seed);
     Ok(Traced { plan: *plan, delivery, lines: run.lines, space, order })
 }
@@ -214,11 +208,13 @@ fn shrink(
     first_reason: &str,
 ) -> Result<(PowerLossFinding, u64), ExternalError> {
     let n = t.space.dim_count();
-    let first = t.order.state(first_index);
+    let first = t.state(first_index).expect("a failing state was checked");
     let mut known: HashMap<Bits, Option<String>> = HashMap::new();
     known.insert(first.clone(), Some(first_reason.to_owned()));
     let mut runs = 0u64;
     let mut test = |bits: Bits, known: &mut HashMap<Bits, Option<String>>| -> Result<bool, ExternalError> {
+        // A namespace choice is only possible with what it needs.
+        let bits = t.space.canonical(&bits);
         if let Some(r) = known.get(&bits) {
             return Ok(r.is_some());
         }
@@ -236,7 +232,7 @@ fn shrink(
     };
     let at_floor = first.members(n, false);
     let floor_set = ddmin(&at_floor, budget, |x| test(with(true, x), &mut known))?;
-    let minimal = with(true, &floor_set.set);
+    let minimal = t.space.canonical(&with(true, &floor_set.set));
     let others: Vec<usize> = (0..n).filter(|d| !floor_set.set.contains(d)).collect();
     let newest_set = ddmin(&others, budget, |y| {
         let mut b = with(false, y);
@@ -245,46 +241,39 @@ fn shrink(
     })?;
     let mut second = with(false, &newest_set.set);
     floor_set.set.iter().for_each(|&d| second.set(d, false));
+    let second = t.space.canonical(&second);
     let reason = known.get(&minimal).cloned().flatten().expect("ddmin returns a set it saw fail");
-    let name = |d: usize| {
-        let dim = t.space.dims()[d];
-        let f = &t.space.files[dim.file];
-        match dim.kind {
-            DimKind::Size => {
-                format!("the size of {} ({} bytes durable, {} newest)", f.path.display(), f.floor.len(), f.newest.len())
-            }
-            DimKind::Unit(u) => format!("{} {}", f.path.display(), t.space.unit_name(u)),
-        }
+    let name = |d: usize| t.space.dim_name(d);
+    // "X at its durable floor" for a unit; "OP was lost: WHY" for an operation.
+    let at_floor = |d: usize| match t.space.dims()[d] {
+        Dim::Op(u) => t.space.ns.explain_lost(u),
+        Dim::Unit { .. } => format!("{} at its durable floor", name(d)),
     };
-    let list = |ds: &[usize]| ds.iter().map(|&d| name(d)).collect::<Vec<_>>().join(", ");
+    let at_newest = |d: usize| match t.space.dims()[d] {
+        Dim::Op(_) => format!("{} persisted", name(d)),
+        Dim::Unit { .. } => format!("{} holds its newest content", name(d)),
+    };
+    let list = |ds: &[usize], f: &dyn Fn(usize) -> String| ds.iter().map(|&d| f(d)).collect::<Vec<_>>().join(", ");
     let floor_names: Vec<String> = floor_set.set.iter().map(|&d| name(d)).collect();
     let newest_names: Vec<String> = newest_set.set.iter().map(|&d| name(d)).collect();
-    let newest_part = match newest_set.set.len() {
-        0 => String::new(),
-        1 => format!(" while {} holds its newest content", list(&newest_set.set)),
-        _ => format!(" while {} hold their newest content", list(&newest_set.set)),
-    };
     let minimal_text = match floor_set.set.len() {
         0 => format!(
-            "none: the checker fails with every unit at its newest content, which is what a process crash leaves{}",
+            "none: the checker fails with every unit at its newest content and every operation persisted, which is what a process crash leaves{}",
             match newest_set.set.len() {
-                0 => " (and with every unit at its durable floor)".to_owned(),
-                k => format!(
-                    " (with every other unit at its durable floor, it fails as soon as {} {} newest content)",
-                    list(&newest_set.set),
-                    if k == 1 { "holds its" } else { "hold their" }
+                0 => " (and with every unit at its durable floor and every operation lost)".to_owned(),
+                _ => format!(
+                    " (with everything else at its durable floor or lost, it fails as soon as {})",
+                    list(&newest_set.set, &at_newest)
                 ),
             }
         ),
-        k => format!(
-            "{} at {} durable floor{}",
-            list(&floor_set.set),
-            if k == 1 { "its" } else { "their" },
+        _ => format!(
+            "{}{}",
+            list(&floor_set.set, &at_floor),
             if newest_set.set.is_empty() {
-                " (it fails with every other unit at its newest content, and with every other unit at its floor)"
-                    .to_owned()
+                " (it fails with everything else newest, and with everything else at its floor or lost)".to_owned()
             } else {
-                newest_part
+                format!(" while {}", list(&newest_set.set, &at_newest))
             }
         ),
     };
@@ -321,6 +310,7 @@ fn outcome(
         partial_line: (!t.lines.partial.is_empty()).then(|| String::from_utf8_lossy(&t.lines.partial).into_owned()),
         files: t.files(),
         dims: t.space.dim_count() as u64,
+        namespace_ops: t.space.op_count() as u64,
         exhaustive: t.order.is_exhaustive(),
         states_total: t.order.len(),
         states_checked: first_fail.map_or(t.order.len(), |i| i + 1),
@@ -481,7 +471,7 @@ fn check_task(
         if sched.lock().unwrap().live[&i].first_fail.as_ref().is_some_and(|(f, _)| *f < index) {
             break;
         }
-        let bits = traced.order.state(index);
+        let Some(bits) = traced.state(index) else { continue };
         runs += 1;
         if let CheckerVerdict::Violation { reason } = check(ctx, sd, key, &traced, &bits)? {
             found = Some((index, reason));
@@ -574,16 +564,22 @@ pub fn replay_power_loss(
     let name = format!("power-loss trial {trial}");
     let result = (|| match state {
         Some(text) => {
-            let (bits, notes) = text.resolve(&t.space).map_err(|e| ExternalError::BadInput(format!("--state: {e}")))?;
+            let (bits, mut notes) =
+                text.resolve(&t.space).map_err(|e| ExternalError::BadInput(format!("--state: {e}")))?;
+            let resolved = t.space.canonical(&bits);
+            if resolved != bits {
+                notes.push(
+                    "some operations chosen to persist cannot without an operation they need, which was lost: \
+                     they are lost too (see the resolved state)"
+                        .to_owned(),
+                );
+            }
+            let bits = resolved;
             let verdict = check(&ctx, &mut sd, 0, &t, &bits)?;
             if let Some(path) = write_state {
-                let image = DirImage {
-                    files: (0..t.space.files.len())
-                        .map(|f| (t.space.files[f].path.clone(), t.space.content(f, &bits)))
-                        .collect(),
-                    dirs: t.space.dirs.clone(),
-                };
-                materialize_dir(path, &image)?;
+                std::fs::create_dir_all(path)
+                    .map_err(|e| ExternalError::io(format!("--write-state: cannot create {}", path.display()), e))?;
+                write_layout(path, &t.space, &bits)?;
             }
             Ok(PowerLossReplayed::State {
                 plan,
@@ -601,8 +597,8 @@ pub fn replay_power_loss(
             let mut first = None;
             let mut runs = 0;
             for index in 0..t.order.len() {
+                let Some(bits) = t.state(index) else { continue };
                 runs += 1;
-                let bits = t.order.state(index);
                 if let CheckerVerdict::Violation { reason } = check(&ctx, &mut sd, 0, &t, &bits)? {
                     first = Some((index, reason));
                     break;

@@ -19,27 +19,40 @@
 //!    and after each), or at a random time inside the traced clean run (odd
 //!    trials). A writer that finishes first is judged as it ended: the power
 //!    fails after its end.
-//! 4. Once every process of the writer is dead, the directory is read back
-//!    (the page cache; nothing is synced). Per file this gives
-//!    - the **newest** image: what the page cache holds,
+//! 4. Once every process of the writer is dead, the oracle hands over what
+//!    it recorded ([`crate::oracle`]): the **namespace trace** (every file
+//!    as an inode life, a `FileId`: a name re-created after an unlink is a
+//!    new file; every create, link, unlink, rename and size change, every
+//!    completed sync) and, per file, two images:
+//!    - the **newest** image: what the page cache holds (read through the
+//!      oracle's descriptor, so also for a file the writer unlinked),
 //!    - the **floor** image: the oracle's shadow, i.e. the content at the
 //!      start (after the setup) overlaid with every range a completed sync
-//!      covered, at the instant it returned; a file the writer created and
-//!      never synced has an empty floor. The floor size is the size of the
-//!      last completed `fsync`/`fdatasync`/`syncfs`/`sync`, raised to the end
-//!      of any range a completed `msync(MS_SYNC)` covered (msync is
-//!      `fdatasync` of the range: the size needed to read it back is durable
-//!      too), or the size after the setup if nothing synced the file.
-//! 5. The **states**: every unit (page, or `--tear` sector) whose floor and
-//!    newest content differ holds either (independently of the others), and
-//!    a file whose floor and newest sizes differ has either size (the bytes
-//!    past an image's end read as zeros). Intermediate versions of a unit
-//!    (written, then overwritten before the crash) and sizes between the two
-//!    are not generated: every state checked is one a power loss can leave,
-//!    but not every such state is checked. Up to 2^16 states (see
-//!    [`ExploreConfig`]) are all checked, in Gray-code order; beyond that,
-//!    adversarial states (all floor, all newest, each unit alone either
-//!    way, prefixes and suffixes in file and page order) and 64 random ones.
+//!      of *that file* covered, at the instant it returned; a file the
+//!      writer created and never synced has an empty floor.
+//! 5. The **states** (`crate::namespace` for the rules and their
+//!    evidence; `--fs-model posix`, the POSIX contract, is the default and
+//!    today the only model):
+//!    - the namespace: every entry operation no later fsync of its
+//!      directory (or `sync`/`syncfs`) covered, and every size change no
+//!      later `fsync`/`fdatasync`/`msync(MS_SYNC)` of its file covered,
+//!      persisted or was lost, consistently with the history (a rename of
+//!      a file whose creation was lost cannot persist; a file's size is one
+//!      it really had). Files are inodes: a file's content and size follow
+//!      it through renames and never pass to another file that takes its
+//!      name;
+//!    - the content: every unit (page, or `--tear` sector) of a file whose
+//!      floor and newest content differ holds either, independently of the
+//!      others (bytes past an image's end read as zeros).
+//!
+//!    Intermediate versions of a unit (written, then overwritten before the
+//!    crash) are not generated: every state checked is one a power loss can
+//!    leave, but not every such state is checked. Up to 2^16 states (see
+//!    [`ExploreConfig`]) are all checked, in Gray-code order (a choice of
+//!    operations that cannot persist together is checked once, as the
+//!    state it resolves to); beyond that, adversarial states (all floor and
+//!    lost, all newest, each operation or unit alone either way, prefixes
+//!    and suffixes) and 64 random ones.
 //! 6. Each state is written into a state directory (only the units that
 //!    changed since the previous state, after checking that the checker left
 //!    the directory as it was shown), the acks file gets the acks of step 2,
@@ -48,13 +61,16 @@
 //!    are checked in chunks on `--jobs` threads; the trial stops at its first
 //!    failing state in exploration order (the same whatever `--jobs`).
 //! 7. A failing state is **shrunk** (delta debugging, [`crate::explore::ddmin::ddmin`]):
-//!    first to a 1-minimal set of units at their floor with every other unit
-//!    at its newest content (moving any one of them back to its newest
-//!    content makes the checker pass), then, with that set at its floor, to
-//!    a 1-minimal set of units at their newest content with every other unit
-//!    at its floor. The report gives both sets in one sentence, the minimal
-//!    state's text ([`StateText`], e.g. `newest:data.db#p3=floor`) and a
-//!    replay line that rebuilds it and reruns the checker
+//!    first to a 1-minimal set of units at their floor and operations lost
+//!    with everything else newest (restoring any one of them makes the
+//!    checker pass), then, with that set, to a 1-minimal set of units at
+//!    their newest content and operations persisted with everything else at
+//!    its floor or lost. The report gives both sets in one sentence (an
+//!    operation with the rule it missed: `rename("state.tmp" -> "state") at
+//!    call 57 was lost: the directory "." was not fsynced after it`), the
+//!    minimal state's text ([`StateText`], e.g. `newest:data.db#p3=floor`
+//!    or `newest:@57=floor`) and a replay line that rebuilds it and reruns
+//!    the checker
 //!    (`crashlab replay ... --crash power-loss ... --state TEXT`).
 //!
 //! The checker runs in a state directory, not in the directory the writer
@@ -80,6 +96,7 @@
 
 mod engine;
 mod explore;
+mod images;
 mod space;
 mod state_dir;
 mod state_text;
@@ -88,10 +105,12 @@ mod traced;
 pub(crate) use engine::{calibrate, run_power_loss_trials};
 pub use engine::{replay_power_loss, PowerLossReplayed};
 pub use explore::{ExploreConfig, StateOrder};
-pub use space::{Bits, Dim, DimKind, FileImages, StateSpace};
-pub use state_text::{StateText, StateTextError, UnitRef};
+pub use space::{Bits, Dim, FileImages, Layout, StateSpace};
+pub use state_text::{ItemRef, StateText, StateTextError, UnitRef};
 
 pub use crate::program_plan::{PowerLossPlan, PowerLossPoint};
+
+use crate::namespace::FsModel;
 
 /// Tuning of the power-loss exploration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,10 +118,12 @@ pub struct PowerLossOptions {
     pub explore: ExploreConfig,
     /// Checker runs allowed to each of the two shrinking steps.
     pub shrink_budget: u32,
+    /// What a completed sync makes durable in the namespace (`--fs-model`).
+    pub fs_model: FsModel,
 }
 
 impl Default for PowerLossOptions {
     fn default() -> PowerLossOptions {
-        PowerLossOptions { explore: ExploreConfig::default(), shrink_budget: 1000 }
+        PowerLossOptions { explore: ExploreConfig::default(), shrink_budget: 1000, fs_model: FsModel::Posix }
     }
 }

@@ -9,11 +9,13 @@
 //! and it never sends dirty pages to the disk); on any difference the next
 //! state is written whole into an emptied directory.
 
+use std::collections::HashMap;
 use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::space::{Bits, DimKind, StateSpace};
+use super::space::{Bits, Dim, Layout, StateSpace};
 use crate::external::checker::write_acks_file;
 use crate::external::ExternalError;
 
@@ -21,8 +23,9 @@ struct Shown {
     /// Which trial's space the directory shows.
     key: u64,
     bits: Bits,
-    /// Open for writing, one per file of the space.
-    files: Vec<File>,
+    layout: Layout,
+    /// Open for writing, one per file that has a name in the state.
+    files: HashMap<usize, File>,
 }
 
 /// One job's state directory and the acks file the checker reads.
@@ -47,13 +50,17 @@ impl StateDir {
     /// file hold `acks`.
     pub fn show(&mut self, key: u64, space: &StateSpace, acks: &[Vec<u8>], bits: &Bits) -> Result<(), ExternalError> {
         match self.shown.take() {
-            Some(mut shown) if shown.key == key => {
+            // A namespace change (names, sizes) rewrites the directory whole.
+            Some(mut shown)
+                if shown.key == key && !shown.bits.diff(bits).any(|d| matches!(space.dims()[d], Dim::Op(_))) =>
+            {
                 let result = self.update(space, &mut shown, bits);
                 if result.is_ok() {
                     self.shown = Some(shown);
                 }
                 result
             }
+            Some(shown) if shown.key == key => self.write_whole(key, space, bits),
             _ => {
                 write_acks_file(&self.acks, acks)?;
                 self.write_whole(key, space, bits)
@@ -61,30 +68,15 @@ impl StateDir {
         }
     }
 
+    /// Rewrite the content units that changed (the namespace did not).
     fn update(&self, space: &StateSpace, shown: &mut Shown, bits: &Bits) -> Result<(), ExternalError> {
-        let changed: Vec<usize> = shown.bits.diff(bits).collect();
-        let dims = space.dims();
-        // A file whose size changes is rewritten whole; the others unit by unit.
-        let mut whole: Vec<usize> =
-            changed.iter().filter(|&&d| dims[d].kind == DimKind::Size).map(|&d| dims[d].file).collect();
-        whole.dedup();
-        for &f in &whole {
-            let content = space.content(f, bits);
-            let path = self.dir.join(&space.files[f].path);
-            let file = &shown.files[f];
-            file.set_len(content.len() as u64)
-                .and_then(|_| file.write_all_at(&content, 0))
-                .map_err(io(format!("cannot write the state file {}", path.display())))?;
-        }
         let zeros = [0u8; 4096];
-        for d in changed {
-            let f = dims[d].file;
-            if whole.contains(&f) {
-                continue;
-            }
-            let size = space.size(f, bits);
+        for d in shown.bits.diff(bits).collect::<Vec<_>>() {
+            let Dim::Unit { file: f, .. } = space.dims()[d] else { unreachable!("namespace changes rewrite whole") };
+            let (Some(size), Some(file)) = (shown.layout.sizes[f], shown.files.get(&f)) else {
+                continue; // no name in this state: nothing to show
+            };
             let (offset, bytes, mut pad) = space.unit_bytes(d, bits, size);
-            let file = &shown.files[f];
             let what = || format!("cannot write the state file {}", self.dir.join(&space.files[f].path).display());
             file.write_all_at(bytes, offset).map_err(io(what()))?;
             let mut at = offset + bytes.len() as u64;
@@ -104,26 +96,8 @@ impl StateDir {
         std::fs::create_dir_all(&self.dir)
             .map_err(io(format!("cannot create the state directory {}", self.dir.display())))?;
         clear_dir(&self.dir)?;
-        for d in &space.dirs {
-            let path = self.dir.join(d);
-            std::fs::create_dir_all(&path).map_err(io(format!("cannot create {}", path.display())))?;
-        }
-        let mut files = Vec::with_capacity(space.files.len());
-        for (f, images) in space.files.iter().enumerate() {
-            let path = self.dir.join(&images.path);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(io(format!("cannot create {}", parent.display())))?;
-            }
-            let file = File::options()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(&path)
-                .and_then(|file| file.write_all_at(&space.content(f, bits), 0).map(|_| file))
-                .map_err(io(format!("cannot write the state file {}", path.display())))?;
-            files.push(file);
-        }
-        self.shown = Some(Shown { key, bits: bits.clone(), files });
+        let (layout, files) = write_layout(&self.dir, space, bits)?;
+        self.shown = Some(Shown { key, bits: bits.clone(), layout, files });
         Ok(())
     }
 
@@ -132,7 +106,7 @@ impl StateDir {
     /// it was intact.
     pub fn verify(&mut self, space: &StateSpace) -> Result<bool, ExternalError> {
         let Some(shown) = &self.shown else { return Ok(false) };
-        let intact = intact(&self.dir, space, &shown.bits)
+        let intact = intact(&self.dir, space, &shown.layout, &shown.bits)
             .map_err(io(format!("cannot read back the state directory {}", self.dir.display())))?;
         if !intact {
             self.shown = None;
@@ -141,32 +115,86 @@ impl StateDir {
     }
 }
 
-fn intact(root: &Path, space: &StateSpace, bits: &Bits) -> std::io::Result<bool> {
-    let mut found = 0usize;
+/// Write the directory `bits` leaves into the empty directory `dir`: its
+/// directories, each file once and its other names as hard links, its
+/// symlinks. Returns the layout and each file's open handle.
+pub(crate) fn write_layout(
+    dir: &Path,
+    space: &StateSpace,
+    bits: &Bits,
+) -> Result<(Layout, HashMap<usize, File>), ExternalError> {
+    let layout = space.layout(bits);
+    for d in &layout.dirs {
+        let path = dir.join(d);
+        std::fs::create_dir(&path).map_err(io(format!("cannot create {}", path.display())))?;
+    }
+    let mut files: HashMap<usize, File> = HashMap::new();
+    let mut first_path: HashMap<usize, PathBuf> = HashMap::new();
+    for (rel, f) in &layout.files {
+        let path = dir.join(rel);
+        if let Some(first) = first_path.get(f) {
+            // Another name of the same file: a hard link, as the writer made it.
+            std::fs::hard_link(first, &path).map_err(io(format!(
+                "cannot link {} to {}",
+                path.display(),
+                first.display()
+            )))?;
+            continue;
+        }
+        let size = layout.sizes[*f].expect("a named file has a size");
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|file| file.write_all_at(&space.content(*f, bits, size), 0).map(|_| file))
+            .map_err(io(format!("cannot write the state file {}", path.display())))?;
+        files.insert(*f, file);
+        first_path.insert(*f, path);
+    }
+    for (rel, target) in &layout.symlinks {
+        let path = dir.join(rel);
+        std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), &path)
+            .map_err(io(format!("cannot create the symlink {}", path.display())))?;
+    }
+    Ok((layout, files))
+}
+
+fn intact(root: &Path, space: &StateSpace, layout: &Layout, bits: &Bits) -> std::io::Result<bool> {
+    let (mut files, mut dirs, mut links) = (0usize, 0usize, 0usize);
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
-        let mut empty = true;
         for entry in std::fs::read_dir(root.join(&rel))? {
             let entry = entry?;
-            empty = false;
             let child = rel.join(entry.file_name());
             let kind = entry.file_type()?;
             if kind.is_dir() {
+                if layout
+                    .dirs
+                    .binary_search_by(|d| (d.components().count(), d).cmp(&(child.components().count(), &child)))
+                    .is_err()
+                {
+                    return Ok(false);
+                }
+                dirs += 1;
                 stack.push(child);
-                continue;
+            } else if kind.is_symlink() {
+                let target = std::fs::read_link(root.join(&child))?;
+                if !layout.symlinks.iter().any(|(p, t)| *p == child && t.as_slice() == target.as_os_str().as_bytes()) {
+                    return Ok(false);
+                }
+                links += 1;
+            } else {
+                let Some(f) = layout.file_at(&child).filter(|_| kind.is_file()) else { return Ok(false) };
+                let bytes = std::fs::read(root.join(&child))?;
+                if bytes != space.content(f, bits, layout.sizes[f].unwrap_or(0)) {
+                    return Ok(false);
+                }
+                files += 1;
             }
-            let Some(f) = space.file_index(&child).filter(|_| kind.is_file()) else { return Ok(false) };
-            let bytes = std::fs::read(root.join(&child))?;
-            if bytes != space.content(f, bits) {
-                return Ok(false);
-            }
-            found += 1;
-        }
-        if empty && !rel.as_os_str().is_empty() && !space.dirs.contains(&rel) {
-            return Ok(false);
         }
     }
-    Ok(found == space.files.len())
+    Ok(files == layout.files.len() && dirs == layout.dirs.len() && links == layout.symlinks.len())
 }
 
 /// Remove everything inside `dir`.
@@ -188,14 +216,10 @@ pub(crate) fn clear_dir(dir: &Path) -> Result<(), ExternalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::external::power_loss::space::FileImages;
+    use crate::external::power_loss::space::test_space;
 
     fn space() -> StateSpace {
-        let files = vec![
-            FileImages { path: "a".into(), floor: vec![1; 8], newest: vec![2; 12] },
-            FileImages { path: "sub/b".into(), floor: vec![3; 8], newest: vec![4; 8] },
-        ];
-        StateSpace::new(files, vec!["empty".into()], 4, 4)
+        test_space(&[("a", &[1; 8], &[2; 12]), ("sub/b", &[3; 8], &[4; 8])], &["empty"], 4, 4)
     }
 
     fn read(dir: &Path, name: &str) -> Vec<u8> {
@@ -208,7 +232,7 @@ mod tests {
         let mut sd = StateDir::new(tmp.path().join("state"), tmp.path().join("state.acks"));
         let s = space();
         let n = s.dim_count();
-        assert_eq!(n, 6, "a: size + 3 units; b: 2 units");
+        assert_eq!(n, 6, "a's size change; a: 3 units; b: 2 units");
         let acks = vec![b"rec 1".to_vec()];
         let mut bits = Bits::all(n, true);
         sd.show(1, &s, &acks, &bits).unwrap();
@@ -225,7 +249,7 @@ mod tests {
         bits.set(0, true);
         sd.show(1, &s, &acks, &bits).unwrap();
         assert_eq!(read(&sd.dir, "a"), [vec![1; 4], vec![2; 8]].concat());
-        assert_eq!(sd.full_writes, 1);
+        assert_eq!(sd.full_writes, 3, "units are rewritten in place; a size change rewrites whole");
 
         // A checker that writes, or leaves a file: the next state is rewritten whole.
         std::fs::write(sd.dir.join("a"), b"scribbled").unwrap();
@@ -237,11 +261,66 @@ mod tests {
         assert!(!sd.verify(&s).unwrap());
         sd.show(1, &s, &acks, &bits).unwrap();
         assert!(!sd.dir.join("lock").exists());
-        assert_eq!(sd.full_writes, 3);
+        assert_eq!(sd.full_writes, 5);
         // Another trial: whole again.
         sd.show(2, &s, &[], &Bits::all(n, false)).unwrap();
         assert_eq!(read(&sd.dir, "a"), vec![1; 8]);
         assert_eq!(std::fs::read_to_string(&sd.acks).unwrap(), "");
         assert!(sd.verify(&s).unwrap());
+    }
+
+    #[test]
+    fn a_namespace_state_shows_hard_links_and_symlinks_and_a_lost_link_rewrites_whole() {
+        use crate::external::power_loss::space::FileImages;
+        use crate::namespace::{FileId, FileKind, FsModel, NamespaceTrace, NsEvent, NsModel, NsOp, TracedFile};
+        use std::os::unix::fs::MetadataExt;
+        let mut trace = NamespaceTrace::of_tree(&[], &[("a".into(), 4)]);
+        let link = FileId(2);
+        trace.files.push(TracedFile {
+            id: link,
+            kind: FileKind::Symlink { target: b"a".to_vec() },
+            dev: 0,
+            ino: 0,
+            at_start: false,
+            initial_size: 0,
+        });
+        let a = FileId(1);
+        trace.events = vec![
+            NsEvent {
+                call: 1,
+                syscall: "link".into(),
+                op: NsOp::Link { dir: FileId::ROOT, name: b"b".to_vec(), file: a },
+            },
+            NsEvent {
+                call: 2,
+                syscall: "symlink".into(),
+                op: NsOp::Create { dir: FileId::ROOT, name: b"s".to_vec(), file: link },
+            },
+        ];
+        let ns = NsModel::new(trace, FsModel::Posix).unwrap();
+        let files = vec![FileImages { id: a, path: "a".into(), floor: b"old!".to_vec(), newest: b"new!".to_vec() }];
+        let s = StateSpace::new(ns, files, 4, 4);
+        assert_eq!(s.dim_count(), 3, "the link, the symlink, a's page");
+        let tmp = tempfile::tempdir().unwrap();
+        let mut sd = StateDir::new(tmp.path().join("state"), tmp.path().join("state.acks"));
+        let mut bits = Bits::all(3, true);
+        sd.show(1, &s, &[], &bits).unwrap();
+        let ino = |n: &str| std::fs::metadata(sd.dir.join(n)).unwrap().ino();
+        assert_eq!(ino("a"), ino("b"), "one file, two names");
+        assert_eq!(std::fs::read_link(sd.dir.join("s")).unwrap(), PathBuf::from("a"));
+        assert_eq!(read(&sd.dir, "b"), b"new!");
+        assert!(sd.verify(&s).unwrap());
+        bits.set(2, false);
+        sd.show(1, &s, &[], &bits).unwrap();
+        assert_eq!(read(&sd.dir, "b"), b"old!", "a unit rewritten in place shows under both names");
+        assert_eq!(sd.full_writes, 1);
+        bits.set(0, false);
+        sd.show(1, &s, &[], &bits).unwrap();
+        assert!(!sd.dir.join("b").exists(), "the link was lost");
+        assert!(sd.dir.join("s").symlink_metadata().is_ok());
+        assert_eq!(sd.full_writes, 2);
+        assert!(sd.verify(&s).unwrap());
+        std::fs::remove_file(sd.dir.join("s")).unwrap();
+        assert!(!sd.verify(&s).unwrap(), "a missing symlink is noticed");
     }
 }
