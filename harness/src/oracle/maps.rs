@@ -20,11 +20,15 @@ pub struct SharedFileMapping {
     pub end: u64,
     /// File offset of `start`.
     pub offset: u64,
+    /// The device (`major:minor` of the superblock, as `makedev` encodes
+    /// it: `st_dev` except on btrfs subvolumes and overlayfs).
+    pub dev: u64,
     pub inode: u64,
     /// The file's path as the kernel prints it now (it follows renames).
     pub path: PathBuf,
-    /// The file was unlinked (" (deleted)"): nothing under a watched
-    /// directory to make durable.
+    /// The file was unlinked (" (deleted)"). It may still come back after a
+    /// power loss (an unlink is not durable until its directory is synced):
+    /// its syncs count.
     pub deleted: bool,
 }
 
@@ -55,7 +59,7 @@ fn parse_line(line: &[u8]) -> Option<SharedFileMapping> {
     let (range, rest) = field(line)?;
     let (perms, rest) = field(rest)?;
     let (offset, rest) = field(rest)?;
-    let (_dev, rest) = field(rest)?;
+    let (dev, rest) = field(rest)?;
     let (inode, rest) = field(rest)?;
     if perms.get(3) != Some(&b's') {
         return None;
@@ -64,6 +68,8 @@ fn parse_line(line: &[u8]) -> Option<SharedFileMapping> {
     if inode == 0 {
         return None;
     }
+    let colon = dev.iter().position(|&b| b == b':')?;
+    let dev = libc::makedev(hex(&dev[..colon])? as u32, hex(&dev[colon + 1..])? as u32);
     let dash = range.iter().position(|&b| b == b'-')?;
     let (start, end) = (hex(&range[..dash])?, hex(&range[dash + 1..])?);
     // The path is the rest of the line after the padding; it may hold spaces.
@@ -79,6 +85,7 @@ fn parse_line(line: &[u8]) -> Option<SharedFileMapping> {
         start,
         end,
         offset: hex(offset)?,
+        dev,
         inode,
         path: PathBuf::from(OsStr::from_bytes(path)),
         deleted,
@@ -127,6 +134,7 @@ mod tests {
         assert_eq!(m[0].path, PathBuf::from("/tmp/w dir/data file"));
         assert_eq!((m[0].start, m[0].end, m[0].offset, m[0].inode), (0x7f00_0000_0000, 0x7f00_0000_4000, 0, 4242));
         assert!(!m[0].deleted);
+        assert_eq!(m[0].dev, libc::makedev(0xfd, 0x01));
         assert_eq!(m[1].path, PathBuf::from("/tmp/w/other"));
         assert!(m[1].deleted);
         assert_eq!(m[1].offset, 0x8000);

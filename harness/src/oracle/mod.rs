@@ -2,11 +2,11 @@
 //! no root and no kernel module.
 //!
 //! [`run_traced`] runs a program under a tracer that sees only the
-//! sync-relevant syscalls (a seccomp filter returns `SECCOMP_RET_TRACE` for
-//! them and `SECCOMP_RET_ALLOW` for everything else; ptrace receives the
-//! traps). Whenever a sync **returns successfully**, the tracer copies what it
-//! covered, read from the page cache at that instant, into a **durable
-//! shadow** of the file. After the run, the shadow of each file under the
+//! sync-relevant and namespace syscalls (a seccomp filter returns
+//! `SECCOMP_RET_TRACE` for them and `SECCOMP_RET_ALLOW` for everything else;
+//! ptrace receives the traps). Whenever a sync **returns successfully**, the
+//! tracer copies what it covered, read from the page cache at that instant,
+//! into a **durable shadow** of the file. After the run, the shadow of each file under the
 //! watched directory is the lower bound of what a power loss at the end of
 //! the run (or at the chosen crash point) is guaranteed to leave; the caller
 //! reads the current page-cache content itself, and the power-loss model
@@ -19,19 +19,48 @@
 //! | `msync(MS_SYNC)` | the page-rounded range, resolved through `/proc/PID/maps` to (file, offset); only `MAP_SHARED` file mappings; several mappings may be covered |
 //! | `msync(MS_ASYNC)` / no `MS_SYNC` | nothing (`MS_ASYNC` is a no-op since Linux 2.6.19) |
 //! | `fsync(fd)` / `fdatasync(fd)` | the whole file and its size |
-//! | `syncfs(fd)` | every file under the watched directory on the fd's filesystem (same `st_dev`) |
-//! | `sync()` | every file under the watched directory |
+//! | `syncfs(fd)` | every file the oracle holds on the fd's filesystem (same `st_dev`); the whole namespace when it is the watched directory's |
+//! | `sync()` | every file the oracle holds, and the whole namespace |
 //! | `sync_file_range` | nothing, but recorded: it flushes neither metadata nor the disk's cache, so counting it as durable would be unsound |
 //! | a failed sync, or one in flight at the crash | nothing |
+//! | a `write`/`pwrite64`/`writev`/`pwritev`/`pwritev2` through an `O_SYNC`/`O_DSYNC` fd (or with `RWF_SYNC`/`RWF_DSYNC`, or to an `FS_SYNC_FL` inode or a `sync` mount) | the written range, and the file's size |
+//! | `fsync`/`fdatasync` of a directory | its entries (namespace trace only) |
 //!
 //! The shadow is deliberately a *lower bound*: msync of one page may write a
 //! whole large folio, filesystems commit more than asked; the model must
-//! allow "more survived" (see `/work/shared/README.md`). Durability of
-//! directory entries (create, rename, unlink) is not modelled.
+//! allow "more survived" (see `/work/shared/README.md`).
+//!
+//! ## The namespace
+//!
+//! Files are inodes: every file of the watched tree gets a [`FileId`] the
+//! first time the oracle sees it (at start, or when the writer creates it),
+//! one per inode *life*, and shadows are kept per `FileId` (a file replaced
+//! under the same name is another file; a renamed file keeps its shadow).
+//! The oracle holds a read-only descriptor to each (`namespace_log.rs`
+//! explains why). The calls that change the tree or a size (`open*`/`creat`
+//! with `O_CREAT`/`O_TRUNC`/`O_TMPFILE`, `mkdir*`, `mknod*`, `symlink*`,
+//! `link*`, `unlink*`, `rmdir`, `rename*`, `truncate`, `ftruncate`,
+//! `fallocate`, the write family) are recorded at their exit stop as
+//! [`NsOp`](crate::namespace::NsOp)s when they succeeded and concern the
+//! tree, with the syncs (`SyncData`, `SyncFile`, `SyncDir`, `SyncAll`), in
+//! [`OracleOutcome::namespace`]; the end content of every file is read
+//! through the held descriptor into [`OracleOutcome::inodes`].
+//!
+//! Refused, like io_uring (the writer is killed, the run ends with
+//! [`OracleError::Unsupported`]): `copy_file_range`, `sendfile` and `splice`
+//! into a watched file, `FICLONE`/`FICLONERANGE`/`FIDEDUPERANGE` on one,
+//! `fallocate` with `FALLOC_FL_COLLAPSE_RANGE`/`FALLOC_FL_INSERT_RANGE`,
+//! `renameat2` with `RENAME_EXCHANGE`/`RENAME_WHITEOUT`, `mknod` of
+//! anything but a regular file, a file moved in from outside over an
+//! existing one, a non-empty directory moved in, `openat2` with
+//! `RESOLVE_IN_ROOT` that creates. Not seen at all: `io_submit` (Linux AIO)
+//! writes, `open_by_handle_at`, and changes made by processes the oracle
+//! does not trace.
 //!
 //! ## How a run works
 //!
-//! 1. The watched directory is snapshotted (content and size of each file).
+//! 1. The watched directory is snapshotted: each file gets its `FileId` and
+//!    a held descriptor, each regular file's content is read.
 //! 2. The calling thread forks a *launcher*: a tiny process that becomes a
 //!    child subreaper, blocks every catchable signal, forks the writer,
 //!    reports its pid and then only reaps (`wait4(-1)`) until it has no
@@ -95,6 +124,8 @@ pub mod bench;
 mod filter;
 mod launch;
 pub mod maps;
+mod namespace_log;
+mod paths;
 mod shadow;
 mod sys;
 pub mod syscalls;
@@ -110,8 +141,10 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use crate::namespace::trace::{FileId, NamespaceTrace};
 use crate::vocab::CrashWhen;
 
+pub use namespace_log::{MAX_FILES, MAX_NEWEST_BYTES};
 pub use shadow::FileShadow;
 pub use syscalls::{CrashSyscall, SyscallCrashPoint, TracedSyscall};
 
@@ -315,17 +348,26 @@ pub enum NoGuarantee {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncEffect {
-    /// Not a sync (`munmap`, `ftruncate`).
+    /// Not a sync (`munmap`, `ftruncate`, the namespace calls, a write
+    /// through a descriptor that is not synchronous).
     NotASync,
     /// The ranges in [`SyncEvent::copied`] became durable.
     Copied,
+    /// Directory entries became durable and no file content was copied (an
+    /// `fsync` of a directory; a `sync`/`syncfs` with no regular file to
+    /// copy): see [`OracleOutcome::namespace`].
+    EntriesSynced,
     NoGuarantee(NoGuarantee),
 }
 
 /// A range copied into a shadow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CopiedRange {
-    /// Relative to the watched directory.
+    /// The file (its shadow is [`OracleOutcome::inodes`]`[file]`).
+    pub file: FileId,
+    /// Its path relative to the watched directory at the copy, by the
+    /// entries the trace implies; empty for a file that had no name there
+    /// (unlinked, or moved out).
     pub path: PathBuf,
     pub offset: u64,
     /// Bytes copied (clipped at the file's end at that instant).
@@ -334,9 +376,15 @@ pub struct CopiedRange {
     pub size: Option<u64>,
 }
 
-/// One traced call, in the order the tracer saw the entries.
+/// One traced call, in the order the tracer saw the entries: every sync,
+/// `munmap` and `ftruncate` (the crash-point kinds), and each namespace call
+/// (`open` that creates or truncates, `mkdir`, `rename`, a write, ...) that
+/// concerned a file of the watched tree; a `write` to a pipe or to a file
+/// elsewhere is not listed. At most [`MAX_EVENTS`] per run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncEvent {
+    /// Its index in [`OracleOutcome::events`]; the namespace trace's
+    /// [`crate::namespace::NsEvent::call`] is this number.
     pub seq: u64,
     /// Process (thread group) and thread.
     pub pid: i32,
@@ -380,6 +428,25 @@ pub enum WriterEnd {
     Cancelled,
 }
 
+/// The most [`SyncEvent`]s one run may record (about 200 bytes each): a
+/// writer that makes more traced calls on watched files fails with
+/// [`OracleError::Limit`] instead of exhausting memory.
+pub const MAX_EVENTS: usize = 2_000_000;
+
+/// One regular file of the run at its end: what a power loss is guaranteed
+/// to leave of its content (the floor) and what the page cache held (the
+/// newest), for the power-loss model to choose between page by page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InodeImage {
+    /// The durable floor, built from the content at start and the ranges
+    /// completed syncs covered.
+    pub shadow: FileShadow,
+    /// Its whole content when the run ended, read through the oracle's
+    /// descriptor (so also for a file with no name left). All images of a
+    /// run add up to at most [`MAX_NEWEST_BYTES`].
+    pub newest: Vec<u8>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OracleOutcome {
     pub writer_pid: i32,
@@ -387,9 +454,20 @@ pub struct OracleOutcome {
     pub launcher_pid: i32,
     pub end: WriterEnd,
     pub events: Vec<SyncEvent>,
-    /// Every file under the watched directory (at start, synced, or present
-    /// at the end), by relative path.
+    /// A view by path of the shadows at the end: every regular file under
+    /// the watched directory when the run ended, by relative path, with the
+    /// shadow of the file that path names then (a file replaced under the
+    /// same name has the new file's shadow; a file made by another program
+    /// has an empty one). Files with no name at the end are only in
+    /// [`OracleOutcome::inodes`].
     pub files: BTreeMap<PathBuf, FileShadow>,
+    /// What the writer did to the watched tree: its files (one
+    /// [`FileId`] per inode life), the tree at start, and the entry and size
+    /// operations and syncs in the order their calls returned.
+    pub namespace: NamespaceTrace,
+    /// Every regular file of [`OracleOutcome::namespace`] (unlinked ones
+    /// included): its shadow and its end content.
+    pub inodes: BTreeMap<FileId, InodeImage>,
     pub page_size: u64,
     /// Every traced process (the writer first).
     pub processes: Vec<i32>,
@@ -454,6 +532,21 @@ pub enum OracleError {
     DiedBeforeExec { program: String, status: String },
     #[error("the writer uses io_uring; its fsyncs cannot be seen by the oracle (pid {pid} called io_uring_setup and was killed)")]
     IoUring { pid: i32 },
+    #[error(
+        "the writer called {call} {detail} (pid {pid}): crashlab cannot model its effect on durability yet, so the \
+         run was stopped"
+    )]
+    Unsupported { pid: i32, call: &'static str, detail: String },
+    #[error("{detail}: the oracle's limit of {limit} {what} was reached")]
+    Limit { what: &'static str, limit: u64, detail: String },
+    #[error("cannot follow {call} of {path} by the writer (pid {pid}): {source}")]
+    Namespace {
+        pid: i32,
+        call: &'static str,
+        path: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("cancelled before the writer started")]
     Cancelled,
     #[error("tracer error: {0}")]
@@ -479,9 +572,15 @@ pub fn run_traced(
     cfg.validate()?;
     let prepared = launch::Prepared::new(launch)?;
     let page_size = crate::page_size::page_size();
-    let store = shadow::ShadowStore::snapshot(&cfg.watch_dir, page_size, cfg.assume_initial_durable)?;
+    let ns = namespace_log::NamespaceLog::snapshot(&cfg.watch_dir)?;
+    let store = shadow::ShadowStore::snapshot(
+        ns.regular_files().into_iter().map(|id| (id, ns.file(id))),
+        page_size,
+        cfg.assume_initial_durable,
+        |id| ns.describe(id),
+    )?;
     if control.is_cancelled() {
         return Err(OracleError::Cancelled);
     }
-    tracer::run(prepared, cfg, control, store)
+    tracer::run(prepared, cfg, control, ns, store)
 }

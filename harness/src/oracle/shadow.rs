@@ -1,20 +1,21 @@
-//! The durable shadows: per file under the watched directory, the content a
-//! power loss is guaranteed to leave (a lower bound), built from the files'
-//! content at start and the ranges completed syncs covered.
+//! The durable shadows: per file of the watched tree (per [`FileId`], an
+//! inode's life), the content a power loss is guaranteed to leave (a lower
+//! bound), built from the files' content at start and the ranges completed
+//! syncs covered.
 //!
 //! Copies read the page cache through `pread` at the instant the sync
 //! returned, with every traced task stopped. They never write the file and
 //! never sync anything: syncing would make more durable than the writer did.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{CopiedRange, OracleError};
+use super::namespace_log::read_fully_at;
+use super::OracleError;
+use crate::namespace::trace::FileId;
 
 /// The durable shadow of one file (see the module docs of [`crate::oracle`]).
 ///
@@ -96,187 +97,87 @@ impl FileShadow {
     }
 }
 
-/// An open file of the watched directory, identified by inode so that a file
-/// replaced under the same name is not mistaken for the one the writer synced.
-struct OpenFile {
-    inode: u64,
-    file: File,
-}
-
-/// Where a file's bytes come from when it is not in the cache: the path the
-/// kernel printed, or a `/proc/PID/fd/N` link (which reaches the inode even
-/// after a rename).
-pub enum Source<'a> {
-    Path,
-    ProcFd(&'a Path),
-}
-
+/// The shadows of one run, by [`FileId`]: a file replaced under the same
+/// name is another file with a shadow of its own, a renamed file keeps its
+/// shadow. Copies read through the descriptor the namespace log holds for
+/// the file, so they reach the inode the sync covered even after a rename
+/// or an unlink.
 pub struct ShadowStore {
-    watch: PathBuf,
     page_size: u64,
     initial_durable: bool,
-    files: BTreeMap<PathBuf, FileShadow>,
-    open: HashMap<PathBuf, OpenFile>,
+    shadows: BTreeMap<FileId, FileShadow>,
     buf: Vec<u8>,
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let ty = entry.file_type()?;
-        if ty.is_dir() {
-            walk(&entry.path(), out)?;
-        } else if ty.is_file() {
-            out.push(entry.path());
-        }
-    }
-    Ok(())
-}
-
-fn read_fully_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match file.read_at(&mut buf[done..], offset + done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
-}
-
 impl ShadowStore {
-    /// Record the content of every regular file under `watch_dir` (symlinks
-    /// are not followed). Must run before the writer starts.
-    pub fn snapshot(watch_dir: &Path, page_size: u64, initial_durable: bool) -> Result<ShadowStore, OracleError> {
-        let watch = std::fs::canonicalize(watch_dir)
-            .map_err(|e| OracleError::io(format!("cannot resolve the watched directory {}", watch_dir.display()), e))?;
-        let mut paths = Vec::new();
-        walk(&watch, &mut paths)
-            .map_err(|e| OracleError::io(format!("cannot list the watched directory {}", watch.display()), e))?;
-        let mut files = BTreeMap::new();
-        for path in paths {
-            let content =
-                std::fs::read(&path).map_err(|e| OracleError::io(format!("cannot read {}", path.display()), e))?;
-            let rel = path.strip_prefix(&watch).expect("walked under the watched directory").to_path_buf();
-            files.insert(rel, FileShadow::new(page_size, true, content, initial_durable));
+    /// The shadows of the regular files found at start, with their content
+    /// read now (before the writer starts) through `files`.
+    pub fn snapshot<'f>(
+        files: impl IntoIterator<Item = (FileId, &'f File)>,
+        page_size: u64,
+        initial_durable: bool,
+        describe: impl Fn(FileId) -> String,
+    ) -> Result<ShadowStore, OracleError> {
+        let mut shadows = BTreeMap::new();
+        for (id, file) in files {
+            let what = || format!("cannot read {}", describe(id));
+            let size = file.metadata().map_err(|e| OracleError::io(what(), e))?.len();
+            let mut content = vec![0u8; size as usize];
+            let n = read_fully_at(file, &mut content, 0).map_err(|e| OracleError::io(what(), e))?;
+            content.truncate(n);
+            shadows.insert(id, FileShadow::new(page_size, true, content, initial_durable));
         }
-        Ok(ShadowStore { watch, page_size, initial_durable, files, open: HashMap::new(), buf: Vec::new() })
+        Ok(ShadowStore { page_size, initial_durable, shadows, buf: Vec::new() })
     }
 
-    pub fn watch_dir(&self) -> &Path {
-        &self.watch
-    }
-
-    /// The path relative to the watched directory, if it lies under it.
-    pub fn relative(&self, abs: &Path) -> Option<PathBuf> {
-        abs.strip_prefix(&self.watch).ok().filter(|r| !r.as_os_str().is_empty()).map(Path::to_path_buf)
-    }
-
-    /// The open file for `abs` whose inode is `inode`. `Ok(None)`: the path
-    /// now names another file (replaced since the kernel printed it).
-    fn file(&mut self, abs: &Path, inode: u64, source: Source<'_>) -> io::Result<Option<&OpenFile>> {
-        let cached = self.open.get(abs).is_some_and(|f| f.inode == inode);
-        if !cached {
-            let file = match source {
-                Source::Path => File::open(abs)?,
-                Source::ProcFd(link) => File::open(link)?,
-            };
-            let meta = file.metadata()?;
-            if meta.ino() != inode || !meta.is_file() {
-                return Ok(None);
-            }
-            self.open.insert(abs.to_path_buf(), OpenFile { inode, file });
-        }
-        Ok(self.open.get(abs))
-    }
-
-    fn shadow(&mut self, rel: &Path) -> &mut FileShadow {
+    fn shadow(&mut self, id: FileId) -> &mut FileShadow {
         let (page, durable) = (self.page_size, self.initial_durable);
-        self.files.entry(rel.to_path_buf()).or_insert_with(|| FileShadow::new(page, false, Vec::new(), durable))
+        self.shadows.entry(id).or_insert_with(|| FileShadow::new(page, false, Vec::new(), durable))
     }
 
     /// Copy `[offset, offset + len)` of the file (clipped at its current
-    /// end) into its shadow: what a completed `msync(MS_SYNC)` guarantees.
-    /// `Ok(None)`: the file is not under the watched directory or was
-    /// replaced; nothing is claimed.
-    pub fn copy_range(
-        &mut self,
-        abs: &Path,
-        inode: u64,
-        source: Source<'_>,
-        offset: u64,
-        len: u64,
-    ) -> io::Result<Option<CopiedRange>> {
-        let Some(rel) = self.relative(abs) else { return Ok(None) };
+    /// end) into its shadow: what a completed `msync(MS_SYNC)` or a write
+    /// through an `O_DSYNC` descriptor guarantees. Returns the bytes copied.
+    pub fn copy_range(&mut self, id: FileId, file: &File, offset: u64, len: u64) -> io::Result<u64> {
         let mut buf = std::mem::take(&mut self.buf);
         buf.resize(len as usize, 0);
-        let read = match self.file(abs, inode, source)? {
-            Some(f) => read_fully_at(&f.file, &mut buf, offset),
-            None => {
-                self.buf = buf;
-                return Ok(None);
-            }
-        };
-        let n = match read {
+        let n = match read_fully_at(file, &mut buf, offset) {
             Ok(n) => n,
             Err(e) => {
                 self.buf = buf;
                 return Err(e);
             }
         };
-        self.shadow(&rel).overlay(offset, &buf[..n]);
+        self.shadow(id).overlay(offset, &buf[..n]);
         self.buf = buf;
-        Ok(Some(CopiedRange { path: rel, offset, len: n as u64, size: None }))
+        Ok(n as u64)
     }
 
     /// Copy the whole file and its size: what a completed `fsync`,
-    /// `fdatasync`, `syncfs` or `sync` guarantees.
-    pub fn copy_whole(&mut self, abs: &Path, inode: u64, source: Source<'_>) -> io::Result<Option<CopiedRange>> {
-        let Some(rel) = self.relative(abs) else { return Ok(None) };
-        let Some(f) = self.file(abs, inode, source)? else { return Ok(None) };
-        let size = f.file.metadata()?.len();
+    /// `fdatasync`, `syncfs` or `sync` guarantees. Returns the size.
+    pub fn copy_whole(&mut self, id: FileId, file: &File) -> io::Result<u64> {
+        let size = file.metadata()?.len();
         let mut data = vec![0u8; size as usize];
-        let n = read_fully_at(&f.file, &mut data, 0)?;
+        let n = read_fully_at(file, &mut data, 0)?;
         // A file that shrank between fstat and pread is what it is now.
         data.truncate(n);
-        let shadow = self.shadow(&rel);
+        let shadow = self.shadow(id);
         shadow.content = data;
         shadow.mark(0, n as u64);
         shadow.durable_size = Some(n as u64);
-        Ok(Some(CopiedRange { path: rel, offset: 0, len: n as u64, size: Some(n as u64) }))
+        Ok(n as u64)
     }
 
-    /// Every regular file under the watched directory now, with its inode and
-    /// device (for `syncfs`, which covers one filesystem).
-    pub fn current_files(&self) -> io::Result<Vec<(PathBuf, u64, u64)>> {
-        let mut paths = Vec::new();
-        walk(&self.watch, &mut paths)?;
-        let mut out = Vec::with_capacity(paths.len());
-        for p in paths {
-            match std::fs::symlink_metadata(&p) {
-                Ok(m) if m.is_file() => out.push((p, m.ino(), m.dev())),
-                Ok(_) => {}
-                // Removed since the listing: nothing to copy.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+    /// An empty shadow, never durable: a file the oracle never saw.
+    pub fn fresh(&self) -> FileShadow {
+        FileShadow::new(self.page_size, false, Vec::new(), self.initial_durable)
     }
 
-    /// The shadows, with an (empty, non-durable) entry for every file created
-    /// during the run that no sync covered, so the caller sees every file.
-    pub fn finish(mut self) -> BTreeMap<PathBuf, FileShadow> {
-        if let Ok(now) = self.current_files() {
-            for (abs, _, _) in now {
-                if let Some(rel) = self.relative(&abs) {
-                    self.shadow(&rel);
-                }
-            }
-        }
-        self.files
+    /// The shadow of `id` (an empty one, never durable, for a file no sync
+    /// covered and that did not exist at start).
+    pub fn take(&mut self, id: FileId) -> FileShadow {
+        let fresh = FileShadow::new(self.page_size, false, Vec::new(), self.initial_durable);
+        self.shadows.remove(&id).unwrap_or(fresh)
     }
 }
 
@@ -307,23 +208,24 @@ mod tests {
     #[test]
     fn copies_read_the_file_and_whole_copies_set_the_size() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("f"), vec![b'a'; 10]).unwrap();
-        let mut store = ShadowStore::snapshot(dir.path(), 4, true).unwrap();
-        let abs = store.watch_dir().join("f");
+        let abs = dir.path().join("f");
+        std::fs::write(&abs, vec![b'a'; 10]).unwrap();
+        let f = File::open(&abs).unwrap();
+        let id = FileId(1);
+        let mut store = ShadowStore::snapshot([(id, &f)], 4, true, |_| "f".into()).unwrap();
         std::fs::write(&abs, b"0123456789abcdef").unwrap();
-        let ino = std::fs::metadata(&abs).unwrap().ino();
-        let r = store.copy_range(&abs, ino, Source::Path, 4, 4).unwrap().unwrap();
-        assert_eq!((r.offset, r.len), (4, 4));
-        assert_eq!(store.copy_range(&abs, ino + 1, Source::Path, 0, 4).unwrap(), None, "another inode");
-        assert_eq!(store.copy_range(Path::new("/etc/hostname"), 1, Source::Path, 0, 4).unwrap(), None);
-        let f = &store.files[Path::new("f")];
-        assert_eq!(f.content, b"aaaa4567aa");
-        assert_eq!(f.durable_size, Some(10));
-        let r = store.copy_whole(&abs, ino, Source::Path).unwrap().unwrap();
-        assert_eq!(r.size, Some(16));
-        let out = store.finish();
-        assert_eq!(out[Path::new("f")].content, b"0123456789abcdef");
-        assert_eq!(out[Path::new("f")].durable_size, Some(16));
-        assert_eq!(out[Path::new("f")].copied_pages.len(), 4);
+        assert_eq!(store.copy_range(id, &f, 4, 4).unwrap(), 4);
+        assert_eq!(store.copy_range(id, &f, 14, 4).unwrap(), 2, "clipped at the end");
+        let s = store.take(id);
+        assert_eq!(s.content, b"aaaa4567aa\0\0\0\0ef");
+        assert_eq!(s.durable_size, Some(10));
+        let mut store = ShadowStore::snapshot([(id, &f)], 4, true, |_| "f".into()).unwrap();
+        assert_eq!(store.copy_whole(id, &f).unwrap(), 16);
+        let s = store.take(id);
+        assert_eq!(s.content, b"0123456789abcdef");
+        assert_eq!(s.durable_size, Some(16));
+        assert_eq!(s.copied_pages.len(), 4);
+        let other = store.take(FileId(2));
+        assert!(!other.existed_at_start && other.durable_size.is_none() && other.content.is_empty());
     }
 }

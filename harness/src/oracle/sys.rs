@@ -1,5 +1,8 @@
 //! Raw kernel interfaces the oracle needs: ptrace requests, wait, seccomp and
-//! BPF constants, `PTRACE_GET_SYSCALL_INFO`, pidfds and `kcmp`.
+//! BPF constants, `PTRACE_GET_SYSCALL_INFO`, pidfds and `kcmp`, reads of a
+//! tracee's memory (`process_vm_readv`), and the `*at` calls and
+//! `FS_IOC_GETFLAGS` the namespace bookkeeping makes on its held
+//! descriptors.
 //!
 //! The constants are spelled out here from the kernel's uapi headers
 //! (`linux/ptrace.h`, `linux/seccomp.h`, `linux/audit.h`, `linux/filter.h`,
@@ -65,6 +68,7 @@ pub const BPF_RET_K: u16 = 0x06;
 // Offsets in `struct seccomp_data { int nr; __u32 arch; __u64 ip; __u64 args[6]; }`.
 pub const SECCOMP_DATA_NR: u32 = 0;
 pub const SECCOMP_DATA_ARCH: u32 = 4;
+pub const SECCOMP_DATA_ARGS: u32 = 16;
 
 // prctl(2).
 pub const PR_SET_PDEATHSIG: libc::c_int = 1;
@@ -236,6 +240,111 @@ pub fn same_address_space(a: pid_t, b: pid_t) -> Option<bool> {
         None
     } else {
         Some(r == 0)
+    }
+}
+
+/// Read up to `buf.len()` bytes of a tracee's memory at `addr`. The remote
+/// range is split at page boundaries, so a read that runs into an unmapped
+/// page returns what lies before it (the kernel never splits one iovec):
+/// a string near the end of a mapping is still read. Returns the bytes read.
+pub fn read_remote(tid: pid_t, addr: u64, buf: &mut [u8], page: u64) -> io::Result<usize> {
+    let mut remote = Vec::new();
+    let (mut at, mut done) = (addr, 0usize);
+    while done < buf.len() {
+        let to_page_end = (page - at % page) as usize;
+        let len = to_page_end.min(buf.len() - done);
+        remote.push(libc::iovec { iov_base: at as *mut libc::c_void, iov_len: len });
+        done += len;
+        at = at.wrapping_add(len as u64);
+    }
+    let local = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // SAFETY: `local` covers exactly `buf`, which we own mutably; the remote
+    // iovecs are only addresses in the tracee, never dereferenced here (a bad
+    // one makes the call fail with EFAULT or stop early).
+    let n = unsafe { libc::process_vm_readv(tid, &local, 1, remote.as_ptr(), remote.len() as libc::c_ulong, 0) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+fn cpath(name: &[u8]) -> io::Result<std::ffi::CString> {
+    std::ffi::CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// `fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW)` (`name` empty: the fd
+/// itself, `AT_EMPTY_PATH`). `Ok(None)`: no such entry.
+pub fn lstat_at(dir: std::os::fd::BorrowedFd<'_>, name: &[u8]) -> io::Result<Option<libc::stat>> {
+    use std::os::fd::AsRawFd;
+    let c = cpath(name)?;
+    let flags = libc::AT_SYMLINK_NOFOLLOW | if name.is_empty() { libc::AT_EMPTY_PATH } else { 0 };
+    // SAFETY: an all-zero `stat` is a valid value of the plain C struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is NUL-terminated and `st` a valid out-pointer.
+    if unsafe { libc::fstatat(dir.as_raw_fd(), c.as_ptr(), &mut st, flags) } == 0 {
+        return Ok(Some(st));
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => Ok(None),
+        _ => Err(e),
+    }
+}
+
+/// `stat` or `lstat` of a path. `Ok(None)`: it does not resolve.
+pub fn stat_path(path: &[u8], follow: bool) -> io::Result<Option<libc::stat>> {
+    let c = cpath(path)?;
+    // SAFETY: an all-zero `stat` is a valid value of the plain C struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+    // SAFETY: `c` is NUL-terminated and `st` a valid out-pointer.
+    if unsafe { libc::fstatat(libc::AT_FDCWD, c.as_ptr(), &mut st, flags) } == 0 {
+        return Ok(Some(st));
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ELOOP) | Some(libc::ENAMETOOLONG) => Ok(None),
+        _ => Err(e),
+    }
+}
+
+/// `openat(dirfd, name, flags | O_CLOEXEC)`; `dir` `None`: a path relative
+/// to the cwd or absolute.
+pub fn open_at(
+    dir: Option<std::os::fd::BorrowedFd<'_>>,
+    name: &[u8],
+    flags: libc::c_int,
+) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let c = cpath(name)?;
+    let dirfd = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+    // SAFETY: `c` is NUL-terminated; a non-negative result is a new fd we own.
+    let fd = unsafe { libc::openat(dirfd, c.as_ptr(), flags | libc::O_CLOEXEC) };
+    if fd < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        // SAFETY: fresh descriptor from openat.
+        Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+    }
+}
+
+// uapi linux/fs.h: inode flags of FS_IOC_GETFLAGS.
+pub const FS_IOC_GETFLAGS: libc::c_ulong = 0x8008_6601;
+pub const FS_SYNC_FL: libc::c_long = 0x0000_0008;
+pub const FS_DIRSYNC_FL: libc::c_long = 0x0001_0000;
+
+/// The inode flags (`FS_IOC_GETFLAGS`), 0 where the filesystem has none.
+pub fn inode_flags(fd: std::os::fd::BorrowedFd<'_>) -> libc::c_long {
+    use std::os::fd::AsRawFd;
+    let mut flags: libc::c_long = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes one long (the kernel writes an int into
+    // it; the rest stays 0) to a pointer we own.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), FS_IOC_GETFLAGS, &mut flags as *mut libc::c_long) };
+    if r == 0 {
+        flags & 0xffff_ffff
+    } else {
+        0
     }
 }
 

@@ -11,7 +11,11 @@ use crate::vocab::CrashWhen;
 
 /// The syscalls the filter sends to the tracer: the syncs, the calls that
 /// change the address space (for the maps cache), `ftruncate` (a crash-point
-/// kind), `exit_group`, and `io_uring_setup` (refused).
+/// kind), `exit_group`, `io_uring_setup` (refused), and the calls that change
+/// the watched tree's namespace or file sizes (`open*` with `O_CREAT`,
+/// `O_TRUNC`, `O_TMPFILE` or a sync flag, `mkdir*`, `link*`, `rename*`, the
+/// write family, ...) or that the oracle must refuse (`copy_file_range`,
+/// `sendfile`, `splice`, cloning `ioctl`s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TracedSyscall {
@@ -30,10 +34,73 @@ pub enum TracedSyscall {
     Ftruncate,
     ExitGroup,
     IoUringSetup,
+    Open,
+    Openat,
+    Openat2,
+    Creat,
+    Mkdir,
+    Mkdirat,
+    Mknod,
+    Mknodat,
+    Symlink,
+    Symlinkat,
+    Link,
+    Linkat,
+    Unlink,
+    Unlinkat,
+    Rmdir,
+    Rename,
+    Renameat,
+    Renameat2,
+    Truncate,
+    Fallocate,
+    Write,
+    Pwrite64,
+    Writev,
+    Pwritev,
+    Pwritev2,
+    CopyFileRange,
+    Sendfile,
+    Splice,
+    Ioctl,
 }
 
+/// When the filter traps a syscall: always, or only for some argument
+/// values (checked in the filter, so the other calls cost no stop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trap {
+    Always,
+    /// The low 32 bits of argument `arg` have a bit of `mask` set.
+    AnyBit {
+        arg: u8,
+        mask: u32,
+    },
+    /// The low 32 bits of argument `arg` are one of `values`.
+    OneOf {
+        arg: u8,
+        values: &'static [u32],
+    },
+}
+
+/// `open` flags that make an open matter to the namespace (create,
+/// truncate, unnamed file) or to durability (synchronous writes through the
+/// fd): `O_CREAT | O_TRUNC | __O_TMPFILE | O_DSYNC` (`O_SYNC` includes the
+/// `O_DSYNC` bit). Not `O_TMPFILE` itself, which includes `O_DIRECTORY`:
+/// every `opendir` would stop.
+pub const OPEN_FLAGS_TRAPPED: u32 = 0o100 | 0o1000 | 0o20000000 | 0o10000;
+
+/// The `ioctl` requests the oracle looks at (uapi `linux/fs.h`): the three
+/// that share or move extents between files (refused) and the two that can
+/// set `FS_SYNC_FL`/`FS_DIRSYNC_FL` (the flags are read again after them).
+pub const FICLONE: u32 = 0x4004_9409;
+pub const FICLONERANGE: u32 = 0x4020_940d;
+pub const FIDEDUPERANGE: u32 = 0xc018_9436;
+pub const FS_IOC_SETFLAGS: u32 = 0x4008_6602;
+pub const FS_IOC_FSSETXATTR: u32 = 0x401c_5820;
+const IOCTLS_TRAPPED: [u32; 5] = [FICLONE, FICLONERANGE, FIDEDUPERANGE, FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR];
+
 impl TracedSyscall {
-    pub const ALL: [TracedSyscall; 15] = [
+    pub const ALL: [TracedSyscall; 44] = [
         TracedSyscall::Msync,
         TracedSyscall::Fsync,
         TracedSyscall::Fdatasync,
@@ -49,6 +116,35 @@ impl TracedSyscall {
         TracedSyscall::Ftruncate,
         TracedSyscall::ExitGroup,
         TracedSyscall::IoUringSetup,
+        TracedSyscall::Open,
+        TracedSyscall::Openat,
+        TracedSyscall::Openat2,
+        TracedSyscall::Creat,
+        TracedSyscall::Mkdir,
+        TracedSyscall::Mkdirat,
+        TracedSyscall::Mknod,
+        TracedSyscall::Mknodat,
+        TracedSyscall::Symlink,
+        TracedSyscall::Symlinkat,
+        TracedSyscall::Link,
+        TracedSyscall::Linkat,
+        TracedSyscall::Unlink,
+        TracedSyscall::Unlinkat,
+        TracedSyscall::Rmdir,
+        TracedSyscall::Rename,
+        TracedSyscall::Renameat,
+        TracedSyscall::Renameat2,
+        TracedSyscall::Truncate,
+        TracedSyscall::Fallocate,
+        TracedSyscall::Write,
+        TracedSyscall::Pwrite64,
+        TracedSyscall::Writev,
+        TracedSyscall::Pwritev,
+        TracedSyscall::Pwritev2,
+        TracedSyscall::CopyFileRange,
+        TracedSyscall::Sendfile,
+        TracedSyscall::Splice,
+        TracedSyscall::Ioctl,
     ];
 
     /// The x86_64 syscall number.
@@ -69,6 +165,35 @@ impl TracedSyscall {
             TracedSyscall::Ftruncate => libc::SYS_ftruncate,
             TracedSyscall::ExitGroup => libc::SYS_exit_group,
             TracedSyscall::IoUringSetup => libc::SYS_io_uring_setup,
+            TracedSyscall::Open => libc::SYS_open,
+            TracedSyscall::Openat => libc::SYS_openat,
+            TracedSyscall::Openat2 => libc::SYS_openat2,
+            TracedSyscall::Creat => libc::SYS_creat,
+            TracedSyscall::Mkdir => libc::SYS_mkdir,
+            TracedSyscall::Mkdirat => libc::SYS_mkdirat,
+            TracedSyscall::Mknod => libc::SYS_mknod,
+            TracedSyscall::Mknodat => libc::SYS_mknodat,
+            TracedSyscall::Symlink => libc::SYS_symlink,
+            TracedSyscall::Symlinkat => libc::SYS_symlinkat,
+            TracedSyscall::Link => libc::SYS_link,
+            TracedSyscall::Linkat => libc::SYS_linkat,
+            TracedSyscall::Unlink => libc::SYS_unlink,
+            TracedSyscall::Unlinkat => libc::SYS_unlinkat,
+            TracedSyscall::Rmdir => libc::SYS_rmdir,
+            TracedSyscall::Rename => libc::SYS_rename,
+            TracedSyscall::Renameat => libc::SYS_renameat,
+            TracedSyscall::Renameat2 => libc::SYS_renameat2,
+            TracedSyscall::Truncate => libc::SYS_truncate,
+            TracedSyscall::Fallocate => libc::SYS_fallocate,
+            TracedSyscall::Write => libc::SYS_write,
+            TracedSyscall::Pwrite64 => libc::SYS_pwrite64,
+            TracedSyscall::Writev => libc::SYS_writev,
+            TracedSyscall::Pwritev => libc::SYS_pwritev,
+            TracedSyscall::Pwritev2 => libc::SYS_pwritev2,
+            TracedSyscall::CopyFileRange => libc::SYS_copy_file_range,
+            TracedSyscall::Sendfile => libc::SYS_sendfile,
+            TracedSyscall::Splice => libc::SYS_splice,
+            TracedSyscall::Ioctl => libc::SYS_ioctl,
         }
     }
 
@@ -89,6 +214,45 @@ impl TracedSyscall {
             TracedSyscall::Ftruncate => "ftruncate",
             TracedSyscall::ExitGroup => "exit_group",
             TracedSyscall::IoUringSetup => "io_uring_setup",
+            TracedSyscall::Open => "open",
+            TracedSyscall::Openat => "openat",
+            TracedSyscall::Openat2 => "openat2",
+            TracedSyscall::Creat => "creat",
+            TracedSyscall::Mkdir => "mkdir",
+            TracedSyscall::Mkdirat => "mkdirat",
+            TracedSyscall::Mknod => "mknod",
+            TracedSyscall::Mknodat => "mknodat",
+            TracedSyscall::Symlink => "symlink",
+            TracedSyscall::Symlinkat => "symlinkat",
+            TracedSyscall::Link => "link",
+            TracedSyscall::Linkat => "linkat",
+            TracedSyscall::Unlink => "unlink",
+            TracedSyscall::Unlinkat => "unlinkat",
+            TracedSyscall::Rmdir => "rmdir",
+            TracedSyscall::Rename => "rename",
+            TracedSyscall::Renameat => "renameat",
+            TracedSyscall::Renameat2 => "renameat2",
+            TracedSyscall::Truncate => "truncate",
+            TracedSyscall::Fallocate => "fallocate",
+            TracedSyscall::Write => "write",
+            TracedSyscall::Pwrite64 => "pwrite64",
+            TracedSyscall::Writev => "writev",
+            TracedSyscall::Pwritev => "pwritev",
+            TracedSyscall::Pwritev2 => "pwritev2",
+            TracedSyscall::CopyFileRange => "copy_file_range",
+            TracedSyscall::Sendfile => "sendfile",
+            TracedSyscall::Splice => "splice",
+            TracedSyscall::Ioctl => "ioctl",
+        }
+    }
+
+    /// When the filter traps it.
+    pub fn trap(self) -> Trap {
+        match self {
+            TracedSyscall::Open => Trap::AnyBit { arg: 1, mask: OPEN_FLAGS_TRAPPED },
+            TracedSyscall::Openat => Trap::AnyBit { arg: 2, mask: OPEN_FLAGS_TRAPPED },
+            TracedSyscall::Ioctl => Trap::OneOf { arg: 1, values: &IOCTLS_TRAPPED },
+            _ => Trap::Always,
         }
     }
 
@@ -116,15 +280,54 @@ impl TracedSyscall {
         )
     }
 
-    /// Is it one the oracle lists as a [`SyncEvent`]? (The address-space
-    /// calls other than `munmap` are only bookkeeping for the maps cache;
-    /// `exit_group` and `io_uring_setup` end the run.)
+    /// Is it one the oracle always lists as a [`SyncEvent`]? (The
+    /// address-space calls other than `munmap` are only bookkeeping for the
+    /// maps cache; `exit_group` and `io_uring_setup` end the run; the
+    /// namespace calls are listed only when they concern a watched file, see
+    /// [`TracedSyscall::is_namespace`].)
     pub(super) fn recorded(self) -> bool {
         match self {
-            TracedSyscall::Munmap => true,
+            TracedSyscall::Munmap | TracedSyscall::Ftruncate => true,
             TracedSyscall::ExitGroup | TracedSyscall::IoUringSetup => false,
+            s if s.is_namespace() => false,
             s => !s.changes_maps(),
         }
+    }
+
+    /// Is it looked at for the namespace trace: a call that can create,
+    /// name, remove or resize a watched file, write to one, or must be
+    /// refused when it touches one? (`ftruncate` is one too, besides being
+    /// a crash-point kind.)
+    pub fn is_namespace(self) -> bool {
+        !(self.is_sync()
+            || self.changes_maps()
+            || matches!(self, TracedSyscall::ExitGroup | TracedSyscall::IoUringSetup))
+    }
+
+    /// Is it a sync (may make something durable)?
+    pub fn is_sync(self) -> bool {
+        matches!(
+            self,
+            TracedSyscall::Msync
+                | TracedSyscall::Fsync
+                | TracedSyscall::Fdatasync
+                | TracedSyscall::SyncFileRange
+                | TracedSyscall::Syncfs
+                | TracedSyscall::Sync
+        )
+    }
+
+    /// The write family: a write may change a size, and is a sync through
+    /// an `O_SYNC`/`O_DSYNC` descriptor.
+    pub fn is_write(self) -> bool {
+        matches!(
+            self,
+            TracedSyscall::Write
+                | TracedSyscall::Pwrite64
+                | TracedSyscall::Writev
+                | TracedSyscall::Pwritev
+                | TracedSyscall::Pwritev2
+        )
     }
 }
 

@@ -7,7 +7,14 @@
 //!
 //! A call under way is `Task::call`: set at the seccomp stop, cleared at the
 //! syscall-exit stop. Its presence is what makes `resume` use
-//! `PTRACE_SYSCALL` (to get that exit stop) instead of `PTRACE_CONT`.
+//! `PTRACE_SYSCALL` (to get that exit stop) instead of `PTRACE_CONT`. A
+//! namespace call that turns out not to concern the watched tree (a `write`
+//! to a pipe) sets none: it costs one stop, not two.
+//!
+//! The namespace calls (`tracer/namespace.rs`) are recorded at their exit
+//! stop, also while the run is being killed: a call that completed changed
+//! the tree, whatever happens next. A call the kill caught inside the
+//! kernel is settled at the end by looking at the tree.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -18,14 +25,16 @@ use libc::pid_t;
 
 use super::address_space::{Clobber, Space};
 use super::launch::{self, Prepared};
+use super::namespace_log::NamespaceLog;
 use super::shadow::ShadowStore;
 use super::sys::{self, SyscallInfo, WaitStatus};
 use super::{
     CrashHit, CrashSyscall, NoGuarantee, OracleConfig, OracleError, OracleOutcome, SyncEffect, SyncEvent,
-    SyscallResult, TraceControl, TraceStats, TracedSyscall, WriterEnd,
+    SyscallResult, TraceControl, TraceStats, TracedSyscall, WriterEnd, MAX_EVENTS,
 };
 use crate::vocab::CrashWhen;
 
+mod namespace;
 mod sync_copy;
 
 const OPTIONS: u64 = sys::PTRACE_O_TRACESYSGOOD
@@ -56,6 +65,9 @@ struct Call {
     busy: Vec<Clobber>,
     /// fd syncs: (dev, inode) the fd named at entry.
     fd_ident: Option<(u64, u64)>,
+    /// A namespace call that concerns the watched tree: what its entry
+    /// stop saw.
+    ns: Option<Box<namespace::NsCall>>,
 }
 
 struct Task {
@@ -77,6 +89,15 @@ struct Tracer<'a> {
     cfg: &'a OracleConfig,
     control: &'a TraceControl,
     store: Option<ShadowStore>,
+    ns: NamespaceLog,
+    /// Namespace calls the kill caught inside the kernel: (seq, tgid, call),
+    /// settled at the end.
+    ns_unfinished: Vec<(u64, pid_t, TracedSyscall, namespace::NsCall)>,
+    /// Some `open` asked for `O_SYNC`/`O_DSYNC`: writes to watched files
+    /// read their descriptor's flags from then on.
+    saw_sync_open: bool,
+    /// A refused call or an exceeded limit: the run was killed for it.
+    abort: Option<OracleError>,
     program: String,
     page: u64,
     launcher: pid_t,
@@ -129,6 +150,7 @@ pub(super) fn run(
     prepared: Prepared,
     cfg: &OracleConfig,
     control: &TraceControl,
+    ns: NamespaceLog,
     store: ShadowStore,
 ) -> Result<OracleOutcome, OracleError> {
     let launched = launch::fork_launcher(&prepared)?;
@@ -136,6 +158,10 @@ pub(super) fn run(
         cfg,
         control,
         store: Some(store),
+        ns,
+        ns_unfinished: Vec::new(),
+        saw_sync_open: false,
+        abort: None,
         program: prepared.display.clone(),
         page: crate::page_size::page_size(),
         launcher: launched.launcher,
@@ -243,6 +269,9 @@ impl Tracer<'_> {
         if let Some(pid) = self.io_uring {
             return Err(OracleError::IoUring { pid });
         }
+        if let Some(e) = self.abort.take() {
+            return Err(e);
+        }
         if !self.root_exec_seen {
             if self.cancelled {
                 return Err(OracleError::Cancelled);
@@ -271,13 +300,19 @@ impl Tracer<'_> {
                 }
             }
         };
-        let store = self.store.take().expect("the store lives until the outcome");
+        self.settle_unfinished()?;
+        if let Some(e) = self.abort.take() {
+            return Err(e);
+        }
+        let (files, namespace, inodes) = self.end_images()?;
         Ok(OracleOutcome {
             writer_pid: self.root,
             launcher_pid: self.launcher,
             end,
             events: std::mem::take(&mut self.events),
-            files: store.finish(),
+            files,
+            namespace,
+            inodes,
             page_size: self.page,
             processes: self.processes.clone(),
             threads: self.threads,
@@ -453,10 +488,20 @@ impl Tracer<'_> {
         if let Some(i) = call.event {
             self.events[i].result = SyscallResult::InFlight;
             self.events[i].effect = match call.sys {
-                TracedSyscall::Munmap | TracedSyscall::Ftruncate => SyncEffect::NotASync,
+                s if !s.is_sync() => SyncEffect::NotASync,
                 _ => SyncEffect::NoGuarantee(NoGuarantee::InFlight),
             };
         }
+        if let Some(ns) = call.ns {
+            self.ns_unfinished.push((Self::seq_of(call.event), tgid, call.sys, *ns));
+        }
+    }
+
+    /// The number of a traced call in the namespace trace: its
+    /// [`SyncEvent`]'s `seq`, which is its index (every call that emits
+    /// namespace events is listed).
+    fn seq_of(event: Option<usize>) -> u64 {
+        event.map_or(u64::MAX, |i| i as u64)
     }
 
     fn resume(&mut self, tid: pid_t, sig: i32) -> Result<(), OracleError> {
@@ -479,6 +524,9 @@ impl Tracer<'_> {
         task.state = TaskState::Held;
         task.interrupted = false;
         if self.killing {
+            if event == 0 && sig == libc::SIGTRAP | 0x80 {
+                self.ns_exit_while_killing(tid)?;
+            }
             let _ = sys::kill(tid, libc::SIGKILL);
             return Ok(());
         }
@@ -569,6 +617,27 @@ impl Tracer<'_> {
             }
             _ => {}
         }
+        let ns = if sys.is_namespace() {
+            match self.ns_enter(tid, tgid, sys, &args)? {
+                namespace::NsEnter::Refused => return Ok(()),
+                namespace::NsEnter::Track(c) => Some(c),
+                // Not about the watched tree: no exit stop unless the call
+                // is listed anyway (ftruncate, a crash-point kind).
+                namespace::NsEnter::Ignore if !sys.recorded() => return self.resume(tid, 0),
+                namespace::NsEnter::Ignore => None,
+            }
+        } else {
+            None
+        };
+        if (sys.recorded() || ns.is_some()) && self.events.len() >= MAX_EVENTS {
+            self.abort = Some(OracleError::Limit {
+                what: "traced calls",
+                limit: MAX_EVENTS as u64,
+                detail: format!("the writer {} made more syncs and calls on watched files", self.program),
+            });
+            self.start_killing();
+            return Ok(());
+        }
         let counts = match &self.cfg.crash {
             Some(c) => CrashSyscall::of(sys).is_some_and(|k| c.kinds.contains(&k)),
             None => CrashSyscall::of(sys).is_some(),
@@ -577,7 +646,7 @@ impl Tracer<'_> {
             self.counted += 1;
             self.counted
         });
-        let event = sys.recorded().then(|| {
+        let event = (sys.recorded() || ns.is_some()).then(|| {
             self.events.push(SyncEvent {
                 seq: self.events.len() as u64,
                 pid: tgid,
@@ -601,7 +670,7 @@ impl Tracer<'_> {
             }
         }
         let mut call =
-            Call { sys, args, event, ordinal, restarting: false, space_gen: 0, busy: Vec::new(), fd_ident: None };
+            Call { sys, args, event, ordinal, restarting: false, space_gen: 0, busy: Vec::new(), fd_ident: None, ns };
         match sys {
             s if s.changes_maps() => {
                 let clobber = Clobber::of(sys, &args, self.page);
@@ -636,7 +705,9 @@ impl Tracer<'_> {
                     .as_ref()
                     .is_some_and(|c| nr as i64 == c.sys.nr() || nr as i64 == libc::SYS_restart_syscall);
                 if !same {
-                    if let Some(call) = task.call.take() {
+                    if let Some(mut call) = task.call.take() {
+                        // It returned EINTR: it changed nothing.
+                        call.ns = None;
                         let ev = call.event;
                         self.call_in_flight(tid, tgid, call);
                         if let Some(i) = ev {
@@ -680,7 +751,7 @@ impl Tracer<'_> {
                 self.space_of(tgid).call_ended(tid);
                 SyncEffect::NotASync
             }
-            TracedSyscall::Ftruncate => SyncEffect::NotASync,
+            s if !s.is_sync() => SyncEffect::NotASync,
             _ if !ok => SyncEffect::NoGuarantee(NoGuarantee::Failed),
             TracedSyscall::SyncFileRange => SyncEffect::NoGuarantee(NoGuarantee::SyncFileRange),
             TracedSyscall::Msync => self.after_msync(tid, tgid, &call)?,
@@ -692,6 +763,10 @@ impl Tracer<'_> {
         if call.sys == TracedSyscall::Msync {
             self.space_of(tgid).msync_ended();
         }
+        let effect = match call.ns.take() {
+            Some(ns) if ok => self.ns_exit(tid, tgid, &call, *ns, rval, true)?.unwrap_or(effect),
+            _ => effect,
+        };
         if let Some(i) = call.event {
             self.events[i].effect = effect;
         }

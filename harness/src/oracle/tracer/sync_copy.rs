@@ -1,7 +1,10 @@
 //! What a completed sync makes durable: the tracer's copies into the
 //! durable shadow after a successful `msync(MS_SYNC)`, `fsync`/`fdatasync`,
-//! `syncfs` or `sync`, and the cases where it cannot tell what was synced
-//! (ambiguous: nothing is trusted). A part of the tracer (its child module:
+//! `syncfs` or `sync`, the namespace events they are (`SyncData`,
+//! `SyncFile`, `SyncDir`, `SyncAll`), and the cases where it cannot tell
+//! what was synced (ambiguous: nothing is trusted). Files are found by
+//! `(dev, inode)` among the ones the namespace log holds, and read through
+//! its descriptors. A part of the tracer (its child module:
 //! it works on the tracer's state), apart from the ptrace loop.
 
 use std::path::PathBuf;
@@ -9,13 +12,33 @@ use std::path::PathBuf;
 use libc::pid_t;
 
 use super::{fd_ident, Call, Tracer};
+use crate::namespace::trace::{FileId, FileKind, NsOp};
 use crate::oracle::maps;
-use crate::oracle::shadow::{ShadowStore, Source};
-use crate::oracle::{CopiedRange, NoGuarantee, OracleError, SyncEffect};
+use crate::oracle::{CopiedRange, NoGuarantee, OracleError, SyncEffect, TracedSyscall};
 
 impl Tracer<'_> {
-    fn store(&mut self) -> &mut ShadowStore {
-        self.store.as_mut().expect("the store lives until the outcome")
+    /// Copy `[offset, offset + len)` of a known regular file into its
+    /// shadow. `Err`: the message for an ambiguous sync.
+    pub(super) fn copy_range_of(&mut self, id: FileId, offset: u64, len: u64) -> Result<CopiedRange, String> {
+        let store = self.store.as_mut().expect("the store lives until the outcome");
+        match store.copy_range(id, self.ns.file(id), offset, len) {
+            Ok(n) => {
+                let path = self.ns.path_of(id).unwrap_or_default();
+                Ok(CopiedRange { file: id, path, offset, len: n, size: None })
+            }
+            Err(e) => Err(format!("cannot read {} to copy it: {e}", self.ns.describe(id))),
+        }
+    }
+
+    fn copy_whole_of(&mut self, id: FileId) -> Result<CopiedRange, String> {
+        let store = self.store.as_mut().expect("the store lives until the outcome");
+        match store.copy_whole(id, self.ns.file(id)) {
+            Ok(n) => {
+                let path = self.ns.path_of(id).unwrap_or_default();
+                Ok(CopiedRange { file: id, path, offset: 0, len: n, size: Some(n) })
+            }
+            Err(e) => Err(format!("cannot read {} to copy it: {e}", self.ns.describe(id))),
+        }
     }
 
     pub(super) fn after_msync(&mut self, tid: pid_t, tgid: pid_t, call: &Call) -> Result<SyncEffect, OracleError> {
@@ -53,22 +76,53 @@ impl Tracer<'_> {
         };
         let mut copied = Vec::new();
         let mut failure = None;
+        let mut synced: Vec<FileId> = Vec::new();
         for piece in maps::resolve(&mappings, addr, end) {
-            if piece.mapping.deleted {
-                continue;
-            }
             let m = piece.mapping;
-            match self.store().copy_range(&m.path, m.inode, Source::Path, piece.file_offset, piece.len) {
-                Ok(Some(r)) => copied.push(r),
-                Ok(None) => {}
-                Err(e) => failure = Some(format!("cannot read {} to copy it: {e}", m.path.display())),
+            // A file the oracle does not hold is outside the watched tree.
+            let Some(id) = self.ns.lookup_mapped(m.dev, m.inode).filter(|&id| self.ns.is_regular(id)) else {
+                continue;
+            };
+            match self.copy_range_of(id, piece.file_offset, piece.len) {
+                Ok(r) => {
+                    copied.push(r);
+                    if !synced.contains(&id) {
+                        synced.push(id);
+                    }
+                }
+                Err(e) => failure = Some(e),
             }
         }
         self.space_of(tgid).maps = Some(mappings);
+        // msync of a range is vfs_fsync_range(.., datasync=1): the file's
+        // size at this moment is durable with the data, whatever the range.
+        for id in synced {
+            self.sync_data(call, id, NsOp::SyncData { file: id, size: 0 });
+        }
         Ok(self.record_copies(call, copied, failure))
     }
 
-    fn record_copies(&mut self, call: &Call, copied: Vec<CopiedRange>, failure: Option<String>) -> SyncEffect {
+    /// Emit `op` (a [`NsOp::SyncData`] or [`NsOp::SyncFile`]) with the
+    /// file's size now.
+    pub(super) fn sync_data(&mut self, call: &Call, id: FileId, op: NsOp) {
+        let size = match self.ns.size_now(id) {
+            Ok(s) => s,
+            // Unreadable now: the size the trace last recorded.
+            Err(_) => self.ns.recorded_size(id),
+        };
+        let op = match op {
+            NsOp::SyncFile { .. } => NsOp::SyncFile { file: id, size },
+            _ => NsOp::SyncData { file: id, size },
+        };
+        self.ns.emit(Self::seq_of(call.event), call.sys.name(), op);
+    }
+
+    pub(super) fn record_copies(
+        &mut self,
+        call: &Call,
+        copied: Vec<CopiedRange>,
+        failure: Option<String>,
+    ) -> SyncEffect {
         self.stats.bytes_copied += copied.iter().map(|c| c.len).sum::<u64>();
         let effect = match (&failure, copied.is_empty()) {
             (Some(f), true) => ambiguous(f),
@@ -89,22 +143,34 @@ impl Tracer<'_> {
         if now.is_none() || now != call.fd_ident {
             return Ok(ambiguous(&format!("fd {fd} named another file at entry and at exit")));
         }
-        let (_, inode) = now.expect("checked");
-        let Ok(path) = std::fs::read_link(&link) else {
-            return Ok(ambiguous(&format!("cannot read the link {}", link.display())));
-        };
-        if let Some(i) = call.event {
-            self.events[i].file = Some(path.clone());
+        if let (Some(i), Ok(path)) = (call.event, std::fs::read_link(&link)) {
+            self.events[i].file = Some(path);
         }
-        if self.store().relative(&path).is_none() {
+        let Some(id) = self.ns.lookup(now.expect("checked")) else {
             return Ok(SyncEffect::NoGuarantee(NoGuarantee::NothingWatched));
+        };
+        match self.ns.kind(id) {
+            FileKind::Directory => {
+                // fsync(2): the entries of the directory are durable.
+                self.ns.emit(Self::seq_of(call.event), call.sys.name(), NsOp::SyncDir { dir: id });
+                return Ok(SyncEffect::EntriesSynced);
+            }
+            FileKind::Symlink { .. } => return Ok(SyncEffect::NoGuarantee(NoGuarantee::NothingWatched)),
+            FileKind::Regular => {}
         }
         self.stop_world(tid)?;
-        let (copied, failure) = match self.store().copy_whole(&path, inode, Source::ProcFd(&link)) {
-            Ok(Some(r)) => (vec![r], None),
-            Ok(None) => (Vec::new(), Some(format!("{} is no longer the file fd {fd} named", path.display()))),
-            Err(e) => (Vec::new(), Some(format!("cannot read {} to copy it: {e}", path.display()))),
+        let (copied, failure) = match self.copy_whole_of(id) {
+            Ok(r) => (vec![r], None),
+            Err(e) => (Vec::new(), Some(e)),
         };
+        if failure.is_none() {
+            let op = if call.sys == TracedSyscall::Fsync {
+                NsOp::SyncFile { file: id, size: 0 }
+            } else {
+                NsOp::SyncData { file: id, size: 0 }
+            };
+            self.sync_data(call, id, op);
+        }
         Ok(self.record_copies(call, copied, failure))
     }
 
@@ -118,7 +184,10 @@ impl Tracer<'_> {
         self.copy_watched(tid, call, Some(dev))
     }
 
-    /// Copy every file under the watched directory (on device `dev`, if given).
+    /// Copy every regular file the oracle holds (on device `dev`, if given:
+    /// `syncfs` covers one filesystem), unlinked ones included (an unlink
+    /// that is not durable brings them back). A `sync`, or a `syncfs` of the
+    /// watched directory's filesystem, is a [`NsOp::SyncAll`].
     pub(super) fn copy_watched(
         &mut self,
         tid: pid_t,
@@ -126,26 +195,26 @@ impl Tracer<'_> {
         dev: Option<u64>,
     ) -> Result<SyncEffect, OracleError> {
         self.stop_world(tid)?;
-        let files = match self.store().current_files() {
-            Ok(f) => f,
-            Err(e) => {
-                let dir = self.store().watch_dir().display().to_string();
-                return Ok(ambiguous(&format!("cannot list {dir}: {e}")));
-            }
-        };
         let mut copied = Vec::new();
         let mut failure = None;
-        for (path, inode, file_dev) in files {
-            if dev.is_some_and(|d| d != file_dev) {
+        for id in self.ns.regular_files() {
+            if dev.is_some_and(|d| d != self.ns.trace_file_dev(id)) {
                 continue;
             }
-            match self.store().copy_whole(&path, inode, Source::Path) {
-                Ok(Some(r)) => copied.push(r),
-                Ok(None) => {}
-                Err(e) => failure = Some(format!("cannot read {} to copy it: {e}", path.display())),
+            match self.copy_whole_of(id) {
+                Ok(r) => copied.push(r),
+                Err(e) => failure = Some(e),
             }
         }
-        Ok(self.record_copies(call, copied, failure))
+        let all = dev.is_none_or(|d| d == self.ns.root_dev());
+        if all {
+            self.ns.emit(Self::seq_of(call.event), call.sys.name(), NsOp::SyncAll);
+        }
+        let effect = self.record_copies(call, copied, failure);
+        Ok(match effect {
+            SyncEffect::NoGuarantee(NoGuarantee::NothingWatched) if all => SyncEffect::EntriesSynced,
+            e => e,
+        })
     }
 }
 
