@@ -73,6 +73,15 @@ impl Mapping {
         Mapping::map(file, name, len, shared)
     }
 
+    /// The textbook start of a replacement file: `openat(O_RDWR|O_CREAT|O_TRUNC)`
+    /// (a new, empty file, or the old one emptied), `ftruncate` to `len`,
+    /// `mmap(MAP_SHARED)`.
+    pub fn create_truncated(name: &str, len: usize) -> Mapping {
+        let file = open_in_dir(name, true);
+        file.set_len(len as u64).unwrap_or_else(|e| die(&format!("cannot size {}: {e}", dir().join(name).display())));
+        Mapping::map(file, name, len, true)
+    }
+
     /// Map `len` bytes of `file` (which may be shorter: pages past its end
     /// fault with SIGBUS until it grows).
     pub fn map(file: std::fs::File, name: &str, len: usize, shared: bool) -> Mapping {
@@ -85,6 +94,16 @@ impl Mapping {
             die(&format!("mmap of {} failed: {}", dir().join(name).display(), std::io::Error::last_os_error()));
         }
         Mapping { file, ptr: ptr.cast(), len }
+    }
+
+    /// `munmap` now. (There is no `Drop`: the older examples never unmap, and
+    /// an unmap at their end would add a crash point to their runs.)
+    pub fn unmap(self) -> std::fs::File {
+        // SAFETY: the whole mapping, which nothing uses after this.
+        if unsafe { libc::munmap(self.ptr.cast(), self.len) } != 0 {
+            die(&format!("munmap failed: {}", std::io::Error::last_os_error()));
+        }
+        self.file
     }
 
     /// Store `bytes` at `offset` through the mapping.
