@@ -38,6 +38,7 @@
 //! | `segmented-log` | log in 4-page segment files; a new segment is created, `ftruncate`d, `fsync`ed, the directory `fsync`ed before use; record, `msync(MS_SYNC)`, ack | yes (first segment) | correct | never |
 //! | `segmented-log-no-dir-fsync` | the same, never fsyncing the directory | yes (first segment) | no | with `--fs-model posix`: a new segment's name is lost with every record acked in it |
 //! | `grow-ftruncate` | a file grown by `ftruncate` 2 pages at a time, a record in the first new page, `msync(MS_SYNC)` of it, ack | yes (the 1-page file) | correct (not for `sigbus`: its cut sets a length the checker rightly refuses) | never under `--fs-model posix`: msync is fdatasync, which makes the grown size durable (today's model misreports it: below) |
+//! | `sqlite-JOURNAL-SYNC` | SQLite (python3's `sqlite3`), `journal_mode` `delete` or `wal`, `synchronous` `off`, `normal`, `full` or `extra`, `mmap_size` 1 MiB; one row per transaction, ack after `commit()` | yes (the database) | correct: SQLite keeps every commit through a process crash | per SQLite's own promises (the checker requires only what the mode promises): `off` may corrupt (caught as `corrupt: ...`); `delete-full` may roll back its last commit (its journal's unlink, the commit point, is not followed by a directory fsync), which the checker allows; `delete-extra`, `wal-full`, `wal-extra` keep every acked commit |
 //!
 //! Under today's `power-loss` model (directory entries as they are at the
 //! crash, content durability keyed by path, a file's durable size raised
@@ -54,10 +55,14 @@
 //! ```text
 //! crashlab run --setup "$W atomic-replace setup" --writer "$W atomic-replace writer" \
 //!     --checker "$W atomic-replace checker" --crash power-loss --fs-model posix
+//! crashlab run --setup "$W sqlite-delete-full setup" --writer "$W sqlite-delete-full writer" \
+//!     --checker "$W sqlite-delete-full checker" --crash power-loss --fs-model posix
 //! ```
 //!
 //! The LMDB examples load the system's `liblmdb.so.0` (Debian: `liblmdb0`);
-//! `crashlab-workload lmdb version` prints its version.
+//! `crashlab-workload lmdb version` prints its version. The SQLite examples
+//! exec `python3 scenarios/workloads/sqlite_workload.py` (see `sqlite.rs`);
+//! `crashlab-workload sqlite-wal-full version` prints SQLite's version.
 
 mod atomic_replace;
 mod common;
@@ -67,6 +72,7 @@ mod lmdb;
 mod lmdb_ffi;
 mod segmented_log;
 mod shadow;
+mod sqlite;
 mod wal;
 
 use wal::Durability;
@@ -75,9 +81,10 @@ const USAGE: &str = "usage: crashlab-workload EXAMPLE setup [--records N]
        crashlab-workload EXAMPLE writer [--records N] [--pace-us MICROS]
        crashlab-workload EXAMPLE checker
 examples: wal, shadow, wal-ack-before-msync, wal-ms-async, wal-map-private, flag-before-payload, lmdb, lmdb-nosync,
-  atomic-replace, atomic-replace-no-dir-fsync, segmented-log, segmented-log-no-dir-fsync, grow-ftruncate
-(for lmdb*, --records counts transactions; for atomic-replace*, updates;
-`crashlab-workload lmdb version` prints LMDB's version)";
+  atomic-replace, atomic-replace-no-dir-fsync, segmented-log, segmented-log-no-dir-fsync, grow-ftruncate,
+  sqlite-{delete,wal}-{off,normal,full,extra}
+(for lmdb*, --records counts transactions, for sqlite-* too; for atomic-replace*, updates;
+`crashlab-workload lmdb version` prints LMDB's version, `crashlab-workload sqlite-wal-full version` SQLite's)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -86,6 +93,7 @@ fn main() {
         _ => common::die(USAGE),
     };
     let mut records = None;
+    let mut pace_us = None;
     let mut options = args[2..].iter();
     while let Some(flag) = options.next() {
         let value = options.next().unwrap_or_else(|| common::die(USAGE));
@@ -93,9 +101,16 @@ fn main() {
         match flag.as_str() {
             "--records" => records = Some(number as usize),
             "--pace-us" => {
+                pace_us = Some(number);
                 let _ = common::PACE.set(std::time::Duration::from_micros(number));
             }
             _ => common::die(USAGE),
+        }
+    }
+    if let Some((journal, sync)) = sqlite::parse_example(example) {
+        match role {
+            "setup" | "writer" | "checker" | "version" => sqlite::exec(journal, sync, role, records, pace_us),
+            _ => common::die(&format!("unknown example or role `{example} {role}`\n{USAGE}")),
         }
     }
     const WALS: [&str; 4] = ["wal", "wal-ack-before-msync", "wal-ms-async", "wal-map-private"];
