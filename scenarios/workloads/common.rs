@@ -63,27 +63,47 @@ pub struct Mapping {
 }
 
 impl Mapping {
-    /// Create (or open) `name` in the trial directory, size it to `len`
-    /// bytes (zero-filled) and map it.
+    /// Create `name` in the trial directory, or open it if it exists (a
+    /// setup may have created it durably: its bytes are kept), size it to
+    /// `len` bytes (zero-filled past its old end) and map it. Syscalls:
+    /// `openat(O_RDWR|O_CREAT)`, `ftruncate`, `mmap`; never a sync.
     pub fn create(name: &str, len: usize, shared: bool) -> Mapping {
-        let path = dir().join(name);
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .unwrap_or_else(|e| die(&format!("cannot open {}: {e}", path.display())));
-        file.set_len(len as u64).unwrap_or_else(|e| die(&format!("cannot size {}: {e}", path.display())));
+        let file = open_in_dir(name, false);
+        file.set_len(len as u64).unwrap_or_else(|e| die(&format!("cannot size {}: {e}", dir().join(name).display())));
+        Mapping::map(file, name, len, shared)
+    }
+
+    /// The textbook start of a replacement file: `openat(O_RDWR|O_CREAT|O_TRUNC)`
+    /// (a new, empty file, or the old one emptied), `ftruncate` to `len`,
+    /// `mmap(MAP_SHARED)`.
+    pub fn create_truncated(name: &str, len: usize) -> Mapping {
+        let file = open_in_dir(name, true);
+        file.set_len(len as u64).unwrap_or_else(|e| die(&format!("cannot size {}: {e}", dir().join(name).display())));
+        Mapping::map(file, name, len, true)
+    }
+
+    /// Map `len` bytes of `file` (which may be shorter: pages past its end
+    /// fault with SIGBUS until it grows).
+    pub fn map(file: std::fs::File, name: &str, len: usize, shared: bool) -> Mapping {
         let flags = if shared { libc::MAP_SHARED } else { libc::MAP_PRIVATE };
-        // SAFETY: a fresh mapping of a file we just sized; nothing else aliases it.
+        // SAFETY: a fresh mapping of an open file; nothing else aliases it.
         let ptr = unsafe {
             libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags, file.as_raw_fd(), 0)
         };
         if ptr == libc::MAP_FAILED {
-            die(&format!("mmap of {} failed: {}", path.display(), std::io::Error::last_os_error()));
+            die(&format!("mmap of {} failed: {}", dir().join(name).display(), std::io::Error::last_os_error()));
         }
         Mapping { file, ptr: ptr.cast(), len }
+    }
+
+    /// `munmap` now. (There is no `Drop`: the older examples never unmap, and
+    /// an unmap at their end would add a crash point to their runs.)
+    pub fn unmap(self) -> std::fs::File {
+        // SAFETY: the whole mapping, which nothing uses after this.
+        if unsafe { libc::munmap(self.ptr.cast(), self.len) } != 0 {
+            die(&format!("munmap failed: {}", std::io::Error::last_os_error()));
+        }
+        self.file
     }
 
     /// Store `bytes` at `offset` through the mapping.
@@ -123,6 +143,55 @@ impl Mapping {
             die(&format!("msync failed: {}", std::io::Error::last_os_error()));
         }
     }
+}
+
+/// Open `name` in the trial directory for reading and writing, creating it
+/// if missing (`O_RDWR|O_CREAT`, plus `O_TRUNC` with `truncate`).
+pub fn open_in_dir(name: &str, truncate: bool) -> std::fs::File {
+    let path = dir().join(name);
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(truncate)
+        .open(&path)
+        .unwrap_or_else(|e| die(&format!("cannot open {}: {e}", path.display())))
+}
+
+/// `fsync` of a file, dying on failure.
+pub fn fsync(file: &std::fs::File, name: &str) {
+    file.sync_all().unwrap_or_else(|e| die(&format!("fsync of {} failed: {e}", dir().join(name).display())));
+}
+
+/// `fsync` of the trial directory (`open(".", O_RDONLY|O_DIRECTORY)`,
+/// `fsync`, `close`): what makes its entries (creations, renames, unlinks)
+/// durable. fsync(2): "Calling fsync() does not necessarily ensure that the
+/// entry in the directory containing the file has also reached disk. For
+/// that an explicit fsync() on a file descriptor for the directory is also
+/// needed."
+pub fn fsync_dir() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir();
+    let d = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(&path)
+        .unwrap_or_else(|e| die(&format!("cannot open the directory {}: {e}", path.display())));
+    d.sync_all().unwrap_or_else(|e| die(&format!("fsync of the directory {} failed: {e}", path.display())));
+}
+
+/// What every `setup` role does for a file: create it (or open it), give
+/// it `len` bytes, fill `content` at offset 0 with `pwrite`, `fsync` it,
+/// then `fsync` the directory. crashlab takes what a setup leaves as
+/// durable; these calls make it so on a real machine too.
+pub fn create_durably(name: &str, len: usize, content: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let file = open_in_dir(name, false);
+    let path = dir().join(name);
+    file.set_len(len as u64).unwrap_or_else(|e| die(&format!("cannot size {}: {e}", path.display())));
+    file.write_all_at(content, 0).unwrap_or_else(|e| die(&format!("cannot write {}: {e}", path.display())));
+    fsync(&file, name);
+    fsync_dir();
 }
 
 /// A pause after every acknowledgement (`--pace-us`): gives a writer a

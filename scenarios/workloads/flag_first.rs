@@ -3,7 +3,9 @@
 //! the two leaves a record marked committed whose payload is incomplete.
 //! No checksum: the checker recomputes the payload from the header's salt.
 
-use crate::common::{ack, ack_field, acks, die, page_size, read, seed, slice_or_zeros, u32_at, violation, Mapping};
+use crate::common::{
+    ack, ack_field, acks, create_durably, die, page_size, read, seed, slice_or_zeros, u32_at, violation, Mapping,
+};
 
 const FILE: &str = "records.db";
 const COMMITTED: u32 = 0xC0DE_C0DE;
@@ -21,6 +23,13 @@ fn word(salt: u32, seq: u32, i: usize) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     (z ^ (z >> 31)) | 1 // never zero
+}
+
+/// `crashlab-workload flag-before-payload setup [--records N]`: the empty
+/// record file at the writer's size, durably (created, sized, fsynced,
+/// directory fsynced).
+pub fn setup(records: usize) {
+    create_durably(FILE, records * slot_size(), &[]);
 }
 
 pub fn writer(records: usize) {

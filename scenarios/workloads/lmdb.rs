@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::ffi::{c_char, c_int, CStr};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::common::{ack, acks, die, dir, seed, violation, Rng};
+use crate::common::{ack, acks, die, dir, fsync, fsync_dir, seed, violation, Rng};
 use crate::lmdb_ffi::{version, Env, MdbEnv, MDB_NOLOCK, MDB_NOSYNC, MDB_RDONLY, MDB_WRITEMAP};
 
 const KEYS_PER_TXN: usize = 8;
@@ -71,9 +71,28 @@ pub fn print_version() {
     println!("{}", version());
 }
 
+fn env_flags(sync: Sync) -> std::ffi::c_uint {
+    MDB_WRITEMAP | if sync == Sync::NoSync { MDB_NOSYNC } else { 0 }
+}
+
+/// `crashlab-workload lmdb|lmdb-nosync setup [--records N]`: the empty
+/// environment, durably. LMDB creates `data.mdb` (its two meta pages
+/// written with `pwrite`, sized to the map) and `lock.mdb` when an
+/// environment is first opened, and syncs neither the files nor the
+/// directory; so the setup opens it once with the writer's flags and map
+/// size, closes it, then fsyncs `data.mdb`, `lock.mdb` and the directory.
+pub fn setup(sync: Sync, txns: usize) {
+    drop(Env::open(&dir(), env_flags(sync), Some(map_size(txns)), None).unwrap_or_else(|e| die(&e.to_string())));
+    for name in ["data.mdb", "lock.mdb"] {
+        let path = dir().join(name);
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| die(&format!("cannot open {}: {e}", path.display())));
+        fsync(&file, name);
+    }
+    fsync_dir();
+}
+
 pub fn writer(sync: Sync, txns: usize) {
-    let flags = MDB_WRITEMAP | if sync == Sync::NoSync { MDB_NOSYNC } else { 0 };
-    let env = Env::open(&dir(), flags, Some(map_size(txns)), None).unwrap_or_else(|e| die(&e.to_string()));
+    let env = Env::open(&dir(), env_flags(sync), Some(map_size(txns)), None).unwrap_or_else(|e| die(&e.to_string()));
     let seed = seed();
     for t in 0..txns {
         let mut txn = env.begin(0).unwrap_or_else(|e| die(&e.to_string()));

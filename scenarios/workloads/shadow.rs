@@ -4,7 +4,7 @@
 //! value, which cannot tear) and msyncs the root page, then acknowledges.
 
 use crate::common::{
-    ack, ack_field, acks, crc32, page_size, read, seed, slice_or_zeros, u32_at, violation, Mapping, Rng,
+    ack, ack_field, acks, crc32, create_durably, page_size, read, seed, slice_or_zeros, u32_at, violation, Mapping, Rng,
 };
 
 const FILE: &str = "shadow.db";
@@ -16,9 +16,19 @@ fn area_offset(generation: u32) -> usize {
     page_size() * (1 + (generation as usize % 2) * AREA_PAGES)
 }
 
+fn file_len() -> usize {
+    page_size() * (1 + 2 * AREA_PAGES)
+}
+
+/// `crashlab-workload shadow setup`: the empty store (root = generation 0),
+/// durably: created, sized, fsynced, directory fsynced.
+pub fn setup() {
+    create_durably(FILE, file_len(), &[]);
+}
+
 pub fn writer(updates: usize) {
     let page = page_size();
-    let map = Mapping::create(FILE, page * (1 + 2 * AREA_PAGES), true);
+    let map = Mapping::create(FILE, file_len(), true);
     let mut rng = Rng(seed());
     for generation in 1..=updates as u32 {
         let len = rng.range(64, (AREA_PAGES * page - HEADER) as u64) as usize;

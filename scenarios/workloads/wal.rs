@@ -7,7 +7,8 @@
 use std::os::unix::fs::FileExt;
 
 use crate::common::{
-    ack, ack_field, acks, crc32, die, page_size, read, seed, slice_or_zeros, u32_at, violation, Mapping, Rng,
+    ack, ack_field, acks, crc32, create_durably, die, page_size, read, seed, slice_or_zeros, u32_at, violation,
+    Mapping, Rng,
 };
 
 const FILE: &str = "wal.log";
@@ -36,10 +37,23 @@ fn record_crc(seq: u32, payload: &[u8]) -> u32 {
     crc32(&bytes)
 }
 
-pub fn writer(durability: Durability, records: usize) {
+/// The log file's size for `records` records (of at most `MAX_PAYLOAD`
+/// bytes each), plus a page.
+fn capacity(records: usize) -> usize {
     let page = page_size();
-    let capacity = (records * (HEADER + MAX_PAYLOAD)).div_ceil(page) * page + page;
-    let map = Mapping::create(FILE, capacity, durability != Durability::MapPrivateCheckpointAtExit);
+    (records * (HEADER + MAX_PAYLOAD)).div_ceil(page) * page + page
+}
+
+/// `crashlab-workload wal* setup [--records N]`: the empty log, durably
+/// (created at the writer's size, fsynced, directory fsynced), so that its
+/// name survives any power loss under the strict POSIX model. The writer
+/// then opens it without truncating it.
+pub fn setup(records: usize) {
+    create_durably(FILE, capacity(records), &[]);
+}
+
+pub fn writer(durability: Durability, records: usize) {
+    let map = Mapping::create(FILE, capacity(records), durability != Durability::MapPrivateCheckpointAtExit);
     let mut rng = Rng(seed());
     let mut offset = 0;
     for seq in 0..records as u32 {
