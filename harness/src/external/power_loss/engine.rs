@@ -90,6 +90,9 @@ pub(crate) struct Traced {
     pub lines: AckLines,
     pub space: StateSpace,
     pub order: StateOrder,
+    /// For a sampled order: the states whose resolved form an earlier
+    /// state of the order already has (checked once, at the first).
+    repeats: Vec<bool>,
 }
 
 impl Traced {
@@ -113,6 +116,9 @@ impl Traced {
     /// power loss may leave. `None` when an exhaustive walk meets a state
     /// that is another one's duplicate (that one is checked in its turn).
     fn state(&self, index: u64) -> Option<Bits> {
+        if self.repeats.get(index as usize).copied().unwrap_or(false) {
+            return None;
+        }
         let bits = self.order.state(index);
         let canonical = self.space.canonical(&bits);
         (canonical == bits || !self.order.is_exhaustive()).then_some(canonical)
@@ -170,7 +176,15 @@ pub(crate) fn trace_trial(
     let page = crate::page_size::page_size();
     let space = StateSpace::new(ns, images, config.tear.unwrap_or(page), page);
     let order = StateOrder::new(space.dim_count(), &config.power_loss.explore, plan.state_seed);
-    Ok(Traced { plan: *plan, delivery, lines: run.lines, space, order })
+    // An exhaustive walk meets every resolved state as itself (others are
+    // skipped as they come); a sample may resolve several states to one.
+    let repeats = if order.is_exhaustive() {
+        Vec::new()
+    } else {
+        let mut seen = std::collections::HashSet::new();
+        (0..order.len()).map(|i| !seen.insert(space.canonical(&order.state(i)))).collect()
+    };
+    Ok(Traced { plan: *plan, delivery, lines: run.lines, space, order, repeats })
 }
 
 /// Show `bits` of trial `key` in `sd` and run the checker there.
@@ -196,9 +210,10 @@ struct Ctx<'a> {
 }
 
 /// Shrink the first failing state (`first`, index `first_index`) to a
-/// minimal explanation: a 1-minimal set of units at their floor with every
-/// other unit at its newest content, then a 1-minimal set of units at their
-/// newest content with every other unit at its floor.
+/// minimal explanation: a 1-minimal set of units at their floor and
+/// operations lost with everything else newest, then, with that set, a
+/// 1-minimal set of units at their newest content with every other unit at
+/// its floor (operations as in the first set's state).
 fn shrink(
     ctx: &Ctx<'_>,
     sd: &mut StateDir,
@@ -213,8 +228,14 @@ fn shrink(
     known.insert(first.clone(), Some(first_reason.to_owned()));
     let mut runs = 0u64;
     let mut test = |bits: Bits, known: &mut HashMap<Bits, Option<String>>| -> Result<bool, ExternalError> {
-        // A namespace choice is only possible with what it needs.
-        let bits = t.space.canonical(&bits);
+        // Only a choice that is its own resolved state counts: losing an
+        // early operation can make later ones impossible (a rename whose
+        // source was never created), and an explanation must name what was
+        // lost, not what it dragged along. Such a choice is taken as
+        // passing, without running the checker.
+        if t.space.canonical(&bits) != bits {
+            return Ok(false);
+        }
         if let Some(r) = known.get(&bits) {
             return Ok(r.is_some());
         }
@@ -232,16 +253,21 @@ fn shrink(
     };
     let at_floor = first.members(n, false);
     let floor_set = ddmin(&at_floor, budget, |x| test(with(true, x), &mut known))?;
-    let minimal = t.space.canonical(&with(true, &floor_set.set));
-    let others: Vec<usize> = (0..n).filter(|d| !floor_set.set.contains(d)).collect();
-    let newest_set = ddmin(&others, budget, |y| {
+    let minimal = with(true, &floor_set.set);
+    // The second step asks which *content* the failure needs: namespace
+    // operations stay as in the minimal state (every other one persisted).
+    // Losing the others too would need their whole history lost with them
+    // (a choice must be its own resolved state), a long list that explains
+    // nothing.
+    let ops = t.space.op_count();
+    let others: Vec<usize> = (ops..n).filter(|d| !floor_set.set.contains(d)).collect();
+    let second_base = |y: &[usize]| {
         let mut b = with(false, y);
-        floor_set.set.iter().for_each(|&d| b.set(d, false));
-        test(b, &mut known)
-    })?;
-    let mut second = with(false, &newest_set.set);
-    floor_set.set.iter().for_each(|&d| second.set(d, false));
-    let second = t.space.canonical(&second);
+        (0..ops).filter(|d| !floor_set.set.contains(d)).for_each(|d| b.set(d, true));
+        b
+    };
+    let newest_set = ddmin(&others, budget, |y| test(second_base(y), &mut known))?;
+    let second = second_base(&newest_set.set);
     let reason = known.get(&minimal).cloned().flatten().expect("ddmin returns a set it saw fail");
     let name = |d: usize| t.space.dim_name(d);
     // "X at its durable floor" for a unit; "OP was lost: WHY" for an operation.
@@ -256,6 +282,27 @@ fn shrink(
     let list = |ds: &[usize], f: &dyn Fn(usize) -> String| ds.iter().map(|&d| f(d)).collect::<Vec<_>>().join(", ");
     let floor_names: Vec<String> = floor_set.set.iter().map(|&d| name(d)).collect();
     let newest_names: Vec<String> = newest_set.set.iter().map(|&d| name(d)).collect();
+    // Of the operations lost, those that are lost only because another one
+    // is (a create of a name whose unlink was lost): named after the causes.
+    let (dragged, causes): (Vec<usize>, Vec<usize>) = floor_set.set.iter().partition(|&&d| {
+        matches!(t.space.dims()[d], Dim::Op(_)) && {
+            let mut b = minimal.clone();
+            b.set(d, true);
+            !t.space.canonical(&b).get(d)
+        }
+    });
+    let dragged_text = match dragged.len() {
+        0 => String::new(),
+        k => {
+            let shown: Vec<String> = dragged.iter().take(3).map(|&d| name(d)).collect();
+            let more = if k > 3 { format!(" and {} more", k - 3) } else { String::new() };
+            format!(
+                " (lost with it, since {} on it: {}{more})",
+                if k == 1 { "it depends" } else { "they depend" },
+                shown.join(", ")
+            )
+        }
+    };
     let minimal_text = match floor_set.set.len() {
         0 => format!(
             "none: the checker fails with every unit at its newest content and every operation persisted, which is what a process crash leaves{}",
@@ -268,8 +315,9 @@ fn shrink(
             }
         ),
         _ => format!(
-            "{}{}",
-            list(&floor_set.set, &at_floor),
+            "{}{}{}",
+            list(&causes, &at_floor),
+            dragged_text,
             if newest_set.set.is_empty() {
                 " (it fails with everything else newest, and with everything else at its floor or lost)".to_owned()
             } else {
