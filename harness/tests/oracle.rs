@@ -566,10 +566,15 @@ struct NsRun {
 
 /// Run `namespace MODE DIR OUTSIDE` on a watched DIR prepared by `setup`.
 fn run_ns(mode: &str, setup: impl FnOnce(&Path)) -> NsRun {
+    run_ns_with(mode, setup, |_| {})
+}
+
+fn run_ns_with(mode: &str, setup: impl FnOnce(&Path), configure: impl FnOnce(&mut OracleConfig)) -> NsRun {
     let dir = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
     setup(dir.path());
-    let cfg = OracleConfig::new(dir.path());
+    let mut cfg = OracleConfig::new(dir.path());
+    configure(&mut cfg);
     let (r, w) = pipe();
     let control = TraceControl::new();
     let launch = TracedLaunch::new(namespace_writer()).arg(mode).arg(dir.path()).arg(outside.path()).stdout(w.as_fd());
@@ -964,6 +969,90 @@ fn files_moved_in_and_out_symlinks_directories_and_links() {
     assert_eq!(t.file(link).kind, FileKind::Symlink { target: name("moved-in") });
     assert!(!out.inodes[&moved_in].shadow.existed_at_start, "no floor for a file from outside");
     assert_eq!(out.inodes[&data].newest, b"data", "moved out, still followed");
+    assert_trace_consistent(out, r.dir.path());
+    assert_clean(out);
+}
+
+#[test]
+fn a_crash_point_cuts_the_namespace_trace_where_it_struck() {
+    let p = page() as u64;
+    // Killed at the entry of the first fsync: the rename never happened.
+    let r = run_ns_with(
+        "atomic-replace",
+        |d| std::fs::write(d.join("state"), vec![b'O'; page()]).unwrap(),
+        |c| c.crash = Some(SyscallCrashPoint::new(1, [CrashSyscall::Fsync], CrashWhen::Before)),
+    );
+    let out = match &r.result {
+        Ok(o) => o,
+        Err(e) => panic!("{e}"),
+    };
+    assert!(matches!(out.end, WriterEnd::CrashPoint(_)), "{:?}", out.end);
+    let new = FileId(2);
+    assert_eq!(
+        ops(out),
+        vec![
+            NsOp::Create { dir: FileId::ROOT, name: name("tmp"), file: new },
+            NsOp::SetSize { file: new, size: 2 * p },
+            NsOp::SyncData { file: new, size: 2 * p },
+        ]
+    );
+    assert_eq!(out.files.keys().collect::<Vec<_>>(), [Path::new("state"), Path::new("tmp")]);
+    assert_eq!(out.file("state"), Some(&out.inodes[&FileId(1)].shadow), "the old state is still the named one");
+    assert_trace_consistent(out, r.dir.path());
+    assert_clean(out);
+}
+
+/// `FS_DIRSYNC_FL` on the watched directory (ext4, xfs, btrfs have it;
+/// ext4 passes it on to new subdirectories): every entry change in a
+/// synchronous directory is followed by a `SyncDir` of it.
+#[test]
+fn entry_changes_in_a_dirsync_directory_are_synced_at_once() {
+    const FS_IOC_GETFLAGS: libc::c_ulong = 0x8008_6601;
+    const FS_IOC_SETFLAGS: libc::c_ulong = 0x4008_6602;
+    const FS_DIRSYNC_FL: libc::c_long = 0x0001_0000;
+    let mut supported = true;
+    let r = run_ns("mkdir", |d| {
+        let f = File::open(d).unwrap();
+        let mut flags: libc::c_long = 0;
+        // SAFETY: both ioctls take a pointer to a long we own.
+        let ok = unsafe {
+            use std::os::fd::AsRawFd;
+            libc::ioctl(f.as_raw_fd(), FS_IOC_GETFLAGS, &mut flags) == 0 && {
+                flags |= FS_DIRSYNC_FL;
+                libc::ioctl(f.as_raw_fd(), FS_IOC_SETFLAGS, &flags) == 0
+            }
+        };
+        supported = ok;
+    });
+    if !supported {
+        let fs = Command::new("stat").args(["-f", "-c", "%T"]).arg(r.dir.path()).output().unwrap();
+        panic!(
+            "FS_DIRSYNC_FL cannot be set on the temp dir ({}): run this test where it can",
+            String::from_utf8_lossy(&fs.stdout).trim()
+        );
+    }
+    let out = must_ns(&r);
+    let (root, sub, f) = (FileId::ROOT, FileId(1), FileId(2));
+    // Whether the new directory inherited the flag is the filesystem's
+    // business (ext4 passes it on): ask it.
+    let sub_flags = {
+        let d = File::open(r.dir.path().join("sub")).unwrap();
+        let mut flags: libc::c_long = 0;
+        // SAFETY: FS_IOC_GETFLAGS writes a long we own.
+        assert_eq!(unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&d), FS_IOC_GETFLAGS, &mut flags) }, 0);
+        flags
+    };
+    let inherited = sub_flags & FS_DIRSYNC_FL != 0;
+    let mut want = vec![
+        NsOp::Create { dir: root, name: name("sub"), file: sub },
+        NsOp::SyncDir { dir: root },
+        NsOp::Create { dir: sub, name: name("f"), file: f },
+    ];
+    if inherited {
+        want.push(NsOp::SyncDir { dir: sub });
+    }
+    want.extend([NsOp::SetSize { file: f, size: 3 }, NsOp::SyncFile { file: f, size: 3 }, NsOp::SyncDir { dir: sub }]);
+    assert_eq!(ops(out), want);
     assert_trace_consistent(out, r.dir.path());
     assert_clean(out);
 }

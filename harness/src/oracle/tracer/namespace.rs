@@ -529,6 +529,17 @@ impl Tracer<'_> {
         Ok(None)
     }
 
+    /// The exit of a namespace call that failed: only a size may have
+    /// changed.
+    pub(super) fn ns_failed(&mut self, tgid: pid_t, call: &Call, ns: NsCall) -> Result<(), OracleError> {
+        match ns {
+            NsCall::Resize { .. } | NsCall::Write { .. } => {
+                self.settle(Self::seq_of(call.event), tgid, call.sys, ns, true)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The namespace calls that need only the tree to be settled, after
     /// their exit (`returned`) or, for calls the kill caught in the kernel,
     /// at the end (did it happen? the tree tells).
