@@ -109,7 +109,7 @@ pub struct NamespaceLog {
 }
 
 fn limit_files(detail: String) -> OracleError {
-    OracleError::Limit { what: "files the oracle tracks", limit: MAX_FILES as u64, detail }
+    OracleError::Limit { what: "tracked files", limit: MAX_FILES as u64, detail }
 }
 
 fn show(name: &[u8]) -> String {
@@ -628,6 +628,22 @@ mod tests {
         assert_eq!(ev[2].op, NsOp::SyncDir { dir: FileId::ROOT });
         assert_eq!(ev[2].call, 4);
         assert_eq!(log.path_of(e), Some(PathBuf::from("x/e")));
+    }
+
+    #[test]
+    fn more_files_than_the_limit_fail_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        // The watched directory is one of the MAX_FILES.
+        for i in 0..MAX_FILES {
+            std::fs::write(dir.path().join(format!("f{i}")), b"").unwrap();
+        }
+        match NamespaceLog::snapshot(dir.path()) {
+            Err(e @ OracleError::Limit { limit, .. }) => {
+                assert_eq!(limit, MAX_FILES as u64);
+                assert!(e.to_string().contains("limit of 4096 tracked files"), "{e}");
+            }
+            other => panic!("expected the file limit, got {:?}", other.map(|_| ())),
+        }
     }
 
     #[test]

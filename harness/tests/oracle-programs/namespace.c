@@ -183,6 +183,17 @@ static int exchange(void) {
     return 0;
 }
 
+/* A fifo outside (fine), then one in the tree (refused). */
+static int fifo(const char *out) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/fifo", out);
+    if (mkfifo(path, 0600) != 0) die("mkfifo outside");
+    ack("fifo outside");
+    long r = mkfifo(in("fifo"), 0600);
+    ack("mkfifo returned %ld", r);
+    return 0;
+}
+
 /* Everything in OUTSIDE: nothing of it is recorded. */
 static int outside(const char *out) {
     dir = out;
@@ -247,5 +258,6 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "exchange")) return exchange();
     if (!strcmp(mode, "outside") && argc > 3) return outside(argv[3]);
     if (!strcmp(mode, "moves") && argc > 3) return moves(argv[3]);
+    if (!strcmp(mode, "fifo") && argc > 3) return fifo(argv[3]);
     return 2;
 }

@@ -385,6 +385,13 @@ fn rename_exchange_is_refused() {
 }
 
 #[test]
+fn a_fifo_in_the_watched_directory_is_refused() {
+    let r = run_ns("fifo", |_| {});
+    assert_refused(&r, "mknodat", &["a fifo", "fifo"], "fifo outside\n");
+    assert!(!r.dir.path().join("fifo").exists(), "it never ran");
+}
+
+#[test]
 fn operations_outside_the_watched_directory_are_not_recorded() {
     let r = run_ns("outside", |d| std::fs::write(d.join("data"), b"d").unwrap());
     let out = must_ns(&r);
