@@ -147,6 +147,12 @@ static int dsync(void) {
     memset(buf, 'S', page);
     if (lseek(s, 3 * page, SEEK_SET) < 0) die("lseek");
     full_write(s, buf, page);
+    /* Byte 0 stored through a mapping, not synced; then 1 byte of page 0
+     * through the O_DSYNC fd: the whole page goes to disk, the store too. */
+    char *map = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, plain, 0);
+    if (map == MAP_FAILED) die("mmap");
+    map[0] = 'M';
+    if (pwrite(ds, "d", 1, 100) != 1) die("pwrite one byte");
     ack("written");
     return 0;
 }
