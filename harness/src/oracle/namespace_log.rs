@@ -102,14 +102,14 @@ pub struct NamespaceLog {
     held: Vec<Held>,
     by_ino: HashMap<Ident, FileId>,
     names: BTreeMap<(FileId, Name), FileId>,
-    /// The one entry of each directory that has one (directories have no
-    /// hard links).
+    /// One entry naming each file that has one (a directory's only one:
+    /// directories have no hard links), for `in_tree` and `path_of`.
     parent: HashMap<FileId, (FileId, Name)>,
     mounts: Vec<(u64, MountSync)>,
 }
 
 fn limit_files(detail: String) -> OracleError {
-    OracleError::Limit { what: "files the oracle tracks", limit: MAX_FILES as u64, detail }
+    OracleError::Limit { what: "tracked files", limit: MAX_FILES as u64, detail }
 }
 
 fn show(name: &[u8]) -> String {
@@ -168,9 +168,7 @@ impl NamespaceLog {
                 };
                 log.trace.initial.push(Entry { dir, name: name.clone(), file });
                 log.names.insert((dir, name.clone()), file);
-                if kind == Kind::Directory {
-                    log.parent.insert(file, (dir, name));
-                }
+                log.parent.entry(file).or_insert((dir, name));
             }
             // Depth first, in name order.
             stack.extend(subdirs.into_iter().rev());
@@ -306,11 +304,17 @@ impl NamespaceLog {
 
     /// The file a mapping of `/proc/PID/maps` shows. The device there is
     /// the superblock's, which is not `st_dev` on btrfs subvolumes or
-    /// overlayfs: when the pair is unknown, an inode number that only one
-    /// known file has is taken as that file.
-    pub fn lookup_mapped(&self, dev: u64, ino: u64) -> Option<FileId> {
+    /// overlayfs: when the pair is unknown and the mapping's path lies under
+    /// the watched directory, an inode number that only one known file has
+    /// is taken as that file. (Never for a path elsewhere: another
+    /// filesystem's inode may have the same number, and copying the watched
+    /// file for its msync would claim durability nothing gave.)
+    pub fn lookup_mapped(&self, dev: u64, ino: u64, path: &Path) -> Option<FileId> {
         if let Some(f) = self.lookup((dev, ino)) {
             return Some(f);
+        }
+        if !path.starts_with(&self.watch) {
+            return None;
         }
         let mut found = self.by_ino.iter().filter(|((_, i), _)| *i == ino).map(|(_, &f)| f);
         match (found.next(), found.next()) {
@@ -397,23 +401,19 @@ impl NamespaceLog {
         match &op {
             NsOp::Create { dir, name, file } | NsOp::Link { dir, name, file } => {
                 self.names.insert((*dir, name.clone()), *file);
-                if *self.kind(*file) == FileKind::Directory {
-                    self.parent.insert(*file, (*dir, name.clone()));
-                }
+                self.parent.entry(*file).or_insert((*dir, name.clone()));
             }
             NsOp::Unlink { dir, name, file } => {
                 self.names.remove(&(*dir, name.clone()));
-                if self.parent.get(file).is_some_and(|(d, n)| d == dir && n == name) {
-                    self.parent.remove(file);
-                }
+                self.forget_name(*file, *dir, name);
             }
             NsOp::Rename { from_dir, from_name, to_dir, to_name, file, replaced } => {
                 self.names.remove(&(*from_dir, from_name.clone()));
                 self.names.insert((*to_dir, to_name.clone()), *file);
                 if let Some(r) = replaced {
-                    self.parent.remove(r);
+                    self.forget_name(*r, *to_dir, to_name);
                 }
-                if *self.kind(*file) == FileKind::Directory {
+                if self.parent.get(file).is_none_or(|(d, n)| d == from_dir && n == from_name) {
                     self.parent.insert(*file, (*to_dir, to_name.clone()));
                 }
             }
@@ -428,18 +428,23 @@ impl NamespaceLog {
         }
     }
 
+    /// `dir/name` no longer names `file`: if it was the entry kept for it,
+    /// keep another one (a hard link), if any.
+    fn forget_name(&mut self, file: FileId, dir: FileId, name: &[u8]) {
+        if self.parent.get(&file).is_some_and(|(d, n)| *d == dir && n == name) {
+            self.parent.remove(&file);
+            if let Some(((d, n), _)) = self.names.iter().find(|(_, &f)| f == file) {
+                self.parent.insert(file, (*d, n.clone()));
+            }
+        }
+    }
+
     /// The file's path under the watched directory by the entries the trace
     /// implies (one of them for a file with several), `None` for a file
     /// with no name there.
     pub fn path_of(&self, id: FileId) -> Option<PathBuf> {
         let mut parts: Vec<&[u8]> = Vec::new();
-        let (mut dir, name) = match self.parent.get(&id) {
-            Some((d, n)) => (*d, n.as_slice()),
-            None => {
-                let ((d, n), _) = self.names.iter().find(|(_, &f)| f == id)?;
-                (*d, n.as_slice())
-            }
-        };
+        let (mut dir, name) = self.parent.get(&id).map(|(d, n)| (*d, n.as_slice()))?;
         parts.push(name);
         while dir != FileId::ROOT {
             let (d, n) = self.parent.get(&dir)?;
@@ -599,7 +604,9 @@ mod tests {
         assert!(log.in_tree(FileId(2)));
         assert_eq!(log.path_of(FileId(4)), Some(PathBuf::from("d/inner")));
         let ino = t.files[4].ino;
-        assert_eq!(log.lookup_mapped(0xdead, ino), Some(FileId(4)), "a unique inode number is enough");
+        let under = log.watch().join("d/inner");
+        assert_eq!(log.lookup_mapped(0xdead, ino, &under), Some(FileId(4)), "a unique inode number under the tree");
+        assert_eq!(log.lookup_mapped(0xdead, ino, Path::new("/elsewhere/x")), None, "never for another path");
         let images = log.newest_images().unwrap();
         assert_eq!(images[&FileId(1)], b"hello");
     }
@@ -614,13 +621,54 @@ mod tests {
         log.emit(3, "rename", NsOp::Unlink { dir: FileId::ROOT, name: b"d".to_vec(), file: d });
         assert!(!log.in_tree(e), "moved out with its parent");
         log.held[0].dirsync = true;
-        let f = FileId(9);
-        log.emit(4, "mkdir", NsOp::Link { dir: FileId::ROOT, name: b"x".to_vec(), file: d });
+        log.emit(4, "rename", NsOp::Link { dir: FileId::ROOT, name: b"x".to_vec(), file: d });
         assert!(log.in_tree(e));
         let ev = &log.trace().events;
         assert_eq!(ev.len(), 3);
         assert_eq!(ev[2].op, NsOp::SyncDir { dir: FileId::ROOT });
         assert_eq!(ev[2].call, 4);
-        let _ = f;
+        assert_eq!(log.path_of(e), Some(PathBuf::from("x/e")));
+    }
+
+    #[test]
+    fn more_files_than_the_limit_fail_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        // The watched directory is one of the MAX_FILES.
+        for i in 0..MAX_FILES {
+            std::fs::write(dir.path().join(format!("f{i}")), b"").unwrap();
+        }
+        match NamespaceLog::snapshot(dir.path()) {
+            Err(e @ OracleError::Limit { limit, .. }) => {
+                assert_eq!(limit, MAX_FILES as u64);
+                assert!(e.to_string().contains("limit of 4096 tracked files"), "{e}");
+            }
+            other => panic!("expected the file limit, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn a_file_keeps_a_path_while_it_has_a_hard_link() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), b"x").unwrap();
+        std::fs::hard_link(dir.path().join("a"), dir.path().join("b")).unwrap();
+        let mut log = NamespaceLog::snapshot(dir.path()).unwrap();
+        let f = FileId(1);
+        assert_eq!(log.path_of(f), Some(PathBuf::from("a")));
+        log.emit(2, "unlink", NsOp::Unlink { dir: FileId::ROOT, name: b"a".to_vec(), file: f });
+        assert_eq!(log.path_of(f), Some(PathBuf::from("b")));
+        let (from, to) = (b"b".to_vec(), b"c".to_vec());
+        let op = NsOp::Rename {
+            from_dir: FileId::ROOT,
+            from_name: from,
+            to_dir: FileId::ROOT,
+            to_name: to,
+            file: f,
+            replaced: None,
+        };
+        log.emit(3, "rename", op);
+        assert_eq!(log.path_of(f), Some(PathBuf::from("c")));
+        log.emit(4, "unlink", NsOp::Unlink { dir: FileId::ROOT, name: b"c".to_vec(), file: f });
+        assert_eq!(log.path_of(f), None);
+        assert_eq!(log.describe(f), format!("an unlinked or moved-out file (inode {})", log.trace_file_ino(f)));
     }
 }

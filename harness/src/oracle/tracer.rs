@@ -765,7 +765,13 @@ impl Tracer<'_> {
         }
         let effect = match call.ns.take() {
             Some(ns) if ok => self.ns_exit(tid, tgid, &call, *ns, rval, true)?.unwrap_or(effect),
-            _ => effect,
+            // A failed call changed nothing, except maybe a size (a fallocate
+            // that ran out of space after allocating some).
+            Some(ns) => {
+                self.ns_failed(tgid, &call, *ns)?;
+                effect
+            }
+            None => effect,
         };
         if let Some(i) = call.event {
             self.events[i].effect = effect;

@@ -147,6 +147,12 @@ static int dsync(void) {
     memset(buf, 'S', page);
     if (lseek(s, 3 * page, SEEK_SET) < 0) die("lseek");
     full_write(s, buf, page);
+    /* Byte 0 stored through a mapping, not synced; then 1 byte of page 0
+     * through the O_DSYNC fd: the whole page goes to disk, the store too. */
+    char *map = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, plain, 0);
+    if (map == MAP_FAILED) die("mmap");
+    map[0] = 'M';
+    if (pwrite(ds, "d", 1, 100) != 1) die("pwrite one byte");
     ack("written");
     return 0;
 }
@@ -180,6 +186,17 @@ static int exchange(void) {
     ack("exchanging");
     long r = syscall(SYS_renameat2, AT_FDCWD, in("data"), AT_FDCWD, in("other"), RENAME_EXCHANGE);
     ack("renameat2 returned %ld", r);
+    return 0;
+}
+
+/* A fifo outside (fine), then one in the tree (refused). */
+static int fifo(const char *out) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/fifo", out);
+    if (mkfifo(path, 0600) != 0) die("mkfifo outside");
+    ack("fifo outside");
+    long r = mkfifo(in("fifo"), 0600);
+    ack("mkfifo returned %ld", r);
     return 0;
 }
 
@@ -247,5 +264,6 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "exchange")) return exchange();
     if (!strcmp(mode, "outside") && argc > 3) return outside(argv[3]);
     if (!strcmp(mode, "moves") && argc > 3) return moves(argv[3]);
+    if (!strcmp(mode, "fifo") && argc > 3) return fifo(argv[3]);
     return 2;
 }

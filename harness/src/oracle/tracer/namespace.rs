@@ -494,8 +494,13 @@ impl Tracer<'_> {
                         let Some(start) = start else {
                             return Ok(Some(ambiguous(&format!("cannot tell where the write on fd {fd} landed"))));
                         };
+                        // generic_write_sync → vfs_fsync_range: writeback
+                        // writes every page the range touches, whole, as
+                        // they are now (clipped at the end of the file).
+                        let first = start & !(self.page - 1);
+                        let end = start.saturating_add(len).div_ceil(self.page).saturating_mul(self.page);
                         self.stop_world(tid)?;
-                        let (copied, failure) = match self.copy_range_of(file, start, len) {
+                        let (copied, failure) = match self.copy_range_of(file, first, end - first) {
                             Ok(r) => (vec![r], None),
                             Err(e) => (Vec::new(), Some(e)),
                         };
@@ -527,6 +532,17 @@ impl Tracer<'_> {
             other => self.settle(seq, tgid, call.sys, other, true)?,
         }
         Ok(None)
+    }
+
+    /// The exit of a namespace call that failed: only a size may have
+    /// changed.
+    pub(super) fn ns_failed(&mut self, tgid: pid_t, call: &Call, ns: NsCall) -> Result<(), OracleError> {
+        match ns {
+            NsCall::Resize { .. } | NsCall::Write { .. } => {
+                self.settle(Self::seq_of(call.event), tgid, call.sys, ns, true)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The namespace calls that need only the tree to be settled, after

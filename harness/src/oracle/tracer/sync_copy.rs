@@ -80,7 +80,7 @@ impl Tracer<'_> {
         for piece in maps::resolve(&mappings, addr, end) {
             let m = piece.mapping;
             // A file the oracle does not hold is outside the watched tree.
-            let Some(id) = self.ns.lookup_mapped(m.dev, m.inode).filter(|&id| self.ns.is_regular(id)) else {
+            let Some(id) = self.ns.lookup_mapped(m.dev, m.inode, &m.path).filter(|&id| self.ns.is_regular(id)) else {
                 continue;
             };
             match self.copy_range_of(id, piece.file_offset, piece.len) {
