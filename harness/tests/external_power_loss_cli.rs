@@ -25,10 +25,14 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// Appends a record, acks it, then makes it durable: the ack comes too early.
-const ACK_BEFORE_SYNC: &str = r#"for i in 1 2 3 4 5 6; do echo "rec $i" >> log; echo "rec $i"; sync log; done"#;
-/// Appends a record, makes it durable, then acks it.
-const SYNC_BEFORE_ACK: &str = r#"for i in 1 2 3 4 5 6; do echo "rec $i" >> log; sync log; echo "rec $i"; done"#;
+/// Creates `log` durably (`sync log .` fsyncs the file and its directory:
+/// without the latter its name may be lost, under `--fs-model posix`), then
+/// appends a record, acks it, then makes it durable: the ack comes too early.
+const ACK_BEFORE_SYNC: &str =
+    r#": >> log; sync log .; for i in 1 2 3 4 5 6; do echo "rec $i" >> log; echo "rec $i"; sync log; done"#;
+/// Creates `log` durably, then appends a record, makes it durable, then acks it.
+const SYNC_BEFORE_ACK: &str =
+    r#": >> log; sync log .; for i in 1 2 3 4 5 6; do echo "rec $i" >> log; sync log; echo "rec $i"; done"#;
 /// Every acked line must be a line of `log` (it creates `log`: the state
 /// directory must be restored after it).
 const LOG_CHECKER: &str = r#"touch log; while read -r l; do grep -qx "$l" log || { echo "acked $l is missing" >&2; exit 1; }; done < "$CRASHLAB_ACKS""#;
@@ -96,7 +100,8 @@ fn acking_before_the_sync_is_caught_and_the_printed_replay_line_rebuilds_the_fai
     let r = report(dir.path());
     assert_eq!(r["schema_version"], crashlab::report::external::EXTERNAL_SCHEMA_VERSION);
     let pl = &r["power_loss"];
-    assert_eq!(pl["calibration"]["by_syscall"]["fsync"], 6, "{pl}");
+    // Two fsyncs (`sync log .`) make the log's name durable, one per record.
+    assert_eq!(pl["calibration"]["by_syscall"]["fsync"], 8, "{pl}");
     // A failure at a sync call (just before an fsync, after its ack): its
     // replay is exact, since the writer does the same every time.
     let failures = pl["failures"].as_array().unwrap();

@@ -31,7 +31,11 @@ fn workload(example: &str, role: &str, options: &str) -> String {
 
 fn config(example: &str, trials: u32, dir: &Path, options: &str, tear: Option<u64>, jobs: usize) -> ExternalConfig {
     let writer = workload(example, "writer", options);
-    let mut c = ExternalConfig::new(&writer, &workload(example, "checker", ""), None, false)
+    // The setup creates the files durably (their directory fsynced): a
+    // file the writer created itself could lose its name in a power loss
+    // (`--fs-model posix`), and these examples are about their pages.
+    let setup = workload(example, "setup", options);
+    let mut c = ExternalConfig::new(&writer, &workload(example, "checker", ""), Some(&setup), false)
         .expect("the example commands parse");
     c.crashes = vec![CrashKind::PowerLoss];
     c.trials = trials;

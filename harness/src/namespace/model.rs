@@ -123,12 +123,8 @@ impl NsModel {
     pub fn new(trace: NamespaceTrace, fs_model: FsModel) -> Result<NsModel, NsModelError> {
         let n = trace.events.len();
         let mut tree: Tree = trace.initial.iter().map(|e| ((e.dir, e.name.clone()), e.file)).collect();
-        let mut size: BTreeMap<FileId, u64> = trace
-            .files
-            .iter()
-            .filter(|f| f.kind == FileKind::Regular)
-            .map(|f| (f.id, if f.at_start { f.initial_size } else { 0 }))
-            .collect();
+        let mut size: BTreeMap<FileId, u64> =
+            trace.files.iter().filter(|f| f.kind == FileKind::Regular).map(|f| (f.id, f.initial_size)).collect();
         let mut sizes_at = vec![None; n];
         let mut all_sizes_at = HashMap::new();
         // The last event on each (dir, name), each file's creation and last
@@ -182,7 +178,7 @@ impl NsModel {
                     tree.insert((*dir, name.clone()), *file);
                     last_on_name.insert((*dir, name.clone()), i);
                     if trace.file(*file).kind == FileKind::Regular {
-                        size.insert(*file, 0);
+                        size.insert(*file, trace.file(*file).initial_size);
                     }
                     paths[file.index()] = Some(join(&paths, *dir, name));
                 }
@@ -358,13 +354,8 @@ impl NsModel {
     fn replay(&self, chosen: impl Fn(usize) -> bool) -> (Vec<bool>, NsState) {
         let mut out = vec![false; self.units.len()];
         let mut tree: Tree = self.trace.initial.iter().map(|e| ((e.dir, e.name.clone()), e.file)).collect();
-        let mut size: BTreeMap<FileId, u64> = self
-            .trace
-            .files
-            .iter()
-            .filter(|f| f.kind == FileKind::Regular)
-            .map(|f| (f.id, if f.at_start { f.initial_size } else { 0 }))
-            .collect();
+        let mut size: BTreeMap<FileId, u64> =
+            self.trace.files.iter().filter(|f| f.kind == FileKind::Regular).map(|f| (f.id, f.initial_size)).collect();
         // Per file: its size so far is one it really had at this point of
         // the history (no size change of it was lost since its last sync),
         // and it was not born by a create that was lost.

@@ -76,7 +76,7 @@ fn replay(trace: &NamespaceTrace, kept: impl Fn(usize) -> bool) -> Option<NsStat
         // The real sizes, for the syncs, whatever is kept.
         match &ev.op {
             NsOp::Create { file, .. } | NsOp::CreateUnnamed { file } if trace.file(*file).kind == FileKind::Regular => {
-                real_size.insert(*file, 0);
+                real_size.insert(*file, trace.file(*file).initial_size);
             }
             NsOp::SetSize { file, size: s } => {
                 real_size.insert(*file, *s);
@@ -88,7 +88,7 @@ fn replay(trace: &NamespaceTrace, kept: impl Fn(usize) -> bool) -> Option<NsStat
         let applies = match &ev.op {
             NsOp::Create { dir, name, file } if keep => {
                 if trace.file(*file).kind == FileKind::Regular {
-                    size.insert(*file, 0);
+                    size.insert(*file, trace.file(*file).initial_size);
                 }
                 tree.insert((*dir, name.clone()), *file).is_none()
             }

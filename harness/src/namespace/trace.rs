@@ -50,7 +50,9 @@ pub struct TracedFile {
     /// It existed when the run started (its names are in
     /// [`NamespaceTrace::initial`]).
     pub at_start: bool,
-    /// Its size when the run started (0 for a file created during the run).
+    /// Its size when the run started, or when it entered the watched tree:
+    /// 0 for a file created during the run, its size then for a file moved
+    /// or linked in from outside (a [`NsOp::Create`] gives it this size).
     pub initial_size: u64,
 }
 
@@ -69,7 +71,9 @@ pub struct Entry {
 pub enum NsOp {
     /// A new file got its first name: an `open`/`openat`/`openat2`/`creat`
     /// with `O_CREAT` that created it, `mkdir(at)`, `symlink(at)`, `mknod(at)`
-    /// of a regular file. A new regular file has size 0.
+    /// of a regular file, or a file moved or linked in from outside the
+    /// watched tree. A new regular file has its `initial_size` (0 unless
+    /// it came from outside).
     Create { dir: FileId, name: Name, file: FileId },
     /// A file with no name yet (`O_TMPFILE`): it exists, but in no
     /// directory until a [`NsOp::Link`] names it.
@@ -86,8 +90,10 @@ pub enum NsOp {
     /// The file's size changed to `size`: `truncate`/`ftruncate`, an open
     /// with `O_TRUNC`, `fallocate` growing it, a `write` past its end.
     SetSize { file: FileId, size: u64 },
-    /// A completed `fdatasync` or `msync(MS_SYNC)` of the file: its content
-    /// (the shadow) and its size at that moment are durable (fdatasync(2):
+    /// A completed `fdatasync` or `msync(MS_SYNC)` of the file (or a write
+    /// through an `O_SYNC`/`O_DSYNC` descriptor): what it covered of the
+    /// content (the shadow holds exactly that) and the file's size at that
+    /// moment are durable (fdatasync(2):
     /// a size change is metadata "needed to allow a subsequent data
     /// retrieval"; msync(MS_SYNC) is `vfs_fsync_range(.., datasync=1)`).
     /// Its name is not.
