@@ -33,7 +33,7 @@ fn config(example: &str, trials: u32, dir: &Path, options: &str, tear: Option<u6
     let writer = workload(example, "writer", options);
     // The setup creates the files durably (their directory fsynced): a
     // file the writer created itself could lose its name in a power loss
-    // (`--fs-model posix`), and these examples are about their pages.
+    // (the `posix` model), and these examples are about their pages.
     let setup = workload(example, "setup", options);
     let mut c = ExternalConfig::new(&writer, &workload(example, "checker", ""), Some(&setup), false)
         .expect("the example commands parse");

@@ -7,7 +7,7 @@
 //! simulated power loss the default durable mode still does once its
 //! environment exists (created by the setup), and `MDB_NOSYNC` loses
 //! acknowledged commits. LMDB never fsyncs the directory after creating
-//! `data.mdb`, so under the strict POSIX model (`--fs-model posix`) the very
+//! `data.mdb`, so under the strict POSIX model (`posix`) the very
 //! first commits of a fresh environment may vanish with the file's name
 //! (on ext4 and xfs the journal commit of the first msync also commits the
 //! creation: `reports/SOUNDNESS.md`).

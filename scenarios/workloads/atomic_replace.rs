@@ -21,7 +21,7 @@
 //! ext4, 10 of 10 on xfs: shared/README.md), so an acked version is lost. A
 //! process crash never shows it (the page cache and the dentry cache outlive
 //! the process); a power-loss model with directory entries (the strict POSIX
-//! model, `--fs-model posix`) does.
+//! model, crashlab's `posix`) does.
 //!
 //! The checker: `state` must exist once a version was acked, hold one
 //! complete version (both CRCs right, the payload the one of its version),

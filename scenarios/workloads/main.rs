@@ -12,16 +12,16 @@
 //! `--setup` in each fresh trial directory before the writer and takes what
 //! it leaves as durable, and the setup makes that true on a real machine.
 //! Give the setup the writer's `--records` where the table says so (it
-//! sizes the files like the writer). Under the strict POSIX power-loss model
-//! (`--fs-model posix`, the namespace-aware model being added to crashlab: a
-//! directory entry is durable only once its directory was fsynced) every
+//! sizes the files like the writer). Under crashlab's power-loss model (the
+//! strict POSIX contract, `fs_model` `posix` in the report: a directory
+//! entry is durable only once its directory was fsynced) every
 //! example needs its setup: the older writers create their files without
 //! ever fsyncing the directory (the file of `wal`, `shadow`,
 //! `flag-before-payload`, LMDB's `data.mdb`), and a power loss may then take
 //! the file's name away with every record acked in it; the newer ones
-//! expect the file (or version 0, or the first segment) to be there. The writers are the same with or without a setup (they open an
-//! existing file without truncating it); a process crash, and the power-loss
-//! model that takes names as they are at the crash, need no setup.
+//! expect the file (or version 0, or the first segment) to be there. The
+//! writers are the same with or without a setup (they open an existing file
+//! without truncating it); a process crash needs no setup.
 //!
 //! | example | design | needs setup | caught by a process crash? | by `power-loss`? |
 //! |---|---|---|---|---|
@@ -33,30 +33,27 @@
 //! | `flag-before-payload` | commit flag stored before the payload | yes (`--records`) | yes, when a crash lands between them | yes |
 //! | `lmdb` | LMDB, `MDB_WRITEMAP`, default durable commits (`msync(MS_SYNC)`), 8 keys per transaction | yes (`--records`) | correct | never |
 //! | `lmdb-nosync` | the same with `MDB_NOSYNC` | yes (`--records`) | no | yes |
-//! | `atomic-replace` | write `state.tmp` through a mapping (`O_CREAT\|O_TRUNC`, `ftruncate`, `mmap`, stores), `msync(MS_SYNC)`, `fsync`, `rename` to `state`, `fsync` of the directory, ack | yes (version 0) | correct | never under `--fs-model posix` (today's model misreports it: below) |
-//! | `atomic-replace-no-dir-fsync` | the same without the directory fsync | yes (version 0) | no | with `--fs-model posix`: the rename is lost (real ext4 cuts: 30/30), `state` holds the previous version |
+//! | `atomic-replace` | write `state.tmp` through a mapping (`O_CREAT\|O_TRUNC`, `ftruncate`, `mmap`, stores), `msync(MS_SYNC)`, `fsync`, `rename` to `state`, `fsync` of the directory, ack | yes (version 0) | correct | never |
+//! | `atomic-replace-no-dir-fsync` | the same without the directory fsync | yes (version 0) | no | the rename is lost (real ext4 cuts: 30/30), `state` holds the previous version |
 //! | `segmented-log` | log in 4-page segment files; a new segment is created, `ftruncate`d, `fsync`ed, the directory `fsync`ed before use; record, `msync(MS_SYNC)`, ack | yes (first segment) | correct | never |
-//! | `segmented-log-no-dir-fsync` | the same, never fsyncing the directory | yes (first segment) | no | with `--fs-model posix`: a new segment's name is lost with every record acked in it |
-//! | `grow-ftruncate` | a file grown by `ftruncate` 2 pages at a time, a record in the first new page, `msync(MS_SYNC)` of it, ack | yes (the 1-page file) | correct (not for `sigbus`: its cut sets a length the checker rightly refuses) | never under `--fs-model posix`: msync is fdatasync, which makes the grown size durable (today's model misreports it: below) |
+//! | `segmented-log-no-dir-fsync` | the same, never fsyncing the directory | yes (first segment) | no | a new segment's name is lost with every record acked in it |
+//! | `grow-ftruncate` | a file grown by `ftruncate` 2 pages at a time, a record in the first new page, `msync(MS_SYNC)` of it, ack | yes (the 1-page file) | correct (not for `sigbus`: its cut sets a length the checker rightly refuses) | never: msync is fdatasync, which makes the grown size durable |
 //! | `sqlite-JOURNAL-SYNC` | SQLite (python3's `sqlite3`), `journal_mode` `delete` or `wal`, `synchronous` `off`, `normal`, `full` or `extra`, `mmap_size` 1 MiB; one row per transaction, ack after `commit()` | yes (the database) | correct: SQLite keeps every commit through a process crash | per SQLite's own promises (the checker requires only what the mode promises): `off` may corrupt (caught as `corrupt: ...`); `delete-full` may roll back its last commit (its journal's unlink, the commit point, is not followed by a directory fsync), which the checker allows; `delete-extra`, `wal-full`, `wal-extra` keep every acked commit |
 //!
-//! Under today's `power-loss` model (directory entries as they are at the
-//! crash, content durability keyed by path, a file's durable size raised
-//! only to cover the ranges msync wrote) `atomic-replace` and
-//! `grow-ftruncate` are reported as violations, wrongly: `state`'s floor is
-//! what was synced under that *name* (the setup's version 0, its pages mixed
-//! with the renamed file's), and `grow.db`'s durable size is the end of the
-//! last msynced range, a length the writer never set. Those are the
-//! limitations the namespace model removes; these examples are its cases.
+//! Before crashlab modelled the namespace (directory entries as they were
+//! at the crash, content durability keyed by path, a file's durable size
+//! raised only to cover the ranges msync wrote) `atomic-replace` and
+//! `grow-ftruncate` were reported as violations, wrongly; they are the
+//! cases of the namespace model (`harness/src/namespace/`).
 //!
 //! Command lines (`W=target/release/crashlab-workload`; the same `--records`
 //! for setup and writer):
 //!
 //! ```text
 //! crashlab run --setup "$W atomic-replace setup" --writer "$W atomic-replace writer" \
-//!     --checker "$W atomic-replace checker" --crash power-loss --fs-model posix
+//!     --checker "$W atomic-replace checker" --crash power-loss
 //! crashlab run --setup "$W sqlite-delete-full setup" --writer "$W sqlite-delete-full writer" \
-//!     --checker "$W sqlite-delete-full checker" --crash power-loss --fs-model posix
+//!     --checker "$W sqlite-delete-full checker" --crash power-loss
 //! ```
 //!
 //! The LMDB examples load the system's `liblmdb.so.0` (Debian: `liblmdb0`);

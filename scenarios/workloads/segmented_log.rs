@@ -21,7 +21,7 @@
 //! and the segment's size are durable: fdatasync), but the segment's *name*
 //! is not, so a power loss may take the newest segment away with every
 //! record acked in it. A process crash never shows it; a power-loss model
-//! with directory entries (`--fs-model posix`) does. (On ext4 and xfs a real
+//! with directory entries (crashlab's `posix`) does. (On ext4 and xfs a real
 //! cut kept such a new name 70 of 70 times, the fdatasync's journal commit
 //! carrying the creation: luck, not a promise.)
 //!

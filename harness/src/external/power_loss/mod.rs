@@ -31,7 +31,7 @@
 //!      of *that file* covered, at the instant it returned; a file the
 //!      writer created and never synced has an empty floor.
 //! 5. The **states** (`crate::namespace` for the rules and their
-//!    evidence; `--fs-model posix`, the POSIX contract, is the default and
+//!    evidence; `posix`, the POSIX contract, is the default and
 //!    today the only model):
 //!    - the namespace: every entry operation no later fsync of its
 //!      directory (or `sync`/`syncfs`) covered, and every size change no
@@ -118,7 +118,8 @@ pub struct PowerLossOptions {
     pub explore: ExploreConfig,
     /// Checker runs allowed to each of the two shrinking steps.
     pub shrink_budget: u32,
-    /// What a completed sync makes durable in the namespace (`--fs-model`).
+    /// What a completed sync makes durable in the namespace (today only
+    /// `posix`; per-filesystem models will need a flag).
     pub fs_model: FsModel,
 }
 
