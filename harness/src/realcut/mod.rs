@@ -49,6 +49,10 @@ pub mod fs;
 pub mod judge;
 pub mod loopcut;
 pub mod nbd;
+pub mod ns_judge;
+#[cfg(test)]
+mod ns_judge_tests;
+pub mod ns_workload;
 pub mod protocol;
 pub mod report;
 pub mod sys;
