@@ -49,9 +49,11 @@ pub mod fs;
 pub mod judge;
 pub mod loopcut;
 pub mod nbd;
+pub mod ns_cut;
 pub mod ns_judge;
 #[cfg(test)]
 mod ns_judge_tests;
+pub mod ns_report;
 pub mod ns_workload;
 pub mod protocol;
 pub mod report;
