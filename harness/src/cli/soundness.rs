@@ -378,18 +378,17 @@ fn finish(a: &SoundnessArgs, report: &SoundnessReport) -> Result<ExitCode> {
         println!("sound: {cuts}, {allowed}; report: {}", a.out.display());
         Ok(ExitCode::SUCCESS)
     } else {
-        let namespace = match s.namespace {
-            Some(ns) => format!(", {} namespace model soundness violation(s)", ns.violations),
-            None => String::new(),
+        let found = match (s.namespace, report.filesystems.is_empty()) {
+            (Some(ns), true) => format!("{} namespace model soundness violation(s)", ns.violations),
+            (Some(ns), false) => format!(
+                "{} model soundness violation(s), {} namespace model soundness violation(s) and {} judge mismatch(es)",
+                s.violations, ns.violations, s.judge_mismatches
+            ),
+            (None, _) => {
+                format!("{} model soundness violation(s) and {} judge mismatch(es)", s.violations, s.judge_mismatches)
+            }
         };
-        println!(
-            "UNSOUND: {} model soundness violation(s){namespace} and {} judge mismatch(es) in {cuts}; evidence in {}; \
-             report: {}",
-            s.violations,
-            s.judge_mismatches,
-            a.keep_dir.display(),
-            a.out.display()
-        );
+        println!("UNSOUND: {found} in {cuts}; evidence in {}; report: {}", a.keep_dir.display(), a.out.display());
         Ok(ExitCode::from(1))
     }
 }
