@@ -70,9 +70,9 @@ pub struct SoundnessArgs {
     #[arg(long, value_delimiter = ',', value_name = "KINDS")]
     workloads: Vec<WorkloadKinds>,
     /// Namespace workloads, comma-separated (create, create-mmap,
-    /// rename-over, unlink, new-segment, grow, reuse-name: without the sync
-    /// POSIX requires; the same with +dirsync, or grow+msync: with it).
-    /// Default: all fourteen.
+    /// rename-over, unlink, new-segment, grow, reuse-name, sibling-fsync:
+    /// without the sync POSIX requires; the same with +dirsync, or
+    /// grow+msync: with it). Default: all sixteen.
     #[arg(long, value_delimiter = ',', value_name = "WORKLOADS")]
     ns_workload: Vec<NsWorkloadId>,
     /// Namespace cuts right after each workload's last step, per filesystem

@@ -215,3 +215,27 @@ fn a_new_file_found_without_its_fsynced_data_is_a_violation() {
     assert_eq!(j.units.len(), 2, "the create and the size: {:?}", j.units);
     assert_eq!(j.units[1].context, "nothing synced after it");
 }
+
+#[test]
+fn the_fsync_of_a_sibling_leaves_the_unsynced_file_to_chance_under_posix() {
+    let input = at_end("sibling-fsync");
+    let j = allowed(&input, &dir(vec![entry("a", &[Some(1)]), entry("b", &[Some(2)])]));
+    let contexts: Vec<(NsOpKind, &str, UnitOutcome)> =
+        j.units.iter().map(|u| (u.kind, u.context.as_str(), u.outcome)).collect();
+    assert_eq!(
+        contexts,
+        [
+            (NsOpKind::Create, "then fsync of another file", UnitOutcome::Kept),
+            (NsOpKind::Size, "then fsync of another file", UnitOutcome::Kept),
+            (NsOpKind::Create, "then fsync of this file", UnitOutcome::Kept),
+        ]
+    );
+    // a's data was never synced: zeros are allowed; b's was.
+    allowed(&input, &dir(vec![entry("a", &[None]), entry("b", &[Some(2)])]));
+    forbidden(&input, &dir(vec![entry("a", &[Some(1)]), entry("b", &[None])]));
+    // a's creation lost; or kept with its size lost (size 0).
+    let j = allowed(&input, &dir(vec![entry("b", &[Some(2)])]));
+    assert_eq!(j.units[0].outcome, UnitOutcome::Lost);
+    let j = allowed(&input, &dir(vec![entry("a", &[]), entry("b", &[Some(2)])]));
+    assert_eq!((j.units[0].outcome, j.units[1].outcome), (UnitOutcome::Kept, UnitOutcome::Lost));
+}

@@ -44,10 +44,15 @@ pub enum NsWorkloadKind {
     /// The same name created, fsynced and unlinked three times (ext4 reuses
     /// inode numbers).
     ReuseName,
+    /// A new file `a` created, sized and written with no sync of its own,
+    /// then a new file `b` created, written and fsynced: does the fsync of
+    /// one file carry another's pending creation and size (one journal
+    /// transaction on ext4)?
+    SiblingFsync,
 }
 
 impl NsWorkloadKind {
-    pub const ALL: [NsWorkloadKind; 7] = [
+    pub const ALL: [NsWorkloadKind; 8] = [
         NsWorkloadKind::Create,
         NsWorkloadKind::CreateMmap,
         NsWorkloadKind::RenameOver,
@@ -55,6 +60,7 @@ impl NsWorkloadKind {
         NsWorkloadKind::NewSegment,
         NsWorkloadKind::Grow,
         NsWorkloadKind::ReuseName,
+        NsWorkloadKind::SiblingFsync,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +72,7 @@ impl NsWorkloadKind {
             NsWorkloadKind::NewSegment => "new-segment",
             NsWorkloadKind::Grow => "grow",
             NsWorkloadKind::ReuseName => "reuse-name",
+            NsWorkloadKind::SiblingFsync => "sibling-fsync",
         }
     }
 
@@ -287,6 +294,12 @@ impl NsWorkloadId {
                     steps.push(NsStep::Close { file: round });
                 }
                 NsScript { setup: vec![], steps }
+            }
+            NsWorkloadKind::SiblingFsync => {
+                let mut steps = written_file("a", 1, 1);
+                steps.pop(); // no fsync of a
+                steps.extend(written_file("b", 2, 1));
+                NsScript { setup: vec![], steps: dirsync(steps) }
             }
         }
     }
@@ -539,7 +552,7 @@ mod tests {
         for w in NsWorkloadId::all() {
             assert_eq!(w.to_string().parse::<NsWorkloadId>().unwrap(), w);
         }
-        assert_eq!(NsWorkloadId::all().len(), 14);
+        assert_eq!(NsWorkloadId::all().len(), 16);
         assert_eq!("grow+msync".parse::<NsWorkloadId>().unwrap().to_string(), "grow+msync");
         assert!("grow+dirsync".parse::<NsWorkloadId>().unwrap_err().contains("rename-over+dirsync"));
     }
