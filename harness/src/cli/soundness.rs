@@ -1,6 +1,8 @@
 //! `crashlab soundness`: real power cuts checked against the simulated
-//! power-loss model. Exit 0: every real post-cut file was one the model
-//! allows; 1: a model soundness violation (evidence kept, printed); 2: the
+//! power-loss model (page writers) and the posix namespace model
+//! (`--workloads namespace`). Exit 0: every real post-cut file and
+//! directory was one the models allow; 1: a model soundness violation
+//! (evidence kept, printed); 2: the
 //! harness failed or the backend is unavailable here (not root, tool
 //! missing); 130: interrupted (workers stopped, mounts and loop devices
 //! released).

@@ -8,7 +8,7 @@
 //!
 //! Each surviving name is mapped to a file of the trace by its content
 //! (every page of a workload's file says which file wrote it, see
-//! [`page_content`]): a state fits the directory when it has exactly its
+//! [`super::ns_workload::page_content`]): a state fits the directory when it has exactly its
 //! names, each naming a regular file of the size found, whose pages hold
 //! that file's content or zeros, and never zeros where a completed sync made
 //! the file's page durable. A directory no state fits is a **model
