@@ -1,6 +1,8 @@
 //! `crashlab soundness`: real power cuts checked against the simulated
-//! power-loss model. Exit 0: every real post-cut file was one the model
-//! allows; 1: a model soundness violation (evidence kept, printed); 2: the
+//! power-loss model (page writers) and the posix namespace model
+//! (`--workloads namespace`). Exit 0: every real post-cut file and
+//! directory was one the models allow; 1: a model soundness violation
+//! (evidence kept, printed); 2: the
 //! harness failed or the backend is unavailable here (not root, tool
 //! missing); 130: interrupted (workers stopped, mounts and loop devices
 //! released).
@@ -15,6 +17,7 @@ use crashlab::crash::CrashPoint;
 use crashlab::realcut::campaign::{SoundnessConfig, WorkloadId, DEFAULT_WRITERS_PER_CUT};
 use crashlab::realcut::columns::default_image_dir;
 use crashlab::realcut::loopcut::{bench_loopcut, run_loopcut, RealPoolConfig};
+use crashlab::realcut::ns_workload::{ns_plan, NsCampaignConfig, NsWorkloadId, DEFAULT_NS_CUTS};
 use crashlab::realcut::report::SoundnessReport;
 use crashlab::realcut::RealcutError;
 use crashlab::vocab::{Backend, CutMethod, FsKind};
@@ -22,6 +25,17 @@ use crashlab::{flag_limits, limits};
 
 use super::campaign::absolute;
 use super::campaign_outputs::write_output;
+
+/// What a campaign cuts (`--workloads`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum WorkloadKinds {
+    /// The page writers (`--scenario`): a file's bytes, judged by the
+    /// simulated power-loss model.
+    Pages,
+    /// The namespace workloads (`--ns-workload`): names and sizes of files
+    /// created, renamed, unlinked, grown, judged by the posix namespace model.
+    Namespace,
+}
 
 #[derive(Args)]
 pub struct SoundnessArgs {
@@ -48,9 +62,26 @@ pub struct SoundnessArgs {
     /// probe/partial-msync. Default: the six shared scenarios and the probe.
     #[arg(long, value_delimiter = ',')]
     scenario: Vec<WorkloadId>,
-    /// Only this op boundary (before:K): reruns one trial of a report.
+    /// Only this op boundary (before:K): reruns one trial of a report (with
+    /// --workloads namespace: a step boundary of the namespace workloads).
     #[arg(long)]
     point: Option<CrashPoint>,
+    /// What to cut, comma-separated: pages (the page writers of --scenario;
+    /// the default) and/or namespace (loopcut: the namespace workloads of
+    /// --ns-workload, each on a fresh directory, one workload per cut).
+    #[arg(long, value_delimiter = ',', value_name = "KINDS")]
+    workloads: Vec<WorkloadKinds>,
+    /// Namespace workloads, comma-separated (create, create-mmap,
+    /// rename-over, unlink, new-segment, grow, reuse-name, sibling-fsync:
+    /// without the sync POSIX requires; the same with +dirsync, or
+    /// grow+msync: with it). Default: all sixteen.
+    #[arg(long, value_delimiter = ',', value_name = "WORKLOADS")]
+    ns_workload: Vec<NsWorkloadId>,
+    /// Namespace cuts right after each workload's last step, per filesystem
+    /// (1 to 100,000); one more cut is made at each earlier step boundary.
+    /// With --point: this many cuts at that boundary. Default: 20.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    ns_cuts: Option<u32>,
     /// Size of the file under test, in bytes (times --writers-per-cut, at
     /// most half of the smallest filesystem image).
     #[arg(long, default_value_t = 64 * 1024)]
@@ -193,9 +224,47 @@ fn check_limits(a: &SoundnessArgs, cfg: &SoundnessConfig) -> Result<()> {
     limits::check_footprint(&footprint, &limits::Resources::probe(None), "--dir").map_err(anyhow::Error::msg)
 }
 
+/// The namespace part of the campaign, if `--workloads` asks for it; and
+/// the page writers dropped from `cfg` when it does not ask for them.
+fn namespace_config(a: &SoundnessArgs, cfg: &mut SoundnessConfig) -> Result<Option<NsCampaignConfig>> {
+    let kinds = if a.workloads.is_empty() { vec![WorkloadKinds::Pages] } else { a.workloads.clone() };
+    let (pages, namespace) = (kinds.contains(&WorkloadKinds::Pages), kinds.contains(&WorkloadKinds::Namespace));
+    if !namespace {
+        if !a.ns_workload.is_empty() || a.ns_cuts.is_some() {
+            anyhow::bail!("--ns-workload/--ns-cuts: only with --workloads namespace");
+        }
+        return Ok(None);
+    }
+    if a.backend != Backend::Loopcut {
+        anyhow::bail!("--workloads namespace: the namespace workloads run on the loopcut backend only");
+    }
+    if a.bench {
+        anyhow::bail!("--bench measures the page writers; leave out --workloads namespace");
+    }
+    if !pages && !a.scenario.is_empty() {
+        anyhow::bail!("--scenario names page writers: add pages to --workloads (--workloads pages,namespace)");
+    }
+    if pages && a.point.is_some() {
+        anyhow::bail!("--point reruns one kind of workload: use --workloads pages or --workloads namespace");
+    }
+    let ns = NsCampaignConfig {
+        workloads: if a.ns_workload.is_empty() { NsWorkloadId::all() } else { a.ns_workload.clone() },
+        cuts_after_last_step: a.ns_cuts.unwrap_or(DEFAULT_NS_CUTS),
+        point: if pages { None } else { a.point },
+    };
+    if !pages {
+        cfg.scenarios.clear();
+        cfg.point = None;
+    }
+    // A bad --point or workload fails before anything starts.
+    ns_plan(&cfg.filesystems, &ns).map_err(anyhow::Error::msg)?;
+    Ok(Some(ns))
+}
+
 pub fn run(a: SoundnessArgs) -> Result<ExitCode> {
     let mut cfg = config(&a);
     check_limits(&a, &cfg)?;
+    let ns = namespace_config(&a, &mut cfg)?;
     if a.backend != Backend::Vm
         && (a.disk.is_some() || a.disk_states.is_some() || a.guest_writeback_cs.is_some() || a.accel.is_some())
     {
@@ -246,13 +315,26 @@ pub fn run(a: SoundnessArgs) -> Result<ExitCode> {
             pool.jobs,
             dir.path().display()
         );
+        if let Some(ns) = &ns {
+            eprintln!(
+                "crashlab soundness: namespace workloads {}; {} cut(s) after each one's last step, one at each earlier \
+                 step boundary{}",
+                ns.workloads.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(", "),
+                ns.cuts_after_last_step,
+                if cfg.scenarios.is_empty() { " (no page writers)" } else { "" }
+            );
+        }
         if let Some(note) = crashlab::environment::KernelConsole::cut_message_note_here() {
             eprintln!("note: {note}");
         }
     }
-    let total = cfg.trials as u64 * cfg.filesystems.len() as u64;
-    let progress = crate::cli::progress::CampaignProgress::new(total, a.quiet);
-    let result = run_loopcut(&cfg, &pool, &cancel, &|n| progress.advance(n));
+    let page_trials = if cfg.scenarios.is_empty() { 0 } else { cfg.trials as u64 * cfg.filesystems.len() as u64 };
+    let ns_cuts = match &ns {
+        Some(n) => ns_plan(&cfg.filesystems, n).map_err(anyhow::Error::msg)?.len() as u64,
+        None => 0,
+    };
+    let progress = crate::cli::progress::CampaignProgress::new(page_trials + ns_cuts, a.quiet);
+    let result = run_loopcut(&cfg, ns.as_ref(), &pool, &cancel, &|n| progress.advance(n));
     drop(progress);
     let report = match result {
         Ok(r) => r,
@@ -276,24 +358,39 @@ fn finish(a: &SoundnessArgs, report: &SoundnessReport) -> Result<ExitCode> {
     }
     let s = &report.summary;
     // On a volatile disk a trial is one disk state of a cut.
-    let cuts = match report.filesystems.iter().find_map(|f| f.volatile_disk.as_ref()) {
+    let pages = match report.filesystems.iter().find_map(|f| f.volatile_disk.as_ref()) {
         Some(v) => format!("{} disk states of {} real power cuts", s.trials, v.cuts),
         None if report.config.writers_per_cut > 1 => {
             format!("{} writers cut by real power cuts, up to {} per cut", s.trials, report.config.writers_per_cut)
         }
         None => format!("{} real power cuts", s.trials),
     };
+    let (cuts, allowed) = match (s.namespace, report.filesystems.is_empty()) {
+        (None, _) => (pages, "every post-cut file allowed by the model"),
+        (Some(ns), true) => (
+            format!("{} namespace workloads cut by real power cuts", ns.cuts),
+            "every post-cut directory allowed by the posix namespace model",
+        ),
+        (Some(ns), false) => (
+            format!("{pages} and {} namespace workloads cut by real power cuts", ns.cuts),
+            "every post-cut file and directory allowed by the models",
+        ),
+    };
     if report.is_sound() {
-        println!("sound: {cuts}, every post-cut file allowed by the model; report: {}", a.out.display());
+        println!("sound: {cuts}, {allowed}; report: {}", a.out.display());
         Ok(ExitCode::SUCCESS)
     } else {
-        println!(
-            "UNSOUND: {} model soundness violation(s) and {} judge mismatch(es) in {cuts}; evidence in {}; report: {}",
-            s.violations,
-            s.judge_mismatches,
-            a.keep_dir.display(),
-            a.out.display()
-        );
+        let found = match (s.namespace, report.filesystems.is_empty()) {
+            (Some(ns), true) => format!("{} namespace model soundness violation(s)", ns.violations),
+            (Some(ns), false) => format!(
+                "{} model soundness violation(s), {} namespace model soundness violation(s) and {} judge mismatch(es)",
+                s.violations, ns.violations, s.judge_mismatches
+            ),
+            (None, _) => {
+                format!("{} model soundness violation(s) and {} judge mismatch(es)", s.violations, s.judge_mismatches)
+            }
+        };
+        println!("UNSOUND: {found} in {cuts}; evidence in {}; report: {}", a.keep_dir.display(), a.out.display());
         Ok(ExitCode::from(1))
     }
 }

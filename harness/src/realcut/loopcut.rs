@@ -16,7 +16,9 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::campaign::{batch_len, plan, whole_groups, PageCacheStart, PlannedTrial, SoundnessConfig, WorkloadId};
-use super::protocol::{RealRequest, RealResponse, RealTrialRecord};
+use super::ns_report::{aggregate_namespace, NamespaceReport};
+use super::ns_workload::{ns_plan, NsCampaignConfig, NsPlannedCut, NsWorkloadId};
+use super::protocol::{NsCutRecord, RealRequest, RealResponse, RealTrialRecord};
 use super::report::{aggregate, SoundnessEnvironment, SoundnessReport, SOUNDNESS_SCHEMA_VERSION};
 use super::RealcutError;
 use crate::crash::CrashPoint;
@@ -227,8 +229,12 @@ pub fn check_loopcut(filesystems: &[(FsKind, CutMethod)]) -> Result<(), RealcutE
 }
 
 /// Run a loopcut campaign. `on_trials` is told each finished batch's size.
+///
+/// `ns`: the namespace workloads' cuts too (after the page writers'). A
+/// config with no scenarios runs the namespace cuts only.
 pub fn run_loopcut(
     cfg: &SoundnessConfig,
+    ns: Option<&NsCampaignConfig>,
     pool: &RealPoolConfig,
     cancel: &AtomicBool,
     on_trials: &(dyn Fn(usize) + Sync),
@@ -236,7 +242,9 @@ pub fn run_loopcut(
     let filesystems: Vec<(FsKind, CutMethod)> = cfg.filesystems.iter().map(|&fs| (fs, cfg.cut_for(fs))).collect();
     check_loopcut(&filesystems)?;
     let started = Instant::now();
-    let (specs, trials) = plan(cfg)?;
+    // Both plans before any cut: a bad --point fails at once.
+    let ns_cuts = ns.map(|n| ns_plan(&cfg.filesystems, n)).transpose().map_err(RealcutError::Spec)?;
+    let (specs, trials) = if cfg.scenarios.is_empty() && ns.is_some() { (Vec::new(), Vec::new()) } else { plan(cfg)? };
     let key_of = |s: WorkloadId| specs.iter().position(|(x, _)| *x == s).expect("planned scenario") as u64;
     let mut batches = Vec::new();
     let mut i = 0;
@@ -258,7 +266,14 @@ pub fn run_loopcut(
     let records: Vec<(PlannedTrial, RealTrialRecord)> =
         trials.iter().copied().zip(results.into_iter().flatten()).collect();
     let kernel = crate::environment::kernel_release();
-    let (filesystems, summary) = aggregate(cfg, &kernel, &records);
+    let (filesystems, mut summary) = aggregate(cfg, &kernel, &records);
+    let namespace = match (ns, ns_cuts) {
+        (Some(n), Some(cuts)) => Some(run_namespace(cfg, n, &cuts, pool, cancel, on_trials)?),
+        _ => None,
+    };
+    if let Some(n) = &namespace {
+        summary.add_namespace(n);
+    }
     Ok(SoundnessReport {
         schema_version: SOUNDNESS_SCHEMA_VERSION.into(),
         crashlab_version: env!("CARGO_PKG_VERSION").into(),
@@ -276,8 +291,88 @@ pub fn run_loopcut(
         config: cfg.clone(),
         duration_ms: started.elapsed().as_millis() as u64,
         filesystems,
+        namespace,
         summary,
     })
+}
+
+/// Namespace cuts per request: one cut each, so a batch is cheap; small, so
+/// Ctrl-C stops soon and two workers balance.
+pub const NS_BATCH: usize = 8;
+
+/// A batch of namespace cuts for one worker request: consecutive cuts of
+/// one filesystem, cut and workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NsBatch {
+    pub fs: FsKind,
+    pub cut: CutMethod,
+    pub workload: NsWorkloadId,
+    pub points: Vec<CrashPoint>,
+}
+
+/// A [`RealWorker`] running namespace batches.
+struct NsPoolWorker<'a> {
+    worker: RealWorker,
+    pool: &'a RealPoolConfig,
+}
+
+impl BatchWorker<NsBatch> for NsPoolWorker<'_> {
+    type Record = NsCutRecord;
+    type Error = RealcutError;
+
+    fn must_drain_before(&self, _: &NsBatch) -> bool {
+        false
+    }
+
+    fn send_batch(&mut self, b: &NsBatch, _: &AtomicBool) -> Result<(), RealcutError> {
+        Ok(self.worker.process.send(&RealRequest::RunNamespace {
+            workload: b.workload,
+            fs: b.fs,
+            cut: b.cut,
+            points: b.points.clone(),
+            keep_dir: self.pool.keep_dir.clone(),
+            inject_fault: self.pool.inject_fault,
+        })?)
+    }
+
+    fn recv_batch(&mut self, b: &NsBatch, _: &AtomicBool) -> Result<Vec<NsCutRecord>, RealcutError> {
+        match self.worker.process.recv(None)? {
+            RealResponse::RanNamespace { records } if records.len() == b.points.len() => Ok(records),
+            other => Err(self.worker.unexpected(&other)),
+        }
+    }
+}
+
+/// The planned namespace cuts in batches ([`NS_BATCH`] consecutive cuts of
+/// one filesystem and workload).
+pub fn ns_batches(cfg: &SoundnessConfig, cuts: &[NsPlannedCut]) -> Vec<NsBatch> {
+    let mut batches: Vec<NsBatch> = Vec::new();
+    for c in cuts {
+        match batches.last_mut() {
+            Some(b) if b.fs == c.fs && b.workload == c.workload && b.points.len() < NS_BATCH => b.points.push(c.point),
+            _ => {
+                batches.push(NsBatch { fs: c.fs, cut: cfg.cut_for(c.fs), workload: c.workload, points: vec![c.point] })
+            }
+        }
+    }
+    batches
+}
+
+/// Run the namespace cuts on `pool.jobs` realcut workers and aggregate them.
+fn run_namespace(
+    cfg: &SoundnessConfig,
+    ns: &NsCampaignConfig,
+    cuts: &[NsPlannedCut],
+    pool: &RealPoolConfig,
+    cancel: &AtomicBool,
+    on_trials: &(dyn Fn(usize) + Sync),
+) -> Result<NamespaceReport, RealcutError> {
+    let batches = ns_batches(cfg, cuts);
+    let start = |id| Ok(NsPoolWorker { worker: RealWorker::spawn(pool, id)?, pool });
+    let schedule = Schedule { jobs: pool.jobs, in_flight: 1, start: &start };
+    let results = schedule::run_batches(&schedule, &batches, cancel, on_trials)?;
+    let records: Vec<(NsPlannedCut, NsCutRecord)> = cuts.iter().copied().zip(results.into_iter().flatten()).collect();
+    Ok(aggregate_namespace(cfg, ns, &records))
 }
 
 /// Benchmark numbers of one filesystem and writer, on one worker: real-cut

@@ -40,6 +40,15 @@
 //! [`columns`] (running the `power-loss-real` columns of the survival
 //! matrix, `matrix --real`; what a column is lives in
 //! [`crate::vocab::real_cut`]).
+//!
+//! Namespace workloads (`soundness --workloads namespace`): the same cuts
+//! of small programs that create, rename, unlink and grow files, each
+//! post-cut directory judged by the posix namespace model
+//! ([`crate::namespace`]): [`ns_workload`] (pure: the workloads' steps, the
+//! content of their files, the trace the steps perform, the plan),
+//! [`ns_judge`] (pure: a directory against the model's states, each unit
+//! kept or lost), [`ns_cut`] (one cut, in the realcut worker) and
+//! [`ns_report`] (pure: the report's namespace section).
 
 pub mod campaign;
 pub mod columns;
@@ -49,6 +58,12 @@ pub mod fs;
 pub mod judge;
 pub mod loopcut;
 pub mod nbd;
+pub mod ns_cut;
+pub mod ns_judge;
+#[cfg(test)]
+mod ns_judge_tests;
+pub mod ns_report;
+pub mod ns_workload;
 pub mod protocol;
 pub mod report;
 pub mod sys;

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::campaign::PageCacheStart;
 use super::judge::RealJudgement;
+use super::ns_judge::{NsJudgement, ObservedDir};
+use super::ns_workload::{NsFile, NsWorkloadId};
 use crate::crash::CrashPoint;
 use crate::process_model::TrialFacts;
 use crate::spec::WriterSpec;
@@ -42,6 +44,20 @@ pub enum RealRequest {
         #[serde(default)]
         page_cache: PageCacheStart,
     },
+    /// Run namespace cuts of `workload` on `fs` (made on first use): each
+    /// point on a fresh directory of its own, one cut each.
+    RunNamespace {
+        workload: NsWorkloadId,
+        fs: FsKind,
+        cut: CutMethod,
+        points: Vec<CrashPoint>,
+        /// Where to keep the evidence of a violation (made on demand).
+        keep_dir: PathBuf,
+        /// Testing aid: put a file no step made into the directory after
+        /// the cut (the violation path on a sound kernel).
+        #[serde(default)]
+        inject_fault: bool,
+    },
     /// The benchmark floor on `fs`: `trials` bare loops of one write +
     /// msync(MS_SYNC) of `size` bytes, the cut, and reading the file back.
     Floor { fs: FsKind, cut: CutMethod, size: u64, trials: u32 },
@@ -56,6 +72,7 @@ pub enum RealRequest {
 pub enum RealResponse {
     Prepared { key: u64 },
     Ran { records: Vec<RealTrialRecord> },
+    RanNamespace { records: Vec<NsCutRecord> },
     Floor { trials: u32, nanos: u64 },
     Error { message: String },
 }
@@ -73,6 +90,36 @@ pub struct RealTrialRecord {
     /// Nanoseconds from fork to the file read back after the cut; for a cut
     /// shared by several writers, the group's time divided among them.
     pub trial_ns: u64,
+}
+
+/// One real power cut of a namespace workload and what the namespace
+/// model made of the directory it left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NsCutRecord {
+    pub fs: FsKind,
+    pub cut: CutMethod,
+    pub workload: NsWorkloadId,
+    pub point: CrashPoint,
+    pub judgement: NsJudgement,
+    /// The directory as read after the cut.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<ObservedDir>,
+    /// The inode number each file of the workload got when it was created,
+    /// by file number (`reuse-name`: did the filesystem reuse one?).
+    pub inos: Vec<(NsFile, u64)>,
+    /// The directory holding the evidence of a violation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<PathBuf>,
+    /// Nanoseconds from the directory's creation to the post-cut directory read.
+    pub cut_ns: u64,
+}
+
+impl NsCutRecord {
+    /// Did a file get an inode number an earlier file of the same cut had?
+    pub fn reused_an_inode(&self) -> bool {
+        let mut seen = std::collections::HashSet::new();
+        self.inos.iter().any(|(_, ino)| !seen.insert(*ino))
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use crate::vocab::{Backend, CutMethod, FsKind};
 
 /// Bumped in the major part when a reader of the old format would misread
 /// the new one; in the minor part when fields are only added.
-pub const SOUNDNESS_SCHEMA_VERSION: &str = "1.3";
+pub const SOUNDNESS_SCHEMA_VERSION: &str = "1.4";
 
 /// At most this many violations are detailed per filesystem.
 pub const MAX_VIOLATIONS: usize = 10;
@@ -32,6 +32,10 @@ pub struct SoundnessReport {
     pub config: SoundnessConfig,
     pub duration_ms: u64,
     pub filesystems: Vec<FsSoundness>,
+    /// The namespace workloads' cuts (`--workloads namespace`), judged by
+    /// the posix namespace model. Added in 1.4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<super::ns_report::NamespaceReport>,
     pub summary: SoundnessSummary,
 }
 
@@ -151,7 +155,12 @@ pub struct SoundnessSummary {
     pub trials: u64,
     pub violations: u64,
     pub judge_mismatches: u64,
-    /// No violation and no mismatch: the model held against every real cut.
+    /// With `--workloads namespace`: the namespace cuts judged and their
+    /// violations. Added in 1.4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<NamespaceSummary>,
+    /// No violation (of either model) and no mismatch: the models held
+    /// against every real cut.
     pub sound: bool,
 }
 
@@ -242,6 +251,7 @@ pub fn aggregate(
         trials: out.iter().map(|f| f.trials).sum(),
         violations: out.iter().map(|f| f.violations).sum(),
         judge_mismatches: out.iter().map(|f| f.judge_mismatches).sum(),
+        namespace: None,
         sound: out.iter().all(|f| f.violations == 0 && f.judge_mismatches == 0),
     };
     (out, summary)
@@ -262,6 +272,22 @@ pub fn rerun_line(cfg: &SoundnessConfig, p: &PlannedTrial) -> String {
     s
 }
 
+/// The namespace cuts of a campaign in two numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct NamespaceSummary {
+    pub cuts: u64,
+    /// Cuts whose directory the posix namespace model forbids.
+    pub violations: u64,
+}
+
+impl SoundnessSummary {
+    /// Count the namespace section in (`sound` turns false on a violation).
+    pub fn add_namespace(&mut self, ns: &super::ns_report::NamespaceReport) {
+        self.namespace = Some(NamespaceSummary { cuts: ns.cuts(), violations: ns.violations() });
+        self.sound &= ns.violations() == 0;
+    }
+}
+
 impl SoundnessReport {
     pub fn is_sound(&self) -> bool {
         self.summary.sound
@@ -276,6 +302,29 @@ impl SoundnessReport {
             self.backend, self.environment.kernel_release, self.seed
         );
         let _ = writeln!(s, "disk: {}", self.environment.disk);
+        if !self.filesystems.is_empty() {
+            self.write_page_table(&mut s);
+        }
+        for f in &self.filesystems {
+            for v in &f.violation_details {
+                let headline = format!("VIOLATION on {} ({} at {}): {}", f.fs, v.scenario, v.point, v.detail);
+                let details: Vec<String> = v.kept.iter().map(|k| format!("evidence kept in {k}")).collect();
+                write_failure(&mut s, "", &headline, &details, "rerun", &v.rerun);
+            }
+            if f.judge_mismatches > 0 {
+                let _ =
+                    writeln!(s, "HARNESS BUG on {}: {} trials where the judges disagreed", f.fs, f.judge_mismatches);
+            }
+        }
+        if let Some(ns) = &self.namespace {
+            s.push_str(&ns.human_summary());
+        }
+        s
+    }
+
+    /// The page writers' table: per filesystem, trials, violations and how
+    /// much the cuts kept beyond the model's floor.
+    fn write_page_table(&self, s: &mut String) {
         let _ = writeln!(
             s,
             "{:<6} {:<10} {:>6} {:>10} {:>9} {:>15} {:>10} {:>17} {:>9}",
@@ -309,17 +358,5 @@ impl SoundnessReport {
                  which a ranged msync writes back whole)"
             );
         }
-        for f in &self.filesystems {
-            for v in &f.violation_details {
-                let headline = format!("VIOLATION on {} ({} at {}): {}", f.fs, v.scenario, v.point, v.detail);
-                let details: Vec<String> = v.kept.iter().map(|k| format!("evidence kept in {k}")).collect();
-                write_failure(&mut s, "", &headline, &details, "rerun", &v.rerun);
-            }
-            if f.judge_mismatches > 0 {
-                let _ =
-                    writeln!(s, "HARNESS BUG on {}: {} trials where the judges disagreed", f.fs, f.judge_mismatches);
-            }
-        }
-        s
     }
 }

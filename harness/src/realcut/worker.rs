@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::cut_trial::{create_file, floor, profile, workload_floor, CutGroup, SpecState, TRIM_EVERY};
+use super::ns_cut::NsCut;
+use super::ns_workload::NsWorkloadId;
 use crate::crash::CrashPoint;
 use crate::lab::child::WriterStack;
 use crate::lab::journal_region::JournalRegion;
@@ -55,6 +57,8 @@ struct Session {
     files: HashSet<(u64, FsKind, usize)>,
     kept: u32,
     trials: u64,
+    /// Namespace cuts made (each gets a directory `ns-N` of its own).
+    ns_cuts: u64,
     /// Where writers run ([`clone_writer`]).
     stack: WriterStack,
 }
@@ -84,7 +88,8 @@ pub fn serve(args: &RealcutWorkerArgs, input: impl BufRead, output: impl Write) 
     }
     let stack = WriterStack::new()
         .map_err(|e| RealcutError::Sys { what: "cannot map the writers' stack".into(), source: e })?;
-    let mut session = Session { fses: Vec::new(), specs: Vec::new(), files: HashSet::new(), kept: 0, trials: 0, stack };
+    let mut session =
+        Session { fses: Vec::new(), specs: Vec::new(), files: HashSet::new(), kept: 0, trials: 0, ns_cuts: 0, stack };
     let handle =
         |req| handle(args, &mut session, req).unwrap_or_else(|e| RealResponse::Error { message: e.to_string() });
     serve_lines(input, output, handle, |message| RealResponse::Error { message })?;
@@ -139,6 +144,23 @@ fn handle(args: &RealcutWorkerArgs, s: &mut Session, req: RealRequest) -> Result
                 }
             }
             Ok(RealResponse::Ran { records })
+        }
+        RealRequest::RunNamespace { workload, fs, cut, points, keep_dir, inject_fault } => {
+            if !fs.supports(cut) {
+                return Err(RealcutError::Spec(format!("{fs} has no {cut} cut (no FS_IOC_SHUTDOWN); use raw-copy")));
+            }
+            let fi = live_fs(args, s, fs)?;
+            let mut records = Vec::with_capacity(points.len());
+            for point in points {
+                match run_ns_cut(args, s, fi, cut, workload, point, &keep_dir, inject_fault) {
+                    Ok(rec) => records.push(rec),
+                    Err(e) => {
+                        drop_broken_fs(s, fi);
+                        return Err(e);
+                    }
+                }
+            }
+            Ok(RealResponse::RanNamespace { records })
         }
         RealRequest::WorkloadFloor { key, fs, cut, points } => {
             if !fs.supports(cut) {
@@ -242,4 +264,36 @@ fn run_group(
         eprintln!("realcut profile: reset of {} files {:?}", points.len(), t.elapsed());
     }
     Ok(records)
+}
+
+/// One namespace cut ([`NsCut`]), evidence kept for a violation, its
+/// directory removed afterwards.
+#[allow(clippy::too_many_arguments)]
+fn run_ns_cut(
+    args: &RealcutWorkerArgs,
+    s: &mut Session,
+    fi: usize,
+    cut: CutMethod,
+    workload: NsWorkloadId,
+    point: CrashPoint,
+    keep_dir: &Path,
+    inject_fault: bool,
+) -> Result<crate::realcut::protocol::NsCutRecord, RealcutError> {
+    s.ns_cuts += 1;
+    let name = format!("ns-{}", s.ns_cuts);
+    let kind = s.fses[fi].kind();
+    let mut c = NsCut { fs: &mut s.fses[fi], cut, workload, point, name, inject_fault };
+    let mut rec = c.run()?;
+    if rec.judgement.is_violation() {
+        s.kept += 1;
+        let dir = keep_dir.join(format!("ns-{kind}-w{}-{}-{workload}-{point}", args.id, s.kept));
+        rec.kept = Some(c.keep_evidence(&dir, &rec)?);
+    }
+    c.clean()?;
+    if cut == CutMethod::RawCopy && s.ns_cuts % TRIM_EVERY == 0 {
+        // Copy-on-write filesystems write somewhere new each time: keep the
+        // backing file (what is copied) small.
+        s.fses[fi].trim()?;
+    }
+    Ok(rec)
 }

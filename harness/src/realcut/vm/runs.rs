@@ -226,6 +226,7 @@ pub fn run_vm(
         config: cfg.clone(),
         duration_ms: started.elapsed().as_millis() as u64,
         filesystems,
+        namespace: None,
         summary,
     })
 }
