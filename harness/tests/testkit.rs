@@ -118,9 +118,24 @@ fn check_records(dir: &Path, acks: &[String]) -> Result<(), String> {
 }
 
 /// Where runs make their temporary directories: tmpfs when there is one
-/// (fast msync), else the default temp dir.
-fn base_dir() -> tempfile::TempDir {
-    tempfile::tempdir_in("/dev/shm").or_else(|_| tempfile::tempdir()).unwrap()
+/// (fast msync), else the default temp dir. None in a re-executed role:
+/// the test function runs again there up to `run()`, which ends the process
+/// without dropping anything (a directory made there was left behind, one
+/// per writer, checker and setup run).
+struct Base(Option<tempfile::TempDir>);
+
+impl Base {
+    fn path(&self) -> &Path {
+        // A role never reads it: its directory comes from CRASHLAB_DIR.
+        self.0.as_ref().map_or(Path::new("/nonexistent/crashlab-testkit-role"), |t| t.path())
+    }
+}
+
+fn base_dir() -> Base {
+    if crashlab::testkit::is_reexecution() {
+        return Base(None);
+    }
+    Base(Some(tempfile::tempdir_in("/dev/shm").or_else(|_| tempfile::tempdir()).unwrap()))
 }
 
 /// Nothing of a run is left: its temporary directory is gone, and no
@@ -302,7 +317,7 @@ fn several_crash_tests_run_at_once_in_one_process() {
     // runner runs the other tests of this binary on its own threads. In a
     // re-execution the first thread to reach `run` plays the role.
     let name = "several_crash_tests_run_at_once_in_one_process";
-    let reports: Vec<(tempfile::TempDir, CrashReport)> = std::thread::scope(|s| {
+    let reports: Vec<(Base, CrashReport)> = std::thread::scope(|s| {
         let runs: Vec<_> = (0..3)
             .map(|_| {
                 s.spawn(|| {

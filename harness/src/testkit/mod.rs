@@ -158,6 +158,16 @@ pub use report::{CrashCounts, CrashReport, ReplaySpec, Violation, REPLAY_ENV};
 /// to play (`setup`, `writer`, `checker` or `probe`).
 pub const ROLE_ENV: &str = "CRASHLAB_TESTKIT_ROLE";
 
+/// Is this process a re-execution of the test binary playing a role (the
+/// writer, the checker, the setup)? Such a process runs the test function
+/// again up to [`CrashTest::run`], which never returns there (the role ends
+/// the process). So whatever the test does before `run()` happens in every
+/// re-execution too, and nothing it creates there is ever dropped: make
+/// temporary directories and other resources only when this is `false`.
+pub fn is_reexecution() -> bool {
+    std::env::var_os(ROLE_ENV).is_some()
+}
+
 /// What a writer closure returns: `?` works on I/O errors, strings and
 /// any other error type.
 pub type WriterResult = Result<(), Box<dyn std::error::Error>>;
