@@ -168,7 +168,7 @@ impl NsModel {
                 }
             };
             match &ev.op {
-                NsOp::Create { dir, name, file } => {
+                NsOp::Create { dir, name, file } | NsOp::Link { dir, name, file } => {
                     check_file(*dir)?;
                     check_file(*file)?;
                     if let Some(old) = tree.get(&(*dir, name.clone())) {
@@ -177,7 +177,8 @@ impl NsModel {
                     deps[i].extend(last_on_name.get(&(*dir, name.clone())));
                     tree.insert((*dir, name.clone()), *file);
                     last_on_name.insert((*dir, name.clone()), i);
-                    if trace.file(*file).kind == FileKind::Regular {
+                    let created = matches!(ev.op, NsOp::Create { .. });
+                    if created && trace.file(*file).kind == FileKind::Regular {
                         size.insert(*file, trace.file(*file).initial_size);
                     }
                     paths[file.index()] = Some(join(&paths, *dir, name));
@@ -185,17 +186,6 @@ impl NsModel {
                 NsOp::CreateUnnamed { file } => {
                     check_file(*file)?;
                     size.insert(*file, 0);
-                }
-                NsOp::Link { dir, name, file } => {
-                    check_file(*dir)?;
-                    check_file(*file)?;
-                    if let Some(old) = tree.get(&(*dir, name.clone())) {
-                        return Err(bad(format!("{:?} already names file {}", lossy(name), old.0)));
-                    }
-                    deps[i].extend(last_on_name.get(&(*dir, name.clone())));
-                    tree.insert((*dir, name.clone()), *file);
-                    last_on_name.insert((*dir, name.clone()), i);
-                    paths[file.index()] = Some(join(&paths, *dir, name));
                 }
                 NsOp::Unlink { dir, name, file } => {
                     match tree.get(&(*dir, name.clone())) {
