@@ -34,14 +34,27 @@ pub enum FsModel {
     /// it (or `sync`/`syncfs` ran); a size only once the file was synced.
     #[default]
     Posix,
+    /// POSIX plus what real ext4 (`data=ordered`) cuts showed: a sync of a
+    /// file makes its creation durable, and every entry and size change
+    /// made before its last change (the journal commits in order). See
+    /// [`model::fs_rule_forces`] for the rules and their evidence.
+    Ext4,
+    /// As ext4 (the log is ordered too).
+    Xfs,
+    /// POSIX plus: a sync of a file makes its own creation durable (and
+    /// nothing of other files: real btrfs cuts lost them).
+    Btrfs,
 }
 
 impl FsModel {
-    pub const ALL: [FsModel; 1] = [FsModel::Posix];
+    pub const ALL: [FsModel; 4] = [FsModel::Posix, FsModel::Ext4, FsModel::Xfs, FsModel::Btrfs];
 
     pub fn name(self) -> &'static str {
         match self {
             FsModel::Posix => "posix",
+            FsModel::Ext4 => "ext4",
+            FsModel::Xfs => "xfs",
+            FsModel::Btrfs => "btrfs",
         }
     }
 }

@@ -351,13 +351,15 @@ proptest! {
     #[test]
     fn the_model_leaves_exactly_the_states_brute_force_finds(choices in proptest::collection::vec(any::<u8>(), 4..48)) {
         let trace = random_trace(&choices);
-        let Some(naive) = naive_oracle::states(&trace, 12) else { return Ok(()) };
-        let m = NsModel::new(trace.clone(), FsModel::Posix).expect("the builder makes valid traces");
-        prop_assert!(m.units().len() <= 12);
-        let model = model_states(&m);
-        prop_assert_eq!(&model, &naive, "trace: {:#?}", trace);
-        prop_assert!(model.contains(&m.newest()));
-        prop_assert!(model.contains(&m.floor()));
+        for fs in FsModel::ALL {
+            let Some(naive) = naive_oracle::states(&trace, fs, 12) else { continue };
+            let m = NsModel::new(trace.clone(), fs).expect("the builder makes valid traces");
+            prop_assert!(m.units().len() <= 12);
+            let model = model_states(&m);
+            prop_assert_eq!(&model, &naive, "{}: initial {:?} events {:?}", fs, trace.initial, trace.events.iter().map(|e| (e.call, &e.op)).collect::<Vec<_>>());
+            prop_assert!(model.contains(&m.newest()));
+            prop_assert!(model.contains(&m.floor()));
+        }
     }
 }
 
@@ -380,11 +382,58 @@ fn the_differential_test_sees_traces_with_many_units_and_every_kind_of_operation
             kinds.insert(std::mem::discriminant(&e.op));
         }
         let m = NsModel::new(trace.clone(), FsModel::Posix).unwrap();
-        if let Some(naive) = naive_oracle::states(&trace, 12) {
+        if let Some(naive) = naive_oracle::states(&trace, FsModel::Posix, 12) {
             assert_eq!(model_states(&m), naive, "{:?}", trace.events.iter().map(|e| &e.op).collect::<Vec<_>>());
             busy += usize::from(m.units().len() >= 4);
         }
     }
     assert!(busy >= 100, "only {busy} of 300 traces had 4 or more units");
     assert_eq!(kinds.len(), 9, "every operation but CreateUnnamed appears");
+}
+
+#[test]
+fn a_synced_new_file_keeps_its_name_on_ext4_xfs_and_btrfs_but_not_under_posix() {
+    let mut b = Builder::new();
+    let seg = b.create(ROOT, "seg-2");
+    b.set_size(seg, 16384);
+    b.msync(seg);
+    let lost_name = |fs| {
+        let m = NsModel::new(b.trace.clone(), fs).unwrap();
+        model_states(&m).iter().any(|s| !names(s, ROOT).contains_key("seg-2"))
+    };
+    assert!(lost_name(FsModel::Posix));
+    for fs in [FsModel::Ext4, FsModel::Xfs, FsModel::Btrfs] {
+        assert!(!lost_name(fs), "{fs}: the msync after the size change commits the creation");
+    }
+    // A sync with no size change since the creation anchors nothing for
+    // fdatasync/msync (they commit only what a read needs).
+    let mut b = Builder::new();
+    let f = b.create(ROOT, "empty");
+    b.msync(f);
+    let m = NsModel::new(b.trace, FsModel::Ext4).unwrap();
+    assert_eq!(m.units().len(), 1);
+}
+
+#[test]
+fn an_fsync_of_one_file_commits_another_files_earlier_create_and_size_on_ext4_and_xfs_only() {
+    // sibling-fsync: `a` created and sized, never synced; `b` created, sized, fsynced.
+    let mut b = Builder::new();
+    let a = b.create(ROOT, "a");
+    b.set_size(a, 4096);
+    let f = b.create(ROOT, "b");
+    b.set_size(f, 4096);
+    b.fsync(f);
+    for (fs, kept) in [(FsModel::Posix, false), (FsModel::Ext4, true), (FsModel::Xfs, true), (FsModel::Btrfs, false)] {
+        let m = NsModel::new(b.trace.clone(), fs).unwrap();
+        let always = model_states(&m).iter().all(|s| s.sizes.get(&a) == Some(&4096));
+        assert_eq!(always, kept, "{fs}");
+    }
+    // What came after the anchor (b's last change) is not committed by it.
+    let c = b.create(ROOT, "c");
+    let _ = c;
+    let mut b2 = b;
+    let g = b2.create(ROOT, "g");
+    b2.set_size(g, 10);
+    let m = NsModel::new(b2.trace.clone(), FsModel::Ext4).unwrap();
+    assert!(m.units().len() >= 3, "c's create, g's create and size stay units: {:?}", m.units());
 }

@@ -3,8 +3,11 @@
 //! with no dependency analysis at all.
 //!
 //! A subset of the entry and size operations is possible when it contains
-//! every operation a later sync made durable (the same rules as the model,
-//! stated directly) and replaying it in order on the starting tree meets
+//! every operation a later sync made durable (the POSIX rules stated
+//! directly, plus the per-filesystem rules of [`super::model::fs_rule_forces`],
+//! which only list events, with the previous operation on each of their
+//! names, recursively: the model's deliberate over-approximation, see
+//! `model.rs`) and replaying it in order on the starting tree meets
 //! every operation's recorded precondition exactly (a create finds its name
 //! free, an unlink or rename finds its name naming its file, a rename finds
 //! its target naming what it replaced). Its state is the replayed tree
@@ -15,8 +18,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::model::fs_rule_forces;
 use super::trace::{Entry, FileId, FileKind, NamespaceTrace, NsOp};
-use super::NsState;
+use super::{FsModel, NsState};
 
 /// Is event `i` made durable by a later sync (POSIX rules)?
 fn required(trace: &NamespaceTrace, i: usize) -> bool {
@@ -35,9 +39,32 @@ fn required(trace: &NamespaceTrace, i: usize) -> bool {
     }
 }
 
-/// Every state, or `None` if the trace has more than `max_ops` optional
-/// operations.
-pub fn states(trace: &NamespaceTrace, max_ops: usize) -> Option<BTreeSet<NsState>> {
+/// Every state under `fs_model`, or `None` if the trace has more than
+/// `max_ops` optional operations.
+pub fn states(trace: &NamespaceTrace, fs_model: FsModel, max_ops: usize) -> Option<BTreeSet<NsState>> {
+    let mut by_fs: BTreeSet<usize> = fs_rule_forces(trace, fs_model).into_iter().map(|(i, _)| i).collect();
+    // With, recursively, the previous operation on each of their names.
+    let names = |i: usize| -> Vec<(FileId, Vec<u8>)> {
+        match &trace.events[i].op {
+            NsOp::Create { dir, name, .. } | NsOp::Link { dir, name, .. } | NsOp::Unlink { dir, name, .. } => {
+                vec![(*dir, name.clone())]
+            }
+            NsOp::Rename { from_dir, from_name, to_dir, to_name, .. } => {
+                vec![(*from_dir, from_name.clone()), (*to_dir, to_name.clone())]
+            }
+            _ => Vec::new(),
+        }
+    };
+    let mut todo: Vec<usize> = by_fs.iter().copied().collect();
+    while let Some(i) = todo.pop() {
+        for n in names(i) {
+            if let Some(p) = (0..i).rev().find(|&p| names(p).contains(&n)) {
+                if by_fs.insert(p) {
+                    todo.push(p);
+                }
+            }
+        }
+    }
     let optional: Vec<usize> = (0..trace.events.len())
         .filter(|&i| {
             matches!(
@@ -48,6 +75,7 @@ pub fn states(trace: &NamespaceTrace, max_ops: usize) -> Option<BTreeSet<NsState
                     | NsOp::Rename { .. }
                     | NsOp::SetSize { .. }
             ) && !required(trace, i)
+                && !by_fs.contains(&i)
         })
         .collect();
     if optional.len() > max_ops {
