@@ -5,10 +5,20 @@
 //! (trials, how often unsynced data survived, lost file systems of a
 //! volatile disk) is shown, not judged.
 //!
+//! The namespace section (schema 1.4, optional: older reports have none)
+//! is compared per filesystem and cut, workload by workload. Regressions:
+//! a namespace violation in the new report the old one did not have (a
+//! workload without violations before, or a listed cut not listed before),
+//! and **lost coverage**: an operation row (a workload's `units[]` row, or
+//! a kind of operation's `operations[]` row) that some cut kept (or lost)
+//! before and none does now although the row still had cuts: the evidence
+//! a per-filesystem rule rests on is gone.
+//!
 //! Architecture Invariant: pure.
 
 use std::fmt::Write as _;
 
+use crate::realcut::ns_report::{FsNamespace, NamespaceReport, NsWorkloadReport};
 use crate::realcut::report::{FsSoundness, SoundnessReport};
 
 /// The comparison of two soundness reports.
@@ -85,6 +95,7 @@ impl SoundnessDiff {
                 lines.push(format!("gone {} ({}, {}): not in {after_name}", b.fs, b.backend, b.cut));
             }
         }
+        regressions += namespace(&mut lines, before.namespace.as_ref(), after.namespace.as_ref(), after_name);
         lines.push(format!("result: {regressions} regression(s)"));
         SoundnessDiff { lines, regressions }
     }
@@ -100,6 +111,150 @@ impl SoundnessDiff {
         }
         out
     }
+}
+
+/// The namespace sections compared; returns the regressions found.
+fn namespace(
+    lines: &mut Vec<String>,
+    before: Option<&NamespaceReport>,
+    after: Option<&NamespaceReport>,
+    after_name: &str,
+) -> usize {
+    let mut regressions = 0;
+    match (before, after) {
+        (None, None) => return 0,
+        (Some(_), None) => {
+            lines.push(format!("gone namespace section: not in {after_name}"));
+            return 0;
+        }
+        (None, Some(a)) => {
+            lines.push(format!("new namespace section: {} cuts, {} violations", a.cuts(), a.violations()))
+        }
+        (Some(_), Some(_)) => {}
+    }
+    let (before, after) =
+        (before.map_or(&[][..], |b| &b.filesystems[..]), after.map_or(&[][..], |a| &a.filesystems[..]));
+    let key = |f: &FsNamespace| (f.fs.clone(), f.cut.clone());
+    for a in after {
+        let label = format!("namespace {} ({})", a.fs, a.cut);
+        let b = before.iter().find(|b| key(b) == key(a));
+        let mut changes = Vec::new();
+        match b {
+            None => lines.push(format!("new {label}: {} cuts, {} violations", a.cuts, a.violations)),
+            Some(b) if b.cuts != a.cuts => changes.push(format!("cuts {} → {}", b.cuts, a.cuts)),
+            Some(_) => {}
+        }
+        for w in &a.workloads {
+            let bw = b.and_then(|b| b.workloads.iter().find(|x| x.workload == w.workload));
+            regressions += new_violations(&mut changes, a, b, w, bw);
+            if let Some(bw) = bw {
+                if bw.violations > 0 && w.violations == 0 {
+                    changes.push(format!("fixed: {} {} violation(s) → none", w.workload, bw.violations));
+                }
+                regressions += lost_unit_coverage(&mut changes, w, bw);
+            }
+        }
+        if let Some(b) = b {
+            for o in &a.operations {
+                let Some(bo) = b.operations.iter().find(|x| x.kind == o.kind && x.context == o.context) else {
+                    continue;
+                };
+                let what = format!("{} operations ({})", o.kind.name(), o.context);
+                regressions += coverage(&mut changes, &what, (bo.kept, bo.lost, bo.cuts), (o.kept, o.lost, o.cuts));
+            }
+            for bw in &b.workloads {
+                if !a.workloads.iter().any(|w| w.workload == bw.workload) {
+                    changes.push(format!("gone workload {}: not in {after_name}", bw.workload));
+                }
+            }
+        }
+        if !changes.is_empty() {
+            lines.push(format!("changed {label}"));
+            lines.extend(changes.into_iter().map(|c| format!("  {c}")));
+        }
+    }
+    for b in before {
+        if !after.iter().any(|a| key(a) == key(b)) {
+            lines.push(format!("gone namespace {} ({}): not in {after_name}", b.fs, b.cut));
+        }
+    }
+    regressions
+}
+
+/// Workload `w`'s violations the old report did not have (`bw`, of the old
+/// filesystem `b`): all of them when it had none; else the listed cuts the
+/// old report did not list (unless its list was cut short). One regression
+/// per workload, each new violation listed with its rerun line.
+fn new_violations(
+    changes: &mut Vec<String>,
+    a: &FsNamespace,
+    b: Option<&FsNamespace>,
+    w: &NsWorkloadReport,
+    bw: Option<&NsWorkloadReport>,
+) -> usize {
+    if w.violations == 0 {
+        return 0;
+    }
+    let mine = a.violation_details.iter().filter(|v| v.workload == w.workload);
+    let before_violations = bw.map_or(0, |bw| bw.violations);
+    let new: Vec<_> = if before_violations == 0 {
+        mine.collect()
+    } else {
+        let b = b.expect("a workload of the old report has its filesystem");
+        if (b.violation_details.len() as u64) < b.violations {
+            return 0; // The old list was cut short: a cut missing from it may still have been there.
+        }
+        mine.filter(|v| !b.violation_details.iter().any(|x| x.workload == v.workload && x.point == v.point)).collect()
+    };
+    if new.is_empty() && before_violations > 0 {
+        return 0;
+    }
+    changes.push(format!(
+        "REGRESSION: {} namespace violation(s) in {} ({} before), new:",
+        w.violations, w.workload, before_violations
+    ));
+    if new.is_empty() {
+        changes.push("  (none listed: only the first violations of a filesystem are)".into());
+    }
+    for v in new {
+        changes.push(format!("  {} at {}: {}; rerun: {}", v.workload, v.point, v.detail, v.rerun));
+    }
+    1
+}
+
+/// Workload `w`'s unit rows that lost the coverage they had in `bw`.
+fn lost_unit_coverage(changes: &mut Vec<String>, w: &NsWorkloadReport, bw: &NsWorkloadReport) -> usize {
+    let mut regressions = 0;
+    for u in &w.units {
+        let Some(bu) = bw.units.iter().find(|x| x.operation == u.operation && x.context == u.context) else {
+            continue;
+        };
+        let what = format!("{} `{}` ({})", w.workload, u.operation, u.context);
+        regressions += coverage(changes, &what, (bu.kept, bu.lost, bu.cuts), (u.kept, u.lost, u.cuts));
+    }
+    regressions
+}
+
+/// An operation row's (kept, lost, cuts) before and after: a regression when
+/// cuts kept (or lost) it before and none does now, though it still had cuts.
+fn coverage(changes: &mut Vec<String>, what: &str, before: (u64, u64, u64), after: (u64, u64, u64)) -> usize {
+    let ((bk, bl, bc), (ak, al, ac)) = (before, after);
+    let mut regressions = 0;
+    if ac > 0 {
+        for (word, b, a) in [("kept", bk, ak), ("lost", bl, al)] {
+            if b > 0 && a == 0 {
+                regressions += 1;
+                changes.push(format!(
+                    "REGRESSION: coverage lost: {what} was {word} in {b} of {bc} cuts, now in none of {ac} \
+                     (kept {ak}, lost {al}): the evidence that a cut may leave it {word} is gone"
+                ));
+            }
+        }
+    }
+    if regressions == 0 && (bk, bl, bc) != (ak, al, ac) {
+        changes.push(format!("{what}: kept {bk}, lost {bl} of {bc} cuts → kept {ak}, lost {al} of {ac}"));
+    }
+    regressions
 }
 
 #[cfg(test)]
@@ -123,5 +278,87 @@ mod tests {
         let back = SoundnessDiff::between("b", &after, "a", &before);
         assert_eq!(back.regressions(), 0);
         assert!(back.render().contains("fixed:"), "{}", back.render());
+    }
+
+    use crate::report::soundness_html::tests::{with_namespace, NS_RERUN};
+
+    #[test]
+    fn a_new_namespace_violation_is_a_regression_with_its_rerun_line() {
+        let before = with_namespace(sample(), false);
+        let same = SoundnessDiff::between("a", &before, "b", &before);
+        assert_eq!(same.regressions(), 0, "{}", same.render());
+        assert!(!same.render().contains("namespace"), "nothing moved: {}", same.render());
+        let after = with_namespace(sample(), true);
+        let d = SoundnessDiff::between("a", &before, "b", &after);
+        let text = d.render();
+        assert_eq!(d.regressions(), 1, "{text}");
+        assert!(text.contains("changed namespace btrfs (shutdown)"), "{text}");
+        assert!(text.contains("REGRESSION: 1 namespace violation(s) in rename-over (0 before), new:"), "{text}");
+        assert!(text.contains("rename-over at before:5: ") && text.contains(&format!("rerun: {NS_RERUN}")), "{text}");
+        // The same violation in both: nothing new.
+        let again = SoundnessDiff::between("b", &after, "c", &after);
+        assert_eq!(again.regressions(), 0, "{}", again.render());
+        // Back to none: fixed, no regression.
+        let back = SoundnessDiff::between("b", &after, "c", &before);
+        assert_eq!(back.regressions(), 0, "{}", back.render());
+        assert!(back.render().contains("fixed: rename-over 1 violation(s) → none"), "{}", back.render());
+        // A violation at another cut of a workload that had one: new too.
+        let mut other = after.clone();
+        other.namespace.as_mut().unwrap().filesystems[1].violation_details[0].point =
+            crate::crash::CrashPoint::BeforeOp(4);
+        let d = SoundnessDiff::between("b", &after, "c", &other);
+        assert_eq!(d.regressions(), 1, "{}", d.render());
+        assert!(d.render().contains("rename-over at before:4"), "{}", d.render());
+    }
+
+    #[test]
+    fn an_operation_row_no_cut_keeps_or_loses_any_more_is_lost_coverage() {
+        let before = with_namespace(sample(), false);
+        let mut after = before.clone();
+        // ext4 stops keeping sibling-fsync's create (it is lost in every cut now).
+        let ext4 = &mut after.namespace.as_mut().unwrap().filesystems[0];
+        let u = &mut ext4.workloads[1].units[0];
+        (u.kept, u.lost) = (0, 100);
+        let o = &mut ext4.operations[0];
+        (o.kept, o.lost) = (0, 100);
+        let d = SoundnessDiff::between("a", &before, "b", &after);
+        let text = d.render();
+        assert_eq!(d.regressions(), 2, "the unit row and the kind-of-operation row: {text}");
+        assert!(
+            text.contains(
+                "REGRESSION: coverage lost: sibling-fsync `openat(creating \"a\") at step 1` (fsync of another file \
+                 (`b`)) was kept in 100 of 100 cuts, now in none of 100 (kept 0, lost 100)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("REGRESSION: coverage lost: create operations (fsync of another file (`b`)) was kept"),
+            "{text}"
+        );
+        // The way back: no cut loses it any more, which is lost coverage too.
+        let back = SoundnessDiff::between("b", &after, "a", &before);
+        assert_eq!(back.regressions(), 2, "ext4 no longer loses it: {}", back.render());
+        assert!(back.render().contains("was lost in 100 of 100 cuts, now in none of 100 (kept 100, lost 0)"));
+        // A row with no cut any more lost no coverage: nothing was measured.
+        let mut none = before.clone();
+        let ext4 = &mut none.namespace.as_mut().unwrap().filesystems[0];
+        let u = &mut ext4.workloads[1].units[0];
+        (u.kept, u.lost, u.cuts) = (0, 0, 0);
+        let d = SoundnessDiff::between("a", &before, "b", &none);
+        assert_eq!(d.regressions(), 0, "{}", d.render());
+    }
+
+    #[test]
+    fn reports_without_a_namespace_section_diff_as_before() {
+        let old = sample();
+        assert!(old.namespace.is_none() && old.schema_version.as_str() < "1.4", "a pre-1.4 sample");
+        let d = SoundnessDiff::between("old", &old, "new", &with_namespace(sample(), false));
+        assert_eq!(d.regressions(), 0, "{}", d.render());
+        assert!(d.render().contains("new namespace section: 412 cuts, 0 violations"), "{}", d.render());
+        let d = SoundnessDiff::between("old", &old, "new", &with_namespace(sample(), true));
+        assert_eq!(d.regressions(), 1, "a violation in the first namespace section is new: {}", d.render());
+        let d = SoundnessDiff::between("new", &with_namespace(sample(), false), "old", &old);
+        assert_eq!(d.regressions(), 0, "{}", d.render());
+        assert!(d.render().contains("gone namespace section"), "{}", d.render());
     }
 }

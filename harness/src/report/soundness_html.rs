@@ -3,8 +3,11 @@
 //! external asset): the verdict, where and how the power was cut, per
 //! filesystem what the real cuts did (trials, violations, how often an
 //! unsynced page survived anyway, acks), per workload, every violation with
-//! its rerun line, and a volatile disk's states (lost filesystems with what
-//! crashlab found out about them).
+//! its rerun line, a volatile disk's states (lost filesystems with what
+//! crashlab found out about them), and the namespace workloads' cuts (per
+//! filesystem, workloads × operations the model may lose with how often the
+//! cuts kept or lost each, and every namespace violation with its rerun
+//! line).
 //!
 //! Every piece of text from the report goes through [`escape`].
 //!
@@ -12,7 +15,8 @@
 
 use std::fmt::Write as _;
 
-use crate::realcut::report::{FsSoundness, SoundnessReport};
+use crate::realcut::ns_report::{FsNamespace, NamespaceReport};
+use crate::realcut::report::{FsSoundness, NamespaceSummary, SoundnessReport};
 use crate::realcut::volatile_report::DiskStateFinding;
 use crate::report::html::{escape, page_start, percent};
 
@@ -38,18 +42,7 @@ pub fn render_soundness_html(report: &SoundnessReport) -> String {
         report.seed,
         report.duration_ms
     );
-    let s = &report.summary;
-    let (class, text) = if s.sound {
-        ("ok", format!("SOUND: every one of {} real post-cut files was allowed by the model", s.trials))
-    } else {
-        (
-            "failed",
-            format!(
-                "MODEL SOUNDNESS VIOLATION: {} of {} real post-cut files forbidden by the model, {} judge mismatch(es)",
-                s.violations, s.trials, s.judge_mismatches
-            ),
-        )
-    };
+    let (class, text) = verdict(report);
     let _ = writeln!(out, "<div class=\"banner {class}\">{}</div>", escape(&text));
 
     let e = &report.environment;
@@ -69,8 +62,69 @@ pub fn render_soundness_html(report: &SoundnessReport) -> String {
     let c = &report.config;
     row("trials per filesystem", &c.trials.to_string());
     row("file size, transactions", &format!("{} bytes, {}", c.file_size, c.txns));
+    if let Some(ns) = &report.namespace {
+        row("namespace model", &ns.model);
+        row(
+            "namespace cuts",
+            &format!(
+                "{} after each workload's last step, one at each earlier step boundary",
+                ns.config.cuts_after_last_step
+            ),
+        );
+    }
     let _ = writeln!(out, "</dl>");
 
+    if !report.filesystems.is_empty() || report.namespace.is_none() {
+        pages(&mut out, report);
+    }
+    if let Some(ns) = &report.namespace {
+        namespace(&mut out, ns);
+    }
+    let _ = writeln!(out, "</body>\n</html>");
+    out
+}
+
+/// The namespace cuts the verdict counts: the summary's, or (a report
+/// written without it) the section's own.
+fn namespace_counts(report: &SoundnessReport) -> Option<NamespaceSummary> {
+    report
+        .summary
+        .namespace
+        .or_else(|| report.namespace.as_ref().map(|n| NamespaceSummary { cuts: n.cuts(), violations: n.violations() }))
+}
+
+/// The banner's class and text: sound only when neither model was violated
+/// (page files and, with namespace workloads, directories).
+fn verdict(report: &SoundnessReport) -> (&'static str, String) {
+    let s = &report.summary;
+    let ns = namespace_counts(report);
+    let ns_violations = ns.map_or(0, |n| n.violations);
+    let pages_bad = s.violations + s.judge_mismatches > 0 || (!s.sound && ns_violations == 0);
+    if !pages_bad && ns_violations == 0 {
+        let mut text = format!("SOUND: every one of {} real post-cut files was allowed by the model", s.trials);
+        if let Some(n) = ns {
+            let _ =
+                write!(text, ", and every one of {} real post-cut directories by the posix namespace model", n.cuts);
+        }
+        return ("ok", text);
+    }
+    let mut text = format!(
+        "MODEL SOUNDNESS VIOLATION: {} of {} real post-cut files forbidden by the model, {} judge mismatch(es)",
+        s.violations, s.trials, s.judge_mismatches
+    );
+    if let Some(n) = ns {
+        let _ = write!(
+            text,
+            ", {} of {} real post-cut directories forbidden by the posix namespace model",
+            n.violations, n.cuts
+        );
+    }
+    ("failed", text)
+}
+
+/// The page writers' part: the per-filesystem table and each filesystem's
+/// workloads, violations and volatile disk.
+fn pages(out: &mut String, report: &SoundnessReport) {
     let _ = writeln!(out, "<h2>Per filesystem</h2>");
     let _ = writeln!(
         out,
@@ -102,10 +156,143 @@ pub fn render_soundness_html(report: &SoundnessReport) -> String {
     }
     let _ = writeln!(out, "</table>");
     for f in &report.filesystems {
-        filesystem(&mut out, f);
+        filesystem(out, f);
     }
-    let _ = writeln!(out, "</body>\n</html>");
-    out
+}
+
+/// The namespace section: per filesystem its cuts, then its workloads ×
+/// operations the model may lose (kept, lost, undetermined), the same per
+/// kind of operation, and every listed namespace violation.
+fn namespace(out: &mut String, ns: &NamespaceReport) {
+    let _ = writeln!(out, "<h2 id=\"namespace\">Namespace operations</h2>");
+    let _ = writeln!(
+        out,
+        "<p>Each operation below is one the model says a power cut may lose (its step ran and nothing made it \
+         durable); <b>kept</b>: cuts whose directory fits only states that kept it, <b>lost</b>: only states that \
+         lost it, <b>undetermined</b>: either.</p>"
+    );
+    let _ = writeln!(
+        out,
+        "<table class=\"cells\">\n<tr><th>filesystem</th><th>cut</th><th>cuts</th><th>violations</th><th>mean cut</th></tr>"
+    );
+    for f in &ns.filesystems {
+        let class = if f.violations > 0 { "verdict-model-violation" } else { "verdict-as-expected" };
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td title=\"{}\">{}</td><td class=\"num\">{}</td><td class=\"num {class}\">{}</td>\
+             <td class=\"num\">{:.1} ms</td></tr>",
+            escape(&f.fs),
+            escape(&f.cut_method),
+            escape(&f.cut),
+            f.cuts,
+            f.violations,
+            f.mean_cut_ms
+        );
+    }
+    let _ = writeln!(out, "</table>");
+    for f in &ns.filesystems {
+        namespace_filesystem(out, f);
+    }
+}
+
+fn namespace_filesystem(out: &mut String, f: &FsNamespace) {
+    let _ = writeln!(out, "<h3>{} ({}): namespace workloads</h3>", escape(&f.fs), escape(&f.cut));
+    let _ = writeln!(
+        out,
+        "<table class=\"cells\">\n<tr><th>workload</th><th>cuts</th><th>violations</th>\
+         <th>operation the model may lose</th><th>synced after it</th><th>cuts with it</th><th>kept</th><th>lost</th>\
+         <th>undetermined</th></tr>"
+    );
+    for w in &f.workloads {
+        let span = w.units.len().max(1);
+        let failing = if w.violations > 0 { " class=\"failing\"" } else { "" };
+        let reused = if w.cuts_reusing_an_inode > 0 {
+            format!(
+                "<br><span class=\"muted\">a file got the inode number of an earlier one in {} of {} cuts</span>",
+                w.cuts_reusing_an_inode, w.cuts
+            )
+        } else {
+            String::new()
+        };
+        let class = if w.violations > 0 { "verdict-model-violation" } else { "verdict-as-expected" };
+        let head = format!(
+            "<td rowspan=\"{span}\">{}{reused}</td><td rowspan=\"{span}\" class=\"num\">{}</td>\
+             <td rowspan=\"{span}\" class=\"num {class}\">{}</td>",
+            escape(&w.workload.to_string()),
+            w.cuts,
+            w.violations
+        );
+        if w.units.is_empty() {
+            let _ = writeln!(
+                out,
+                "<tr{failing}>{head}<td colspan=\"6\" class=\"muted\">no operation the model may lose: every one was \
+                 synced</td></tr>"
+            );
+        }
+        for (i, u) in w.units.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "<tr{failing}>{}<td title=\"{}\"><code>{}</code></td><td>{}</td><td class=\"num\">{}</td>\
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                if i == 0 { head.as_str() } else { "" },
+                escape(&u.rule),
+                escape(&u.operation),
+                escape(&u.context),
+                u.cuts,
+                u.kept,
+                u.lost,
+                u.undetermined
+            );
+        }
+    }
+    let _ = writeln!(out, "</table>");
+    if !f.operations.is_empty() {
+        let _ = writeln!(
+            out,
+            "<h4>Per kind of operation</h4>\n<table class=\"cells\">\n<tr><th>kind</th><th>synced after it</th>\
+             <th>cuts with it</th><th>kept</th><th>lost</th><th>undetermined</th></tr>"
+        );
+        for o in &f.operations {
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                 <td class=\"num\">{}</td></tr>",
+                o.kind.name(),
+                escape(&o.context),
+                o.cuts,
+                o.kept,
+                o.lost,
+                o.undetermined
+            );
+        }
+        let _ = writeln!(out, "</table>");
+    }
+    if !f.violation_details.is_empty() {
+        let _ = writeln!(
+            out,
+            "<h4>Namespace violations (the first {} of {})</h4>",
+            f.violation_details.len(),
+            f.violations
+        );
+        for v in &f.violation_details {
+            let _ = writeln!(
+                out,
+                "<div class=\"failure\"><div><b>{} at <code>{}</code></b>: {}{}</div>\
+                 <code class=\"replay\">{}</code></div>",
+                escape(&v.workload.to_string()),
+                escape(&v.point.to_string()),
+                escape(&v.detail),
+                v.kept.as_ref().map(|k| format!(" (evidence: <code>{}</code>)", escape(k))).unwrap_or_default(),
+                escape(&v.rerun)
+            );
+        }
+    } else if f.violations > 0 {
+        let _ = writeln!(
+            out,
+            "<p class=\"verdict-model-violation\">{} namespace violation(s), none listed</p>",
+            f.violations
+        );
+    }
 }
 
 fn filesystem(out: &mut String, f: &FsSoundness) {
@@ -179,12 +366,172 @@ fn findings(out: &mut String, title: &str, list: &[DiskStateFinding]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::crash::CrashPoint;
+    use crate::realcut::ns_judge::NsOpKind;
+    use crate::realcut::ns_report::{NsOperationCount, NsUnitCount, NsViolationReport, NsWorkloadReport};
+    use crate::realcut::ns_workload::NsCampaignConfig;
 
     fn sample() -> SoundnessReport {
         let text = include_str!("../../../reports/samples/soundness-vm-volatile-torn.json");
         serde_json::from_str(text).unwrap()
+    }
+
+    /// The rerun line of the namespace violation [`with_namespace`] lists.
+    pub(crate) const NS_RERUN: &str = "crashlab soundness --backend loopcut --fs btrfs --workloads namespace \
+                                       --ns-workload rename-over --point before:5 --ns-cuts 1";
+
+    fn unit(operation: &str, kind: NsOpKind, context: &str, (kept, lost): (u64, u64)) -> NsUnitCount {
+        NsUnitCount {
+            operation: operation.into(),
+            kind,
+            rule: "the directory \".\" was not fsynced after it".into(),
+            context: context.into(),
+            cuts: kept + lost,
+            kept,
+            lost,
+            undetermined: 0,
+        }
+    }
+
+    /// `fs`'s namespace cuts of `rename-over` and `sibling-fsync` as a
+    /// campaign would report them (btrfs: `sibling-fsync`'s `a` lost).
+    pub(crate) fn ns_filesystem(fs: &str, sibling_kept: bool) -> FsNamespace {
+        let (k, l) = if sibling_kept { (100, 0) } else { (0, 100) };
+        let rename =
+            unit(r#"rename("state.tmp" -> "state") at step 5"#, NsOpKind::Rename, "nothing synced after it", (0, 100));
+        let sibling =
+            unit(r#"openat(creating "a") at step 1"#, NsOpKind::Create, "fsync of another file (`b`)", (k, l));
+        FsNamespace {
+            fs: fs.into(),
+            cut: "shutdown".into(),
+            cut_method: "FS_IOC_SHUTDOWN(NOLOGFLUSH), umount, mount".into(),
+            cuts: 206,
+            violations: 0,
+            workloads: vec![
+                NsWorkloadReport {
+                    workload: "rename-over".parse().unwrap(),
+                    cuts: 105,
+                    cuts_after_last_step: 100,
+                    violations: 0,
+                    cuts_reusing_an_inode: 0,
+                    units: vec![rename],
+                },
+                NsWorkloadReport {
+                    workload: "sibling-fsync".parse().unwrap(),
+                    cuts: 101,
+                    cuts_after_last_step: 100,
+                    violations: 0,
+                    cuts_reusing_an_inode: 0,
+                    units: vec![sibling],
+                },
+            ],
+            operations: vec![
+                NsOperationCount {
+                    kind: NsOpKind::Create,
+                    context: "fsync of another file (`b`)".into(),
+                    cuts: 100,
+                    kept: k,
+                    lost: l,
+                    undetermined: 0,
+                },
+                NsOperationCount {
+                    kind: NsOpKind::Rename,
+                    context: "nothing synced after it".into(),
+                    cuts: 100,
+                    kept: 0,
+                    lost: 100,
+                    undetermined: 0,
+                },
+            ],
+            violation_details: vec![],
+            mean_cut_ms: 10.5,
+        }
+    }
+
+    /// `r` with a namespace section (ext4 and btrfs), and with
+    /// `violation`, one namespace violation on btrfs (`rename-over` at
+    /// before:5, rerun line [`NS_RERUN`]).
+    pub(crate) fn with_namespace(mut r: SoundnessReport, violation: bool) -> SoundnessReport {
+        let mut btrfs = ns_filesystem("btrfs", false);
+        if violation {
+            btrfs.violations = 1;
+            btrfs.workloads[0].violations = 1;
+            btrfs.violation_details.push(NsViolationReport {
+                workload: "rename-over".parse().unwrap(),
+                point: CrashPoint::BeforeOp(5),
+                detail: "the post-cut directory holds state (2 pages), a size no state of the model has".into(),
+                kept: Some("/tmp/evidence/ns-1".into()),
+                rerun: NS_RERUN.into(),
+            });
+        }
+        let ns = NamespaceReport {
+            config: NsCampaignConfig {
+                workloads: vec!["rename-over".parse().unwrap(), "sibling-fsync".parse().unwrap()],
+                cuts_after_last_step: 100,
+                point: None,
+            },
+            model: "posix".into(),
+            filesystems: vec![ns_filesystem("ext4", true), btrfs],
+        };
+        r.summary.add_namespace(&ns);
+        r.namespace = Some(ns);
+        r
+    }
+
+    #[test]
+    fn the_namespace_section_shows_workloads_by_operations_and_every_violation_with_its_rerun_line() {
+        let page = render_soundness_html(&with_namespace(sample(), true));
+        assert!(page.contains("<h2 id=\"namespace\">Namespace operations</h2>"), "{page}");
+        for fs in ["ext4", "btrfs"] {
+            assert!(page.contains(&format!("<h3>{fs} (shutdown): namespace workloads</h3>")), "{fs}: {page}");
+        }
+        // A workloads × operations row: the workload (spanning its rows), its
+        // cuts and violations, the operation, what was synced, the counts.
+        let row = "<td rowspan=\"1\">sibling-fsync</td><td rowspan=\"1\" class=\"num\">101</td>\
+                   <td rowspan=\"1\" class=\"num verdict-as-expected\">0</td>\
+                   <td title=\"the directory &quot;.&quot; was not fsynced after it\">\
+                   <code>openat(creating &quot;a&quot;) at step 1</code></td><td>fsync of another file (`b`)</td>\
+                   <td class=\"num\">100</td><td class=\"num\">0</td><td class=\"num\">100</td><td class=\"num\">0</td></tr>";
+        assert!(page.contains(row), "btrfs lost sibling-fsync's create: {page}");
+        assert!(
+            page.contains("<td class=\"num\">100</td><td class=\"num\">100</td><td class=\"num\">0</td>"),
+            "ext4 kept it"
+        );
+        assert!(page.contains("<h4>Namespace violations (the first 1 of 1)</h4>"), "{page}");
+        assert!(page.contains(&format!("<code class=\"replay\">{}</code>", escape(NS_RERUN))), "{page}");
+        assert!(page.contains("a size no state of the model has") && page.contains("/tmp/evidence/ns-1"));
+        // The verdict counts it, though every page file was allowed.
+        assert!(page.contains("MODEL SOUNDNESS VIOLATION") && !page.contains("SOUND: every"), "{page}");
+        assert!(page.contains("1 of 412 real post-cut directories forbidden by the posix namespace model"), "{page}");
+        // Without a violation: sound, both counted.
+        let page = render_soundness_html(&with_namespace(sample(), false));
+        assert!(
+            page.contains("SOUND: every one of 24 real post-cut files")
+                && page.contains("every one of 412 real post-cut directories"),
+            "{page}"
+        );
+        assert!(!page.contains("Namespace violations"), "{page}");
+    }
+
+    #[test]
+    fn a_namespace_only_report_has_no_page_table_and_its_verdict_counts_the_section() {
+        let mut r = with_namespace(sample(), true);
+        r.filesystems.clear();
+        r.summary = crate::realcut::report::SoundnessSummary {
+            trials: 0,
+            violations: 0,
+            judge_mismatches: 0,
+            namespace: None,
+            sound: true,
+        };
+        let page = render_soundness_html(&r);
+        assert!(!page.contains("Per filesystem"), "{page}");
+        assert!(
+            page.contains("MODEL SOUNDNESS VIOLATION") && page.contains("1 of 412 real post-cut directories"),
+            "{page}"
+        );
     }
 
     #[test]
