@@ -340,3 +340,49 @@ fn power_loss_shards_merge_into_every_trial_of_the_unsharded_run() {
     assert_eq!(m["summary"]["trials"], 8);
     assert!(m["config"].get("shard").is_none(), "a merged report is a whole run");
 }
+
+/// `--fs-model` names the namespace model of power-loss states: it is
+/// refused where there is none, an unknown model is refused naming the
+/// known ones, and a chosen model is in the report and the replay line.
+#[test]
+fn the_namespace_model_is_a_power_loss_flag_and_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = crashlab(&[
+        "run",
+        "--writer",
+        "true",
+        "--checker",
+        "true",
+        "--crash",
+        "sigkill",
+        "--fs-model",
+        "ext4",
+        "--dir",
+        d,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--fs-model applies to --crash power-loss only"), "{}", stderr(&o));
+    let o = crashlab(&[
+        "run",
+        "--writer",
+        "true",
+        "--checker",
+        "true",
+        "--crash",
+        "power-loss",
+        "--fs-model",
+        "zfs",
+        "--dir",
+        d,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("unknown filesystem model \"zfs\"; known: posix, ext4, xfs, btrfs"), "{}", stderr(&o));
+    let o = run_power_loss(dir.path(), ACK_BEFORE_SYNC, &["--fs-model", "xfs"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let r = report(dir.path());
+    assert_eq!(r["config"]["fs_model"], "xfs");
+    assert_eq!(r["power_loss"]["fs_model"], "xfs");
+    let line = r["power_loss"]["failures"][0]["replay"].as_str().unwrap();
+    assert!(line.contains(" --fs-model xfs "), "{line}");
+}

@@ -207,3 +207,37 @@ fn sqlite_full_in_rollback_mode_loses_the_last_commit_when_the_journals_unlink_i
     let extra = sqlite("sqlite-delete-extra", "sqlite-delete-extra", 6, dir.path());
     assert!(!extra.violation_found(), "{}", extra.human_summary());
 }
+
+/// The per-filesystem models keep what real cuts of that filesystem kept
+/// (`reports/SOUNDNESS.md`, "Namespace operations on real cuts"): a new
+/// segment whose file was synced keeps its name on ext4, xfs and btrfs
+/// (kept in every cut), while a rename with no directory fsync after it is
+/// still lost on all of them (lost in every cut).
+#[test]
+fn per_filesystem_models_keep_a_synced_files_creation_and_still_lose_an_unsynced_rename() {
+    use crashlab::namespace::FsModel;
+    let dir = fast_dir();
+    for fs in [FsModel::Ext4, FsModel::Xfs, FsModel::Btrfs] {
+        let example = "segmented-log-no-dir-fsync";
+        let mut c = config(example, example, "--records 150", 10, dir.path());
+        c.power_loss.fs_model = fs;
+        let report = run(&c);
+        assert_eq!(section(&report).fs_model.as_deref(), Some(fs.name()));
+        assert!(!report.violation_found(), "{fs}: {}", report.human_summary());
+
+        let example = "atomic-replace-no-dir-fsync";
+        let mut c = config(example, example, "--records 12", 10, dir.path());
+        c.power_loss.fs_model = fs;
+        let report = run(&c);
+        let s = section(&report);
+        assert!(s.violations > 0, "{fs}: {}", report.human_summary());
+        for f in &s.failures {
+            assert!(
+                f.finding.explanation.contains(r#"minimal set: rename("state.tmp" -> "state") at call "#),
+                "{fs}: {}",
+                f.finding.explanation
+            );
+            assert!(f.replay.contains(&format!(" --fs-model {fs} ")), "{}", f.replay);
+        }
+    }
+}

@@ -10,6 +10,7 @@ use clap::Args;
 
 use crashlab::external::power_loss::{replay_power_loss, PowerLossReplayed, StateText};
 use crashlab::external::{replay_trial, run_external, ExternalConfig, ExternalError, Replayed};
+use crashlab::namespace::FsModel;
 use crashlab::report::checker_verdict::CheckerVerdict;
 use crashlab::report::external::ReplayTarget;
 use crashlab::report::external_power_loss::{PowerLossFile, PowerLossTrialOutcome};
@@ -53,6 +54,14 @@ pub struct ExternalArgs {
     /// exits 2: the checker only judged an empty ack set, nothing was tested.
     #[arg(long, requires = "writer")]
     pub allow_no_acks: bool,
+    /// --crash power-loss: the namespace's persistence model. `posix` (the
+    /// default): the POSIX contract, a new or renamed entry is durable only
+    /// once its directory was fsynced. `ext4`, `xfs`, `btrfs`: also what
+    /// real cuts of that filesystem showed (a sync of a file commits its
+    /// creation; on ext4 and xfs, everything before its last change), see
+    /// reports/SOUNDNESS.md.
+    #[arg(long, value_name = "MODEL", requires = "writer")]
+    pub fs_model: Option<FsModel>,
 }
 
 /// The external form of `crashlab replay` (flattened into its arguments).
@@ -78,6 +87,9 @@ pub struct ExternalReplayArgs {
     /// places the trial's crash point), as printed in the replay line.
     #[arg(long, requires = "trial")]
     pub calls: Option<u64>,
+    /// --crash power-loss: the namespace model, as printed in the replay line.
+    #[arg(long, value_name = "MODEL", requires = "writer")]
+    pub fs_model: Option<FsModel>,
 }
 
 /// The flags of `crashlab replay` a power-loss replay of --writer uses that
@@ -116,6 +128,12 @@ pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashKind], arg
     config.tear = common.tear;
     config.allow_no_acks = args.allow_no_acks;
     config.shard = common.shard;
+    if let Some(model) = args.fs_model {
+        if !crashes.contains(&CrashKind::PowerLoss) {
+            bail!("--fs-model applies to --crash power-loss only");
+        }
+        config.power_loss.fs_model = model;
+    }
     if let Some(d) = &common.dir {
         config.dir = d.clone();
     }
@@ -214,8 +232,8 @@ pub fn replay(
     if kind == Some(CrashKind::PowerLoss) {
         return replay_power_loss_cli(args, config, json, pl);
     }
-    if pl.tear.is_some() || pl.state.is_some() || args.calls.is_some() {
-        bail!("--tear, --state and --calls apply to --crash power-loss only");
+    if pl.tear.is_some() || pl.state.is_some() || args.calls.is_some() || args.fs_model.is_some() {
+        bail!("--tear, --state, --calls and --fs-model apply to --crash power-loss only");
     }
     let target = match (kind, args.trial, args.clean_ns) {
         (None, None, _) => ReplayTarget::Clean,
@@ -279,6 +297,7 @@ fn replay_power_loss_cli(
     };
     config.crashes = vec![CrashKind::PowerLoss];
     config.tear = pl.tear;
+    config.power_loss.fs_model = args.fs_model.unwrap_or_default();
     let state = pl.state.as_deref().map(str::parse::<StateText>).transpose().map_err(|e| anyhow!("--state: {e}"))?;
     let cancel = crate::cli::campaign::cancel_flag()?;
     let replayed =

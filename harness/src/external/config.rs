@@ -166,6 +166,8 @@ impl ExternalConfig {
             tear: self.tear,
             allow_no_acks: self.allow_no_acks,
             shard: self.shard,
+            fs_model: (self.power_loss.fs_model != crate::namespace::FsModel::Posix)
+                .then_some(self.power_loss.fs_model),
         }
     }
 

@@ -26,7 +26,7 @@ pub use trace::{Entry, FileId, FileKind, Name, NamespaceTrace, NsEvent, NsOp, Tr
 
 /// Which rules decide what a completed sync made durable in the namespace
 /// (`--fs-model`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FsModel {
     /// The POSIX / man-page contract: an entry change (create, link,

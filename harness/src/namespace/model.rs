@@ -569,7 +569,11 @@ pub fn fs_rule_forces(trace: &NamespaceTrace, fs_model: FsModel) -> Vec<(usize, 
             for (i, e) in trace.events[..=anchor].iter().enumerate() {
                 if matches!(
                     e.op,
-                    NsOp::Create { .. } | NsOp::Link { .. } | NsOp::Unlink { .. } | NsOp::Rename { .. } | NsOp::SetSize { .. }
+                    NsOp::Create { .. }
+                        | NsOp::Link { .. }
+                        | NsOp::Unlink { .. }
+                        | NsOp::Rename { .. }
+                        | NsOp::SetSize { .. }
                 ) {
                     out.push((i, j));
                 }

@@ -13,6 +13,7 @@ use std::fmt::{self, Write as _};
 
 use serde::{Deserialize, Serialize};
 
+use crate::namespace::FsModel;
 use crate::program_plan::TrialPlan;
 use crate::report::checker_verdict::CheckerVerdict;
 use crate::report::external_power_loss::PowerLossSection;
@@ -147,6 +148,10 @@ pub struct ExternalRunConfig {
     /// `crashlab report merge` joins the N reports into the whole run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
+    /// `--fs-model` (schema 1.4), when not `posix`: the namespace model of
+    /// power-loss states.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fs_model: Option<FsModel>,
 }
 
 /// The calibration run: setup, writer to completion, checker.
@@ -382,6 +387,9 @@ impl fmt::Display for ExternalReplayLine {
                 )?;
                 if let Some(tear) = c.tear {
                     write!(f, " --tear {tear}")?;
+                }
+                if let Some(model) = c.fs_model {
+                    write!(f, " --fs-model {model}")?;
                 }
                 if let Some(state) = &self.state {
                     write!(f, " --state {}", shell_words::quote(state))?;
