@@ -4,7 +4,7 @@
 
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
-use crashlab::oracle::bench;
+use crashlab::oracle::bench::{self, NsCounts, Workload};
 
 #[test]
 fn the_benchmark_compares_untraced_and_traced_runs() {
@@ -12,15 +12,39 @@ fn the_benchmark_compares_untraced_and_traced_runs() {
     let b =
         bench::run(secs).unwrap_or_else(|e| panic!("the oracle benchmark must run here (ptrace, seccomp, cc): {e}"));
     println!("{b}");
-    for line in std::iter::once(&b.default_dir).chain(b.tmpfs.as_ref()) {
+    let lines: Vec<_> = b.lines().collect();
+    assert_eq!(lines.len(), if b.tmpfs.is_some() { 4 } else { 2 }, "{b:?}");
+    assert_eq!(b.tmpfs.is_some(), b.namespace_tmpfs.is_some(), "{b:?}");
+    for line in lines {
         assert!(line.ops >= 20, "{line:?}");
         assert_eq!(line.pair_ratios.len() as u32, line.rounds, "{line:?}");
         assert!(line.untraced_ns_per_op > 0.0 && line.traced_ns_per_op > 0.0, "{line:?}");
         assert!(line.ratio().is_finite(), "{line:?}");
-        // One mmap, then only msyncs: the maps cache is read once per run.
-        assert_eq!(line.maps_reads, 1, "{line:?}");
+        let n = line.ops;
+        match line.workload {
+            Workload::Msync => {
+                // One mmap, then only msyncs: the maps cache is read once per run.
+                assert_eq!(line.maps_reads, 1, "{line:?}");
+                assert_eq!(line.ns_events, NsCounts { data_syncs: n, ..NsCounts::default() }, "{line:?}");
+                // Each msync: a seccomp stop and an exit stop.
+                assert!(line.stops_per_op >= 2.0, "{line:?}");
+            }
+            Workload::Namespace => {
+                // Per op: tmp created (a new inode life), its size set by the
+                // write past the end, fsynced, renamed over state, and the
+                // directory fsynced.
+                let e = &line.ns_events;
+                assert_eq!((e.creates, e.file_syncs, e.renames, e.dir_syncs), (n, n, n, n), "{line:?}");
+                assert!(e.set_sizes >= n && e.data_syncs == 0, "{line:?}");
+                // Five trapped calls per op, each stopped at entry and exit.
+                assert!(line.stops_per_op >= 10.0, "{line:?}");
+            }
+        }
     }
+    assert_eq!(b.default_dir.workload, Workload::Msync);
+    assert_eq!(b.namespace.workload, Workload::Namespace);
     let text = b.to_string();
     assert!(text.contains("slowdown") && text.contains("target <= 1.5x"), "{text}");
+    assert!(text.contains("namespace (create/write/fsync/rename/dir fsync)"), "{text}");
     assert!(bench::run(0.0).is_err(), "a zero budget is refused");
 }

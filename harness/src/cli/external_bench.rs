@@ -2,7 +2,7 @@
 //! protocol v1, SIGKILL at a random time, then the checker) against a bare
 //! spawn+kill+wait floor doing the same process work, measured in the same run.
 //! Also `crashlab bench oracle` (the durability oracle's slowdown of an
-//! msync-per-op writer) and `crashlab bench power-loss` (the simulated
+//! msync-per-op writer and of a create/write/fsync/rename/dir-fsync writer) and `crashlab bench power-loss` (the simulated
 //! power-loss model's state exploration against a naive oracle).
 
 use std::os::unix::process::CommandExt;
@@ -24,8 +24,9 @@ pub enum BenchTarget {
     /// Trials/s of external programs (`run --writer`) against a bare
     /// spawn+kill+wait floor.
     External(ExternalBenchArgs),
-    /// The durability oracle: an msync-per-op writer untraced (the floor)
-    /// and traced, on the default temp dir (and tmpfs); the slowdown ratio.
+    /// The durability oracle: an msync-per-op writer and a namespace writer
+    /// (create/write/fsync/rename/dir fsync per op) untraced (the floor) and
+    /// traced, on the default temp dir (and tmpfs); the slowdown ratios.
     Oracle(SecondsArgs),
     /// The simulated power-loss model: states/s of its exploration against
     /// a naive per-state oracle.
@@ -148,14 +149,17 @@ fn oracle(seconds: f64) -> Result<ExitCode> {
         .join()
         .map_err(|_| anyhow::anyhow!("the oracle benchmark panicked"))??;
     print!("{bench}");
-    let d = &bench.default_dir;
-    println!(
-        "figure: traced {:.1} µs/op; floor: untraced {:.1} µs/op; ratio {:.3} (target <= {})",
-        d.traced_ns_per_op / 1e3,
-        d.untraced_ns_per_op / 1e3,
-        d.ratio(),
-        crashlab::oracle::bench::TARGET_RATIO
-    );
+    for d in [&bench.default_dir, &bench.namespace] {
+        println!(
+            "figure, {} on {}: traced {:.1} µs/op; floor: untraced {:.1} µs/op; ratio {:.3} (target <= {})",
+            d.workload.label(),
+            d.fs,
+            d.traced_ns_per_op / 1e3,
+            d.untraced_ns_per_op / 1e3,
+            d.ratio(),
+            crashlab::oracle::bench::TARGET_RATIO
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
