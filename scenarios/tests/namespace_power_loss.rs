@@ -1,5 +1,5 @@
 //! The namespace examples and SQLite under simulated power loss with the
-//! namespace model (`posix`, the only one yet): programs that create,
+//! namespace model (`posix`, the default, and the per-filesystem models): programs that create,
 //! rename and delete files. The correct designs pass every state; each
 //! mistake is caught with the operation it lost named, by the rule it
 //! missed; SQLite keeps the promises its documentation makes for each

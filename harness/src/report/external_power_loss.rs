@@ -173,7 +173,8 @@ pub struct PowerLossCalibration {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PowerLossSection {
-    /// The namespace's persistence model (`posix`; schema 1.4): what a
+    /// The namespace's persistence model (`--fs-model`: `posix`, `ext4`,
+    /// `xfs`, `btrfs`; schema 1.4): what a
     /// completed sync makes durable of entries and sizes. Reports before
     /// 1.4 had none (directory entries were all kept).
     #[serde(default)]

@@ -31,8 +31,8 @@
 //!      of *that file* covered, at the instant it returned; a file the
 //!      writer created and never synced has an empty floor.
 //! 5. The **states** (`crate::namespace` for the rules and their
-//!    evidence; `posix`, the POSIX contract, is the default and
-//!    today the only model):
+//!    evidence; `--fs-model posix`, the POSIX contract, is the default;
+//!    `ext4`, `xfs` and `btrfs` add what real cuts of them showed):
 //!    - the namespace: every entry operation no later fsync of its
 //!      directory (or `sync`/`syncfs`) covered, and every size change no
 //!      later `fsync`/`fdatasync`/`msync(MS_SYNC)` of its file covered,
@@ -118,8 +118,7 @@ pub struct PowerLossOptions {
     pub explore: ExploreConfig,
     /// Checker runs allowed to each of the two shrinking steps.
     pub shrink_budget: u32,
-    /// What a completed sync makes durable in the namespace (today only
-    /// `posix`; per-filesystem models will need a flag).
+    /// What a completed sync makes durable in the namespace (`--fs-model`).
     pub fs_model: FsModel,
 }
 
