@@ -720,6 +720,7 @@ mod tests {
             tear: None,
             allow_no_acks: false,
             shard: None,
+            fs_model: None,
         };
         let line = ExternalReplayLine {
             config: config.clone(),
@@ -807,6 +808,7 @@ pub(crate) mod test_support {
             tear: None,
             allow_no_acks: false,
             shard,
+            fs_model: None,
         };
         let clean = CleanRun {
             writer_seed: 1,
