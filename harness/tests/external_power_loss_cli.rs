@@ -246,11 +246,13 @@ fn bench_oracle_and_bench_power_loss_print_figure_floor_and_ratio() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("untraced") && text.contains("traced") && text.contains("slowdown"), "{text}");
-    let last = text.lines().last().unwrap();
-    assert!(
-        last.starts_with("figure: traced ") && last.contains("floor: untraced") && last.contains("ratio"),
-        "{text}"
-    );
+    // One figure per writer, the traced time next to its untraced floor.
+    let figures: Vec<&str> = text.lines().filter(|l| l.starts_with("figure, ")).collect();
+    assert_eq!(figures.len(), 2, "{text}");
+    assert!(figures[0].starts_with("figure, msync ") && figures[1].starts_with("figure, namespace "), "{text}");
+    for f in figures {
+        assert!(f.contains(": traced ") && f.contains("floor: untraced") && f.contains("ratio"), "{text}");
+    }
     let o = crashlab(&["bench", "power-loss", "--seconds", "0"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
