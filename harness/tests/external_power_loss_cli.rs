@@ -350,36 +350,27 @@ fn power_loss_shards_merge_into_every_trial_of_the_unsharded_run() {
 fn the_namespace_model_is_a_power_loss_flag_and_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let o = crashlab(&[
-        "run",
-        "--writer",
-        "true",
-        "--checker",
-        "true",
-        "--crash",
-        "sigkill",
-        "--fs-model",
-        "ext4",
-        "--dir",
-        d,
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("--fs-model applies to --crash power-loss only"), "{}", stderr(&o));
-    let o = crashlab(&[
-        "run",
-        "--writer",
-        "true",
-        "--checker",
-        "true",
-        "--crash",
-        "power-loss",
-        "--fs-model",
-        "zfs",
-        "--dir",
-        d,
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("unknown filesystem model \"zfs\"; known: posix, ext4, xfs, btrfs"), "{}", stderr(&o));
+    let refused = |crash: &str, model: &str| {
+        let o = crashlab(&[
+            "run",
+            "--writer",
+            "true",
+            "--checker",
+            "true",
+            "--crash",
+            crash,
+            "--fs-model",
+            model,
+            "--dir",
+            d,
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        stderr(&o)
+    };
+    let err = refused("sigkill", "ext4");
+    assert!(err.contains("--fs-model applies to --crash power-loss only"), "{err}");
+    let err = refused("power-loss", "zfs");
+    assert!(err.contains("unknown filesystem model \"zfs\"; known: posix, ext4, xfs, btrfs"), "{err}");
     let o = run_power_loss(dir.path(), ACK_BEFORE_SYNC, &["--fs-model", "xfs"]);
     assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
     let r = report(dir.path());

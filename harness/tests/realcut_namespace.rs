@@ -15,23 +15,14 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use crashlab::realcut::ns_workload::NsWorkloadId;
-use crashlab::realcut::sys::{is_root, leftovers};
+use crashlab::realcut::sys::leftovers;
 
 #[path = "support/report_schema_validation.rs"]
 mod report_schema_validation;
 
-/// False (after printing why) when the test cannot run here and may pass.
-fn have_root(test: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    let reason = format!("{test}: unavailable: needs root (loop devices, mount); running as non-root");
-    if std::env::var_os("CRASHLAB_ALLOW_NO_ROOT").is_some_and(|v| v == "1") {
-        eprintln!("{reason}; CRASHLAB_ALLOW_NO_ROOT=1, so not run");
-        return false;
-    }
-    panic!("{reason}. Run as root, or set CRASHLAB_ALLOW_NO_ROOT=1 to accept not testing real power cuts.");
-}
+#[path = "support/root.rs"]
+mod root;
+use root::have_root;
 
 /// A scratch directory on tmpfs when there is one (images are fastest there).
 fn scratch() -> tempfile::TempDir {

@@ -16,7 +16,10 @@ pub mod naive_oracle;
 pub mod trace;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::fmt;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -85,6 +88,29 @@ pub struct NsState {
 }
 
 impl NsState {
+    /// Every name reachable from the root, as a path relative to it, with
+    /// the file it names; a directory's entries after the directory. A
+    /// directory is entered by its first name only (a second would be a
+    /// cycle).
+    pub fn paths(&self, trace: &NamespaceTrace) -> Vec<(PathBuf, FileId)> {
+        let mut out = Vec::new();
+        let mut entered = BTreeSet::from([FileId::ROOT]);
+        let mut stack = vec![(PathBuf::new(), FileId::ROOT)];
+        while let Some((path, dir)) = stack.pop() {
+            for e in self.entries.iter().filter(|e| e.dir == dir) {
+                let p = path.join(OsStr::from_bytes(&e.name));
+                if trace.file(e.file).kind == FileKind::Directory {
+                    if !entered.insert(e.file) {
+                        continue;
+                    }
+                    stack.push((p.clone(), e.file));
+                }
+                out.push((p, e.file));
+            }
+        }
+        out
+    }
+
     /// The files that have at least one name reachable from the root.
     pub fn reachable(&self) -> BTreeSet<FileId> {
         let mut seen = BTreeSet::from([FileId::ROOT]);

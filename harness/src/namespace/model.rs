@@ -88,7 +88,6 @@ type Tree = BTreeMap<(FileId, Name), FileId>;
 #[derive(Debug, Clone)]
 pub struct NsModel {
     trace: NamespaceTrace,
-    fs_model: FsModel,
     units: Vec<NsUnit>,
     /// Per event: its unit, if it is one.
     unit_of: Vec<Option<usize>>,
@@ -280,7 +279,7 @@ impl NsModel {
             }
         }
         // What the filesystem makes durable beyond the contract.
-        for (i, _) in fs_rule_forces(&trace, fs_model) {
+        for i in fs_rule_forces(&trace, fs_model) {
             forced[i] = true;
         }
         // What a durable operation needs is durable too: the previous
@@ -314,15 +313,11 @@ impl NsModel {
             unit_of[i] = Some(units.len());
             units.push(NsUnit { event: i, call: ev.call, kind });
         }
-        Ok(NsModel { trace, fs_model, units, unit_of, forced, sizes_at, all_sizes_at, paths, linked })
+        Ok(NsModel { trace, units, unit_of, forced, sizes_at, all_sizes_at, paths, linked })
     }
 
     pub fn trace(&self) -> &NamespaceTrace {
         &self.trace
-    }
-
-    pub fn fs_model(&self) -> FsModel {
-        self.fs_model
     }
 
     pub fn units(&self) -> &[NsUnit] {
@@ -343,6 +338,11 @@ impl NsModel {
     /// is already possible is returned unchanged.
     pub fn canonical(&self, chosen: impl Fn(usize) -> bool) -> Vec<bool> {
         self.replay(chosen).0
+    }
+
+    /// [`NsModel::canonical`] and the namespace it leaves, from one replay.
+    pub fn canonical_state(&self, chosen: impl Fn(usize) -> bool) -> (Vec<bool>, NsState) {
+        self.replay(chosen)
     }
 
     /// The namespace a power loss leaves when the units `persisted` persist
@@ -517,7 +517,7 @@ impl NsModel {
 }
 
 /// The events a sync makes durable under `fs_model` beyond the POSIX
-/// contract, as (event, the sync that forces it). A sync of a file makes
+/// contract (indices into the trace's events; repeats possible). A sync of a file makes
 /// durable what was done up to its *anchor*: the file's last creation or
 /// size change before the sync (for `fsync`), or its last size change (for
 /// `fdatasync` and `msync(MS_SYNC)`, which commit only metadata a later read
@@ -534,7 +534,7 @@ impl NsModel {
 ///   order, and the anchor's is committed. Evidence: `sibling-fsync` (the
 ///   other file's create and size kept 100/100 on ext4 and xfs, lost
 ///   100/100 on btrfs).
-pub fn fs_rule_forces(trace: &NamespaceTrace, fs_model: FsModel) -> Vec<(usize, usize)> {
+pub fn fs_rule_forces(trace: &NamespaceTrace, fs_model: FsModel) -> Vec<usize> {
     if fs_model == FsModel::Posix {
         return Vec::new();
     }
@@ -563,7 +563,7 @@ pub fn fs_rule_forces(trace: &NamespaceTrace, fs_model: FsModel) -> Vec<(usize, 
         };
         let Some((file, anchor)) = anchor else { continue };
         if let Some(&c) = created.get(&file).filter(|&&c| c <= anchor) {
-            out.push((c, j));
+            out.push(c);
         }
         if ordered_journal {
             for (i, e) in trace.events[..=anchor].iter().enumerate() {
@@ -575,7 +575,7 @@ pub fn fs_rule_forces(trace: &NamespaceTrace, fs_model: FsModel) -> Vec<(usize, 
                         | NsOp::Rename { .. }
                         | NsOp::SetSize { .. }
                 ) {
-                    out.push((i, j));
+                    out.push(i);
                 }
             }
         }

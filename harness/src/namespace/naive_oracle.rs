@@ -42,7 +42,7 @@ fn required(trace: &NamespaceTrace, i: usize) -> bool {
 /// Every state under `fs_model`, or `None` if the trace has more than
 /// `max_ops` optional operations.
 pub fn states(trace: &NamespaceTrace, fs_model: FsModel, max_ops: usize) -> Option<BTreeSet<NsState>> {
-    let mut by_fs: BTreeSet<usize> = fs_rule_forces(trace, fs_model).into_iter().map(|(i, _)| i).collect();
+    let mut by_fs: BTreeSet<usize> = fs_rule_forces(trace, fs_model).into_iter().collect();
     // With, recursively, the previous operation on each of their names.
     let names = |i: usize| -> Vec<(FileId, Vec<u8>)> {
         match &trace.events[i].op {

@@ -26,6 +26,25 @@
 //! | a `write`/`pwrite64`/`writev`/`pwritev`/`pwritev2` through an `O_SYNC`/`O_DSYNC` fd (or with `RWF_SYNC`/`RWF_DSYNC`, or to an `FS_SYNC_FL` inode or a `sync` mount) | the written range, and the file's size |
 //! | `fsync`/`fdatasync` of a directory | its entries (namespace trace only) |
 //!
+//! The evidence of each row: `msync(2)` and mm/msync.c (`MS_SYNC` runs
+//! `vfs_fsync_range(.., datasync=1)` on the range; `MS_ASYNC` does nothing
+//! since 2.6.19); `fsync(2)`/`fdatasync(2)` (the file's data and the
+//! metadata a read needs, its size included: so the size an msync or an
+//! fdatasync records is the file's size then, not the end of the range;
+//! real cuts: `grow+msync` kept the whole grown size in 100/100 cuts per
+//! filesystem, `reports/SOUNDNESS.md`); `sync(2)`/`syncfs(2)`;
+//! `sync_file_range(2)` ("none of these operations writes out the file's
+//! metadata"); `open(2)` for `O_SYNC`/`O_DSYNC` ("by the time write(2)
+//! returns, the output data has been transferred ... along with any file
+//! metadata that would be required to retrieve that data") and `pwritev2(2)`
+//! for `RWF_DSYNC`/`RWF_SYNC`; `fsync(2)` again for a directory ("an explicit
+//! fsync() on a file descriptor for the directory is also needed"), and
+//! `mount(8)` (`dirsync`: "all directory updates within the filesystem
+//! should be done synchronously") with `chattr(1)` (`D`) for synchronous
+//! directories. A synchronous write copies the whole pages it touches,
+//! as msync does: writeback writes whole pages (mm/filemap.c writes the
+//! folios that intersect the range).
+//!
 //! The shadow is deliberately a *lower bound*: msync of one page may write a
 //! whole large folio, filesystems commit more than asked; the model must
 //! allow "more survived" (see `/work/shared/README.md`).

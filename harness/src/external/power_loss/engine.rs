@@ -90,9 +90,10 @@ pub(crate) struct Traced {
     pub lines: AckLines,
     pub space: StateSpace,
     pub order: StateOrder,
-    /// For a sampled order: the states whose resolved form an earlier
-    /// state of the order already has (checked once, at the first).
-    repeats: Vec<bool>,
+    /// For a sampled order, each state resolved (`None`: an earlier state
+    /// of the order resolves to the same, and is checked instead); empty for
+    /// an exhaustive walk, which meets every resolved state as itself.
+    sampled: Vec<Option<Bits>>,
 }
 
 impl Traced {
@@ -116,12 +117,11 @@ impl Traced {
     /// power loss may leave. `None` when an exhaustive walk meets a state
     /// that is another one's duplicate (that one is checked in its turn).
     fn state(&self, index: u64) -> Option<Bits> {
-        if self.repeats.get(index as usize).copied().unwrap_or(false) {
-            return None;
+        if !self.order.is_exhaustive() {
+            return self.sampled[index as usize].clone();
         }
         let bits = self.order.state(index);
-        let canonical = self.space.canonical(&bits);
-        (canonical == bits || !self.order.is_exhaustive()).then_some(canonical)
+        (self.space.canonical(&bits) == bits).then_some(bits)
     }
 }
 
@@ -162,7 +162,7 @@ pub(crate) fn trace_trial(
             }
         },
     };
-    let (trace, images) = match &run.outcome {
+    let (trace, mut images) = match &run.outcome {
         Some(o) => super::images::of_outcome(o),
         // Nothing ran: everything is as the setup left it, durable.
         None => super::images::of_setup(&snapshot_dir(&slot.dir)?),
@@ -173,18 +173,24 @@ pub(crate) fn trace_trial(
             plan.trial
         ))
     })?;
+    super::images::label(&ns, &mut images);
     let page = crate::page_size::page_size();
     let space = StateSpace::new(ns, images, config.tear.unwrap_or(page), page);
     let order = StateOrder::new(space.dim_count(), &config.power_loss.explore, plan.state_seed);
     // An exhaustive walk meets every resolved state as itself (others are
     // skipped as they come); a sample may resolve several states to one.
-    let repeats = if order.is_exhaustive() {
+    let sampled = if order.is_exhaustive() {
         Vec::new()
     } else {
         let mut seen = std::collections::HashSet::new();
-        (0..order.len()).map(|i| !seen.insert(space.canonical(&order.state(i)))).collect()
+        (0..order.len())
+            .map(|i| {
+                let bits = space.canonical(&order.state(i));
+                seen.insert(bits.clone()).then_some(bits)
+            })
+            .collect()
     };
-    Ok(Traced { plan: *plan, delivery, lines: run.lines, space, order, repeats })
+    Ok(Traced { plan: *plan, delivery, lines: run.lines, space, order, sampled })
 }
 
 /// Show `bits` of trial `key` in `sd` and run the checker there.

@@ -7,68 +7,40 @@ use std::path::PathBuf;
 
 use super::space::FileImages;
 use crate::external::dir_image::DirImage;
-use crate::namespace::{FileId, FileKind, NamespaceTrace};
+use crate::namespace::{FileId, FileKind, NamespaceTrace, NsModel, NsState};
 use crate::oracle::OracleOutcome;
 
-/// The label of every regular file: its path when the writer died, else its
-/// last path with `~ID`, so that every label is unique.
-fn labels(trace: &NamespaceTrace) -> BTreeMap<FileId, PathBuf> {
-    let ns = crate::namespace::NsModel::new(trace.clone(), Default::default());
-    let mut out = BTreeMap::new();
-    let Ok(ns) = ns else { return out };
-    let end = ns.newest();
-    let layout_paths = paths_of(&end, trace);
-    for f in trace.files.iter().filter(|f| f.kind == FileKind::Regular) {
-        let label = match layout_paths.get(&f.id) {
-            Some(p) => p.clone(),
-            None => PathBuf::from(format!("{}~{}", ns.path(f.id).unwrap_or("unnamed"), f.id.0)),
-        };
-        out.insert(f.id, label);
-    }
-    out
-}
-
-/// The first path (in sorted order) of every file reachable in `state`.
-fn paths_of(state: &crate::namespace::NsState, trace: &NamespaceTrace) -> BTreeMap<FileId, PathBuf> {
-    use std::os::unix::ffi::OsStrExt;
-    let mut out: BTreeMap<FileId, PathBuf> = BTreeMap::new();
-    let mut stack = vec![(PathBuf::new(), FileId::ROOT)];
-    let mut seen = std::collections::BTreeSet::from([FileId::ROOT]);
-    while let Some((path, dir)) = stack.pop() {
-        for e in state.entries.iter().filter(|e| e.dir == dir) {
-            let p = path.join(std::ffi::OsStr::from_bytes(&e.name));
-            if trace.file(e.file).kind == FileKind::Directory {
-                if seen.insert(e.file) {
-                    stack.push((p, e.file));
-                }
-            } else {
-                let slot = out.entry(e.file).or_insert_with(|| p.clone());
-                if p < *slot {
-                    *slot = p;
-                }
-            }
+/// Give every file its label: its first path when the writer died, else
+/// the last path it had with `~ID`, so that every label is unique.
+pub(crate) fn label(ns: &NsModel, images: &mut [FileImages]) {
+    let mut at_end: BTreeMap<FileId, PathBuf> = BTreeMap::new();
+    for (path, file) in ns.newest().paths(ns.trace()) {
+        let first = at_end.entry(file).or_insert_with(|| path.clone());
+        if path < *first {
+            *first = path;
         }
     }
-    out
+    for image in images {
+        image.path = match at_end.remove(&image.id) {
+            Some(p) => p,
+            None => PathBuf::from(format!("{}~{}", ns.path(image.id).unwrap_or("unnamed"), image.id.0)),
+        };
+    }
 }
 
-/// The trace and the images of a traced run.
+/// The trace and the images of a traced run (unlabelled: see [`label`]).
 pub(crate) fn of_outcome(o: &OracleOutcome) -> (NamespaceTrace, Vec<FileImages>) {
-    let trace = o.namespace.clone();
-    let labels = labels(&trace);
     let images = o
         .inodes
         .iter()
-        .filter_map(|(id, inode)| {
-            Some(FileImages {
-                id: *id,
-                path: labels.get(id)?.clone(),
-                floor: inode.shadow.content.clone(),
-                newest: inode.newest.clone(),
-            })
+        .map(|(id, inode)| FileImages {
+            id: *id,
+            path: PathBuf::new(),
+            floor: inode.shadow.content.clone(),
+            newest: inode.newest.clone(),
         })
         .collect();
-    (trace, images)
+    (o.namespace.clone(), images)
 }
 
 /// The trace of a run that did nothing and the images of the directory the
@@ -76,13 +48,14 @@ pub(crate) fn of_outcome(o: &OracleOutcome) -> (NamespaceTrace, Vec<FileImages>)
 pub(crate) fn of_setup(image: &DirImage) -> (NamespaceTrace, Vec<FileImages>) {
     let sized: Vec<(PathBuf, u64)> = image.files.iter().map(|(p, c)| (p.clone(), c.len() as u64)).collect();
     let trace = NamespaceTrace::of_tree(&image.dirs, &sized);
-    let labels = labels(&trace);
-    let by_label: BTreeMap<&PathBuf, FileId> = labels.iter().map(|(id, p)| (p, *id)).collect();
+    let start = NsState { entries: trace.initial.iter().cloned().collect(), sizes: BTreeMap::new() };
+    let ids: BTreeMap<PathBuf, FileId> =
+        start.paths(&trace).into_iter().filter(|(_, f)| trace.file(*f).kind == FileKind::Regular).collect();
     let images = image
         .files
         .iter()
         .filter_map(|(p, content)| {
-            Some(FileImages { id: *by_label.get(p)?, path: p.clone(), floor: content.clone(), newest: content.clone() })
+            Some(FileImages { id: *ids.get(p)?, path: p.clone(), floor: content.clone(), newest: content.clone() })
         })
         .collect();
     (trace, images)

@@ -9,9 +9,8 @@
 //! Architecture Invariant: pure. The images and the trace are given;
 //! nothing here touches a file.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ops::Range;
-use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use crate::namespace::{FileId, FileKind, NsModel, NsState};
@@ -203,11 +202,10 @@ impl StateSpace {
     /// canonical form leave the same directory.
     pub fn canonical(&self, bits: &Bits) -> Bits {
         let mut out = bits.clone();
-        let ns = self.ns.canonical(|u| bits.get(u));
+        let (ns, state) = self.ns.canonical_state(|u| bits.get(u));
         for (u, &p) in ns.iter().enumerate() {
             out.set(u, p);
         }
-        let state = self.ns.resolve(&ns);
         for (f, file) in self.files.iter().enumerate() {
             if !state.sizes.contains_key(&file.id) {
                 for d in self.file_dims[f].clone() {
@@ -226,30 +224,15 @@ impl StateSpace {
     /// The directory `bits` leaves: paths from the namespace's entries.
     pub fn layout(&self, bits: &Bits) -> Layout {
         let state = self.namespace(bits);
-        let mut children: BTreeMap<FileId, Vec<(&[u8], FileId)>> = BTreeMap::new();
-        for e in &state.entries {
-            children.entry(e.dir).or_default().push((&e.name, e.file));
-        }
         let mut out = Layout { sizes: vec![None; self.files.len()], ..Layout::default() };
-        let mut stack = vec![(PathBuf::new(), FileId::ROOT)];
-        let mut seen = std::collections::BTreeSet::from([FileId::ROOT]);
-        while let Some((path, dir)) = stack.pop() {
-            for &(name, file) in children.get(&dir).map(Vec::as_slice).unwrap_or(&[]) {
-                let p = path.join(std::ffi::OsStr::from_bytes(name));
-                match &self.ns.trace().file(file).kind {
-                    FileKind::Directory => {
-                        // A directory has one name; a second would be a cycle.
-                        if seen.insert(file) {
-                            out.dirs.push(p.clone());
-                            stack.push((p, file));
-                        }
-                    }
-                    FileKind::Symlink { target } => out.symlinks.push((p, target.clone())),
-                    FileKind::Regular => {
-                        if let Some(&f) = self.by_id.get(&file) {
-                            out.files.push((p, f));
-                            out.sizes[f] = state.sizes.get(&file).copied();
-                        }
+        for (p, file) in state.paths(self.ns.trace()) {
+            match &self.ns.trace().file(file).kind {
+                FileKind::Directory => out.dirs.push(p),
+                FileKind::Symlink { target } => out.symlinks.push((p, target.clone())),
+                FileKind::Regular => {
+                    if let Some(&f) = self.by_id.get(&file) {
+                        out.files.push((p, f));
+                        out.sizes[f] = state.sizes.get(&file).copied();
                     }
                 }
             }
@@ -317,6 +300,7 @@ impl StateSpace {
 #[cfg(test)]
 pub(crate) fn test_space(files: &[(&str, &[u8], &[u8])], dirs: &[&str], unit: u64, page: u64) -> StateSpace {
     use crate::namespace::{FsModel, NamespaceTrace, NsEvent, NsOp};
+    use std::os::unix::ffi::OsStrExt;
     let dirs: Vec<PathBuf> = dirs.iter().map(PathBuf::from).collect();
     let sized: Vec<(PathBuf, u64)> = files.iter().map(|(p, floor, _)| (PathBuf::from(p), floor.len() as u64)).collect();
     let mut trace = NamespaceTrace::of_tree(&dirs, &sized);
