@@ -49,6 +49,80 @@ impl TrialPlan {
     pub fn crash_after(&self, clean: Duration) -> Duration {
         Duration::from_nanos((clean.as_nanos() as u64).saturating_mul(self.at_ppm as u64) / 1_000_000)
     }
+
+    /// Under `--points syscalls`: the traced call this trial crashes just
+    /// before or just after, for a writer whose traced clean run made
+    /// `calls` of them; `None` for a trial that crashes at its random time
+    /// instead (see [`call_point`]).
+    pub fn call_point(&self, seed: u64, calls: u64) -> Option<(u64, CrashWhen)> {
+        call_point(seed, self.crash, self.trial, calls)
+    }
+}
+
+/// Where the trials of a user's program crash (`--points`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProgramPoints {
+    /// Process crashes at random times of the clean run, the writer not
+    /// traced; power losses just before or after a sync call (`msync`,
+    /// `fsync`, `fdatasync`, `ftruncate`, `munmap`) and at random times.
+    #[default]
+    Default,
+    /// Every crash kind just before or just after any call the durability
+    /// oracle traces (every sync and `munmap`, and every call on a file of
+    /// the watched directory: `open` that creates or truncates, `write`,
+    /// `rename`, `unlink`, `ftruncate`, `fallocate`, ...), mixed with random
+    /// times; process crashes run under the oracle too.
+    Syscalls,
+}
+
+impl ProgramPoints {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProgramPoints::Default => "default",
+            ProgramPoints::Syscalls => "syscalls",
+        }
+    }
+}
+
+impl fmt::Display for ProgramPoints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ProgramPoints {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "default" => Ok(ProgramPoints::Default),
+            "syscalls" => Ok(ProgramPoints::Syscalls),
+            _ => Err(format!("bad --points `{s}` for --writer (expected `default` or `syscalls`)")),
+        }
+    }
+}
+
+/// The call point of `trial` of crash kind `crash` among `calls` calls:
+/// even trials crash at those calls, spread over all of them (before and
+/// after each) in an order whose every prefix is evenly spread (two laps of
+/// the bit-reversal permutation of the calls, rotated by a seeded offset,
+/// alternating before and after); odd trials, and the even ones once every
+/// call point has been used, get `None` (they crash at a random time).
+/// Depends on nothing else, so a replay line needs only the seed, the trial
+/// and `calls`.
+pub fn call_point(seed: u64, crash: CrashKind, trial: u32, calls: u64) -> Option<(u64, CrashWhen)> {
+    let points = calls.saturating_mul(2);
+    let j = (trial / 2) as u64;
+    if trial % 2 != 0 || j >= points {
+        return None;
+    }
+    // Two laps over the calls, each in spread order: consecutive call
+    // trials alternate before/after, and every call gets the side in the
+    // second lap that it did not get in the first.
+    let (lap, m) = (j / calls, j % calls);
+    let when = if (m + lap) % 2 == 0 { CrashWhen::Before } else { CrashWhen::After };
+    let rotation = derive_seed(seed, &["external", crash.name(), "rotation"]) % calls;
+    Some(((spread_index(m, calls) + rotation) % calls + 1, when))
 }
 
 /// Where a power-loss trial crashes the writer.
@@ -62,6 +136,9 @@ pub enum PowerLossPoint {
     /// `ftruncate` or `munmap` (all kinds counted together, in the order the
     /// oracle sees them): just before it runs, or just after it returned.
     Syscall { nth: u64, when: CrashWhen },
+    /// `--points syscalls` (schema 1.5): at the `nth` (1-based) call the
+    /// oracle traced, of any kind ([`ProgramPoints::Syscalls`]).
+    Call { nth: u64, when: CrashWhen },
 }
 
 impl fmt::Display for PowerLossPoint {
@@ -70,6 +147,8 @@ impl fmt::Display for PowerLossPoint {
             PowerLossPoint::Time { at_ppm } => write!(f, "at {:.2}% of the traced clean run", at_ppm as f64 / 1e4),
             PowerLossPoint::Syscall { nth, when: CrashWhen::Before } => write!(f, "just before sync call {nth}"),
             PowerLossPoint::Syscall { nth, when: CrashWhen::After } => write!(f, "just after sync call {nth}"),
+            PowerLossPoint::Call { nth, when: CrashWhen::Before } => write!(f, "just before traced call {nth}"),
+            PowerLossPoint::Call { nth, when: CrashWhen::After } => write!(f, "just after traced call {nth}"),
         }
     }
 }
@@ -87,28 +166,16 @@ pub struct PowerLossPlan {
 
 impl PowerLossPlan {
     /// The plan of `trial` for a writer whose traced clean run made `calls`
-    /// calls that can be crash points. Even trials crash at those calls,
-    /// spread over all of them (before and after each) in an order whose
-    /// every prefix is evenly spread (two laps of the bit-reversal
-    /// permutation of the calls, rotated by a seeded offset, alternating
-    /// before and after); odd trials, and the even ones once every call point has
-    /// been used, crash at a random time. Depends on nothing else, so a
-    /// replay line needs only the seed, the trial and `calls`.
-    pub fn new(seed: u64, trial: u32, calls: u64) -> PowerLossPlan {
+    /// calls that can be crash points (the sync calls, or with
+    /// [`ProgramPoints::Syscalls`] every traced call): even trials at those
+    /// calls, odd ones at a random time ([`call_point`]).
+    pub fn new(seed: u64, trial: u32, calls: u64, points: ProgramPoints) -> PowerLossPlan {
         let base = TrialPlan::new(seed, CrashKind::PowerLoss, trial);
         let t = trial.to_string();
-        let points = calls.saturating_mul(2);
-        let j = (trial / 2) as u64;
-        let point = if trial % 2 == 0 && j < points {
-            // Two laps over the calls, each in spread order: consecutive call
-            // trials alternate before/after, and every call gets the side in
-            // the second lap that it did not get in the first.
-            let (lap, m) = (j / calls, j % calls);
-            let when = if (m + lap) % 2 == 0 { CrashWhen::Before } else { CrashWhen::After };
-            let rotation = derive_seed(seed, &["external", "power-loss", "rotation"]) % calls;
-            PowerLossPoint::Syscall { nth: (spread_index(m, calls) + rotation) % calls + 1, when }
-        } else {
-            PowerLossPoint::Time { at_ppm: base.at_ppm }
+        let point = match call_point(seed, CrashKind::PowerLoss, trial, calls) {
+            Some((nth, when)) if points == ProgramPoints::Syscalls => PowerLossPoint::Call { nth, when },
+            Some((nth, when)) => PowerLossPoint::Syscall { nth, when },
+            None => PowerLossPoint::Time { at_ppm: base.at_ppm },
         };
         PowerLossPlan {
             trial,
@@ -124,7 +191,7 @@ impl PowerLossPlan {
             PowerLossPoint::Time { at_ppm } => {
                 Some(Duration::from_nanos((clean.as_nanos() as u64).saturating_mul(at_ppm as u64) / 1_000_000))
             }
-            PowerLossPoint::Syscall { .. } => None,
+            PowerLossPoint::Syscall { .. } | PowerLossPoint::Call { .. } => None,
         }
     }
 }
@@ -198,10 +265,15 @@ mod tests {
     #[test]
     fn power_loss_points_alternate_and_cover_every_call_boundary() {
         let calls = 5;
-        let plans: Vec<PowerLossPlan> = (0..30).map(|t| PowerLossPlan::new(3, t, calls)).collect();
+        let plans: Vec<PowerLossPlan> =
+            (0..30).map(|t| PowerLossPlan::new(3, t, calls, ProgramPoints::Default)).collect();
         let mut boundaries = std::collections::BTreeSet::new();
         for p in &plans {
-            assert_eq!(*p, PowerLossPlan::new(3, p.trial, calls), "a function of seed, trial and calls");
+            assert_eq!(
+                *p,
+                PowerLossPlan::new(3, p.trial, calls, ProgramPoints::Default),
+                "a function of seed, trial and calls"
+            );
             match p.point {
                 PowerLossPoint::Syscall { nth, when } => {
                     assert_eq!(p.trial % 2, 0);
@@ -209,6 +281,7 @@ mod tests {
                     assert!(boundaries.insert((nth, when == CrashWhen::After)), "each boundary once");
                 }
                 PowerLossPoint::Time { .. } => assert!(p.trial % 2 == 1 || p.trial >= 20),
+                PowerLossPoint::Call { .. } => panic!("default points are sync calls"),
             }
         }
         assert_eq!(boundaries.len(), 10, "all 5 calls, before and after");
@@ -230,9 +303,51 @@ mod tests {
             })
             .collect();
         assert!(first.iter().max().unwrap() - first.iter().min().unwrap() >= 2, "{first:?}");
-        assert!(PowerLossPlan::new(3, 0, 0).crash_after(Duration::from_millis(1)).is_some(), "no calls: timed");
+        assert!(
+            PowerLossPlan::new(3, 0, 0, ProgramPoints::Default).crash_after(Duration::from_millis(1)).is_some(),
+            "no calls: timed"
+        );
         assert_eq!(plans[0].writer_seed, TrialPlan::new(3, CrashKind::PowerLoss, 0).writer_seed);
         assert_ne!(plans[0].state_seed, plans[2].state_seed);
+    }
+
+    #[test]
+    fn syscall_points_cover_every_traced_call_before_and_after_for_every_crash_kind() {
+        let calls = 7u64;
+        for crash in [CrashKind::Sigkill, CrashKind::Abort] {
+            let mut seen = std::collections::BTreeSet::new();
+            for t in 0..(4 * calls as u32) {
+                match TrialPlan::new(9, crash, t).call_point(9, calls) {
+                    Some((nth, when)) => {
+                        assert_eq!(t % 2, 0, "even trials crash at calls");
+                        assert!((1..=calls).contains(&nth));
+                        assert!(seen.insert((nth, when == CrashWhen::After)), "each boundary once");
+                    }
+                    None => assert_eq!(t % 2, 1, "odd trials crash at a random time"),
+                }
+            }
+            assert_eq!(seen.len(), 2 * calls as usize, "every call, before and after");
+            assert_eq!(TrialPlan::new(9, crash, 4 * calls as u32).call_point(9, calls), None, "then random times");
+            assert_eq!(TrialPlan::new(9, crash, 0).call_point(9, 0), None, "no call: a random time");
+        }
+        // Power loss: the same positions as the sync-call points, counted
+        // over every traced call instead.
+        for t in 0..30 {
+            let (a, b) = (
+                PowerLossPlan::new(9, t, calls, ProgramPoints::Default),
+                PowerLossPlan::new(9, t, calls, ProgramPoints::Syscalls),
+            );
+            match (a.point, b.point) {
+                (PowerLossPoint::Syscall { nth, when }, PowerLossPoint::Call { nth: n, when: w }) => {
+                    assert_eq!((nth, when), (n, w))
+                }
+                (PowerLossPoint::Time { at_ppm }, PowerLossPoint::Time { at_ppm: b }) => assert_eq!(at_ppm, b),
+                other => panic!("trial {t}: {other:?}"),
+            }
+        }
+        assert_eq!("syscalls".parse::<ProgramPoints>(), Ok(ProgramPoints::Syscalls));
+        assert_eq!("default".parse::<ProgramPoints>(), Ok(ProgramPoints::Default));
+        assert!("all".parse::<ProgramPoints>().unwrap_err().contains("--points `all`"));
     }
 
     #[test]

@@ -479,7 +479,6 @@ fn flags_a_writer_run_cannot_honour_are_refused_not_ignored() {
     let cases: Vec<(&str, Vec<String>)> = vec![
         ("--size", vec!["--size".into(), "8192".into()]),
         ("--txns", vec!["--txns".into(), "3".into()]),
-        ("--points", vec!["--points".into(), "boundaries".into()]),
         ("--model", vec!["--model".into(), "power-loss".into()]),
     ];
     for (flag, extra) in cases {
@@ -492,6 +491,30 @@ fn flags_a_writer_run_cannot_honour_are_refused_not_ignored() {
         assert!(err.contains("--writer <CMD>' cannot be used with") && err.contains(flag), "{flag}: {err}");
         assert!(started.elapsed() < Duration::from_secs(10), "{flag}: refused before anything ran");
         assert_eq!(entries(dir.path()), Vec::<String>::new(), "{flag}: nothing written");
+    }
+    // --points takes the values of its world, and says which.
+    let refused: [(&[&str], &str); 4] = [
+        (
+            &["run", "--writer", "true", "--checker", "true", "--crash", "sigkill", "--points", "boundaries"],
+            "--points boundaries is for built-in scenarios",
+        ),
+        (
+            &["run", "--writer", "true", "--checker", "true", "--crash", "sigbus", "--points", "syscalls"],
+            "--crash has none of them",
+        ),
+        (&["matrix", "--points", "syscalls"], "--points syscalls is for --writer"),
+        (
+            &["run", "--writer", "true", "--checker", "true", "--crash", "sigkill", "--points", "everywhere"],
+            "`default` or `syscalls` with --writer",
+        ),
+    ];
+    for (args, message) in refused {
+        let mut args = args.to_vec();
+        args.extend(["--out", &out]);
+        let o = crashlab(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(message), "{args:?}: {}", stderr(&o));
+        assert_eq!(entries(dir.path()), Vec::<String>::new(), "{args:?}: nothing written");
     }
     // The flags a writer run does use still work.
     let o = crashlab(&[

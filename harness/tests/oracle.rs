@@ -550,3 +550,6 @@ fn launch_failures_name_the_program_and_the_step() {
 /// The namespace trace of real writers (`oracle-programs/namespace.c`).
 #[path = "oracle-programs/namespace_tests.rs"]
 mod namespace_tests;
+
+#[path = "oracle-programs/call_point_tests.rs"]
+mod call_point_tests;

@@ -38,6 +38,8 @@
 //! | `segmented-log` | log in 4-page segment files; a new segment is created, `ftruncate`d, `fsync`ed, the directory `fsync`ed before use; record, `msync(MS_SYNC)`, ack | yes (first segment) | correct | never |
 //! | `segmented-log-no-dir-fsync` | the same, never fsyncing the directory | yes (first segment) | no | a new segment's name is lost with every record acked in it |
 //! | `grow-ftruncate` | a file grown by `ftruncate` 2 pages at a time, a record in the first new page, `msync(MS_SYNC)` of it, ack | yes (the 1-page file) | correct (not for `sigbus`: its cut sets a length the checker rightly refuses) | never: msync is fdatasync, which makes the grown size durable |
+//! | `kv-append-first` | records appended with `pwrite` (which extends the file), `fdatasync`, then the count stored in the mapped header page, `msync(MS_SYNC)`, ack | yes (the header page) | correct | never |
+//! | `kv-header-first` | the count stored in the mapped header *before* the `pwrite` that appends the record | yes (the header page) | yes, when a kill lands between the store and the `pwrite`: microseconds that random times almost never hit, and `--points syscalls` (a crash just before the `pwrite`) always does | yes |
 //! | `sqlite-JOURNAL-SYNC` | SQLite (python3's `sqlite3`), `journal_mode` `delete` or `wal`, `synchronous` `off`, `normal`, `full` or `extra`, `mmap_size` 1 MiB; one row per transaction, ack after `commit()` | yes (the database) | correct: SQLite keeps every commit through a process crash | per SQLite's own promises (the checker requires only what the mode promises): `off` may corrupt (caught as `corrupt: ...`); `delete-full` may roll back its last commit (its journal's unlink, the commit point, is not followed by a directory fsync), which the checker allows; `delete-extra`, `wal-full`, `wal-extra` keep every acked commit |
 //!
 //! Before crashlab modelled the namespace (directory entries as they were
@@ -65,6 +67,7 @@ mod atomic_replace;
 mod common;
 mod flag_first;
 mod grow_ftruncate;
+mod kv_extend;
 mod lmdb;
 mod lmdb_ffi;
 mod segmented_log;
@@ -79,7 +82,7 @@ const USAGE: &str = "usage: crashlab-workload EXAMPLE setup [--records N]
        crashlab-workload EXAMPLE checker
 examples: wal, shadow, wal-ack-before-msync, wal-ms-async, wal-map-private, flag-before-payload, lmdb, lmdb-nosync,
   atomic-replace, atomic-replace-no-dir-fsync, segmented-log, segmented-log-no-dir-fsync, grow-ftruncate,
-  sqlite-{delete,wal}-{off,normal,full,extra}
+  kv-append-first, kv-header-first, sqlite-{delete,wal}-{off,normal,full,extra}
 (for lmdb*, --records counts transactions, for sqlite-* too; for atomic-replace*, updates;
 `crashlab-workload lmdb version` prints LMDB's version, `crashlab-workload sqlite-wal-full version` SQLite's)";
 
@@ -141,6 +144,10 @@ fn main() {
         ("grow-ftruncate", "setup") => grow_ftruncate::setup(),
         ("grow-ftruncate", "writer") => grow_ftruncate::writer(records.unwrap_or(32)),
         ("grow-ftruncate", "checker") => grow_ftruncate::checker(),
+        ("kv-append-first" | "kv-header-first", "setup") => kv_extend::setup(),
+        ("kv-append-first", "writer") => kv_extend::writer(false, records.unwrap_or(32)),
+        ("kv-header-first", "writer") => kv_extend::writer(true, records.unwrap_or(32)),
+        ("kv-append-first" | "kv-header-first", "checker") => kv_extend::checker(),
         _ => common::die(&format!("unknown example or role `{example} {role}`\n{USAGE}")),
     }
 }

@@ -14,6 +14,7 @@ use crashlab::crash::PointSelection;
 use crashlab::expectation::PersistenceModel;
 use crashlab::flag_limits;
 use crashlab::lab::pool::PoolConfig;
+use crashlab::program_plan::ProgramPoints;
 use crashlab::scenario::derive_seed;
 use crashlab::trial_space::Shard;
 use crashlab::worker_pool::WorkerCommand;
@@ -28,12 +29,17 @@ pub struct CommonArgs {
     /// printed and recorded in the report.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Crash points per cell: `all` (every op boundary, plus points inside
-    /// large stores), `boundaries` (op boundaries only: deterministic) or
-    /// `random:N` (sampled from the seed, timed kills included; N at most
-    /// 1,000,000).
-    #[arg(long, default_value = "all")]
-    pub points: PointSelection,
+    /// Crash points. Built-in scenarios, per cell: `all` (the default: every
+    /// op boundary, plus points inside large stores), `boundaries` (op
+    /// boundaries only: deterministic) or `random:N` (sampled from the seed,
+    /// timed kills included; N at most 1,000,000). With --writer: `default`
+    /// (process crashes at random times; power losses at sync calls and
+    /// random times) or `syscalls` (sigkill, abort and power-loss just
+    /// before or just after any call the durability oracle traces, every
+    /// sync and every call on a file of the trial directory, mixed with
+    /// random times; the writer runs traced in every such trial).
+    #[arg(long, value_name = "POINTS")]
+    pub points: Option<PointsFlag>,
     /// Repetitions of every crash point (1 to 1,000,000).
     #[arg(long, default_value_t = 1)]
     pub trials: u32,
@@ -75,6 +81,52 @@ pub struct CommonArgs {
     pub shard: Option<Shard>,
     #[command(flatten)]
     pub outputs: super::campaign_outputs::OutputArgs,
+}
+
+/// `--points`: the crash points of built-in scenarios, or of `--writer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PointsFlag {
+    Scenario(PointSelection),
+    Program(ProgramPoints),
+}
+
+impl std::str::FromStr for PointsFlag {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Ok(p) = s.parse::<ProgramPoints>() {
+            return Ok(PointsFlag::Program(p));
+        }
+        s.parse::<PointSelection>().map(PointsFlag::Scenario).map_err(|_| {
+            format!(
+                "bad --points `{s}` (expected `all`, `boundaries` or `random:N` with N ≥ 1 for built-in scenarios; \
+                 `default` or `syscalls` with --writer)"
+            )
+        })
+    }
+}
+
+impl CommonArgs {
+    /// The crash points of built-in scenarios (`all` unless given).
+    pub fn scenario_points(&self) -> Result<PointSelection> {
+        match self.points {
+            None => Ok(PointSelection::All),
+            Some(PointsFlag::Scenario(p)) => Ok(p),
+            Some(PointsFlag::Program(p)) => {
+                bail!("--points {p} is for --writer; built-in scenarios take `all`, `boundaries` or `random:N`")
+            }
+        }
+    }
+
+    /// The crash points of `--writer` (`default` unless given).
+    pub fn program_points(&self) -> Result<ProgramPoints> {
+        match self.points {
+            None => Ok(ProgramPoints::Default),
+            Some(PointsFlag::Program(p)) => Ok(p),
+            Some(PointsFlag::Scenario(p)) => {
+                bail!("--points {p} is for built-in scenarios; with --writer, --points takes `default` or `syscalls`")
+            }
+        }
+    }
 }
 
 /// Ctrl-C and SIGTERM set this; the engine stops between batches.

@@ -11,6 +11,7 @@ use clap::Args;
 use crashlab::external::power_loss::{replay_power_loss, PowerLossReplayed, StateText};
 use crashlab::external::{replay_trial, run_external, ExternalConfig, ExternalError, Replayed};
 use crashlab::namespace::FsModel;
+use crashlab::program_plan::ProgramPoints;
 use crashlab::report::checker_verdict::CheckerVerdict;
 use crashlab::report::external::ReplayTarget;
 use crashlab::report::external_power_loss::{PowerLossFile, PowerLossTrialOutcome};
@@ -29,13 +30,14 @@ pub struct ExternalArgs {
     /// --html, --junit, --regressions FILE its page, its JUnit XML and its
     /// failing trials' replay lines; --shard I/N runs a contiguous block of
     /// every crash kind's trials (`crashlab report merge` joins the shards).
-    /// Flags of the built-in scenarios only (--points, --size, --txns,
-    /// --model) are refused with it rather than silently ignored.
+    /// Flags of the built-in scenarios only (--size, --txns, --model, and
+    /// --points other than `default` or `syscalls`) are refused with it
+    /// rather than silently ignored.
     #[arg(
         long,
         value_name = "CMD",
         requires = "checker",
-        conflicts_with_all = ["scenario", "points", "size", "txns", "model"]
+        conflicts_with_all = ["scenario", "size", "txns", "model"]
     )]
     pub writer: Option<String>,
     /// Judges a crashed directory: exit 0 consistent with every line of
@@ -83,10 +85,15 @@ pub struct ExternalReplayArgs {
     /// --trial), as printed in the replay line.
     #[arg(long, requires = "trial")]
     pub clean_ns: Option<u64>,
-    /// --crash power-loss: the traced clean run's count of sync calls (it
-    /// places the trial's crash point), as printed in the replay line.
+    /// --crash power-loss (and any crash with --points syscalls): the
+    /// traced clean run's count of the calls crash points are spread over
+    /// (it places the trial's crash point), as printed in the replay line.
     #[arg(long, requires = "trial")]
     pub calls: Option<u64>,
+    /// `syscalls`: the trial crashed at a traced call, as printed in the
+    /// replay line (`default` otherwise).
+    #[arg(long, value_name = "POINTS", requires = "writer")]
+    pub points: Option<ProgramPoints>,
     /// --crash power-loss: the namespace model, as printed in the replay line.
     #[arg(long, value_name = "MODEL", requires = "writer")]
     pub fs_model: Option<FsModel>,
@@ -128,6 +135,12 @@ pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashKind], arg
     config.tear = common.tear;
     config.allow_no_acks = args.allow_no_acks;
     config.shard = common.shard;
+    config.points = common.program_points()?;
+    if config.points == ProgramPoints::Syscalls
+        && !crashes.iter().any(|c| matches!(c, CrashKind::Sigkill | CrashKind::Abort | CrashKind::PowerLoss))
+    {
+        bail!("--points syscalls places sigkill, abort and power-loss crashes; --crash has none of them");
+    }
     if let Some(model) = args.fs_model {
         if !crashes.contains(&CrashKind::PowerLoss) {
             bail!("--fs-model applies to --crash power-loss only");
@@ -232,16 +245,30 @@ pub fn replay(
     if kind == Some(CrashKind::PowerLoss) {
         return replay_power_loss_cli(args, config, json, pl);
     }
-    if pl.tear.is_some() || pl.state.is_some() || args.calls.is_some() || args.fs_model.is_some() {
-        bail!("--tear, --state, --calls and --fs-model apply to --crash power-loss only");
+    if pl.tear.is_some() || pl.state.is_some() || args.fs_model.is_some() {
+        bail!("--tear, --state and --fs-model apply to --crash power-loss only");
+    }
+    let at_calls = args.points == Some(ProgramPoints::Syscalls);
+    if args.calls.is_some() && !at_calls {
+        bail!("--calls applies to --crash power-loss, and to other crashes with --points syscalls");
     }
     let target = match (kind, args.trial, args.clean_ns) {
         (None, None, _) => ReplayTarget::Clean,
         (None, Some(_), _) => bail!("--trial: --crash clean replays the clean run, which has no trial index"),
         (Some(_), None, _) => bail!("--trial is required to replay a crash of --writer (or use --crash clean)"),
         (Some(_), Some(_), None) => bail!("--clean-ns is required with --trial (copy it from the replay line)"),
+        (Some(crash), Some(trial), Some(clean_ns)) if at_calls => {
+            if !matches!(crash, CrashKind::Sigkill | CrashKind::Abort) {
+                bail!("--points syscalls: --crash {crash} has no call points (sigkill, abort and power-loss do)");
+            }
+            let Some(calls) = args.calls else {
+                bail!("--points syscalls needs --calls (copy it from the replay line)");
+            };
+            ReplayTarget::TrialAtCalls { crash, trial, clean_ns, calls }
+        }
         (Some(crash), Some(trial), Some(clean_ns)) => ReplayTarget::Trial { crash, trial, clean_ns },
     };
+    config.points = args.points.unwrap_or_default();
     config.crashes = vec![kind.unwrap_or(CrashKind::Sigkill)];
     let cancel = crate::cli::campaign::cancel_flag()?;
     let replayed = replay_trial(&config, target, &cancel).map_err(external_error)?;
@@ -261,24 +288,41 @@ pub fn replay(
             if json {
                 println!("{}", serde_json::to_string_pretty(o)?);
             } else {
-                let ReplayTarget::Trial { clean_ns, .. } = target else { unreachable!("a trial target") };
-                println!(
-                    "{} trial {} of seed {} (CRASHLAB_SEED={}): crash {:.3} ms after the writer's start ({:.4} of the calibrated {:.3} ms)",
-                    o.plan.crash,
-                    o.plan.trial,
-                    seed,
-                    o.plan.writer_seed,
-                    o.crash_at_ns as f64 / 1e6,
-                    o.plan.at_ppm as f64 / 1e6,
-                    clean_ns as f64 / 1e6
-                );
+                let clean_ns = match target {
+                    ReplayTarget::Trial { clean_ns, .. } | ReplayTarget::TrialAtCalls { clean_ns, .. } => clean_ns,
+                    _ => unreachable!("a trial target"),
+                };
+                let at_call = matches!(o.delivery, crashlab::report::external::Delivery::Call { .. });
+                if at_call {
+                    println!(
+                        "{} trial {} of seed {} (CRASHLAB_SEED={}): crash at a call the durability oracle traced",
+                        o.plan.crash, o.plan.trial, seed, o.plan.writer_seed
+                    );
+                } else {
+                    println!(
+                        "{} trial {} of seed {} (CRASHLAB_SEED={}): crash {:.3} ms after the writer's start ({:.4} of the calibrated {:.3} ms)",
+                        o.plan.crash,
+                        o.plan.trial,
+                        seed,
+                        o.plan.writer_seed,
+                        o.crash_at_ns as f64 / 1e6,
+                        o.plan.at_ppm as f64 / 1e6,
+                        clean_ns as f64 / 1e6
+                    );
+                }
                 println!("  {}", o.delivery);
                 println!("  the writer ended with {}", o.writer_end);
                 print_acks(&o.acks, o.partial_line.as_deref());
                 print_verdict(&o.checker);
-                println!(
-                    "note: the crash time is replayed, not the point in the writer it hit: a random-time crash may land elsewhere; the acks above are what this replay saw"
-                );
+                if at_call {
+                    println!(
+                        "note: the crash at a traced call replays exactly for a deterministic writer; the acks above are what this replay saw"
+                    );
+                } else {
+                    println!(
+                        "note: the crash time is replayed, not the point in the writer it hit: a random-time crash may land elsewhere; the acks above are what this replay saw"
+                    );
+                }
             }
             o.checker.clone()
         }
@@ -296,6 +340,7 @@ fn replay_power_loss_cli(
         bail!("--crash power-loss needs --trial, --clean-ns and --calls (copy them from the replay line)");
     };
     config.crashes = vec![CrashKind::PowerLoss];
+    config.points = args.points.unwrap_or_default();
     config.tear = pl.tear;
     config.power_loss.fs_model = args.fs_model.unwrap_or_default();
     let state = pl.state.as_deref().map(str::parse::<StateText>).transpose().map_err(|e| anyhow!("--state: {e}"))?;

@@ -54,7 +54,7 @@ pub fn run_matrix(
         seed,
         file_size: common.size,
         txns: common.txns,
-        points: common.points,
+        points: common.scenario_points()?,
         trials: common.trials,
         scenarios,
         crashes,

@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::command::{CommandLine, Role};
 use super::power_loss::PowerLossOptions;
 use super::ExternalError;
+use crate::program_plan::ProgramPoints;
 use crate::report::external::{ExternalReplayLine, ExternalRunConfig, ReplayTarget};
 use crate::trial_space::Shard;
 use crate::vocab::CrashKind;
@@ -82,6 +83,9 @@ pub struct ExternalConfig {
     /// `--shard I/N`: run only a contiguous block of every crash kind's
     /// trials (see [`ExternalConfig::trial_indices`]).
     pub shard: Option<Shard>,
+    /// `--points`: where `sigkill`, `abort` and `power-loss` trials crash
+    /// (`sigbus` trials cut a file at a random time either way).
+    pub points: ProgramPoints,
     /// Counted as the run goes; shared with whoever prints progress.
     pub progress: Arc<RunProgress>,
 }
@@ -106,6 +110,7 @@ impl ExternalConfig {
             power_loss: PowerLossOptions::default(),
             allow_no_acks: false,
             shard: None,
+            points: ProgramPoints::Default,
             progress: Arc::default(),
         })
     }
@@ -168,6 +173,7 @@ impl ExternalConfig {
             shard: self.shard,
             fs_model: (self.power_loss.fs_model != crate::namespace::FsModel::Posix)
                 .then_some(self.power_loss.fs_model),
+            points: (self.points != ProgramPoints::Default).then_some(self.points),
         }
     }
 

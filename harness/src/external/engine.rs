@@ -12,14 +12,15 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::config::{in_trial, ExternalConfig, Supervision};
 use super::power_loss::{calibrate as calibrate_power_loss, run_power_loss_trials};
+use super::traced_trial::{run_trial_at_calls, CallCalibration};
 use super::trial::{run_clean, run_trial, CleanOutcome, TrialSlot};
 use super::{canonical, run_dir, ExternalError};
-use crate::program_plan::{PowerLossPlan, TrialPlan};
+use crate::program_plan::{PowerLossPlan, ProgramPoints, TrialPlan};
 use crate::report::external::{
     aggregate_section, CleanRun, ExternalReport, ExternalRunInfo, ExternalSummary, ReplayTarget, TrialOutcome,
     EXTERNAL_REPORT_KIND, EXTERNAL_SCHEMA_VERSION, PROTOCOL_VERSION,
 };
-use crate::report::external_power_loss::{aggregate_power_loss, PowerLossSection};
+use crate::report::external_power_loss::{aggregate_power_loss, PowerLossCalibration, PowerLossSection};
 use crate::vocab::CrashKind;
 
 /// The clean run alone (setup, writer to completion, checker), in a
@@ -81,15 +82,26 @@ pub fn run_external(
             .iter()
             .flat_map(|&c| config.trial_indices().map(move |t| TrialPlan::new(config.seed, c, t)))
             .collect();
-        let outcomes = run_trials(config, &dir, &plans, clean_duration, cancel, on_trial)?;
-        let clean_ns = clean_duration.as_nanos() as u64;
+        // Under `--points syscalls`, one traced clean run gives the call
+        // points of the process crashes and of the power losses.
+        let traced = match config.points {
+            ProgramPoints::Syscalls if plans.iter().any(|p| at_calls(config, p.crash)) => {
+                Some(traced_calibration(config, &dir, &supervision)?)
+            }
+            _ => None,
+        };
+        let calls = traced
+            .as_ref()
+            .map(|c| CallCalibration { clean: Duration::from_nanos(c.traced_clean_ns), calls: c.traced_calls });
+        let timing = Timing { clean: clean_duration, calls };
+        let outcomes = run_trials(config, &dir, &plans, timing, cancel, on_trial)?;
         for &crash in &process_crashes {
             let of_kind: Vec<TrialOutcome> = outcomes.iter().filter(|o| o.plan.crash == crash).cloned().collect();
-            let replay = |trial| config.replay_line(ReplayTarget::Trial { crash, trial, clean_ns }).to_string();
+            let replay = |trial| config.replay_line(timing.target(config, crash, trial)).to_string();
             sections.push(aggregate_section(crash, &of_kind, &replay));
         }
         if run_config.crashes.contains(&CrashKind::PowerLoss) {
-            power_loss = Some(power_loss_section(config, &dir, &supervision)?);
+            power_loss = Some(power_loss_section(config, &dir, &supervision, traced)?);
         }
     }
     let summary = ExternalSummary::of(&clean, &sections, power_loss.as_ref(), config.allow_no_acks);
@@ -116,25 +128,66 @@ pub fn run_external(
     })
 }
 
-/// The power-loss trials: calibrate under the oracle, run, aggregate.
+/// Does a trial of `crash` run at traced calls (`--points syscalls`)?
+fn at_calls(config: &ExternalConfig, crash: CrashKind) -> bool {
+    config.points == ProgramPoints::Syscalls && matches!(crash, CrashKind::Sigkill | CrashKind::Abort)
+}
+
+/// The clean run under the oracle: its duration and the calls it traced.
+fn traced_calibration(
+    config: &ExternalConfig,
+    dir: &Path,
+    supervision: &Supervision<'_>,
+) -> Result<PowerLossCalibration, ExternalError> {
+    TrialSlot::create(dir, "traced-clean").and_then(|slot| calibrate_power_loss(config, &slot, supervision)).map_err(
+        |e| {
+            let target = ReplayTarget::Clean;
+            in_trial(e, "the clean run under the durability oracle".into(), &config.replay_line(target))
+        },
+    )
+}
+
+/// What the process-crash trials' crash points are measured against.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    /// The untraced clean run (random times of the default points).
+    clean: Duration,
+    /// The traced clean run, under `--points syscalls`.
+    calls: Option<CallCalibration>,
+}
+
+impl Timing {
+    /// The replay target of `trial` of `crash`.
+    fn target(&self, config: &ExternalConfig, crash: CrashKind, trial: u32) -> ReplayTarget {
+        match self.calls {
+            Some(c) if at_calls(config, crash) => {
+                ReplayTarget::TrialAtCalls { crash, trial, clean_ns: c.clean.as_nanos() as u64, calls: c.calls }
+            }
+            _ => ReplayTarget::Trial { crash, trial, clean_ns: self.clean.as_nanos() as u64 },
+        }
+    }
+}
+
+/// The power-loss trials: calibrate under the oracle (unless `traced`
+/// already did), run, aggregate.
 fn power_loss_section(
     config: &ExternalConfig,
     dir: &Path,
     supervision: &Supervision<'_>,
+    traced: Option<PowerLossCalibration>,
 ) -> Result<PowerLossSection, ExternalError> {
     let abandon = AtomicBool::new(false);
     let supervision = supervision.with_abandon(&abandon);
-    let calibration = TrialSlot::create(dir, "pl-clean")
-        .and_then(|slot| calibrate_power_loss(config, &slot, &supervision))
-        .map_err(|e| {
-            let target = ReplayTarget::Clean;
-            in_trial(e, "the clean run under the durability oracle".into(), &config.replay_line(target))
-        })?;
+    let calibration = match traced {
+        Some(c) => c,
+        None => traced_calibration(config, dir, &supervision)?,
+    };
+    let calls = calibration.crash_point_calls(config.points);
     let plans: Vec<PowerLossPlan> =
-        config.trial_indices().map(|t| PowerLossPlan::new(config.seed, t, calibration.sync_calls)).collect();
+        config.trial_indices().map(|t| PowerLossPlan::new(config.seed, t, calls, config.points)).collect();
     let outcomes = run_power_loss_trials(config, dir, &plans, &calibration, &supervision, &abandon)?;
     let page = crate::page_size::page_size();
-    let (clean_ns, calls) = (calibration.traced_clean_ns, calibration.sync_calls);
+    let clean_ns = calibration.traced_clean_ns;
     let replay = |trial, state: &str| {
         config.replay_line(ReplayTarget::PowerLoss { trial, clean_ns, calls }).with_state(state).to_string()
     };
@@ -155,7 +208,7 @@ fn run_trials(
     config: &ExternalConfig,
     dir: &Path,
     plans: &[TrialPlan],
-    clean: Duration,
+    timing: Timing,
     cancel: &AtomicBool,
     on_trial: &(dyn Fn(&TrialOutcome) + Sync),
 ) -> Result<Vec<TrialOutcome>, ExternalError> {
@@ -164,7 +217,6 @@ fn run_trials(
     let results: Mutex<Vec<Option<TrialOutcome>>> = Mutex::new(vec![None; plans.len()]);
     let first_error: Mutex<Option<ExternalError>> = Mutex::new(None);
     let supervision = config.supervision(cancel).with_abandon(&abandon);
-    let clean_ns = clean.as_nanos() as u64;
     std::thread::scope(|scope| {
         for job in 0..config.jobs.min(plans.len()) {
             let (next, abandon, results, first_error, supervision) =
@@ -181,7 +233,13 @@ fn run_trials(
                 while !supervision.stopped() {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(plan) = plans.get(i) else { return };
-                    match run_trial(config, &slot, plan, clean, supervision) {
+                    let outcome = match timing.calls {
+                        Some(calls) if at_calls(config, plan.crash) => {
+                            run_trial_at_calls(config, &slot, plan, calls, supervision)
+                        }
+                        _ => run_trial(config, &slot, plan, timing.clean, supervision),
+                    };
+                    match outcome {
                         Ok(outcome) => {
                             config.progress.trial_done();
                             on_trial(&outcome);
@@ -190,7 +248,7 @@ fn run_trials(
                         // A trial stopped because another failed: not its error.
                         Err(e) if e.is_interrupted() => return,
                         Err(e) => {
-                            let target = ReplayTarget::Trial { crash: plan.crash, trial: plan.trial, clean_ns };
+                            let target = timing.target(config, plan.crash, plan.trial);
                             let name = format!("{} trial {}", plan.crash, plan.trial);
                             return fail(in_trial(e, name, &config.replay_line(target)));
                         }
@@ -253,6 +311,15 @@ pub fn replay_trial(
             let line = config.replay_line(target);
             TrialSlot::create(&dir, "replay")
                 .and_then(|slot| run_trial(config, &slot, &plan, Duration::from_nanos(clean_ns), &supervision))
+                .map(Replayed::Trial)
+                .map_err(|e| in_trial(e, format!("{crash} trial {trial}"), &line))
+        }
+        ReplayTarget::TrialAtCalls { crash, trial, clean_ns, calls } => {
+            let plan = TrialPlan::new(config.seed, crash, trial);
+            let line = config.replay_line(target);
+            let calibration = CallCalibration { clean: Duration::from_nanos(clean_ns), calls };
+            TrialSlot::create(&dir, "replay")
+                .and_then(|slot| run_trial_at_calls(config, &slot, &plan, calibration, &supervision))
                 .map(Replayed::Trial)
                 .map_err(|e| in_trial(e, format!("{crash} trial {trial}"), &line))
         }

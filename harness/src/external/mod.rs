@@ -82,6 +82,18 @@
 //!   writer exits; a trial that never found one is counted as *not
 //!   truncated*.
 //!
+//! With `--points syscalls` ([`crate::program_plan::ProgramPoints`]),
+//! `sigkill` and `abort` trials run the writer under the durability oracle
+//! instead (`traced_trial.rs`): a traced clean run counts the calls the
+//! oracle records (every sync and `munmap`, every call on a file of the
+//! trial directory), even trials crash just before or just after one of
+//! them (spread over all of them, before and after each), odd trials at a
+//! random time of the traced run. `SIGKILL` at a call kills every traced
+//! process there; `SIGABRT` is made pending for the calling thread as if it
+//! arrived just before the call (which the kernel restarts after a handler
+//! that returns) or just after it returned (see
+//! [`crate::oracle::CrashSignal`]).
+//!
 //! A writer that finishes before its crash time is counted as such and
 //! still checked. Core dumps are disabled: crashlab lowers its own soft
 //! core-size limit to 1 byte, inherited by every program it starts (a dump
@@ -152,6 +164,8 @@ pub mod power_loss;
 mod process;
 mod sigbus;
 mod spawn;
+pub(crate) mod traced;
+mod traced_trial;
 mod trial;
 
 use std::path::PathBuf;

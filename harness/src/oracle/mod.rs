@@ -111,6 +111,19 @@
 //! copy): a thread or process storing into the file during the copy would
 //! make the shadow claim data no sync covered.
 //!
+//! A crash point ([`SyscallCrashPoint`]) counts calls of some kinds, or
+//! every call recorded as an event, and strikes at the chosen one's seccomp
+//! stop (before) or exit stop (after). [`CrashSignal::Kill`] kills every
+//! traced task there. [`CrashSignal::Abort`] sends SIGABRT to the calling
+//! thread alone and lets the run go on: after the call, the signal is
+//! pending when the thread returns to user space, so it is taken before the
+//! next instruction; before the call, the call is held back (syscall number
+//! -1 at the seccomp stop: the kernel skips it) and at its exit stop given
+//! back its number with the return value `-ERESTARTNOINTR`, which the
+//! kernel's signal delivery turns into a restart of the call after the
+//! handler (arch/x86/kernel/signal.c), so the writer sees what a signal
+//! arriving just before the `syscall` instruction would have done.
+//!
 //! `/proc/PID/maps` is read at most once per address-space change: the
 //! cache of an address space (processes sharing one are grouped with
 //! `kcmp(KCMP_VM)`) is dropped when an `mmap`, `munmap`, `mremap`,
@@ -165,7 +178,7 @@ use crate::vocab::CrashWhen;
 
 pub use namespace_log::{MAX_FILES, MAX_NEWEST_BYTES};
 pub use shadow::FileShadow;
-pub use syscalls::{CrashSyscall, SyscallCrashPoint, TracedSyscall};
+pub use syscalls::{CountedCalls, CrashSignal, CrashSyscall, SyscallCrashPoint, TracedSyscall};
 
 /// What the oracle watches and where it crashes the writer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,7 +207,7 @@ impl OracleConfig {
             if c.nth == 0 {
                 return Err(OracleError::Invalid("the crash point's nth is 1-based; 0 was given".into()));
             }
-            if c.kinds.is_empty() {
+            if matches!(&c.counted, CountedCalls::Kinds(k) if k.is_empty()) {
                 return Err(OracleError::Invalid("the crash point counts no syscall kind".into()));
             }
         }
@@ -314,6 +327,20 @@ impl TraceControl {
         }
     }
 
+    /// Send `sig` to every traced process now (e.g. SIGABRT: the tracer
+    /// passes it on, and the run goes on until the writer ends). False when
+    /// no process is traced yet (the writer has not started), so nothing
+    /// was sent.
+    pub fn signal(&self, sig: i32) -> bool {
+        let fds = self.pidfds.lock().unwrap_or_else(|p| p.into_inner());
+        for (_, fd) in fds.iter() {
+            use std::os::fd::AsFd;
+            // ESRCH: already dead; the tracer sees that anyway.
+            let _ = sys::pidfd_signal(fd.as_fd(), sig);
+        }
+        !fds.is_empty()
+    }
+
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::SeqCst)
     }
@@ -421,12 +448,14 @@ pub struct SyncEvent {
     pub copied: Vec<CopiedRange>,
 }
 
-/// The crash point that ended the run.
+/// The crash point that struck (and, with [`CrashSignal::Kill`], ended the
+/// run).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrashHit {
     pub nth: u64,
     pub syscall: TracedSyscall,
     pub when: CrashWhen,
+    pub signal: CrashSignal,
     pub tid: i32,
     /// Index into [`OracleOutcome::events`].
     pub event: usize,
@@ -441,7 +470,9 @@ pub enum WriterEnd {
     Exited { code: i32 },
     /// Its first process died of a signal we did not send.
     Signaled { signal: i32 },
-    /// Killed by our crash point.
+    /// Killed by our crash point ([`CrashSignal::Kill`]; after a
+    /// [`CrashSignal::Abort`] the writer ends as it ends, see
+    /// [`OracleOutcome::crash`]).
     CrashPoint(CrashHit),
     /// Killed through [`TraceControl::cancel`].
     Cancelled,
@@ -472,6 +503,8 @@ pub struct OracleOutcome {
     /// The launcher (reaper) process; gone when `run_traced` returns.
     pub launcher_pid: i32,
     pub end: WriterEnd,
+    /// The crash point that struck, if one did (whatever the end).
+    pub crash: Option<CrashHit>,
     pub events: Vec<SyncEvent>,
     /// A view by path of the shadows at the end: every regular file under
     /// the watched directory when the run ended, by relative path, with the

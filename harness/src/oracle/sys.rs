@@ -16,6 +16,11 @@ use libc::{c_long, pid_t};
 
 // linux/ptrace.h: requests.
 pub const PTRACE_CONT: c_long = 7;
+pub const PTRACE_GETREGS: c_long = 12;
+pub const PTRACE_SETREGS: c_long = 13;
+/// The kernel's "restart this call once the signal is handled, whatever
+/// SA_RESTART says" (include/linux/errno.h); never seen by user space.
+pub const ERESTARTNOINTR_RVAL: i64 = -513;
 pub const PTRACE_SYSCALL: c_long = 24;
 pub const PTRACE_GETEVENTMSG: c_long = 0x4201;
 pub const PTRACE_SEIZE: c_long = 0x4206;
@@ -158,6 +163,24 @@ pub fn resume(request: c_long, tid: pid_t, sig: i32) -> io::Result<()> {
     ptrace(request, tid, 0, sig as usize).map(drop)
 }
 
+/// The general registers of a stopped tracee (x86_64).
+pub fn get_regs(tid: pid_t) -> io::Result<libc::user_regs_struct> {
+    // SAFETY: user_regs_struct is plain integers; all-zero is valid.
+    let mut regs: libc::user_regs_struct = unsafe { std::mem::zeroed() };
+    ptrace(PTRACE_GETREGS, tid, 0, &mut regs as *mut libc::user_regs_struct as usize)?;
+    Ok(regs)
+}
+
+pub fn set_regs(tid: pid_t, regs: &libc::user_regs_struct) -> io::Result<()> {
+    ptrace(PTRACE_SETREGS, tid, 0, regs as *const libc::user_regs_struct as usize).map(drop)
+}
+
+/// A signal to one thread of a thread group.
+pub fn tgkill(tgid: pid_t, tid: pid_t, sig: i32) -> io::Result<()> {
+    // SAFETY: no memory arguments.
+    cvt(unsafe { libc::syscall(libc::SYS_tgkill, tgid as c_long, tid as c_long, sig as c_long) }).map(drop)
+}
+
 pub fn geteventmsg(tid: pid_t) -> io::Result<u64> {
     let mut msg: libc::c_ulong = 0;
     ptrace(PTRACE_GETEVENTMSG, tid, 0, &mut msg as *mut libc::c_ulong as usize)?;
@@ -217,16 +240,14 @@ pub fn pidfd_open(pid: pid_t) -> io::Result<std::os::fd::OwnedFd> {
 }
 
 pub fn pidfd_kill(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    pidfd_signal(fd, libc::SIGKILL)
+}
+
+pub fn pidfd_signal(fd: std::os::fd::BorrowedFd<'_>, sig: i32) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     // SAFETY: a null siginfo is allowed (the kernel fills in SI_USER).
     cvt(unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            fd.as_raw_fd() as c_long,
-            libc::SIGKILL as c_long,
-            0usize,
-            0 as c_long,
-        )
+        libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd() as c_long, sig as c_long, 0usize, 0 as c_long)
     })
     .map(drop)
 }

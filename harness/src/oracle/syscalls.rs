@@ -366,19 +366,68 @@ impl CrashSyscall {
     }
 }
 
-/// Kill the whole traced tree (SIGKILL) at the `nth` (1-based) call whose
-/// kind is in `kinds`, counted across all threads and processes in the order
-/// the tracer sees their entries. Calls made by the dynamic loader count too
-/// (`munmap` happens at start-up).
+/// Which calls a [`SyscallCrashPoint`] counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CountedCalls {
+    /// Every call of these kinds.
+    Kinds(BTreeSet<CrashSyscall>),
+    /// Every call the oracle records as an event (`OracleOutcome::events`):
+    /// every sync, `munmap` and `ftruncate`, and every call that concerned
+    /// a file of the watched tree (`open` creating or truncating one,
+    /// `write`, `rename`, `unlink`, `fallocate`, ...). A `write` to a pipe
+    /// (the acks) or to a file elsewhere does not count.
+    Recorded,
+}
+
+/// How a crash point crashes the writer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrashSignal {
+    /// SIGKILL to every traced process: the run ends there.
+    #[default]
+    Kill,
+    /// SIGABRT to the thread that made the call, as if it had arrived just
+    /// before the call was made (the call is held back and restarted once
+    /// the signal is handled: a handler that returns sees the call run) or
+    /// just after it returned. The run goes on until the writer ends, of
+    /// the signal or otherwise.
+    Abort,
+}
+
+/// Crash the writer at the `nth` (1-based) call that `counted` counts,
+/// across all threads and processes in the order the tracer sees their
+/// entries. Calls made by the dynamic loader count too (`munmap` happens at
+/// start-up).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyscallCrashPoint {
     pub nth: u64,
-    pub kinds: BTreeSet<CrashSyscall>,
+    pub counted: CountedCalls,
     pub when: CrashWhen,
+    pub signal: CrashSignal,
 }
 
 impl SyscallCrashPoint {
+    /// SIGKILL at the `nth` call of one of `kinds`.
     pub fn new(nth: u64, kinds: impl IntoIterator<Item = CrashSyscall>, when: CrashWhen) -> SyscallCrashPoint {
-        SyscallCrashPoint { nth, kinds: kinds.into_iter().collect(), when }
+        SyscallCrashPoint {
+            nth,
+            counted: CountedCalls::Kinds(kinds.into_iter().collect()),
+            when,
+            signal: CrashSignal::Kill,
+        }
+    }
+
+    /// `signal` at the `nth` call the oracle records, of any kind.
+    pub fn at_recorded(nth: u64, when: CrashWhen, signal: CrashSignal) -> SyscallCrashPoint {
+        SyscallCrashPoint { nth, counted: CountedCalls::Recorded, when, signal }
+    }
+
+    /// Does a call of `sys` (recorded as an event or not) count?
+    pub(super) fn counts(&self, sys: TracedSyscall, recorded: bool) -> bool {
+        match &self.counted {
+            CountedCalls::Kinds(kinds) => CrashSyscall::of(sys).is_some_and(|k| kinds.contains(&k)),
+            CountedCalls::Recorded => recorded,
+        }
     }
 }

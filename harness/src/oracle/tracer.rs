@@ -29,7 +29,7 @@ use super::namespace_log::NamespaceLog;
 use super::shadow::ShadowStore;
 use super::sys::{self, SyscallInfo, WaitStatus};
 use super::{
-    CrashHit, CrashSyscall, NoGuarantee, OracleConfig, OracleError, OracleOutcome, SyncEffect, SyncEvent,
+    CrashHit, CrashSignal, CrashSyscall, NoGuarantee, OracleConfig, OracleError, OracleOutcome, SyncEffect, SyncEvent,
     SyscallResult, TraceControl, TraceStats, TracedSyscall, WriterEnd, MAX_EVENTS,
 };
 use crate::vocab::CrashWhen;
@@ -79,6 +79,10 @@ struct Task {
     /// run user code before the VFORK_DONE stop anyway.
     in_vfork: bool,
     interrupted: bool,
+    /// A [`CrashSignal::Abort`] crash point held back this call (the
+    /// syscall number it had): at its exit stop it is set up to restart
+    /// once the SIGABRT is handled.
+    held_for_abort: Option<u64>,
 }
 
 struct Proc {
@@ -214,11 +218,24 @@ impl Tracer<'_> {
             .map_err(|source| OracleError::PtraceUnavailable { pid: writer, program: self.program.clone(), source })?;
         self.root = writer;
         self.control.writer.store(writer, std::sync::atomic::Ordering::SeqCst);
-        self.new_process(writer);
+        // The task first: `new_process` notices a cancel that raced with the
+        // registration of its pidfd and kills every task. Were the writer
+        // not a task yet, nothing would kill it, `release` would not let it
+        // exec, and it would wait for the go byte forever (the go pipe sees
+        // no EOF while a process forked at the same moment by another
+        // thread holds a copy of its write end).
         self.tasks.insert(
             writer,
-            Task { tgid: writer, state: TaskState::Running, call: None, in_vfork: false, interrupted: false },
+            Task {
+                tgid: writer,
+                state: TaskState::Running,
+                call: None,
+                in_vfork: false,
+                interrupted: false,
+                held_for_abort: None,
+            },
         );
+        self.new_process(writer);
         self.threads += 1;
         Ok(())
     }
@@ -284,7 +301,7 @@ impl Tracer<'_> {
                 status: format!("{:?}", self.root_end),
             });
         }
-        let end = if let Some(hit) = self.crash.clone() {
+        let end = if let Some(hit) = self.crash.clone().filter(|h| h.signal == CrashSignal::Kill) {
             WriterEnd::CrashPoint(hit)
         } else if self.cancelled {
             WriterEnd::Cancelled
@@ -309,6 +326,7 @@ impl Tracer<'_> {
             writer_pid: self.root,
             launcher_pid: self.launcher,
             end,
+            crash: self.crash.clone(),
             events: std::mem::take(&mut self.events),
             files,
             namespace,
@@ -360,7 +378,17 @@ impl Tracer<'_> {
         if !self.procs.contains_key(&tgid) {
             self.new_process(tgid);
         }
-        self.tasks.insert(tid, Task { tgid, state: TaskState::Held, call: None, in_vfork: false, interrupted: false });
+        self.tasks.insert(
+            tid,
+            Task {
+                tgid,
+                state: TaskState::Held,
+                call: None,
+                in_vfork: false,
+                interrupted: false,
+                held_for_abort: None,
+            },
+        );
         self.threads += 1;
         if self.killing {
             let _ = sys::kill(tid, libc::SIGKILL);
@@ -506,7 +534,8 @@ impl Tracer<'_> {
 
     fn resume(&mut self, tid: pid_t, sig: i32) -> Result<(), OracleError> {
         let Some(task) = self.tasks.get_mut(&tid) else { return Ok(()) };
-        let request = if task.call.is_some() { sys::PTRACE_SYSCALL } else { sys::PTRACE_CONT };
+        let request =
+            if task.call.is_some() || task.held_for_abort.is_some() { sys::PTRACE_SYSCALL } else { sys::PTRACE_CONT };
         task.state = TaskState::Running;
         match sys::resume(request, tid, sig) {
             // ESRCH: killed meanwhile (another thread's exit_group, our
@@ -533,7 +562,14 @@ impl Tracer<'_> {
         match event {
             sys::PTRACE_EVENT_SECCOMP => self.on_seccomp(tid),
             sys::PTRACE_EVENT_FORK | sys::PTRACE_EVENT_VFORK | sys::PTRACE_EVENT_CLONE => {
-                let child = sys::geteventmsg(tid).map_err(|e| tracer_err("PTRACE_GETEVENTMSG after a fork", tid, e))?;
+                let child = match sys::geteventmsg(tid) {
+                    Ok(c) => c,
+                    // Killed meanwhile (a cancel from another thread kills
+                    // through pidfds): its death, and the child's, will be
+                    // reported.
+                    Err(e) if is_esrch(&e) => return Ok(()),
+                    Err(e) => return Err(tracer_err("PTRACE_GETEVENTMSG after a fork", tid, e)),
+                };
                 // The child starts in a stop of its own (reported separately,
                 // maybe already was); until then it cannot run, so Held.
                 self.adopt(child as pid_t);
@@ -562,7 +598,12 @@ impl Tracer<'_> {
     }
 
     fn on_exec(&mut self, tid: pid_t) -> Result<(), OracleError> {
-        let former = sys::geteventmsg(tid).map_err(|e| tracer_err("PTRACE_GETEVENTMSG after execve", tid, e))? as pid_t;
+        let former = match sys::geteventmsg(tid) {
+            Ok(f) => f as pid_t,
+            // Killed meanwhile (see the fork event): its death will be reported.
+            Err(e) if is_esrch(&e) => return Ok(()),
+            Err(e) => return Err(tracer_err("PTRACE_GETEVENTMSG after execve", tid, e)),
+        };
         // A non-leader thread that execs takes over the leader's tid; the
         // old leader's death is not reported, and the other threads report
         // theirs.
@@ -638,15 +679,16 @@ impl Tracer<'_> {
             self.start_killing();
             return Ok(());
         }
+        let recorded = sys.recorded() || ns.is_some();
         let counts = match &self.cfg.crash {
-            Some(c) => CrashSyscall::of(sys).is_some_and(|k| c.kinds.contains(&k)),
+            Some(c) => c.counts(sys, recorded),
             None => CrashSyscall::of(sys).is_some(),
         };
         let ordinal = counts.then(|| {
             self.counted += 1;
             self.counted
         });
-        let event = (sys.recorded() || ns.is_some()).then(|| {
+        let event = recorded.then(|| {
             self.events.push(SyncEvent {
                 seq: self.events.len() as u64,
                 pid: tgid,
@@ -662,11 +704,15 @@ impl Tracer<'_> {
             self.events.len() - 1
         });
         if let (Some(c), Some(n)) = (&self.cfg.crash, ordinal) {
-            if c.when == CrashWhen::Before && n == c.nth {
-                self.crash =
-                    Some(CrashHit { nth: n, syscall: sys, when: CrashWhen::Before, tid, event: event.unwrap_or(0) });
-                self.start_killing();
-                return Ok(());
+            if c.when == CrashWhen::Before && n == c.nth && self.crash.is_none() {
+                let signal = c.signal;
+                let event = event.unwrap_or(0);
+                self.crash = Some(CrashHit { nth: n, syscall: sys, when: CrashWhen::Before, signal, tid, event });
+                if signal == CrashSignal::Kill {
+                    self.start_killing();
+                    return Ok(());
+                }
+                return self.abort_before_call(tid, sys, event);
             }
         }
         let mut call =
@@ -693,6 +739,9 @@ impl Tracer<'_> {
             Err(e) => return Err(tracer_err("PTRACE_GET_SYSCALL_INFO at a syscall stop", tid, e)),
         };
         match info {
+            SyscallInfo::Exit { .. } if self.tasks.get(&tid).is_some_and(|t| t.held_for_abort.is_some()) => {
+                self.restart_after_abort(tid)
+            }
             SyscallInfo::Exit { rval, is_error } => self.on_exit(tid, rval, is_error),
             SyscallInfo::Entry { nr } => {
                 // PTRACE_SYSCALL is in effect only while a call is pending; an
@@ -777,19 +826,92 @@ impl Tracer<'_> {
             self.events[i].effect = effect;
         }
         if let (Some(c), Some(n)) = (&self.cfg.crash, call.ordinal) {
-            if c.when == CrashWhen::After && n == c.nth {
+            if c.when == CrashWhen::After && n == c.nth && self.crash.is_none() {
+                let signal = c.signal;
                 self.crash = Some(CrashHit {
                     nth: n,
                     syscall: call.sys,
                     when: CrashWhen::After,
+                    signal,
                     tid,
                     event: call.event.unwrap_or(0),
                 });
-                self.start_killing();
-                return Ok(());
+                if signal == CrashSignal::Kill {
+                    self.start_killing();
+                    return Ok(());
+                }
+                // Pending before the thread returns to user space: it is
+                // delivered (through a signal-delivery stop, passed on by
+                // `on_stop`) before the writer's next instruction.
+                let tgid = self.tasks.get(&tid).map_or(tid, |t| t.tgid);
+                if let Err(e) = sys::tgkill(tgid, tid, libc::SIGABRT) {
+                    if !is_esrch(&e) {
+                        return Err(tracer_err("cannot send SIGABRT at the crash point (tgkill)", tid, e));
+                    }
+                }
             }
         }
         self.resume(tid, 0)
+    }
+
+    // ---- SIGABRT at a crash point ----
+
+    /// A [`CrashSignal::Abort`] point just before a call, at its seccomp
+    /// stop: hold the call back (syscall number -1: the kernel skips it),
+    /// make SIGABRT pending for the thread, and at the skipped call's exit
+    /// stop ([`Tracer::restart_after_abort`]) make it restartable. The
+    /// thread then takes the signal before the call ever ran: the default
+    /// action kills it there; a handler that returns re-enters the call
+    /// (a new seccomp stop, a new event), as if the signal had come just
+    /// before the `syscall` instruction. The held-back entry's event is
+    /// marked as failed with `EINTR`: it changed nothing.
+    fn abort_before_call(&mut self, tid: pid_t, sys: TracedSyscall, event: usize) -> Result<(), OracleError> {
+        let mut regs = match sys::get_regs(tid) {
+            Ok(r) => r,
+            Err(e) if is_esrch(&e) => return Ok(()),
+            Err(e) => return Err(tracer_err("PTRACE_GETREGS at the crash point", tid, e)),
+        };
+        let nr = regs.orig_rax;
+        debug_assert_eq!(nr as i64, sys.nr());
+        regs.orig_rax = u64::MAX;
+        match sys::set_regs(tid, &regs) {
+            Ok(()) => {}
+            Err(e) if is_esrch(&e) => return Ok(()),
+            Err(e) => return Err(tracer_err("PTRACE_SETREGS at the crash point", tid, e)),
+        }
+        if let Some(ev) = self.events.get_mut(event).filter(|e| e.tid == tid && e.syscall == sys) {
+            ev.result = SyscallResult::Failed { errno: libc::EINTR };
+            ev.effect = SyncEffect::NoGuarantee(NoGuarantee::Failed);
+        }
+        let task = self.tasks.get_mut(&tid).expect("adopted");
+        let tgid = task.tgid;
+        task.held_for_abort = Some(nr);
+        if let Err(e) = sys::tgkill(tgid, tid, libc::SIGABRT) {
+            if !is_esrch(&e) {
+                return Err(tracer_err("cannot send SIGABRT at the crash point (tgkill)", tid, e));
+            }
+        }
+        self.resume(tid, 0)
+    }
+
+    /// The exit stop of a call [`Tracer::abort_before_call`] held back:
+    /// give back its number and return `-ERESTARTNOINTR`, which the kernel
+    /// turns, as it delivers the pending SIGABRT, into a restart of the
+    /// call after the handler (arch/x86/kernel/signal.c).
+    fn restart_after_abort(&mut self, tid: pid_t) -> Result<(), OracleError> {
+        let nr = self.tasks.get_mut(&tid).and_then(|t| t.held_for_abort.take()).expect("checked by the caller");
+        let mut regs = match sys::get_regs(tid) {
+            Ok(r) => r,
+            Err(e) if is_esrch(&e) => return Ok(()),
+            Err(e) => return Err(tracer_err("PTRACE_GETREGS after the crash point", tid, e)),
+        };
+        regs.orig_rax = nr;
+        regs.rax = sys::ERESTARTNOINTR_RVAL as u64;
+        match sys::set_regs(tid, &regs) {
+            Ok(()) => self.resume(tid, 0),
+            Err(e) if is_esrch(&e) => Ok(()),
+            Err(e) => Err(tracer_err("PTRACE_SETREGS after the crash point", tid, e)),
+        }
     }
 
     // ---- stopping the world ----

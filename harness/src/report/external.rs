@@ -14,12 +14,13 @@ use std::fmt::{self, Write as _};
 use serde::{Deserialize, Serialize};
 
 use crate::namespace::FsModel;
-use crate::program_plan::TrialPlan;
+use crate::program_plan::{ProgramPoints, TrialPlan};
 use crate::report::checker_verdict::CheckerVerdict;
 use crate::report::external_power_loss::PowerLossSection;
 use crate::summary_text::write_failure;
 use crate::trial_space::Shard;
 use crate::vocab::CrashKind;
+use crate::vocab::CrashWhen;
 use crate::vocab::Environment;
 use crate::vocab::ProcessEnd;
 
@@ -31,8 +32,10 @@ use crate::vocab::ProcessEnd;
 /// and the crash kind `sigabrt` is also read as `abort`; 1.4 the
 /// namespace model: `power_loss.fs_model`, each trial's `namespace_ops`,
 /// state texts with `@CALL` items, and `floor_size` the size in the state
-/// where every operation that may be lost was lost.
-pub const EXTERNAL_SCHEMA_VERSION: &str = "1.4";
+/// where every operation that may be lost was lost; 1.5 `--points
+/// syscalls`: `config.points`, the delivery `call` and the power-loss point
+/// `call`, `power_loss.calibration.traced_calls`.
+pub const EXTERNAL_SCHEMA_VERSION: &str = "1.5";
 
 /// The `report_kind` of every external report: what tells it from a
 /// survival report (which has no `report_kind`).
@@ -152,6 +155,9 @@ pub struct ExternalRunConfig {
     /// power-loss states.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fs_model: Option<FsModel>,
+    /// `--points` (schema 1.5), when not `default`: where trials crash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points: Option<ProgramPoints>,
 }
 
 /// The calibration run: setup, writer to completion, checker.
@@ -186,13 +192,18 @@ pub enum Delivery {
     /// `sigbus`: the writer exited before any file it mapped in the trial
     /// directory had an all-zero tail to cut.
     NothingToCut,
+    /// `--points syscalls` (schema 1.5): the signal struck the writer just
+    /// before (the call had not run) or just after (it had returned) the
+    /// `nth` call the durability oracle traced (see
+    /// [`crate::program_plan::ProgramPoints::Syscalls`]).
+    Call { signal: String, nth: u64, syscall: String, when: CrashWhen },
 }
 
 impl Delivery {
     /// Did the crash reach the running writer (a signal sent, a file cut)?
     /// What [`CrashSection::crashed`] counts.
     pub fn struck_the_writer(&self) -> bool {
-        matches!(self, Delivery::Signal { .. } | Delivery::Truncation { .. })
+        matches!(self, Delivery::Signal { .. } | Delivery::Truncation { .. } | Delivery::Call { .. })
     }
 }
 
@@ -205,6 +216,9 @@ impl fmt::Display for Delivery {
             }
             Delivery::WriterFinishedFirst => f.write_str("the writer finished before the crash time"),
             Delivery::NothingToCut => f.write_str("the writer exited before it mapped a file with a zero tail to cut"),
+            Delivery::Call { signal, nth, syscall, when } => {
+                write!(f, "{signal} to the writer just {when} traced call {nth} ({syscall})")
+            }
         }
     }
 }
@@ -337,8 +351,12 @@ pub enum ReplayTarget {
     /// is a fraction of.
     Trial { crash: CrashKind, trial: u32, clean_ns: u64 },
     /// One power-loss trial: `clean_ns` is the traced clean run's duration,
-    /// `calls` its count of sync calls (together they give the crash point).
+    /// `calls` its count of sync calls, or of every traced call with
+    /// `--points syscalls` (together they give the crash point).
     PowerLoss { trial: u32, clean_ns: u64, calls: u64 },
+    /// One process-crash trial under `--points syscalls`: `clean_ns` is the
+    /// traced clean run's duration, `calls` its count of traced calls.
+    TrialAtCalls { crash: CrashKind, trial: u32, clean_ns: u64, calls: u64 },
 }
 
 /// The exact command that reruns one trial of an external run.
@@ -379,12 +397,20 @@ impl fmt::Display for ExternalReplayLine {
             ReplayTarget::Trial { crash, trial, clean_ns } => {
                 write!(f, " --crash {crash} --seed {} --trial {trial} --clean-ns {clean_ns}", self.seed)?
             }
+            ReplayTarget::TrialAtCalls { crash, trial, clean_ns, calls } => write!(
+                f,
+                " --crash {crash} --seed {} --trial {trial} --clean-ns {clean_ns} --calls {calls} --points syscalls",
+                self.seed
+            )?,
             ReplayTarget::PowerLoss { trial, clean_ns, calls } => {
                 write!(
                     f,
                     " --crash power-loss --seed {} --trial {trial} --clean-ns {clean_ns} --calls {calls}",
                     self.seed
                 )?;
+                if let Some(points) = c.points {
+                    write!(f, " --points {points}")?;
+                }
                 if let Some(tear) = c.tear {
                     write!(f, " --tear {tear}")?;
                 }
@@ -412,7 +438,7 @@ pub fn aggregate_section(crash: CrashKind, outcomes: &[TrialOutcome], replay: &d
     for o in sorted {
         s.crashed += o.delivery.struck_the_writer() as u64;
         match &o.delivery {
-            Delivery::Signal { .. } => {}
+            Delivery::Signal { .. } | Delivery::Call { .. } => {}
             Delivery::Truncation { .. } if o.writer_end == ProcessEnd::Signaled(libc::SIGBUS) => s.died_of_sigbus += 1,
             Delivery::Truncation { .. } => s.exited_after_cut += 1,
             Delivery::WriterFinishedFirst => s.finished_first += 1,
@@ -547,6 +573,13 @@ impl ExternalReport {
         let _ = writeln!(out, "  checker: {}", c.checker);
         if let Some(s) = &c.setup {
             let _ = writeln!(out, "  setup:   {s}");
+        }
+        if c.points == Some(ProgramPoints::Syscalls) {
+            let _ = writeln!(
+                out,
+                "  points:  syscalls: sigkill, abort and power-loss trials under the durability oracle, crashed \
+                 just before or just after a traced call (even trials) or at a random time (odd trials)"
+            );
         }
         if let Some(shard) = c.shard {
             let _ = writeln!(
@@ -721,6 +754,7 @@ mod tests {
             allow_no_acks: false,
             shard: None,
             fs_model: None,
+            points: None,
         };
         let line = ExternalReplayLine {
             config: config.clone(),
@@ -738,6 +772,27 @@ mod tests {
         let clean = ExternalReplayLine { config: config.clone(), seed: 9, target: ReplayTarget::Clean, state: None }
             .to_string();
         assert!(clean.contains("--crash clean --seed 9"), "{clean}");
+        let at_call = ExternalReplayLine {
+            config: ExternalRunConfig { points: Some(ProgramPoints::Syscalls), ..config.clone() },
+            seed: 9,
+            target: ReplayTarget::TrialAtCalls { crash: CrashKind::Sigkill, trial: 6, clean_ns: 88, calls: 31 },
+            state: None,
+        }
+        .to_string();
+        assert!(
+            at_call.ends_with(
+                "--crash sigkill --seed 9 --trial 6 --clean-ns 88 --calls 31 --points syscalls --timeout 60"
+            ),
+            "{at_call}"
+        );
+        let pl_calls = ExternalReplayLine {
+            config: ExternalRunConfig { points: Some(ProgramPoints::Syscalls), ..config.clone() },
+            seed: 9,
+            target: ReplayTarget::PowerLoss { trial: 2, clean_ns: 77, calls: 40 },
+            state: None,
+        }
+        .to_string();
+        assert!(pl_calls.contains("--calls 40 --points syscalls"), "{pl_calls}");
         let pl = ExternalReplayLine {
             config: ExternalRunConfig { tear: Some(512), ..config },
             seed: 9,
@@ -809,6 +864,7 @@ pub(crate) mod test_support {
             allow_no_acks: false,
             shard,
             fs_model: None,
+            points: None,
         };
         let clean = CleanRun {
             writer_seed: 1,

@@ -9,7 +9,7 @@ use std::fmt::{self, Write as _};
 
 use serde::{Deserialize, Serialize};
 
-use crate::program_plan::{PowerLossPlan, PowerLossPoint};
+use crate::program_plan::{PowerLossPlan, PowerLossPoint, ProgramPoints};
 use crate::report::checker_verdict::CheckerVerdict;
 use crate::summary_text::write_failure;
 use crate::vocab::CrashWhen;
@@ -21,6 +21,9 @@ pub enum PowerLossDelivery {
     /// The oracle killed the writer at its crash point: the `nth` sync call,
     /// which was `syscall`.
     Syscall { nth: u64, syscall: String, when: CrashWhen },
+    /// `--points syscalls` (schema 1.5): killed at the `nth` call the oracle
+    /// traced, which was `syscall`.
+    Call { nth: u64, syscall: String, when: CrashWhen },
     /// Killed at the planned time after its start.
     Time { at_ns: u64 },
     /// Killed at the planned time, before its `execve`: it did nothing.
@@ -38,6 +41,12 @@ impl fmt::Display for PowerLossDelivery {
             }
             PowerLossDelivery::Syscall { nth, syscall, when: CrashWhen::After } => {
                 write!(f, "power lost just after sync call {nth} ({syscall}) returned")
+            }
+            PowerLossDelivery::Call { nth, syscall, when: CrashWhen::Before } => {
+                write!(f, "power lost just before traced call {nth} ({syscall})")
+            }
+            PowerLossDelivery::Call { nth, syscall, when: CrashWhen::After } => {
+                write!(f, "power lost just after traced call {nth} ({syscall}) returned")
             }
             PowerLossDelivery::Time { at_ns } => {
                 write!(f, "power lost {:.3} ms after the writer's start", *at_ns as f64 / 1e6)
@@ -167,8 +176,23 @@ pub struct PowerLossCalibration {
     /// Calls that can be crash points (`msync`, `fsync`, `fdatasync`,
     /// `ftruncate`, `munmap`; the dynamic loader's included).
     pub sync_calls: u64,
+    /// Every call the oracle traced (schema 1.5): the sync calls and every
+    /// call on a file of the trial directory; the crash points of
+    /// `--points syscalls`.
+    #[serde(default)]
+    pub traced_calls: u64,
     /// The same by syscall.
     pub by_syscall: BTreeMap<String, u64>,
+}
+
+impl PowerLossCalibration {
+    /// The calls the crash points of `points` are spread over.
+    pub fn crash_point_calls(&self, points: ProgramPoints) -> u64 {
+        match points {
+            ProgramPoints::Default => self.sync_calls,
+            ProgramPoints::Syscalls => self.traced_calls,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -222,7 +246,7 @@ pub fn aggregate_power_loss(
     };
     for o in sorted {
         match o.plan.point {
-            PowerLossPoint::Syscall { .. } => s.syscall_trials += 1,
+            PowerLossPoint::Syscall { .. } | PowerLossPoint::Call { .. } => s.syscall_trials += 1,
             PowerLossPoint::Time { .. } => s.time_trials += 1,
         }
         s.finished_first += (o.delivery == PowerLossDelivery::WriterFinishedFirst) as u64;
@@ -371,7 +395,7 @@ mod tests {
             explanation: "checker failed: rec 3 has a bad checksum; minimal set: log page 1 at its durable floor"
                 .into(),
         };
-        let plan = PowerLossPlan::new(1, 0, 4);
+        let plan = PowerLossPlan::new(1, 0, 4, ProgramPoints::Default);
         let outcome = PowerLossTrialOutcome {
             plan,
             delivery: PowerLossDelivery::WriterFinishedFirst,
@@ -387,7 +411,8 @@ mod tests {
             verdict: CheckerVerdict::Violation { reason: finding.reason.clone() },
             finding: Some(finding),
         };
-        let calibration = PowerLossCalibration { traced_clean_ns: 1, sync_calls: 4, by_syscall: BTreeMap::new() };
+        let calibration =
+            PowerLossCalibration { traced_clean_ns: 1, sync_calls: 4, traced_calls: 9, by_syscall: BTreeMap::new() };
         let section = aggregate_power_loss(None, 4096, 1 << 16, 64, calibration, &[outcome], &|_, _| "replay".into());
         let mut out = String::new();
         section.write_failures(&mut out);

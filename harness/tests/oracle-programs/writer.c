@@ -15,8 +15,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -248,6 +251,44 @@ static int uring(void) {
     return 0;
 }
 
+/* The SIGABRT handler of `appends`: prints the file's size when it runs,
+ * with async-signal-safe calls only, and returns. */
+static void on_abort(int sig) {
+    (void)sig;
+    struct stat st;
+    char buf[64] = "handler size=";
+    size_t n = strlen(buf);
+    if (fstat(fd, &st) != 0) _exit(3);
+    char digits[24];
+    int d = 0;
+    long v = (long)st.st_size;
+    do { digits[d++] = (char)('0' + v % 10); v /= 10; } while (v > 0);
+    while (d > 0) buf[n++] = digits[--d];
+    buf[n++] = '\n';
+    if (write(1, buf, n) != (ssize_t)n) _exit(3);
+}
+
+/* Three 1-byte appends to FILE with write(2), an ack after each; with
+ * `handler`, a SIGABRT handler that prints the size and returns. No core
+ * dump (a limit of 1 byte also stops a piped core_pattern). */
+static int appends(const char *path, int handler) {
+    struct rlimit one = {1, 1};
+    setrlimit(RLIMIT_CORE, &one);
+    if (handler) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_abort;
+        if (sigaction(SIGABRT, &sa, NULL) != 0) die("sigaction");
+    }
+    fd = open(path, O_WRONLY | O_APPEND);
+    if (fd < 0) die("open");
+    for (int i = 0; i < 3; i++) {
+        if (write(fd, "x", 1) != 1) die("write");
+        ack("wrote %d", i);
+    }
+    return 0;
+}
+
 /* Untraced syscalls work and traced ones return normally (no ENOSYS). */
 static int plain(const char *path) {
     if (getpid() != (pid_t)syscall(SYS_getpid)) die("getpid");
@@ -288,6 +329,8 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "churn")) return churn(path);
     if (!strcmp(mode, "vfork")) return vforked(path);
     if (!strcmp(mode, "plain")) return plain(path);
+    if (!strcmp(mode, "appends")) return appends(path, 0);
+    if (!strcmp(mode, "appends-handler")) return appends(path, 1);
     if (!strcmp(mode, "exit")) return atoi(path);
     return 2;
 }

@@ -13,17 +13,17 @@ use super::explore::StateOrder;
 use super::space::{Bits, Dim, StateSpace};
 use super::state_dir::{write_layout, StateDir};
 use super::state_text::StateText;
-use super::traced::{run_writer_traced, CrashAt, TracedRun};
 use crate::explore::ddmin::ddmin;
 use crate::explore::state_text::Extreme;
 use crate::external::checker::run_checker;
 use crate::external::config::{in_trial, ExternalConfig, Supervision};
 use crate::external::dir_image::snapshot_dir;
 use crate::external::process::AckLines;
+use crate::external::traced::{run_writer_traced, CrashAt, TracedRun};
 use crate::external::trial::{lossy, run_setup, sigbus_hint, TrialSlot};
 use crate::external::{canonical, run_dir, ExternalError};
 use crate::namespace::NsModel;
-use crate::oracle::{CrashSyscall, SyscallCrashPoint, WriterEnd};
+use crate::oracle::{CrashSignal, CrashSyscall, SyscallCrashPoint, WriterEnd};
 use crate::program_plan::{PowerLossPlan, PowerLossPoint, TrialPlan};
 use crate::report::checker_verdict::CheckerVerdict;
 use crate::report::external::ReplayTarget;
@@ -60,7 +60,12 @@ pub(crate) fn calibrate(
             *by_syscall.entry(e.syscall.name().to_owned()).or_insert(0) += 1;
         }
     }
-    Ok(PowerLossCalibration { traced_clean_ns: run.elapsed.as_nanos() as u64, sync_calls: calls, by_syscall })
+    Ok(PowerLossCalibration {
+        traced_clean_ns: run.elapsed.as_nanos() as u64,
+        sync_calls: calls,
+        traced_calls: outcome.events.len() as u64,
+        by_syscall,
+    })
 }
 
 fn writer_failed(config: &ExternalConfig, dir: &Path, run: &TracedRun, end: &WriterEnd, when: &str) -> ExternalError {
@@ -140,14 +145,23 @@ pub(crate) fn trace_trial(
     run_setup(config, &slot.dir, &seed, supervision)?;
     let crash = match plan.point {
         PowerLossPoint::Syscall { nth, when } => CrashAt::Syscall(SyscallCrashPoint::new(nth, CrashSyscall::ALL, when)),
-        PowerLossPoint::Time { .. } => CrashAt::Time(plan.crash_after(clean).expect("a timed point")),
+        PowerLossPoint::Call { nth, when } => {
+            CrashAt::Syscall(SyscallCrashPoint::at_recorded(nth, when, CrashSignal::Kill))
+        }
+        PowerLossPoint::Time { .. } => {
+            CrashAt::Time(plan.crash_after(clean).expect("a timed point"), CrashSignal::Kill)
+        }
     };
     let run = run_writer_traced(config, &slot.dir, &seed, crash, supervision)?;
     let delivery = match (&run.outcome, run.killed_at) {
         (None, at) => PowerLossDelivery::BeforeExec { at_ns: at.unwrap_or_default().as_nanos() as u64 },
         (Some(o), at) => match &o.end {
             WriterEnd::CrashPoint(hit) => {
-                PowerLossDelivery::Syscall { nth: hit.nth, syscall: hit.syscall.name().to_owned(), when: hit.when }
+                let (nth, syscall, when) = (hit.nth, hit.syscall.name().to_owned(), hit.when);
+                match plan.point {
+                    PowerLossPoint::Call { .. } => PowerLossDelivery::Call { nth, syscall, when },
+                    _ => PowerLossDelivery::Syscall { nth, syscall, when },
+                }
             }
             WriterEnd::Cancelled => PowerLossDelivery::Time { at_ns: at.unwrap_or_default().as_nanos() as u64 },
             WriterEnd::Exited { code: 0 } => PowerLossDelivery::WriterFinishedFirst,
@@ -630,7 +644,7 @@ pub fn replay_power_loss(
     let dir = canonical(tmp.path())?;
     let supervision = config.supervision(cancel);
     let ctx = Ctx { config, supervision: &supervision, clean_ns, calls };
-    let plan = PowerLossPlan::new(config.seed, trial, calls);
+    let plan = PowerLossPlan::new(config.seed, trial, calls, config.points);
     let slot = TrialSlot::create(&dir, "replay")?;
     let t = trace_task(&ctx, &slot, &plan, Duration::from_nanos(clean_ns))?;
     let mut sd = StateDir::new(dir.join("replay-state"), dir.join("replay-state.acks"));

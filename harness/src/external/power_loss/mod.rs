@@ -17,8 +17,10 @@
 //!    `ftruncate` or `munmap` (counted together; the clean run under the
 //!    oracle counts them, and even trials are spread over all of them, before
 //!    and after each), or at a random time inside the traced clean run (odd
-//!    trials). A writer that finishes first is judged as it ended: the power
-//!    fails after its end.
+//!    trials). With `--points syscalls` the even trials are spread over every
+//!    call the oracle records instead (every call on a file of the trial
+//!    directory too: creates, writes, renames, unlinks, ...). A writer that
+//!    finishes first is judged as it ended: the power fails after its end.
 //! 4. Once every process of the writer is dead, the oracle hands over what
 //!    it recorded ([`crate::oracle`]): the **namespace trace** (every file
 //!    as an inode life, a `FileId`: a name re-created after an unlink is a
@@ -78,21 +80,14 @@
 //!
 //! # Limits
 //!
-//! - Directory entries are taken as they are at the crash: a file created,
-//!   renamed or removed by the writer is there, or not, in every state (a
-//!   lost rename or unlink is never generated).
-//! - Content durability is keyed by path, not by inode (the oracle's
-//!   shadows): a file's floor is what completed syncs copied under its
-//!   name. A file removed and re-created under the same name (or renamed
-//!   onto it) gets the floor of what was synced under that name before,
-//!   overlaid with what was synced since, so its floor may hold bytes of
-//!   the earlier file, which a real new inode never holds; a file renamed
-//!   to a new name has only what was synced under the new name. Modelling
-//!   the namespace (entries and inodes) is an open limitation.
-//! - The oracle refuses writers that use io_uring (their syncs are
-//!   invisible to it): the run stops with an error naming the writer.
+//! - A unit holds its floor or its newest content, never a version written
+//!   in between and overwritten before the crash (see step 5).
+//! - The namespace model covers what the oracle traces; a call it cannot
+//!   model (`copy_file_range`, `FICLONE`, `RENAME_EXCHANGE`, io_uring, ...)
+//!   stops the run with an error naming the call and the writer.
 //! - Like the oracle, the model is a lower bound on durability: a real
-//!   filesystem often keeps more.
+//!   filesystem often keeps more (`--fs-model ext4|xfs|btrfs` adds what real
+//!   cuts showed).
 
 mod engine;
 mod explore;
@@ -100,7 +95,6 @@ mod images;
 mod space;
 mod state_dir;
 mod state_text;
-mod traced;
 
 pub(crate) use engine::{calibrate, run_power_loss_trials};
 pub use engine::{replay_power_loss, PowerLossReplayed};

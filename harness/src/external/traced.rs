@@ -1,6 +1,8 @@
 //! Running the writer under the durability oracle, crashed at a syscall
 //! boundary (the oracle's crash point) or at a time (from this thread,
-//! through [`TraceControl::cancel`]), while its output is read as it comes.
+//! through [`TraceControl::cancel`], or [`TraceControl::signal`] for
+//! SIGABRT), while its output is read as it comes. Power-loss trials and
+//! the process crashes of `--points syscalls` run this way.
 //!
 //! The oracle traces from the thread that calls it and collects with
 //! `waitpid(-1, __WNOTHREAD)`, so it gets a thread of its own that starts no
@@ -18,7 +20,7 @@ use crate::external::config::{ExternalConfig, Supervision};
 use crate::external::process::{AckLines, DRAIN_BYTES};
 use crate::external::{ExternalError, ENV_DIR, ENV_SEED};
 use crate::oracle::{
-    run_traced, OracleConfig, OracleError, OracleOutcome, SyscallCrashPoint, TraceControl, TracedLaunch,
+    run_traced, CrashSignal, OracleConfig, OracleError, OracleOutcome, SyscallCrashPoint, TraceControl, TracedLaunch,
 };
 
 /// The longest the reading loop sleeps before looking at the clock and the
@@ -30,8 +32,10 @@ const POLL: Duration = Duration::from_millis(50);
 pub(crate) enum CrashAt {
     /// Run to the end (calibration).
     Never,
-    /// This long after the tracer thread started.
-    Time(Duration),
+    /// This long after the tracer thread started: SIGKILL to every traced
+    /// process (the run ends), or SIGABRT to each (the run goes on until
+    /// the writer ends).
+    Time(Duration, CrashSignal),
     Syscall(SyscallCrashPoint),
 }
 
@@ -47,6 +51,9 @@ pub(crate) struct TracedRun {
     pub elapsed: Duration,
     /// The timed crash was sent (the writer may have finished before it).
     pub killed_at: Option<Duration>,
+    /// A timed SIGABRT found no traced process yet (the writer had not
+    /// started): it was killed instead, before its `execve`.
+    pub abort_before_exec: bool,
 }
 
 impl TracedRun {
@@ -147,7 +154,7 @@ pub(crate) fn run_writer_traced(
     oracle.assume_initial_durable = true;
     oracle.crash = match &crash {
         CrashAt::Syscall(point) => Some(point.clone()),
-        CrashAt::Never | CrashAt::Time(_) => None,
+        CrashAt::Never | CrashAt::Time(..) => None,
     };
     let line = &config.writer;
     let launch = TracedLaunch {
@@ -162,85 +169,93 @@ pub(crate) fn run_writer_traced(
     };
     let control = TraceControl::new();
     let started = Instant::now();
-    let (result, ended, lines, stderr, killed_at, stopped, timed_out) = std::thread::scope(|scope| {
-        let tracer = scope.spawn(|| {
-            let launch = TracedLaunch {
-                stdin: Some(stdin.as_fd()),
-                stdout: Some(out_w.as_fd()),
-                stderr: Some(err_w.as_fd()),
-                ..launch.clone()
+    let crash_abort = matches!(crash, CrashAt::Time(_, CrashSignal::Abort));
+    let (result, ended, lines, stderr, killed_at, stopped, timed_out, mut abort_before_exec) =
+        std::thread::scope(|scope| {
+            let tracer = scope.spawn(|| {
+                let launch = TracedLaunch {
+                    stdin: Some(stdin.as_fd()),
+                    stdout: Some(out_w.as_fd()),
+                    stderr: Some(err_w.as_fd()),
+                    ..launch.clone()
+                };
+                let result = run_traced(&launch, &oracle, &control);
+                let ended = Instant::now();
+                // EOF on `done` tells the reading loop the run is over.
+                drop(launch);
+                drop((stdin, out_w, err_w, done_w));
+                (result, ended)
+            });
+            let mut out = Some(File::from(out_r));
+            let mut err = Some(File::from(err_r));
+            let mut done = Some(File::from(done_r));
+            let mut lines = AckLines::default();
+            let mut stderr = Vec::new();
+            let (crash_at, crash_signal) = match crash {
+                CrashAt::Time(t, signal) => (Some(started + t), signal),
+                _ => (None, CrashSignal::Kill),
             };
-            let result = run_traced(&launch, &oracle, &control);
-            let ended = Instant::now();
-            // EOF on `done` tells the reading loop the run is over.
-            drop(launch);
-            drop((stdin, out_w, err_w, done_w));
-            (result, ended)
-        });
-        let mut out = Some(File::from(out_r));
-        let mut err = Some(File::from(err_r));
-        let mut done = Some(File::from(done_r));
-        let mut lines = AckLines::default();
-        let mut stderr = Vec::new();
-        let crash_at = match crash {
-            CrashAt::Time(t) => Some(started + t),
-            _ => None,
-        };
-        let timeout_at = started + supervision.timeout;
-        let (mut killed_at, mut stopped, mut timed_out) = (None, false, false);
-        while out.is_some() || err.is_some() || done.is_some() {
-            let now = Instant::now();
-            if killed_at.is_none() && !stopped && !timed_out {
-                if supervision.stopped() {
-                    stopped = true;
-                    control.cancel();
-                } else if now >= timeout_at {
-                    timed_out = true;
-                    control.cancel();
-                } else if crash_at.is_some_and(|t| now >= t) {
-                    killed_at = Some(now - started);
+            let mut abort_before_exec = false;
+            let timeout_at = started + supervision.timeout;
+            let (mut killed_at, mut stopped, mut timed_out) = (None, false, false);
+            while out.is_some() || err.is_some() || done.is_some() {
+                let now = Instant::now();
+                // The timeout holds after a timed SIGABRT too: the writer may
+                // handle it and run on.
+                if !stopped && !timed_out && (killed_at.is_none() || crash_signal == CrashSignal::Abort) {
+                    if supervision.stopped() {
+                        stopped = true;
+                        control.cancel();
+                    } else if now >= timeout_at {
+                        timed_out = true;
+                        control.cancel();
+                    } else if killed_at.is_none() && crash_at.is_some_and(|t| now >= t) {
+                        killed_at = Some(now - started);
+                        if crash_signal == CrashSignal::Kill || !control.signal(libc::SIGABRT) {
+                            abort_before_exec = crash_signal == CrashSignal::Abort;
+                            control.cancel();
+                        }
+                    }
+                }
+                let next = [crash_at.filter(|_| killed_at.is_none()), Some(timeout_at)]
+                    .into_iter()
+                    .flatten()
+                    .filter(|&t| t > now)
+                    .min()
+                    .map_or(POLL, |t| (t - now).min(POLL));
+                let raw = |f: &Option<File>| f.as_ref().map_or(-1, |f| f.as_raw_fd());
+                let mut fds =
+                    [raw(&out), raw(&err), raw(&done)].map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+                let ts = libc::timespec { tv_sec: next.as_secs() as libc::time_t, tv_nsec: next.subsec_nanos() as _ };
+                // SAFETY: three valid pollfds; a null sigmask keeps ours. ppoll,
+                // not poll: sub-millisecond crash times.
+                let n = unsafe { libc::ppoll(fds.as_mut_ptr(), 3, &ts, std::ptr::null()) };
+                if n <= 0 {
+                    continue;
+                }
+                if fds[0].revents != 0 && drain(&mut out, |b| lines.push(b)) {
+                    out = None;
+                }
+                if lines.overflow.is_some() && out.is_some() {
+                    // Past a cap of protocol v1: stop reading and kill the writer.
+                    out = None;
                     control.cancel();
                 }
+                if fds[1].revents != 0
+                    && drain(&mut err, |b| {
+                        let room = (16 * 1024usize).saturating_sub(stderr.len());
+                        stderr.extend_from_slice(&b[..b.len().min(room)]);
+                    })
+                {
+                    err = None;
+                }
+                if fds[2].revents != 0 && drain(&mut done, |_| {}) {
+                    done = None;
+                }
             }
-            let next = [crash_at.filter(|_| killed_at.is_none()), Some(timeout_at)]
-                .into_iter()
-                .flatten()
-                .filter(|&t| t > now)
-                .min()
-                .map_or(POLL, |t| (t - now).min(POLL));
-            let raw = |f: &Option<File>| f.as_ref().map_or(-1, |f| f.as_raw_fd());
-            let mut fds =
-                [raw(&out), raw(&err), raw(&done)].map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
-            let ts = libc::timespec { tv_sec: next.as_secs() as libc::time_t, tv_nsec: next.subsec_nanos() as _ };
-            // SAFETY: three valid pollfds; a null sigmask keeps ours. ppoll,
-            // not poll: sub-millisecond crash times.
-            let n = unsafe { libc::ppoll(fds.as_mut_ptr(), 3, &ts, std::ptr::null()) };
-            if n <= 0 {
-                continue;
-            }
-            if fds[0].revents != 0 && drain(&mut out, |b| lines.push(b)) {
-                out = None;
-            }
-            if lines.overflow.is_some() && out.is_some() {
-                // Past a cap of protocol v1: stop reading and kill the writer.
-                out = None;
-                control.cancel();
-            }
-            if fds[1].revents != 0
-                && drain(&mut err, |b| {
-                    let room = (16 * 1024usize).saturating_sub(stderr.len());
-                    stderr.extend_from_slice(&b[..b.len().min(room)]);
-                })
-            {
-                err = None;
-            }
-            if fds[2].revents != 0 && drain(&mut done, |_| {}) {
-                done = None;
-            }
-        }
-        let (result, ended) = tracer.join().expect("the tracer thread does not panic");
-        (result, ended, lines, stderr, killed_at, stopped, timed_out)
-    });
+            let (result, ended) = tracer.join().expect("the tracer thread does not panic");
+            (result, ended, lines, stderr, killed_at, stopped, timed_out, abort_before_exec)
+        });
     if stopped {
         return Err(ExternalError::Interrupted);
     }
@@ -260,7 +275,11 @@ pub(crate) fn run_writer_traced(
         Ok(o) => Some(o),
         // Our timed crash struck before the writer's execve.
         Err(OracleError::Cancelled) if killed_at.is_some() => None,
+        Err(OracleError::DiedBeforeExec { .. }) if killed_at.is_some() && crash_abort => {
+            abort_before_exec = true;
+            None
+        }
         Err(e) => return Err(oracle_error(config, e)),
     };
-    Ok(TracedRun { outcome, lines, stderr, elapsed: ended - started, killed_at })
+    Ok(TracedRun { outcome, lines, stderr, elapsed: ended - started, killed_at, abort_before_exec })
 }
