@@ -82,6 +82,26 @@ for fs in posix ext4 xfs btrfs; do
     worst $?
   done
 done
+# Every crash kind at every traced call (--points syscalls): correct designs
+# pass every point (a violation is a false alarm of the oracle's crash
+# points, or a bug in the example), with a fresh seed each night.
+for example in kv-append-first atomic-replace segmented-log; do
+  echo "== program $example (--points syscalls)"
+  "$bin" run --setup "$workload $example setup --records 6" --writer "$workload $example writer --records 6" \
+    --checker "$workload $example checker" --crash sigkill,abort,power-loss --points syscalls --trials 120 \
+    --seed "$seed" --dir /dev/shm --out "$out/program-$example-syscalls.json" --quiet
+  worst $?
+done
+# ... and the mistake no random time finds is caught at its call (exit 1).
+echo "== program kv-header-first (--points syscalls, must be caught)"
+"$bin" run --setup "$workload kv-header-first setup" --writer "$workload kv-header-first writer --records 4" \
+  --checker "$workload kv-header-first checker" --crash sigkill --points syscalls --trials 120 --seed "$seed" \
+  --dir /dev/shm --out "$out/program-kv-header-first-syscalls.json" --quiet
+case $? in
+  1) ;;
+  0) echo "nightly: kv-header-first was not caught at its calls"; worst 1 ;;
+  *) worst 2 ;;
+esac
 for example in sqlite-delete-extra sqlite-wal-full; do
   echo "== program $example (posix)"
   "$bin" run --setup "$workload $example setup --records 8" --writer "$workload $example writer --records 8" \

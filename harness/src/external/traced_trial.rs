@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::checker::{run_checker, write_acks_file};
 use super::config::{ExternalConfig, Supervision};
 use super::traced::{run_writer_traced, CrashAt, TracedRun};
-use super::trial::{lossy, run_setup, sigbus_hint, TrialSlot};
+use super::trial::{ended_on_its_own, failed_on_its_own, lossy, run_setup, TrialSlot};
 use super::ExternalError;
 use crate::oracle::{CrashSignal, SyscallCrashPoint, WriterEnd};
 use crate::program_plan::TrialPlan;
@@ -86,29 +86,9 @@ pub(crate) fn run_trial_at_calls(
         (None, Some(_)) => Delivery::Signal { signal: name },
         (None, None) => Delivery::WriterFinishedFirst,
     };
-    // The crash explains any end; without one, the writer must have succeeded.
-    let on_its_own = match &delivery {
-        Delivery::WriterFinishedFirst => writer_end != ProcessEnd::Exited(0),
-        _ if plan.crash == CrashKind::Sigkill => {
-            !matches!(writer_end, ProcessEnd::Exited(0) | ProcessEnd::Signaled(libc::SIGKILL))
-        }
-        _ => false,
-    };
-    if on_its_own {
-        return Err(ExternalError::Failed {
-            role: config.writer.role,
-            flag: config.writer.role.flag(),
-            command: config.writer.text.clone(),
-            how: format!(
-                "{}{} on its own, before it was crashed (under the durability oracle)",
-                match writer_end {
-                    ProcessEnd::Exited(c) => format!("exited with status {c}"),
-                    ProcessEnd::Signaled(_) => format!("died of {writer_end}"),
-                },
-                sigbus_hint(writer_end, &files.dir)
-            ),
-            stderr: run.stderr_first_line().map(|l| format!(" (stderr: {l})")).unwrap_or_default(),
-        });
+    if ended_on_its_own(plan.crash, &delivery, writer_end) {
+        let traced = " (under the durability oracle)";
+        return Err(failed_on_its_own(&config.writer, writer_end, &files.dir, traced, run.stderr_first_line()));
     }
     write_acks_file(&files.acks, &run.lines.lines)?;
     let checker = run_checker(&config.checker, &files.dir, &files.acks, plan.writer_seed, supervision)?;

@@ -222,25 +222,8 @@ pub(crate) fn run_trial(
     let finished = writer
         .finish(timeout_at, &stop)?
         .ok_or_else(|| timeout_error(&config.writer, supervision, &format!(" after {delivery}")))?;
-    // The crash explains any end; without one, the writer must have succeeded.
-    let on_its_own = match &delivery {
-        Delivery::WriterFinishedFirst | Delivery::NothingToCut => finished.end != ProcessEnd::Exited(0),
-        Delivery::Signal { .. } if plan.crash == CrashKind::Sigkill => {
-            !matches!(finished.end, ProcessEnd::Exited(0) | ProcessEnd::Signaled(libc::SIGKILL))
-        }
-        Delivery::Signal { .. } | Delivery::Truncation { .. } => false,
-        Delivery::Call { .. } => unreachable!("untraced trials crash at times, not at calls"),
-    };
-    if on_its_own {
-        return Err(failed(
-            &config.writer,
-            format!(
-                "{}{} on its own, before it was crashed",
-                ended_text(finished.end),
-                sigbus_hint(finished.end, &files.dir)
-            ),
-            &finished,
-        ));
+    if ended_on_its_own(plan.crash, &delivery, finished.end) {
+        return Err(failed_on_its_own(&config.writer, finished.end, &files.dir, "", finished.stderr_first_line()));
     }
     write_acks_file(&files.acks, &finished.lines.lines)?;
     let checker = run_checker(&config.checker, &files.dir, &files.acks, plan.writer_seed, supervision)?;
@@ -254,6 +237,37 @@ pub(crate) fn run_trial(
             .then(|| String::from_utf8_lossy(&finished.lines.partial).into_owned()),
         checker,
     })
+}
+
+/// Did the writer end in a way the crash does not explain? The crash
+/// explains any end (a writer may handle SIGABRT, or run on after a cut),
+/// except that after SIGKILL it can only have died of it or exited 0 just
+/// before; without a crash, the writer must have succeeded.
+pub(crate) fn ended_on_its_own(crash: CrashKind, delivery: &Delivery, end: ProcessEnd) -> bool {
+    match delivery {
+        Delivery::WriterFinishedFirst | Delivery::NothingToCut => end != ProcessEnd::Exited(0),
+        Delivery::Signal { .. } | Delivery::Call { .. } if crash == CrashKind::Sigkill => {
+            !matches!(end, ProcessEnd::Exited(0) | ProcessEnd::Signaled(libc::SIGKILL))
+        }
+        Delivery::Signal { .. } | Delivery::Call { .. } | Delivery::Truncation { .. } => false,
+    }
+}
+
+/// The error of a writer that [`ended_on_its_own`]; `stderr` its first line.
+pub(crate) fn failed_on_its_own(
+    line: &CommandLine,
+    end: ProcessEnd,
+    dir: &Path,
+    traced: &str,
+    stderr: Option<String>,
+) -> ExternalError {
+    ExternalError::Failed {
+        role: line.role,
+        flag: line.role.flag(),
+        command: line.text.clone(),
+        how: format!("{}{} on its own, before it was crashed{traced}", ended_text(end), sigbus_hint(end, dir)),
+        stderr: stderr.map(|l| format!(" (stderr: {l})")).unwrap_or_default(),
+    }
 }
 
 /// The `sigbus` crash: as soon as the writer has mapped a file in `dir` with
