@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crashlab::testkit::{Crash, CrashReport, CrashTest, ReplaySpec, TestkitError, WriterCtx, REPLAY_ENV};
+use crashlab::testkit::{
+    Crash, CrashReport, CrashTest, ProgramPoints, ReplaySpec, TestkitError, WriterCtx, REPLAY_ENV,
+};
 
 const RECORDS: usize = 6;
 const PAYLOAD: usize = 64 * 1024;
@@ -512,5 +514,64 @@ fn a_writer_that_never_acks_is_an_error_unless_allowed() {
     assert!(text.contains("NOTHING ACKNOWLEDGED") && text.contains(".allow_no_acks()"), "{text}");
     let report = silent().allow_no_acks().try_run().unwrap();
     assert_eq!((report.trials, report.clean_run_acks, report.acks), (2, 0, 0), "{report}");
+    assert_no_leftovers(base.path());
+}
+
+/// A store that counts a record in the mapped header before the `pwrite`
+/// that appends it: a kill between the two leaves a count the file does not
+/// hold.
+fn header_first_kv(name: &str, base: &Path) -> CrashTest<'static> {
+    use std::os::unix::fs::FileExt;
+    CrashTest::new(name)
+        .file("kv.bin", 4096)
+        .writer(|ctx| {
+            for i in 0..3u32 {
+                ctx.map()[..4].copy_from_slice(&(i + 1).to_le_bytes()); // the mistake: counted first
+                ctx.file("kv.bin").write_all_at(&[i as u8 + 1; 64], 4096 + 64 * i as u64)?;
+                ctx.ack(format!("rec {i}"));
+            }
+            Ok(())
+        })
+        .checker(|dir, _acks| {
+            let kv = std::fs::read(dir.join("kv.bin")).map_err(|e| e.to_string())?;
+            let count = u32::from_le_bytes(kv[..4].try_into().unwrap()) as usize;
+            let held = (kv.len() - 4096) / 64;
+            match count > held {
+                true => Err(format!("the header counts {count} records, the file holds {held}")),
+                false => Ok(()),
+            }
+        })
+        .crashes([Crash::Sigkill])
+        .points(ProgramPoints::Syscalls)
+        .seed(3)
+        .dir(base)
+}
+
+/// `points(Syscalls)` crashes just before every traced call, the `pwrite`
+/// of `header_first_kv` included, so its window of a few microseconds is
+/// hit on every run, whatever the machine's load; the replay spec of such a
+/// trial strikes the same call again.
+#[test]
+fn a_header_counted_before_its_extending_write_is_caught_at_that_call() {
+    const NAME: &str = "a_header_counted_before_its_extending_write_is_caught_at_that_call";
+    const TRIALS: u32 = 240;
+    let base = base_dir();
+    let report = header_first_kv(NAME, base.path()).trials(TRIALS).try_run().unwrap();
+    let external = report.external.as_ref().expect("the whole run's report");
+    let calls = external.traced_clean_run.as_ref().expect("the traced clean run").traced_calls;
+    assert!(4 * calls <= TRIALS as u64, "{calls} traced calls: raise TRIALS to reach every one");
+    let at_pwrite: Vec<_> =
+        report.violations.iter().filter(|v| v.delivery.contains("just before traced call")).collect();
+    assert_eq!(at_pwrite.len(), 3, "one kill before each pwrite: {report}");
+    for v in &at_pwrite {
+        assert!(v.delivery.contains("(pwrite64)"), "{}", v.delivery);
+        assert!(v.replay.to_string().ends_with(&format!("calls={calls} points=syscalls")), "{}", v.replay);
+        assert!(v.cli_replay.contains("--points syscalls"), "{}", v.cli_replay);
+    }
+    let v = at_pwrite[0];
+    let replayed = header_first_kv(NAME, base.path()).replay(v.replay.clone()).try_run().unwrap();
+    assert!(replayed.replayed);
+    assert_eq!(replayed.violations.len(), 1, "{replayed}");
+    assert_eq!((&replayed.violations[0].reason, &replayed.violations[0].delivery), (&v.reason, &v.delivery));
     assert_no_leftovers(base.path());
 }

@@ -75,6 +75,7 @@ pub fn run_external(
     let run_config = config.run_config();
     let mut sections = Vec::new();
     let mut power_loss = None;
+    let mut traced_clean_run = None;
     if !clean.checker.is_violation() {
         let process_crashes: Vec<CrashKind> =
             run_config.crashes.iter().copied().filter(|&c| c != CrashKind::PowerLoss).collect();
@@ -101,8 +102,9 @@ pub fn run_external(
             sections.push(aggregate_section(crash, &of_kind, &replay));
         }
         if run_config.crashes.contains(&CrashKind::PowerLoss) {
-            power_loss = Some(power_loss_section(config, &dir, &supervision, traced)?);
+            power_loss = Some(power_loss_section(config, &dir, &supervision, traced.clone())?);
         }
+        traced_clean_run = traced;
     }
     let summary = ExternalSummary::of(&clean, &sections, power_loss.as_ref(), config.allow_no_acks);
     let environment = crate::environment::probe(&dir);
@@ -122,6 +124,7 @@ pub fn run_external(
         seed: config.seed,
         config: run_config,
         clean_run: clean,
+        traced_clean_run,
         crashes: sections,
         power_loss,
         summary,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::namespace::FsModel;
 use crate::program_plan::{ProgramPoints, TrialPlan};
 use crate::report::checker_verdict::CheckerVerdict;
-use crate::report::external_power_loss::PowerLossSection;
+use crate::report::external_power_loss::{PowerLossCalibration, PowerLossSection};
 use crate::summary_text::write_failure;
 use crate::trial_space::Shard;
 use crate::vocab::CrashKind;
@@ -71,6 +71,7 @@ pub const EXTERNAL_NONDETERMINISTIC_FIELDS: &[&str] = &[
     "/crashes/*/trials_detail/*/acks",
     "/crashes/*/trials_detail/*/last_ack",
     "/crashes/*/trials_detail/*/checker",
+    "/traced_clean_run/traced_clean_ns",
     "/power_loss/calibration/traced_clean_ns",
     "/power_loss/finished_first",
     "/power_loss/exhaustive_trials",
@@ -108,6 +109,12 @@ pub struct ExternalReport {
     pub seed: u64,
     pub config: ExternalRunConfig,
     pub clean_run: CleanRun,
+    /// `--points syscalls` with `sigkill` or `abort` (schema 1.5): the clean
+    /// run under the durability oracle whose traced calls (and duration,
+    /// for the random times) placed the process crashes; the power-loss
+    /// trials use the same run (`power_loss.calibration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traced_clean_run: Option<PowerLossCalibration>,
     /// One section per process-crash kind, in the order given; empty when
     /// the clean run already failed the checker.
     pub crashes: Vec<CrashSection>,
@@ -581,6 +588,15 @@ impl ExternalReport {
                  just before or just after a traced call (even trials) or at a random time (odd trials)"
             );
         }
+        if let Some(t) = &self.traced_clean_run {
+            let _ = writeln!(
+                out,
+                "traced clean run: {:.1} ms, {} traced calls ({} sync calls)",
+                t.traced_clean_ns as f64 / 1e6,
+                t.traced_calls,
+                t.sync_calls
+            );
+        }
         if let Some(shard) = c.shard {
             let _ = writeln!(
                 out,
@@ -888,6 +904,7 @@ pub(crate) mod test_support {
             seed: 5,
             config,
             clean_run: clean,
+            traced_clean_run: None,
             crashes: sections,
             power_loss: None,
             summary,

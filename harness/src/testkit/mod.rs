@@ -150,6 +150,7 @@ use std::time::Duration;
 
 use crate::external::power_loss::{replay_power_loss, StateText};
 use crate::external::{replay_trial, run_external, ExternalConfig, ExternalError};
+pub use crate::program_plan::ProgramPoints;
 pub use crate::vocab::CrashKind as Crash;
 pub use child::WriterCtx;
 pub use report::{CrashCounts, CrashReport, ReplaySpec, Violation, REPLAY_ENV};
@@ -228,6 +229,7 @@ pub struct CrashTest<'a> {
     dir: Option<PathBuf>,
     replay: Option<ReplaySpec>,
     allow_no_acks: bool,
+    points: ProgramPoints,
 }
 
 impl<'a> CrashTest<'a> {
@@ -254,6 +256,7 @@ impl<'a> CrashTest<'a> {
             dir: None,
             replay: None,
             allow_no_acks: false,
+            points: ProgramPoints::Default,
         }
     }
 
@@ -283,6 +286,19 @@ impl<'a> CrashTest<'a> {
     /// The crash kinds to try, `trials` trials each.
     pub fn crashes(mut self, crashes: impl IntoIterator<Item = Crash>) -> Self {
         self.crashes = crashes.into_iter().collect();
+        self
+    }
+
+    /// Where the trials crash: by default process crashes at random times
+    /// and power losses at sync calls or random times;
+    /// [`ProgramPoints::Syscalls`] puts every crash kind just before or just
+    /// after any call the durability oracle traces (every sync, every call
+    /// on a file of the trial directory), mixed with random times, with the
+    /// writer traced in every trial (`crashlab run --points syscalls`).
+    /// Give it `trials` of about four times the writer's traced calls to
+    /// reach every one.
+    pub fn points(mut self, points: ProgramPoints) -> Self {
+        self.points = points;
         self
     }
 
@@ -392,6 +408,7 @@ impl<'a> CrashTest<'a> {
         config.jobs = self.jobs;
         config.timeout = self.timeout;
         config.allow_no_acks = self.allow_no_acks;
+        config.points = self.points;
         if let Some(dir) = &self.dir {
             config.dir = dir.clone();
         }
@@ -415,6 +432,7 @@ impl<'a> CrashTest<'a> {
             Some(spec) => {
                 config.seed = spec.seed;
                 config.crashes = vec![spec.crash.unwrap_or(Crash::Sigkill)];
+                config.points = spec.points;
                 let target = spec.target();
                 let mut line = config.replay_line(target);
                 if spec.crash == Some(Crash::PowerLoss) {

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use super::{reexec, Crash, TestkitError};
 use crate::external::power_loss::PowerLossReplayed;
 use crate::external::Replayed;
+use crate::program_plan::ProgramPoints;
 use crate::report::checker_verdict::CheckerVerdict;
 use crate::report::external::{ExternalReport, ReplayTarget};
 use crate::report::external_power_loss::PowerLossSection;
@@ -31,7 +32,9 @@ pub(super) struct Context {
 /// `test=NAME crash=power-loss trial=N seed=S clean-ns=NS calls=C [state=TEXT]`
 /// (`state=` last, taken verbatim to the end: one power-loss state to
 /// rebuild and check, as the report names it; without it the whole trial
-/// is explored again).
+/// is explored again). A trial of [`super::CrashTest::points`]`(Syscalls)`
+/// adds `calls=C points=syscalls` (a process crash) or `points=syscalls`
+/// (power loss).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplaySpec {
     /// The test's full name (libtest's).
@@ -48,6 +51,10 @@ pub struct ReplaySpec {
     pub calls: u64,
     /// Power loss: the one state to rebuild and check.
     pub state: Option<String>,
+    /// Where the trial crashed: at a traced call (`points=syscalls`; then
+    /// `calls` and `clean_ns` come from the traced clean run, for process
+    /// crashes too) or by default.
+    pub points: ProgramPoints,
 }
 
 impl ReplaySpec {
@@ -56,6 +63,9 @@ impl ReplaySpec {
             None => ReplayTarget::Clean,
             Some(Crash::PowerLoss) => {
                 ReplayTarget::PowerLoss { trial: self.trial, clean_ns: self.clean_ns, calls: self.calls }
+            }
+            Some(crash) if self.points == ProgramPoints::Syscalls => {
+                ReplayTarget::TrialAtCalls { crash, trial: self.trial, clean_ns: self.clean_ns, calls: self.calls }
             }
             Some(crash) => ReplayTarget::Trial { crash, trial: self.trial, clean_ns: self.clean_ns },
         }
@@ -86,11 +96,14 @@ impl fmt::Display for ReplaySpec {
                     "test={} crash={c} trial={} seed={} clean-ns={}",
                     self.test, self.trial, self.seed, self.clean_ns
                 )?;
-                if c == Crash::PowerLoss {
+                if c == Crash::PowerLoss || self.points == ProgramPoints::Syscalls {
                     write!(f, " calls={}", self.calls)?;
-                    if let Some(state) = &self.state {
-                        write!(f, " state={state}")?;
-                    }
+                }
+                if self.points == ProgramPoints::Syscalls {
+                    write!(f, " points=syscalls")?;
+                }
+                if let Some(state) = &self.state {
+                    write!(f, " state={state}")?;
                 }
                 Ok(())
             }
@@ -103,6 +116,7 @@ impl FromStr for ReplaySpec {
 
     fn from_str(s: &str) -> Result<ReplaySpec, String> {
         let (mut test, mut crash, mut trial, mut seed, mut clean_ns, mut calls) = (None, None, None, None, None, None);
+        let mut points = ProgramPoints::Default;
         // A state text runs to the end of the value.
         let (s, state) = match s.find("state=") {
             Some(i) if i == 0 || s[..i].ends_with(char::is_whitespace) => (&s[..i], Some(s[i + 6..].trim().to_owned())),
@@ -121,9 +135,10 @@ impl FromStr for ReplaySpec {
                 "seed" => seed = Some(number(value)?),
                 "clean-ns" => clean_ns = Some(number(value)?),
                 "calls" => calls = Some(number(value)?),
+                "points" => points = value.parse::<ProgramPoints>()?,
                 _ => {
                     return Err(format!(
-                        "unknown key `{key}` (expected test, crash, trial, seed, clean-ns, calls, state)"
+                        "unknown key `{key}` (expected test, crash, trial, seed, clean-ns, calls, points, state)"
                     ))
                 }
             }
@@ -137,16 +152,20 @@ impl FromStr for ReplaySpec {
             Some(_) => (trial.ok_or_else(|| missing("trial"))?, clean_ns.ok_or_else(|| missing("clean-ns"))?),
         };
         let power_loss = crash == Some(Crash::PowerLoss);
+        let at_calls = crash.is_some() && points == ProgramPoints::Syscalls;
+        if crash.is_none() && points == ProgramPoints::Syscalls {
+            return Err("`points=syscalls`: crash=clean has no crash point".into());
+        }
         let calls = match calls {
-            Some(c) if power_loss => c,
-            None if power_loss => return Err(missing("calls")),
-            Some(_) => return Err("`calls=` belongs to crash=power-loss only".into()),
+            Some(c) if power_loss || at_calls => c,
+            None if power_loss || at_calls => return Err(missing("calls")),
+            Some(_) => return Err("`calls=` belongs to crash=power-loss, or to points=syscalls".into()),
             None => 0,
         };
         if state.is_some() && !power_loss {
             return Err("`state=` belongs to crash=power-loss only".into());
         }
-        Ok(ReplaySpec { test, crash, trial, seed, clean_ns, calls, state })
+        Ok(ReplaySpec { test, crash, trial, seed, clean_ns, calls, state, points })
     }
 }
 
@@ -224,14 +243,29 @@ pub struct CrashReport {
 impl CrashReport {
     pub(super) fn from_external(context: Context, report: ExternalReport) -> CrashReport {
         let clean_ns = report.clean_run.duration_ns;
-        let spec = |crash: Option<Crash>, trial: u32| ReplaySpec {
-            test: context.test.clone(),
-            crash,
-            trial,
-            seed: report.seed,
-            clean_ns: if crash.is_some() { clean_ns } else { 0 },
-            calls: 0,
-            state: None,
+        // Process crashes at traced calls are placed by the traced clean run.
+        let traced = report.traced_clean_run.as_ref().filter(|_| report.config.points == Some(ProgramPoints::Syscalls));
+        let spec = |crash: Option<Crash>, trial: u32| match (crash, traced) {
+            (Some(crash), Some(t)) => ReplaySpec {
+                test: context.test.clone(),
+                crash: Some(crash),
+                trial,
+                seed: report.seed,
+                clean_ns: t.traced_clean_ns,
+                calls: t.traced_calls,
+                state: None,
+                points: ProgramPoints::Syscalls,
+            },
+            _ => ReplaySpec {
+                test: context.test.clone(),
+                crash,
+                trial,
+                seed: report.seed,
+                clean_ns: if crash.is_some() { clean_ns } else { 0 },
+                calls: 0,
+                state: None,
+                points: ProgramPoints::Default,
+            },
         };
         let mut violations = Vec::new();
         if let CheckerVerdict::Violation { reason } = &report.clean_run.checker {
@@ -275,7 +309,12 @@ impl CrashReport {
         }
         if let Some(p) = &report.power_loss {
             per_crash.push(power_loss_counts(p));
-            violations.extend(power_loss_violations(p, &context.test, report.seed));
+            violations.extend(power_loss_violations(
+                p,
+                &context.test,
+                report.seed,
+                report.config.points.unwrap_or_default(),
+            ));
         }
         CrashReport {
             test: context.test,
@@ -513,7 +552,7 @@ fn power_loss_counts(p: &PowerLossSection) -> CrashCounts {
 }
 
 /// Each power-loss violation, replayed by rebuilding its minimal state.
-fn power_loss_violations(p: &PowerLossSection, test: &str, seed: u64) -> Vec<Violation> {
+fn power_loss_violations(p: &PowerLossSection, test: &str, seed: u64, points: ProgramPoints) -> Vec<Violation> {
     p.failures
         .iter()
         .map(|f| Violation {
@@ -531,8 +570,9 @@ fn power_loss_violations(p: &PowerLossSection, test: &str, seed: u64) -> Vec<Vio
                 trial: f.trial,
                 seed,
                 clean_ns: p.calibration.traced_clean_ns,
-                calls: p.calibration.sync_calls,
+                calls: p.calibration.crash_point_calls(points),
                 state: Some(f.finding.state.clone()),
+                points,
             },
             cli_replay: f.replay.clone(),
         })
@@ -577,11 +617,20 @@ mod tests {
             clean_ns: 17_250_000,
             calls: 0,
             state: None,
+            points: ProgramPoints::Default,
         };
         assert_eq!(trial.to_string(), "test=tests::log crash=abort trial=12 seed=7 clean-ns=17250000");
         assert_eq!(trial.to_string().parse::<ReplaySpec>().unwrap(), trial);
-        let clean =
-            ReplaySpec { test: "log".into(), crash: None, trial: 0, seed: 3, clean_ns: 0, calls: 0, state: None };
+        let clean = ReplaySpec {
+            test: "log".into(),
+            crash: None,
+            trial: 0,
+            seed: 3,
+            clean_ns: 0,
+            calls: 0,
+            state: None,
+            points: ProgramPoints::Default,
+        };
         assert_eq!(clean.to_string(), "test=log crash=clean seed=3");
         assert_eq!(clean.to_string().parse::<ReplaySpec>().unwrap(), clean);
         assert_eq!(clean.target(), ReplayTarget::Clean);
@@ -594,13 +643,26 @@ mod tests {
             clean_ns: 90,
             calls: 12,
             state: Some("newest:my file.bin#p3=floor".into()),
+            points: ProgramPoints::Default,
         };
         let text = "test=log crash=power-loss trial=4 seed=1 clean-ns=90 calls=12 state=newest:my file.bin#p3=floor";
         assert_eq!(power.to_string(), text);
         assert_eq!(text.parse::<ReplaySpec>().unwrap(), power);
         assert_eq!(power.target(), ReplayTarget::PowerLoss { trial: 4, clean_ns: 90, calls: 12 });
-        let whole_trial = ReplaySpec { state: None, ..power };
+        let whole_trial = ReplaySpec { state: None, ..power.clone() };
         assert_eq!(whole_trial.to_string().parse::<ReplaySpec>().unwrap(), whole_trial);
+        let at_call = ReplaySpec { calls: 31, points: ProgramPoints::Syscalls, ..trial.clone() };
+        let text = "test=tests::log crash=abort trial=12 seed=7 clean-ns=17250000 calls=31 points=syscalls";
+        assert_eq!(at_call.to_string(), text);
+        assert_eq!(text.parse::<ReplaySpec>().unwrap(), at_call);
+        assert_eq!(
+            at_call.target(),
+            ReplayTarget::TrialAtCalls { crash: Crash::Abort, trial: 12, clean_ns: 17_250_000, calls: 31 }
+        );
+        let power_at_call = ReplaySpec { points: ProgramPoints::Syscalls, ..power };
+        let text = "test=log crash=power-loss trial=4 seed=1 clean-ns=90 calls=12 points=syscalls state=newest:my file.bin#p3=floor";
+        assert_eq!(power_at_call.to_string(), text);
+        assert_eq!(text.parse::<ReplaySpec>().unwrap(), power_at_call);
     }
 
     #[test]
@@ -613,7 +675,10 @@ mod tests {
         assert!(e("test=a crash=clean seed").contains("`seed` is not key=value"));
         assert!(e("crash=clean seed=1").contains("`test=` is missing"));
         assert!(e("test=a crash=power-loss trial=1 seed=1 clean-ns=5").contains("`calls=` is missing"));
-        assert!(e("test=a crash=sigkill trial=1 seed=1 clean-ns=5 calls=3").contains("power-loss only"));
+        assert!(e("test=a crash=sigkill trial=1 seed=1 clean-ns=5 calls=3").contains("or to points=syscalls"));
+        assert!(e("test=a crash=sigkill trial=1 seed=1 clean-ns=5 points=syscalls").contains("`calls=` is missing"));
+        assert!(e("test=a crash=clean seed=1 points=syscalls").contains("no crash point"));
+        assert!(e("test=a crash=sigkill trial=1 seed=1 clean-ns=5 points=all").contains("--points `all`"));
         assert!(e("test=a crash=clean seed=1 state=newest").contains("power-loss only"));
     }
 }
