@@ -11,7 +11,9 @@ use super::family::LifecycleKind;
 use super::program::SUBCOMMAND;
 use crate::expectation::PersistenceModel;
 use crate::external::{run_external, ExternalConfig, ExternalError};
-use crate::report::survival_lifecycle::{lifecycle_cells, LifecycleConfig, LifecycleSection, LifecycleSummary};
+use crate::report::survival_lifecycle::{
+    lifecycle_cells, LifecycleCell, LifecycleConfig, LifecycleSection, LifecycleSummary,
+};
 use crate::scenario::derive_seed;
 use crate::trial_space::Shard;
 use crate::vocab::CrashKind;
@@ -127,28 +129,50 @@ impl LifecycleRun {
     }
 }
 
-/// Run every row, in order. `on_trials` counts trials as they finish.
+/// Run every row, the rows side by side (each on a thread of its own, with
+/// `jobs` trials at a time: these small programs mostly wait for fsync, so
+/// rows in parallel cost little more than one), the cells in row order.
+/// `on_trials` counts trials as they finish. The first failing row's error
+/// is returned once every row has ended.
 pub fn run_lifecycle(
     run: &LifecycleRun,
     cancel: &AtomicBool,
     on_trials: &(dyn Fn(usize) + Sync),
 ) -> Result<LifecycleSection, ExternalError> {
+    let rows: Vec<Result<Vec<LifecycleCell>, ExternalError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            run.config.kinds.iter().map(|&kind| scope.spawn(move || run_row(run, kind, cancel, on_trials))).collect();
+        handles.into_iter().map(|h| h.join().expect("a lifecycle row panicked")).collect()
+    });
+    if cancel.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(ExternalError::Interrupted);
+    }
     let mut cells = Vec::new();
-    for &kind in &run.config.kinds {
-        let config = run.external_config(kind)?;
-        let report = run_external(&config, cancel, &|_| on_trials(1))?;
-        if let Some(reason) = report.clean_run.checker.reason() {
-            // The writer ran to completion: a violation here is a bug of
-            // the family's own programs, not a finding.
-            return Err(ExternalError::BadInput(format!(
-                "lifecycle {kind}: the checker rejected the uncrashed run ({reason}); replay: {}",
-                report.clean_run.replay
-            )));
-        }
-        if let Some(p) = &report.power_loss {
-            on_trials(p.trials as usize);
-        }
-        cells.extend(lifecycle_cells(kind, &report, &|crash| run.run_line(kind, crash)));
+    for row in rows {
+        cells.extend(row?);
     }
     Ok(LifecycleSection { config: run.config.clone(), summary: LifecycleSummary::of(&cells), cells })
+}
+
+/// One row: its external run, turned into cells.
+fn run_row(
+    run: &LifecycleRun,
+    kind: LifecycleKind,
+    cancel: &AtomicBool,
+    on_trials: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<LifecycleCell>, ExternalError> {
+    let config = run.external_config(kind)?;
+    let report = run_external(&config, cancel, &|_| on_trials(1))?;
+    if let Some(reason) = report.clean_run.checker.reason() {
+        // The writer ran to completion: a violation here is a bug of the
+        // family's own programs, not a finding.
+        return Err(ExternalError::BadInput(format!(
+            "lifecycle {kind}: the checker rejected the uncrashed run ({reason}); replay: {}",
+            report.clean_run.replay
+        )));
+    }
+    if let Some(p) = &report.power_loss {
+        on_trials(p.trials as usize);
+    }
+    Ok(lifecycle_cells(kind, &report, &|crash| run.run_line(kind, crash)))
 }
