@@ -355,3 +355,30 @@ pub fn real_columns(
     };
     Ok(Some(RealColumnsRun { setup, dir }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(names: &[&str]) -> LifecycleArgs {
+        LifecycleArgs {
+            lifecycle: names.iter().map(|s| s.to_string()).collect(),
+            lifecycle_trials: 8,
+            lifecycle_acks: 8,
+        }
+    }
+
+    #[test]
+    fn the_lifecycle_rows_default_to_all_unless_scenario_picks_rows() {
+        assert_eq!(args(&[]).kinds(false).unwrap(), LifecycleKind::ALL.to_vec());
+        assert!(args(&[]).kinds(true).unwrap().is_empty(), "--scenario alone keeps to its mmap rows");
+        assert_eq!(args(&["all"]).kinds(true).unwrap(), LifecycleKind::ALL.to_vec());
+        assert!(args(&["none"]).kinds(false).unwrap().is_empty());
+        let two = args(&["create-no-dirsync", "replace-dirsync"]).kinds(false).unwrap();
+        assert_eq!(two, vec![LifecycleKind::CreateNoDirsync, LifecycleKind::ReplaceDirsync]);
+        let e = args(&["create-dirsync", "create-dirsync"]).kinds(false).unwrap_err().to_string();
+        assert!(e.contains("--lifecycle create-dirsync given twice"), "{e}");
+        let e = args(&["rename"]).kinds(false).unwrap_err().to_string();
+        assert!(e.starts_with("--lifecycle rename: unknown lifecycle kind") && e.ends_with("all or none"), "{e}");
+    }
+}
