@@ -184,7 +184,7 @@ pub fn run_matrix(
             if e.is_interrupted() {
                 anyhow::Error::new(LabError::Interrupted)
             } else {
-                anyhow::Error::new(e).context("the lifecycle rows")
+                anyhow::Error::new(e).context("the lifecycle rows (--lifecycle none skips them)")
             }
         })?);
     }

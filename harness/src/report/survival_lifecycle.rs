@@ -162,6 +162,7 @@ pub fn lifecycle_cells(
                 });
             }
         }
+        count_unlisted(&mut c, s.violations);
         cells.push(finish(c));
     }
     if let Some(p) = &report.power_loss {
@@ -188,9 +189,17 @@ pub fn lifecycle_cells(
                 });
             }
         }
+        count_unlisted(&mut c, p.violations);
         cells.push(finish(c));
     }
     cells
+}
+
+/// Violations the section counted but did not list (none today: sections
+/// list every violation) cannot be told lost from corrupt: they count as
+/// corrupt, the outcome no expectation allows, rather than vanish.
+fn count_unlisted(c: &mut LifecycleCell, violations: u64) {
+    c.trials_corrupt += violations.saturating_sub(c.trials_lost + c.trials_corrupt);
 }
 
 fn empty_cell(kind: LifecycleKind, crash: CrashKind, model: PersistenceModel, replay: String) -> LifecycleCell {
