@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::lifecycle::family::LifecycleKind;
 use crate::spec::{MappingKind, SyncPolicy};
 use crate::vocab::CrashKind;
 
@@ -140,5 +141,33 @@ pub fn expected_acks(
         // writeback may or may not have happened. (A real power cut promises
         // what the simulated one does: the same arms.)
         (_, MappingKind::Shared) => AckExpectation::MayBeLost,
+    }
+}
+
+/// What becomes of the acks of the file-lifecycle family
+/// ([`LifecycleKind`]) under `model`: written from the documented
+/// semantics, like [`expected_acks`], not derived from the namespace model.
+/// (Corruption is never expected in any kind: see
+/// `report::survival_lifecycle::judge_lifecycle`.)
+pub fn expected_lifecycle_acks(kind: LifecycleKind, model: PersistenceModel) -> AckExpectation {
+    match model {
+        // A process crash leaves the kernel running: the page cache holds
+        // every completed store and the dentry cache every completed
+        // rename(2) and creation, whatever was synced. rename(2): "If newpath
+        // already exists, it will be atomically replaced, so that there is
+        // no point at which another process attempting to access newpath
+        // will find it missing"; the name refers to the old or the new file.
+        PersistenceModel::ProcessCrash => AckExpectation::AllSurvive,
+        // fsync(2): "Calling fsync() does not necessarily ensure that the
+        // entry in the directory containing the file has also reached disk.
+        // For that an explicit fsync() on a file descriptor for the
+        // directory is also needed." The `-dirsync` kinds make that call
+        // before acking (after the file's own msync(MS_SYNC) and fsync), so
+        // every acked rename or creation is durable; the `-no-dirsync` kinds
+        // never do, so any acked rename or creation may be undone (the name
+        // `state` then refers to an older complete version: still never a
+        // mixed file, since each version was fsynced before its rename).
+        _ if kind.dir_fsync() => AckExpectation::AllSurvive,
+        _ => AckExpectation::MayBeLost,
     }
 }

@@ -33,6 +33,7 @@ pub mod external;
 pub mod flag_limits;
 pub mod journal;
 pub mod lab;
+pub mod lifecycle;
 pub mod limits;
 pub mod live_image;
 pub mod matrix;

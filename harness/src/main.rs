@@ -50,6 +50,13 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
+    /// Run a lifecycle row's setup, writer or checker (started by `crashlab
+    /// matrix`).
+    #[command(name = "__lifecycle", hide = true, disable_help_flag = true)]
+    Lifecycle {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Serve as a forking worker (started by crashlab itself).
     #[command(name = "__worker", hide = true, disable_help_flag = true)]
     Worker {
@@ -87,6 +94,11 @@ fn main() -> ExitCode {
         // Also forks: before anything could start a thread.
         return ExitCode::from(crashlab::realcut::worker::realcut_worker_main(args) as u8);
     }
+    if let Command::Lifecycle { args } = cli.command {
+        // A protocol-v1 program, single-threaded (the oracle traces it):
+        // nothing below may run in it.
+        return ExitCode::from(crashlab::lifecycle::program::lifecycle_main(args) as u8);
+    }
     // Dropped on every way out of here, returns and panics alike.
     let _leftovers = KillLeftovers;
     match dispatch(cli.command) {
@@ -122,11 +134,12 @@ fn error_text(e: &anyhow::Error) -> String {
 fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
         Command::Matrix(a) => {
+            let lifecycle = a.lifecycle.kinds(!a.scenario.is_empty())?;
             let scenarios = if a.scenario.is_empty() { ScenarioId::standard() } else { a.scenario };
-            cli::matrix::run_matrix(&a.common, scenarios, a.crash, Some(&a.real))
+            cli::matrix::run_matrix(&a.common, scenarios, a.crash, Some(&a.real), Some((&a.lifecycle, lifecycle)))
         }
         Command::Run(a) => match a.scenario {
-            Some(s) => cli::matrix::run_matrix(&a.common, vec![s], a.crash, None),
+            Some(s) => cli::matrix::run_matrix(&a.common, vec![s], a.crash, None, None),
             None => {
                 check_common(&a.common)?;
                 cli::external_run::run(&a.common, &a.crash, &a.external)
@@ -136,7 +149,9 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Bench(a) => bench::run(a),
         Command::Report(a) => cli::report::run(a),
         Command::Soundness(a) => cli::soundness::run(a),
-        Command::Worker { .. } | Command::RealcutWorker { .. } => unreachable!("handled before dispatch"),
+        Command::Worker { .. } | Command::RealcutWorker { .. } | Command::Lifecycle { .. } => {
+            unreachable!("handled before dispatch")
+        }
     }
 }
 

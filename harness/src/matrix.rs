@@ -317,6 +317,7 @@ pub fn run_matrix_with_real(
         seed: config.seed,
         config: config.clone(),
         summary: Summary::of(&reports),
+        lifecycle: None,
         cells: reports,
     })
 }

@@ -10,6 +10,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use crashlab::expectation::PersistenceModel;
+use crashlab::lifecycle::family::LifecycleKind;
+use crashlab::lifecycle::rows::{lifecycle_config, run_lifecycle, LifecycleRun};
 use crashlab::matrix::{planned_trials_cancellable, run_matrix_with_real};
 use crashlab::realcut::campaign::DEFAULT_WRITERS_PER_CUT;
 use crashlab::realcut::columns::{check_available, default_image_dir, RealSetup};
@@ -35,6 +37,53 @@ pub struct MatrixArgs {
     pub scenario: Vec<ScenarioId>,
     #[command(flatten)]
     pub real: RealColumnArgs,
+    #[command(flatten)]
+    pub lifecycle: LifecycleArgs,
+}
+
+/// The file-lifecycle rows of the matrix: built-in protocol-v1 programs
+/// (atomic replace via rename, a new file per op; with and without a
+/// directory fsync) run by the external engine.
+#[derive(Args, Clone)]
+pub struct LifecycleArgs {
+    /// File-lifecycle rows, comma-separated: replace-dirsync,
+    /// replace-no-dirsync, create-dirsync, create-no-dirsync, or `all` or
+    /// `none`. Default: all, unless --scenario picks rows (then none).
+    #[arg(long, value_delimiter = ',', value_name = "KIND")]
+    pub lifecycle: Vec<String>,
+    /// Trials per lifecycle cell (1 to 10,000; a --shard runs its block).
+    #[arg(long, default_value_t = crashlab::lifecycle::rows::DEFAULT_TRIALS,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub lifecycle_trials: u32,
+    /// Ops (acks) per lifecycle writer run (1 to 1,000).
+    #[arg(long, default_value_t = crashlab::lifecycle::family::DEFAULT_ACKS,
+          value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub lifecycle_acks: u32,
+}
+
+impl LifecycleArgs {
+    /// The rows `--lifecycle` names; without it, all of them unless
+    /// `--scenario` chose rows (a matrix of chosen mmap rows stays that).
+    pub fn kinds(&self, scenario_given: bool) -> Result<Vec<LifecycleKind>> {
+        match self.lifecycle.as_slice() {
+            [] if scenario_given => Ok(Vec::new()),
+            [] => Ok(LifecycleKind::ALL.to_vec()),
+            [one] if one == "none" => Ok(Vec::new()),
+            [one] if one == "all" => Ok(LifecycleKind::ALL.to_vec()),
+            names => {
+                let mut kinds: Vec<LifecycleKind> = Vec::new();
+                for n in names {
+                    let k: LifecycleKind =
+                        n.parse().map_err(|e| anyhow::anyhow!("--lifecycle {n}: {e}, all or none"))?;
+                    if kinds.contains(&k) {
+                        bail!("--lifecycle {n} given twice");
+                    }
+                    kinds.push(k);
+                }
+                Ok(kinds)
+            }
+        }
+    }
 }
 
 pub fn run_matrix(
@@ -42,6 +91,7 @@ pub fn run_matrix(
     scenarios: Vec<ScenarioId>,
     crashes: Vec<CrashKind>,
     real: Option<&RealColumnArgs>,
+    lifecycle: Option<(&LifecycleArgs, Vec<LifecycleKind>)>,
 ) -> Result<ExitCode> {
     if crashes.is_empty() {
         bail!("--crash needs at least one crash kind");
@@ -84,6 +134,24 @@ pub fn run_matrix(
         .map_err(anyhow::Error::msg)?;
     // Real columns that cannot run here (no root, no guest) fail now, exit 2.
     let real_run = real_columns(real, &config.models, common.size, pool.jobs, common.timeout, common.dir.as_deref())?;
+    let lifecycle_run = match lifecycle {
+        Some((args, kinds)) => {
+            lifecycle_config(&kinds, args.lifecycle_trials, args.lifecycle_acks, &config.crashes, &config.models)
+                .map(|config| -> Result<LifecycleRun> {
+                    Ok(LifecycleRun {
+                        config,
+                        program: std::env::current_exe().context("cannot find the crashlab executable")?,
+                        seed,
+                        jobs: pool.jobs,
+                        timeout: std::time::Duration::from_secs(common.timeout as u64),
+                        dir: dir.path().to_owned(),
+                        shard: common.shard,
+                    })
+                })
+                .transpose()?
+        }
+        None => None,
+    };
     if !common.quiet {
         eprintln!(
             "crashlab: seed {seed}; {} scenarios × {} crash kinds × {} models on {} worker(s) in {}",
@@ -96,11 +164,30 @@ pub fn run_matrix(
         if let Some(r) = &real_run {
             eprintln!("crashlab: {}", describe_real_columns(&config.real, r));
         }
+        if let Some(l) = &lifecycle_run {
+            let kinds: Vec<&str> = l.config.kinds.iter().map(|k| k.name()).collect();
+            eprintln!(
+                "crashlab: lifecycle rows {} ({} trials per cell, {} acks per run) through the external engine",
+                kinds.join(", "),
+                l.config.trials,
+                l.config.acks
+            );
+        }
     }
-    let planned = planned_trials_cancellable(&config, &cancel)?;
+    let lifecycle_trials = lifecycle_run.as_ref().map_or(0, LifecycleRun::planned_trials);
+    let planned = planned_trials_cancellable(&config, &cancel)? + lifecycle_trials;
     let progress = crate::cli::progress::CampaignProgress::new(planned, common.quiet);
     let real_setup = real_run.as_ref().map(|r| &r.setup);
-    let report = run_matrix_with_real(&config, &pool, real_setup, &cancel, &|n| progress.advance(n))?;
+    let mut report = run_matrix_with_real(&config, &pool, real_setup, &cancel, &|n| progress.advance(n))?;
+    if let Some(l) = &lifecycle_run {
+        report.lifecycle = Some(run_lifecycle(l, &cancel, &|n| progress.advance(n)).map_err(|e| {
+            if e.is_interrupted() {
+                anyhow::Error::new(LabError::Interrupted)
+            } else {
+                anyhow::Error::new(e).context("the lifecycle rows (--lifecycle none skips them)")
+            }
+        })?);
+    }
     drop(progress);
     write_json_report("--out", &common.out, &report)?;
     common.outputs.write(&report, common.quiet)?;
@@ -117,8 +204,15 @@ fn print_outcome(report: &SurvivalReport, common: &CommonArgs) {
         0 => String::new(),
         n => format!(", {n} MODEL SOUNDNESS VIOLATION(S) in real power cuts"),
     };
+    let lifecycle = match &report.lifecycle {
+        Some(l) => format!(
+            "; lifecycle: {} cells, {} trials, {} unexpected",
+            l.summary.cells, l.summary.trials, l.summary.unexpected
+        ),
+        None => String::new(),
+    };
     println!(
-        "{}: {} cells, {} trials, {} unexpected, {} with model violations{unsound}; report: {}",
+        "{}: {} cells, {} trials, {} unexpected, {} with model violations{unsound}{lifecycle}; report: {}",
         if report.all_as_expected() { "ok" } else { "FAILED" },
         s.cells,
         s.trials,
@@ -260,4 +354,31 @@ pub fn real_columns(
         writers_per_cut: a.real_writers_per_cut,
     };
     Ok(Some(RealColumnsRun { setup, dir }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(names: &[&str]) -> LifecycleArgs {
+        LifecycleArgs {
+            lifecycle: names.iter().map(|s| s.to_string()).collect(),
+            lifecycle_trials: 8,
+            lifecycle_acks: 8,
+        }
+    }
+
+    #[test]
+    fn the_lifecycle_rows_default_to_all_unless_scenario_picks_rows() {
+        assert_eq!(args(&[]).kinds(false).unwrap(), LifecycleKind::ALL.to_vec());
+        assert!(args(&[]).kinds(true).unwrap().is_empty(), "--scenario alone keeps to its mmap rows");
+        assert_eq!(args(&["all"]).kinds(true).unwrap(), LifecycleKind::ALL.to_vec());
+        assert!(args(&["none"]).kinds(false).unwrap().is_empty());
+        let two = args(&["create-no-dirsync", "replace-dirsync"]).kinds(false).unwrap();
+        assert_eq!(two, vec![LifecycleKind::CreateNoDirsync, LifecycleKind::ReplaceDirsync]);
+        let e = args(&["create-dirsync", "create-dirsync"]).kinds(false).unwrap_err().to_string();
+        assert!(e.contains("--lifecycle create-dirsync given twice"), "{e}");
+        let e = args(&["rename"]).kinds(false).unwrap_err().to_string();
+        assert!(e.starts_with("--lifecycle rename: unknown lifecycle kind") && e.ends_with("all or none"), "{e}");
+    }
 }

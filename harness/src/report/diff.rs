@@ -116,7 +116,61 @@ pub struct ReportDiff {
     pub cells: Vec<CellDiff>,
     pub only_in_a: Vec<CellKey>,
     pub only_in_b: Vec<CellKey>,
+    /// Matched lifecycle cells (by kind, crash kind and model) that differ.
+    pub lifecycle: Vec<LifecycleDiff>,
+    /// Lifecycle cells of one side only, as their key text.
+    pub lifecycle_only: Vec<(&'static str, String)>,
 }
+
+/// A matched lifecycle cell that differs. Its counts of a process crash or
+/// a timed power loss vary from run to run (the crash times are measured):
+/// only a worse verdict is a regression.
+#[derive(Debug, Clone)]
+pub struct LifecycleDiff {
+    pub key: String,
+    pub before: Verdict,
+    pub after: Verdict,
+    pub changes: Vec<FieldChange>,
+    pub after_reason: Option<String>,
+    pub after_replay: String,
+}
+
+impl LifecycleDiff {
+    pub fn is_regression(&self) -> bool {
+        severity(self.after) > severity(self.before)
+    }
+}
+
+/// The lifecycle cells of `a` and `b` matched by key.
+fn lifecycle_diff(a: &SurvivalReport, b: &SurvivalReport) -> (Vec<LifecycleDiff>, Vec<(&'static str, String)>) {
+    let cells = |r: &SurvivalReport| r.lifecycle.as_ref().map_or(Vec::new(), |l| l.cells.clone());
+    let (ca, cb) = (cells(a), cells(b));
+    let mut diffs = Vec::new();
+    let mut only = Vec::new();
+    for x in &ca {
+        let Some(y) = cb.iter().find(|y| y.key_text() == x.key_text()) else {
+            only.push(("A", x.key_text()));
+            continue;
+        };
+        let changes = field_changes(&to_json(x), &to_json(y), LIFECYCLE_NOT_COMPARED);
+        if changes.is_empty() && x.verdict == y.verdict {
+            continue;
+        }
+        diffs.push(LifecycleDiff {
+            key: x.key_text(),
+            before: x.verdict,
+            after: y.verdict,
+            changes,
+            after_reason: y.verdict_reason.clone(),
+            after_replay: y.replay.clone(),
+        });
+    }
+    only.extend(cb.iter().filter(|y| !ca.iter().any(|x| x.key_text() == y.key_text())).map(|y| ("B", y.key_text())));
+    (diffs, only)
+}
+
+/// Lifecycle fields that identify a cell or differ with the paths and times.
+const LIFECYCLE_NOT_COMPARED: &[&str] = &["kind", "crash", "model", "verdict", "verdict_reason", "replay"];
 
 fn severity(v: Verdict) -> u8 {
     match v {
@@ -218,6 +272,7 @@ impl ReportDiff {
         }
         let only_in_b =
             b.cells.iter().map(CellKey::of).filter(|k| !a.cells.iter().any(|c| CellKey::of(c) == *k)).collect();
+        let (lifecycle, lifecycle_only) = lifecycle_diff(a, b);
         ReportDiff {
             a: Side::of(a_name, a),
             b: Side::of(b_name, b),
@@ -227,11 +282,14 @@ impl ReportDiff {
             cells,
             only_in_a,
             only_in_b,
+            lifecycle,
+            lifecycle_only,
         }
     }
 
     pub fn regressions(&self) -> usize {
         self.cells.iter().filter(|c| c.is_regression()).count()
+            + self.lifecycle.iter().filter(|c| c.is_regression()).count()
     }
 
     /// The text `crashlab report diff` prints.
@@ -292,13 +350,37 @@ impl ReportDiff {
                 }
             }
         }
-        let improved = self.cells.iter().filter(|c| c.is_improvement()).count();
+        for c in &self.lifecycle {
+            let label = match severity(c.after).cmp(&severity(c.before)) {
+                std::cmp::Ordering::Greater => "REGRESSION",
+                std::cmp::Ordering::Less => "improved",
+                std::cmp::Ordering::Equal => "changed",
+            };
+            let _ = writeln!(out, "\n{label} lifecycle {}", c.key);
+            let _ = writeln!(out, "  verdict: {} → {}", verdict_name(c.before), verdict_name(c.after));
+            if !c.changes.is_empty() {
+                let changes: Vec<String> = c.changes.iter().map(|x| x.to_string()).collect();
+                let _ = writeln!(out, "  counts: {}", changes.join(", "));
+            }
+            if let Some(reason) = c.after_reason.as_deref().filter(|_| c.after != Verdict::AsExpected) {
+                let _ = writeln!(out, "  B's reason: {reason}");
+            }
+            if c.is_regression() {
+                let _ = writeln!(out, "  B's replay: {}", c.after_replay);
+            }
+        }
+        for (side, key) in &self.lifecycle_only {
+            let _ = writeln!(out, "\nonly in {side}: lifecycle {key}");
+        }
+        let improved = self.cells.iter().filter(|c| c.is_improvement()).count()
+            + self.lifecycle.iter().filter(|c| severity(c.after) < severity(c.before)).count();
+        let changed = self.cells.len() + self.lifecycle.len();
         let _ = writeln!(
             out,
             "\nresult: {} regression(s), {} improved, {} changed otherwise",
             self.regressions(),
             improved,
-            self.cells.len() - self.regressions() - improved
+            changed - self.regressions() - improved
         );
         out
     }
@@ -308,6 +390,29 @@ impl ReportDiff {
 mod tests {
     use super::*;
     use crate::report::survival_cells::real_test_support::{real_cell, real_record, report_of};
+
+    /// A lifecycle cell whose verdict got worse is a regression; counts that
+    /// vary between runs alone are not.
+    #[test]
+    fn a_worse_lifecycle_verdict_is_a_regression_and_changed_counts_alone_are_not() {
+        use crate::lifecycle::family::LifecycleKind::ReplaceDirsync;
+        use crate::report::survival_lifecycle::test_support::{cell, section};
+        use crate::vocab::CrashKind::PowerLoss;
+        let with = |trials, lost| {
+            let mut r = report_of(vec![]);
+            r.lifecycle = Some(section(vec![cell(ReplaceDirsync, PowerLoss, trials, lost)]));
+            r
+        };
+        let d = ReportDiff::between("a.json", &with(4, 0), "b.json", &with(4, 1));
+        assert_eq!(d.regressions(), 1);
+        let text = d.render();
+        assert!(text.contains("REGRESSION lifecycle replace-dirsync power-loss [power-loss]"), "{text}");
+        assert!(text.contains("B's replay: crashlab replay ... --trial 0"), "{text}");
+        let d = ReportDiff::between("a.json", &with(4, 0), "b.json", &with(6, 0));
+        assert_eq!((d.regressions(), d.lifecycle.len()), (0, 1), "{}", d.render());
+        let d = ReportDiff::between("a.json", &with(4, 0), "b.json", &report_of(vec![]));
+        assert_eq!(d.lifecycle_only, vec![("A", "replace-dirsync power-loss [power-loss]".to_string())]);
+    }
 
     /// Cells of two real columns that differ only in their filesystem are
     /// matched each with its own, whatever their order.

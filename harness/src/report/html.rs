@@ -20,6 +20,7 @@ use std::fmt::Write as _;
 
 use crate::expectation::{AckExpectation, PersistenceModel};
 use crate::report::survival::{CellReport, SurvivalReport, Verdict};
+use crate::report::survival_lifecycle::{models_of, LifecycleSection};
 use crate::scenario::ScenarioId;
 use crate::utc_time::utc_timestamp;
 use crate::vocab::CrashKind;
@@ -160,13 +161,17 @@ pub fn render_html(report: &SurvivalReport) -> String {
             "; {n} MODEL SOUNDNESS VIOLATION(S): real power cuts left files the simulated power-loss model forbids"
         ),
     };
+    let lifecycle_counts = report.lifecycle.as_ref().map_or(String::new(), |l| {
+        let s = &l.summary;
+        format!("; lifecycle rows: {} cells, {} trials, {} unexpected", s.cells, s.trials, s.unexpected)
+    });
     let (class, headline) = if report.all_as_expected() {
-        ("ok", format!("OK: {} cells, {} trials, every verdict as expected", s.cells, s.trials))
+        ("ok", format!("OK: {} cells, {} trials, every verdict as expected{lifecycle_counts}", s.cells, s.trials))
     } else {
         (
             "failed",
             format!(
-                "FAILED: {} cells, {} trials: {} unexpected, {} with model violations{unsound}",
+                "FAILED: {} cells, {} trials: {} unexpected, {} with model violations{unsound}{lifecycle_counts}",
                 s.cells, s.trials, s.unexpected, s.model_violations
             ),
         )
@@ -185,6 +190,9 @@ pub fn render_html(report: &SurvivalReport) -> String {
     // Most read first: the matrix, what failed, then the details.
     heatmap(&mut out, report);
     failures(&mut out, report);
+    if let Some(l) = &report.lifecycle {
+        lifecycle(&mut out, l);
+    }
     explanations(&mut out, report);
     cells_table(&mut out, report);
     environment(&mut out, report);
@@ -496,6 +504,83 @@ fn failures(out: &mut String, r: &SurvivalReport) {
     }
 }
 
+/// The lifecycle rows: a table per model (never mixing process-crash and
+/// power-loss numbers), each unexpected cell's failures, and the first lost
+/// ack of each cell that lost some (folded: those losses are allowed).
+fn lifecycle(out: &mut String, l: &LifecycleSection) {
+    let _ = writeln!(
+        out,
+        "<h2 id=\"lifecycle\">File lifecycle rows</h2>\n<p class=\"muted\">Built-in programs run by the external \
+         engine ({} acks per writer run, {} trials per cell; power loss under the {} namespace model). Counts are \
+         trials: the checker judges the whole directory.</p>",
+        l.config.acks,
+        l.config.trials,
+        escape(&l.config.fs_model)
+    );
+    for model in models_of(&l.cells) {
+        let _ = writeln!(out, "<h3>{}</h3>\n<table class=\"cells\">\n<thead><tr>", escape(model.name()));
+        for h in [
+            "kind",
+            "crash",
+            "expectation",
+            "verdict",
+            "trials",
+            "acks",
+            "with acks",
+            "lost",
+            "corrupt",
+            "states",
+            "replay",
+        ] {
+            let _ = write!(out, "<th>{}</th>", escape(h));
+        }
+        out.push_str("</tr></thead>\n<tbody>\n");
+        for (k, c) in l.cells.iter().enumerate().filter(|(_, c)| c.model == model) {
+            let failing = if c.verdict == Verdict::AsExpected { "" } else { " class=\"failing\"" };
+            let reason = c
+                .verdict_reason
+                .as_deref()
+                .map_or(String::new(), |x| format!("<br><span class=\"muted\">{}</span>", escape(x)));
+            let _ = write!(
+                out,
+                "<tr id=\"lifecycle-{k}\"{failing}><td>{}</td><td>{}</td><td>{}</td><td class=\"verdict-{v}\">{v}{reason}</td>",
+                escape(c.kind.name()),
+                escape(c.crash.name()),
+                expectation_name(c.expectation),
+                v = verdict_name(c.verdict),
+            );
+            for n in [c.trials, c.acks_seen, c.trials_with_acks, c.trials_lost, c.trials_corrupt] {
+                let _ = write!(out, "<td class=\"num\">{n}</td>");
+            }
+            let states = c.states_checked.map_or("–".to_string(), |n| n.to_string());
+            let _ = writeln!(
+                out,
+                "<td class=\"num\">{}</td><td><code class=\"replay\">{}</code></td></tr>",
+                escape(&states),
+                escape(&c.replay)
+            );
+        }
+        out.push_str("</tbody>\n</table>\n");
+    }
+    for (k, c) in l.cells.iter().enumerate().filter(|(_, c)| !c.failures.is_empty()) {
+        let (open, class) = if c.verdict == Verdict::AsExpected { ("", "explanation") } else { (" open", "failure") };
+        let _ = writeln!(
+            out,
+            "<details{open}><summary><a href=\"#lifecycle-{k}\">{}</a>: {}</summary>",
+            escape(&c.key_text()),
+            escape(c.verdict_reason.as_deref().unwrap_or("acks lost, as the model allows"))
+        );
+        for f in &c.failures {
+            let _ = write!(out, "<div class=\"{class}\"><div>trial {} ({})</div><ul>", f.trial, escape(&f.found));
+            for d in &f.details {
+                let _ = write!(out, "<li><code>{}</code></li>", escape(d));
+            }
+            let _ = writeln!(out, "</ul><code class=\"replay\">{}</code></div>", escape(&f.replay));
+        }
+        out.push_str("</details>\n");
+    }
+}
+
 fn explanations(out: &mut String, r: &SurvivalReport) {
     let explained: Vec<(usize, &CellReport)> =
         r.cells.iter().enumerate().filter(|(_, c)| !c.explanations.is_empty()).collect();
@@ -539,6 +624,27 @@ mod tests {
             "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
         );
         assert_eq!(escape("shared/no-sync before:3"), "shared/no-sync before:3");
+    }
+
+    #[test]
+    fn the_lifecycle_rows_get_a_table_per_model_and_an_unexpected_cell_fails_the_page() {
+        use crate::lifecycle::family::LifecycleKind::{CreateDirsync, ReplaceNoDirsync};
+        use crate::report::survival_cells::real_test_support::report_of;
+        use crate::report::survival_lifecycle::test_support::{cell, section};
+        use crate::vocab::CrashKind::{PowerLoss, Sigkill};
+        let mut r = report_of(vec![]);
+        r.lifecycle =
+            Some(section(vec![cell(ReplaceNoDirsync, Sigkill, 4, 0), cell(ReplaceNoDirsync, PowerLoss, 4, 2)]));
+        let page = render_html(&r);
+        assert!(page.contains("<p class=\"banner ok\" id=\"outcome\">OK: 0 cells"), "{page}");
+        let (process, power) =
+            (page.find("<h3>process-crash</h3>").unwrap(), page.find("<h3>power-loss</h3>").unwrap());
+        assert!(page.find("File lifecycle rows").unwrap() < process && process < power);
+        assert!(page.contains("acks lost, as the model allows"), "allowed losses are shown, folded");
+        r.lifecycle.as_mut().unwrap().cells.push(cell(CreateDirsync, PowerLoss, 4, 1));
+        let page = render_html(&r);
+        assert!(page.contains("<p class=\"banner failed\""), "an unexpected lifecycle cell fails the page");
+        assert!(page.contains("<details open><summary><a href=\"#lifecycle-2\">"), "{page}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, Te
 
 use crate::expectation::PersistenceModel;
 use crate::report::survival::{CellReport, SurvivalReport, Verdict};
+use crate::report::survival_lifecycle::LifecycleCell;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot produce JUnit XML: {0}")]
@@ -55,6 +56,16 @@ pub fn junit_xml(report: &SurvivalReport) -> Result<String, JunitError> {
         suite.add_test_cases(report.cells.iter().filter(|c| c.model == model).map(test_case));
         junit.add_test_suite(suite);
     }
+    if let Some(l) = &report.lifecycle {
+        let mut suite = TestSuite::new("crashlab lifecycle");
+        suite.add_properties([
+            Property::new("seed", report.seed.to_string()),
+            Property::new("acks per writer run", l.config.acks.to_string()),
+            Property::new("fs_model", l.config.fs_model.as_str()),
+        ]);
+        suite.add_test_cases(l.cells.iter().map(lifecycle_case));
+        junit.add_test_suite(suite);
+    }
     Ok(junit.to_string()?)
 }
 
@@ -64,6 +75,42 @@ fn verdict_name(v: Verdict) -> &'static str {
         Verdict::Unexpected => "unexpected",
         Verdict::ModelViolation => "model-violation",
     }
+}
+
+/// One lifecycle cell; a failure lists its failing trials.
+fn lifecycle_case(c: &LifecycleCell) -> TestCase {
+    let status = if c.verdict == Verdict::AsExpected {
+        TestCaseStatus::success()
+    } else {
+        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        s.set_type(verdict_name(c.verdict));
+        s.set_message(c.verdict_reason.clone().unwrap_or_else(|| verdict_name(c.verdict).to_string()));
+        let mut text = String::new();
+        for f in &c.failures {
+            let _ = writeln!(text, "trial {} ({}):", f.trial, f.found);
+            for d in &f.details {
+                let _ = writeln!(text, "  {d}");
+            }
+            let _ = writeln!(text, "  replay: {}", f.replay);
+        }
+        let _ = writeln!(text, "cell replay: {}", c.replay);
+        s.set_description(text);
+        s
+    };
+    let mut case = TestCase::new(format!("lifecycle {}", c.key_text()), status);
+    case.set_classname(format!("crashlab.lifecycle.{}.{}", c.model, c.kind));
+    case.set_assertions(c.trials as usize);
+    case.set_system_out(format!(
+        "trials {}, acks {}, trials with acks {}, lost {}, corrupt {}; expectation {}\nreplay: {}\n",
+        c.trials,
+        c.acks_seen,
+        c.trials_with_acks,
+        c.trials_lost,
+        c.trials_corrupt,
+        serde_json::to_value(c.expectation).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+        c.replay
+    ));
+    case
 }
 
 fn test_case(c: &CellReport) -> TestCase {
@@ -106,4 +153,24 @@ fn test_case(c: &CellReport) -> TestCase {
         c.replay
     ));
     case
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_lifecycle_cell_is_a_test_case_and_an_unexpected_one_fails() {
+        use crate::lifecycle::family::LifecycleKind::CreateDirsync;
+        use crate::report::survival_cells::real_test_support::report_of;
+        use crate::report::survival_lifecycle::test_support::{cell, section};
+        use crate::vocab::CrashKind::{PowerLoss, Sigkill};
+        let mut r = report_of(vec![]);
+        r.lifecycle = Some(section(vec![cell(CreateDirsync, Sigkill, 4, 0), cell(CreateDirsync, PowerLoss, 4, 1)]));
+        let xml = junit_xml(&r).unwrap();
+        assert!(xml.contains("<testsuite name=\"crashlab lifecycle\" tests=\"2\""), "{xml}");
+        assert!(xml.contains("name=\"lifecycle create-dirsync sigkill [process-crash]\""), "{xml}");
+        assert_eq!(xml.matches("<failure").count(), 1, "{xml}");
+        assert!(xml.contains("type=\"unexpected\""), "{xml}");
+    }
 }

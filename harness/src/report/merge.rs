@@ -17,6 +17,7 @@
 use std::collections::BTreeSet;
 
 use crate::report::survival::{judge, CellReport, RealCutInfo, RunInfo, Summary, SurvivalReport, MAX_FAILURES};
+use crate::report::survival_lifecycle::{merge_lifecycle_cell, LifecycleCell, LifecycleSection, LifecycleSummary};
 use crate::vocab::Environment;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +40,8 @@ pub enum MergeError {
     Seed { name: String, found: u64, first: String, expected: u64 },
     #[error("{name} ran a different campaign than {first}: config.{field} is {found} there, {expected} here")]
     Config { name: String, first: String, field: String, found: String, expected: String },
+    #[error("{name} ran other lifecycle rows than {first}: lifecycle.config is {found} there, {expected} here")]
+    Lifecycle { name: String, first: String, found: String, expected: String },
     #[error("{name} ran on {found}-byte pages, {first} on {expected}-byte pages: the trial plans differ")]
     PageSize { name: String, found: u64, first: String, expected: u64 },
     #[error("{name} has cell {found} where {first} has {expected}: the reports do not describe the same matrix")]
@@ -92,6 +95,13 @@ pub fn merge_shards(parts: &[NamedReport]) -> Result<SurvivalReport, MergeError>
         .collect();
     let mut config = first.report.config.clone();
     config.shard = None;
+    let lifecycle = first.report.lifecycle.as_ref().map(|l| {
+        let sections: Vec<&LifecycleSection> = reports.iter().filter_map(|r| r.lifecycle.as_ref()).collect();
+        let cells: Vec<LifecycleCell> = (0..l.cells.len())
+            .map(|i| merge_lifecycle_cell(&sections.iter().map(|s| &s.cells[i]).collect::<Vec<_>>()))
+            .collect();
+        LifecycleSection { config: l.config.clone(), summary: LifecycleSummary::of(&cells), cells }
+    });
     Ok(SurvivalReport {
         schema_version: first.report.schema_version.clone(),
         crashlab_version: first.report.crashlab_version.clone(),
@@ -110,6 +120,7 @@ pub fn merge_shards(parts: &[NamedReport]) -> Result<SurvivalReport, MergeError>
         config,
         summary: Summary::of(&cells),
         cells,
+        lifecycle,
     })
 }
 
@@ -193,7 +204,38 @@ fn check_compatible(first: &NamedReport, p: &NamedReport) -> Result<(), MergeErr
             expected: format!("count {}", a.cells.len()),
         });
     }
-    Ok(())
+    check_lifecycle(first, p)
+}
+
+/// The lifecycle sections of two shards: both absent, or the same config
+/// and the same cells in the same order.
+fn check_lifecycle(first: &NamedReport, p: &NamedReport) -> Result<(), MergeError> {
+    let (a, b) = (first.report.lifecycle.as_ref(), p.report.lifecycle.as_ref());
+    let config_text = |s: Option<&LifecycleSection>| {
+        s.map_or("absent".to_string(), |s| serde_json::to_string(&s.config).expect("configs serialize"))
+    };
+    if a.map(|s| &s.config) != b.map(|s| &s.config) {
+        return Err(MergeError::Lifecycle {
+            name: p.name.clone(),
+            first: first.name.clone(),
+            found: config_text(b),
+            expected: config_text(a),
+        });
+    }
+    let (Some(a), Some(b)) = (a, b) else { return Ok(()) };
+    let key = LifecycleCell::key_text;
+    let found = a.cells.iter().zip(&b.cells).find(|(x, y)| key(x) != key(y)).map(|(x, y)| (key(x), key(y)));
+    let count = (a.cells.len() != b.cells.len())
+        .then(|| (format!("count {}", a.cells.len()), format!("count {}", b.cells.len())));
+    match found.or(count) {
+        Some((expected, found)) => Err(MergeError::Cells {
+            name: p.name.clone(),
+            first: first.name.clone(),
+            found: format!("lifecycle {found}"),
+            expected: format!("lifecycle {expected}"),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// How good a trial is as a cell's representative replay, as
@@ -342,6 +384,33 @@ mod tests {
         let msg = e.to_string();
         assert!(matches!(e, MergeError::Cells { .. }), "{msg}");
         assert!(msg.contains("[power-loss (real: loopcut/xfs)]") && msg.contains("[power-loss (real: loopcut/ext4)]"));
+    }
+
+    #[test]
+    fn lifecycle_rows_merge_by_sums_and_only_with_the_same_rows() {
+        use crate::lifecycle::family::LifecycleKind::CreateNoDirsync;
+        use crate::report::survival_lifecycle::test_support::{cell, section};
+        use crate::vocab::CrashKind::{PowerLoss, Sigkill};
+        let mmap = || vec![real_cell("shared/no-sync", "vm", &[real_record(1, 2, 0, false)])];
+        let part = |index, lost| {
+            let mut s = shard(index, mmap());
+            s.report.lifecycle =
+                Some(section(vec![cell(CreateNoDirsync, Sigkill, 2, 0), cell(CreateNoDirsync, PowerLoss, 2, lost)]));
+            s
+        };
+        let merged = merge_shards(&[part(2, 1), part(1, 0)]).unwrap();
+        let l = merged.lifecycle.as_ref().unwrap();
+        assert_eq!(l.cells.iter().map(|c| (c.trials, c.trials_lost)).collect::<Vec<_>>(), vec![(4, 0), (4, 1)]);
+        assert_eq!((l.summary.cells, l.summary.trials, l.summary.unexpected), (2, 8, 0));
+        // A shard without the rows, or with other rows, is another campaign.
+        let mut other = part(2, 0);
+        other.report.lifecycle = None;
+        let e = merge_shards(&[part(1, 0), other]).unwrap_err();
+        assert!(matches!(e, MergeError::Lifecycle { .. }), "{e}");
+        let mut other = part(2, 0);
+        other.report.lifecycle.as_mut().unwrap().cells.pop();
+        let e = merge_shards(&[part(1, 0), other]).unwrap_err();
+        assert!(e.to_string().contains("lifecycle count 2"), "{e}");
     }
 
     #[test]

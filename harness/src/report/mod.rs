@@ -40,4 +40,6 @@ pub mod soundness_html;
 pub mod soundness_junit;
 pub mod survival;
 pub mod survival_cells;
+pub mod survival_lifecycle;
 pub mod survival_summary;
+pub mod verdict;

@@ -19,14 +19,30 @@ use crate::vocab::{CutMethod, Environment, FsKind};
 
 /// Bumped in the major part when a reader of the old format would misread
 /// the new one; in the minor part when fields are only added.
-pub const SCHEMA_VERSION: &str = "1.3";
+pub const SCHEMA_VERSION: &str = "1.4";
 
 /// JSON pointers (with `*` for any array index) of fields that differ
 /// between two runs with the same seed. Snapshot tests redact exactly these.
 /// Cells of real power cuts (`power-loss-real`) are measurements of a real
 /// kernel: their counts, too, may differ between runs.
-pub const NONDETERMINISTIC_FIELDS: &[&str] =
-    &["/run/started_at_unix", "/run/duration_ms", "/run/dir", "/environment/kernel_release", "/environment/fs_type"];
+/// The lifecycle rows' programs are crashed at times measured in the run
+/// (process crashes, timed power-loss trials) and their replay lines carry
+/// the measured clean-run duration: what they found, and the lines, differ
+/// too (their plans and verdicts do not).
+pub const NONDETERMINISTIC_FIELDS: &[&str] = &[
+    "/run/started_at_unix",
+    "/run/duration_ms",
+    "/run/dir",
+    "/environment/kernel_release",
+    "/environment/fs_type",
+    "/lifecycle/cells/*/acks_seen",
+    "/lifecycle/cells/*/trials_with_acks",
+    "/lifecycle/cells/*/trials_lost",
+    "/lifecycle/cells/*/states_checked",
+    "/lifecycle/cells/*/exhaustive_trials",
+    "/lifecycle/cells/*/replay",
+    "/lifecycle/cells/*/failures",
+];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SurvivalReport {
@@ -38,6 +54,11 @@ pub struct SurvivalReport {
     pub config: MatrixConfig,
     pub cells: Vec<CellReport>,
     pub summary: Summary,
+    /// The file-lifecycle rows (`--lifecycle`), run as protocol-v1 programs
+    /// by the external engine; `summary` counts the mmap cells only. Absent
+    /// when none ran (and in reports before 1.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<crate::report::survival_lifecycle::LifecycleSection>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -85,17 +106,7 @@ pub struct MatrixConfig {
     pub real_sample: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    /// Everything observed is what the model and the expectation allow.
-    AsExpected,
-    /// The files were inside the model, but acked ops fared otherwise than
-    /// the expectation table says (a bug in crashlab's model or table).
-    Unexpected,
-    /// Something the model forbids happened: the kernel surprised us.
-    ModelViolation,
-}
+pub use crate::report::verdict::Verdict;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CellReport {

@@ -368,6 +368,7 @@ pub(crate) mod real_test_support {
             },
             summary: Summary::of(&cells),
             cells,
+            lifecycle: None,
         }
     }
 }

@@ -14,6 +14,7 @@ impl SurvivalReport {
     /// Did every cell come out as expected?
     pub fn all_as_expected(&self) -> bool {
         self.cells.iter().all(|c| c.verdict == Verdict::AsExpected)
+            && self.lifecycle.iter().flat_map(|l| &l.cells).all(|c| c.verdict == Verdict::AsExpected)
     }
 
     /// Real power cuts whose file the simulated power-loss model forbids,
@@ -141,6 +142,9 @@ impl SurvivalReport {
                     let _ = writeln!(out, "    replay: {}", e.replay);
                 }
             }
+        }
+        if let Some(l) = &self.lifecycle {
+            out.push_str(&l.human_summary());
         }
         let s = &self.summary;
         let _ = writeln!(

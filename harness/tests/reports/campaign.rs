@@ -92,9 +92,8 @@ pub fn parse(json: &str) -> SurvivalReport {
 pub fn deterministic_json(report: &SurvivalReport) -> serde_json::Value {
     let mut v = serde_json::to_value(report).unwrap();
     for pointer in crashlab::report::survival::NONDETERMINISTIC_FIELDS {
-        assert!(!pointer.contains('*'), "extend deterministic_json to array pointers: {pointer}");
-        let (parent, field) = pointer.rsplit_once('/').unwrap();
-        v.pointer_mut(parent).and_then(|p| p.as_object_mut()).and_then(|o| o.remove(field));
+        let path: Vec<&str> = pointer.split('/').skip(1).collect();
+        remove_at(&mut v, &path);
     }
     for cell in v["cells"].as_array_mut().unwrap() {
         if cell["crash"] == "sigbus" {
@@ -102,6 +101,29 @@ pub fn deterministic_json(report: &SurvivalReport) -> serde_json::Value {
         }
     }
     v
+}
+
+/// Remove the field at `path` (JSON pointer segments, `*` for every index
+/// of an array) wherever it exists.
+fn remove_at(v: &mut serde_json::Value, path: &[&str]) {
+    match path {
+        [] => {}
+        [field] => {
+            if let Some(o) = v.as_object_mut() {
+                o.remove(*field);
+            }
+        }
+        ["*", rest @ ..] => {
+            for item in v.as_array_mut().into_iter().flatten() {
+                remove_at(item, rest);
+            }
+        }
+        [key, rest @ ..] => {
+            if let Some(child) = v.get_mut(*key) {
+                remove_at(child, rest);
+            }
+        }
+    }
 }
 
 /// A copy with fixed stand-ins for the machine- and time-dependent fields,

@@ -62,3 +62,8 @@ pub fn filesystems() -> Vec<(&'static str, tempfile::TempDir)> {
     }
     out
 }
+
+/// Check a report built or completed by a test against the committed JSON Schema.
+pub fn assert_valid(report: &SurvivalReport, what: &str) {
+    report_schema_validation::assert_valid(report, what);
+}
