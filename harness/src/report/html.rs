@@ -455,15 +455,21 @@ fn cells_table(out: &mut String, r: &SurvivalReport) {
         for n in [c.sigbus_faults, c.missed_crashes, c.model_violations] {
             let _ = write!(out, "<td class=\"num\">{n}</td>");
         }
-        let states = c.states_checked.map_or("–".to_string(), |n| n.to_string());
-        let _ = writeln!(
-            out,
-            "<td class=\"num\">{}</td><td><code class=\"replay\">{}</code></td></tr>",
-            escape(&states),
-            escape(&c.replay)
-        );
+        row_end(out, c.states_checked, &c.replay);
     }
     out.push_str("</tbody>\n</table>\n");
+}
+
+/// The last cells of a row: the states checked (`–` when none) and the
+/// replay line.
+fn row_end(out: &mut String, states_checked: Option<u64>, replay: &str) {
+    let states = states_checked.map_or("–".to_string(), |n| n.to_string());
+    let _ = writeln!(
+        out,
+        "<td class=\"num\">{}</td><td><code class=\"replay\">{}</code></td></tr>",
+        escape(&states),
+        escape(replay)
+    );
 }
 
 fn failures(out: &mut String, r: &SurvivalReport) {
@@ -552,13 +558,7 @@ fn lifecycle(out: &mut String, l: &LifecycleSection) {
             for n in [c.trials, c.acks_seen, c.trials_with_acks, c.trials_lost, c.trials_corrupt] {
                 let _ = write!(out, "<td class=\"num\">{n}</td>");
             }
-            let states = c.states_checked.map_or("–".to_string(), |n| n.to_string());
-            let _ = writeln!(
-                out,
-                "<td class=\"num\">{}</td><td><code class=\"replay\">{}</code></td></tr>",
-                escape(&states),
-                escape(&c.replay)
-            );
+            row_end(out, c.states_checked, &c.replay);
         }
         out.push_str("</tbody>\n</table>\n");
     }

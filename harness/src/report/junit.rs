@@ -79,24 +79,9 @@ fn verdict_name(v: Verdict) -> &'static str {
 
 /// One lifecycle cell; a failure lists its failing trials.
 fn lifecycle_case(c: &LifecycleCell) -> TestCase {
-    let status = if c.verdict == Verdict::AsExpected {
-        TestCaseStatus::success()
-    } else {
-        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-        s.set_type(verdict_name(c.verdict));
-        s.set_message(c.verdict_reason.clone().unwrap_or_else(|| verdict_name(c.verdict).to_string()));
-        let mut text = String::new();
-        for f in &c.failures {
-            let _ = writeln!(text, "trial {} ({}):", f.trial, f.found);
-            for d in &f.details {
-                let _ = writeln!(text, "  {d}");
-            }
-            let _ = writeln!(text, "  replay: {}", f.replay);
-        }
-        let _ = writeln!(text, "cell replay: {}", c.replay);
-        s.set_description(text);
-        s
-    };
+    let failures =
+        c.failures.iter().map(|f| (format!("trial {} ({})", f.trial, f.found), &f.details[..], &f.replay[..]));
+    let status = cell_status(c.verdict, c.verdict_reason.as_deref(), failures, &c.replay);
     let mut case = TestCase::new(format!("lifecycle {}", c.key_text()), status);
     case.set_classname(format!("crashlab.lifecycle.{}.{}", c.model, c.kind));
     case.set_assertions(c.trials as usize);
@@ -113,25 +98,36 @@ fn lifecycle_case(c: &LifecycleCell) -> TestCase {
     case
 }
 
-fn test_case(c: &CellReport) -> TestCase {
-    let status = if c.verdict == Verdict::AsExpected {
-        TestCaseStatus::success()
-    } else {
-        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-        s.set_type(verdict_name(c.verdict));
-        s.set_message(c.verdict_reason.clone().unwrap_or_else(|| verdict_name(c.verdict).to_string()));
-        let mut text = String::new();
-        for f in &c.failures {
-            let _ = writeln!(text, "at {} ({}):", f.point, f.exit);
-            for d in &f.details {
-                let _ = writeln!(text, "  {d}");
-            }
-            let _ = writeln!(text, "  replay: {}", f.replay);
+/// A cell's status: a success, or a failure of its verdict listing each
+/// failure (headline, details, replay line) and the cell's replay line.
+fn cell_status<'a>(
+    verdict: Verdict,
+    reason: Option<&str>,
+    failures: impl Iterator<Item = (String, &'a [String], &'a str)>,
+    cell_replay: &str,
+) -> TestCaseStatus {
+    if verdict == Verdict::AsExpected {
+        return TestCaseStatus::success();
+    }
+    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+    s.set_type(verdict_name(verdict));
+    s.set_message(reason.map_or_else(|| verdict_name(verdict).to_string(), str::to_owned));
+    let mut text = String::new();
+    for (headline, details, replay) in failures {
+        let _ = writeln!(text, "{headline}:");
+        for d in details {
+            let _ = writeln!(text, "  {d}");
         }
-        let _ = writeln!(text, "cell replay: {}", c.replay);
-        s.set_description(text);
-        s
-    };
+        let _ = writeln!(text, "  replay: {replay}");
+    }
+    let _ = writeln!(text, "cell replay: {cell_replay}");
+    s.set_description(text);
+    s
+}
+
+fn test_case(c: &CellReport) -> TestCase {
+    let failures = c.failures.iter().map(|f| (format!("at {} ({})", f.point, f.exit), &f.details[..], &f.replay[..]));
+    let status = cell_status(c.verdict, c.verdict_reason.as_deref(), failures, &c.replay);
     let mut case = TestCase::new(c.key_text(), status);
     match c.real_column() {
         Some(column) => {
