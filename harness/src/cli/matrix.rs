@@ -11,7 +11,7 @@ use clap::Args;
 
 use crashlab::expectation::PersistenceModel;
 use crashlab::lifecycle::family::LifecycleKind;
-use crashlab::lifecycle::rows::{lifecycle_config, run_lifecycle, LifecycleRun};
+use crashlab::lifecycle::rows::{lifecycle_config, probe_oracle, run_lifecycle, without_power_loss_if, LifecycleRun};
 use crashlab::matrix::{planned_trials_cancellable, run_matrix_with_real};
 use crashlab::realcut::campaign::DEFAULT_WRITERS_PER_CUT;
 use crashlab::realcut::columns::{check_available, default_image_dir, RealSetup};
@@ -137,6 +137,15 @@ pub fn run_matrix(
     let lifecycle_run = match lifecycle {
         Some((args, kinds)) => {
             lifecycle_config(&kinds, args.lifecycle_trials, args.lifecycle_acks, &config.crashes, &config.models)
+                .and_then(|config| {
+                    // The main command needs nothing: without ptrace the
+                    // rows' power-loss cells are skipped, and said to be.
+                    let probe = match config.power_loss {
+                        true => std::env::current_exe().map_err(|e| e.to_string()).and_then(|exe| probe_oracle(&exe)),
+                        false => Ok(()),
+                    };
+                    without_power_loss_if(config, probe)
+                })
                 .map(|config| -> Result<LifecycleRun> {
                     Ok(LifecycleRun {
                         config,
@@ -163,6 +172,9 @@ pub fn run_matrix(
         );
         if let Some(r) = &real_run {
             eprintln!("crashlab: {}", describe_real_columns(&config.real, r));
+        }
+        if let Some(why) = lifecycle_run.as_ref().and_then(|l| l.config.power_loss_skipped.as_ref()) {
+            eprintln!("crashlab: the lifecycle rows' power-loss cells are skipped: the durability oracle cannot run here ({why})");
         }
         if let Some(l) = &lifecycle_run {
             let kinds: Vec<&str> = l.config.kinds.iter().map(|k| k.name()).collect();

@@ -76,7 +76,7 @@ fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
 
 /// The oracle wants stdio sources >= 3 (it dup2s 0, 1, 2 in order): a
 /// crashlab started with a closed stdin would get a pipe at fd 0.
-fn above_stdio(fd: OwnedFd) -> std::io::Result<OwnedFd> {
+pub(crate) fn above_stdio(fd: OwnedFd) -> std::io::Result<OwnedFd> {
     if fd.as_raw_fd() >= 3 {
         return Ok(fd);
     }

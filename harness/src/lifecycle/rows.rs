@@ -3,14 +3,18 @@
 //! model, no second one), its programs being `crashlab __lifecycle ...`,
 //! and the cells of the report's `lifecycle` section made from its report.
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use super::family::LifecycleKind;
 use super::program::SUBCOMMAND;
 use crate::expectation::PersistenceModel;
+use crate::external::traced::above_stdio;
 use crate::external::{run_external, ExternalConfig, ExternalError};
+use crate::oracle::{run_traced, OracleConfig, TraceControl, TracedLaunch};
 use crate::report::survival_lifecycle::{
     lifecycle_cells, LifecycleCell, LifecycleConfig, LifecycleSection, LifecycleSummary,
 };
@@ -55,7 +59,43 @@ pub fn lifecycle_config(
         crashes,
         power_loss,
         fs_model: crate::namespace::FsModel::Posix.name().to_owned(),
+        power_loss_skipped: None,
     })
+}
+
+/// Can the durability oracle trace `program` here? `Err` with the oracle's
+/// error (no ptrace, no seccomp: some containers) when it cannot. Runs
+/// `program --version` under the oracle on a thread of its own (the tracer
+/// collects with `waitpid(-1)` on its thread; see [`crate::oracle`]).
+pub fn probe_oracle(program: &Path) -> Result<(), String> {
+    let watched = tempfile::tempdir().map_err(|e| format!("cannot make a directory to probe the oracle in: {e}"))?;
+    let devnull = File::create("/dev/null").map_err(|e| format!("cannot open /dev/null: {e}"))?;
+    let devnull = above_stdio(devnull.into()).map_err(|e| format!("cannot move /dev/null above stdio: {e}"))?;
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let launch =
+                    TracedLaunch::new(program).arg("--version").stdout(devnull.as_fd()).stderr(devnull.as_fd());
+                run_traced(&launch, &OracleConfig::new(watched.path()), &TraceControl::new())
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            })
+            .join()
+            .expect("the probe thread does not panic")
+    })
+}
+
+/// `config` without its power-loss cells when `probe` says the oracle
+/// cannot run: `None` when no cell would be left.
+pub fn without_power_loss_if(config: LifecycleConfig, probe: Result<(), String>) -> Option<LifecycleConfig> {
+    match probe {
+        Ok(()) => Some(config),
+        Err(_) if !config.power_loss => Some(config),
+        Err(why) => {
+            let config = LifecycleConfig { power_loss: false, power_loss_skipped: Some(why), ..config };
+            (!config.crashes.is_empty()).then_some(config)
+        }
+    }
 }
 
 /// How the rows run: the section's config and the matrix's run choices.
@@ -175,4 +215,34 @@ fn run_row(
         on_trials(p.trials as usize);
     }
     Ok(lifecycle_cells(kind, &report, &|crash| run.run_line(kind, crash)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(crashes: &[CrashKind]) -> LifecycleConfig {
+        let models = [PersistenceModel::ProcessCrash, PersistenceModel::PowerLoss];
+        lifecycle_config(&LifecycleKind::ALL, 8, 8, crashes, &models).unwrap()
+    }
+
+    #[test]
+    fn without_the_oracle_the_power_loss_cells_are_skipped_and_said_to_be() {
+        let c = config(&[CrashKind::Sigkill]);
+        assert_eq!(without_power_loss_if(c.clone(), Ok(())), Some(c.clone()));
+        let skipped = without_power_loss_if(c, Err("no ptrace".into())).expect("the sigkill cells still run");
+        assert!(!skipped.power_loss);
+        assert_eq!(skipped.power_loss_skipped.as_deref(), Some("no ptrace"));
+        assert_eq!(skipped.crashes, [CrashKind::Sigkill]);
+        // Nothing left to run: no section at all.
+        assert_eq!(without_power_loss_if(config(&[CrashKind::Sigbus]), Err("no ptrace".into())), None);
+    }
+
+    #[test]
+    fn the_probe_fails_with_the_oracles_error_for_a_program_it_cannot_start_and_passes_here() {
+        let err = probe_oracle(Path::new("/nonexistent/crashlab-probe")).unwrap_err();
+        assert!(err.contains("/nonexistent/crashlab-probe"), "{err}");
+        // This machine has ptrace and seccomp (the oracle's own tests need them).
+        probe_oracle(Path::new("/bin/true")).expect("the oracle runs here");
+    }
 }

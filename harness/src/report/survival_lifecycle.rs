@@ -53,6 +53,12 @@ pub struct LifecycleConfig {
     pub power_loss: bool,
     /// The namespace model of the power-loss cells (`posix`).
     pub fs_model: String,
+    /// Why the power-loss cells did not run although `--model` has
+    /// `power-loss`: the durability oracle cannot run here (no ptrace or
+    /// seccomp, e.g. in some containers). The main command needs nothing,
+    /// so the rows' other cells run and the report says what was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_loss_skipped: Option<String>,
 }
 
 /// One lifecycle kind under one crash kind and model.
@@ -381,6 +387,9 @@ impl LifecycleSection {
             "lifecycle: {} cells, {} trials: {} as expected, {} unexpected",
             s.cells, s.trials, s.as_expected, s.unexpected
         );
+        if let Some(why) = &c.power_loss_skipped {
+            let _ = writeln!(out, "lifecycle: power-loss cells skipped: the durability oracle cannot run here ({why})");
+        }
         for x in self.cells.iter().filter(|x| x.verdict != Verdict::AsExpected) {
             let _ = writeln!(out, "\nlifecycle {}: {}", x.key_text(), x.verdict_reason.as_deref().unwrap_or(""));
             for f in &x.failures {
@@ -392,6 +401,25 @@ impl LifecycleSection {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod skipped_tests {
+    use super::test_support::{cell, section};
+    use super::*;
+
+    #[test]
+    fn a_summary_says_when_the_power_loss_cells_were_skipped_and_why() {
+        let mut s = section(vec![cell(LifecycleKind::ReplaceDirsync, CrashKind::Sigkill, 4, 0)]);
+        assert!(!s.human_summary().contains("skipped"));
+        s.config.power_loss = false;
+        s.config.power_loss_skipped = Some("cannot ptrace: Operation not permitted".into());
+        let text = s.human_summary();
+        assert!(
+            text.contains("power-loss cells skipped: the durability oracle cannot run here (cannot ptrace"),
+            "{text}"
+        );
     }
 }
 
@@ -410,6 +438,7 @@ pub(crate) mod test_support {
             crashes: vec![CrashKind::Sigkill],
             power_loss: true,
             fs_model: "posix".into(),
+            power_loss_skipped: None,
         };
         LifecycleSection { config, summary: LifecycleSummary::of(&cells), cells }
     }
