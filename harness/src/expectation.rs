@@ -9,9 +9,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::lifecycle::family::LifecycleKind;
 use crate::spec::{MappingKind, SyncPolicy};
 use crate::vocab::CrashKind;
+use crate::vocab::LifecycleKind;
 
 /// The persistence model a verdict comes from. Every number in a report
 /// names one.

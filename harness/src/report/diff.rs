@@ -395,9 +395,9 @@ mod tests {
     /// vary between runs alone are not.
     #[test]
     fn a_worse_lifecycle_verdict_is_a_regression_and_changed_counts_alone_are_not() {
-        use crate::lifecycle::family::LifecycleKind::ReplaceDirsync;
         use crate::report::survival_lifecycle::test_support::{cell, section};
         use crate::vocab::CrashKind::PowerLoss;
+        use crate::vocab::LifecycleKind::ReplaceDirsync;
         let with = |trials, lost| {
             let mut r = report_of(vec![]);
             r.lifecycle = Some(section(vec![cell(ReplaceDirsync, PowerLoss, trials, lost)]));

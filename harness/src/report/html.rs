@@ -628,10 +628,10 @@ mod tests {
 
     #[test]
     fn the_lifecycle_rows_get_a_table_per_model_and_an_unexpected_cell_fails_the_page() {
-        use crate::lifecycle::family::LifecycleKind::{CreateDirsync, ReplaceNoDirsync};
         use crate::report::survival_cells::real_test_support::report_of;
         use crate::report::survival_lifecycle::test_support::{cell, section};
         use crate::vocab::CrashKind::{PowerLoss, Sigkill};
+        use crate::vocab::LifecycleKind::{CreateDirsync, ReplaceNoDirsync};
         let mut r = report_of(vec![]);
         r.lifecycle =
             Some(section(vec![cell(ReplaceNoDirsync, Sigkill, 4, 0), cell(ReplaceNoDirsync, PowerLoss, 4, 2)]));

@@ -157,10 +157,10 @@ mod tests {
 
     #[test]
     fn every_lifecycle_cell_is_a_test_case_and_an_unexpected_one_fails() {
-        use crate::lifecycle::family::LifecycleKind::CreateDirsync;
         use crate::report::survival_cells::real_test_support::report_of;
         use crate::report::survival_lifecycle::test_support::{cell, section};
         use crate::vocab::CrashKind::{PowerLoss, Sigkill};
+        use crate::vocab::LifecycleKind::CreateDirsync;
         let mut r = report_of(vec![]);
         r.lifecycle = Some(section(vec![cell(CreateDirsync, Sigkill, 4, 0), cell(CreateDirsync, PowerLoss, 4, 1)]));
         let xml = junit_xml(&r).unwrap();

@@ -388,9 +388,9 @@ mod tests {
 
     #[test]
     fn lifecycle_rows_merge_by_sums_and_only_with_the_same_rows() {
-        use crate::lifecycle::family::LifecycleKind::CreateNoDirsync;
         use crate::report::survival_lifecycle::test_support::{cell, section};
         use crate::vocab::CrashKind::{PowerLoss, Sigkill};
+        use crate::vocab::LifecycleKind::CreateNoDirsync;
         let mmap = || vec![real_cell("shared/no-sync", "vm", &[real_record(1, 2, 0, false)])];
         let part = |index, lost| {
             let mut s = shard(index, mmap());

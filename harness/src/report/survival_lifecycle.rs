@@ -18,10 +18,10 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::expectation::{expected_lifecycle_acks, AckExpectation, PersistenceModel};
-use crate::lifecycle::family::{LifecycleKind, LOST_PREFIX};
 use crate::report::external::ExternalReport;
 use crate::report::verdict::Verdict;
 use crate::summary_text::write_failure;
+use crate::vocab::lifecycle_kind::{LifecycleKind, LOST_PREFIX};
 use crate::vocab::CrashKind;
 
 /// At most this many failing trials are kept per cell (as for the mmap cells).

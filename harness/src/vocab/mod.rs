@@ -7,12 +7,14 @@
 
 pub mod crash_kind;
 pub mod environment;
+pub mod lifecycle_kind;
 pub mod process_end;
 pub mod real_cut;
 pub mod sync_call;
 
 pub use crash_kind::CrashKind;
 pub use environment::Environment;
+pub use lifecycle_kind::LifecycleKind;
 pub use process_end::ProcessEnd;
 pub use real_cut::{Backend, CutMethod, FsKind, RealColumn, REAL_COLUMN_PATTERN};
 pub use sync_call::CrashWhen;
