@@ -169,7 +169,10 @@ pub(crate) fn run_writer_traced(
     };
     let control = TraceControl::new();
     let started = Instant::now();
-    let crash_abort = matches!(crash, CrashAt::Time(_, CrashSignal::Abort));
+    let (crash_at, crash_signal) = match crash {
+        CrashAt::Time(t, signal) => (Some(started + t), signal),
+        _ => (None, CrashSignal::Kill),
+    };
     let (result, ended, lines, stderr, killed_at, stopped, timed_out, mut abort_before_exec) =
         std::thread::scope(|scope| {
             let tracer = scope.spawn(|| {
@@ -191,10 +194,6 @@ pub(crate) fn run_writer_traced(
             let mut done = Some(File::from(done_r));
             let mut lines = AckLines::default();
             let mut stderr = Vec::new();
-            let (crash_at, crash_signal) = match crash {
-                CrashAt::Time(t, signal) => (Some(started + t), signal),
-                _ => (None, CrashSignal::Kill),
-            };
             let mut abort_before_exec = false;
             let timeout_at = started + supervision.timeout;
             let (mut killed_at, mut stopped, mut timed_out) = (None, false, false);
@@ -275,7 +274,7 @@ pub(crate) fn run_writer_traced(
         Ok(o) => Some(o),
         // Our timed crash struck before the writer's execve.
         Err(OracleError::Cancelled) if killed_at.is_some() => None,
-        Err(OracleError::DiedBeforeExec { .. }) if killed_at.is_some() && crash_abort => {
+        Err(OracleError::DiedBeforeExec { .. }) if killed_at.is_some() && crash_signal == CrashSignal::Abort => {
             abort_before_exec = true;
             None
         }

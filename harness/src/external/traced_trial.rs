@@ -11,10 +11,9 @@
 
 use std::time::Duration;
 
-use super::checker::{run_checker, write_acks_file};
 use super::config::{ExternalConfig, Supervision};
 use super::traced::{run_writer_traced, CrashAt, TracedRun};
-use super::trial::{ended_on_its_own, failed_on_its_own, lossy, run_setup, TrialSlot};
+use super::trial::{judge_crashed, run_setup, Crashed, TrialSlot};
 use super::ExternalError;
 use crate::oracle::{CrashSignal, SyscallCrashPoint, WriterEnd};
 use crate::program_plan::TrialPlan;
@@ -86,19 +85,6 @@ pub(crate) fn run_trial_at_calls(
         (None, Some(_)) => Delivery::Signal { signal: name },
         (None, None) => Delivery::WriterFinishedFirst,
     };
-    if ended_on_its_own(plan.crash, &delivery, writer_end) {
-        let traced = " (under the durability oracle)";
-        return Err(failed_on_its_own(&config.writer, writer_end, &files.dir, traced, run.stderr_first_line()));
-    }
-    write_acks_file(&files.acks, &run.lines.lines)?;
-    let checker = run_checker(&config.checker, &files.dir, &files.acks, plan.writer_seed, supervision)?;
-    Ok(TrialOutcome {
-        plan: *plan,
-        crash_at_ns: crash_at.as_nanos() as u64,
-        delivery,
-        writer_end,
-        acks: lossy(&run.lines.lines),
-        partial_line: (!run.lines.partial.is_empty()).then(|| String::from_utf8_lossy(&run.lines.partial).into_owned()),
-        checker,
-    })
+    let crashed = Crashed { crash_at, delivery, end: writer_end, traced: " (under the durability oracle)" };
+    judge_crashed(config, files, plan, crashed, &run.lines, run.stderr_first_line(), supervision)
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::checker::{run_checker, write_acks_file};
 use super::command::CommandLine;
 use super::config::{ExternalConfig, Supervision};
-use super::process::{Finished, Stdout, Supervised, Wake};
+use super::process::{AckLines, Finished, Stdout, Supervised, Wake};
 use super::sigbus::{data_end, group_members, mapped_files, wait_stopped};
 use super::{ExternalError, ENV_DIR, ENV_SEED};
 use crate::program_plan::{choose_cut, choose_index, TrialPlan};
@@ -222,19 +222,45 @@ pub(crate) fn run_trial(
     let finished = writer
         .finish(timeout_at, &stop)?
         .ok_or_else(|| timeout_error(&config.writer, supervision, &format!(" after {delivery}")))?;
-    if ended_on_its_own(plan.crash, &delivery, finished.end) {
-        return Err(failed_on_its_own(&config.writer, finished.end, &files.dir, "", finished.stderr_first_line()));
+    let crashed = Crashed { crash_at: crash_after, delivery, end: finished.end, traced: "" };
+    judge_crashed(config, files, plan, crashed, &finished.lines, finished.stderr_first_line(), supervision)
+}
+
+/// How a trial's writer was crashed and ended.
+pub(crate) struct Crashed {
+    /// The planned crash time (zero for a crash at a traced call).
+    pub crash_at: Duration,
+    pub delivery: Delivery,
+    pub end: ProcessEnd,
+    /// Said after "before it was crashed" when it ended on its own.
+    pub traced: &'static str,
+}
+
+/// The end of every process-crash trial, traced or not: a writer that
+/// [`ended_on_its_own`] is an error; else the acks file, the checker, and
+/// the outcome.
+pub(crate) fn judge_crashed(
+    config: &ExternalConfig,
+    files: &TrialSlot,
+    plan: &TrialPlan,
+    crashed: Crashed,
+    lines: &AckLines,
+    stderr: Option<String>,
+    supervision: &Supervision<'_>,
+) -> Result<TrialOutcome, ExternalError> {
+    let Crashed { crash_at, delivery, end, traced } = crashed;
+    if ended_on_its_own(plan.crash, &delivery, end) {
+        return Err(failed_on_its_own(&config.writer, end, &files.dir, traced, stderr));
     }
-    write_acks_file(&files.acks, &finished.lines.lines)?;
+    write_acks_file(&files.acks, &lines.lines)?;
     let checker = run_checker(&config.checker, &files.dir, &files.acks, plan.writer_seed, supervision)?;
     Ok(TrialOutcome {
         plan: *plan,
-        crash_at_ns: crash_after.as_nanos() as u64,
+        crash_at_ns: crash_at.as_nanos() as u64,
         delivery,
-        writer_end: finished.end,
-        acks: lossy(&finished.lines.lines),
-        partial_line: (!finished.lines.partial.is_empty())
-            .then(|| String::from_utf8_lossy(&finished.lines.partial).into_owned()),
+        writer_end: end,
+        acks: lossy(&lines.lines),
+        partial_line: (!lines.partial.is_empty()).then(|| String::from_utf8_lossy(&lines.partial).into_owned()),
         checker,
     })
 }
@@ -243,7 +269,7 @@ pub(crate) fn run_trial(
 /// explains any end (a writer may handle SIGABRT, or run on after a cut),
 /// except that after SIGKILL it can only have died of it or exited 0 just
 /// before; without a crash, the writer must have succeeded.
-pub(crate) fn ended_on_its_own(crash: CrashKind, delivery: &Delivery, end: ProcessEnd) -> bool {
+fn ended_on_its_own(crash: CrashKind, delivery: &Delivery, end: ProcessEnd) -> bool {
     match delivery {
         Delivery::WriterFinishedFirst | Delivery::NothingToCut => end != ProcessEnd::Exited(0),
         Delivery::Signal { .. } | Delivery::Call { .. } if crash == CrashKind::Sigkill => {
@@ -254,7 +280,7 @@ pub(crate) fn ended_on_its_own(crash: CrashKind, delivery: &Delivery, end: Proce
 }
 
 /// The error of a writer that [`ended_on_its_own`]; `stderr` its first line.
-pub(crate) fn failed_on_its_own(
+fn failed_on_its_own(
     line: &CommandLine,
     end: ProcessEnd,
     dir: &Path,

@@ -739,9 +739,6 @@ impl Tracer<'_> {
             Err(e) => return Err(tracer_err("PTRACE_GET_SYSCALL_INFO at a syscall stop", tid, e)),
         };
         match info {
-            SyscallInfo::Exit { .. } if self.tasks.get(&tid).is_some_and(|t| t.held_for_abort.is_some()) => {
-                self.restart_after_abort(tid)
-            }
             SyscallInfo::Exit { rval, is_error } => self.on_exit(tid, rval, is_error),
             SyscallInfo::Entry { nr } => {
                 // PTRACE_SYSCALL is in effect only while a call is pending; an
@@ -775,6 +772,9 @@ impl Tracer<'_> {
         self.stats.exit_stops += 1;
         let task = self.tasks.get_mut(&tid).expect("adopted");
         let tgid = task.tgid;
+        if let Some(nr) = task.held_for_abort.take() {
+            return self.restart_after_abort(tid, nr);
+        }
         let Some(mut call) = task.call.take() else { return self.resume(tid, 0) };
         if is_error
             && matches!(
@@ -898,8 +898,7 @@ impl Tracer<'_> {
     /// give back its number and return `-ERESTARTNOINTR`, which the kernel
     /// turns, as it delivers the pending SIGABRT, into a restart of the
     /// call after the handler (arch/x86/kernel/signal.c).
-    fn restart_after_abort(&mut self, tid: pid_t) -> Result<(), OracleError> {
-        let nr = self.tasks.get_mut(&tid).and_then(|t| t.held_for_abort.take()).expect("checked by the caller");
+    fn restart_after_abort(&mut self, tid: pid_t, nr: u64) -> Result<(), OracleError> {
         let mut regs = match sys::get_regs(tid) {
             Ok(r) => r,
             Err(e) if is_esrch(&e) => return Ok(()),

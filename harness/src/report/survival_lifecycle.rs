@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::expectation::{expected_lifecycle_acks, AckExpectation, PersistenceModel};
 use crate::report::external::ExternalReport;
 use crate::report::verdict::Verdict;
-use crate::summary_text::write_failure;
+use crate::summary_text::write_unexpected_cell;
 use crate::vocab::lifecycle_kind::{LifecycleKind, LOST_PREFIX};
 use crate::vocab::CrashKind;
 
@@ -157,16 +157,8 @@ pub fn lifecycle_cells(
         c.trials_with_acks = s.trials_detail.iter().filter(|t| t.acks > 0).count() as u64;
         for f in &s.failures {
             let found = classify(&[&f.reason]);
-            *if found == "lost" { &mut c.trials_lost } else { &mut c.trials_corrupt } += 1;
-            if c.failures.len() < MAX_FAILURES {
-                let details = vec![f.reason.clone(), format!("{} acks; {}", f.acks, f.delivery)];
-                c.failures.push(LifecycleFailure {
-                    trial: f.trial,
-                    found: found.into(),
-                    details,
-                    replay: f.replay.clone(),
-                });
-            }
+            let details = || vec![f.reason.clone(), format!("{} acks; {}", f.acks, f.delivery)];
+            record_failure(&mut c, f.trial, found, details, &f.replay);
         }
         count_unlisted(&mut c, s.violations);
         cells.push(finish(c));
@@ -180,25 +172,24 @@ pub fn lifecycle_cells(
         c.exhaustive_trials = Some(p.exhaustive_trials);
         for f in &p.failures {
             let found = classify(&[&f.finding.reason, &f.finding.first_reason]);
-            *if found == "lost" { &mut c.trials_lost } else { &mut c.trials_corrupt } += 1;
-            if c.failures.len() < MAX_FAILURES {
-                let details = vec![
-                    f.finding.reason.clone(),
-                    format!("{} acks, {}", f.acks, f.point),
-                    f.finding.explanation.clone(),
-                ];
-                c.failures.push(LifecycleFailure {
-                    trial: f.trial,
-                    found: found.into(),
-                    details,
-                    replay: f.replay.clone(),
-                });
-            }
+            let details = || {
+                vec![f.finding.reason.clone(), format!("{} acks, {}", f.acks, f.point), f.finding.explanation.clone()]
+            };
+            record_failure(&mut c, f.trial, found, details, &f.replay);
         }
         count_unlisted(&mut c, p.violations);
         cells.push(finish(c));
     }
     cells
+}
+
+/// Count a failing trial as lost or corrupt (`found`), and list it while
+/// the cell lists fewer than [`MAX_FAILURES`].
+fn record_failure(c: &mut LifecycleCell, trial: u32, found: &str, details: impl FnOnce() -> Vec<String>, replay: &str) {
+    *if found == "lost" { &mut c.trials_lost } else { &mut c.trials_corrupt } += 1;
+    if c.failures.len() < MAX_FAILURES {
+        c.failures.push(LifecycleFailure { trial, found: found.into(), details: details(), replay: replay.to_owned() });
+    }
 }
 
 /// Violations the section counted but did not list (none today: sections
@@ -391,14 +382,10 @@ impl LifecycleSection {
             let _ = writeln!(out, "lifecycle: power-loss cells skipped: the durability oracle cannot run here ({why})");
         }
         for x in self.cells.iter().filter(|x| x.verdict != Verdict::AsExpected) {
-            let _ = writeln!(out, "\nlifecycle {}: {}", x.key_text(), x.verdict_reason.as_deref().unwrap_or(""));
-            for f in &x.failures {
-                let headline = format!("trial {} ({}):", f.trial, f.found);
-                write_failure(&mut out, "  ", &headline, &f.details, "replay", &f.replay);
-            }
-            if x.failures.is_empty() {
-                let _ = writeln!(out, "  replay: {}", x.replay);
-            }
+            let failures =
+                x.failures.iter().map(|f| (format!("trial {} ({}):", f.trial, f.found), &f.details[..], &f.replay[..]));
+            let title = format!("lifecycle {}", x.key_text());
+            write_unexpected_cell(&mut out, &title, x.verdict_reason.as_deref().unwrap_or(""), failures, &x.replay);
         }
         out
     }

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use crate::expectation::{AckExpectation, PersistenceModel};
 use crate::report::survival::{CellReport, SurvivalReport, Verdict};
-use crate::summary_text::write_failure;
+use crate::summary_text::write_unexpected_cell;
 use crate::vocab::RealColumn;
 
 impl SurvivalReport {
@@ -161,14 +161,15 @@ impl SurvivalReport {
             );
         }
         for c in self.cells.iter().filter(|c| c.verdict != Verdict::AsExpected) {
-            let _ = writeln!(out, "\n{}: {}", c.key_text(), c.verdict_reason.as_deref().unwrap_or(""));
-            for f in &c.failures {
-                let headline = format!("at {} ({}):", f.point, f.exit);
-                write_failure(&mut out, "  ", &headline, &f.details, "replay", &f.replay);
-            }
-            if c.failures.is_empty() {
-                let _ = writeln!(out, "  replay: {}", c.replay);
-            }
+            let failures =
+                c.failures.iter().map(|f| (format!("at {} ({}):", f.point, f.exit), &f.details[..], &f.replay[..]));
+            write_unexpected_cell(
+                &mut out,
+                &c.key_text(),
+                c.verdict_reason.as_deref().unwrap_or(""),
+                failures,
+                &c.replay,
+            );
         }
         out
     }
