@@ -41,6 +41,7 @@ pub mod namespace;
 pub mod oracle;
 pub mod output_error;
 pub mod page_buffer;
+pub mod page_history;
 pub mod page_size;
 pub mod payload;
 pub mod power_loss;

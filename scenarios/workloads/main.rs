@@ -40,6 +40,8 @@
 //! | `grow-ftruncate` | a file grown by `ftruncate` 2 pages at a time, a record in the first new page, `msync(MS_SYNC)` of it, ack | yes (the 1-page file) | correct (not for `sigbus`: its cut sets a length the checker rightly refuses) | never: msync is fdatasync, which makes the grown size durable |
 //! | `kv-append-first` | records appended with `pwrite` (which extends the file), `fdatasync`, then the count stored in the mapped header page, `msync(MS_SYNC)`, ack | yes (the header page) | correct | never |
 //! | `kv-header-first` | the count stored in the mapped header *before* the `pwrite` that appends the record | yes (the header page) | yes, when a kill lands between the store and the `pwrite`: microseconds that random times almost never hit, and `--points syscalls` (a crash just before the `pwrite`) always does | yes |
+//! | `redo-from-page` | a counter's data page rewritten (mapped) on every operation and `msync`ed every 8; the header page (committed operation, checkpoint) `msync`ed on every operation, ack; recovery redoes after the operation the data page holds | yes (both pages) | correct | never |
+//! | `redo-from-checkpoint` | the same writer; recovery assumes the data page is current or at the checkpoint, and redoes after the checkpoint | yes (both pages) | no | only with intermediate versions (`--history on`, the default): writeback between checkpoints can leave any version the page had; with `--history off` it passes |
 //! | `sqlite-JOURNAL-SYNC` | SQLite (python3's `sqlite3`), `journal_mode` `delete` or `wal`, `synchronous` `off`, `normal`, `full` or `extra`, `mmap_size` 1 MiB; one row per transaction, ack after `commit()` | yes (the database) | correct: SQLite keeps every commit through a process crash | per SQLite's own promises (the checker requires only what the mode promises): `off` may corrupt (caught as `corrupt: ...`); `delete-full` may roll back its last commit (its journal's unlink, the commit point, is not followed by a directory fsync), which the checker allows; `delete-extra`, `wal-full`, `wal-extra` keep every acked commit |
 //!
 //! Before crashlab modelled the namespace (directory entries as they were
@@ -70,6 +72,7 @@ mod grow_ftruncate;
 mod kv_extend;
 mod lmdb;
 mod lmdb_ffi;
+mod redo_checkpoint;
 mod segmented_log;
 mod shadow;
 mod sqlite;
@@ -82,7 +85,7 @@ const USAGE: &str = "usage: crashlab-workload EXAMPLE setup [--records N]
        crashlab-workload EXAMPLE checker
 examples: wal, shadow, wal-ack-before-msync, wal-ms-async, wal-map-private, flag-before-payload, lmdb, lmdb-nosync,
   atomic-replace, atomic-replace-no-dir-fsync, segmented-log, segmented-log-no-dir-fsync, grow-ftruncate,
-  kv-append-first, kv-header-first, sqlite-{delete,wal}-{off,normal,full,extra}
+  kv-append-first, kv-header-first, redo-from-page, redo-from-checkpoint, sqlite-{delete,wal}-{off,normal,full,extra}
 (for lmdb*, --records counts transactions, for sqlite-* too; for atomic-replace*, updates;
 `crashlab-workload lmdb version` prints LMDB's version, `crashlab-workload sqlite-wal-full version` SQLite's)";
 
@@ -148,6 +151,10 @@ fn main() {
         ("kv-append-first", "writer") => kv_extend::writer(false, records.unwrap_or(32)),
         ("kv-header-first", "writer") => kv_extend::writer(true, records.unwrap_or(32)),
         ("kv-append-first" | "kv-header-first", "checker") => kv_extend::checker(),
+        ("redo-from-page" | "redo-from-checkpoint", "setup") => redo_checkpoint::setup(),
+        ("redo-from-page" | "redo-from-checkpoint", "writer") => redo_checkpoint::writer(records.unwrap_or(24)),
+        ("redo-from-page", "checker") => redo_checkpoint::checker(true),
+        ("redo-from-checkpoint", "checker") => redo_checkpoint::checker(false),
         _ => common::die(&format!("unknown example or role `{example} {role}`\n{USAGE}")),
     }
 }

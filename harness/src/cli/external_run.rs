@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
 
-use crashlab::external::power_loss::{replay_power_loss, PowerLossReplayed, StateText};
+use crashlab::external::power_loss::{replay_power_loss, HistoryOptions, PowerLossReplayed, StateText};
 use crashlab::external::{replay_trial, run_external, ExternalConfig, ExternalError, Replayed};
 use crashlab::namespace::FsModel;
 use crashlab::program_plan::ProgramPoints;
@@ -64,6 +64,16 @@ pub struct ExternalArgs {
     /// reports/SOUNDNESS.md.
     #[arg(long, value_name = "MODEL", requires = "writer")]
     pub fs_model: Option<FsModel>,
+    /// --crash power-loss: record the write history (`on`, the default), so
+    /// that a page may also hold a version it had between its last sync and
+    /// the crash, or not (`off`: its floor or its newest content only).
+    #[arg(long, value_name = "on|off", requires = "writer", value_parser = parse_on_off)]
+    pub history: Option<bool>,
+    /// --crash power-loss: also stop the writer every US microseconds
+    /// (100..=10000000) to record the history there, for writers that
+    /// store much between two system calls.
+    #[arg(long, value_name = "US", requires = "writer")]
+    pub history_every: Option<u64>,
 }
 
 /// The external form of `crashlab replay` (flattened into its arguments).
@@ -97,6 +107,45 @@ pub struct ExternalReplayArgs {
     /// --crash power-loss: the namespace model, as printed in the replay line.
     #[arg(long, value_name = "MODEL", requires = "writer")]
     pub fs_model: Option<FsModel>,
+    /// --crash power-loss: record the write history (`on`, the default), so
+    /// that a page may also hold a version it had between its last sync and
+    /// the crash, or not (`off`: its floor or its newest content only).
+    #[arg(long, value_name = "on|off", requires = "writer", value_parser = parse_on_off)]
+    pub history: Option<bool>,
+    /// --crash power-loss: also stop the writer every US microseconds
+    /// (100..=10000000) to record the history there, for writers that
+    /// store much between two system calls.
+    #[arg(long, value_name = "US", requires = "writer")]
+    pub history_every: Option<u64>,
+}
+
+fn parse_on_off(s: &str) -> std::result::Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("`{s}` is not on or off")),
+    }
+}
+
+/// `--history` and `--history-every` into the options, checked: they apply
+/// to power-loss trials only, and the period has bounds.
+fn history_options(history: Option<bool>, every: Option<u64>, power_loss: bool) -> Result<HistoryOptions> {
+    use crashlab::page_history::{MAX_HISTORY_EVERY_US, MIN_HISTORY_EVERY_US};
+    if (history.is_some() || every.is_some()) && !power_loss {
+        bail!("--history and --history-every apply to --crash power-loss only");
+    }
+    let record = history.unwrap_or(true);
+    if every.is_some() && !record {
+        bail!("--history-every needs the history: it cannot go with --history off");
+    }
+    if let Some(us) = every {
+        if !(MIN_HISTORY_EVERY_US..=MAX_HISTORY_EVERY_US).contains(&us) {
+            bail!(
+                "--history-every {us}: the period must be {MIN_HISTORY_EVERY_US}..={MAX_HISTORY_EVERY_US} microseconds"
+            );
+        }
+    }
+    Ok(HistoryOptions { record, every: every.map(Duration::from_micros) })
 }
 
 /// The flags of `crashlab replay` a power-loss replay of --writer uses that
@@ -147,6 +196,8 @@ pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashKind], arg
         }
         config.power_loss.fs_model = model;
     }
+    config.power_loss.history =
+        history_options(args.history, args.history_every, crashes.contains(&CrashKind::PowerLoss))?;
     if let Some(d) = &common.dir {
         config.dir = d.clone();
     }
@@ -248,6 +299,7 @@ pub fn replay(
     if pl.tear.is_some() || pl.state.is_some() || args.fs_model.is_some() {
         bail!("--tear, --state and --fs-model apply to --crash power-loss only");
     }
+    history_options(args.history, args.history_every, false)?;
     let at_calls = args.points == Some(ProgramPoints::Syscalls);
     if args.calls.is_some() && !at_calls {
         bail!("--calls applies to --crash power-loss, and to other crashes with --points syscalls");
@@ -343,6 +395,7 @@ fn replay_power_loss_cli(
     config.points = args.points.unwrap_or_default();
     config.tear = pl.tear;
     config.power_loss.fs_model = args.fs_model.unwrap_or_default();
+    config.power_loss.history = history_options(args.history, args.history_every, true)?;
     let state = pl.state.as_deref().map(str::parse::<StateText>).transpose().map_err(|e| anyhow!("--state: {e}"))?;
     let cancel = crate::cli::campaign::cancel_flag()?;
     let replayed =
@@ -413,8 +466,15 @@ fn print_power_loss_trial(o: &PowerLossTrialOutcome, seed: u64) {
 fn print_files(files: &[PowerLossFile]) {
     for f in files {
         println!(
-            "  {}: durable floor {} bytes, newest {} bytes, {} unit(s) differ",
-            f.path, f.floor_size, f.newest_size, f.dirty_units
+            "  {}: durable floor {} bytes, newest {} bytes, {} unit(s) differ{}",
+            f.path,
+            f.floor_size,
+            f.newest_size,
+            f.dirty_units,
+            match f.intermediate_versions {
+                0 => String::new(),
+                n => format!(" ({n} intermediate version(s) besides floor and newest)"),
+            }
         );
     }
 }

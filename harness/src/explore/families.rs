@@ -64,6 +64,9 @@ pub enum Sample {
     OnlyNewest(usize),
     /// This unit alone at its floor, the rest at their newest version.
     OnlyFloor(usize),
+    /// Every unit at its newest version but `unit`, at intermediate
+    /// version `digit` (neither its floor nor its newest).
+    OnlyVersion { unit: usize, digit: u32 },
     /// The first `k` units of the order at their newest version, the rest
     /// at their floor.
     NewestPrefix(usize),
@@ -90,6 +93,10 @@ impl Sample {
             Sample::OnlyFloor(u) => {
                 (0..n).for_each(|v| digits[v] = newest(v));
                 digits[u] = 0;
+            }
+            Sample::OnlyVersion { unit, digit } => {
+                (0..n).for_each(|v| digits[v] = newest(v));
+                digits[unit] = digit;
             }
             Sample::NewestPrefix(k) => (0..k).map(|i| space.in_order(i)).for_each(|u| digits[u] = newest(u)),
             Sample::NewestSuffix(k) => (n - k..n).map(|i| space.in_order(i)).for_each(|u| digits[u] = newest(u)),
@@ -119,13 +126,19 @@ pub fn write_order_families(space: &(impl SampleSpace + ?Sized)) -> Vec<Sample> 
 
 /// The external world's families, in its check order (a trial stops at its
 /// first failing state, so the order decides which state is reported): all
-/// newest, all floor, each unit alone at its floor, each alone at its
-/// newest, growing prefixes in file order, then suffixes starting ever
+/// newest, all floor, each unit alone at its floor, each unit alone at each
+/// of its intermediate versions, each alone at its newest, growing prefixes in file order, then suffixes starting ever
 /// later (units `k..` at their newest for growing `k`).
 pub fn file_order_families(space: &(impl SampleSpace + ?Sized)) -> Vec<Sample> {
     let n = space.units();
     let mut samples = vec![Sample::AllNewest, Sample::AllFloor];
     samples.extend(spread(0..n).into_iter().map(Sample::OnlyFloor));
+    // Each intermediate version of each unit alone: a page written back
+    // once between two syncs, while everything else is newest.
+    let versions: Vec<Sample> = (0..n)
+        .flat_map(|unit| (1..space.radix(unit).saturating_sub(1)).map(move |digit| Sample::OnlyVersion { unit, digit }))
+        .collect();
+    samples.extend(spread(0..versions.len()).into_iter().map(|i| versions[i]));
     samples.extend(spread(0..n).into_iter().map(Sample::OnlyNewest));
     samples.extend(spread(1..n).into_iter().map(Sample::NewestPrefix));
     samples.extend(spread(1..n).into_iter().map(|k| Sample::NewestSuffix(n - k)));

@@ -174,6 +174,8 @@ impl ExternalConfig {
             fs_model: (self.power_loss.fs_model != crate::namespace::FsModel::Posix)
                 .then_some(self.power_loss.fs_model),
             points: (self.points != ProgramPoints::Default).then_some(self.points),
+            history_off: !self.power_loss.history.record,
+            history_every_us: self.power_loss.history.every.map(|d| d.as_micros() as u64),
         }
     }
 

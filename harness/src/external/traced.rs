@@ -139,6 +139,7 @@ pub(crate) fn run_writer_traced(
     dir: &Path,
     seed: &str,
     crash: CrashAt,
+    history: bool,
     supervision: &Supervision<'_>,
 ) -> Result<TracedRun, ExternalError> {
     let pipes = || -> std::io::Result<_> {
@@ -152,6 +153,8 @@ pub(crate) fn run_writer_traced(
     }
     let mut oracle = OracleConfig::new(dir);
     oracle.assume_initial_durable = true;
+    oracle.history = history;
+    oracle.history_every = config.power_loss.history.every.filter(|_| history);
     oracle.crash = match &crash {
         CrashAt::Syscall(point) => Some(point.clone()),
         CrashAt::Never | CrashAt::Time(..) => None,

@@ -154,6 +154,7 @@
 mod address_space;
 pub mod bench;
 mod filter;
+mod history;
 mod launch;
 pub mod maps;
 mod namespace_log;
@@ -161,6 +162,7 @@ mod paths;
 mod shadow;
 mod sys;
 pub mod syscalls;
+mod ticker;
 mod tracer;
 
 use std::collections::BTreeMap;
@@ -174,6 +176,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::namespace::trace::{FileId, NamespaceTrace};
+use crate::page_history::{HistoryMethod, HistoryStats, PageVersion};
 use crate::vocab::CrashWhen;
 
 pub use namespace_log::{MAX_FILES, MAX_NEWEST_BYTES};
@@ -195,11 +198,27 @@ pub struct OracleConfig {
     /// from another thread), SIGKILL whatever it left running, so that the
     /// run ends at one instant. Default `true`.
     pub end_with_root: bool,
+    /// Record the write history ([`crate::page_history`]): the versions
+    /// each page held since its floor, read at every trapped call's entry.
+    /// Default `false` (it reads every watched file at every stop).
+    pub history: bool,
+    /// With `history`: also stop every task on this period and read the
+    /// files there (`--history-every`), for writers that store much
+    /// between calls. Between [`crate::page_history::MIN_HISTORY_EVERY_US`]
+    /// and [`crate::page_history::MAX_HISTORY_EVERY_US`] microseconds.
+    pub history_every: Option<std::time::Duration>,
 }
 
 impl OracleConfig {
     pub fn new(watch_dir: impl Into<PathBuf>) -> OracleConfig {
-        OracleConfig { watch_dir: watch_dir.into(), assume_initial_durable: true, crash: None, end_with_root: true }
+        OracleConfig {
+            watch_dir: watch_dir.into(),
+            assume_initial_durable: true,
+            crash: None,
+            end_with_root: true,
+            history: false,
+            history_every: None,
+        }
     }
 
     fn validate(&self) -> Result<(), OracleError> {
@@ -209,6 +228,18 @@ impl OracleConfig {
             }
             if matches!(&c.counted, CountedCalls::Kinds(k) if k.is_empty()) {
                 return Err(OracleError::Invalid("the crash point counts no syscall kind".into()));
+            }
+        }
+        if let Some(every) = self.history_every {
+            use crate::page_history::{MAX_HISTORY_EVERY_US, MIN_HISTORY_EVERY_US};
+            let us = every.as_micros() as u64;
+            if !self.history {
+                return Err(OracleError::Invalid("a history period was given without recording the history".into()));
+            }
+            if !(MIN_HISTORY_EVERY_US..=MAX_HISTORY_EVERY_US).contains(&us) {
+                return Err(OracleError::Invalid(format!(
+                    "the history period of {us} µs is outside {MIN_HISTORY_EVERY_US}..={MAX_HISTORY_EVERY_US} µs"
+                )));
             }
         }
         Ok(())
@@ -495,6 +526,11 @@ pub struct InodeImage {
     /// descriptor (so also for a file with no name left). All images of a
     /// run add up to at most [`MAX_NEWEST_BYTES`].
     pub newest: Vec<u8>,
+    /// With [`OracleConfig::history`]: the versions its pages held between
+    /// their floor and the end (by page, then in the order seen; a page's
+    /// newest content is [`InodeImage::newest`], not repeated here).
+    #[serde(default)]
+    pub history: Vec<PageVersion>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -528,6 +564,9 @@ pub struct OracleOutcome {
     /// Processes still running when the run ended and killed by us.
     pub leftovers_killed: usize,
     pub stats: TraceStats,
+    /// How the write history was recorded, and what that found and cost.
+    pub history_method: HistoryMethod,
+    pub history: HistoryStats,
 }
 
 /// Counters of the tracer's work, for diagnostics and the benchmark.
@@ -625,12 +664,15 @@ pub fn run_traced(
     let prepared = launch::Prepared::new(launch)?;
     let page_size = crate::page_size::page_size();
     let ns = namespace_log::NamespaceLog::snapshot(&cfg.watch_dir)?;
-    let store = shadow::ShadowStore::snapshot(
+    let mut store = shadow::ShadowStore::snapshot(
         ns.regular_files().into_iter().map(|id| (id, ns.file(id))),
         page_size,
         cfg.assume_initial_durable,
         |id| ns.describe(id),
     )?;
+    if cfg.history {
+        store.record_history();
+    }
     if control.is_cancelled() {
         return Err(OracleError::Cancelled);
     }

@@ -13,6 +13,7 @@ use std::io;
 
 use serde::{Deserialize, Serialize};
 
+use super::history::History;
 use super::namespace_log::read_fully_at;
 use super::OracleError;
 use crate::namespace::trace::FileId;
@@ -107,6 +108,9 @@ pub struct ShadowStore {
     initial_durable: bool,
     shadows: BTreeMap<FileId, FileShadow>,
     buf: Vec<u8>,
+    /// The versions pages held since their floor, when recorded: kept
+    /// here because a copy into a shadow is what makes them obsolete.
+    pub(super) history: Option<History>,
 }
 
 impl ShadowStore {
@@ -127,7 +131,14 @@ impl ShadowStore {
             content.truncate(n);
             shadows.insert(id, FileShadow::new(page_size, true, content, initial_durable));
         }
-        Ok(ShadowStore { page_size, initial_durable, shadows, buf: Vec::new() })
+        Ok(ShadowStore { page_size, initial_durable, shadows, buf: Vec::new(), history: None })
+    }
+
+    /// Record the write history from now on, starting from the content
+    /// the snapshot read.
+    pub fn record_history(&mut self) {
+        let initial = self.shadows.iter().map(|(id, s)| (*id, s.content.as_slice()));
+        self.history = Some(History::new(self.page_size, initial));
     }
 
     fn shadow(&mut self, id: FileId) -> &mut FileShadow {
@@ -149,6 +160,9 @@ impl ShadowStore {
             }
         };
         self.shadow(id).overlay(offset, &buf[..n]);
+        if let Some(h) = self.history.as_mut() {
+            h.synced(id, offset / self.page_size..(offset + n as u64).div_ceil(self.page_size));
+        }
         self.buf = buf;
         Ok(n as u64)
     }
@@ -165,6 +179,9 @@ impl ShadowStore {
         shadow.content = data;
         shadow.mark(0, n as u64);
         shadow.durable_size = Some(n as u64);
+        if let Some(h) = self.history.as_mut() {
+            h.synced_whole(id);
+        }
         Ok(n as u64)
     }
 

@@ -223,6 +223,22 @@ pub fn wait_any() -> io::Result<(pid_t, i32)> {
     }
 }
 
+/// [`wait_any`], but `None` when a signal interrupted the wait (the
+/// history ticker's), so that the caller can look at its flag.
+pub fn wait_any_or_interrupt() -> io::Result<Option<(pid_t, i32)>> {
+    let mut status = 0;
+    // SAFETY: `status` is a valid out-pointer.
+    let pid = unsafe { libc::waitpid(-1, &mut status, WALL | WNOTHREAD) };
+    if pid >= 0 {
+        return Ok(Some((pid, status)));
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EINTR) {
+        return Ok(None);
+    }
+    Err(e)
+}
+
 pub fn kill(pid: pid_t, sig: i32) -> io::Result<()> {
     // SAFETY: kill has no memory arguments.
     if unsafe { libc::kill(pid, sig) } == -1 {

@@ -28,10 +28,12 @@ use super::launch::{self, Prepared};
 use super::namespace_log::NamespaceLog;
 use super::shadow::ShadowStore;
 use super::sys::{self, SyscallInfo, WaitStatus};
+use super::ticker::Ticker;
 use super::{
     CrashHit, CrashSignal, CrashSyscall, NoGuarantee, OracleConfig, OracleError, OracleOutcome, SyncEffect, SyncEvent,
     SyscallResult, TraceControl, TraceStats, TracedSyscall, WriterEnd, MAX_EVENTS,
 };
+use crate::page_history::{HistoryMethod, HistoryStats};
 use crate::vocab::CrashWhen;
 
 mod crash_point;
@@ -127,6 +129,10 @@ struct Tracer<'a> {
     threads: usize,
     leftovers_killed: usize,
     stats: TraceStats,
+    /// What recording the write history found (filled at the end).
+    history: HistoryStats,
+    /// `--history-every`: wakes the loop to sample the history.
+    ticker: Option<Ticker>,
     finished: bool,
 }
 
@@ -191,6 +197,8 @@ pub(super) fn run(
         threads: 0,
         leftovers_killed: 0,
         stats: TraceStats::default(),
+        history: HistoryStats::default(),
+        ticker: None,
         finished: false,
     };
     // From here on, any early return drops `t`, which kills and reaps
@@ -208,6 +216,10 @@ pub(super) fn run(
     };
     drop(launched.pid_r);
     t.seize(writer)?;
+    if let Some(period) = cfg.history_every.filter(|_| cfg.history) {
+        t.ticker =
+            Some(Ticker::start(period).map_err(|e| OracleError::io("cannot start the history ticker thread", e))?);
+    }
     t.release();
     t.run_loop()?;
     t.outcome()
@@ -266,7 +278,11 @@ impl Tracer<'_> {
                     ev
                 }
                 None => match self.wait_any() {
-                    Ok(ev) => ev,
+                    Ok(Some(ev)) => ev,
+                    Ok(None) => {
+                        self.history_tick()?;
+                        continue;
+                    }
                     Err(e) if e.raw_os_error() == Some(libc::ECHILD) => break,
                     Err(e) => return Err(OracleError::io("waitpid(-1, __WALL | __WNOTHREAD) failed", e)),
                 },
@@ -337,6 +353,8 @@ impl Tracer<'_> {
             threads: self.threads,
             leftovers_killed: self.leftovers_killed,
             stats: self.stats,
+            history_method: if self.cfg.history { HistoryMethod::PageCompare } else { HistoryMethod::Off },
+            history: self.history,
         })
     }
 
@@ -420,10 +438,32 @@ impl Tracer<'_> {
     /// be seen as the cancel, never as the writer dying on its own; a wait
     /// that skipped this check once turned a timed crash into "the writer
     /// died of SIGKILL" (`acking_before_the_sync_is_caught...`, ~1 run in 8).
-    fn wait_any(&mut self) -> io::Result<(pid_t, i32)> {
-        let ev = sys::wait_any()?;
+    /// The next stop or death; `None` when the history ticker's tick is
+    /// due (it interrupted the wait).
+    fn wait_any(&mut self) -> io::Result<Option<(pid_t, i32)>> {
+        let ev = match &self.ticker {
+            None => Some(sys::wait_any()?),
+            Some(t) => loop {
+                match sys::wait_any_or_interrupt()? {
+                    Some(ev) => break Some(ev),
+                    None if t.take() => break None,
+                    None => {}
+                }
+            },
+        };
         self.notice_cancel();
         Ok(ev)
+    }
+
+    /// A `--history-every` tick: stop every task, sample the history, and
+    /// let the loop resume them (their stops are deferred).
+    fn history_tick(&mut self) -> Result<(), OracleError> {
+        if self.killing {
+            return Ok(());
+        }
+        self.stop_world(0)?;
+        self.sample_history(true);
+        Ok(())
     }
 
     fn notice_cancel(&mut self) {
@@ -635,6 +675,7 @@ impl Tracer<'_> {
             Err(e) => return Err(tracer_err("PTRACE_GET_SYSCALL_INFO at a seccomp stop", tid, e)),
         };
         let SyscallInfo::Seccomp { args, ret_data, .. } = info else { return self.resume(tid, 0) };
+        self.sample_history(false);
         let Some(sys) = TracedSyscall::from_ret_data(ret_data & sys::SECCOMP_RET_DATA) else {
             return self.resume(tid, 0);
         };
@@ -855,6 +896,13 @@ impl Tracer<'_> {
         self.resume(tid, 0)
     }
 
+    /// Read the watched files for the write history, if it is recorded.
+    fn sample_history(&mut self, timer: bool) {
+        let Some(history) = self.store.as_mut().and_then(|s| s.history.as_mut()) else { return };
+        let ids = self.ns.regular_files();
+        history.sample(ids.into_iter().map(|id| (id, self.ns.file(id))), self.events.len() as u64, timer);
+    }
+
     // ---- stopping the world ----
 
     /// Bring every traced task other than `except` into a ptrace stop.
@@ -877,7 +925,10 @@ impl Tracer<'_> {
         }
         while self.tasks.values().any(|t| t.interrupted && t.state == TaskState::Running) {
             let (pid, status) = match self.wait_any() {
-                Ok(ev) => ev,
+                Ok(Some(ev)) => ev,
+                // A tick while the world is being stopped: it is stopped
+                // for a reason already.
+                Ok(None) => continue,
                 Err(e) if e.raw_os_error() == Some(libc::ECHILD) => break,
                 Err(e) => return Err(OracleError::io("waitpid while stopping the writer's tasks", e)),
             };

@@ -35,7 +35,7 @@ use crate::vocab::ProcessEnd;
 /// where every operation that may be lost was lost; 1.5 `--points
 /// syscalls`: `config.points`, the delivery `call` and the power-loss point
 /// `call`, `power_loss.calibration.traced_calls`.
-pub const EXTERNAL_SCHEMA_VERSION: &str = "1.5";
+pub const EXTERNAL_SCHEMA_VERSION: &str = "1.6";
 
 /// The `report_kind` of every external report: what tells it from a
 /// survival report (which has no `report_kind`).
@@ -165,6 +165,14 @@ pub struct ExternalRunConfig {
     /// `--points` (schema 1.5), when not `default`: where trials crash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub points: Option<ProgramPoints>,
+    /// `--history off` (schema 1.6): power-loss states without intermediate
+    /// versions (every unit at its floor or its newest content).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub history_off: bool,
+    /// `--history-every US` (schema 1.6): the write history was also
+    /// sampled on this period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_every_us: Option<u64>,
 }
 
 /// The calibration run: setup, writer to completion, checker.
@@ -423,6 +431,12 @@ impl fmt::Display for ExternalReplayLine {
                 }
                 if let Some(model) = c.fs_model {
                     write!(f, " --fs-model {model}")?;
+                }
+                if c.history_off {
+                    f.write_str(" --history off")?;
+                }
+                if let Some(us) = c.history_every_us {
+                    write!(f, " --history-every {us}")?;
                 }
                 if let Some(state) = &self.state {
                     write!(f, " --state {}", shell_words::quote(state))?;
@@ -770,6 +784,8 @@ mod tests {
             allow_no_acks: false,
             shard: None,
             fs_model: None,
+            history_off: false,
+            history_every_us: None,
             points: None,
         };
         let line = ExternalReplayLine {
@@ -880,6 +896,8 @@ pub(crate) mod test_support {
             allow_no_acks: false,
             shard,
             fs_model: None,
+            history_off: false,
+            history_every_us: None,
             points: None,
         };
         let clean = CleanRun {

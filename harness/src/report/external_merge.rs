@@ -106,6 +106,7 @@ pub fn merge_external_shards(parts: &[NamedExternalReport]) -> Result<ExternalRe
                 pl.calibration.clone(),
             );
             s.fs_model = pl.fs_model.clone();
+            s.history_method = pl.history_method;
             for p in &sorted {
                 let other = p.report.power_loss.as_ref().ok_or_else(|| ExternalMergeError::Mismatch {
                     a: first.name.clone(),
@@ -185,6 +186,7 @@ fn add_power_loss(into: &mut PowerLossSection, s: &PowerLossSection) {
     into.exhaustive_trials += s.exhaustive_trials;
     into.states_checked += s.states_checked;
     into.checker_runs += s.checker_runs;
+    into.history.add(&s.history);
     into.acks_seen += s.acks_seen;
     into.max_acks = into.max_acks.max(s.max_acks);
     into.consistent += s.consistent;

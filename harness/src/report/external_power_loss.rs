@@ -9,6 +9,7 @@ use std::fmt::{self, Write as _};
 
 use serde::{Deserialize, Serialize};
 
+use crate::page_history::{HistoryMethod, HistoryStats};
 use crate::program_plan::{PowerLossPlan, PowerLossPoint, ProgramPoints};
 use crate::report::checker_verdict::CheckerVerdict;
 use crate::summary_text::write_failure;
@@ -72,9 +73,15 @@ pub struct PowerLossFile {
     pub floor_size: u64,
     /// The size in the page cache when the writer died.
     pub newest_size: u64,
-    /// Units (pages, or sectors with `--tear`) whose floor and newest
-    /// contents differ.
+    /// Units (pages, or sectors with `--tear`) that may hold more than one
+    /// content: floor and newest differ, or the write history (schema 1.6)
+    /// recorded another version in between.
     pub dirty_units: u64,
+    /// Intermediate versions its units may hold besides their floor and
+    /// newest content, over all its units (schema 1.6; 0 without the
+    /// write history).
+    #[serde(default)]
+    pub intermediate_versions: u64,
 }
 
 /// The explanation of a violation, shrunk from the first failing state.
@@ -134,6 +141,8 @@ pub struct PowerLossTrialOutcome {
     /// Consistent, or the violation of the minimal state.
     pub verdict: CheckerVerdict,
     pub finding: Option<PowerLossFinding>,
+    /// What recording the write history cost and found in this trial.
+    pub history: HistoryStats,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -153,6 +162,9 @@ pub struct PowerLossTrialSummary {
     pub states_checked: u64,
     pub checker_runs: u64,
     pub verdict: CheckerVerdict,
+    /// The write history of this trial (schema 1.6).
+    #[serde(default)]
+    pub history: HistoryStats,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -203,6 +215,14 @@ pub struct PowerLossSection {
     /// 1.4 had none (directory entries were all kept).
     #[serde(default)]
     pub fs_model: Option<String>,
+    /// How the write history was recorded (schema 1.6: `page-compare`, or
+    /// `off` with `--history off`); none in older reports, which had no
+    /// intermediate versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_method: Option<HistoryMethod>,
+    /// The write history over all trials (schema 1.6).
+    #[serde(default)]
+    pub history: HistoryStats,
     /// `--tear`: units are sectors of this many bytes; none: pages.
     pub tear: Option<u64>,
     pub unit_bytes: u64,
@@ -253,6 +273,7 @@ pub fn aggregate_power_loss(
         s.exhaustive_trials += o.exhaustive as u64;
         s.states_checked += o.states_checked;
         s.checker_runs += o.checker_runs;
+        s.history.add(&o.history);
         let acks = o.acks.len() as u64;
         s.acks_seen += acks;
         s.max_acks = s.max_acks.max(acks);
@@ -287,6 +308,7 @@ pub fn aggregate_power_loss(
             states_checked: o.states_checked,
             checker_runs: o.checker_runs,
             verdict: o.verdict.clone(),
+            history: o.history,
         });
     }
     s
@@ -304,6 +326,8 @@ impl PowerLossSection {
     ) -> PowerLossSection {
         PowerLossSection {
             fs_model: None,
+            history_method: None,
+            history: HistoryStats::default(),
             tear,
             unit_bytes,
             exhaustive_bound,
@@ -351,6 +375,27 @@ impl PowerLossSection {
             "  {} acks (max {} in a trial); {} trials consistent in every state checked, {} with a violation",
             self.acks_seen, self.max_acks, self.consistent, self.violations
         );
+        let h = &self.history;
+        match self.history_method {
+            Some(HistoryMethod::PageCompare) => {
+                let _ = writeln!(
+                    out,
+                    "  write history (pages compared at {} stops{}): {} intermediate versions recorded{}",
+                    h.samples,
+                    if h.timer_samples > 0 {
+                        format!(", {} of them timer ticks", h.timer_samples)
+                    } else {
+                        String::new()
+                    },
+                    h.versions,
+                    if h.dropped > 0 { format!(", {} not kept (limits)", h.dropped) } else { String::new() }
+                );
+            }
+            Some(HistoryMethod::Off) => {
+                let _ = writeln!(out, "  write history off (--history off): every unit at its floor or newest content");
+            }
+            None => {}
+        }
     }
 
     pub fn write_failures(&self, out: &mut String) {
@@ -410,10 +455,20 @@ mod tests {
             checker_runs: 2,
             verdict: CheckerVerdict::Violation { reason: finding.reason.clone() },
             finding: Some(finding),
+            history: HistoryStats { samples: 5, versions: 2, ..HistoryStats::default() },
         };
         let calibration =
             PowerLossCalibration { traced_clean_ns: 1, sync_calls: 4, traced_calls: 9, by_syscall: BTreeMap::new() };
-        let section = aggregate_power_loss(None, 4096, 1 << 16, 64, calibration, &[outcome], &|_, _| "replay".into());
+        let mut section =
+            aggregate_power_loss(None, 4096, 1 << 16, 64, calibration, &[outcome], &|_, _| "replay".into());
+        assert_eq!((section.history.samples, section.history.versions), (5, 2), "the trials' histories add up");
+        section.history_method = Some(HistoryMethod::PageCompare);
+        let mut summary = String::new();
+        section.write_summary(&mut summary);
+        assert!(
+            summary.contains("write history (pages compared at 5 stops): 2 intermediate versions recorded"),
+            "{summary}"
+        );
         let mut out = String::new();
         section.write_failures(&mut out);
         assert!(

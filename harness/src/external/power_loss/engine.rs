@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use super::explore::StateOrder;
-use super::space::{Bits, Dim, StateSpace};
+use super::space::{Digits, Dim, StateSpace};
 use super::state_dir::{write_layout, StateDir};
 use super::state_text::StateText;
 use crate::explore::ddmin::ddmin;
@@ -47,7 +47,7 @@ pub(crate) fn calibrate(
     // The same CRASHLAB_SEED as the untraced clean run.
     let seed = TrialPlan::clean_writer_seed(config.seed).to_string();
     run_setup(config, &slot.dir, &seed, supervision)?;
-    let run = run_writer_traced(config, &slot.dir, &seed, CrashAt::Never, supervision)?;
+    let run = run_writer_traced(config, &slot.dir, &seed, CrashAt::Never, false, supervision)?;
     let outcome = run.outcome.as_ref().expect("an uncrashed run starts the writer");
     if outcome.end != (WriterEnd::Exited { code: 0 }) {
         return Err(writer_failed(config, &slot.dir, &run, &outcome.end, "on the traced clean run (no crash)"));
@@ -95,10 +95,12 @@ pub(crate) struct Traced {
     pub lines: AckLines,
     pub space: StateSpace,
     pub order: StateOrder,
+    /// What recording the write history cost and found.
+    pub history: crate::page_history::HistoryStats,
     /// For a sampled order, each state resolved (`None`: an earlier state
     /// of the order resolves to the same, and is checked instead); empty for
     /// an exhaustive walk, which meets every resolved state as itself.
-    sampled: Vec<Option<Bits>>,
+    sampled: Vec<Option<Digits>>,
 }
 
 impl Traced {
@@ -114,6 +116,7 @@ impl Traced {
                 floor_size: floor.sizes.get(&f.id).copied().unwrap_or(0),
                 newest_size: newest.sizes.get(&f.id).copied().unwrap_or(f.newest.len() as u64),
                 dirty_units: self.space.file_dims(i).len() as u64,
+                intermediate_versions: self.space.file_dims(i).map(|d| self.space.radix(d) as u64 - 2).sum(),
             })
             .collect()
     }
@@ -121,7 +124,7 @@ impl Traced {
     /// The `index`-th state of the order, as checked: resolved to a state a
     /// power loss may leave. `None` when an exhaustive walk meets a state
     /// that is another one's duplicate (that one is checked in its turn).
-    fn state(&self, index: u64) -> Option<Bits> {
+    fn state(&self, index: u64) -> Option<Digits> {
         if !self.order.is_exhaustive() {
             return self.sampled[index as usize].clone();
         }
@@ -152,7 +155,7 @@ pub(crate) fn trace_trial(
             CrashAt::Time(plan.crash_after(clean).expect("a timed point"), CrashSignal::Kill)
         }
     };
-    let run = run_writer_traced(config, &slot.dir, &seed, crash, supervision)?;
+    let run = run_writer_traced(config, &slot.dir, &seed, crash, config.power_loss.history.record, supervision)?;
     let delivery = match (&run.outcome, run.killed_at) {
         (None, at) => PowerLossDelivery::BeforeExec { at_ns: at.unwrap_or_default().as_nanos() as u64 },
         (Some(o), at) => match &o.end {
@@ -190,7 +193,7 @@ pub(crate) fn trace_trial(
     super::images::label(&ns, &mut images);
     let page = crate::page_size::page_size();
     let space = StateSpace::new(ns, images, config.tear.unwrap_or(page), page);
-    let order = StateOrder::new(space.dim_count(), &config.power_loss.explore, plan.state_seed);
+    let order = StateOrder::new(space.radices(), &config.power_loss.explore, plan.state_seed);
     // An exhaustive walk meets every resolved state as itself (others are
     // skipped as they come); a sample may resolve several states to one.
     let sampled = if order.is_exhaustive() {
@@ -204,11 +207,18 @@ pub(crate) fn trace_trial(
             })
             .collect()
     };
-    Ok(Traced { plan: *plan, delivery, lines: run.lines, space, order, sampled })
+    let history = run.outcome.as_ref().map(|o| o.history).unwrap_or_default();
+    Ok(Traced { plan: *plan, delivery, lines: run.lines, space, order, history, sampled })
 }
 
 /// Show `bits` of trial `key` in `sd` and run the checker there.
-fn check(ctx: &Ctx<'_>, sd: &mut StateDir, key: u64, t: &Traced, bits: &Bits) -> Result<CheckerVerdict, ExternalError> {
+fn check(
+    ctx: &Ctx<'_>,
+    sd: &mut StateDir,
+    key: u64,
+    t: &Traced,
+    bits: &Digits,
+) -> Result<CheckerVerdict, ExternalError> {
     sd.show(key, &t.space, &t.lines.lines, bits)?;
     ctx.config.progress.state_checked();
     let verdict =
@@ -230,10 +240,12 @@ struct Ctx<'a> {
 }
 
 /// Shrink the first failing state (`first`, index `first_index`) to a
-/// minimal explanation: a 1-minimal set of units at their floor and
-/// operations lost with everything else newest, then, with that set, a
-/// 1-minimal set of units at their newest content with every other unit at
-/// its floor (operations as in the first set's state).
+/// minimal explanation: a 1-minimal set of units not at their newest
+/// content (each at the version the failing state gave it: its floor or an
+/// intermediate version) and operations lost, with everything else newest;
+/// then, with that set, a 1-minimal set of units at their newest content
+/// with every other unit at its floor (operations as in the first set's
+/// state).
 fn shrink(
     ctx: &Ctx<'_>,
     sd: &mut StateDir,
@@ -242,18 +254,19 @@ fn shrink(
     first_index: u64,
     first_reason: &str,
 ) -> Result<(PowerLossFinding, u64), ExternalError> {
-    let n = t.space.dim_count();
+    let space = &t.space;
+    let n = space.dim_count();
     let first = t.state(first_index).expect("a failing state was checked");
-    let mut known: HashMap<Bits, Option<String>> = HashMap::new();
+    let mut known: HashMap<Digits, Option<String>> = HashMap::new();
     known.insert(first.clone(), Some(first_reason.to_owned()));
     let mut runs = 0u64;
-    let mut test = |bits: Bits, known: &mut HashMap<Bits, Option<String>>| -> Result<bool, ExternalError> {
+    let mut test = |bits: Digits, known: &mut HashMap<Digits, Option<String>>| -> Result<bool, ExternalError> {
         // Only a choice that is its own resolved state counts: losing an
         // early operation can make later ones impossible (a rename whose
         // source was never created), and an explanation must name what was
         // lost, not what it dragged along. Such a choice is taken as
         // passing, without running the checker.
-        if t.space.canonical(&bits) != bits {
+        if space.canonical(&bits) != bits {
             return Ok(false);
         }
         if let Some(r) = known.get(&bits) {
@@ -266,57 +279,66 @@ fn shrink(
         Ok(failed)
     };
     let budget = ctx.config.power_loss.shrink_budget;
-    let with = |base_newest: bool, flipped: &[usize]| {
-        let mut b = Bits::all(n, base_newest);
-        flipped.iter().for_each(|&d| b.set(d, !base_newest));
+    // Everything newest but `kept`, which hold their digit in `reference`
+    // (the failing state the set comes from).
+    let newest_but = |reference: &Digits, kept: &[usize]| {
+        let mut b = space.extreme(true);
+        kept.iter().for_each(|&d| b.set(d, reference.get(d)));
         b
     };
-    let at_floor = first.members(n, false);
-    let mut floor_set = ddmin(&at_floor, budget, |x| test(with(true, x), &mut known))?;
+    let mut reference = first.clone();
+    let not_newest = space.members(&first, false);
+    let mut floor_set = ddmin(&not_newest, budget, |x| test(newest_but(&first, x), &mut known))?;
     // Blame the latest operation that explains the failure: an operation
     // lost early drags the later ones that need it (losing the creation of
     // "state.tmp" loses its rename too), which is true but indirect. While
     // letting a cause persist, with what then has to be lost instead, still
     // fails, move the blame there and minimize again.
-    let ops = t.space.op_count();
+    let ops = space.op_count();
     'blame: for _ in 0..2 * ops {
         let causes: Vec<usize> = floor_set.set.iter().copied().filter(|&c| c < ops).collect();
         for c in causes {
             let rest: Vec<usize> = floor_set.set.iter().copied().filter(|&d| d != c).collect();
-            let b = t.space.canonical(&with(true, &rest));
-            let candidate = b.members(n, false);
-            if !b.get(c) || candidate == floor_set.set {
+            let b = space.canonical(&newest_but(&reference, &rest));
+            let candidate = space.members(&b, false);
+            if !space.is_newest(&b, c) || candidate == floor_set.set {
                 continue;
             }
-            if test(b, &mut known)? {
-                floor_set = ddmin(&candidate, budget, |x| test(with(true, x), &mut known))?;
+            if test(b.clone(), &mut known)? {
+                reference = b;
+                floor_set = ddmin(&candidate, budget, |x| test(newest_but(&reference, x), &mut known))?;
                 continue 'blame;
             }
         }
         break;
     }
-    let minimal = with(true, &floor_set.set);
+    let minimal = newest_but(&reference, &floor_set.set);
     // The second step asks which *content* the failure needs: namespace
-    // operations stay as in the minimal state (every other one persisted).
-    // Losing the others too would need their whole history lost with them
+    // operations stay as in the minimal state (every other one persisted),
+    // and so do the units of the first set (at their version). Losing the
+    // other operations too would need their whole history lost with them
     // (a choice must be its own resolved state), a long list that explains
     // nothing.
     let others: Vec<usize> = (ops..n).filter(|d| !floor_set.set.contains(d)).collect();
     let second_base = |y: &[usize]| {
-        let mut b = with(false, y);
-        (0..ops).filter(|d| !floor_set.set.contains(d)).for_each(|d| b.set(d, true));
+        let mut b = space.extreme(false);
+        floor_set.set.iter().for_each(|&d| b.set(d, minimal.get(d)));
+        y.iter().for_each(|&d| space.set_extreme(&mut b, d, true));
+        (0..ops).filter(|d| !floor_set.set.contains(d)).for_each(|d| space.set_extreme(&mut b, d, true));
         b
     };
     let newest_set = ddmin(&others, budget, |y| test(second_base(y), &mut known))?;
     let second = second_base(&newest_set.set);
     let reason = known.get(&minimal).cloned().flatten().expect("ddmin returns a set it saw fail");
-    let name = |d: usize| t.space.dim_name(d);
-    // "X at its durable floor" for a unit; "OP was lost: WHY" for an operation.
-    let at_floor = |d: usize| match t.space.dims()[d] {
-        Dim::Op(u) => t.space.ns.explain_lost(u),
-        Dim::Unit { .. } => format!("{} at its durable floor", name(d)),
+    let name = |d: usize| space.dim_name(d);
+    // "X at its durable floor" or "X holds the version written between call
+    // 41 and call 42" for a unit; "OP was lost: WHY" for an operation.
+    let at_floor = |d: usize| match space.dims()[d] {
+        Dim::Op(u) => space.ns.explain_lost(u),
+        Dim::Unit { .. } if minimal.get(d) == 0 => format!("{} at its durable floor", name(d)),
+        Dim::Unit { .. } => format!("{} holds {}", name(d), space.version_name(d, minimal.get(d))),
     };
-    let at_newest = |d: usize| match t.space.dims()[d] {
+    let at_newest = |d: usize| match space.dims()[d] {
         Dim::Op(_) => format!("{} persisted", name(d)),
         Dim::Unit { .. } => format!("{} holds its newest content", name(d)),
     };
@@ -326,10 +348,10 @@ fn shrink(
     // Of the operations lost, those that are lost only because another one
     // is (a create of a name whose unlink was lost): named after the causes.
     let (dragged, causes): (Vec<usize>, Vec<usize>) = floor_set.set.iter().partition(|&&d| {
-        matches!(t.space.dims()[d], Dim::Op(_)) && {
+        matches!(space.dims()[d], Dim::Op(_)) && {
             let mut b = minimal.clone();
-            b.set(d, true);
-            !t.space.canonical(&b).get(d)
+            space.set_extreme(&mut b, d, true);
+            !space.is_newest(&space.canonical(&b), d)
         }
     });
     let dragged_text = match dragged.len() {
@@ -409,6 +431,7 @@ fn outcome(
             Some(f) => CheckerVerdict::Violation { reason: f.reason.clone() },
         },
         finding,
+        history: t.history,
     }
 }
 
@@ -598,7 +621,9 @@ fn check_task(
     Ok(())
 }
 
-/// What a power-loss replay re-created.
+/// What a power-loss replay re-created. (One per `crashlab replay`: the
+/// variants' sizes do not matter.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(tag = "replayed", rename_all = "kebab-case")]
 pub enum PowerLossReplayed {

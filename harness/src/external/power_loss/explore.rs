@@ -14,7 +14,7 @@
 //! Architecture Invariant: pure; the order is a function of the number of
 //! dimensions, the configuration and the seed.
 
-use super::space::Bits;
+use super::space::Digits;
 use crate::explore::families::{file_order_families, Sample};
 use crate::explore::order::IndexedOrder;
 use crate::explore::random::derived_seeds;
@@ -42,6 +42,7 @@ fn sample_name(sample: Sample, dims: usize) -> String {
         Sample::NewestCompleted => "every unit at its newest completed content".into(),
         Sample::OnlyFloor(_) => "one unit alone at its durable floor".into(),
         Sample::OnlyNewest(_) => "one unit alone at its newest content".into(),
+        Sample::OnlyVersion { .. } => "one unit alone at an intermediate version".into(),
         Sample::NewestPrefix(k) => {
             format!("the first {k} units in file order at their newest content, the rest at their floor")
         }
@@ -57,11 +58,11 @@ fn sample_name(sample: Sample, dims: usize) -> String {
 pub struct StateOrder(IndexedOrder);
 
 impl StateOrder {
-    /// Today every unit of a user's file is binary: its floor or its newest
-    /// image (intermediate versions would raise its radix).
-    pub fn new(dims: usize, cfg: &ExploreConfig, seed: u64) -> StateOrder {
+    /// `radices`: per dimension, the versions it may hold (2 for an
+    /// operation and for a unit with no intermediate version recorded).
+    pub fn new(radices: Vec<u32>, cfg: &ExploreConfig, seed: u64) -> StateOrder {
         let seeds = derived_seeds(seed, cfg.random_states);
-        StateOrder(IndexedOrder::new(vec![2; dims], cfg.exhaustive_bound, file_order_families, seeds))
+        StateOrder(IndexedOrder::new(radices, cfg.exhaustive_bound, file_order_families, seeds))
     }
 
     pub fn is_exhaustive(&self) -> bool {
@@ -77,12 +78,10 @@ impl StateOrder {
     }
 
     /// The `i`-th state.
-    pub fn state(&self, i: u64) -> Bits {
+    pub fn state(&self, i: u64) -> Digits {
         let mut digits = vec![0; self.0.units()];
         self.0.state(i, &mut digits);
-        let mut b = Bits::all(digits.len(), false);
-        digits.iter().enumerate().filter(|&(_, &v)| v == 1).for_each(|(d, _)| b.set(d, true));
-        b
+        Digits::from_digits(&digits)
     }
 
     /// What the `i`-th state is, for reports.
@@ -102,35 +101,56 @@ mod tests {
 
     #[test]
     fn small_spaces_are_walked_whole_one_dimension_per_step() {
-        let order = StateOrder::new(5, &ExploreConfig::default(), 1);
+        let order = StateOrder::new(vec![2; 5], &ExploreConfig::default(), 1);
         assert!(order.is_exhaustive());
         assert_eq!(order.len(), 32);
-        let states: Vec<Bits> = (0..32).map(|i| order.state(i)).collect();
+        let states: Vec<Digits> = (0..32).map(|i| order.state(i)).collect();
         assert_eq!(states.iter().collect::<HashSet<_>>().len(), 32, "every state once");
         for w in states.windows(2) {
             assert_eq!(w[0].diff(&w[1]).count(), 1);
         }
-        assert_eq!(StateOrder::new(0, &ExploreConfig::default(), 1).len(), 1, "no dimension: one state");
+        assert_eq!(StateOrder::new(vec![], &ExploreConfig::default(), 1).len(), 1, "no dimension: one state");
+        // Intermediate versions raise a unit's radix: 3 × 2 states.
+        let order = StateOrder::new(vec![3, 2], &ExploreConfig::default(), 1);
+        assert_eq!(order.len(), 6);
+        let states: HashSet<Digits> = (0..6).map(|i| order.state(i)).collect();
+        assert!(states.contains(&Digits::from_digits(&[1, 0])) && states.contains(&Digits::from_digits(&[2, 1])));
     }
 
     #[test]
     fn large_spaces_are_sampled_adversarially_then_at_random() {
         let cfg = ExploreConfig { exhaustive_bound: 1 << 16, random_states: 10 };
-        let order = StateOrder::new(20, &cfg, 7);
+        let order = StateOrder::new(vec![2; 20], &cfg, 7);
         assert!(!order.is_exhaustive());
-        assert_eq!(order.state(0), Bits::all(20, true));
-        assert_eq!(order.state(1), Bits::all(20, false));
-        assert_eq!(order.state(2).members(20, false), vec![0]);
+        assert_eq!(order.state(0), Digits::from_digits(&[1; 20]));
+        assert_eq!(order.state(1), Digits::floor(20));
+        let mut only_first_floor = [1; 20];
+        only_first_floor[0] = 0;
+        assert_eq!(order.state(2), Digits::from_digits(&only_first_floor));
         // 2 + 20 + 20 + 19 + 19 minus duplicates (prefix 19 = only floor 19,
         // suffix 1 = only floor 0, prefix 1 = only newest 0, suffix 19 = only
         // newest 19), plus 10 random (distinct with overwhelming odds).
         assert_eq!(order.len(), 2 + 20 + 20 + 19 + 19 - 4 + 10);
-        let again = StateOrder::new(20, &cfg, 7);
+        let again = StateOrder::new(vec![2; 20], &cfg, 7);
         assert!((0..order.len()).all(|i| order.state(i) == again.state(i)), "a function of the seed");
-        let other = StateOrder::new(20, &cfg, 8);
+        let other = StateOrder::new(vec![2; 20], &cfg, 8);
         assert_ne!(order.state(order.len() - 1), other.state(other.len() - 1));
         // Families are capped.
-        let big = StateOrder::new(5000, &cfg, 7);
+        let big = StateOrder::new(vec![2; 5000], &cfg, 7);
         assert!(big.len() < 4 * 258 + 12, "{}", big.len());
+    }
+
+    #[test]
+    fn beyond_the_bound_each_intermediate_version_is_tried_alone_with_everything_else_newest() {
+        let cfg = ExploreConfig { exhaustive_bound: 4, random_states: 0 };
+        // Unit 1 has two intermediate versions (digits 1 and 2).
+        let order = StateOrder::new(vec![2, 4, 2], &cfg, 7);
+        assert!(!order.is_exhaustive());
+        let states: Vec<Digits> = (0..order.len()).map(|i| order.state(i)).collect();
+        for digit in [1, 2] {
+            let want = Digits::from_digits(&[1, digit, 1]);
+            let i = states.iter().position(|s| *s == want).expect("each intermediate version alone");
+            assert_eq!(order.name(i as u64), "one unit alone at an intermediate version");
+        }
     }
 }

@@ -38,6 +38,7 @@ pub(crate) fn of_outcome(o: &OracleOutcome) -> (NamespaceTrace, Vec<FileImages>)
             path: PathBuf::new(),
             floor: inode.shadow.content.clone(),
             newest: inode.newest.clone(),
+            history: inode.history.clone(),
         })
         .collect();
     (o.namespace.clone(), images)
@@ -55,7 +56,13 @@ pub(crate) fn of_setup(image: &DirImage) -> (NamespaceTrace, Vec<FileImages>) {
         .files
         .iter()
         .filter_map(|(p, content)| {
-            Some(FileImages { id: *ids.get(p)?, path: p.clone(), floor: content.clone(), newest: content.clone() })
+            Some(FileImages {
+                id: *ids.get(p)?,
+                path: p.clone(),
+                floor: content.clone(),
+                newest: content.clone(),
+                history: Vec::new(),
+            })
         })
         .collect();
     (trace, images)

@@ -99,8 +99,8 @@ mod state_text;
 pub(crate) use engine::{calibrate, run_power_loss_trials};
 pub use engine::{replay_power_loss, PowerLossReplayed};
 pub use explore::{ExploreConfig, StateOrder};
-pub use space::{Bits, Dim, FileImages, Layout, StateSpace};
-pub use state_text::{ItemRef, StateText, StateTextError, UnitRef};
+pub use space::{Digits, Dim, FileImages, Layout, Source, StateSpace};
+pub use state_text::{ItemChoice, ItemRef, StateText, StateTextError, UnitRef};
 
 pub use crate::program_plan::{PowerLossPlan, PowerLossPoint};
 
@@ -114,10 +114,34 @@ pub struct PowerLossOptions {
     pub shrink_budget: u32,
     /// What a completed sync makes durable in the namespace (`--fs-model`).
     pub fs_model: FsModel,
+    /// Recording intermediate versions (`--history`, `--history-every`).
+    pub history: HistoryOptions,
 }
 
 impl Default for PowerLossOptions {
     fn default() -> PowerLossOptions {
-        PowerLossOptions { explore: ExploreConfig::default(), shrink_budget: 1000, fs_model: FsModel::Posix }
+        PowerLossOptions {
+            explore: ExploreConfig::default(),
+            shrink_budget: 1000,
+            fs_model: FsModel::Posix,
+            history: HistoryOptions::default(),
+        }
+    }
+}
+
+/// Whether power-loss trials record the write history
+/// ([`crate::page_history`]), so that a unit may also hold a version its
+/// page had between its floor and the crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryOptions {
+    /// `--history on` (the default) or `off`.
+    pub record: bool,
+    /// `--history-every US`: also stop the writer on this period.
+    pub every: Option<std::time::Duration>,
+}
+
+impl Default for HistoryOptions {
+    fn default() -> HistoryOptions {
+        HistoryOptions { record: true, every: None }
     }
 }

@@ -14,6 +14,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 
 use crate::namespace::{FileId, FileKind, NsModel, NsState};
+use crate::page_history::PageVersion;
 
 /// One file (inode) of the crashed directory, as a power loss may leave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +29,9 @@ pub struct FileImages {
     pub floor: Vec<u8>,
     /// The newest image (the page cache).
     pub newest: Vec<u8>,
+    /// The versions its pages held in between (the oracle's write
+    /// history), by page then in the order seen; empty when not recorded.
+    pub history: Vec<PageVersion>,
 }
 
 impl FileImages {
@@ -39,9 +43,23 @@ impl FileImages {
         (&image[start..end], (range.end - range.start) as usize - (end - start))
     }
 
-    fn same(&self, range: Range<u64>) -> bool {
-        let (a, _) = FileImages::padded(&self.floor, range.clone());
-        let (b, _) = FileImages::padded(&self.newest, range);
+    /// Bytes `range` of the version `source`, reading zeros past its end.
+    fn version(&self, source: Source, range: Range<u64>, page: u64) -> (&[u8], usize) {
+        match source {
+            Source::Floor => FileImages::padded(&self.floor, range),
+            Source::Newest => FileImages::padded(&self.newest, range),
+            Source::History(k) => {
+                let v = &self.history[k];
+                let base = v.page * page;
+                let (bytes, zeros) = FileImages::padded(&v.bytes, range.start - base..range.end - base);
+                (bytes, zeros)
+            }
+        }
+    }
+
+    fn same(&self, a: Source, b: Source, range: Range<u64>, page: u64) -> bool {
+        let (a, _) = self.version(a, range.clone(), page);
+        let (b, _) = self.version(b, range, page);
         let common = a.len().min(b.len());
         // Past the shorter real part, the other reads zeros (padding).
         a[..common] == b[..common] && a[common..].iter().chain(&b[common..]).all(|&x| x == 0)
@@ -58,49 +76,45 @@ pub enum Dim {
     Unit { file: usize, unit: u64 },
 }
 
-/// A state: one bit per dimension, set = newest (persisted), clear = floor
-/// (lost).
+/// Where one version a unit may hold comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The floor image (what completed syncs guarantee).
+    Floor,
+    /// [`FileImages::history`]`[k]`: a version its page held in between.
+    History(usize),
+    /// The newest image (the page cache).
+    Newest,
+}
+
+/// A state: per dimension, which of its versions it holds. `0` is the
+/// floor (an operation: lost); the dimension's radix minus one is the
+/// newest content (an operation: persisted); a unit's digits in between
+/// are the intermediate versions of its page, in the order they were seen.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct Bits(Vec<u64>);
+pub struct Digits(Vec<u8>);
 
-impl Bits {
-    pub fn all(n: usize, newest: bool) -> Bits {
-        let mut b = Bits(vec![if newest { !0 } else { 0 }; n.div_ceil(64)]);
-        if newest && n % 64 != 0 {
-            *b.0.last_mut().expect("n > 0") &= (1u64 << (n % 64)) - 1;
-        }
-        b
+impl Digits {
+    /// Every dimension at digit 0 (the floor, every operation lost).
+    pub fn floor(n: usize) -> Digits {
+        Digits(vec![0; n])
     }
 
-    pub fn get(&self, i: usize) -> bool {
-        self.0.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1)
+    pub fn from_digits(digits: &[u32]) -> Digits {
+        Digits(digits.iter().map(|&d| u8::try_from(d).expect("a radix fits a byte")).collect())
     }
 
-    pub fn set(&mut self, i: usize, newest: bool) {
-        if newest {
-            self.0[i / 64] |= 1 << (i % 64);
-        } else {
-            self.0[i / 64] &= !(1 << (i % 64));
-        }
+    pub fn get(&self, i: usize) -> u32 {
+        self.0.get(i).map_or(0, |&d| d as u32)
+    }
+
+    pub fn set(&mut self, i: usize, digit: u32) {
+        self.0[i] = u8::try_from(digit).expect("a radix fits a byte");
     }
 
     /// The dimensions where `self` and `other` differ, ascending.
-    pub fn diff<'a>(&'a self, other: &'a Bits) -> impl Iterator<Item = usize> + 'a {
-        self.0.iter().zip(&other.0).enumerate().flat_map(|(w, (a, b))| {
-            let mut x = a ^ b;
-            std::iter::from_fn(move || {
-                (x != 0).then(|| {
-                    let i = x.trailing_zeros() as usize;
-                    x &= x - 1;
-                    w * 64 + i
-                })
-            })
-        })
-    }
-
-    /// The dimensions set to newest (`true`) or floor (`false`), ascending.
-    pub fn members(&self, n: usize, newest: bool) -> Vec<usize> {
-        (0..n).filter(|&i| self.get(i) == newest).collect()
+    pub fn diff<'a>(&'a self, other: &'a Digits) -> impl Iterator<Item = usize> + 'a {
+        self.0.iter().zip(&other.0).enumerate().filter(|(_, (a, b))| a != b).map(|(i, _)| i)
     }
 }
 
@@ -136,6 +150,9 @@ pub struct StateSpace {
     pub page: u64,
     /// The namespace units first, then by file, units ascending.
     dims: Vec<Dim>,
+    /// Per dimension, the versions it may hold (an operation: none listed,
+    /// radix 2), floor first and newest last, each content once.
+    versions: Vec<Vec<Source>>,
     /// The dimensions of each file.
     file_dims: Vec<Range<usize>>,
 }
@@ -148,19 +165,42 @@ impl StateSpace {
         files.sort_by(|a, b| a.path.cmp(&b.path));
         let by_id = files.iter().enumerate().map(|(i, f)| (f.id, i)).collect();
         let mut dims: Vec<Dim> = (0..ns.units().len()).map(Dim::Op).collect();
+        let mut versions: Vec<Vec<Source>> = vec![Vec::new(); dims.len()];
         let mut file_dims = Vec::with_capacity(files.len());
+        let per_page = page / unit;
         for (i, f) in files.iter().enumerate() {
             let first = dims.len();
-            let len = f.floor.len().max(f.newest.len()) as u64;
+            let history_end = f.history.iter().map(|v| (v.page + 1) * page).max().unwrap_or(0);
+            let len = (f.floor.len().max(f.newest.len()) as u64).max(history_end);
+            // The history is by page: each page's versions, in order.
+            let mut by_page: HashMap<u64, Vec<usize>> = HashMap::new();
+            for (k, v) in f.history.iter().enumerate() {
+                by_page.entry(v.page).or_default().push(k);
+            }
             for u in 0..len.div_ceil(unit) {
-                let end = ((u + 1) * unit).min(len);
-                if !f.same(u * unit..end) {
+                let range = u * unit..((u + 1) * unit).min(len);
+                // Floor first and newest last, always (the families and
+                // the explanations rely on both ends); in between, each
+                // content not already there. A page that went A, B, A keeps
+                // A at both ends: two digits with one content.
+                let mut sources = vec![Source::Floor];
+                for k in by_page.get(&(u / per_page)).into_iter().flatten() {
+                    let c = Source::History(*k);
+                    if !sources.iter().chain([&Source::Newest]).any(|&s| f.same(s, c, range.clone(), page)) {
+                        sources.push(c);
+                    }
+                }
+                if sources.len() > 1 || !f.same(Source::Floor, Source::Newest, range.clone(), page) {
+                    sources.push(Source::Newest);
+                }
+                if sources.len() > 1 {
                     dims.push(Dim::Unit { file: i, unit: u });
+                    versions.push(sources);
                 }
             }
             file_dims.push(first..dims.len());
         }
-        StateSpace { ns, files, by_id, unit, page, dims, file_dims }
+        StateSpace { ns, files, by_id, unit, page, dims, versions, file_dims }
     }
 
     pub fn dims(&self) -> &[Dim] {
@@ -191,8 +231,89 @@ impl StateSpace {
         self.files.binary_search_by(|f| f.path.as_path().cmp(path)).ok()
     }
 
-    fn ns_bits(&self, bits: &Bits) -> Vec<bool> {
-        (0..self.op_count()).map(|u| bits.get(u)).collect()
+    /// How many versions dimension `d` may hold (2 for an operation).
+    pub fn radix(&self, d: usize) -> u32 {
+        self.versions[d].len().max(2) as u32
+    }
+
+    pub fn radices(&self) -> Vec<u32> {
+        (0..self.dims.len()).map(|d| self.radix(d)).collect()
+    }
+
+    /// The digit of `d`'s newest content (an operation: persisted).
+    pub fn newest_digit(&self, d: usize) -> u32 {
+        self.radix(d) - 1
+    }
+
+    /// Every dimension at its newest content and every operation persisted
+    /// (`true`: the page cache, what a process crash leaves), or everything
+    /// at its floor and lost.
+    pub fn extreme(&self, newest: bool) -> Digits {
+        let mut out = Digits::floor(self.dims.len());
+        if newest {
+            (0..self.dims.len()).for_each(|d| out.set(d, self.newest_digit(d)));
+        }
+        out
+    }
+
+    pub fn is_newest(&self, digits: &Digits, d: usize) -> bool {
+        digits.get(d) == self.newest_digit(d)
+    }
+
+    /// Put dimension `d` at its newest content (`true`) or its floor.
+    pub fn set_extreme(&self, digits: &mut Digits, d: usize, newest: bool) {
+        digits.set(d, if newest { self.newest_digit(d) } else { 0 });
+    }
+
+    /// The dimensions at their newest content (`true`), or not (`false`:
+    /// at the floor, lost, or at an intermediate version), ascending.
+    pub fn members(&self, digits: &Digits, newest: bool) -> Vec<usize> {
+        (0..self.dims.len()).filter(|&d| self.is_newest(digits, d) == newest).collect()
+    }
+
+    /// Where digit `digit` of dimension `d` comes from (an operation's
+    /// digits are lost and persisted: `Floor` and `Newest`).
+    pub fn source(&self, d: usize, digit: u32) -> Source {
+        match self.versions[d].get(digit as usize) {
+            Some(&s) => s,
+            None if digit == 0 => Source::Floor,
+            None => Source::Newest,
+        }
+    }
+
+    /// The intermediate version `digit` of unit dimension `d`, if it is one.
+    pub fn version(&self, d: usize, digit: u32) -> Option<&PageVersion> {
+        let Dim::Unit { file, .. } = self.dims[d] else { return None };
+        match self.source(d, digit) {
+            Source::History(k) => Some(&self.files[file].history[k]),
+            _ => None,
+        }
+    }
+
+    /// The digit of dimension `d` holding its page's `n`-th recorded
+    /// version (1-based, in the order seen; a version equal to one kept
+    /// earlier maps to that one's digit), if the page has one.
+    pub fn digit_of_version(&self, d: usize, n: usize) -> Option<u32> {
+        let Dim::Unit { file, unit } = self.dims[d] else { return None };
+        let f = &self.files[file];
+        let page = unit / (self.page / self.unit);
+        let k = f.history.iter().enumerate().filter(|(_, v)| v.page == page).nth(n.checked_sub(1)?)?.0;
+        let range = unit * self.unit..(unit + 1) * self.unit;
+        let sources = &self.versions[d];
+        sources.iter().position(|&s| f.same(s, Source::History(k), range.clone(), self.page)).map(|i| i as u32)
+    }
+
+    /// The 1-based number of the recorded version of its page that digit
+    /// `digit` of unit dimension `d` holds (its first, if several).
+    pub fn version_number(&self, d: usize, digit: u32) -> Option<usize> {
+        let Dim::Unit { file, unit } = self.dims[d] else { return None };
+        let Source::History(k) = self.source(d, digit) else { return None };
+        let page = unit / (self.page / self.unit);
+        Some(self.files[file].history[..=k].iter().filter(|v| v.page == page).count())
+    }
+
+    fn ns_bits(&self, digits: &Digits) -> Vec<bool> {
+        (0..self.op_count()).map(|u| digits.get(u) == 1).collect()
     }
 
     /// `bits` made a state a power loss may leave: the namespace part
@@ -200,16 +321,16 @@ impl StateSpace {
     /// that have no name in it set to newest (they cannot be seen). A
     /// canonical state is returned unchanged; two states with the same
     /// canonical form leave the same directory.
-    pub fn canonical(&self, bits: &Bits) -> Bits {
-        let mut out = bits.clone();
-        let (ns, state) = self.ns.canonical_state(|u| bits.get(u));
+    pub fn canonical(&self, digits: &Digits) -> Digits {
+        let mut out = digits.clone();
+        let (ns, state) = self.ns.canonical_state(|u| digits.get(u) == 1);
         for (u, &p) in ns.iter().enumerate() {
-            out.set(u, p);
+            out.set(u, p as u32);
         }
         for (f, file) in self.files.iter().enumerate() {
             if !state.sizes.contains_key(&file.id) {
                 for d in self.file_dims[f].clone() {
-                    out.set(d, true);
+                    self.set_extreme(&mut out, d, true);
                 }
             }
         }
@@ -217,12 +338,12 @@ impl StateSpace {
     }
 
     /// The namespace of `bits`.
-    pub fn namespace(&self, bits: &Bits) -> NsState {
+    pub fn namespace(&self, bits: &Digits) -> NsState {
         self.ns.resolve(&self.ns_bits(bits))
     }
 
     /// The directory `bits` leaves: paths from the namespace's entries.
-    pub fn layout(&self, bits: &Bits) -> Layout {
+    pub fn layout(&self, bits: &Digits) -> Layout {
         let state = self.namespace(bits);
         let mut out = Layout { sizes: vec![None; self.files.len()], ..Layout::default() };
         for (p, file) in state.paths(self.ns.trace()) {
@@ -245,27 +366,25 @@ impl StateSpace {
 
     /// The bytes unit dimension `d` holds in `bits`, within a file of `size`
     /// bytes: (offset, real bytes, zeros after them). Empty past the size.
-    pub fn unit_bytes(&self, d: usize, bits: &Bits, size: u64) -> (u64, &[u8], usize) {
+    pub fn unit_bytes(&self, d: usize, digits: &Digits, size: u64) -> (u64, &[u8], usize) {
         let Dim::Unit { file, unit: u } = self.dims[d] else { panic!("dimension {d} is a namespace operation") };
-        let f = &self.files[file];
         let start = (u * self.unit).min(size);
         let end = ((u + 1) * self.unit).min(size);
-        let image = if bits.get(d) { &f.newest } else { &f.floor };
-        let (bytes, zeros) = FileImages::padded(image, start..end);
+        let (bytes, zeros) = self.files[file].version(self.source(d, digits.get(d)), start..end, self.page);
         (start, bytes, zeros)
     }
 
     /// The whole content of file `f` in state `bits`, at `size` bytes.
-    pub fn content(&self, f: usize, bits: &Bits, size: u64) -> Vec<u8> {
+    pub fn content(&self, f: usize, bits: &Digits, size: u64) -> Vec<u8> {
         let file = &self.files[f];
         let mut out = vec![0u8; size as usize];
         // Units that are not dimensions are equal in both images (zeros past
         // an image's end included): start from the newest image...
         let n = file.newest.len().min(out.len());
         out[..n].copy_from_slice(&file.newest[..n]);
-        // ...and put every unit at its floor where the state says so.
+        // ...and put every other unit at the version the state says.
         for d in self.file_dims[f].clone() {
-            if !bits.get(d) {
+            if !self.is_newest(bits, d) {
                 let (offset, bytes, zeros) = self.unit_bytes(d, bits, size);
                 let o = offset as usize;
                 out[o..o + bytes.len()].copy_from_slice(bytes);
@@ -282,6 +401,20 @@ impl StateSpace {
             format!("page {u}")
         } else {
             format!("page {} sector {}", u / per_page, u % per_page)
+        }
+    }
+
+    /// What digit `digit` of unit dimension `d` holds, in reports: `its
+    /// durable floor`, `its newest content`, or `the version written between
+    /// call 41 and call 42`.
+    pub fn version_name(&self, d: usize, digit: u32) -> String {
+        match self.source(d, digit) {
+            Source::Floor => "its durable floor".to_owned(),
+            Source::Newest => "its newest content".to_owned(),
+            Source::History(_) => {
+                let v = self.version(d, digit).expect("a history source");
+                format!("the version {}", v.when())
+            }
         }
     }
 
@@ -320,7 +453,13 @@ pub(crate) fn test_space(files: &[(&str, &[u8], &[u8])], dirs: &[&str], unit: u6
                 op: NsOp::SetSize { file: id, size: newest.len() as u64 },
             });
         }
-        images.push(FileImages { id, path: path.into(), floor: floor.to_vec(), newest: newest.to_vec() });
+        images.push(FileImages {
+            id,
+            path: path.into(),
+            floor: floor.to_vec(),
+            newest: newest.to_vec(),
+            history: vec![],
+        });
     }
     StateSpace::new(NsModel::new(trace, FsModel::Posix).expect("a valid trace"), images, unit, page)
 }
@@ -357,19 +496,19 @@ mod tests {
         let s = test_space(&[("f", b"AAAABBBB", b"XXXXYYYYZZ")], &[], 4, 4);
         // dims: the size change, unit 0, unit 1, unit 2 (ZZ vs nothing).
         assert_eq!(s.dim_count(), 4);
-        let mut b = Bits::all(4, true);
-        let size = |b: &Bits| s.layout(b).sizes[0].unwrap();
+        let mut b = s.extreme(true);
+        let size = |b: &Digits| s.layout(b).sizes[0].unwrap();
         assert_eq!(s.content(0, &b, size(&b)), b"XXXXYYYYZZ");
-        b.set(2, false);
+        b.set(2, 0);
         assert_eq!(s.content(0, &b, size(&b)), b"XXXXBBBBZZ");
-        b.set(3, false);
+        b.set(3, 0);
         assert_eq!(s.content(0, &b, size(&b)), b"XXXXBBBB\0\0", "past the floor image: zeros");
-        b.set(0, false);
+        b.set(0, 0);
         assert_eq!(size(&b), 8);
         assert_eq!(s.content(0, &b, size(&b)), b"XXXXBBBB");
-        assert_eq!(s.content(0, &Bits::all(4, false), 8), b"AAAABBBB");
+        assert_eq!(s.content(0, &Digits::floor(4), 8), b"AAAABBBB");
         assert_eq!(s.unit_bytes(1, &b, 8), (0, &b"XXXX"[..], 0));
-        assert_eq!(s.unit_bytes(3, &Bits::all(4, false), 10), (8, &b""[..], 2));
+        assert_eq!(s.unit_bytes(3, &Digits::floor(4), 10), (8, &b""[..], 2));
     }
 
     #[test]
@@ -408,40 +547,82 @@ mod tests {
         assert_eq!(trace.initial, vec![Entry { dir: FileId::ROOT, name: b"state".to_vec(), file: FileId(1) }]);
         let ns = NsModel::new(trace, FsModel::Posix).unwrap();
         let files = vec![
-            FileImages { id: FileId(1), path: "state~1".into(), floor: b"old!".to_vec(), newest: b"old!".to_vec() },
-            FileImages { id: tmp, path: "state".into(), floor: b"new!".to_vec(), newest: b"NEW!".to_vec() },
+            FileImages {
+                id: FileId(1),
+                path: "state~1".into(),
+                floor: b"old!".to_vec(),
+                newest: b"old!".to_vec(),
+                history: vec![],
+            },
+            FileImages {
+                id: tmp,
+                path: "state".into(),
+                floor: b"new!".to_vec(),
+                newest: b"NEW!".to_vec(),
+                history: vec![],
+            },
         ];
         let s = StateSpace::new(ns, files, 4, 4);
         // The create, the rename; the new file's one page.
         assert_eq!(s.dims(), [Dim::Op(0), Dim::Op(1), Dim::Unit { file: 0, unit: 0 }]);
-        let newest = Bits::all(3, true);
+        let newest = s.extreme(true);
         let l = s.layout(&newest);
         assert_eq!(l.files, vec![(PathBuf::from("state"), 0)]);
         assert_eq!(l.sizes, vec![Some(4), None]);
         let mut lost = newest.clone();
-        lost.set(1, false); // the rename lost: both names, each its own file
+        lost.set(1, 0); // the rename lost: both names, each its own file
         let l = s.layout(&lost);
         assert_eq!(l.files, vec![(PathBuf::from("state"), 1), (PathBuf::from("state.tmp"), 0)]);
         assert_eq!(s.canonical(&lost), lost);
         let mut no_create = newest.clone();
-        no_create.set(0, false); // without its create, the rename cannot persist
+        no_create.set(0, 0); // without its create, the rename cannot persist
         let c = s.canonical(&no_create);
-        assert!(!c.get(1), "the rename follows its create");
+        assert_eq!(c.get(1), 0, "the rename follows its create");
         assert_eq!(s.layout(&c).files, vec![(PathBuf::from("state"), 1)]);
         let mut hidden = c.clone();
-        hidden.set(2, false); // the new file's page: it has no name, so this changes nothing
+        hidden.set(2, 0); // the new file's page: it has no name, so this changes nothing
         assert_eq!(s.canonical(&hidden), c);
     }
 
     #[test]
-    fn bits_diff_and_members() {
-        let a = Bits::all(70, false);
-        let mut b = Bits::all(70, true);
-        assert_eq!(a.diff(&b).count(), 70);
-        b.set(3, false);
-        b.set(65, false);
-        assert_eq!(b.members(70, false), vec![3, 65]);
-        assert!(!b.get(69 + 64), "out of range reads as floor");
-        assert_eq!(Bits::all(70, true).diff(&b).collect::<Vec<_>>(), vec![3, 65]);
+    fn intermediate_versions_sit_between_floor_and_newest_once_each() {
+        use crate::page_history::PageVersion;
+        let v =
+            |page, bytes: &[u8], b| PageVersion { page, bytes: bytes.to_vec(), after_call: None, before_call: Some(b) };
+        let mut s = test_space(&[("f", b"AAAABBBBCCCC", b"XXXXBBBBZZZZ")], &[], 4, 4);
+        // Page 0: Y then X (= newest) then Y again; page 1: went to Q and
+        // back (floor = newest); page 2: nothing recorded.
+        s.files[0].history = vec![v(0, b"YYYY", 1), v(0, b"XXXX", 2), v(0, b"YYYY", 3), v(1, b"QQQQ", 2)];
+        let s = StateSpace::new(s.ns.clone(), s.files.clone(), 4, 4);
+        assert_eq!(
+            s.dims(),
+            [Dim::Unit { file: 0, unit: 0 }, Dim::Unit { file: 0, unit: 1 }, Dim::Unit { file: 0, unit: 2 }]
+        );
+        assert_eq!(s.radices(), [3, 3, 2], "page 0: A, Y, X; page 1: B, Q, B; page 2: C, Z");
+        let mut d = s.extreme(false);
+        d.set(0, 1);
+        d.set(1, 1);
+        assert_eq!(s.content(0, &d, 12), b"YYYYQQQQCCCC");
+        assert_eq!(s.version_name(0, 1), "the version written before call 1");
+        assert_eq!(s.version_name(0, 2), "its newest content");
+        assert_eq!(
+            (s.digit_of_version(0, 1), s.digit_of_version(0, 2), s.digit_of_version(0, 3)),
+            (Some(1), Some(2), Some(1))
+        );
+        assert_eq!(s.digit_of_version(0, 4), None);
+        assert_eq!(s.version_number(1, 1), Some(1));
+        assert_eq!(s.content(0, &s.extreme(true), 12), b"XXXXBBBBZZZZ");
+        assert_eq!(s.members(&d, true), Vec::<usize>::new());
+        assert_eq!(s.members(&s.extreme(true), false), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn digits_diff() {
+        let a = Digits::floor(70);
+        let mut b = Digits::floor(70);
+        b.set(3, 2);
+        b.set(65, 1);
+        assert_eq!(a.diff(&b).collect::<Vec<_>>(), vec![3, 65]);
+        assert_eq!(b.get(69 + 64), 0, "out of range reads as floor");
     }
 }

@@ -15,14 +15,14 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::space::{Bits, Dim, Layout, StateSpace};
+use super::space::{Digits, Dim, Layout, StateSpace};
 use crate::external::checker::write_acks_file;
 use crate::external::ExternalError;
 
 struct Shown {
     /// Which trial's space the directory shows.
     key: u64,
-    bits: Bits,
+    bits: Digits,
     layout: Layout,
     /// Open for writing, one per file that has a name in the state.
     files: HashMap<usize, File>,
@@ -48,7 +48,7 @@ impl StateDir {
 
     /// Make the directory show `bits` of `space` (trial `key`) and the acks
     /// file hold `acks`.
-    pub fn show(&mut self, key: u64, space: &StateSpace, acks: &[Vec<u8>], bits: &Bits) -> Result<(), ExternalError> {
+    pub fn show(&mut self, key: u64, space: &StateSpace, acks: &[Vec<u8>], bits: &Digits) -> Result<(), ExternalError> {
         match self.shown.take() {
             // A namespace change (names, sizes) rewrites the directory whole.
             Some(mut shown)
@@ -69,7 +69,7 @@ impl StateDir {
     }
 
     /// Rewrite the content units that changed (the namespace did not).
-    fn update(&self, space: &StateSpace, shown: &mut Shown, bits: &Bits) -> Result<(), ExternalError> {
+    fn update(&self, space: &StateSpace, shown: &mut Shown, bits: &Digits) -> Result<(), ExternalError> {
         let zeros = [0u8; 4096];
         for d in shown.bits.diff(bits).collect::<Vec<_>>() {
             let Dim::Unit { file: f, .. } = space.dims()[d] else { unreachable!("namespace changes rewrite whole") };
@@ -91,7 +91,7 @@ impl StateDir {
         Ok(())
     }
 
-    fn write_whole(&mut self, key: u64, space: &StateSpace, bits: &Bits) -> Result<(), ExternalError> {
+    fn write_whole(&mut self, key: u64, space: &StateSpace, bits: &Digits) -> Result<(), ExternalError> {
         self.full_writes += 1;
         std::fs::create_dir_all(&self.dir)
             .map_err(io(format!("cannot create the state directory {}", self.dir.display())))?;
@@ -121,7 +121,7 @@ impl StateDir {
 pub(crate) fn write_layout(
     dir: &Path,
     space: &StateSpace,
-    bits: &Bits,
+    bits: &Digits,
 ) -> Result<(Layout, HashMap<usize, File>), ExternalError> {
     let layout = space.layout(bits);
     for d in &layout.dirs {
@@ -160,7 +160,7 @@ pub(crate) fn write_layout(
     Ok((layout, files))
 }
 
-fn intact(root: &Path, space: &StateSpace, layout: &Layout, bits: &Bits) -> std::io::Result<bool> {
+fn intact(root: &Path, space: &StateSpace, layout: &Layout, bits: &Digits) -> std::io::Result<bool> {
     let (mut files, mut dirs, mut links) = (0usize, 0usize, 0usize);
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
@@ -234,19 +234,19 @@ mod tests {
         let n = s.dim_count();
         assert_eq!(n, 6, "a's size change; a: 3 units; b: 2 units");
         let acks = vec![b"rec 1".to_vec()];
-        let mut bits = Bits::all(n, true);
+        let mut bits = s.extreme(true);
         sd.show(1, &s, &acks, &bits).unwrap();
         assert_eq!(read(&sd.dir, "a"), vec![2; 12]);
         assert_eq!(std::fs::read_to_string(&sd.acks).unwrap(), "rec 1\n");
         assert!(sd.dir.join("empty").is_dir());
         for d in [1, 4, 0] {
-            bits.set(d, false);
+            bits.set(d, 0);
             sd.show(1, &s, &acks, &bits).unwrap();
             assert!(sd.verify(&s).unwrap());
         }
         assert_eq!(read(&sd.dir, "a"), [vec![1; 4], vec![2; 4]].concat(), "size at its floor");
         assert_eq!(read(&sd.dir, "sub/b"), [vec![3; 4], vec![4; 4]].concat());
-        bits.set(0, true);
+        bits.set(0, 1);
         sd.show(1, &s, &acks, &bits).unwrap();
         assert_eq!(read(&sd.dir, "a"), [vec![1; 4], vec![2; 8]].concat());
         assert_eq!(sd.full_writes, 3, "units are rewritten in place; a size change rewrites whole");
@@ -263,7 +263,7 @@ mod tests {
         assert!(!sd.dir.join("lock").exists());
         assert_eq!(sd.full_writes, 5);
         // Another trial: whole again.
-        sd.show(2, &s, &[], &Bits::all(n, false)).unwrap();
+        sd.show(2, &s, &[], &s.extreme(false)).unwrap();
         assert_eq!(read(&sd.dir, "a"), vec![1; 8]);
         assert_eq!(std::fs::read_to_string(&sd.acks).unwrap(), "");
         assert!(sd.verify(&s).unwrap());
@@ -298,23 +298,29 @@ mod tests {
             },
         ];
         let ns = NsModel::new(trace, FsModel::Posix).unwrap();
-        let files = vec![FileImages { id: a, path: "a".into(), floor: b"old!".to_vec(), newest: b"new!".to_vec() }];
+        let files = vec![FileImages {
+            id: a,
+            path: "a".into(),
+            floor: b"old!".to_vec(),
+            newest: b"new!".to_vec(),
+            history: vec![],
+        }];
         let s = StateSpace::new(ns, files, 4, 4);
         assert_eq!(s.dim_count(), 3, "the link, the symlink, a's page");
         let tmp = tempfile::tempdir().unwrap();
         let mut sd = StateDir::new(tmp.path().join("state"), tmp.path().join("state.acks"));
-        let mut bits = Bits::all(3, true);
+        let mut bits = s.extreme(true);
         sd.show(1, &s, &[], &bits).unwrap();
         let ino = |n: &str| std::fs::metadata(sd.dir.join(n)).unwrap().ino();
         assert_eq!(ino("a"), ino("b"), "one file, two names");
         assert_eq!(std::fs::read_link(sd.dir.join("s")).unwrap(), PathBuf::from("a"));
         assert_eq!(read(&sd.dir, "b"), b"new!");
         assert!(sd.verify(&s).unwrap());
-        bits.set(2, false);
+        bits.set(2, 0);
         sd.show(1, &s, &[], &bits).unwrap();
         assert_eq!(read(&sd.dir, "b"), b"old!", "a unit rewritten in place shows under both names");
         assert_eq!(sd.full_writes, 1);
-        bits.set(0, false);
+        bits.set(0, 0);
         sd.show(1, &s, &[], &bits).unwrap();
         assert!(!sd.dir.join("b").exists(), "the link was lost");
         assert!(sd.dir.join("s").symlink_metadata().is_ok());

@@ -796,9 +796,15 @@ impl Tracer<'_> {
             OracleError::io(format!("cannot list the watched directory {}", self.ns.watch().display()), e)
         })?;
         let newest = self.ns.newest_images()?;
+        let (mut history, stats) = match store.history.take() {
+            Some(h) => h.finish(),
+            None => Default::default(),
+        };
+        self.history = stats;
         let mut inodes = BTreeMap::new();
         for (id, newest) in newest {
-            inodes.insert(id, InodeImage { shadow: store.take(id), newest });
+            let history = history.remove(&id).unwrap_or_default();
+            inodes.insert(id, InodeImage { shadow: store.take(id), newest, history });
         }
         let mut files = BTreeMap::new();
         for (path, id) in view {

@@ -1,0 +1,246 @@
+//! Recording the write history of the watched files
+//! ([`crate::page_history`]): at each sample (every trapped call's entry
+//! stop, and `--history-every` ticks), every regular file the oracle holds
+//! is read through its descriptor and compared page by page with what the
+//! previous sample read; each page that changed gets its new content as a
+//! version. A completed sync that covers a page makes its versions so far
+//! obsolete (the synced content is its new floor, and a power loss cannot
+//! leave a page older than what a completed sync wrote), so they are
+//! dropped; so are the versions of pages a shrink cut off (a version from
+//! before a truncation is not known to be a state the file can come back
+//! in: leaving it out can only miss a state, never add an impossible one).
+//!
+//! The reads only read: the oracle never writes or syncs a writer's file.
+//!
+//! Reading every file at every stop costs its size per stop. A cheaper way
+//! exists on this kernel (userfaultfd asynchronous write-protect and the
+//! `PAGEMAP_SCAN` ioctl report exactly the written pages,
+//! `../shared/README.md`), but it needs syscalls injected into the writer
+//! (to create and register the userfaultfd in its address space) and loses
+//! track across `fork`; page comparison works for every writer, which is
+//! why it is the method used ([`HistoryMethod::PageCompare`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::ops::Range;
+
+use super::namespace_log::read_fully_at;
+use crate::namespace::trace::FileId;
+use crate::page_history::{HistoryStats, PageVersion, MAX_HISTORY_BYTES, MAX_PAGE_VERSIONS};
+
+/// One file: what the previous sample read, and its pages' versions.
+#[derive(Default)]
+struct FileHistory {
+    seen: Vec<u8>,
+    /// Per page, in the order they were seen.
+    versions: BTreeMap<u64, Vec<PageVersion>>,
+}
+
+/// The write history of one run.
+pub(super) struct History {
+    page: u64,
+    files: HashMap<FileId, FileHistory>,
+    /// Calls entered at the previous sample.
+    prev_calls: Option<u64>,
+    /// Bytes held in versions now.
+    held: u64,
+    buf: Vec<u8>,
+    pub(super) stats: HistoryStats,
+}
+
+/// The bytes of page `p` of `image` (shorter at its end, empty past it).
+fn page_of(image: &[u8], p: u64, page: u64) -> &[u8] {
+    let start = ((p * page) as usize).min(image.len());
+    let end = (((p + 1) * page) as usize).min(image.len());
+    &image[start..end]
+}
+
+/// Equal when read as a page: bytes past the shorter one read as zeros
+/// (a file grown by a hole reads zeros there).
+fn same_page(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len().min(b.len());
+    a[..n] == b[..n] && a[n..].iter().chain(&b[n..]).all(|&x| x == 0)
+}
+
+impl History {
+    /// `initial`: the content of the files present at start, as the
+    /// shadows read it.
+    pub(super) fn new<'a>(page: u64, initial: impl IntoIterator<Item = (FileId, &'a [u8])>) -> History {
+        let files = initial
+            .into_iter()
+            .map(|(id, content)| (id, FileHistory { seen: content.to_vec(), versions: BTreeMap::new() }))
+            .collect();
+        History { page, files, prev_calls: None, held: 0, buf: Vec::new(), stats: HistoryStats::default() }
+    }
+
+    /// Read every file in `files` and record what changed since the last
+    /// sample. `calls`: the traced calls the writer had entered so far (the
+    /// next one's number). A file that cannot be read is skipped (its
+    /// history only misses versions).
+    pub(super) fn sample<'a>(&mut self, files: impl IntoIterator<Item = (FileId, &'a File)>, calls: u64, timer: bool) {
+        self.stats.samples += 1;
+        self.stats.timer_samples += timer as u64;
+        let after = self.prev_calls.and_then(|c| c.checked_sub(1));
+        self.prev_calls = Some(calls);
+        let page = self.page;
+        for (id, file) in files {
+            let Ok(meta) = file.metadata() else { continue };
+            let mut buf = std::mem::take(&mut self.buf);
+            buf.resize(meta.len() as usize, 0);
+            let Ok(n) = read_fully_at(file, &mut buf, 0) else {
+                self.buf = buf;
+                continue;
+            };
+            buf.truncate(n);
+            self.stats.bytes_read += n as u64;
+            let h = self.files.entry(id).or_default();
+            if buf.len() < h.seen.len() {
+                // A shrink: versions of the pages it cut off (the partial
+                // last page included) are dropped.
+                let first = buf.len() as u64 / page;
+                for (_, vs) in h.versions.split_off(&first) {
+                    self.held -= vs.iter().map(|v| v.bytes.len() as u64).sum::<u64>();
+                }
+            }
+            // Pages past the end now are no version: they are not there.
+            for p in 0..(buf.len() as u64).div_ceil(page) {
+                let now = page_of(&buf, p, page);
+                if same_page(now, page_of(&h.seen, p, page)) {
+                    continue;
+                }
+                let vs = h.versions.entry(p).or_default();
+                let v = PageVersion { page: p, bytes: now.to_vec(), after_call: after, before_call: Some(calls) };
+                self.stats.versions += 1;
+                if vs.len() >= MAX_PAGE_VERSIONS {
+                    let last = vs.last_mut().expect("full");
+                    self.held = self.held - last.bytes.len() as u64 + v.bytes.len() as u64;
+                    *last = v;
+                    self.stats.dropped += 1;
+                } else if self.held + v.bytes.len() as u64 > MAX_HISTORY_BYTES {
+                    self.stats.dropped += 1;
+                } else {
+                    self.held += v.bytes.len() as u64;
+                    vs.push(v);
+                }
+            }
+            self.buf = std::mem::replace(&mut h.seen, buf);
+        }
+    }
+
+    /// A completed sync made pages `pages` of `id` durable: their versions
+    /// so far are obsolete.
+    pub(super) fn synced(&mut self, id: FileId, pages: Range<u64>) {
+        let Some(h) = self.files.get_mut(&id) else { return };
+        let later = h.versions.split_off(&pages.end);
+        for (_, vs) in h.versions.split_off(&pages.start) {
+            self.held -= vs.iter().map(|v| v.bytes.len() as u64).sum::<u64>();
+        }
+        h.versions.extend(later);
+    }
+
+    /// A completed whole-file sync: every version of `id` is obsolete.
+    pub(super) fn synced_whole(&mut self, id: FileId) {
+        self.synced(id, 0..u64::MAX);
+    }
+
+    /// The versions of each file, by page then in the order seen.
+    pub(super) fn finish(self) -> (HashMap<FileId, Vec<PageVersion>>, HistoryStats) {
+        let files = self
+            .files
+            .into_iter()
+            .map(|(id, h)| (id, h.versions.into_values().flatten().collect::<Vec<_>>()))
+            .filter(|(_, vs)| !vs.is_empty())
+            .collect();
+        (files, self.stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Seek, SeekFrom, Write};
+
+    use super::*;
+
+    fn write_at(f: &mut File, offset: u64, data: &[u8]) {
+        f.seek(SeekFrom::Start(offset)).unwrap();
+        f.write_all(data).unwrap();
+    }
+
+    #[test]
+    fn each_changed_page_gets_a_version_per_sample_and_a_sync_makes_them_obsolete() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"aaaabbbb").unwrap();
+        let mut f = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        let id = FileId(1);
+        let mut h = History::new(4, [(id, &b"aaaabbbb"[..])]);
+        h.sample([(id, &f)], 0, false);
+        write_at(&mut f, 4, b"BBB1");
+        h.sample([(id, &f)], 3, false);
+        write_at(&mut f, 4, b"BBB2");
+        write_at(&mut f, 0, b"AAA1");
+        h.sample([(id, &f)], 5, false);
+        h.sample([(id, &f)], 6, false); // nothing changed
+        let (files, stats) = History::finish(h);
+        let vs = &files[&id];
+        type Shown<'a> = (u64, &'a [u8], Option<u64>, Option<u64>);
+        let shown: Vec<Shown> = vs.iter().map(|v| (v.page, &v.bytes[..], v.after_call, v.before_call)).collect();
+        assert_eq!(
+            shown,
+            vec![(0, &b"AAA1"[..], Some(2), Some(5)), (1, b"BBB1", None, Some(3)), (1, b"BBB2", Some(2), Some(5))]
+        );
+        assert_eq!((stats.samples, stats.versions, stats.dropped), (4, 3, 0));
+
+        let mut h = History::new(4, [(id, &b"AAA1BBB2"[..])]);
+        write_at(&mut f, 0, b"xxxxyyyy");
+        h.sample([(id, &f)], 1, false);
+        h.synced(id, 1..2);
+        let (files, _) = History::finish(h);
+        assert_eq!(files[&id].iter().map(|v| v.page).collect::<Vec<_>>(), vec![0], "page 1 was synced");
+    }
+
+    #[test]
+    fn a_shrink_drops_the_versions_of_the_pages_it_cut_and_growth_by_a_hole_is_no_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"").unwrap();
+        let mut f = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        let id = FileId(4);
+        let mut h = History::new(4, std::iter::empty());
+        write_at(&mut f, 0, b"abcdefghij");
+        h.sample([(id, &f)], 1, false);
+        f.set_len(5).unwrap();
+        h.sample([(id, &f)], 2, false);
+        f.set_len(12).unwrap(); // zeros: the same pages as read
+        h.sample([(id, &f)], 3, false);
+        let (files, stats) = History::finish(h);
+        // Page 0 "abcd"; page 1 "efgh" then "e" (cut, so dropped with the
+        // shrink, then seen again as "e"); page 2 "ij" dropped.
+        let shown: Vec<(u64, &[u8])> = files[&id].iter().map(|v| (v.page, &v.bytes[..])).collect();
+        assert_eq!(shown, vec![(0, &b"abcd"[..]), (1, b"e")]);
+        assert_eq!(stats.versions, 4);
+    }
+
+    #[test]
+    fn a_page_keeps_its_first_versions_and_its_latest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"").unwrap();
+        let mut f = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        let id = FileId(1);
+        let mut h = History::new(4, std::iter::empty());
+        let n = MAX_PAGE_VERSIONS as u32 + 5;
+        // Starting at 1: zeros over an empty file read the same (a hole).
+        for i in 1..=n {
+            write_at(&mut f, 0, &i.to_le_bytes());
+            h.sample([(id, &f)], i as u64 + 1, false);
+        }
+        let (files, stats) = History::finish(h);
+        let vs = &files[&id];
+        assert_eq!(vs.len(), MAX_PAGE_VERSIONS);
+        assert_eq!(vs[0].bytes, 1u32.to_le_bytes());
+        assert_eq!(vs[MAX_PAGE_VERSIONS - 2].bytes, (MAX_PAGE_VERSIONS as u32 - 1).to_le_bytes());
+        assert_eq!(vs.last().unwrap().bytes, n.to_le_bytes(), "the latest");
+        assert_eq!(stats.dropped, n as u64 - MAX_PAGE_VERSIONS as u64);
+    }
+}
