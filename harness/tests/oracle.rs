@@ -553,3 +553,6 @@ mod namespace_tests;
 
 #[path = "oracle-programs/call_point_tests.rs"]
 mod call_point_tests;
+
+#[path = "oracle-programs/history_tests.rs"]
+mod history_tests;

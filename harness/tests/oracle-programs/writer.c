@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static long page;
@@ -290,6 +291,37 @@ static int appends(const char *path, int handler) {
 }
 
 /* Untraced syscalls work and traced ones return normally (no ENOSYS). */
+/* Page 0: 'B', 'C' (each acked), msync, 'D'; page 1: 'X' (acked), 'Y'. */
+static int versions(const char *path) {
+    map_pages(path, 2);
+    memset(pg(0), 'B', page);
+    ack("B");
+    memset(pg(0), 'C', page);
+    ack("C");
+    ms(0, 1, MS_SYNC);
+    memset(pg(0), 'D', page);
+    ack("D");
+    memset(pg(1), 'X', page);
+    ack("X");
+    memset(pg(1), 'Y', page);
+    return 0;
+}
+
+/* Store an ever-growing counter into page 0 for 400 ms of wall time with
+ * no system call (the clock is read through the vDSO), then exit. */
+static int spin_versions(const char *path) {
+    map_pages(path, 1);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    volatile unsigned long *counter = (volatile unsigned long *)pg(0);
+    unsigned long n = 0;
+    do {
+        for (int i = 0; i < 1000; i++) *counter = ++n;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while ((now.tv_sec - start.tv_sec) * 1000000000L + (now.tv_nsec - start.tv_nsec) < 400000000L);
+    return 0;
+}
+
 static int plain(const char *path) {
     if (getpid() != (pid_t)syscall(SYS_getpid)) die("getpid");
     fd = open(path, O_RDWR);
@@ -329,6 +361,8 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "churn")) return churn(path);
     if (!strcmp(mode, "vfork")) return vforked(path);
     if (!strcmp(mode, "plain")) return plain(path);
+    if (!strcmp(mode, "versions")) return versions(path);
+    if (!strcmp(mode, "spin-versions")) return spin_versions(path);
     if (!strcmp(mode, "appends")) return appends(path, 0);
     if (!strcmp(mode, "appends-handler")) return appends(path, 1);
     if (!strcmp(mode, "exit")) return atoi(path);
