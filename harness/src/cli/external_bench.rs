@@ -149,14 +149,17 @@ fn oracle(seconds: f64) -> Result<ExitCode> {
         .join()
         .map_err(|_| anyhow::anyhow!("the oracle benchmark panicked"))??;
     print!("{bench}");
-    for d in [&bench.default_dir, &bench.namespace] {
+    for d in [&bench.default_dir, &bench.rewrite, &bench.namespace] {
         println!(
-            "figure, {} on {}: traced {:.1} µs/op; floor: untraced {:.1} µs/op; ratio {:.3} (target <= {})",
+            "figure, {} on {}: traced {:.1} µs/op, with the write history {:.1} µs/op; floor: untraced {:.1} µs/op; \
+             ratios {:.3} and {:.3} (target <= {})",
             d.workload.label(),
             d.fs,
             d.traced_ns_per_op / 1e3,
+            d.history_ns_per_op / 1e3,
             d.untraced_ns_per_op / 1e3,
             d.ratio(),
+            d.history_ratio(),
             crashlab::oracle::bench::TARGET_RATIO
         );
     }

@@ -1,9 +1,14 @@
-//! The oracle's benchmark: writers run untraced and traced in the same run,
-//! on the default temp dir; the slowdown ratio is the figure of merit
-//! (target ≤ [`TARGET_RATIO`]). Two writers:
+//! The oracle's benchmark: writers run untraced, traced, and traced with
+//! the write history recorded, in the same run, on the default temp dir;
+//! the slowdown ratio is the figure of merit (target ≤ [`TARGET_RATIO`],
+//! with and without the history). Three writers:
 //!
 //! - [`Workload::Msync`]: store one byte into a page of a mapped file,
 //!   `msync(MS_SYNC)` that page (one trapped call per op).
+//! - [`Workload::Rewrite`]: store one byte into a page, `write` a log line
+//!   to `/dev/null`, store another byte into it, `msync(MS_SYNC)` it: every
+//!   page is rewritten between its syncs, so the history records a version
+//!   per op (two trapped calls per op).
 //! - [`Workload::Namespace`]: create `tmp` (`O_CREAT | O_TRUNC`), `write` a
 //!   64-byte record, `fsync` it, `rename("tmp", "state")`, `fsync` the
 //!   directory (five trapped calls per op, each a namespace event: a new
@@ -98,6 +103,8 @@ pub enum Workload {
     Msync,
     /// create / write / fsync / rename / directory fsync.
     Namespace,
+    /// A store, a trapped `write`, a store, an `msync` per op.
+    Rewrite,
 }
 
 impl Workload {
@@ -106,6 +113,7 @@ impl Workload {
         match self {
             Workload::Msync => "msync (store + msync(MS_SYNC))",
             Workload::Namespace => "namespace (create/write/fsync/rename/dir fsync)",
+            Workload::Rewrite => "rewrite (store + write to /dev/null + store + msync(MS_SYNC))",
         }
     }
 
@@ -113,6 +121,7 @@ impl Workload {
         match self {
             Workload::Msync => "msync(MS_SYNC)",
             Workload::Namespace => "create+write+fsync+rename+dir fsync",
+            Workload::Rewrite => "store+write+store+msync",
         }
     }
 }
@@ -168,6 +177,14 @@ pub struct BenchLine {
     pub traced_run_ms: f64,
     /// traced / untraced time per op of each adjacent pair, in run order.
     pub pair_ratios: Vec<f64>,
+    /// Traced with the write history recorded (`OracleConfig::history`).
+    pub history_ns_per_op: f64,
+    pub history_run_ms: f64,
+    /// traced with history / untraced, per round, in run order.
+    pub history_pair_ratios: Vec<f64>,
+    /// Intermediate versions the last history run recorded (the rewrite
+    /// writer's are checked to be there).
+    pub history_versions: u64,
     /// `/proc/PID/maps` reads in a traced run (the cache at work: expect 1
     /// for the msync writer).
     pub maps_reads: u64,
@@ -186,6 +203,11 @@ impl BenchLine {
         median(self.pair_ratios.clone())
     }
 
+    /// The slowdown with the write history recorded.
+    pub fn history_ratio(&self) -> f64 {
+        median(self.history_pair_ratios.clone())
+    }
+
     /// Added cost of tracing per op, in µs.
     pub fn overhead_us(&self) -> f64 {
         (self.traced_ns_per_op - self.untraced_ns_per_op) / 1e3
@@ -196,6 +218,8 @@ impl BenchLine {
 pub struct OracleBench {
     /// The msync writer on the default temp dir: the target applies here.
     pub default_dir: BenchLine,
+    /// The rewrite writer on the default temp dir: the target applies.
+    pub rewrite: BenchLine,
     /// The msync writer on tmpfs, if `/dev/shm` exists: the worst case.
     pub tmpfs: Option<BenchLine>,
     /// The namespace writer on the default temp dir: the target applies.
@@ -209,6 +233,7 @@ impl OracleBench {
     pub fn lines(&self) -> impl Iterator<Item = &BenchLine> {
         std::iter::once(&self.default_dir)
             .chain(self.tmpfs.as_ref())
+            .chain(std::iter::once(&self.rewrite))
             .chain(std::iter::once(&self.namespace))
             .chain(self.namespace_tmpfs.as_ref())
     }
@@ -232,6 +257,14 @@ impl fmt::Display for BenchLine {
             self.untraced_run_ms
         )?;
         writeln!(f, "    traced   {:>10.1} µs/op   run {:>9.1} ms", self.traced_ns_per_op / 1e3, self.traced_run_ms)?;
+        writeln!(
+            f,
+            "    history  {:>10.1} µs/op   run {:>9.1} ms   slowdown {:.3}x ({} versions recorded in a run)",
+            self.history_ns_per_op / 1e3,
+            self.history_run_ms,
+            self.history_ratio(),
+            self.history_versions
+        )?;
         let lo = self.pair_ratios.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = self.pair_ratios.iter().copied().fold(0.0, f64::max);
         write!(
@@ -244,7 +277,7 @@ impl fmt::Display for BenchLine {
         )?;
         let n = &self.ns_events;
         match self.workload {
-            Workload::Msync => write!(f, "; maps reads per run: {})", self.maps_reads),
+            Workload::Msync | Workload::Rewrite => write!(f, "; maps reads per run: {})", self.maps_reads),
             Workload::Namespace => write!(
                 f,
                 ";\n    namespace events per traced run: {} creates, {} size changes, {} file fsyncs, {} renames, {} dir \
@@ -258,11 +291,18 @@ impl fmt::Display for BenchLine {
 impl fmt::Display for OracleBench {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "durability oracle: writers untraced vs traced")?;
-        for (line, tmpfs) in [(&self.default_dir, &self.tmpfs), (&self.namespace, &self.namespace_tmpfs)] {
+        for (line, tmpfs) in
+            [(&self.default_dir, &self.tmpfs), (&self.rewrite, &None), (&self.namespace, &self.namespace_tmpfs)]
+        {
             writeln!(f, "{}:", line.workload.label())?;
             writeln!(f, "{line}")?;
-            let r = line.ratio();
-            writeln!(f, "  target <= {TARGET_RATIO}x: {}", if r <= TARGET_RATIO { "met" } else { "MISSED" })?;
+            let met = |r: f64| if r <= TARGET_RATIO { "met" } else { "MISSED" };
+            writeln!(
+                f,
+                "  target <= {TARGET_RATIO}x: {} traced, {} with the history",
+                met(line.ratio()),
+                met(line.history_ratio())
+            )?;
             if let Some(t) = tmpfs {
                 writeln!(f, "  worst case (tmpfs: syncs write nothing back, the tracer's fixed cost shows):")?;
                 writeln!(f, "{t}")?;
@@ -316,8 +356,10 @@ struct Writer<'a> {
 impl Writer<'_> {
     fn args(&self, ops: u64) -> Vec<String> {
         let mut a = vec![self.target.display().to_string(), ops.to_string()];
-        if self.workload == Workload::Msync {
-            a.push(PAGES.to_string());
+        match self.workload {
+            Workload::Msync => a.push(PAGES.to_string()),
+            Workload::Rewrite => a.extend([PAGES.to_string(), "rewrite".into()]),
+            Workload::Namespace => {}
         }
         a
     }
@@ -348,13 +390,14 @@ struct TracedRun {
     maps_reads: u64,
     stops: u64,
     ns: NsCounts,
+    versions: u64,
 }
 
 /// Does a traced run show the writer's work? Else the run measured
 /// something else, and the benchmark fails.
-fn check_seen(w: &Writer, out: &OracleOutcome, ns: &NsCounts, ops: u64) -> Result<(), OracleError> {
+fn check_seen(w: &Writer, out: &OracleOutcome, ns: &NsCounts, ops: u64, history: bool) -> Result<(), OracleError> {
     match w.workload {
-        Workload::Msync => {
+        Workload::Msync | Workload::Rewrite => {
             let copied = out
                 .events
                 .iter()
@@ -363,6 +406,13 @@ fn check_seen(w: &Writer, out: &OracleOutcome, ns: &NsCounts, ops: u64) -> Resul
             if copied != ops {
                 return Err(OracleError::Tracer(format!(
                     "the benchmark expected {ops} copied msyncs, the oracle saw {copied}"
+                )));
+            }
+            if history && w.workload == Workload::Rewrite && out.history.versions < ops / 2 {
+                return Err(OracleError::Tracer(format!(
+                    "the rewrite writer stores into a page before each of its {ops} writes; the history recorded only {} \
+                     versions",
+                    out.history.versions
                 )));
             }
         }
@@ -379,7 +429,7 @@ fn check_seen(w: &Writer, out: &OracleOutcome, ns: &NsCounts, ops: u64) -> Resul
     Ok(())
 }
 
-fn traced(w: &Writer, dir: &Path, ops: u64) -> Result<TracedRun, OracleError> {
+fn traced(w: &Writer, dir: &Path, ops: u64, history: bool) -> Result<TracedRun, OracleError> {
     let mut fds = [0; 2];
     // SAFETY: a valid two-int array; both fds are ours on success.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -388,7 +438,9 @@ fn traced(w: &Writer, dir: &Path, ops: u64) -> Result<TracedRun, OracleError> {
     let (r, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     let launch = TracedLaunch::new(w.bin).args(w.args(ops)).stdout(wr.as_fd());
     let start = Instant::now();
-    let out = run_traced(&launch, &OracleConfig::new(dir), &TraceControl::new())?;
+    let mut cfg = OracleConfig::new(dir);
+    cfg.history = history;
+    let out = run_traced(&launch, &cfg, &TraceControl::new())?;
     let run_ms = start.elapsed().as_secs_f64() * 1e3;
     drop(launch);
     drop(wr);
@@ -398,13 +450,14 @@ fn traced(w: &Writer, dir: &Path, ops: u64) -> Result<TracedRun, OracleError> {
         return Err(OracleError::Invalid(format!("the traced benchmark writer ended with {:?}", out.end)));
     }
     let ns = NsCounts::of(&out);
-    check_seen(w, &out, &ns, ops)?;
+    check_seen(w, &out, &ns, ops, history)?;
     Ok(TracedRun {
         loop_ns: parse_ns(&stdout, "the traced benchmark writer")?,
         run_ms,
         maps_reads: out.stats.maps_reads,
         stops: out.stats.seccomp_stops + out.stats.exit_stops,
         ns,
+        versions: out.history.versions,
     })
 }
 
@@ -418,14 +471,14 @@ fn size_runs(w: &Writer, dir: &Path, seconds: f64) -> Result<u64, OracleError> {
     let (cal_ns, _) = untraced(w, 20)?;
     let untraced_per_op = (cal_ns / 20.0).max(100.0);
     match w.workload {
-        // Traced runs up to ~2.5x slower.
-        Workload::Msync => {
-            Ok(((seconds * 1e9) / (f64::from(ROUNDS) * 3.5 * untraced_per_op)).clamp(20.0, 200_000.0) as u64)
+        // Two traced runs per round, each up to ~2.5x slower.
+        Workload::Msync | Workload::Rewrite => {
+            Ok(((seconds * 1e9) / (f64::from(ROUNDS) * 6.0 * untraced_per_op)).clamp(24.0, 200_000.0) as u64)
         }
         // Several trapped calls per op: measure the traced cost too. Every op
         // is a file the oracle holds, hence the cap.
         Workload::Namespace => {
-            let pair_per_op = untraced_per_op + traced(w, dir, 20)?.loop_ns / 20.0;
+            let pair_per_op = untraced_per_op + 2.0 * traced(w, dir, 20, false)?.loop_ns / 20.0;
             Ok(((seconds * 1e9) / (f64::from(ROUNDS) * pair_per_op)).clamp(20.0, NS_MAX_OPS as f64) as u64)
         }
     }
@@ -435,7 +488,7 @@ fn measure(workload: Workload, bin: &Path, parent: &Path, seconds: f64) -> Resul
     let work = crate::private_tempdir_in("crashlab-oracle-bench", parent)
         .map_err(io_err(format!("cannot create a directory in {}", parent.display())))?;
     let target = match workload {
-        Workload::Msync => {
+        Workload::Msync | Workload::Rewrite => {
             let file = work.path().join("data");
             let page = crate::page_size::page_size();
             // Non-zero content, so no filesystem treats the file as sparse.
@@ -450,21 +503,29 @@ fn measure(workload: Workload, bin: &Path, parent: &Path, seconds: f64) -> Resul
     let ops = size_runs(&w, work.path(), seconds)?;
     let (mut u_ns, mut t_ns, mut u_ms, mut t_ms, mut pair_ratios, mut stops) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
-    let (mut maps_reads, mut ns_events) = (0, NsCounts::default());
+    let (mut h_ns, mut h_ms, mut history_pair_ratios) = (vec![], vec![], vec![]);
+    let (mut maps_reads, mut ns_events, mut history_versions) = (0, NsCounts::default(), 0);
     for round in 0..ROUNDS {
-        // Alternate which goes first, so a drift favours neither.
-        let (u, t) = if round % 2 == 0 {
-            let u = untraced(&w, ops)?;
-            (u, traced(&w, work.path(), ops)?)
-        } else {
-            let t = traced(&w, work.path(), ops)?;
-            (untraced(&w, ops)?, t)
-        };
+        // Rotate which goes first, so a drift favours none: untraced (0),
+        // traced (1), traced with the history (2).
+        let (mut u, mut t, mut h) = (None, None, None);
+        for k in 0..3 {
+            match (round + k) % 3 {
+                0 => u = Some(untraced(&w, ops)?),
+                1 => t = Some(traced(&w, work.path(), ops, false)?),
+                _ => h = Some(traced(&w, work.path(), ops, true)?),
+            }
+        }
+        let (u, t, h) = (u.expect("ran"), t.expect("ran"), h.expect("ran"));
         u_ns.push(u.0 / ops as f64);
         u_ms.push(u.1);
         t_ns.push(t.loop_ns / ops as f64);
         t_ms.push(t.run_ms);
         pair_ratios.push(t.loop_ns / u.0);
+        h_ns.push(h.loop_ns / ops as f64);
+        h_ms.push(h.run_ms);
+        history_pair_ratios.push(h.loop_ns / u.0);
+        history_versions = h.versions;
         stops.push(t.stops as f64 / ops as f64);
         maps_reads = maps_reads.max(t.maps_reads);
         ns_events = t.ns;
@@ -480,14 +541,18 @@ fn measure(workload: Workload, bin: &Path, parent: &Path, seconds: f64) -> Resul
         untraced_run_ms: median(u_ms),
         traced_run_ms: median(t_ms),
         pair_ratios,
+        history_ns_per_op: median(h_ns),
+        history_run_ms: median(h_ms),
+        history_pair_ratios,
+        history_versions,
         maps_reads,
         stops_per_op: median(stops),
         ns_events,
     })
 }
 
-/// Run the benchmark for about `seconds`: half per writer, 70% of each on
-/// the default temp dir, the rest on tmpfs. Call it from a thread with no
+/// Run the benchmark for about `seconds`: a third per writer, 70% of the
+/// msync and namespace writers' on the default temp dir, the rest on tmpfs. Call it from a thread with no
 /// other unreaped children (it traces from the calling thread).
 pub fn run(seconds: f64) -> Result<OracleBench, OracleError> {
     if !(seconds.is_finite() && seconds > 0.0) {
@@ -500,7 +565,7 @@ pub fn run(seconds: f64) -> Result<OracleBench, OracleError> {
     let shm = Path::new("/dev/shm");
     let has_tmpfs = shm.is_dir() && crate::environment::fs_type(shm) == "tmpfs";
     let main_share = if has_tmpfs { 0.7 } else { 1.0 };
-    let each = seconds / 2.0;
+    let each = seconds / 3.0;
     let tmp = std::env::temp_dir();
     let line = |workload, bin: &Path, tmpfs: bool| {
         if tmpfs {
@@ -511,7 +576,8 @@ pub fn run(seconds: f64) -> Result<OracleBench, OracleError> {
     };
     let default_dir = line(Workload::Msync, &bin, false)?;
     let tmpfs = if has_tmpfs { Some(line(Workload::Msync, &bin, true)?) } else { None };
+    let rewrite = measure(Workload::Rewrite, &bin, &tmp, each)?;
     let namespace = line(Workload::Namespace, &ns_bin, false)?;
     let namespace_tmpfs = if has_tmpfs { Some(line(Workload::Namespace, &ns_bin, true)?) } else { None };
-    Ok(OracleBench { default_dir, tmpfs, namespace, namespace_tmpfs })
+    Ok(OracleBench { default_dir, rewrite, tmpfs, namespace, namespace_tmpfs })
 }

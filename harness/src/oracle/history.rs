@@ -1,7 +1,7 @@
 //! Recording the write history of the watched files
 //! ([`crate::page_history`]): at each sample (every trapped call's entry
-//! stop, and `--history-every` ticks), every regular file the oracle holds
-//! is read through its descriptor and compared page by page with what the
+//! stop, and `--history-every` ticks), every regular file that has a name in
+//! the watched tree is read through the oracle's descriptor and compared page by page with what the
 //! previous sample read; each page that changed gets its new content as a
 //! version. A completed sync that covers a page makes its versions so far
 //! obsolete (the synced content is its new floor, and a power loss cannot

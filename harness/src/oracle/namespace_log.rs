@@ -389,6 +389,12 @@ impl NamespaceLog {
         Ok(())
     }
 
+    /// The regular files that have a name in the watched tree now, in no
+    /// particular order.
+    pub fn named_regular_files(&self) -> Vec<FileId> {
+        self.parent.keys().copied().filter(|&id| self.is_regular(id)).collect()
+    }
+
     /// Every regular file the oracle holds (unlinked ones included).
     pub fn regular_files(&self) -> Vec<FileId> {
         self.trace.files.iter().filter(|f| f.kind == FileKind::Regular).map(|f| f.id).collect()

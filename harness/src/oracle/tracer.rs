@@ -896,10 +896,13 @@ impl Tracer<'_> {
         self.resume(tid, 0)
     }
 
-    /// Read the watched files for the write history, if it is recorded.
+    /// Read the watched files for the write history, if it is recorded:
+    /// those with a name (a file unlinked while open is not read: reading
+    /// every inode life a rename-heavy writer leaves behind would make each
+    /// stop cost their number; its later versions are missed, never made up).
     fn sample_history(&mut self, timer: bool) {
         let Some(history) = self.store.as_mut().and_then(|s| s.history.as_mut()) else { return };
-        let ids = self.ns.regular_files();
+        let ids = self.ns.named_regular_files();
         history.sample(ids.into_iter().map(|id| (id, self.ns.file(id))), self.events.len() as u64, timer);
     }
 

@@ -48,11 +48,13 @@ impl FileImages {
         match source {
             Source::Floor => FileImages::padded(&self.floor, range),
             Source::Newest => FileImages::padded(&self.newest, range),
+            // A unit's range lies in its page, or is empty (a state whose
+            // size ends before the unit).
+            Source::History(_) if range.is_empty() => (&[], 0),
             Source::History(k) => {
                 let v = &self.history[k];
                 let base = v.page * page;
-                let (bytes, zeros) = FileImages::padded(&v.bytes, range.start - base..range.end - base);
-                (bytes, zeros)
+                FileImages::padded(&v.bytes, range.start - base..range.end - base)
             }
         }
     }
@@ -612,6 +614,7 @@ mod tests {
         assert_eq!(s.digit_of_version(0, 4), None);
         assert_eq!(s.version_number(1, 1), Some(1));
         assert_eq!(s.content(0, &s.extreme(true), 12), b"XXXXBBBBZZZZ");
+        assert_eq!(s.content(0, &d, 2), b"YY", "a state whose size ends inside or before a unit");
         assert_eq!(s.members(&d, true), Vec::<usize>::new());
         assert_eq!(s.members(&s.extreme(true), false), Vec::<usize>::new());
     }
