@@ -11,6 +11,11 @@
 //! the run (or at the chosen crash point) is guaranteed to leave; the caller
 //! reads the current page-cache content itself, and the power-loss model
 //! allows any page between the two (floor = shadow page, newest = current).
+//! With [`OracleConfig::history`], the oracle also records the versions in
+//! between ([`crate::page_history`], `history.rs`): at every trapped call's
+//! entry (and on `history_every` ticks, `ticker.rs`) it reads every watched
+//! file that has a name and keeps each page that changed since the last
+//! read; a completed sync covering a page makes its versions obsolete.
 //!
 //! What each syscall contributes:
 //!

@@ -43,18 +43,23 @@
 //!      it really had). Files are inodes: a file's content and size follow
 //!      it through renames and never pass to another file that takes its
 //!      name;
-//!    - the content: every unit (page, or `--tear` sector) of a file whose
-//!      floor and newest content differ holds either, independently of the
-//!      others (bytes past an image's end read as zeros).
+//!    - the content: every unit (page, or `--tear` sector) of a file holds
+//!      its floor, its newest content, or any version the oracle's write
+//!      history ([`crate::page_history`], `--history on`) saw its page hold
+//!      since the floor, independently of the others (bytes past an image's
+//!      end read as zeros). A unit is a dimension of radix 2 + its distinct
+//!      intermediate versions: digit 0 is the floor, the last digit the
+//!      newest content.
 //!
-//!    Intermediate versions of a unit (written, then overwritten before the
-//!    crash) are not generated: every state checked is one a power loss can
-//!    leave, but not every such state is checked. Up to 2^16 states (see
+//!    The history is a sample (the content at each trapped call, and at
+//!    `--history-every` ticks): every state checked is one a power loss
+//!    can leave, but not every such state is checked. Up to 2^16 states (see
 //!    [`ExploreConfig`]) are all checked, in Gray-code order (a choice of
 //!    operations that cannot persist together is checked once, as the
 //!    state it resolves to); beyond that, adversarial states (all floor and
-//!    lost, all newest, each operation or unit alone either way, prefixes
-//!    and suffixes) and 64 random ones.
+//!    lost, all newest, each operation or unit alone either way, each unit
+//!    alone at each intermediate version, prefixes and suffixes) and 64
+//!    random ones.
 //! 6. Each state is written into a state directory (only the units that
 //!    changed since the previous state, after checking that the checker left
 //!    the directory as it was shown), the acks file gets the acks of step 2,
@@ -63,8 +68,9 @@
 //!    are checked in chunks on `--jobs` threads; the trial stops at its first
 //!    failing state in exploration order (the same whatever `--jobs`).
 //! 7. A failing state is **shrunk** (delta debugging, [`crate::explore::ddmin::ddmin`]):
-//!    first to a 1-minimal set of units at their floor and operations lost
-//!    with everything else newest (restoring any one of them makes the
+//!    first to a 1-minimal set of units not at their newest content (each
+//!    at the version the failing state gave it: its floor or an
+//!    intermediate version) and operations lost with everything else newest (restoring any one of them makes the
 //!    checker pass), then, with that set, to a 1-minimal set of units at
 //!    their newest content and operations persisted with everything else at
 //!    its floor or lost. The report gives both sets in one sentence (an
@@ -80,8 +86,10 @@
 //!
 //! # Limits
 //!
-//! - A unit holds its floor or its newest content, never a version written
-//!   in between and overwritten before the crash (see step 5).
+//! - A version a page held only between two trapped calls (or two
+//!   `--history-every` ticks) is never seen, so never checked; nor are the
+//!   versions of a file that had no name (unlinked while open), of a page
+//!   past 32 versions between syncs, or past 256 MiB of versions a trial.
 //! - The namespace model covers what the oracle traces; a call it cannot
 //!   model (`copy_file_range`, `FICLONE`, `RENAME_EXCHANGE`, io_uring, ...)
 //!   stops the run with an error naming the call and the writer.
