@@ -1,7 +1,9 @@
 //! Recording the write history of the watched files
 //! ([`crate::page_history`]): at each sample (every trapped call's entry
 //! stop, and `--history-every` ticks), every regular file that has a name in
-//! the watched tree is read through the oracle's descriptor and compared page by page with what the
+//! the watched tree and can have changed since the last sample (a traced
+//! process maps it shared, or a traced call wrote or resized it: the tracer
+//! chooses) is read through the oracle's descriptor and compared page by page with what the
 //! previous sample read; each page that changed gets its new content as a
 //! version. A completed sync that covers a page makes its versions so far
 //! obsolete (the synced content is its new floor, and a power loss cannot
@@ -12,7 +14,7 @@
 //!
 //! The reads only read: the oracle never writes or syncs a writer's file.
 //!
-//! Reading every file at every stop costs its size per stop. A cheaper way
+//! Reading a file at a stop costs its size. A cheaper way
 //! exists on this kernel (userfaultfd asynchronous write-protect and the
 //! `PAGEMAP_SCAN` ioctl report exactly the written pages,
 //! `../shared/README.md`), but it needs syscalls injected into the writer

@@ -13,9 +13,10 @@
 //! allows any page between the two (floor = shadow page, newest = current).
 //! With [`OracleConfig::history`], the oracle also records the versions in
 //! between ([`crate::page_history`], `history.rs`): at every trapped call's
-//! entry (and on `history_every` ticks, `ticker.rs`) it reads every watched
-//! file that has a name and keeps each page that changed since the last
-//! read; a completed sync covering a page makes its versions obsolete.
+//! entry (and on `history_every` ticks, `ticker.rs`) it reads the watched
+//! files that can have changed (mapped shared by a traced process, or
+//! written or resized by a traced call) and keeps each page that changed
+//! since the last read; a completed sync covering a page makes its versions obsolete.
 //!
 //! What each syscall contributes:
 //!

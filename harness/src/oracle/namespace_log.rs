@@ -106,6 +106,9 @@ pub struct NamespaceLog {
     /// directories have no hard links), for `in_tree` and `path_of`.
     parent: HashMap<FileId, (FileId, Name)>,
     mounts: Vec<(u64, MountSync)>,
+    /// Files whose content or size a traced call changed since the last
+    /// [`NamespaceLog::take_changed`] (the write history reads them).
+    changed: Vec<FileId>,
 }
 
 fn limit_files(detail: String) -> OracleError {
@@ -138,6 +141,7 @@ impl NamespaceLog {
             names: BTreeMap::new(),
             parent: HashMap::new(),
             mounts,
+            changed: Vec::new(),
         };
         log.hold(fd, &st, FileKind::Directory, true, 0)?;
         let mut stack = vec![FileId::ROOT];
@@ -389,6 +393,17 @@ impl NamespaceLog {
         Ok(())
     }
 
+    /// A traced write returned on `file`: its content may have changed.
+    pub fn note_written(&mut self, file: FileId) {
+        self.changed.push(file);
+    }
+
+    /// The files a traced call wrote or resized since the last call of
+    /// this (each may be listed more than once).
+    pub fn take_changed(&mut self) -> Vec<FileId> {
+        std::mem::take(&mut self.changed)
+    }
+
     /// The regular files that have a name in the watched tree now, in no
     /// particular order.
     pub fn named_regular_files(&self) -> Vec<FileId> {
@@ -423,7 +438,10 @@ impl NamespaceLog {
                     self.parent.insert(*file, (*to_dir, to_name.clone()));
                 }
             }
-            NsOp::SetSize { file, size } => self.held[file.index()].size = *size,
+            NsOp::SetSize { file, size } => {
+                self.held[file.index()].size = *size;
+                self.changed.push(*file);
+            }
             _ => {}
         }
         self.trace.events.push(NsEvent { call, syscall: syscall.to_string(), op });

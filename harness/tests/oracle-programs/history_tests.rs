@@ -45,6 +45,22 @@ fn every_version_a_page_held_since_its_last_sync_is_recorded_in_order() {
 }
 
 #[test]
+fn only_files_a_traced_process_maps_or_a_traced_call_changes_are_read() {
+    let r = run("versions", 2, |c| {
+        c.history = true;
+        // In the watched directory, never opened by the writer.
+        std::fs::write(c.watch_dir.join("other"), vec![b'O'; 16 * page()]).unwrap();
+    });
+    let out = must(&r);
+    assert_eq!(out.end, WriterEnd::Exited { code: 0 }, "{}", r.stdout);
+    let h = &out.history;
+    // Before its mmap, "data" is neither mapped nor written: it is read at
+    // most at every sample after it, 2 pages each time.
+    assert!(h.bytes_read <= h.samples * 2 * page() as u64, "{h:?}: the untouched file was read");
+    assert!(h.bytes_read >= 4 * 2 * page() as u64, "{h:?}: the mapped file is read at its stops");
+}
+
+#[test]
 fn a_writer_that_stores_without_system_calls_is_sampled_on_the_timer() {
     // 400 ms of stores with no system call, sampled every millisecond: the
     // window is 400 periods wide, so even a loaded machine ticks inside it

@@ -478,6 +478,7 @@ impl Tracer<'_> {
             |source: std::io::Error, path: String| OracleError::Namespace { pid: tgid, call: name, path, source };
         match ns {
             NsCall::Write { file, fd, sync, offset, append } => {
+                self.ns.note_written(file);
                 let d = self.ns.describe(file);
                 self.ns.note_size(seq, name, file).map_err(|e| fail(e, d))?;
                 match sync {
