@@ -66,9 +66,14 @@ impl PageVersion {
 pub enum HistoryMethod {
     /// Not recorded: every page holds its floor or its newest content.
     Off,
-    /// Every watched file read at every stop and compared page by page
-    /// with what the previous stop read.
+    /// Every watched file that can have changed read at every stop and
+    /// compared page by page with what the previous stop read.
     PageCompare,
+    /// As `page-compare`, but in the address spaces where it could be set
+    /// up, a userfaultfd in asynchronous write-protect mode and the
+    /// `PAGEMAP_SCAN` ioctl told which pages of the mapped files were
+    /// written, and only those were read.
+    UffdWriteProtect,
 }
 
 /// What recording the history cost and found, for the report.
@@ -85,6 +90,12 @@ pub struct HistoryStats {
     pub dropped: u64,
     /// Bytes read from the files to compare them.
     pub bytes_read: u64,
+    /// Address spaces whose writes were tracked (`uffd-write-protect`).
+    #[serde(default)]
+    pub write_tracked_spaces: u64,
+    /// Pages write tracking reported written (each read then).
+    #[serde(default)]
+    pub pages_reported: u64,
 }
 
 impl HistoryStats {
@@ -95,6 +106,8 @@ impl HistoryStats {
         self.versions += other.versions;
         self.dropped += other.dropped;
         self.bytes_read += other.bytes_read;
+        self.write_tracked_spaces += other.write_tracked_spaces;
+        self.pages_reported += other.pages_reported;
     }
 }
 

@@ -89,7 +89,7 @@ fn a_recovery_that_assumes_a_page_is_at_its_floor_or_newest_is_caught_by_an_inte
     let c = config("redo-from-checkpoint", true, dir.path());
     let report = run(&c);
     let pl = power_loss(&report);
-    assert_eq!(pl.history_method, Some(HistoryMethod::PageCompare));
+    assert_eq!(pl.history_method, Some(HistoryMethod::UffdWriteProtect), "this kernel tracks writes");
     assert!(pl.history.versions > 0 && pl.history.samples > 0, "{:?}", pl.history);
     assert!(pl.violations > 0, "{}", report.human_summary());
     for v in &pl.failures {

@@ -204,10 +204,11 @@ fn power_loss_section(
         &replay,
     );
     section.fs_model = Some(config.power_loss.fs_model.name().to_owned());
-    section.history_method = Some(if config.power_loss.history.record {
-        crate::page_history::HistoryMethod::PageCompare
-    } else {
-        crate::page_history::HistoryMethod::Off
+    use crate::page_history::HistoryMethod;
+    section.history_method = Some(match (config.power_loss.history.record, section.history.write_tracked_spaces) {
+        (false, _) => HistoryMethod::Off,
+        (true, 0) => HistoryMethod::PageCompare,
+        (true, _) => HistoryMethod::UffdWriteProtect,
     });
     Ok(section)
 }

@@ -14,13 +14,16 @@
 //!
 //! The reads only read: the oracle never writes or syncs a writer's file.
 //!
-//! Reading a file at a stop costs its size. A cheaper way
-//! exists on this kernel (userfaultfd asynchronous write-protect and the
-//! `PAGEMAP_SCAN` ioctl report exactly the written pages,
-//! `../shared/README.md`), but it needs syscalls injected into the writer
-//! (to create and register the userfaultfd in its address space) and loses
-//! track across `fork`; page comparison works for every writer, which is
-//! why it is the method used ([`HistoryMethod::PageCompare`]).
+//! Reading a whole file at a stop costs its size. Where the tracer could set
+//! up write tracking for an address space (`uffd.rs`,
+//! `tracer/write_protect.rs`: userfaultfd asynchronous write protection and
+//! the `PAGEMAP_SCAN` ioctl report exactly the pages stored into), a sample
+//! reads only those pages of the files it maps
+//! ([`crate::page_history::HistoryMethod::UffdWriteProtect`]); everything
+//! else is compared whole ([`crate::page_history::HistoryMethod::PageCompare`]):
+//! files written by calls, files mapped by an address space without
+//! tracking (a forked child's, or where userfaultfd is unavailable), and
+//! every mapped file right after its address space changed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -75,57 +78,97 @@ impl History {
         History { page, files, prev_calls: None, held: 0, buf: Vec::new(), stats: HistoryStats::default() }
     }
 
-    /// Read every file in `files` and record what changed since the last
-    /// sample. `calls`: the traced calls the writer had entered so far (the
-    /// next one's number). A file that cannot be read is skipped (its
-    /// history only misses versions).
-    pub(super) fn sample<'a>(&mut self, files: impl IntoIterator<Item = (FileId, &'a File)>, calls: u64, timer: bool) {
+    /// Read the files in `files` and record what changed since the last
+    /// sample: the whole file (`None`), or only the pages listed (the pages
+    /// write tracking reported written; the file's size cannot have changed
+    /// without a traced call, which asks for the whole file). `calls`: the
+    /// traced calls the writer had entered so far (the next one's number).
+    /// A file that cannot be read is skipped (its history only misses
+    /// versions).
+    pub(super) fn sample<'a>(
+        &mut self,
+        files: impl IntoIterator<Item = (FileId, &'a File, Option<Vec<u64>>)>,
+        calls: u64,
+        timer: bool,
+    ) {
         self.stats.samples += 1;
         self.stats.timer_samples += timer as u64;
         let after = self.prev_calls.and_then(|c| c.checked_sub(1));
         self.prev_calls = Some(calls);
+        for (id, file, pages) in files {
+            match pages {
+                Some(pages) if self.files.contains_key(&id) => self.sample_pages(id, file, &pages, after, calls),
+                _ => self.sample_whole(id, file, after, calls),
+            }
+        }
+    }
+
+    fn sample_whole(&mut self, id: FileId, file: &File, after: Option<u64>, calls: u64) {
         let page = self.page;
-        for (id, file) in files {
-            let Ok(meta) = file.metadata() else { continue };
-            let mut buf = std::mem::take(&mut self.buf);
-            buf.resize(meta.len() as usize, 0);
-            let Ok(n) = read_fully_at(file, &mut buf, 0) else {
-                self.buf = buf;
-                continue;
-            };
-            buf.truncate(n);
-            self.stats.bytes_read += n as u64;
-            let h = self.files.entry(id).or_default();
-            if buf.len() < h.seen.len() {
-                // A shrink: versions of the pages it cut off (the partial
-                // last page included) are dropped.
-                let first = buf.len() as u64 / page;
-                for (_, vs) in h.versions.split_off(&first) {
-                    self.held -= vs.iter().map(|v| v.bytes.len() as u64).sum::<u64>();
-                }
+        let Ok(meta) = file.metadata() else { return };
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.resize(meta.len() as usize, 0);
+        let Ok(n) = read_fully_at(file, &mut buf, 0) else {
+            self.buf = buf;
+            return;
+        };
+        buf.truncate(n);
+        self.stats.bytes_read += n as u64;
+        let h = self.files.entry(id).or_default();
+        if buf.len() < h.seen.len() {
+            // A shrink: versions of the pages it cut off (the partial last
+            // page included) are dropped.
+            let first = buf.len() as u64 / page;
+            for (_, vs) in h.versions.split_off(&first) {
+                self.held -= vs.iter().map(|v| v.bytes.len() as u64).sum::<u64>();
             }
-            // Pages past the end now are no version: they are not there.
-            for p in 0..(buf.len() as u64).div_ceil(page) {
-                let now = page_of(&buf, p, page);
-                if same_page(now, page_of(&h.seen, p, page)) {
-                    continue;
-                }
-                let vs = h.versions.entry(p).or_default();
+        }
+        // Pages past the end now are no version: they are not there.
+        for p in 0..(buf.len() as u64).div_ceil(page) {
+            let now = page_of(&buf, p, page);
+            if !same_page(now, page_of(&h.seen, p, page)) {
                 let v = PageVersion { page: p, bytes: now.to_vec(), after_call: after, before_call: Some(calls) };
-                self.stats.versions += 1;
-                if vs.len() >= MAX_PAGE_VERSIONS {
-                    let last = vs.last_mut().expect("full");
-                    self.held = self.held - last.bytes.len() as u64 + v.bytes.len() as u64;
-                    *last = v;
-                    self.stats.dropped += 1;
-                } else if self.held + v.bytes.len() as u64 > MAX_HISTORY_BYTES {
-                    self.stats.dropped += 1;
-                } else {
-                    self.held += v.bytes.len() as u64;
-                    vs.push(v);
-                }
+                Self::record(h, v, &mut self.held, &mut self.stats);
             }
-            self.buf = std::mem::replace(&mut h.seen, buf);
+        }
+        self.buf = std::mem::replace(&mut h.seen, buf);
+    }
+
+    fn sample_pages(&mut self, id: FileId, file: &File, pages: &[u64], after: Option<u64>, calls: u64) {
+        let page = self.page;
+        let h = self.files.get_mut(&id).expect("checked by the caller");
+        let mut buf = vec![0u8; page as usize];
+        for &p in pages {
+            let start = (p * page) as usize;
+            if start >= h.seen.len() {
+                continue;
+            }
+            let len = (page as usize).min(h.seen.len() - start);
+            let Ok(n) = read_fully_at(file, &mut buf[..len], start as u64) else { continue };
+            self.stats.bytes_read += n as u64;
+            let now = &buf[..n];
+            if !same_page(now, &h.seen[start..start + len]) {
+                let v = PageVersion { page: p, bytes: now.to_vec(), after_call: after, before_call: Some(calls) };
+                h.seen[start..start + n].copy_from_slice(now);
+                Self::record(h, v, &mut self.held, &mut self.stats);
+            }
+        }
+    }
+
+    /// Keep `v` in its page's list, within the limits.
+    fn record(h: &mut FileHistory, v: PageVersion, held: &mut u64, stats: &mut HistoryStats) {
+        let vs = h.versions.entry(v.page).or_default();
+        stats.versions += 1;
+        if vs.len() >= MAX_PAGE_VERSIONS {
+            let last = vs.last_mut().expect("full");
+            *held = *held - last.bytes.len() as u64 + v.bytes.len() as u64;
+            *last = v;
+            stats.dropped += 1;
+        } else if *held + v.bytes.len() as u64 > MAX_HISTORY_BYTES {
+            stats.dropped += 1;
+        } else {
+            *held += v.bytes.len() as u64;
+            vs.push(v);
         }
     }
 
@@ -176,13 +219,13 @@ mod tests {
         let mut f = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
         let id = FileId(1);
         let mut h = History::new(4, [(id, &b"aaaabbbb"[..])]);
-        h.sample([(id, &f)], 0, false);
+        h.sample([(id, &f, None)], 0, false);
         write_at(&mut f, 4, b"BBB1");
-        h.sample([(id, &f)], 3, false);
+        h.sample([(id, &f, None)], 3, false);
         write_at(&mut f, 4, b"BBB2");
         write_at(&mut f, 0, b"AAA1");
-        h.sample([(id, &f)], 5, false);
-        h.sample([(id, &f)], 6, false); // nothing changed
+        h.sample([(id, &f, None)], 5, false);
+        h.sample([(id, &f, None)], 6, false); // nothing changed
         let (files, stats) = History::finish(h);
         let vs = &files[&id];
         type Shown<'a> = (u64, &'a [u8], Option<u64>, Option<u64>);
@@ -195,7 +238,7 @@ mod tests {
 
         let mut h = History::new(4, [(id, &b"AAA1BBB2"[..])]);
         write_at(&mut f, 0, b"xxxxyyyy");
-        h.sample([(id, &f)], 1, false);
+        h.sample([(id, &f, None)], 1, false);
         h.synced(id, 1..2);
         let (files, _) = History::finish(h);
         assert_eq!(files[&id].iter().map(|v| v.page).collect::<Vec<_>>(), vec![0], "page 1 was synced");
@@ -210,17 +253,35 @@ mod tests {
         let id = FileId(4);
         let mut h = History::new(4, std::iter::empty());
         write_at(&mut f, 0, b"abcdefghij");
-        h.sample([(id, &f)], 1, false);
+        h.sample([(id, &f, None)], 1, false);
         f.set_len(5).unwrap();
-        h.sample([(id, &f)], 2, false);
+        h.sample([(id, &f, None)], 2, false);
         f.set_len(12).unwrap(); // zeros: the same pages as read
-        h.sample([(id, &f)], 3, false);
+        h.sample([(id, &f, None)], 3, false);
         let (files, stats) = History::finish(h);
         // Page 0 "abcd"; page 1 "efgh" then "e" (cut, so dropped with the
         // shrink, then seen again as "e"); page 2 "ij" dropped.
         let shown: Vec<(u64, &[u8])> = files[&id].iter().map(|v| (v.page, &v.bytes[..])).collect();
         assert_eq!(shown, vec![(0, &b"abcd"[..]), (1, b"e")]);
         assert_eq!(stats.versions, 4);
+    }
+
+    #[test]
+    fn a_sample_of_listed_pages_reads_and_records_only_those() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"aaaabbbbcccc").unwrap();
+        let mut f = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        let id = FileId(1);
+        let mut h = History::new(4, [(id, &b"aaaabbbbcccc"[..])]);
+        write_at(&mut f, 0, b"AAAABBBBCCCC");
+        h.sample([(id, &f, Some(vec![1]))], 1, false);
+        // Page 0 changed too, but only page 1 was listed: seen later, whole.
+        h.sample([(id, &f, None)], 2, false);
+        let (files, stats) = History::finish(h);
+        let shown: Vec<(u64, &[u8])> = files[&id].iter().map(|v| (v.page, &v.bytes[..])).collect();
+        assert_eq!(shown, vec![(0, &b"AAAA"[..]), (1, b"BBBB"), (2, b"CCCC")]);
+        assert_eq!(stats.bytes_read, 4 + 12);
     }
 
     #[test]
@@ -235,7 +296,7 @@ mod tests {
         // Starting at 1: zeros over an empty file read the same (a hole).
         for i in 1..=n {
             write_at(&mut f, 0, &i.to_le_bytes());
-            h.sample([(id, &f)], i as u64 + 1, false);
+            h.sample([(id, &f, None)], i as u64 + 1, false);
         }
         let (files, stats) = History::finish(h);
         let vs = &files[&id];

@@ -170,6 +170,7 @@ mod sys;
 pub mod syscalls;
 mod ticker;
 mod tracer;
+mod uffd;
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};

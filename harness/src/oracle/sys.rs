@@ -223,6 +223,33 @@ pub fn wait_any() -> io::Result<(pid_t, i32)> {
     }
 }
 
+/// `waitpid(tid, __WALL)`: the next stop or end of one tracee. Retries on
+/// EINTR.
+pub fn wait_task(tid: pid_t) -> io::Result<i32> {
+    loop {
+        let mut status = 0;
+        // SAFETY: `status` is a valid out-pointer.
+        if unsafe { libc::waitpid(tid, &mut status, WALL) } >= 0 {
+            return Ok(status);
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
+/// A duplicate of descriptor `fd` of the process `pidfd` names
+/// (`pidfd_getfd(2)`; the tracer may take them).
+pub fn pidfd_getfd(pidfd: &std::os::fd::OwnedFd, fd: i32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: no memory arguments; a non-negative result is a new fd we own.
+    let dup =
+        cvt(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd() as c_long, fd as c_long, 0 as c_long) })?;
+    // SAFETY: the kernel just gave us this descriptor.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(dup as i32) })
+}
+
 /// [`wait_any`], but `None` when a signal interrupted the wait (the
 /// history ticker's), so that the caller can look at its flag.
 pub fn wait_any_or_interrupt() -> io::Result<Option<(pid_t, i32)>> {

@@ -40,6 +40,7 @@ mod crash_point;
 mod history_sampling;
 mod namespace;
 mod sync_copy;
+mod write_protect;
 
 const OPTIONS: u64 = sys::PTRACE_O_TRACESYSGOOD
     | sys::PTRACE_O_TRACEFORK
@@ -134,6 +135,9 @@ struct Tracer<'a> {
     history: HistoryStats,
     /// `--history-every`: wakes the loop to sample the history.
     ticker: Option<Ticker>,
+    /// Write tracking by address space, and the spaces where it failed.
+    tracking: HashMap<u64, write_protect::SpaceTracking>,
+    tracking_refused: std::collections::HashSet<u64>,
     finished: bool,
 }
 
@@ -200,6 +204,8 @@ pub(super) fn run(
         stats: TraceStats::default(),
         history: HistoryStats::default(),
         ticker: None,
+        tracking: HashMap::new(),
+        tracking_refused: Default::default(),
         finished: false,
     };
     // From here on, any early return drops `t`, which kills and reaps
@@ -354,7 +360,11 @@ impl Tracer<'_> {
             threads: self.threads,
             leftovers_killed: self.leftovers_killed,
             stats: self.stats,
-            history_method: if self.cfg.history { HistoryMethod::PageCompare } else { HistoryMethod::Off },
+            history_method: match (self.cfg.history, self.history.write_tracked_spaces) {
+                (false, _) => HistoryMethod::Off,
+                (true, 0) => HistoryMethod::PageCompare,
+                (true, _) => HistoryMethod::UffdWriteProtect,
+            },
             history: self.history,
         })
     }
@@ -856,6 +866,10 @@ impl Tracer<'_> {
         };
         if let Some(i) = call.event {
             self.events[i].effect = effect;
+        }
+        if call.sys == TracedSyscall::Mmap && ok && !self.track_writes_after_mmap(tid, tgid, &call.args)? {
+            // Another stop came during an injected call: the loop has it.
+            return Ok(());
         }
         if let (Some(c), Some(n)) = (&self.cfg.crash, call.ordinal) {
             if c.when == CrashWhen::After && n == c.nth && self.crash.is_none() {

@@ -377,10 +377,17 @@ impl PowerLossSection {
         );
         let h = &self.history;
         match self.history_method {
-            Some(HistoryMethod::PageCompare) => {
+            Some(m @ (HistoryMethod::PageCompare | HistoryMethod::UffdWriteProtect)) => {
+                let how = match m {
+                    HistoryMethod::UffdWriteProtect => format!(
+                        "userfaultfd write protection in {} address space(s) reported {} written pages; pages compared at",
+                        h.write_tracked_spaces, h.pages_reported
+                    ),
+                    _ => "pages compared at".to_owned(),
+                };
                 let _ = writeln!(
                     out,
-                    "  write history (pages compared at {} stops{}): {} intermediate versions recorded{}",
+                    "  write history ({how} {} stops{}): {} intermediate versions recorded{}",
                     h.samples,
                     if h.timer_samples > 0 {
                         format!(", {} of them timer ticks", h.timer_samples)

@@ -26,7 +26,10 @@ fn every_version_a_page_held_since_its_last_sync_is_recorded_in_order() {
     let r = run("versions", 2, |c| c.history = true);
     let out = must(&r);
     assert_eq!(out.end, WriterEnd::Exited { code: 0 }, "{}", r.stdout);
-    assert_eq!(out.history_method, HistoryMethod::PageCompare);
+    // This kernel has userfaultfd write protection (`../shared/README.md`):
+    // the mapped file's written pages are reported, and only they are read.
+    assert_eq!(out.history_method, HistoryMethod::UffdWriteProtect, "{:?}", out.history);
+    assert_eq!(out.history.write_tracked_spaces, 1);
     // B and C were made obsolete by the msync of page 0 (its floor is C);
     // D was seen at its ack. Page 1: X at its ack, Y at the exit.
     assert_eq!(versions_of(out, 0), b"D");
@@ -57,7 +60,32 @@ fn only_files_a_traced_process_maps_or_a_traced_call_changes_are_read() {
     // Before its mmap, "data" is neither mapped nor written: it is read at
     // most at every sample after it, 2 pages each time.
     assert!(h.bytes_read <= h.samples * 2 * page() as u64, "{h:?}: the untouched file was read");
-    assert!(h.bytes_read >= 4 * 2 * page() as u64, "{h:?}: the mapped file is read at its stops");
+    assert_eq!(h.versions, 5, "{h:?}: every store was still seen");
+}
+
+#[test]
+fn write_tracking_reads_only_the_pages_stored_into_and_misses_none() {
+    // 16 pages mapped; one page stored into before each of 12 acks, the
+    // same page twice in a row at times (a store of the same bytes is no
+    // version). Compared whole, every sample would read 16 pages.
+    let r = run("versions16", 16, |c| c.history = true);
+    let out = must(&r);
+    assert_eq!(out.end, WriterEnd::Exited { code: 0 }, "{}", r.stdout);
+    let h = &out.history;
+    assert_eq!(out.history_method, HistoryMethod::UffdWriteProtect, "{h:?}");
+    // The first sample after the mmap reads the file whole; then each ack's
+    // sample reads the one page stored into.
+    assert!(h.bytes_read <= (16 + 13) * page() as u64, "{h:?}");
+    assert_eq!(h.versions, 12, "{h:?}");
+    let pages: Vec<u64> = versions_by_page(out);
+    assert_eq!(pages, [0, 3, 3, 5, 7, 7, 9, 11, 13, 15, 15, 15].map(|p| p as u64));
+    assert_clean(out);
+}
+
+/// The pages of every recorded version, in page order.
+fn versions_by_page(out: &OracleOutcome) -> Vec<u64> {
+    let (_, inode) = out.inodes.iter().find(|(_, i)| !i.newest.is_empty()).expect("the watched file");
+    inode.history.iter().map(|v| v.page).collect()
 }
 
 #[test]

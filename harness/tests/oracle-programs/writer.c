@@ -307,6 +307,18 @@ static int versions(const char *path) {
     return 0;
 }
 
+/* 16 pages: before each of 12 acks, one store into one page (pages 0, 3,
+ * 3, 5, 7, 7, 9, 11, 13, 15, 15, 15), each store a new byte value. */
+static int versions16(const char *path) {
+    static const int pages[12] = {0, 3, 3, 5, 7, 7, 9, 11, 13, 15, 15, 15};
+    map_pages(path, 16);
+    for (int i = 0; i < 12; i++) {
+        pg(pages[i])[i] = 'a' + i;
+        ack("stored %d", pages[i]);
+    }
+    return 0;
+}
+
 /* Store an ever-growing counter into page 0 for 400 ms of wall time with
  * no system call (the clock is read through the vDSO), then exit. */
 static int spin_versions(const char *path) {
@@ -362,6 +374,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "vfork")) return vforked(path);
     if (!strcmp(mode, "plain")) return plain(path);
     if (!strcmp(mode, "versions")) return versions(path);
+    if (!strcmp(mode, "versions16")) return versions16(path);
     if (!strcmp(mode, "spin-versions")) return spin_versions(path);
     if (!strcmp(mode, "appends")) return appends(path, 0);
     if (!strcmp(mode, "appends-handler")) return appends(path, 1);

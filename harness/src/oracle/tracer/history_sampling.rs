@@ -3,10 +3,11 @@
 //! since the last one. A part of the tracer (its child module: it works on
 //! the tracer's state).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use libc::pid_t;
 
+use super::write_protect::MappedChanges;
 use super::Tracer;
 use crate::namespace::trace::FileId;
 use crate::oracle::OracleError;
@@ -24,36 +25,43 @@ impl Tracer<'_> {
     }
 
     /// Read the watched files for the write history, if it is recorded.
-    /// Only files that can have changed since the last read are read: those
-    /// a traced call wrote or resized, and those a traced process maps
-    /// shared (stores change them without a call). Of those, only files with
-    /// a name: a file unlinked while open is not read (its later versions
-    /// are missed, never made up), or a rename-heavy writer's thousands of
-    /// dead inode lives would be.
+    /// Only what can have changed since the last read is read: the files a
+    /// traced call wrote or resized, whole; the files a traced process maps
+    /// shared (stores change them without a call), only the pages write
+    /// tracking reported written where it is set up (`write_protect.rs`),
+    /// whole elsewhere. Of those, only files with a name: a file unlinked
+    /// while open is not read (its later versions are missed, never made
+    /// up), or a rename-heavy writer's thousands of dead inode lives would
+    /// be.
     pub(super) fn sample_history(&mut self, timer: bool) {
         if self.store.as_ref().is_none_or(|s| s.history.is_none()) {
             return;
         }
-        let mut ids = self.ns.take_changed();
-        ids.extend(self.mapped_watched_files());
-        ids.sort_unstable();
-        ids.dedup();
-        let named: std::collections::HashSet<FileId> = self.ns.named_regular_files().into_iter().collect();
-        ids.retain(|id| named.contains(id));
+        let mut changes = MappedChanges { whole: self.ns.take_changed(), ..MappedChanges::default() };
+        self.mapped_files_changes(&mut changes);
+        let named: HashSet<FileId> = self.ns.named_regular_files().into_iter().collect();
+        let whole: HashSet<FileId> = changes.whole.into_iter().filter(|id| named.contains(id)).collect();
+        let mut files: Vec<(FileId, Option<Vec<u64>>)> = whole.iter().map(|&id| (id, None)).collect();
+        for (id, mut pages) in changes.pages {
+            if named.contains(&id) && !whole.contains(&id) && !pages.is_empty() {
+                pages.sort_unstable();
+                pages.dedup();
+                files.push((id, Some(pages)));
+            }
+        }
         let calls = self.events.len() as u64;
         let history = self.store.as_mut().and_then(|s| s.history.as_mut()).expect("checked");
-        history.sample(ids.into_iter().map(|id| (id, self.ns.file(id))), calls, timer);
+        history.sample(files.into_iter().map(|(id, pages)| (id, self.ns.file(id), pages)), calls, timer);
     }
 
-    /// The watched files some traced process maps shared, from each address
-    /// space's maps (read now where the cache is empty, and cached when no
+    /// What changed in the watched files each address space maps shared,
+    /// from its maps (read now where the cache is empty, and cached when no
     /// address-space call is under way, so that it is exact).
-    fn mapped_watched_files(&mut self) -> Vec<FileId> {
+    fn mapped_files_changes(&mut self, out: &mut MappedChanges) {
         let mut by_space: HashMap<u64, pid_t> = HashMap::new();
         for (&tgid, p) in &self.procs {
             by_space.entry(p.space).or_insert(tgid);
         }
-        let mut out = Vec::new();
         for (space, tgid) in by_space {
             let cached = self.spaces.get(&space).and_then(|s| s.maps.clone());
             let maps = match cached {
@@ -69,8 +77,15 @@ impl Tracer<'_> {
                     m
                 }
             };
-            out.extend(maps.iter().filter_map(|m| self.ns.lookup_mapped(m.dev, m.inode, &m.path)));
+            let watched: Vec<_> = maps
+                .into_iter()
+                .filter_map(|m| {
+                    let id = self.ns.lookup_mapped(m.dev, m.inode, &m.path).filter(|&id| self.ns.is_regular(id))?;
+                    Some((m, id))
+                })
+                .collect();
+            let gen = self.spaces.get(&space).map_or(0, |s| s.gen);
+            self.mapped_changes(space, gen, &watched, out);
         }
-        out
     }
 }
