@@ -246,12 +246,15 @@ fn bench_oracle_and_bench_power_loss_print_figure_floor_and_ratio() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("untraced") && text.contains("traced") && text.contains("slowdown"), "{text}");
-    // One figure per writer, the traced time next to its untraced floor.
+    // One figure per writer, the traced time (without and with the write
+    // history) next to its untraced floor.
     let figures: Vec<&str> = text.lines().filter(|l| l.starts_with("figure, ")).collect();
-    assert_eq!(figures.len(), 2, "{text}");
-    assert!(figures[0].starts_with("figure, msync ") && figures[1].starts_with("figure, namespace "), "{text}");
+    assert_eq!(figures.len(), 3, "{text}");
+    assert!(figures[0].starts_with("figure, msync ") && figures[1].starts_with("figure, rewrite "), "{text}");
+    assert!(figures[2].starts_with("figure, namespace "), "{text}");
     for f in figures {
-        assert!(f.contains(": traced ") && f.contains("floor: untraced") && f.contains("ratio"), "{text}");
+        assert!(f.contains(": traced ") && f.contains("with the write history"), "{text}");
+        assert!(f.contains("floor: untraced") && f.contains("ratios"), "{text}");
     }
     let o = crashlab(&["bench", "power-loss", "--seconds", "0"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
