@@ -155,6 +155,7 @@
 //! after each trial and at the end of the run.
 
 pub(crate) mod checker;
+mod checker_server;
 mod command;
 pub(crate) mod config;
 mod dir_image;
@@ -207,10 +208,11 @@ pub enum ExternalError {
     /// ([`AckOverflow`]); it was killed.
     #[error("the {role} `{command}` ({flag}) {overflow} on its standard output; {caps}; it was killed")]
     AckOverflow { role: Role, flag: &'static str, command: String, overflow: AckOverflow, caps: String },
-    #[error(
-        "checker malfunction: `{command}` (--checker) {how} on {dir}{stderr}; a checker must exit 0 (consistent) or 1 (violation, reason on the first line of stderr)"
-    )]
-    CheckerMalfunction { command: String, how: String, dir: String, stderr: String },
+    /// `flag` is `--checker` or `--checker-server`; `on` the directory
+    /// (v1) or the request (v1.1); `rule` what a checker of that protocol
+    /// must do.
+    #[error("checker malfunction: `{command}` ({flag}) {how} on {on}{stderr}; {rule}")]
+    CheckerMalfunction { command: String, flag: &'static str, how: String, on: String, stderr: String, rule: &'static str },
     /// The durability oracle cannot run the writer (`--crash power-loss`):
     /// no ptrace or seccomp, a writer using io_uring, ...
     #[error("--crash power-loss: the writer `{command}` (--writer) cannot run under the durability oracle: {error}")]

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::config::{ExternalConfig, Supervision};
 use super::traced::{run_writer_traced, CrashAt, TracedRun};
+use super::checker::Checker;
 use super::trial::{judge_crashed, run_setup, Crashed, TrialSlot};
 use super::ExternalError;
 use crate::oracle::{CrashSignal, SyscallCrashPoint, WriterEnd};
@@ -59,6 +60,7 @@ pub(crate) fn run_trial_at_calls(
     files: &TrialSlot,
     plan: &TrialPlan,
     calibration: CallCalibration,
+    checker: &mut Checker,
     supervision: &Supervision<'_>,
 ) -> Result<TrialOutcome, ExternalError> {
     let (signal, signo) = crash_signal(plan.crash)?;
@@ -86,5 +88,5 @@ pub(crate) fn run_trial_at_calls(
         (None, None) => Delivery::WriterFinishedFirst,
     };
     let crashed = Crashed { crash_at, delivery, end: writer_end, traced: " (under the durability oracle)" };
-    judge_crashed(config, files, plan, crashed, &run.lines, run.stderr_first_line(), supervision)
+    judge_crashed(config, files, plan, crashed, &run.lines, run.stderr_first_line(), checker, supervision)
 }

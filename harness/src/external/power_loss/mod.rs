@@ -92,6 +92,7 @@
 mod engine;
 mod explore;
 mod images;
+mod seen_states;
 mod space;
 mod state_dir;
 mod state_text;
