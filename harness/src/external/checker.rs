@@ -58,7 +58,10 @@ impl Checker {
                     Some(s) => s,
                     None => {
                         std::fs::create_dir_all(&*cwd).map_err(|e| {
-                            ExternalError::io(format!("cannot create the checker server's directory {}", cwd.display()), e)
+                            ExternalError::io(
+                                format!("cannot create the checker server's directory {}", cwd.display()),
+                                e,
+                            )
                         })?;
                         running.insert(CheckerServer::start(line, cwd, *run_seed, supervision)?)
                     }

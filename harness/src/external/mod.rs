@@ -212,7 +212,14 @@ pub enum ExternalError {
     /// (v1) or the request (v1.1); `rule` what a checker of that protocol
     /// must do.
     #[error("checker malfunction: `{command}` ({flag}) {how} on {on}{stderr}; {rule}")]
-    CheckerMalfunction { command: String, flag: &'static str, how: String, on: String, stderr: String, rule: &'static str },
+    CheckerMalfunction {
+        command: String,
+        flag: &'static str,
+        how: String,
+        on: String,
+        stderr: String,
+        rule: &'static str,
+    },
     /// The durability oracle cannot run the writer (`--crash power-loss`):
     /// no ptrace or seccomp, a writer using io_uring, ...
     #[error("--crash power-loss: the writer `{command}` (--writer) cannot run under the durability oracle: {error}")]

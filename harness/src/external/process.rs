@@ -406,7 +406,12 @@ impl Supervised {
     /// crashlab) and checking `stop` at least every 50 ms. `Ok(false)` when
     /// the child has closed its standard input, has exited, or `until`
     /// passed first.
-    pub fn write_stdin(&mut self, mut bytes: &[u8], until: Instant, stop: &dyn Fn() -> bool) -> Result<bool, ExternalError> {
+    pub fn write_stdin(
+        &mut self,
+        mut bytes: &[u8],
+        until: Instant,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<bool, ExternalError> {
         let Some(stdin) = self.stdin.as_mut() else { return Ok(false) };
         while !bytes.is_empty() {
             match stdin.write(bytes) {

@@ -11,9 +11,9 @@
 
 use std::time::Duration;
 
+use super::checker::Checker;
 use super::config::{ExternalConfig, Supervision};
 use super::traced::{run_writer_traced, CrashAt, TracedRun};
-use super::checker::Checker;
 use super::trial::{judge_crashed, run_setup, Crashed, TrialSlot};
 use super::ExternalError;
 use crate::oracle::{CrashSignal, SyscallCrashPoint, WriterEnd};

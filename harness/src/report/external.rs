@@ -800,7 +800,8 @@ mod tests {
             .to_string();
         assert!(clean.contains("--crash clean --seed 9"), "{clean}");
         let server = ExternalRunConfig { checker_server: true, ..config.clone() };
-        let served = ExternalReplayLine { config: server, seed: 9, target: ReplayTarget::Clean, state: None }.to_string();
+        let served =
+            ExternalReplayLine { config: server, seed: 9, target: ReplayTarget::Clean, state: None }.to_string();
         let words = shell_words::split(&served).unwrap();
         assert_eq!(words[4..6], ["--checker-server", "sh -c 'test -s wal'"], "a server run replays with the server");
         let at_call = ExternalReplayLine {

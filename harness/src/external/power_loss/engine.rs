@@ -436,7 +436,12 @@ impl Runs {
     }
 }
 
-fn outcome(t: &Traced, first_fail: Option<u64>, runs: Runs, finding: Option<PowerLossFinding>) -> PowerLossTrialOutcome {
+fn outcome(
+    t: &Traced,
+    first_fail: Option<u64>,
+    runs: Runs,
+    finding: Option<PowerLossFinding>,
+) -> PowerLossTrialOutcome {
     PowerLossTrialOutcome {
         plan: t.plan,
         delivery: t.delivery.clone(),
