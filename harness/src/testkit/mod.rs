@@ -244,6 +244,7 @@ pub struct CrashTest<'a> {
     /// Run the checker in a process of its own per directory (protocol v1)
     /// instead of one checker server per job (v1.1).
     checker_per_process: bool,
+    tear: Option<u64>,
 }
 
 impl<'a> CrashTest<'a> {
@@ -272,6 +273,7 @@ impl<'a> CrashTest<'a> {
             allow_no_acks: false,
             points: ProgramPoints::Default,
             checker_per_process: false,
+            tear: None,
         }
     }
 
@@ -327,6 +329,14 @@ impl<'a> CrashTest<'a> {
     /// reach every one.
     pub fn points(mut self, points: ProgramPoints) -> Self {
         self.points = points;
+        self
+    }
+
+    /// `Crash::PowerLoss`: a power loss may tear pages into sectors of
+    /// `bytes` (it must divide the page size): each sector holds its old or
+    /// its new content on its own (the CLI's `--tear`).
+    pub fn tear(mut self, bytes: u64) -> Self {
+        self.tear = Some(bytes);
         self
     }
 
@@ -442,6 +452,7 @@ impl<'a> CrashTest<'a> {
         config.timeout = self.timeout;
         config.allow_no_acks = self.allow_no_acks;
         config.points = self.points;
+        config.tear = self.tear;
         if let Some(dir) = &self.dir {
             config.dir = dir.clone();
         }

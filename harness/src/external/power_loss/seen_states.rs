@@ -13,11 +13,12 @@
 //! A state is keyed by its *rendering*: every directory, every name of a
 //! regular file with which names are links of one file, every symlink and
 //! its target, every file's size and bytes, in the layout's (sorted) order.
-//! The map holds a 128-bit digest of it (two SipHash-1-3 of the rendering
-//! under different keys) and the choice that produced it. The digest only
-//! finds a candidate: on a digest match the candidate's rendering is
-//! rebuilt and compared byte for byte, so a collision (however unlikely)
-//! cannot pass a state off as one it is not.
+//! The map holds a 64-bit digest of it (SipHash-1-3) and the choice that
+//! produced it. The digest only finds candidates: on a digest match the
+//! candidate's rendering is rebuilt and compared byte for byte, so a
+//! collision cannot pass a state off as one it is not (it only costs that
+//! comparison). A wider digest would buy nothing but hashing time, which
+//! is paid on every state.
 //!
 //! Architecture Invariant: pure.
 
@@ -68,20 +69,16 @@ pub(crate) fn render(space: &StateSpace, bits: &Bits) -> Vec<u8> {
     out
 }
 
-fn digest(rendering: &[u8]) -> u128 {
-    let half = |key: u64| {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        key.hash(&mut h);
-        rendering.hash(&mut h);
-        h.finish()
-    };
-    ((half(0x9e37_79b9_7f4a_7c15) as u128) << 64) | half(0xc2b2_ae3d_27d4_eb4f) as u128
+fn digest(rendering: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    rendering.hash(&mut h);
+    h.finish()
 }
 
 /// A state's rendering and digest, made once per state.
 pub(crate) struct Rendered {
     bytes: Vec<u8>,
-    digest: u128,
+    digest: u64,
 }
 
 impl Rendered {
@@ -94,7 +91,7 @@ impl Rendered {
 /// The states of one trial checked so far, with their verdicts.
 #[derive(Default)]
 pub(crate) struct SeenStates {
-    by_digest: HashMap<u128, Vec<(Bits, CheckerVerdict)>>,
+    by_digest: HashMap<u64, Vec<(Bits, CheckerVerdict)>>,
 }
 
 impl SeenStates {
