@@ -46,6 +46,14 @@
 //!    running past `--timeout`) is a *checker malfunction*: a harness error,
 //!    never a pass.
 //!
+//! # Protocol v1.1: a checker server
+//!
+//! `--checker-server CMD` instead of `--checker CMD`: the checker is
+//! started once per job and judges one directory per request line
+//! (`STATE_DIR<TAB>ACKS_PATH`), answering `ok` or `violation REASON` per
+//! line; everything else above holds. See [`checker_server`] for the
+//! protocol and its malfunctions.
+//!
 //! Each command is one string split into words the way a shell splits them
 //! (quotes and backslashes work; no variables, globs or pipes), and no shell
 //! runs unless `--shell` is given (then the string is run by `sh -c`). A
@@ -155,7 +163,7 @@
 //! after each trial and at the end of the run.
 
 pub(crate) mod checker;
-mod checker_server;
+pub mod checker_server;
 mod command;
 pub(crate) mod config;
 mod dir_image;

@@ -232,7 +232,7 @@ fn check(
     bits: &Bits,
 ) -> Result<Judged, ExternalError> {
     let rendered = Rendered::of(&t.space, bits);
-    if let Some(verdict) = seen.lock().unwrap().verdict(&t.space, &rendered) {
+    if let Some(verdict) = seen.lock().unwrap().verdict(&t.space, bits, &rendered) {
         ctx.config.progress.state_skipped();
         return Ok(Judged { verdict, ran: false });
     }

@@ -13,8 +13,8 @@
 //! A state is keyed by its *rendering*: every directory, every name of a
 //! regular file with which names are links of one file, every symlink and
 //! its target, every file's size and bytes, in the layout's (sorted) order.
-//! The map holds a 64-bit digest of it (SipHash-1-3) and the choice that
-//! produced it. The digest only finds candidates: on a digest match the
+//! The map holds a 64-bit digest of it ([`Digest`], fast and weak) and the
+//! choice that produced it. The digest only finds candidates: on a digest match the
 //! candidate's rendering is rebuilt and compared byte for byte, so a
 //! collision cannot pass a state off as one it is not (it only costs that
 //! comparison). A wider digest would buy nothing but hashing time, which
@@ -23,68 +23,112 @@
 //! Architecture Invariant: pure.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::os::unix::ffi::OsStrExt;
 
 use super::space::{Bits, StateSpace};
 use crate::report::checker_verdict::CheckerVerdict;
 
-/// The directory `bits` of `space` leaves, as bytes (see the module docs).
-pub(crate) fn render(space: &StateSpace, bits: &Bits) -> Vec<u8> {
+/// The directory `bits` of `space` leaves, as bytes (see the module docs),
+/// fed piece by piece to `out`.
+fn render_into(space: &StateSpace, bits: &Bits, out: &mut dyn FnMut(&[u8])) {
     let layout = space.layout(bits);
-    let mut out = Vec::new();
-    let put = |bytes: &[u8], out: &mut Vec<u8>| {
-        out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-        out.extend_from_slice(bytes);
+    let put = |tag: u8, bytes: &[u8], out: &mut dyn FnMut(&[u8])| {
+        out(&[tag]);
+        out(&(bytes.len() as u64).to_le_bytes());
+        out(bytes);
     };
     for d in &layout.dirs {
-        out.push(b'd');
-        put(d.as_os_str().as_bytes(), &mut out);
+        put(b'd', d.as_os_str().as_bytes(), out);
     }
     // Links of one file: named by the position of the file's first name,
     // not by its index (two states with the same names and bytes are the
     // same directory whatever inode lives behind them).
     let mut first_name: HashMap<usize, usize> = HashMap::new();
     for (i, (path, f)) in layout.files.iter().enumerate() {
-        out.push(b'f');
-        put(path.as_os_str().as_bytes(), &mut out);
+        put(b'f', path.as_os_str().as_bytes(), out);
         match first_name.get(f) {
-            Some(&j) => {
-                out.push(b'=');
-                out.extend_from_slice(&(j as u64).to_le_bytes());
-            }
+            Some(&j) => put(b'=', &(j as u64).to_le_bytes(), out),
             None => {
                 first_name.insert(*f, i);
                 let size = layout.sizes[*f].unwrap_or(0);
-                out.push(b'+');
-                put(&space.content(*f, bits, size), &mut out);
+                put(b'+', &space.content(*f, bits, size), out);
             }
         }
     }
     for (path, target) in &layout.symlinks {
-        out.push(b'l');
-        put(path.as_os_str().as_bytes(), &mut out);
-        put(target, &mut out);
+        put(b'l', path.as_os_str().as_bytes(), out);
+        put(b'>', target, out);
     }
-    out
 }
 
-fn digest(rendering: &[u8]) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    rendering.hash(&mut h);
-    h.finish()
+/// The rendering as one byte string.
+pub(crate) fn render(space: &StateSpace, bits: &Bits) -> Vec<u8> {
+    let mut v = Vec::new();
+    render_into(space, bits, &mut |b| v.extend_from_slice(b));
+    v
 }
 
-/// A state's rendering and digest, made once per state.
+/// A 64-bit digest of a byte stream: two lanes of multiply-rotate over
+/// 8-byte words (the FxHash step, with two constants), several GB/s. Only
+/// a filter: equal digests are confirmed by comparing the bytes, so a weak
+/// hash costs comparisons, never a wrong verdict.
+#[derive(Default)]
+struct Digest {
+    a: u64,
+    b: u64,
+    pending: [u8; 8],
+    held: usize,
+    len: u64,
+}
+
+impl Digest {
+    fn word(&mut self, w: u64) {
+        self.a = (self.a.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        self.b = (self.b.rotate_left(23) ^ w).wrapping_mul(0x9e_37_79_b9_7f_4a_7c_15);
+    }
+
+    fn write(&mut self, mut bytes: &[u8]) {
+        self.len += bytes.len() as u64;
+        if self.held > 0 {
+            let n = (8 - self.held).min(bytes.len());
+            self.pending[self.held..self.held + n].copy_from_slice(&bytes[..n]);
+            self.held += n;
+            bytes = &bytes[n..];
+            if self.held < 8 {
+                return;
+            }
+            self.word(u64::from_le_bytes(self.pending));
+            self.held = 0;
+        }
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            self.word(u64::from_le_bytes(w.try_into().expect("8 bytes")));
+        }
+        let rest = words.remainder();
+        self.pending[..rest.len()].copy_from_slice(rest);
+        self.held = rest.len();
+    }
+
+    fn finish(mut self) -> u64 {
+        let mut last = [0u8; 8];
+        last[..self.held].copy_from_slice(&self.pending[..self.held]);
+        self.word(u64::from_le_bytes(last));
+        self.word(self.len);
+        self.a ^ self.b.rotate_left(32)
+    }
+}
+
+/// A state's digest, made once per state (its rendering is rebuilt only
+/// to confirm a digest match).
 pub(crate) struct Rendered {
-    bytes: Vec<u8>,
     digest: u64,
 }
 
 impl Rendered {
     pub fn of(space: &StateSpace, bits: &Bits) -> Rendered {
-        let bytes = render(space, bits);
-        Rendered { digest: digest(&bytes), bytes }
+        let mut d = Digest::default();
+        render_into(space, bits, &mut |b| d.write(b));
+        Rendered { digest: d.finish() }
     }
 }
 
@@ -96,13 +140,14 @@ pub(crate) struct SeenStates {
 
 impl SeenStates {
     /// The verdict of a state already checked whose directory is exactly
-    /// `state`'s.
-    pub fn verdict(&self, space: &StateSpace, state: &Rendered) -> Option<CheckerVerdict> {
+    /// that of `bits` (whose digest is `state`).
+    pub fn verdict(&self, space: &StateSpace, bits: &Bits, state: &Rendered) -> Option<CheckerVerdict> {
         let candidates = self.by_digest.get(&state.digest)?;
-        candidates.iter().find(|(bits, _)| render(space, bits) == state.bytes).map(|(_, v)| v.clone())
+        let mine = render(space, bits);
+        candidates.iter().find(|(seen, _)| render(space, seen) == mine).map(|(_, v)| v.clone())
     }
 
-    /// Remember that the state `bits` (rendered as `state`) got `verdict`.
+    /// Remember that the state `bits` (digest `state`) got `verdict`.
     pub fn record(&mut self, bits: &Bits, state: &Rendered, verdict: &CheckerVerdict) {
         self.by_digest.entry(state.digest).or_default().push((bits.clone(), verdict.clone()));
     }
@@ -142,10 +187,33 @@ mod tests {
         let mut seen = SeenStates::default();
         let bad = CheckerVerdict::Violation { reason: "rec 1 lost".into() };
         seen.record(&floor, &Rendered::of(&s, &floor), &bad);
-        assert_eq!(seen.verdict(&s, &Rendered::of(&s, &hidden)), Some(bad.clone()));
-        assert_eq!(seen.verdict(&s, &Rendered::of(&s, &shown)), None);
+        assert_eq!(seen.verdict(&s, &hidden, &Rendered::of(&s, &hidden)), Some(bad.clone()));
+        assert_eq!(seen.verdict(&s, &shown, &Rendered::of(&s, &shown)), None);
         // A forged digest match with other bytes is not taken.
-        let forged = Rendered { bytes: render(&s, &shown), digest: Rendered::of(&s, &floor).digest };
-        assert_eq!(seen.verdict(&s, &forged), None, "the bytes are compared, not only the digest");
+        let forged = Rendered { digest: Rendered::of(&s, &floor).digest };
+        assert_eq!(seen.verdict(&s, &shown, &forged), None, "the bytes are compared, not only the digest");
+    }
+
+    #[test]
+    fn the_digest_does_not_depend_on_how_the_bytes_are_split() {
+        let bytes: Vec<u8> = (0..100u8).collect();
+        let whole = {
+            let mut d = Digest::default();
+            d.write(&bytes);
+            d.finish()
+        };
+        for cuts in [[1, 2, 50], [7, 8, 9], [0, 99, 100]] {
+            let mut d = Digest::default();
+            let mut at = 0;
+            for c in cuts {
+                d.write(&bytes[at..c]);
+                at = c;
+            }
+            d.write(&bytes[at..]);
+            assert_eq!(d.finish(), whole, "{cuts:?}");
+        }
+        let mut other = Digest::default();
+        other.write(&bytes[..99]);
+        assert_ne!(other.finish(), whole, "a shorter stream differs");
     }
 }
