@@ -78,9 +78,18 @@ fn run(example: &str, server: Option<&str>, dir: &Path) -> ExternalReport {
     report
 }
 
-/// Per trial crashed at a sync call (it replays exactly; a random time
-/// does not): index, verdict, states checked, minimal state and reason.
-fn at_sync_calls(report: &ExternalReport) -> Vec<(u32, bool, u64, Option<(String, String)>)> {
+/// What a trial crashed at a sync call found (it replays exactly; a
+/// random time does not).
+#[derive(Debug, PartialEq)]
+struct AtSyncCall {
+    trial: u32,
+    violation: bool,
+    states_checked: u64,
+    /// The minimal state and its reason.
+    minimal: Option<(String, String)>,
+}
+
+fn at_sync_calls(report: &ExternalReport) -> Vec<AtSyncCall> {
     let pl = report.power_loss.as_ref().expect("a power-loss section");
     pl.trials_detail
         .iter()
@@ -91,7 +100,12 @@ fn at_sync_calls(report: &ExternalReport) -> Vec<(u32, bool, u64, Option<(String
                 .iter()
                 .find(|f| f.trial == t.trial)
                 .map(|f| (f.finding.state.clone(), f.finding.reason.clone()));
-            (t.trial, t.verdict.is_violation(), t.states_checked, finding)
+            AtSyncCall {
+                trial: t.trial,
+                violation: t.verdict.is_violation(),
+                states_checked: t.states_checked,
+                minimal: finding,
+            }
         })
         .collect()
 }
@@ -104,7 +118,7 @@ fn the_example_servers_in_c_and_python_give_the_v1_checkers_verdicts() {
     for (example, violation) in [("wal", false), ("wal-ack-before-msync", true)] {
         let v1 = at_sync_calls(&run(example, None, dir.path()));
         assert_eq!(v1.len(), 3, "trials 0, 2, 4 crash at sync calls: {v1:?}");
-        assert_eq!(v1.iter().any(|t| t.1), violation, "`{example}` with its v1 checker: {v1:?}");
+        assert_eq!(v1.iter().any(|t| t.violation), violation, "`{example}` with its v1 checker: {v1:?}");
         for server in &servers {
             let v11 = at_sync_calls(&run(example, Some(server), dir.path()));
             assert_eq!(v11, v1, "`{example}`: `{server}` against the v1 checker");

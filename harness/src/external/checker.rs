@@ -17,8 +17,13 @@ use super::{ExternalError, ENV_ACKS, ENV_DIR, ENV_SEED};
 use crate::report::checker_verdict::CheckerVerdict;
 use crate::vocab::process_end::ProcessEnd;
 
-/// What a v1 checker must do, said after every malfunction.
-const V1_RULE: &str = "a checker must exit 0 (consistent) or 1 (violation, reason on the first line of stderr)";
+/// What a checker of `role`'s protocol must do, said after every malfunction.
+pub(crate) fn rule(role: Role) -> &'static str {
+    match role {
+        Role::CheckerServer => super::checker_server::V11_RULE,
+        _ => "a checker must exit 0 (consistent) or 1 (violation, reason on the first line of stderr)",
+    }
+}
 
 /// One job's checker: what the engine asks to judge each directory.
 pub(crate) enum Checker {
@@ -27,7 +32,7 @@ pub(crate) enum Checker {
     /// Protocol v1.1: the command is started at the first check, in `cwd`
     /// (made then, a directory of crashlab's), and serves every later one;
     /// it is killed and reaped when this is dropped.
-    Server { line: CommandLine, cwd: PathBuf, run_seed: u64, running: Option<CheckerServer> },
+    Server { line: CommandLine, cwd: PathBuf, run_seed: u64, running: Option<Box<CheckerServer>> },
 }
 
 impl Checker {
@@ -63,7 +68,7 @@ impl Checker {
                                 e,
                             )
                         })?;
-                        running.insert(CheckerServer::start(line, cwd, *run_seed, supervision)?)
+                        running.insert(Box::new(CheckerServer::start(line, cwd, *run_seed, supervision)?))
                     }
                 };
                 let verdict = server.check(dir, acks_file, supervision);
@@ -100,11 +105,10 @@ pub fn run_checker(
     let finished = child.finish(until, &|| supervision.stopped())?;
     let malfunction = |how: String, stderr: Option<String>| ExternalError::CheckerMalfunction {
         command: checker.text.clone(),
-        flag: checker.role.flag(),
+        role: checker.role,
         how,
         on: dir.display().to_string(),
         stderr: stderr.map(|l| format!(" (stderr: {l})")).unwrap_or_default(),
-        rule: V1_RULE,
     };
     let Some(finished) = finished else {
         return Err(malfunction(

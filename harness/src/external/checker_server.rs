@@ -209,11 +209,10 @@ impl CheckerServer {
         };
         ExternalError::CheckerMalfunction {
             command: self.line.text.clone(),
-            flag: self.line.role.flag(),
+            role: self.line.role,
             how,
             on: on.to_owned(),
             stderr: stderr.map(|l| format!(" (last line of its stderr: {l})")).unwrap_or_default(),
-            rule: V11_RULE,
         }
     }
 }

@@ -216,18 +216,11 @@ pub enum ExternalError {
     /// ([`AckOverflow`]); it was killed.
     #[error("the {role} `{command}` ({flag}) {overflow} on its standard output; {caps}; it was killed")]
     AckOverflow { role: Role, flag: &'static str, command: String, overflow: AckOverflow, caps: String },
-    /// `flag` is `--checker` or `--checker-server`; `on` the directory
-    /// (v1) or the request (v1.1); `rule` what a checker of that protocol
-    /// must do.
-    #[error("checker malfunction: `{command}` ({flag}) {how} on {on}{stderr}; {rule}")]
-    CheckerMalfunction {
-        command: String,
-        flag: &'static str,
-        how: String,
-        on: String,
-        stderr: String,
-        rule: &'static str,
-    },
+    /// `role` is the `--checker` (v1) or the `--checker-server` (v1.1);
+    /// `on` the directory (v1) or the request (v1.1). The message ends with
+    /// what a checker of that protocol must do.
+    #[error("checker malfunction: `{command}` ({}) {how} on {on}{stderr}; {}", .role.flag(), checker::rule(*.role))]
+    CheckerMalfunction { command: String, role: Role, how: String, on: String, stderr: String },
     /// The durability oracle cannot run the writer (`--crash power-loss`):
     /// no ptrace or seccomp, a writer using io_uring, ...
     #[error("--crash power-loss: the writer `{command}` (--writer) cannot run under the durability oracle: {error}")]

@@ -177,7 +177,7 @@ impl Finished {
 /// The last non-empty line of `stderr`.
 pub(crate) fn last_line(stderr: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(stderr);
-    text.lines().map(str::trim).filter(|l| !l.is_empty()).last().map(str::to_owned)
+    text.lines().map(str::trim).rfind(|l| !l.is_empty()).map(str::to_owned)
 }
 
 /// How a child's standard input and standard error are set up.

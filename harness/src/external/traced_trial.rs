@@ -87,6 +87,7 @@ pub(crate) fn run_trial_at_calls(
         (None, Some(_)) => Delivery::Signal { signal: name },
         (None, None) => Delivery::WriterFinishedFirst,
     };
-    let crashed = Crashed { crash_at, delivery, end: writer_end, traced: " (under the durability oracle)" };
-    judge_crashed(config, files, plan, crashed, &run.lines, run.stderr_first_line(), checker, supervision)
+    let traced = " (under the durability oracle)";
+    let crashed = Crashed { crash_at, delivery, end: writer_end, traced, stderr: run.stderr_first_line() };
+    judge_crashed(config, files, plan, crashed, &run.lines, checker, supervision)
 }

@@ -224,9 +224,9 @@ pub(crate) fn run_trial(
     let finished = writer
         .finish(timeout_at, &stop)?
         .ok_or_else(|| timeout_error(&config.writer, supervision, &format!(" after {delivery}")))?;
-    let crashed = Crashed { crash_at: crash_after, delivery, end: finished.end, traced: "" };
     let stderr = finished.stderr_first_line();
-    judge_crashed(config, files, plan, crashed, &finished.lines, stderr, checker, supervision)
+    let crashed = Crashed { crash_at: crash_after, delivery, end: finished.end, traced: "", stderr };
+    judge_crashed(config, files, plan, crashed, &finished.lines, checker, supervision)
 }
 
 /// How a trial's writer was crashed and ended.
@@ -237,6 +237,8 @@ pub(crate) struct Crashed {
     pub end: ProcessEnd,
     /// Said after "before it was crashed" when it ended on its own.
     pub traced: &'static str,
+    /// The first line of its standard error.
+    pub stderr: Option<String>,
 }
 
 /// The end of every process-crash trial, traced or not: a writer that
@@ -248,11 +250,10 @@ pub(crate) fn judge_crashed(
     plan: &TrialPlan,
     crashed: Crashed,
     lines: &AckLines,
-    stderr: Option<String>,
     checker: &mut Checker,
     supervision: &Supervision<'_>,
 ) -> Result<TrialOutcome, ExternalError> {
-    let Crashed { crash_at, delivery, end, traced } = crashed;
+    let Crashed { crash_at, delivery, end, traced, stderr } = crashed;
     if ended_on_its_own(plan.crash, &delivery, end) {
         return Err(failed_on_its_own(&config.writer, end, &files.dir, traced, stderr));
     }

@@ -135,8 +135,9 @@ pub struct PowerLossTrialOutcome {
     /// (every path, kind, size and byte, and the acks) to a state of this
     /// trial already checked, whose verdict they took. Shrinking included;
     /// which of two identical states is checked first may depend on `--jobs`.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub states_skipped: u64,
+    /// (A trial has at most a few times 2^16 states.)
+    #[serde(default, skip_serializing_if = "is_zero32")]
+    pub states_skipped: u32,
     /// Consistent, or the violation of the minimal state.
     pub verdict: CheckerVerdict,
     pub finding: Option<PowerLossFinding>,
@@ -159,8 +160,8 @@ pub struct PowerLossTrialSummary {
     pub states_checked: u64,
     pub checker_runs: u64,
     /// See [`PowerLossTrialOutcome::states_skipped`] (schema 1.6).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub states_skipped: u64,
+    #[serde(default, skip_serializing_if = "is_zero32")]
+    pub states_skipped: u32,
     pub verdict: CheckerVerdict,
 }
 
@@ -265,7 +266,7 @@ pub fn aggregate_power_loss(
         s.exhaustive_trials += o.exhaustive as u64;
         s.states_checked += o.states_checked;
         s.checker_runs += o.checker_runs;
-        s.states_skipped += o.states_skipped;
+        s.states_skipped += o.states_skipped as u64;
         let acks = o.acks.len() as u64;
         s.acks_seen += acks;
         s.max_acks = s.max_acks.max(acks);
@@ -396,6 +397,10 @@ impl PowerLossSection {
 }
 
 fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_zero32(n: &u32) -> bool {
     *n == 0
 }
 

@@ -454,7 +454,7 @@ fn outcome(
         states_total: t.order.len(),
         states_checked: first_fail.map_or(t.order.len(), |i| i + 1),
         checker_runs: runs.checker,
-        states_skipped: runs.skipped,
+        states_skipped: runs.skipped as u32,
         verdict: match &finding {
             None => CheckerVerdict::Consistent,
             Some(f) => CheckerVerdict::Violation { reason: f.reason.clone() },
