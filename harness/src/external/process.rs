@@ -355,47 +355,44 @@ impl Supervised {
     /// Collect output until the child exits or `until` passes; checks
     /// `stop` at least every 50 ms and fails with `Interrupted` when it says so.
     pub fn wait_until(&mut self, until: Instant, stop: &dyn Fn() -> bool) -> Result<Wake, ExternalError> {
-        loop {
-            if let Some(overflow) = self.lines.overflow {
-                return Err(ExternalError::ack_overflow(&self.line, overflow));
-            }
-            if self.exited {
-                return Ok(Wake::Exited);
-            }
-            if stop() {
-                return Err(ExternalError::Interrupted);
-            }
-            let now = Instant::now();
-            if now >= until {
-                return Ok(Wake::Deadline);
-            }
-            self.pump((until - now).min(CANCEL_POLL));
-        }
+        self.pump_until(until, stop, Wake::Deadline, |s| s.exited.then_some(Wake::Exited))
     }
 
     /// Collect output until one complete line is there (taken, see
     /// [`AckLines::pop_front`]), the child exits or closes its standard
     /// output, or `until` passes; checks `stop` at least every 50 ms.
     pub fn next_line(&mut self, until: Instant, stop: &dyn Fn() -> bool) -> Result<LineWake, ExternalError> {
+        self.pump_until(until, stop, LineWake::Deadline, |s| match s.lines.pop_front() {
+            Some(line) => Some(LineWake::Line(line)),
+            None if s.exited => Some(LineWake::Exited),
+            None if s.stdout.is_none() => Some(LineWake::StdoutClosed),
+            None => None,
+        })
+    }
+
+    /// The supervision loop: collect output until `ready` says what woke it,
+    /// or `until` passes (`deadline`); an output past a cap is an error, and
+    /// so is `stop` (looked at at least every 50 ms).
+    fn pump_until<T>(
+        &mut self,
+        until: Instant,
+        stop: &dyn Fn() -> bool,
+        deadline: T,
+        mut ready: impl FnMut(&mut Supervised) -> Option<T>,
+    ) -> Result<T, ExternalError> {
         loop {
             if let Some(overflow) = self.lines.overflow {
                 return Err(ExternalError::ack_overflow(&self.line, overflow));
             }
-            if let Some(line) = self.lines.pop_front() {
-                return Ok(LineWake::Line(line));
-            }
-            if self.exited {
-                return Ok(LineWake::Exited);
-            }
-            if self.stdout.is_none() {
-                return Ok(LineWake::StdoutClosed);
+            if let Some(woke) = ready(self) {
+                return Ok(woke);
             }
             if stop() {
                 return Err(ExternalError::Interrupted);
             }
             let now = Instant::now();
             if now >= until {
-                return Ok(LineWake::Deadline);
+                return Ok(deadline);
             }
             self.pump((until - now).min(CANCEL_POLL));
         }
