@@ -271,6 +271,10 @@ mod tests {
     }
 
     fn start(script: &str, timeout: Duration, cancel: &AtomicBool) -> Fixture {
+        start_with(script, Supervision::new(timeout, cancel))
+    }
+
+    fn start_with(script: &str, supervision: Supervision<'_>) -> Fixture {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("state");
         std::fs::create_dir(&dir).unwrap();
@@ -279,7 +283,7 @@ mod tests {
         let acks = tmp.path().join("state.acks");
         write_acks_file(&acks, &[b"rec 1".to_vec()]).unwrap();
         let line = CommandLine::parse(Role::CheckerServer, script, true).unwrap();
-        let server = CheckerServer::start(&line, &cwd, 7, &Supervision::new(timeout, cancel)).unwrap();
+        let server = CheckerServer::start(&line, &cwd, 7, &supervision).unwrap();
         Fixture { _tmp: tmp, dir, acks, server }
     }
 
@@ -302,12 +306,19 @@ mod tests {
               test "$PWD" != "$dir" || exit 8
               if test -e "$dir/bad"; then echo "violation $(head -n1 "$acks") is lost"; else echo ok; fi
             done"#;
-        let mut f = start(script, MINUTE, &cancel);
-        assert_eq!(f.check(MINUTE, &cancel).unwrap(), CheckerVerdict::Consistent);
-        std::fs::write(f.dir.join("bad"), b"").unwrap();
-        assert_eq!(f.check(MINUTE, &cancel).unwrap(), CheckerVerdict::Violation { reason: "rec 1 is lost".into() });
-        std::fs::remove_file(f.dir.join("bad")).unwrap();
-        assert_eq!(f.check(MINUTE, &cancel).unwrap(), CheckerVerdict::Consistent);
+        // Started by crashlab's clone (with the parent-death signal) and
+        // by posix_spawn (without): the same pipes either way.
+        for die_with_crashlab in [true, false] {
+            let mut supervision = Supervision::new(MINUTE, &cancel);
+            supervision.die_with_crashlab = die_with_crashlab;
+            let mut f = start_with(script, supervision);
+            assert_eq!(f.check(MINUTE, &cancel).unwrap(), CheckerVerdict::Consistent);
+            std::fs::write(f.dir.join("bad"), b"").unwrap();
+            let lost = CheckerVerdict::Violation { reason: "rec 1 is lost".into() };
+            assert_eq!(f.check(MINUTE, &cancel).unwrap(), lost);
+            std::fs::remove_file(f.dir.join("bad")).unwrap();
+            assert_eq!(f.check(MINUTE, &cancel).unwrap(), CheckerVerdict::Consistent);
+        }
     }
 
     fn malfunction(script: &str, timeout: Duration) -> String {
