@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use super::explore::StateOrder;
-use super::seen_states::{Rendered, SeenStates};
+use super::seen_states::{SeenStates, StateDigest};
 use super::space::{Bits, Dim, StateSpace};
 use super::state_dir::{write_layout, StateDir};
 use super::state_text::StateText;
@@ -231,8 +231,8 @@ fn check(
     t: &Traced,
     bits: &Bits,
 ) -> Result<Judged, ExternalError> {
-    let rendered = Rendered::of(&t.space, bits);
-    if let Some(verdict) = seen.lock().unwrap().verdict(&t.space, bits, &rendered) {
+    let digest = StateDigest::of(&t.space, bits);
+    if let Some(verdict) = seen.lock().unwrap().verdict(&t.space, bits, &digest) {
         ctx.config.progress.state_skipped();
         return Ok(Judged { verdict, ran: false });
     }
@@ -244,7 +244,7 @@ fn check(
         in_trial(e, format!("power-loss trial {} in state {state}", t.plan.trial), &line)
     })?;
     job.sd.verify(&t.space)?;
-    seen.lock().unwrap().record(bits, &rendered, &verdict);
+    seen.lock().unwrap().record(bits, &digest, &verdict);
     Ok(Judged { verdict, ran: true })
 }
 

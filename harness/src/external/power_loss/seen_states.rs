@@ -120,15 +120,15 @@ impl Digest {
 
 /// A state's digest, made once per state (its rendering is rebuilt only
 /// to confirm a digest match).
-pub(crate) struct Rendered {
+pub(crate) struct StateDigest {
     digest: u64,
 }
 
-impl Rendered {
-    pub fn of(space: &StateSpace, bits: &Bits) -> Rendered {
+impl StateDigest {
+    pub fn of(space: &StateSpace, bits: &Bits) -> StateDigest {
         let mut d = Digest::default();
         render_into(space, bits, &mut |b| d.write(b));
-        Rendered { digest: d.finish() }
+        StateDigest { digest: d.finish() }
     }
 }
 
@@ -141,14 +141,14 @@ pub(crate) struct SeenStates {
 impl SeenStates {
     /// The verdict of a state already checked whose directory is exactly
     /// that of `bits` (whose digest is `state`).
-    pub fn verdict(&self, space: &StateSpace, bits: &Bits, state: &Rendered) -> Option<CheckerVerdict> {
+    pub fn verdict(&self, space: &StateSpace, bits: &Bits, state: &StateDigest) -> Option<CheckerVerdict> {
         let candidates = self.by_digest.get(&state.digest)?;
         let mine = render(space, bits);
         candidates.iter().find(|(seen, _)| render(space, seen) == mine).map(|(_, v)| v.clone())
     }
 
     /// Remember that the state `bits` (digest `state`) got `verdict`.
-    pub fn record(&mut self, bits: &Bits, state: &Rendered, verdict: &CheckerVerdict) {
+    pub fn record(&mut self, bits: &Bits, state: &StateDigest, verdict: &CheckerVerdict) {
         self.by_digest.entry(state.digest).or_default().push((bits.clone(), verdict.clone()));
     }
 }
@@ -186,11 +186,11 @@ mod tests {
         shown.set(1, true);
         let mut seen = SeenStates::default();
         let bad = CheckerVerdict::Violation { reason: "rec 1 lost".into() };
-        seen.record(&floor, &Rendered::of(&s, &floor), &bad);
-        assert_eq!(seen.verdict(&s, &hidden, &Rendered::of(&s, &hidden)), Some(bad.clone()));
-        assert_eq!(seen.verdict(&s, &shown, &Rendered::of(&s, &shown)), None);
+        seen.record(&floor, &StateDigest::of(&s, &floor), &bad);
+        assert_eq!(seen.verdict(&s, &hidden, &StateDigest::of(&s, &hidden)), Some(bad.clone()));
+        assert_eq!(seen.verdict(&s, &shown, &StateDigest::of(&s, &shown)), None);
         // A forged digest match with other bytes is not taken.
-        let forged = Rendered { digest: Rendered::of(&s, &floor).digest };
+        let forged = StateDigest { digest: StateDigest::of(&s, &floor).digest };
         assert_eq!(seen.verdict(&s, &shown, &forged), None, "the bytes are compared, not only the digest");
     }
 
