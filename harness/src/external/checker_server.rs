@@ -75,26 +75,24 @@ pub(crate) const V11_RULE: &str =
 /// Used when a server answers `violation` without a reason.
 pub const NO_SERVER_REASON: &str = "(the checker server answered `violation` without a reason)";
 
-/// What an answer line says (pure): a verdict, or why it is no answer.
+/// What an answer line says (pure): a verdict, or why it is no answer. A
+/// reason that is not UTF-8 is taken with its bad bytes replaced.
 pub(crate) fn parse_answer(line: &[u8]) -> Result<CheckerVerdict, String> {
     if line == b"ok" {
         return Ok(CheckerVerdict::Consistent);
     }
-    let reason = match line.strip_prefix(b"violation") {
-        Some(b"") => Some(""),
-        Some(rest) => rest.strip_prefix(b" ").map(|r| std::str::from_utf8(r).unwrap_or("")),
-        None => None,
+    let reason = match line.strip_prefix(b"violation ") {
+        Some(rest) => Some(String::from_utf8_lossy(rest).trim().to_owned()),
+        None => (line == b"violation").then(String::new),
     };
     match reason {
-        Some(r) if !r.trim().is_empty() => Ok(CheckerVerdict::Violation { reason: r.trim().to_owned() }),
-        Some(_) if line.is_ascii() || line == b"violation" => {
-            Ok(CheckerVerdict::Violation { reason: NO_SERVER_REASON.to_owned() })
-        }
-        _ => {
+        Some(r) if r.is_empty() => Ok(CheckerVerdict::Violation { reason: NO_SERVER_REASON.to_owned() }),
+        Some(reason) => Ok(CheckerVerdict::Violation { reason }),
+        None => {
             let text = String::from_utf8_lossy(line);
             let shown: String = text.chars().take(200).collect();
             let more = if shown.len() < text.len() { "..." } else { "" };
-            Err(format!("answered {:?}{more}, which is neither `ok` nor `violation REASON`", shown))
+            Err(format!("answered {shown:?}{more}, which is neither `ok` nor `violation REASON`"))
         }
     }
 }
@@ -245,6 +243,11 @@ mod tests {
         for bare in [&b"violation"[..], b"violation ", b"violation   "] {
             assert_eq!(parse_answer(bare), Ok(CheckerVerdict::Violation { reason: NO_SERVER_REASON.into() }));
         }
+        assert_eq!(
+            parse_answer(b"violation rec \xff lost"),
+            Ok(CheckerVerdict::Violation { reason: "rec \u{fffd} lost".into() }),
+            "a reason that is not UTF-8 is still a violation"
+        );
         for garbage in [&b"OK"[..], b"ok ", b"", b"yes", b"violations x", b"violation\tx", b" ok"] {
             let e = parse_answer(garbage).unwrap_err();
             assert!(e.contains("neither `ok` nor `violation REASON`"), "{garbage:?}: {e}");
