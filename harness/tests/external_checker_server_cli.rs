@@ -105,7 +105,10 @@ fn a_checker_server_gives_the_v1_checkers_verdicts_on_power_loss_states_and_repl
 #[test]
 fn a_checker_server_judges_process_crashes_and_the_clean_run() {
     let dir = tempfile::tempdir().unwrap();
-    let (o, r) = run(dir.path(), SYNC_BEFORE_ACK, "--checker-server", LOG_SERVER, "sigkill,abort");
+    // A pause after the last ack: random crash times land mostly after
+    // acks (six trials crashed before the first ack would be nothing-acked).
+    let writer = format!("{SYNC_BEFORE_ACK}; sleep 0.3");
+    let (o, r) = run(dir.path(), &writer, "--checker-server", LOG_SERVER, "sigkill,abort");
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(r["clean_run"]["checker"]["verdict"], "consistent");
     assert_eq!(r["summary"]["trials"], 12);
