@@ -43,3 +43,14 @@ ext_case "external: unknown crash kind" 2 "'meteor' for '--crash" \
   --writer true --checker true --crash meteor --trials 2
 probe_case "external: --allow-no-acks without --writer" 2 "--writer" -- \
   "$bin" run --allow-no-acks --scenario shared/no-sync --crash sigkill
+
+# A checker server (protocol v1.1) that answers garbage, then one that
+# floods an endless answer line: checker malfunctions naming the server,
+# and no server left running (its `sleep` and `cat` included).
+ext_case "external: checker server answers garbage" 2 \
+  "checker malfunction: .* \(--checker-server\) answered \"yes\", which is neither" \
+  --shell --writer 'echo ack 0' --checker-server 'while read -r r; do echo yes; sleep 600; done' \
+  --crash sigkill --trials 2
+ext_case "external: checker server floods an endless answer" 2 \
+  "checker malfunction: .* \(--checker-server\) answered a line of more than 64 KiB" \
+  --shell --writer 'echo ack 0' --checker-server 'read -r r; cat /dev/zero' --crash sigkill --trials 2

@@ -2,8 +2,10 @@
 //! protocol v1, SIGKILL at a random time, then the checker) against a bare
 //! spawn+kill+wait floor doing the same process work, measured in the same run.
 //! Also `crashlab bench oracle` (the durability oracle's slowdown of an
-//! msync-per-op writer and of a create/write/fsync/rename/dir-fsync writer) and `crashlab bench power-loss` (the simulated
-//! power-loss model's state exploration against a naive oracle).
+//! msync-per-op writer and of a create/write/fsync/rename/dir-fsync writer), `crashlab bench power-loss` (the simulated
+//! power-loss model's state exploration against a naive oracle) and
+//! `crashlab bench checkers` (power-loss states checked per second by a v1
+//! checker, a v1.1 checker server and the testkit, on one target).
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -31,6 +33,32 @@ pub enum BenchTarget {
     /// The simulated power-loss model: states/s of its exploration against
     /// a naive per-state oracle.
     PowerLoss(SecondsArgs),
+    /// Power-loss states checked per second of one target (the `bench-log`
+    /// example, `--tear 512`) judged by its v1 checker (the baseline), by
+    /// its v1.1 checker server, and by the testkit, in the same run.
+    Checkers(CheckersBenchArgs),
+}
+
+#[derive(Args)]
+pub struct CheckersBenchArgs {
+    /// The example workloads' binary (default: `crashlab-workload` next to
+    /// this crashlab, as `cargo build -p crashlab-scenarios` puts it).
+    #[arg(long, value_name = "PATH")]
+    workload: Option<PathBuf>,
+    /// The test binary of `scenarios/tests/testkit_bench_log.rs` (`cargo
+    /// test -p crashlab-scenarios --test testkit_bench_log --no-run` prints
+    /// it); without it the testkit is not measured.
+    #[arg(long, value_name = "PATH")]
+    testkit: Option<PathBuf>,
+    /// Power-loss trials of each run (each crash just before a record's
+    /// msync leaves 4096 states).
+    #[arg(long, default_value_t = 6)]
+    trials: u32,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Directory for the runs' directories. Default: the system temp dir.
+    #[arg(long)]
+    dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -64,6 +92,7 @@ pub fn run(target: BenchTarget) -> Result<ExitCode> {
     let a = match target {
         BenchTarget::External(a) => a,
         BenchTarget::Oracle(s) => return oracle(s.seconds),
+        BenchTarget::Checkers(c) => return checkers(c),
         BenchTarget::PowerLoss(s) => {
             anyhow::ensure!(s.seconds.is_finite() && s.seconds >= 0.0, "--seconds {}: not a duration", s.seconds);
             println!("{}", crashlab::power_loss::run_bench(s.seconds));
@@ -140,6 +169,124 @@ pub fn run(target: BenchTarget) -> Result<ExitCode> {
     );
     println!("target: ratio >= 0.80");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The jobs of every run of `bench checkers` (the testkit's test uses 2).
+const CHECKER_BENCH_JOBS: usize = 2;
+
+/// One measured way of checking: states checked, checker runs, seconds.
+struct Checked {
+    states: u64,
+    runs: u64,
+    secs: f64,
+}
+
+impl Checked {
+    fn rate(&self) -> f64 {
+        self.states as f64 / self.secs
+    }
+}
+
+/// `crashlab bench checkers`.
+fn checkers(a: CheckersBenchArgs) -> Result<ExitCode> {
+    let workload = match a.workload {
+        Some(w) => w,
+        None => std::env::current_exe()?.with_file_name("crashlab-workload"),
+    };
+    anyhow::ensure!(
+        workload.is_file(),
+        "--workload {}: no such file (build it with `cargo build -p crashlab-scenarios`, or give its path)",
+        workload.display()
+    );
+    let w = shell_words::quote(&workload.to_string_lossy()).into_owned();
+    let (writer, setup) = (format!("{w} bench-log writer"), format!("{w} bench-log setup"));
+    let configure = |mut c: ExternalConfig| {
+        c.crashes = vec![CrashKind::PowerLoss];
+        c.trials = a.trials;
+        c.seed = a.seed;
+        c.jobs = CHECKER_BENCH_JOBS;
+        c.tear = Some(512);
+        if let Some(d) = &a.dir {
+            c.dir = d.clone();
+        }
+        c
+    };
+    let v1 = configure(ExternalConfig::new(&writer, &format!("{w} bench-log checker"), Some(&setup), false)?);
+    let server = configure(ExternalConfig::with_checker_server(
+        &writer,
+        &format!("{w} bench-log checker-server"),
+        Some(&setup),
+        false,
+    )?);
+    let measure = |c: &ExternalConfig| -> Result<Checked> {
+        let start = Instant::now();
+        let report = run_external(c, &AtomicBool::new(false), &|_| {})?;
+        let secs = start.elapsed().as_secs_f64();
+        anyhow::ensure!(!report.violation_found(), "bench-log is correct, but `{}` found a violation", c.checker.text);
+        let pl = report.power_loss.context("a power-loss run has a power-loss section")?;
+        Ok(Checked { states: pl.states_checked, runs: pl.checker_runs, secs })
+    };
+    let fs = crashlab::environment::fs_type(&v1.dir);
+    println!(
+        "crashlab bench checkers on {fs} ({}): target `bench-log` (records of 6 KiB, msync, ack), --crash power-loss --tear 512, {} trials, seed {}, {CHECKER_BENCH_JOBS} jobs; whole runs timed (clean run, traced writers, states)",
+        v1.dir.display(),
+        a.trials,
+        a.seed
+    );
+    let base = measure(&v1)?;
+    let served = measure(&server)?;
+    let testkit = a.testkit.as_deref().map(|t| testkit_run(t, a.trials, a.seed)).transpose()?;
+    println!(
+        "{:>28} {:>8} {:>13} {:>9} {:>10} {:>7}",
+        "checker", "states", "checker runs", "seconds", "states/s", "ratio"
+    );
+    let row = |name: &str, c: &Checked| {
+        println!(
+            "{name:>28} {:>8} {:>13} {:>9.2} {:>10.0} {:>6.1}x",
+            c.states,
+            c.runs,
+            c.secs,
+            c.rate(),
+            c.rate() / base.rate()
+        )
+    };
+    row("v1 --checker (baseline)", &base);
+    row("v1.1 --checker-server", &served);
+    match &testkit {
+        Some(t) => row("testkit (checker server)", t),
+        None => println!("{:>28} (not measured: give --testkit)", "testkit"),
+    }
+    println!(
+        "figure: checker server {:.0} states/s; baseline: v1 checker {:.0} states/s, same run; ratio {:.1} (target >= 10)",
+        served.rate(),
+        base.rate(),
+        served.rate() / base.rate()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The testkit's run of the same target: its test binary's one test, with
+/// the trials and seed in its environment; it prints what it checked.
+fn testkit_run(binary: &Path, trials: u32, seed: u64) -> Result<Checked> {
+    const TEST: &str = "bench_log_passes_every_power_loss_state_with_torn_sectors";
+    let out = Command::new(binary)
+        .args([TEST, "--exact", "--nocapture", "--test-threads", "1"])
+        .env("CRASHLAB_BENCH_TRIALS", trials.to_string())
+        .env("CRASHLAB_BENCH_SEED", seed.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("--testkit {}: cannot run it", binary.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().find_map(|l| l.split_once("crashlab-bench-testkit ").map(|(_, rest)| rest)).with_context(|| {
+        format!(
+            "--testkit {}: no `crashlab-bench-testkit` line (is it the test binary of testkit_bench_log.rs?); it printed:\n{stdout}{}",
+            binary.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    let f: Vec<&str> = line.split_whitespace().collect();
+    anyhow::ensure!(f.len() == 3, "--testkit: cannot read `{line}`");
+    Ok(Checked { states: f[0].parse()?, runs: f[1].parse()?, secs: f[2].parse()? })
 }
 
 /// `crashlab bench oracle`. The oracle traces from the calling thread and

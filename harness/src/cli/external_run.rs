@@ -33,17 +33,17 @@ pub struct ExternalArgs {
     /// Flags of the built-in scenarios only (--size, --txns, --model, and
     /// --points other than `default` or `syscalls`) are refused with it
     /// rather than silently ignored.
-    #[arg(
-        long,
-        value_name = "CMD",
-        requires = "checker",
-        conflicts_with_all = ["scenario", "size", "txns", "model"]
-    )]
+    #[arg(long, value_name = "CMD", conflicts_with_all = ["scenario", "size", "txns", "model"])]
     pub writer: Option<String>,
     /// Judges a crashed directory: exit 0 consistent with every line of
     /// $CRASHLAB_ACKS, 1 violation (reason on the first line of stderr).
     #[arg(long, value_name = "CMD", requires = "writer")]
     pub checker: Option<String>,
+    /// Instead of --checker (protocol v1.1, see the README): started once
+    /// per job, reads one request `STATE_DIR<TAB>ACKS_PATH` per line on
+    /// stdin and answers each with one line, `ok` or `violation REASON`.
+    #[arg(long, value_name = "CMD", requires = "writer", conflicts_with = "checker")]
+    pub checker_server: Option<String>,
     /// Runs before the writer in every trial's (empty) directory.
     #[arg(long, value_name = "CMD", requires = "writer")]
     pub setup: Option<String>,
@@ -80,10 +80,13 @@ pub struct ExternalArgs {
 #[derive(Args, Clone, Default)]
 pub struct ExternalReplayArgs {
     /// Replay a trial of your own program (as printed by `crashlab run --writer`).
-    #[arg(long, value_name = "CMD", requires = "checker", conflicts_with_all = ["scenario", "point"])]
+    #[arg(long, value_name = "CMD", conflicts_with_all = ["scenario", "point"])]
     pub writer: Option<String>,
     #[arg(long, value_name = "CMD", requires = "writer")]
     pub checker: Option<String>,
+    /// A checker server (protocol v1.1), as printed in the replay line.
+    #[arg(long, value_name = "CMD", requires = "writer", conflicts_with = "checker")]
+    pub checker_server: Option<String>,
     #[arg(long, value_name = "CMD", requires = "writer")]
     pub setup: Option<String>,
     #[arg(long, requires = "writer")]
@@ -156,8 +159,21 @@ pub struct PowerLossReplayArgs {
     pub write_state: Option<PathBuf>,
 }
 
-fn config(writer: &str, checker: &str, setup: Option<&str>, shell: bool) -> Result<ExternalConfig> {
-    ExternalConfig::new(writer, checker, setup, shell).map_err(external_error)
+/// The config of `writer` judged by exactly one of `checker` (protocol v1)
+/// and `server` (v1.1).
+fn config(
+    writer: &str,
+    checker: Option<&str>,
+    server: Option<&str>,
+    setup: Option<&str>,
+    shell: bool,
+) -> Result<ExternalConfig> {
+    match (checker, server) {
+        (Some(c), None) => ExternalConfig::new(writer, c, setup, shell).map_err(external_error),
+        (None, Some(s)) => ExternalConfig::with_checker_server(writer, s, setup, shell).map_err(external_error),
+        (Some(_), Some(_)) => bail!("--checker and --checker-server: give one of them, not both"),
+        (None, None) => bail!("--writer needs --checker CMD (protocol v1) or --checker-server CMD (protocol v1.1)"),
+    }
 }
 
 /// `ExternalError` → the CLI's error; an interruption becomes the one `main`
@@ -172,10 +188,9 @@ fn external_error(e: ExternalError) -> anyhow::Error {
 
 /// `crashlab run --writer W --checker C --crash K[,K...] ...`.
 pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashKind], args: &ExternalArgs) -> Result<ExitCode> {
-    let (Some(writer), Some(checker)) = (&args.writer, &args.checker) else {
-        bail!("--writer needs --checker");
-    };
-    let mut config = config(writer, checker, args.setup.as_deref(), args.shell)?;
+    let Some(writer) = &args.writer else { bail!("--checker and --checker-server need --writer") };
+    let mut config =
+        config(writer, args.checker.as_deref(), args.checker_server.as_deref(), args.setup.as_deref(), args.shell)?;
     config.crashes = crashes.to_vec();
     config.trials = common.trials;
     config.seed = common.seed.unwrap_or_else(crate::cli::campaign::fresh_seed);
@@ -284,10 +299,9 @@ pub fn replay(
     json: bool,
     pl: PowerLossReplayArgs,
 ) -> Result<ExitCode> {
-    let (Some(writer), Some(checker)) = (&args.writer, &args.checker) else {
-        bail!("--writer needs --checker");
-    };
-    let mut config = config(writer, checker, args.setup.as_deref(), args.shell)?;
+    let Some(writer) = &args.writer else { bail!("--checker and --checker-server need --writer") };
+    let mut config =
+        config(writer, args.checker.as_deref(), args.checker_server.as_deref(), args.setup.as_deref(), args.shell)?;
     config.seed = seed;
     config.timeout = Duration::from_secs(timeout_secs as u64);
     config.dir = dir.map_or_else(std::env::temp_dir, PathBuf::from);

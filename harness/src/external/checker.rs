@@ -1,18 +1,86 @@
-//! Running the user's checker on a directory and classifying what it says.
-//! Reusable as is for any way of producing the directory: a process crash
-//! (the crashed trial directory) or a simulated power-loss state
-//! ([`super::materialize_dir`]).
+//! Running the user's checker on a directory and classifying what it says:
+//! the one way the engine checks a directory ([`Checker::check`]), whichever
+//! protocol the checker speaks (v1: a process per directory, [`run_checker`];
+//! v1.1: one server per job, [`super::checker_server`]). Reusable as is for
+//! any way of producing the directory: a process crash (the crashed trial
+//! directory) or a simulated power-loss state ([`super::materialize_dir`]).
 
 use std::ffi::OsStr;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::command::CommandLine;
-use super::config::Supervision;
+use super::checker_server::CheckerServer;
+use super::command::{CommandLine, Role};
+use super::config::{ExternalConfig, Supervision};
 use super::process::{Stdout, Supervised};
 use super::{ExternalError, ENV_ACKS, ENV_DIR, ENV_SEED};
 use crate::report::checker_verdict::CheckerVerdict;
 use crate::vocab::process_end::ProcessEnd;
+
+/// What a checker of `role`'s protocol must do, said after every malfunction.
+pub(crate) fn rule(role: Role) -> &'static str {
+    match role {
+        Role::CheckerServer => super::checker_server::V11_RULE,
+        _ => "a checker must exit 0 (consistent) or 1 (violation, reason on the first line of stderr)",
+    }
+}
+
+/// One job's checker: what the engine asks to judge each directory.
+pub(crate) enum Checker {
+    /// Protocol v1: the command runs once per directory.
+    Command { line: CommandLine },
+    /// Protocol v1.1: the command is started at the first check, in `cwd`
+    /// (made then, a directory of crashlab's), and serves every later one;
+    /// it is killed and reaped when this is dropped.
+    Server { line: CommandLine, cwd: PathBuf, run_seed: u64, running: Option<Box<CheckerServer>> },
+}
+
+impl Checker {
+    /// The checker of one job of `config`'s run; `server_cwd` is where a
+    /// server would run (a path inside the run's directory, not made yet).
+    pub fn for_job(config: &ExternalConfig, server_cwd: PathBuf) -> Checker {
+        match config.checker.role {
+            Role::CheckerServer => {
+                Checker::Server { line: config.checker.clone(), cwd: server_cwd, run_seed: config.seed, running: None }
+            }
+            _ => Checker::Command { line: config.checker.clone() },
+        }
+    }
+
+    /// Judge `dir`, whose acknowledged lines are in `acks_file` (outside
+    /// `dir`) and whose writer had `writer_seed` (told to a v1 checker only).
+    pub fn check(
+        &mut self,
+        dir: &Path,
+        acks_file: &Path,
+        writer_seed: u64,
+        supervision: &Supervision<'_>,
+    ) -> Result<CheckerVerdict, ExternalError> {
+        match self {
+            Checker::Command { line } => run_checker(line, dir, acks_file, writer_seed, supervision),
+            Checker::Server { line, cwd, run_seed, running } => {
+                let server = match running {
+                    Some(s) => s,
+                    None => {
+                        std::fs::create_dir_all(&*cwd).map_err(|e| {
+                            ExternalError::io(
+                                format!("cannot create the checker server's directory {}", cwd.display()),
+                                e,
+                            )
+                        })?;
+                        running.insert(Box::new(CheckerServer::start(line, cwd, *run_seed, supervision)?))
+                    }
+                };
+                let verdict = server.check(dir, acks_file, supervision);
+                if verdict.is_err() {
+                    // Killed and reaped now; a later check starts afresh.
+                    *running = None;
+                }
+                verdict
+            }
+        }
+    }
+}
 
 /// Used when a checker exits 1 without saying why.
 pub const NO_REASON: &str = "(the checker exited 1 without a reason on stderr)";
@@ -37,8 +105,9 @@ pub fn run_checker(
     let finished = child.finish(until, &|| supervision.stopped())?;
     let malfunction = |how: String, stderr: Option<String>| ExternalError::CheckerMalfunction {
         command: checker.text.clone(),
+        role: checker.role,
         how,
-        dir: dir.display().to_string(),
+        on: dir.display().to_string(),
         stderr: stderr.map(|l| format!(" (stderr: {l})")).unwrap_or_default(),
     };
     let Some(finished) = finished else {

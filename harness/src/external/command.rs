@@ -18,6 +18,8 @@ pub enum Role {
     Setup,
     Writer,
     Checker,
+    /// Protocol v1.1: one checker process per job, answering requests.
+    CheckerServer,
 }
 
 impl Role {
@@ -27,6 +29,7 @@ impl Role {
             Role::Setup => "--setup",
             Role::Writer => "--writer",
             Role::Checker => "--checker",
+            Role::CheckerServer => "--checker-server",
         }
     }
 }
@@ -37,6 +40,7 @@ impl fmt::Display for Role {
             Role::Setup => "setup",
             Role::Writer => "writer",
             Role::Checker => "checker",
+            Role::CheckerServer => "checker server",
         })
     }
 }

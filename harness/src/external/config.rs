@@ -60,6 +60,8 @@ impl<'a> Supervision<'a> {
 #[derive(Debug, Clone)]
 pub struct ExternalConfig {
     pub writer: CommandLine,
+    /// The `--checker` (role [`Role::Checker`], protocol v1) or the
+    /// `--checker-server` (role [`Role::CheckerServer`], protocol v1.1).
     pub checker: CommandLine,
     pub setup: Option<CommandLine>,
     pub crashes: Vec<CrashKind>,
@@ -95,9 +97,30 @@ impl ExternalConfig {
     /// fields get defaults: sigkill, 100 trials, seed 0, 1 job, 60 s, the
     /// system temp dir, programs die with crashlab.
     pub fn new(writer: &str, checker: &str, setup: Option<&str>, shell: bool) -> Result<ExternalConfig, ExternalError> {
+        ExternalConfig::with_checker(writer, Role::Checker, checker, setup, shell)
+    }
+
+    /// The same with a checker server (protocol v1.1, `--checker-server`)
+    /// instead of a v1 checker.
+    pub fn with_checker_server(
+        writer: &str,
+        server: &str,
+        setup: Option<&str>,
+        shell: bool,
+    ) -> Result<ExternalConfig, ExternalError> {
+        ExternalConfig::with_checker(writer, Role::CheckerServer, server, setup, shell)
+    }
+
+    fn with_checker(
+        writer: &str,
+        role: Role,
+        checker: &str,
+        setup: Option<&str>,
+        shell: bool,
+    ) -> Result<ExternalConfig, ExternalError> {
         Ok(ExternalConfig {
             writer: CommandLine::parse(Role::Writer, writer, shell)?,
-            checker: CommandLine::parse(Role::Checker, checker, shell)?,
+            checker: CommandLine::parse(role, checker, shell)?,
             setup: setup.map(|s| CommandLine::parse(Role::Setup, s, shell)).transpose()?,
             crashes: vec![CrashKind::Sigkill],
             trials: 100,
@@ -163,6 +186,7 @@ impl ExternalConfig {
         ExternalRunConfig {
             writer: self.writer.text.clone(),
             checker: self.checker.text.clone(),
+            checker_server: self.checker.role == Role::CheckerServer,
             setup: self.setup.as_ref().map(|s| s.text.clone()),
             shell: self.writer.shell,
             crashes,
@@ -219,6 +243,9 @@ pub struct RunProgress {
     pub trials_done: AtomicU64,
     /// Checker runs on power-loss states (shrinking included).
     pub states_checked: AtomicU64,
+    /// Power-loss states not shown to the checker: byte-identical to a
+    /// state of the same trial already checked (its verdict was reused).
+    pub states_skipped: AtomicU64,
 }
 
 impl RunProgress {
@@ -228,6 +255,10 @@ impl RunProgress {
 
     pub(crate) fn state_checked(&self) {
         self.states_checked.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn state_skipped(&self) {
+        self.states_skipped.fetch_add(1, Ordering::Relaxed);
     }
 }
 

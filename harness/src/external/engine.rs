@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::checker::Checker;
 use super::config::{in_trial, ExternalConfig, Supervision};
 use super::power_loss::{calibrate as calibrate_power_loss, run_power_loss_trials};
 use super::traced_trial::{run_trial_at_calls, CallCalibration};
@@ -39,8 +40,9 @@ fn clean_run(
     supervision: &Supervision<'_>,
 ) -> Result<(CleanRun, Duration), ExternalError> {
     let line = config.replay_line(ReplayTarget::Clean);
+    let mut checker = Checker::for_job(config, dir.join("clean-server"));
     let outcome = TrialSlot::create(dir, "clean")
-        .and_then(|slot| run_clean(config, &slot, supervision))
+        .and_then(|slot| run_clean(config, &slot, &mut checker, supervision))
         .map_err(|e| in_trial(e, "the clean run".into(), &line))?;
     let CleanOutcome { writer_seed, duration, acks, checker } = outcome;
     let report = CleanRun {
@@ -239,14 +241,16 @@ fn run_trials(
                     Ok(slot) => slot,
                     Err(e) => return fail(e),
                 };
+                // One checker (server) per job, killed when the job ends.
+                let mut checker = Checker::for_job(config, dir.join(format!("job-{job}-server")));
                 while !supervision.stopped() {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(plan) = plans.get(i) else { return };
                     let outcome = match timing.calls {
                         Some(calls) if at_calls(config, plan.crash) => {
-                            run_trial_at_calls(config, &slot, plan, calls, supervision)
+                            run_trial_at_calls(config, &slot, plan, calls, &mut checker, supervision)
                         }
-                        _ => run_trial(config, &slot, plan, timing.clean, supervision),
+                        _ => run_trial(config, &slot, plan, timing.clean, &mut checker, supervision),
                     };
                     match outcome {
                         Ok(outcome) => {
@@ -296,11 +300,12 @@ pub fn replay_trial(
     let tmp = run_dir(&config.dir)?;
     let dir = canonical(tmp.path())?;
     let supervision = config.supervision(cancel);
+    let mut checker = Checker::for_job(config, dir.join("replay-server"));
     match target {
         ReplayTarget::Clean => {
             let line = config.replay_line(target);
             let outcome = TrialSlot::create(&dir, "clean")
-                .and_then(|slot| run_clean(config, &slot, &supervision))
+                .and_then(|slot| run_clean(config, &slot, &mut checker, &supervision))
                 .map_err(|e| in_trial(e, "the clean run".into(), &line))?;
             let report = CleanRun {
                 writer_seed: outcome.writer_seed,
@@ -319,7 +324,9 @@ pub fn replay_trial(
             let plan = TrialPlan::new(config.seed, crash, trial);
             let line = config.replay_line(target);
             TrialSlot::create(&dir, "replay")
-                .and_then(|slot| run_trial(config, &slot, &plan, Duration::from_nanos(clean_ns), &supervision))
+                .and_then(|slot| {
+                    run_trial(config, &slot, &plan, Duration::from_nanos(clean_ns), &mut checker, &supervision)
+                })
                 .map(Replayed::Trial)
                 .map_err(|e| in_trial(e, format!("{crash} trial {trial}"), &line))
         }
@@ -328,7 +335,7 @@ pub fn replay_trial(
             let line = config.replay_line(target);
             let calibration = CallCalibration { clean: Duration::from_nanos(clean_ns), calls };
             TrialSlot::create(&dir, "replay")
-                .and_then(|slot| run_trial_at_calls(config, &slot, &plan, calibration, &supervision))
+                .and_then(|slot| run_trial_at_calls(config, &slot, &plan, calibration, &mut checker, &supervision))
                 .map(Replayed::Trial)
                 .map_err(|e| in_trial(e, format!("{crash} trial {trial}"), &line))
         }

@@ -46,6 +46,14 @@
 //!    running past `--timeout`) is a *checker malfunction*: a harness error,
 //!    never a pass.
 //!
+//! # Protocol v1.1: a checker server
+//!
+//! `--checker-server CMD` instead of `--checker CMD`: the checker is
+//! started once per job and judges one directory per request line
+//! (`STATE_DIR<TAB>ACKS_PATH`), answering `ok` or `violation REASON` per
+//! line; everything else above holds. See [`checker_server`] for the
+//! protocol and its malfunctions.
+//!
 //! Each command is one string split into words the way a shell splits them
 //! (quotes and backslashes work; no variables, globs or pipes), and no shell
 //! runs unless `--shell` is given (then the string is run by `sh -c`). A
@@ -155,6 +163,7 @@
 //! after each trial and at the end of the run.
 
 pub(crate) mod checker;
+pub mod checker_server;
 mod command;
 pub(crate) mod config;
 mod dir_image;
@@ -207,10 +216,11 @@ pub enum ExternalError {
     /// ([`AckOverflow`]); it was killed.
     #[error("the {role} `{command}` ({flag}) {overflow} on its standard output; {caps}; it was killed")]
     AckOverflow { role: Role, flag: &'static str, command: String, overflow: AckOverflow, caps: String },
-    #[error(
-        "checker malfunction: `{command}` (--checker) {how} on {dir}{stderr}; a checker must exit 0 (consistent) or 1 (violation, reason on the first line of stderr)"
-    )]
-    CheckerMalfunction { command: String, how: String, dir: String, stderr: String },
+    /// `role` is the `--checker` (v1) or the `--checker-server` (v1.1);
+    /// `on` the directory (v1) or the request (v1.1). The message ends with
+    /// what a checker of that protocol must do.
+    #[error("checker malfunction: `{command}` ({}) {how} on {on}{stderr}; {}", .role.flag(), checker::rule(*.role))]
+    CheckerMalfunction { command: String, role: Role, how: String, on: String, stderr: String },
     /// The durability oracle cannot run the writer (`--crash power-loss`):
     /// no ptrace or seccomp, a writer using io_uring, ...
     #[error("--crash power-loss: the writer `{command}` (--writer) cannot run under the durability oracle: {error}")]

@@ -6,7 +6,7 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -93,6 +93,18 @@ pub struct AckLines {
 }
 
 impl AckLines {
+    /// Take the first complete line, and forget its bytes: a long-lived
+    /// program that answers line by line (a checker server) is held to the
+    /// caps of the lines not yet taken, not of its whole life.
+    pub(crate) fn pop_front(&mut self) -> Option<Vec<u8>> {
+        if self.lines.is_empty() {
+            return None;
+        }
+        let line = self.lines.remove(0);
+        self.bytes -= line.len() + 1;
+        Some(line)
+    }
+
     /// Append bytes as they come from the pipe.
     pub fn push(&mut self, mut bytes: &[u8]) {
         if self.overflow.is_some() {
@@ -124,6 +136,19 @@ impl AckLines {
     }
 }
 
+/// What a wait for one line of output ended with ([`Supervised::next_line`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LineWake {
+    /// One complete line, without its `\n`.
+    Line(Vec<u8>),
+    /// The child (the group leader) has exited; it is not reaped yet.
+    Exited,
+    /// The child closed its standard output but runs on.
+    StdoutClosed,
+    /// The deadline passed with no line.
+    Deadline,
+}
+
 /// What woke a supervision loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Wake {
@@ -149,11 +174,32 @@ impl Finished {
     }
 }
 
+/// The last non-empty line of `stderr`.
+pub(crate) fn last_line(stderr: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(stderr);
+    text.lines().map(str::trim).rfind(|l| !l.is_empty()).map(str::to_owned)
+}
+
+/// How a child's standard input and standard error are set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Serving {
+    /// Standard input is empty (`/dev/null`); the start of standard error
+    /// is kept (a program's first line of stderr is its reason).
+    No,
+    /// Standard input is a pipe crashlab writes requests into
+    /// ([`Supervised::write_stdin`]); the *end* of standard error is kept
+    /// (a long-lived server's last line tells what went wrong).
+    Requests,
+}
+
 pub(crate) struct Supervised {
     pid: i32,
     pidfd: OwnedFd,
     stdout: Option<File>,
     stderr: Option<File>,
+    /// The write end of the child's standard input ([`Serving::Requests`]).
+    stdin: Option<File>,
+    serving: Serving,
     exited: bool,
     exited_at: Option<Instant>,
     reaped: bool,
@@ -180,6 +226,18 @@ impl Supervised {
         stdout: Stdout,
         die_with_crashlab: bool,
     ) -> Result<Supervised, ExternalError> {
+        Supervised::spawn_serving(line, cwd, env, stdout, die_with_crashlab, Serving::No)
+    }
+
+    /// [`Supervised::spawn`], with standard input and error as `serving` says.
+    pub fn spawn_serving(
+        line: &CommandLine,
+        cwd: &Path,
+        env: &[(&str, &OsStr)],
+        stdout: Stdout,
+        die_with_crashlab: bool,
+        serving: Serving,
+    ) -> Result<Supervised, ExternalError> {
         disable_core_dumps();
         let tag = Tag::new();
         let env = &[env, &[(ENV_TAG, tag.env_value())]].concat();
@@ -198,10 +256,16 @@ impl Supervised {
         // Until the leader is recorded as ours (`reap` alone reaps it), no
         // zombie is reaped as an orphan (see `escapes`).
         let gate = escapes::SpawnGate::enter();
-        let (pid, pidfd, stdout, stderr) = if die_with_crashlab {
+        let (pid, pidfd, stdout, stderr, stdin) = if die_with_crashlab {
             let fds = || -> std::io::Result<_> {
                 let null = || File::options().read(true).write(true).open("/dev/null").map(OwnedFd::from);
-                let stdin = super::spawn::above_stdio(null()?)?;
+                let (stdin, stdin_w) = match serving {
+                    Serving::No => (super::spawn::above_stdio(null()?)?, None),
+                    Serving::Requests => {
+                        let (r, w) = pipe()?;
+                        (r, Some(w))
+                    }
+                };
                 let (out_r, out_w) = match stdout {
                     Stdout::Lines => {
                         let (r, w) = pipe()?;
@@ -210,15 +274,15 @@ impl Supervised {
                     Stdout::Discard => (None, super::spawn::above_stdio(null()?)?),
                 };
                 let (err_r, err_w) = pipe()?;
-                Ok((stdin, out_r, out_w, err_r, err_w))
+                Ok((stdin, stdin_w, out_r, out_w, err_r, err_w))
             };
-            let (stdin, out_r, out_w, err_r, err_w) =
+            let (stdin, stdin_w, out_r, out_w, err_r, err_w) =
                 fds().map_err(|e| ExternalError::io("cannot create the pipes of a program", e))?;
             let stdio = [stdin.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()];
             let spawned = super::spawn::spawn(line, cwd, env, stdio, true).map_err(spawn_error)?;
             // Our copies of the child's ends: EOF comes once its side is gone.
             drop((stdin, out_w, err_w));
-            (spawned.pid, spawned.pidfd, out_r.map(File::from), Some(File::from(err_r)))
+            (spawned.pid, spawned.pidfd, out_r.map(File::from), Some(File::from(err_r)), stdin_w.map(File::from))
         } else {
             let mut cmd = line.command(cwd, env);
             cmd.stdout(match stdout {
@@ -227,6 +291,9 @@ impl Supervised {
             })
             .stderr(Stdio::piped())
             .process_group(0);
+            if serving == Serving::Requests {
+                cmd.stdin(Stdio::piped());
+            }
             let mut child = cmd.spawn().map_err(spawn_error)?;
             let pid = child.id() as i32;
             // SAFETY: pidfd_open on our own unreaped child; the fd is ours.
@@ -244,10 +311,12 @@ impl Supervised {
             // waits nor kills).
             let out = child.stdout.take().map(|s| File::from(OwnedFd::from(s)));
             let err = child.stderr.take().map(|s| File::from(OwnedFd::from(s)));
-            (pid, pidfd, out, err)
+            let input = child.stdin.take().map(|s| File::from(OwnedFd::from(s)));
+            (pid, pidfd, out, err, input)
         };
         gate.own(pid);
-        for fd in stdout.as_ref().map(|s| s.as_raw_fd()).into_iter().chain(stderr.as_ref().map(|s| s.as_raw_fd())) {
+        let fds = [&stdout, &stderr, &stdin];
+        for fd in fds.iter().filter_map(|f| f.as_ref().map(|f| f.as_raw_fd())) {
             set_nonblocking(fd);
         }
         Ok(Supervised {
@@ -255,6 +324,8 @@ impl Supervised {
             pidfd,
             stdout,
             stderr,
+            stdin,
+            serving,
             exited: false,
             exited_at: None,
             reaped: false,
@@ -284,22 +355,100 @@ impl Supervised {
     /// Collect output until the child exits or `until` passes; checks
     /// `stop` at least every 50 ms and fails with `Interrupted` when it says so.
     pub fn wait_until(&mut self, until: Instant, stop: &dyn Fn() -> bool) -> Result<Wake, ExternalError> {
+        self.pump_until(until, stop, Wake::Deadline, |s| s.exited.then_some(Wake::Exited))
+    }
+
+    /// Collect output until one complete line is there (taken, see
+    /// [`AckLines::pop_front`]), the child exits or closes its standard
+    /// output, or `until` passes; checks `stop` at least every 50 ms.
+    pub fn next_line(&mut self, until: Instant, stop: &dyn Fn() -> bool) -> Result<LineWake, ExternalError> {
+        self.pump_until(until, stop, LineWake::Deadline, |s| match s.lines.pop_front() {
+            Some(line) => Some(LineWake::Line(line)),
+            None if s.exited => Some(LineWake::Exited),
+            None if s.stdout.is_none() => Some(LineWake::StdoutClosed),
+            None => None,
+        })
+    }
+
+    /// The supervision loop: collect output until `ready` says what woke it,
+    /// or `until` passes (`deadline`); an output past a cap is an error, and
+    /// so is `stop` (looked at at least every 50 ms).
+    fn pump_until<T>(
+        &mut self,
+        until: Instant,
+        stop: &dyn Fn() -> bool,
+        deadline: T,
+        mut ready: impl FnMut(&mut Supervised) -> Option<T>,
+    ) -> Result<T, ExternalError> {
         loop {
             if let Some(overflow) = self.lines.overflow {
                 return Err(ExternalError::ack_overflow(&self.line, overflow));
             }
-            if self.exited {
-                return Ok(Wake::Exited);
+            if let Some(woke) = ready(self) {
+                return Ok(woke);
             }
             if stop() {
                 return Err(ExternalError::Interrupted);
             }
             let now = Instant::now();
             if now >= until {
-                return Ok(Wake::Deadline);
+                return Ok(deadline);
             }
             self.pump((until - now).min(CANCEL_POLL));
         }
+    }
+
+    /// Write all of `bytes` to the child's standard input ([`Serving::Requests`]),
+    /// without blocking past `until` (a child that does not read cannot hang
+    /// crashlab) and checking `stop` at least every 50 ms. `Ok(false)` when
+    /// the child has closed its standard input, has exited, or `until`
+    /// passed first.
+    pub fn write_stdin(
+        &mut self,
+        mut bytes: &[u8],
+        until: Instant,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<bool, ExternalError> {
+        let Some(stdin) = self.stdin.as_mut() else { return Ok(false) };
+        while !bytes.is_empty() {
+            match stdin.write(bytes) {
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if stop() {
+                        return Err(ExternalError::Interrupted);
+                    }
+                    let now = Instant::now();
+                    if now >= until {
+                        return Ok(false);
+                    }
+                    let wait = (until - now).min(CANCEL_POLL);
+                    let mut fds = [
+                        libc::pollfd { fd: stdin.as_raw_fd(), events: libc::POLLOUT, revents: 0 },
+                        libc::pollfd { fd: self.pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+                    ];
+                    let ts =
+                        libc::timespec { tv_sec: wait.as_secs() as libc::time_t, tv_nsec: wait.subsec_nanos() as _ };
+                    // SAFETY: fds is a valid array of 2 pollfds; a null sigmask keeps ours.
+                    unsafe { libc::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, &ts, std::ptr::null()) };
+                    if fds[1].revents != 0 {
+                        return Ok(false);
+                    }
+                }
+                // EPIPE: the child closed its end (SIGPIPE is ignored by
+                // Rust programs).
+                Err(_) => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
+    /// The last non-empty line of standard error so far ([`Serving::Requests`]
+    /// keeps the end of it; otherwise its start is kept).
+    pub fn stderr_last_line(&mut self) -> Option<String> {
+        // Whatever is already in the pipe, without waiting.
+        self.pump(Duration::ZERO);
+        last_line(&self.stderr_kept)
     }
 
     /// Send `sig` to the child's whole process group.
@@ -415,9 +564,18 @@ impl Supervised {
         }
         if ready(&fds[1]) {
             let kept = &mut self.stderr_kept;
-            if drain(&mut self.stderr, |b| {
-                let room = STDERR_KEPT.saturating_sub(kept.len());
-                kept.extend_from_slice(&b[..b.len().min(room)]);
+            let serving = self.serving;
+            if drain(&mut self.stderr, |b| match serving {
+                Serving::No => {
+                    let room = STDERR_KEPT.saturating_sub(kept.len());
+                    kept.extend_from_slice(&b[..b.len().min(room)]);
+                }
+                Serving::Requests => {
+                    kept.extend_from_slice(b);
+                    if kept.len() > 2 * STDERR_KEPT {
+                        kept.drain(..kept.len() - STDERR_KEPT);
+                    }
+                }
             }) {
                 self.stderr = None;
             }

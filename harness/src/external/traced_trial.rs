@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+use super::checker::Checker;
 use super::config::{ExternalConfig, Supervision};
 use super::traced::{run_writer_traced, CrashAt, TracedRun};
 use super::trial::{judge_crashed, run_setup, Crashed, TrialSlot};
@@ -59,6 +60,7 @@ pub(crate) fn run_trial_at_calls(
     files: &TrialSlot,
     plan: &TrialPlan,
     calibration: CallCalibration,
+    checker: &mut Checker,
     supervision: &Supervision<'_>,
 ) -> Result<TrialOutcome, ExternalError> {
     let (signal, signo) = crash_signal(plan.crash)?;
@@ -85,6 +87,7 @@ pub(crate) fn run_trial_at_calls(
         (None, Some(_)) => Delivery::Signal { signal: name },
         (None, None) => Delivery::WriterFinishedFirst,
     };
-    let crashed = Crashed { crash_at, delivery, end: writer_end, traced: " (under the durability oracle)" };
-    judge_crashed(config, files, plan, crashed, &run.lines, run.stderr_first_line(), supervision)
+    let traced = " (under the durability oracle)";
+    let crashed = Crashed { crash_at, delivery, end: writer_end, traced, stderr: run.stderr_first_line() };
+    judge_crashed(config, files, plan, crashed, &run.lines, checker, supervision)
 }

@@ -5,7 +5,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::checker::{run_checker, write_acks_file};
+use super::checker::{write_acks_file, Checker};
 use super::command::CommandLine;
 use super::config::{ExternalConfig, Supervision};
 use super::process::{AckLines, Finished, Stdout, Supervised, Wake};
@@ -146,6 +146,7 @@ pub(crate) fn lossy(lines: &[Vec<u8>]) -> Vec<String> {
 pub(crate) fn run_clean(
     config: &ExternalConfig,
     files: &TrialSlot,
+    checker: &mut Checker,
     supervision: &Supervision<'_>,
 ) -> Result<CleanOutcome, ExternalError> {
     files.clear()?;
@@ -177,7 +178,7 @@ pub(crate) fn run_clean(
         ));
     }
     write_acks_file(&files.acks, &finished.lines.lines)?;
-    let checker = run_checker(&config.checker, &files.dir, &files.acks, writer_seed, supervision)?;
+    let checker = checker.check(&files.dir, &files.acks, writer_seed, supervision)?;
     Ok(CleanOutcome { writer_seed, duration, acks: lossy(&finished.lines.lines), checker })
 }
 
@@ -187,6 +188,7 @@ pub(crate) fn run_trial(
     files: &TrialSlot,
     plan: &TrialPlan,
     clean: Duration,
+    checker: &mut Checker,
     supervision: &Supervision<'_>,
 ) -> Result<TrialOutcome, ExternalError> {
     files.clear()?;
@@ -222,8 +224,9 @@ pub(crate) fn run_trial(
     let finished = writer
         .finish(timeout_at, &stop)?
         .ok_or_else(|| timeout_error(&config.writer, supervision, &format!(" after {delivery}")))?;
-    let crashed = Crashed { crash_at: crash_after, delivery, end: finished.end, traced: "" };
-    judge_crashed(config, files, plan, crashed, &finished.lines, finished.stderr_first_line(), supervision)
+    let stderr = finished.stderr_first_line();
+    let crashed = Crashed { crash_at: crash_after, delivery, end: finished.end, traced: "", stderr };
+    judge_crashed(config, files, plan, crashed, &finished.lines, checker, supervision)
 }
 
 /// How a trial's writer was crashed and ended.
@@ -234,6 +237,8 @@ pub(crate) struct Crashed {
     pub end: ProcessEnd,
     /// Said after "before it was crashed" when it ended on its own.
     pub traced: &'static str,
+    /// The first line of its standard error.
+    pub stderr: Option<String>,
 }
 
 /// The end of every process-crash trial, traced or not: a writer that
@@ -245,15 +250,15 @@ pub(crate) fn judge_crashed(
     plan: &TrialPlan,
     crashed: Crashed,
     lines: &AckLines,
-    stderr: Option<String>,
+    checker: &mut Checker,
     supervision: &Supervision<'_>,
 ) -> Result<TrialOutcome, ExternalError> {
-    let Crashed { crash_at, delivery, end, traced } = crashed;
+    let Crashed { crash_at, delivery, end, traced, stderr } = crashed;
     if ended_on_its_own(plan.crash, &delivery, end) {
         return Err(failed_on_its_own(&config.writer, end, &files.dir, traced, stderr));
     }
     write_acks_file(&files.acks, &lines.lines)?;
-    let checker = run_checker(&config.checker, &files.dir, &files.acks, plan.writer_seed, supervision)?;
+    let checker = checker.check(&files.dir, &files.acks, plan.writer_seed, supervision)?;
     Ok(TrialOutcome {
         plan: *plan,
         crash_at_ns: crash_at.as_nanos() as u64,

@@ -34,7 +34,12 @@ use crate::vocab::ProcessEnd;
 /// state texts with `@CALL` items, and `floor_size` the size in the state
 /// where every operation that may be lost was lost; 1.5 `--points
 /// syscalls`: `config.points`, the delivery `call` and the power-loss point
-/// `call`, `power_loss.calibration.traced_calls`.
+/// `call`, `power_loss.calibration.traced_calls`; 1.6 the write history (`config.history_off`,
+/// `config.history_every_us`, `power_loss.history_method`, `history`,
+/// `files[].intermediate_versions`, `vN` state items) and `--checker-server`:
+/// `config.checker_server`, and `states_skipped` (power-loss states
+/// byte-identical to one already checked in their trial, not checked again)
+/// in the power-loss section and each trial.
 pub const EXTERNAL_SCHEMA_VERSION: &str = "1.6";
 
 /// The `report_kind` of every external report: what tells it from a
@@ -77,6 +82,7 @@ pub const EXTERNAL_NONDETERMINISTIC_FIELDS: &[&str] = &[
     "/power_loss/exhaustive_trials",
     "/power_loss/states_checked",
     "/power_loss/checker_runs",
+    "/power_loss/states_skipped",
     "/power_loss/acks_seen",
     "/power_loss/max_acks",
     "/power_loss/consistent",
@@ -91,6 +97,7 @@ pub const EXTERNAL_NONDETERMINISTIC_FIELDS: &[&str] = &[
     "/power_loss/trials_detail/*/states_total",
     "/power_loss/trials_detail/*/states_checked",
     "/power_loss/trials_detail/*/checker_runs",
+    "/power_loss/trials_detail/*/states_skipped",
     "/power_loss/trials_detail/*/verdict",
     "/summary/violations",
     "/summary/no_acks",
@@ -139,6 +146,10 @@ pub struct ExternalRunInfo {
 pub struct ExternalRunConfig {
     pub writer: String,
     pub checker: String,
+    /// `--checker-server` (schema 1.6): `checker` is a checker server
+    /// (protocol v1.1), started once per job, not a v1 checker.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub checker_server: bool,
     pub setup: Option<String>,
     /// The commands ran under `sh -c`.
     pub shell: bool,
@@ -397,8 +408,9 @@ impl fmt::Display for ExternalReplayLine {
         let c = &self.config;
         write!(
             f,
-            "crashlab replay --writer {} --checker {}",
+            "crashlab replay --writer {} {} {}",
             shell_words::quote(&c.writer),
+            if c.checker_server { "--checker-server" } else { "--checker" },
             shell_words::quote(&c.checker)
         )?;
         if let Some(s) = &c.setup {
@@ -775,6 +787,7 @@ mod tests {
         let config = ExternalRunConfig {
             writer: "/bin/my writer --n 3".into(),
             checker: "sh -c 'test -s wal'".into(),
+            checker_server: false,
             setup: None,
             shell: false,
             crashes: vec![CrashKind::Sigkill],
@@ -804,6 +817,11 @@ mod tests {
         let clean = ExternalReplayLine { config: config.clone(), seed: 9, target: ReplayTarget::Clean, state: None }
             .to_string();
         assert!(clean.contains("--crash clean --seed 9"), "{clean}");
+        let server = ExternalRunConfig { checker_server: true, ..config.clone() };
+        let served =
+            ExternalReplayLine { config: server, seed: 9, target: ReplayTarget::Clean, state: None }.to_string();
+        let words = shell_words::split(&served).unwrap();
+        assert_eq!(words[4..6], ["--checker-server", "sh -c 'test -s wal'"], "a server run replays with the server");
         let at_call = ExternalReplayLine {
             config: ExternalRunConfig { points: Some(ProgramPoints::Syscalls), ..config.clone() },
             seed: 9,
@@ -887,6 +905,7 @@ pub(crate) mod test_support {
         let config = ExternalRunConfig {
             writer: "./w & <b>".into(),
             checker: "./c".into(),
+            checker_server: false,
             setup: None,
             shell: false,
             crashes: vec![CrashKind::Sigkill],

@@ -187,6 +187,7 @@ fn add_power_loss(into: &mut PowerLossSection, s: &PowerLossSection) {
     into.states_checked += s.states_checked;
     into.checker_runs += s.checker_runs;
     into.history.add(&s.history);
+    into.states_skipped += s.states_skipped;
     into.acks_seen += s.acks_seen;
     into.max_acks = into.max_acks.max(s.max_acks);
     into.consistent += s.consistent;

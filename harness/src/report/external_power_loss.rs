@@ -138,6 +138,13 @@ pub struct PowerLossTrialOutcome {
     /// Checker runs, shrinking included (more than `states_checked` when
     /// jobs checked past the first failure in parallel).
     pub checker_runs: u64,
+    /// States not shown to the checker (schema 1.6): byte-identical
+    /// (every path, kind, size and byte, and the acks) to a state of this
+    /// trial already checked, whose verdict they took. Shrinking included;
+    /// which of two identical states is checked first may depend on `--jobs`.
+    /// (A trial has at most a few times 2^16 states.)
+    #[serde(default, skip_serializing_if = "is_zero32")]
+    pub states_skipped: u32,
     /// Consistent, or the violation of the minimal state.
     pub verdict: CheckerVerdict,
     pub finding: Option<PowerLossFinding>,
@@ -161,6 +168,9 @@ pub struct PowerLossTrialSummary {
     pub states_total: u64,
     pub states_checked: u64,
     pub checker_runs: u64,
+    /// See [`PowerLossTrialOutcome::states_skipped`] (schema 1.6).
+    #[serde(default, skip_serializing_if = "is_zero32")]
+    pub states_skipped: u32,
     pub verdict: CheckerVerdict,
     /// The write history of this trial (schema 1.6).
     #[serde(default)]
@@ -239,6 +249,9 @@ pub struct PowerLossSection {
     pub exhaustive_trials: u64,
     pub states_checked: u64,
     pub checker_runs: u64,
+    /// Of all trials, see [`PowerLossTrialOutcome::states_skipped`] (schema 1.6).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub states_skipped: u64,
     pub acks_seen: u64,
     pub max_acks: u64,
     pub consistent: u64,
@@ -274,6 +287,7 @@ pub fn aggregate_power_loss(
         s.states_checked += o.states_checked;
         s.checker_runs += o.checker_runs;
         s.history.add(&o.history);
+        s.states_skipped += o.states_skipped as u64;
         let acks = o.acks.len() as u64;
         s.acks_seen += acks;
         s.max_acks = s.max_acks.max(acks);
@@ -307,6 +321,7 @@ pub fn aggregate_power_loss(
             states_total: o.states_total,
             states_checked: o.states_checked,
             checker_runs: o.checker_runs,
+            states_skipped: o.states_skipped,
             verdict: o.verdict.clone(),
             history: o.history,
         });
@@ -340,6 +355,7 @@ impl PowerLossSection {
             exhaustive_trials: 0,
             states_checked: 0,
             checker_runs: 0,
+            states_skipped: 0,
             acks_seen: 0,
             max_acks: 0,
             consistent: 0,
@@ -363,12 +379,16 @@ impl PowerLossSection {
         );
         let _ = writeln!(
             out,
-            "  traced clean run {:.1} ms with {} sync calls; {} states checked ({} trials exhaustively), {} checker runs",
+            "  traced clean run {:.1} ms with {} sync calls; {} states checked ({} trials exhaustively), {} checker runs{}",
             c.traced_clean_ns as f64 / 1e6,
             c.sync_calls,
             self.states_checked,
             self.exhaustive_trials,
-            self.checker_runs
+            self.checker_runs,
+            match self.states_skipped {
+                0 => String::new(),
+                n => format!(" ({n} states byte-identical to one already checked took its verdict)"),
+            }
         );
         let _ = writeln!(
             out,
@@ -428,6 +448,14 @@ impl PowerLossSection {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_zero32(n: &u32) -> bool {
+    *n == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -460,6 +488,7 @@ mod tests {
             states_total: 2,
             states_checked: 1,
             checker_runs: 2,
+            states_skipped: 0,
             verdict: CheckerVerdict::Violation { reason: finding.reason.clone() },
             finding: Some(finding),
             history: HistoryStats { samples: 5, versions: 2, ..HistoryStats::default() },

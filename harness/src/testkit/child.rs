@@ -1,21 +1,23 @@
 //! The re-executed test binary's side: play one role (setup, writer,
-//! checker, probe) and exit. This code runs in a process started by exec,
+//! checker, checker server, probe) and exit. This code runs in a process started by exec,
 //! never in a forked copy of the test runner.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use super::{CheckerFn, FileSpec, WriterFn, ROLE_ENV};
 use crate::external::{ENV_ACKS, ENV_DIR, ENV_SEED};
 
-/// The descriptor the writer acknowledges on: the sh wrapper of the writer
-/// command moves crashlab's pipe there (`3>&1`) and points standard output
-/// at `/dev/null`, where libtest's own lines go.
+/// The descriptor the writer acknowledges on (and the checker server
+/// answers on): the sh wrapper of the command moves crashlab's pipe there
+/// (`3>&1`) and points standard output at `/dev/null`, where libtest's own
+/// lines go.
 pub(super) const ACK_FD: libc::c_int = 3;
 
 /// What the probe prints so the test knows the re-execution reached `run`.
@@ -31,6 +33,8 @@ pub(super) enum Role {
     Setup,
     Writer,
     Checker,
+    /// Protocol v1.1: judge one directory per request on stdin.
+    CheckerServer,
     Probe,
 }
 
@@ -42,8 +46,9 @@ impl Role {
             Some("setup") => Role::Setup,
             Some("writer") => Role::Writer,
             Some("checker") => Role::Checker,
+            Some("checker-server") => Role::CheckerServer,
             Some("probe") => Role::Probe,
-            _ => fail(&format!("{ROLE_ENV}={value:?} is not a role (setup, writer, checker, probe)")),
+            _ => fail(&format!("{ROLE_ENV}={value:?} is not a role (setup, writer, checker, checker-server, probe)")),
         })
     }
 
@@ -52,6 +57,7 @@ impl Role {
             Role::Setup => "setup",
             Role::Writer => "writer",
             Role::Checker => "checker",
+            Role::CheckerServer => "checker-server",
             Role::Probe => "probe",
         }
     }
@@ -100,7 +106,8 @@ pub(super) fn serve(
              use one CrashTest per test function, named after it"
         ));
     }
-    let label = role.name();
+    // A panic in the checker closure reads the same under either protocol.
+    let label = if role == Role::CheckerServer { Role::Checker.name() } else { role.name() };
     std::panic::set_hook(Box::new(move |info| {
         let location = info.location().map(|l| format!(" at {l}")).unwrap_or_default();
         let payload = info.payload();
@@ -109,8 +116,11 @@ pub(super) fn serve(
             .copied()
             .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
             .unwrap_or("(a non-string panic payload)");
-        // First line of stderr: for a checker it is the violation's reason.
-        eprintln!("the {label} panicked{location}: {}", one_line(message));
+        // First line of stderr: for a checker it is the violation's reason;
+        // a checker server answers with it.
+        let text = format!("the {label} panicked{location}: {}", one_line(message));
+        eprintln!("{text}");
+        *LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some(text);
     }));
     match role {
         Role::Probe => {
@@ -142,6 +152,12 @@ pub(super) fn serve(
                 Err(_) => std::process::exit(EXIT_FAILED),
             }
         }
+        Role::CheckerServer => {
+            let Some(checker) = checker else { fail("the checker server reached a CrashTest without a checker") };
+            redirect_stdout_to_stderr();
+            claim_ack_fd();
+            serve_checks(&checker)
+        }
         Role::Checker => {
             let Some(checker) = checker else { fail("the checker role reached a CrashTest without a checker") };
             let dir = env_dir();
@@ -156,6 +172,49 @@ pub(super) fn serve(
                 // hook printed its message as the reason.
                 Err(_) => std::process::exit(1),
             }
+        }
+    }
+}
+
+/// The message of the last panic (the panic hook's line), for a checker
+/// server's answer.
+static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
+
+/// The checker server (protocol v1.1): for each request line
+/// `DIR<TAB>ACKS` on stdin, run the checker closure on `DIR` (also made
+/// the working directory, as a v1 checker's) with the lines of `ACKS`, and
+/// answer `ok` or `violation REASON` on the acknowledgement descriptor.
+/// Exits 0 at the end of its input.
+fn serve_checks(checker: &super::CheckerFn<'_>) -> ! {
+    let mut input = std::io::stdin().lock();
+    let mut request = String::new();
+    loop {
+        request.clear();
+        match input.read_line(&mut request) {
+            Ok(0) => std::process::exit(0),
+            Ok(_) => {}
+            Err(e) => fail(&format!("checker server: cannot read a request: {e}")),
+        }
+        let Some((dir, acks)) = request.trim_end_matches('\n').split_once('\t') else {
+            fail(&format!("checker server: the request {request:?} is not DIR<TAB>ACKS"))
+        };
+        let dir = PathBuf::from(dir);
+        let acks = read_acks(Path::new(acks));
+        if let Err(e) = std::env::set_current_dir(&dir) {
+            fail(&format!("checker server: cannot enter {}: {e}", dir.display()));
+        }
+        let answer = match std::panic::catch_unwind(AssertUnwindSafe(|| checker(&dir, &acks))) {
+            Ok(Ok(())) => "ok".to_owned(),
+            Ok(Err(reason)) => format!("violation {}", one_line(&reason)),
+            // A panicking checker (an assert!) found a violation: the
+            // hook's line is the reason, as a v1 checker's first stderr line.
+            Err(_) => {
+                let panic = LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()).take();
+                format!("violation {}", panic.unwrap_or_else(|| "the checker panicked".to_owned()))
+            }
+        };
+        if let Err(e) = write_fd(ACK_FD, format!("{answer}\n").as_bytes()) {
+            fail(&format!("checker server: cannot answer: {e}"));
         }
     }
 }
@@ -175,10 +234,32 @@ fn env_seed() -> u64 {
 /// The acknowledged lines, in order (`CRASHLAB_ACKS`).
 fn env_acks() -> Vec<String> {
     let Some(path) = std::env::var_os(ENV_ACKS) else { fail(&format!("{ENV_ACKS} is not set")) };
-    match std::fs::read(&path) {
+    read_acks(Path::new(&path))
+}
+
+fn read_acks(path: &Path) -> Vec<String> {
+    match std::fs::read(path) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).lines().map(str::to_owned).collect(),
-        Err(e) => fail(&format!("cannot read {ENV_ACKS} {}: {e}", Path::new(&path).display())),
+        Err(e) => fail(&format!("cannot read the acks file {}: {e}", path.display())),
     }
+}
+
+/// All of `bytes` to the descriptor `fd`, in as few `write(2)`s as it takes.
+fn write_fd(fd: libc::c_int, bytes: &[u8]) -> std::io::Result<()> {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // SAFETY: write from a live buffer to a descriptor of ours.
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        rest = &rest[n as usize..];
+    }
+    Ok(())
 }
 
 /// libtest has printed its lines to `/dev/null` by now; from here on the
@@ -352,19 +433,9 @@ impl WriterCtx {
         let mut bytes = Vec::with_capacity(line.len() + 1);
         bytes.extend_from_slice(line.as_bytes());
         bytes.push(b'\n');
-        let mut rest = &bytes[..];
-        while !rest.is_empty() {
-            // SAFETY: write from a live buffer to our acknowledgement pipe.
-            let n = unsafe { libc::write(ACK_FD, rest.as_ptr().cast(), rest.len()) };
-            if n < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                // crashlab is gone or closed the pipe: nobody can hear acks.
-                fail(&format!("cannot write an acknowledgement: {e}"));
-            }
-            rest = &rest[n as usize..];
+        if let Err(e) = write_fd(ACK_FD, &bytes) {
+            // crashlab is gone or closed the pipe: nobody can hear acks.
+            fail(&format!("cannot write an acknowledgement: {e}"));
         }
         self.acks += 1;
     }

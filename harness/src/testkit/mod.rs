@@ -58,9 +58,16 @@
 //!     size) in the empty trial directory;
 //!   - `writer` maps them `MAP_SHARED` and calls the writer closure with a
 //!     [`WriterCtx`]; each [`WriterCtx::ack`] is one line of protocol v1;
-//!   - `checker` calls the checker closure on the crashed directory with the
-//!     acknowledged lines; `Ok` exits 0 (consistent), `Err(reason)` exits 1
-//!     (a violation: `reason`, newlines flattened, is the report's reason).
+//!   - `checker-server` (the default checker): one process per job that
+//!     judges every directory of that job (workload protocol v1.1, see
+//!     `crashlab::external`'s `checker_server`): for each request it makes
+//!     the directory its working directory and calls the checker closure on
+//!     it with the acknowledged lines; `Ok` answers `ok` (consistent),
+//!     `Err(reason)` answers `violation REASON` (`reason`, newlines
+//!     flattened, is the report's reason). No process start per state, so
+//!     `Crash::PowerLoss` tests check thousands of states per second;
+//!   - `checker` (with [`CrashTest::checker_per_process`]): the same for one
+//!     directory, in a process of its own, exiting 0 or 1 (protocol v1).
 //!
 //! Code before `.run()` in the test function therefore runs in every
 //! re-execution too: keep it cheap and free of side effects outside the
@@ -101,9 +108,13 @@
 //!   numbered over the writer's `msync`/`fsync`/`ftruncate`/`munmap` calls.
 //!   With one arena a run and its replay make the same calls.
 //! - `CRASHLAB_SEED` varies per trial ([`WriterCtx::seed`]); the checker
-//!   closure gets the directory and the acknowledged lines, and its process
-//!   the same `CRASHLAB_SEED` as the writer of that directory
-//!   (`std::env::var`).
+//!   closure gets the directory and the acknowledged lines. Its process (a
+//!   checker server) has the run's seed as `CRASHLAB_SEED` and no
+//!   `CRASHLAB_DIR`; with [`CrashTest::checker_per_process`] it has the
+//!   same `CRASHLAB_SEED` as the writer of that directory and
+//!   `CRASHLAB_DIR` (`std::env::var`). Either way its working directory is
+//!   the directory it judges. The closure is called many times in one
+//!   process: it must not carry anything from one call to the next.
 //! - A run in which nothing was acknowledged (the clean run, or every trial
 //!   of a crash kind, saw no [`WriterCtx::ack`]) tested nothing: it is
 //!   [`TestkitError::NothingAcked`] unless [`CrashTest::allow_no_acks`].
@@ -174,7 +185,7 @@ pub fn is_reexecution() -> bool {
 pub type WriterResult = Result<(), Box<dyn std::error::Error>>;
 
 type WriterFn<'a> = Box<dyn FnOnce(&mut WriterCtx) -> WriterResult + 'a>;
-type CheckerFn<'a> = Box<dyn FnOnce(&Path, &[String]) -> Result<(), String> + 'a>;
+type CheckerFn<'a> = Box<dyn Fn(&Path, &[String]) -> Result<(), String> + 'a>;
 
 /// Why a crash test could not produce a verdict. None of these is a verdict
 /// on the code under test: a violation is a result, in the [`CrashReport`].
@@ -230,6 +241,10 @@ pub struct CrashTest<'a> {
     replay: Option<ReplaySpec>,
     allow_no_acks: bool,
     points: ProgramPoints,
+    /// Run the checker in a process of its own per directory (protocol v1)
+    /// instead of one checker server per job (v1.1).
+    checker_per_process: bool,
+    tear: Option<u64>,
 }
 
 impl<'a> CrashTest<'a> {
@@ -257,6 +272,8 @@ impl<'a> CrashTest<'a> {
             replay: None,
             allow_no_acks: false,
             points: ProgramPoints::Default,
+            checker_per_process: false,
+            tear: None,
         }
     }
 
@@ -277,9 +294,22 @@ impl<'a> CrashTest<'a> {
 
     /// The checker: given the crashed trial directory and the acknowledged
     /// lines (in order), `Ok(())` if the directory is consistent and holds
-    /// every acknowledged operation, `Err(reason)` otherwise.
-    pub fn checker(mut self, checker: impl FnOnce(&Path, &[String]) -> Result<(), String> + 'a) -> Self {
+    /// every acknowledged operation, `Err(reason)` otherwise. It is called
+    /// once per directory, many times in one process (see *How it runs*):
+    /// it must judge each directory on its own, keeping nothing between
+    /// calls.
+    pub fn checker(mut self, checker: impl Fn(&Path, &[String]) -> Result<(), String> + 'a) -> Self {
         self.checker = Some(Box::new(checker));
+        self
+    }
+
+    /// Run the checker closure in a process of its own for every directory
+    /// (workload protocol v1) instead of in one checker server per job
+    /// (v1.1, the default): much slower, but its process then has the
+    /// `CRASHLAB_SEED` of the writer of the directory it judges (a server
+    /// has the run's seed) and `CRASHLAB_DIR`.
+    pub fn checker_per_process(mut self) -> Self {
+        self.checker_per_process = true;
         self
     }
 
@@ -299,6 +329,14 @@ impl<'a> CrashTest<'a> {
     /// reach every one.
     pub fn points(mut self, points: ProgramPoints) -> Self {
         self.points = points;
+        self
+    }
+
+    /// `Crash::PowerLoss`: a power loss may tear pages into sectors of
+    /// `bytes` (it must divide the page size): each sector holds its old or
+    /// its new content on its own (the CLI's `--tear`).
+    pub fn tear(mut self, bytes: u64) -> Self {
+        self.tear = Some(bytes);
         self
     }
 
@@ -400,8 +438,13 @@ impl<'a> CrashTest<'a> {
         let exe = std::env::current_exe().map_err(|error| TestkitError::CurrentExe { test: test.clone(), error })?;
         reexec::probe(&exe, &test, self.timeout)?;
         let commands = reexec::Commands::new(&exe, &test, !self.files.is_empty());
-        let mut config = ExternalConfig::new(&commands.writer, &commands.checker, commands.setup.as_deref(), false)
-            .map_err(|error| TestkitError::Run { test: test.clone(), error: Box::new(error) })?;
+        let setup = commands.setup.as_deref();
+        let config = if self.checker_per_process {
+            ExternalConfig::new(&commands.writer, &commands.checker, setup, false)
+        } else {
+            ExternalConfig::with_checker_server(&commands.writer, &commands.checker_server, setup, false)
+        };
+        let mut config = config.map_err(|error| TestkitError::Run { test: test.clone(), error: Box::new(error) })?;
         config.crashes = self.crashes.clone();
         config.trials = self.trials;
         config.seed = self.seed;
@@ -409,6 +452,7 @@ impl<'a> CrashTest<'a> {
         config.timeout = self.timeout;
         config.allow_no_acks = self.allow_no_acks;
         config.points = self.points;
+        config.tear = self.tear;
         if let Some(dir) = &self.dir {
             config.dir = dir.clone();
         }

@@ -31,12 +31,13 @@ pub(super) fn resolve_test_name(given: &str) -> String {
     }
 }
 
-/// The three command lines crashlab runs (workload protocol v1), as text
-/// for [`crate::external::ExternalConfig::new`].
+/// The command lines crashlab runs (workload protocol v1, and the checker
+/// as a v1.1 server), as text for [`crate::external::ExternalConfig`].
 pub(super) struct Commands {
     pub setup: Option<String>,
     pub writer: String,
     pub checker: String,
+    pub checker_server: String,
 }
 
 impl Commands {
@@ -52,6 +53,8 @@ impl Commands {
         // munmap calls, so that noise would shift them between a run and
         // its replay; from the main arena the sequence is the same each time.
         let writer = format!(r#"export {ROLE_ENV}=writer MALLOC_ARENA_MAX=1; exec "$0" "$@" 3>&1 >/dev/null"#);
+        // The server answers on descriptor 3 too, for the same reason.
+        let server = format!(r#"export {ROLE_ENV}=checker-server; exec "$0" "$@" 3>&1 >/dev/null"#);
         let other = |role: &str| format!(r#"export {ROLE_ENV}={role}; exec "$0" "$@" >/dev/null"#);
         let line = |script: String| {
             let exe = exe.to_string_lossy();
@@ -63,6 +66,7 @@ impl Commands {
             setup: with_setup.then(|| line(other("setup"))),
             writer: line(writer),
             checker: line(other("checker")),
+            checker_server: line(server),
         }
     }
 }
@@ -183,6 +187,9 @@ mod tests {
         );
         let checker = shell_words::split(&c.checker).unwrap();
         assert_eq!(checker[2], format!(r#"export {ROLE_ENV}=checker; exec "$0" "$@" >/dev/null"#));
+        let server = shell_words::split(&c.checker_server).unwrap();
+        assert_eq!(server[2], format!(r#"export {ROLE_ENV}=checker-server; exec "$0" "$@" 3>&1 >/dev/null"#));
+        assert_eq!(server[3..], writer[3..], "the same test, re-executed");
         let setup = shell_words::split(c.setup.as_deref().unwrap()).unwrap();
         assert_eq!(setup[2], format!(r#"export {ROLE_ENV}=setup; exec "$0" "$@" >/dev/null"#));
         assert!(Commands::new(exe, "t", false).setup.is_none());

@@ -10,12 +10,13 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use super::explore::StateOrder;
+use super::seen_states::{SeenStates, StateDigest};
 use super::space::{Digits, Dim, StateSpace};
 use super::state_dir::{write_layout, StateDir};
 use super::state_text::StateText;
 use crate::explore::ddmin::ddmin;
 use crate::explore::state_text::Extreme;
-use crate::external::checker::run_checker;
+use crate::external::checker::Checker;
 use crate::external::config::{in_trial, ExternalConfig, Supervision};
 use crate::external::dir_image::snapshot_dir;
 use crate::external::process::AckLines;
@@ -211,24 +212,44 @@ pub(crate) fn trace_trial(
     Ok(Traced { plan: *plan, delivery, lines: run.lines, space, order, history, sampled })
 }
 
-/// Show `bits` of trial `key` in `sd` and run the checker there.
+/// One job's state directory and checker.
+struct Job {
+    sd: StateDir,
+    checker: Checker,
+}
+
+/// A state's verdict, and whether the checker ran for it (not when a state
+/// with a byte-identical directory was checked already: its verdict).
+struct Judged {
+    verdict: CheckerVerdict,
+    ran: bool,
+}
+
+/// Judge `bits` of trial `key`: the verdict of a state of `seen` with a
+/// byte-identical directory, or the job's checker's in its state directory.
 fn check(
     ctx: &Ctx<'_>,
-    sd: &mut StateDir,
+    job: &mut Job,
+    seen: &Mutex<SeenStates>,
     key: u64,
     t: &Traced,
     bits: &Digits,
-) -> Result<CheckerVerdict, ExternalError> {
-    sd.show(key, &t.space, &t.lines.lines, bits)?;
+) -> Result<Judged, ExternalError> {
+    let digest = StateDigest::of(&t.space, bits);
+    if let Some(verdict) = seen.lock().unwrap().verdict(&t.space, bits, &digest) {
+        ctx.config.progress.state_skipped();
+        return Ok(Judged { verdict, ran: false });
+    }
+    job.sd.show(key, &t.space, &t.lines.lines, bits)?;
     ctx.config.progress.state_checked();
-    let verdict =
-        run_checker(&ctx.config.checker, &sd.dir, &sd.acks, t.plan.writer_seed, ctx.supervision).map_err(|e| {
-            let state = StateText::of(&t.space, bits, Extreme::Newest).to_string();
-            let line = ctx.config.replay_line(replay_target(ctx, t.plan.trial)).with_state(&state);
-            in_trial(e, format!("power-loss trial {} in state {state}", t.plan.trial), &line)
-        })?;
-    sd.verify(&t.space)?;
-    Ok(verdict)
+    let verdict = job.checker.check(&job.sd.dir, &job.sd.acks, t.plan.writer_seed, ctx.supervision).map_err(|e| {
+        let state = StateText::of(&t.space, bits, Extreme::Newest).to_string();
+        let line = ctx.config.replay_line(replay_target(ctx, t.plan.trial)).with_state(&state);
+        in_trial(e, format!("power-loss trial {} in state {state}", t.plan.trial), &line)
+    })?;
+    job.sd.verify(&t.space)?;
+    seen.lock().unwrap().record(bits, &digest, &verdict);
+    Ok(Judged { verdict, ran: true })
 }
 
 /// What checking a trial's states needs besides the state directory.
@@ -248,18 +269,19 @@ struct Ctx<'a> {
 /// state).
 fn shrink(
     ctx: &Ctx<'_>,
-    sd: &mut StateDir,
+    job: &mut Job,
+    seen: &Mutex<SeenStates>,
     key: u64,
     t: &Traced,
     first_index: u64,
     first_reason: &str,
-) -> Result<(PowerLossFinding, u64), ExternalError> {
+) -> Result<(PowerLossFinding, Runs), ExternalError> {
     let space = &t.space;
     let n = space.dim_count();
     let first = t.state(first_index).expect("a failing state was checked");
     let mut known: HashMap<Digits, Option<String>> = HashMap::new();
     known.insert(first.clone(), Some(first_reason.to_owned()));
-    let mut runs = 0u64;
+    let mut runs = Runs::default();
     let mut test = |bits: Digits, known: &mut HashMap<Digits, Option<String>>| -> Result<bool, ExternalError> {
         // Only a choice that is its own resolved state counts: losing an
         // early operation can make later ones impossible (a rename whose
@@ -272,8 +294,9 @@ fn shrink(
         if let Some(r) = known.get(&bits) {
             return Ok(r.is_some());
         }
-        runs += 1;
-        let v = check(ctx, sd, key, t, &bits)?;
+        let judged = check(ctx, job, seen, key, t, &bits)?;
+        runs.add(judged.ran);
+        let v = judged.verdict;
         let failed = v.is_violation();
         known.insert(bits, v.reason().map(str::to_owned));
         Ok(failed)
@@ -408,10 +431,31 @@ fn shrink(
     Ok((finding, runs))
 }
 
+/// Checker runs, and states whose verdict was taken from a byte-identical one.
+#[derive(Debug, Default, Clone, Copy)]
+struct Runs {
+    checker: u64,
+    skipped: u64,
+}
+
+impl Runs {
+    fn add(&mut self, ran: bool) {
+        if ran {
+            self.checker += 1;
+        } else {
+            self.skipped += 1;
+        }
+    }
+
+    fn plus(self, o: Runs) -> Runs {
+        Runs { checker: self.checker + o.checker, skipped: self.skipped + o.skipped }
+    }
+}
+
 fn outcome(
     t: &Traced,
     first_fail: Option<u64>,
-    checker_runs: u64,
+    runs: Runs,
     finding: Option<PowerLossFinding>,
 ) -> PowerLossTrialOutcome {
     PowerLossTrialOutcome {
@@ -425,7 +469,8 @@ fn outcome(
         exhaustive: t.order.is_exhaustive(),
         states_total: t.order.len(),
         states_checked: first_fail.map_or(t.order.len(), |i| i + 1),
-        checker_runs,
+        checker_runs: runs.checker,
+        states_skipped: runs.skipped as u32,
         verdict: match &finding {
             None => CheckerVerdict::Consistent,
             Some(f) => CheckerVerdict::Violation { reason: f.reason.clone() },
@@ -441,7 +486,9 @@ struct Live {
     pending_chunks: usize,
     /// The lowest failing state index found so far, with its reason.
     first_fail: Option<(u64, String)>,
-    checker_runs: u64,
+    runs: Runs,
+    /// The trial's states judged so far, shared by the jobs checking it.
+    seen: Arc<Mutex<SeenStates>>,
 }
 
 #[derive(Default)]
@@ -492,7 +539,12 @@ pub(crate) fn run_power_loss_trials(
                     Err(e) => return fail(e),
                 };
                 let state_name = format!("pl-job-{job}-state");
-                let mut sd = StateDir::new(run_dir.join(&state_name), run_dir.join(format!("{state_name}.acks")));
+                // One state directory and one checker (server) per job; the
+                // server is killed when the job ends, on every path.
+                let mut job = Job {
+                    sd: StateDir::new(run_dir.join(&state_name), run_dir.join(format!("{state_name}.acks"))),
+                    checker: Checker::for_job(config, run_dir.join(format!("pl-job-{job}-server"))),
+                };
                 loop {
                     let task = {
                         let mut s = sched.lock().unwrap();
@@ -528,12 +580,13 @@ pub(crate) fn run_power_loss_trials(
                                     traced: Arc::new(t),
                                     pending_chunks: ranges.len(),
                                     first_fail: None,
-                                    checker_runs: 0,
+                                    runs: Runs::default(),
+                                    seen: Arc::default(),
                                 },
                             );
                             s.chunks.extend(ranges.into_iter().map(|r| (i, r)));
                         }),
-                        Task::Check(i, range) => check_task(ctx, sched, &mut sd, i, range),
+                        Task::Check(i, range) => check_task(ctx, sched, &mut job, i, range),
                     };
                     let mut s = sched.lock().unwrap();
                     s.busy -= 1;
@@ -570,13 +623,16 @@ fn trace_task(ctx: &Ctx<'_>, slot: &TrialSlot, plan: &PowerLossPlan, clean: Dura
 fn check_task(
     ctx: &Ctx<'_>,
     sched: &Mutex<Sched>,
-    sd: &mut StateDir,
+    job: &mut Job,
     i: usize,
     range: Range<u64>,
 ) -> Result<(), ExternalError> {
-    let traced = sched.lock().unwrap().live[&i].traced.clone();
+    let (traced, seen) = {
+        let s = sched.lock().unwrap();
+        (s.live[&i].traced.clone(), s.live[&i].seen.clone())
+    };
     let key = i as u64;
-    let mut runs = 0;
+    let mut runs = Runs::default();
     let mut found = None;
     for index in range {
         // A lower failing state is known: this one cannot be the first.
@@ -584,8 +640,9 @@ fn check_task(
             break;
         }
         let Some(bits) = traced.state(index) else { continue };
-        runs += 1;
-        if let CheckerVerdict::Violation { reason } = check(ctx, sd, key, &traced, &bits)? {
+        let judged = check(ctx, job, &seen, key, &traced, &bits)?;
+        runs.add(judged.ran);
+        if let CheckerVerdict::Violation { reason } = judged.verdict {
             found = Some((index, reason));
             break;
         }
@@ -593,7 +650,7 @@ fn check_task(
     let finished = {
         let mut s = sched.lock().unwrap();
         let live = s.live.get_mut(&i).expect("live while chunks are pending");
-        live.checker_runs += runs;
+        live.runs = live.runs.plus(runs);
         if let Some((index, reason)) = found {
             if live.first_fail.as_ref().is_none_or(|(f, _)| index < *f) {
                 live.first_fail = Some((index, reason));
@@ -610,12 +667,12 @@ fn check_task(
     let t = &live.traced;
     let (finding, shrink_runs) = match &live.first_fail {
         Some((index, reason)) => {
-            let (f, r) = shrink(ctx, sd, key, t, *index, reason)?;
+            let (f, r) = shrink(ctx, job, &seen, key, t, *index, reason)?;
             (Some(f), r)
         }
-        None => (None, 0),
+        None => (None, Runs::default()),
     };
-    let o = outcome(t, live.first_fail.as_ref().map(|f| f.0), live.checker_runs + shrink_runs, finding);
+    let o = outcome(t, live.first_fail.as_ref().map(|f| f.0), live.runs.plus(shrink_runs), finding);
     sched.lock().unwrap().outcomes[i] = Some(o);
     ctx.config.progress.trial_done();
     Ok(())
@@ -672,7 +729,11 @@ pub fn replay_power_loss(
     let plan = PowerLossPlan::new(config.seed, trial, calls, config.points);
     let slot = TrialSlot::create(&dir, "replay")?;
     let t = trace_task(&ctx, &slot, &plan, Duration::from_nanos(clean_ns))?;
-    let mut sd = StateDir::new(dir.join("replay-state"), dir.join("replay-state.acks"));
+    let mut job = Job {
+        sd: StateDir::new(dir.join("replay-state"), dir.join("replay-state.acks")),
+        checker: Checker::for_job(config, dir.join("replay-server")),
+    };
+    let seen = Mutex::new(SeenStates::default());
     let mut line = config.replay_line(replay_target(&ctx, trial));
     line.state = state.map(|s| s.to_string());
     let name = format!("power-loss trial {trial}");
@@ -689,7 +750,7 @@ pub fn replay_power_loss(
                 );
             }
             let bits = resolved;
-            let verdict = check(&ctx, &mut sd, 0, &t, &bits)?;
+            let verdict = check(&ctx, &mut job, &seen, 0, &t, &bits)?.verdict;
             if let Some(path) = write_state {
                 std::fs::create_dir_all(path)
                     .map_err(|e| ExternalError::io(format!("--write-state: cannot create {}", path.display()), e))?;
@@ -709,23 +770,24 @@ pub fn replay_power_loss(
         }
         None => {
             let mut first = None;
-            let mut runs = 0;
+            let mut runs = Runs::default();
             for index in 0..t.order.len() {
                 let Some(bits) = t.state(index) else { continue };
-                runs += 1;
-                if let CheckerVerdict::Violation { reason } = check(&ctx, &mut sd, 0, &t, &bits)? {
+                let judged = check(&ctx, &mut job, &seen, 0, &t, &bits)?;
+                runs.add(judged.ran);
+                if let CheckerVerdict::Violation { reason } = judged.verdict {
                     first = Some((index, reason));
                     break;
                 }
             }
             let (finding, shrink_runs) = match &first {
                 Some((index, reason)) => {
-                    let (f, r) = shrink(&ctx, &mut sd, 0, &t, *index, reason)?;
+                    let (f, r) = shrink(&ctx, &mut job, &seen, 0, &t, *index, reason)?;
                     (Some(f), r)
                 }
-                None => (None, 0),
+                None => (None, Runs::default()),
             };
-            Ok(PowerLossReplayed::Trial(outcome(&t, first.map(|f| f.0), runs + shrink_runs, finding)))
+            Ok(PowerLossReplayed::Trial(outcome(&t, first.map(|f| f.0), runs.plus(shrink_runs), finding)))
         }
     })();
     drop(tmp);

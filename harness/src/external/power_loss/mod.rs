@@ -64,7 +64,10 @@
 //!    changed since the previous state, after checking that the checker left
 //!    the directory as it was shown), the acks file gets the acks of step 2,
 //!    and the checker runs there. Exit 0: consistent; 1: violation; anything
-//!    else: a checker malfunction (a harness error). States of one trial
+//!    else: a checker malfunction (a harness error). (With a checker server,
+//!    protocol v1.1, the job's server is asked instead.) A state whose
+//!    directory is byte-identical to one already checked in the trial takes
+//!    its verdict without a checker run (`states_skipped` in the report). States of one trial
 //!    are checked in chunks on `--jobs` threads; the trial stops at its first
 //!    failing state in exploration order (the same whatever `--jobs`).
 //! 7. A failing state is **shrunk** (delta debugging, [`crate::explore::ddmin::ddmin`]):
@@ -100,6 +103,7 @@
 mod engine;
 mod explore;
 mod images;
+mod seen_states;
 mod space;
 mod state_dir;
 mod state_text;
