@@ -51,6 +51,7 @@ pub mod report;
 pub mod scenario;
 pub mod spec;
 pub mod summary_text;
+pub mod symbolize;
 pub mod testkit;
 pub mod trial_record;
 pub mod trial_replay;

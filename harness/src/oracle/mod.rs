@@ -159,6 +159,7 @@ pub mod maps;
 mod namespace_log;
 mod paths;
 mod shadow;
+pub mod stack;
 mod sys;
 pub mod syscalls;
 mod tracer;
@@ -195,11 +196,24 @@ pub struct OracleConfig {
     /// from another thread), SIGKILL whatever it left running, so that the
     /// run ends at one instant. Default `true`.
     pub end_with_root: bool,
+    /// Capture the writer's call stack at every sync call and every ack
+    /// (a `write`/`writev` to fd 1), for source attribution
+    /// ([`SyncEvent::stack`], [`OracleOutcome::ack_stacks`]). Default
+    /// `false` (it costs a register read, a stack read and an unwind per
+    /// such call); `run --writer` turns it on.
+    #[serde(default)]
+    pub stacks: bool,
 }
 
 impl OracleConfig {
     pub fn new(watch_dir: impl Into<PathBuf>) -> OracleConfig {
-        OracleConfig { watch_dir: watch_dir.into(), assume_initial_durable: true, crash: None, end_with_root: true }
+        OracleConfig {
+            watch_dir: watch_dir.into(),
+            assume_initial_durable: true,
+            crash: None,
+            end_with_root: true,
+            stacks: false,
+        }
     }
 
     fn validate(&self) -> Result<(), OracleError> {
@@ -446,7 +460,41 @@ pub struct SyncEvent {
     pub file: Option<PathBuf>,
     pub effect: SyncEffect,
     pub copied: Vec<CopiedRange>,
+    /// The writer's call stack at the call's entry, innermost first (sync
+    /// calls only, with [`OracleConfig::stacks`]).
+    #[serde(default)]
+    pub stack: Vec<Frame>,
 }
+
+/// One frame of a writer's user-space call stack, as plain data: resolved
+/// to an object file and an offset in it at capture, symbolized after the
+/// run (`crate::symbolize`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Frame {
+    /// The address looked up: the instruction pointer for the innermost
+    /// frame; for the others, the byte before the return address (inside
+    /// the call instruction, so that the line is the call's).
+    pub address: u64,
+    /// The mapped object as `/proc/PID/maps` named it (a path, or a
+    /// pseudo-object like `[vdso]`); empty when no mapping holds `address`.
+    pub object: PathBuf,
+    /// `address` as an offset in `object`'s file (from the pseudo-object's
+    /// start for a pseudo-object; `address` itself when no mapping holds it).
+    pub offset: u64,
+}
+
+/// The stack of the write that completed ack lines `first_line..=last_line`
+/// (1-based, counting every `\n` the writer's processes wrote to their fd 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckStack {
+    pub first_line: u64,
+    pub last_line: u64,
+    pub stack: Vec<Frame>,
+}
+
+/// The most [`AckStack`]s one run records; beyond, the run goes on and
+/// [`OracleOutcome::ack_stacks_dropped`] says how many were not recorded.
+pub const MAX_ACK_STACKS: usize = 100_000;
 
 /// The crash point that struck (and, with [`CrashSignal::Kill`], ended the
 /// run).
@@ -528,6 +576,14 @@ pub struct OracleOutcome {
     /// Processes still running when the run ended and killed by us.
     pub leftovers_killed: usize,
     pub stats: TraceStats,
+    /// With [`OracleConfig::stacks`]: the stack of each write to fd 1 that
+    /// completed ack lines, in line order, at most [`MAX_ACK_STACKS`].
+    #[serde(default)]
+    pub ack_stacks: Vec<AckStack>,
+    /// Writes that completed ack lines past [`MAX_ACK_STACKS`], whose
+    /// stacks were not recorded.
+    #[serde(default)]
+    pub ack_stacks_dropped: u64,
 }
 
 /// Counters of the tracer's work, for diagnostics and the benchmark.
@@ -543,11 +599,20 @@ pub struct TraceStats {
     pub tasks_interrupted: u64,
     /// Bytes copied into shadows.
     pub bytes_copied: u64,
+    /// Call stacks captured ([`OracleConfig::stacks`]).
+    #[serde(default)]
+    pub stacks_captured: u64,
 }
 
 impl OracleOutcome {
     pub fn file(&self, rel: impl AsRef<Path>) -> Option<&FileShadow> {
         self.files.get(rel.as_ref())
+    }
+
+    /// The stack of the write that completed ack line `line` (1-based).
+    pub fn ack_stack(&self, line: u64) -> Option<&AckStack> {
+        let i = self.ack_stacks.partition_point(|a| a.last_line < line);
+        self.ack_stacks.get(i).filter(|a| a.first_line <= line)
     }
 }
 

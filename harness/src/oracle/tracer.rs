@@ -34,6 +34,7 @@ use super::{
 };
 use crate::vocab::CrashWhen;
 
+mod attribution;
 mod namespace;
 mod sync_copy;
 
@@ -126,6 +127,7 @@ struct Tracer<'a> {
     threads: usize,
     leftovers_killed: usize,
     stats: TraceStats,
+    attribution: attribution::Attribution,
     finished: bool,
 }
 
@@ -190,6 +192,7 @@ pub(super) fn run(
         threads: 0,
         leftovers_killed: 0,
         stats: TraceStats::default(),
+        attribution: attribution::Attribution::new(cfg.stacks, crate::page_size::page_size()),
         finished: false,
     };
     // From here on, any early return drops `t`, which kills and reaps
@@ -335,7 +338,9 @@ impl Tracer<'_> {
             processes: self.processes.clone(),
             threads: self.threads,
             leftovers_killed: self.leftovers_killed,
-            stats: self.stats,
+            stats: TraceStats { stacks_captured: self.attribution.captured(), ..self.stats },
+            ack_stacks: std::mem::take(&mut self.attribution.acks),
+            ack_stacks_dropped: self.attribution.dropped,
         })
     }
 
@@ -664,7 +669,10 @@ impl Tracer<'_> {
                 namespace::NsEnter::Track(c) => Some(c),
                 // Not about the watched tree: no exit stop unless the call
                 // is listed anyway (ftruncate, a crash-point kind).
-                namespace::NsEnter::Ignore if !sys.recorded() => return self.resume(tid, 0),
+                namespace::NsEnter::Ignore if !sys.recorded() => {
+                    self.note_ack(tid, sys, &args);
+                    return self.resume(tid, 0);
+                }
                 namespace::NsEnter::Ignore => None,
             }
         } else {
@@ -700,9 +708,11 @@ impl Tracer<'_> {
                 file: None,
                 effect: SyncEffect::NoGuarantee(NoGuarantee::InFlight),
                 copied: Vec::new(),
+                stack: Vec::new(),
             });
             self.events.len() - 1
         });
+        self.attach_sync_stack(tid, sys, event);
         if let (Some(c), Some(n)) = (&self.cfg.crash, ordinal) {
             if c.when == CrashWhen::Before && n == c.nth && self.crash.is_none() {
                 let signal = c.signal;
