@@ -34,8 +34,10 @@ use crate::vocab::ProcessEnd;
 /// state texts with `@CALL` items, and `floor_size` the size in the state
 /// where every operation that may be lost was lost; 1.5 `--points
 /// syscalls`: `config.points`, the delivery `call` and the power-loss point
-/// `call`, `power_loss.calibration.traced_calls`.
-pub const EXTERNAL_SCHEMA_VERSION: &str = "1.5";
+/// `call`, `power_loss.calibration.traced_calls`; 1.6 source attribution:
+/// `finding.attribution` (the lost ack's and the syncs' call stacks,
+/// symbolized).
+pub const EXTERNAL_SCHEMA_VERSION: &str = "1.6";
 
 /// The `report_kind` of every external report: what tells it from a
 /// survival report (which has no `report_kind`).

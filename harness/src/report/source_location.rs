@@ -59,7 +59,8 @@ pub fn best_frame(frames: &[SourceFrame]) -> Option<&SourceFrame> {
         .or_else(|| frames.first())
 }
 
-/// The ack a violation lost, with the stack of the write that printed it.
+/// The last ack printed before the power failed, with the stack of the
+/// write that printed it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AckAttribution {
     /// Its 1-based line number among the writer's acks: the last ack
@@ -90,8 +91,8 @@ pub struct PowerLossAttribution {
     pub ack: Option<AckAttribution>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub syncs: Vec<SyncAttribution>,
-    /// The explanation's units that no sync covered before the power
-    /// failed (their floor is what the run started with).
+    /// The explanation's units that no sync of the writer covered before
+    /// the power failed (their floor is what the setup left).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub never_synced: Vec<String>,
 }
@@ -114,7 +115,7 @@ impl PowerLossAttribution {
             }
         }
         if !self.never_synced.is_empty() {
-            parts.push(format!("{} never synced", self.never_synced.join(", ")));
+            parts.push(format!("{} never synced by the writer", self.never_synced.join(", ")));
         }
         parts.join("; ")
     }
@@ -168,7 +169,7 @@ mod tests {
         assert_eq!(
             a.sentence(),
             "the ack (line 12) was printed at log.c:110 (main); data.db page 3 was last synced by msync at \
-             log.c:102 (flush); data.db page 4 never synced"
+             log.c:102 (flush); data.db page 4 never synced by the writer"
         );
         assert_eq!(PowerLossAttribution::default().sentence(), "");
     }

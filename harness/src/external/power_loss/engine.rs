@@ -99,6 +99,8 @@ pub(crate) struct Traced {
     /// of the order resolves to the same, and is checked instead); empty for
     /// an exhaustive walk, which meets every resolved state as itself.
     sampled: Vec<Option<Bits>>,
+    /// The stacks of its acks and syncs, for a violation's attribution.
+    stacks: super::attribution::TrialStacks,
 }
 
 impl Traced {
@@ -204,7 +206,8 @@ pub(crate) fn trace_trial(
             })
             .collect()
     };
-    Ok(Traced { plan: *plan, delivery, lines: run.lines, space, order, sampled })
+    let stacks = super::attribution::TrialStacks::of(run.outcome.as_ref());
+    Ok(Traced { plan: *plan, delivery, lines: run.lines, space, order, sampled, stacks })
 }
 
 /// Show `bits` of trial `key` in `sd` and run the checker there.
@@ -367,8 +370,13 @@ fn shrink(
         ),
     };
     let one_minimal = floor_set.one_minimal && newest_set.one_minimal;
+    let attribution = t.stacks.attribute(&t.space, &floor_set.set, t.lines.lines.len() as u64);
+    let located = match attribution.sentence() {
+        s if s.is_empty() => s,
+        s => format!("; {s}"),
+    };
     let explanation = format!(
-        "checker failed: {reason}; minimal set{}: {minimal_text}",
+        "checker failed: {reason}; minimal set{}: {minimal_text}{located}",
         if one_minimal { "" } else { " (shrink budget spent: not known to be 1-minimal)" }
     );
     let finding = PowerLossFinding {
@@ -382,6 +390,7 @@ fn shrink(
         first_state_kind: t.order.name(first_index),
         first_reason: first_reason.to_owned(),
         explanation,
+        attribution: (attribution != Default::default()).then_some(attribution),
     };
     Ok((finding, runs))
 }
