@@ -218,9 +218,7 @@ fn frame_at(maps: &[ObjectMapping], addr: FrameAddress) -> Frame {
     let address = addr.address_for_lookup();
     let i = maps.partition_point(|m| m.end <= address);
     match maps.get(i).filter(|m| m.start <= address) {
-        Some(m) if m.inode != 0 => {
-            Frame { address, object: m.path.clone(), offset: m.offset + (address - m.start) }
-        }
+        Some(m) if m.inode != 0 => Frame { address, object: m.path.clone(), offset: m.offset + (address - m.start) },
         // A pseudo-object (`[vdso]`): the offset from its start.
         Some(m) => Frame { address, object: m.path.clone(), offset: address - m.start },
         None => Frame { address, object: PathBuf::new(), offset: address },

@@ -202,7 +202,10 @@ fn attribution_html(a: &PowerLossAttribution) -> String {
     let stack = |title: String, frames: &[SourceFrame]| {
         let best = best_frame(frames).map(|f| escape(&f.location())).unwrap_or_default();
         let rows: String = frames.iter().map(|f| format!("<li><code>{}</code></li>", escape(&f.location()))).collect();
-        format!("<details class=\"stack\"><summary>{} at <code>{best}</code></summary><ol>{rows}</ol></details>", escape(&title))
+        format!(
+            "<details class=\"stack\"><summary>{} at <code>{best}</code></summary><ol>{rows}</ol></details>",
+            escape(&title)
+        )
     };
     let mut out = String::from("<div class=\"attribution\">");
     if let Some(ack) = &a.ack {
@@ -263,7 +266,9 @@ mod tests {
         let html = attribution_html(&a);
         assert!(html.contains("the ack (line 3) was printed at <code>w.c:9 (print&lt;T&gt;)</code>"), "{html}");
         assert!(html.contains("log page 1 was last synced by msync (call 7) at <code>w.c:5 (flush)</code>"), "{html}");
-        assert!(html.contains("<li><code>msync (in /lib/libc.so.6+0x10)</code></li><li><code>w.c:5 (flush)</code></li>"));
+        assert!(
+            html.contains("<li><code>msync (in /lib/libc.so.6+0x10)</code></li><li><code>w.c:5 (flush)</code></li>")
+        );
         assert!(html.contains("<p>log page 2 never synced by the writer</p>"), "{html}");
         assert!(!html.contains("print<T>"), "escaped");
     }

@@ -67,9 +67,10 @@ impl TrialStacks {
             let Dim::Unit { file, unit } = space.dims()[d] else { continue };
             let id = space.files[file].id;
             let range = unit * space.unit..(unit + 1) * space.unit;
-            let last = self.syncs.iter().rposition(|s| {
-                s.copied.iter().any(|(f, r)| *f == id && r.start < range.end && range.start < r.end)
-            });
+            let last = self
+                .syncs
+                .iter()
+                .rposition(|s| s.copied.iter().any(|(f, r)| *f == id && r.start < range.end && range.start < r.end));
             match last {
                 Some(i) => by_sync.entry(i).or_default().push(space.dim_name(d)),
                 None => never_synced.push(space.dim_name(d)),
