@@ -184,7 +184,7 @@ pub fn render_external_html(report: &ExternalReport) -> String {
                 escape(&f.first_state),
                 escape(&f.first_state_kind),
                 escape(&f.first_reason),
-                f.attribution.as_ref().map(attribution_html).unwrap_or_default(),
+                f.attribution.as_deref().map(attribution_html).unwrap_or_default(),
                 escape(&v.replay)
             );
         }

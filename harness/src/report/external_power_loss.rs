@@ -109,7 +109,7 @@ pub struct PowerLossFinding {
     /// called in the writer's code (schema 1.6; absent before, and when
     /// the run recorded no stacks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attribution: Option<PowerLossAttribution>,
+    pub attribution: Option<Box<PowerLossAttribution>>,
 }
 
 /// Everything one power-loss trial found.

@@ -390,7 +390,7 @@ fn shrink(
         first_state_kind: t.order.name(first_index),
         first_reason: first_reason.to_owned(),
         explanation,
-        attribution: (attribution != Default::default()).then_some(attribution),
+        attribution: (attribution != Default::default()).then(|| Box::new(attribution)),
     };
     Ok((finding, runs))
 }
@@ -610,6 +610,8 @@ fn check_task(
 /// What a power-loss replay re-created.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(tag = "replayed", rename_all = "kebab-case")]
+// One per replay command: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum PowerLossReplayed {
     /// The whole trial: every state, then the shrink.
     Trial(PowerLossTrialOutcome),
