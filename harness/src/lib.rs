@@ -38,6 +38,7 @@ pub mod limits;
 pub mod live_image;
 pub mod matrix;
 pub mod namespace;
+pub mod object_file;
 pub mod oracle;
 pub mod output_error;
 pub mod page_buffer;

@@ -13,47 +13,34 @@
 //! `std::backtrace` is built on.
 //!
 //! Bounded: objects are parsed once (per path); an object larger than
-//! [`MAX_OBJECT_BYTES`] is not read for DWARF; a parse error or a panic in
+//! [`MAX_OBJECT_BYTES`](crate::object_file::MAX_OBJECT_BYTES) is not read;
+//! a parse error or a panic in
 //! the DWARF reader gives the symbol-table answer or `object+offset`.
 
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
 use std::collections::HashMap;
-use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use object::{Object, ObjectSegment, ObjectSymbol, SymbolKind};
+use object::{Object, ObjectSymbol, SymbolKind};
 
+use crate::object_file::{read_bounded, LoadSegments};
 use crate::oracle::Frame;
 use crate::report::source_location::SourceFrame;
 
-/// Objects larger than this are symbolized from their symbol table only.
-pub const MAX_OBJECT_BYTES: u64 = 1 << 30;
-
 struct ObjectSymbols {
     dwarf: Option<addr2line::Loader>,
-    /// (file offset range, stated address of its start) of each segment.
-    segments: Vec<(Range<u64>, u64)>,
+    segments: LoadSegments,
     /// Sized function symbols: (start, end, demangled name), by start.
     functions: Vec<(u64, u64, String)>,
 }
 
 impl ObjectSymbols {
     fn load(path: &Path) -> Option<ObjectSymbols> {
-        let meta = std::fs::metadata(path).ok()?;
-        if !meta.is_file() || meta.len() > MAX_OBJECT_BYTES {
-            return None;
-        }
-        let data = std::fs::read(path).ok()?;
+        let data = read_bounded(path)?;
         let file = object::File::parse(&*data).ok()?;
-        let segments = file
-            .segments()
-            .map(|s| {
-                let (off, len) = s.file_range();
-                (off..off.saturating_add(len), s.address())
-            })
-            .collect();
+        let segments = LoadSegments::of(&file);
         let mut functions: Vec<(u64, u64, String)> = file
             .symbols()
             .chain(file.dynamic_symbols())
@@ -68,10 +55,6 @@ impl ObjectSymbols {
         functions.dedup_by_key(|f| f.0);
         let dwarf = catch_unwind(|| addr2line::Loader::new(path).ok()).ok().flatten();
         Some(ObjectSymbols { dwarf, segments, functions })
-    }
-
-    fn svma_of(&self, offset: u64) -> Option<u64> {
-        self.segments.iter().find(|(r, _)| r.contains(&offset)).map(|(r, a)| a + (offset - r.start))
     }
 
     fn symbol(&self, svma: u64) -> Option<&str> {
@@ -121,7 +104,7 @@ impl Symbolizer {
         }
         let symbols = self.objects.entry(f.object.clone()).or_insert_with(|| ObjectSymbols::load(&f.object));
         let Some(symbols) = symbols else { return out };
-        let Some(svma) = symbols.svma_of(f.offset) else { return out };
+        let Some(svma) = symbols.segments.address_of(f.offset) else { return out };
         let (function, file, line) = symbols.dwarf(svma);
         out.function = function.or_else(|| symbols.symbol(svma).map(str::to_owned));
         out.file = file;

@@ -56,39 +56,15 @@ fn field(s: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 fn parse_line(line: &[u8]) -> Option<SharedFileMapping> {
-    let (range, rest) = field(line)?;
-    let (perms, rest) = field(rest)?;
-    let (offset, rest) = field(rest)?;
-    let (dev, rest) = field(rest)?;
-    let (inode, rest) = field(rest)?;
-    if perms.get(3) != Some(&b's') {
-        return None;
-    }
-    let inode: u64 = std::str::from_utf8(inode).ok()?.parse().ok()?;
-    if inode == 0 {
-        return None;
-    }
-    let colon = dev.iter().position(|&b| b == b':')?;
-    let dev = libc::makedev(hex(&dev[..colon])? as u32, hex(&dev[colon + 1..])? as u32);
-    let dash = range.iter().position(|&b| b == b'-')?;
-    let (start, end) = (hex(&range[..dash])?, hex(&range[dash + 1..])?);
-    // The path is the rest of the line after the padding; it may hold spaces.
-    let mut path = rest.trim_ascii_start();
-    let deleted = path.ends_with(b" (deleted)");
-    if deleted {
-        path = &path[..path.len() - b" (deleted)".len()];
-    }
-    if path.is_empty() {
-        return None;
-    }
+    let m = parse_object_line(line).filter(|m| m.shared && m.inode != 0)?;
     Some(SharedFileMapping {
-        start,
-        end,
-        offset: hex(offset)?,
-        dev,
-        inode,
-        path: PathBuf::from(OsStr::from_bytes(path)),
-        deleted,
+        start: m.start,
+        end: m.end,
+        offset: m.offset,
+        dev: m.dev,
+        inode: m.inode,
+        path: m.path,
+        deleted: m.deleted,
     })
 }
 
@@ -105,7 +81,11 @@ pub struct ObjectMapping {
     /// 0 for a pseudo-object (`[vdso]`, `[stack]`, ...).
     pub inode: u64,
     pub executable: bool,
+    /// `MAP_SHARED` (perms `..s`).
+    pub shared: bool,
     pub path: PathBuf,
+    /// The file was unlinked (" (deleted)", not part of `path`).
+    pub deleted: bool,
 }
 
 fn parse_object_line(line: &[u8]) -> Option<ObjectMapping> {
@@ -119,7 +99,12 @@ fn parse_object_line(line: &[u8]) -> Option<ObjectMapping> {
     let dev = libc::makedev(hex(&dev[..colon])? as u32, hex(&dev[colon + 1..])? as u32);
     let dash = range.iter().position(|&b| b == b'-')?;
     let (start, end) = (hex(&range[..dash])?, hex(&range[dash + 1..])?);
-    let path = rest.trim_ascii_start();
+    // The path is the rest of the line after the padding; it may hold spaces.
+    let mut path = rest.trim_ascii_start();
+    let deleted = path.ends_with(b" (deleted)");
+    if deleted {
+        path = &path[..path.len() - b" (deleted)".len()];
+    }
     if path.is_empty() {
         return None;
     }
@@ -130,7 +115,9 @@ fn parse_object_line(line: &[u8]) -> Option<ObjectMapping> {
         dev,
         inode,
         executable: perms.get(2) == Some(&b'x'),
+        shared: perms.get(3) == Some(&b's'),
         path: PathBuf::from(OsStr::from_bytes(path)),
+        deleted,
     })
 }
 
@@ -195,6 +182,9 @@ mod tests {
         assert!(!m[0].executable);
         assert_eq!(m[5].path, PathBuf::from("[stack]"));
         assert_eq!(m[5].inode, 0);
+        assert!(m[1].shared && !m[1].deleted && m[2].shared && m[2].deleted, "{m:?}");
+        assert_eq!(m[2].path, PathBuf::from("/tmp/w/other"));
+        assert!(!m[3].shared);
         let x = parse_objects(b"7f00-7f10 r-xp 00001000 fd:01 9 /lib/libc.so.6\n");
         assert!(x[0].executable);
         assert_eq!((x[0].start, x[0].end, x[0].offset), (0x7f00, 0x7f10, 0x1000));

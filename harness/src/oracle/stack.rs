@@ -14,7 +14,8 @@
 //! Bounded and failure-tolerant by design: at most [`MAX_FRAMES`] frames and
 //! [`MAX_STACK_READS`] word reads outside the first [`STACK_WINDOW`] bytes
 //! above the stack pointer (read in one `process_vm_readv`); an object larger
-//! than [`MAX_OBJECT_BYTES`] or that does not parse gives no CFI (the
+//! than [`MAX_OBJECT_BYTES`](crate::object_file::MAX_OBJECT_BYTES) or that
+//! does not parse gives no CFI (the
 //! frame-pointer fallback still runs); an unreadable word ends the walk. A
 //! stack that cannot be walked gives the frames found so far, never an error.
 
@@ -26,11 +27,12 @@ use std::sync::Arc;
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
 use framehop::{FrameAddress, Module, ModuleSectionInfo, Unwinder};
 use libc::pid_t;
-use object::{Object, ObjectSection, ObjectSegment};
+use object::{Object, ObjectSection};
 
 use super::maps::{self, ObjectMapping};
 use super::sys;
 use super::Frame;
+use crate::object_file::{read_bounded, LoadSegments};
 
 /// The most frames one stack keeps (the innermost ones).
 pub const MAX_FRAMES: usize = 32;
@@ -38,8 +40,6 @@ pub const MAX_FRAMES: usize = 32;
 pub const STACK_WINDOW: usize = 16 * 1024;
 /// Word reads allowed outside that window per capture.
 pub const MAX_STACK_READS: usize = 256;
-/// Objects larger than this are not parsed for unwind information.
-pub const MAX_OBJECT_BYTES: u64 = 1 << 30;
 
 type Bytes = Arc<[u8]>;
 
@@ -47,19 +47,14 @@ type Bytes = Arc<[u8]>;
 /// the segments that map file offsets to its stated addresses.
 struct ObjectUnwind {
     sections: Vec<(&'static [u8], Range<u64>, Bytes)>,
-    /// (file offset range, stated address of its start) of each `PT_LOAD`.
-    segments: Vec<(Range<u64>, u64)>,
+    segments: LoadSegments,
 }
 
 const UNWIND_SECTIONS: [&[u8]; 5] = [b".eh_frame", b".eh_frame_hdr", b".text", b".got", b".debug_frame"];
 
 impl ObjectUnwind {
     fn load(path: &Path) -> Option<ObjectUnwind> {
-        let meta = std::fs::metadata(path).ok()?;
-        if !meta.is_file() || meta.len() > MAX_OBJECT_BYTES {
-            return None;
-        }
-        let data = std::fs::read(path).ok()?;
+        let data = read_bounded(path)?;
         let file = object::File::parse(&*data).ok()?;
         let mut sections = Vec::new();
         for name in UNWIND_SECTIONS {
@@ -76,19 +71,7 @@ impl ObjectUnwind {
             };
             sections.push((name, range, bytes));
         }
-        let segments = file
-            .segments()
-            .map(|seg| {
-                let (off, len) = seg.file_range();
-                (off..off.saturating_add(len), seg.address())
-            })
-            .collect();
-        Some(ObjectUnwind { sections, segments })
-    }
-
-    /// The stated address of a file offset.
-    fn svma_of(&self, offset: u64) -> Option<u64> {
-        self.segments.iter().find(|(r, _)| r.contains(&offset)).map(|(r, addr)| addr + (offset - r.start))
+        Some(ObjectUnwind { sections, segments: LoadSegments::of(&file) })
     }
 }
 
@@ -191,7 +174,9 @@ impl StackCapturer {
         let mut unwinder = UnwinderX86_64::new();
         // One module per object: its executable mappings' span.
         let mut seen: Vec<(u64, u64)> = Vec::new();
-        for m in maps.iter().filter(|m| m.executable && m.inode != 0) {
+        // A deleted object's path may name another file now: no CFI for it
+        // (the frame-pointer fallback still walks through it).
+        for m in maps.iter().filter(|m| m.executable && m.inode != 0 && !m.deleted) {
             let id = (m.dev, m.inode);
             if seen.contains(&id) {
                 continue;
@@ -199,7 +184,7 @@ impl StackCapturer {
             seen.push(id);
             let object = self.objects.entry(id).or_insert_with(|| ObjectUnwind::load(&m.path).map(Arc::new)).clone();
             let Some(object) = object else { continue };
-            let Some(svma) = object.svma_of(m.offset) else { continue };
+            let Some(svma) = object.segments.address_of(m.offset) else { continue };
             let base_avma = m.start.wrapping_sub(svma);
             let span = maps
                 .iter()
@@ -230,7 +215,8 @@ mod tests {
     use super::*;
 
     fn mapping(start: u64, end: u64, offset: u64, inode: u64, path: &str) -> ObjectMapping {
-        ObjectMapping { start, end, offset, dev: 1, inode, executable: true, path: PathBuf::from(path) }
+        let path = PathBuf::from(path);
+        ObjectMapping { start, end, offset, dev: 1, inode, executable: true, shared: false, path, deleted: false }
     }
 
     #[test]
