@@ -134,12 +134,15 @@ fn oracle_error(config: &ExternalConfig, error: OracleError) -> ExternalError {
 
 /// Run the writer of `config` in `dir` under the oracle, crashed at `crash`.
 /// The files in `dir` at the start (what the setup left) count as durable.
+/// `stacks`: capture the call stacks of its syncs and acks
+/// ([`OracleConfig::stacks`]), for a power-loss violation's attribution.
 pub(crate) fn run_writer_traced(
     config: &ExternalConfig,
     dir: &Path,
     seed: &str,
     crash: CrashAt,
     supervision: &Supervision<'_>,
+    stacks: bool,
 ) -> Result<TracedRun, ExternalError> {
     let pipes = || -> std::io::Result<_> {
         let stdin = above_stdio(OwnedFd::from(File::open("/dev/null")?))?;
@@ -152,9 +155,7 @@ pub(crate) fn run_writer_traced(
     }
     let mut oracle = OracleConfig::new(dir);
     oracle.assume_initial_durable = true;
-    // The stacks of acks and syncs attribute a power-loss violation to the
-    // writer's code; the calibration run (no crash) reports none.
-    oracle.stacks = !matches!(crash, CrashAt::Never);
+    oracle.stacks = stacks;
     oracle.crash = match &crash {
         CrashAt::Syscall(point) => Some(point.clone()),
         CrashAt::Never | CrashAt::Time(..) => None,

@@ -47,7 +47,7 @@ pub(crate) fn calibrate(
     // The same CRASHLAB_SEED as the untraced clean run.
     let seed = TrialPlan::clean_writer_seed(config.seed).to_string();
     run_setup(config, &slot.dir, &seed, supervision)?;
-    let run = run_writer_traced(config, &slot.dir, &seed, CrashAt::Never, supervision)?;
+    let run = run_writer_traced(config, &slot.dir, &seed, CrashAt::Never, supervision, false)?;
     let outcome = run.outcome.as_ref().expect("an uncrashed run starts the writer");
     if outcome.end != (WriterEnd::Exited { code: 0 }) {
         return Err(writer_failed(config, &slot.dir, &run, &outcome.end, "on the traced clean run (no crash)"));
@@ -154,7 +154,8 @@ pub(crate) fn trace_trial(
             CrashAt::Time(plan.crash_after(clean).expect("a timed point"), CrashSignal::Kill)
         }
     };
-    let run = run_writer_traced(config, &slot.dir, &seed, crash, supervision)?;
+    // Stacks: a violation's attribution.
+    let run = run_writer_traced(config, &slot.dir, &seed, crash, supervision, true)?;
     let delivery = match (&run.outcome, run.killed_at) {
         (None, at) => PowerLossDelivery::BeforeExec { at_ns: at.unwrap_or_default().as_nanos() as u64 },
         (Some(o), at) => match &o.end {
