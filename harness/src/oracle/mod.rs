@@ -148,11 +148,13 @@
 //! ([`OracleOutcome::ack_stacks`], numbered by the newlines written,
 //! `tracer/attribution.rs`). Frames are plain data ([`Frame`]: object file
 //! and offset), symbolized after the run by `crate::symbolize`. Cost,
-//! measured with the msync-per-op benchmark (release build, loaded 2-core
-//! machine): about +11 µs per captured stack (tmpfs, where nothing hides
-//! the tracer: 36 → 47 µs per traced msync, 1.3×; on ext4 an `MS_SYNC`
-//! costs 200+ µs, so about 1.05×). Hence off by default, on for
-//! `run --writer`'s crashed trials, whose reports use it.
+//! measured on the msync-per-op benchmark (release build, loaded 2-core
+//! machine): about 6.5 µs per stack inside the tracer (`PTRACE_GETREGS`
+//! 1.7 µs, about 1.3 page-sized stack reads and the unwind 4.1 µs), so
+//! 26–36 → 29–50 µs per traced msync on tmpfs, where nothing hides the
+//! tracer, and a few percent on ext4, where an `MS_SYNC` costs 200+ µs.
+//! Hence off by default, and on for `run --writer`'s power-loss trials,
+//! whose reports use it.
 //!
 //! ## Requirements on the caller
 //!
