@@ -297,9 +297,6 @@ mod tests {
                     _ => break,
                 }
             }
-            drop(iter);
-            drop(read_stack);
-            drop(memory);
             assert!(n <= MAX_FRAMES, "pattern {pattern:#x}: {n} frames");
             assert!(reads <= MAX_STACK_READS, "pattern {pattern:#x}: {reads} reads");
             assert!(largest <= 2 * 4096, "pattern {pattern:#x}: a read of {largest} bytes");
@@ -323,7 +320,6 @@ mod tests {
         // A word straddling the page's end: the read takes the next page too.
         assert!(memory.word(0x2ffc).is_err(), "it runs past the readable end");
         assert!(memory.word(0x3000).is_err());
-        drop(memory);
         assert_eq!(reads[0], (0x1008, 4096 - 8), "the rest of the page");
         assert_eq!(reads.len(), 3, "0x1ff0 came from the first read: {reads:?}");
         assert_eq!(reads[1], (0x2ffc, 4 + 4096));
