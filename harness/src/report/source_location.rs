@@ -59,13 +59,15 @@ pub fn best_frame(frames: &[SourceFrame]) -> Option<&SourceFrame> {
         .or_else(|| frames.first())
 }
 
-/// The last ack printed before the power failed, with the stack of the
-/// write that printed it.
+/// The ack a violation broke, with the stack of the write that printed
+/// it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AckAttribution {
-    /// Its 1-based line number among the writer's acks: the last ack
-    /// printed before the power failed (the newest promise, the one a
-    /// power loss is likeliest to break).
+    /// Its 1-based line number among the writer's acks: the one the
+    /// checker's reason quotes (the longest ack text of at least 3 bytes
+    /// found in it, the later on a tie), else the last ack printed before
+    /// the power failed (the newest promise, the one a power loss is
+    /// likeliest to break).
     pub line: u64,
     /// Innermost first.
     pub frames: Vec<SourceFrame>,

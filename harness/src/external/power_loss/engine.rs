@@ -371,7 +371,7 @@ fn shrink(
         ),
     };
     let one_minimal = floor_set.one_minimal && newest_set.one_minimal;
-    let attribution = t.stacks.attribute(&t.space, &floor_set.set, t.lines.lines.len() as u64);
+    let attribution = t.stacks.attribute(&t.space, &floor_set.set, &reason, &t.lines.lines);
     let located = match attribution.sentence() {
         s if s.is_empty() => s,
         s => format!("; {s}"),
