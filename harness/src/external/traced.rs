@@ -134,6 +134,8 @@ fn oracle_error(config: &ExternalConfig, error: OracleError) -> ExternalError {
 
 /// Run the writer of `config` in `dir` under the oracle, crashed at `crash`.
 /// The files in `dir` at the start (what the setup left) count as durable.
+/// `stacks`: capture the call stacks of its syncs and acks
+/// ([`OracleConfig::stacks`]), for a power-loss violation's attribution.
 pub(crate) fn run_writer_traced(
     config: &ExternalConfig,
     dir: &Path,
@@ -141,6 +143,7 @@ pub(crate) fn run_writer_traced(
     crash: CrashAt,
     history: bool,
     supervision: &Supervision<'_>,
+    stacks: bool,
 ) -> Result<TracedRun, ExternalError> {
     let pipes = || -> std::io::Result<_> {
         let stdin = above_stdio(OwnedFd::from(File::open("/dev/null")?))?;
@@ -155,6 +158,7 @@ pub(crate) fn run_writer_traced(
     oracle.assume_initial_durable = true;
     oracle.history = history;
     oracle.history_every = config.power_loss.history.every.filter(|_| history);
+    oracle.stacks = stacks;
     oracle.crash = match &crash {
         CrashAt::Syscall(point) => Some(point.clone()),
         CrashAt::Never | CrashAt::Time(..) => None,

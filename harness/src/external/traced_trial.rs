@@ -74,7 +74,7 @@ pub(crate) fn run_trial_at_calls(
             (CrashAt::Time(at, signal), at)
         }
     };
-    let run = run_writer_traced(config, &files.dir, &seed, crash, false, supervision)?;
+    let run = run_writer_traced(config, &files.dir, &seed, crash, false, supervision, false)?;
     let writer_end = process_end(&run, signo);
     let name = signal_name(signo);
     let delivery = match (run.outcome.as_ref().and_then(|o| o.crash.as_ref()), run.killed_at) {

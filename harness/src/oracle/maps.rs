@@ -56,18 +56,45 @@ fn field(s: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 fn parse_line(line: &[u8]) -> Option<SharedFileMapping> {
+    let m = parse_object_line(line).filter(|m| m.shared && m.inode != 0)?;
+    Some(SharedFileMapping {
+        start: m.start,
+        end: m.end,
+        offset: m.offset,
+        dev: m.dev,
+        inode: m.inode,
+        path: m.path,
+        deleted: m.deleted,
+    })
+}
+
+/// One mapping of a named object (a file, or a pseudo-object such as
+/// `[vdso]`), shared or private: what a stack frame's address is resolved
+/// against (`oracle/stack.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMapping {
+    pub start: u64,
+    pub end: u64,
+    /// File offset of `start` (meaningless for a pseudo-object).
+    pub offset: u64,
+    pub dev: u64,
+    /// 0 for a pseudo-object (`[vdso]`, `[stack]`, ...).
+    pub inode: u64,
+    pub executable: bool,
+    /// `MAP_SHARED` (perms `..s`).
+    pub shared: bool,
+    pub path: PathBuf,
+    /// The file was unlinked (" (deleted)", not part of `path`).
+    pub deleted: bool,
+}
+
+fn parse_object_line(line: &[u8]) -> Option<ObjectMapping> {
     let (range, rest) = field(line)?;
     let (perms, rest) = field(rest)?;
     let (offset, rest) = field(rest)?;
     let (dev, rest) = field(rest)?;
     let (inode, rest) = field(rest)?;
-    if perms.get(3) != Some(&b's') {
-        return None;
-    }
     let inode: u64 = std::str::from_utf8(inode).ok()?.parse().ok()?;
-    if inode == 0 {
-        return None;
-    }
     let colon = dev.iter().position(|&b| b == b':')?;
     let dev = libc::makedev(hex(&dev[..colon])? as u32, hex(&dev[colon + 1..])? as u32);
     let dash = range.iter().position(|&b| b == b'-')?;
@@ -81,15 +108,22 @@ fn parse_line(line: &[u8]) -> Option<SharedFileMapping> {
     if path.is_empty() {
         return None;
     }
-    Some(SharedFileMapping {
+    Some(ObjectMapping {
         start,
         end,
         offset: hex(offset)?,
         dev,
         inode,
+        executable: perms.get(2) == Some(&b'x'),
+        shared: perms.get(3) == Some(&b's'),
         path: PathBuf::from(OsStr::from_bytes(path)),
         deleted,
     })
+}
+
+/// Every mapping of a maps file that names an object, sorted by address.
+pub fn parse_objects(text: &[u8]) -> Vec<ObjectMapping> {
+    text.split(|&b| b == b'\n').filter_map(parse_object_line).collect()
 }
 
 /// The shared file mappings of a maps file, sorted by address (the kernel
@@ -138,6 +172,22 @@ mod tests {
         assert_eq!(m[1].path, PathBuf::from("/tmp/w/other"));
         assert!(m[1].deleted);
         assert_eq!(m[1].offset, 0x8000);
+    }
+
+    #[test]
+    fn object_mappings_keep_every_named_mapping_with_its_permissions() {
+        let m = parse_objects(SAMPLE.as_bytes());
+        assert_eq!(m.len(), 6, "the anonymous mapping has no name");
+        assert_eq!(m[0].path, PathBuf::from("/usr/bin/writer"));
+        assert!(!m[0].executable);
+        assert_eq!(m[5].path, PathBuf::from("[stack]"));
+        assert_eq!(m[5].inode, 0);
+        assert!(m[1].shared && !m[1].deleted && m[2].shared && m[2].deleted, "{m:?}");
+        assert_eq!(m[2].path, PathBuf::from("/tmp/w/other"));
+        assert!(!m[3].shared);
+        let x = parse_objects(b"7f00-7f10 r-xp 00001000 fd:01 9 /lib/libc.so.6\n");
+        assert!(x[0].executable);
+        assert_eq!((x[0].start, x[0].end, x[0].offset), (0x7f00, 0x7f10, 0x1000));
     }
 
     #[test]

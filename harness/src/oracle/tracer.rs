@@ -36,6 +36,7 @@ use super::{
 use crate::page_history::{HistoryMethod, HistoryStats};
 use crate::vocab::CrashWhen;
 
+mod attribution;
 mod crash_point;
 mod history_sampling;
 mod namespace;
@@ -138,6 +139,7 @@ struct Tracer<'a> {
     /// Write tracking by address space, and the spaces where it failed.
     tracking: HashMap<u64, write_protect::SpaceTracking>,
     tracking_refused: std::collections::HashSet<u64>,
+    attribution: attribution::Attribution,
     finished: bool,
 }
 
@@ -206,6 +208,7 @@ pub(super) fn run(
         ticker: None,
         tracking: HashMap::new(),
         tracking_refused: Default::default(),
+        attribution: attribution::Attribution::new(cfg.stacks, crate::page_size::page_size()),
         finished: false,
     };
     // From here on, any early return drops `t`, which kills and reaps
@@ -359,13 +362,15 @@ impl Tracer<'_> {
             processes: self.processes.clone(),
             threads: self.threads,
             leftovers_killed: self.leftovers_killed,
-            stats: self.stats,
+            stats: TraceStats { stacks_captured: self.attribution.captured(), ..self.stats },
             history_method: match (self.cfg.history, self.history.write_tracked_spaces) {
                 (false, _) => HistoryMethod::Off,
                 (true, 0) => HistoryMethod::PageCompare,
                 (true, _) => HistoryMethod::UffdWriteProtect,
             },
             history: self.history,
+            ack_stacks: std::mem::take(&mut self.attribution.acks),
+            ack_stacks_dropped: self.attribution.dropped,
         })
     }
 
@@ -706,7 +711,10 @@ impl Tracer<'_> {
                 namespace::NsEnter::Track(c) => Some(c),
                 // Not about the watched tree: no exit stop unless the call
                 // is listed anyway (ftruncate, a crash-point kind).
-                namespace::NsEnter::Ignore if !sys.recorded() => return self.resume(tid, 0),
+                namespace::NsEnter::Ignore if !sys.recorded() => {
+                    self.note_ack(tid, sys, &args);
+                    return self.resume(tid, 0);
+                }
                 namespace::NsEnter::Ignore => None,
             }
         } else {
@@ -742,9 +750,11 @@ impl Tracer<'_> {
                 file: None,
                 effect: SyncEffect::NoGuarantee(NoGuarantee::InFlight),
                 copied: Vec::new(),
+                stack: Vec::new(),
             });
             self.events.len() - 1
         });
+        self.attach_sync_stack(tid, sys, event);
         if let (Some(c), Some(n)) = (&self.cfg.crash, ordinal) {
             if c.when == CrashWhen::Before && n == c.nth && self.crash.is_none() {
                 let signal = c.signal;

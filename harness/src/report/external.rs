@@ -39,7 +39,9 @@ use crate::vocab::ProcessEnd;
 /// `files[].intermediate_versions`, `vN` state items) and `--checker-server`:
 /// `config.checker_server`, and `states_skipped` (power-loss states
 /// byte-identical to one already checked in their trial, not checked again)
-/// in the power-loss section and each trial.
+/// in the power-loss section and each trial; and source attribution:
+/// `finding.attribution` (the lost ack's and the syncs' call stacks,
+/// symbolized).
 pub const EXTERNAL_SCHEMA_VERSION: &str = "1.6";
 
 /// The `report_kind` of every external report: what tells it from a

@@ -15,6 +15,7 @@ use std::fmt::Write as _;
 use crate::report::checker_verdict::CheckerVerdict;
 use crate::report::external::ExternalReport;
 use crate::report::html::{escape, page_start};
+use crate::report::source_location::{best_frame, PowerLossAttribution, SourceFrame};
 use crate::utc_time::utc_timestamp;
 
 fn verdict_cell(v: &CheckerVerdict) -> String {
@@ -174,7 +175,7 @@ pub fn render_external_html(report: &ExternalReport) -> String {
                 out,
                 "<div class=\"failure\"><h3>power-loss trial {} ({})</h3><p>{}</p>\
                  <div class=\"explanation\">minimal state <code>{}</code>: {}<br>first failing state <code>{}</code> \
-                 ({}): {}</div><code class=\"replay\">{}</code></div>",
+                 ({}): {}</div>{}<code class=\"replay\">{}</code></div>",
                 v.trial,
                 escape(&v.delivery.to_string()),
                 escape(&f.explanation),
@@ -183,6 +184,7 @@ pub fn render_external_html(report: &ExternalReport) -> String {
                 escape(&f.first_state),
                 escape(&f.first_state_kind),
                 escape(&f.first_reason),
+                f.attribution.as_deref().map(attribution_html).unwrap_or_default(),
                 escape(&v.replay)
             );
         }
@@ -192,6 +194,30 @@ pub fn render_external_html(report: &ExternalReport) -> String {
     }
     let _ = writeln!(out, "</body>\n</html>");
     out
+}
+
+/// The lost ack's and the syncs' stacks of a power-loss violation: the
+/// frame that says where (as in the explanation), then every frame.
+fn attribution_html(a: &PowerLossAttribution) -> String {
+    let stack = |title: String, frames: &[SourceFrame]| {
+        let best = best_frame(frames).map(|f| escape(&f.location())).unwrap_or_default();
+        let rows: String = frames.iter().map(|f| format!("<li><code>{}</code></li>", escape(&f.location()))).collect();
+        format!(
+            "<details class=\"stack\"><summary>{} at <code>{best}</code></summary><ol>{rows}</ol></details>",
+            escape(&title)
+        )
+    };
+    let mut out = String::from("<div class=\"attribution\">");
+    if let Some(ack) = &a.ack {
+        out += &stack(format!("the ack (line {}) was printed", ack.line), &ack.frames);
+    }
+    for s in &a.syncs {
+        out += &stack(format!("{} was last synced by {} (call {})", s.units.join(", "), s.syscall, s.call), &s.frames);
+    }
+    if !a.never_synced.is_empty() {
+        out += &format!("<p>{} never synced by the writer</p>", escape(&a.never_synced.join(", ")));
+    }
+    out + "</div>"
 }
 
 #[cfg(test)]
@@ -214,5 +240,36 @@ mod tests {
         assert!(html.contains("--crash clean --seed 5"), "the clean run's replay line");
         let ok = render_external_html(&report_with(&[trial(0, false)], None));
         assert!(ok.contains("banner ok") && ok.contains("<p>None.</p>"), "{ok}");
+    }
+
+    #[test]
+    fn a_violation_s_stacks_show_the_best_frame_then_every_frame_escaped() {
+        use crate::report::source_location::{AckAttribution, SyncAttribution};
+        let frame = |function: &str, file: Option<&str>, line: Option<u32>, object: &str| SourceFrame {
+            function: Some(function.into()),
+            file: file.map(str::to_owned),
+            line,
+            object: object.into(),
+            offset: 0x10,
+        };
+        let libc = frame("msync", None, None, "/lib/libc.so.6");
+        let a = PowerLossAttribution {
+            ack: Some(AckAttribution { line: 3, frames: vec![frame("print<T>", Some("w.c"), Some(9), "/w")] }),
+            syncs: vec![SyncAttribution {
+                call: 7,
+                syscall: "msync".into(),
+                units: vec!["log page 1".into()],
+                frames: vec![libc, frame("flush", Some("w.c"), Some(5), "/w")],
+            }],
+            never_synced: vec!["log page 2".into()],
+        };
+        let html = attribution_html(&a);
+        assert!(html.contains("the ack (line 3) was printed at <code>w.c:9 (print&lt;T&gt;)</code>"), "{html}");
+        assert!(html.contains("log page 1 was last synced by msync (call 7) at <code>w.c:5 (flush)</code>"), "{html}");
+        assert!(
+            html.contains("<li><code>msync (in /lib/libc.so.6+0x10)</code></li><li><code>w.c:5 (flush)</code></li>")
+        );
+        assert!(html.contains("<p>log page 2 never synced by the writer</p>"), "{html}");
+        assert!(!html.contains("print<T>"), "escaped");
     }
 }

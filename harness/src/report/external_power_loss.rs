@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::page_history::{HistoryMethod, HistoryStats};
 use crate::program_plan::{PowerLossPlan, PowerLossPoint, ProgramPoints};
 use crate::report::checker_verdict::CheckerVerdict;
+use crate::report::source_location::PowerLossAttribution;
 use crate::summary_text::write_failure;
 use crate::vocab::CrashWhen;
 
@@ -111,6 +112,11 @@ pub struct PowerLossFinding {
     pub first_reason: String,
     /// The sentence the report prints.
     pub explanation: String,
+    /// Where the lost ack was printed and the syncs of `floor_set` were
+    /// called in the writer's code (schema 1.6; absent before, and when
+    /// the run recorded no stacks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<Box<PowerLossAttribution>>,
 }
 
 /// Everything one power-loss trial found.
@@ -474,6 +480,7 @@ mod tests {
             first_reason: "acked rec 3 is missing".into(),
             explanation: "checker failed: rec 3 has a bad checksum; minimal set: log page 1 at its durable floor"
                 .into(),
+            attribution: None,
         };
         let plan = PowerLossPlan::new(1, 0, 4, ProgramPoints::Default);
         let outcome = PowerLossTrialOutcome {

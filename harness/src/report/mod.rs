@@ -38,6 +38,7 @@ pub mod schema;
 pub mod soundness_diff;
 pub mod soundness_html;
 pub mod soundness_junit;
+pub mod source_location;
 pub mod survival;
 pub mod survival_cells;
 pub mod survival_lifecycle;

@@ -48,7 +48,7 @@ pub(crate) fn calibrate(
     // The same CRASHLAB_SEED as the untraced clean run.
     let seed = TrialPlan::clean_writer_seed(config.seed).to_string();
     run_setup(config, &slot.dir, &seed, supervision)?;
-    let run = run_writer_traced(config, &slot.dir, &seed, CrashAt::Never, false, supervision)?;
+    let run = run_writer_traced(config, &slot.dir, &seed, CrashAt::Never, false, supervision, false)?;
     let outcome = run.outcome.as_ref().expect("an uncrashed run starts the writer");
     if outcome.end != (WriterEnd::Exited { code: 0 }) {
         return Err(writer_failed(config, &slot.dir, &run, &outcome.end, "on the traced clean run (no crash)"));
@@ -102,6 +102,8 @@ pub(crate) struct Traced {
     /// of the order resolves to the same, and is checked instead); empty for
     /// an exhaustive walk, which meets every resolved state as itself.
     sampled: Vec<Option<Digits>>,
+    /// The stacks of its acks and syncs, for a violation's attribution.
+    stacks: super::attribution::TrialStacks,
 }
 
 impl Traced {
@@ -156,7 +158,8 @@ pub(crate) fn trace_trial(
             CrashAt::Time(plan.crash_after(clean).expect("a timed point"), CrashSignal::Kill)
         }
     };
-    let run = run_writer_traced(config, &slot.dir, &seed, crash, config.power_loss.history.record, supervision)?;
+    // Stacks: a violation's attribution.
+    let run = run_writer_traced(config, &slot.dir, &seed, crash, config.power_loss.history.record, supervision, true)?;
     let delivery = match (&run.outcome, run.killed_at) {
         (None, at) => PowerLossDelivery::BeforeExec { at_ns: at.unwrap_or_default().as_nanos() as u64 },
         (Some(o), at) => match &o.end {
@@ -209,7 +212,8 @@ pub(crate) fn trace_trial(
             .collect()
     };
     let history = run.outcome.as_ref().map(|o| o.history).unwrap_or_default();
-    Ok(Traced { plan: *plan, delivery, lines: run.lines, space, order, history, sampled })
+    let stacks = super::attribution::TrialStacks::of(run.outcome.as_ref());
+    Ok(Traced { plan: *plan, delivery, lines: run.lines, space, order, history, sampled, stacks })
 }
 
 /// One job's state directory and checker.
@@ -412,8 +416,13 @@ fn shrink(
         ),
     };
     let one_minimal = floor_set.one_minimal && newest_set.one_minimal;
+    let attribution = t.stacks.attribute(&t.space, &floor_set.set, &reason, &t.lines.lines);
+    let located = match attribution.sentence() {
+        s if s.is_empty() => s,
+        s => format!("; {s}"),
+    };
     let explanation = format!(
-        "checker failed: {reason}; minimal set{}: {minimal_text}",
+        "checker failed: {reason}; minimal set{}: {minimal_text}{located}",
         if one_minimal { "" } else { " (shrink budget spent: not known to be 1-minimal)" }
     );
     let finding = PowerLossFinding {
@@ -427,6 +436,7 @@ fn shrink(
         first_state_kind: t.order.name(first_index),
         first_reason: first_reason.to_owned(),
         explanation,
+        attribution: (attribution != Default::default()).then(|| Box::new(attribution)),
     };
     Ok((finding, runs))
 }

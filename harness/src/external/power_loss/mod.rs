@@ -100,6 +100,7 @@
 //!   filesystem often keeps more (`--fs-model ext4|xfs|btrfs` adds what real
 //!   cuts showed).
 
+mod attribution;
 mod engine;
 mod explore;
 mod images;
