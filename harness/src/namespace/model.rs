@@ -30,15 +30,21 @@
 //!   each directory's entries independently of the others'. A size
 //!   persists only after the file's previous size did (sizes persist in
 //!   order) and only for a file whose creation persisted. An operation a
-//!   sync made durable makes the previous operation on each of its names
-//!   durable too (a durable rename moved an entry that existed).
+//!   sync made durable must find what it found (a durable rename moved an
+//!   entry that existed): a choice that gives it no way to (the previous
+//!   operation on its name lost, and no earlier history making the same
+//!   entry) is impossible and resolves to the choice with that previous
+//!   operation persisted. (Forcing those previous operations outright, as
+//!   this model did before, left out states where an earlier history
+//!   made the entry: the brute-force differential test found one.)
 //! - A file whose every name was lost is gone; a file moved into a
 //!   directory whose own creation was lost is gone too.
 //!
 //! Each operation that is not durable is one binary **unit** (persisted or
 //! lost). Any choice vector is resolved to a possible state by
 //! [`NsModel::canonical`]: the units are replayed in order and a chosen
-//! unit persists only if its precondition holds. So every choice vector
+//! unit persists only if its precondition holds (and a durable operation's
+//! needs persist where the choice leaves it none). So every choice vector
 //! names a state a power loss may leave; the all-lost and all-persisted
 //! vectors are the floor and the namespace the writer saw.
 //!
@@ -93,6 +99,9 @@ pub struct NsModel {
     unit_of: Vec<Option<usize>>,
     /// Per event: a sync made it durable (entry and size events only).
     forced: Vec<bool>,
+    /// Per event: the previous event on each of its names (and, for a
+    /// size change, on its file's size), which made what it found.
+    deps: Vec<Vec<usize>>,
     /// Per event: the file's real size right after it (size-setting and
     /// sync events; `SyncAll` has none).
     sizes_at: Vec<Option<(FileId, u64)>>,
@@ -278,22 +287,25 @@ impl NsModel {
                 NsOp::CreateUnnamed { .. } => {}
             }
         }
-        // What the filesystem makes durable beyond the contract.
+        // What the filesystem makes durable beyond the contract, with what
+        // such an operation needs: the previous operation on each of its
+        // names, recursively. For a rule that makes one operation durable
+        // alone (btrfs: a file's own creation) that over-approximates: it
+        // leaves out states where the name was free because its earlier
+        // occupant never arrived, which can only hide a state, never add
+        // one a kernel cannot produce. (What a POSIX-durable operation
+        // needs is not forced here: another history may give it what it
+        // finds; the replay persists its needs only when the choice gives
+        // it no other way, see `replay`.)
+        let mut by_fs = vec![false; n];
         for i in fs_rule_forces(&trace, fs_model) {
-            forced[i] = true;
+            by_fs[i] = true;
         }
-        // What a durable operation needs is durable too: the previous
-        // operation on each of its names. Under POSIX this is exact (such an
-        // operation is in a directory synced after it, or the state would
-        // be the same); for a per-filesystem rule that makes one operation
-        // durable alone (btrfs: a file's own creation) it over-approximates:
-        // it leaves out states where the name was free because its earlier
-        // occupant never arrived. That can only hide a state, never add one
-        // a kernel cannot produce.
         for i in (0..n).rev() {
-            if forced[i] {
+            if by_fs[i] {
+                forced[i] = true;
                 for &d in &deps[i] {
-                    forced[d] = true;
+                    by_fs[d] = true;
                 }
             }
         }
@@ -313,7 +325,7 @@ impl NsModel {
             unit_of[i] = Some(units.len());
             units.push(NsUnit { event: i, call: ev.call, kind });
         }
-        Ok(NsModel { trace, units, unit_of, forced, sizes_at, all_sizes_at, paths, linked })
+        Ok(NsModel { trace, units, unit_of, forced, deps, sizes_at, all_sizes_at, paths, linked })
     }
 
     pub fn trace(&self) -> &NamespaceTrace {
@@ -352,7 +364,49 @@ impl NsModel {
         self.replay(|u| persisted[u]).1
     }
 
+    /// Replay `chosen`; when an operation a sync made durable cannot
+    /// happen (what it found was not made: the choice is impossible),
+    /// persist what it needs (the previous operation on each of its names,
+    /// recursively) and replay again. A possible choice is replayed once
+    /// and returned as it is; an impossible one resolves to a possible one.
     fn replay(&self, chosen: impl Fn(usize) -> bool) -> (Vec<bool>, NsState) {
+        let mut needed = vec![false; self.units.len()];
+        loop {
+            match self.replay_once(|u| needed[u] || chosen(u)) {
+                Ok(replayed) => return replayed,
+                Err((failed, replayed)) => {
+                    let mut added = false;
+                    let mut seen = vec![false; self.trace.events.len()];
+                    let mut stack = vec![failed];
+                    while let Some(e) = stack.pop() {
+                        for &d in &self.deps[e] {
+                            if !std::mem::replace(&mut seen[d], true) {
+                                if let Some(u) = self.unit_of[d] {
+                                    added |= !std::mem::replace(&mut needed[u], true);
+                                }
+                                stack.push(d);
+                            }
+                        }
+                    }
+                    if !added {
+                        // Everything it needs persists: it holds then (its
+                        // needs replay the writer's own history of its names).
+                        debug_assert!(false, "a durable operation's needs are all persisted, and it still fails");
+                        return replayed;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One replay, or the first durable operation whose precondition failed
+    /// (with the replay as it went on without it).
+    #[allow(clippy::type_complexity)]
+    fn replay_once(
+        &self,
+        chosen: impl Fn(usize) -> bool,
+    ) -> Result<(Vec<bool>, NsState), (usize, (Vec<bool>, NsState))> {
+        let mut failed = None;
         let mut out = vec![false; self.units.len()];
         let mut tree: Tree = self.trace.initial.iter().map(|e| ((e.dir, e.name.clone()), e.file)).collect();
         let mut size: BTreeMap<FileId, u64> =
@@ -425,7 +479,9 @@ impl NsModel {
                 }
                 NsOp::SyncDir { .. } | NsOp::CreateUnnamed { .. } => true,
             };
-            debug_assert!(keep || !self.forced[i], "a durable operation's precondition always holds");
+            if !keep && self.forced[i] && failed.is_none() {
+                failed = Some(i);
+            }
             if let Some(u) = unit {
                 out[u] = keep;
             }
@@ -435,7 +491,10 @@ impl NsModel {
         let reachable = state.reachable();
         state.sizes = size.into_iter().filter(|(f, _)| reachable.contains(f)).collect();
         state.entries.retain(|e| reachable.contains(&e.dir));
-        (out, state)
+        match failed {
+            None => Ok((out, state)),
+            Some(i) => Err((i, (out, state))),
+        }
     }
 
     /// Every unit persisted: the namespace the writer saw when it died.
