@@ -92,8 +92,15 @@ fn a_power_loss_violation_names_the_ack_line_and_the_last_sync_of_its_page() {
                 synced_before += 1;
             }
         }
+        // The write history first saw the header changed (its count raised
+        // since its last msync) at the next traced call: the ack's write.
+        let changed = a["changed"].as_array().unwrap_or_else(|| panic!("where the header changed: {v}"));
+        assert_eq!(changed.len(), 1, "{v}");
+        assert!(header_units(&changed[0]["units"]), "{v}");
+        assert_eq!(best(&changed[0]["frames"]), ("print_ack".to_owned(), ack_line), "{v}");
         let explanation = v["finding"]["explanation"].as_str().unwrap();
         assert!(explanation.contains(&format!("attributed_log.c:{ack_line} (print_ack)")), "{explanation}");
+        assert!(explanation.contains("data page 0 changed after its last sync before the call at"), "{explanation}");
     }
     assert!(synced_before > 0, "some violation comes after an earlier header msync: {failures:?}");
     assert!(stdout.contains(&format!("was printed at {}:{ack_line} (print_ack)", source().display())), "{stdout}");

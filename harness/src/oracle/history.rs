@@ -39,6 +39,17 @@ struct FileHistory {
     seen: Vec<u8>,
     /// Per page, in the order they were seen.
     versions: BTreeMap<u64, Vec<PageVersion>>,
+    /// Per page changed since its floor: the stack (an index the tracer
+    /// gave) of the stop where it was first seen changed.
+    first_changed: BTreeMap<u64, u32>,
+}
+
+/// What [`History::finish`] gives per file.
+#[derive(Default)]
+pub(super) struct FileVersions {
+    pub(super) versions: Vec<PageVersion>,
+    /// (page, stack index), by page.
+    pub(super) first_changed: Vec<(u64, u32)>,
 }
 
 /// The write history of one run.
@@ -51,6 +62,9 @@ pub(super) struct History {
     held: u64,
     buf: Vec<u8>,
     pub(super) stats: HistoryStats,
+    /// Pages first seen changed since their floor by the last sample, still
+    /// waiting for the tracer's stack ([`History::first_changed_at`]).
+    newly_changed: Vec<(FileId, u64)>,
 }
 
 /// The bytes of page `p` of `image` (shorter at its end, empty past it).
@@ -73,9 +87,17 @@ impl History {
     pub(super) fn new<'a>(page: u64, initial: impl IntoIterator<Item = (FileId, &'a [u8])>) -> History {
         let files = initial
             .into_iter()
-            .map(|(id, content)| (id, FileHistory { seen: content.to_vec(), versions: BTreeMap::new() }))
+            .map(|(id, content)| (id, FileHistory { seen: content.to_vec(), ..FileHistory::default() }))
             .collect();
-        History { page, files, prev_calls: None, held: 0, buf: Vec::new(), stats: HistoryStats::default() }
+        History {
+            page,
+            files,
+            prev_calls: None,
+            held: 0,
+            buf: Vec::new(),
+            stats: HistoryStats::default(),
+            newly_changed: Vec::new(),
+        }
     }
 
     /// Read the files in `files` and record what changed since the last
@@ -122,12 +144,16 @@ impl History {
             for (_, vs) in h.versions.split_off(&first) {
                 self.held -= vs.iter().map(|v| v.bytes.len() as u64).sum::<u64>();
             }
+            h.first_changed.split_off(&first);
         }
         // Pages past the end now are no version: they are not there.
         for p in 0..(buf.len() as u64).div_ceil(page) {
             let now = page_of(&buf, p, page);
             if !same_page(now, page_of(&h.seen, p, page)) {
                 let v = PageVersion { page: p, bytes: now.to_vec(), after_call: after, before_call: Some(calls) };
+                if !h.first_changed.contains_key(&p) {
+                    self.newly_changed.push((id, p));
+                }
                 Self::record(h, v, &mut self.held, &mut self.stats);
             }
         }
@@ -150,6 +176,9 @@ impl History {
             if !same_page(now, &h.seen[start..start + len]) {
                 let v = PageVersion { page: p, bytes: now.to_vec(), after_call: after, before_call: Some(calls) };
                 h.seen[start..start + n].copy_from_slice(now);
+                if !h.first_changed.contains_key(&p) {
+                    self.newly_changed.push((id, p));
+                }
                 Self::record(h, v, &mut self.held, &mut self.stats);
             }
         }
@@ -181,6 +210,24 @@ impl History {
             self.held -= vs.iter().map(|v| v.bytes.len() as u64).sum::<u64>();
         }
         h.versions.extend(later);
+        let later = h.first_changed.split_off(&pages.end);
+        h.first_changed.split_off(&pages.start);
+        h.first_changed.extend(later);
+    }
+
+    /// The pages the last sample saw changed for the first time since
+    /// their floor; [`History::first_changed_at`] gives them their stack.
+    pub(super) fn take_newly_changed(&mut self) -> Vec<(FileId, u64)> {
+        std::mem::take(&mut self.newly_changed)
+    }
+
+    /// `pages` were first seen changed at the stop whose stack is `stack`.
+    pub(super) fn first_changed_at(&mut self, pages: &[(FileId, u64)], stack: u32) {
+        for &(id, p) in pages {
+            if let Some(h) = self.files.get_mut(&id) {
+                h.first_changed.entry(p).or_insert(stack);
+            }
+        }
     }
 
     /// A completed whole-file sync: every version of `id` is obsolete.
@@ -188,13 +235,17 @@ impl History {
         self.synced(id, 0..u64::MAX);
     }
 
-    /// The versions of each file, by page then in the order seen.
-    pub(super) fn finish(self) -> (HashMap<FileId, Vec<PageVersion>>, HistoryStats) {
+    /// The versions of each file, by page then in the order seen, and the
+    /// stack index of each page's first change since its floor.
+    pub(super) fn finish(self) -> (HashMap<FileId, FileVersions>, HistoryStats) {
         let files = self
             .files
             .into_iter()
-            .map(|(id, h)| (id, h.versions.into_values().flatten().collect::<Vec<_>>()))
-            .filter(|(_, vs)| !vs.is_empty())
+            .map(|(id, h)| {
+                let versions = h.versions.into_values().flatten().collect::<Vec<_>>();
+                (id, FileVersions { versions, first_changed: h.first_changed.into_iter().collect() })
+            })
+            .filter(|(_, f)| !f.versions.is_empty() || !f.first_changed.is_empty())
             .collect();
         (files, self.stats)
     }
@@ -227,7 +278,7 @@ mod tests {
         h.sample([(id, &f, None)], 5, false);
         h.sample([(id, &f, None)], 6, false); // nothing changed
         let (files, stats) = History::finish(h);
-        let vs = &files[&id];
+        let vs = &files[&id].versions;
         type Shown<'a> = (u64, &'a [u8], Option<u64>, Option<u64>);
         let shown: Vec<Shown> = vs.iter().map(|v| (v.page, &v.bytes[..], v.after_call, v.before_call)).collect();
         assert_eq!(
@@ -241,7 +292,7 @@ mod tests {
         h.sample([(id, &f, None)], 1, false);
         h.synced(id, 1..2);
         let (files, _) = History::finish(h);
-        assert_eq!(files[&id].iter().map(|v| v.page).collect::<Vec<_>>(), vec![0], "page 1 was synced");
+        assert_eq!(files[&id].versions.iter().map(|v| v.page).collect::<Vec<_>>(), vec![0], "page 1 was synced");
     }
 
     #[test]
@@ -261,7 +312,7 @@ mod tests {
         let (files, stats) = History::finish(h);
         // Page 0 "abcd"; page 1 "efgh" then "e" (cut, so dropped with the
         // shrink, then seen again as "e"); page 2 "ij" dropped.
-        let shown: Vec<(u64, &[u8])> = files[&id].iter().map(|v| (v.page, &v.bytes[..])).collect();
+        let shown: Vec<(u64, &[u8])> = files[&id].versions.iter().map(|v| (v.page, &v.bytes[..])).collect();
         assert_eq!(shown, vec![(0, &b"abcd"[..]), (1, b"e")]);
         assert_eq!(stats.versions, 4);
     }
@@ -279,7 +330,7 @@ mod tests {
         // Page 0 changed too, but only page 1 was listed: seen later, whole.
         h.sample([(id, &f, None)], 2, false);
         let (files, stats) = History::finish(h);
-        let shown: Vec<(u64, &[u8])> = files[&id].iter().map(|v| (v.page, &v.bytes[..])).collect();
+        let shown: Vec<(u64, &[u8])> = files[&id].versions.iter().map(|v| (v.page, &v.bytes[..])).collect();
         assert_eq!(shown, vec![(0, &b"AAAA"[..]), (1, b"BBBB"), (2, b"CCCC")]);
         assert_eq!(stats.bytes_read, 4 + 12);
     }
@@ -299,7 +350,7 @@ mod tests {
             h.sample([(id, &f, None)], i as u64 + 1, false);
         }
         let (files, stats) = History::finish(h);
-        let vs = &files[&id];
+        let vs = &files[&id].versions;
         assert_eq!(vs.len(), MAX_PAGE_VERSIONS);
         assert_eq!(vs[0].bytes, 1u32.to_le_bytes());
         assert_eq!(vs[MAX_PAGE_VERSIONS - 2].bytes, (MAX_PAGE_VERSIONS as u32 - 1).to_le_bytes());

@@ -601,6 +601,11 @@ pub struct InodeImage {
     /// newest content is [`InodeImage::newest`], not repeated here).
     #[serde(default)]
     pub history: Vec<PageVersion>,
+    /// With the history and [`OracleConfig::stacks`]: per page changed
+    /// since its floor, where the writer was when the oracle first saw it
+    /// changed (page, index into [`OracleOutcome::change_stacks`]), by page.
+    #[serde(default)]
+    pub first_changed: Vec<(u64, u32)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -645,6 +650,11 @@ pub struct OracleOutcome {
     /// stacks were not recorded.
     #[serde(default)]
     pub ack_stacks_dropped: u64,
+    /// The stacks [`InodeImage::first_changed`] points to: the writer's
+    /// stack at each stop where some page was first seen changed since its
+    /// floor (at most [`MAX_ACK_STACKS`]; later first changes get none).
+    #[serde(default)]
+    pub change_stacks: Vec<Vec<Frame>>,
 }
 
 /// Counters of the tracer's work, for diagnostics and the benchmark.

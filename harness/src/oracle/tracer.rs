@@ -140,6 +140,8 @@ struct Tracer<'a> {
     tracking: HashMap<u64, write_protect::SpaceTracking>,
     tracking_refused: std::collections::HashSet<u64>,
     attribution: attribution::Attribution,
+    /// The stacks where pages were first seen changed since their floor.
+    change_stacks: Vec<Vec<crate::oracle::Frame>>,
     finished: bool,
 }
 
@@ -209,6 +211,7 @@ pub(super) fn run(
         tracking: HashMap::new(),
         tracking_refused: Default::default(),
         attribution: attribution::Attribution::new(cfg.stacks, crate::page_size::page_size()),
+        change_stacks: Vec::new(),
         finished: false,
     };
     // From here on, any early return drops `t`, which kills and reaps
@@ -371,6 +374,7 @@ impl Tracer<'_> {
             history: self.history,
             ack_stacks: std::mem::take(&mut self.attribution.acks),
             ack_stacks_dropped: self.attribution.dropped,
+            change_stacks: std::mem::take(&mut self.change_stacks),
         })
     }
 
@@ -680,7 +684,7 @@ impl Tracer<'_> {
             Err(e) => return Err(tracer_err("PTRACE_GET_SYSCALL_INFO at a seccomp stop", tid, e)),
         };
         let SyscallInfo::Seccomp { args, ret_data, .. } = info else { return self.resume(tid, 0) };
-        self.sample_history(false);
+        self.sample_history(Some(tid), false);
         let Some(sys) = TracedSyscall::from_ret_data(ret_data & sys::SECCOMP_RET_DATA) else {
             return self.resume(tid, 0);
         };

@@ -211,6 +211,9 @@ fn attribution_html(a: &PowerLossAttribution) -> String {
     if let Some(ack) = &a.ack {
         out += &stack(format!("the ack (line {}) was printed", ack.line), &ack.frames);
     }
+    for c in &a.changed {
+        out += &stack(format!("{} changed after its last sync before the call", c.units.join(", ")), &c.frames);
+    }
     for s in &a.syncs {
         out += &stack(format!("{} was last synced by {} (call {})", s.units.join(", "), s.syscall, s.call), &s.frames);
     }
@@ -244,7 +247,7 @@ mod tests {
 
     #[test]
     fn a_violation_s_stacks_show_the_best_frame_then_every_frame_escaped() {
-        use crate::report::source_location::{AckAttribution, SyncAttribution};
+        use crate::report::source_location::{AckAttribution, ChangeAttribution, SyncAttribution};
         let frame = |function: &str, file: Option<&str>, line: Option<u32>, object: &str| SourceFrame {
             function: Some(function.into()),
             file: file.map(str::to_owned),
@@ -262,8 +265,13 @@ mod tests {
                 frames: vec![libc, frame("flush", Some("w.c"), Some(5), "/w")],
             }],
             never_synced: vec!["log page 2".into()],
+            changed: vec![ChangeAttribution {
+                units: vec!["log page 1".into()],
+                frames: vec![frame("append", Some("w.c"), Some(4), "/w")],
+            }],
         };
         let html = attribution_html(&a);
+        assert!(html.contains("log page 1 changed after its last sync before the call at <code>w.c:4 (append)</code>"));
         assert!(html.contains("the ack (line 3) was printed at <code>w.c:9 (print&lt;T&gt;)</code>"), "{html}");
         assert!(html.contains("log page 1 was last synced by msync (call 7) at <code>w.c:5 (flush)</code>"), "{html}");
         assert!(

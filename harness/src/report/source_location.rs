@@ -86,11 +86,26 @@ pub struct SyncAttribution {
     pub frames: Vec<SourceFrame>,
 }
 
+/// Where the writer was when the oracle first saw units of the explanation
+/// changed since their last sync (the write history's sample at the next
+/// traced call after the store or write: the stack of that call).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ChangeAttribution {
+    /// The explanation's units (of `floor_set`) first seen changed there.
+    pub units: Vec<String>,
+    /// Innermost first.
+    pub frames: Vec<SourceFrame>,
+}
+
 /// Where a power-loss violation comes from in the writer's code.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PowerLossAttribution {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack: Option<AckAttribution>,
+    /// Where the explanation's units were first seen changed after their
+    /// last sync (the write history).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<ChangeAttribution>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub syncs: Vec<SyncAttribution>,
     /// The explanation's units that no sync of the writer covered before
@@ -109,6 +124,15 @@ impl PowerLossAttribution {
         if let Some(ack) = &self.ack {
             if let Some(f) = best_frame(&ack.frames) {
                 parts.push(format!("the ack (line {}) was printed at {}", ack.line, f.location()));
+            }
+        }
+        for c in &self.changed {
+            if let Some(f) = best_frame(&c.frames) {
+                parts.push(format!(
+                    "{} changed after its last sync before the call at {}",
+                    c.units.join(", "),
+                    f.location()
+                ));
             }
         }
         for s in &self.syncs {
@@ -167,11 +191,16 @@ mod tests {
                 frames: vec![frame(Some("flush"), Some("log.c"), Some(102), "/w")],
             }],
             never_synced: vec!["data.db page 4".into()],
+            changed: vec![ChangeAttribution {
+                units: vec!["data.db page 3".into()],
+                frames: vec![frame(Some("append"), Some("log.c"), Some(95), "/w")],
+            }],
         };
         assert_eq!(
             a.sentence(),
-            "the ack (line 12) was printed at log.c:110 (main); data.db page 3 was last synced by msync at \
-             log.c:102 (flush); data.db page 4 never synced by the writer"
+            "the ack (line 12) was printed at log.c:110 (main); data.db page 3 changed after its last sync before \
+             the call at log.c:95 (append); data.db page 3 was last synced by msync at log.c:102 (flush); data.db \
+             page 4 never synced by the writer"
         );
         assert_eq!(PowerLossAttribution::default().sentence(), "");
     }

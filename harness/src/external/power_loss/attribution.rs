@@ -5,13 +5,13 @@
 //! at its floor, kept from the trial's oracle run and symbolized (only for
 //! a violation, while the writer's objects are still on disk).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
 use super::space::{Dim, StateSpace};
 use crate::namespace::trace::FileId;
 use crate::oracle::{AckStack, Frame, OracleOutcome, SyncEffect};
-use crate::report::source_location::{AckAttribution, PowerLossAttribution, SyncAttribution};
+use crate::report::source_location::{AckAttribution, ChangeAttribution, PowerLossAttribution, SyncAttribution};
 use crate::symbolize::Symbolizer;
 
 /// A completed sync call that copied ranges, with its stack.
@@ -28,6 +28,10 @@ pub(crate) struct TrialStacks {
     /// In call order.
     syncs: Vec<SyncStack>,
     acks: Vec<AckStack>,
+    /// Per (file, page) changed since its floor: the stack where the write
+    /// history first saw it changed (an index into `change_stacks`).
+    changed: HashMap<(FileId, u64), u32>,
+    change_stacks: Vec<Vec<Frame>>,
     /// The run captured stacks (without them, nothing is attributed).
     recorded: bool,
 }
@@ -46,7 +50,18 @@ impl TrialStacks {
                 stack: e.stack.clone(),
             })
             .collect();
-        TrialStacks { syncs, acks: o.ack_stacks.clone(), recorded: true }
+        let changed = o
+            .inodes
+            .iter()
+            .flat_map(|(id, inode)| inode.first_changed.iter().map(move |&(page, stack)| ((*id, page), stack)))
+            .collect();
+        TrialStacks {
+            syncs,
+            acks: o.ack_stacks.clone(),
+            changed,
+            change_stacks: o.change_stacks.clone(),
+            recorded: true,
+        }
     }
 
     /// The attribution of a violation whose minimal explanation needs the
@@ -70,10 +85,15 @@ impl TrialStacks {
             .find(|a| a.first_line <= acks && acks <= a.last_line)
             .map(|a| AckAttribution { line: acks, frames: symbolizer.frames(&a.stack) });
         let mut by_sync: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        let mut by_change: BTreeMap<u32, Vec<String>> = BTreeMap::new();
         let mut never_synced = Vec::new();
+        let per_page = space.page / space.unit;
         for &d in floor_set {
             let Dim::Unit { file, unit } = space.dims()[d] else { continue };
             let id = space.files[file].id;
+            if let Some(&stack) = self.changed.get(&(id, unit / per_page)) {
+                by_change.entry(stack).or_default().push(space.dim_name(d));
+            }
             let range = unit * space.unit..(unit + 1) * space.unit;
             let last = self
                 .syncs
@@ -96,7 +116,14 @@ impl TrialStacks {
                 }
             })
             .collect();
-        PowerLossAttribution { ack, syncs, never_synced }
+        let changed = by_change
+            .into_iter()
+            .filter_map(|(i, units)| {
+                let stack = self.change_stacks.get(i as usize)?;
+                Some(ChangeAttribution { units, frames: symbolizer.frames(stack) })
+            })
+            .collect();
+        PowerLossAttribution { ack, changed, syncs, never_synced }
     }
 }
 

@@ -20,7 +20,7 @@ impl Tracer<'_> {
             return Ok(());
         }
         self.stop_world(0)?;
-        self.sample_history(true);
+        self.sample_history(None, true);
         Ok(())
     }
 
@@ -33,7 +33,11 @@ impl Tracer<'_> {
     /// while open is not read (its later versions are missed, never made
     /// up), or a rename-heavy writer's thousands of dead inode lives would
     /// be.
-    pub(super) fn sample_history(&mut self, timer: bool) {
+    ///
+    /// `tid`: the task at whose stop this is; with stacks on, its stack is
+    /// where the pages first seen changed since their floor were seen so
+    /// (a timer tick has no such task: its pages get no stack).
+    pub(super) fn sample_history(&mut self, tid: Option<pid_t>, timer: bool) {
         if self.store.as_ref().is_none_or(|s| s.history.is_none()) {
             return;
         }
@@ -52,6 +56,18 @@ impl Tracer<'_> {
         let calls = self.events.len() as u64;
         let history = self.store.as_mut().and_then(|s| s.history.as_mut()).expect("checked");
         history.sample(files.into_iter().map(|(id, pages)| (id, self.ns.file(id), pages)), calls, timer);
+        let newly = history.take_newly_changed();
+        if let (false, Some(tid)) = (newly.is_empty(), tid) {
+            if self.change_stacks.len() < crate::oracle::MAX_ACK_STACKS {
+                let stack = self.capture_stack(tid);
+                if !stack.is_empty() {
+                    self.change_stacks.push(stack);
+                    let index = self.change_stacks.len() as u32 - 1;
+                    let history = self.store.as_mut().and_then(|s| s.history.as_mut()).expect("checked");
+                    history.first_changed_at(&newly, index);
+                }
+            }
+        }
     }
 
     /// What changed in the watched files each address space maps shared,

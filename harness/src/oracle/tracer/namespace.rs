@@ -804,8 +804,9 @@ impl Tracer<'_> {
         self.history = stats;
         let mut inodes = BTreeMap::new();
         for (id, newest) in newest {
-            let history = history.remove(&id).unwrap_or_default();
-            inodes.insert(id, InodeImage { shadow: store.take(id), newest, history });
+            let h = history.remove(&id).unwrap_or_default();
+            let (history, first_changed) = (h.versions, h.first_changed);
+            inodes.insert(id, InodeImage { shadow: store.take(id), newest, history, first_changed });
         }
         let mut files = BTreeMap::new();
         for (path, id) in view {
