@@ -139,7 +139,10 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             cli::matrix::run_matrix(&a.common, scenarios, a.crash, Some(&a.real), Some((&a.lifecycle, lifecycle)))
         }
         Command::Run(a) => match a.scenario {
-            Some(s) => cli::matrix::run_matrix(&a.common, vec![s], a.crash, None, None),
+            Some(s) => {
+                a.external.check_without_writer()?;
+                cli::matrix::run_matrix(&a.common, vec![s], a.crash, None, None)
+            }
             None => {
                 check_common(&a.common)?;
                 cli::external_run::run(&a.common, &a.crash, &a.external)

@@ -539,3 +539,31 @@ fn flags_a_writer_run_cannot_honour_are_refused_not_ignored() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+#[test]
+fn the_flags_of_your_own_program_are_refused_with_a_built_in_scenario() {
+    // clap lets --writer's dependents through when --scenario (which
+    // conflicts with --writer) is given: crashlab checks them itself.
+    for (flag, value) in [("--allow-no-acks", None), ("--history", Some("off")), ("--checker", Some("true"))] {
+        let mut args = vec!["run", "--scenario", "shared/no-sync", "--crash", "sigkill", "--trials", "1", flag];
+        args.extend(value);
+        let o = crashlab(&args);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {}", stderr(&o));
+        assert!(stderr(&o).contains(&format!("{flag} applies to --writer")), "{flag}: {}", stderr(&o));
+    }
+    let o = crashlab(&[
+        "replay",
+        "--scenario",
+        "shared/no-sync",
+        "--crash",
+        "sigkill",
+        "--seed",
+        "1",
+        "--point",
+        "none",
+        "--fs-model",
+        "ext4",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--writer"), "{}", stderr(&o));
+}

@@ -122,6 +122,50 @@ pub struct ExternalReplayArgs {
     pub history_every: Option<u64>,
 }
 
+/// The first flag of `flags` (name, given) that was given: they apply to
+/// --writer only. (clap's `requires = "writer"` is not enough: clap lets a
+/// missing required argument pass when it conflicts with one given, and
+/// --writer conflicts with --scenario.)
+fn refuse_without_writer(flags: &[(&str, bool)]) -> Result<()> {
+    match flags.iter().find(|(_, given)| *given) {
+        Some((flag, _)) => bail!("{flag} applies to --writer (your own program) only; --writer is missing"),
+        None => Ok(()),
+    }
+}
+
+impl ExternalArgs {
+    /// Refuse the flags of --writer when there is none.
+    pub fn check_without_writer(&self) -> Result<()> {
+        refuse_without_writer(&[
+            ("--checker", self.checker.is_some()),
+            ("--checker-server", self.checker_server.is_some()),
+            ("--setup", self.setup.is_some()),
+            ("--shell", self.shell),
+            ("--allow-no-acks", self.allow_no_acks),
+            ("--fs-model", self.fs_model.is_some()),
+            ("--history", self.history.is_some()),
+            ("--history-every", self.history_every.is_some()),
+        ])
+    }
+}
+
+impl ExternalReplayArgs {
+    /// Refuse the flags of --writer when there is none.
+    pub fn check_without_writer(&self) -> Result<()> {
+        refuse_without_writer(&[
+            ("--checker", self.checker.is_some()),
+            ("--checker-server", self.checker_server.is_some()),
+            ("--setup", self.setup.is_some()),
+            ("--shell", self.shell),
+            ("--trial", self.trial.is_some()),
+            ("--points", self.points.is_some()),
+            ("--fs-model", self.fs_model.is_some()),
+            ("--history", self.history.is_some()),
+            ("--history-every", self.history_every.is_some()),
+        ])
+    }
+}
+
 fn parse_on_off(s: &str) -> std::result::Result<bool, String> {
     match s {
         "on" => Ok(true),

@@ -70,6 +70,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         let pl = PowerLossReplayArgs { tear: a.tear, state: a.state, write_state: a.write_state };
         return replay(&a.external, a.crash, a.seed, a.dir.as_deref(), a.timeout, a.json, pl);
     }
+    a.external.check_without_writer()?;
     let crash = a.crash;
     let state = a.state.as_deref().map(str::parse::<CrashState>).transpose().context("--state")?;
     let tear = a.tear.unwrap_or(crashlab::power_loss::DEFAULT_TEAR);
