@@ -760,7 +760,7 @@ pub fn run_traced(
     cfg.validate()?;
     let prepared = launch::Prepared::new(launch)?;
     let page_size = crate::page_size::page_size();
-    let ns = namespace_log::NamespaceLog::snapshot(&cfg.watch_dir)?;
+    let mut ns = namespace_log::NamespaceLog::snapshot(&cfg.watch_dir)?;
     let mut store = shadow::ShadowStore::snapshot(
         ns.regular_files().into_iter().map(|id| (id, ns.file(id))),
         page_size,
@@ -769,6 +769,7 @@ pub fn run_traced(
     )?;
     if cfg.history {
         store.record_history();
+        ns.track_changes();
     }
     if control.is_cancelled() {
         return Err(OracleError::Cancelled);

@@ -107,8 +107,11 @@ pub struct NamespaceLog {
     parent: HashMap<FileId, (FileId, Name)>,
     mounts: Vec<(u64, MountSync)>,
     /// Files whose content or size a traced call changed since the last
-    /// [`NamespaceLog::take_changed`] (the write history reads them).
+    /// [`NamespaceLog::take_changed`] (the write history reads them), kept
+    /// only once [`NamespaceLog::track_changes`] asked for it (else nothing
+    /// would ever take them).
     changed: Vec<FileId>,
+    track_changes: bool,
 }
 
 fn limit_files(detail: String) -> OracleError {
@@ -142,6 +145,7 @@ impl NamespaceLog {
             parent: HashMap::new(),
             mounts,
             changed: Vec::new(),
+            track_changes: false,
         };
         log.hold(fd, &st, FileKind::Directory, true, 0)?;
         let mut stack = vec![FileId::ROOT];
@@ -393,9 +397,16 @@ impl NamespaceLog {
         Ok(())
     }
 
+    /// Keep the files traced calls change, for [`NamespaceLog::take_changed`].
+    pub fn track_changes(&mut self) {
+        self.track_changes = true;
+    }
+
     /// A traced write returned on `file`: its content may have changed.
     pub fn note_written(&mut self, file: FileId) {
-        self.changed.push(file);
+        if self.track_changes {
+            self.changed.push(file);
+        }
     }
 
     /// The files a traced call wrote or resized since the last call of
@@ -440,7 +451,9 @@ impl NamespaceLog {
             }
             NsOp::SetSize { file, size } => {
                 self.held[file.index()].size = *size;
-                self.changed.push(*file);
+                if self.track_changes {
+                    self.changed.push(*file);
+                }
             }
             _ => {}
         }
