@@ -39,6 +39,13 @@ impl SourceFrame {
         }
     }
 
+    /// Source of the Rust standard library (`/rustc/HASH/library/...`, as
+    /// rustc records it), which a program links in: like the C library's
+    /// wrappers, rarely what a reader looks for.
+    fn in_runtime_sources(&self) -> bool {
+        self.file.as_deref().is_some_and(|f| f.starts_with("/rustc/"))
+    }
+
     /// A shared library (`*.so`, `*.so.N`): the C library's wrapper of a
     /// call is rarely what a reader looks for.
     fn in_shared_library(&self) -> bool {
@@ -48,13 +55,17 @@ impl SourceFrame {
 }
 
 /// The frame that best says where in the writer's code a stack was: the
-/// innermost one with a source line; else the innermost outside shared
-/// libraries (the program's own code, named by its symbol table or by
-/// offset); else the innermost.
+/// innermost one with a source line outside a language's runtime (Rust's
+/// standard library, linked into the program, has lines too: its sources
+/// are named `/rustc/HASH/library/...`); else the innermost with a line;
+/// else the innermost outside shared libraries (the program's own code,
+/// named by its symbol table or by offset); else the innermost.
 pub fn best_frame(frames: &[SourceFrame]) -> Option<&SourceFrame> {
+    let with_line = |f: &&SourceFrame| f.file.is_some() && f.line.is_some();
     frames
         .iter()
-        .find(|f| f.file.is_some() && f.line.is_some())
+        .find(|f| with_line(f) && !f.in_runtime_sources())
+        .or_else(|| frames.iter().find(with_line))
         .or_else(|| frames.iter().find(|f| !f.in_shared_library() && !f.object.starts_with('[')))
         .or_else(|| frames.first())
 }
@@ -178,6 +189,12 @@ mod tests {
         assert_eq!(best_frame(&[libc.clone(), prog, with_line.clone()]), Some(&with_line));
         assert_eq!(best_frame(std::slice::from_ref(&libc)), Some(&libc));
         assert_eq!(best_frame(&[]), None);
+        // Rust's standard library has lines too, in the program itself.
+        let std_write =
+            frame(Some("FileDesc::write"), Some("/rustc/59807616/library/std/src/sys/fd/unix.rs"), Some(346), "/tmp/w");
+        let ack = frame(Some("w::ack"), Some("src/common.rs"), Some(205), "/tmp/w");
+        assert_eq!(best_frame(&[std_write.clone(), ack.clone()]), Some(&ack));
+        assert_eq!(best_frame(std::slice::from_ref(&std_write)), Some(&std_write), "else it is all there is");
     }
 
     #[test]
