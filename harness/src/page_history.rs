@@ -76,6 +76,19 @@ pub enum HistoryMethod {
     UffdWriteProtect,
 }
 
+impl HistoryMethod {
+    /// The method a run (or a report's trials together) used: `Off` when
+    /// the history was not recorded, else `UffdWriteProtect` when write
+    /// tracking was set up anywhere, else `PageCompare`.
+    pub fn of(recorded: bool, stats: &HistoryStats) -> HistoryMethod {
+        match (recorded, stats.write_tracked_spaces) {
+            (false, _) => HistoryMethod::Off,
+            (true, 0) => HistoryMethod::PageCompare,
+            (true, _) => HistoryMethod::UffdWriteProtect,
+        }
+    }
+}
+
 /// What recording the history cost and found, for the report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HistoryStats {
@@ -121,5 +134,13 @@ mod tests {
         assert_eq!(v(Some(41), Some(42)).when(), "written between call 41 and call 42");
         assert_eq!(v(None, Some(3)).when(), "written before call 3");
         assert_eq!(v(Some(7), None).when(), "written after call 7");
+    }
+
+    #[test]
+    fn the_method_says_whether_write_tracking_ran_anywhere() {
+        let tracked = HistoryStats { write_tracked_spaces: 2, ..HistoryStats::default() };
+        assert_eq!(HistoryMethod::of(false, &tracked), HistoryMethod::Off);
+        assert_eq!(HistoryMethod::of(true, &HistoryStats::default()), HistoryMethod::PageCompare);
+        assert_eq!(HistoryMethod::of(true, &tracked), HistoryMethod::UffdWriteProtect);
     }
 }

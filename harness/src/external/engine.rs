@@ -206,12 +206,8 @@ fn power_loss_section(
         &replay,
     );
     section.fs_model = Some(config.power_loss.fs_model.name().to_owned());
-    use crate::page_history::HistoryMethod;
-    section.history_method = Some(match (config.power_loss.history.record, section.history.write_tracked_spaces) {
-        (false, _) => HistoryMethod::Off,
-        (true, 0) => HistoryMethod::PageCompare,
-        (true, _) => HistoryMethod::UffdWriteProtect,
-    });
+    section.history_method =
+        Some(crate::page_history::HistoryMethod::of(config.power_loss.history.record, &section.history));
     Ok(section)
 }
 

@@ -415,10 +415,9 @@ impl NamespaceLog {
         std::mem::take(&mut self.changed)
     }
 
-    /// The regular files that have a name in the watched tree now, in no
-    /// particular order.
-    pub fn named_regular_files(&self) -> Vec<FileId> {
-        self.parent.keys().copied().filter(|&id| self.is_regular(id)).collect()
+    /// Does `id` have a name in the watched tree now?
+    pub fn is_named(&self, id: FileId) -> bool {
+        self.parent.contains_key(&id)
     }
 
     /// Every regular file the oracle holds (unlinked ones included).

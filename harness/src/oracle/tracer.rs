@@ -366,11 +366,7 @@ impl Tracer<'_> {
             threads: self.threads,
             leftovers_killed: self.leftovers_killed,
             stats: TraceStats { stacks_captured: self.attribution.captured(), ..self.stats },
-            history_method: match (self.cfg.history, self.history.write_tracked_spaces) {
-                (false, _) => HistoryMethod::Off,
-                (true, 0) => HistoryMethod::PageCompare,
-                (true, _) => HistoryMethod::UffdWriteProtect,
-            },
+            history_method: HistoryMethod::of(self.cfg.history, &self.history),
             history: self.history,
             ack_stacks: std::mem::take(&mut self.attribution.acks),
             ack_stacks_dropped: self.attribution.dropped,

@@ -43,11 +43,10 @@ impl Tracer<'_> {
         }
         let mut changes = MappedChanges { whole: self.ns.take_changed(), ..MappedChanges::default() };
         self.mapped_files_changes(&mut changes);
-        let named: HashSet<FileId> = self.ns.named_regular_files().into_iter().collect();
-        let whole: HashSet<FileId> = changes.whole.into_iter().filter(|id| named.contains(id)).collect();
+        let whole: HashSet<FileId> = changes.whole.into_iter().filter(|&id| self.ns.is_named(id)).collect();
         let mut files: Vec<(FileId, Option<Vec<u64>>)> = whole.iter().map(|&id| (id, None)).collect();
         for (id, mut pages) in changes.pages {
-            if named.contains(&id) && !whole.contains(&id) && !pages.is_empty() {
+            if self.ns.is_named(id) && !whole.contains(&id) && !pages.is_empty() {
                 pages.sort_unstable();
                 pages.dedup();
                 files.push((id, Some(pages)));
@@ -71,36 +70,24 @@ impl Tracer<'_> {
     }
 
     /// What changed in the watched files each address space maps shared,
-    /// from its maps (read now where the cache is empty, and cached when no
-    /// address-space call is under way, so that it is exact).
+    /// from its maps (the cache, or read now: `take_maps`).
     fn mapped_files_changes(&mut self, out: &mut MappedChanges) {
         let mut by_space: HashMap<u64, pid_t> = HashMap::new();
         for (&tgid, p) in &self.procs {
             by_space.entry(p.space).or_insert(tgid);
         }
         for (space, tgid) in by_space {
-            let cached = self.spaces.get(&space).and_then(|s| s.maps.clone());
-            let maps = match cached {
-                Some(m) => m,
-                None => {
-                    let Ok(text) = std::fs::read(format!("/proc/{tgid}/maps")) else { continue };
-                    self.stats.maps_reads += 1;
-                    let m = crate::oracle::maps::parse(&text);
-                    let s = self.spaces.entry(space).or_default();
-                    if s.in_flight.is_empty() {
-                        s.maps = Some(m.clone());
-                    }
-                    m
-                }
-            };
+            let Ok(maps) = self.take_maps(tgid) else { continue };
             let watched: Vec<_> = maps
-                .into_iter()
+                .iter()
                 .filter_map(|m| {
                     let id = self.ns.lookup_mapped(m.dev, m.inode, &m.path).filter(|&id| self.ns.is_regular(id))?;
-                    Some((m, id))
+                    Some((m.clone(), id))
                 })
                 .collect();
-            let gen = self.spaces.get(&space).map_or(0, |s| s.gen);
+            let s = self.space_of(tgid);
+            s.maps = Some(maps);
+            let gen = s.gen;
             self.mapped_changes(space, gen, &watched, out);
         }
     }

@@ -41,6 +41,20 @@ impl Tracer<'_> {
         }
     }
 
+    /// The shared file mappings of `tgid`'s address space: its cache,
+    /// taken (give it back with `space_of(tgid).maps = Some(..)`), or
+    /// `/proc/PID/maps` read now (~43 µs: the cache is only empty after a
+    /// call that changed the address space). Any address-space call under
+    /// way empties the cache again when it ends.
+    pub(super) fn take_maps(&mut self, tgid: pid_t) -> std::io::Result<Vec<maps::SharedFileMapping>> {
+        if let Some(m) = self.space_of(tgid).maps.take() {
+            return Ok(m);
+        }
+        let text = std::fs::read(format!("/proc/{tgid}/maps"))?;
+        self.stats.maps_reads += 1;
+        Ok(maps::parse(&text))
+    }
+
     pub(super) fn after_msync(&mut self, tid: pid_t, tgid: pid_t, call: &Call) -> Result<SyncEffect, OracleError> {
         let (addr, len, flags) = (call.args[0], call.args[1], call.args[2] as i32);
         if flags & libc::MS_SYNC == 0 {
@@ -64,15 +78,9 @@ impl Tracer<'_> {
         if self.space_of(tgid).range_changed(addr, end, call.space_gen, &call.busy) {
             return Ok(ambiguous(CHANGED));
         }
-        let mappings = match self.space_of(tgid).maps.take() {
-            Some(m) => m,
-            None => match std::fs::read(format!("/proc/{tgid}/maps")) {
-                Ok(text) => {
-                    self.stats.maps_reads += 1;
-                    maps::parse(&text)
-                }
-                Err(e) => return Ok(ambiguous(&format!("cannot read /proc/{tgid}/maps: {e}"))),
-            },
+        let mappings = match self.take_maps(tgid) {
+            Ok(m) => m,
+            Err(e) => return Ok(ambiguous(&format!("cannot read /proc/{tgid}/maps: {e}"))),
         };
         let mut copied = Vec::new();
         let mut failure = None;
