@@ -18,26 +18,20 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use crashlab::external::{replay_trial, run_external, ExternalConfig, Replayed};
+use crashlab::external::{replay_trial, ExternalConfig, Replayed};
 use crashlab::program_plan::ProgramPoints;
 use crashlab::report::checker_verdict::CheckerVerdict;
 use crashlab::report::external::{CrashSection, Delivery, ExternalReport, ReplayTarget};
 use crashlab::report::external_power_loss::PowerLossDelivery;
 use crashlab::vocab::{CrashKind, CrashWhen};
 
-#[path = "../../harness/tests/support/report_schema_validation.rs"]
-mod report_schema_validation;
+mod programs;
+use programs::{fast_dir, run, workload};
 
 /// Trials per crash kind: even trials take the call points, two per call
 /// (before and after), so 4 × calls trials reach every one. The writers
 /// below make at most 40 traced calls (asserted from the calibration).
 const TRIALS: u32 = 160;
-
-fn workload(example: &str, role: &str, options: &str) -> String {
-    let exe = env!("CARGO_BIN_EXE_crashlab-workload");
-    assert!(!exe.contains('\''), "the test quotes the path with '");
-    format!("'{exe}' {example} {role} {options}")
-}
 
 fn config(example: &str, options: &str, crashes: &[CrashKind], dir: &Path) -> ExternalConfig {
     let mut c = ExternalConfig::new(
@@ -55,20 +49,6 @@ fn config(example: &str, options: &str, crashes: &[CrashKind], dir: &Path) -> Ex
     c.timeout = Duration::from_secs(120);
     c.points = ProgramPoints::Syscalls;
     c
-}
-
-fn run(config: &ExternalConfig) -> ExternalReport {
-    let report = run_external(config, &AtomicBool::new(false), &|_| {})
-        .unwrap_or_else(|e| panic!("`{}`: the run fails: {e}", config.writer.text));
-    let json = serde_json::to_value(&report).expect("reports serialize");
-    report_schema_validation::assert_valid_external_report(&json, &config.writer.text);
-    assert_eq!(report.clean_run.checker, CheckerVerdict::Consistent, "{}", report.human_summary());
-    assert!(std::fs::read_dir(&config.dir).unwrap().next().is_none(), "the run left files in {}", config.dir.display());
-    report
-}
-
-fn fast_dir() -> tempfile::TempDir {
-    tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap())
 }
 
 fn section(report: &ExternalReport, crash: CrashKind) -> &CrashSection {

@@ -19,20 +19,14 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crashlab::external::power_loss::{replay_power_loss, PowerLossReplayed, StateText};
-use crashlab::external::{run_external, ExternalConfig};
+use crashlab::external::ExternalConfig;
 use crashlab::report::checker_verdict::CheckerVerdict;
 use crashlab::report::external::ExternalReport;
 use crashlab::report::external_power_loss::PowerLossSection;
 use crashlab::vocab::CrashKind;
 
-#[path = "../../harness/tests/support/report_schema_validation.rs"]
-mod report_schema_validation;
-
-fn workload(example: &str, role: &str, options: &str) -> String {
-    let exe = env!("CARGO_BIN_EXE_crashlab-workload");
-    assert!(!exe.contains('\''), "the test quotes the path with '");
-    format!("'{exe}' {example} {role} {options}")
-}
+mod programs;
+use programs::{fast_dir, run, workload};
 
 /// `writer`'s setup and writer, judged by `checker`'s checker.
 fn config(writer: &str, checker: &str, options: &str, trials: u32, dir: &Path) -> ExternalConfig {
@@ -52,22 +46,8 @@ fn config(writer: &str, checker: &str, options: &str, trials: u32, dir: &Path) -
     c
 }
 
-fn run(config: &ExternalConfig) -> ExternalReport {
-    let report = run_external(config, &AtomicBool::new(false), &|_| {})
-        .unwrap_or_else(|e| panic!("`{}`: the run fails: {e}", config.writer.text));
-    let json = serde_json::to_value(&report).expect("reports serialize");
-    report_schema_validation::assert_valid_external_report(&json, &config.writer.text);
-    assert_eq!(report.clean_run.checker, CheckerVerdict::Consistent, "{}", report.human_summary());
-    assert!(std::fs::read_dir(&config.dir).unwrap().next().is_none(), "the run left files in {}", config.dir.display());
-    report
-}
-
 fn section(report: &ExternalReport) -> &PowerLossSection {
     report.power_loss.as_ref().expect("a power-loss section")
-}
-
-fn fast_dir() -> tempfile::TempDir {
-    tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap())
 }
 
 #[test]

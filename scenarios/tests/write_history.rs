@@ -24,7 +24,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crashlab::external::power_loss::{replay_power_loss, HistoryOptions, PowerLossReplayed, StateText};
-use crashlab::external::{run_external, ExternalConfig};
+use crashlab::external::ExternalConfig;
 use crashlab::page_history::HistoryMethod;
 use crashlab::program_plan::PowerLossPoint;
 use crashlab::report::checker_verdict::CheckerVerdict;
@@ -32,25 +32,19 @@ use crashlab::report::external::ExternalReport;
 use crashlab::report::external_power_loss::PowerLossSection;
 use crashlab::vocab::CrashKind;
 
-#[path = "../../harness/tests/support/report_schema_validation.rs"]
-mod report_schema_validation;
+mod programs;
+use programs::{fast_dir, run, workload};
 
 /// 24 operations make 24 header msyncs, 3 data msyncs and the loader's
 /// calls: under 40 sync calls (asserted), so 160 trials reach every
 /// point before and after each.
 const TRIALS: u32 = 160;
 
-fn workload(example: &str, role: &str) -> String {
-    let exe = env!("CARGO_BIN_EXE_crashlab-workload");
-    assert!(!exe.contains('\''), "the test quotes the path with '");
-    format!("'{exe}' {example} {role}")
-}
-
 fn config(example: &str, history: bool, dir: &Path) -> ExternalConfig {
     let mut c = ExternalConfig::new(
-        &workload(example, "writer"),
-        &workload(example, "checker"),
-        Some(&workload(example, "setup")),
+        &workload(example, "writer", ""),
+        &workload(example, "checker", ""),
+        Some(&workload(example, "setup", "")),
         false,
     )
     .expect("the example commands parse");
@@ -64,23 +58,10 @@ fn config(example: &str, history: bool, dir: &Path) -> ExternalConfig {
     c
 }
 
-fn run(config: &ExternalConfig) -> ExternalReport {
-    let report = run_external(config, &AtomicBool::new(false), &|_| {})
-        .unwrap_or_else(|e| panic!("`{}`: the run fails: {e}", config.writer.text));
-    let json = serde_json::to_value(&report).expect("reports serialize");
-    report_schema_validation::assert_valid_external_report(&json, &config.writer.text);
-    assert_eq!(report.clean_run.checker, CheckerVerdict::Consistent, "{}", report.human_summary());
-    report
-}
-
 fn power_loss(report: &ExternalReport) -> &PowerLossSection {
     let pl = report.power_loss.as_ref().expect("a power-loss section");
     assert!(4 * pl.calibration.sync_calls <= TRIALS as u64, "{} sync calls: raise TRIALS", pl.calibration.sync_calls);
     pl
-}
-
-fn fast_dir() -> tempfile::TempDir {
-    tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap())
 }
 
 #[test]
