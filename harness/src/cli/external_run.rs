@@ -74,6 +74,11 @@ pub struct ExternalArgs {
     /// store much between two system calls.
     #[arg(long, value_name = "US", requires = "writer")]
     pub history_every: Option<u64>,
+    /// --crash power-loss-real (root): the filesystem the real cuts are
+    /// made on, a fresh one on a loop device: `ext4` (the default) or `xfs`
+    /// (FS_IOC_SHUTDOWN), `btrfs` (a raw copy of the device).
+    #[arg(long, value_name = "FS", requires = "writer")]
+    pub real_fs: Option<crashlab::vocab::real_cut::FsKind>,
 }
 
 /// The external form of `crashlab replay` (flattened into its arguments).
@@ -145,6 +150,7 @@ impl ExternalArgs {
             ("--fs-model", self.fs_model.is_some()),
             ("--history", self.history.is_some()),
             ("--history-every", self.history_every.is_some()),
+            ("--real-fs", self.real_fs.is_some()),
         ])
     }
 }
@@ -260,6 +266,14 @@ pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashKind], arg
     if let Some(d) = &common.dir {
         config.dir = d.clone();
     }
+    if let Some(fs) = args.real_fs {
+        if !crashes.contains(&CrashKind::PowerLossReal) {
+            bail!("--real-fs applies to --crash power-loss-real only");
+        }
+        config.real_cut.fs = fs;
+    }
+    // A forbidden post-cut directory is kept beside the report.
+    config.real_cut.evidence_dir = Some(common.out.with_extension("evidence"));
     config.validate().map_err(external_error)?;
     let cancel = crate::cli::campaign::cancel_flag()?;
     if !common.quiet {
@@ -310,6 +324,28 @@ pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashKind], arg
                 eprintln!(
                     "crashlab: {} violation(s) under {}, first in trial {}: {}\n  replay: {}",
                     section.violations, section.crash, v.trial, v.reason, v.replay
+                );
+            }
+        }
+        if let Some(r) = &report.power_loss_real {
+            for o in r.outcomes.iter().filter(|o| o.is_model_violation()) {
+                eprintln!(
+                    "crashlab: MODEL SOUNDNESS VIOLATION: power-loss-real trial {} on {}: {}\n  kept in {}\n  rerun: {}",
+                    o.plan.trial,
+                    r.fs,
+                    o.membership.forbidden.as_deref().unwrap_or(""),
+                    o.evidence.as_deref().unwrap_or("(not kept)"),
+                    o.rerun
+                );
+            }
+            if let Some(o) = r.outcomes.iter().find(|o| o.checker.is_violation()) {
+                eprintln!(
+                    "crashlab: {} violation(s) under power-loss-real on {}, first in trial {}: {}\n  rerun: {}",
+                    r.violations,
+                    r.fs,
+                    o.plan.trial,
+                    o.checker.reason().unwrap_or(""),
+                    o.rerun
                 );
             }
         }

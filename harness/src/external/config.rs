@@ -79,6 +79,8 @@ pub struct ExternalConfig {
     /// (it must divide the page size) instead of per page.
     pub tear: Option<u64>,
     pub power_loss: PowerLossOptions,
+    /// `--crash power-loss-real`: the filesystem and the evidence directory.
+    pub real_cut: crate::external::real_cut::RealCutOptions,
     /// `--allow-no-acks`: a run whose clean run, or every trial of a crash
     /// kind, saw no ack is a pass rather than `nothing-acked`.
     pub allow_no_acks: bool,
@@ -131,6 +133,7 @@ impl ExternalConfig {
             die_with_crashlab: true,
             tear: None,
             power_loss: PowerLossOptions::default(),
+            real_cut: Default::default(),
             allow_no_acks: false,
             shard: None,
             points: ProgramPoints::Default,
@@ -158,6 +161,17 @@ impl ExternalConfig {
             if tear == 0 || page % tear != 0 {
                 return Err(ExternalError::BadInput(format!(
                     "--tear {tear}: the sector size must divide the page size ({page} bytes)"
+                )));
+            }
+        }
+        if self.crashes.contains(&CrashKind::PowerLossReal) {
+            if let Some(why) = crate::external::real_cut::unavailable() {
+                return Err(ExternalError::BadInput(format!("--crash power-loss-real: {why}")));
+            }
+            if let Some(shard) = self.shard {
+                return Err(ExternalError::BadInput(format!(
+                    "--shard {shard}: --crash power-loss-real runs its cuts one after another on one filesystem \
+                     and cannot be sharded"
                 )));
             }
         }
@@ -200,6 +214,7 @@ impl ExternalConfig {
             points: (self.points != ProgramPoints::Default).then_some(self.points),
             history_off: !self.power_loss.history.record,
             history_every_us: self.power_loss.history.every.map(|d| d.as_micros() as u64),
+            real_fs: self.crashes.contains(&CrashKind::PowerLossReal).then_some(self.real_cut.fs),
         }
     }
 

@@ -77,10 +77,15 @@ pub fn run_external(
     let run_config = config.run_config();
     let mut sections = Vec::new();
     let mut power_loss = None;
+    let mut power_loss_real = None;
     let mut traced_clean_run = None;
     if !clean.checker.is_violation() {
-        let process_crashes: Vec<CrashKind> =
-            run_config.crashes.iter().copied().filter(|&c| c != CrashKind::PowerLoss).collect();
+        let process_crashes: Vec<CrashKind> = run_config
+            .crashes
+            .iter()
+            .copied()
+            .filter(|&c| !matches!(c, CrashKind::PowerLoss | CrashKind::PowerLossReal))
+            .collect();
         let plans: Vec<TrialPlan> = process_crashes
             .iter()
             .flat_map(|&c| config.trial_indices().map(move |t| TrialPlan::new(config.seed, c, t)))
@@ -107,8 +112,14 @@ pub fn run_external(
             power_loss = Some(power_loss_section(config, &dir, &supervision, traced.clone())?);
         }
         traced_clean_run = traced;
+        if run_config.crashes.contains(&CrashKind::PowerLossReal) {
+            power_loss_real = Some(super::real_cut::run_real_cut_trials(config, &dir, &supervision)?);
+        }
     }
-    let summary = ExternalSummary::of(&clean, &sections, power_loss.as_ref(), config.allow_no_acks);
+    let mut summary = ExternalSummary::of(&clean, &sections, power_loss.as_ref(), config.allow_no_acks);
+    if let Some(r) = &power_loss_real {
+        r.add_to(&mut summary);
+    }
     let environment = crate::environment::probe(&dir);
     drop(tmp);
     Ok(ExternalReport {
@@ -129,6 +140,7 @@ pub fn run_external(
         traced_clean_run,
         crashes: sections,
         power_loss,
+        power_loss_real,
         summary,
     })
 }

@@ -171,6 +171,7 @@ mod engine;
 mod escapes;
 pub mod power_loss;
 mod process;
+pub mod real_cut;
 mod sigbus;
 mod spawn;
 pub(crate) mod traced;
@@ -227,6 +228,8 @@ pub enum ExternalError {
     Oracle { command: String, error: crate::oracle::OracleError },
     #[error("{what}: {error}")]
     Io { what: String, error: std::io::Error },
+    #[error("--crash power-loss-real on {fs} (--real-fs): {error}")]
+    RealCut { fs: crate::vocab::real_cut::FsKind, error: crate::realcut::RealcutError },
     /// The report could not be written (`--out`).
     #[error(transparent)]
     Output(#[from] crate::output_error::OutputError),

@@ -42,7 +42,7 @@ use crate::vocab::ProcessEnd;
 /// in the power-loss section and each trial; and source attribution:
 /// `finding.attribution` (the lost ack's and the syncs' call stacks,
 /// symbolized).
-pub const EXTERNAL_SCHEMA_VERSION: &str = "1.6";
+pub const EXTERNAL_SCHEMA_VERSION: &str = "1.7";
 
 /// The `report_kind` of every external report: what tells it from a
 /// survival report (which has no `report_kind`).
@@ -131,6 +131,10 @@ pub struct ExternalReport {
     /// clean run passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_loss: Option<PowerLossSection>,
+    /// The `power-loss-real` trials (schema 1.7): real cuts, judged by the
+    /// checker and against the simulated model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_loss_real: Option<crate::report::external_real_cut::RealCutSection>,
     pub summary: ExternalSummary,
 }
 
@@ -186,6 +190,9 @@ pub struct ExternalRunConfig {
     /// sampled on this period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history_every_us: Option<u64>,
+    /// `--real-fs` (schema 1.7): the filesystem of `power-loss-real` cuts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real_fs: Option<crate::vocab::real_cut::FsKind>,
 }
 
 /// The calibration run: setup, writer to completion, checker.
@@ -682,6 +689,9 @@ impl ExternalReport {
         if let Some(p) = &self.power_loss {
             p.write_summary(&mut out);
         }
+        if let Some(r) = &self.power_loss_real {
+            r.write_summary(&mut out);
+        }
         if let CheckerVerdict::Violation { reason } = &clean.checker {
             let headline = format!("\nVIOLATION in the clean run (no crash at all): {reason}");
             write_failure(&mut out, "", &headline, &[], "replay", &clean.replay);
@@ -802,6 +812,7 @@ mod tests {
             history_off: false,
             history_every_us: None,
             points: None,
+            real_fs: None,
         };
         let line = ExternalReplayLine {
             config: config.clone(),
@@ -920,6 +931,7 @@ pub(crate) mod test_support {
             history_off: false,
             history_every_us: None,
             points: None,
+            real_fs: None,
         };
         let clean = CleanRun {
             writer_seed: 1,
@@ -946,6 +958,7 @@ pub(crate) mod test_support {
             traced_clean_run: None,
             crashes: sections,
             power_loss: None,
+            power_loss_real: None,
             summary,
         }
     }

@@ -138,8 +138,13 @@ pub fn render_external_html(report: &ExternalReport) -> String {
         }
     }
 
+    let real = report.power_loss_real.as_ref().map(|r| r.html());
+    if let Some((section, _)) = &real {
+        out.push_str(section);
+    }
+
     let _ = writeln!(out, "<h2>Violations</h2>");
-    let mut any = false;
+    let mut any = real.is_some_and(|(_, failed)| failed);
     if let CheckerVerdict::Violation { reason } = &clean.checker {
         any = true;
         let _ = writeln!(

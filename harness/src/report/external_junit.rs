@@ -93,6 +93,31 @@ pub fn external_junit_xml(report: &ExternalReport) -> Result<String, JunitError>
         );
         suite.add_test_case(case("power-loss", p.trials, failure, out));
     }
+    if let Some(r) = &report.power_loss_real {
+        let failing: Vec<_> =
+            r.outcomes.iter().filter(|o| o.is_model_violation() || o.checker.is_violation()).collect();
+        let failure = (!failing.is_empty()).then(|| {
+            let mut text = String::new();
+            for o in &failing {
+                let what = match (&o.membership.forbidden, &o.checker) {
+                    (Some(f), _) if o.is_model_violation() => format!("MODEL SOUNDNESS VIOLATION: {f}"),
+                    (_, c) => c.reason().unwrap_or_default().to_owned(),
+                };
+                let _ = writeln!(text, "trial {} ({}): {what}", o.plan.trial, o.delivery);
+                let _ = writeln!(text, "  rerun: {}", o.rerun);
+            }
+            let message = format!(
+                "power-loss-real on {}: {} checker violation(s), {} model soundness violation(s) in {} trials",
+                r.fs, r.violations, r.model_violations, r.trials
+            );
+            (message, text)
+        });
+        let out = format!(
+            "fs {}, trials {}, acks {}, consistent {}, violations {}, model violations {}\n",
+            r.fs, r.trials, r.acks_seen, r.consistent, r.violations, r.model_violations
+        );
+        suite.add_test_case(case("power-loss-real", r.trials, failure, out));
+    }
     junit.add_test_suite(suite);
     Ok(junit.to_string()?)
 }

@@ -28,6 +28,7 @@ pub mod external_html;
 pub mod external_junit;
 pub mod external_merge;
 pub mod external_power_loss;
+pub mod external_real_cut;
 pub mod file;
 pub mod html;
 pub mod junit;

@@ -34,6 +34,11 @@ pub enum CrashKind {
     /// at a sync call or a random time: the checker judges every state a
     /// power loss may leave (`run --writer` only).
     PowerLoss,
+    /// A real power cut of a program run under the durability oracle on a
+    /// loop-mounted filesystem (root): the checker judges the real post-cut
+    /// directory, and the simulated model is checked against it
+    /// (`run --writer` only; the matrix's real columns use the same name).
+    PowerLossReal,
 }
 
 impl CrashKind {
@@ -49,6 +54,7 @@ impl CrashKind {
             CrashKind::Sigbus => "sigbus",
             CrashKind::Clean => "clean",
             CrashKind::PowerLoss => "power-loss",
+            CrashKind::PowerLossReal => "power-loss-real",
         }
     }
 
@@ -73,9 +79,10 @@ impl FromStr for CrashKind {
             "sigbus" => Ok(CrashKind::Sigbus),
             "clean" => Ok(CrashKind::Clean),
             "power-loss" => Ok(CrashKind::PowerLoss),
-            other => {
-                Err(format!("unknown crash kind `{other}` (expected sigkill, abort, sigbus, clean or power-loss)"))
-            }
+            "power-loss-real" => Ok(CrashKind::PowerLossReal),
+            other => Err(format!(
+                "unknown crash kind `{other}` (expected sigkill, abort, sigbus, clean, power-loss or power-loss-real)"
+            )),
         }
     }
 }
@@ -86,7 +93,14 @@ mod tests {
 
     #[test]
     fn every_kind_reads_back_its_own_name_and_sigabrt_is_abort() {
-        for k in [CrashKind::Sigkill, CrashKind::Abort, CrashKind::Sigbus, CrashKind::Clean, CrashKind::PowerLoss] {
+        for k in [
+            CrashKind::Sigkill,
+            CrashKind::Abort,
+            CrashKind::Sigbus,
+            CrashKind::Clean,
+            CrashKind::PowerLoss,
+            CrashKind::PowerLossReal,
+        ] {
             assert_eq!(k.name().parse::<CrashKind>(), Ok(k));
             let json = serde_json::to_string(&k).unwrap();
             assert_eq!(json, format!("\"{}\"", k.name()));
@@ -95,6 +109,6 @@ mod tests {
         assert_eq!("sigabrt".parse::<CrashKind>(), Ok(CrashKind::Abort));
         assert_eq!(serde_json::from_str::<CrashKind>("\"sigabrt\"").unwrap(), CrashKind::Abort);
         let e = "sigterm".parse::<CrashKind>().unwrap_err();
-        assert!(e.contains("sigterm") && e.contains("power-loss"), "{e}");
+        assert!(e.contains("sigterm") && e.contains("power-loss-real"), "{e}");
     }
 }

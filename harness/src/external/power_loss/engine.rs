@@ -146,9 +146,24 @@ pub(crate) fn trace_trial(
     clean: Duration,
     supervision: &Supervision<'_>,
 ) -> Result<Traced, ExternalError> {
+    trace_trial_with(config, slot, plan, clean, supervision, &mut || Ok(()))
+}
+
+/// [`trace_trial`], with `after_setup` run between the setup and the
+/// writer (a real cut makes the setup's directory durable there, as the
+/// model assumes it is).
+pub(crate) fn trace_trial_with(
+    config: &ExternalConfig,
+    slot: &TrialSlot,
+    plan: &PowerLossPlan,
+    clean: Duration,
+    supervision: &Supervision<'_>,
+    after_setup: &mut dyn FnMut() -> Result<(), ExternalError>,
+) -> Result<Traced, ExternalError> {
     slot.clear()?;
     let seed = plan.writer_seed.to_string();
     run_setup(config, &slot.dir, &seed, supervision)?;
+    after_setup()?;
     let crash = match plan.point {
         PowerLossPoint::Syscall { nth, when } => CrashAt::Syscall(SyscallCrashPoint::new(nth, CrashSyscall::ALL, when)),
         PowerLossPoint::Call { nth, when } => {

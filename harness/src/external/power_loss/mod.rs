@@ -104,12 +104,13 @@ mod attribution;
 mod engine;
 mod explore;
 mod images;
+pub mod membership;
 mod seen_states;
 mod space;
 mod state_dir;
 mod state_text;
 
-pub(crate) use engine::{calibrate, run_power_loss_trials};
+pub(crate) use engine::{calibrate, run_power_loss_trials, trace_trial_with};
 pub use engine::{replay_power_loss, PowerLossReplayed};
 pub use explore::{ExploreConfig, StateOrder};
 pub use space::{Digits, Dim, FileImages, Layout, Source, StateSpace};
