@@ -59,11 +59,21 @@ fn config(example: &str, fs: FsKind, trials: u32, dir: &Path, options: &str) -> 
     c
 }
 
+/// One real-cut run at a time in this test process: the oracle's launcher
+/// is a fork of the process that lives as long as its writer, holding every
+/// descriptor the process had open then, and a descriptor another run's
+/// oracle held into its filesystem keeps that filesystem busy (its unmount,
+/// the cut's second half, fails). The CLI runs one run per process.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Run, and check what every real-cut run must be: every trial ran, no
 /// post-cut directory is outside the model (nor too large to judge), and
 /// no mount or loop device is left behind.
 fn run(config: &ExternalConfig) -> (ExternalReport, RealCutSection) {
-    let report = programs::run(config);
+    let report = {
+        let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        programs::run(config)
+    };
     let section = report.power_loss_real.clone().expect("a power-loss-real section");
     let ctx = report.human_summary();
     assert_eq!(section.trials, config.trials as u64, "{ctx}");

@@ -39,6 +39,25 @@
 //! operations toward persisted, every one of which the model already
 //! allows; and crashlab syncs nothing in between.
 //!
+//! # Limits
+//!
+//! - One real-cut run per process at a time: the oracle's launcher is a
+//!   fork that lives as long as its writer and holds every descriptor the
+//!   process had open when it was forked; if another run in the same
+//!   process has its oracle's descriptors into this run's filesystem then,
+//!   the unmount of the cut fails (`EBUSY`, an error naming the mount). The
+//!   CLI runs one run per process; tests that run several in one process
+//!   take turns.
+//! - Without writeback pressure most unsynced data is simply lost by the
+//!   cut (the kernel writes dirty pages back after 30 s): the cuts mostly
+//!   exercise the floor side of the model. The coverage says which open
+//!   choices no cut exercised.
+//! - The write history is a sample (see [`crate::external::power_loss`]):
+//!   a page the kernel wrote back at a version the oracle never saw (one it
+//!   held only between two trapped calls) would be reported as outside the
+//!   model. Writeback within a trial comes from the writer's own syncs,
+//!   which are trapped calls, so the versions they write are seen.
+//!
 //! # Cleanup
 //!
 //! The mounts, loop devices and the image are released on every path
