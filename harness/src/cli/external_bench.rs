@@ -37,6 +37,10 @@ pub enum BenchTarget {
     /// example, `--tear 512`) judged by its v1 checker (the baseline), by
     /// its v1.1 checker server, and by the testkit, in the same run.
     Checkers(CheckersBenchArgs),
+    /// Trials/s of real power cuts of an example workload
+    /// (`--crash power-loss-real`, root) next to its simulated power loss,
+    /// in the same run.
+    PowerLossReal(crate::cli::real_cut_bench::RealCutBenchArgs),
 }
 
 #[derive(Args)]
@@ -93,6 +97,7 @@ pub fn run(target: BenchTarget) -> Result<ExitCode> {
         BenchTarget::External(a) => a,
         BenchTarget::Oracle(s) => return oracle(s.seconds),
         BenchTarget::Checkers(c) => return checkers(c),
+        BenchTarget::PowerLossReal(r) => return crate::cli::real_cut_bench::run(r),
         BenchTarget::PowerLoss(s) => {
             anyhow::ensure!(s.seconds.is_finite() && s.seconds >= 0.0, "--seconds {}: not a duration", s.seconds);
             println!("{}", crashlab::power_loss::run_bench(s.seconds));

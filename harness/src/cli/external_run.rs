@@ -185,7 +185,7 @@ fn parse_on_off(s: &str) -> std::result::Result<bool, String> {
 fn history_options(history: Option<bool>, every: Option<u64>, power_loss: bool) -> Result<HistoryOptions> {
     use crashlab::page_history::{MAX_HISTORY_EVERY_US, MIN_HISTORY_EVERY_US};
     if (history.is_some() || every.is_some()) && !power_loss {
-        bail!("--history and --history-every apply to --crash power-loss only");
+        bail!("--history and --history-every apply to --crash power-loss and power-loss-real only");
     }
     let record = history.unwrap_or(true);
     if every.is_some() && !record {
@@ -251,18 +251,22 @@ pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashKind], arg
     config.shard = common.shard;
     config.points = common.program_points()?;
     if config.points == ProgramPoints::Syscalls
-        && !crashes.iter().any(|c| matches!(c, CrashKind::Sigkill | CrashKind::Abort | CrashKind::PowerLoss))
+        && !crashes.iter().any(|c| {
+            matches!(c, CrashKind::Sigkill | CrashKind::Abort | CrashKind::PowerLoss | CrashKind::PowerLossReal)
+        })
     {
         bail!("--points syscalls places sigkill, abort and power-loss crashes; --crash has none of them");
     }
+    // power-loss-real judges its cuts against the same model, so the model's
+    // flags apply to it too.
+    let modelled = crashes.iter().any(|c| matches!(c, CrashKind::PowerLoss | CrashKind::PowerLossReal));
     if let Some(model) = args.fs_model {
-        if !crashes.contains(&CrashKind::PowerLoss) {
-            bail!("--fs-model applies to --crash power-loss only");
+        if !modelled {
+            bail!("--fs-model applies to --crash power-loss and power-loss-real only");
         }
         config.power_loss.fs_model = model;
     }
-    config.power_loss.history =
-        history_options(args.history, args.history_every, crashes.contains(&CrashKind::PowerLoss))?;
+    config.power_loss.history = history_options(args.history, args.history_every, modelled)?;
     if let Some(d) = &common.dir {
         config.dir = d.clone();
     }

@@ -7,6 +7,7 @@ pub mod external_bench;
 pub mod external_run;
 pub mod matrix;
 pub mod progress;
+pub mod real_cut_bench;
 pub mod replay;
 pub mod report;
 pub mod soundness;
