@@ -169,3 +169,48 @@ fn without_root_or_with_a_shard_power_loss_real_is_refused_naming_the_reason() {
         assert!(e.contains("power-loss-real") && e.contains("needs root"), "{e}");
     }
 }
+
+/// The check of the model is not vacuous: judged against a model too
+/// small for the kernel, real cuts are reported as outside it, with their
+/// evidence kept. Without the write history (`--history off`, which the
+/// CLI refuses with `power-loss-real` for this reason) a page is allowed
+/// only its floor or its newest content; but `redo-from-page` `msync`s its
+/// header page on every operation, and on ext4 that writes back the whole
+/// large folio, the data page included, at its version then (measured,
+/// `../shared/README.md`: an msync of one page cleaned the whole file); a
+/// cut after the next store to the data page finds that version, which is
+/// neither. 12 trials spread their sync-call points over every header
+/// msync, before and after: the cuts just before one after a data store
+/// find it (4 of 12 when measured).
+#[test]
+fn a_model_too_small_for_the_kernel_is_caught_with_its_evidence_kept() {
+    if !have_root("a_model_too_small_is_caught") {
+        return;
+    }
+    let dir = fast_dir();
+    let evidence = tempfile::tempdir().unwrap();
+    let mut c = config("redo-from-page", FsKind::Ext4, 12, dir.path(), "");
+    c.power_loss.history.record = false;
+    c.real_cut.evidence_dir = Some(evidence.path().to_owned());
+    let report = {
+        let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        crashlab::external::run_external(&c, &std::sync::atomic::AtomicBool::new(false), &|_| {}).unwrap()
+    };
+    let s = report.power_loss_real.as_ref().unwrap();
+    let ctx = report.human_summary();
+    assert!(s.model_violations > 0, "{ctx}");
+    assert_eq!(s.violations, 0, "the program is correct: {ctx}");
+    assert!(report.violation_found(), "a model violation fails the run: {ctx}");
+    assert!(ctx.contains("MODEL SOUNDNESS VIOLATION power-loss-real trial "), "{ctx}");
+    for o in s.outcomes.iter().filter(|o| o.is_model_violation()) {
+        let why = o.membership.forbidden.as_deref().unwrap();
+        assert!(why.contains("\"counter.db\" page ") && why.contains("holds none of the 2 version(s)"), "{why}");
+        let kept = evidence.path().join(format!("trial-{}", o.plan.trial));
+        assert_eq!(o.evidence.as_deref(), Some(kept.to_str().unwrap()));
+        assert!(kept.join("dir/counter.db").is_file() && kept.join("acks").is_file(), "{}", kept.display());
+        let text = std::fs::read_to_string(kept.join("why.txt")).unwrap();
+        assert!(text.contains(why) && text.contains(&o.rerun), "{text}");
+        assert!(o.rerun.contains("--crash power-loss-real --real-fs ext4 --seed 11 --trials "), "{}", o.rerun);
+    }
+    assert!(crashlab::realcut::sys::leftovers(dir.path()).is_empty());
+}

@@ -267,6 +267,16 @@ pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashKind], arg
         config.power_loss.fs_model = model;
     }
     config.power_loss.history = history_options(args.history, args.history_every, modelled)?;
+    if crashes.contains(&CrashKind::PowerLossReal) && args.history == Some(false) {
+        // Measured: real ext4 cuts of `redo-from-page` keep versions of a
+        // page between its floor and its newest content (a sync of another
+        // page writes the whole large folio), which only the history records.
+        bail!(
+            "--history off with --crash power-loss-real: real cuts keep versions of pages between their last sync \
+             and the crash, which only the write history records; without it every such cut would be reported as \
+             outside the model"
+        );
+    }
     if let Some(d) = &common.dir {
         config.dir = d.clone();
     }
