@@ -31,6 +31,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crashlab::external::power_loss::membership::UnitKept;
 use crashlab::external::ExternalConfig;
 use crashlab::report::external::ExternalReport;
 use crashlab::report::external_power_loss::PowerLossDelivery;
@@ -137,7 +138,8 @@ fn acking_before_msync_is_caught_by_every_real_cut_just_before_that_msync() {
         assert!(o.checker.is_violation(), "trial {} kept an acked, unsynced record: {ctx}", o.plan.trial);
     }
     assert!(report.violation_found(), "{ctx}");
-    assert!(s.coverage.units.get(&crashlab::external::power_loss::membership::UnitKept::Floor).is_some(), "{ctx}");
+    // The lost records' units were seen at their floor.
+    assert!(s.coverage.units.get(&UnitKept::Floor).copied().unwrap_or(0) > 0, "{ctx}");
 }
 
 #[test]
