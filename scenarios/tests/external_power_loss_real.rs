@@ -31,11 +31,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crashlab::external::power_loss::membership::UnitKept;
 use crashlab::external::ExternalConfig;
 use crashlab::report::external::ExternalReport;
 use crashlab::report::external_power_loss::PowerLossDelivery;
 use crashlab::report::external_real_cut::RealCutSection;
+use crashlab::report::external_real_cut::UnitKept;
 use crashlab::vocab::real_cut::FsKind;
 use crashlab::vocab::{CrashKind, CrashWhen};
 

@@ -63,7 +63,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// `crashlab bench power-loss-real`.
 pub fn run(a: RealCutBenchArgs) -> Result<ExitCode> {
     ensure!(a.trials > 0 && a.rounds > 0, "--trials and --rounds must be at least 1");
-    if let Some(why) = crashlab::external::real_cut::unavailable() {
+    if let Some(why) = crashlab::external::real_cut::options::unavailable() {
         anyhow::bail!("bench power-loss-real: {why}");
     }
     let workload = match a.workload {

@@ -80,7 +80,7 @@ pub struct ExternalConfig {
     pub tear: Option<u64>,
     pub power_loss: PowerLossOptions,
     /// `--crash power-loss-real`: the filesystem and the evidence directory.
-    pub real_cut: crate::external::real_cut::RealCutOptions,
+    pub real_cut: crate::external::real_cut::options::RealCutOptions,
     /// `--allow-no-acks`: a run whose clean run, or every trial of a crash
     /// kind, saw no ack is a pass rather than `nothing-acked`.
     pub allow_no_acks: bool,
@@ -165,7 +165,7 @@ impl ExternalConfig {
             }
         }
         if self.crashes.contains(&CrashKind::PowerLossReal) {
-            if let Some(why) = crate::external::real_cut::unavailable() {
+            if let Some(why) = crate::external::real_cut::options::unavailable() {
                 return Err(ExternalError::BadInput(format!("--crash power-loss-real: {why}")));
             }
             if let Some(shard) = self.shard {

@@ -118,7 +118,7 @@ pub fn run_external(
     }
     let mut summary = ExternalSummary::of(&clean, &sections, power_loss.as_ref(), config.allow_no_acks);
     if let Some(r) = &power_loss_real {
-        r.add_to(&mut summary);
+        summary.add_real_cuts(r, config.allow_no_acks);
     }
     let environment = crate::environment::probe(&dir);
     drop(tmp);

@@ -554,6 +554,21 @@ impl ExternalSummary {
             verdict: verdict.into(),
         }
     }
+
+    /// Count the `power-loss-real` trials in (schema 1.7): a model
+    /// violation fails the run like a checker's.
+    pub fn add_real_cuts(&mut self, r: &crate::report::external_real_cut::RealCutSection, allow_no_acks: bool) {
+        self.trials += r.trials;
+        self.violations += r.violations + r.model_violations;
+        if r.trials > 0 && r.acks_seen == 0 {
+            self.no_acks.push(CrashKind::PowerLossReal.name().to_owned());
+        }
+        if self.violations > 0 {
+            self.verdict = "violation-found".into();
+        } else if !self.no_acks.is_empty() && !allow_no_acks {
+            self.verdict = VERDICT_NOTHING_ACKED.into();
+        }
+    }
 }
 
 impl ExternalReport {

@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 
 use crate::report::checker_verdict::CheckerVerdict;
 use crate::report::external::ExternalReport;
+use crate::report::external_real_cut::RealCutSection;
 use crate::report::html::{escape, page_start};
 use crate::report::source_location::{best_frame, PowerLossAttribution, SourceFrame};
 use crate::utc_time::utc_timestamp;
@@ -138,7 +139,7 @@ pub fn render_external_html(report: &ExternalReport) -> String {
         }
     }
 
-    let real = report.power_loss_real.as_ref().map(|r| r.html());
+    let real = report.power_loss_real.as_ref().map(real_cut_html);
     if let Some((section, _)) = &real {
         out.push_str(section);
     }
@@ -228,10 +229,84 @@ fn attribution_html(a: &PowerLossAttribution) -> String {
     out + "</div>"
 }
 
+/// The section's part of the HTML page: its table, its coverage, and its
+/// failing trials (model soundness violations and checker violations).
+/// The bool: it had failing trials.
+fn real_cut_html(r: &RealCutSection) -> (String, bool) {
+    let mut out = String::new();
+    let _ = writeln!(out, "<h2>Real power cuts ({}, {})</h2>", r.fs, escape(r.cut.describe()));
+    let _ = writeln!(
+        out,
+        "<table class=\"cells\">\n<tr><th>trials</th><th>acks seen</th><th>consistent</th><th>violations</th>\
+         <th>model violations</th><th>not judged</th></tr>\n<tr{}><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+         <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n</table>",
+        if r.violations + r.model_violations > 0 { " class=\"failing\"" } else { "" },
+        r.trials,
+        r.acks_seen,
+        r.consistent,
+        r.violations,
+        r.model_violations,
+        r.not_judged
+    );
+    let units: Vec<String> = r.coverage.units.iter().map(|(k, n)| format!("{k:?} {n}").to_lowercase()).collect();
+    let _ = writeln!(
+        out,
+        "<p class=\"muted\">judged against the {} model; open units kept: {}; sizes beyond the durable size: {}; \
+         no cut exercised: {}</p>",
+        escape(&r.fs_model),
+        escape(&units.join(", ")),
+        r.coverage.sizes_beyond_floor,
+        escape(&r.coverage.unexercised().join("; "))
+    );
+    let mut failed = false;
+    for o in &r.outcomes {
+        let (title, why) = if o.is_model_violation() {
+            ("MODEL SOUNDNESS VIOLATION", o.membership.forbidden.clone().unwrap_or_default())
+        } else if let CheckerVerdict::Violation { reason } = &o.checker {
+            ("checker violation", reason.clone())
+        } else {
+            continue;
+        };
+        failed = true;
+        let _ = writeln!(
+            out,
+            "<div class=\"failure\"><h3>power-loss-real trial {}: {title}</h3><p>{}</p><p class=\"muted\">{}; {} acks{}</p>\
+             <code class=\"replay\">{}</code></div>",
+            o.plan.trial,
+            escape(&why),
+            escape(&o.delivery.to_string()),
+            o.acks,
+            o.evidence.as_ref().map(|e| format!("; kept in <code>{}</code>", escape(e))).unwrap_or_default(),
+            escape(&o.rerun)
+        );
+    }
+    (out, failed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::report::external::test_support::{report_with, trial};
+    use crate::report::external_real_cut::test_support as real;
+    use crate::report::external_real_cut::UnitKept;
+
+    #[test]
+    fn real_cuts_get_their_section_and_a_model_violation_is_a_failure_with_its_evidence() {
+        let mut r = report_with(&[trial(0, false)], None);
+        assert!(render_external_html(&r).contains("<h2>Violations</h2>\n<p>None.</p>"));
+        r.power_loss_real = Some(RealCutSection::of(
+            crate::vocab::FsKind::Xfs,
+            "posix",
+            real::calibration(),
+            vec![real::trial(0, true, true, &[(UnitKept::Floor, 2)]), real::trial(1, false, true, &[])],
+        ));
+        let html = render_external_html(&r);
+        assert!(html.contains("<h2>Real power cuts (xfs, FS_IOC_SHUTDOWN(NOLOGFLUSH)"), "{html}");
+        assert!(html.contains("<h3>power-loss-real trial 1: MODEL SOUNDNESS VIOLATION</h3>"), "{html}");
+        assert!(html.contains("kept in <code>/e/trial-1</code>"), "{html}");
+        assert!(!html.contains("<p>None.</p>"), "a model violation is a failure: {html}");
+        assert!(!html.contains("trial 0: "), "an allowed, consistent cut is no failure");
+    }
 
     #[test]
     fn the_page_shows_every_kind_every_violation_with_its_replay_and_escapes_text() {

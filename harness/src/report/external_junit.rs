@@ -139,4 +139,23 @@ mod tests {
         let ok = external_junit_xml(&report_with(&[trial(0, false)], None)).unwrap();
         assert!(!ok.contains("<failure"), "{ok}");
     }
+
+    #[test]
+    fn real_cuts_are_one_case_failing_on_a_model_violation_alone() {
+        use crate::report::external_real_cut::{test_support as real, RealCutSection};
+        let mut r = report_with(&[trial(0, false)], None);
+        r.power_loss_real = Some(RealCutSection::of(
+            crate::vocab::FsKind::Ext4,
+            "posix",
+            real::calibration(),
+            vec![real::trial(0, true, true, &[]), real::trial(1, false, true, &[])],
+        ));
+        let xml = external_junit_xml(&r).unwrap();
+        assert!(xml.contains("<testcase name=\"power-loss-real\""), "{xml}");
+        assert!(
+            xml.contains("power-loss-real on ext4: 0 checker violation(s), 1 model soundness violation(s) in 2 trials"),
+            "{xml}"
+        );
+        assert!(xml.contains("trial 1 (") && xml.contains("MODEL SOUNDNESS VIOLATION"), "{xml}");
+    }
 }

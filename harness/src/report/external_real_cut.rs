@@ -7,7 +7,8 @@
 //! coverage, i.e. how often the cuts exercised each choice the model leaves
 //! open (units at their floor, at an intermediate version, at their newest
 //! content; sizes beyond the durable size; each kind of namespace operation
-//! kept or lost).
+//! kept or lost). The judgement itself is
+//! `crate::external::power_loss::membership`.
 //!
 //! Architecture Invariant: pure.
 
@@ -16,13 +17,72 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::external::power_loss::membership::{Membership, OpKept, UnitKept};
 use crate::program_plan::PowerLossPlan;
 use crate::report::checker_verdict::CheckerVerdict;
-use crate::report::external::{ExternalRunConfig, ExternalSummary};
 use crate::report::external_power_loss::{PowerLossCalibration, PowerLossDelivery};
 use crate::summary_text::write_failure;
 use crate::vocab::real_cut::{CutMethod, FsKind};
+
+/// Which of its versions a unit the model leaves open held after the cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnitKept {
+    /// Its floor: what completed syncs guarantee (unsynced writes lost).
+    Floor,
+    /// A version between its floor and its newest content.
+    Intermediate,
+    /// Its newest content: the unsynced writes reached the disk.
+    Newest,
+    /// Its bytes are more than one of the above (a page rewritten with the
+    /// same bytes): the cut cannot tell which.
+    Ambiguous,
+}
+
+/// What the cut did with a namespace operation no sync made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OpKept {
+    /// Persisted in every namespace state that fits the directory.
+    Kept,
+    /// Lost in every one.
+    Lost,
+    /// Kept in some fitting states, lost in others.
+    Undetermined,
+}
+
+/// One namespace operation the model leaves open, and what the cut did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct OpOutcome {
+    /// `create`, `link`, `unlink`, `rename`, `size`.
+    pub kind: String,
+    /// `rename("state.tmp" -> "state") at call 57`.
+    pub operation: String,
+    pub outcome: OpKept,
+}
+
+/// What one real post-cut directory says about the model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Membership {
+    /// Some state of the model fits the directory.
+    pub allowed: bool,
+    /// Why none does (a model soundness violation), or why it was not
+    /// judged; `None` when allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forbidden: Option<String>,
+    /// The namespace was too large to walk: neither allowed nor a violation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_judged: bool,
+    /// Distinct namespace states the model allows at this crash point.
+    pub namespace_states: u64,
+    /// Per open unit (page or sector) of the files in the fitting state,
+    /// which version it held, counted.
+    pub units: BTreeMap<UnitKept, u64>,
+    /// Files whose size after the cut was larger than their durable
+    /// (floor) size: a size change no sync covered persisted.
+    pub sizes_beyond_floor: u64,
+    /// Every namespace operation the model leaves open, and what the cut did.
+    pub operations: Vec<OpOutcome>,
+}
 
 /// One real cut of the user's program.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -167,21 +227,6 @@ impl RealCutSection {
         }
     }
 
-    /// Count this section into the run's summary: its trials, its checker
-    /// violations, and its model violations (each a finding: the run fails).
-    pub fn add_to(&self, summary: &mut ExternalSummary) {
-        summary.trials += self.trials;
-        summary.violations += self.violations + self.model_violations;
-        if self.trials > 0 && self.acks_seen == 0 {
-            summary.no_acks.push(crate::vocab::CrashKind::PowerLossReal.name().to_owned());
-        }
-        if summary.violations > 0 {
-            summary.verdict = "violation-found".into();
-        } else if !summary.no_acks.is_empty() && summary.verdict == "no-violation-found" {
-            summary.verdict = crate::report::external::VERDICT_NOTHING_ACKED.into();
-        }
-    }
-
     /// The section in the human summary.
     pub fn write_summary(&self, out: &mut String) {
         let _ = writeln!(
@@ -246,115 +291,13 @@ impl RealCutSection {
     }
 }
 
-impl RealCutSection {
-    /// The section's part of the HTML page: its table, its coverage, and its
-    /// failures (model violations first). The bool: it had failures.
-    pub fn html(&self) -> (String, bool) {
-        use crate::report::html::escape;
-        let mut out = String::new();
-        let _ = writeln!(out, "<h2>Real power cuts ({}, {})</h2>", self.fs, escape(self.cut.describe()));
-        let _ = writeln!(
-            out,
-            "<table class=\"cells\">\n<tr><th>trials</th><th>acks seen</th><th>consistent</th><th>violations</th>\
-             <th>model violations</th><th>not judged</th></tr>\n<tr{}><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n</table>",
-            if self.violations + self.model_violations > 0 { " class=\"failing\"" } else { "" },
-            self.trials,
-            self.acks_seen,
-            self.consistent,
-            self.violations,
-            self.model_violations,
-            self.not_judged
-        );
-        let units: Vec<String> = self.coverage.units.iter().map(|(k, n)| format!("{k:?} {n}").to_lowercase()).collect();
-        let _ = writeln!(
-            out,
-            "<p class=\"muted\">judged against the {} model; open units kept: {}; sizes beyond the durable size: {}; \
-             no cut exercised: {}</p>",
-            escape(&self.fs_model),
-            escape(&units.join(", ")),
-            self.coverage.sizes_beyond_floor,
-            escape(&self.coverage.unexercised().join("; "))
-        );
-        let mut failed = false;
-        for o in &self.outcomes {
-            let (title, why) = if o.is_model_violation() {
-                ("MODEL SOUNDNESS VIOLATION", o.membership.forbidden.clone().unwrap_or_default())
-            } else if let CheckerVerdict::Violation { reason } = &o.checker {
-                ("checker violation", reason.clone())
-            } else {
-                continue;
-            };
-            failed = true;
-            let _ = writeln!(
-                out,
-                "<div class=\"failure\"><h3>power-loss-real trial {}: {title}</h3><p>{}</p><p class=\"muted\">{}; {} acks{}</p>\
-                 <code class=\"replay\">{}</code></div>",
-                o.plan.trial,
-                escape(&why),
-                escape(&o.delivery.to_string()),
-                o.acks,
-                o.evidence.as_ref().map(|e| format!("; kept in <code>{}</code>", escape(e))).unwrap_or_default(),
-                escape(&o.rerun)
-            );
-        }
-        (out, failed)
-    }
-}
-
-/// The command that reruns the `power-loss-real` trials up to `trial`
-/// (the same seed gives the same crash points; a real cut at a sync call
-/// reruns exactly for a deterministic writer, what the kernel had written
-/// back by then need not).
-pub fn rerun_line(c: &ExternalRunConfig, seed: u64, trial: u32) -> String {
-    let q = |s: &str| shell_words::quote(s).into_owned();
-    let mut line = format!(
-        "crashlab run --writer {} {} {}",
-        q(&c.writer),
-        if c.checker_server { "--checker-server" } else { "--checker" },
-        q(&c.checker)
-    );
-    if let Some(s) = &c.setup {
-        let _ = write!(line, " --setup {}", q(s));
-    }
-    if c.shell {
-        line.push_str(" --shell");
-    }
-    let _ = write!(
-        line,
-        " --crash power-loss-real --real-fs {} --seed {seed} --trials {}",
-        c.real_fs.unwrap_or(FsKind::Ext4),
-        trial + 1
-    );
-    if let Some(points) = c.points {
-        let _ = write!(line, " --points {points}");
-    }
-    if let Some(tear) = c.tear {
-        let _ = write!(line, " --tear {tear}");
-    }
-    if let Some(model) = c.fs_model {
-        let _ = write!(line, " --fs-model {model}");
-    }
-    if c.history_off {
-        line.push_str(" --history off");
-    }
-    if let Some(us) = c.history_every_us {
-        let _ = write!(line, " --history-every {us}");
-    }
-    if c.allow_no_acks {
-        line.push_str(" --allow-no-acks");
-    }
-    let _ = write!(line, " --timeout {}", c.timeout_secs);
-    line
-}
-
+/// Sections for tests of the report's renderings.
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_support {
     use super::*;
-    use crate::external::power_loss::membership::OpOutcome;
     use crate::program_plan::PowerLossPoint;
 
-    fn trial(n: u32, allowed: bool, checker_ok: bool, units: &[(UnitKept, u64)]) -> RealCutTrial {
+    pub(crate) fn trial(n: u32, allowed: bool, checker_ok: bool, units: &[(UnitKept, u64)]) -> RealCutTrial {
         RealCutTrial {
             plan: PowerLossPlan { trial: n, writer_seed: 1, point: PowerLossPoint::Time { at_ppm: 5 }, state_seed: 2 },
             delivery: PowerLossDelivery::WriterFinishedFirst,
@@ -378,9 +321,15 @@ mod tests {
         }
     }
 
-    fn calibration() -> PowerLossCalibration {
+    pub(crate) fn calibration() -> PowerLossCalibration {
         PowerLossCalibration { traced_clean_ns: 1, sync_calls: 1, traced_calls: 1, by_syscall: BTreeMap::new() }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{calibration, trial};
+    use super::*;
 
     #[test]
     fn coverage_counts_allowed_directories_only_and_names_the_rules_no_cut_exercised() {
@@ -406,19 +355,5 @@ mod tests {
         assert!(text.contains("MODEL SOUNDNESS VIOLATION power-loss-real trial 1 on ext4"), "{text}");
         assert!(text.contains("kept in /e/trial-1"), "{text}");
         assert!(text.contains("VIOLATION power-loss-real trial 2 on ext4: lost rec 1"), "{text}");
-    }
-
-    #[test]
-    fn a_model_violation_alone_fails_the_run() {
-        let s = RealCutSection::of(FsKind::Xfs, "posix", calibration(), vec![trial(0, false, true, &[])]);
-        let mut summary = ExternalSummary {
-            trials: 1,
-            violations: 0,
-            clean_run_passed: true,
-            no_acks: vec![],
-            verdict: "no-violation-found".into(),
-        };
-        s.add_to(&mut summary);
-        assert_eq!((summary.trials, summary.violations, summary.verdict.as_str()), (2, 1, "violation-found"));
     }
 }

@@ -23,10 +23,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
-
 use super::space::{Digits, Dim, Layout, StateSpace};
 use crate::namespace::NsOp;
+use crate::report::external_real_cut::{Membership, OpKept, OpOutcome, UnitKept};
 
 /// More namespace units than this are not walked (2^n namespace choices):
 /// the directory is then reported as not judged, never as allowed.
@@ -42,67 +41,6 @@ pub struct RealDir {
     pub symlinks: BTreeMap<PathBuf, Vec<u8>>,
     /// Entries that are none of the above (devices, fifos, sockets).
     pub others: BTreeSet<PathBuf>,
-}
-
-/// Which of its versions a unit the model leaves open held after the cut.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum UnitKept {
-    /// Its floor: what completed syncs guarantee (unsynced writes lost).
-    Floor,
-    /// A version between its floor and its newest content.
-    Intermediate,
-    /// Its newest content: the unsynced writes reached the disk.
-    Newest,
-    /// Its bytes are more than one of the above (a page rewritten with the
-    /// same bytes): the cut cannot tell which.
-    Ambiguous,
-}
-
-/// What the cut did with a namespace operation no sync made durable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum OpKept {
-    /// Persisted in every namespace state that fits the directory.
-    Kept,
-    /// Lost in every one.
-    Lost,
-    /// Kept in some fitting states, lost in others.
-    Undetermined,
-}
-
-/// One namespace operation the model leaves open, and what the cut did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct OpOutcome {
-    /// `create`, `link`, `unlink`, `rename`, `size`.
-    pub kind: String,
-    /// `rename("state.tmp" -> "state") at call 57`.
-    pub operation: String,
-    pub outcome: OpKept,
-}
-
-/// What one real post-cut directory says about the model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Membership {
-    /// Some state of the model fits the directory.
-    pub allowed: bool,
-    /// Why none does (a model soundness violation), or why it was not
-    /// judged; `None` when allowed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub forbidden: Option<String>,
-    /// The namespace was too large to walk: neither allowed nor a violation.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub not_judged: bool,
-    /// Distinct namespace states the model allows at this crash point.
-    pub namespace_states: u64,
-    /// Per open unit (page or sector) of the files in the fitting state,
-    /// which version it held, counted.
-    pub units: BTreeMap<UnitKept, u64>,
-    /// Files whose size after the cut was larger than their durable
-    /// (floor) size: a size change no sync covered persisted.
-    pub sizes_beyond_floor: u64,
-    /// Every namespace operation the model leaves open, and what the cut did.
-    pub operations: Vec<OpOutcome>,
 }
 
 /// The word of an operation's kind (`create`, `rename`, ...).

@@ -64,9 +64,11 @@
 //! (error, `--timeout`, Ctrl-C: the filesystem's guard is dropped), and
 //! the work directory removed; the evidence directory is kept.
 
+pub mod options;
 mod post_cut;
 
-use std::path::{Path, PathBuf};
+use std::fmt::Write as _;
+use std::path::Path;
 use std::time::Duration;
 
 use super::checker::{write_acks_file, Checker};
@@ -77,40 +79,11 @@ use super::trial::TrialSlot;
 use super::{canonical, ExternalError};
 use crate::realcut::fs::LiveFs;
 use crate::realcut::RealcutError;
+use crate::report::external::ExternalRunConfig;
 use crate::report::external_power_loss::PowerLossCalibration;
-use crate::report::external_real_cut::{rerun_line, RealCutSection, RealCutTrial};
+use crate::report::external_real_cut::{RealCutSection, RealCutTrial};
 use crate::vocab::real_cut::{CutMethod, FsKind};
-
-/// What `--crash power-loss-real` needs besides the rest of the config.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RealCutOptions {
-    /// `--real-fs`.
-    pub fs: FsKind,
-    /// Where the post-cut directories the model forbids are kept (each in
-    /// `trial-N`); `None`: `crashlab-real-evidence-SEED` in `--dir`.
-    pub evidence_dir: Option<PathBuf>,
-}
-
-impl Default for RealCutOptions {
-    fn default() -> RealCutOptions {
-        RealCutOptions { fs: FsKind::Ext4, evidence_dir: None }
-    }
-}
-
-impl RealCutOptions {
-    /// The evidence directory of a run of `config`.
-    pub fn evidence_dir(&self, config: &ExternalConfig) -> PathBuf {
-        self.evidence_dir.clone().unwrap_or_else(|| config.dir.join(format!("crashlab-real-evidence-{}", config.seed)))
-    }
-}
-
-/// Why this process cannot make real cuts, if it cannot.
-pub fn unavailable() -> Option<String> {
-    if !crate::realcut::sys::is_root() {
-        return Some(RealcutError::NeedsRoot.to_string());
-    }
-    None
-}
+use options::unavailable;
 
 fn real(fs: FsKind) -> impl Fn(RealcutError) -> ExternalError {
     move |error| ExternalError::RealCut { fs, error }
@@ -241,7 +214,7 @@ fn one_trial(
     let verdict = checker.check(&copy, &acks, plan.writer_seed, supervision)?;
     let membership = judge(&traced.space, &post_cut);
     let evidence = if !membership.allowed && !membership.not_judged {
-        let dest = config.real_cut.evidence_dir(config).join(&name);
+        let dest = config.real_cut.evidence_dir(&config.dir, config.seed).join(&name);
         post_cut::keep_evidence(&dest, &post_cut, &membership, &traced.lines.lines, rerun)?;
         Some(dest.display().to_string())
     } else {
@@ -256,4 +229,50 @@ fn one_trial(
         evidence,
         rerun: rerun.to_owned(),
     })
+}
+
+/// The command that reruns the `power-loss-real` trials up to `trial`
+/// (the same seed gives the same crash points; a real cut at a sync call
+/// reruns exactly for a deterministic writer, what the kernel had written
+/// back by then need not).
+pub fn rerun_line(c: &ExternalRunConfig, seed: u64, trial: u32) -> String {
+    let q = |s: &str| shell_words::quote(s).into_owned();
+    let mut line = format!(
+        "crashlab run --writer {} {} {}",
+        q(&c.writer),
+        if c.checker_server { "--checker-server" } else { "--checker" },
+        q(&c.checker)
+    );
+    if let Some(s) = &c.setup {
+        let _ = write!(line, " --setup {}", q(s));
+    }
+    if c.shell {
+        line.push_str(" --shell");
+    }
+    let _ = write!(
+        line,
+        " --crash power-loss-real --real-fs {} --seed {seed} --trials {}",
+        c.real_fs.unwrap_or(FsKind::Ext4),
+        trial + 1
+    );
+    if let Some(points) = c.points {
+        let _ = write!(line, " --points {points}");
+    }
+    if let Some(tear) = c.tear {
+        let _ = write!(line, " --tear {tear}");
+    }
+    if let Some(model) = c.fs_model {
+        let _ = write!(line, " --fs-model {model}");
+    }
+    if c.history_off {
+        line.push_str(" --history off");
+    }
+    if let Some(us) = c.history_every_us {
+        let _ = write!(line, " --history-every {us}");
+    }
+    if c.allow_no_acks {
+        line.push_str(" --allow-no-acks");
+    }
+    let _ = write!(line, " --timeout {}", c.timeout_secs);
+    line
 }

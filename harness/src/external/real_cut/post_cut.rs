@@ -4,8 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::external::power_loss::membership::{Membership, RealDir};
+use crate::external::power_loss::membership::RealDir;
 use crate::external::ExternalError;
+use crate::report::external_real_cut::Membership;
 
 fn io(what: String) -> impl FnOnce(std::io::Error) -> ExternalError {
     move |e| ExternalError::io(what, e)
