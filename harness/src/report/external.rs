@@ -415,19 +415,7 @@ impl ExternalReplayLine {
 impl fmt::Display for ExternalReplayLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.config;
-        write!(
-            f,
-            "crashlab replay --writer {} {} {}",
-            shell_words::quote(&c.writer),
-            if c.checker_server { "--checker-server" } else { "--checker" },
-            shell_words::quote(&c.checker)
-        )?;
-        if let Some(s) = &c.setup {
-            write!(f, " --setup {}", shell_words::quote(s))?;
-        }
-        if c.shell {
-            f.write_str(" --shell")?;
-        }
+        write!(f, "crashlab replay{}", c.program_flags())?;
         match self.target {
             ReplayTarget::Clean => write!(f, " --crash clean --seed {}", self.seed)?,
             ReplayTarget::Trial { crash, trial, clean_ns } => {
@@ -444,21 +432,7 @@ impl fmt::Display for ExternalReplayLine {
                     " --crash power-loss --seed {} --trial {trial} --clean-ns {clean_ns} --calls {calls}",
                     self.seed
                 )?;
-                if let Some(points) = c.points {
-                    write!(f, " --points {points}")?;
-                }
-                if let Some(tear) = c.tear {
-                    write!(f, " --tear {tear}")?;
-                }
-                if let Some(model) = c.fs_model {
-                    write!(f, " --fs-model {model}")?;
-                }
-                if c.history_off {
-                    f.write_str(" --history off")?;
-                }
-                if let Some(us) = c.history_every_us {
-                    write!(f, " --history-every {us}")?;
-                }
+                f.write_str(&c.model_flags())?;
                 if let Some(state) = &self.state {
                     write!(f, " --state {}", shell_words::quote(state))?;
                 }

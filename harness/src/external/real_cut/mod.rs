@@ -236,40 +236,13 @@ fn one_trial(
 /// reruns exactly for a deterministic writer, what the kernel had written
 /// back by then need not).
 pub fn rerun_line(c: &ExternalRunConfig, seed: u64, trial: u32) -> String {
-    let q = |s: &str| shell_words::quote(s).into_owned();
     let mut line = format!(
-        "crashlab run --writer {} {} {}",
-        q(&c.writer),
-        if c.checker_server { "--checker-server" } else { "--checker" },
-        q(&c.checker)
-    );
-    if let Some(s) = &c.setup {
-        let _ = write!(line, " --setup {}", q(s));
-    }
-    if c.shell {
-        line.push_str(" --shell");
-    }
-    let _ = write!(
-        line,
-        " --crash power-loss-real --real-fs {} --seed {seed} --trials {}",
+        "crashlab run{} --crash power-loss-real --real-fs {} --seed {seed} --trials {}{}",
+        c.program_flags(),
         c.real_fs.unwrap_or(FsKind::Ext4),
-        trial + 1
+        trial + 1,
+        c.model_flags()
     );
-    if let Some(points) = c.points {
-        let _ = write!(line, " --points {points}");
-    }
-    if let Some(tear) = c.tear {
-        let _ = write!(line, " --tear {tear}");
-    }
-    if let Some(model) = c.fs_model {
-        let _ = write!(line, " --fs-model {model}");
-    }
-    if c.history_off {
-        line.push_str(" --history off");
-    }
-    if let Some(us) = c.history_every_us {
-        let _ = write!(line, " --history-every {us}");
-    }
     if c.allow_no_acks {
         line.push_str(" --allow-no-acks");
     }
