@@ -408,6 +408,8 @@ fn bad_builder_input_is_refused_before_anything_runs() {
     assert!(e(both().file("a/b", 10)).contains("one path component"));
     assert!(e(both().file("a", 0)).contains("an empty file cannot be mapped"));
     assert!(e(both().file("a", 1).file("a", 2)).contains("declared twice"));
+    let real = e(both().crashes([Crash::PowerLossReal]));
+    assert!(real.contains("Crash::PowerLossReal") && real.contains("--crash power-loss-real"), "{real}");
 }
 
 const PAGE: usize = 4096;

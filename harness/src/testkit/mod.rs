@@ -431,6 +431,14 @@ impl<'a> CrashTest<'a> {
             return Err(config_error("no checker: call .checker(|dir, acks| ...)"));
         }
         self.validate_files().map_err(|r| config_error(&r))?;
+        if self.crashes.contains(&Crash::PowerLossReal) {
+            // Its report section is not read into a CrashReport: refused,
+            // never silently passed.
+            return Err(config_error(
+                "Crash::PowerLossReal: real power cuts run from `crashlab run --writer ... --crash power-loss-real` \
+                 (root), not from the testkit",
+            ));
+        }
         let replay = match self.replay.clone() {
             Some(spec) => Some(ReplaySpec { test: test.clone(), ..spec }),
             None => ReplaySpec::from_env(&test)?,
