@@ -1,5 +1,6 @@
 //! Comparing two external reports (`crashlab report diff` of two `run
-//! --writer` reports): per crash kind, which trials went from consistent to
+//! --writer` reports): per crash kind (power-loss-real: the checker's or the
+//! model's violation), which trials went from consistent to
 //! a violation (regressions) or back (fixes), and the counts that changed.
 //!
 //! Trials are matched by crash kind and trial index: with the same seed,
@@ -29,6 +30,13 @@ fn verdicts(r: &ExternalReport) -> BTreeMap<String, BTreeMap<u32, bool>> {
         let kind = out.entry("power-loss".to_owned()).or_default();
         for t in &p.trials_detail {
             kind.insert(t.trial, t.verdict.is_violation());
+        }
+    }
+    // A real cut fails on the checker's violation or on the model's.
+    if let Some(r) = &r.power_loss_real {
+        let kind = out.entry("power-loss-real".to_owned()).or_default();
+        for o in &r.outcomes {
+            kind.insert(o.plan.trial, o.checker.is_violation() || o.is_model_violation());
         }
     }
     out
@@ -159,5 +167,20 @@ mod tests {
         let after = report_with(&[trial(7, true)], None);
         let d = ExternalDiff::between("a", &before, "b", &after);
         assert_eq!(d.regressions, ["sigkill: no violation → 1 violation(s)"]);
+    }
+
+    #[test]
+    fn a_real_cut_outside_the_model_is_a_regression_of_its_trial() {
+        use crate::report::external_real_cut::{test_support as real, RealCutSection};
+        let with = |allowed: bool| {
+            let mut r = run(&[]);
+            let cuts = vec![real::trial(0, true, true, &[]), real::trial(1, allowed, true, &[])];
+            r.power_loss_real =
+                Some(RealCutSection::of(crate::vocab::FsKind::Ext4, "posix", real::calibration(), cuts));
+            r
+        };
+        let d = ExternalDiff::between("a", &with(true), "b", &with(false));
+        assert_eq!(d.regressions, ["power-loss-real trial 1: consistent → VIOLATION"]);
+        assert!(ExternalDiff::between("a", &with(false), "b", &with(true)).regressions.is_empty());
     }
 }
