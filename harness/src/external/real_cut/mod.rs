@@ -180,6 +180,11 @@ fn one_trial(
     let name = format!("trial-{}", plan.trial);
     let slot = TrialSlot::create(mnt, &name)?;
     let clean = Duration::from_nanos(calibration.traced_clean_ns);
+    // NOTE for the merge (issue 16 part 1): `--writeback` pressure goes
+    // here: start `realcut::pressure::start_pressure(writeback, mnt)` in
+    // `after_setup` (after the sync) and drop its guard right after
+    // `trace_trial_with` returns, before the cut; `expire:CS` takes the
+    // campaign-wide sysctl guard in the CLI. Not wired on this branch.
     let traced = trace_trial_with(config, &slot, plan, clean, supervision, &mut || sync_fs(&slot.dir))?;
     // The cut. Nothing between the writer's death and here synced anything.
     let post_cut = match kind.default_cut() {
