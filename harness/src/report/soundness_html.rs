@@ -447,6 +447,7 @@ pub(crate) mod tests {
             ],
             violation_details: vec![],
             mean_cut_ms: 10.5,
+            coverage: Default::default(),
         }
     }
 
