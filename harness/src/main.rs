@@ -57,6 +57,13 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
+    /// Call syncfs on a filesystem every N µs until killed (writeback
+    /// pressure, started by a realcut worker).
+    #[command(name = "__syncfs-pressure", hide = true, disable_help_flag = true)]
+    SyncfsPressure {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Serve as a forking worker (started by crashlab itself).
     #[command(name = "__worker", hide = true, disable_help_flag = true)]
     Worker {
@@ -93,6 +100,10 @@ fn main() -> ExitCode {
     if let Command::RealcutWorker { args } = cli.command {
         // Also forks: before anything could start a thread.
         return ExitCode::from(crashlab::realcut::worker::realcut_worker_main(args) as u8);
+    }
+    if let Command::SyncfsPressure { args } = cli.command {
+        // A loop of syncfs calls, killed by its parent: nothing below.
+        return ExitCode::from(crashlab::realcut::pressure::syncfs_pressure_main(args) as u8);
     }
     if let Command::Lifecycle { args } = cli.command {
         // A protocol-v1 program, single-threaded (the oracle traces it):
@@ -152,7 +163,10 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Bench(a) => bench::run(a),
         Command::Report(a) => cli::report::run(a),
         Command::Soundness(a) => cli::soundness::run(a),
-        Command::Worker { .. } | Command::RealcutWorker { .. } | Command::Lifecycle { .. } => {
+        Command::Worker { .. }
+        | Command::RealcutWorker { .. }
+        | Command::SyncfsPressure { .. }
+        | Command::Lifecycle { .. } => {
             unreachable!("handled before dispatch")
         }
     }

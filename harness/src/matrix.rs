@@ -87,6 +87,7 @@ impl MatrixConfig {
             // A rerun is one trial: one writer, one cut.
             writers_per_cut: 1,
             page_cache: None,
+            writeback: crate::vocab::Writeback::None,
         };
         let trial = PlannedTrial { fs: column.fs, scenario: WorkloadId::Scenario(scenario), point };
         crate::realcut::report::rerun_line(&cfg, &trial)
@@ -350,7 +351,10 @@ fn run_real(
                 (Backend::Vm, Some(vm)) => vm.kernel_version.clone(),
                 _ => host_kernel.clone(),
             };
-            let rerun = |p| config.real_rerun_line(cell.scenario, rc.column, p);
+            let rerun = |p| match setup.writeback {
+                crate::vocab::Writeback::None => config.real_rerun_line(cell.scenario, rc.column, p),
+                w => format!("{} --writeback {w}", config.real_rerun_line(cell.scenario, rc.column, p)),
+            };
             aggregate_real_cell(&RealCellInput {
                 scenario: cell.scenario,
                 column: rc.column,
@@ -359,6 +363,7 @@ fn run_real(
                 points: &cell.points,
                 records,
                 rerun: &rerun,
+                writeback: setup.writeback,
             })
         })
         .collect();

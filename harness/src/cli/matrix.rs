@@ -191,6 +191,10 @@ pub fn run_matrix(
     let progress = crate::cli::progress::CampaignProgress::new(planned, common.quiet);
     let real_setup = real_run.as_ref().map(|r| &r.setup);
     let mut report = run_matrix_with_real(&config, &pool, real_setup, &cancel, &|n| progress.advance(n))?;
+    // Restored now, reporting a failure (an error above restores on drop).
+    if let Some(g) = real_run.and_then(|r| r.sysctls) {
+        g.restore()?;
+    }
     if let Some(l) = &lifecycle_run {
         report.lifecycle = Some(run_lifecycle(l, &cancel, &|n| progress.advance(n)).map_err(|e| {
             if e.is_interrupted() {
@@ -267,6 +271,13 @@ pub struct RealColumnArgs {
     /// soundness-violation path).
     #[arg(long, hide = true)]
     pub real_inject_fault: bool,
+    /// loopcut columns: what pushes dirty pages to the disk while the
+    /// writers run (as `soundness --writeback`): none (default),
+    /// syncfs:US (a helper calling syncfs every US µs until the cut) or
+    /// expire:CS (the kernel's dirty expiry lowered for the run, restored
+    /// on every exit).
+    #[arg(long, value_name = "MODE")]
+    pub real_writeback: Option<crashlab::vocab::Writeback>,
 }
 
 /// The real columns' setup and the directory their images live in (removed
@@ -274,6 +285,9 @@ pub struct RealColumnArgs {
 pub struct RealColumnsRun {
     pub setup: RealSetup,
     pub dir: tempfile::TempDir,
+    /// `--real-writeback expire:CS`: the lowered expiry, restored when the
+    /// run is dropped (in this process, never in a worker).
+    pub sysctls: Option<crashlab::realcut::pressure::SysctlGuard>,
 }
 
 /// One line naming the real columns: backend, kernel, filesystem, cut.
@@ -287,7 +301,10 @@ pub fn describe_real_columns(columns: &[RealColumn], run: &RealColumnsRun) -> St
                 _ => format!("kernel {host}"),
             };
             let group = match c.backend {
-                Backend::Loopcut => format!(", {} writer(s) per cut", run.setup.writers_per_cut),
+                Backend::Loopcut => match run.setup.writeback {
+                    crashlab::vocab::Writeback::None => format!(", {} writer(s) per cut", run.setup.writers_per_cut),
+                    w => format!(", {} writer(s) per cut, writeback pressure {w}", run.setup.writers_per_cut),
+                },
                 Backend::Vm => String::new(),
             };
             format!("{} ({kernel}, {}, cut {}{group})", c.label(), c.fs, c.cut())
@@ -364,8 +381,13 @@ pub fn real_columns(
         vm,
         vm_timeout: std::time::Duration::from_secs(timeout.max(1) as u64),
         writers_per_cut: a.real_writers_per_cut,
+        writeback: a.real_writeback.unwrap_or_default(),
     };
-    Ok(Some(RealColumnsRun { setup, dir }))
+    if !setup.writeback.is_none() && loopcut.is_empty() {
+        anyhow::bail!("--real-writeback: only loopcut columns run on this host's kernel; add one to --real");
+    }
+    let sysctls = crashlab::realcut::pressure::campaign_pressure(setup.writeback)?;
+    Ok(Some(RealColumnsRun { setup, dir, sysctls }))
 }
 
 #[cfg(test)]

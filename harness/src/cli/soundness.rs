@@ -20,7 +20,7 @@ use crashlab::realcut::loopcut::{bench_loopcut, run_loopcut, RealPoolConfig};
 use crashlab::realcut::ns_workload::{ns_plan, NsCampaignConfig, NsWorkloadId, DEFAULT_NS_CUTS};
 use crashlab::realcut::report::SoundnessReport;
 use crashlab::realcut::RealcutError;
-use crashlab::vocab::{Backend, CutMethod, FsKind};
+use crashlab::vocab::{Backend, CutMethod, FsKind, Writeback};
 use crashlab::{flag_limits, limits};
 
 use super::campaign::absolute;
@@ -101,6 +101,17 @@ pub struct SoundnessArgs {
     /// ranged msync writes back whole: more unsynced pages survive).
     #[arg(long, value_name = "HOW")]
     page_cache: Option<crashlab::realcut::campaign::PageCacheStart>,
+    /// loopcut: what pushes dirty pages to the disk while the writers run,
+    /// so cuts also keep unsynced data. none (default): only the kernel's
+    /// own writeback (30 s expiry: the writers finish long before).
+    /// syncfs:US: a helper calls syncfs(2) on the filesystem every US
+    /// microseconds (50 to 10,000,000) from before the first writer of a cut
+    /// until the cut. expire:CS: vm.dirty_expire_centisecs and
+    /// vm.dirty_writeback_centisecs set to CS (1 to 3000) for the campaign,
+    /// restored on every exit (and by the next campaign after a SIGKILL).
+    /// With --bench: the trials are measured with and without it.
+    #[arg(long, value_name = "MODE")]
+    writeback: Option<Writeback>,
     /// Directory for filesystem images and mount points (a fresh
     /// subdirectory is made and removed). Default: /dev/shm, else the temp dir.
     #[arg(long)]
@@ -195,6 +206,8 @@ fn config(a: &SoundnessArgs) -> SoundnessConfig {
             Backend::Loopcut => Some(a.page_cache.unwrap_or_default()),
             Backend::Vm => None,
         },
+        // With --bench, the pressure is what is measured against none.
+        writeback: if a.bench { Writeback::None } else { a.writeback.unwrap_or_default() },
     }
 }
 
@@ -276,6 +289,18 @@ pub fn run(a: SoundnessArgs) -> Result<ExitCode> {
     if a.backend == Backend::Vm && a.page_cache.is_some() {
         anyhow::bail!("--page-cache: only loopcut prepares the writer's file on the host; the vm guest boots cold");
     }
+    if a.backend == Backend::Vm && a.writeback.is_some() {
+        anyhow::bail!(
+            "--writeback: only loopcut runs the writers on this host's kernel; for the vm guest's writeback use \
+             --guest-writeback-cs CS"
+        );
+    }
+    if let (Some(w @ Writeback::Syncfs { .. }), Some(_)) = (a.writeback, &ns) {
+        anyhow::bail!(
+            "--writeback {w}: the syncfs helper runs with the page writers' cuts only; with --workloads namespace \
+             use --writeback expire:CS (it lowers the kernel's expiry for every cut) or none"
+        );
+    }
     if a.backend == Backend::Vm && a.writers_per_cut.is_some() {
         anyhow::bail!("--writers-per-cut: only loopcut shares a cut among writers; each vm trial boots its own guest");
     }
@@ -304,7 +329,22 @@ pub fn run(a: SoundnessArgs) -> Result<ExitCode> {
         return bench(&a, &cfg, &pool);
     }
     let cancel = crate::cli::campaign::cancel_flag()?;
+    // Held here, in the CLI (not in a worker that may be killed), until
+    // this function returns: on success, error, Ctrl-C and SIGTERM alike.
+    let sysctls = crashlab::realcut::pressure::campaign_pressure(cfg.writeback)?;
     if !a.quiet {
+        if let Some(saved) = sysctls.as_ref().and_then(|g| g.saved()) {
+            eprintln!(
+                "crashlab soundness: --writeback {}: dirty expiry lowered for the campaign; restored afterwards to {}",
+                cfg.writeback,
+                saved.0.iter().map(|(p, v)| format!("{}={v}", p.display())).collect::<Vec<_>>().join(", ")
+            );
+        } else if !cfg.writeback.is_none() {
+            eprintln!(
+                "crashlab soundness: --writeback {}: a syncfs helper runs during each cut's writers",
+                cfg.writeback
+            );
+        }
         eprintln!(
             "crashlab soundness: seed {}; backend loopcut on {}; {} trials per filesystem, {} writer(s) per cut; \
              {} worker(s) in {}",
@@ -336,6 +376,9 @@ pub fn run(a: SoundnessArgs) -> Result<ExitCode> {
     let progress = crate::cli::progress::CampaignProgress::new(page_trials + ns_cuts, a.quiet);
     let result = run_loopcut(&cfg, ns.as_ref(), &pool, &cancel, &|n| progress.advance(n));
     drop(progress);
+    if let Some(g) = sysctls {
+        g.restore()?;
+    }
     let report = match result {
         Ok(r) => r,
         Err(RealcutError::Interrupted) => return Err(crashlab::LabError::Interrupted.into()),
@@ -416,6 +459,13 @@ fn bench(a: &SoundnessArgs, cfg: &SoundnessConfig, pool: &RealPoolConfig) -> Res
          (no fork/journal/model/reset)"
     );
     println!("trials = {} writer(s) per cut (--writers-per-cut)", cfg.writers_per_cut);
+    let writeback = a.writeback.unwrap_or_default();
+    if !writeback.is_none() {
+        println!(
+            "pressured = the same trials under --writeback {writeback}, alternating with the unpressured ones; \
+             kept = trials that kept unsynced data (without / with)"
+        );
+    }
     if let Some(note) = crashlab::environment::KernelConsole::cut_message_note_here() {
         println!("note: {note}");
     }
@@ -426,7 +476,8 @@ fn bench(a: &SoundnessArgs, cfg: &SoundnessConfig, pool: &RealPoolConfig) -> Res
     for &fs in &cfg.filesystems {
         for &scenario in &scenarios {
             let spec = cfg.spec(scenario)?;
-            let b = bench_loopcut(pool, fs, cfg.cut_for(fs), &spec, scenario, cfg.trials, cfg.writers_per_cut)?;
+            let cut = cfg.cut_for(fs);
+            let b = bench_loopcut(pool, fs, cut, &spec, scenario, cfg.trials, cfg.writers_per_cut, writeback)?;
             println!(
                 "{:<6} {:<9} {:<24} {:>10.1} {:>11.1} {:>10.1} {:>6.2} {:>9.2}",
                 b.fs.name(),
@@ -438,6 +489,21 @@ fn bench(a: &SoundnessArgs, cfg: &SoundnessConfig, pool: &RealPoolConfig) -> Res
                 b.ratio,
                 b.ratio_to_workload_floor
             );
+            if let Some(p) = &b.pressured {
+                println!(
+                    "{:<6} {:<9} {:<24} pressured ({}): {:.1} trials/s, {:.2} of none; kept {}/{} → {}/{}",
+                    b.fs.name(),
+                    b.cut.name(),
+                    scenario.to_string(),
+                    p.writeback,
+                    p.trials_per_sec,
+                    p.ratio_to_none,
+                    p.kept_more_without,
+                    cfg.trials,
+                    p.kept_more,
+                    cfg.trials
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

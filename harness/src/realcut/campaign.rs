@@ -15,7 +15,7 @@ use super::error::RealcutError;
 use crate::crash::CrashPoint;
 use crate::scenario::{derive_seed, ScenarioId};
 use crate::spec::{ByteRange, MappingKind, MsyncFlags, Op, SyncPolicy, WorkloadParams, WriterSpec};
-use crate::vocab::{Backend, CutMethod, FsKind};
+use crate::vocab::{Backend, CutMethod, FsKind, Writeback};
 
 /// A writer of a soundness campaign: a matrix scenario, or a probe that
 /// exists to measure how conservative the model is.
@@ -141,6 +141,11 @@ pub struct SoundnessConfig {
     /// writer ran on freshly written files, the others on read ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_cache: Option<PageCacheStart>,
+    /// loopcut: what pushes dirty pages to the disk while the writers run
+    /// (`--writeback`). Not written when `none` (reports before 1.5 of the
+    /// soundness schema had no pressure).
+    #[serde(default, skip_serializing_if = "Writeback::is_none")]
+    pub writeback: Writeback,
 }
 
 impl SoundnessConfig {
@@ -299,6 +304,7 @@ mod tests {
             txns: 6,
             writers_per_cut: 1,
             page_cache: Some(PageCacheStart::Read),
+            writeback: Writeback::None,
         }
     }
 

@@ -21,7 +21,7 @@ use super::vm::runs::{run_vm_trials, VmRunConfig, VmTrial};
 use super::RealcutError;
 use crate::crash::CrashPoint;
 use crate::spec::WriterSpec;
-use crate::vocab::{Backend, CutMethod, FsKind, RealColumn};
+use crate::vocab::{Backend, CutMethod, FsKind, RealColumn, Writeback};
 
 /// How real columns run here.
 #[derive(Debug, Clone)]
@@ -36,6 +36,10 @@ pub struct RealSetup {
     /// loopcut: writers of one cell sharing a power cut
     /// ([`super::campaign::SoundnessConfig::writers_per_cut`]).
     pub writers_per_cut: u32,
+    /// loopcut: the per-cut writeback pressure while the writers run
+    /// ([`super::pressure::start_pressure`]); the campaign-wide part
+    /// (`expire:CS`) is the caller's to hold ([`super::pressure::campaign_pressure`]).
+    pub writeback: Writeback,
 }
 
 /// Refuse early, before any trial runs, a real column that cannot run here:
@@ -102,7 +106,8 @@ pub fn run_real_cells(
             let (fs, cut, key) = (c.column.fs, c.column.cut(), index(c.key) as u64);
             let writers_per_cut = setup.writers_per_cut;
             let page_cache = super::campaign::PageCacheStart::default();
-            batches.push(LoopcutBatch { fs, cut, key, points: chunk.to_vec(), writers_per_cut, page_cache });
+            let (points, writeback) = (chunk.to_vec(), setup.writeback);
+            batches.push(LoopcutBatch { fs, cut, key, points, writers_per_cut, page_cache, writeback });
             owners.push(i);
         }
     }

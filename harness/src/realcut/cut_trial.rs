@@ -43,11 +43,12 @@ use crate::process_model::{ChildExit, TrialFacts};
 use crate::realcut::campaign::PageCacheStart;
 use crate::realcut::fs::LiveFs;
 use crate::realcut::judge::judge;
+use crate::realcut::pressure::{start_pressure, PressureGuard};
 use crate::realcut::protocol::RealTrialRecord;
 use crate::realcut::RealcutError;
 use crate::spec::{MappingKind, WriterSpec};
 use crate::vocab::CrashKind;
-use crate::vocab::CutMethod;
+use crate::vocab::{CutMethod, Writeback};
 
 /// Raw-copy cuts trim the live filesystem every this many trials.
 pub(super) const TRIM_EVERY: u64 = 8;
@@ -178,6 +179,8 @@ pub(super) struct CutGroup<'a> {
     pub(super) cut: CutMethod,
     pub(super) watchdog_secs: u32,
     pub(super) inject_fault: bool,
+    /// Pressure from before the first writer until the cut.
+    pub(super) writeback: Writeback,
 }
 
 impl CutGroup<'_> {
@@ -196,6 +199,9 @@ impl CutGroup<'_> {
             )));
         }
         let started = Instant::now();
+        // Started before the first writer, stopped at the cut (and on any
+        // error, by its drop, before the worker may unmount).
+        let mut pressure = start_pressure(self.writeback, self.fs.mount_point())?;
         // Each writer's descriptor and mapping stay open until after the cut.
         let mut held: Vec<(Mapping, File)> = Vec::with_capacity(points.len());
         let mut facts = Vec::with_capacity(points.len());
@@ -240,7 +246,8 @@ impl CutGroup<'_> {
         let t_writers = started.elapsed();
         let names: Vec<String> = (0..points.len()).map(|slot| self.st.file_name(slot)).collect();
         let (inject_fault, size) = (self.inject_fault, spec.file_size);
-        let observed = cut_and_read(self.fs, self.cut, held, &names, |p| read_back(p, inject_fault, size))?;
+        let observed =
+            cut_and_read(self.fs, self.cut, held, &mut pressure, &names, |p| read_back(p, inject_fault, size))?;
         let group_ns = started.elapsed().as_nanos() as u64;
         if profile() {
             eprintln!(
@@ -373,21 +380,30 @@ fn not_here() -> RealcutError {
 /// descriptors and mappings kept open through the cut), replay the log
 /// (remount, or mount the raw copy) and read each of `names` from the
 /// filesystem's root with `read`.
+///
+/// `pressure` is stopped at the cut: right after the shutdown ioctl (it
+/// pushed writeback until the power went; its descriptor must be closed
+/// before the unmount), or right before the raw copy (a copy taken while a
+/// `syncfs` rewrites the device could mix blocks of before and after it:
+/// no state a power cut leaves).
 fn cut_and_read<H>(
     fs: &mut LiveFs,
     cut: CutMethod,
     held: H,
+    pressure: &mut PressureGuard,
     names: &[String],
     read: impl Fn(&Path) -> Result<Vec<u8>, RealcutError>,
 ) -> Result<Vec<Vec<u8>>, RealcutError> {
     match cut {
         CutMethod::Shutdown => {
             fs.shutdown()?;
+            pressure.stop()?;
             drop(held);
             fs.remount()?;
             names.iter().map(|n| read(&fs.mount_point().join(n))).collect()
         }
         CutMethod::RawCopy => {
+            pressure.stop()?;
             fs.raw_copy()?;
             drop(held);
             let copy = fs.mount_copy()?;
@@ -451,7 +467,7 @@ pub(super) fn floor(fs: &mut LiveFs, cut: CutMethod, size: u64, trials: u32) -> 
                 return Err(RealcutError::Sys { what: format!("msync of {}", path.display()), source: last_err() });
             }
         }
-        let bytes = cut_and_read(fs, cut, (map, file), &name, read_plain)?.remove(0);
+        let bytes = cut_and_read(fs, cut, (map, file), &mut PressureGuard::idle(), &name, read_plain)?.remove(0);
         if cut == CutMethod::RawCopy && (i as u64 + 1) % TRIM_EVERY == 0 {
             fs.trim()?;
         }
@@ -512,7 +528,7 @@ pub(super) fn workload_floor(
                 map.len = 0;
             }
         }
-        std::hint::black_box(cut_and_read(fs, cut, (map, file), &name, read_plain)?);
+        std::hint::black_box(cut_and_read(fs, cut, (map, file), &mut PressureGuard::idle(), &name, read_plain)?);
         if cut == CutMethod::RawCopy && (i as u64 + 1) % TRIM_EVERY == 0 {
             fs.trim()?;
         }

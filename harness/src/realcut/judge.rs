@@ -31,6 +31,21 @@ pub struct RealJudgement {
     pub units_beyond_floor: u64,
     /// Of those, pages holding their newest version.
     pub units_at_newest: u64,
+    /// Pages with at least three allowed versions (the floor, the newest
+    /// and one between): where an intermediate version could show.
+    #[serde(default)]
+    pub units_with_intermediate: u64,
+    /// Of those, pages holding a version strictly between their floor and
+    /// their newest: a write-back of a version later overwritten.
+    #[serde(default)]
+    pub units_intermediate: u64,
+    /// Sizes the model allows the file (one: the size is settled).
+    #[serde(default)]
+    pub sizes_allowed: u64,
+    /// The file's length is not its durable size: a size change no sync
+    /// made durable reached the disk.
+    #[serde(default)]
+    pub unsynced_size_kept: bool,
     /// The state in text form (`floor`/`newest` plus exceptions), when allowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
@@ -135,6 +150,10 @@ pub fn judge_with(
         dirty_units: 0,
         units_beyond_floor: 0,
         units_at_newest: 0,
+        units_with_intermediate: 0,
+        units_intermediate: 0,
+        sizes_allowed: model.sizes().len() as u64,
+        unsynced_size_kept: false,
         state: None,
         acks,
         judge_mismatch: None,
@@ -147,10 +166,13 @@ pub fn judge_with(
     let within = model.dims_within(choice.size);
     j.dirty_units = within as u64;
     for d in 0..within {
-        let v = choice.versions[d];
+        let (v, radix) = (choice.versions[d], model.radix(d));
         j.units_beyond_floor += (v > 0) as u64;
-        j.units_at_newest += (v + 1 == model.radix(d)) as u64;
+        j.units_at_newest += (v + 1 == radix) as u64;
+        j.units_with_intermediate += (radix >= 3) as u64;
+        j.units_intermediate += (v > 0 && v + 1 < radix) as u64;
     }
+    j.unsynced_size_kept = len != model.durable_size();
     j.state = Some(model.crash_state(&choice).to_string());
     if ack_judge.acks().len() != direct.len() {
         j.judge_mismatch = Some(format!(

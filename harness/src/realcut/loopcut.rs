@@ -24,7 +24,7 @@ use super::RealcutError;
 use crate::crash::CrashPoint;
 use crate::spec::WriterSpec;
 use crate::vocab::Backend;
-use crate::vocab::{CutMethod, FsKind};
+use crate::vocab::{CutMethod, FsKind, Writeback};
 use crate::worker_pool::process::{WorkerAnswer, WorkerProcess};
 use crate::worker_pool::schedule::{self, BatchWorker, Schedule};
 use crate::worker_pool::{WorkerArgv, WorkerCommand, WorkerError, REALCUT_WORKER};
@@ -158,6 +158,7 @@ impl BatchWorker<LoopcutBatch> for PoolWorker<'_> {
             inject_fault: self.pool.inject_fault,
             writers_per_cut: b.writers_per_cut,
             page_cache: b.page_cache,
+            writeback: b.writeback,
         })?)
     }
 
@@ -205,6 +206,8 @@ pub struct LoopcutBatch {
     pub writers_per_cut: u32,
     /// See [`SoundnessConfig::page_cache`].
     pub page_cache: PageCacheStart,
+    /// The per-cut pressure ([`SoundnessConfig::writeback`]).
+    pub writeback: Writeback,
 }
 
 /// Refuse early what a loopcut run cannot do here: not root, a cut the
@@ -258,7 +261,15 @@ pub fn run_loopcut(
         let points = trials[i..j].iter().map(|t| t.point).collect();
         let (cut, key) = (cfg.cut_for(t.fs), key_of(t.scenario));
         let (writers_per_cut, page_cache) = (cfg.writers_per_cut, cfg.page_cache.unwrap_or_default());
-        batches.push(LoopcutBatch { fs: t.fs, cut, key, points, writers_per_cut, page_cache });
+        batches.push(LoopcutBatch {
+            fs: t.fs,
+            cut,
+            key,
+            points,
+            writers_per_cut,
+            page_cache,
+            writeback: cfg.writeback,
+        });
         i = j;
     }
     let spec_refs: Vec<&WriterSpec> = specs.iter().map(|(_, s)| s).collect();
@@ -391,16 +402,34 @@ pub struct LoopcutBench {
     /// each followed by a cut of its own: the I/O the workload itself costs.
     pub workload_floor_per_sec: f64,
     pub trials_per_sec: f64,
+    /// With a writeback pressure other than `none`: the same trials under
+    /// it, measured in the same run (alternating halves with the others).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pressured: Option<PressuredBench>,
     /// `trials_per_sec / floor_per_sec`.
     pub ratio: f64,
     /// `trials_per_sec / workload_floor_per_sec`.
     pub ratio_to_workload_floor: f64,
 }
 
+/// The trials of a bench under writeback pressure.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PressuredBench {
+    pub writeback: Writeback,
+    pub trials_per_sec: f64,
+    /// `trials_per_sec` under pressure over without: below 1, the cost.
+    pub ratio_to_none: f64,
+    /// Trials whose file kept unsynced data, with and without the pressure.
+    pub kept_more: u64,
+    pub kept_more_without: u64,
+}
+
 /// Measure trials/s of `scenario` (its op boundaries in turn, cut groups of
 /// `writers_per_cut`) against the bare floor and the workload floor,
-/// `trials` of each, alternating the three in halves so a drift of the
-/// machine's load hits all alike.
+/// `trials` of each, alternating them in halves so a drift of the
+/// machine's load hits all alike; with `writeback` other than `none`, the
+/// same trials under that pressure too.
+#[allow(clippy::too_many_arguments)]
 pub fn bench_loopcut(
     pool: &RealPoolConfig,
     fs: FsKind,
@@ -409,6 +438,7 @@ pub fn bench_loopcut(
     scenario: WorkloadId,
     trials: u32,
     writers_per_cut: u32,
+    writeback: Writeback,
 ) -> Result<LoopcutBench, RealcutError> {
     if !super::sys::is_root() {
         return Err(RealcutError::NeedsRoot);
@@ -423,8 +453,10 @@ pub fn bench_loopcut(
     // Warm up: makes the filesystem and the spec's files.
     w.floor(fs, cut, spec.file_size, 2)?;
     w.workload_floor(0, fs, cut, points(2))?;
-    let run = |w: &mut RealWorker, count: u32| -> Result<u64, RealcutError> {
+    // (nanoseconds, trials that kept unsynced data)
+    let run = |w: &mut RealWorker, count: u32, writeback: Writeback| -> Result<(u64, u64), RealcutError> {
         let t = Instant::now();
+        let mut kept = 0;
         for chunk in points(count).chunks(whole_groups(16, writers_per_cut)) {
             match w.request(&RealRequest::Run {
                 key: 0,
@@ -435,8 +467,10 @@ pub fn bench_loopcut(
                 inject_fault: false,
                 writers_per_cut,
                 page_cache: PageCacheStart::default(),
+                writeback,
             })? {
                 RealResponse::Ran { records } => {
+                    kept += records.iter().filter(|r| r.judgement.kept_more()).count() as u64;
                     if let Some(r) = records.iter().find(|r| r.judgement.is_violation()) {
                         return Err(RealcutError::Spec(format!(
                             "bench trial at {} on {fs}: model soundness violation: {:?}",
@@ -447,19 +481,37 @@ pub fn bench_loopcut(
                 other => return Err(RealcutError::Worker { id: 900, message: format!("unexpected answer {other:?}") }),
             }
         }
-        Ok(t.elapsed().as_nanos() as u64)
+        Ok((t.elapsed().as_nanos() as u64, kept))
     };
-    run(&mut w, g as u32)?;
+    run(&mut w, g as u32, Writeback::None)?;
     let half = (trials / 2).max(1);
-    let (mut floor_ns, mut workload_ns, mut trial_ns) = (0, 0, 0);
+    let (mut floor_ns, mut workload_ns, mut trial_ns, mut pressured_ns) = (0, 0, 0, 0);
+    let (mut kept_without, mut kept_with) = (0, 0);
     for _ in 0..2 {
         floor_ns += w.floor(fs, cut, spec.file_size, half)?;
         workload_ns += w.workload_floor(0, fs, cut, points(half))?;
-        trial_ns += run(&mut w, half)?;
+        let (ns, kept) = run(&mut w, half, Writeback::None)?;
+        (trial_ns, kept_without) = (trial_ns + ns, kept_without + kept);
+        if !writeback.is_none() {
+            // The sysctls (expire:CS) only while the pressured half runs.
+            let sysctls = super::pressure::campaign_pressure(writeback)?;
+            let (ns, kept) = run(&mut w, half, writeback)?;
+            (pressured_ns, kept_with) = (pressured_ns + ns, kept_with + kept);
+            if let Some(g) = sysctls {
+                g.restore()?;
+            }
+        }
     }
     let per_sec = |ns: u64| (2 * half) as f64 / (ns as f64 / 1e9);
     let (floor_per_sec, workload_floor_per_sec, trials_per_sec) =
         (per_sec(floor_ns), per_sec(workload_ns), per_sec(trial_ns));
+    let pressured = (!writeback.is_none()).then(|| PressuredBench {
+        writeback,
+        trials_per_sec: per_sec(pressured_ns),
+        ratio_to_none: per_sec(pressured_ns) / trials_per_sec,
+        kept_more: kept_with,
+        kept_more_without: kept_without,
+    });
     Ok(LoopcutBench {
         fs,
         cut,
@@ -469,6 +521,7 @@ pub fn bench_loopcut(
         floor_per_sec,
         workload_floor_per_sec,
         trials_per_sec,
+        pressured,
         ratio: trials_per_sec / floor_per_sec,
         ratio_to_workload_floor: trials_per_sec / workload_floor_per_sec,
     })
@@ -492,6 +545,7 @@ mod tests {
             txns: 6,
             writers_per_cut: 1,
             page_cache: Some(page_cache),
+            writeback: crate::vocab::Writeback::None,
         }
     }
 
@@ -523,6 +577,7 @@ mod tests {
             points: vec![CrashPoint::BeforeOp(0)],
             writers_per_cut: 1,
             page_cache: PageCacheStart::Read,
+            writeback: Writeback::None,
         };
         let err = run_loopcut_batches(&pool, &[], &[batch], &AtomicBool::new(false), &|_| {}).unwrap_err();
         assert_eq!(err.to_string(), "batch 0 names spec 3 of 0");

@@ -52,6 +52,7 @@
 
 pub mod campaign;
 pub mod columns;
+pub mod coverage;
 pub mod cut_trial;
 pub mod error;
 pub mod fs;
@@ -64,6 +65,7 @@ pub mod ns_judge;
 mod ns_judge_tests;
 pub mod ns_report;
 pub mod ns_workload;
+pub mod pressure;
 pub mod protocol;
 pub mod report;
 pub mod sys;

@@ -48,6 +48,11 @@ pub struct FsNamespace {
     pub violation_details: Vec<NsViolationReport>,
     /// Mean milliseconds from the directory's creation to the post-cut read.
     pub mean_cut_ms: f64,
+    /// Per kind of operation, in how many post-cut directories the model
+    /// let one be lost and in how many the cut kept (lost) one. Added in
+    /// 1.5 of the soundness schema.
+    #[serde(default)]
+    pub coverage: super::coverage::Coverage,
 }
 
 /// One workload on one filesystem.
@@ -149,6 +154,7 @@ pub fn aggregate_namespace(
             operations: Vec::new(),
             violation_details: Vec::new(),
             mean_cut_ms: 0.0,
+            coverage: super::coverage::Coverage::default(),
         };
         let mut total_ns = 0u128;
         for &workload in &ns.workloads {
@@ -162,6 +168,7 @@ pub fn aggregate_namespace(
                 units: Vec::new(),
             };
             for (p, r) in mine.iter().filter(|(p, _)| p.workload == workload) {
+                f.coverage.add_directory(&r.judgement);
                 w.cuts += 1;
                 total_ns += r.cut_ns as u128;
                 if p.point == CrashPoint::BeforeOp(n) {
@@ -342,6 +349,7 @@ mod tests {
             txns: 12,
             writers_per_cut: 4,
             page_cache: Some(PageCacheStart::Read),
+            writeback: crate::vocab::Writeback::None,
         }
     }
 

@@ -15,7 +15,7 @@ use super::ns_workload::{NsFile, NsWorkloadId};
 use crate::crash::CrashPoint;
 use crate::process_model::TrialFacts;
 use crate::spec::WriterSpec;
-use crate::vocab::{CutMethod, FsKind};
+use crate::vocab::{CutMethod, FsKind, Writeback};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case")]
@@ -43,6 +43,10 @@ pub enum RealRequest {
         /// How each file's page cache is made before its writer runs.
         #[serde(default)]
         page_cache: PageCacheStart,
+        /// The per-cut writeback pressure while the writers run
+        /// ([`crate::realcut::pressure::start_pressure`]).
+        #[serde(default)]
+        writeback: Writeback,
     },
     /// Run namespace cuts of `workload` on `fs` (made on first use): each
     /// point on a fresh directory of its own, one cut each.
@@ -127,11 +131,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_run_request_of_an_older_harness_means_one_writer_per_cut_on_read_page_cache() {
+    fn a_run_request_of_an_older_harness_means_one_writer_per_cut_on_read_page_cache_without_pressure() {
         let req: RealRequest = serde_json::from_str(
             r#"{"request":"run","key":0,"fs":"ext4","cut":"shutdown","points":[],"keep_dir":"/k"}"#,
         )
         .unwrap();
-        assert!(matches!(req, RealRequest::Run { page_cache: PageCacheStart::Read, writers_per_cut: 1, .. }));
+        assert!(matches!(
+            req,
+            RealRequest::Run { page_cache: PageCacheStart::Read, writers_per_cut: 1, writeback: Writeback::None, .. }
+        ));
     }
 }

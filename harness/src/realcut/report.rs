@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use super::campaign::{PlannedTrial, SoundnessConfig, WorkloadId};
+use super::coverage::{coverage_text, Coverage, CoverageRow};
 use super::judge::AckCounts;
 use super::protocol::RealTrialRecord;
 use crate::summary_text::write_failure;
@@ -17,7 +18,7 @@ use crate::vocab::{Backend, CutMethod, FsKind};
 
 /// Bumped in the major part when a reader of the old format would misread
 /// the new one; in the minor part when fields are only added.
-pub const SOUNDNESS_SCHEMA_VERSION: &str = "1.4";
+pub const SOUNDNESS_SCHEMA_VERSION: &str = "1.5";
 
 /// At most this many violations are detailed per filesystem.
 pub const MAX_VIOLATIONS: usize = 10;
@@ -85,6 +86,11 @@ pub struct FsSoundness {
     /// Each checked disk state is one of `trials`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volatile_disk: Option<super::volatile_report::VolatileDiskReport>,
+    /// Per model rule, in how many post-cut files the model allowed its
+    /// case and in how many the real cut showed it. Added in 1.5 (empty
+    /// when read from an older report).
+    #[serde(default)]
+    pub coverage: Coverage,
 }
 
 impl FsSoundness {
@@ -105,6 +111,7 @@ impl FsSoundness {
             violation_details: Vec::new(),
             mean_trial_ms: 0.0,
             volatile_disk: None,
+            coverage: Coverage::default(),
         }
     }
 }
@@ -189,6 +196,7 @@ pub fn aggregate(
             };
             for (p, r) in mine.iter().filter(|(p, _)| p.scenario == scenario) {
                 let j = &r.judgement;
+                f.coverage.add_file(j);
                 s.trials += 1;
                 total_ns += r.trial_ns as u128;
                 s.acks.add(&j.acks);
@@ -269,6 +277,9 @@ pub fn rerun_line(cfg: &SoundnessConfig, p: &PlannedTrial) -> String {
     if let Some(p) = cfg.page_cache.filter(|&p| p != super::campaign::PageCacheStart::default()) {
         let _ = write!(s, " --page-cache {p}");
     }
+    if !cfg.writeback.is_none() {
+        let _ = write!(s, " --writeback {}", cfg.writeback);
+    }
     s
 }
 
@@ -319,7 +330,16 @@ impl SoundnessReport {
         if let Some(ns) = &self.namespace {
             s.push_str(&ns.human_summary());
         }
+        s.push_str(&coverage_text(&self.coverage_rows()));
         s
+    }
+
+    /// Every filesystem's coverage: the page writers', then the namespace
+    /// workloads'.
+    pub fn coverage_rows(&self) -> Vec<CoverageRow<'_>> {
+        let pages = self.filesystems.iter().map(|f| CoverageRow { fs: &f.fs, cut: &f.cut, coverage: &f.coverage });
+        let ns = self.namespace.iter().flat_map(|n| &n.filesystems);
+        pages.chain(ns.map(|f| CoverageRow { fs: &f.fs, cut: &f.cut, coverage: &f.coverage })).collect()
     }
 
     /// The page writers' table: per filesystem, trials, violations and how
@@ -351,6 +371,9 @@ impl SoundnessReport {
             "unsynced = trials with pages the model lets vary; kept more = of those, trials where an unsynced page \
              survived; all newest = every unsynced page survived"
         );
+        if !self.config.writeback.is_none() {
+            let _ = writeln!(s, "writeback pressure while the writers ran: {} (--writeback)", self.config.writeback);
+        }
         if let Some(p) = self.config.page_cache {
             let _ = writeln!(
                 s,

@@ -35,7 +35,7 @@ use crate::realcut::fs::LiveFs;
 use crate::realcut::protocol::{RealRequest, RealResponse, RealTrialRecord};
 use crate::realcut::sys::{is_root, private_mount_namespace};
 use crate::realcut::RealcutError;
-use crate::vocab::{CutMethod, FsKind};
+use crate::vocab::{CutMethod, FsKind, Writeback};
 use crate::worker_pool::serve::{serve_lines, start_worker, worker_main};
 
 pub struct RealcutWorkerArgs {
@@ -123,7 +123,7 @@ fn handle(args: &RealcutWorkerArgs, s: &mut Session, req: RealRequest) -> Result
             }
             Ok(RealResponse::Prepared { key })
         }
-        RealRequest::Run { key, fs, cut, points, keep_dir, inject_fault, writers_per_cut, page_cache } => {
+        RealRequest::Run { key, fs, cut, points, keep_dir, inject_fault, writers_per_cut, page_cache, writeback } => {
             if !fs.supports(cut) {
                 return Err(RealcutError::Spec(format!("{fs} has no {cut} cut (no FS_IOC_SHUTDOWN); use raw-copy")));
             }
@@ -135,7 +135,8 @@ fn handle(args: &RealcutWorkerArgs, s: &mut Session, req: RealRequest) -> Result
                 .ok_or_else(|| RealcutError::Spec(format!("spec {key:016x} was not prepared")))?;
             let mut records = Vec::with_capacity(points.len());
             for group in points.chunks(writers_per_cut.max(1) as usize) {
-                match run_group(args, s, fi, si, cut, group, &keep_dir, inject_fault, page_cache) {
+                let run = GroupRun { cut, keep_dir: &keep_dir, inject_fault, page_cache, writeback };
+                match run_group(args, s, fi, si, group, &run) {
                     Ok(recs) => records.extend(recs),
                     Err(e) => {
                         drop_broken_fs(s, fi);
@@ -215,20 +216,27 @@ fn drop_broken_fs(s: &mut Session, fi: usize) {
     drop(broken);
 }
 
+/// How the cut groups of one `Run` request are run.
+#[derive(Clone, Copy)]
+struct GroupRun<'a> {
+    cut: CutMethod,
+    keep_dir: &'a Path,
+    inject_fault: bool,
+    page_cache: PageCacheStart,
+    writeback: Writeback,
+}
+
 /// One cut group: the writers of `points` (one file each), one cut, each
 /// file judged, evidence kept for violations, the files reset.
-#[allow(clippy::too_many_arguments)]
 fn run_group(
     args: &RealcutWorkerArgs,
     s: &mut Session,
     fi: usize,
     si: usize,
-    cut: CutMethod,
     points: &[CrashPoint],
-    keep_dir: &Path,
-    inject_fault: bool,
-    page_cache: PageCacheStart,
+    run: &GroupRun<'_>,
 ) -> Result<Vec<RealTrialRecord>, RealcutError> {
+    let GroupRun { cut, keep_dir, inject_fault, page_cache, writeback } = *run;
     let (key, kind) = (s.specs[si].key, s.fses[fi].kind());
     for slot in 0..points.len() {
         if s.files.insert((key, kind, slot)) {
@@ -242,6 +250,7 @@ fn run_group(
         cut,
         watchdog_secs: args.watchdog_secs,
         inject_fault,
+        writeback,
     };
     let mut records = group.run(points)?;
     for (slot, rec) in records.iter_mut().enumerate() {

@@ -322,6 +322,8 @@ fn merge_cell(parts: &[&CellReport]) -> CellReport {
             trials_with_unsynced_pages,
             trials_kept_more,
             judge_mismatches,
+            writeback: _,
+            coverage,
         } = r;
         // Shards may cut on machines with different kernels: list them all.
         *kernel_release = distinct(infos.iter().map(|i| i.kernel_release.as_str()));
@@ -329,6 +331,10 @@ fn merge_cell(parts: &[&CellReport]) -> CellReport {
         *trials_with_unsynced_pages = infos.iter().map(|i| i.trials_with_unsynced_pages).sum();
         *trials_kept_more = infos.iter().map(|i| i.trials_kept_more).sum();
         *judge_mismatches = infos.iter().map(|i| i.judge_mismatches).sum();
+        *coverage = Default::default();
+        for i in &infos {
+            coverage.add(&i.coverage);
+        }
     }
     // The first shard holding a trial of the best rank holds the first such
     // trial of the whole cell (min_by_key keeps the first of equal keys).

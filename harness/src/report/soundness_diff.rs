@@ -14,10 +14,20 @@
 //! before and none does now although the row still had cuts: the evidence
 //! a per-filesystem rule rests on is gone.
 //!
+//! The page writers' coverage (schema 1.5, per filesystem and model rule,
+//! [`crate::realcut::coverage`]): **lost coverage** too, a rule some cut
+//! exercised before and none does now although the new run gave it chances
+//! ([`lost_coverage`]). Compared only between runs under the same
+//! `--writeback` pressure: a rule that only pressure makes reachable
+//! (intermediate versions) was never exercised by an unpressured run, so it
+//! is never flagged there; a change of pressure is shown, not judged. (The
+//! namespace coverage rows are the `operations[]` rows above.)
+//!
 //! Architecture Invariant: pure.
 
 use std::fmt::Write as _;
 
+use crate::realcut::coverage::lost_coverage;
 use crate::realcut::ns_report::{FsNamespace, NamespaceReport, NsWorkloadReport};
 use crate::realcut::report::{FsSoundness, SoundnessReport};
 
@@ -44,6 +54,13 @@ impl SoundnessDiff {
     pub fn between(before_name: &str, before: &SoundnessReport, after_name: &str, after: &SoundnessReport) -> Self {
         let mut lines = vec![format!("soundness: {before_name} → {after_name}")];
         let mut regressions = 0;
+        let same_pressure = before.config.writeback == after.config.writeback;
+        if !same_pressure {
+            lines.push(format!(
+                "writeback pressure {} → {}: coverage not compared (what a cut can keep depends on it)",
+                before.config.writeback, after.config.writeback
+            ));
+        }
         for a in &after.filesystems {
             let label = format!("{} ({}, {})", a.fs, a.backend, a.cut);
             let Some(b) = before.filesystems.iter().find(|b| key(b) == key(a)) else {
@@ -81,6 +98,16 @@ impl SoundnessDiff {
                     ka.trials_kept_more,
                     ka.trials_with_unsynced_pages
                 ));
+            }
+            if same_pressure {
+                for (rb, ra) in lost_coverage(&b.coverage, &a.coverage) {
+                    regressions += 1;
+                    changes.push(format!(
+                        "REGRESSION: coverage lost: {} was exercised in {} of {} post-cut files, now in none of {}: \
+                         the rule is no longer checked against real cuts",
+                        ra.rule, rb.exercised, rb.chances, ra.chances
+                    ));
+                }
             }
             if lost(a) != lost(b) {
                 changes.push(format!("lost file systems {} → {} (findings, not verdicts)", lost(b), lost(a)));
@@ -346,6 +373,40 @@ mod tests {
         (u.kept, u.lost, u.cuts) = (0, 0, 0);
         let d = SoundnessDiff::between("a", &before, "b", &none);
         assert_eq!(d.regressions(), 0, "{}", d.render());
+    }
+
+    /// `r` whose first filesystem's page coverage exercised
+    /// intermediate versions `mid` times in 50 chances.
+    fn with_coverage(mut r: SoundnessReport, mid: u64) -> SoundnessReport {
+        use crate::realcut::coverage::{Coverage, RuleCoverage};
+        let row = |rule: &str, exercised| RuleCoverage { rule: rule.into(), chances: 50, exercised, units: exercised };
+        r.filesystems[0].coverage =
+            Coverage { rules: vec![row("pages-newer-than-floor", 20), row("intermediate-versions", mid)] };
+        r
+    }
+
+    #[test]
+    fn a_rule_no_cut_exercises_any_more_under_the_same_pressure_is_lost_coverage() {
+        let mut before = with_coverage(sample(), 4);
+        before.config.writeback = crate::vocab::Writeback::Syncfs { every_us: 300 };
+        let mut after = with_coverage(sample(), 0);
+        after.config.writeback = before.config.writeback;
+        let d = SoundnessDiff::between("a", &before, "b", &after);
+        let text = d.render();
+        assert_eq!(d.regressions(), 1, "{text}");
+        assert!(
+            text.contains("REGRESSION: coverage lost: intermediate-versions was exercised in 4 of 50 post-cut files, now in none of 50"),
+            "{text}"
+        );
+        // Never exercised before (e.g. no pressure in either run): nothing lost.
+        let d = SoundnessDiff::between("b", &after, "c", &after);
+        assert_eq!(d.regressions(), 0, "{}", d.render());
+        // Another pressure: shown, not judged.
+        let mut unpressured = after.clone();
+        unpressured.config.writeback = crate::vocab::Writeback::None;
+        let d = SoundnessDiff::between("a", &before, "b", &unpressured);
+        assert_eq!(d.regressions(), 0, "{}", d.render());
+        assert!(d.render().contains("writeback pressure syncfs:300 → none: coverage not compared"), "{}", d.render());
     }
 
     #[test]

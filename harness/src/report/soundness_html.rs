@@ -7,7 +7,9 @@
 //! crashlab found out about them), and the namespace workloads' cuts (per
 //! filesystem, workloads × operations the model may lose with how often the
 //! cuts kept or lost each, and every namespace violation with its rerun
-//! line).
+//! line), and the coverage table: per filesystem and model rule, how many
+//! post-cut files gave the rule a chance and how many showed it, the rules
+//! no cut exercised marked.
 //!
 //! Every piece of text from the report goes through [`escape`].
 //!
@@ -62,6 +64,9 @@ pub fn render_soundness_html(report: &SoundnessReport) -> String {
     let c = &report.config;
     row("trials per filesystem", &c.trials.to_string());
     row("file size, transactions", &format!("{} bytes, {}", c.file_size, c.txns));
+    if !c.writeback.is_none() {
+        row("writeback pressure", &c.writeback.to_string());
+    }
     if let Some(ns) = &report.namespace {
         row("namespace model", &ns.model);
         row(
@@ -80,8 +85,45 @@ pub fn render_soundness_html(report: &SoundnessReport) -> String {
     if let Some(ns) = &report.namespace {
         namespace(&mut out, ns);
     }
+    coverage(&mut out, report);
     let _ = writeln!(out, "</body>\n</html>");
     out
+}
+
+/// The coverage table; a rule no cut exercised is marked.
+fn coverage(out: &mut String, report: &SoundnessReport) {
+    let rows = report.coverage_rows();
+    if rows.iter().all(|r| r.coverage.is_empty()) {
+        return;
+    }
+    let _ = writeln!(out, "<h2 id=\"coverage\">Coverage of the model's rules</h2>");
+    let _ = writeln!(
+        out,
+        "<p class=\"muted\">chances: real post-cut files (directories) in which the model allowed the rule's case; \
+         exercised: those in which the real cut showed it. A rule no cut exercised was never checked against the \
+         kernel.</p>"
+    );
+    let _ = writeln!(
+        out,
+        "<table class=\"cells\">\n<tr><th>filesystem</th><th>cut</th><th>rule</th><th>chances</th><th>exercised</th>\
+         <th>units</th></tr>"
+    );
+    for f in &rows {
+        for r in &f.coverage.rules {
+            let mark = if r.exercised == 0 { " <strong>not exercised</strong>" } else { "" };
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{mark}</td><td>{}</td></tr>",
+                escape(f.fs),
+                escape(f.cut),
+                escape(&r.rule),
+                r.chances,
+                r.exercised,
+                r.units
+            );
+        }
+    }
+    let _ = writeln!(out, "</table>");
 }
 
 /// The namespace cuts the verdict counts: the summary's, or (a report
@@ -447,6 +489,7 @@ pub(crate) mod tests {
             ],
             violation_details: vec![],
             mean_cut_ms: 10.5,
+            coverage: Default::default(),
         }
     }
 
@@ -563,6 +606,22 @@ pub(crate) mod tests {
                 assert!(page.contains(&escape(d.explanation.as_deref().unwrap_or(&d.detail))), "{}", d.state);
             }
         }
+    }
+
+    #[test]
+    fn the_coverage_table_lists_every_rule_and_marks_the_ones_no_cut_exercised() {
+        use crate::realcut::coverage::{Coverage, RuleCoverage};
+        let mut r = sample();
+        r.config.writeback = crate::vocab::Writeback::Syncfs { every_us: 300 };
+        let row = |rule: &str, exercised| RuleCoverage { rule: rule.into(), chances: 9, exercised, units: exercised };
+        r.filesystems[0].coverage =
+            Coverage { rules: vec![row("pages-newer-than-floor", 3), row("intermediate-versions", 0)] };
+        let page = render_soundness_html(&r);
+        assert!(page.contains("<h2 id=\"coverage\">Coverage of the model's rules</h2>"), "{page}");
+        assert!(page.contains("<td>pages-newer-than-floor</td><td>9</td><td>3</td><td>3</td>"), "{page}");
+        assert!(page.contains("<td>intermediate-versions</td><td>9</td><td>0 <strong>not exercised</strong></td>"));
+        assert!(page.contains("<dt>writeback pressure</dt><dd>syncfs:300</dd>"), "{page}");
+        assert!(!render_soundness_html(&sample()).contains("id=\"coverage\""), "no coverage before 1.5: no table");
     }
 
     #[test]

@@ -10,12 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::crash::{CrashPoint, PointSelection};
 use crate::expectation::{AckExpectation, PersistenceModel};
+use crate::realcut::coverage::Coverage;
 use crate::scenario::ScenarioId;
 use crate::spec::{MappingKind, SyncPolicy};
 use crate::vocab::Backend;
 use crate::vocab::CrashKind;
 use crate::vocab::RealColumn;
-use crate::vocab::{CutMethod, Environment, FsKind};
+use crate::vocab::{CutMethod, Environment, FsKind, Writeback};
 
 /// Bumped in the major part when a reader of the old format would misread
 /// the new one; in the minor part when fields are only added.
@@ -188,6 +189,15 @@ pub struct RealCutInfo {
     /// Trials where the model's ack judge and the direct byte check
     /// disagreed: a crashlab bug (the verdict is `unexpected`).
     pub judge_mismatches: u64,
+    /// loopcut: what pushed dirty pages to the disk while the writers ran
+    /// (`matrix --real-writeback`); absent: none.
+    #[serde(default, skip_serializing_if = "Writeback::is_none")]
+    pub writeback: Writeback,
+    /// Per rule of the simulated power-loss model, in how many post-cut
+    /// files it allowed the rule's case and in how many the cut showed it
+    /// (as in the soundness report). Absent in reports of older versions.
+    #[serde(default, skip_serializing_if = "Coverage::is_empty")]
+    pub coverage: Coverage,
 }
 
 impl RealCutInfo {

@@ -191,6 +191,8 @@ pub struct RealCellInput<'a> {
     pub records: &'a [RealTrialRecord],
     /// The command that reruns the real cut at a point.
     pub rerun: &'a dyn Fn(CrashPoint) -> String,
+    /// loopcut: the writeback pressure the cuts ran under.
+    pub writeback: crate::vocab::Writeback,
 }
 
 /// A `power-loss-real` cell from its real trials: acks by the direct byte
@@ -208,6 +210,8 @@ pub fn aggregate_real_cell(input: &RealCellInput<'_>) -> CellReport {
         trials_with_unsynced_pages: 0,
         trials_kept_more: 0,
         judge_mismatches: 0,
+        writeback: input.writeback,
+        coverage: Default::default(),
     };
     let mut c = CellReport::empty(
         input.scenario,
@@ -221,6 +225,7 @@ pub fn aggregate_real_cell(input: &RealCellInput<'_>) -> CellReport {
     for r in input.records {
         let j = &r.judgement;
         let point = r.facts.point;
+        info.coverage.add_file(j);
         c.acked += j.acks.completed;
         c.survived += j.acks.survived;
         c.lost += j.acks.lost;
@@ -306,6 +311,10 @@ pub(crate) mod real_test_support {
                 dirty_units: lost,
                 units_beyond_floor: 0,
                 units_at_newest: 0,
+                units_with_intermediate: 0,
+                units_intermediate: 0,
+                sizes_allowed: 1,
+                unsynced_size_kept: false,
                 state: None,
                 acks,
                 judge_mismatch: None,
@@ -335,6 +344,7 @@ pub(crate) mod real_test_support {
             points: &points,
             records,
             rerun: &rerun,
+            writeback: crate::vocab::Writeback::None,
         })
     }
 

@@ -11,6 +11,7 @@ pub mod lifecycle_kind;
 pub mod process_end;
 pub mod real_cut;
 pub mod sync_call;
+pub mod writeback;
 
 pub use crash_kind::CrashKind;
 pub use environment::Environment;
@@ -18,3 +19,4 @@ pub use lifecycle_kind::LifecycleKind;
 pub use process_end::ProcessEnd;
 pub use real_cut::{Backend, CutMethod, FsKind, RealColumn, REAL_COLUMN_PATTERN};
 pub use sync_call::CrashWhen;
+pub use writeback::Writeback;
