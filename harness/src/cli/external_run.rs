@@ -230,12 +230,57 @@ fn external_error(e: ExternalError) -> anyhow::Error {
     }
 }
 
+/// One item of `--crash`: a crash kind, and for `eio-sync:K` the data sync
+/// every trial fails (`eio-sync` alone spreads it over the run). The same
+/// text in the replay line re-creates the trial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrashArg {
+    pub kind: CrashKind,
+    pub eio_at: Option<u64>,
+}
+
+impl std::str::FromStr for CrashArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(k) = s.strip_prefix("eio-sync:") {
+            let k = k
+                .parse::<u64>()
+                .ok()
+                .filter(|&k| k > 0)
+                .ok_or_else(|| format!("`{s}`: eio-sync:K needs K, the data sync to fail, a number from 1"))?;
+            return Ok(CrashArg { kind: CrashKind::EioSync, eio_at: Some(k) });
+        }
+        Ok(CrashArg { kind: s.parse()?, eio_at: None })
+    }
+}
+
+/// The kinds of `--crash`, and its one `eio-sync:K`.
+pub fn crash_kinds(crashes: &[CrashArg]) -> Result<(Vec<CrashKind>, Option<u64>)> {
+    let mut at: Option<u64> = None;
+    for c in crashes {
+        match (at, c.eio_at) {
+            (Some(a), Some(b)) if a != b => bail!("--crash: eio-sync:{a} and eio-sync:{b}; give one failed sync"),
+            (_, Some(b)) => at = Some(b),
+            _ => {}
+        }
+    }
+    Ok((crashes.iter().map(|c| c.kind).collect(), at))
+}
+
+/// Does `--crash` run traced power losses (`power-loss` or `eio-sync`)?
+fn traced_power_loss(crashes: &[CrashKind]) -> bool {
+    crashes.iter().any(|c| matches!(c, CrashKind::PowerLoss | CrashKind::EioSync))
+}
+
 /// `crashlab run --writer W --checker C --crash K[,K...] ...`.
-pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashKind], args: &ExternalArgs) -> Result<ExitCode> {
+pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashArg], args: &ExternalArgs) -> Result<ExitCode> {
     let Some(writer) = &args.writer else { bail!("--checker and --checker-server need --writer") };
     let mut config =
         config(writer, args.checker.as_deref(), args.checker_server.as_deref(), args.setup.as_deref(), args.shell)?;
+    let (crashes, eio_at) = crash_kinds(crashes)?;
+    let crashes = &crashes[..];
     config.crashes = crashes.to_vec();
+    config.eio_at = eio_at;
     config.trials = common.trials;
     config.seed = common.seed.unwrap_or_else(crate::cli::campaign::fresh_seed);
     config.jobs = common.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -250,13 +295,12 @@ pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashKind], arg
         bail!("--points syscalls places sigkill, abort and power-loss crashes; --crash has none of them");
     }
     if let Some(model) = args.fs_model {
-        if !crashes.contains(&CrashKind::PowerLoss) {
-            bail!("--fs-model applies to --crash power-loss only");
+        if !traced_power_loss(crashes) {
+            bail!("--fs-model applies to --crash power-loss and eio-sync only");
         }
         config.power_loss.fs_model = model;
     }
-    config.power_loss.history =
-        history_options(args.history, args.history_every, crashes.contains(&CrashKind::PowerLoss))?;
+    config.power_loss.history = history_options(args.history, args.history_every, traced_power_loss(crashes))?;
     if let Some(d) = &common.dir {
         config.dir = d.clone();
     }
@@ -313,12 +357,14 @@ pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashKind], arg
                 );
             }
         }
-        if let Some(v) = report.power_loss.as_ref().and_then(|p| p.failures.first().map(|v| (p.violations, v))) {
-            let (count, v) = v;
-            eprintln!(
-                "crashlab: {count} violation(s) under power-loss, first in trial {}: {}\n  first failing state {}: {}\n  replay: {}",
-                v.trial, v.finding.explanation, v.finding.first_state, v.finding.first_reason, v.replay
-            );
+        for (kind, section) in [("power-loss", &report.power_loss), ("eio-sync", &report.eio_sync)] {
+            if let Some(v) = section.as_ref().and_then(|p| p.failures.first().map(|v| (p.violations, v))) {
+                let (count, v) = v;
+                eprintln!(
+                    "crashlab: {count} violation(s) under {kind}, first in trial {}: {}\n  first failing state {}: {}\n  replay: {}",
+                    v.trial, v.finding.explanation, v.finding.first_state, v.finding.first_reason, v.replay
+                );
+            }
         }
         return Ok(ExitCode::from(1));
     }
@@ -336,7 +382,7 @@ pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashKind], arg
 /// [--calls C --state S]`.
 pub fn replay(
     args: &ExternalReplayArgs,
-    crash: CrashKind,
+    crash: CrashArg,
     seed: u64,
     dir: Option<&Path>,
     timeout_secs: u32,
@@ -349,9 +395,12 @@ pub fn replay(
     config.seed = seed;
     config.timeout = Duration::from_secs(timeout_secs as u64);
     config.dir = dir.map_or_else(std::env::temp_dir, PathBuf::from);
+    config.eio_at = crash.eio_at;
+    let crash = crash.kind;
     // `clean` replays the clean run.
     let kind = (crash != CrashKind::Clean).then_some(crash);
-    if kind == Some(CrashKind::PowerLoss) {
+    if let Some(k @ (CrashKind::PowerLoss | CrashKind::EioSync)) = kind {
+        config.crashes = vec![k];
         return replay_power_loss_cli(args, config, json, pl);
     }
     if pl.tear.is_some() || pl.state.is_some() || args.fs_model.is_some() {
@@ -447,9 +496,8 @@ fn replay_power_loss_cli(
     pl: PowerLossReplayArgs,
 ) -> Result<ExitCode> {
     let (Some(trial), Some(clean_ns), Some(calls)) = (args.trial, args.clean_ns, args.calls) else {
-        bail!("--crash power-loss needs --trial, --clean-ns and --calls (copy them from the replay line)");
+        bail!("--crash {} needs --trial, --clean-ns and --calls (copy them from the replay line)", config.crashes[0]);
     };
-    config.crashes = vec![CrashKind::PowerLoss];
     config.points = args.points.unwrap_or_default();
     config.tear = pl.tear;
     config.power_loss.fs_model = args.fs_model.unwrap_or_default();

@@ -42,7 +42,7 @@ use crate::vocab::ProcessEnd;
 /// in the power-loss section and each trial; and source attribution:
 /// `finding.attribution` (the lost ack's and the syncs' call stacks,
 /// symbolized).
-pub const EXTERNAL_SCHEMA_VERSION: &str = "1.6";
+pub const EXTERNAL_SCHEMA_VERSION: &str = "1.7";
 
 /// The `report_kind` of every external report: what tells it from a
 /// survival report (which has no `report_kind`).
@@ -101,6 +101,28 @@ pub const EXTERNAL_NONDETERMINISTIC_FIELDS: &[&str] = &[
     "/power_loss/trials_detail/*/checker_runs",
     "/power_loss/trials_detail/*/states_skipped",
     "/power_loss/trials_detail/*/verdict",
+    "/eio_sync/calibration/traced_clean_ns",
+    "/eio_sync/finished_first",
+    "/eio_sync/exhaustive_trials",
+    "/eio_sync/states_checked",
+    "/eio_sync/checker_runs",
+    "/eio_sync/states_skipped",
+    "/eio_sync/acks_seen",
+    "/eio_sync/max_acks",
+    "/eio_sync/consistent",
+    "/eio_sync/violations",
+    "/eio_sync/failures",
+    "/eio_sync/trials_detail/*/delivery",
+    "/eio_sync/trials_detail/*/acks",
+    "/eio_sync/trials_detail/*/last_ack",
+    "/eio_sync/trials_detail/*/files",
+    "/eio_sync/trials_detail/*/dims",
+    "/eio_sync/trials_detail/*/exhaustive",
+    "/eio_sync/trials_detail/*/states_total",
+    "/eio_sync/trials_detail/*/states_checked",
+    "/eio_sync/trials_detail/*/checker_runs",
+    "/eio_sync/trials_detail/*/states_skipped",
+    "/eio_sync/trials_detail/*/verdict",
     "/summary/violations",
     "/summary/no_acks",
     "/summary/verdict",
@@ -131,6 +153,12 @@ pub struct ExternalReport {
     /// clean run passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_loss: Option<PowerLossSection>,
+    /// The `eio-sync` trials (schema 1.7), when `--crash` lists it and the
+    /// clean run passed: power-loss trials after one failed data sync
+    /// (`report/external_eio.rs`); `calibration.data_syncs` is what the
+    /// failed syncs were chosen among.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eio_sync: Option<PowerLossSection>,
     pub summary: ExternalSummary,
 }
 
@@ -186,6 +214,10 @@ pub struct ExternalRunConfig {
     /// sampled on this period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history_every_us: Option<u64>,
+    /// `--crash eio-sync:K` (schema 1.7): the data sync every `eio-sync`
+    /// trial fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eio_at: Option<u64>,
 }
 
 /// The calibration run: setup, writer to completion, checker.
@@ -385,6 +417,10 @@ pub enum ReplayTarget {
     /// One process-crash trial under `--points syscalls`: `clean_ns` is the
     /// traced clean run's duration, `calls` its count of traced calls.
     TrialAtCalls { crash: CrashKind, trial: u32, clean_ns: u64, calls: u64 },
+    /// One `eio-sync` trial: `syncs` is the traced clean run's count of
+    /// data syncs (with the seed and `--crash eio-sync:K`, it gives the
+    /// failed sync and the power cut).
+    EioSync { trial: u32, clean_ns: u64, syncs: u64 },
 }
 
 /// The exact command that reruns one trial of an external run.
@@ -402,62 +438,6 @@ impl ExternalReplayLine {
     pub fn with_state(mut self, state: &str) -> ExternalReplayLine {
         self.state = Some(state.to_owned());
         self
-    }
-}
-
-impl fmt::Display for ExternalReplayLine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let c = &self.config;
-        write!(
-            f,
-            "crashlab replay --writer {} {} {}",
-            shell_words::quote(&c.writer),
-            if c.checker_server { "--checker-server" } else { "--checker" },
-            shell_words::quote(&c.checker)
-        )?;
-        if let Some(s) = &c.setup {
-            write!(f, " --setup {}", shell_words::quote(s))?;
-        }
-        if c.shell {
-            f.write_str(" --shell")?;
-        }
-        match self.target {
-            ReplayTarget::Clean => write!(f, " --crash clean --seed {}", self.seed)?,
-            ReplayTarget::Trial { crash, trial, clean_ns } => {
-                write!(f, " --crash {crash} --seed {} --trial {trial} --clean-ns {clean_ns}", self.seed)?
-            }
-            ReplayTarget::TrialAtCalls { crash, trial, clean_ns, calls } => write!(
-                f,
-                " --crash {crash} --seed {} --trial {trial} --clean-ns {clean_ns} --calls {calls} --points syscalls",
-                self.seed
-            )?,
-            ReplayTarget::PowerLoss { trial, clean_ns, calls } => {
-                write!(
-                    f,
-                    " --crash power-loss --seed {} --trial {trial} --clean-ns {clean_ns} --calls {calls}",
-                    self.seed
-                )?;
-                if let Some(points) = c.points {
-                    write!(f, " --points {points}")?;
-                }
-                if let Some(tear) = c.tear {
-                    write!(f, " --tear {tear}")?;
-                }
-                if let Some(model) = c.fs_model {
-                    write!(f, " --fs-model {model}")?;
-                }
-                if c.history_off {
-                    f.write_str(" --history off")?;
-                }
-                if let Some(us) = c.history_every_us {
-                    write!(f, " --history-every {us}")?;
-                }
-                if let Some(state) = &self.state {
-                    write!(f, " --state {}", shell_words::quote(state))?;
-                }
-            }
-        }
-        write!(f, " --timeout {}", c.timeout_secs)
     }
 }
 
@@ -520,18 +500,21 @@ impl ExternalSummary {
         clean: &CleanRun,
         sections: &[CrashSection],
         power_loss: Option<&PowerLossSection>,
+        eio_sync: Option<&PowerLossSection>,
         allow_no_acks: bool,
     ) -> ExternalSummary {
-        let violations = sections.iter().map(|s| s.violations).sum::<u64>() + power_loss.map_or(0, |p| p.violations);
+        let traced = [(CrashKind::PowerLoss, power_loss), (CrashKind::EioSync, eio_sync)];
+        let traced = traced.iter().filter_map(|(k, s)| s.map(|s| (*k, s)));
+        let violations =
+            sections.iter().map(|s| s.violations).sum::<u64>() + traced.clone().map(|(_, p)| p.violations).sum::<u64>();
         let clean_run_passed = !clean.checker.is_violation();
         let mut no_acks: Vec<String> = Vec::new();
         if clean.acks == 0 {
             no_acks.push("clean-run".into());
         }
         no_acks.extend(sections.iter().filter(|s| s.trials > 0 && s.acks_seen == 0).map(|s| s.crash.name().to_owned()));
-        if power_loss.is_some_and(|p| p.trials > 0 && p.acks_seen == 0) {
-            no_acks.push(CrashKind::PowerLoss.name().to_owned());
-        }
+        no_acks
+            .extend(traced.clone().filter(|(_, p)| p.trials > 0 && p.acks_seen == 0).map(|(k, _)| k.name().to_owned()));
         let verdict = if violations > 0 || !clean_run_passed {
             "violation-found"
         } else if !no_acks.is_empty() && !allow_no_acks {
@@ -540,7 +523,7 @@ impl ExternalSummary {
             "no-violation-found"
         };
         ExternalSummary {
-            trials: sections.iter().map(|s| s.trials).sum::<u64>() + power_loss.map_or(0, |p| p.trials),
+            trials: sections.iter().map(|s| s.trials).sum::<u64>() + traced.map(|(_, p)| p.trials).sum::<u64>(),
             violations,
             clean_run_passed,
             no_acks,
@@ -682,6 +665,9 @@ impl ExternalReport {
         if let Some(p) = &self.power_loss {
             p.write_summary(&mut out);
         }
+        if let Some(p) = &self.eio_sync {
+            p.write_eio_summary(&mut out);
+        }
         if let CheckerVerdict::Violation { reason } = &clean.checker {
             let headline = format!("\nVIOLATION in the clean run (no crash at all): {reason}");
             write_failure(&mut out, "", &headline, &[], "replay", &clean.replay);
@@ -699,7 +685,7 @@ impl ExternalReport {
                 write_failure(&mut out, "", &headline, &details, "replay", &v.replay);
             }
         }
-        if let Some(p) = &self.power_loss {
+        for p in self.power_loss.iter().chain(&self.eio_sync) {
             p.write_failures(&mut out);
         }
         if let Some(text) = self.no_acks_text() {
@@ -783,98 +769,6 @@ mod tests {
         assert_eq!(half.struck_before_first_ack(), 2);
         assert!(!half.mostly_struck_before_first_ack(64), "half is not most");
     }
-
-    #[test]
-    fn replay_lines_quote_commands_so_a_shell_splits_them_back() {
-        let config = ExternalRunConfig {
-            writer: "/bin/my writer --n 3".into(),
-            checker: "sh -c 'test -s wal'".into(),
-            checker_server: false,
-            setup: None,
-            shell: false,
-            crashes: vec![CrashKind::Sigkill],
-            trials: 10,
-            timeout_secs: 60,
-            tear: None,
-            allow_no_acks: false,
-            shard: None,
-            fs_model: None,
-            history_off: false,
-            history_every_us: None,
-            points: None,
-        };
-        let line = ExternalReplayLine {
-            config: config.clone(),
-            seed: 9,
-            target: ReplayTarget::Trial { crash: CrashKind::Abort, trial: 4, clean_ns: 123 },
-            state: None,
-        }
-        .to_string();
-        let words = shell_words::split(&line).unwrap();
-        assert_eq!(
-            words[..6],
-            ["crashlab", "replay", "--writer", "/bin/my writer --n 3", "--checker", "sh -c 'test -s wal'"]
-        );
-        assert!(line.ends_with("--crash abort --seed 9 --trial 4 --clean-ns 123 --timeout 60"), "{line}");
-        let clean = ExternalReplayLine { config: config.clone(), seed: 9, target: ReplayTarget::Clean, state: None }
-            .to_string();
-        assert!(clean.contains("--crash clean --seed 9"), "{clean}");
-        let server = ExternalRunConfig { checker_server: true, ..config.clone() };
-        let served =
-            ExternalReplayLine { config: server, seed: 9, target: ReplayTarget::Clean, state: None }.to_string();
-        let words = shell_words::split(&served).unwrap();
-        assert_eq!(words[4..6], ["--checker-server", "sh -c 'test -s wal'"], "a server run replays with the server");
-        let at_call = ExternalReplayLine {
-            config: ExternalRunConfig { points: Some(ProgramPoints::Syscalls), ..config.clone() },
-            seed: 9,
-            target: ReplayTarget::TrialAtCalls { crash: CrashKind::Sigkill, trial: 6, clean_ns: 88, calls: 31 },
-            state: None,
-        }
-        .to_string();
-        assert!(
-            at_call.ends_with(
-                "--crash sigkill --seed 9 --trial 6 --clean-ns 88 --calls 31 --points syscalls --timeout 60"
-            ),
-            "{at_call}"
-        );
-        let pl_calls = ExternalReplayLine {
-            config: ExternalRunConfig { points: Some(ProgramPoints::Syscalls), ..config.clone() },
-            seed: 9,
-            target: ReplayTarget::PowerLoss { trial: 2, clean_ns: 77, calls: 40 },
-            state: None,
-        }
-        .to_string();
-        assert!(pl_calls.contains("--calls 40 --points syscalls"), "{pl_calls}");
-        let pl = ExternalReplayLine {
-            config: ExternalRunConfig { tear: Some(512), ..config },
-            seed: 9,
-            target: ReplayTarget::PowerLoss { trial: 2, clean_ns: 77, calls: 5 },
-            state: Some("newest:my file#p3=floor".into()),
-        }
-        .to_string();
-        let words = shell_words::split(&pl).unwrap();
-        assert_eq!(
-            words[6..],
-            [
-                "--crash",
-                "power-loss",
-                "--seed",
-                "9",
-                "--trial",
-                "2",
-                "--clean-ns",
-                "77",
-                "--calls",
-                "5",
-                "--tear",
-                "512",
-                "--state",
-                "newest:my file#p3=floor",
-                "--timeout",
-                "60"
-            ]
-        );
-    }
 }
 
 /// Hand-built trial outcomes and reports, for the tests of the external
@@ -920,6 +814,7 @@ pub(crate) mod test_support {
             history_off: false,
             history_every_us: None,
             points: None,
+            eio_at: None,
         };
         let clean = CleanRun {
             writer_seed: 1,
@@ -932,7 +827,7 @@ pub(crate) mod test_support {
         let replay =
             |t: u32| format!("crashlab replay --writer ./w --checker ./c --crash sigkill --seed 5 --trial {t}");
         let sections = vec![aggregate_section(CrashKind::Sigkill, outcomes, &replay)];
-        let summary = ExternalSummary::of(&clean, &sections, None, false);
+        let summary = ExternalSummary::of(&clean, &sections, None, None, false);
         ExternalReport {
             schema_version: EXTERNAL_SCHEMA_VERSION.into(),
             report_kind: EXTERNAL_REPORT_KIND.into(),
@@ -946,6 +841,7 @@ pub(crate) mod test_support {
             traced_clean_run: None,
             crashes: sections,
             power_loss: None,
+            eio_sync: None,
             summary,
         }
     }

@@ -34,6 +34,11 @@ pub enum CrashKind {
     /// at a sync call or a random time: the checker judges every state a
     /// power loss may leave (`run --writer` only).
     PowerLoss,
+    /// One data sync of a program run under the durability oracle fails
+    /// with `EIO` (`--crash eio-sync[:K]`); the writer runs on, the power
+    /// is cut at a later sync or at the end, and the checker judges every
+    /// state a power loss may leave (`run --writer` only).
+    EioSync,
 }
 
 impl CrashKind {
@@ -49,6 +54,7 @@ impl CrashKind {
             CrashKind::Sigbus => "sigbus",
             CrashKind::Clean => "clean",
             CrashKind::PowerLoss => "power-loss",
+            CrashKind::EioSync => "eio-sync",
         }
     }
 
@@ -73,9 +79,10 @@ impl FromStr for CrashKind {
             "sigbus" => Ok(CrashKind::Sigbus),
             "clean" => Ok(CrashKind::Clean),
             "power-loss" => Ok(CrashKind::PowerLoss),
-            other => {
-                Err(format!("unknown crash kind `{other}` (expected sigkill, abort, sigbus, clean or power-loss)"))
-            }
+            "eio-sync" => Ok(CrashKind::EioSync),
+            other => Err(format!(
+                "unknown crash kind `{other}` (expected sigkill, abort, sigbus, clean, power-loss or eio-sync)"
+            )),
         }
     }
 }
@@ -86,7 +93,14 @@ mod tests {
 
     #[test]
     fn every_kind_reads_back_its_own_name_and_sigabrt_is_abort() {
-        for k in [CrashKind::Sigkill, CrashKind::Abort, CrashKind::Sigbus, CrashKind::Clean, CrashKind::PowerLoss] {
+        for k in [
+            CrashKind::Sigkill,
+            CrashKind::Abort,
+            CrashKind::Sigbus,
+            CrashKind::Clean,
+            CrashKind::PowerLoss,
+            CrashKind::EioSync,
+        ] {
             assert_eq!(k.name().parse::<CrashKind>(), Ok(k));
             let json = serde_json::to_string(&k).unwrap();
             assert_eq!(json, format!("\"{}\"", k.name()));
