@@ -520,8 +520,12 @@ fn replay_power_loss_cli(
         PowerLossReplayed::State { plan, delivery, acks, files, state, resolved, notes, verdict, written_to } => {
             if !json {
                 println!(
-                    "power-loss trial {} of seed {} (CRASHLAB_SEED={}), {}: {delivery}",
-                    plan.trial, config.seed, plan.writer_seed, plan.point
+                    "{} trial {} of seed {} (CRASHLAB_SEED={}), {}: {delivery}",
+                    trial_kind(&plan.point),
+                    plan.trial,
+                    config.seed,
+                    plan.writer_seed,
+                    plan.point
                 );
                 print_acks(acks, None);
                 print_files(files);
@@ -546,8 +550,13 @@ fn replay_power_loss_cli(
 
 fn print_power_loss_trial(o: &PowerLossTrialOutcome, seed: u64) {
     println!(
-        "power-loss trial {} of seed {} (CRASHLAB_SEED={}), {}: {}",
-        o.plan.trial, seed, o.plan.writer_seed, o.plan.point, o.delivery
+        "{} trial {} of seed {} (CRASHLAB_SEED={}), {}: {}",
+        trial_kind(&o.plan.point),
+        o.plan.trial,
+        seed,
+        o.plan.writer_seed,
+        o.plan.point,
+        o.delivery
     );
     print_acks(&o.acks, o.partial_line.as_deref());
     print_files(&o.files);
@@ -605,5 +614,13 @@ fn print_verdict(v: &CheckerVerdict) {
     match v {
         CheckerVerdict::Consistent => println!("checker: consistent"),
         CheckerVerdict::Violation { reason } => println!("checker: VIOLATION: {reason}"),
+    }
+}
+
+/// The crash kind a power-loss-shaped trial belongs to.
+fn trial_kind(point: &crashlab::program_plan::PowerLossPoint) -> &'static str {
+    match point {
+        crashlab::program_plan::PowerLossPoint::FailedSync { .. } => "eio-sync",
+        _ => "power-loss",
     }
 }

@@ -776,7 +776,73 @@ mod tests {
 #[cfg(test)]
 pub(crate) mod test_support {
     use super::*;
+    use crate::report::external_eio::{EioRange, EioSyncFacts};
+    use crate::report::external_power_loss::{
+        aggregate_power_loss, PowerLossDelivery, PowerLossFinding, PowerLossTrialOutcome,
+    };
     use crate::trial_space::Shard;
+
+    /// An `eio-sync` section of seed 5 and 6 data syncs: trial 0 failed
+    /// sync 3 of a writer that retried and acked (a violation), trial 1
+    /// one that exited with status 3 on the EIO (consistent).
+    pub fn eio_section() -> PowerLossSection {
+        let facts = |retried: bool, acks_after: u64, end: &str| EioSyncFacts {
+            nth: 3,
+            syscall: "msync".into(),
+            covered: vec![EioRange { path: "eio.log".into(), offset: 8192, len: 4096, uncertain_pages: 1 }],
+            acks_before: 2,
+            acks_after,
+            later_syncs: retried as u64,
+            retried,
+            writer_end: end.into(),
+        };
+        let finding = PowerLossFinding {
+            reason: "acked record 2 <missing>".into(),
+            state: "newest:eio.log#p2=floor".into(),
+            floor_set: vec!["eio.log page 2".into()],
+            newest_set: vec![],
+            newest_set_state: "floor:".into(),
+            one_minimal: true,
+            first_state: "floor:".into(),
+            first_state_kind: "all units at their durable floor".into(),
+            first_reason: "acked record 2 <missing>".into(),
+            explanation: "checker failed: acked record 2 <missing>".into(),
+            attribution: None,
+        };
+        let outcome = |t: u32, eio: EioSyncFacts, finding: Option<PowerLossFinding>| PowerLossTrialOutcome {
+            plan: crate::program_plan::PowerLossPlan::eio_sync(5, t, 6, Some(3)).unwrap(),
+            delivery: PowerLossDelivery::WriterFinishedFirst,
+            acks: vec!["rec 2".into()],
+            partial_line: None,
+            files: vec![],
+            dims: 1,
+            namespace_ops: 0,
+            exhaustive: true,
+            states_total: 2,
+            states_checked: 1,
+            checker_runs: 1,
+            states_skipped: 0,
+            verdict: match &finding {
+                Some(f) => CheckerVerdict::Violation { reason: f.reason.clone() },
+                None => CheckerVerdict::Consistent,
+            },
+            finding,
+            history: Default::default(),
+            eio: Some(eio),
+        };
+        let outcomes = [
+            outcome(0, facts(true, 1, "exited with status 0"), Some(finding)),
+            outcome(1, facts(false, 0, "exited with status 3"), None),
+        ];
+        let calibration = PowerLossCalibration {
+            traced_clean_ns: 1,
+            sync_calls: 9,
+            traced_calls: 20,
+            by_syscall: Default::default(),
+            data_syncs: 6,
+        };
+        aggregate_power_loss(None, 4096, 1 << 16, 64, calibration, &outcomes, &|t, _| format!("replay eio {t}"))
+    }
 
     /// Trial `t` of a sigkill run of seed 5: killed after `t + 1` acks; a
     /// violation when `failing`.

@@ -22,8 +22,8 @@ pub struct EioSyncFacts {
     /// cut or the writer's end).
     pub acks_before: u64,
     pub acks_after: u64,
-    /// Data syncs the writer made after it (that ran), and whether one of
-    /// them covered a file the failed one covered (a retry).
+    /// Data syncs the writer made after it that made something durable,
+    /// and whether one of them covered part of the failed range (a retry).
     pub later_syncs: u64,
     pub retried: bool,
     /// How the writer's run ended: `exited with status N`, `died of SIGX`,

@@ -34,6 +34,9 @@ pub enum PowerLossDelivery {
     /// The writer exited before the crash point: the power fails after its
     /// end, before anything it did not sync reached the disk.
     WriterFinishedFirst,
+    /// `eio-sync` (schema 1.7): killed just before the `nth` data sync
+    /// (`fsync`, `fdatasync`, `msync(MS_SYNC)`), which was `syscall`.
+    DataSync { nth: u64, syscall: String },
     /// `eio-sync` (schema 1.7): the writer ended on its own other than with
     /// status 0 (e.g. it exited on the `EIO`): a normal outcome of that
     /// kind; the power fails after its end.
@@ -63,6 +66,9 @@ impl fmt::Display for PowerLossDelivery {
             }
             PowerLossDelivery::WriterFinishedFirst => {
                 f.write_str("the writer finished first; power lost after its end")
+            }
+            PowerLossDelivery::DataSync { nth, syscall } => {
+                write!(f, "power lost just before data sync {nth} ({syscall})")
             }
             PowerLossDelivery::WriterEnded { how } => write!(f, "the writer {how}; power lost after its end"),
         }

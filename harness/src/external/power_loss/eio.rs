@@ -39,12 +39,17 @@ pub(crate) fn end_text(end: &WriterEnd) -> String {
 /// lines; `None` when the writer never reached the planned sync.
 pub(crate) fn facts(outcome: &OracleOutcome, acks: u64) -> Option<EioSyncFacts> {
     let inj = outcome.injected.as_ref()?;
-    let files: Vec<_> = inj.covered.iter().map(|r| r.file).collect();
     let later: Vec<_> = outcome.events[inj.event + 1..]
         .iter()
         .filter(|e| is_data_sync(e.syscall, &e.args) && e.effect == SyncEffect::Copied)
         .collect();
-    let retried = later.iter().any(|e| e.copied.iter().any(|c| files.contains(&c.file)));
+    // A retry: a later sync that covered part of the failed range.
+    let overlaps = |c: &crate::oracle::CopiedRange| {
+        inj.covered.iter().any(|r| {
+            r.file == c.file && c.offset < r.offset.saturating_add(r.len) && r.offset < c.offset.saturating_add(c.len)
+        })
+    };
+    let retried = later.iter().any(|e| e.copied.iter().any(overlaps));
     Some(EioSyncFacts {
         nth: inj.nth,
         syscall: inj.syscall.name().to_owned(),

@@ -172,6 +172,7 @@ pub(crate) fn trace_trial(
                 let (nth, syscall, when) = (hit.nth, hit.syscall.name().to_owned(), hit.when);
                 match plan.point {
                     PowerLossPoint::Call { .. } => PowerLossDelivery::Call { nth, syscall, when },
+                    PowerLossPoint::FailedSync { .. } => PowerLossDelivery::DataSync { nth, syscall },
                     _ => PowerLossDelivery::Syscall { nth, syscall, when },
                 }
             }
@@ -547,6 +548,8 @@ pub(crate) fn run_power_loss_trials(
     let eio = plans.iter().any(|p| matches!(p.point, PowerLossPoint::FailedSync { .. }));
     let calls = if eio { calibration.data_syncs } else { calibration.sync_calls };
     let ctx = Ctx { config, supervision, clean_ns: calibration.traced_clean_ns, calls, eio };
+    // Its own directories: a run makes power-loss trials, then eio-sync ones.
+    let prefix = if eio { "eio" } else { "pl" };
     let sched = Mutex::new(Sched { outcomes: vec![None; plans.len()], ..Sched::default() });
     let wake = Condvar::new();
     std::thread::scope(|scope| {
@@ -561,16 +564,16 @@ pub(crate) fn run_power_loss_trials(
                     abandon.store(true, Ordering::SeqCst);
                     wake.notify_all();
                 };
-                let slot = match TrialSlot::create(run_dir, &format!("pl-job-{job}")) {
+                let slot = match TrialSlot::create(run_dir, &format!("{prefix}-job-{job}")) {
                     Ok(s) => s,
                     Err(e) => return fail(e),
                 };
-                let state_name = format!("pl-job-{job}-state");
+                let state_name = format!("{prefix}-job-{job}-state");
                 // One state directory and one checker (server) per job; the
                 // server is killed when the job ends, on every path.
                 let mut job = Job {
                     sd: StateDir::new(run_dir.join(&state_name), run_dir.join(format!("{state_name}.acks"))),
-                    checker: Checker::for_job(config, run_dir.join(format!("pl-job-{job}-server"))),
+                    checker: Checker::for_job(config, run_dir.join(format!("{prefix}-job-{job}-server"))),
                 };
                 loop {
                     let task = {
