@@ -207,7 +207,7 @@ pub fn crash_points(spec: &WriterSpec, kind: CrashKind, selection: PointSelectio
         (CrashKind::Clean, _) => vec![CrashPoint::None],
         // Not a column of the matrix (`matrix::check_matrix_config` refuses
         // it): built-in writers meet power loss as a model of their SIGKILLs.
-        (CrashKind::PowerLoss | CrashKind::PowerLossReal, _) => Vec::new(),
+        (CrashKind::PowerLoss | CrashKind::PowerLossReal | CrashKind::EioSync, _) => Vec::new(),
         (CrashKind::Sigkill | CrashKind::Abort, PointSelection::All | PointSelection::Boundaries) => {
             let mut points: Vec<CrashPoint> = (0..=n).map(CrashPoint::BeforeOp).collect();
             if kind == CrashKind::Sigkill && selection == PointSelection::All {

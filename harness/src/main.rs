@@ -12,7 +12,6 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use crashlab::scenario::ScenarioId;
-use crashlab::vocab::CrashKind;
 use crashlab::LabError;
 
 mod cli;
@@ -82,10 +81,11 @@ struct RunArgs {
     scenario: Option<ScenarioId>,
     /// Crash kinds, comma-separated. With --scenario: sigkill, abort, sigbus
     /// or clean (power loss is a model there: --model power-loss). With
-    /// --writer: sigkill, abort, sigbus or power-loss (the clean run always
-    /// runs first). `sigabrt` is read as abort.
+    /// --writer: sigkill, abort, sigbus, power-loss or eio-sync (eio-sync:K
+    /// fails the K-th data sync in every trial; the clean run always runs
+    /// first). `sigabrt` is read as abort.
     #[arg(long, value_delimiter = ',', required = true)]
-    crash: Vec<CrashKind>,
+    crash: Vec<cli::external_run::CrashArg>,
     /// Your own program instead of a scenario (workload protocol v1).
     #[command(flatten)]
     external: cli::external_run::ExternalArgs,
@@ -152,7 +152,8 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Run(a) => match a.scenario {
             Some(s) => {
                 a.external.check_without_writer()?;
-                cli::matrix::run_matrix(&a.common, vec![s], a.crash, None, None)
+                let (crash, _) = cli::external_run::crash_kinds(&a.crash)?;
+                cli::matrix::run_matrix(&a.common, vec![s], crash, None, None)
             }
             None => {
                 check_common(&a.common)?;

@@ -139,6 +139,11 @@ pub enum PowerLossPoint {
     /// `--points syscalls` (schema 1.5): at the `nth` (1-based) call the
     /// oracle traced, of any kind ([`ProgramPoints::Syscalls`]).
     Call { nth: u64, when: CrashWhen },
+    /// `eio-sync` (schema 1.7): data sync `failed` (1-based, counting
+    /// `fsync`, `fdatasync` and `msync(MS_SYNC)`) fails with `EIO`; the
+    /// power is cut just before data sync `cut`, or after the writer's end
+    /// (`None`).
+    FailedSync { failed: u64, cut: Option<u64> },
 }
 
 impl fmt::Display for PowerLossPoint {
@@ -149,6 +154,12 @@ impl fmt::Display for PowerLossPoint {
             PowerLossPoint::Syscall { nth, when: CrashWhen::After } => write!(f, "just after sync call {nth}"),
             PowerLossPoint::Call { nth, when: CrashWhen::Before } => write!(f, "just before traced call {nth}"),
             PowerLossPoint::Call { nth, when: CrashWhen::After } => write!(f, "just after traced call {nth}"),
+            PowerLossPoint::FailedSync { failed, cut: Some(cut) } => {
+                write!(f, "data sync {failed} failed with EIO, power lost just before data sync {cut}")
+            }
+            PowerLossPoint::FailedSync { failed, cut: None } => {
+                write!(f, "data sync {failed} failed with EIO, power lost after the writer's end")
+            }
         }
     }
 }
@@ -185,13 +196,43 @@ impl PowerLossPlan {
         }
     }
 
+    /// The plan of `eio-sync` trial `trial` for a writer whose traced
+    /// clean run made `syncs` data syncs (`fsync`, `fdatasync`,
+    /// `msync(MS_SYNC)`); `at`: `--crash eio-sync:K` fails the K-th in every
+    /// trial. The failed sync is spread over the run like the call points
+    /// (the trials in pairs: the same failed sync, bit-reversal order,
+    /// seeded rotation); the first of a pair cuts the power after the
+    /// writer's end, the second just before a seeded later data sync (after
+    /// the end when there is none). `None` when the run made no data sync
+    /// (nothing to fail).
+    pub fn eio_sync(seed: u64, trial: u32, syncs: u64, at: Option<u64>) -> Option<PowerLossPlan> {
+        if syncs == 0 {
+            return None;
+        }
+        let base = TrialPlan::new(seed, CrashKind::EioSync, trial);
+        let t = trial.to_string();
+        let failed = at.unwrap_or_else(|| {
+            let rotation = derive_seed(seed, &["external", "eio-sync", "rotation"]) % syncs;
+            (spread_index((trial / 2) as u64 % syncs, syncs) + rotation) % syncs + 1
+        });
+        let later = syncs.saturating_sub(failed);
+        let cut = (trial % 2 == 1 && later > 0)
+            .then(|| failed + 1 + derive_seed(seed, &["external", "eio-sync", &t, "cut"]) % later);
+        Some(PowerLossPlan {
+            trial,
+            writer_seed: base.writer_seed,
+            point: PowerLossPoint::FailedSync { failed, cut },
+            state_seed: derive_seed(seed, &["external", "eio-sync", &t, "states"]),
+        })
+    }
+
     /// The crash time for a traced clean run of `clean`, for a timed point.
     pub fn crash_after(&self, clean: Duration) -> Option<Duration> {
         match self.point {
             PowerLossPoint::Time { at_ppm } => {
                 Some(Duration::from_nanos((clean.as_nanos() as u64).saturating_mul(at_ppm as u64) / 1_000_000))
             }
-            PowerLossPoint::Syscall { .. } | PowerLossPoint::Call { .. } => None,
+            PowerLossPoint::Syscall { .. } | PowerLossPoint::Call { .. } | PowerLossPoint::FailedSync { .. } => None,
         }
     }
 }
@@ -281,7 +322,9 @@ mod tests {
                     assert!(boundaries.insert((nth, when == CrashWhen::After)), "each boundary once");
                 }
                 PowerLossPoint::Time { .. } => assert!(p.trial % 2 == 1 || p.trial >= 20),
-                PowerLossPoint::Call { .. } => panic!("default points are sync calls"),
+                PowerLossPoint::Call { .. } | PowerLossPoint::FailedSync { .. } => {
+                    panic!("default points are sync calls")
+                }
             }
         }
         assert_eq!(boundaries.len(), 10, "all 5 calls, before and after");
@@ -348,6 +391,42 @@ mod tests {
         assert_eq!("syscalls".parse::<ProgramPoints>(), Ok(ProgramPoints::Syscalls));
         assert_eq!("default".parse::<ProgramPoints>(), Ok(ProgramPoints::Default));
         assert!("all".parse::<ProgramPoints>().unwrap_err().contains("--points `all`"));
+    }
+
+    #[test]
+    fn eio_sync_trials_fail_every_sync_and_cut_at_the_end_or_a_later_sync() {
+        let syncs = 5;
+        let mut failed_seen = std::collections::BTreeSet::new();
+        for t in 0..(2 * syncs as u32) {
+            let p = PowerLossPlan::eio_sync(4, t, syncs, None).unwrap();
+            assert_eq!(p, PowerLossPlan::eio_sync(4, t, syncs, None).unwrap(), "a function of seed, trial, syncs");
+            let PowerLossPoint::FailedSync { failed, cut } = p.point else { panic!("{:?}", p.point) };
+            assert!((1..=syncs).contains(&failed));
+            failed_seen.insert(failed);
+            match cut {
+                None => assert!(t % 2 == 0 || failed == syncs, "odd trials cut at a later sync when there is one"),
+                Some(c) => {
+                    assert_eq!(t % 2, 1, "even trials cut after the end");
+                    assert!((failed + 1..=syncs).contains(&c), "the cut comes after the failed sync: {c}");
+                }
+            }
+            let pair = PowerLossPlan::eio_sync(4, t ^ 1, syncs, None).unwrap();
+            assert!(
+                matches!(pair.point, PowerLossPoint::FailedSync { failed: f, .. } if f == failed),
+                "pairs share the failed sync"
+            );
+        }
+        assert_eq!(failed_seen.len(), syncs as usize, "every data sync fails in some trial");
+        for t in 0..6 {
+            let p = PowerLossPlan::eio_sync(4, t, syncs, Some(2)).unwrap();
+            assert!(matches!(p.point, PowerLossPoint::FailedSync { failed: 2, .. }), "eio-sync:2 fails the second");
+        }
+        assert_eq!(PowerLossPlan::eio_sync(4, 0, 0, None), None, "no data sync: nothing to fail");
+        assert_ne!(
+            PowerLossPlan::eio_sync(4, 0, syncs, None).unwrap().writer_seed,
+            PowerLossPlan::new(4, 0, syncs, ProgramPoints::Default).writer_seed,
+            "its own seeds"
+        );
     }
 
     #[test]

@@ -371,7 +371,7 @@ fn the_namespace_model_is_a_power_loss_flag_and_is_reported() {
         stderr(&o)
     };
     let err = refused("sigkill", "ext4");
-    assert!(err.contains("--fs-model applies to --crash power-loss and power-loss-real only"), "{err}");
+    assert!(err.contains("--fs-model applies to --crash power-loss, eio-sync and power-loss-real only"), "{err}");
     let err = refused("power-loss", "zfs");
     assert!(err.contains("unknown filesystem model \"zfs\"; known: posix, ext4, xfs, btrfs"), "{err}");
     let o = run_power_loss(dir.path(), ACK_BEFORE_SYNC, &["--fs-model", "xfs"]);

@@ -556,3 +556,6 @@ mod call_point_tests;
 
 #[path = "oracle-programs/history_tests.rs"]
 mod history_tests;
+
+#[path = "oracle-programs/fault_tests.rs"]
+mod fault_tests;

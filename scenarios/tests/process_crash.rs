@@ -51,8 +51,8 @@ fn every_scenario_under_every_process_crash_matches_kernel_semantics() {
                     assert!(cell.sigbus_faults > 0, "{} on {fs}: no writer died of SIGBUS", cell.scenario);
                 }
                 CrashKind::Sigkill => {}
-                CrashKind::PowerLoss | CrashKind::PowerLossReal => {
-                    panic!("the matrix has no power-loss crash column (power loss is a model)")
+                CrashKind::PowerLoss | CrashKind::PowerLossReal | CrashKind::EioSync => {
+                    panic!("the matrix has no {} crash column (power loss is a model)", cell.crash)
                 }
             }
         }

@@ -135,13 +135,22 @@ impl Mapping {
 
     /// msync the pages covering [offset, offset+len) with `flags`.
     pub fn msync(&self, offset: usize, len: usize, flags: libc::c_int) {
+        if let Err(e) = self.try_msync(offset, len, flags) {
+            die(&format!("msync failed: {e}"));
+        }
+    }
+
+    /// `msync` of the pages holding `[offset, offset + len)`, its error
+    /// returned (the `eio-sync` examples act on it).
+    pub fn try_msync(&self, offset: usize, len: usize, flags: libc::c_int) -> std::io::Result<()> {
         let page = page_size();
         let start = offset / page * page;
         let end = (offset + len).min(self.len);
         // SAFETY: a page-aligned range inside the mapping.
         if unsafe { libc::msync(self.ptr.add(start).cast(), end - start, flags) } != 0 {
-            die(&format!("msync failed: {}", std::io::Error::last_os_error()));
+            return Err(std::io::Error::last_os_error());
         }
+        Ok(())
     }
 }
 

@@ -43,6 +43,9 @@
 //! | `redo-from-page` | a counter's data page rewritten (mapped) on every operation and `msync`ed every 8; the header page (committed operation, checkpoint) `msync`ed on every operation, ack; recovery redoes after the operation the data page holds | yes (both pages) | correct | never |
 //! | `redo-from-checkpoint` | the same writer; recovery assumes the data page is current or at the checkpoint, and redoes after the checkpoint | yes (both pages) | no | only with intermediate versions (`--history on`, the default): writeback between checkpoints can leave any version the page had; with `--history off` it passes |
 //! | `bench-log` | records of 6 KiB stored through a mapping, `msync(MS_SYNC)`, ack; the fixed target of `crashlab bench checkers` (its checker also as a protocol v1.1 server: `bench-log checker-server`) | yes (`--records`) | correct | never |
+//! | `eio-ignore` | one record per page, `msync(MS_SYNC)`, ack whatever the msync returned | yes (`--records`) | correct | never; `eio-sync`: yes (the failed record's page may be lost after its ack) |
+//! | `eio-retry` | the same; a failed msync retried once, ack if the retry succeeds | yes (`--records`) | correct | never; `eio-sync`: yes (the retry finds the page clean and writes nothing) |
+//! | `eio-stop` | the same; on a failed msync no ack, exit 3 | yes (`--records`) | correct | never; `eio-sync`: never |
 //! | `sqlite-JOURNAL-SYNC` | SQLite (python3's `sqlite3`), `journal_mode` `delete` or `wal`, `synchronous` `off`, `normal`, `full` or `extra`, `mmap_size` 1 MiB; one row per transaction, ack after `commit()` | yes (the database) | correct: SQLite keeps every commit through a process crash | per SQLite's own promises (the checker requires only what the mode promises): `off` may corrupt (caught as `corrupt: ...`); `delete-full` may roll back its last commit (its journal's unlink, the commit point, is not followed by a directory fsync), which the checker allows; `delete-extra`, `wal-full`, `wal-extra` keep every acked commit |
 //!
 //! Before crashlab modelled the namespace (directory entries as they were
@@ -70,6 +73,7 @@ mod atomic_replace;
 mod bench_log;
 mod bench_log_format;
 mod common;
+mod eio_log;
 mod flag_first;
 mod grow_ftruncate;
 mod kv_extend;
@@ -89,7 +93,8 @@ const USAGE: &str = "usage: crashlab-workload EXAMPLE setup [--records N]
        crashlab-workload bench-log checker-server   (protocol v1.1)
 examples: wal, shadow, wal-ack-before-msync, wal-ms-async, wal-map-private, flag-before-payload, lmdb, lmdb-nosync,
   atomic-replace, atomic-replace-no-dir-fsync, segmented-log, segmented-log-no-dir-fsync, grow-ftruncate,
-  kv-append-first, kv-header-first, redo-from-page, redo-from-checkpoint, sqlite-{delete,wal}-{off,normal,full,extra}, bench-log
+  kv-append-first, kv-header-first, redo-from-page, redo-from-checkpoint, sqlite-{delete,wal}-{off,normal,full,extra}, bench-log,
+  eio-ignore, eio-retry, eio-stop
 (for lmdb*, --records counts transactions, for sqlite-* too; for atomic-replace*, updates;
 `crashlab-workload lmdb version` prints LMDB's version, `crashlab-workload sqlite-wal-full version` SQLite's)";
 
@@ -159,6 +164,11 @@ fn main() {
         ("redo-from-page" | "redo-from-checkpoint", "writer") => redo_checkpoint::writer(records.unwrap_or(24)),
         ("redo-from-page", "checker") => redo_checkpoint::checker(true),
         ("redo-from-checkpoint", "checker") => redo_checkpoint::checker(false),
+        ("eio-ignore" | "eio-retry" | "eio-stop", "setup") => eio_log::setup(records.unwrap_or(8)),
+        ("eio-ignore", "writer") => eio_log::writer(eio_log::OnEio::Ignore, records.unwrap_or(8)),
+        ("eio-retry", "writer") => eio_log::writer(eio_log::OnEio::RetryOnce, records.unwrap_or(8)),
+        ("eio-stop", "writer") => eio_log::writer(eio_log::OnEio::Stop, records.unwrap_or(8)),
+        ("eio-ignore" | "eio-retry" | "eio-stop", "checker") => eio_log::checker(),
         ("bench-log", "setup") => bench_log::setup(records.unwrap_or(8)),
         ("bench-log", "writer") => bench_log::writer(records.unwrap_or(8)),
         ("bench-log", "checker") => bench_log::checker(),

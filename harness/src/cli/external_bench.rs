@@ -5,7 +5,8 @@
 //! msync-per-op writer and of a create/write/fsync/rename/dir-fsync writer), `crashlab bench power-loss` (the simulated
 //! power-loss model's state exploration against a naive oracle) and
 //! `crashlab bench checkers` (power-loss states checked per second by a v1
-//! checker, a v1.1 checker server and the testkit, on one target).
+//! checker, a v1.1 checker server and the testkit, on one target); `crashlab
+//! bench faults` is `fault_bench.rs`.
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,10 @@ pub enum BenchTarget {
     /// (`--crash power-loss-real`, root) next to its simulated power loss,
     /// in the same run.
     PowerLossReal(crate::cli::real_cut_bench::RealCutBenchArgs),
+    /// Trials/s of one writer under several crash kinds (`--kinds`, default
+    /// sigkill, power-loss and eio-sync) in the same run, and each kind's
+    /// cost per trial against sigkill and a traced power-loss trial.
+    Faults(crate::cli::fault_bench::FaultBenchArgs),
 }
 
 #[derive(Args)]
@@ -98,6 +103,7 @@ pub fn run(target: BenchTarget) -> Result<ExitCode> {
         BenchTarget::Oracle(s) => return oracle(s.seconds),
         BenchTarget::Checkers(c) => return checkers(c),
         BenchTarget::PowerLossReal(r) => return crate::cli::real_cut_bench::run(r),
+        BenchTarget::Faults(f) => return crate::cli::fault_bench::run(f),
         BenchTarget::PowerLoss(s) => {
             anyhow::ensure!(s.seconds.is_finite() && s.seconds >= 0.0, "--seconds {}: not a duration", s.seconds);
             println!("{}", crashlab::power_loss::run_bench(s.seconds));

@@ -236,12 +236,60 @@ fn external_error(e: ExternalError) -> anyhow::Error {
     }
 }
 
+/// One item of `--crash`: a crash kind, and for `eio-sync:K` the data sync
+/// every trial fails (`eio-sync` alone spreads it over the run). The same
+/// text in the replay line re-creates the trial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrashArg {
+    pub kind: CrashKind,
+    pub eio_at: Option<u64>,
+}
+
+impl std::str::FromStr for CrashArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(k) = s.strip_prefix("eio-sync:") {
+            let k = k
+                .parse::<u64>()
+                .ok()
+                .filter(|&k| k > 0)
+                .ok_or_else(|| format!("`{s}`: eio-sync:K needs K, the data sync to fail, a number from 1"))?;
+            return Ok(CrashArg { kind: CrashKind::EioSync, eio_at: Some(k) });
+        }
+        Ok(CrashArg { kind: s.parse()?, eio_at: None })
+    }
+}
+
+/// The kinds of `--crash`, and its one `eio-sync:K`.
+pub fn crash_kinds(crashes: &[CrashArg]) -> Result<(Vec<CrashKind>, Option<u64>)> {
+    let mut at: Option<u64> = None;
+    for c in crashes {
+        match (at, c.eio_at) {
+            (Some(a), Some(b)) if a != b => bail!("--crash: eio-sync:{a} and eio-sync:{b}; give one failed sync"),
+            (_, Some(b)) => at = Some(b),
+            _ => {}
+        }
+    }
+    Ok((crashes.iter().map(|c| c.kind).collect(), at))
+}
+
+/// Does `--crash` run traced power losses (`power-loss` or `eio-sync`)?
+/// Do the crashes include one judged by the simulated power-loss model
+/// (`power-loss-real` judges its cuts against the same model, so the
+/// model's flags apply to it too)?
+fn traced_power_loss(crashes: &[CrashKind]) -> bool {
+    crashes.iter().any(|c| matches!(c, CrashKind::PowerLoss | CrashKind::EioSync | CrashKind::PowerLossReal))
+}
+
 /// `crashlab run --writer W --checker C --crash K[,K...] ...`.
-pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashKind], args: &ExternalArgs) -> Result<ExitCode> {
+pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashArg], args: &ExternalArgs) -> Result<ExitCode> {
     let Some(writer) = &args.writer else { bail!("--checker and --checker-server need --writer") };
     let mut config =
         config(writer, args.checker.as_deref(), args.checker_server.as_deref(), args.setup.as_deref(), args.shell)?;
+    let (crashes, eio_at) = crash_kinds(crashes)?;
+    let crashes = &crashes[..];
     config.crashes = crashes.to_vec();
+    config.eio_at = eio_at;
     config.trials = common.trials;
     config.seed = common.seed.unwrap_or_else(crate::cli::campaign::fresh_seed);
     config.jobs = common.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -257,16 +305,13 @@ pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashKind], arg
     {
         bail!("--points syscalls places sigkill, abort and power-loss crashes; --crash has none of them");
     }
-    // power-loss-real judges its cuts against the same model, so the model's
-    // flags apply to it too.
-    let modelled = crashes.iter().any(|c| matches!(c, CrashKind::PowerLoss | CrashKind::PowerLossReal));
     if let Some(model) = args.fs_model {
-        if !modelled {
-            bail!("--fs-model applies to --crash power-loss and power-loss-real only");
+        if !traced_power_loss(crashes) {
+            bail!("--fs-model applies to --crash power-loss, eio-sync and power-loss-real only");
         }
         config.power_loss.fs_model = model;
     }
-    config.power_loss.history = history_options(args.history, args.history_every, modelled)?;
+    config.power_loss.history = history_options(args.history, args.history_every, traced_power_loss(crashes))?;
     if crashes.contains(&CrashKind::PowerLossReal) && args.history == Some(false) {
         // Measured: real ext4 cuts of `redo-from-page` keep versions of a
         // page between its floor and its newest content (a sync of another
@@ -363,12 +408,14 @@ pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashKind], arg
                 );
             }
         }
-        if let Some(v) = report.power_loss.as_ref().and_then(|p| p.failures.first().map(|v| (p.violations, v))) {
-            let (count, v) = v;
-            eprintln!(
-                "crashlab: {count} violation(s) under power-loss, first in trial {}: {}\n  first failing state {}: {}\n  replay: {}",
-                v.trial, v.finding.explanation, v.finding.first_state, v.finding.first_reason, v.replay
-            );
+        for (kind, section) in [("power-loss", &report.power_loss), ("eio-sync", &report.eio_sync)] {
+            if let Some(v) = section.as_ref().and_then(|p| p.failures.first().map(|v| (p.violations, v))) {
+                let (count, v) = v;
+                eprintln!(
+                    "crashlab: {count} violation(s) under {kind}, first in trial {}: {}\n  first failing state {}: {}\n  replay: {}",
+                    v.trial, v.finding.explanation, v.finding.first_state, v.finding.first_reason, v.replay
+                );
+            }
         }
         return Ok(ExitCode::from(1));
     }
@@ -386,7 +433,7 @@ pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashKind], arg
 /// [--calls C --state S]`.
 pub fn replay(
     args: &ExternalReplayArgs,
-    crash: CrashKind,
+    crash: CrashArg,
     seed: u64,
     dir: Option<&Path>,
     timeout_secs: u32,
@@ -399,9 +446,12 @@ pub fn replay(
     config.seed = seed;
     config.timeout = Duration::from_secs(timeout_secs as u64);
     config.dir = dir.map_or_else(std::env::temp_dir, PathBuf::from);
+    config.eio_at = crash.eio_at;
+    let crash = crash.kind;
     // `clean` replays the clean run.
     let kind = (crash != CrashKind::Clean).then_some(crash);
-    if kind == Some(CrashKind::PowerLoss) {
+    if let Some(k @ (CrashKind::PowerLoss | CrashKind::EioSync)) = kind {
+        config.crashes = vec![k];
         return replay_power_loss_cli(args, config, json, pl);
     }
     if pl.tear.is_some() || pl.state.is_some() || args.fs_model.is_some() {
@@ -497,9 +547,8 @@ fn replay_power_loss_cli(
     pl: PowerLossReplayArgs,
 ) -> Result<ExitCode> {
     let (Some(trial), Some(clean_ns), Some(calls)) = (args.trial, args.clean_ns, args.calls) else {
-        bail!("--crash power-loss needs --trial, --clean-ns and --calls (copy them from the replay line)");
+        bail!("--crash {} needs --trial, --clean-ns and --calls (copy them from the replay line)", config.crashes[0]);
     };
-    config.crashes = vec![CrashKind::PowerLoss];
     config.points = args.points.unwrap_or_default();
     config.tear = pl.tear;
     config.power_loss.fs_model = args.fs_model.unwrap_or_default();
@@ -522,8 +571,12 @@ fn replay_power_loss_cli(
         PowerLossReplayed::State { plan, delivery, acks, files, state, resolved, notes, verdict, written_to } => {
             if !json {
                 println!(
-                    "power-loss trial {} of seed {} (CRASHLAB_SEED={}), {}: {delivery}",
-                    plan.trial, config.seed, plan.writer_seed, plan.point
+                    "{} trial {} of seed {} (CRASHLAB_SEED={}), {}: {delivery}",
+                    trial_kind(&plan.point),
+                    plan.trial,
+                    config.seed,
+                    plan.writer_seed,
+                    plan.point
                 );
                 print_acks(acks, None);
                 print_files(files);
@@ -548,8 +601,13 @@ fn replay_power_loss_cli(
 
 fn print_power_loss_trial(o: &PowerLossTrialOutcome, seed: u64) {
     println!(
-        "power-loss trial {} of seed {} (CRASHLAB_SEED={}), {}: {}",
-        o.plan.trial, seed, o.plan.writer_seed, o.plan.point, o.delivery
+        "{} trial {} of seed {} (CRASHLAB_SEED={}), {}: {}",
+        trial_kind(&o.plan.point),
+        o.plan.trial,
+        seed,
+        o.plan.writer_seed,
+        o.plan.point,
+        o.delivery
     );
     print_acks(&o.acks, o.partial_line.as_deref());
     print_files(&o.files);
@@ -607,5 +665,13 @@ fn print_verdict(v: &CheckerVerdict) {
     match v {
         CheckerVerdict::Consistent => println!("checker: consistent"),
         CheckerVerdict::Violation { reason } => println!("checker: VIOLATION: {reason}"),
+    }
+}
+
+/// The crash kind a power-loss-shaped trial belongs to.
+fn trial_kind(point: &crashlab::program_plan::PowerLossPoint) -> &'static str {
+    match point {
+        crashlab::program_plan::PowerLossPoint::FailedSync { .. } => "eio-sync",
+        _ => "power-loss",
     }
 }

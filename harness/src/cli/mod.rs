@@ -5,6 +5,7 @@ pub mod campaign;
 pub mod campaign_outputs;
 pub mod external_bench;
 pub mod external_run;
+pub mod fault_bench;
 pub mod matrix;
 pub mod progress;
 pub mod real_cut_bench;

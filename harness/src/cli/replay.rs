@@ -14,7 +14,6 @@ use crashlab::scenario::ScenarioId;
 use crashlab::spec::WriterSpec;
 use crashlab::trial_record::TrialRecord;
 use crashlab::trial_replay::{replay_trial, ReplayOutcome};
-use crashlab::vocab::CrashKind;
 use crashlab::{flag_limits, limits};
 
 #[derive(Args)]
@@ -22,9 +21,9 @@ pub struct ReplayArgs {
     #[arg(long, required_unless_present = "writer")]
     scenario: Option<ScenarioId>,
     /// sigkill, abort (also read as sigabrt), sigbus or clean; with --writer
-    /// also power-loss.
+    /// also power-loss and eio-sync[:K].
     #[arg(long)]
-    crash: CrashKind,
+    crash: crate::cli::external_run::CrashArg,
     /// The crash point, as printed: before:K, inside:K+Nns, time:Ppermille,
     /// truncate:K@LEN or none.
     #[arg(long, required_unless_present = "writer")]
@@ -71,7 +70,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         return replay(&a.external, a.crash, a.seed, a.dir.as_deref(), a.timeout, a.json, pl);
     }
     a.external.check_without_writer()?;
-    let crash = a.crash;
+    let crash = a.crash.kind;
     let state = a.state.as_deref().map(str::parse::<CrashState>).transpose().context("--state")?;
     let tear = a.tear.unwrap_or(crashlab::power_loss::DEFAULT_TEAR);
     let scenario = a.scenario.expect("clap requires --scenario without --writer");

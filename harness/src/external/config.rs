@@ -90,6 +90,9 @@ pub struct ExternalConfig {
     /// `--points`: where `sigkill`, `abort` and `power-loss` trials crash
     /// (`sigbus` trials cut a file at a random time either way).
     pub points: ProgramPoints,
+    /// `--crash eio-sync:K`: every `eio-sync` trial fails the K-th data
+    /// sync (1-based); none: the failed sync is spread over the run.
+    pub eio_at: Option<u64>,
     /// Counted as the run goes; shared with whoever prints progress.
     pub progress: Arc<RunProgress>,
 }
@@ -137,6 +140,7 @@ impl ExternalConfig {
             allow_no_acks: false,
             shard: None,
             points: ProgramPoints::Default,
+            eio_at: None,
             progress: Arc::default(),
         })
     }
@@ -153,9 +157,17 @@ impl ExternalConfig {
                     .into(),
             ));
         }
+        if self.eio_at == Some(0) {
+            return Err(ExternalError::BadInput("--crash eio-sync:0: data syncs are counted from 1".into()));
+        }
+        if self.eio_at.is_some() && !self.crashes.contains(&CrashKind::EioSync) {
+            return Err(ExternalError::BadInput("a failed sync number applies to --crash eio-sync:K only".into()));
+        }
         if let Some(tear) = self.tear {
-            if !self.crashes.contains(&CrashKind::PowerLoss) {
-                return Err(ExternalError::BadInput(format!("--tear {tear}: only --crash power-loss tears pages")));
+            if !self.crashes.iter().any(|c| matches!(c, CrashKind::PowerLoss | CrashKind::EioSync)) {
+                return Err(ExternalError::BadInput(format!(
+                    "--tear {tear}: only --crash power-loss and eio-sync tear pages"
+                )));
             }
             let page = crate::page_size::page_size();
             if tear == 0 || page % tear != 0 {
@@ -215,6 +227,7 @@ impl ExternalConfig {
             history_off: !self.power_loss.history.record,
             history_every_us: self.power_loss.history.every.map(|d| d.as_micros() as u64),
             real_fs: self.crashes.contains(&CrashKind::PowerLossReal).then_some(self.real_cut.fs),
+            eio_at: self.eio_at,
         }
     }
 

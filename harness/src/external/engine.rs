@@ -78,14 +78,11 @@ pub fn run_external(
     let mut sections = Vec::new();
     let mut power_loss = None;
     let mut power_loss_real = None;
+    let mut eio_sync = None;
     let mut traced_clean_run = None;
     if !clean.checker.is_violation() {
-        let process_crashes: Vec<CrashKind> = run_config
-            .crashes
-            .iter()
-            .copied()
-            .filter(|&c| !matches!(c, CrashKind::PowerLoss | CrashKind::PowerLossReal))
-            .collect();
+        let process_crashes: Vec<CrashKind> =
+            run_config.crashes.iter().copied().filter(|c| c.is_process_crash()).collect();
         let plans: Vec<TrialPlan> = process_crashes
             .iter()
             .flat_map(|&c| config.trial_indices().map(move |t| TrialPlan::new(config.seed, c, t)))
@@ -108,15 +105,24 @@ pub fn run_external(
             let replay = |trial| config.replay_line(timing.target(config, crash, trial)).to_string();
             sections.push(aggregate_section(crash, &of_kind, &replay));
         }
+        // The traced clean run of the power losses also counts the data
+        // syncs of the eio-sync trials.
+        let mut traced_for_eio = traced.clone();
         if run_config.crashes.contains(&CrashKind::PowerLoss) {
-            power_loss = Some(power_loss_section(config, &dir, &supervision, traced.clone())?);
+            let section = power_loss_section(config, &dir, &supervision, traced.clone())?;
+            traced_for_eio.get_or_insert_with(|| section.calibration.clone());
+            power_loss = Some(section);
+        }
+        if run_config.crashes.contains(&CrashKind::EioSync) {
+            eio_sync = Some(eio_sync_section(config, &dir, &supervision, traced_for_eio)?);
         }
         traced_clean_run = traced;
         if run_config.crashes.contains(&CrashKind::PowerLossReal) {
             power_loss_real = Some(super::real_cut::run_real_cut_trials(config, &dir, &supervision)?);
         }
     }
-    let mut summary = ExternalSummary::of(&clean, &sections, power_loss.as_ref(), config.allow_no_acks);
+    let mut summary =
+        ExternalSummary::of(&clean, &sections, power_loss.as_ref(), eio_sync.as_ref(), config.allow_no_acks);
     if let Some(r) = &power_loss_real {
         summary.add_real_cuts(r, config.allow_no_acks);
     }
@@ -141,6 +147,7 @@ pub fn run_external(
         crashes: sections,
         power_loss,
         power_loss_real,
+        eio_sync,
         summary,
     })
 }
@@ -207,6 +214,50 @@ fn power_loss_section(
     let clean_ns = calibration.traced_clean_ns;
     let replay = |trial, state: &str| {
         config.replay_line(ReplayTarget::PowerLoss { trial, clean_ns, calls }).with_state(state).to_string()
+    };
+    let mut section = aggregate_power_loss(
+        config.tear,
+        config.tear.unwrap_or(page),
+        config.power_loss.explore.exhaustive_bound,
+        config.power_loss.explore.random_states,
+        calibration,
+        &outcomes,
+        &replay,
+    );
+    section.fs_model = Some(config.power_loss.fs_model.name().to_owned());
+    section.history_method =
+        Some(crate::page_history::HistoryMethod::of(config.power_loss.history.record, &section.history));
+    Ok(section)
+}
+
+/// The `eio-sync` trials: power-loss trials after one failed data sync,
+/// aggregated into a section of the same shape.
+fn eio_sync_section(
+    config: &ExternalConfig,
+    dir: &Path,
+    supervision: &Supervision<'_>,
+    traced: Option<PowerLossCalibration>,
+) -> Result<PowerLossSection, ExternalError> {
+    let abandon = AtomicBool::new(false);
+    let supervision = supervision.with_abandon(&abandon);
+    let calibration = match traced {
+        Some(c) => c,
+        None => traced_calibration(config, dir, &supervision)?,
+    };
+    let syncs = calibration.data_syncs;
+    if let Some(k) = config.eio_at.filter(|&k| k > syncs) {
+        return Err(ExternalError::BadInput(format!(
+            "--crash eio-sync:{k}: the writer's traced clean run made only {syncs} data syncs (fsync, fdatasync, \
+             msync with MS_SYNC)"
+        )));
+    }
+    let plans: Vec<PowerLossPlan> =
+        config.trial_indices().filter_map(|t| PowerLossPlan::eio_sync(config.seed, t, syncs, config.eio_at)).collect();
+    let outcomes = run_power_loss_trials(config, dir, &plans, &calibration, &supervision, &abandon)?;
+    let page = crate::page_size::page_size();
+    let clean_ns = calibration.traced_clean_ns;
+    let replay = |trial, state: &str| {
+        config.replay_line(ReplayTarget::EioSync { trial, clean_ns, syncs }).with_state(state).to_string()
     };
     let mut section = aggregate_power_loss(
         config.tear,
@@ -325,8 +376,10 @@ pub fn replay_trial(
             };
             Ok(Replayed::Clean(report, outcome.acks))
         }
-        ReplayTarget::PowerLoss { .. } | ReplayTarget::Trial { crash: CrashKind::PowerLoss, .. } => {
-            Err(ExternalError::BadInput("power-loss trials are replayed by replay_power_loss".into()))
+        ReplayTarget::PowerLoss { .. }
+        | ReplayTarget::EioSync { .. }
+        | ReplayTarget::Trial { crash: CrashKind::PowerLoss | CrashKind::EioSync, .. } => {
+            Err(ExternalError::BadInput("power-loss and eio-sync trials are replayed by replay_power_loss".into()))
         }
         ReplayTarget::Trial { crash, trial, clean_ns } => {
             let plan = TrialPlan::new(config.seed, crash, trial);

@@ -20,7 +20,8 @@ use crate::external::config::{ExternalConfig, Supervision};
 use crate::external::process::{AckLines, DRAIN_BYTES};
 use crate::external::{ExternalError, ENV_DIR, ENV_SEED};
 use crate::oracle::{
-    run_traced, CrashSignal, OracleConfig, OracleError, OracleOutcome, SyscallCrashPoint, TraceControl, TracedLaunch,
+    run_traced, CrashSignal, OracleConfig, OracleError, OracleOutcome, SyncFailure, SyscallCrashPoint, TraceControl,
+    TracedLaunch,
 };
 
 /// The longest the reading loop sleeps before looking at the clock and the
@@ -37,6 +38,9 @@ pub(crate) enum CrashAt {
     /// the writer ends).
     Time(Duration, CrashSignal),
     Syscall(SyscallCrashPoint),
+    /// `eio-sync`: fail one data sync, cut the power at a later one or
+    /// run to the end.
+    FailSync(SyncFailure),
 }
 
 /// What a traced run left.
@@ -161,8 +165,11 @@ pub(crate) fn run_writer_traced(
     oracle.stacks = stacks;
     oracle.crash = match &crash {
         CrashAt::Syscall(point) => Some(point.clone()),
-        CrashAt::Never | CrashAt::Time(..) => None,
+        CrashAt::Never | CrashAt::Time(..) | CrashAt::FailSync(_) => None,
     };
+    if let CrashAt::FailSync(f) = &crash {
+        oracle.fail_sync = Some(*f);
+    }
     let line = &config.writer;
     let launch = TracedLaunch {
         program: line.program_path().to_owned(),

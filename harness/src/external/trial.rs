@@ -216,7 +216,7 @@ pub(crate) fn run_trial(
             CrashKind::Sigbus => cut_a_mapped_file(&mut writer, &files.dir, plan, timeout_at, supervision)?,
             // Power-loss trials run in `power_loss`, never here; `clean` is
             // refused by `ExternalConfig::validate` (the clean run is `run_clean`).
-            CrashKind::PowerLoss | CrashKind::PowerLossReal | CrashKind::Clean => {
+            CrashKind::PowerLoss | CrashKind::PowerLossReal | CrashKind::EioSync | CrashKind::Clean => {
                 unreachable!("only process-crash trials run here, not {}", plan.crash)
             }
         },

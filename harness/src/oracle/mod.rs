@@ -177,6 +177,7 @@
 
 mod address_space;
 pub mod bench;
+mod failed_writeback;
 mod filter;
 mod history;
 mod launch;
@@ -242,6 +243,52 @@ pub struct OracleConfig {
     /// such call); `run --writer` turns it on.
     #[serde(default)]
     pub stacks: bool,
+    /// `eio-sync`: make one data sync fail with `EIO` without running it,
+    /// and maybe cut the power at a later one (`tracer/fault_injection.rs`).
+    #[serde(default)]
+    pub fail_sync: Option<SyncFailure>,
+}
+
+/// The data sync to fail, and where to cut the power after it. Data syncs
+/// are counted across every traced task in the order the tracer sees their
+/// entries: `fsync`, `fdatasync` and `msync` with `MS_SYNC`
+/// ([`syscalls::is_data_sync`]), whatever file they name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncFailure {
+    /// The data sync (1-based) that fails with `EIO`.
+    pub nth: u64,
+    /// Kill every traced task just before data sync `cut_before` (> `nth`):
+    /// the power cut ([`WriterEnd::CrashPoint`]); `None`: the writer runs
+    /// to its end.
+    pub cut_before: Option<u64>,
+}
+
+/// The data sync the oracle made fail (`eio-sync`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InjectedFailure {
+    /// Its number among the data syncs ([`SyncFailure::nth`]).
+    pub nth: u64,
+    pub syscall: TracedSyscall,
+    /// Index into [`OracleOutcome::events`].
+    pub event: usize,
+    /// The ranges of watched files it covered (`len` clipped at the file's
+    /// end then), and the pages it left uncertain
+    /// (`failed_writeback.rs`; none without the write history).
+    pub covered: Vec<FailedRange>,
+    /// Ack lines the writer had completed before the call (counted with
+    /// [`OracleConfig::stacks`] only; 0 otherwise).
+    pub acks_before: u64,
+}
+
+/// A range of one file a failed sync covered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedRange {
+    pub file: FileId,
+    /// Relative to the watched directory, at the call.
+    pub path: PathBuf,
+    pub offset: u64,
+    pub len: u64,
+    pub uncertain_pages: Vec<u64>,
 }
 
 impl OracleConfig {
@@ -254,6 +301,7 @@ impl OracleConfig {
             history: false,
             history_every: None,
             stacks: false,
+            fail_sync: None,
         }
     }
 
@@ -264,6 +312,13 @@ impl OracleConfig {
             }
             if matches!(&c.counted, CountedCalls::Kinds(k) if k.is_empty()) {
                 return Err(OracleError::Invalid("the crash point counts no syscall kind".into()));
+            }
+        }
+        if let Some(f) = self.fail_sync {
+            if f.nth == 0 || f.cut_before.is_some_and(|c| c <= f.nth) {
+                return Err(OracleError::Invalid(format!(
+                    "the failed sync is 1-based and the power cut comes after it: {f:?}"
+                )));
             }
         }
         if let Some(every) = self.history_every {
@@ -655,6 +710,10 @@ pub struct OracleOutcome {
     /// floor (at most [`MAX_ACK_STACKS`]; later first changes get none).
     #[serde(default)]
     pub change_stacks: Vec<Vec<Frame>>,
+    /// With [`OracleConfig::fail_sync`]: the call made to fail, if the
+    /// writer made that many data syncs.
+    #[serde(default)]
+    pub injected: Option<InjectedFailure>,
 }
 
 /// Counters of the tracer's work, for diagnostics and the benchmark.

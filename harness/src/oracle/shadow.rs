@@ -13,6 +13,7 @@ use std::io;
 
 use serde::{Deserialize, Serialize};
 
+use super::failed_writeback::FailedWriteback;
 use super::history::History;
 use super::namespace_log::read_fully_at;
 use super::OracleError;
@@ -91,6 +92,25 @@ impl FileShadow {
         self.mark(offset, data.len() as u64);
     }
 
+    /// After a whole copy: pages `held` keep the floor they had in
+    /// `before` (a failed sync left them clean, so this sync did not write
+    /// them).
+    fn keep_floor(&mut self, before: &FileShadow, held: &[u64]) {
+        let ps = self.page_size as usize;
+        for &p in held {
+            let (start, end) = (p as usize * ps, ((p as usize + 1) * ps).min(self.content.len()));
+            if start >= end {
+                continue;
+            }
+            let old = before.content.get(start..before.content.len().min(end)).unwrap_or(&[]);
+            self.content[start..end].fill(0);
+            self.content[start..start + old.len()].copy_from_slice(old);
+            if !before.is_page_durable(p) {
+                self.copied_pages.remove(&p);
+            }
+        }
+    }
+
     fn mark(&mut self, offset: u64, len: u64) {
         if len > 0 {
             self.copied_pages.extend(offset / self.page_size..(offset + len).div_ceil(self.page_size));
@@ -111,6 +131,9 @@ pub struct ShadowStore {
     /// The versions pages held since their floor, when recorded: kept
     /// here because a copy into a shadow is what makes them obsolete.
     pub(super) history: Option<History>,
+    /// The pages a failed sync left uncertain (`eio-sync`): copies hold
+    /// them back while they were not stored into since.
+    pub(super) failed: FailedWriteback,
 }
 
 impl ShadowStore {
@@ -131,7 +154,14 @@ impl ShadowStore {
             content.truncate(n);
             shadows.insert(id, FileShadow::new(page_size, true, content, initial_durable));
         }
-        Ok(ShadowStore { page_size, initial_durable, shadows, buf: Vec::new(), history: None })
+        Ok(ShadowStore {
+            page_size,
+            initial_durable,
+            shadows,
+            buf: Vec::new(),
+            history: None,
+            failed: FailedWriteback::default(),
+        })
     }
 
     /// Record the write history from now on, starting from the content
@@ -159,12 +189,54 @@ impl ShadowStore {
                 return Err(e);
             }
         };
-        self.shadow(id).overlay(offset, &buf[..n]);
-        if let Some(h) = self.history.as_mut() {
-            h.synced(id, offset / self.page_size..(offset + n as u64).div_ceil(self.page_size));
+        if !self.failed.has_file(id) {
+            self.shadow(id).overlay(offset, &buf[..n]);
+            if let Some(h) = self.history.as_mut() {
+                h.synced(id, offset / self.page_size..(offset + n as u64).div_ceil(self.page_size));
+            }
+        } else {
+            // Page by page: a page a failed sync left clean is not written
+            // by this one (`failed_writeback.rs`).
+            let mut at = 0;
+            while at < n {
+                let pos = offset + at as u64;
+                let page = pos / self.page_size;
+                let end = (((page + 1) * self.page_size - offset) as usize).min(n);
+                let whole_page = page_bytes(&buf[..n], offset, page, self.page_size);
+                if !self.failed.holds_back(id, page, whole_page) {
+                    self.shadow(id).overlay(pos, &buf[at..end]);
+                    if let Some(h) = self.history.as_mut() {
+                        h.synced(id, page..page + 1);
+                    }
+                }
+                at = end;
+            }
         }
         self.buf = buf;
         Ok(n as u64)
+    }
+
+    /// A sync covering `[offset, offset + len)` of the file failed (an
+    /// injected `EIO`): its pages stay uncertain ([`FailedWriteback`]).
+    /// Without the write history there is no evidence of later stores, so
+    /// nothing is held back (the side that cannot raise a false alarm).
+    /// Returns the uncertain pages of the range.
+    pub fn fail_range(&mut self, id: FileId, file: &File, offset: u64, len: u64) -> io::Result<Vec<u64>> {
+        if self.history.is_none() {
+            return Ok(Vec::new());
+        }
+        let first = offset / self.page_size;
+        let end = offset.saturating_add(len).min(file.metadata()?.len());
+        let mut buf = vec![0u8; (end.div_ceil(self.page_size).saturating_sub(first) * self.page_size) as usize];
+        let n = read_fully_at(file, &mut buf, first * self.page_size)?;
+        buf.truncate(n);
+        let mut pages = Vec::new();
+        for (i, chunk) in buf.chunks(self.page_size as usize).enumerate() {
+            let page = first + i as u64;
+            self.failed.failed(id, page, chunk);
+            pages.push(page);
+        }
+        Ok(pages)
     }
 
     /// Copy the whole file and its size: what a completed `fsync`,
@@ -175,12 +247,33 @@ impl ShadowStore {
         let n = read_fully_at(file, &mut data, 0)?;
         // A file that shrank between fstat and pread is what it is now.
         data.truncate(n);
+        let held: Vec<u64> = if self.failed.has_file(id) {
+            let pages = (n as u64).div_ceil(self.page_size);
+            let ps = self.page_size;
+            (0..pages).filter(|&p| self.failed.holds_back(id, p, page_bytes(&data, 0, p, ps))).collect()
+        } else {
+            Vec::new()
+        };
         let shadow = self.shadow(id);
+        let before = (!held.is_empty()).then(|| shadow.clone());
         shadow.content = data;
         shadow.mark(0, n as u64);
         shadow.durable_size = Some(n as u64);
+        if let Some(before) = before {
+            shadow.keep_floor(&before, &held);
+        }
         if let Some(h) = self.history.as_mut() {
-            h.synced_whole(id);
+            // The held pages keep their versions: they may still be on disk.
+            let mut from = 0;
+            for &p in &held {
+                h.synced(id, from..p);
+                from = p + 1;
+            }
+            if from == 0 {
+                h.synced_whole(id);
+            } else {
+                h.synced(id, from..u64::MAX);
+            }
         }
         Ok(n as u64)
     }
@@ -196,6 +289,14 @@ impl ShadowStore {
         let fresh = FileShadow::new(self.page_size, false, Vec::new(), self.initial_durable);
         self.shadows.remove(&id).unwrap_or(fresh)
     }
+}
+
+/// The bytes of page `page` within `data` (read from `offset`), or the
+/// part of it `data` holds.
+fn page_bytes(data: &[u8], offset: u64, page: u64, page_size: u64) -> &[u8] {
+    let start = (page * page_size).saturating_sub(offset) as usize;
+    let end = (((page + 1) * page_size).saturating_sub(offset) as usize).min(data.len());
+    &data[start.min(end)..end]
 }
 
 #[cfg(test)]

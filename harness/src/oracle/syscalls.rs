@@ -331,6 +331,19 @@ impl TracedSyscall {
     }
 }
 
+/// Is a call of `sys` with `args` a data sync, one `eio-sync` can fail:
+/// `fsync`, `fdatasync`, or `msync` with `MS_SYNC` (an `MS_ASYNC` msync
+/// starts no writeback since Linux 2.6.19, so it has none to fail)?
+/// `syncfs`, `sync` and `sync_file_range` are not failed: they are not what
+/// a program syncs its own data with, and `sync(2)` reports no error.
+pub fn is_data_sync(sys: TracedSyscall, args: &[u64; 6]) -> bool {
+    match sys {
+        TracedSyscall::Fsync | TracedSyscall::Fdatasync => true,
+        TracedSyscall::Msync => args[2] as i32 & libc::MS_SYNC != 0,
+        _ => false,
+    }
+}
+
 /// The syscalls a [`SyscallCrashPoint`] can count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

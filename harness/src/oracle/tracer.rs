@@ -38,6 +38,7 @@ use crate::vocab::CrashWhen;
 
 mod attribution;
 mod crash_point;
+mod fault_injection;
 mod history_sampling;
 mod namespace;
 mod sync_copy;
@@ -74,6 +75,8 @@ struct Call {
     /// A namespace call that concerns the watched tree: what its entry
     /// stop saw.
     ns: Option<Box<namespace::NsCall>>,
+    /// The failed sync of `eio-sync`: skipped, `-EIO` at its exit stop.
+    eio: bool,
 }
 
 struct Task {
@@ -142,6 +145,9 @@ struct Tracer<'a> {
     attribution: attribution::Attribution,
     /// The stacks where pages were first seen changed since their floor.
     change_stacks: Vec<Vec<crate::oracle::Frame>>,
+    /// `eio-sync`: data syncs seen, and the one made to fail.
+    data_syncs: u64,
+    injected: Option<super::InjectedFailure>,
     finished: bool,
 }
 
@@ -212,6 +218,8 @@ pub(super) fn run(
         tracking_refused: Default::default(),
         attribution: attribution::Attribution::new(cfg.stacks, crate::page_size::page_size()),
         change_stacks: Vec::new(),
+        data_syncs: 0,
+        injected: None,
         finished: false,
     };
     // From here on, any early return drops `t`, which kills and reaps
@@ -371,6 +379,7 @@ impl Tracer<'_> {
             ack_stacks: std::mem::take(&mut self.attribution.acks),
             ack_stacks_dropped: self.attribution.dropped,
             change_stacks: std::mem::take(&mut self.change_stacks),
+            injected: self.injected.take(),
         })
     }
 
@@ -755,6 +764,10 @@ impl Tracer<'_> {
             self.events.len() - 1
         });
         self.attach_sync_stack(tid, sys, event);
+        let fault = self.fault_at_entry(tid, tgid, sys, &args, event)?;
+        if fault == fault_injection::Fault::Cut {
+            return Ok(());
+        }
         if let (Some(c), Some(n)) = (&self.cfg.crash, ordinal) {
             if c.when == CrashWhen::Before && n == c.nth && self.crash.is_none() {
                 let signal = c.signal;
@@ -767,8 +780,19 @@ impl Tracer<'_> {
                 return self.abort_before_call(tid, sys, event);
             }
         }
-        let mut call =
-            Call { sys, args, event, ordinal, restarting: false, space_gen: 0, busy: Vec::new(), fd_ident: None, ns };
+        let eio = fault == fault_injection::Fault::Fail;
+        let mut call = Call {
+            sys,
+            args,
+            event,
+            ordinal,
+            restarting: false,
+            space_gen: 0,
+            busy: Vec::new(),
+            fd_ident: None,
+            ns,
+            eio,
+        };
         match sys {
             s if s.changes_maps() => {
                 let clobber = Clobber::of(sys, &args, self.page);
@@ -828,6 +852,9 @@ impl Tracer<'_> {
             return self.restart_after_abort(tid, nr);
         }
         let Some(mut call) = task.call.take() else { return self.resume(tid, 0) };
+        if call.eio {
+            return self.fail_at_exit(tid, tgid, call);
+        }
         if is_error
             && matches!(
                 -rval,

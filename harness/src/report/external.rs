@@ -101,6 +101,28 @@ pub const EXTERNAL_NONDETERMINISTIC_FIELDS: &[&str] = &[
     "/power_loss/trials_detail/*/checker_runs",
     "/power_loss/trials_detail/*/states_skipped",
     "/power_loss/trials_detail/*/verdict",
+    "/eio_sync/calibration/traced_clean_ns",
+    "/eio_sync/finished_first",
+    "/eio_sync/exhaustive_trials",
+    "/eio_sync/states_checked",
+    "/eio_sync/checker_runs",
+    "/eio_sync/states_skipped",
+    "/eio_sync/acks_seen",
+    "/eio_sync/max_acks",
+    "/eio_sync/consistent",
+    "/eio_sync/violations",
+    "/eio_sync/failures",
+    "/eio_sync/trials_detail/*/delivery",
+    "/eio_sync/trials_detail/*/acks",
+    "/eio_sync/trials_detail/*/last_ack",
+    "/eio_sync/trials_detail/*/files",
+    "/eio_sync/trials_detail/*/dims",
+    "/eio_sync/trials_detail/*/exhaustive",
+    "/eio_sync/trials_detail/*/states_total",
+    "/eio_sync/trials_detail/*/states_checked",
+    "/eio_sync/trials_detail/*/checker_runs",
+    "/eio_sync/trials_detail/*/states_skipped",
+    "/eio_sync/trials_detail/*/verdict",
     "/summary/violations",
     "/summary/no_acks",
     "/summary/verdict",
@@ -135,6 +157,12 @@ pub struct ExternalReport {
     /// checker and against the simulated model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_loss_real: Option<crate::report::external_real_cut::RealCutSection>,
+    /// The `eio-sync` trials (schema 1.7), when `--crash` lists it and the
+    /// clean run passed: power-loss trials after one failed data sync
+    /// (`report/external_eio.rs`); `calibration.data_syncs` is what the
+    /// failed syncs were chosen among.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eio_sync: Option<PowerLossSection>,
     pub summary: ExternalSummary,
 }
 
@@ -193,6 +221,10 @@ pub struct ExternalRunConfig {
     /// `--real-fs` (schema 1.7): the filesystem of `power-loss-real` cuts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub real_fs: Option<crate::vocab::real_cut::FsKind>,
+    /// `--crash eio-sync:K` (schema 1.7): the data sync every `eio-sync`
+    /// trial fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eio_at: Option<u64>,
 }
 
 /// The calibration run: setup, writer to completion, checker.
@@ -392,6 +424,10 @@ pub enum ReplayTarget {
     /// One process-crash trial under `--points syscalls`: `clean_ns` is the
     /// traced clean run's duration, `calls` its count of traced calls.
     TrialAtCalls { crash: CrashKind, trial: u32, clean_ns: u64, calls: u64 },
+    /// One `eio-sync` trial: `syncs` is the traced clean run's count of
+    /// data syncs (with the seed and `--crash eio-sync:K`, it gives the
+    /// failed sync and the power cut).
+    EioSync { trial: u32, clean_ns: u64, syncs: u64 },
 }
 
 /// The exact command that reruns one trial of an external run.
@@ -409,36 +445,6 @@ impl ExternalReplayLine {
     pub fn with_state(mut self, state: &str) -> ExternalReplayLine {
         self.state = Some(state.to_owned());
         self
-    }
-}
-
-impl fmt::Display for ExternalReplayLine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let c = &self.config;
-        write!(f, "crashlab replay{}", c.program_flags())?;
-        match self.target {
-            ReplayTarget::Clean => write!(f, " --crash clean --seed {}", self.seed)?,
-            ReplayTarget::Trial { crash, trial, clean_ns } => {
-                write!(f, " --crash {crash} --seed {} --trial {trial} --clean-ns {clean_ns}", self.seed)?
-            }
-            ReplayTarget::TrialAtCalls { crash, trial, clean_ns, calls } => write!(
-                f,
-                " --crash {crash} --seed {} --trial {trial} --clean-ns {clean_ns} --calls {calls} --points syscalls",
-                self.seed
-            )?,
-            ReplayTarget::PowerLoss { trial, clean_ns, calls } => {
-                write!(
-                    f,
-                    " --crash power-loss --seed {} --trial {trial} --clean-ns {clean_ns} --calls {calls}",
-                    self.seed
-                )?;
-                f.write_str(&c.model_flags())?;
-                if let Some(state) = &self.state {
-                    write!(f, " --state {}", shell_words::quote(state))?;
-                }
-            }
-        }
-        write!(f, " --timeout {}", c.timeout_secs)
     }
 }
 
@@ -501,18 +507,21 @@ impl ExternalSummary {
         clean: &CleanRun,
         sections: &[CrashSection],
         power_loss: Option<&PowerLossSection>,
+        eio_sync: Option<&PowerLossSection>,
         allow_no_acks: bool,
     ) -> ExternalSummary {
-        let violations = sections.iter().map(|s| s.violations).sum::<u64>() + power_loss.map_or(0, |p| p.violations);
+        let traced = [(CrashKind::PowerLoss, power_loss), (CrashKind::EioSync, eio_sync)];
+        let traced = traced.iter().filter_map(|(k, s)| s.map(|s| (*k, s)));
+        let violations =
+            sections.iter().map(|s| s.violations).sum::<u64>() + traced.clone().map(|(_, p)| p.violations).sum::<u64>();
         let clean_run_passed = !clean.checker.is_violation();
         let mut no_acks: Vec<String> = Vec::new();
         if clean.acks == 0 {
             no_acks.push("clean-run".into());
         }
         no_acks.extend(sections.iter().filter(|s| s.trials > 0 && s.acks_seen == 0).map(|s| s.crash.name().to_owned()));
-        if power_loss.is_some_and(|p| p.trials > 0 && p.acks_seen == 0) {
-            no_acks.push(CrashKind::PowerLoss.name().to_owned());
-        }
+        no_acks
+            .extend(traced.clone().filter(|(_, p)| p.trials > 0 && p.acks_seen == 0).map(|(k, _)| k.name().to_owned()));
         let verdict = if violations > 0 || !clean_run_passed {
             "violation-found"
         } else if !no_acks.is_empty() && !allow_no_acks {
@@ -521,7 +530,7 @@ impl ExternalSummary {
             "no-violation-found"
         };
         ExternalSummary {
-            trials: sections.iter().map(|s| s.trials).sum::<u64>() + power_loss.map_or(0, |p| p.trials),
+            trials: sections.iter().map(|s| s.trials).sum::<u64>() + traced.map(|(_, p)| p.trials).sum::<u64>(),
             violations,
             clean_run_passed,
             no_acks,
@@ -681,6 +690,9 @@ impl ExternalReport {
         if let Some(r) = &self.power_loss_real {
             r.write_summary(&mut out);
         }
+        if let Some(p) = &self.eio_sync {
+            p.write_eio_summary(&mut out);
+        }
         if let CheckerVerdict::Violation { reason } = &clean.checker {
             let headline = format!("\nVIOLATION in the clean run (no crash at all): {reason}");
             write_failure(&mut out, "", &headline, &[], "replay", &clean.replay);
@@ -698,7 +710,7 @@ impl ExternalReport {
                 write_failure(&mut out, "", &headline, &details, "replay", &v.replay);
             }
         }
-        if let Some(p) = &self.power_loss {
+        for p in self.power_loss.iter().chain(&self.eio_sync) {
             p.write_failures(&mut out);
         }
         if let Some(text) = self.no_acks_text() {
@@ -782,99 +794,6 @@ mod tests {
         assert_eq!(half.struck_before_first_ack(), 2);
         assert!(!half.mostly_struck_before_first_ack(64), "half is not most");
     }
-
-    #[test]
-    fn replay_lines_quote_commands_so_a_shell_splits_them_back() {
-        let config = ExternalRunConfig {
-            writer: "/bin/my writer --n 3".into(),
-            checker: "sh -c 'test -s wal'".into(),
-            checker_server: false,
-            setup: None,
-            shell: false,
-            crashes: vec![CrashKind::Sigkill],
-            trials: 10,
-            timeout_secs: 60,
-            tear: None,
-            allow_no_acks: false,
-            shard: None,
-            fs_model: None,
-            history_off: false,
-            history_every_us: None,
-            points: None,
-            real_fs: None,
-        };
-        let line = ExternalReplayLine {
-            config: config.clone(),
-            seed: 9,
-            target: ReplayTarget::Trial { crash: CrashKind::Abort, trial: 4, clean_ns: 123 },
-            state: None,
-        }
-        .to_string();
-        let words = shell_words::split(&line).unwrap();
-        assert_eq!(
-            words[..6],
-            ["crashlab", "replay", "--writer", "/bin/my writer --n 3", "--checker", "sh -c 'test -s wal'"]
-        );
-        assert!(line.ends_with("--crash abort --seed 9 --trial 4 --clean-ns 123 --timeout 60"), "{line}");
-        let clean = ExternalReplayLine { config: config.clone(), seed: 9, target: ReplayTarget::Clean, state: None }
-            .to_string();
-        assert!(clean.contains("--crash clean --seed 9"), "{clean}");
-        let server = ExternalRunConfig { checker_server: true, ..config.clone() };
-        let served =
-            ExternalReplayLine { config: server, seed: 9, target: ReplayTarget::Clean, state: None }.to_string();
-        let words = shell_words::split(&served).unwrap();
-        assert_eq!(words[4..6], ["--checker-server", "sh -c 'test -s wal'"], "a server run replays with the server");
-        let at_call = ExternalReplayLine {
-            config: ExternalRunConfig { points: Some(ProgramPoints::Syscalls), ..config.clone() },
-            seed: 9,
-            target: ReplayTarget::TrialAtCalls { crash: CrashKind::Sigkill, trial: 6, clean_ns: 88, calls: 31 },
-            state: None,
-        }
-        .to_string();
-        assert!(
-            at_call.ends_with(
-                "--crash sigkill --seed 9 --trial 6 --clean-ns 88 --calls 31 --points syscalls --timeout 60"
-            ),
-            "{at_call}"
-        );
-        let pl_calls = ExternalReplayLine {
-            config: ExternalRunConfig { points: Some(ProgramPoints::Syscalls), ..config.clone() },
-            seed: 9,
-            target: ReplayTarget::PowerLoss { trial: 2, clean_ns: 77, calls: 40 },
-            state: None,
-        }
-        .to_string();
-        assert!(pl_calls.contains("--calls 40 --points syscalls"), "{pl_calls}");
-        let pl = ExternalReplayLine {
-            config: ExternalRunConfig { tear: Some(512), ..config },
-            seed: 9,
-            target: ReplayTarget::PowerLoss { trial: 2, clean_ns: 77, calls: 5 },
-            state: Some("newest:my file#p3=floor".into()),
-        }
-        .to_string();
-        let words = shell_words::split(&pl).unwrap();
-        assert_eq!(
-            words[6..],
-            [
-                "--crash",
-                "power-loss",
-                "--seed",
-                "9",
-                "--trial",
-                "2",
-                "--clean-ns",
-                "77",
-                "--calls",
-                "5",
-                "--tear",
-                "512",
-                "--state",
-                "newest:my file#p3=floor",
-                "--timeout",
-                "60"
-            ]
-        );
-    }
 }
 
 /// Hand-built trial outcomes and reports, for the tests of the external
@@ -882,7 +801,73 @@ mod tests {
 #[cfg(test)]
 pub(crate) mod test_support {
     use super::*;
+    use crate::report::external_eio::{EioRange, EioSyncFacts};
+    use crate::report::external_power_loss::{
+        aggregate_power_loss, PowerLossDelivery, PowerLossFinding, PowerLossTrialOutcome,
+    };
     use crate::trial_space::Shard;
+
+    /// An `eio-sync` section of seed 5 and 6 data syncs: trial 0 failed
+    /// sync 3 of a writer that retried and acked (a violation), trial 1
+    /// one that exited with status 3 on the EIO (consistent).
+    pub fn eio_section() -> PowerLossSection {
+        let facts = |retried: bool, acks_after: u64, end: &str| EioSyncFacts {
+            nth: 3,
+            syscall: "msync".into(),
+            covered: vec![EioRange { path: "eio.log".into(), offset: 8192, len: 4096, uncertain_pages: 1 }],
+            acks_before: 2,
+            acks_after,
+            later_syncs: retried as u64,
+            retried,
+            writer_end: end.into(),
+        };
+        let finding = PowerLossFinding {
+            reason: "acked record 2 <missing>".into(),
+            state: "newest:eio.log#p2=floor".into(),
+            floor_set: vec!["eio.log page 2".into()],
+            newest_set: vec![],
+            newest_set_state: "floor:".into(),
+            one_minimal: true,
+            first_state: "floor:".into(),
+            first_state_kind: "all units at their durable floor".into(),
+            first_reason: "acked record 2 <missing>".into(),
+            explanation: "checker failed: acked record 2 <missing>".into(),
+            attribution: None,
+        };
+        let outcome = |t: u32, eio: EioSyncFacts, finding: Option<PowerLossFinding>| PowerLossTrialOutcome {
+            plan: crate::program_plan::PowerLossPlan::eio_sync(5, t, 6, Some(3)).unwrap(),
+            delivery: PowerLossDelivery::WriterFinishedFirst,
+            acks: vec!["rec 2".into()],
+            partial_line: None,
+            files: vec![],
+            dims: 1,
+            namespace_ops: 0,
+            exhaustive: true,
+            states_total: 2,
+            states_checked: 1,
+            checker_runs: 1,
+            states_skipped: 0,
+            verdict: match &finding {
+                Some(f) => CheckerVerdict::Violation { reason: f.reason.clone() },
+                None => CheckerVerdict::Consistent,
+            },
+            finding,
+            history: Default::default(),
+            eio: Some(eio),
+        };
+        let outcomes = [
+            outcome(0, facts(true, 1, "exited with status 0"), Some(finding)),
+            outcome(1, facts(false, 0, "exited with status 3"), None),
+        ];
+        let calibration = PowerLossCalibration {
+            traced_clean_ns: 1,
+            sync_calls: 9,
+            traced_calls: 20,
+            by_syscall: Default::default(),
+            data_syncs: 6,
+        };
+        aggregate_power_loss(None, 4096, 1 << 16, 64, calibration, &outcomes, &|t, _| format!("replay eio {t}"))
+    }
 
     /// Trial `t` of a sigkill run of seed 5: killed after `t + 1` acks; a
     /// violation when `failing`.
@@ -921,6 +906,7 @@ pub(crate) mod test_support {
             history_every_us: None,
             points: None,
             real_fs: None,
+            eio_at: None,
         };
         let clean = CleanRun {
             writer_seed: 1,
@@ -933,7 +919,7 @@ pub(crate) mod test_support {
         let replay =
             |t: u32| format!("crashlab replay --writer ./w --checker ./c --crash sigkill --seed 5 --trial {t}");
         let sections = vec![aggregate_section(CrashKind::Sigkill, outcomes, &replay)];
-        let summary = ExternalSummary::of(&clean, &sections, None, false);
+        let summary = ExternalSummary::of(&clean, &sections, None, None, false);
         ExternalReport {
             schema_version: EXTERNAL_SCHEMA_VERSION.into(),
             report_kind: EXTERNAL_REPORT_KIND.into(),
@@ -948,6 +934,7 @@ pub(crate) mod test_support {
             crashes: sections,
             power_loss: None,
             power_loss_real: None,
+            eio_sync: None,
             summary,
         }
     }

@@ -26,8 +26,9 @@ fn verdicts(r: &ExternalReport) -> BTreeMap<String, BTreeMap<u32, bool>> {
             kind.insert(t.trial, t.checker.is_violation());
         }
     }
-    if let Some(p) = &r.power_loss {
-        let kind = out.entry("power-loss".to_owned()).or_default();
+    for (name, p) in [("power-loss", &r.power_loss), ("eio-sync", &r.eio_sync)] {
+        let Some(p) = p else { continue };
+        let kind = out.entry(name.to_owned()).or_default();
         for t in &p.trials_detail {
             kind.insert(t.trial, t.verdict.is_violation());
         }

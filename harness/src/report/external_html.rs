@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 
 use crate::report::checker_verdict::CheckerVerdict;
 use crate::report::external::ExternalReport;
+use crate::report::external_power_loss::PowerLossSection;
 use crate::report::external_real_cut::RealCutSection;
 use crate::report::html::{escape, page_start};
 use crate::report::source_location::{best_frame, PowerLossAttribution, SourceFrame};
@@ -86,7 +87,10 @@ pub fn render_external_html(report: &ExternalReport) -> String {
     );
     let _ = writeln!(out, "<code class=\"replay\">{}</code>", escape(&clean.replay));
 
-    if !report.crashes.is_empty() || report.power_loss.is_some() {
+    let traced = [("power-loss", &report.power_loss), ("eio-sync", &report.eio_sync)];
+    let traced: Vec<(&str, &PowerLossSection)> =
+        traced.iter().filter_map(|(k, s)| s.as_ref().map(|s| (*k, s))).collect();
+    if !report.crashes.is_empty() || !traced.is_empty() {
         let _ = writeln!(out, "<h2>What survived, per crash kind</h2>");
         let _ = writeln!(
             out,
@@ -109,10 +113,10 @@ pub fn render_external_html(report: &ExternalReport) -> String {
                 k.violations
             );
         }
-        if let Some(p) = &report.power_loss {
+        for &(kind, p) in &traced {
             let _ = writeln!(
                 out,
-                "<tr{}><td>power-loss</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                "<tr{}><td>{kind}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
                  <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
                 if p.violations > 0 { " class=\"failing\"" } else { "" },
                 p.trials,
@@ -136,6 +140,34 @@ pub fn render_external_html(report: &ExternalReport) -> String {
                 p.calibration.traced_clean_ns as f64 / 1e6,
                 p.calibration.sync_calls
             );
+        }
+        if let Some(p) = &report.eio_sync {
+            let _ = writeln!(
+                out,
+                "<p class=\"muted\">eio-sync: one data sync failed with EIO in each trial (of {} data syncs), then \
+                 the power was lost at a later one or after the end; {} states checked, {} checker runs.</p>",
+                p.calibration.data_syncs, p.states_checked, p.checker_runs
+            );
+            let _ = writeln!(
+                out,
+                "<table class=\"cells\">\n<tr><th>trial</th><th>failed sync</th><th>then</th><th>verdict</th></tr>"
+            );
+            for t in &p.trials_detail {
+                let what = match &t.eio {
+                    Some(e) => (e.to_string(), e.next()),
+                    None => (t.point.to_string(), "the writer never reached it".to_owned()),
+                };
+                let _ = writeln!(
+                    out,
+                    "<tr{}><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    if t.verdict.is_violation() { " class=\"failing\"" } else { "" },
+                    t.trial,
+                    escape(&what.0),
+                    escape(&what.1),
+                    verdict_cell(&t.verdict)
+                );
+            }
+            let _ = writeln!(out, "</table>");
         }
     }
 
@@ -173,18 +205,22 @@ pub fn render_external_html(report: &ExternalReport) -> String {
             );
         }
     }
-    if let Some(p) = &report.power_loss {
+    for &(kind, p) in &traced {
         for v in &p.failures {
             any = true;
             let f = &v.finding;
             let _ = writeln!(
                 out,
-                "<div class=\"failure\"><h3>power-loss trial {} ({})</h3><p>{}</p>\
+                "<div class=\"failure\"><h3>{kind} trial {} ({})</h3><p>{}</p>{}\
                  <div class=\"explanation\">minimal state <code>{}</code>: {}<br>first failing state <code>{}</code> \
                  ({}): {}</div>{}<code class=\"replay\">{}</code></div>",
                 v.trial,
                 escape(&v.delivery.to_string()),
                 escape(&f.explanation),
+                v.eio
+                    .as_ref()
+                    .map(|e| format!("<p class=\"muted\">{}</p>", escape(&e.to_string())))
+                    .unwrap_or_default(),
                 escape(&f.state),
                 escape(&f.reason),
                 escape(&f.first_state),
@@ -323,6 +359,22 @@ mod tests {
         assert!(html.contains("--crash clean --seed 5"), "the clean run's replay line");
         let ok = render_external_html(&report_with(&[trial(0, false)], None));
         assert!(ok.contains("banner ok") && ok.contains("<p>None.</p>"), "{ok}");
+    }
+
+    #[test]
+    fn eio_sync_has_a_row_a_table_of_failed_syncs_and_its_violations() {
+        let mut r = report_with(&[trial(0, false)], None);
+        r.eio_sync = Some(crate::report::external::test_support::eio_section());
+        let html = render_external_html(&r);
+        assert!(html.contains("<tr class=\"failing\"><td>eio-sync</td>"), "a row in the kinds' table: {html}");
+        assert!(html.contains("one data sync failed with EIO in each trial (of 6 data syncs)"), "{html}");
+        assert!(
+            html.contains("retried the sync, made 1 more ack, exited with status 0"),
+            "what the writer did: {html}"
+        );
+        assert!(html.contains("made no more acks, exited with status 3"), "{html}");
+        assert!(html.contains("<h3>eio-sync trial 0 ("), "{html}");
+        assert!(html.contains("acked record 2 &lt;missing&gt;") && !html.contains("record 2 <missing>"), "escaped");
     }
 
     #[test]

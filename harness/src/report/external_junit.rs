@@ -77,21 +77,25 @@ pub fn external_junit_xml(report: &ExternalReport) -> Result<String, JunitError>
         );
         suite.add_test_case(case(k.crash.name(), k.trials, failure, out));
     }
-    if let Some(p) = &report.power_loss {
+    for (kind, p) in [("power-loss", &report.power_loss), ("eio-sync", &report.eio_sync)] {
+        let Some(p) = p else { continue };
         let failure = (p.violations > 0).then(|| {
             let mut text = String::new();
             for v in &p.failures {
                 let _ = writeln!(text, "trial {} ({}): {}", v.trial, v.delivery, v.finding.explanation);
+                if let Some(e) = &v.eio {
+                    let _ = writeln!(text, "  {e}");
+                }
                 let _ = writeln!(text, "  minimal state: {}: {}", v.finding.state, v.finding.reason);
                 let _ = writeln!(text, "  replay: {}", v.replay);
             }
-            (format!("{} of {} power-loss trials violated the checker", p.violations, p.trials), text)
+            (format!("{} of {} {kind} trials violated the checker", p.violations, p.trials), text)
         });
         let out = format!(
             "trials {}, states checked {}, acks {}, consistent {}, violations {}\n",
             p.trials, p.states_checked, p.acks_seen, p.consistent, p.violations
         );
-        suite.add_test_case(case("power-loss", p.trials, failure, out));
+        suite.add_test_case(case(kind, p.trials, failure, out));
     }
     if let Some(r) = &report.power_loss_real {
         let failing: Vec<_> =
@@ -157,5 +161,16 @@ mod tests {
             "{xml}"
         );
         assert!(xml.contains("trial 1 (") && xml.contains("MODEL SOUNDNESS VIOLATION"), "{xml}");
+    }
+
+    #[test]
+    fn eio_sync_is_a_case_of_its_own_with_the_failed_sync_in_its_failure() {
+        let mut r = report_with(&[trial(0, false)], None);
+        r.eio_sync = Some(crate::report::external::test_support::eio_section());
+        let xml = external_junit_xml(&r).unwrap();
+        assert_eq!(xml.matches("<testcase ").count(), 3, "clean run + sigkill + eio-sync: {xml}");
+        assert!(xml.contains("1 of 2 eio-sync trials violated the checker"), "{xml}");
+        assert!(xml.contains("msync (data sync 3) failed with EIO; eio.log bytes 8192..12288"), "{xml}");
+        assert!(xml.contains("replay eio 0"), "{xml}");
     }
 }

@@ -81,6 +81,7 @@ pub fn merge_external_shards(parts: &[NamedExternalReport]) -> Result<ExternalRe
     merged.run.duration_ms = sorted.iter().map(|p| p.report.run.duration_ms).max().unwrap_or(0);
     merged.crashes = Vec::new();
     merged.power_loss = None;
+    merged.eio_sync = None;
     let clean_passed = !merged.clean_run.checker.is_violation();
     if clean_passed {
         for (k, section) in first.report.crashes.iter().enumerate() {
@@ -97,7 +98,29 @@ pub fn merge_external_shards(parts: &[NamedExternalReport]) -> Result<ExternalRe
             check_trials_once(&s.trials_detail.iter().map(|t| t.trial).collect::<Vec<_>>(), section, &sorted)?;
             merged.crashes.push(s);
         }
-        if let Some(pl) = &first.report.power_loss {
+        merged.power_loss = merge_traced(first, &sorted, |r| r.power_loss.as_ref(), "power-loss")?;
+        merged.eio_sync = merge_traced(first, &sorted, |r| r.eio_sync.as_ref(), "eio-sync")?;
+    }
+    merged.summary = ExternalSummary::of(
+        &merged.clean_run,
+        &merged.crashes,
+        merged.power_loss.as_ref(),
+        merged.eio_sync.as_ref(),
+        merged.config.allow_no_acks,
+    );
+    Ok(merged)
+}
+
+/// The power-loss-shaped section `of` (`power-loss` or `eio-sync`: `kind`)
+/// of the shards, joined.
+fn merge_traced(
+    first: &NamedExternalReport,
+    sorted: &[&NamedExternalReport],
+    of: impl Fn(&ExternalReport) -> Option<&PowerLossSection>,
+    kind: &str,
+) -> Result<Option<PowerLossSection>, ExternalMergeError> {
+    {
+        if let Some(pl) = of(&first.report) {
             let mut s = PowerLossSection::empty(
                 pl.tear,
                 pl.unit_bytes,
@@ -107,11 +130,11 @@ pub fn merge_external_shards(parts: &[NamedExternalReport]) -> Result<ExternalRe
             );
             s.fs_model = pl.fs_model.clone();
             s.history_method = pl.history_method;
-            for p in &sorted {
-                let other = p.report.power_loss.as_ref().ok_or_else(|| ExternalMergeError::Mismatch {
+            for p in sorted {
+                let other = of(&p.report).ok_or_else(|| ExternalMergeError::Mismatch {
                     a: first.name.clone(),
                     b: p.name.clone(),
-                    what: "their power-loss sections",
+                    what: "their power-loss or eio-sync sections",
                 })?;
                 add_power_loss(&mut s, other);
             }
@@ -120,20 +143,14 @@ pub fn merge_external_shards(parts: &[NamedExternalReport]) -> Result<ExternalRe
                 return Err(ExternalMergeError::TrialTwice {
                     a: sorted[0].name.clone(),
                     b: sorted[sorted.len() - 1].name.clone(),
-                    what: "power-loss".into(),
+                    what: kind.into(),
                     trial: t,
                 });
             }
-            merged.power_loss = Some(s);
+            return Ok(Some(s));
         }
     }
-    merged.summary = ExternalSummary::of(
-        &merged.clean_run,
-        &merged.crashes,
-        merged.power_loss.as_ref(),
-        merged.config.allow_no_acks,
-    );
-    Ok(merged)
+    Ok(None)
 }
 
 fn first_repeated(sorted_trials: &[u32]) -> Option<u32> {

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::page_history::{HistoryMethod, HistoryStats};
 use crate::program_plan::{PowerLossPlan, PowerLossPoint, ProgramPoints};
 use crate::report::checker_verdict::CheckerVerdict;
+use crate::report::external_eio::EioSyncFacts;
 use crate::report::source_location::PowerLossAttribution;
 use crate::summary_text::write_failure;
 use crate::vocab::CrashWhen;
@@ -33,6 +34,13 @@ pub enum PowerLossDelivery {
     /// The writer exited before the crash point: the power fails after its
     /// end, before anything it did not sync reached the disk.
     WriterFinishedFirst,
+    /// `eio-sync` (schema 1.7): killed just before the `nth` data sync
+    /// (`fsync`, `fdatasync`, `msync(MS_SYNC)`), which was `syscall`.
+    DataSync { nth: u64, syscall: String },
+    /// `eio-sync` (schema 1.7): the writer ended on its own other than with
+    /// status 0 (e.g. it exited on the `EIO`): a normal outcome of that
+    /// kind; the power fails after its end.
+    WriterEnded { how: String },
 }
 
 impl fmt::Display for PowerLossDelivery {
@@ -59,6 +67,10 @@ impl fmt::Display for PowerLossDelivery {
             PowerLossDelivery::WriterFinishedFirst => {
                 f.write_str("the writer finished first; power lost after its end")
             }
+            PowerLossDelivery::DataSync { nth, syscall } => {
+                write!(f, "power lost just before data sync {nth} ({syscall})")
+            }
+            PowerLossDelivery::WriterEnded { how } => write!(f, "the writer {how}; power lost after its end"),
         }
     }
 }
@@ -156,6 +168,10 @@ pub struct PowerLossTrialOutcome {
     pub finding: Option<PowerLossFinding>,
     /// What recording the write history cost and found in this trial.
     pub history: HistoryStats,
+    /// `eio-sync` (schema 1.7): the failed sync and what the writer did
+    /// next (none when the writer made fewer data syncs this time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eio: Option<EioSyncFacts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -181,6 +197,9 @@ pub struct PowerLossTrialSummary {
     /// The write history of this trial (schema 1.6).
     #[serde(default)]
     pub history: HistoryStats,
+    /// `eio-sync` (schema 1.7): the failed sync and what the writer did next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eio: Option<EioSyncFacts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -193,6 +212,9 @@ pub struct PowerLossViolation {
     pub finding: PowerLossFinding,
     /// Rebuilds the minimal state of this trial and reruns the checker on it.
     pub replay: String,
+    /// `eio-sync` (schema 1.7): the failed sync and what the writer did next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eio: Option<EioSyncFacts>,
 }
 
 /// What the traced clean run measured.
@@ -211,6 +233,10 @@ pub struct PowerLossCalibration {
     pub traced_calls: u64,
     /// The same by syscall.
     pub by_syscall: BTreeMap<String, u64>,
+    /// `eio-sync` runs (schema 1.7): the data syncs (`fsync`, `fdatasync`,
+    /// `msync(MS_SYNC)`), the calls a trial's failed sync is chosen among.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub data_syncs: u64,
 }
 
 impl PowerLossCalibration {
@@ -285,7 +311,9 @@ pub fn aggregate_power_loss(
     };
     for o in sorted {
         match o.plan.point {
-            PowerLossPoint::Syscall { .. } | PowerLossPoint::Call { .. } => s.syscall_trials += 1,
+            PowerLossPoint::Syscall { .. } | PowerLossPoint::Call { .. } | PowerLossPoint::FailedSync { .. } => {
+                s.syscall_trials += 1
+            }
             PowerLossPoint::Time { .. } => s.time_trials += 1,
         }
         s.finished_first += (o.delivery == PowerLossDelivery::WriterFinishedFirst) as u64;
@@ -310,6 +338,7 @@ pub fn aggregate_power_loss(
                     last_ack: last_ack.clone(),
                     finding: finding.clone(),
                     replay: replay(o.plan.trial, &finding.state),
+                    eio: o.eio.clone(),
                 });
             }
         }
@@ -330,6 +359,7 @@ pub fn aggregate_power_loss(
             states_skipped: o.states_skipped,
             verdict: o.verdict.clone(),
             history: o.history,
+            eio: o.eio.clone(),
         });
     }
     s
@@ -369,6 +399,33 @@ impl PowerLossSection {
             failures: Vec::new(),
             trials_detail: Vec::new(),
         }
+    }
+
+    /// The human summary's `eio-sync` part: what each trial's failed sync
+    /// covered and what the writer did next, then the counts.
+    pub fn write_eio_summary(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "\neio-sync (one data sync failed with EIO, then the power lost at a later data sync or after the end): \
+             {} trials out of {} data syncs; {} states checked, {} checker runs",
+            self.trials, self.calibration.data_syncs, self.states_checked, self.checker_runs
+        );
+        for t in &self.trials_detail {
+            let verdict = if t.verdict.is_violation() { "VIOLATION" } else { "consistent" };
+            match &t.eio {
+                Some(e) => {
+                    let _ = writeln!(out, "  trial {}: {e}; {verdict}", t.trial);
+                }
+                None => {
+                    let _ = writeln!(out, "  trial {}: the writer never reached {}; {verdict}", t.trial, t.point);
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "  {} acks (max {} in a trial); {} trials consistent in every state checked, {} with a violation",
+            self.acks_seen, self.max_acks, self.consistent, self.violations
+        );
     }
 
     /// The human summary's power-loss part.
@@ -433,8 +490,12 @@ impl PowerLossSection {
 
     pub fn write_failures(&self, out: &mut String) {
         for v in &self.failures {
-            let headline =
-                format!("\nVIOLATION power-loss trial {} ({}): {}", v.trial, v.delivery, v.finding.explanation);
+            let kind = if v.eio.is_some() || matches!(v.point, PowerLossPoint::FailedSync { .. }) {
+                "eio-sync"
+            } else {
+                "power-loss"
+            };
+            let headline = format!("\nVIOLATION {kind} trial {} ({}): {}", v.trial, v.delivery, v.finding.explanation);
             let f = &v.finding;
             // Both reasons: the first failing state's is often the clearer
             // one (it failed with more units at their floor).
@@ -449,6 +510,10 @@ impl PowerLossSection {
                 ),
                 format!("minimal state: {}: {}", f.state, f.reason),
             ];
+            let mut details = details.to_vec();
+            if let Some(eio) = &v.eio {
+                details.insert(0, eio.to_string());
+            }
             write_failure(out, "", &headline, &details, "replay", &v.replay);
         }
     }
@@ -499,9 +564,15 @@ mod tests {
             verdict: CheckerVerdict::Violation { reason: finding.reason.clone() },
             finding: Some(finding),
             history: HistoryStats { samples: 5, versions: 2, ..HistoryStats::default() },
+            eio: None,
         };
-        let calibration =
-            PowerLossCalibration { traced_clean_ns: 1, sync_calls: 4, traced_calls: 9, by_syscall: BTreeMap::new() };
+        let calibration = PowerLossCalibration {
+            traced_clean_ns: 1,
+            sync_calls: 4,
+            traced_calls: 9,
+            by_syscall: BTreeMap::new(),
+            data_syncs: 0,
+        };
         let mut section =
             aggregate_power_loss(None, 4096, 1 << 16, 64, calibration, &[outcome], &|_, _| "replay".into());
         assert_eq!((section.history.samples, section.history.versions), (5, 2), "the trials' histories add up");

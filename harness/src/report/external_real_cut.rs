@@ -322,7 +322,13 @@ pub(crate) mod test_support {
     }
 
     pub(crate) fn calibration() -> PowerLossCalibration {
-        PowerLossCalibration { traced_clean_ns: 1, sync_calls: 1, traced_calls: 1, by_syscall: BTreeMap::new() }
+        PowerLossCalibration {
+            traced_clean_ns: 1,
+            sync_calls: 1,
+            traced_calls: 1,
+            by_syscall: BTreeMap::new(),
+            data_syncs: 0,
+        }
     }
 }
 

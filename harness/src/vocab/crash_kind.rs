@@ -39,6 +39,11 @@ pub enum CrashKind {
     /// directory, and the simulated model is checked against it
     /// (`run --writer` only; the matrix's real columns use the same name).
     PowerLossReal,
+    /// One data sync of a program run under the durability oracle fails
+    /// with `EIO` (`--crash eio-sync[:K]`); the writer runs on, the power
+    /// is cut at a later sync or at the end, and the checker judges every
+    /// state a power loss may leave (`run --writer` only).
+    EioSync,
 }
 
 impl CrashKind {
@@ -55,6 +60,7 @@ impl CrashKind {
             CrashKind::Clean => "clean",
             CrashKind::PowerLoss => "power-loss",
             CrashKind::PowerLossReal => "power-loss-real",
+            CrashKind::EioSync => "eio-sync",
         }
     }
 
@@ -80,8 +86,10 @@ impl FromStr for CrashKind {
             "clean" => Ok(CrashKind::Clean),
             "power-loss" => Ok(CrashKind::PowerLoss),
             "power-loss-real" => Ok(CrashKind::PowerLossReal),
+            "eio-sync" => Ok(CrashKind::EioSync),
             other => Err(format!(
-                "unknown crash kind `{other}` (expected sigkill, abort, sigbus, clean, power-loss or power-loss-real)"
+                "unknown crash kind `{other}` (expected sigkill, abort, sigbus, clean, power-loss, power-loss-real \
+                 or eio-sync)"
             )),
         }
     }
@@ -100,6 +108,7 @@ mod tests {
             CrashKind::Clean,
             CrashKind::PowerLoss,
             CrashKind::PowerLossReal,
+            CrashKind::EioSync,
         ] {
             assert_eq!(k.name().parse::<CrashKind>(), Ok(k));
             let json = serde_json::to_string(&k).unwrap();

@@ -307,6 +307,39 @@ static int versions(const char *path) {
     return 0;
 }
 
+/* eio-sync: page 0 stored ('B') and msynced; the result of that msync and
+ * of a retry are acked ("first 0" / "first EIO"); with REWRITE, page 0 is
+ * stored again with the same bytes before the retry. Then page 1 ('C') is
+ * msynced. */
+static int eio_msync(const char *path, int rewrite) {
+    map_pages(path, 2);
+    memset(pg(0), 'B', page);
+    int r = msync(pg(0), page, MS_SYNC);
+    ack("first %s", r == 0 ? "0" : errno == EIO ? "EIO" : "other");
+    if (rewrite) memset(pg(0), 'B', page);
+    r = msync(pg(0), page, MS_SYNC);
+    ack("retry %s", r == 0 ? "0" : errno == EIO ? "EIO" : "other");
+    memset(pg(1), 'C', page);
+    ms(1, 1, MS_SYNC);
+    return 0;
+}
+
+/* eio-sync through a descriptor: page 0 written with pwrite ('B'), fsync
+ * and a retried fsync acked; then exit 7 if the first one failed (a writer
+ * that stops on EIO). */
+static int eio_fsync(const char *path) {
+    int f = open(path, O_RDWR);
+    if (f < 0) die("open");
+    char buf[4096];
+    memset(buf, 'B', sizeof buf);
+    if (pwrite(f, buf, page < 4096 ? page : 4096, 0) < 0) die("pwrite");
+    int first = fsync(f);
+    ack("first %s", first == 0 ? "0" : errno == EIO ? "EIO" : "other");
+    int r = fsync(f);
+    ack("retry %s", r == 0 ? "0" : errno == EIO ? "EIO" : "other");
+    return first == 0 ? 0 : 7;
+}
+
 /* 16 pages: before each of 12 acks, one store into one page (pages 0, 3,
  * 3, 5, 7, 7, 9, 11, 13, 15, 15, 15), each store a new byte value. */
 static int versions16(const char *path) {
@@ -374,6 +407,9 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "vfork")) return vforked(path);
     if (!strcmp(mode, "plain")) return plain(path);
     if (!strcmp(mode, "versions")) return versions(path);
+    if (!strcmp(mode, "eio-msync")) return eio_msync(path, 0);
+    if (!strcmp(mode, "eio-msync-rewrite")) return eio_msync(path, 1);
+    if (!strcmp(mode, "eio-fsync")) return eio_fsync(path);
     if (!strcmp(mode, "versions16")) return versions16(path);
     if (!strcmp(mode, "spin-versions")) return spin_versions(path);
     if (!strcmp(mode, "appends")) return appends(path, 0);

@@ -61,11 +61,13 @@ pub(crate) fn calibrate(
             *by_syscall.entry(e.syscall.name().to_owned()).or_insert(0) += 1;
         }
     }
+    let eio = config.crashes.contains(&crate::vocab::CrashKind::EioSync);
     Ok(PowerLossCalibration {
         traced_clean_ns: run.elapsed.as_nanos() as u64,
         sync_calls: calls,
         traced_calls: outcome.events.len() as u64,
         by_syscall,
+        data_syncs: if eio { super::eio::data_syncs(outcome) } else { 0 },
     })
 }
 
@@ -104,6 +106,8 @@ pub(crate) struct Traced {
     sampled: Vec<Option<Digits>>,
     /// The stacks of its acks and syncs, for a violation's attribution.
     stacks: super::attribution::TrialStacks,
+    /// `eio-sync`: the failed sync and what the writer did next.
+    eio: Option<crate::report::external_eio::EioSyncFacts>,
 }
 
 impl Traced {
@@ -172,6 +176,7 @@ pub(crate) fn trace_trial_with(
         PowerLossPoint::Time { .. } => {
             CrashAt::Time(plan.crash_after(clean).expect("a timed point"), CrashSignal::Kill)
         }
+        PowerLossPoint::FailedSync { .. } => CrashAt::FailSync(super::eio::fault(plan).expect("an eio-sync point")),
     };
     // Stacks: a violation's attribution.
     let run = run_writer_traced(config, &slot.dir, &seed, crash, config.power_loss.history.record, supervision, true)?;
@@ -182,11 +187,18 @@ pub(crate) fn trace_trial_with(
                 let (nth, syscall, when) = (hit.nth, hit.syscall.name().to_owned(), hit.when);
                 match plan.point {
                     PowerLossPoint::Call { .. } => PowerLossDelivery::Call { nth, syscall, when },
+                    PowerLossPoint::FailedSync { .. } => PowerLossDelivery::DataSync { nth, syscall },
                     _ => PowerLossDelivery::Syscall { nth, syscall, when },
                 }
             }
             WriterEnd::Cancelled => PowerLossDelivery::Time { at_ns: at.unwrap_or_default().as_nanos() as u64 },
             WriterEnd::Exited { code: 0 } => PowerLossDelivery::WriterFinishedFirst,
+            // A writer may stop on the EIO it was given: a result, not an error.
+            end @ (WriterEnd::Exited { .. } | WriterEnd::Signaled { .. })
+                if matches!(plan.point, PowerLossPoint::FailedSync { .. }) =>
+            {
+                PowerLossDelivery::WriterEnded { how: super::eio::end_text(end) }
+            }
             end => {
                 return Err(writer_failed(
                     config,
@@ -228,7 +240,8 @@ pub(crate) fn trace_trial_with(
     };
     let history = run.outcome.as_ref().map(|o| o.history).unwrap_or_default();
     let stacks = super::attribution::TrialStacks::of(run.outcome.as_ref());
-    Ok(Traced { plan: *plan, delivery, lines: run.lines, space, order, history, sampled, stacks })
+    let eio = run.outcome.as_ref().and_then(|o| super::eio::facts(o, run.lines.lines.len() as u64));
+    Ok(Traced { plan: *plan, delivery, lines: run.lines, space, order, history, sampled, stacks, eio })
 }
 
 /// One job's state directory and checker.
@@ -277,6 +290,8 @@ struct Ctx<'a> {
     supervision: &'a Supervision<'a>,
     clean_ns: u64,
     calls: u64,
+    /// `eio-sync` trials (`calls` counts data syncs).
+    eio: bool,
 }
 
 /// Shrink the first failing state (`first`, index `first_index`) to a
@@ -502,6 +517,7 @@ fn outcome(
         },
         finding,
         history: t.history,
+        eio: t.eio.clone(),
     }
 }
 
@@ -544,7 +560,11 @@ pub(crate) fn run_power_loss_trials(
     abandon: &AtomicBool,
 ) -> Result<Vec<PowerLossTrialOutcome>, ExternalError> {
     let clean = Duration::from_nanos(calibration.traced_clean_ns);
-    let ctx = Ctx { config, supervision, clean_ns: calibration.traced_clean_ns, calls: calibration.sync_calls };
+    let eio = plans.iter().any(|p| matches!(p.point, PowerLossPoint::FailedSync { .. }));
+    let calls = if eio { calibration.data_syncs } else { calibration.sync_calls };
+    let ctx = Ctx { config, supervision, clean_ns: calibration.traced_clean_ns, calls, eio };
+    // Its own directories: a run makes power-loss trials, then eio-sync ones.
+    let prefix = if eio { "eio" } else { "pl" };
     let sched = Mutex::new(Sched { outcomes: vec![None; plans.len()], ..Sched::default() });
     let wake = Condvar::new();
     std::thread::scope(|scope| {
@@ -559,16 +579,16 @@ pub(crate) fn run_power_loss_trials(
                     abandon.store(true, Ordering::SeqCst);
                     wake.notify_all();
                 };
-                let slot = match TrialSlot::create(run_dir, &format!("pl-job-{job}")) {
+                let slot = match TrialSlot::create(run_dir, &format!("{prefix}-job-{job}")) {
                     Ok(s) => s,
                     Err(e) => return fail(e),
                 };
-                let state_name = format!("pl-job-{job}-state");
+                let state_name = format!("{prefix}-job-{job}-state");
                 // One state directory and one checker (server) per job; the
                 // server is killed when the job ends, on every path.
                 let mut job = Job {
                     sd: StateDir::new(run_dir.join(&state_name), run_dir.join(format!("{state_name}.acks"))),
-                    checker: Checker::for_job(config, run_dir.join(format!("pl-job-{job}-server"))),
+                    checker: Checker::for_job(config, run_dir.join(format!("{prefix}-job-{job}-server"))),
                 };
                 loop {
                     let task = {
@@ -635,13 +655,17 @@ pub(crate) fn run_power_loss_trials(
 }
 
 fn replay_target(ctx: &Ctx<'_>, trial: u32) -> ReplayTarget {
+    if ctx.eio {
+        return ReplayTarget::EioSync { trial, clean_ns: ctx.clean_ns, syncs: ctx.calls };
+    }
     ReplayTarget::PowerLoss { trial, clean_ns: ctx.clean_ns, calls: ctx.calls }
 }
 
 fn trace_task(ctx: &Ctx<'_>, slot: &TrialSlot, plan: &PowerLossPlan, clean: Duration) -> Result<Traced, ExternalError> {
     trace_trial(ctx.config, slot, plan, clean, ctx.supervision).map_err(|e| {
         let line = ctx.config.replay_line(replay_target(ctx, plan.trial));
-        in_trial(e, format!("power-loss trial {}", plan.trial), &line)
+        let kind = if ctx.eio { "eio-sync" } else { "power-loss" };
+        in_trial(e, format!("{kind} trial {}", plan.trial), &line)
     })
 }
 
@@ -750,8 +774,15 @@ pub fn replay_power_loss(
     let tmp = run_dir(&config.dir)?;
     let dir = canonical(tmp.path())?;
     let supervision = config.supervision(cancel);
-    let ctx = Ctx { config, supervision: &supervision, clean_ns, calls };
-    let plan = PowerLossPlan::new(config.seed, trial, calls, config.points);
+    // An `eio-sync` replay: `calls` counts data syncs.
+    let eio = config.crashes.contains(&crate::vocab::CrashKind::EioSync);
+    let ctx = Ctx { config, supervision: &supervision, clean_ns, calls, eio };
+    let plan = if eio {
+        PowerLossPlan::eio_sync(config.seed, trial, calls, config.eio_at)
+            .ok_or_else(|| ExternalError::BadInput("--calls 0: an eio-sync trial needs a data sync to fail".into()))?
+    } else {
+        PowerLossPlan::new(config.seed, trial, calls, config.points)
+    };
     let slot = TrialSlot::create(&dir, "replay")?;
     let t = trace_task(&ctx, &slot, &plan, Duration::from_nanos(clean_ns))?;
     let mut job = Job {
@@ -761,7 +792,7 @@ pub fn replay_power_loss(
     let seen = Mutex::new(SeenStates::default());
     let mut line = config.replay_line(replay_target(&ctx, trial));
     line.state = state.map(|s| s.to_string());
-    let name = format!("power-loss trial {trial}");
+    let name = format!("{} trial {trial}", if eio { "eio-sync" } else { "power-loss" });
     let result = (|| match state {
         Some(text) => {
             let (bits, mut notes) =

@@ -101,6 +101,7 @@
 //!   cuts showed).
 
 mod attribution;
+mod eio;
 mod engine;
 mod explore;
 mod images;

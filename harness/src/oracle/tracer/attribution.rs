@@ -33,6 +33,11 @@ impl Attribution {
         Attribution { capturer: enabled.then(|| StackCapturer::new(page)), lines: 0, acks: Vec::new(), dropped: 0 }
     }
 
+    /// Ack lines completed so far (counted with stacks on only).
+    pub(super) fn lines(&self) -> u64 {
+        self.lines
+    }
+
     pub(super) fn captured(&self) -> u64 {
         self.capturer.as_ref().map_or(0, |c| c.captured)
     }

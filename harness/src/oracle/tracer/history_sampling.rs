@@ -52,6 +52,7 @@ impl Tracer<'_> {
                 files.push((id, Some(pages)));
             }
         }
+        self.note_failed_evidence(&files);
         let calls = self.events.len() as u64;
         let history = self.store.as_mut().and_then(|s| s.history.as_mut()).expect("checked");
         history.sample(files.into_iter().map(|(id, pages)| (id, self.ns.file(id), pages)), calls, timer);

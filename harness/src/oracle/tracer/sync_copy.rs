@@ -74,6 +74,7 @@ impl Tracer<'_> {
             return Ok(ambiguous(CHANGED));
         }
         self.stop_world(tid)?;
+        self.refresh_failed_evidence();
         // Calls that entered while we were stopping the others count too.
         if self.space_of(tgid).range_changed(addr, end, call.space_gen, &call.busy) {
             return Ok(ambiguous(CHANGED));
@@ -167,6 +168,7 @@ impl Tracer<'_> {
             FileKind::Regular => {}
         }
         self.stop_world(tid)?;
+        self.refresh_failed_evidence();
         let (copied, failure) = match self.copy_whole_of(id) {
             Ok(r) => (vec![r], None),
             Err(e) => (Vec::new(), Some(e)),
@@ -203,6 +205,7 @@ impl Tracer<'_> {
         dev: Option<u64>,
     ) -> Result<SyncEffect, OracleError> {
         self.stop_world(tid)?;
+        self.refresh_failed_evidence();
         let mut copied = Vec::new();
         let mut failure = None;
         for id in self.ns.regular_files() {

@@ -1,0 +1,188 @@
+//! The replay line of an external run's trial: the exact `crashlab
+//! replay` command that re-creates it (its seed, crash kind and trial, and
+//! what the calibration measured that places the crash point).
+//!
+//! Architecture Invariant: pure.
+
+use std::fmt;
+
+use crate::report::external::{ExternalReplayLine, ReplayTarget};
+
+impl fmt::Display for ExternalReplayLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.config;
+        write!(
+            f,
+            "crashlab replay --writer {} {} {}",
+            shell_words::quote(&c.writer),
+            if c.checker_server { "--checker-server" } else { "--checker" },
+            shell_words::quote(&c.checker)
+        )?;
+        if let Some(s) = &c.setup {
+            write!(f, " --setup {}", shell_words::quote(s))?;
+        }
+        if c.shell {
+            f.write_str(" --shell")?;
+        }
+        match self.target {
+            ReplayTarget::Clean => write!(f, " --crash clean --seed {}", self.seed)?,
+            ReplayTarget::Trial { crash, trial, clean_ns } => {
+                write!(f, " --crash {crash} --seed {} --trial {trial} --clean-ns {clean_ns}", self.seed)?
+            }
+            ReplayTarget::TrialAtCalls { crash, trial, clean_ns, calls } => write!(
+                f,
+                " --crash {crash} --seed {} --trial {trial} --clean-ns {clean_ns} --calls {calls} --points syscalls",
+                self.seed
+            )?,
+            ReplayTarget::PowerLoss { .. } | ReplayTarget::EioSync { .. } => {
+                let (trial, clean_ns, calls) = match self.target {
+                    ReplayTarget::PowerLoss { trial, clean_ns, calls } => {
+                        f.write_str(" --crash power-loss")?;
+                        (trial, clean_ns, calls)
+                    }
+                    ReplayTarget::EioSync { trial, clean_ns, syncs } => {
+                        match c.eio_at {
+                            Some(k) => write!(f, " --crash eio-sync:{k}")?,
+                            None => f.write_str(" --crash eio-sync")?,
+                        }
+                        (trial, clean_ns, syncs)
+                    }
+                    _ => unreachable!("matched above"),
+                };
+                write!(f, " --seed {} --trial {trial} --clean-ns {clean_ns} --calls {calls}", self.seed)?;
+                if let Some(points) = c.points.filter(|_| matches!(self.target, ReplayTarget::PowerLoss { .. })) {
+                    write!(f, " --points {points}")?;
+                }
+                if let Some(tear) = c.tear {
+                    write!(f, " --tear {tear}")?;
+                }
+                if let Some(model) = c.fs_model {
+                    write!(f, " --fs-model {model}")?;
+                }
+                if c.history_off {
+                    f.write_str(" --history off")?;
+                }
+                if let Some(us) = c.history_every_us {
+                    write!(f, " --history-every {us}")?;
+                }
+                if let Some(state) = &self.state {
+                    write!(f, " --state {}", shell_words::quote(state))?;
+                }
+            }
+        }
+        write!(f, " --timeout {}", c.timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::program_plan::ProgramPoints;
+    use crate::report::external::ExternalRunConfig;
+    use crate::vocab::CrashKind;
+
+    #[test]
+    fn replay_lines_quote_commands_so_a_shell_splits_them_back() {
+        let config = ExternalRunConfig {
+            writer: "/bin/my writer --n 3".into(),
+            checker: "sh -c 'test -s wal'".into(),
+            checker_server: false,
+            setup: None,
+            shell: false,
+            crashes: vec![CrashKind::Sigkill],
+            trials: 10,
+            timeout_secs: 60,
+            tear: None,
+            allow_no_acks: false,
+            shard: None,
+            fs_model: None,
+            history_off: false,
+            history_every_us: None,
+            points: None,
+            eio_at: None,
+            real_fs: None,
+        };
+        let eio = ExternalReplayLine {
+            config: ExternalRunConfig { eio_at: Some(3), crashes: vec![CrashKind::EioSync], ..config.clone() },
+            seed: 9,
+            target: ReplayTarget::EioSync { trial: 1, clean_ns: 77, syncs: 6 },
+            state: Some("floor:".into()),
+        }
+        .to_string();
+        assert!(
+            eio.ends_with("--crash eio-sync:3 --seed 9 --trial 1 --clean-ns 77 --calls 6 --state floor: --timeout 60"),
+            "the K of eio-sync:K and the data syncs re-create the trial: {eio}"
+        );
+        let line = ExternalReplayLine {
+            config: config.clone(),
+            seed: 9,
+            target: ReplayTarget::Trial { crash: CrashKind::Abort, trial: 4, clean_ns: 123 },
+            state: None,
+        }
+        .to_string();
+        let words = shell_words::split(&line).unwrap();
+        assert_eq!(
+            words[..6],
+            ["crashlab", "replay", "--writer", "/bin/my writer --n 3", "--checker", "sh -c 'test -s wal'"]
+        );
+        assert!(line.ends_with("--crash abort --seed 9 --trial 4 --clean-ns 123 --timeout 60"), "{line}");
+        let clean = ExternalReplayLine { config: config.clone(), seed: 9, target: ReplayTarget::Clean, state: None }
+            .to_string();
+        assert!(clean.contains("--crash clean --seed 9"), "{clean}");
+        let server = ExternalRunConfig { checker_server: true, ..config.clone() };
+        let served =
+            ExternalReplayLine { config: server, seed: 9, target: ReplayTarget::Clean, state: None }.to_string();
+        let words = shell_words::split(&served).unwrap();
+        assert_eq!(words[4..6], ["--checker-server", "sh -c 'test -s wal'"], "a server run replays with the server");
+        let at_call = ExternalReplayLine {
+            config: ExternalRunConfig { points: Some(ProgramPoints::Syscalls), ..config.clone() },
+            seed: 9,
+            target: ReplayTarget::TrialAtCalls { crash: CrashKind::Sigkill, trial: 6, clean_ns: 88, calls: 31 },
+            state: None,
+        }
+        .to_string();
+        assert!(
+            at_call.ends_with(
+                "--crash sigkill --seed 9 --trial 6 --clean-ns 88 --calls 31 --points syscalls --timeout 60"
+            ),
+            "{at_call}"
+        );
+        let pl_calls = ExternalReplayLine {
+            config: ExternalRunConfig { points: Some(ProgramPoints::Syscalls), ..config.clone() },
+            seed: 9,
+            target: ReplayTarget::PowerLoss { trial: 2, clean_ns: 77, calls: 40 },
+            state: None,
+        }
+        .to_string();
+        assert!(pl_calls.contains("--calls 40 --points syscalls"), "{pl_calls}");
+        let pl = ExternalReplayLine {
+            config: ExternalRunConfig { tear: Some(512), ..config },
+            seed: 9,
+            target: ReplayTarget::PowerLoss { trial: 2, clean_ns: 77, calls: 5 },
+            state: Some("newest:my file#p3=floor".into()),
+        }
+        .to_string();
+        let words = shell_words::split(&pl).unwrap();
+        assert_eq!(
+            words[6..],
+            [
+                "--crash",
+                "power-loss",
+                "--seed",
+                "9",
+                "--trial",
+                "2",
+                "--clean-ns",
+                "77",
+                "--calls",
+                "5",
+                "--tear",
+                "512",
+                "--state",
+                "newest:my file#p3=floor",
+                "--timeout",
+                "60"
+            ]
+        );
+    }
+}
