@@ -57,6 +57,13 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
+    /// Run a writer on a filesystem of a hard capacity (started by `crashlab
+    /// run --crash enospc`).
+    #[command(name = "__capacity", hide = true, disable_help_flag = true)]
+    Capacity {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Serve as a forking worker (started by crashlab itself).
     #[command(name = "__worker", hide = true, disable_help_flag = true)]
     Worker {
@@ -75,8 +82,8 @@ struct RunArgs {
     scenario: Option<ScenarioId>,
     /// Crash kinds, comma-separated. With --scenario: sigkill, abort, sigbus
     /// or clean (power loss is a model there: --model power-loss). With
-    /// --writer: sigkill, abort, sigbus or power-loss (the clean run always
-    /// runs first). `sigabrt` is read as abort.
+    /// --writer: sigkill, abort, sigbus, power-loss or enospc (the clean run
+    /// always runs first). `sigabrt` is read as abort.
     #[arg(long, value_delimiter = ',', required = true)]
     crash: Vec<CrashKind>,
     /// Your own program instead of a scenario (workload protocol v1).
@@ -98,6 +105,10 @@ fn main() -> ExitCode {
         // A protocol-v1 program, single-threaded (the oracle traces it):
         // nothing below may run in it.
         return ExitCode::from(crashlab::lifecycle::program::lifecycle_main(args) as u8);
+    }
+    if let Command::Capacity { args } = cli.command {
+        // Forks the writer: before anything could start a thread.
+        return ExitCode::from(crashlab::external::capacity_helper::capacity_main(args) as u8);
     }
     // Dropped on every way out of here, returns and panics alike.
     let _leftovers = KillLeftovers;
@@ -152,7 +163,10 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Bench(a) => bench::run(a),
         Command::Report(a) => cli::report::run(a),
         Command::Soundness(a) => cli::soundness::run(a),
-        Command::Worker { .. } | Command::RealcutWorker { .. } | Command::Lifecycle { .. } => {
+        Command::Worker { .. }
+        | Command::RealcutWorker { .. }
+        | Command::Lifecycle { .. }
+        | Command::Capacity { .. } => {
             unreachable!("handled before dispatch")
         }
     }

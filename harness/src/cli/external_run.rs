@@ -74,6 +74,12 @@ pub struct ExternalArgs {
     /// store much between two system calls.
     #[arg(long, value_name = "US", requires = "writer")]
     pub history_every: Option<u64>,
+    /// --crash enospc: the bytes the writer's filesystem holds (a tmpfs in
+    /// a user + mount namespace, no privilege needed): a whole number of
+    /// pages, 1 page to 1 GiB. Default: half of what the clean run's
+    /// directory allocated, so that the disk fills partway through the run.
+    #[arg(long, value_name = "BYTES", requires = "writer")]
+    pub capacity: Option<u64>,
 }
 
 /// The external form of `crashlab replay` (flattened into its arguments).
@@ -120,6 +126,12 @@ pub struct ExternalReplayArgs {
     /// store much between two system calls.
     #[arg(long, value_name = "US", requires = "writer")]
     pub history_every: Option<u64>,
+    /// --crash enospc: the bytes the writer's filesystem holds (a tmpfs in
+    /// a user + mount namespace, no privilege needed): a whole number of
+    /// pages, 1 page to 1 GiB. Default: half of what the clean run's
+    /// directory allocated, so that the disk fills partway through the run.
+    #[arg(long, value_name = "BYTES", requires = "writer")]
+    pub capacity: Option<u64>,
 }
 
 /// The first flag of `flags` (name, given) that was given: they apply to
@@ -145,6 +157,7 @@ impl ExternalArgs {
             ("--fs-model", self.fs_model.is_some()),
             ("--history", self.history.is_some()),
             ("--history-every", self.history_every.is_some()),
+            ("--capacity", self.capacity.is_some()),
         ])
     }
 }
@@ -162,6 +175,7 @@ impl ExternalReplayArgs {
             ("--fs-model", self.fs_model.is_some()),
             ("--history", self.history.is_some()),
             ("--history-every", self.history_every.is_some()),
+            ("--capacity", self.capacity.is_some()),
         ])
     }
 }
@@ -243,6 +257,7 @@ pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashKind], arg
     config.tear = common.tear;
     config.allow_no_acks = args.allow_no_acks;
     config.shard = common.shard;
+    config.capacity = args.capacity;
     config.points = common.program_points()?;
     if config.points == ProgramPoints::Syscalls
         && !crashes.iter().any(|c| matches!(c, CrashKind::Sigkill | CrashKind::Abort | CrashKind::PowerLoss))
@@ -380,6 +395,7 @@ pub fn replay(
     };
     config.points = args.points.unwrap_or_default();
     config.crashes = vec![kind.unwrap_or(CrashKind::Sigkill)];
+    config.capacity = args.capacity;
     let cancel = crate::cli::campaign::cancel_flag()?;
     let replayed = replay_trial(&config, target, &cancel).map_err(external_error)?;
     let verdict = match &replayed {
@@ -403,7 +419,12 @@ pub fn replay(
                     _ => unreachable!("a trial target"),
                 };
                 let at_call = matches!(o.delivery, crashlab::report::external::Delivery::Call { .. });
-                if at_call {
+                if let crashlab::report::external::Delivery::Capacity { .. } = o.delivery {
+                    println!(
+                        "{} trial {} of seed {} (CRASHLAB_SEED={}): no crash; the writer ran on a filesystem of a hard capacity",
+                        o.plan.crash, o.plan.trial, seed, o.plan.writer_seed
+                    );
+                } else if at_call {
                     println!(
                         "{} trial {} of seed {} (CRASHLAB_SEED={}): crash at a call the durability oracle traced",
                         o.plan.crash, o.plan.trial, seed, o.plan.writer_seed

@@ -88,6 +88,14 @@ pub struct ExternalConfig {
     /// `--points`: where `sigkill`, `abort` and `power-loss` trials crash
     /// (`sigbus` trials cut a file at a random time either way).
     pub points: ProgramPoints,
+    /// `--capacity`: the bytes the filesystem of `enospc` trials holds
+    /// (None: derived from the clean run, see
+    /// [`crate::vocab::capacity::default_capacity`]).
+    pub capacity: Option<u64>,
+    /// The executable that serves `__capacity` for `enospc` trials (None:
+    /// this executable, the `crashlab` binary; tests give
+    /// `crashlab-worker`).
+    pub capacity_helper: Option<PathBuf>,
     /// Counted as the run goes; shared with whoever prints progress.
     pub progress: Arc<RunProgress>,
 }
@@ -134,6 +142,8 @@ impl ExternalConfig {
             allow_no_acks: false,
             shard: None,
             points: ProgramPoints::Default,
+            capacity: None,
+            capacity_helper: None,
             progress: Arc::default(),
         })
     }
@@ -146,7 +156,7 @@ impl ExternalConfig {
         if self.crashes.contains(&CrashKind::Clean) {
             return Err(ExternalError::BadInput(
                 "--crash clean: a program's clean run always runs first; give the crash kinds to try after it \
-                 (sigkill, abort, sigbus, power-loss)"
+                 (sigkill, abort, sigbus, power-loss, enospc)"
                     .into(),
             ));
         }
@@ -160,6 +170,13 @@ impl ExternalConfig {
                     "--tear {tear}: the sector size must divide the page size ({page} bytes)"
                 )));
             }
+        }
+        if let Some(c) = self.capacity {
+            if !self.crashes.contains(&CrashKind::Enospc) {
+                return Err(ExternalError::BadInput(format!("--capacity {c}: only --crash enospc has a capacity")));
+            }
+            crate::vocab::capacity::check_capacity(c, crate::page_size::page_size())
+                .map_err(ExternalError::BadInput)?;
         }
         if self.trials == 0 {
             return Err(ExternalError::BadInput("--trials must be at least 1".into()));
@@ -200,6 +217,7 @@ impl ExternalConfig {
             points: (self.points != ProgramPoints::Default).then_some(self.points),
             history_off: !self.power_loss.history.record,
             history_every_us: self.power_loss.history.every.map(|d| d.as_micros() as u64),
+            capacity: self.capacity,
         }
     }
 

@@ -66,11 +66,11 @@ pub(crate) struct CleanOutcome {
     pub checker: CheckerVerdict,
 }
 
-fn program_env<'a>(dir: &'a Path, seed: &'a str) -> [(&'static str, &'a OsStr); 2] {
+pub(crate) fn program_env<'a>(dir: &'a Path, seed: &'a str) -> [(&'static str, &'a OsStr); 2] {
     [(ENV_DIR, dir.as_os_str()), (ENV_SEED, OsStr::new(seed))]
 }
 
-fn timeout_error(line: &CommandLine, supervision: &Supervision<'_>, while_doing: &str) -> ExternalError {
+pub(crate) fn timeout_error(line: &CommandLine, supervision: &Supervision<'_>, while_doing: &str) -> ExternalError {
     ExternalError::Timeout {
         role: line.role,
         flag: line.role.flag(),
@@ -80,7 +80,7 @@ fn timeout_error(line: &CommandLine, supervision: &Supervision<'_>, while_doing:
     }
 }
 
-fn failed(line: &CommandLine, how: String, finished: &Finished) -> ExternalError {
+pub(crate) fn failed(line: &CommandLine, how: String, finished: &Finished) -> ExternalError {
     ExternalError::Failed {
         role: line.role,
         flag: line.role.flag(),
@@ -214,9 +214,10 @@ pub(crate) fn run_trial(
                 Delivery::Signal { signal: signal_name(sig) }
             }
             CrashKind::Sigbus => cut_a_mapped_file(&mut writer, &files.dir, plan, timeout_at, supervision)?,
-            // Power-loss trials run in `power_loss`, never here; `clean` is
-            // refused by `ExternalConfig::validate` (the clean run is `run_clean`).
-            CrashKind::PowerLoss | CrashKind::Clean => {
+            // Power-loss trials run in `power_loss`, `enospc` trials in
+            // `capacity`, never here; `clean` is refused by
+            // `ExternalConfig::validate` (the clean run is `run_clean`).
+            CrashKind::PowerLoss | CrashKind::Clean | CrashKind::Enospc => {
                 unreachable!("only process-crash trials run here, not {}", plan.crash)
             }
         },
@@ -280,7 +281,11 @@ fn ended_on_its_own(crash: CrashKind, delivery: &Delivery, end: ProcessEnd) -> b
         Delivery::Signal { .. } | Delivery::Call { .. } if crash == CrashKind::Sigkill => {
             !matches!(end, ProcessEnd::Exited(0) | ProcessEnd::Signaled(libc::SIGKILL))
         }
-        Delivery::Signal { .. } | Delivery::Call { .. } | Delivery::Truncation { .. } => false,
+        // A full filesystem explains any end: dying of its SIGBUS, stopping
+        // on ENOSPC, or running on.
+        Delivery::Signal { .. } | Delivery::Call { .. } | Delivery::Truncation { .. } | Delivery::Capacity { .. } => {
+            false
+        }
     }
 }
 

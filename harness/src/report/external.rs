@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::namespace::FsModel;
 use crate::program_plan::{ProgramPoints, TrialPlan};
 use crate::report::checker_verdict::CheckerVerdict;
+use crate::report::external_enospc::EnospcSection;
 use crate::report::external_power_loss::{PowerLossCalibration, PowerLossSection};
 use crate::summary_text::write_failure;
 use crate::trial_space::Shard;
@@ -41,8 +42,9 @@ use crate::vocab::ProcessEnd;
 /// byte-identical to one already checked in their trial, not checked again)
 /// in the power-loss section and each trial; and source attribution:
 /// `finding.attribution` (the lost ack's and the syncs' call stacks,
-/// symbolized).
-pub const EXTERNAL_SCHEMA_VERSION: &str = "1.6";
+/// symbolized); 1.7 `--crash enospc`: `config.capacity`, the delivery
+/// `capacity` and the section's `enospc` ([`EnospcSection`]).
+pub const EXTERNAL_SCHEMA_VERSION: &str = "1.7";
 
 /// The `report_kind` of every external report: what tells it from a
 /// survival report (which has no `report_kind`).
@@ -66,6 +68,7 @@ pub const EXTERNAL_NONDETERMINISTIC_FIELDS: &[&str] = &[
     "/crashes/*/nothing_to_cut",
     "/crashes/*/died_of_sigbus",
     "/crashes/*/exited_after_cut",
+    "/crashes/*/enospc",
     "/crashes/*/acks_seen",
     "/crashes/*/max_acks",
     "/crashes/*/consistent",
@@ -186,6 +189,11 @@ pub struct ExternalRunConfig {
     /// sampled on this period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history_every_us: Option<u64>,
+    /// `--capacity` (schema 1.7), with `--crash enospc`: the bytes the
+    /// filesystem of the `enospc` trials held, given or derived from the
+    /// clean run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u64>,
 }
 
 /// The calibration run: setup, writer to completion, checker.
@@ -225,15 +233,28 @@ pub enum Delivery {
     /// `nth` call the durability oracle traced (see
     /// [`crate::program_plan::ProgramPoints::Syscalls`]).
     Call { signal: String, nth: u64, syscall: String, when: CrashWhen },
+    /// `enospc` (schema 1.7): nothing was sent; the writer ran to its end
+    /// on a `filesystem` of `capacity` bytes, which held `used` bytes and
+    /// had `free` left when it ended.
+    Capacity { capacity: u64, filesystem: String, used: u64, free: u64 },
 }
 
 impl Delivery {
     /// Did the crash reach the running writer (a signal sent, a file cut)?
     /// What [`CrashSection::crashed`] counts.
     pub fn struck_the_writer(&self) -> bool {
-        matches!(self, Delivery::Signal { .. } | Delivery::Truncation { .. } | Delivery::Call { .. })
+        match self {
+            Delivery::Signal { .. } | Delivery::Truncation { .. } | Delivery::Call { .. } => true,
+            // The full filesystem is what strikes an `enospc` writer.
+            Delivery::Capacity { free, .. } => *free < FULL_BELOW,
+            Delivery::WriterFinishedFirst | Delivery::NothingToCut => false,
+        }
     }
 }
+
+/// A filesystem with less free than this (the smallest page size Linux
+/// has) when an `enospc` writer ended was full: tmpfs allocates in pages.
+const FULL_BELOW: u64 = 4096;
 
 impl fmt::Display for Delivery {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -247,6 +268,11 @@ impl fmt::Display for Delivery {
             Delivery::Call { signal, nth, syscall, when } => {
                 write!(f, "{signal} to the writer just {when} traced call {nth} ({syscall})")
             }
+            Delivery::Capacity { capacity, filesystem, used, free } => write!(
+                f,
+                "the writer ran on a {capacity}-byte {filesystem}: {used} bytes used, {free} free when it ended{}",
+                if *free < FULL_BELOW { " (full)" } else { "" }
+            ),
         }
     }
 }
@@ -316,6 +342,10 @@ pub struct CrashSection {
     /// Every violation, by trial, with its replay line.
     pub failures: Vec<ViolationReport>,
     pub trials_detail: Vec<TrialSummary>,
+    /// `enospc` (schema 1.7): the capacity, the filesystem and what the
+    /// writers did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enospc: Option<EnospcSection>,
 }
 
 impl CrashSection {
@@ -336,6 +366,7 @@ impl CrashSection {
             writer_ends: BTreeMap::new(),
             failures: Vec::new(),
             trials_detail: Vec::new(),
+            enospc: None,
         }
     }
 
@@ -424,7 +455,10 @@ impl fmt::Display for ExternalReplayLine {
         match self.target {
             ReplayTarget::Clean => write!(f, " --crash clean --seed {}", self.seed)?,
             ReplayTarget::Trial { crash, trial, clean_ns } => {
-                write!(f, " --crash {crash} --seed {} --trial {trial} --clean-ns {clean_ns}", self.seed)?
+                write!(f, " --crash {crash} --seed {} --trial {trial} --clean-ns {clean_ns}", self.seed)?;
+                if let (CrashKind::Enospc, Some(capacity)) = (crash, c.capacity) {
+                    write!(f, " --capacity {capacity}")?;
+                }
             }
             ReplayTarget::TrialAtCalls { crash, trial, clean_ns, calls } => write!(
                 f,
@@ -478,6 +512,10 @@ pub fn aggregate_section(crash: CrashKind, outcomes: &[TrialOutcome], replay: &d
             Delivery::Truncation { .. } => s.exited_after_cut += 1,
             Delivery::WriterFinishedFirst => s.finished_first += 1,
             Delivery::NothingToCut => s.nothing_to_cut += 1,
+            Delivery::Capacity { capacity, filesystem, free, .. } => s
+                .enospc
+                .get_or_insert_with(|| EnospcSection::empty(*capacity, filesystem))
+                .count(*free, FULL_BELOW, o.writer_end),
         }
         let acks = o.acks.len() as u64;
         s.acks_seen += acks;
@@ -667,6 +705,9 @@ impl ExternalReport {
                     s.died_of_sigbus, s.exited_after_cut, s.nothing_to_cut
                 );
             }
+            if let Some(e) = &s.enospc {
+                let _ = writeln!(out, "          enospc: {e}");
+            }
             if s.mostly_struck_before_first_ack(clean.acks) {
                 let _ = writeln!(
                     out,
@@ -802,6 +843,7 @@ mod tests {
             history_off: false,
             history_every_us: None,
             points: None,
+            capacity: None,
         };
         let line = ExternalReplayLine {
             config: config.clone(),
@@ -920,6 +962,7 @@ pub(crate) mod test_support {
             history_off: false,
             history_every_us: None,
             points: None,
+            capacity: None,
         };
         let clean = CleanRun {
             writer_seed: 1,

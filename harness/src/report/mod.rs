@@ -24,6 +24,7 @@ pub mod checker_verdict;
 pub mod diff;
 pub mod external;
 pub mod external_diff;
+pub mod external_enospc;
 pub mod external_html;
 pub mod external_junit;
 pub mod external_merge;

@@ -34,6 +34,12 @@ pub enum CrashKind {
     /// at a sync call or a random time: the checker judges every state a
     /// power loss may leave (`run --writer` only).
     PowerLoss,
+    /// The writer runs on a filesystem of a hard capacity (`--capacity`)
+    /// that fills up partway through its run: it sees `ENOSPC` from
+    /// `write`/`fallocate`/`fsync` and `SIGBUS` on a store into a page the
+    /// filesystem cannot back; the checker judges what it left as a process
+    /// crash would leave it (`run --writer` only).
+    Enospc,
 }
 
 impl CrashKind {
@@ -49,6 +55,7 @@ impl CrashKind {
             CrashKind::Sigbus => "sigbus",
             CrashKind::Clean => "clean",
             CrashKind::PowerLoss => "power-loss",
+            CrashKind::Enospc => "enospc",
         }
     }
 
@@ -73,9 +80,10 @@ impl FromStr for CrashKind {
             "sigbus" => Ok(CrashKind::Sigbus),
             "clean" => Ok(CrashKind::Clean),
             "power-loss" => Ok(CrashKind::PowerLoss),
-            other => {
-                Err(format!("unknown crash kind `{other}` (expected sigkill, abort, sigbus, clean or power-loss)"))
-            }
+            "enospc" => Ok(CrashKind::Enospc),
+            other => Err(format!(
+                "unknown crash kind `{other}` (expected sigkill, abort, sigbus, clean, power-loss or enospc)"
+            )),
         }
     }
 }
@@ -86,7 +94,14 @@ mod tests {
 
     #[test]
     fn every_kind_reads_back_its_own_name_and_sigabrt_is_abort() {
-        for k in [CrashKind::Sigkill, CrashKind::Abort, CrashKind::Sigbus, CrashKind::Clean, CrashKind::PowerLoss] {
+        for k in [
+            CrashKind::Sigkill,
+            CrashKind::Abort,
+            CrashKind::Sigbus,
+            CrashKind::Clean,
+            CrashKind::PowerLoss,
+            CrashKind::Enospc,
+        ] {
             assert_eq!(k.name().parse::<CrashKind>(), Ok(k));
             let json = serde_json::to_string(&k).unwrap();
             assert_eq!(json, format!("\"{}\"", k.name()));
@@ -95,6 +110,6 @@ mod tests {
         assert_eq!("sigabrt".parse::<CrashKind>(), Ok(CrashKind::Abort));
         assert_eq!(serde_json::from_str::<CrashKind>("\"sigabrt\"").unwrap(), CrashKind::Abort);
         let e = "sigterm".parse::<CrashKind>().unwrap_err();
-        assert!(e.contains("sigterm") && e.contains("power-loss"), "{e}");
+        assert!(e.contains("sigterm") && e.contains("power-loss") && e.contains("enospc"), "{e}");
     }
 }

@@ -1,0 +1,346 @@
+//! `crashlab __capacity`: the process that gives an `enospc` trial's writer
+//! a filesystem of a hard capacity, unprivileged, and hands back what the
+//! writer left.
+//!
+//! ```text
+//! crashlab __capacity BYTES DIR STATUS PROGRAM ARGV0 [ARGS...]
+//! ```
+//!
+//! It is started (fork+exec, by the engine's ordinary spawn: own process
+//! group, parent-death signal, `CRASHLAB_*` environment) in place of the
+//! writer, and:
+//!
+//! 1. keeps a descriptor of `DIR` as it is (the trial directory, holding
+//!    what `--setup` left);
+//! 2. enters a new user and mount namespace (`unshare(CLONE_NEWUSER |
+//!    CLONE_NEWNS)`; its user and group map to themselves, so files keep
+//!    their owner) and mounts a tmpfs of `size=BYTES` over `DIR`: inside
+//!    the namespace `DIR` is a filesystem that fills up, outside nothing
+//!    changed, and no privilege was needed;
+//! 3. copies the setup's files into it (they count against the capacity,
+//!    as they would on a small disk), and empties the directory beneath;
+//! 4. runs the writer there (`PROGRAM` with `ARGV0 ARGS`, working directory
+//!    `DIR`, standard streams inherited: its acks go straight to crashlab),
+//!    waits for it, whatever its end;
+//! 5. copies the tmpfs back into the directory beneath, sparse-aware (a
+//!    hole stays a hole: the writer's sparse files would not fit the
+//!    disk otherwise), and writes `STATUS` (JSON: [`CapacityStatus`]),
+//!    then exits 0; the namespace, its mount and its files go with it.
+//!
+//! Why copy out rather than run the checker in the namespace: the checker
+//! is an ordinary protocol program, started by the engine's one checker
+//! path (v1 or a v1.1 server, one per job, outside any namespace); a
+//! process crash leaves exactly the page cache, and tmpfs *is* the page
+//! cache, so a copy made after the writer ended is what any process crash
+//! at that point leaves. The copy goes to a filesystem with room (the
+//! run's `--dir`).
+//!
+//! Architecture Invariant: the helper is single-threaded (checked first,
+//! like the workers): it is dispatched in `main` before anything could
+//! start a thread, and it forks the writer with `std::process::Command`.
+//! It never syncs anything: the copy out reads the page cache.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::vocab::ProcessEnd;
+
+/// The hidden subcommand of `crashlab` (and of the tests' `crashlab-worker`).
+pub const SUBCOMMAND: &str = "__capacity";
+
+/// What the helper hands back about the writer's run on the small
+/// filesystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapacityStatus {
+    /// How the writer ended.
+    pub end: ProcessEnd,
+    /// Bytes the filesystem held when the writer ended (`statvfs`).
+    pub used: u64,
+    /// Bytes still free then.
+    pub free: u64,
+}
+
+/// Why the helper could not do its part.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {error}")]
+pub struct HelperError {
+    what: String,
+    error: std::io::Error,
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> HelperError {
+    let what = what.into();
+    move |error| HelperError { what, error }
+}
+
+/// The helper's `main`; returns its exit code (0, or 2 with the error on
+/// stderr, which the engine shows as the writer's first line of stderr).
+pub fn capacity_main(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let args: Vec<OsString> = args.into_iter().collect();
+    match run(&args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("crashlab {SUBCOMMAND}: {e}");
+            2
+        }
+    }
+}
+
+fn run(args: &[OsString]) -> Result<(), HelperError> {
+    let bad = |what: &str| HelperError {
+        what: format!("{what} (usage: {SUBCOMMAND} BYTES DIR STATUS PROGRAM ARGV0 [ARGS...]; started by crashlab)"),
+        error: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+    };
+    let [bytes, dir, status, program, argv0, rest @ ..] = args else { return Err(bad("too few arguments")) };
+    let bytes: u64 = bytes.to_str().and_then(|b| b.parse().ok()).ok_or_else(|| bad("BYTES is not a number"))?;
+    let dir = PathBuf::from(dir);
+    if crate::worker_pool::serve::thread_count() != Some(1) {
+        return Err(bad("the helper must be single-threaded to fork the writer"));
+    }
+    let beneath =
+        std::fs::File::open(&dir).map_err(io(format!("cannot open the trial directory {}", dir.display())))?;
+    let beneath: OwnedFd = beneath.into();
+    // The directory beneath the mount, reachable by this name after the
+    // mount covers `dir` (a /proc fd link resolves to the open directory).
+    let below = PathBuf::from(format!("/proc/self/fd/{}", beneath.as_raw_fd()));
+    let mode = std::fs::metadata(&below).map_err(io(format!("cannot stat {}", dir.display())))?.mode() & 0o7777;
+    enter_namespace()?;
+    mount_tmpfs(&dir, bytes, mode)?;
+    copy_tree(&below, &dir).map_err(|e| HelperError {
+        what: format!(
+            "cannot copy what --setup left into the {bytes}-byte filesystem of --capacity (is the capacity smaller than the setup's files?): {}",
+            e.what
+        ),
+        error: e.error,
+    })?;
+    empty_dir(&below)?;
+    std::env::set_current_dir(&dir).map_err(io(format!("cannot enter {}", dir.display())))?;
+    let end = run_writer(program, argv0, rest, &dir)?;
+    let (used, free) = usage(&dir)?;
+    copy_tree(&dir, &below).map_err(|e| HelperError {
+        what: format!("cannot copy the writer's directory out of the capacity filesystem: {}", e.what),
+        error: e.error,
+    })?;
+    let text = serde_json::to_string(&CapacityStatus { end, used, free }).expect("a status serializes");
+    std::fs::write(status, text).map_err(io(format!("cannot write {}", Path::new(status).display())))
+}
+
+/// A user namespace whose ids map to ours, and a mount namespace it owns,
+/// so this unprivileged process may mount a tmpfs that no one else sees.
+fn enter_namespace() -> Result<(), HelperError> {
+    // SAFETY: plain syscalls on no memory of ours.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    // SAFETY: unshare takes flags only; the process is single-threaded
+    // (checked), which CLONE_NEWUSER requires.
+    if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) } != 0 {
+        return Err(HelperError {
+            what: "cannot enter a user and mount namespace (unshare(CLONE_NEWUSER|CLONE_NEWNS); are user namespaces disabled, e.g. kernel.unprivileged_userns_clone=0 or a seccomp policy?)".into(),
+            error: std::io::Error::last_os_error(),
+        });
+    }
+    // setgroups must be denied before an unprivileged gid_map is written.
+    std::fs::write("/proc/self/setgroups", "deny").map_err(io("cannot write /proc/self/setgroups"))?;
+    std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1")).map_err(io("cannot write /proc/self/uid_map"))?;
+    std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1")).map_err(io("cannot write /proc/self/gid_map"))?;
+    // Nothing mounted here may propagate anywhere (a namespace made by an
+    // unprivileged user only receives, but say it anyway).
+    let root = CString::new("/").expect("no NUL");
+    // SAFETY: valid C strings; null source, type and data are allowed for
+    // a propagation change.
+    unsafe {
+        libc::mount(
+            std::ptr::null(),
+            root.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        )
+    };
+    Ok(())
+}
+
+fn mount_tmpfs(dir: &Path, bytes: u64, mode: u32) -> Result<(), HelperError> {
+    let target = CString::new(dir.as_os_str().as_bytes()).map_err(|_| HelperError {
+        what: format!("{}: a path with a NUL byte", dir.display()),
+        error: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+    })?;
+    let source = CString::new("crashlab-capacity").expect("no NUL");
+    let kind = CString::new("tmpfs").expect("no NUL");
+    let data = CString::new(format!("size={bytes},mode={mode:o}")).expect("no NUL");
+    // SAFETY: valid C strings that outlive the call.
+    let rc = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            kind.as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            data.as_ptr().cast(),
+        )
+    };
+    if rc != 0 {
+        return Err(HelperError {
+            what: format!("cannot mount a tmpfs of size={bytes} on {}", dir.display()),
+            error: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(())
+}
+
+/// Run the writer to its end; it dies with this helper.
+fn run_writer(program: &OsStr, argv0: &OsStr, args: &[OsString], dir: &Path) -> Result<ProcessEnd, HelperError> {
+    let mut command = std::process::Command::new(program);
+    command.arg0(argv0).args(args).current_dir(dir);
+    // SAFETY: the hook runs in the forked child of this single-threaded
+    // process and makes one async-signal-safe syscall.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let status = command
+        .status()
+        .map_err(io(format!("cannot start the writer `{}` (--writer)", Path::new(program).display())))?;
+    Ok(match (status.code(), status.signal()) {
+        (Some(code), _) => ProcessEnd::Exited(code),
+        (None, Some(sig)) => ProcessEnd::Signaled(sig),
+        (None, None) => unreachable!("a process that ended either exited or was signalled"),
+    })
+}
+
+fn usage(dir: &Path) -> Result<(u64, u64), HelperError> {
+    let s = nix::sys::statvfs::statvfs(dir).map_err(|e| HelperError {
+        what: format!("cannot statvfs {}", dir.display()),
+        error: std::io::Error::from_raw_os_error(e as i32),
+    })?;
+    let unit = s.fragment_size() as u64;
+    let total = s.blocks() as u64 * unit;
+    let free = s.blocks_free() as u64 * unit;
+    Ok((total - free, free))
+}
+
+fn empty_dir(dir: &Path) -> Result<(), HelperError> {
+    for entry in std::fs::read_dir(dir).map_err(io("cannot list the trial directory"))? {
+        let entry = entry.map_err(io("cannot list the trial directory"))?;
+        let path = entry.path();
+        let removed = if entry.file_type().map_err(io("cannot stat an entry"))?.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(io(format!("cannot remove {}", entry.file_name().to_string_lossy())))?;
+    }
+    Ok(())
+}
+
+/// Copy every entry of `from` into the existing directory `to`: regular
+/// files sparse-aware, directories, symbolic links; modes kept. Hard links
+/// become separate files, and other kinds of file (fifos, sockets,
+/// devices) are not copied: a checker sees files and directories.
+pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), HelperError> {
+    for entry in std::fs::read_dir(from).map_err(io(format!("cannot list {}", from.display())))? {
+        let entry = entry.map_err(io(format!("cannot list {}", from.display())))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let name = || entry.file_name().to_string_lossy().into_owned();
+        let meta = std::fs::symlink_metadata(&src).map_err(io(format!("cannot stat {}", name())))?;
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            std::fs::create_dir(&dst).map_err(io(format!("cannot create the directory {}", name())))?;
+            copy_tree(&src, &dst)?;
+        } else if kind.is_symlink() {
+            let target = std::fs::read_link(&src).map_err(io(format!("cannot read the link {}", name())))?;
+            std::os::unix::fs::symlink(target, &dst).map_err(io(format!("cannot create the link {}", name())))?;
+            continue;
+        } else if kind.is_file() {
+            copy_sparse(&src, &dst, meta.len()).map_err(io(format!("cannot copy {}", name())))?;
+        } else if kind.is_fifo() || kind.is_socket() || kind.is_block_device() || kind.is_char_device() {
+            continue;
+        }
+        std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
+            .map_err(io(format!("cannot set the mode of {}", name())))?;
+    }
+    Ok(())
+}
+
+/// Copy the data ranges of `src` (`SEEK_DATA`/`SEEK_HOLE`) into a new
+/// `dst` of the same length; holes stay holes.
+fn copy_sparse(src: &Path, dst: &Path, len: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let input = std::fs::File::open(src)?;
+    let output = std::fs::OpenOptions::new().write(true).create_new(true).open(dst)?;
+    output.set_len(len)?;
+    let fd = input.as_raw_fd();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut at = 0u64;
+    while at < len {
+        // SAFETY: lseek on a descriptor we own.
+        let data = unsafe { libc::lseek(fd, at as libc::off_t, libc::SEEK_DATA) };
+        if data < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::ENXIO) {
+                break; // only a hole is left
+            }
+            return Err(e);
+        }
+        // SAFETY: as above.
+        let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) };
+        if hole < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let (mut pos, end) = (data as u64, (hole as u64).min(len));
+        while pos < end {
+            let n = ((end - pos) as usize).min(buf.len());
+            let got = input.read_at(&mut buf[..n], pos)?;
+            if got == 0 {
+                break; // the file shrank under us: nothing of the writer's is running
+            }
+            output.write_all_at(&buf[..got], pos)?;
+            pos += got as u64;
+        }
+        at = end.max(at + 1);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copied_tree_keeps_its_holes_links_and_modes() {
+        let from = tempfile::tempdir().unwrap();
+        let to = tempfile::tempdir().unwrap();
+        let page = crate::page_size::page_size();
+        let sparse = from.path().join("sparse");
+        let f = std::fs::File::create(&sparse).unwrap();
+        f.set_len(64 * page).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, b"tail", 63 * page).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, b"head", 0).unwrap();
+        std::fs::create_dir(from.path().join("sub")).unwrap();
+        std::fs::write(from.path().join("sub/small"), b"x").unwrap();
+        std::fs::set_permissions(from.path().join("sub/small"), std::fs::Permissions::from_mode(0o640)).unwrap();
+        std::os::unix::fs::symlink("sub/small", from.path().join("link")).unwrap();
+        copy_tree(from.path(), to.path()).unwrap();
+        let copied = std::fs::read(to.path().join("sparse")).unwrap();
+        assert_eq!(copied.len() as u64, 64 * page);
+        assert_eq!(&copied[..4], b"head");
+        assert_eq!(&copied[63 * page as usize..63 * page as usize + 4], b"tail");
+        assert!(copied[4..63 * page as usize].iter().all(|&b| b == 0));
+        // Two data pages of 64: the holes were not written (a filesystem
+        // may round its allocation up, never to the whole file).
+        let blocks = std::fs::metadata(to.path().join("sparse")).unwrap().blocks() * 512;
+        assert!(blocks < 32 * page, "{blocks} bytes allocated for 2 data pages");
+        assert_eq!(std::fs::read(to.path().join("sub/small")).unwrap(), b"x");
+        let mode = std::fs::metadata(to.path().join("sub/small")).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        assert_eq!(std::fs::read_link(to.path().join("link")).unwrap(), Path::new("sub/small"));
+    }
+}

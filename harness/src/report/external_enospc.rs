@@ -1,0 +1,129 @@
+//! The external report's part for `--crash enospc` (schema 1.7): per trial,
+//! the [`Delivery::Capacity`](crate::report::external::Delivery::Capacity)
+//! a trial's writer ran with; per section, [`EnospcSection`]: the capacity,
+//! the filesystem, how full it was when the writers ended, and what the
+//! writers did (died of SIGBUS, stopped with an error, ran on).
+//!
+//! Architecture Invariant: pure.
+
+use std::fmt::{self, Write as _};
+
+use serde::{Deserialize, Serialize};
+
+use crate::vocab::ProcessEnd;
+
+/// What the `enospc` trials of a run met and did. Writers are not traced:
+/// which call saw `ENOSPC` first, or which store faulted, is not known
+/// (`traced` is false); how each writer ended is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct EnospcSection {
+    /// The bytes the filesystem held (`--capacity`, or derived from the
+    /// clean run: half of what its directory allocated, whole pages).
+    pub capacity: u64,
+    /// The filesystem the writers ran on (`tmpfs`, in a user + mount
+    /// namespace).
+    pub filesystem: String,
+    /// Whether the writers were traced (then the report would name the
+    /// call that failed first and the store that faulted).
+    pub traced: bool,
+    /// Trials whose filesystem had less than a page free when the writer
+    /// ended (a writer whose `fallocate` failed may leave free space
+    /// behind: it is not counted here, though it met `ENOSPC`).
+    pub full_at_end: u64,
+    /// Trials whose writer died of SIGBUS: a store through a mapping into
+    /// a page the filesystem could not back.
+    pub died_of_sigbus: u64,
+    /// Trials whose writer exited with a non-zero status (it treated an
+    /// error, `ENOSPC` most likely, as fatal).
+    pub exited_with_error: u64,
+    /// Trials whose writer exited 0: it ran to its end, handling or
+    /// ignoring any error it met.
+    pub exited_zero: u64,
+    /// Trials whose writer died of another signal.
+    pub died_otherwise: u64,
+}
+
+impl EnospcSection {
+    /// A section of no trial, with the run's capacity and filesystem.
+    pub fn empty(capacity: u64, filesystem: &str) -> EnospcSection {
+        EnospcSection {
+            capacity,
+            filesystem: filesystem.to_owned(),
+            traced: false,
+            full_at_end: 0,
+            died_of_sigbus: 0,
+            exited_with_error: 0,
+            exited_zero: 0,
+            died_otherwise: 0,
+        }
+    }
+
+    /// Count one trial: its filesystem's free bytes at the end and how its
+    /// writer ended.
+    pub fn count(&mut self, free: u64, page: u64, end: ProcessEnd) {
+        self.full_at_end += (free < page) as u64;
+        match end {
+            ProcessEnd::Signaled(libc::SIGBUS) => self.died_of_sigbus += 1,
+            ProcessEnd::Signaled(_) => self.died_otherwise += 1,
+            ProcessEnd::Exited(0) => self.exited_zero += 1,
+            ProcessEnd::Exited(_) => self.exited_with_error += 1,
+        }
+    }
+
+    /// Add the counts of `other` (a shard of the same run).
+    pub fn add(&mut self, other: &EnospcSection) {
+        self.full_at_end += other.full_at_end;
+        self.died_of_sigbus += other.died_of_sigbus;
+        self.exited_with_error += other.exited_with_error;
+        self.exited_zero += other.exited_zero;
+        self.died_otherwise += other.died_otherwise;
+    }
+
+    /// One line for the human summary, the page and JUnit.
+    pub fn line(&self) -> String {
+        let mut s = format!(
+            "{} bytes of {}: full when the writer ended in {} trial(s); the writer died of SIGBUS (a store into a page the filesystem could not back) in {}, exited with an error in {}, exited 0 in {}",
+            self.capacity,
+            self.filesystem,
+            self.full_at_end,
+            self.died_of_sigbus,
+            self.exited_with_error,
+            self.exited_zero,
+        );
+        if self.died_otherwise > 0 {
+            let _ = write!(s, ", died of another signal in {}", self.died_otherwise);
+        }
+        if !self.traced {
+            s.push_str(" (not traced: which call failed first or which store faulted is not known)");
+        }
+        s
+    }
+}
+
+impl fmt::Display for EnospcSection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.line())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_end_of_a_writer_is_counted_once_and_shards_add_up() {
+        let page = 4096;
+        let mut a = EnospcSection::empty(8 * page, "tmpfs");
+        a.count(0, page, ProcessEnd::Signaled(libc::SIGBUS));
+        a.count(2 * page, page, ProcessEnd::Exited(1));
+        a.count(100, page, ProcessEnd::Exited(0));
+        assert_eq!((a.full_at_end, a.died_of_sigbus, a.exited_with_error, a.exited_zero), (2, 1, 1, 1));
+        let mut b = EnospcSection::empty(8 * page, "tmpfs");
+        b.count(0, page, ProcessEnd::Signaled(libc::SIGKILL));
+        a.add(&b);
+        assert_eq!((a.full_at_end, a.died_otherwise), (3, 1));
+        let line = a.line();
+        assert!(line.starts_with("32768 bytes of tmpfs: full when the writer ended in 3 trial(s)"), "{line}");
+        assert!(line.contains("died of another signal in 1") && line.contains("not traced"), "{line}");
+    }
+}
