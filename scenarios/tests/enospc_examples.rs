@@ -96,7 +96,7 @@ fn a_writer_that_ignores_write_errors_is_caught_by_enospc_only_and_its_replay_li
     let failure = &s.failures[0];
     assert!(failure.reason.contains("is missing"), "{}", failure.reason);
     let capacity = report.config.capacity.unwrap();
-    assert!(failure.replay.contains(&format!("--crash enospc --seed 15 --trial 0")), "{}", failure.replay);
+    assert!(failure.replay.contains("--crash enospc --seed 15 --trial 0"), "{}", failure.replay);
     assert!(failure.replay.contains(&format!("--capacity {capacity}")), "{}", failure.replay);
     // The library replay of that trial finds it again.
     let mut replay = c.clone();
@@ -126,4 +126,27 @@ fn a_capacity_given_is_the_one_used_and_one_out_of_bounds_is_refused_naming_the_
     sigkill_only.capacity = Some(page);
     let e = sigkill_only.validate().unwrap_err().to_string();
     assert!(e.contains("--capacity") && e.contains("enospc"), "{e}");
+}
+
+#[test]
+fn a_writer_that_hangs_on_a_full_disk_is_killed_at_the_timeout_and_leaves_nothing_behind() {
+    let dir = fast_dir();
+    // 64 pages fit the clean run's directory; on half of that `dd` fails
+    // and the writer waits forever (the unique sleep marks its process).
+    let writer = "dd if=/dev/zero of=f bs=4096 count=64 2>/dev/null || sleep 607.25; echo done";
+    let mut c = ExternalConfig::new(writer, "true", None, true).unwrap();
+    c.crashes = vec![CrashKind::Enospc];
+    c.trials = 1;
+    c.dir = dir.path().to_owned();
+    c.timeout = Duration::from_secs(2);
+    c.capacity_helper = Some(env!("CARGO_BIN_EXE_crashlab-worker").into());
+    let e = crashlab::external::run_external(&c, &AtomicBool::new(false), &|_| {}).unwrap_err().to_string();
+    assert!(e.contains("--writer") && e.contains("--timeout 2 s") && e.contains("enospc trial 0"), "{e}");
+    assert!(e.contains("--capacity"), "the error's replay line has the capacity: {e}");
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "the run left files");
+    let hung = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|p| std::fs::read(p.ok()?.path().join("cmdline")).ok())
+        .any(|cmd| String::from_utf8_lossy(&cmd).contains("607.25"));
+    assert!(!hung, "the hung writer outlived its trial");
 }

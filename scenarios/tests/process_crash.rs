@@ -52,6 +52,7 @@ fn every_scenario_under_every_process_crash_matches_kernel_semantics() {
                 }
                 CrashKind::Sigkill => {}
                 CrashKind::PowerLoss => panic!("the matrix has no power-loss crash column (power loss is a model)"),
+                CrashKind::Enospc => panic!("the matrix has no enospc crash column (users' programs only)"),
             }
         }
         assert!(report.all_as_expected(), "{}", report.human_summary());

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::namespace::FsModel;
 use crate::program_plan::{ProgramPoints, TrialPlan};
 use crate::report::checker_verdict::CheckerVerdict;
-use crate::report::external_enospc::EnospcSection;
+use crate::report::external_enospc::{capacity_text, is_full, EnospcSection};
 use crate::report::external_power_loss::{PowerLossCalibration, PowerLossSection};
 use crate::summary_text::write_failure;
 use crate::trial_space::Shard;
@@ -246,15 +246,11 @@ impl Delivery {
         match self {
             Delivery::Signal { .. } | Delivery::Truncation { .. } | Delivery::Call { .. } => true,
             // The full filesystem is what strikes an `enospc` writer.
-            Delivery::Capacity { free, .. } => *free < FULL_BELOW,
+            Delivery::Capacity { free, .. } => is_full(*free),
             Delivery::WriterFinishedFirst | Delivery::NothingToCut => false,
         }
     }
 }
-
-/// A filesystem with less free than this (the smallest page size Linux
-/// has) when an `enospc` writer ended was full: tmpfs allocates in pages.
-const FULL_BELOW: u64 = 4096;
 
 impl fmt::Display for Delivery {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -268,11 +264,9 @@ impl fmt::Display for Delivery {
             Delivery::Call { signal, nth, syscall, when } => {
                 write!(f, "{signal} to the writer just {when} traced call {nth} ({syscall})")
             }
-            Delivery::Capacity { capacity, filesystem, used, free } => write!(
-                f,
-                "the writer ran on a {capacity}-byte {filesystem}: {used} bytes used, {free} free when it ended{}",
-                if *free < FULL_BELOW { " (full)" } else { "" }
-            ),
+            Delivery::Capacity { capacity, filesystem, used, free } => {
+                f.write_str(&capacity_text(*capacity, filesystem, *used, *free))
+            }
         }
     }
 }
@@ -512,10 +506,9 @@ pub fn aggregate_section(crash: CrashKind, outcomes: &[TrialOutcome], replay: &d
             Delivery::Truncation { .. } => s.exited_after_cut += 1,
             Delivery::WriterFinishedFirst => s.finished_first += 1,
             Delivery::NothingToCut => s.nothing_to_cut += 1,
-            Delivery::Capacity { capacity, filesystem, free, .. } => s
-                .enospc
-                .get_or_insert_with(|| EnospcSection::empty(*capacity, filesystem))
-                .count(*free, FULL_BELOW, o.writer_end),
+            Delivery::Capacity { capacity, filesystem, free, .. } => {
+                s.enospc.get_or_insert_with(|| EnospcSection::empty(*capacity, filesystem)).count(*free, o.writer_end)
+            }
         }
         let acks = o.acks.len() as u64;
         s.acks_seen += acks;

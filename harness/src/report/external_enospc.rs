@@ -12,6 +12,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::vocab::ProcessEnd;
 
+/// A filesystem with less free than this (the smallest page size Linux
+/// has) when an `enospc` writer ended was full: tmpfs allocates in pages.
+const FULL_BELOW: u64 = 4096;
+
+/// Was a filesystem with `free` bytes left full?
+pub fn is_full(free: u64) -> bool {
+    free < FULL_BELOW
+}
+
+/// The text of an `enospc` trial's delivery.
+pub fn capacity_text(capacity: u64, filesystem: &str, used: u64, free: u64) -> String {
+    let full = if is_full(free) { " (full)" } else { "" };
+    format!("the writer ran on a {capacity}-byte {filesystem}: {used} bytes used, {free} free when it ended{full}")
+}
+
 /// What the `enospc` trials of a run met and did. Writers are not traced:
 /// which call saw `ENOSPC` first, or which store faulted, is not known
 /// (`traced` is false); how each writer ended is.
@@ -60,8 +75,8 @@ impl EnospcSection {
 
     /// Count one trial: its filesystem's free bytes at the end and how its
     /// writer ended.
-    pub fn count(&mut self, free: u64, page: u64, end: ProcessEnd) {
-        self.full_at_end += (free < page) as u64;
+    pub fn count(&mut self, free: u64, end: ProcessEnd) {
+        self.full_at_end += is_full(free) as u64;
         match end {
             ProcessEnd::Signaled(libc::SIGBUS) => self.died_of_sigbus += 1,
             ProcessEnd::Signaled(_) => self.died_otherwise += 1,
@@ -112,18 +127,23 @@ mod tests {
 
     #[test]
     fn each_end_of_a_writer_is_counted_once_and_shards_add_up() {
-        let page = 4096;
+        let page = FULL_BELOW;
         let mut a = EnospcSection::empty(8 * page, "tmpfs");
-        a.count(0, page, ProcessEnd::Signaled(libc::SIGBUS));
-        a.count(2 * page, page, ProcessEnd::Exited(1));
-        a.count(100, page, ProcessEnd::Exited(0));
+        a.count(0, ProcessEnd::Signaled(libc::SIGBUS));
+        a.count(2 * page, ProcessEnd::Exited(1));
+        a.count(100, ProcessEnd::Exited(0));
         assert_eq!((a.full_at_end, a.died_of_sigbus, a.exited_with_error, a.exited_zero), (2, 1, 1, 1));
         let mut b = EnospcSection::empty(8 * page, "tmpfs");
-        b.count(0, page, ProcessEnd::Signaled(libc::SIGKILL));
+        b.count(0, ProcessEnd::Signaled(libc::SIGKILL));
         a.add(&b);
         assert_eq!((a.full_at_end, a.died_otherwise), (3, 1));
         let line = a.line();
         assert!(line.starts_with("32768 bytes of tmpfs: full when the writer ended in 3 trial(s)"), "{line}");
         assert!(line.contains("died of another signal in 1") && line.contains("not traced"), "{line}");
+        assert_eq!(
+            capacity_text(8 * page, "tmpfs", 8 * page, 0),
+            "the writer ran on a 32768-byte tmpfs: 32768 bytes used, 0 free when it ended (full)"
+        );
+        assert!(!capacity_text(8 * page, "tmpfs", 0, 8 * page).contains("full"));
     }
 }
