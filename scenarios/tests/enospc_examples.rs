@@ -150,3 +150,19 @@ fn a_writer_that_hangs_on_a_full_disk_is_killed_at_the_timeout_and_leaves_nothin
         .any(|cmd| String::from_utf8_lossy(&cmd).contains("607.25"));
     assert!(!hung, "the hung writer outlived its trial");
 }
+
+#[test]
+fn a_setup_that_leaves_more_than_the_capacity_is_an_error_naming_the_flag() {
+    let dir = fast_dir();
+    let page = crashlab::page_size::page_size();
+    let setup = "dd if=/dev/zero of=big bs=4096 count=8 2>/dev/null";
+    let mut c = ExternalConfig::new("echo done", "true", Some(setup), true).unwrap();
+    c.crashes = vec![CrashKind::Enospc];
+    c.trials = 1;
+    c.dir = dir.path().to_owned();
+    c.capacity = Some(page);
+    c.capacity_helper = Some(env!("CARGO_BIN_EXE_crashlab-worker").into());
+    let e = crashlab::external::run_external(&c, &AtomicBool::new(false), &|_| {}).unwrap_err().to_string();
+    assert!(e.contains("--writer") && e.contains("what --setup left") && e.contains("--capacity"), "{e}");
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "the run left files");
+}
