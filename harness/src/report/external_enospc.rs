@@ -146,4 +146,49 @@ mod tests {
         );
         assert!(!capacity_text(8 * page, "tmpfs", 0, 8 * page).contains("full"));
     }
+
+    #[test]
+    fn an_enospc_section_is_counted_from_its_trials_and_shown_in_the_summary_page_and_junit() {
+        use crate::program_plan::TrialPlan;
+        use crate::report::checker_verdict::CheckerVerdict;
+        use crate::report::external::test_support::report_with;
+        use crate::report::external::{aggregate_section, Delivery, TrialOutcome};
+        use crate::vocab::CrashKind;
+        let page = FULL_BELOW;
+        let outcome = |t: u32, free: u64, end: ProcessEnd| TrialOutcome {
+            plan: TrialPlan::new(5, CrashKind::Enospc, t),
+            crash_at_ns: 0,
+            delivery: Delivery::Capacity {
+                capacity: 4 * page,
+                filesystem: "tmpfs".into(),
+                used: 4 * page - free,
+                free,
+            },
+            writer_end: end,
+            acks: vec!["rec 0".into()],
+            partial_line: None,
+            checker: CheckerVerdict::Consistent,
+        };
+        let outcomes = [
+            outcome(0, 0, ProcessEnd::Signaled(libc::SIGBUS)),
+            outcome(1, 2 * page, ProcessEnd::Exited(1)),
+            outcome(2, 0, ProcessEnd::Exited(0)),
+        ];
+        let section = aggregate_section(CrashKind::Enospc, &outcomes, &|t| format!("replay {t}"));
+        let e = section.enospc.clone().expect("enospc trials make an enospc part");
+        assert_eq!(
+            (e.capacity, e.full_at_end, e.died_of_sigbus, e.exited_with_error, e.exited_zero),
+            (4 * page, 2, 1, 1, 1)
+        );
+        // Full filesystems are what struck the writer; the one left with room did not.
+        assert_eq!(section.crashed, 2);
+        let mut report = report_with(&[], None);
+        report.crashes = vec![section];
+        let line = e.line();
+        assert!(report.human_summary().contains(&format!("enospc: {line}")), "{}", report.human_summary());
+        let html = crate::report::external_html::render_external_html(&report);
+        assert!(html.contains("enospc: 16384 bytes of tmpfs"), "{html}");
+        let junit = crate::report::external_junit::external_junit_xml(&report).unwrap();
+        assert!(junit.contains("enospc: 16384 bytes of tmpfs"), "{junit}");
+    }
 }
