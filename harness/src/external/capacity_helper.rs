@@ -49,6 +49,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::realcut::sys::copy_sparse;
 use crate::vocab::ProcessEnd;
 
 /// The hidden subcommand of `crashlab` (and of the tests' `crashlab-worker`).
@@ -242,7 +243,8 @@ fn empty_dir(dir: &Path) -> Result<(), HelperError> {
 }
 
 /// Copy every entry of `from` into the existing directory `to`: regular
-/// files sparse-aware, directories, symbolic links; modes kept. Hard links
+/// files sparse-aware (holes stay holes: `realcut`'s one sparse copy),
+/// directories, symbolic links; modes kept. Hard links
 /// become separate files, and other kinds of file (fifos, sockets,
 /// devices) are not copied: a checker sees files and directories.
 pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), HelperError> {
@@ -260,52 +262,15 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), HelperError> {
             std::os::unix::fs::symlink(target, &dst).map_err(io(format!("cannot create the link {}", name())))?;
             continue;
         } else if kind.is_file() {
-            copy_sparse(&src, &dst, meta.len()).map_err(io(format!("cannot copy {}", name())))?;
+            copy_sparse(&src, &dst).map_err(|e| HelperError {
+                what: format!("cannot copy {}", name()),
+                error: std::io::Error::other(e.to_string()),
+            })?;
         } else if kind.is_fifo() || kind.is_socket() || kind.is_block_device() || kind.is_char_device() {
             continue;
         }
         std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
             .map_err(io(format!("cannot set the mode of {}", name())))?;
-    }
-    Ok(())
-}
-
-/// Copy the data ranges of `src` (`SEEK_DATA`/`SEEK_HOLE`) into a new
-/// `dst` of the same length; holes stay holes.
-fn copy_sparse(src: &Path, dst: &Path, len: u64) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    let input = std::fs::File::open(src)?;
-    let output = std::fs::OpenOptions::new().write(true).create_new(true).open(dst)?;
-    output.set_len(len)?;
-    let fd = input.as_raw_fd();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut at = 0u64;
-    while at < len {
-        // SAFETY: lseek on a descriptor we own.
-        let data = unsafe { libc::lseek(fd, at as libc::off_t, libc::SEEK_DATA) };
-        if data < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::ENXIO) {
-                break; // only a hole is left
-            }
-            return Err(e);
-        }
-        // SAFETY: as above.
-        let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) };
-        if hole < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let (mut pos, end) = (data as u64, (hole as u64).min(len));
-        while pos < end {
-            let n = ((end - pos) as usize).min(buf.len());
-            let got = input.read_at(&mut buf[..n], pos)?;
-            if got == 0 {
-                break; // the file shrank under us: nothing of the writer's is running
-            }
-            output.write_all_at(&buf[..got], pos)?;
-            pos += got as u64;
-        }
-        at = end.max(at + 1);
     }
     Ok(())
 }
