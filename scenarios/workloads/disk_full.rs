@@ -33,8 +33,8 @@ use std::io::Write as _;
 use std::os::fd::AsRawFd;
 
 use crate::common::{
-    ack, ack_field, acks, crc32, dir, open_in_dir, page_size, read, seed, slice_or_zeros, u32_at, violation, Mapping,
-    Rng,
+    ack, ack_field, acks, crc32, dir, header_words, open_in_dir, page_size, read, seed, slice_or_zeros, violation,
+    Mapping, Rng,
 };
 
 const FILE: &str = "log.db";
@@ -152,12 +152,7 @@ pub fn checker(fill: Fill) {
     let bytes = read(FILE);
     for &(k, len, crc) in &acked {
         let offset = k as usize * stride;
-        let (magic, seq, found_len, found_crc) = (
-            u32_at(&bytes, offset),
-            u32_at(&bytes, offset + 4),
-            u32_at(&bytes, offset + 8) as u64,
-            u32_at(&bytes, offset + 12) as u64,
-        );
+        let (magic, seq, found_len, found_crc) = header_words(&bytes, offset);
         if magic != MAGIC || seq as u64 != k || (found_len, found_crc) != (len, crc) {
             violation(&format!(
                 "acked record {k} is missing: byte {offset} holds magic {magic:#x}, record {seq}, len {found_len} ({FILE} is {} bytes)",

@@ -27,7 +27,7 @@ use super::capacity_helper::{CapacityStatus, SUBCOMMAND};
 use super::checker::Checker;
 use super::config::{ExternalConfig, Supervision};
 use super::process::{Stdout, Supervised, Wake};
-use super::trial::{failed, judge_crashed, program_env, run_setup, timeout_error, Crashed, TrialSlot};
+use super::trial::{failed, judge_crashed, program_env, set_up_trial, timeout_error, Crashed, TrialSlot};
 use super::ExternalError;
 use crate::program_plan::TrialPlan;
 use crate::report::external::{Delivery, TrialOutcome};
@@ -88,9 +88,7 @@ pub(crate) fn run_enospc_trial(
     checker: &mut Checker,
     supervision: &Supervision<'_>,
 ) -> Result<TrialOutcome, ExternalError> {
-    files.clear()?;
-    let seed = plan.writer_seed.to_string();
-    run_setup(config, &files.dir, &seed, supervision)?;
+    let seed = set_up_trial(config, files, plan.writer_seed, supervision)?;
     let status_path = files.acks.with_extension("capacity");
     match std::fs::remove_file(&status_path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

@@ -137,6 +137,20 @@ pub(crate) fn run_setup(
     Ok(())
 }
 
+/// The start of every trial: the slot emptied and the setup run in it with
+/// the trial's writer seed; returns that seed as the programs get it.
+pub(crate) fn set_up_trial(
+    config: &ExternalConfig,
+    files: &TrialSlot,
+    writer_seed: u64,
+    supervision: &Supervision<'_>,
+) -> Result<String, ExternalError> {
+    files.clear()?;
+    let seed = writer_seed.to_string();
+    run_setup(config, &files.dir, &seed, supervision)?;
+    Ok(seed)
+}
+
 pub(crate) fn lossy(lines: &[Vec<u8>]) -> Vec<String> {
     lines.iter().map(|l| String::from_utf8_lossy(l).into_owned()).collect()
 }
@@ -149,10 +163,8 @@ pub(crate) fn run_clean(
     checker: &mut Checker,
     supervision: &Supervision<'_>,
 ) -> Result<CleanOutcome, ExternalError> {
-    files.clear()?;
     let writer_seed = TrialPlan::clean_writer_seed(config.seed);
-    let seed = writer_seed.to_string();
-    run_setup(config, &files.dir, &seed, supervision)?;
+    let seed = set_up_trial(config, files, writer_seed, supervision)?;
     let mut writer = Supervised::spawn(
         &config.writer,
         &files.dir,
@@ -191,9 +203,7 @@ pub(crate) fn run_trial(
     checker: &mut Checker,
     supervision: &Supervision<'_>,
 ) -> Result<TrialOutcome, ExternalError> {
-    files.clear()?;
-    let seed = plan.writer_seed.to_string();
-    run_setup(config, &files.dir, &seed, supervision)?;
+    let seed = set_up_trial(config, files, plan.writer_seed, supervision)?;
     let mut writer = Supervised::spawn(
         &config.writer,
         &files.dir,
