@@ -25,6 +25,10 @@ use crate::report::external::{
 use crate::report::external_power_loss::{aggregate_power_loss, PowerLossCalibration, PowerLossSection};
 use crate::vocab::CrashKind;
 
+/// The trial slot of the clean run, in the run's directory: what it left
+/// stays there for the run (the default `--capacity` is measured on it).
+const CLEAN_SLOT: &str = "clean";
+
 /// The clean run alone (setup, writer to completion, checker), in a
 /// temporary directory of its own.
 pub fn calibrate(config: &ExternalConfig, cancel: &AtomicBool) -> Result<CleanRun, ExternalError> {
@@ -42,7 +46,7 @@ fn clean_run(
 ) -> Result<(CleanRun, Duration), ExternalError> {
     let line = config.replay_line(ReplayTarget::Clean);
     let mut checker = Checker::for_job(config, dir.join("clean-server"));
-    let outcome = TrialSlot::create(dir, "clean")
+    let outcome = TrialSlot::create(dir, CLEAN_SLOT)
         .and_then(|slot| run_clean(config, &slot, &mut checker, supervision))
         .map_err(|e| in_trial(e, "the clean run".into(), &line))?;
     let CleanOutcome { writer_seed, duration, acks, checker } = outcome;
@@ -79,7 +83,7 @@ pub fn run_external(
     // clean run left; the report and the replay lines carry it either way.
     let with_capacity;
     let config = if config.crashes.contains(&CrashKind::Enospc) && !clean.checker.is_violation() {
-        let capacity = capacity_of_run(config, &dir.join("clean"))?;
+        let capacity = capacity_of_run(config, &dir.join(CLEAN_SLOT))?;
         with_capacity = ExternalConfig { capacity: Some(capacity), ..config.clone() };
         &with_capacity
     } else {
@@ -315,7 +319,7 @@ pub fn replay_trial(
     match target {
         ReplayTarget::Clean => {
             let line = config.replay_line(target);
-            let outcome = TrialSlot::create(&dir, "clean")
+            let outcome = TrialSlot::create(&dir, CLEAN_SLOT)
                 .and_then(|slot| run_clean(config, &slot, &mut checker, &supervision))
                 .map_err(|e| in_trial(e, "the clean run".into(), &line))?;
             let report = CleanRun {
