@@ -8,6 +8,9 @@
 
 mod programs;
 
+#[path = "../../harness/tests/support/root.rs"]
+mod root;
+
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -22,13 +25,14 @@ use programs::{fast_dir, workload};
 const TRIALS: u32 = 3;
 
 fn config(example: &str, crashes: &[CrashKind], dir: &Path) -> ExternalConfig {
-    let mut c = ExternalConfig::new(
-        &workload(example, "writer", "--records 64"),
-        &workload(example, "checker", ""),
-        None,
-        false,
-    )
-    .expect("the example commands parse");
+    config_with(example, crashes, dir, "--records 64")
+}
+
+/// `options` go to the writer.
+fn config_with(example: &str, crashes: &[CrashKind], dir: &Path, options: &str) -> ExternalConfig {
+    let mut c =
+        ExternalConfig::new(&workload(example, "writer", options), &workload(example, "checker", ""), None, false)
+            .expect("the example commands parse");
     c.crashes = crashes.to_vec();
     c.trials = TRIALS;
     c.seed = 15;
@@ -165,4 +169,29 @@ fn a_setup_that_leaves_more_than_the_capacity_is_an_error_naming_the_flag() {
     let e = crashlab::external::run_external(&c, &AtomicBool::new(false), &|_| {}).unwrap_err().to_string();
     assert!(e.contains("--writer") && e.contains("what --setup left") && e.contains("--capacity"), "{e}");
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "the run left files");
+}
+
+#[test]
+fn as_root_a_small_ext4_fills_up_too_and_leaves_no_loop_device_or_mount() {
+    if !root::have_root("a_small_ext4_fills_up_too") {
+        return;
+    }
+    let dir = fast_dir();
+    let capacity = crashlab::vocab::capacity::MIN_EXT4_CAPACITY;
+    for (example, ends) in [("fill-mapped", "SIGBUS"), ("fill-fallocate", "error")] {
+        // 128 one-page records (512 KiB) on a 256 KiB ext4.
+        let mut c = config_with(example, &[CrashKind::Enospc], dir.path(), "--records 128");
+        c.capacity = Some(capacity);
+        c.capacity_fs = crashlab::vocab::capacity::CapacityFs::Ext4;
+        let report = programs::run(&c);
+        let summary = report.human_summary();
+        assert_eq!(report.summary.violations, 0, "{example}: {summary}");
+        let e = enospc(&report);
+        assert_eq!((e.filesystem.as_str(), e.capacity), ("ext4", capacity), "{summary}");
+        let ended = if ends == "SIGBUS" { e.died_of_sigbus } else { e.exited_with_error };
+        assert_eq!(ended, TRIALS as u64, "{example} ends with {ends} when ext4 is full: {summary}");
+        assert!(section(&report, CrashKind::Enospc).max_acks < 128, "{summary}");
+    }
+    assert!(crashlab::realcut::sys::loop_devices_under(dir.path()).is_empty(), "a loop device was left");
+    assert!(crashlab::realcut::sys::mounts_under(dir.path()).is_empty(), "a mount was left");
 }

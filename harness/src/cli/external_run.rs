@@ -80,6 +80,11 @@ pub struct ExternalArgs {
     /// directory allocated, so that the disk fills partway through the run.
     #[arg(long, value_name = "BYTES", requires = "writer")]
     pub capacity: Option<u64>,
+    /// --crash enospc: the filesystem of that capacity: `tmpfs` (the
+    /// default, no privilege: a user + mount namespace) or, as root, `ext4`
+    /// (a fresh one on a loop device, no journal; at least 256 KiB).
+    #[arg(long, value_name = "FS", requires = "writer")]
+    pub capacity_fs: Option<crashlab::vocab::capacity::CapacityFs>,
 }
 
 /// The external form of `crashlab replay` (flattened into its arguments).
@@ -132,6 +137,11 @@ pub struct ExternalReplayArgs {
     /// directory allocated, so that the disk fills partway through the run.
     #[arg(long, value_name = "BYTES", requires = "writer")]
     pub capacity: Option<u64>,
+    /// --crash enospc: the filesystem of that capacity: `tmpfs` (the
+    /// default, no privilege: a user + mount namespace) or, as root, `ext4`
+    /// (a fresh one on a loop device, no journal; at least 256 KiB).
+    #[arg(long, value_name = "FS", requires = "writer")]
+    pub capacity_fs: Option<crashlab::vocab::capacity::CapacityFs>,
 }
 
 /// The first flag of `flags` (name, given) that was given: they apply to
@@ -158,6 +168,7 @@ impl ExternalArgs {
             ("--history", self.history.is_some()),
             ("--history-every", self.history_every.is_some()),
             ("--capacity", self.capacity.is_some()),
+            ("--capacity-fs", self.capacity_fs.is_some()),
         ])
     }
 }
@@ -176,6 +187,7 @@ impl ExternalReplayArgs {
             ("--history", self.history.is_some()),
             ("--history-every", self.history_every.is_some()),
             ("--capacity", self.capacity.is_some()),
+            ("--capacity-fs", self.capacity_fs.is_some()),
         ])
     }
 }
@@ -258,6 +270,7 @@ pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashKind], arg
     config.allow_no_acks = args.allow_no_acks;
     config.shard = common.shard;
     config.capacity = args.capacity;
+    config.capacity_fs = args.capacity_fs.unwrap_or_default();
     config.points = common.program_points()?;
     if config.points == ProgramPoints::Syscalls
         && !crashes.iter().any(|c| matches!(c, CrashKind::Sigkill | CrashKind::Abort | CrashKind::PowerLoss))
@@ -396,6 +409,7 @@ pub fn replay(
     config.points = args.points.unwrap_or_default();
     config.crashes = vec![kind.unwrap_or(CrashKind::Sigkill)];
     config.capacity = args.capacity;
+    config.capacity_fs = args.capacity_fs.unwrap_or_default();
     let cancel = crate::cli::campaign::cancel_flag()?;
     let replayed = replay_trial(&config, target, &cancel).map_err(external_error)?;
     let verdict = match &replayed {

@@ -4,7 +4,8 @@
 //! The writer is started through the capacity helper (`crashlab
 //! __capacity`, `capacity_helper.rs`): a size-limited tmpfs mounted over
 //! the trial directory inside a user + mount namespace of its own, no
-//! privilege needed. Nothing is crashed: the full filesystem is the fault.
+//! privilege needed (or, as root with `--capacity-fs ext4`, a small ext4 on
+//! a loop device). Nothing is crashed: the full filesystem is the fault.
 //! The writer sees what a full disk gives (the kernel's, not crashlab's):
 //! `ENOSPC` from `write`, `fallocate`, `ftruncate`-then-`write` and from
 //! `fsync` of what it could not allocate, and `SIGBUS` on a store through a
@@ -33,10 +34,6 @@ use crate::program_plan::TrialPlan;
 use crate::report::external::{Delivery, TrialOutcome};
 use crate::vocab::capacity::default_capacity;
 
-/// The filesystem an `enospc` trial's writer runs on (the only one yet: the
-/// one an unprivileged user can mount).
-pub const CAPACITY_FS: &str = "tmpfs";
-
 /// The capacity of this run's `enospc` trials: `--capacity`, or half of
 /// what the clean run's directory `clean_dir` allocated (see
 /// [`default_capacity`]).
@@ -47,7 +44,7 @@ pub(crate) fn capacity_of_run(config: &ExternalConfig, clean_dir: &Path) -> Resu
     let allocated = allocated_bytes(clean_dir).map_err(|e| {
         ExternalError::io(format!("cannot measure what the clean run left in {}", clean_dir.display()), e)
     })?;
-    Ok(default_capacity(allocated, crate::page_size::page_size()))
+    Ok(default_capacity(allocated, crate::page_size::page_size(), config.capacity_fs))
 }
 
 /// The bytes the files under `dir` have allocated (their blocks, holes not
@@ -96,8 +93,10 @@ pub(crate) fn run_enospc_trial(
         }
         _ => {}
     }
+    let fs = config.capacity_fs;
     let prefix = [
         SUBCOMMAND.to_owned(),
+        fs.name().to_owned(),
         capacity.to_string(),
         files.dir.to_string_lossy().into_owned(),
         status_path.to_string_lossy().into_owned(),
@@ -113,7 +112,7 @@ pub(crate) fn run_enospc_trial(
     let stop = || supervision.stopped();
     let timeout_at = writer.started() + supervision.timeout;
     if writer.wait_until(timeout_at, &stop)? == Wake::Deadline {
-        return Err(timeout_error(&config.writer, supervision, &format!(" on a {capacity}-byte {CAPACITY_FS}")));
+        return Err(timeout_error(&config.writer, supervision, &format!(" on a {capacity}-byte {fs}")));
     }
     let finished = writer.finish(timeout_at, &stop)?.ok_or_else(|| timeout_error(&config.writer, supervision, ""))?;
     let status: Option<CapacityStatus> =
@@ -122,15 +121,14 @@ pub(crate) fn run_enospc_trial(
         Some(s) if finished.end == crate::vocab::ProcessEnd::Exited(0) => s,
         _ => {
             let how = format!(
-                "could not be run on a {capacity}-byte {CAPACITY_FS} by the capacity helper (`{}`, {})",
+                "could not be run on a {capacity}-byte {fs} by the capacity helper (`{}`, {})",
                 line.argv()[..2].join(" "),
                 finished.end
             );
             return Err(failed(&config.writer, how, &finished));
         }
     };
-    let delivery =
-        Delivery::Capacity { capacity, filesystem: CAPACITY_FS.into(), used: status.used, free: status.free };
+    let delivery = Delivery::Capacity { capacity, filesystem: fs.name().into(), used: status.used, free: status.free };
     let stderr = finished.stderr_first_line();
     let crashed = Crashed { crash_at: Duration::ZERO, delivery, end: status.end, traced: "", stderr };
     judge_crashed(config, files, plan, crashed, &finished.lines, checker, supervision)

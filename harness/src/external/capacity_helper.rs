@@ -3,7 +3,7 @@
 //! writer left.
 //!
 //! ```text
-//! crashlab __capacity BYTES DIR STATUS PROGRAM ARGV0 [ARGS...]
+//! crashlab __capacity FS BYTES DIR STATUS PROGRAM ARGV0 [ARGS...]
 //! ```
 //!
 //! It is started (fork+exec, by the engine's ordinary spawn: own process
@@ -12,11 +12,15 @@
 //!
 //! 1. keeps a descriptor of `DIR` as it is (the trial directory, holding
 //!    what `--setup` left);
-//! 2. enters a new user and mount namespace (`unshare(CLONE_NEWUSER |
-//!    CLONE_NEWNS)`; its user and group map to themselves, so files keep
-//!    their owner) and mounts a tmpfs of `size=BYTES` over `DIR`: inside
-//!    the namespace `DIR` is a filesystem that fills up, outside nothing
-//!    changed, and no privilege was needed;
+//! 2. `FS` `tmpfs`: enters a new user namespace (`unshare(CLONE_NEWUSER)`;
+//!    its user and group map to themselves, so files keep their owner) and
+//!    a mount namespace it owns, and mounts a tmpfs of `size=BYTES` over
+//!    `DIR`: inside the namespace `DIR` is a filesystem that fills up,
+//!    outside nothing changed, and no privilege was needed. `FS` `ext4`
+//!    (root): a mount namespace, and a fresh ext4 made on an image of
+//!    `BYTES` bytes beside `STATUS`, on an autoclear loop device, mounted
+//!    over `DIR` (its `lost+found` removed: the writer's directory starts
+//!    empty); the image is removed at the end;
 //! 3. copies the setup's files into it (they count against the capacity,
 //!    as they would on a small disk), and empties the directory beneath;
 //! 4. runs the writer there (`PROGRAM` with `ARGV0 ARGS`, working directory
@@ -40,16 +44,17 @@
 //! start a thread, and it forks the writer with `std::process::Command`.
 //! It never syncs anything: the copy out reads the page cache.
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::realcut::sys::copy_sparse;
+use crate::realcut::fs::{find_program, run_command};
+use crate::realcut::sys::{copy_sparse, private_mount_namespace, LoopDevice, Mount};
+use crate::vocab::capacity::CapacityFs;
 use crate::vocab::ProcessEnd;
 
 /// The hidden subcommand of `crashlab` (and of the tests' `crashlab-worker`).
@@ -95,10 +100,11 @@ pub fn capacity_main(args: impl IntoIterator<Item = OsString>) -> i32 {
 
 fn run(args: &[OsString]) -> Result<(), HelperError> {
     let bad = |what: &str| HelperError {
-        what: format!("{what} (usage: {SUBCOMMAND} BYTES DIR STATUS PROGRAM ARGV0 [ARGS...]; started by crashlab)"),
+        what: format!("{what} (usage: {SUBCOMMAND} FS BYTES DIR STATUS PROGRAM ARGV0 [ARGS...]; started by crashlab)"),
         error: std::io::Error::from(std::io::ErrorKind::InvalidInput),
     };
-    let [bytes, dir, status, program, argv0, rest @ ..] = args else { return Err(bad("too few arguments")) };
+    let [fs, bytes, dir, status, program, argv0, rest @ ..] = args else { return Err(bad("too few arguments")) };
+    let fs: CapacityFs = fs.to_str().and_then(|f| f.parse().ok()).ok_or_else(|| bad("FS is not tmpfs or ext4"))?;
     let bytes: u64 = bytes.to_str().and_then(|b| b.parse().ok()).ok_or_else(|| bad("BYTES is not a number"))?;
     let dir = PathBuf::from(dir);
     if crate::worker_pool::serve::thread_count() != Some(1) {
@@ -111,8 +117,8 @@ fn run(args: &[OsString]) -> Result<(), HelperError> {
     // mount covers `dir` (a /proc fd link resolves to the open directory).
     let below = PathBuf::from(format!("/proc/self/fd/{}", beneath.as_raw_fd()));
     let mode = std::fs::metadata(&below).map_err(io(format!("cannot stat {}", dir.display())))?.mode() & 0o7777;
-    enter_namespace()?;
-    mount_tmpfs(&dir, bytes, mode)?;
+    let image = Path::new(status).with_extension("img");
+    let mounted = mount_capacity(fs, &dir, bytes, mode, &image)?;
     copy_tree(&below, &dir).map_err(|e| HelperError {
         what: format!(
             "cannot copy what --setup left into the {bytes}-byte filesystem of --capacity (is the capacity smaller than the setup's files?): {}",
@@ -128,20 +134,83 @@ fn run(args: &[OsString]) -> Result<(), HelperError> {
         what: format!("cannot copy the writer's directory out of the capacity filesystem: {}", e.what),
         error: e.error,
     })?;
+    drop(mounted);
     let text = serde_json::to_string(&CapacityStatus { end, used, free }).expect("a status serializes");
     std::fs::write(status, text).map_err(io(format!("cannot write {}", Path::new(status).display())))
 }
 
-/// A user namespace whose ids map to ours, and a mount namespace it owns,
-/// so this unprivileged process may mount a tmpfs that no one else sees.
-fn enter_namespace() -> Result<(), HelperError> {
+/// What holds the capacity filesystem over the trial directory: its mount,
+/// and for ext4 its loop device and image. Dropped after the copy out
+/// (unmounting then changes nothing the checker sees); the namespace would
+/// release them anyway when the helper exits, even by SIGKILL.
+struct Mounted {
+    mount: Option<Mount>,
+    device: Option<LoopDevice>,
+    image: Option<PathBuf>,
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        drop(self.mount.take());
+        drop(self.device.take());
+        if let Some(image) = self.image.take() {
+            let _ = std::fs::remove_file(image);
+        }
+    }
+}
+
+/// Mount a filesystem of `bytes` of kind `fs` over `dir`, in namespaces of
+/// this process's own.
+fn mount_capacity(fs: CapacityFs, dir: &Path, bytes: u64, mode: u32, image: &Path) -> Result<Mounted, HelperError> {
+    let realcut = |e: crate::realcut::RealcutError| HelperError {
+        what: format!("cannot make the {bytes}-byte {fs} of --capacity"),
+        error: std::io::Error::other(e.to_string()),
+    };
+    match fs {
+        CapacityFs::Tmpfs => {
+            enter_user_namespace()?;
+            private_mount_namespace().map_err(realcut)?;
+            let mount =
+                Mount::new(Path::new("crashlab-capacity"), dir, "tmpfs", &format!("size={bytes},mode={mode:o}"))
+                    .map_err(realcut)?;
+            Ok(Mounted { mount: Some(mount), device: None, image: None })
+        }
+        CapacityFs::Ext4 => {
+            private_mount_namespace().map_err(realcut)?;
+            let mut mounted = Mounted { mount: None, device: None, image: Some(image.to_owned()) };
+            let file = std::fs::File::create(image).map_err(io(format!("cannot create {}", image.display())))?;
+            file.set_len(bytes).map_err(io(format!("cannot size {}", image.display())))?;
+            drop(file);
+            let mkfs = find_program("mkfs.ext4").ok_or_else(|| HelperError {
+                what: "--capacity-fs ext4: mkfs.ext4 not found (apt-get install -y e2fsprogs)".into(),
+                error: std::io::Error::from(std::io::ErrorKind::NotFound),
+            })?;
+            // No journal and no reserved blocks: the capacity is what files
+            // can have, the same for root and for users.
+            let args = ["-q", "-F", "-b", "4096", "-O", "^has_journal", "-m", "0"];
+            let mut argv: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+            argv.push(image.as_os_str());
+            run_command(&mkfs, &argv).map_err(realcut)?;
+            let device = mounted.device.insert(LoopDevice::attach(image, false).map_err(realcut)?);
+            mounted.mount = Some(Mount::new(device.path(), dir, "ext4", "").map_err(realcut)?);
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+                .map_err(io(format!("cannot set the mode of {}", dir.display())))?;
+            std::fs::remove_dir(dir.join("lost+found")).map_err(io("cannot remove ext4's lost+found"))?;
+            Ok(mounted)
+        }
+    }
+}
+
+/// A user namespace whose ids map to ours: in it, this unprivileged process
+/// may make a mount namespace of its own and mount a tmpfs no one else sees.
+fn enter_user_namespace() -> Result<(), HelperError> {
     // SAFETY: plain syscalls on no memory of ours.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     // SAFETY: unshare takes flags only; the process is single-threaded
     // (checked), which CLONE_NEWUSER requires.
-    if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) } != 0 {
+    if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
         return Err(HelperError {
-            what: "cannot enter a user and mount namespace (unshare(CLONE_NEWUSER|CLONE_NEWNS); are user namespaces disabled, e.g. kernel.unprivileged_userns_clone=0 or a seccomp policy?)".into(),
+            what: "cannot enter a user namespace (unshare(CLONE_NEWUSER); are user namespaces disabled, e.g. kernel.unprivileged_userns_clone=0 or a seccomp policy?)".into(),
             error: std::io::Error::last_os_error(),
         });
     }
@@ -149,47 +218,6 @@ fn enter_namespace() -> Result<(), HelperError> {
     std::fs::write("/proc/self/setgroups", "deny").map_err(io("cannot write /proc/self/setgroups"))?;
     std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1")).map_err(io("cannot write /proc/self/uid_map"))?;
     std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1")).map_err(io("cannot write /proc/self/gid_map"))?;
-    // Nothing mounted here may propagate anywhere (a namespace made by an
-    // unprivileged user only receives, but say it anyway).
-    let root = CString::new("/").expect("no NUL");
-    // SAFETY: valid C strings; null source, type and data are allowed for
-    // a propagation change.
-    unsafe {
-        libc::mount(
-            std::ptr::null(),
-            root.as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
-            std::ptr::null(),
-        )
-    };
-    Ok(())
-}
-
-fn mount_tmpfs(dir: &Path, bytes: u64, mode: u32) -> Result<(), HelperError> {
-    let target = CString::new(dir.as_os_str().as_bytes()).map_err(|_| HelperError {
-        what: format!("{}: a path with a NUL byte", dir.display()),
-        error: std::io::Error::from(std::io::ErrorKind::InvalidInput),
-    })?;
-    let source = CString::new("crashlab-capacity").expect("no NUL");
-    let kind = CString::new("tmpfs").expect("no NUL");
-    let data = CString::new(format!("size={bytes},mode={mode:o}")).expect("no NUL");
-    // SAFETY: valid C strings that outlive the call.
-    let rc = unsafe {
-        libc::mount(
-            source.as_ptr(),
-            target.as_ptr(),
-            kind.as_ptr(),
-            libc::MS_NOSUID | libc::MS_NODEV,
-            data.as_ptr().cast(),
-        )
-    };
-    if rc != 0 {
-        return Err(HelperError {
-            what: format!("cannot mount a tmpfs of size={bytes} on {}", dir.display()),
-            error: std::io::Error::last_os_error(),
-        });
-    }
     Ok(())
 }
 
@@ -224,7 +252,7 @@ fn usage(dir: &Path) -> Result<(u64, u64), HelperError> {
     })?;
     let unit = s.fragment_size() as u64;
     let total = s.blocks() as u64 * unit;
-    let free = s.blocks_free() as u64 * unit;
+    let free = s.blocks_available() as u64 * unit;
     Ok((total - free, free))
 }
 

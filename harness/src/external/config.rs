@@ -92,6 +92,9 @@ pub struct ExternalConfig {
     /// (None: derived from the clean run, see
     /// [`crate::vocab::capacity::default_capacity`]).
     pub capacity: Option<u64>,
+    /// `--capacity-fs`: the filesystem of `enospc` trials (tmpfs, no
+    /// privilege; ext4 as root).
+    pub capacity_fs: crate::vocab::capacity::CapacityFs,
     /// The executable that serves `__capacity` for `enospc` trials (None:
     /// this executable, the `crashlab` binary; tests give
     /// `crashlab-worker`).
@@ -143,6 +146,7 @@ impl ExternalConfig {
             shard: None,
             points: ProgramPoints::Default,
             capacity: None,
+            capacity_fs: Default::default(),
             capacity_helper: None,
             progress: Arc::default(),
         })
@@ -175,8 +179,18 @@ impl ExternalConfig {
             if !self.crashes.contains(&CrashKind::Enospc) {
                 return Err(ExternalError::BadInput(format!("--capacity {c}: only --crash enospc has a capacity")));
             }
-            crate::vocab::capacity::check_capacity(c, crate::page_size::page_size())
+            crate::vocab::capacity::check_capacity(c, crate::page_size::page_size(), self.capacity_fs)
                 .map_err(ExternalError::BadInput)?;
+        }
+        let fs = self.capacity_fs;
+        if fs != Default::default() && !self.crashes.contains(&CrashKind::Enospc) {
+            return Err(ExternalError::BadInput(format!("--capacity-fs {fs}: only --crash enospc has a capacity")));
+        }
+        // SAFETY: geteuid has no preconditions.
+        if fs.needs_root() && unsafe { libc::geteuid() } != 0 {
+            return Err(ExternalError::BadInput(format!(
+                "--capacity-fs {fs} needs root (a loop device and a mount); the default, tmpfs, needs no privilege"
+            )));
         }
         if self.trials == 0 {
             return Err(ExternalError::BadInput("--trials must be at least 1".into()));
@@ -218,6 +232,7 @@ impl ExternalConfig {
             history_off: !self.power_loss.history.record,
             history_every_us: self.power_loss.history.every.map(|d| d.as_micros() as u64),
             capacity: self.capacity,
+            capacity_fs: (self.capacity_fs != Default::default()).then_some(self.capacity_fs),
         }
     }
 

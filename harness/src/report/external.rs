@@ -16,10 +16,11 @@ use serde::{Deserialize, Serialize};
 use crate::namespace::FsModel;
 use crate::program_plan::{ProgramPoints, TrialPlan};
 use crate::report::checker_verdict::CheckerVerdict;
-use crate::report::external_enospc::{capacity_text, is_full, EnospcSection};
+use crate::report::external_enospc::{capacity_flags, capacity_text, is_full, EnospcSection};
 use crate::report::external_power_loss::{PowerLossCalibration, PowerLossSection};
 use crate::summary_text::write_failure;
 use crate::trial_space::Shard;
+use crate::vocab::capacity::CapacityFs;
 use crate::vocab::CrashKind;
 use crate::vocab::CrashWhen;
 use crate::vocab::Environment;
@@ -194,6 +195,9 @@ pub struct ExternalRunConfig {
     /// clean run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<u64>,
+    /// `--capacity-fs` (schema 1.7), when not `tmpfs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_fs: Option<CapacityFs>,
 }
 
 /// The calibration run: setup, writer to completion, checker.
@@ -450,9 +454,7 @@ impl fmt::Display for ExternalReplayLine {
             ReplayTarget::Clean => write!(f, " --crash clean --seed {}", self.seed)?,
             ReplayTarget::Trial { crash, trial, clean_ns } => {
                 write!(f, " --crash {crash} --seed {} --trial {trial} --clean-ns {clean_ns}", self.seed)?;
-                if let (CrashKind::Enospc, Some(capacity)) = (crash, c.capacity) {
-                    write!(f, " --capacity {capacity}")?;
-                }
+                f.write_str(&capacity_flags(crash, c.capacity, c.capacity_fs))?;
             }
             ReplayTarget::TrialAtCalls { crash, trial, clean_ns, calls } => write!(
                 f,
@@ -837,6 +839,7 @@ mod tests {
             history_every_us: None,
             points: None,
             capacity: None,
+            capacity_fs: None,
         };
         let line = ExternalReplayLine {
             config: config.clone(),
@@ -956,6 +959,7 @@ pub(crate) mod test_support {
             history_every_us: None,
             points: None,
             capacity: None,
+            capacity_fs: None,
         };
         let clean = CleanRun {
             writer_seed: 1,

@@ -10,7 +10,8 @@ use std::fmt::{self, Write as _};
 
 use serde::{Deserialize, Serialize};
 
-use crate::vocab::ProcessEnd;
+use crate::vocab::capacity::CapacityFs;
+use crate::vocab::{CrashKind, ProcessEnd};
 
 /// A filesystem with less free than this (the smallest page size Linux
 /// has) when an `enospc` writer ended was full: tmpfs allocates in pages.
@@ -25,6 +26,21 @@ pub fn is_full(free: u64) -> bool {
 pub fn capacity_text(capacity: u64, filesystem: &str, used: u64, free: u64) -> String {
     let full = if is_full(free) { " (full)" } else { "" };
     format!("the writer ran on a {capacity}-byte {filesystem}: {used} bytes used, {free} free when it ended{full}")
+}
+
+/// The flags an `enospc` trial's replay line adds: its capacity, and its
+/// filesystem when not the default tmpfs (other kinds add none).
+pub fn capacity_flags(crash: CrashKind, capacity: Option<u64>, fs: Option<CapacityFs>) -> String {
+    let mut s = String::new();
+    if crash == CrashKind::Enospc {
+        if let Some(c) = capacity {
+            let _ = write!(s, " --capacity {c}");
+        }
+        if let Some(fs) = fs {
+            let _ = write!(s, " --capacity-fs {fs}");
+        }
+    }
+    s
 }
 
 /// What the `enospc` trials of a run met and did. Writers are not traced:
@@ -145,6 +161,12 @@ mod tests {
             "the writer ran on a 32768-byte tmpfs: 32768 bytes used, 0 free when it ended (full)"
         );
         assert!(!capacity_text(8 * page, "tmpfs", 0, 8 * page).contains("full"));
+        assert_eq!(capacity_flags(CrashKind::Enospc, Some(page), None), " --capacity 4096");
+        assert_eq!(
+            capacity_flags(CrashKind::Enospc, Some(262144), Some(CapacityFs::Ext4)),
+            " --capacity 262144 --capacity-fs ext4"
+        );
+        assert_eq!(capacity_flags(CrashKind::Sigkill, Some(page), Some(CapacityFs::Ext4)), "");
     }
 
     #[test]
