@@ -205,9 +205,10 @@ pub fn crash_points(spec: &WriterSpec, kind: CrashKind, selection: PointSelectio
     let stores_after = |k: usize| spec.ops[k..].iter().any(|op| matches!(op, Op::Store { .. }));
     match (kind, selection) {
         (CrashKind::Clean, _) => vec![CrashPoint::None],
-        // Not a column of the matrix (`matrix::check_matrix_config` refuses
-        // it): built-in writers meet power loss as a model of their SIGKILLs.
-        (CrashKind::PowerLoss | CrashKind::PowerLossReal | CrashKind::EioSync, _) => Vec::new(),
+        // Not columns of the matrix (`matrix::check_matrix_config` refuses
+        // them): built-in writers meet power loss as a model of their
+        // SIGKILLs; `enospc` is for users' programs.
+        (CrashKind::PowerLoss | CrashKind::PowerLossReal | CrashKind::EioSync | CrashKind::Enospc, _) => Vec::new(),
         (CrashKind::Sigkill | CrashKind::Abort, PointSelection::All | PointSelection::Boundaries) => {
             let mut points: Vec<CrashPoint> = (0..=n).map(CrashPoint::BeforeOp).collect();
             if kind == CrashKind::Sigkill && selection == PointSelection::All {

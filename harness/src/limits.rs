@@ -80,7 +80,7 @@ fn process_points(w: &WorkloadParams, ops: u64, crash: CrashKind, points: PointS
     let inside = if w.large_store >= LARGE_STORE { large_stores(w) * INSIDE_POINTS_PER_LARGE_STORE as u64 } else { 0 };
     match (crash, points) {
         (CrashKind::Clean, _) => 1,
-        (CrashKind::PowerLoss | CrashKind::PowerLossReal | CrashKind::EioSync, _) => 0,
+        (CrashKind::PowerLoss | CrashKind::PowerLossReal | CrashKind::EioSync | CrashKind::Enospc, _) => 0,
         (_, PointSelection::Random(n)) => n as u64,
         (CrashKind::Sigkill, PointSelection::All) => ops + 1 + inside,
         (CrashKind::Sigkill | CrashKind::Abort, _) => ops + 1,

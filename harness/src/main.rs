@@ -63,6 +63,13 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
+    /// Run a writer on a filesystem of a hard capacity (started by `crashlab
+    /// run --crash enospc`).
+    #[command(name = "__capacity", hide = true, disable_help_flag = true)]
+    Capacity {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Serve as a forking worker (started by crashlab itself).
     #[command(name = "__worker", hide = true, disable_help_flag = true)]
     Worker {
@@ -81,9 +88,9 @@ struct RunArgs {
     scenario: Option<ScenarioId>,
     /// Crash kinds, comma-separated. With --scenario: sigkill, abort, sigbus
     /// or clean (power loss is a model there: --model power-loss). With
-    /// --writer: sigkill, abort, sigbus, power-loss or eio-sync (eio-sync:K
-    /// fails the K-th data sync in every trial; the clean run always runs
-    /// first). `sigabrt` is read as abort.
+    /// --writer: sigkill, abort, sigbus, power-loss, power-loss-real, eio-sync
+    /// (eio-sync:K fails the K-th data sync in every trial) or enospc (the
+    /// clean run always runs first). `sigabrt` is read as abort.
     #[arg(long, value_delimiter = ',', required = true)]
     crash: Vec<cli::external_run::CrashArg>,
     /// Your own program instead of a scenario (workload protocol v1).
@@ -109,6 +116,10 @@ fn main() -> ExitCode {
         // A protocol-v1 program, single-threaded (the oracle traces it):
         // nothing below may run in it.
         return ExitCode::from(crashlab::lifecycle::program::lifecycle_main(args) as u8);
+    }
+    if let Command::Capacity { args } = cli.command {
+        // Forks the writer: before anything could start a thread.
+        return ExitCode::from(crashlab::external::capacity_helper::capacity_main(args) as u8);
     }
     // Dropped on every way out of here, returns and panics alike.
     let _leftovers = KillLeftovers;
@@ -167,7 +178,8 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Worker { .. }
         | Command::RealcutWorker { .. }
         | Command::SyncfsPressure { .. }
-        | Command::Lifecycle { .. } => {
+        | Command::Lifecycle { .. }
+        | Command::Capacity { .. } => {
             unreachable!("handled before dispatch")
         }
     }

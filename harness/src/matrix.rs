@@ -132,6 +132,11 @@ pub fn check_matrix_config(config: &MatrixConfig) -> Result<(), String> {
     check_txns(config.txns)?;
     check_trials(config.trials, MATRIX_TRIALS)?;
     check_points(config.points)?;
+    if config.crashes.contains(&CrashKind::Enospc) {
+        return Err("--crash enospc is for `run --writer` (your program on a filesystem that fills up); \
+                    the matrix has no enospc column"
+            .into());
+    }
     if let Some(k) = config.crashes.iter().find(|k| !CrashKind::MATRIX.contains(k)) {
         return Err(format!(
             "--crash {k}: the matrix simulates power loss as a persistence model of its SIGKILLed writers \
@@ -507,6 +512,9 @@ mod tests {
         let e = check_matrix_config(&c).unwrap_err();
         assert!(e.contains("--crash power-loss") && e.contains("--model power-loss"), "{e}");
         assert!(plan(&c).is_err(), "planning must refuse it too");
+        let full = MatrixConfig { crashes: vec![CrashKind::Enospc], ..config(vec![], &[]) };
+        let e = check_matrix_config(&full).unwrap_err();
+        assert!(e.contains("--crash enospc") && e.contains("run --writer"), "{e}");
         let ok =
             MatrixConfig { crashes: CrashKind::MATRIX.to_vec(), ..config(vec![PersistenceModel::ProcessCrash], &[]) };
         assert_eq!(check_matrix_config(&ok), Ok(()));

@@ -54,6 +54,7 @@ fn every_scenario_under_every_process_crash_matches_kernel_semantics() {
                 CrashKind::PowerLoss | CrashKind::PowerLossReal | CrashKind::EioSync => {
                     panic!("the matrix has no {} crash column (power loss is a model)", cell.crash)
                 }
+                CrashKind::Enospc => panic!("the matrix has no enospc crash column (users' programs only)"),
             }
         }
         assert!(report.all_as_expected(), "{}", report.human_summary());

@@ -252,6 +252,17 @@ pub fn u32_at(bytes: &[u8], offset: usize) -> u32 {
     u32::from_le_bytes(slice_or_zeros(bytes, offset, 4).try_into().unwrap())
 }
 
+/// The four little-endian words of a 16-byte record header at `offset`
+/// (magic, record number, payload length, CRC), zeros past the end.
+pub fn header_words(bytes: &[u8], offset: usize) -> (u32, u32, u64, u64) {
+    (
+        u32_at(bytes, offset),
+        u32_at(bytes, offset + 4),
+        u32_at(bytes, offset + 8) as u64,
+        u32_at(bytes, offset + 12) as u64,
+    )
+}
+
 /// The checker's "violation": exit 1, the reason on the first stderr line.
 pub fn violation(reason: &str) -> ! {
     eprintln!("{reason}");

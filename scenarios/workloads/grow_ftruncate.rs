@@ -30,7 +30,7 @@
 //! choosing, which this checker rightly reports as one the writer never set.)
 
 use crate::common::{
-    ack, ack_field, acks, crc32, die, dir, open_in_dir, page_size, read, seed, slice_or_zeros, u32_at, violation,
+    ack, ack_field, acks, crc32, die, dir, header_words, open_in_dir, page_size, read, seed, slice_or_zeros, violation,
     Mapping, Rng,
 };
 
@@ -121,12 +121,7 @@ pub fn checker() {
     let bytes = read(FILE);
     for &(k, len, crc) in &acked {
         let offset = len_with(k as usize) - step();
-        let (magic, seq, found_len, found_crc) = (
-            u32_at(&bytes, offset),
-            u32_at(&bytes, offset + 4),
-            u32_at(&bytes, offset + 8) as u64,
-            u32_at(&bytes, offset + 12) as u64,
-        );
+        let (magic, seq, found_len, found_crc) = header_words(&bytes, offset);
         if magic != MAGIC || seq as u64 != k || (found_len, found_crc) != (len, crc) {
             violation(&format!(
                 "acked record {k} is missing: its area at byte {offset} holds magic {magic:#x}, record {seq}, len {found_len}"

@@ -23,8 +23,8 @@
 //! writers are the same with or without a setup (they open an existing file
 //! without truncating it); a process crash needs no setup.
 //!
-//! | example | design | needs setup | caught by a process crash? | by `power-loss`? |
-//! |---|---|---|---|---|
+//! | example | design | needs setup | caught by a process crash? | by `power-loss`? | by `enospc`? |
+//! |---|---|---|---|---|---|
 //! | `wal` | append record with CRC, `msync(MS_SYNC)`, ack | yes (`--records`) | correct | never |
 //! | `shadow` | new version in the other area, msync, flip the root, msync, ack | yes | correct | never |
 //! | `wal-ack-before-msync` | ack, then `msync(MS_SYNC)` | yes (`--records`) | no | yes |
@@ -47,6 +47,9 @@
 //! | `eio-retry` | the same; a failed msync retried once, ack if the retry succeeds | yes (`--records`) | correct | never; `eio-sync`: yes (the retry finds the page clean and writes nothing) |
 //! | `eio-stop` | the same; on a failed msync no ack, exit 3 | yes (`--records`) | correct | never; `eio-sync`: never |
 //! | `sqlite-JOURNAL-SYNC` | SQLite (python3's `sqlite3`), `journal_mode` `delete` or `wal`, `synchronous` `off`, `normal`, `full` or `extra`, `mmap_size` 1 MiB; one row per transaction, ack after `commit()` | yes (the database) | correct: SQLite keeps every commit through a process crash | per SQLite's own promises (the checker requires only what the mode promises): `off` may corrupt (caught as `corrupt: ...`); `delete-full` may roll back its last commit (its journal's unlink, the commit point, is not followed by a directory fsync), which the checker allows; `delete-extra`, `wal-full`, `wal-extra` keep every acked commit |
+//! | `fill-mapped` | a sparse file (`ftruncate` once), one record per page stored through a `MAP_SHARED` mapping, `msync(MS_SYNC)`, ack; SIGBUS not handled | no | correct | never | `enospc`: correct; the writer dies of SIGBUS at its first store into a page the full filesystem cannot back, and loses no ack (completed stores stay in the page cache) |
+//! | `fill-fallocate` | the same, but `fallocate` 8 pages before storing into them; `ENOSPC` from it stops the writer (exit 1, no further ack) | no | correct | never | `enospc`: correct; exits 1 |
+//! | `append-unchecked` | records appended with `write(2)`, acked without checking its result | no | correct | yes: nothing is ever synced | `enospc`: caught: the writes after the disk filled failed, their acks are missing |
 //!
 //! Before crashlab modelled the namespace (directory entries as they were
 //! at the crash, content durability keyed by path, a file's durable size
@@ -73,6 +76,7 @@ mod atomic_replace;
 mod bench_log;
 mod bench_log_format;
 mod common;
+mod disk_full;
 mod eio_log;
 mod flag_first;
 mod grow_ftruncate;
@@ -95,6 +99,7 @@ examples: wal, shadow, wal-ack-before-msync, wal-ms-async, wal-map-private, flag
   atomic-replace, atomic-replace-no-dir-fsync, segmented-log, segmented-log-no-dir-fsync, grow-ftruncate,
   kv-append-first, kv-header-first, redo-from-page, redo-from-checkpoint, sqlite-{delete,wal}-{off,normal,full,extra}, bench-log,
   eio-ignore, eio-retry, eio-stop
+  fill-mapped, fill-fallocate, append-unchecked (no setup)
 (for lmdb*, --records counts transactions, for sqlite-* too; for atomic-replace*, updates;
 `crashlab-workload lmdb version` prints LMDB's version, `crashlab-workload sqlite-wal-full version` SQLite's)";
 
@@ -124,6 +129,16 @@ fn main() {
             "setup" | "writer" | "checker" | "version" => sqlite::exec(journal, sync, role, records, pace_us),
             _ => common::die(&format!("unknown example or role `{example} {role}`\n{USAGE}")),
         }
+    }
+    if let Some(fill) = disk_full::Fill::parse(example) {
+        match role {
+            "writer" => disk_full::writer(fill, records.unwrap_or(64)),
+            "checker" => disk_full::checker(fill),
+            _ => common::die(&format!(
+                "unknown example or role `{example} {role}` (no setup: the writer creates its file)\n{USAGE}"
+            )),
+        }
+        return;
     }
     const WALS: [&str; 4] = ["wal", "wal-ack-before-msync", "wal-ms-async", "wal-map-private"];
     match (example, role) {

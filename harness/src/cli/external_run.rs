@@ -79,6 +79,17 @@ pub struct ExternalArgs {
     /// (FS_IOC_SHUTDOWN), `btrfs` (a raw copy of the device).
     #[arg(long, value_name = "FS", requires = "writer")]
     pub real_fs: Option<crashlab::vocab::real_cut::FsKind>,
+    /// --crash enospc: the bytes the writer's filesystem holds (a tmpfs in
+    /// a user + mount namespace, no privilege needed): a whole number of
+    /// pages, 1 page to 1 GiB. Default: half of what the clean run's
+    /// directory allocated, so that the disk fills partway through the run.
+    #[arg(long, value_name = "BYTES", requires = "writer")]
+    pub capacity: Option<u64>,
+    /// --crash enospc: the filesystem of that capacity: `tmpfs` (the
+    /// default, no privilege: a user + mount namespace) or, as root, `ext4`
+    /// (a fresh one on a loop device, no journal; at least 256 KiB).
+    #[arg(long, value_name = "FS", requires = "writer")]
+    pub capacity_fs: Option<crashlab::vocab::capacity::CapacityFs>,
 }
 
 /// The external form of `crashlab replay` (flattened into its arguments).
@@ -125,6 +136,17 @@ pub struct ExternalReplayArgs {
     /// store much between two system calls.
     #[arg(long, value_name = "US", requires = "writer")]
     pub history_every: Option<u64>,
+    /// --crash enospc: the bytes the writer's filesystem holds (a tmpfs in
+    /// a user + mount namespace, no privilege needed): a whole number of
+    /// pages, 1 page to 1 GiB. Default: half of what the clean run's
+    /// directory allocated, so that the disk fills partway through the run.
+    #[arg(long, value_name = "BYTES", requires = "writer")]
+    pub capacity: Option<u64>,
+    /// --crash enospc: the filesystem of that capacity: `tmpfs` (the
+    /// default, no privilege: a user + mount namespace) or, as root, `ext4`
+    /// (a fresh one on a loop device, no journal; at least 256 KiB).
+    #[arg(long, value_name = "FS", requires = "writer")]
+    pub capacity_fs: Option<crashlab::vocab::capacity::CapacityFs>,
 }
 
 /// The first flag of `flags` (name, given) that was given: they apply to
@@ -151,6 +173,8 @@ impl ExternalArgs {
             ("--history", self.history.is_some()),
             ("--history-every", self.history_every.is_some()),
             ("--real-fs", self.real_fs.is_some()),
+            ("--capacity", self.capacity.is_some()),
+            ("--capacity-fs", self.capacity_fs.is_some()),
         ])
     }
 }
@@ -168,6 +192,8 @@ impl ExternalReplayArgs {
             ("--fs-model", self.fs_model.is_some()),
             ("--history", self.history.is_some()),
             ("--history-every", self.history_every.is_some()),
+            ("--capacity", self.capacity.is_some()),
+            ("--capacity-fs", self.capacity_fs.is_some()),
         ])
     }
 }
@@ -297,6 +323,8 @@ pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashArg], args
     config.tear = common.tear;
     config.allow_no_acks = args.allow_no_acks;
     config.shard = common.shard;
+    config.capacity = args.capacity;
+    config.capacity_fs = args.capacity_fs.unwrap_or_default();
     config.points = common.program_points()?;
     if config.points == ProgramPoints::Syscalls
         && !crashes.iter().any(|c| {
@@ -480,6 +508,8 @@ pub fn replay(
     };
     config.points = args.points.unwrap_or_default();
     config.crashes = vec![kind.unwrap_or(CrashKind::Sigkill)];
+    config.capacity = args.capacity;
+    config.capacity_fs = args.capacity_fs.unwrap_or_default();
     let cancel = crate::cli::campaign::cancel_flag()?;
     let replayed = replay_trial(&config, target, &cancel).map_err(external_error)?;
     let verdict = match &replayed {
@@ -503,7 +533,12 @@ pub fn replay(
                     _ => unreachable!("a trial target"),
                 };
                 let at_call = matches!(o.delivery, crashlab::report::external::Delivery::Call { .. });
-                if at_call {
+                if let crashlab::report::external::Delivery::Capacity { .. } = o.delivery {
+                    println!(
+                        "{} trial {} of seed {} (CRASHLAB_SEED={}): no crash; the writer ran on a filesystem of a hard capacity",
+                        o.plan.crash, o.plan.trial, seed, o.plan.writer_seed
+                    );
+                } else if at_call {
                     println!(
                         "{} trial {} of seed {} (CRASHLAB_SEED={}): crash at a call the durability oracle traced",
                         o.plan.crash, o.plan.trial, seed, o.plan.writer_seed

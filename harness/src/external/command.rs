@@ -86,6 +86,19 @@ impl CommandLine {
         Ok(CommandLine { role, text: text.to_owned(), shell, program, argv })
     }
 
+    /// This command run by `program` with `prefix` before it: the argv
+    /// becomes `program prefix... PATH ARGV0 ARGS...` (this command's
+    /// absolute path, then its own argv), while its role and text stay the
+    /// user's, so every error still names the flag and the command given.
+    /// How an `enospc` trial starts its writer under the capacity helper.
+    pub(crate) fn wrapped(&self, program: &Path, prefix: &[String]) -> CommandLine {
+        let mut argv = vec![program.to_string_lossy().into_owned()];
+        argv.extend(prefix.iter().cloned());
+        argv.push(self.program.to_string_lossy().into_owned());
+        argv.extend(self.argv.iter().cloned());
+        CommandLine { role: self.role, text: self.text.clone(), shell: self.shell, program: program.to_owned(), argv }
+    }
+
     /// The program that is executed, as the user named it.
     pub fn program(&self) -> &str {
         &self.argv[0]

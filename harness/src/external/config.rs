@@ -93,6 +93,17 @@ pub struct ExternalConfig {
     /// `--crash eio-sync:K`: every `eio-sync` trial fails the K-th data
     /// sync (1-based); none: the failed sync is spread over the run.
     pub eio_at: Option<u64>,
+    /// `--capacity`: the bytes the filesystem of `enospc` trials holds
+    /// (None: derived from the clean run, see
+    /// [`crate::vocab::capacity::default_capacity`]).
+    pub capacity: Option<u64>,
+    /// `--capacity-fs`: the filesystem of `enospc` trials (tmpfs, no
+    /// privilege; ext4 as root).
+    pub capacity_fs: crate::vocab::capacity::CapacityFs,
+    /// The executable that serves `__capacity` for `enospc` trials (None:
+    /// this executable, the `crashlab` binary; tests give
+    /// `crashlab-worker`).
+    pub capacity_helper: Option<PathBuf>,
     /// Counted as the run goes; shared with whoever prints progress.
     pub progress: Arc<RunProgress>,
 }
@@ -141,6 +152,9 @@ impl ExternalConfig {
             shard: None,
             points: ProgramPoints::Default,
             eio_at: None,
+            capacity: None,
+            capacity_fs: Default::default(),
+            capacity_helper: None,
             progress: Arc::default(),
         })
     }
@@ -153,7 +167,7 @@ impl ExternalConfig {
         if self.crashes.contains(&CrashKind::Clean) {
             return Err(ExternalError::BadInput(
                 "--crash clean: a program's clean run always runs first; give the crash kinds to try after it \
-                 (sigkill, abort, sigbus, power-loss)"
+                 (sigkill, abort, sigbus, power-loss, enospc)"
                     .into(),
             ));
         }
@@ -186,6 +200,23 @@ impl ExternalConfig {
                      and cannot be sharded"
                 )));
             }
+        }
+        if let Some(c) = self.capacity {
+            if !self.crashes.contains(&CrashKind::Enospc) {
+                return Err(ExternalError::BadInput(format!("--capacity {c}: only --crash enospc has a capacity")));
+            }
+            crate::vocab::capacity::check_capacity(c, crate::page_size::page_size(), self.capacity_fs)
+                .map_err(ExternalError::BadInput)?;
+        }
+        let fs = self.capacity_fs;
+        if fs != Default::default() && !self.crashes.contains(&CrashKind::Enospc) {
+            return Err(ExternalError::BadInput(format!("--capacity-fs {fs}: only --crash enospc has a capacity")));
+        }
+        // SAFETY: geteuid has no preconditions.
+        if fs.needs_root() && unsafe { libc::geteuid() } != 0 {
+            return Err(ExternalError::BadInput(format!(
+                "--capacity-fs {fs} needs root (a loop device and a mount); the default, tmpfs, needs no privilege"
+            )));
         }
         if self.trials == 0 {
             return Err(ExternalError::BadInput("--trials must be at least 1".into()));
@@ -228,6 +259,8 @@ impl ExternalConfig {
             history_every_us: self.power_loss.history.every.map(|d| d.as_micros() as u64),
             real_fs: self.crashes.contains(&CrashKind::PowerLossReal).then_some(self.real_cut.fs),
             eio_at: self.eio_at,
+            capacity: self.capacity,
+            capacity_fs: (self.capacity_fs != Default::default()).then_some(self.capacity_fs),
         }
     }
 

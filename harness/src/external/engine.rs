@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::capacity::{capacity_of_run, run_enospc_trial};
 use super::checker::Checker;
 use super::config::{in_trial, ExternalConfig, Supervision};
 use super::power_loss::{calibrate as calibrate_power_loss, run_power_loss_trials};
@@ -23,6 +24,10 @@ use crate::report::external::{
 };
 use crate::report::external_power_loss::{aggregate_power_loss, PowerLossCalibration, PowerLossSection};
 use crate::vocab::CrashKind;
+
+/// The trial slot of the clean run, in the run's directory: what it left
+/// stays there for the run (the default `--capacity` is measured on it).
+const CLEAN_SLOT: &str = "clean";
 
 /// The clean run alone (setup, writer to completion, checker), in a
 /// temporary directory of its own.
@@ -41,7 +46,7 @@ fn clean_run(
 ) -> Result<(CleanRun, Duration), ExternalError> {
     let line = config.replay_line(ReplayTarget::Clean);
     let mut checker = Checker::for_job(config, dir.join("clean-server"));
-    let outcome = TrialSlot::create(dir, "clean")
+    let outcome = TrialSlot::create(dir, CLEAN_SLOT)
         .and_then(|slot| run_clean(config, &slot, &mut checker, supervision))
         .map_err(|e| in_trial(e, "the clean run".into(), &line))?;
     let CleanOutcome { writer_seed, duration, acks, checker } = outcome;
@@ -74,6 +79,16 @@ pub fn run_external(
     let dir = canonical(tmp.path())?;
     let supervision = config.supervision(cancel);
     let (clean, clean_duration) = clean_run(config, &dir, &supervision)?;
+    // `enospc` trials run on the capacity given, or derived from what the
+    // clean run left; the report and the replay lines carry it either way.
+    let with_capacity;
+    let config = if config.crashes.contains(&CrashKind::Enospc) && !clean.checker.is_violation() {
+        let capacity = capacity_of_run(config, &dir.join(CLEAN_SLOT))?;
+        with_capacity = ExternalConfig { capacity: Some(capacity), ..config.clone() };
+        &with_capacity
+    } else {
+        config
+    };
     let run_config = config.run_config();
     let mut sections = Vec::new();
     let mut power_loss = None;
@@ -306,6 +321,10 @@ fn run_trials(
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(plan) = plans.get(i) else { return };
                     let outcome = match timing.calls {
+                        _ if plan.crash == CrashKind::Enospc => {
+                            let capacity = config.capacity.expect("the engine sets the capacity of enospc trials");
+                            run_enospc_trial(config, &slot, plan, capacity, &mut checker, supervision)
+                        }
                         Some(calls) if at_calls(config, plan.crash) => {
                             run_trial_at_calls(config, &slot, plan, calls, &mut checker, supervision)
                         }
@@ -363,7 +382,7 @@ pub fn replay_trial(
     match target {
         ReplayTarget::Clean => {
             let line = config.replay_line(target);
-            let outcome = TrialSlot::create(&dir, "clean")
+            let outcome = TrialSlot::create(&dir, CLEAN_SLOT)
                 .and_then(|slot| run_clean(config, &slot, &mut checker, &supervision))
                 .map_err(|e| in_trial(e, "the clean run".into(), &line))?;
             let report = CleanRun {
@@ -385,8 +404,14 @@ pub fn replay_trial(
             let plan = TrialPlan::new(config.seed, crash, trial);
             let line = config.replay_line(target);
             TrialSlot::create(&dir, "replay")
-                .and_then(|slot| {
-                    run_trial(config, &slot, &plan, Duration::from_nanos(clean_ns), &mut checker, &supervision)
+                .and_then(|slot| match (crash, config.capacity) {
+                    (CrashKind::Enospc, Some(capacity)) => {
+                        run_enospc_trial(config, &slot, &plan, capacity, &mut checker, &supervision)
+                    }
+                    (CrashKind::Enospc, None) => Err(ExternalError::BadInput(
+                        "--crash enospc: a replay needs the trial's --capacity (its replay line has it)".into(),
+                    )),
+                    _ => run_trial(config, &slot, &plan, Duration::from_nanos(clean_ns), &mut checker, &supervision),
                 })
                 .map(Replayed::Trial)
                 .map_err(|e| in_trial(e, format!("{crash} trial {trial}"), &line))

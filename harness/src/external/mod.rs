@@ -162,6 +162,8 @@
 //! Trial directories and acks files live in one temporary directory, removed
 //! after each trial and at the end of the run.
 
+mod capacity;
+pub mod capacity_helper;
 pub(crate) mod checker;
 pub mod checker_server;
 mod command;

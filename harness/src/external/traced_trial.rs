@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::checker::Checker;
 use super::config::{ExternalConfig, Supervision};
 use super::traced::{run_writer_traced, CrashAt, TracedRun};
-use super::trial::{judge_crashed, run_setup, Crashed, TrialSlot};
+use super::trial::{judge_crashed, set_up_trial, Crashed, TrialSlot};
 use super::ExternalError;
 use crate::oracle::{CrashSignal, SyscallCrashPoint, WriterEnd};
 use crate::program_plan::TrialPlan;
@@ -64,9 +64,7 @@ pub(crate) fn run_trial_at_calls(
     supervision: &Supervision<'_>,
 ) -> Result<TrialOutcome, ExternalError> {
     let (signal, signo) = crash_signal(plan.crash)?;
-    files.clear()?;
-    let seed = plan.writer_seed.to_string();
-    run_setup(config, &files.dir, &seed, supervision)?;
+    let seed = set_up_trial(config, files, plan.writer_seed, supervision)?;
     let (crash, crash_at) = match plan.call_point(config.seed, calibration.calls) {
         Some((nth, when)) => (CrashAt::Syscall(SyscallCrashPoint::at_recorded(nth, when, signal)), Duration::ZERO),
         None => {

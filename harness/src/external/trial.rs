@@ -66,11 +66,11 @@ pub(crate) struct CleanOutcome {
     pub checker: CheckerVerdict,
 }
 
-fn program_env<'a>(dir: &'a Path, seed: &'a str) -> [(&'static str, &'a OsStr); 2] {
+pub(crate) fn program_env<'a>(dir: &'a Path, seed: &'a str) -> [(&'static str, &'a OsStr); 2] {
     [(ENV_DIR, dir.as_os_str()), (ENV_SEED, OsStr::new(seed))]
 }
 
-fn timeout_error(line: &CommandLine, supervision: &Supervision<'_>, while_doing: &str) -> ExternalError {
+pub(crate) fn timeout_error(line: &CommandLine, supervision: &Supervision<'_>, while_doing: &str) -> ExternalError {
     ExternalError::Timeout {
         role: line.role,
         flag: line.role.flag(),
@@ -80,7 +80,7 @@ fn timeout_error(line: &CommandLine, supervision: &Supervision<'_>, while_doing:
     }
 }
 
-fn failed(line: &CommandLine, how: String, finished: &Finished) -> ExternalError {
+pub(crate) fn failed(line: &CommandLine, how: String, finished: &Finished) -> ExternalError {
     ExternalError::Failed {
         role: line.role,
         flag: line.role.flag(),
@@ -137,6 +137,20 @@ pub(crate) fn run_setup(
     Ok(())
 }
 
+/// The start of every trial: the slot emptied and the setup run in it with
+/// the trial's writer seed; returns that seed as the programs get it.
+pub(crate) fn set_up_trial(
+    config: &ExternalConfig,
+    files: &TrialSlot,
+    writer_seed: u64,
+    supervision: &Supervision<'_>,
+) -> Result<String, ExternalError> {
+    files.clear()?;
+    let seed = writer_seed.to_string();
+    run_setup(config, &files.dir, &seed, supervision)?;
+    Ok(seed)
+}
+
 pub(crate) fn lossy(lines: &[Vec<u8>]) -> Vec<String> {
     lines.iter().map(|l| String::from_utf8_lossy(l).into_owned()).collect()
 }
@@ -149,10 +163,8 @@ pub(crate) fn run_clean(
     checker: &mut Checker,
     supervision: &Supervision<'_>,
 ) -> Result<CleanOutcome, ExternalError> {
-    files.clear()?;
     let writer_seed = TrialPlan::clean_writer_seed(config.seed);
-    let seed = writer_seed.to_string();
-    run_setup(config, &files.dir, &seed, supervision)?;
+    let seed = set_up_trial(config, files, writer_seed, supervision)?;
     let mut writer = Supervised::spawn(
         &config.writer,
         &files.dir,
@@ -191,9 +203,7 @@ pub(crate) fn run_trial(
     checker: &mut Checker,
     supervision: &Supervision<'_>,
 ) -> Result<TrialOutcome, ExternalError> {
-    files.clear()?;
-    let seed = plan.writer_seed.to_string();
-    run_setup(config, &files.dir, &seed, supervision)?;
+    let seed = set_up_trial(config, files, plan.writer_seed, supervision)?;
     let mut writer = Supervised::spawn(
         &config.writer,
         &files.dir,
@@ -214,9 +224,14 @@ pub(crate) fn run_trial(
                 Delivery::Signal { signal: signal_name(sig) }
             }
             CrashKind::Sigbus => cut_a_mapped_file(&mut writer, &files.dir, plan, timeout_at, supervision)?,
-            // Power-loss trials run in `power_loss`, never here; `clean` is
-            // refused by `ExternalConfig::validate` (the clean run is `run_clean`).
-            CrashKind::PowerLoss | CrashKind::PowerLossReal | CrashKind::EioSync | CrashKind::Clean => {
+            // Power-loss trials run in `power_loss`, `enospc` trials in
+            // `capacity`, never here; `clean` is refused by
+            // `ExternalConfig::validate` (the clean run is `run_clean`).
+            CrashKind::PowerLoss
+            | CrashKind::PowerLossReal
+            | CrashKind::EioSync
+            | CrashKind::Enospc
+            | CrashKind::Clean => {
                 unreachable!("only process-crash trials run here, not {}", plan.crash)
             }
         },
@@ -280,7 +295,11 @@ fn ended_on_its_own(crash: CrashKind, delivery: &Delivery, end: ProcessEnd) -> b
         Delivery::Signal { .. } | Delivery::Call { .. } if crash == CrashKind::Sigkill => {
             !matches!(end, ProcessEnd::Exited(0) | ProcessEnd::Signaled(libc::SIGKILL))
         }
-        Delivery::Signal { .. } | Delivery::Call { .. } | Delivery::Truncation { .. } => false,
+        // A full filesystem explains any end: dying of its SIGBUS, stopping
+        // on ENOSPC, or running on.
+        Delivery::Signal { .. } | Delivery::Call { .. } | Delivery::Truncation { .. } | Delivery::Capacity { .. } => {
+            false
+        }
     }
 }
 

@@ -16,9 +16,11 @@ use serde::{Deserialize, Serialize};
 use crate::namespace::FsModel;
 use crate::program_plan::{ProgramPoints, TrialPlan};
 use crate::report::checker_verdict::CheckerVerdict;
+use crate::report::external_enospc::{capacity_text, is_full, EnospcSection};
 use crate::report::external_power_loss::{PowerLossCalibration, PowerLossSection};
 use crate::summary_text::write_failure;
 use crate::trial_space::Shard;
+use crate::vocab::capacity::CapacityFs;
 use crate::vocab::CrashKind;
 use crate::vocab::CrashWhen;
 use crate::vocab::Environment;
@@ -41,7 +43,8 @@ use crate::vocab::ProcessEnd;
 /// byte-identical to one already checked in their trial, not checked again)
 /// in the power-loss section and each trial; and source attribution:
 /// `finding.attribution` (the lost ack's and the syncs' call stacks,
-/// symbolized).
+/// symbolized); 1.7 `--crash enospc`: `config.capacity`, the delivery
+/// `capacity` and the section's `enospc` ([`EnospcSection`]).
 pub const EXTERNAL_SCHEMA_VERSION: &str = "1.7";
 
 /// The `report_kind` of every external report: what tells it from a
@@ -66,6 +69,7 @@ pub const EXTERNAL_NONDETERMINISTIC_FIELDS: &[&str] = &[
     "/crashes/*/nothing_to_cut",
     "/crashes/*/died_of_sigbus",
     "/crashes/*/exited_after_cut",
+    "/crashes/*/enospc",
     "/crashes/*/acks_seen",
     "/crashes/*/max_acks",
     "/crashes/*/consistent",
@@ -225,6 +229,14 @@ pub struct ExternalRunConfig {
     /// trial fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eio_at: Option<u64>,
+    /// `--capacity` (schema 1.7), with `--crash enospc`: the bytes the
+    /// filesystem of the `enospc` trials held, given or derived from the
+    /// clean run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u64>,
+    /// `--capacity-fs` (schema 1.7), when not `tmpfs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_fs: Option<CapacityFs>,
 }
 
 /// The calibration run: setup, writer to completion, checker.
@@ -264,13 +276,22 @@ pub enum Delivery {
     /// `nth` call the durability oracle traced (see
     /// [`crate::program_plan::ProgramPoints::Syscalls`]).
     Call { signal: String, nth: u64, syscall: String, when: CrashWhen },
+    /// `enospc` (schema 1.7): nothing was sent; the writer ran to its end
+    /// on a `filesystem` of `capacity` bytes, which held `used` bytes and
+    /// had `free` left when it ended.
+    Capacity { capacity: u64, filesystem: String, used: u64, free: u64 },
 }
 
 impl Delivery {
     /// Did the crash reach the running writer (a signal sent, a file cut)?
     /// What [`CrashSection::crashed`] counts.
     pub fn struck_the_writer(&self) -> bool {
-        matches!(self, Delivery::Signal { .. } | Delivery::Truncation { .. } | Delivery::Call { .. })
+        match self {
+            Delivery::Signal { .. } | Delivery::Truncation { .. } | Delivery::Call { .. } => true,
+            // The full filesystem is what strikes an `enospc` writer.
+            Delivery::Capacity { free, .. } => is_full(*free),
+            Delivery::WriterFinishedFirst | Delivery::NothingToCut => false,
+        }
     }
 }
 
@@ -285,6 +306,9 @@ impl fmt::Display for Delivery {
             Delivery::NothingToCut => f.write_str("the writer exited before it mapped a file with a zero tail to cut"),
             Delivery::Call { signal, nth, syscall, when } => {
                 write!(f, "{signal} to the writer just {when} traced call {nth} ({syscall})")
+            }
+            Delivery::Capacity { capacity, filesystem, used, free } => {
+                f.write_str(&capacity_text(*capacity, filesystem, *used, *free))
             }
         }
     }
@@ -355,6 +379,10 @@ pub struct CrashSection {
     /// Every violation, by trial, with its replay line.
     pub failures: Vec<ViolationReport>,
     pub trials_detail: Vec<TrialSummary>,
+    /// `enospc` (schema 1.7): the capacity, the filesystem and what the
+    /// writers did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enospc: Option<EnospcSection>,
 }
 
 impl CrashSection {
@@ -375,6 +403,7 @@ impl CrashSection {
             writer_ends: BTreeMap::new(),
             failures: Vec::new(),
             trials_detail: Vec::new(),
+            enospc: None,
         }
     }
 
@@ -465,6 +494,9 @@ pub fn aggregate_section(crash: CrashKind, outcomes: &[TrialOutcome], replay: &d
             Delivery::Truncation { .. } => s.exited_after_cut += 1,
             Delivery::WriterFinishedFirst => s.finished_first += 1,
             Delivery::NothingToCut => s.nothing_to_cut += 1,
+            Delivery::Capacity { capacity, filesystem, free, .. } => {
+                s.enospc.get_or_insert_with(|| EnospcSection::empty(*capacity, filesystem)).count(*free, o.writer_end)
+            }
         }
         let acks = o.acks.len() as u64;
         s.acks_seen += acks;
@@ -671,6 +703,9 @@ impl ExternalReport {
                     "          sigbus: {} died of SIGBUS, {} ran on after the cut, {} found nothing to cut",
                     s.died_of_sigbus, s.exited_after_cut, s.nothing_to_cut
                 );
+            }
+            if let Some(e) = &s.enospc {
+                let _ = writeln!(out, "          enospc: {e}");
             }
             if s.mostly_struck_before_first_ack(clean.acks) {
                 let _ = writeln!(
@@ -907,6 +942,8 @@ pub(crate) mod test_support {
             points: None,
             real_fs: None,
             eio_at: None,
+            capacity: None,
+            capacity_fs: None,
         };
         let clean = CleanRun {
             writer_seed: 1,

@@ -129,6 +129,9 @@ pub fn render_external_html(report: &ExternalReport) -> String {
             );
         }
         let _ = writeln!(out, "</table>");
+        for e in report.crashes.iter().filter_map(|k| k.enospc.as_ref()) {
+            let _ = writeln!(out, "<p class=\"muted\">enospc: {}.</p>", escape(&e.line()));
+        }
         if let Some(p) = &report.power_loss {
             let _ = writeln!(
                 out,

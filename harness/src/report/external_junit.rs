@@ -71,10 +71,13 @@ pub fn external_junit_xml(report: &ExternalReport) -> Result<String, JunitError>
             }
             (format!("{} of {} {} trials violated the checker", k.violations, k.trials, k.crash), text)
         });
-        let out = format!(
+        let mut out = format!(
             "trials {}, crashed {}, finished first {}, acks {}, consistent {}, violations {}\n",
             k.trials, k.crashed, k.finished_first, k.acks_seen, k.consistent, k.violations
         );
+        if let Some(e) = &k.enospc {
+            let _ = writeln!(out, "enospc: {e}");
+        }
         suite.add_test_case(case(k.crash.name(), k.trials, failure, out));
     }
     for (kind, p) in [("power-loss", &report.power_loss), ("eio-sync", &report.eio_sync)] {

@@ -193,6 +193,11 @@ fn add_section(into: &mut CrashSection, s: &CrashSection) {
     into.failures.sort_by_key(|f| f.trial);
     into.trials_detail.extend(s.trials_detail.iter().cloned());
     into.trials_detail.sort_by_key(|t| t.trial);
+    match (&mut into.enospc, &s.enospc) {
+        (Some(into), Some(s)) => into.add(s),
+        (into @ None, Some(s)) => *into = Some(s.clone()),
+        (_, None) => {}
+    }
 }
 
 fn add_power_loss(into: &mut PowerLossSection, s: &PowerLossSection) {

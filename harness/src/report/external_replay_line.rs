@@ -6,28 +6,18 @@
 
 use std::fmt;
 
-use crate::report::external::{ExternalReplayLine, ReplayTarget};
+use crate::report::external::{ExternalReplayLine, ExternalRunConfig, ReplayTarget};
+use crate::report::external_enospc::capacity_flags;
 
 impl fmt::Display for ExternalReplayLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.config;
-        write!(
-            f,
-            "crashlab replay --writer {} {} {}",
-            shell_words::quote(&c.writer),
-            if c.checker_server { "--checker-server" } else { "--checker" },
-            shell_words::quote(&c.checker)
-        )?;
-        if let Some(s) = &c.setup {
-            write!(f, " --setup {}", shell_words::quote(s))?;
-        }
-        if c.shell {
-            f.write_str(" --shell")?;
-        }
+        write!(f, "crashlab replay{}", c.program_flags())?;
         match self.target {
             ReplayTarget::Clean => write!(f, " --crash clean --seed {}", self.seed)?,
             ReplayTarget::Trial { crash, trial, clean_ns } => {
-                write!(f, " --crash {crash} --seed {} --trial {trial} --clean-ns {clean_ns}", self.seed)?
+                write!(f, " --crash {crash} --seed {} --trial {trial} --clean-ns {clean_ns}", self.seed)?;
+                f.write_str(&capacity_flags(crash, c.capacity, c.capacity_fs))?;
             }
             ReplayTarget::TrialAtCalls { crash, trial, clean_ns, calls } => write!(
                 f,
@@ -50,21 +40,13 @@ impl fmt::Display for ExternalReplayLine {
                     _ => unreachable!("matched above"),
                 };
                 write!(f, " --seed {} --trial {trial} --clean-ns {clean_ns} --calls {calls}", self.seed)?;
-                if let Some(points) = c.points.filter(|_| matches!(self.target, ReplayTarget::PowerLoss { .. })) {
-                    write!(f, " --points {points}")?;
-                }
-                if let Some(tear) = c.tear {
-                    write!(f, " --tear {tear}")?;
-                }
-                if let Some(model) = c.fs_model {
-                    write!(f, " --fs-model {model}")?;
-                }
-                if c.history_off {
-                    f.write_str(" --history off")?;
-                }
-                if let Some(us) = c.history_every_us {
-                    write!(f, " --history-every {us}")?;
-                }
+                // An eio-sync trial's failed sync is placed among the data
+                // syncs, not by `--points`.
+                let model = match self.target {
+                    ReplayTarget::PowerLoss { .. } => c.model_flags(),
+                    _ => ExternalRunConfig { points: None, ..c.clone() }.model_flags(),
+                };
+                f.write_str(&model)?;
                 if let Some(state) = &self.state {
                     write!(f, " --state {}", shell_words::quote(state))?;
                 }
@@ -78,7 +60,6 @@ impl fmt::Display for ExternalReplayLine {
 mod tests {
     use super::*;
     use crate::program_plan::ProgramPoints;
-    use crate::report::external::ExternalRunConfig;
     use crate::vocab::CrashKind;
 
     #[test]
@@ -101,6 +82,8 @@ mod tests {
             points: None,
             eio_at: None,
             real_fs: None,
+            capacity: None,
+            capacity_fs: None,
         };
         let eio = ExternalReplayLine {
             config: ExternalRunConfig { eio_at: Some(3), crashes: vec![CrashKind::EioSync], ..config.clone() },

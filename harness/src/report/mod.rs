@@ -25,6 +25,7 @@ pub mod diff;
 pub mod external;
 pub mod external_diff;
 pub mod external_eio;
+pub mod external_enospc;
 pub mod external_flags;
 pub mod external_html;
 pub mod external_junit;

@@ -439,6 +439,11 @@ impl<'a> CrashTest<'a> {
                  (root), not from the testkit",
             ));
         }
+        if self.crashes.contains(&Crash::Enospc) {
+            // Its writer runs through the capacity helper, a subcommand of
+            // the crashlab binary that a test binary does not serve.
+            return Err(config_error("Crash::Enospc runs with `crashlab run --writer ... --crash enospc` only"));
+        }
         let replay = match self.replay.clone() {
             Some(spec) => Some(ReplaySpec { test: test.clone(), ..spec }),
             None => ReplaySpec::from_env(&test)?,

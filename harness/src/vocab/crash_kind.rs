@@ -44,6 +44,12 @@ pub enum CrashKind {
     /// is cut at a later sync or at the end, and the checker judges every
     /// state a power loss may leave (`run --writer` only).
     EioSync,
+    /// The writer runs on a filesystem of a hard capacity (`--capacity`)
+    /// that fills up partway through its run: it sees `ENOSPC` from
+    /// `write`/`fallocate`/`fsync` and `SIGBUS` on a store into a page the
+    /// filesystem cannot back; the checker judges what it left as a process
+    /// crash would leave it (`run --writer` only).
+    Enospc,
 }
 
 impl CrashKind {
@@ -61,6 +67,7 @@ impl CrashKind {
             CrashKind::PowerLoss => "power-loss",
             CrashKind::PowerLossReal => "power-loss-real",
             CrashKind::EioSync => "eio-sync",
+            CrashKind::Enospc => "enospc",
         }
     }
 
@@ -87,9 +94,10 @@ impl FromStr for CrashKind {
             "power-loss" => Ok(CrashKind::PowerLoss),
             "power-loss-real" => Ok(CrashKind::PowerLossReal),
             "eio-sync" => Ok(CrashKind::EioSync),
+            "enospc" => Ok(CrashKind::Enospc),
             other => Err(format!(
-                "unknown crash kind `{other}` (expected sigkill, abort, sigbus, clean, power-loss, power-loss-real \
-                 or eio-sync)"
+                "unknown crash kind `{other}` (expected sigkill, abort, sigbus, clean, power-loss, power-loss-real, \
+                 eio-sync or enospc)"
             )),
         }
     }
@@ -109,6 +117,7 @@ mod tests {
             CrashKind::PowerLoss,
             CrashKind::PowerLossReal,
             CrashKind::EioSync,
+            CrashKind::Enospc,
         ] {
             assert_eq!(k.name().parse::<CrashKind>(), Ok(k));
             let json = serde_json::to_string(&k).unwrap();
@@ -118,6 +127,6 @@ mod tests {
         assert_eq!("sigabrt".parse::<CrashKind>(), Ok(CrashKind::Abort));
         assert_eq!(serde_json::from_str::<CrashKind>("\"sigabrt\"").unwrap(), CrashKind::Abort);
         let e = "sigterm".parse::<CrashKind>().unwrap_err();
-        assert!(e.contains("sigterm") && e.contains("power-loss-real"), "{e}");
+        assert!(e.contains("sigterm") && e.contains("power-loss-real") && e.contains("enospc"), "{e}");
     }
 }

@@ -5,6 +5,7 @@
 //! Architecture Invariant: pure, and imports nothing of crashlab's but other
 //! `vocab` files: every other module may import it, it imports none of them.
 
+pub mod capacity;
 pub mod crash_kind;
 pub mod environment;
 pub mod lifecycle_kind;

@@ -1,0 +1,153 @@
+//! `--crash enospc`: one trial of a user's writer on a filesystem that
+//! fills up, and the capacity it gets.
+//!
+//! The writer is started through the capacity helper (`crashlab
+//! __capacity`, `capacity_helper.rs`): a size-limited tmpfs mounted over
+//! the trial directory inside a user + mount namespace of its own, no
+//! privilege needed (or, as root with `--capacity-fs ext4`, a small ext4 on
+//! a loop device). Nothing is crashed: the full filesystem is the fault.
+//! The writer sees what a full disk gives (the kernel's, not crashlab's):
+//! `ENOSPC` from `write`, `fallocate`, `ftruncate`-then-`write` and from
+//! `fsync` of what it could not allocate, and `SIGBUS` on a store through a
+//! `MAP_SHARED` mapping into a page tmpfs cannot back (`../shared/README.md`:
+//! a 1 MiB sparse file on a 64 KiB tmpfs, the writer died of SIGBUS). It
+//! runs until it ends, however it ends: dying of that SIGBUS, stopping with
+//! an error, or running on, are all outcomes, not harness errors; only
+//! `--timeout` is. What it left is copied out (tmpfs is the page cache, so
+//! the copy is what a process crash at that point leaves) and the checker
+//! judges it with the acks printed.
+//!
+//! The writer is not traced: the report gives how it ended (the signal,
+//! for a SIGBUS) and how full the filesystem was, not which store faulted
+//! or which call saw `ENOSPC` first.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::capacity_helper::{CapacityStatus, SUBCOMMAND};
+use super::checker::Checker;
+use super::config::{ExternalConfig, Supervision};
+use super::process::{Stdout, Supervised, Wake};
+use super::trial::{failed, judge_crashed, program_env, set_up_trial, timeout_error, Crashed, TrialSlot};
+use super::ExternalError;
+use crate::program_plan::TrialPlan;
+use crate::report::external::{Delivery, TrialOutcome};
+use crate::vocab::capacity::default_capacity;
+
+/// The capacity of this run's `enospc` trials: `--capacity`, or half of
+/// what the clean run's directory `clean_dir` allocated (see
+/// [`default_capacity`]).
+pub(crate) fn capacity_of_run(config: &ExternalConfig, clean_dir: &Path) -> Result<u64, ExternalError> {
+    if let Some(c) = config.capacity {
+        return Ok(c);
+    }
+    let allocated = allocated_bytes(clean_dir).map_err(|e| {
+        ExternalError::io(format!("cannot measure what the clean run left in {}", clean_dir.display()), e)
+    })?;
+    Ok(default_capacity(allocated, crate::page_size::page_size(), config.capacity_fs))
+}
+
+/// The bytes the files under `dir` have allocated (their blocks, holes not
+/// counted): what they need of a filesystem.
+fn allocated_bytes(dir: &Path) -> std::io::Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = std::fs::symlink_metadata(entry.path())?;
+        if meta.is_dir() {
+            total += allocated_bytes(&entry.path())?;
+        } else if meta.is_file() {
+            total += meta.blocks() * 512;
+        }
+    }
+    Ok(total)
+}
+
+/// The capacity helper's executable: `config.capacity_helper`, else this
+/// executable (the `crashlab` binary dispatches the helper's subcommand).
+fn helper_program(config: &ExternalConfig) -> Result<PathBuf, ExternalError> {
+    match &config.capacity_helper {
+        Some(p) => Ok(p.clone()),
+        None => std::env::current_exe().map_err(|e| {
+            ExternalError::io("--crash enospc: cannot find the crashlab executable that runs the capacity helper", e)
+        }),
+    }
+}
+
+/// One `enospc` trial: setup, the writer on a filesystem of `capacity`
+/// bytes until it ends, the checker on what it left.
+pub(crate) fn run_enospc_trial(
+    config: &ExternalConfig,
+    files: &TrialSlot,
+    plan: &TrialPlan,
+    capacity: u64,
+    checker: &mut Checker,
+    supervision: &Supervision<'_>,
+) -> Result<TrialOutcome, ExternalError> {
+    let seed = set_up_trial(config, files, plan.writer_seed, supervision)?;
+    let status_path = files.acks.with_extension("capacity");
+    match std::fs::remove_file(&status_path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(ExternalError::io(format!("cannot remove {}", status_path.display()), e))
+        }
+        _ => {}
+    }
+    let fs = config.capacity_fs;
+    let prefix = [
+        SUBCOMMAND.to_owned(),
+        fs.name().to_owned(),
+        capacity.to_string(),
+        files.dir.to_string_lossy().into_owned(),
+        status_path.to_string_lossy().into_owned(),
+    ];
+    let line = config.writer.wrapped(&helper_program(config)?, &prefix);
+    let mut writer = Supervised::spawn(
+        &line,
+        &files.dir,
+        &program_env(&files.dir, &seed),
+        Stdout::Lines,
+        supervision.die_with_crashlab,
+    )?;
+    let stop = || supervision.stopped();
+    let timeout_at = writer.started() + supervision.timeout;
+    if writer.wait_until(timeout_at, &stop)? == Wake::Deadline {
+        return Err(timeout_error(&config.writer, supervision, &format!(" on a {capacity}-byte {fs}")));
+    }
+    let finished = writer.finish(timeout_at, &stop)?.ok_or_else(|| timeout_error(&config.writer, supervision, ""))?;
+    let status: Option<CapacityStatus> =
+        std::fs::read_to_string(&status_path).ok().and_then(|text| serde_json::from_str(&text).ok());
+    let status = match status {
+        Some(s) if finished.end == crate::vocab::ProcessEnd::Exited(0) => s,
+        _ => {
+            let how = format!(
+                "could not be run on a {capacity}-byte {fs} by the capacity helper (`{}`, {})",
+                line.argv()[..2].join(" "),
+                finished.end
+            );
+            return Err(failed(&config.writer, how, &finished));
+        }
+    };
+    let delivery = Delivery::Capacity { capacity, filesystem: fs.name().into(), used: status.used, free: status.free };
+    let stderr = finished.stderr_first_line();
+    let crashed = Crashed { crash_at: Duration::ZERO, delivery, end: status.end, traced: "", stderr };
+    judge_crashed(config, files, plan, crashed, &finished.lines, checker, supervision)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocated_bytes_count_data_blocks_in_subdirectories_and_not_holes() {
+        let dir = tempfile::tempdir().unwrap();
+        let page = crate::page_size::page_size();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/data"), vec![7u8; 4 * page as usize]).unwrap();
+        let hole = std::fs::File::create(dir.path().join("hole")).unwrap();
+        hole.set_len(1 << 20).unwrap();
+        let bytes = allocated_bytes(dir.path()).unwrap();
+        // At least the 4 data pages; far less than the 1 MiB hole.
+        assert!(bytes >= 4 * page && bytes < 1 << 19, "{bytes}");
+    }
+}
