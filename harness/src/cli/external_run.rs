@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 
 use crashlab::external::power_loss::{replay_power_loss, HistoryOptions, PowerLossReplayed, StateText};
@@ -79,6 +79,14 @@ pub struct ExternalArgs {
     /// (FS_IOC_SHUTDOWN), `btrfs` (a raw copy of the device).
     #[arg(long, value_name = "FS", requires = "writer")]
     pub real_fs: Option<crashlab::vocab::real_cut::FsKind>,
+    /// --crash power-loss-real: what pushes the writer's dirty pages to the
+    /// disk while it runs, so that cuts also keep unsynced data: `none` (the
+    /// default), `syncfs:US` (a helper calls syncfs on the test filesystem
+    /// every US µs, 50..=10000000, from the setup's end to the cut) or
+    /// `expire:CS` (the kernel's dirty expiry and writeback period set to CS
+    /// centiseconds, 1..=3000, for the run; restored on every exit).
+    #[arg(long, value_name = "MODE", requires = "writer")]
+    pub writeback: Option<crashlab::vocab::writeback::Writeback>,
     /// --crash enospc: the bytes the writer's filesystem holds (a tmpfs in
     /// a user + mount namespace, no privilege needed): a whole number of
     /// pages, 1 page to 1 GiB. Default: half of what the clean run's
@@ -173,6 +181,7 @@ impl ExternalArgs {
             ("--history", self.history.is_some()),
             ("--history-every", self.history_every.is_some()),
             ("--real-fs", self.real_fs.is_some()),
+            ("--writeback", self.writeback.is_some()),
             ("--capacity", self.capacity.is_some()),
             ("--capacity-fs", self.capacity_fs.is_some()),
         ])
@@ -359,6 +368,14 @@ pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashArg], args
         }
         config.real_cut.fs = fs;
     }
+    if let Some(w) = args.writeback {
+        if !crashes.contains(&CrashKind::PowerLossReal) {
+            bail!(
+                "--writeback {w} applies to --crash power-loss-real only (the simulated kinds have no disk to push to)"
+            );
+        }
+        config.real_cut.writeback = w;
+    }
     // A forbidden post-cut directory is kept beside the report.
     config.real_cut.evidence_dir = Some(common.out.with_extension("evidence"));
     config.validate().map_err(external_error)?;
@@ -380,7 +397,21 @@ pub fn run(common: &crate::cli::campaign::CommonArgs, crashes: &[CrashArg], args
     kinds.dedup();
     let planned = kinds.len() as u64 * config.trials_per_kind() as u64;
     let progress = crate::cli::progress::ExternalProgress::new(&config.progress, planned, common.quiet);
-    let report = progress.around(|| run_external(&config, &cancel, &|_| {})).map_err(external_error)?;
+    // `expire:CS` lowers the kernel's dirty expiry for the whole run; the
+    // guard restores it when dropped (every exit of this function, Ctrl-C
+    // and SIGTERM included: they only set the cancel flag), and a state file
+    // restores it after a SIGKILL of this process (`realcut::pressure`).
+    let sysctls = if config.crashes.contains(&CrashKind::PowerLossReal) {
+        crashlab::realcut::pressure::campaign_pressure(config.real_cut.writeback)
+            .with_context(|| format!("--writeback {}", config.real_cut.writeback))?
+    } else {
+        None
+    };
+    let report = progress.around(|| run_external(&config, &cancel, &|_| {})).map_err(external_error);
+    if let Some(guard) = sysctls {
+        guard.restore().context("--writeback: restoring the dirty expiry")?;
+    }
+    let report = report?;
     write_json_report("--out", &common.out, &report)?;
     common.outputs.write_external(&report, common.quiet)?;
     if !common.quiet {

@@ -258,6 +258,8 @@ impl ExternalConfig {
             history_off: !self.power_loss.history.record,
             history_every_us: self.power_loss.history.every.map(|d| d.as_micros() as u64),
             real_fs: self.crashes.contains(&CrashKind::PowerLossReal).then_some(self.real_cut.fs),
+            writeback: (self.crashes.contains(&CrashKind::PowerLossReal) && !self.real_cut.writeback.is_none())
+                .then_some(self.real_cut.writeback),
             eio_at: self.eio_at,
             capacity: self.capacity,
             capacity_fs: (self.capacity_fs != Default::default()).then_some(self.capacity_fs),

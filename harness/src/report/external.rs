@@ -225,6 +225,10 @@ pub struct ExternalRunConfig {
     /// `--real-fs` (schema 1.7): the filesystem of `power-loss-real` cuts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub real_fs: Option<crate::vocab::real_cut::FsKind>,
+    /// `--writeback` (schema 1.7), with `--crash power-loss-real`, when not
+    /// `none`: what pushed dirty pages to the disk during the real cuts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writeback: Option<crate::vocab::writeback::Writeback>,
     /// `--crash eio-sync:K` (schema 1.7): the data sync every `eio-sync`
     /// trial fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -941,6 +945,7 @@ pub(crate) mod test_support {
             history_every_us: None,
             points: None,
             real_fs: None,
+            writeback: None,
             eio_at: None,
             capacity: None,
             capacity_fs: None,

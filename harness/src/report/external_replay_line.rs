@@ -82,6 +82,7 @@ mod tests {
             points: None,
             eio_at: None,
             real_fs: None,
+            writeback: None,
             capacity: None,
             capacity_fs: None,
         };

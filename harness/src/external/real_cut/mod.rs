@@ -78,6 +78,7 @@ use super::power_loss::{calibrate, trace_trial_with, PowerLossPlan};
 use super::trial::TrialSlot;
 use super::{canonical, ExternalError};
 use crate::realcut::fs::LiveFs;
+use crate::realcut::pressure::{start_pressure, PressureGuard};
 use crate::realcut::RealcutError;
 use crate::report::external::ExternalRunConfig;
 use crate::report::external_power_loss::PowerLossCalibration;
@@ -180,12 +181,19 @@ fn one_trial(
     let name = format!("trial-{}", plan.trial);
     let slot = TrialSlot::create(mnt, &name)?;
     let clean = Duration::from_nanos(calibration.traced_clean_ns);
-    // NOTE for the merge (issue 16 part 1): `--writeback` pressure goes
-    // here: start `realcut::pressure::start_pressure(writeback, mnt)` in
-    // `after_setup` (after the sync) and drop its guard right after
-    // `trace_trial_with` returns, before the cut; `expire:CS` takes the
-    // campaign-wide sysctl guard in the CLI. Not wired on this branch.
-    let traced = trace_trial_with(config, &slot, plan, clean, supervision, &mut || sync_fs(&slot.dir))?;
+    // `--writeback syncfs:US`: the helper runs from the setup's sync (the
+    // model's durable start) until the writer is dead, and is stopped
+    // before the cut: a syncfs after the writer's death could only move
+    // pages toward their newest content, and a raw copy (btrfs) must not
+    // race a syncfs rewriting the device.
+    let mut pressure = PressureGuard::idle();
+    let traced = trace_trial_with(config, &slot, plan, clean, supervision, &mut || {
+        sync_fs(&slot.dir)?;
+        pressure = start_pressure(config.real_cut.writeback, mnt).map_err(real(kind))?;
+        Ok(())
+    });
+    pressure.stop().map_err(real(kind))?;
+    let traced = traced?;
     // The cut. Nothing between the writer's death and here synced anything.
     let post_cut = match kind.default_cut() {
         CutMethod::RawCopy => {
@@ -248,6 +256,9 @@ pub fn rerun_line(c: &ExternalRunConfig, seed: u64, trial: u32) -> String {
         trial + 1,
         c.model_flags()
     );
+    if let Some(w) = c.writeback {
+        let _ = write!(line, " --writeback {w}");
+    }
     if c.allow_no_acks {
         line.push_str(" --allow-no-acks");
     }

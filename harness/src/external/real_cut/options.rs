@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::realcut::RealcutError;
 use crate::vocab::real_cut::FsKind;
+use crate::vocab::writeback::Writeback;
 
 /// What `--crash power-loss-real` needs besides the rest of the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,11 +15,15 @@ pub struct RealCutOptions {
     /// Where the post-cut directories the model forbids are kept (each in
     /// `trial-N`); `None`: `crashlab-real-evidence-SEED` in `--dir`.
     pub evidence_dir: Option<PathBuf>,
+    /// `--writeback`: pressure started after each trial's setup, stopped
+    /// before its cut (`syncfs:US`); `expire:CS` is set by the CLI for the
+    /// whole run.
+    pub writeback: Writeback,
 }
 
 impl Default for RealCutOptions {
     fn default() -> RealCutOptions {
-        RealCutOptions { fs: FsKind::Ext4, evidence_dir: None }
+        RealCutOptions { fs: FsKind::Ext4, evidence_dir: None, writeback: Writeback::None }
     }
 }
 
