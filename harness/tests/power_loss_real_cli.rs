@@ -59,6 +59,18 @@ fn flags_of_real_cuts_are_refused_where_they_do_not_apply() {
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("--history off with --crash power-loss-real"), "{}", text(&o));
+    let o = crashlab(
+        d,
+        &["run", "--writer", "true", "--checker", "true", "--crash", "power-loss", "--writeback", "syncfs:300"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--writeback syncfs:300 applies to --crash power-loss-real only"), "{}", text(&o));
+    let o = crashlab(
+        d,
+        &["run", "--writer", "true", "--checker", "true", "--crash", "power-loss-real", "--writeback", "syncfs:1"],
+    );
+    assert_eq!(o.status.code(), Some(2), "below the documented 50 µs: {}", text(&o));
+    assert!(text(&o).contains("--writeback"), "{}", text(&o));
     let o = crashlab(d, &["matrix", "--crash", "power-loss-real", "--trials", "1"]);
     assert_eq!(o.status.code(), Some(2), "the matrix's real cuts are columns, not a crash kind: {}", text(&o));
 }
@@ -112,6 +124,61 @@ fn a_run_writes_its_section_page_and_junit_case_and_releases_its_filesystem() {
     assert!(std::fs::read_to_string(&html).unwrap().contains("<h2>Real power cuts (xfs, "));
     assert!(std::fs::read_to_string(&junit).unwrap().contains("<testcase name=\"power-loss-real\""));
     assert_clean(work.path(), &text(&o));
+}
+
+/// The dirty expiry sysctls, as text.
+fn expiry() -> Vec<String> {
+    ["/proc/sys/vm/dirty_expire_centisecs", "/proc/sys/vm/dirty_writeback_centisecs"]
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
+
+#[test]
+fn pressured_real_cuts_record_their_writeback_and_leave_the_kernel_as_they_found_it() {
+    if !have_root("pressured_real_cuts") {
+        return;
+    }
+    // A writer whose unsynced rewrites the pressure may push to the disk;
+    // its checker accepts any content: what is asserted is the run's
+    // bookkeeping, not what a cut kept (that is chance).
+    let writer = "for i in 1 2 3 4 5 6; do echo $i > f; done; echo data > g && sync g && echo ack";
+    for mode in ["syncfs:300", "expire:5"] {
+        let before = expiry();
+        let work = tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap());
+        let out = tempfile::tempdir().unwrap();
+        let json = out.path().join("r.json");
+        let o = crashlab(
+            work.path(),
+            &[
+                "run",
+                "--shell",
+                "--writer",
+                writer,
+                "--checker",
+                "true",
+                "--crash",
+                "power-loss-real",
+                "--writeback",
+                mode,
+                "--trials",
+                "2",
+                "--allow-no-acks",
+                "--seed",
+                "3",
+                "--out",
+                json.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{mode}: {}", text(&o));
+        let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(r["config"]["writeback"], mode, "{}", text(&o));
+        assert_eq!(r["power_loss_real"]["model_violations"], 0, "{}", text(&o));
+        let rerun = r["power_loss_real"]["outcomes"][0]["rerun"].as_str().unwrap_or_default().to_owned();
+        assert!(rerun.contains(&format!("--writeback {mode}")), "the rerun line re-creates the pressure: {rerun}");
+        assert_eq!(expiry(), before, "{mode}: the dirty expiry is restored after the run");
+        assert_clean(work.path(), &text(&o));
+    }
 }
 
 #[test]
