@@ -134,6 +134,8 @@ fn run(args: &[OsString]) -> Result<(), HelperError> {
         what: format!("cannot copy the writer's directory out of the capacity filesystem: {}", e.what),
         error: e.error,
     })?;
+    // Out of the mount before it goes, so it unmounts now (not lazily).
+    std::env::set_current_dir("/").map_err(io("cannot leave the capacity filesystem"))?;
     drop(mounted);
     let text = serde_json::to_string(&CapacityStatus { end, used, free }).expect("a status serializes");
     std::fs::write(status, text).map_err(io(format!("cannot write {}", Path::new(status).display())))
