@@ -62,13 +62,6 @@ impl CoverageRule {
             CoverageRule::NsLost(k) => format!("namespace-{}-lost", k.name()),
         }
     }
-
-    /// Does only writeback pressure make this rule reachable in a short
-    /// campaign? (Without it the writers finish long before the kernel
-    /// writes back, and unsynced data is always lost: `../shared` facts.)
-    pub fn needs_writeback(self) -> bool {
-        matches!(self, CoverageRule::PagesNewerThanFloor | CoverageRule::IntermediateVersions)
-    }
 }
 
 /// One rule on one filesystem.
@@ -395,11 +388,9 @@ mod tests {
     }
 
     #[test]
-    fn rule_names_are_stable_and_only_kept_unsynced_data_needs_pressure() {
+    fn rule_names_are_stable() {
         let names: Vec<String> = PAGE_RULES.iter().map(|r| r.name()).collect();
         assert_eq!(names, ["pages-at-floor", "pages-newer-than-floor", "intermediate-versions", "size-beyond-durable"]);
         assert_eq!(CoverageRule::NsKept(NsOpKind::Rename).name(), "namespace-rename-kept");
-        assert!(CoverageRule::IntermediateVersions.needs_writeback());
-        assert!(!CoverageRule::PagesAtFloor.needs_writeback());
     }
 }
