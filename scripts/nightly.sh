@@ -153,6 +153,18 @@ if [ "$(id -u)" = 0 ]; then
     --out "$out/soundness-namespace.json" --html "$out/soundness-namespace.html" --junit "$out/soundness-namespace.junit.xml" --keep-dir "$out/soundness-evidence" --quiet
   worst $?
   compare soundness-namespace
+  # Writeback pressure, one campaign per filesystem: a syncfs helper during
+  # the writers makes cuts keep unsynced pages and intermediate versions, so
+  # the model's rules about what *may* survive meet real states. The diff
+  # flags a rule whose coverage drops to zero (compared under the same
+  # pressure, and only when the previous rate makes zero unlikely by luck).
+  for fs in ext4 xfs btrfs; do
+    "$bin" soundness --backend loopcut --fs "$fs" --trials 600 --seed "$seed" --writeback syncfs:1000 \
+      --scenario shared/no-sync,shared/ms-async-each,probe/partial-msync --size 8192 --txns 200 --writers-per-cut 1 \
+      --out "$out/soundness-pressure-$fs.json" --html "$out/soundness-pressure-$fs.html" --junit "$out/soundness-pressure-$fs.junit.xml" --keep-dir "$out/soundness-evidence" --quiet
+    worst $?
+    compare "soundness-pressure-$fs"
+  done
 else
   echo "nightly: soundness (loopcut) unavailable: needs root; skipped"
 fi

@@ -341,6 +341,11 @@ pub fn real_columns(
             "--real {}: add power-loss-real to --model (e.g. --model process-crash,power-loss,power-loss-real)",
             names(columns)
         ),
+        (false, Some(a)) if a.real_writeback.is_some() => {
+            anyhow::bail!(
+                "--real-writeback: only the loopcut columns of --real (with --model ...,power-loss-real) use it"
+            )
+        }
         (false, _) => return Ok(None),
         (true, Some(_)) => {}
     }

@@ -62,13 +62,6 @@ impl CoverageRule {
             CoverageRule::NsLost(k) => format!("namespace-{}-lost", k.name()),
         }
     }
-
-    /// Does only writeback pressure make this rule reachable in a short
-    /// campaign? (Without it the writers finish long before the kernel
-    /// writes back, and unsynced data is always lost: `../shared` facts.)
-    pub fn needs_writeback(self) -> bool {
-        matches!(self, CoverageRule::PagesNewerThanFloor | CoverageRule::IntermediateVersions)
-    }
 }
 
 /// One rule on one filesystem.
@@ -232,18 +225,44 @@ pub fn coverage_text(rows: &[CoverageRow<'_>]) -> String {
     s
 }
 
-/// Coverage lost between two runs of the same campaign: rules some cut of
-/// `before` exercised and no cut of `after` does although `after` gave them
-/// chances. A rule without a chance now is not flagged (nothing was
-/// measured), nor one never exercised before (e.g. intermediate versions
-/// under `--writeback none`: no run ever had them). The caller compares only
-/// runs with the same writeback pressure.
-pub fn lost_coverage<'a>(before: &'a Coverage, after: &'a Coverage) -> Vec<(&'a RuleCoverage, &'a RuleCoverage)> {
+/// A drop to zero is called lost coverage only when, at the rate the
+/// earlier run measured, zero in the later run's chances would happen by
+/// chance less often than this.
+pub const LOST_COVERAGE_CHANCE: f64 = 1e-3;
+
+/// What became of a rule some cut of the earlier run exercised and no cut
+/// of the later one does, although the later run gave it chances.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CoverageDrop {
+    /// At the earlier rate `q = exercised / chances`, `(1 - q)^chances_now`
+    /// is below [`LOST_COVERAGE_CHANCE`]: the cuts stopped showing it.
+    Lost,
+    /// Too rare before to tell a change from luck: that probability (shown,
+    /// not judged).
+    TooRareToCall(f64),
+}
+
+/// Rules exercised in `before` and not in `after` although `after` gave them
+/// chances, each with its [`CoverageDrop`]. A rule without a chance now is
+/// not listed (nothing was measured), nor one never exercised before (e.g.
+/// intermediate versions under `--writeback none`: no run ever had them).
+/// The caller compares only runs with the same writeback pressure.
+pub fn lost_coverage<'a>(
+    before: &'a Coverage,
+    after: &'a Coverage,
+) -> Vec<(&'a RuleCoverage, &'a RuleCoverage, CoverageDrop)> {
     after
         .rules
         .iter()
         .filter_map(|a| before.rules.iter().find(|b| b.rule == a.rule).map(|b| (b, a)))
         .filter(|(b, a)| b.exercised > 0 && a.exercised == 0 && a.chances > 0)
+        .map(|(b, a)| {
+            let q = b.exercised as f64 / b.chances.max(b.exercised) as f64;
+            let by_luck = (1.0 - q).powf(a.chances as f64);
+            let drop =
+                if by_luck < LOST_COVERAGE_CHANCE { CoverageDrop::Lost } else { CoverageDrop::TooRareToCall(by_luck) };
+            (b, a, drop)
+        })
         .collect()
 }
 
@@ -340,29 +359,38 @@ mod tests {
             |rule: &str, chances, exercised| RuleCoverage { rule: rule.into(), chances, exercised, units: exercised };
         let before = Coverage {
             rules: vec![
-                row("pages-newer-than-floor", 10, 3),
+                row("pages-newer-than-floor", 100, 30),
                 row("intermediate-versions", 10, 0),
                 row("size-beyond-durable", 5, 2),
             ],
         };
         let after = Coverage {
             rules: vec![
-                row("pages-newer-than-floor", 10, 0),
+                row("pages-newer-than-floor", 100, 0),
                 row("intermediate-versions", 10, 0),
                 row("size-beyond-durable", 0, 0),
             ],
         };
-        let lost: Vec<&str> = lost_coverage(&before, &after).iter().map(|(_, a)| a.rule.as_str()).collect();
-        assert_eq!(lost, ["pages-newer-than-floor"], "never had: not lost; no chance now: not measured");
+        let lost: Vec<(&str, CoverageDrop)> =
+            lost_coverage(&before, &after).iter().map(|(_, a, d)| (a.rule.as_str(), *d)).collect();
+        assert_eq!(
+            lost,
+            [("pages-newer-than-floor", CoverageDrop::Lost)],
+            "never had: not lost; no chance now: not measured"
+        );
         assert!(lost_coverage(&before, &before).is_empty());
+        // 1 of 300 before: 0 of 10 now happens by luck 97% of the time.
+        let rare = Coverage { rules: vec![row("intermediate-versions", 300, 1)] };
+        let none_now = Coverage { rules: vec![row("intermediate-versions", 10, 0)] };
+        let d = lost_coverage(&rare, &none_now);
+        let CoverageDrop::TooRareToCall(p) = d[0].2 else { panic!("{d:?}") };
+        assert!((p - (299.0f64 / 300.0).powi(10)).abs() < 1e-9, "{p}");
     }
 
     #[test]
-    fn rule_names_are_stable_and_only_kept_unsynced_data_needs_pressure() {
+    fn rule_names_are_stable() {
         let names: Vec<String> = PAGE_RULES.iter().map(|r| r.name()).collect();
         assert_eq!(names, ["pages-at-floor", "pages-newer-than-floor", "intermediate-versions", "size-beyond-durable"]);
         assert_eq!(CoverageRule::NsKept(NsOpKind::Rename).name(), "namespace-rename-kept");
-        assert!(CoverageRule::IntermediateVersions.needs_writeback());
-        assert!(!CoverageRule::PagesAtFloor.needs_writeback());
     }
 }

@@ -51,7 +51,7 @@ pub struct FsNamespace {
     /// Per kind of operation, in how many post-cut directories the model
     /// let one be lost and in how many the cut kept (lost) one. Added in
     /// 1.5 of the soundness schema.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "super::coverage::Coverage::is_empty")]
     pub coverage: super::coverage::Coverage,
 }
 

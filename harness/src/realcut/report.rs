@@ -89,7 +89,7 @@ pub struct FsSoundness {
     /// Per model rule, in how many post-cut files the model allowed its
     /// case and in how many the real cut showed it. Added in 1.5 (empty
     /// when read from an older report).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Coverage::is_empty")]
     pub coverage: Coverage,
 }
 
