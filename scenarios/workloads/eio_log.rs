@@ -21,9 +21,9 @@
 //!   every kind.
 
 use crate::common::{
-    ack, ack_field, acks, crc32, create_durably, die, page_size, read, seed, slice_or_zeros, u32_at, violation,
-    Mapping, Rng,
+    ack, ack_field, acks, create_durably, die, page_size, read, seed, slice_or_zeros, u32_at, violation, Mapping, Rng,
 };
+use crate::wal::record_crc;
 
 const FILE: &str = "eio.log";
 const MAGIC: u32 = 0x4F49_4531;
@@ -39,12 +39,6 @@ pub enum OnEio {
 
 /// The status `eio-stop` exits with on a failed msync.
 pub const STOP_STATUS: i32 = 3;
-
-fn record_crc(seq: u32, payload: &[u8]) -> u32 {
-    let mut bytes = seq.to_le_bytes().to_vec();
-    bytes.extend_from_slice(payload);
-    crc32(&bytes)
-}
 
 /// `crashlab-workload eio-* setup [--records N]`: the zeroed log, one page
 /// per record, durably.

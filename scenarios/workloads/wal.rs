@@ -31,7 +31,9 @@ pub enum Durability {
     MapPrivateCheckpointAtExit,
 }
 
-fn record_crc(seq: u32, payload: &[u8]) -> u32 {
+/// The CRC-32 of a record's sequence number and payload (also the
+/// `eio-*` examples' records).
+pub fn record_crc(seq: u32, payload: &[u8]) -> u32 {
     let mut bytes = seq.to_le_bytes().to_vec();
     bytes.extend_from_slice(payload);
     crc32(&bytes)

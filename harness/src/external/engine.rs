@@ -124,12 +124,12 @@ pub fn run_external(
         // syncs of the eio-sync trials.
         let mut traced_for_eio = traced.clone();
         if run_config.crashes.contains(&CrashKind::PowerLoss) {
-            let section = power_loss_section(config, &dir, &supervision, traced.clone())?;
+            let section = traced_section(config, &dir, &supervision, traced.clone(), CrashKind::PowerLoss)?;
             traced_for_eio.get_or_insert_with(|| section.calibration.clone());
             power_loss = Some(section);
         }
         if run_config.crashes.contains(&CrashKind::EioSync) {
-            eio_sync = Some(eio_sync_section(config, &dir, &supervision, traced_for_eio)?);
+            eio_sync = Some(traced_section(config, &dir, &supervision, traced_for_eio, CrashKind::EioSync)?);
         }
         traced_clean_run = traced;
         if run_config.crashes.contains(&CrashKind::PowerLossReal) {
@@ -207,13 +207,16 @@ impl Timing {
     }
 }
 
-/// The power-loss trials: calibrate under the oracle (unless `traced`
-/// already did), run, aggregate.
-fn power_loss_section(
+/// The trials of a traced power-loss kind (`power-loss`, or `eio-sync`:
+/// power-loss trials after one failed data sync): calibrate under the
+/// oracle (unless `traced` already did), plan, run, aggregate into a
+/// section of one shape.
+fn traced_section(
     config: &ExternalConfig,
     dir: &Path,
     supervision: &Supervision<'_>,
     traced: Option<PowerLossCalibration>,
+    kind: CrashKind,
 ) -> Result<PowerLossSection, ExternalError> {
     let abandon = AtomicBool::new(false);
     let supervision = supervision.with_abandon(&abandon);
@@ -221,59 +224,27 @@ fn power_loss_section(
         Some(c) => c,
         None => traced_calibration(config, dir, &supervision)?,
     };
-    let calls = calibration.crash_point_calls(config.points);
-    let plans: Vec<PowerLossPlan> =
-        config.trial_indices().map(|t| PowerLossPlan::new(config.seed, t, calls, config.points)).collect();
+    let (plans, target): (Vec<PowerLossPlan>, Box<dyn Fn(u32) -> ReplayTarget>) = if kind == CrashKind::EioSync {
+        let syncs = calibration.data_syncs;
+        if let Some(k) = config.eio_at.filter(|&k| k > syncs) {
+            return Err(ExternalError::BadInput(format!(
+                "--crash eio-sync:{k}: the writer's traced clean run made only {syncs} data syncs (fsync, \
+                 fdatasync, msync with MS_SYNC)"
+            )));
+        }
+        let plans =
+            config.trial_indices().filter_map(|t| PowerLossPlan::eio_sync(config.seed, t, syncs, config.eio_at));
+        let clean_ns = calibration.traced_clean_ns;
+        (plans.collect(), Box::new(move |trial| ReplayTarget::EioSync { trial, clean_ns, syncs }))
+    } else {
+        let calls = calibration.crash_point_calls(config.points);
+        let plans = config.trial_indices().map(|t| PowerLossPlan::new(config.seed, t, calls, config.points));
+        let clean_ns = calibration.traced_clean_ns;
+        (plans.collect(), Box::new(move |trial| ReplayTarget::PowerLoss { trial, clean_ns, calls }))
+    };
     let outcomes = run_power_loss_trials(config, dir, &plans, &calibration, &supervision, &abandon)?;
     let page = crate::page_size::page_size();
-    let clean_ns = calibration.traced_clean_ns;
-    let replay = |trial, state: &str| {
-        config.replay_line(ReplayTarget::PowerLoss { trial, clean_ns, calls }).with_state(state).to_string()
-    };
-    let mut section = aggregate_power_loss(
-        config.tear,
-        config.tear.unwrap_or(page),
-        config.power_loss.explore.exhaustive_bound,
-        config.power_loss.explore.random_states,
-        calibration,
-        &outcomes,
-        &replay,
-    );
-    section.fs_model = Some(config.power_loss.fs_model.name().to_owned());
-    section.history_method =
-        Some(crate::page_history::HistoryMethod::of(config.power_loss.history.record, &section.history));
-    Ok(section)
-}
-
-/// The `eio-sync` trials: power-loss trials after one failed data sync,
-/// aggregated into a section of the same shape.
-fn eio_sync_section(
-    config: &ExternalConfig,
-    dir: &Path,
-    supervision: &Supervision<'_>,
-    traced: Option<PowerLossCalibration>,
-) -> Result<PowerLossSection, ExternalError> {
-    let abandon = AtomicBool::new(false);
-    let supervision = supervision.with_abandon(&abandon);
-    let calibration = match traced {
-        Some(c) => c,
-        None => traced_calibration(config, dir, &supervision)?,
-    };
-    let syncs = calibration.data_syncs;
-    if let Some(k) = config.eio_at.filter(|&k| k > syncs) {
-        return Err(ExternalError::BadInput(format!(
-            "--crash eio-sync:{k}: the writer's traced clean run made only {syncs} data syncs (fsync, fdatasync, \
-             msync with MS_SYNC)"
-        )));
-    }
-    let plans: Vec<PowerLossPlan> =
-        config.trial_indices().filter_map(|t| PowerLossPlan::eio_sync(config.seed, t, syncs, config.eio_at)).collect();
-    let outcomes = run_power_loss_trials(config, dir, &plans, &calibration, &supervision, &abandon)?;
-    let page = crate::page_size::page_size();
-    let clean_ns = calibration.traced_clean_ns;
-    let replay = |trial, state: &str| {
-        config.replay_line(ReplayTarget::EioSync { trial, clean_ns, syncs }).with_state(state).to_string()
-    };
+    let replay = |trial, state: &str| config.replay_line(target(trial)).with_state(state).to_string();
     let mut section = aggregate_power_loss(
         config.tear,
         config.tear.unwrap_or(page),

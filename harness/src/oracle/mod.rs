@@ -278,6 +278,13 @@ pub struct InjectedFailure {
     /// Ack lines the writer had completed before the call (counted with
     /// [`OracleConfig::stacks`] only; 0 otherwise).
     pub acks_before: u64,
+    /// Later completed syncs that covered part of what it covered (retries),
+    /// and of those, the ones that found some of its pages clean and did
+    /// not write them (left out of their [`SyncEvent::copied`]).
+    #[serde(default)]
+    pub retries: u64,
+    #[serde(default)]
+    pub found_clean: u64,
 }
 
 /// A range of one file a failed sync covered.

@@ -134,6 +134,9 @@ pub struct ShadowStore {
     /// The pages a failed sync left uncertain (`eio-sync`): copies hold
     /// them back while they were not stored into since.
     pub(super) failed: FailedWriteback,
+    /// The pages the copies since the last [`ShadowStore::take_held_back`]
+    /// held back (they are not durable: the copy's record leaves them out).
+    held_back: Vec<(FileId, u64)>,
 }
 
 impl ShadowStore {
@@ -161,6 +164,7 @@ impl ShadowStore {
             buf: Vec::new(),
             history: None,
             failed: FailedWriteback::default(),
+            held_back: Vec::new(),
         })
     }
 
@@ -203,7 +207,9 @@ impl ShadowStore {
                 let page = pos / self.page_size;
                 let end = (((page + 1) * self.page_size - offset) as usize).min(n);
                 let whole_page = page_bytes(&buf[..n], offset, page, self.page_size);
-                if !self.failed.holds_back(id, page, whole_page) {
+                if self.failed.holds_back(id, page, whole_page) {
+                    self.held_back.push((id, page));
+                } else {
                     self.shadow(id).overlay(pos, &buf[at..end]);
                     if let Some(h) = self.history.as_mut() {
                         h.synced(id, page..page + 1);
@@ -254,6 +260,7 @@ impl ShadowStore {
         } else {
             Vec::new()
         };
+        self.held_back.extend(held.iter().map(|&p| (id, p)));
         let shadow = self.shadow(id);
         let before = (!held.is_empty()).then(|| shadow.clone());
         shadow.content = data;
@@ -276,6 +283,11 @@ impl ShadowStore {
             }
         }
         Ok(n as u64)
+    }
+
+    /// The pages copies held back since the last call, by file then page.
+    pub(super) fn take_held_back(&mut self) -> Vec<(FileId, u64)> {
+        std::mem::take(&mut self.held_back)
     }
 
     /// An empty shadow, never durable: a file the oracle never saw.

@@ -458,6 +458,16 @@ impl<'a> CrashTest<'a> {
             ExternalConfig::with_checker_server(&commands.writer, &commands.checker_server, setup, false)
         };
         let mut config = config.map_err(|error| TestkitError::Run { test: test.clone(), error: Box::new(error) })?;
+        if self.crashes.contains(&Crash::EioSync) {
+            // Its section and replay are not read here yet: refused rather
+            // than silently not reported.
+            let error = crate::external::ExternalError::BadInput(
+                "Crash::EioSync: the testkit does not run eio-sync trials yet; use `crashlab run --writer ... \
+                 --crash eio-sync`"
+                    .into(),
+            );
+            return Err(TestkitError::Run { test: test.clone(), error: Box::new(error) });
+        }
         config.crashes = self.crashes.clone();
         config.trials = self.trials;
         config.seed = self.seed;

@@ -35,6 +35,9 @@ fn a_retried_msync_that_succeeds_does_not_make_the_failed_page_durable() {
     assert_eq!(ms[0].result, SyscallResult::Failed { errno: libc::EIO });
     assert_eq!(ms[0].effect, SyncEffect::NoGuarantee(NoGuarantee::Failed));
     assert_eq!(ms[1].result, SyscallResult::Returned { value: 0 });
+    assert_eq!((inj.retries, inj.found_clean), (1, 1), "the retry covered page 0 and found it clean");
+    assert!(ms[1].copied.is_empty(), "the retry wrote nothing: its record says so: {:?}", ms[1].copied);
+    assert_eq!(ms[2].copied.len(), 1, "page 1's msync copied it");
     // The page cache holds every store: the failed call was only skipped.
     let now = std::fs::read(&r.file).unwrap();
     assert!(is_page(Some(page_of(&now, 0)), b'B'));
@@ -52,6 +55,9 @@ fn a_page_stored_again_after_the_failure_is_durable_after_the_next_sync() {
     assert_eq!(out.history_method, crashlab::page_history::HistoryMethod::UffdWriteProtect);
     let f = out.file("data").unwrap();
     assert!(is_page(f.floor_page(0), b'B'), "the rewritten page was synced by the retry");
+    let inj = out.injected.as_ref().unwrap();
+    assert_eq!((inj.retries, inj.found_clean), (1, 0), "a retry that wrote the page");
+    assert_eq!(msyncs(out)[1].copied.len(), 1);
     assert_clean(out);
 }
 

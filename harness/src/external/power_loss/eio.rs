@@ -43,13 +43,7 @@ pub(crate) fn facts(outcome: &OracleOutcome, acks: u64) -> Option<EioSyncFacts> 
         .iter()
         .filter(|e| is_data_sync(e.syscall, &e.args) && e.effect == SyncEffect::Copied)
         .collect();
-    // A retry: a later sync that covered part of the failed range.
-    let overlaps = |c: &crate::oracle::CopiedRange| {
-        inj.covered.iter().any(|r| {
-            r.file == c.file && c.offset < r.offset.saturating_add(r.len) && r.offset < c.offset.saturating_add(c.len)
-        })
-    };
-    let retried = later.iter().any(|e| e.copied.iter().any(overlaps));
+    let retried = inj.retries > 0;
     Some(EioSyncFacts {
         nth: inj.nth,
         syscall: inj.syscall.name().to_owned(),

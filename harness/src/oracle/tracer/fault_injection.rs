@@ -17,8 +17,8 @@ use crate::namespace::trace::FileId;
 use crate::oracle::maps;
 use crate::oracle::syscalls::is_data_sync;
 use crate::oracle::{
-    CrashHit, CrashSignal, FailedRange, InjectedFailure, NoGuarantee, OracleError, SyncEffect, SyscallResult,
-    TracedSyscall,
+    CopiedRange, CrashHit, CrashSignal, FailedRange, InjectedFailure, NoGuarantee, OracleError, SyncEffect,
+    SyscallResult, TracedSyscall,
 };
 use crate::vocab::CrashWhen;
 
@@ -79,6 +79,8 @@ impl Tracer<'_> {
             event: event.unwrap_or(0),
             covered,
             acks_before: self.attribution.lines(),
+            retries: 0,
+            found_clean: 0,
         });
         Ok(Fault::Fail)
     }
@@ -168,5 +170,73 @@ impl Tracer<'_> {
                 None => store.failed.unknown(*id),
             }
         }
+    }
+}
+
+impl Tracer<'_> {
+    /// A sync completed with `copied`: count it as a retry of the failed
+    /// sync if it covered part of that, and leave out of its record the
+    /// pages it held back (they were not written: the attribution of a
+    /// violation must not name it as their last sync).
+    pub(super) fn settle_held_back(&mut self, copied: Vec<CopiedRange>) -> Vec<CopiedRange> {
+        let Some(store) = self.store.as_mut() else { return copied };
+        let held = store.take_held_back();
+        let Some(inj) = self.injected.as_mut() else { return copied };
+        let overlaps = |c: &CopiedRange| {
+            inj.covered.iter().any(|r| {
+                r.file == c.file
+                    && c.offset < r.offset.saturating_add(r.len)
+                    && r.offset < c.offset.saturating_add(c.len)
+            })
+        };
+        if copied.iter().any(overlaps) {
+            inj.retries += 1;
+            inj.found_clean += !held.is_empty() as u64;
+        }
+        if held.is_empty() {
+            return copied;
+        }
+        split_out(copied, &held, self.page)
+    }
+}
+
+/// `copied` without the pages `held` (file, page): each range split around
+/// them.
+fn split_out(copied: Vec<CopiedRange>, held: &[(FileId, u64)], page: u64) -> Vec<CopiedRange> {
+    let mut out = Vec::new();
+    for c in copied {
+        let end = c.offset.saturating_add(c.len);
+        let mut from = c.offset;
+        let mut pages: Vec<u64> = held.iter().filter(|(f, _)| *f == c.file).map(|&(_, p)| p).collect();
+        pages.sort_unstable();
+        for p in pages {
+            let (ps, pe) = (p * page, (p + 1) * page);
+            if pe <= from || ps >= end {
+                continue;
+            }
+            if ps > from {
+                out.push(CopiedRange { offset: from, len: ps - from, ..c.clone() });
+            }
+            from = pe.min(end);
+        }
+        if from < end {
+            out.push(CopiedRange { offset: from, len: end - from, ..c.clone() });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_pages_are_cut_out_of_the_copied_ranges() {
+        let r = |offset, len| CopiedRange { file: FileId(1), path: "f".into(), offset, len, size: Some(40) };
+        let out = split_out(vec![r(0, 40)], &[(FileId(1), 1), (FileId(2), 0), (FileId(1), 3)], 10);
+        let pieces: Vec<(u64, u64)> = out.iter().map(|c| (c.offset, c.len)).collect();
+        assert_eq!(pieces, vec![(0, 10), (20, 10)], "pages 1 and 3 of file 1 left out, file 2's page ignored");
+        assert!(out.iter().all(|c| c.size == Some(40)), "each piece says the durable size the whole copy set");
+        assert_eq!(split_out(vec![r(10, 10)], &[(FileId(1), 1)], 10), vec![], "a range of held pages only: nothing");
     }
 }

@@ -132,13 +132,16 @@ impl Tracer<'_> {
         copied: Vec<CopiedRange>,
         failure: Option<String>,
     ) -> SyncEffect {
-        self.stats.bytes_copied += copied.iter().map(|c| c.len).sum::<u64>();
         let effect = match (&failure, copied.is_empty()) {
             (Some(f), true) => ambiguous(f),
             (None, true) => SyncEffect::NoGuarantee(NoGuarantee::NothingWatched),
             // Partial copies stand: each copied range was covered.
             (_, false) => SyncEffect::Copied,
         };
+        // The pages a failed sync left clean were not written: out of the
+        // record (it stays `Copied`: the call did complete a sync).
+        let copied = self.settle_held_back(copied);
+        self.stats.bytes_copied += copied.iter().map(|c| c.len).sum::<u64>();
         if let Some(i) = call.event {
             self.events[i].copied = copied;
         }
