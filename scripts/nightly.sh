@@ -122,6 +122,35 @@ case $? in
   0) echo "nightly: redo-from-checkpoint was not caught by an intermediate version"; worst 1 ;;
   *) worst 2 ;;
 esac
+# A failed sync (eio-sync): the log that stops acking passes; the one that
+# ignores the EIO and the one that trusts a retried msync are caught (exit 1).
+for example in eio-stop eio-ignore eio-retry; do
+  echo "== program $example (eio-sync)"
+  "$bin" run --setup "$workload $example setup --records 6" --writer "$workload $example writer --records 6" \
+    --checker "$workload $example checker" --crash eio-sync,power-loss --trials 40 --seed "$seed" \
+    --dir /dev/shm --out "$out/program-$example.json" --quiet
+  rc=$?
+  case "$example:$rc" in
+    eio-stop:*) worst $rc ;;
+    *:1) ;;
+    *:0) echo "nightly: $example was not caught by a failed sync"; worst 1 ;;
+    *) worst 2 ;;
+  esac
+done
+# A full disk (enospc, a tmpfs of a hard capacity in a user + mount
+# namespace): preallocating with fallocate and stopping on ENOSPC passes;
+# acking after an unchecked write is caught (exit 1).
+for example in fill-fallocate fill-mapped append-unchecked; do
+  echo "== program $example (enospc)"
+  "$bin" run --writer "$workload $example writer --records 64" --checker "$workload $example checker" \
+    --crash enospc,sigkill --trials 20 --seed "$seed" --out "$out/program-$example.json" --quiet
+  rc=$?
+  case "$example:$rc" in
+    append-unchecked:1) ;;
+    append-unchecked:0) echo "nightly: append-unchecked was not caught on a full disk"; worst 1 ;;
+    *) worst $rc ;;
+  esac
+done
 for example in sqlite-delete-extra sqlite-wal-full; do
   echo "== program $example (posix)"
   "$bin" run --setup "$workload $example setup --records 8" --writer "$workload $example writer --records 8" \
@@ -165,6 +194,24 @@ if [ "$(id -u)" = 0 ]; then
     worst $?
     compare "soundness-pressure-$fs"
   done
+  # Real cuts of users' programs (power-loss-real), under writeback
+  # pressure so that unsynced pages and intermediate versions reach the
+  # disk: correct designs pass, and no post-cut directory may be outside
+  # the simulated model (a model soundness violation exits 1 with evidence).
+  for fs in ext4 xfs btrfs; do
+    for example in wal redo-from-page atomic-replace; do
+      echo "== program $example (power-loss-real, $fs, syncfs:300)"
+      "$bin" run --setup "$workload $example setup" --writer "$workload $example writer" \
+        --checker "$workload $example checker" --crash power-loss-real --real-fs "$fs" --writeback syncfs:300 \
+        --trials 16 --seed "$seed" --out "$out/program-real-$example-$fs.json" --quiet
+      worst $?
+    done
+  done
+  echo "== program redo-from-page (power-loss-real, ext4, expire:5)"
+  "$bin" run --setup "$workload redo-from-page setup" --writer "$workload redo-from-page writer" \
+    --checker "$workload redo-from-page checker" --crash power-loss-real --writeback expire:5 \
+    --trials 16 --seed "$seed" --out "$out/program-real-redo-from-page-expire.json" --quiet
+  worst $?
 else
   echo "nightly: soundness (loopcut) unavailable: needs root; skipped"
 fi
