@@ -1,7 +1,8 @@
 //! `crashlab bench power-loss-real`: trials/s of real power cuts of a
 //! user's program (`--crash power-loss-real`) next to the simulated power
 //! loss (`--crash power-loss`) of the same writer, measured in the same
-//! run, interleaved (root).
+//! run, interleaved (root); and each `--writeback` pressure mode's real
+//! cuts against the unpressured ones (`none`), in the same rounds.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,6 +14,7 @@ use clap::Args;
 
 use crashlab::external::{run_external, ExternalConfig};
 use crashlab::vocab::real_cut::FsKind;
+use crashlab::vocab::writeback::Writeback;
 use crashlab::vocab::CrashKind;
 
 #[derive(Args)]
@@ -33,6 +35,10 @@ pub struct RealCutBenchArgs {
     /// The filesystem of the real cuts.
     #[arg(long, default_value = "ext4")]
     real_fs: FsKind,
+    /// Pressure modes also measured (comma-separated, e.g.
+    /// `syncfs:300,expire:5`), each against the real cuts without pressure.
+    #[arg(long, value_delimiter = ',', value_name = "MODES")]
+    writeback: Vec<Writeback>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Directory for the runs (and the real cuts' image). Default: /dev/shm
@@ -103,6 +109,16 @@ pub fn run(a: RealCutBenchArgs) -> Result<ExitCode> {
     };
     let simulated = config(CrashKind::PowerLoss)?;
     let real = config(CrashKind::PowerLossReal)?;
+    let pressured: Vec<ExternalConfig> = a
+        .writeback
+        .iter()
+        .filter(|w| !w.is_none())
+        .map(|&w| {
+            let mut c = real.clone();
+            c.real_cut.writeback = w;
+            c
+        })
+        .collect();
     println!(
         "crashlab bench power-loss-real: `{ex}` (its setup, writer, checker), {} trials per run, seed {}, 1 job, in {}; \
          whole runs timed (clean run, traced calibration, trials; for real cuts the filesystem's mkfs too)",
@@ -111,11 +127,22 @@ pub fn run(a: RealCutBenchArgs) -> Result<ExitCode> {
         dir.display()
     );
     let (mut sim_rates, mut real_rates, mut states) = (Vec::new(), Vec::new(), 0);
+    let mut pressured_rates = vec![Vec::new(); pressured.len()];
     for _ in 0..a.rounds {
         let (r, s) = measure(&simulated)?;
         sim_rates.push(r);
         states = s;
         real_rates.push(measure(&real)?.0);
+        for (c, rates) in pressured.iter().zip(&mut pressured_rates) {
+            // `expire:CS` is set around the run, as the CLI does; its guard
+            // restores the kernel's values before the next run.
+            let sysctls = crashlab::realcut::pressure::campaign_pressure(c.real_cut.writeback)?;
+            let rate = measure(c);
+            if let Some(g) = sysctls {
+                g.restore()?;
+            }
+            rates.push(rate?.0);
+        }
     }
     let (sim, real_rate) = (median(sim_rates), median(real_rates));
     println!("{:>34} {:>10} {:>8}", "kind", "trials/s", "ratio");
@@ -126,6 +153,16 @@ pub fn run(a: RealCutBenchArgs) -> Result<ExitCode> {
         real_rate,
         real_rate / sim
     );
+    for (c, rates) in pressured.iter().zip(pressured_rates) {
+        let rate = median(rates);
+        println!(
+            "{:>34} {:>10.1} {:>8.2}   ({:.2}× the unpressured real cuts)",
+            format!("power-loss-real, --writeback {}", c.real_cut.writeback),
+            rate,
+            rate / sim,
+            rate / real_rate
+        );
+    }
     println!("medians of {} interleaved rounds", a.rounds);
     Ok(ExitCode::SUCCESS)
 }

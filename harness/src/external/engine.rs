@@ -98,12 +98,8 @@ pub fn run_external(
     if !clean.checker.is_violation() {
         // The kinds whose trials are one untraced writer run each: the
         // process crashes, and `enospc` (a run to its end on a full disk).
-        let process_crashes: Vec<CrashKind> = run_config
-            .crashes
-            .iter()
-            .copied()
-            .filter(|&c| c.is_process_crash() || c == CrashKind::Enospc)
-            .collect();
+        let process_crashes: Vec<CrashKind> =
+            run_config.crashes.iter().copied().filter(|&c| c.is_process_crash() || c == CrashKind::Enospc).collect();
         let plans: Vec<TrialPlan> = process_crashes
             .iter()
             .flat_map(|&c| config.trial_indices().map(move |t| TrialPlan::new(config.seed, c, t)))
