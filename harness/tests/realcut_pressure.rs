@@ -192,31 +192,34 @@ fn rule(fs: &serde_json::Value, name: &str) -> (u64, u64) {
 }
 
 #[test]
-fn a_pressured_campaign_shows_kept_unsynced_pages_and_intermediate_versions_on_ext4() {
-    let test = "a_pressured_campaign_shows_kept_unsynced_pages_and_intermediate_versions_on_ext4";
+fn a_pressured_campaign_shows_kept_unsynced_pages_and_counts_every_rule_on_ext4() {
+    let test = "a_pressured_campaign_shows_kept_unsynced_pages_and_counts_every_rule_on_ext4";
     if !have_root(test) {
         return;
     }
     // The writer: shared/no-sync rewriting two pages (8 KiB) over 200
     // transactions, one writer per cut (the cut comes right after its
-    // death), a syncfs every 1000 µs while it runs (a longer period than
-    // 100 µs leaves the writer time to rewrite a page after a syncfs wrote
-    // it: measured 8 vs 3 intermediate files in 297 on ext4).
+    // death), a syncfs every 1000 µs while it runs.
     //
-    // How the count was chosen: measured on this machine kind (debug build,
-    // 2 shared vCPUs, seed 3), 297 ext4 post-cut files with a chance gave an
-    // intermediate version in 8 (p = 2.7%) and a kept unsynced page in 115
-    // (39%). n cuts all miss with probability (1-p)^n: for n = 600,
-    // 0.973^600 = 7e-8 (< 1e-6); even at the lower end of p's 95% interval
-    // (1.2%), 0.988^600 = 7e-4. Kept pages: 0.61^600 is nil. 600 cuts take
-    // about 30 s here.
+    // How the count was chosen: measured on this machine kind, the cuts
+    // kept an unsynced page in 115 of 297 ext4 post-cut files with a chance
+    // (debug build, loaded machine) and in 93 of 598 (16%, unloaded); n cuts
+    // all miss with probability (1-p)^n: 0.84^200 ≈ 7e-16.
+    //
+    // Intermediate versions are counted (the rule has its row and its
+    // chances) but not required here: the built-in writers are so fast that
+    // a syncfs rarely falls between two rewrites of a page and the cut (8 of
+    // 297 files on a loaded machine, 0 of 593 on an idle one: timing, not a
+    // rule). They are required of real cuts of a user's program whose
+    // pages reach the disk at a version by the kernel's own rule
+    // (`scenarios/tests/external_power_loss_real.rs`).
     let work = scratch();
     let dir = work.path().join("images");
     std::fs::create_dir_all(&dir).unwrap();
     let out_path = work.path().join("report.json");
     let out = Command::new(env!("CARGO_BIN_EXE_crashlab"))
         .args(["soundness", "--fs", "ext4", "--scenario", "shared/no-sync", "--size", "8192", "--txns", "200"])
-        .args(["--writers-per-cut", "1", "--writeback", "syncfs:1000", "--seed", "16", "--trials", "600"])
+        .args(["--writers-per-cut", "1", "--writeback", "syncfs:1000", "--seed", "16", "--trials", "200"])
         .args(["--jobs", "1", "--out"])
         .arg(&out_path)
         .arg("--keep-dir")
@@ -234,8 +237,8 @@ fn a_pressured_campaign_shows_kept_unsynced_pages_and_intermediate_versions_on_e
     assert_eq!(ext4["violations"], 0);
     let (chances, newer) = rule(ext4, "pages-newer-than-floor");
     assert!(chances > 0 && newer > 0, "no kept unsynced page in {chances} chances: {stdout}");
-    let (chances, mid) = rule(ext4, "intermediate-versions");
-    assert!(mid > 0, "no intermediate version in {chances} chances: {stdout}");
+    let (chances, _) = rule(ext4, "intermediate-versions");
+    assert!(chances > 0, "the intermediate-versions rule had no chance in a rewriting writer's cuts: {stdout}");
     assert!(stdout.contains("coverage:") && stdout.contains("intermediate-versions"), "{stdout}");
     assert!(crashlab::realcut::sys::leftovers(&dir).is_empty(), "the campaign left mounts or loop devices");
 }
