@@ -43,7 +43,7 @@ pub enum BenchTarget {
     /// in the same run.
     PowerLossReal(crate::cli::real_cut_bench::RealCutBenchArgs),
     /// Trials/s of one writer under several crash kinds (`--kinds`, default
-    /// sigkill, power-loss and eio-sync) in the same run, and each kind's
+    /// sigkill, power-loss, eio-sync and enospc) in the same run, and each kind's
     /// cost per trial against sigkill and a traced power-loss trial.
     Faults(crate::cli::fault_bench::FaultBenchArgs),
 }

@@ -1,5 +1,6 @@
 //! `crashlab bench faults`: trials/s of one writer under several crash
-//! kinds (`--kinds`, by default `sigkill`, `power-loss` and `eio-sync`),
+//! kinds (`--kinds`, by default `sigkill`, `power-loss`, `eio-sync` and
+//! `enospc`),
 //! measured in the same run: rounds of one whole `run --writer` per kind,
 //! the kinds' order rotated each round (so a machine whose load drifts
 //! weighs on all alike), medians of the rounds' rates, and each kind's
@@ -23,7 +24,7 @@ use crate::cli::external_run::CrashArg;
 #[derive(Args)]
 pub struct FaultBenchArgs {
     /// The crash kinds to measure, comma-separated (each run has one).
-    #[arg(long, value_delimiter = ',', default_value = "sigkill,power-loss,eio-sync")]
+    #[arg(long, value_delimiter = ',', default_value = "sigkill,power-loss,eio-sync,enospc")]
     kinds: Vec<CrashArg>,
     /// The example workloads' binary (default: `crashlab-workload` next to
     /// this crashlab, as `cargo build -p crashlab-scenarios` puts it).
@@ -137,12 +138,14 @@ pub fn run(a: FaultBenchArgs) -> Result<ExitCode> {
             m.violations
         );
     }
-    if let (Some(pl), Some(eio)) = (power_loss, rate_of(CrashKind::EioSync)) {
-        println!(
-            "figure: eio-sync {eio:.1} trials/s; baseline: traced power-loss {pl:.1} trials/s, same run; cost ratio \
-             {:.2} (target <= 1.5)",
-            pl / eio
-        );
+    for kind in [CrashKind::EioSync, CrashKind::Enospc] {
+        if let (Some(pl), Some(rate)) = (power_loss, rate_of(kind)) {
+            println!(
+                "figure: {kind} {rate:.1} trials/s; baseline: traced power-loss {pl:.1} trials/s, same run; cost \
+                 ratio {:.2} (target <= 1.5)",
+                pl / rate
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
