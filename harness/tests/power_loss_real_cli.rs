@@ -44,33 +44,20 @@ fn assert_clean(dir: &Path, ctx: &str) {
 fn flags_of_real_cuts_are_refused_where_they_do_not_apply() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let o = crashlab(d, &["run", "--writer", "true", "--checker", "true", "--crash", "sigkill", "--real-fs", "xfs"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("--real-fs applies to --crash power-loss-real only"), "{}", text(&o));
-    let o = crashlab(
-        d,
-        &["run", "--writer", "true", "--checker", "true", "--crash", "power-loss-real", "--real-fs", "zfs"],
-    );
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("unknown filesystem `zfs`"), "{}", text(&o));
-    let o = crashlab(
-        d,
-        &["run", "--writer", "true", "--checker", "true", "--crash", "power-loss-real", "--history", "off"],
-    );
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("--history off with --crash power-loss-real"), "{}", text(&o));
-    let o = crashlab(
-        d,
-        &["run", "--writer", "true", "--checker", "true", "--crash", "power-loss", "--writeback", "syncfs:300"],
-    );
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("--writeback syncfs:300 applies to --crash power-loss-real only"), "{}", text(&o));
-    let o = crashlab(
-        d,
-        &["run", "--writer", "true", "--checker", "true", "--crash", "power-loss-real", "--writeback", "syncfs:1"],
-    );
-    assert_eq!(o.status.code(), Some(2), "below the documented 50 µs: {}", text(&o));
-    assert!(text(&o).contains("--writeback"), "{}", text(&o));
+    // (--crash, the flag and its value, what the refusal must say)
+    let refusals = [
+        ("sigkill", ["--real-fs", "xfs"], "--real-fs applies to --crash power-loss-real only"),
+        ("power-loss-real", ["--real-fs", "zfs"], "unknown filesystem `zfs`"),
+        ("power-loss-real", ["--history", "off"], "--history off with --crash power-loss-real"),
+        ("power-loss", ["--writeback", "syncfs:300"], "--writeback syncfs:300 applies to --crash power-loss-real only"),
+        // Below the documented 50 µs.
+        ("power-loss-real", ["--writeback", "syncfs:1"], "--writeback"),
+    ];
+    for (crash, [flag, value], says) in refusals {
+        let o = crashlab(d, &["run", "--writer", "true", "--checker", "true", "--crash", crash, flag, value]);
+        assert_eq!(o.status.code(), Some(2), "{crash} {flag} {value}: {}", text(&o));
+        assert!(text(&o).contains(says), "{crash} {flag} {value}: {}", text(&o));
+    }
     let o = crashlab(d, &["matrix", "--crash", "power-loss-real", "--trials", "1"]);
     assert_eq!(o.status.code(), Some(2), "the matrix's real cuts are columns, not a crash kind: {}", text(&o));
 }

@@ -55,13 +55,6 @@ impl Writeback {
     pub fn is_none(&self) -> bool {
         *self == Writeback::None
     }
-
-    /// Can this pressure keep unsynced data on the disk at all? A rule of
-    /// the model that needs that (kept unsynced pages, intermediate
-    /// versions) has no chance under `none`.
-    pub fn pushes_dirty_pages(self) -> bool {
-        !self.is_none()
-    }
 }
 
 impl fmt::Display for Writeback {
@@ -159,12 +152,5 @@ mod tests {
         assert!("expire:3001".parse::<Writeback>().is_err());
         assert!("none:1".parse::<Writeback>().is_err());
         assert!(serde_json::from_str::<Writeback>("\"syncfs\"").is_err());
-    }
-
-    #[test]
-    fn only_none_leaves_unsynced_pages_without_a_push() {
-        assert!(!Writeback::None.pushes_dirty_pages());
-        assert!(Writeback::Syncfs { every_us: 300 }.pushes_dirty_pages());
-        assert!(Writeback::Expire { centisecs: 1 }.pushes_dirty_pages());
     }
 }
