@@ -17,14 +17,17 @@
 //! the copy is what a process crash at that point leaves) and the checker
 //! judges it with the acks printed.
 //!
-//! The writer is not traced: the report gives how it ended (the signal,
-//! for a SIGBUS) and how full the filesystem was, not which store faulted
-//! or which call saw `ENOSPC` first.
+//! The writer runs under the durability oracle (`capacity_traced.rs`), so
+//! the report names the first call that saw `ENOSPC` and the store that
+//! faulted; where the oracle cannot run (no ptrace, seccomp or `setns`), the
+//! trial runs untraced as here, and the report gives how the writer ended
+//! and how full the filesystem was, and why it was not traced.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::capacity_helper::{CapacityStatus, SUBCOMMAND};
+use super::capacity_traced::{run_traced_enospc_trial, TracedEnospc};
 use super::checker::Checker;
 use super::config::{ExternalConfig, Supervision};
 use super::process::{Stdout, Supervised, Wake};
@@ -76,12 +79,39 @@ fn helper_program(config: &ExternalConfig) -> Result<PathBuf, ExternalError> {
 }
 
 /// One `enospc` trial: setup, the writer on a filesystem of `capacity`
-/// bytes until it ends, the checker on what it left.
+/// bytes until it ends, traced if the oracle can run here, the checker on
+/// what it left.
 pub(crate) fn run_enospc_trial(
     config: &ExternalConfig,
     files: &TrialSlot,
     plan: &TrialPlan,
     capacity: u64,
+    checker: &mut Checker,
+    supervision: &Supervision<'_>,
+) -> Result<TrialOutcome, ExternalError> {
+    let helper = helper_program(config)?;
+    if let Some(why) = &config.oracle_unavailable {
+        let why = Some(why.clone());
+        return run_untraced_enospc_trial(config, files, plan, capacity, &helper, why, checker, supervision);
+    }
+    match run_traced_enospc_trial(config, files, plan, capacity, &helper, checker, supervision)? {
+        TracedEnospc::Judged(outcome) => Ok(*outcome),
+        TracedEnospc::Untraceable(why) => {
+            run_untraced_enospc_trial(config, files, plan, capacity, &helper, Some(why), checker, supervision)
+        }
+    }
+}
+
+/// One `enospc` trial with the writer run by the capacity helper,
+/// untraced; `why` the oracle could not trace it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_untraced_enospc_trial(
+    config: &ExternalConfig,
+    files: &TrialSlot,
+    plan: &TrialPlan,
+    capacity: u64,
+    helper: &Path,
+    why: Option<String>,
     checker: &mut Checker,
     supervision: &Supervision<'_>,
 ) -> Result<TrialOutcome, ExternalError> {
@@ -101,7 +131,7 @@ pub(crate) fn run_enospc_trial(
         files.dir.to_string_lossy().into_owned(),
         status_path.to_string_lossy().into_owned(),
     ];
-    let line = config.writer.wrapped(&helper_program(config)?, &prefix);
+    let line = config.writer.wrapped(helper, &prefix);
     let mut writer = Supervised::spawn(
         &line,
         &files.dir,
@@ -117,8 +147,10 @@ pub(crate) fn run_enospc_trial(
     let finished = writer.finish(timeout_at, &stop)?.ok_or_else(|| timeout_error(&config.writer, supervision, ""))?;
     let status: Option<CapacityStatus> =
         std::fs::read_to_string(&status_path).ok().and_then(|text| serde_json::from_str(&text).ok());
-    let status = match status {
-        Some(s) if finished.end == crate::vocab::ProcessEnd::Exited(0) => s,
+    let (status, end) = match status {
+        Some(s @ CapacityStatus { end: Some(end), .. }) if finished.end == crate::vocab::ProcessEnd::Exited(0) => {
+            (s, end)
+        }
         _ => {
             let how = format!(
                 "could not be run on a {capacity}-byte {fs} by the capacity helper (`{}`, {})",
@@ -128,9 +160,16 @@ pub(crate) fn run_enospc_trial(
             return Err(failed(&config.writer, how, &finished));
         }
     };
-    let delivery = Delivery::Capacity { capacity, filesystem: fs.name().into(), used: status.used, free: status.free };
+    let delivery = Delivery::Capacity {
+        capacity,
+        filesystem: fs.name().into(),
+        used: status.used,
+        free: status.free,
+        traced: None,
+        not_traced: why,
+    };
     let stderr = finished.stderr_first_line();
-    let crashed = Crashed { crash_at: Duration::ZERO, delivery, end: status.end, traced: "", stderr };
+    let crashed = Crashed { crash_at: Duration::ZERO, delivery, end, traced: "", stderr };
     judge_crashed(config, files, plan, crashed, &finished.lines, checker, supervision)
 }
 
