@@ -26,12 +26,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::capacity_helper::{CapacityStatus, SUBCOMMAND};
+use super::capacity_line::HelperLine;
 use super::capacity_traced::{run_traced_enospc_trial, TracedEnospc};
 use super::checker::Checker;
 use super::config::{ExternalConfig, Supervision};
 use super::process::{Stdout, Supervised, Wake};
-use super::trial::{failed, judge_crashed, program_env, set_up_trial, timeout_error, Crashed, TrialSlot};
+use super::trial::{judge_crashed, program_env, set_up_trial, timeout_error, Crashed, TrialSlot};
 use super::ExternalError;
 use crate::program_plan::TrialPlan;
 use crate::report::external::{Delivery, TrialOutcome};
@@ -105,7 +105,7 @@ pub(crate) fn run_enospc_trial(
 /// One `enospc` trial with the writer run by the capacity helper,
 /// untraced; `why` the oracle could not trace it.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn run_untraced_enospc_trial(
+fn run_untraced_enospc_trial(
     config: &ExternalConfig,
     files: &TrialSlot,
     plan: &TrialPlan,
@@ -116,24 +116,11 @@ pub(crate) fn run_untraced_enospc_trial(
     supervision: &Supervision<'_>,
 ) -> Result<TrialOutcome, ExternalError> {
     let seed = set_up_trial(config, files, plan.writer_seed, supervision)?;
-    let status_path = files.acks.with_extension("capacity");
-    match std::fs::remove_file(&status_path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(ExternalError::io(format!("cannot remove {}", status_path.display()), e))
-        }
-        _ => {}
-    }
     let fs = config.capacity_fs;
-    let prefix = [
-        SUBCOMMAND.to_owned(),
-        fs.name().to_owned(),
-        capacity.to_string(),
-        files.dir.to_string_lossy().into_owned(),
-        status_path.to_string_lossy().into_owned(),
-    ];
-    let line = config.writer.wrapped(helper, &prefix);
+    let helper = HelperLine::new(config, helper, files, capacity, false)?;
+    let line = &helper.line;
     let mut writer = Supervised::spawn(
-        &line,
+        line,
         &files.dir,
         &program_env(&files.dir, &seed),
         Stdout::Lines,
@@ -145,20 +132,9 @@ pub(crate) fn run_untraced_enospc_trial(
         return Err(timeout_error(&config.writer, supervision, &format!(" on a {capacity}-byte {fs}")));
     }
     let finished = writer.finish(timeout_at, &stop)?.ok_or_else(|| timeout_error(&config.writer, supervision, ""))?;
-    let status: Option<CapacityStatus> =
-        std::fs::read_to_string(&status_path).ok().and_then(|text| serde_json::from_str(&text).ok());
-    let (status, end) = match status {
-        Some(s @ CapacityStatus { end: Some(end), .. }) if finished.end == crate::vocab::ProcessEnd::Exited(0) => {
-            (s, end)
-        }
-        _ => {
-            let how = format!(
-                "could not be run on a {capacity}-byte {fs} by the capacity helper (`{}`, {})",
-                line.argv()[..2].join(" "),
-                finished.end
-            );
-            return Err(failed(&config.writer, how, &finished));
-        }
+    let status = helper.status(config, &finished)?;
+    let Some(end) = status.end else {
+        return Err(helper.failed(config, "it ran no writer", &finished));
     };
     let delivery = Delivery::Capacity {
         capacity,

@@ -23,12 +23,13 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::capacity_helper::{CapacityStatus, HOLD, READY, SUBCOMMAND};
+use super::capacity_helper::READY;
+use super::capacity_line::HelperLine;
 use super::checker::Checker;
 use super::config::{ExternalConfig, Supervision};
 use super::process::{LineWake, Serving, Stdout, Supervised};
 use super::traced::{run_writer_traced_in, CrashAt, WriterNamespaces};
-use super::trial::{failed, judge_crashed, program_env, set_up_trial, timeout_error, Crashed, TrialSlot};
+use super::trial::{judge_crashed, program_env, set_up_trial, timeout_error, Crashed, TrialSlot};
 use super::ExternalError;
 use crate::oracle::{Frame, OracleError, OracleOutcome, WriterEnd};
 use crate::program_plan::TrialPlan;
@@ -139,25 +140,11 @@ pub(crate) fn run_traced_enospc_trial(
     supervision: &Supervision<'_>,
 ) -> Result<TracedEnospc, ExternalError> {
     let seed = set_up_trial(config, files, plan.writer_seed, supervision)?;
-    let status_path = files.acks.with_extension("capacity");
-    match std::fs::remove_file(&status_path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(ExternalError::io(format!("cannot remove {}", status_path.display()), e))
-        }
-        _ => {}
-    }
     let fs = config.capacity_fs;
-    let prefix = [
-        SUBCOMMAND.to_owned(),
-        fs.name().to_owned(),
-        capacity.to_string(),
-        files.dir.to_string_lossy().into_owned(),
-        status_path.to_string_lossy().into_owned(),
-        HOLD.to_owned(),
-    ];
-    let line = config.writer.wrapped(helper, &prefix);
+    let helper = HelperLine::new(config, helper, files, capacity, true)?;
+    let line = &helper.line;
     let mut holder = Supervised::spawn_serving(
-        &line,
+        line,
         &files.dir,
         &program_env(&files.dir, &seed),
         Stdout::Lines,
@@ -166,12 +153,8 @@ pub(crate) fn run_traced_enospc_trial(
     )?;
     let stop = || supervision.stopped();
     let helper_failed = |holder: &mut Supervised, what: &str| -> ExternalError {
-        let how = format!(
-            "could not be run on a {capacity}-byte {fs} by the capacity helper (`{}`): {what}",
-            line.argv()[..2].join(" ")
-        );
         match holder.finish(Instant::now() + supervision.timeout, &stop) {
-            Ok(Some(finished)) => failed(&config.writer, how, &finished),
+            Ok(Some(finished)) => helper.failed(config, what, &finished),
             Ok(None) => timeout_error(&config.writer, supervision, " while the capacity helper ended"),
             Err(e) => e,
         }
@@ -203,16 +186,7 @@ pub(crate) fn run_traced_enospc_trial(
     let finished = holder
         .finish(Instant::now() + supervision.timeout, &stop)?
         .ok_or_else(|| timeout_error(&config.writer, supervision, " while the capacity helper copied out"))?;
-    let status: Option<CapacityStatus> =
-        std::fs::read_to_string(&status_path).ok().and_then(|text| serde_json::from_str(&text).ok());
-    let Some(status) = status.filter(|_| finished.end == ProcessEnd::Exited(0)) else {
-        let how = format!(
-            "could not be run on a {capacity}-byte {fs} by the capacity helper (`{}`, {})",
-            line.argv()[..2].join(" "),
-            finished.end
-        );
-        return Err(failed(&config.writer, how, &finished));
-    };
+    let status = helper.status(config, &finished)?;
     let outcome = run.outcome.as_ref().expect("a run to its end has an outcome");
     let end = match outcome.end {
         WriterEnd::Exited { code } => ProcessEnd::Exited(code),
