@@ -162,10 +162,10 @@ pub fn run(a: FaultBenchArgs) -> Result<ExitCode> {
             m.violations
         );
     }
-    for kind in [CrashKind::EioSync, CrashKind::Enospc] {
+    for (kind, how) in [(CrashKind::EioSync, ""), (CrashKind::Enospc, " (traced)")] {
         if let (Some(pl), Some(rate)) = (power_loss, rate_of(kind)) {
             println!(
-                "figure: {kind} (traced) {rate:.1} trials/s; baseline: traced power-loss {pl:.1} trials/s, same run; cost \
+                "figure: {kind}{how} {rate:.1} trials/s; baseline: traced power-loss {pl:.1} trials/s, same run; cost \
                  ratio {:.2} (target <= 1.5)",
                 pl / rate
             );
