@@ -7,8 +7,9 @@
 //! The calling thread forks the **launcher**; the launcher `clone`s the
 //! **writer**, reports its pid on a pipe and spends its life reaping. The
 //! writer waits on the "go" pipe until the tracer has seized it, then sets up
-//! stdio, cwd, signals, `PR_SET_NO_NEW_PRIVS` and the seccomp filter, and
-//! execs. Failures before exec are reported as (step, errno) on a
+//! stdio, enters the namespaces it was given (`setns`: an `enospc` writer
+//! runs in the capacity helper's), sets its cwd, signals,
+//! `PR_SET_NO_NEW_PRIVS` and the seccomp filter, and execs. Failures before exec are reported as (step, errno) on a
 //! close-on-exec pipe: EOF there means the exec happened.
 
 use std::ffi::{CString, OsStr, OsString};
