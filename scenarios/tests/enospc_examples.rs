@@ -261,6 +261,45 @@ fn a_writer_naming_its_files_by_absolute_path_is_traced_inside_the_small_filesys
     assert_eq!((call.syscall.as_str(), call.file.as_deref(), call.acks_before), ("write", Some("f32"), 32), "{trace}");
 }
 
+/// Processes whose command line contains `marker`.
+fn processes_with(marker: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|p| std::fs::read(p.ok()?.path().join("cmdline")).ok())
+        .filter(|cmd| String::from_utf8_lossy(cmd).contains(marker))
+        .count()
+}
+
+#[test]
+fn ctrl_c_during_a_traced_trial_leaves_no_writer_helper_or_file_behind() {
+    let dir = fast_dir();
+    // On the full disk `dd` fails and the writer waits (the unique sleep
+    // marks it, and its helper, whose command line wraps the writer's).
+    let writer = "dd if=/dev/zero of=f bs=4096 count=64 2>/dev/null || sleep 608.75; echo done";
+    let mut c = ExternalConfig::new(writer, "true", None, true).unwrap();
+    c.crashes = vec![CrashKind::Enospc];
+    c.trials = 1;
+    c.dir = dir.path().to_owned();
+    c.timeout = Duration::from_secs(120);
+    c.capacity_helper = Some(env!("CARGO_BIN_EXE_crashlab-worker").into());
+    let cancel = AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        let run = scope.spawn(|| crashlab::external::run_external(&c, &cancel, &|_| {}));
+        // The handshake: the traced writer's `sleep` runs (its arguments
+        // NUL-separated in its command line): the disk is full, the helper
+        // holds its filesystem, the oracle traces.
+        while processes_with("sleep\u{0}608.75") == 0 && !run.is_finished() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        run.join().unwrap()
+    });
+    let e = result.expect_err("an interrupted run is an error").to_string();
+    assert!(e.contains("interrupted"), "{e}");
+    assert_eq!(processes_with("608.75"), 0, "the writer or its helper outlived the run");
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "the run left files");
+}
+
 #[test]
 fn a_setup_that_leaves_more_than_the_capacity_is_an_error_naming_the_flag() {
     let dir = fast_dir();
