@@ -57,7 +57,14 @@ fn a_writer_that_acks_writes_a_full_disk_refused_fails_with_exit_1_and_one_that_
     let (out, err) = (text(&o.stdout), text(&o.stderr));
     assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
     assert!(out.contains("VIOLATION enospc trial 0: rec 32 is missing"), "half of 64 pages: {out}");
-    assert!(out.contains("enospc: 131072 bytes of tmpfs") && out.contains("not traced"), "{out}");
+    assert!(out.contains("enospc: 131072 bytes of tmpfs"), "{out}");
+    // Traced (schema 1.8): the 32 pages of the tmpfs hold f0..f31, so the
+    // first call to meet ENOSPC is dd's write of f32, after 32 acks.
+    assert!(
+        out.contains("first ENOSPC: write (call ") && out.contains("on f32 at offset 0, 4096 bytes, after 32 ack(s)"),
+        "{out}"
+    );
+    assert!(!out.contains("not traced"), "{out}");
     assert!(err.contains("--crash enospc --seed 3 --trial 0") && err.contains("--capacity 131072"), "{err}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
@@ -65,8 +72,10 @@ fn a_writer_that_acks_writes_a_full_disk_refused_fails_with_exit_1_and_one_that_
     assert_eq!(report["config"]["capacity"], 131072);
     assert_eq!(report["crashes"][0]["violations"], 0, "no process crash makes a write fail");
     assert_eq!(report["crashes"][1]["enospc"]["exited_zero"], 2);
+    assert_eq!(report["crashes"][1]["enospc"]["first_no_space"]["write"], 2);
     let html = std::fs::read_to_string(dir.path().join("page.html")).unwrap();
     assert!(html.contains("enospc: 131072 bytes of tmpfs") && html.contains("enospc trial 0"), "{html}");
+    assert!(html.contains("first ENOSPC: write"), "the page shows the trace: {html}");
     let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
     assert!(junit.contains("2 of 2 enospc trials violated the checker"), "{junit}");
 

@@ -4,7 +4,11 @@
 //! checker judges what it left. The writer that fills a sparse file through
 //! a mapping dies of SIGBUS and loses nothing acked; the one that
 //! preallocates with `fallocate` stops with an error; the one that ignores
-//! `write`'s result is caught, by `enospc` only.
+//! `write`'s result is caught, by `enospc` only. The writers are traced by
+//! the durability oracle inside the small filesystem: each trial names the
+//! first call that met `ENOSPC` and the store that faulted, computed here
+//! from the capacity and the examples' documented layout
+//! (`scenarios/workloads/disk_full.rs`: record `K` at byte `K × stride`).
 
 mod programs;
 
@@ -16,8 +20,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crashlab::external::{replay_trial, ExternalConfig, Replayed};
-use crashlab::report::external::{CrashSection, ExternalReport, ReplayTarget};
-use crashlab::report::external_enospc::EnospcSection;
+use crashlab::report::external::{CrashSection, Delivery, ExternalReport, ReplayTarget};
+use crashlab::report::external_enospc::{EnospcSection, FullDiskTrace};
 use crashlab::vocab::CrashKind;
 
 use programs::{fast_dir, workload};
@@ -53,6 +57,18 @@ fn enospc(report: &ExternalReport) -> &EnospcSection {
     s.enospc.as_ref().unwrap_or_else(|| panic!("the enospc section has no capacity part: {}", report.human_summary()))
 }
 
+/// What the oracle saw in each `enospc` trial (every one was traced).
+fn traces(report: &ExternalReport) -> Vec<FullDiskTrace> {
+    section(report, CrashKind::Enospc)
+        .trials_detail
+        .iter()
+        .map(|t| match &t.delivery {
+            Delivery::Capacity { traced: Some(trace), not_traced: None, .. } => (**trace).clone(),
+            other => panic!("trial {} was not traced: {other}", t.trial),
+        })
+        .collect()
+}
+
 #[test]
 fn a_writer_filling_a_sparse_file_through_a_mapping_dies_of_sigbus_and_loses_no_ack() {
     let dir = fast_dir();
@@ -72,7 +88,22 @@ fn a_writer_filling_a_sparse_file_through_a_mapping_dies_of_sigbus_and_loses_no_
     let s = section(&report, CrashKind::Enospc);
     // It acked every record that fit, and none past the capacity.
     assert!(s.max_acks > 0 && s.max_acks < 64, "{summary}");
-    assert!(summary.contains("enospc: ") && summary.contains("not traced"), "{summary}");
+    // Traced: every trial names the store that faulted. Record K lives in
+    // page K, and the tmpfs holds `capacity / page` pages of it (no setup
+    // files), so the store into the first page past them faults, after
+    // that many acks; no call failed before (the ftruncate of a sparse
+    // file allocates nothing, and each msync covered an allocated page).
+    let fits = capacity / page;
+    for trace in traces(&report) {
+        assert!(trace.first_no_space.is_none(), "{trace}");
+        let store = trace.faulting_store.as_ref().unwrap_or_else(|| panic!("no faulting store: {trace}"));
+        assert_eq!((store.file.as_deref(), store.page), (Some("log.db"), Some(fits)), "{trace}");
+        assert_eq!(store.acks_before, fits, "{trace}");
+        assert!(store.offset.is_some_and(|o| o / page == fits), "{trace}");
+    }
+    assert_eq!(e.faulting_stores_named, TRIALS as u64, "{summary}");
+    assert!(summary.contains(&format!("log.db page {fits}")) || summary.contains("traced to its file and page in 3"));
+    assert!(!summary.contains("not traced"), "{summary}");
 }
 
 #[test]
@@ -84,6 +115,28 @@ fn a_writer_that_preallocates_stops_on_enospc_and_passes() {
     let e = enospc(&report);
     assert_eq!((e.exited_with_error, e.died_of_sigbus), (TRIALS as u64, 0), "{summary}");
     assert!(section(&report, CrashKind::Enospc).max_acks < 64, "{summary}");
+    // Traced: the first call to meet ENOSPC is the fallocate of the 8-page
+    // chunk that does not fit. Chunks start every 8 pages; the tmpfs holds
+    // `capacity / page` pages, so the first chunk that does not fit whole
+    // starts at the last multiple of 8 pages at or below that; one record
+    // (and ack) per page before it.
+    let page = crashlab::page_size::page_size();
+    let capacity = report.config.capacity.unwrap();
+    let chunk_at = capacity / page / 8 * 8;
+    for trace in traces(&report) {
+        let call = trace.first_no_space.as_ref().unwrap_or_else(|| panic!("no ENOSPC call: {trace}"));
+        assert_eq!(
+            (call.syscall.as_str(), call.errno.as_str(), call.file.as_deref()),
+            ("fallocate", "ENOSPC", Some("log.db"))
+        );
+        assert_eq!(
+            (call.offset, call.len, call.acks_before),
+            (Some(chunk_at * page), Some(8 * page), chunk_at),
+            "{trace}"
+        );
+        assert!(trace.faulting_store.is_none(), "it never stores into an unallocated page: {trace}");
+    }
+    assert_eq!(e.first_no_space.get("fallocate"), Some(&(TRIALS as u64)), "{summary}");
 }
 
 #[test]
@@ -100,6 +153,15 @@ fn a_writer_that_ignores_write_errors_is_caught_by_enospc_only_and_its_replay_li
     let failure = &s.failures[0];
     assert!(failure.reason.contains("is missing"), "{}", failure.reason);
     let capacity = report.config.capacity.unwrap();
+    // Traced: the first call to meet ENOSPC is the write of the first
+    // 256-byte record past the capacity (records pack the pages exactly,
+    // no setup files), at the fd's position `capacity`, after one ack per
+    // record written.
+    for trace in traces(&report) {
+        let call = trace.first_no_space.as_ref().unwrap_or_else(|| panic!("no ENOSPC call: {trace}"));
+        assert_eq!((call.syscall.as_str(), call.file.as_deref()), ("write", Some("log.db")), "{trace}");
+        assert_eq!((call.offset, call.len, call.acks_before), (Some(capacity), Some(256), capacity / 256), "{trace}");
+    }
     assert!(failure.replay.contains("--crash enospc --seed 15 --trial 0"), "{}", failure.replay);
     assert!(failure.replay.contains(&format!("--capacity {capacity}")), "{}", failure.replay);
     // The library replay of that trial finds it again.
@@ -156,6 +218,89 @@ fn a_writer_that_hangs_on_a_full_disk_is_killed_at_the_timeout_and_leaves_nothin
 }
 
 #[test]
+fn where_the_oracle_cannot_run_the_trials_run_untraced_and_say_why() {
+    let dir = fast_dir();
+    let mut c = config("fill-mapped", &[CrashKind::Enospc], dir.path());
+    c.oracle_unavailable = Some("ptrace is unavailable (a probe)".into());
+    let report = programs::run(&c);
+    let summary = report.human_summary();
+    let e = enospc(&report);
+    // The same outcome as traced, without the trace.
+    assert_eq!((e.died_of_sigbus, e.traced, e.faulting_stores_named), (TRIALS as u64, false, 0), "{summary}");
+    assert_eq!(e.not_traced.as_deref(), Some("ptrace is unavailable (a probe)"), "{summary}");
+    for t in &section(&report, CrashKind::Enospc).trials_detail {
+        assert!(
+            matches!(&t.delivery, Delivery::Capacity { traced: None, not_traced: Some(why), .. } if why.contains("a probe")),
+            "{}",
+            t.delivery
+        );
+    }
+    assert!(summary.contains("not traced: ptrace is unavailable (a probe)"), "{summary}");
+}
+
+#[test]
+fn a_writer_naming_its_files_by_absolute_path_is_traced_inside_the_small_filesystem() {
+    let dir = fast_dir();
+    // Absolute paths, resolved by the oracle through the writer's root:
+    // crashlab's own view of that path is the directory beneath the mount,
+    // where these files never are. One page per file; the 32 pages of the
+    // default capacity (half of the clean run's 64) hold f0..f31, so dd's
+    // write of f32 is the first call to meet ENOSPC, after 32 acks.
+    let writer = r#"i=0; while [ $i -lt 64 ]; do dd if=/dev/zero of="$CRASHLAB_DIR/f$i" bs=4096 count=1 2>/dev/null; echo "rec $i"; i=$((i+1)); done"#;
+    let mut c = ExternalConfig::new(writer, "true", None, true).unwrap();
+    c.crashes = vec![CrashKind::Enospc];
+    c.trials = 1;
+    c.dir = dir.path().to_owned();
+    c.timeout = Duration::from_secs(60);
+    c.capacity_helper = Some(env!("CARGO_BIN_EXE_crashlab-worker").into());
+    let report = programs::run(&c);
+    let page = crashlab::page_size::page_size();
+    assert_eq!(report.config.capacity, Some(32 * page), "{}", report.human_summary());
+    let trace = &traces(&report)[0];
+    let call = trace.first_no_space.as_ref().unwrap_or_else(|| panic!("no ENOSPC call traced: {trace}"));
+    assert_eq!((call.syscall.as_str(), call.file.as_deref(), call.acks_before), ("write", Some("f32"), 32), "{trace}");
+}
+
+/// Processes whose command line contains `marker`.
+fn processes_with(marker: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|p| std::fs::read(p.ok()?.path().join("cmdline")).ok())
+        .filter(|cmd| String::from_utf8_lossy(cmd).contains(marker))
+        .count()
+}
+
+#[test]
+fn ctrl_c_during_a_traced_trial_leaves_no_writer_helper_or_file_behind() {
+    let dir = fast_dir();
+    // On the full disk `dd` fails and the writer waits (the unique sleep
+    // marks it, and its helper, whose command line wraps the writer's).
+    let writer = "dd if=/dev/zero of=f bs=4096 count=64 2>/dev/null || sleep 608.75; echo done";
+    let mut c = ExternalConfig::new(writer, "true", None, true).unwrap();
+    c.crashes = vec![CrashKind::Enospc];
+    c.trials = 1;
+    c.dir = dir.path().to_owned();
+    c.timeout = Duration::from_secs(120);
+    c.capacity_helper = Some(env!("CARGO_BIN_EXE_crashlab-worker").into());
+    let cancel = AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        let run = scope.spawn(|| crashlab::external::run_external(&c, &cancel, &|_| {}));
+        // The handshake: the traced writer's `sleep` runs (its arguments
+        // NUL-separated in its command line): the disk is full, the helper
+        // holds its filesystem, the oracle traces.
+        while processes_with("sleep\u{0}608.75") == 0 && !run.is_finished() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        run.join().unwrap()
+    });
+    let e = result.expect_err("an interrupted run is an error").to_string();
+    assert!(e.contains("interrupted"), "{e}");
+    assert_eq!(processes_with("608.75"), 0, "the writer or its helper outlived the run");
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "the run left files");
+}
+
+#[test]
 fn a_setup_that_leaves_more_than_the_capacity_is_an_error_naming_the_flag() {
     let dir = fast_dir();
     let page = crashlab::page_size::page_size();
@@ -190,6 +335,18 @@ fn as_root_a_small_ext4_fills_up_too_and_leaves_no_loop_device_or_mount() {
         assert_eq!((e.filesystem.as_str(), e.capacity), ("ext4", capacity), "{summary}");
         let ended = if ends == "SIGBUS" { e.died_of_sigbus } else { e.exited_with_error };
         assert_eq!(ended, TRIALS as u64, "{example} ends with {ends} when ext4 is full: {summary}");
+        // Traced inside the ext4 too (root: its mount namespace only). ext4's
+        // metadata takes part of the capacity, so the page is not computed
+        // here, only that the trace names what ended the writer.
+        for trace in traces(&report) {
+            match ends {
+                "SIGBUS" => assert!(
+                    trace.faulting_store.as_ref().is_some_and(|s| s.file.as_deref() == Some("log.db")),
+                    "{trace}"
+                ),
+                _ => assert!(trace.first_no_space.as_ref().is_some_and(|c| c.syscall == "fallocate"), "{trace}"),
+            }
+        }
         assert!(section(&report, CrashKind::Enospc).max_acks < 128, "{summary}");
     }
     assert!(crashlab::realcut::sys::loop_devices_under(dir.path()).is_empty(), "a loop device was left");

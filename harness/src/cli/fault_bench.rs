@@ -6,7 +6,9 @@
 //! weighs on all alike), medians of the rounds' rates, and each kind's
 //! cost per trial against `sigkill` and against a traced `power-loss`
 //! trial (issue 15's target: a fault kind costs at most 1.5 times a traced
-//! power-loss trial).
+//! power-loss trial). `enospc` trials are traced (the first `ENOSPC` call,
+//! the faulting store); an `enospc (untraced)` row measures the same
+//! trials run as where the oracle cannot run, for the tracing's cost.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,12 +54,22 @@ pub struct FaultBenchArgs {
 /// One kind's measurement.
 struct KindRate {
     kind: CrashKind,
+    /// `enospc` run as where the oracle cannot run.
+    untraced: bool,
     /// Trials/s of each round.
     rates: Vec<f64>,
     violations: u64,
 }
 
 impl KindRate {
+    fn label(&self) -> String {
+        if self.untraced {
+            format!("{} (untraced)", self.kind)
+        } else {
+            self.kind.name().to_owned()
+        }
+    }
+
     fn median(&self) -> f64 {
         let mut r = self.rates.clone();
         r.sort_by(f64::total_cmp);
@@ -89,8 +101,9 @@ pub fn run(a: FaultBenchArgs) -> Result<ExitCode> {
     if let Some(d) = &a.dir {
         base.dir = d.clone();
     }
-    let config = |kind: CrashKind| {
+    let config = |kind: CrashKind, untraced: bool| {
         let mut c = base.clone();
+        c.oracle_unavailable = untraced.then(|| "bench faults: the untraced baseline".to_owned());
         c.crashes = vec![kind];
         c.eio_at = eio_at.filter(|_| kind == CrashKind::EioSync);
         c.trials = a.trials;
@@ -98,12 +111,23 @@ pub fn run(a: FaultBenchArgs) -> Result<ExitCode> {
         c.jobs = 1;
         c
     };
-    let mut measured: Vec<KindRate> =
-        kinds.iter().map(|&kind| KindRate { kind, rates: Vec::new(), violations: 0 }).collect();
+    let mut measured: Vec<KindRate> = kinds
+        .iter()
+        .flat_map(|&kind| {
+            let untraced = (kind == CrashKind::Enospc).then_some(true);
+            [Some(false), untraced].into_iter().flatten().map(move |untraced| KindRate {
+                kind,
+                untraced,
+                rates: Vec::new(),
+                violations: 0,
+            })
+        })
+        .collect();
     for round in 0..a.rounds {
         for i in 0..measured.len() {
-            let m = &mut measured[(i + round) % kinds.len()];
-            let c = config(m.kind);
+            let at = (i + round) % measured.len();
+            let m = &mut measured[at];
+            let c = config(m.kind, m.untraced);
             let start = Instant::now();
             let report = run_external(&c, &AtomicBool::new(false), &|_| {})?;
             m.rates.push(a.trials as f64 / start.elapsed().as_secs_f64());
@@ -120,28 +144,28 @@ pub fn run(a: FaultBenchArgs) -> Result<ExitCode> {
         a.seed,
         a.rounds
     );
-    let rate_of = |k: CrashKind| measured.iter().find(|m| m.kind == k).map(KindRate::median);
+    let rate_of = |k: CrashKind| measured.iter().find(|m| m.kind == k && !m.untraced).map(KindRate::median);
     let (sigkill, power_loss) = (rate_of(CrashKind::Sigkill), rate_of(CrashKind::PowerLoss));
     println!(
-        "{:>12} {:>10} {:>14} {:>18} {:>11}",
+        "{:>18} {:>10} {:>14} {:>18} {:>11}",
         "kind", "trials/s", "cost / sigkill", "cost / power-loss", "violations"
     );
     let ratio = |base: Option<f64>, rate: f64| base.map_or("-".to_owned(), |b| format!("{:.2}x", b / rate));
     for m in &measured {
         let rate = m.median();
         println!(
-            "{:>12} {:>10.1} {:>14} {:>18} {:>11}",
-            m.kind.name(),
+            "{:>18} {:>10.1} {:>14} {:>18} {:>11}",
+            m.label(),
             rate,
             ratio(sigkill, rate),
             ratio(power_loss, rate),
             m.violations
         );
     }
-    for kind in [CrashKind::EioSync, CrashKind::Enospc] {
+    for (kind, how) in [(CrashKind::EioSync, ""), (CrashKind::Enospc, " (traced)")] {
         if let (Some(pl), Some(rate)) = (power_loss, rate_of(kind)) {
             println!(
-                "figure: {kind} {rate:.1} trials/s; baseline: traced power-loss {pl:.1} trials/s, same run; cost \
+                "figure: {kind}{how} {rate:.1} trials/s; baseline: traced power-loss {pl:.1} trials/s, same run; cost \
                  ratio {:.2} (target <= 1.5)",
                 pl / rate
             );

@@ -17,18 +17,21 @@
 //! the copy is what a process crash at that point leaves) and the checker
 //! judges it with the acks printed.
 //!
-//! The writer is not traced: the report gives how it ended (the signal,
-//! for a SIGBUS) and how full the filesystem was, not which store faulted
-//! or which call saw `ENOSPC` first.
+//! The writer runs under the durability oracle (`capacity_traced.rs`), so
+//! the report names the first call that saw `ENOSPC` and the store that
+//! faulted; where the oracle cannot run (no ptrace, seccomp or `setns`), the
+//! trial runs untraced as here, and the report gives how the writer ended
+//! and how full the filesystem was, and why it was not traced.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::capacity_helper::{CapacityStatus, SUBCOMMAND};
+use super::capacity_line::HelperLine;
+use super::capacity_traced::{run_traced_enospc_trial, TracedEnospc};
 use super::checker::Checker;
 use super::config::{ExternalConfig, Supervision};
 use super::process::{Stdout, Supervised, Wake};
-use super::trial::{failed, judge_crashed, program_env, set_up_trial, timeout_error, Crashed, TrialSlot};
+use super::trial::{judge_crashed, program_env, set_up_trial, timeout_error, Crashed, TrialSlot};
 use super::ExternalError;
 use crate::program_plan::TrialPlan;
 use crate::report::external::{Delivery, TrialOutcome};
@@ -76,7 +79,8 @@ fn helper_program(config: &ExternalConfig) -> Result<PathBuf, ExternalError> {
 }
 
 /// One `enospc` trial: setup, the writer on a filesystem of `capacity`
-/// bytes until it ends, the checker on what it left.
+/// bytes until it ends, traced if the oracle can run here, the checker on
+/// what it left.
 pub(crate) fn run_enospc_trial(
     config: &ExternalConfig,
     files: &TrialSlot,
@@ -85,25 +89,38 @@ pub(crate) fn run_enospc_trial(
     checker: &mut Checker,
     supervision: &Supervision<'_>,
 ) -> Result<TrialOutcome, ExternalError> {
-    let seed = set_up_trial(config, files, plan.writer_seed, supervision)?;
-    let status_path = files.acks.with_extension("capacity");
-    match std::fs::remove_file(&status_path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(ExternalError::io(format!("cannot remove {}", status_path.display()), e))
-        }
-        _ => {}
+    let helper = helper_program(config)?;
+    if let Some(why) = &config.oracle_unavailable {
+        let why = Some(why.clone());
+        return run_untraced_enospc_trial(config, files, plan, capacity, &helper, why, checker, supervision);
     }
+    match run_traced_enospc_trial(config, files, plan, capacity, &helper, checker, supervision)? {
+        TracedEnospc::Judged(outcome) => Ok(*outcome),
+        TracedEnospc::Untraceable(why) => {
+            run_untraced_enospc_trial(config, files, plan, capacity, &helper, Some(why), checker, supervision)
+        }
+    }
+}
+
+/// One `enospc` trial with the writer run by the capacity helper,
+/// untraced; `why` the oracle could not trace it.
+#[allow(clippy::too_many_arguments)]
+fn run_untraced_enospc_trial(
+    config: &ExternalConfig,
+    files: &TrialSlot,
+    plan: &TrialPlan,
+    capacity: u64,
+    helper: &Path,
+    why: Option<String>,
+    checker: &mut Checker,
+    supervision: &Supervision<'_>,
+) -> Result<TrialOutcome, ExternalError> {
+    let seed = set_up_trial(config, files, plan.writer_seed, supervision)?;
     let fs = config.capacity_fs;
-    let prefix = [
-        SUBCOMMAND.to_owned(),
-        fs.name().to_owned(),
-        capacity.to_string(),
-        files.dir.to_string_lossy().into_owned(),
-        status_path.to_string_lossy().into_owned(),
-    ];
-    let line = config.writer.wrapped(&helper_program(config)?, &prefix);
+    let helper = HelperLine::new(config, helper, files, capacity, false)?;
+    let line = &helper.line;
     let mut writer = Supervised::spawn(
-        &line,
+        line,
         &files.dir,
         &program_env(&files.dir, &seed),
         Stdout::Lines,
@@ -115,22 +132,20 @@ pub(crate) fn run_enospc_trial(
         return Err(timeout_error(&config.writer, supervision, &format!(" on a {capacity}-byte {fs}")));
     }
     let finished = writer.finish(timeout_at, &stop)?.ok_or_else(|| timeout_error(&config.writer, supervision, ""))?;
-    let status: Option<CapacityStatus> =
-        std::fs::read_to_string(&status_path).ok().and_then(|text| serde_json::from_str(&text).ok());
-    let status = match status {
-        Some(s) if finished.end == crate::vocab::ProcessEnd::Exited(0) => s,
-        _ => {
-            let how = format!(
-                "could not be run on a {capacity}-byte {fs} by the capacity helper (`{}`, {})",
-                line.argv()[..2].join(" "),
-                finished.end
-            );
-            return Err(failed(&config.writer, how, &finished));
-        }
+    let status = helper.status(config, &finished)?;
+    let Some(end) = status.end else {
+        return Err(helper.failed(config, "it ran no writer", &finished));
     };
-    let delivery = Delivery::Capacity { capacity, filesystem: fs.name().into(), used: status.used, free: status.free };
+    let delivery = Delivery::Capacity {
+        capacity,
+        filesystem: fs.name().into(),
+        used: status.used,
+        free: status.free,
+        traced: None,
+        not_traced: why,
+    };
     let stderr = finished.stderr_first_line();
-    let crashed = Crashed { crash_at: Duration::ZERO, delivery, end: status.end, traced: "", stderr };
+    let crashed = Crashed { crash_at: Duration::ZERO, delivery, end, traced: "", stderr };
     judge_crashed(config, files, plan, crashed, &finished.lines, checker, supervision)
 }
 

@@ -25,7 +25,10 @@
 //!    as they would on a small disk), and empties the directory beneath;
 //! 4. runs the writer there (`PROGRAM` with `ARGV0 ARGS`, working directory
 //!    `DIR`, standard streams inherited: its acks go straight to crashlab),
-//!    waits for it, whatever its end;
+//!    waits for it, whatever its end; or, with `PROGRAM` `--hold`, prints
+//!    `ready` and waits for a line on standard input while crashlab runs
+//!    the writer under the durability oracle in this helper's namespaces
+//!    (`capacity.rs`: the oracle must trace the writer from crashlab);
 //! 5. copies the tmpfs back into the directory beneath, sparse-aware (a
 //!    hole stays a hole: the writer's sparse files would not fit the
 //!    disk otherwise), and writes `STATUS` (JSON: [`CapacityStatus`]),
@@ -60,12 +63,21 @@ use crate::vocab::ProcessEnd;
 /// The hidden subcommand of `crashlab` (and of the tests' `crashlab-worker`).
 pub const SUBCOMMAND: &str = "__capacity";
 
+/// In place of `PROGRAM`: hold the filesystem for a writer started by
+/// crashlab under the durability oracle (the words after it, the writer's
+/// command line, are not run: they name the trial in `ps`).
+pub const HOLD: &str = "--hold";
+
+/// The line the helper prints on its standard output when, with [`HOLD`],
+/// its filesystem is ready for the writer.
+pub const READY: &str = "ready";
+
 /// What the helper hands back about the writer's run on the small
 /// filesystem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CapacityStatus {
-    /// How the writer ended.
-    pub end: ProcessEnd,
+    /// How the writer ended (`None` with [`HOLD`]: crashlab ran it).
+    pub end: Option<ProcessEnd>,
     /// Bytes the filesystem held when the writer ended (`statvfs`).
     pub used: u64,
     /// Bytes still free then.
@@ -128,7 +140,12 @@ fn run(args: &[OsString]) -> Result<(), HelperError> {
     })?;
     empty_dir(&below)?;
     std::env::set_current_dir(&dir).map_err(io(format!("cannot enter {}", dir.display())))?;
-    let end = run_writer(program, argv0, rest, &dir)?;
+    let end = if program == HOLD {
+        hold()?;
+        None
+    } else {
+        Some(run_writer(program, argv0, rest, &dir)?)
+    };
     let (used, free) = usage(&dir)?;
     copy_tree(&dir, &below).map_err(|e| HelperError {
         what: format!("cannot copy the writer's directory out of the capacity filesystem: {}", e.what),
@@ -220,6 +237,21 @@ fn enter_user_namespace() -> Result<(), HelperError> {
     std::fs::write("/proc/self/setgroups", "deny").map_err(io("cannot write /proc/self/setgroups"))?;
     std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1")).map_err(io("cannot write /proc/self/uid_map"))?;
     std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1")).map_err(io("cannot write /proc/self/gid_map"))?;
+    Ok(())
+}
+
+/// [`HOLD`]: say the filesystem is ready, then wait until crashlab says
+/// the writer has ended (a line on standard input, or its end: a crashlab
+/// gone copies out what there is and exits too). Meanwhile crashlab's
+/// traced writer `setns`es into this process's namespaces
+/// (`/proc/PID/ns/user`, `/proc/PID/ns/mnt`), which this process keeps
+/// alive, and its mount with them.
+fn hold() -> Result<(), HelperError> {
+    use std::io::{BufRead, Write};
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{READY}").and_then(|()| out.flush()).map_err(io("cannot say the filesystem is ready (stdout)"))?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(io("cannot wait for the writer's end (stdin)"))?;
     Ok(())
 }
 

@@ -104,6 +104,11 @@ pub struct ExternalConfig {
     /// this executable, the `crashlab` binary; tests give
     /// `crashlab-worker`).
     pub capacity_helper: Option<PathBuf>,
+    /// The durability oracle is known not to run here, and why (a probe
+    /// said so): `enospc` trials then run untraced and their report says
+    /// why, as when a trial finds out itself (no ptrace, seccomp or
+    /// `setns`).
+    pub oracle_unavailable: Option<String>,
     /// Counted as the run goes; shared with whoever prints progress.
     pub progress: Arc<RunProgress>,
 }
@@ -155,6 +160,7 @@ impl ExternalConfig {
             capacity: None,
             capacity_fs: Default::default(),
             capacity_helper: None,
+            oracle_unavailable: None,
             progress: Arc::default(),
         })
     }

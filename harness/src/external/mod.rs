@@ -164,6 +164,8 @@
 
 mod capacity;
 pub mod capacity_helper;
+mod capacity_line;
+mod capacity_traced;
 pub(crate) mod checker;
 pub mod checker_server;
 mod command;

@@ -149,6 +149,30 @@ pub(crate) fn run_writer_traced(
     supervision: &Supervision<'_>,
     stacks: bool,
 ) -> Result<TracedRun, ExternalError> {
+    run_writer_traced_in(config, dir, seed, crash, history, supervision, stacks, None)
+}
+
+/// The namespaces a traced writer runs in: those of a process holding
+/// them (the capacity helper's, `enospc`), by pid and descriptors of its
+/// `/proc/PID/ns/user` (when it has a user namespace of its own) and
+/// `/proc/PID/ns/mnt`, in the order to enter them.
+pub(crate) struct WriterNamespaces<'a> {
+    pub holder: i32,
+    pub fds: Vec<std::os::fd::BorrowedFd<'a>>,
+}
+
+/// [`run_writer_traced`], the writer in `namespaces` when given.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_writer_traced_in(
+    config: &ExternalConfig,
+    dir: &Path,
+    seed: &str,
+    crash: CrashAt,
+    history: bool,
+    supervision: &Supervision<'_>,
+    stacks: bool,
+    namespaces: Option<&WriterNamespaces<'_>>,
+) -> Result<TracedRun, ExternalError> {
     let pipes = || -> std::io::Result<_> {
         let stdin = above_stdio(OwnedFd::from(File::open("/dev/null")?))?;
         Ok((stdin, pipe()?, pipe()?, pipe()?))
@@ -170,6 +194,7 @@ pub(crate) fn run_writer_traced(
     if let CrashAt::FailSync(f) = &crash {
         oracle.fail_sync = Some(*f);
     }
+    oracle.mount_namespace_of = namespaces.map(|n| n.holder);
     let line = &config.writer;
     let launch = TracedLaunch {
         program: line.program_path().to_owned(),
@@ -180,6 +205,7 @@ pub(crate) fn run_writer_traced(
         stdout: None,
         stderr: None,
         new_process_group: true,
+        namespaces: namespaces.map(|n| n.fds.clone()).unwrap_or_default(),
     };
     let control = TraceControl::new();
     let started = Instant::now();

@@ -7,8 +7,9 @@
 //! The calling thread forks the **launcher**; the launcher `clone`s the
 //! **writer**, reports its pid on a pipe and spends its life reaping. The
 //! writer waits on the "go" pipe until the tracer has seized it, then sets up
-//! stdio, cwd, signals, `PR_SET_NO_NEW_PRIVS` and the seccomp filter, and
-//! execs. Failures before exec are reported as (step, errno) on a
+//! stdio, enters the namespaces it was given (`setns`: an `enospc` writer
+//! runs in the capacity helper's), sets its cwd, signals,
+//! `PR_SET_NO_NEW_PRIVS` and the seccomp filter, and execs. Failures before exec are reported as (step, errno) on a
 //! close-on-exec pipe: EOF there means the exec happened.
 
 use std::ffi::{CString, OsStr, OsString};
@@ -27,7 +28,7 @@ use super::sys::{
 use super::{OracleError, TracedLaunch};
 
 /// Steps that can fail between fork and exec, reported by number.
-const STEPS: [&str; 10] = [
+const STEPS: [&str; 11] = [
     "unknown step",
     "prctl(PR_SET_PDEATHSIG) in the launcher",
     "prctl(PR_SET_CHILD_SUBREAPER) in the launcher",
@@ -38,6 +39,7 @@ const STEPS: [&str; 10] = [
     "prctl(PR_SET_NO_NEW_PRIVS)",
     "seccomp(SECCOMP_SET_MODE_FILTER) (is seccomp available?)",
     "execve",
+    "setns into the namespaces given (the capacity helper's user and mount namespaces)",
 ];
 const STEP_PDEATHSIG: u32 = 1;
 const STEP_SUBREAPER: u32 = 2;
@@ -48,6 +50,7 @@ const STEP_CHDIR: u32 = 6;
 const STEP_NO_NEW_PRIVS: u32 = 7;
 const STEP_SECCOMP: u32 = 8;
 const STEP_EXECVE: u32 = 9;
+const STEP_SETNS: u32 = 10;
 
 /// Exit codes of the forked processes when they give up before exec.
 const EXIT_SETUP_FAILED: c_int = 127;
@@ -66,6 +69,8 @@ pub struct Prepared {
     /// Source fds for 0, 1, 2 (-1: inherit).
     stdio: [c_int; 3],
     new_pgroup: bool,
+    /// Namespace descriptors to `setns` into, in order.
+    namespaces: Vec<c_int>,
     filter: Vec<SockFilter>,
     empty_mask: libc::sigset_t,
     full_mask: libc::sigset_t,
@@ -156,6 +161,7 @@ impl Prepared {
             cwd,
             stdio,
             new_pgroup: launch.new_process_group,
+            namespaces: launch.namespaces.iter().map(|fd| fd.as_raw_fd()).collect(),
             filter: filter::program(),
             empty_mask,
             full_mask,
@@ -391,6 +397,16 @@ unsafe fn writer_main(a: &ChildArgs<'_>, launcher: pid_t) -> ! {
             fail(a, STEP_DUP2);
         }
         target += 1;
+    }
+    // Before the chdir: entering a mount namespace moves the cwd to its
+    // root, and the working directory is to be found in the namespace's
+    // mounts. The tracer seized us before: it traces what runs in them.
+    let mut i = 0;
+    while i < a.p.namespaces.len() {
+        if libc::setns(a.p.namespaces[i], 0) == -1 {
+            fail(a, STEP_SETNS);
+        }
+        i += 1;
     }
     if let Some(cwd) = &a.p.cwd {
         if libc::chdir(cwd.as_ptr()) == -1 {

@@ -247,6 +247,14 @@ pub struct OracleConfig {
     /// and maybe cut the power at a later one (`tracer/fault_injection.rs`).
     #[serde(default)]
     pub fail_sync: Option<SyncFailure>,
+    /// The writer runs in the mount namespace of this process (`enospc`:
+    /// the capacity helper's, where a small filesystem covers the watched
+    /// directory; the launch `setns`es into it, [`TracedLaunch::namespaces`]).
+    /// The watched directory is then opened through `/proc/PID/root` and
+    /// its mounts read from `/proc/PID/mountinfo`: crashlab's own view of
+    /// that path is the directory beneath the mount.
+    #[serde(default)]
+    pub mount_namespace_of: Option<i32>,
 }
 
 /// The data sync to fail, and where to cut the power after it. Data syncs
@@ -309,6 +317,7 @@ impl OracleConfig {
             history_every: None,
             stacks: false,
             fail_sync: None,
+            mount_namespace_of: None,
         }
     }
 
@@ -363,6 +372,10 @@ pub struct TracedLaunch<'fd> {
     /// Put the writer in a new process group (its pid), e.g. so that a
     /// terminal's Ctrl-C does not reach it.
     pub new_process_group: bool,
+    /// Namespaces the writer enters (`setns`, in this order, after the
+    /// tracer seized it and before its `chdir`): e.g. `/proc/PID/ns/user`
+    /// then `/proc/PID/ns/mnt` of the capacity helper. Empty: crashlab's.
+    pub namespaces: Vec<BorrowedFd<'fd>>,
 }
 
 impl<'fd> TracedLaunch<'fd> {
@@ -376,6 +389,7 @@ impl<'fd> TracedLaunch<'fd> {
             stdout: None,
             stderr: None,
             new_process_group: false,
+            namespaces: Vec::new(),
         }
     }
 
@@ -721,6 +735,57 @@ pub struct OracleOutcome {
     /// writer made that many data syncs.
     #[serde(default)]
     pub injected: Option<InjectedFailure>,
+    /// The first traced call on a watched file that failed with `ENOSPC`
+    /// or `EDQUOT` (`tracer/full_disk.rs`).
+    #[serde(default)]
+    pub no_space: Option<NoSpaceCall>,
+    /// The first `SIGBUS` raised by the kernel in a traced process (a store
+    /// into a page the filesystem could not back), where it struck.
+    #[serde(default)]
+    pub store_fault: Option<StoreFault>,
+}
+
+/// A traced call that failed because the filesystem was full.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoSpaceCall {
+    /// Index into [`OracleOutcome::events`].
+    pub event: usize,
+    pub syscall: TracedSyscall,
+    pub errno: i32,
+    /// The file it was on, relative to the watched directory (through its
+    /// fd, or its mapping for `msync`); `None` when not known.
+    pub path: Option<PathBuf>,
+    /// The file offset it wrote or allocated at, where it has one
+    /// (`pwrite*`, `fallocate`, `write` at the fd's position, `msync`).
+    pub offset: Option<u64>,
+    /// The bytes it asked for (`write*`, `fallocate`, `msync`) or the size
+    /// (`ftruncate`).
+    pub len: Option<u64>,
+    /// Ack lines the writer had completed before it (with
+    /// [`OracleConfig::stacks`]; 0 otherwise).
+    pub acks_before: u64,
+}
+
+/// Where a kernel-raised `SIGBUS` struck a traced process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreFault {
+    pub pid: i32,
+    pub tid: i32,
+    /// `si_code` (`BUS_ADRERR` for a page the filesystem could not back).
+    pub code: i32,
+    /// `si_addr`: the faulting address.
+    pub address: u64,
+    /// The mapped file holding it, relative to the watched directory
+    /// (absolute when outside it); `None` when no file mapping holds it.
+    pub path: Option<PathBuf>,
+    /// The faulting address as an offset in that file.
+    pub file_offset: Option<u64>,
+    /// The instruction pointer at the fault.
+    pub pc: u64,
+    /// The call stack there (with [`OracleConfig::stacks`]).
+    pub stack: Vec<Frame>,
+    /// Ack lines completed before it (with [`OracleConfig::stacks`]).
+    pub acks_before: u64,
 }
 
 /// Counters of the tracer's work, for diagnostics and the benchmark.
@@ -826,7 +891,7 @@ pub fn run_traced(
     cfg.validate()?;
     let prepared = launch::Prepared::new(launch)?;
     let page_size = crate::page_size::page_size();
-    let mut ns = namespace_log::NamespaceLog::snapshot(&cfg.watch_dir)?;
+    let mut ns = namespace_log::NamespaceLog::snapshot(&cfg.watch_dir, cfg.mount_namespace_of)?;
     let mut store = shadow::ShadowStore::snapshot(
         ns.regular_files().into_iter().map(|id| (id, ns.file(id))),
         page_size,

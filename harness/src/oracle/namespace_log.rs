@@ -126,16 +126,28 @@ impl NamespaceLog {
     /// Walk the watched tree (regular files, directories, symlinks; other
     /// kinds are skipped) and hold every file. Must run before the writer
     /// starts. [`FileId`]s are given in the walk's order, names sorted.
-    pub fn snapshot(watch_dir: &Path) -> Result<NamespaceLog, OracleError> {
+    /// `mount_namespace_of`: the process whose mount namespace the writer
+    /// will run in (see [`crate::oracle::OracleConfig::mount_namespace_of`]):
+    /// the directory is opened as that namespace shows it, through
+    /// `/proc/PID/root` (the walk crosses that namespace's mounts), and its
+    /// mounts are that namespace's; the path itself (what the writer's
+    /// `/proc/TID/cwd` shows) is the same in both.
+    pub fn snapshot(watch_dir: &Path, mount_namespace_of: Option<i32>) -> Result<NamespaceLog, OracleError> {
         let watch = std::fs::canonicalize(watch_dir)
             .map_err(|e| OracleError::io(format!("cannot resolve the watched directory {}", watch_dir.display()), e))?;
-        let what = || format!("cannot open the watched directory {}", watch.display());
-        let fd =
-            sys::open_at(None, watch.as_os_str().as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW)
-                .map_err(|e| OracleError::io(what(), e))?;
+        let proc_dir = mount_namespace_of.map_or_else(|| "/proc/self".to_owned(), |pid| format!("/proc/{pid}"));
+        let mut open_path = match mount_namespace_of {
+            Some(_) => format!("{proc_dir}/root").into_bytes(),
+            None => Vec::new(),
+        };
+        open_path.extend_from_slice(watch.as_os_str().as_bytes());
+        let what = || format!("cannot open the watched directory {} (as {})", watch.display(), show(&open_path));
+        let fd = sys::open_at(None, &open_path, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW)
+            .map_err(|e| OracleError::io(what(), e))?;
         let st = sys::lstat_at(fd.as_fd(), b"").map_err(|e| OracleError::io(what(), e))?.expect("an open directory");
-        let mounts =
-            std::fs::read_to_string("/proc/self/mountinfo").map(|t| paths::parse_mountinfo(&t)).unwrap_or_default();
+        let mounts = std::fs::read_to_string(format!("{proc_dir}/mountinfo"))
+            .map(|t| paths::parse_mountinfo(&t))
+            .unwrap_or_default();
         let mut log = NamespaceLog {
             watch,
             trace: NamespaceTrace::default(),
@@ -620,7 +632,7 @@ mod tests {
         std::fs::write(p.join("a"), b"hello").unwrap();
         std::fs::hard_link(p.join("a"), p.join("b")).unwrap();
         std::os::unix::fs::symlink("a", p.join("s")).unwrap();
-        let log = NamespaceLog::snapshot(p).unwrap();
+        let log = NamespaceLog::snapshot(p, None).unwrap();
         let t = log.trace();
         let kinds: Vec<&FileKind> = t.files.iter().map(|f| &f.kind).collect();
         assert_eq!(
@@ -651,7 +663,7 @@ mod tests {
     fn entry_operations_move_subtrees_out_and_emit_dirsync() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("d/e")).unwrap();
-        let mut log = NamespaceLog::snapshot(dir.path()).unwrap();
+        let mut log = NamespaceLog::snapshot(dir.path(), None).unwrap();
         let (d, e) = (FileId(1), FileId(2));
         assert!(log.in_tree(e));
         log.emit(3, "rename", NsOp::Unlink { dir: FileId::ROOT, name: b"d".to_vec(), file: d });
@@ -673,7 +685,7 @@ mod tests {
         for i in 0..MAX_FILES {
             std::fs::write(dir.path().join(format!("f{i}")), b"").unwrap();
         }
-        match NamespaceLog::snapshot(dir.path()) {
+        match NamespaceLog::snapshot(dir.path(), None) {
             Err(e @ OracleError::Limit { limit, .. }) => {
                 assert_eq!(limit, MAX_FILES as u64);
                 assert!(e.to_string().contains("limit of 4096 tracked files"), "{e}");
@@ -687,7 +699,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a"), b"x").unwrap();
         std::fs::hard_link(dir.path().join("a"), dir.path().join("b")).unwrap();
-        let mut log = NamespaceLog::snapshot(dir.path()).unwrap();
+        let mut log = NamespaceLog::snapshot(dir.path(), None).unwrap();
         let f = FileId(1);
         assert_eq!(log.path_of(f), Some(PathBuf::from("a")));
         log.emit(2, "unlink", NsOp::Unlink { dir: FileId::ROOT, name: b"a".to_vec(), file: f });

@@ -78,6 +78,19 @@ pub fn as_tracee(path: &[u8], tgid: i32, tid: i32) -> Vec<u8> {
         .unwrap_or_else(|| path.to_vec())
 }
 
+/// An absolute path as the tracee `tid` resolves it when it may live in
+/// another mount namespace (or root) than the tracer: under
+/// `/proc/TID/root`, whose walk crosses the tracee's mounts. A relative
+/// path is returned as it is (it is joined to a `/proc/TID/...` base).
+pub fn in_root_of(path: Vec<u8>, tid: i32) -> Vec<u8> {
+    if path.first() != Some(&b'/') {
+        return path;
+    }
+    let mut out = format!("/proc/{tid}/root").into_bytes();
+    out.extend_from_slice(&path);
+    out
+}
+
 /// `base` joined with `rel` as the kernel would walk them: an absolute
 /// `rel` ignores the base, an empty one is the base.
 pub fn join(base: &[u8], rel: &[u8]) -> Vec<u8> {
@@ -194,6 +207,8 @@ mod tests {
         assert_eq!(t("/proc/self"), "/proc/10");
         assert_eq!(t("/proc/thread-self/fd/3"), "/proc/10/task/12/fd/3");
         assert_eq!(t("/proc/selfish"), "/proc/selfish");
+        assert_eq!(in_root_of(b"/work/d/f".to_vec(), 7), b"/proc/7/root/work/d/f");
+        assert_eq!(in_root_of(b"d/f".to_vec(), 7), b"d/f");
         assert_eq!(t("data/x"), "data/x");
         assert_eq!(join(b"/proc/5/cwd", b"a/b"), b"/proc/5/cwd/a/b");
         assert_eq!(join(b"/proc/5/cwd", b"/abs"), b"/abs");

@@ -23,6 +23,7 @@ pub const PTRACE_SETREGS: c_long = 13;
 pub const ERESTARTNOINTR_RVAL: i64 = -513;
 pub const PTRACE_SYSCALL: c_long = 24;
 pub const PTRACE_GETEVENTMSG: c_long = 0x4201;
+pub const PTRACE_GETSIGINFO: c_long = 0x4202;
 pub const PTRACE_SEIZE: c_long = 0x4206;
 pub const PTRACE_INTERRUPT: c_long = 0x4207;
 pub const PTRACE_GET_SYSCALL_INFO: c_long = 0x420e;
@@ -169,6 +170,14 @@ pub fn get_regs(tid: pid_t) -> io::Result<libc::user_regs_struct> {
     let mut regs: libc::user_regs_struct = unsafe { std::mem::zeroed() };
     ptrace(PTRACE_GETREGS, tid, 0, &mut regs as *mut libc::user_regs_struct as usize)?;
     Ok(regs)
+}
+
+/// The siginfo of the signal a tracee is stopped for (signal-delivery stop).
+pub fn get_siginfo(tid: pid_t) -> io::Result<libc::siginfo_t> {
+    // SAFETY: siginfo_t is plain data; all-zero is valid.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    ptrace(PTRACE_GETSIGINFO, tid, 0, &mut info as *mut libc::siginfo_t as usize)?;
+    Ok(info)
 }
 
 pub fn set_regs(tid: pid_t, regs: &libc::user_regs_struct) -> io::Result<()> {

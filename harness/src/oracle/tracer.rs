@@ -39,6 +39,7 @@ use crate::vocab::CrashWhen;
 mod attribution;
 mod crash_point;
 mod fault_injection;
+mod full_disk;
 mod history_sampling;
 mod namespace;
 mod sync_copy;
@@ -148,6 +149,7 @@ struct Tracer<'a> {
     /// `eio-sync`: data syncs seen, and the one made to fail.
     data_syncs: u64,
     injected: Option<super::InjectedFailure>,
+    full_disk: full_disk::FullDisk,
     finished: bool,
 }
 
@@ -220,6 +222,7 @@ pub(super) fn run(
         change_stacks: Vec::new(),
         data_syncs: 0,
         injected: None,
+        full_disk: Default::default(),
         finished: false,
     };
     // From here on, any early return drops `t`, which kills and reaps
@@ -380,6 +383,8 @@ impl Tracer<'_> {
             ack_stacks_dropped: self.attribution.dropped,
             change_stacks: std::mem::take(&mut self.change_stacks),
             injected: self.injected.take(),
+            no_space: self.full_disk.no_space.take(),
+            store_fault: self.full_disk.fault.take(),
         })
     }
 
@@ -647,7 +652,7 @@ impl Tracer<'_> {
             sys::PTRACE_EVENT_STOP => self.resume(tid, 0),
             0 if sig == libc::SIGTRAP | 0x80 => self.on_syscall_stop(tid),
             // A signal on its way to the tracee: deliver it.
-            0 => self.resume(tid, sig),
+            0 => self.on_signal(tid, sig),
             _ => self.resume(tid, 0),
         }
     }
@@ -874,6 +879,7 @@ impl Tracer<'_> {
         if let Some(i) = call.event {
             self.events[i].result = result;
         }
+        self.note_no_space(tid, tgid, &call, result);
         let effect = match call.sys {
             s if s.changes_maps() => {
                 self.space_of(tgid).call_ended(tid);

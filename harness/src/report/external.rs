@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::namespace::FsModel;
 use crate::program_plan::{ProgramPoints, TrialPlan};
 use crate::report::checker_verdict::CheckerVerdict;
-use crate::report::external_enospc::{capacity_text, is_full, EnospcSection};
+use crate::report::external_enospc::{capacity_text, is_full, EnospcSection, FullDiskTrace};
 use crate::report::external_power_loss::{PowerLossCalibration, PowerLossSection};
 use crate::summary_text::write_failure;
 use crate::trial_space::Shard;
@@ -44,8 +44,9 @@ use crate::vocab::ProcessEnd;
 /// in the power-loss section and each trial; and source attribution:
 /// `finding.attribution` (the lost ack's and the syncs' call stacks,
 /// symbolized); 1.7 `--crash enospc`: `config.capacity`, the delivery
-/// `capacity` and the section's `enospc` ([`EnospcSection`]).
-pub const EXTERNAL_SCHEMA_VERSION: &str = "1.7";
+/// `capacity` and the section's `enospc` ([`EnospcSection`]); 1.8 traced `enospc`: the
+/// delivery's `traced` (first `ENOSPC` call, faulting store) or `not_traced`, and their counts.
+pub const EXTERNAL_SCHEMA_VERSION: &str = "1.8";
 
 /// The `report_kind` of every external report: what tells it from a
 /// survival report (which has no `report_kind`).
@@ -283,7 +284,18 @@ pub enum Delivery {
     /// `enospc` (schema 1.7): nothing was sent; the writer ran to its end
     /// on a `filesystem` of `capacity` bytes, which held `used` bytes and
     /// had `free` left when it ended.
-    Capacity { capacity: u64, filesystem: String, used: u64, free: u64 },
+    Capacity {
+        capacity: u64,
+        filesystem: String,
+        used: u64,
+        free: u64,
+        /// Schema 1.8: what the durability oracle saw of the full disk, or
+        /// (`not_traced`) why the writer was not traced (the oracle could not run).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        traced: Option<Box<FullDiskTrace>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        not_traced: Option<String>,
+    },
 }
 
 impl Delivery {
@@ -311,8 +323,8 @@ impl fmt::Display for Delivery {
             Delivery::Call { signal, nth, syscall, when } => {
                 write!(f, "{signal} to the writer just {when} traced call {nth} ({syscall})")
             }
-            Delivery::Capacity { capacity, filesystem, used, free } => {
-                f.write_str(&capacity_text(*capacity, filesystem, *used, *free))
+            Delivery::Capacity { capacity: c, filesystem: fs, used, free, traced: t, not_traced: why } => {
+                f.write_str(&capacity_text(*c, fs, *used, *free, t.as_deref(), why.as_deref()))
             }
         }
     }
@@ -498,8 +510,9 @@ pub fn aggregate_section(crash: CrashKind, outcomes: &[TrialOutcome], replay: &d
             Delivery::Truncation { .. } => s.exited_after_cut += 1,
             Delivery::WriterFinishedFirst => s.finished_first += 1,
             Delivery::NothingToCut => s.nothing_to_cut += 1,
-            Delivery::Capacity { capacity, filesystem, free, .. } => {
-                s.enospc.get_or_insert_with(|| EnospcSection::empty(*capacity, filesystem)).count(*free, o.writer_end)
+            Delivery::Capacity { capacity, filesystem, free, traced, not_traced, .. } => {
+                let e = s.enospc.get_or_insert_with(|| EnospcSection::empty(*capacity, filesystem));
+                e.count(*free, o.writer_end, traced.as_deref(), not_traced.as_deref())
             }
         }
         let acks = o.acks.len() as u64;

@@ -139,11 +139,22 @@ impl Tracer<'_> {
         Some(out)
     }
 
+    /// A path argument as the tracee means it ([`paths::as_tracee`]); when
+    /// the writer runs in another mount namespace, an absolute one is
+    /// walked from its root ([`paths::in_root_of`]).
+    fn as_tracee(&self, raw: &[u8], tgid: pid_t, tid: pid_t) -> Vec<u8> {
+        let path = paths::as_tracee(raw, tgid, tid);
+        match self.cfg.mount_namespace_of {
+            Some(_) => paths::in_root_of(path, tid),
+            None => path,
+        }
+    }
+
     /// The path argument at `addr` of a call relative to `dirfd`, split.
     /// `None`: unreadable, or no entry (`.`, `/`).
     fn resolve(&self, tid: pid_t, tgid: pid_t, dirfd: u64, addr: u64) -> Option<Resolved> {
         let raw = self.read_string(tid, addr)?;
-        let path = paths::as_tracee(&raw, tgid, tid);
+        let path = self.as_tracee(&raw, tgid, tid);
         let split = paths::split_last(&path)?;
         let parent_path = paths::join(&paths::base(tid, dirfd as i32 as i64), split.parent);
         let dir = sys::stat_path(&parent_path, true).ok().flatten().and_then(|st| self.ns.watched_dir(&st));
@@ -233,7 +244,7 @@ impl Tracer<'_> {
             S::Renameat2 => self.enter_rename(tid, tgid, sys, [a[0], a[1], a[2], a[3]], a[4]),
             S::Truncate => {
                 let Some(raw) = self.read_string(tid, a[0]) else { return Ok(NsEnter::Ignore) };
-                let path = paths::join(&paths::base(tid, libc::AT_FDCWD as i64), &paths::as_tracee(&raw, tgid, tid));
+                let path = paths::join(&paths::base(tid, libc::AT_FDCWD as i64), &self.as_tracee(&raw, tgid, tid));
                 let file = sys::stat_path(&path, true).ok().flatten().and_then(|st| self.ns.lookup(ident(&st)));
                 match file.filter(|&f| self.ns.is_regular(f)) {
                     Some(file) => Self::track(NsCall::Resize { file }),
@@ -290,7 +301,7 @@ impl Tracer<'_> {
         }
         if flags & O_TMPFILE_BIT != 0 {
             let Some(raw) = self.read_string(tid, addr) else { return Ok(NsEnter::Ignore) };
-            let full = paths::join(&paths::base(tid, dirfd as i32 as i64), &paths::as_tracee(&raw, tgid, tid));
+            let full = paths::join(&paths::base(tid, dirfd as i32 as i64), &self.as_tracee(&raw, tgid, tid));
             let dir = sys::stat_path(&full, true).ok().flatten().and_then(|st| self.ns.watched_dir(&st));
             return match dir {
                 Some(_) => Self::track(NsCall::TmpFile),
@@ -343,7 +354,7 @@ impl Tracer<'_> {
             // linkat(fd, "", ..., AT_EMPTY_PATH): the file fd names (O_TMPFILE).
             sys::stat_path(&paths::base(tid, old_dirfd as i32 as i64), true)
         } else {
-            let path = paths::join(&paths::base(tid, old_dirfd as i32 as i64), &paths::as_tracee(&raw, tgid, tid));
+            let path = paths::join(&paths::base(tid, old_dirfd as i32 as i64), &self.as_tracee(&raw, tgid, tid));
             sys::stat_path(&path, flags & libc::AT_SYMLINK_FOLLOW as u64 != 0)
         };
         match source.ok().flatten() {
