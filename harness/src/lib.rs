@@ -7,7 +7,7 @@
 //!   and filesystems, environment facts), [`trial_space`] (shards),
 //!   [`page_size`], [`output_error`], [`summary_text`].
 //! - Pure logic (no OS effects, fast unit tests): [`spec`], [`payload`],
-//!   [`crash`], [`journal`], [`live_image`], [`program_plan`],
+//!   [`crash`], [`page_allocation`], [`journal`], [`live_image`], [`program_plan`],
 //!   [`process_model`], [`power_loss`], [`expectation`], [`scenario`],
 //!   [`trial_record`], [`explore`] (the one exploration kernel of every
 //!   power-loss state space), [`report`] (every report kind: types,
@@ -41,6 +41,7 @@ pub mod namespace;
 pub mod object_file;
 pub mod oracle;
 pub mod output_error;
+pub mod page_allocation;
 pub mod page_buffer;
 pub mod page_history;
 pub mod page_size;

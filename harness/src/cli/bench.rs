@@ -14,6 +14,7 @@ use crashlab::expectation::PersistenceModel;
 use crashlab::lab::pool::{run_batches, run_floor, Batch, PoolConfig};
 use crashlab::lab::protocol::TrialPlan;
 use crashlab::page_size::page_size;
+use crashlab::payload::BaseImage;
 use crashlab::report::survival::MatrixConfig;
 use crashlab::spec::{MappingKind, SyncPolicy, WorkloadParams, WriterSpec};
 use crashlab::vocab::CrashKind;
@@ -137,8 +138,10 @@ fn lab_rate(pool: &PoolConfig, spec: &WriterSpec, trials: usize) -> Result<f64> 
     let point = CrashPoint::BeforeOp(spec.ops.len() - 1);
     let spec = Arc::new(spec.clone());
     let plans = vec![TrialPlan { kind: CrashKind::Sigkill, point, power_loss: None }; trials];
-    let batches: Vec<Batch> =
-        plans.chunks(32).map(|c| Batch { key: 0, spec: spec.clone(), plans: c.to_vec() }).collect();
+    let batches: Vec<Batch> = plans
+        .chunks(32)
+        .map(|c| Batch { key: 0, spec: spec.clone(), base: BaseImage::Pattern, plans: c.to_vec() })
+        .collect();
     let start = Instant::now();
     let records = run_batches(pool, &batches, &AtomicBool::new(false), &|_| {})?;
     let secs = start.elapsed().as_secs_f64();

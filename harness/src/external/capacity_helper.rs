@@ -53,7 +53,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::realcut::fs::{find_program, run_command};
-use crate::realcut::sys::{copy_sparse, private_mount_namespace, LoopDevice, Mount};
+use crate::realcut::sys::{copy_sparse, private_mount_namespace, private_user_namespace, LoopDevice, Mount};
 use crate::vocab::capacity::CapacityFs;
 use crate::vocab::ProcessEnd;
 
@@ -170,7 +170,7 @@ fn mount_capacity(fs: CapacityFs, dir: &Path, bytes: u64, mode: u32, image: &Pat
     };
     match fs {
         CapacityFs::Tmpfs => {
-            enter_user_namespace()?;
+            private_user_namespace().map_err(realcut)?;
             private_mount_namespace().map_err(realcut)?;
             let mount =
                 Mount::new(Path::new("crashlab-capacity"), dir, "tmpfs", &format!("size={bytes},mode={mode:o}"))
@@ -201,26 +201,6 @@ fn mount_capacity(fs: CapacityFs, dir: &Path, bytes: u64, mode: u32, image: &Pat
             Ok(mounted)
         }
     }
-}
-
-/// A user namespace whose ids map to ours: in it, this unprivileged process
-/// may make a mount namespace of its own and mount a tmpfs no one else sees.
-fn enter_user_namespace() -> Result<(), HelperError> {
-    // SAFETY: plain syscalls on no memory of ours.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    // SAFETY: unshare takes flags only; the process is single-threaded
-    // (checked), which CLONE_NEWUSER requires.
-    if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
-        return Err(HelperError {
-            what: "cannot enter a user namespace (unshare(CLONE_NEWUSER); are user namespaces disabled, e.g. kernel.unprivileged_userns_clone=0 or a seccomp policy?)".into(),
-            error: std::io::Error::last_os_error(),
-        });
-    }
-    // setgroups must be denied before an unprivileged gid_map is written.
-    std::fs::write("/proc/self/setgroups", "deny").map_err(io("cannot write /proc/self/setgroups"))?;
-    std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1")).map_err(io("cannot write /proc/self/uid_map"))?;
-    std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1")).map_err(io("cannot write /proc/self/gid_map"))?;
-    Ok(())
 }
 
 /// Run the writer to its end; it dies with this helper.

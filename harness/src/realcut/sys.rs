@@ -220,6 +220,24 @@ impl Mount {
         Ok(Mount { target: target.to_owned(), source: source.to_owned(), mounted: true })
     }
 
+    /// Change the mounted filesystem's options (`MS_REMOUNT`), e.g. a
+    /// tmpfs's `size=`: the kernel refuses a size below what it holds.
+    pub fn remount(&self, options: &str) -> Result<(), RealcutError> {
+        let t = cpath(&self.target)?;
+        let o = CString::new(options)
+            .map_err(|_| RealcutError::Spec(format!("mount options {options:?} contain a NUL")))?;
+        // SAFETY: NUL-terminated strings that outlive the call.
+        if unsafe { libc::mount(std::ptr::null(), t.as_ptr(), std::ptr::null(), libc::MS_REMOUNT, o.as_ptr().cast()) }
+            != 0
+        {
+            return Err(sys(
+                format!("remount of {} with {options}", self.target.display()),
+                io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn target(&self) -> &Path {
         &self.target
     }
@@ -291,6 +309,31 @@ impl Drop for Mount {
             }
         }
     }
+}
+
+/// Move this process into a user namespace of its own whose user and group
+/// map to ours (files keep their owner): in it, an unprivileged process may
+/// make a mount namespace of its own ([`private_mount_namespace`]) and
+/// mount a tmpfs no one else sees. Call it while single-threaded
+/// (`CLONE_NEWUSER` requires it).
+pub fn private_user_namespace() -> Result<(), RealcutError> {
+    // SAFETY: plain syscalls on no memory of ours.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    // SAFETY: unshare takes flags only; the caller is single-threaded.
+    if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
+        return Err(sys(
+            "cannot enter a user namespace (unshare(CLONE_NEWUSER); are user namespaces disabled, e.g. \
+             kernel.unprivileged_userns_clone=0 or a seccomp policy?)",
+            io::Error::last_os_error(),
+        ));
+    }
+    // setgroups must be denied before an unprivileged gid_map is written.
+    let write =
+        |path: &str, text: String| std::fs::write(path, text).map_err(|e| sys(format!("cannot write {path}"), e));
+    write("/proc/self/setgroups", "deny".into())?;
+    write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
+    write("/proc/self/gid_map", format!("{gid} {gid} 1"))?;
+    Ok(())
 }
 
 /// Move this process into a mount namespace of its own, with every mount

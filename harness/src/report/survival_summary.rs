@@ -7,8 +7,9 @@ use std::fmt::Write as _;
 
 use crate::expectation::{AckExpectation, PersistenceModel};
 use crate::report::survival::{CellReport, SurvivalReport, Verdict};
+use crate::spec::MappingKind;
 use crate::summary_text::write_unexpected_cell;
-use crate::vocab::RealColumn;
+use crate::vocab::{CrashKind, RealColumn};
 
 impl SurvivalReport {
     /// Did every cell come out as expected?
@@ -142,6 +143,18 @@ impl SurvivalReport {
                     let _ = writeln!(out, "    replay: {}", e.replay);
                 }
             }
+        }
+        if let Some(why) = &self.enospc_skipped {
+            let _ = writeln!(out, "enospc column skipped: its capacity-limited tmpfs cannot be mounted here ({why})");
+        }
+        if self.config.crashes.contains(&CrashKind::Enospc)
+            && self.config.scenarios.iter().any(|s| s.mapping == MappingKind::Private)
+        {
+            let _ = writeln!(
+                out,
+                "enospc: not applicable to the MAP_PRIVATE rows (a private store into a hole copies to anonymous \
+                 memory and never allocates a page of the file): no cells, not a pass"
+            );
         }
         if let Some(l) = &self.lifecycle {
             out.push_str(&l.human_summary());
