@@ -16,7 +16,8 @@
 //!   [`limits`] (what a config needs of the machine: pure estimates, compared with what
 //!   `/proc/meminfo` and [`disk_space`] (statvfs; disk-full errors that say
 //!   so) report).
-//! - OS effects: [`worker_pool`] (one pool of worker processes), [`lab`]
+//! - OS effects: [`worker_pool`] (one pool of worker processes),
+//!   [`private_mount`] (namespaces and mounts only this process sees), [`lab`]
 //!   (built-in writers: the forking worker), [`external`] (users' programs,
 //!   workload protocol v1), [`oracle`] (seccomp+ptrace durability oracle),
 //!   [`realcut`] (real power cuts on loop devices and in guests).
@@ -47,6 +48,7 @@ pub mod page_history;
 pub mod page_size;
 pub mod payload;
 pub mod power_loss;
+pub mod private_mount;
 pub mod process_model;
 pub mod program_plan;
 pub mod realcut;

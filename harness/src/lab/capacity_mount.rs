@@ -2,8 +2,8 @@
 //! is set to an exact number of pages before each trial.
 //!
 //! The lab worker, single-threaded, enters namespaces of its own once
-//! ([`enter_private_namespaces`]: a user namespace unless it is root, then
-//! a mount namespace with every mount private), and mounts one tmpfs per
+//! ([`crate::private_mount::enter_private_namespaces`]: a user namespace
+//! unless it is root, then a mount namespace with every mount private), and mounts one tmpfs per
 //! prepared `enospc` writer over a directory beside its other files. No one
 //! outside the worker sees the mount, and it vanishes with the worker's
 //! namespace however the worker ends (SIGKILL included); only the empty
@@ -25,18 +25,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::page_size::page_size;
-use crate::realcut::sys::{is_root, private_mount_namespace, private_user_namespace, Mount};
+use crate::private_mount::Mount;
 use crate::LabError;
-
-/// Enter a user namespace (unless root) and a private mount namespace, so
-/// this process may mount tmpfs filesystems no one else sees. Call it once,
-/// while single-threaded.
-pub fn enter_private_namespaces() -> Result<(), String> {
-    if !is_root() {
-        private_user_namespace().map_err(|e| e.to_string())?;
-    }
-    private_mount_namespace().map_err(|e| e.to_string())
-}
 
 /// A tmpfs over `dir` whose free space a trial sets, holding one ballast
 /// page. Unmounted and its directory removed on drop.
@@ -50,7 +40,7 @@ pub struct CapacityMount {
 impl CapacityMount {
     /// Mount a fresh tmpfs over `dir` (created here, or left empty by a
     /// worker killed before it could remove it). The caller has entered
-    /// [`enter_private_namespaces`].
+    /// [`crate::private_mount::enter_private_namespaces`].
     pub fn new(dir: &Path) -> Result<CapacityMount, LabError> {
         let page = page_size();
         match std::fs::create_dir(dir) {

@@ -38,7 +38,7 @@ pub struct PreparedSpec {
 impl PreparedSpec {
     /// Prepare `spec` over `base`: a pattern file at `path`, or (`Sparse`)
     /// a sparse file on a tmpfs of exact capacity mounted over `path` (the
-    /// caller has entered [`super::capacity_mount::enter_private_namespaces`]).
+    /// caller has entered [`crate::private_mount::enter_private_namespaces`]).
     pub fn new(spec: WriterSpec, path: &Path, base: BaseImage, watchdog_secs: u32) -> Result<PreparedSpec, LabError> {
         spec.validate().map_err(LabError::Spec)?;
         let page = page_size();

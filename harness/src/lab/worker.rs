@@ -8,11 +8,12 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::lab::capacity_mount::{enter_private_namespaces, CapacityMount};
+use crate::lab::capacity_mount::CapacityMount;
 use crate::lab::protocol::{Request, Response};
 use crate::lab::test_file::TestFile;
 use crate::lab::trial::PreparedSpec;
 use crate::payload::{BaseImage, Payloads};
+use crate::private_mount::enter_private_namespaces;
 use crate::worker_pool::serve::{serve_lines, start_worker, worker_main as serve_worker_main};
 use crate::LabError;
 
@@ -58,7 +59,7 @@ struct WorkerState {
 
 impl WorkerState {
     fn enter_namespaces(&mut self) -> Result<(), String> {
-        self.namespaces.get_or_insert_with(enter_private_namespaces).clone()
+        self.namespaces.get_or_insert_with(|| enter_private_namespaces().map_err(|e| e.to_string())).clone()
     }
 }
 
