@@ -130,7 +130,75 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
          targets: ratio >= 0.70 at 4 KiB..1 MiB; speedup >= 1.8x with 2 jobs on 2 cores",
         a.rounds.max(1)
     );
+    enospc_against_sigkill(&a, dir.path())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The matrix's `enospc` column (a sparse file on a tmpfs whose capacity is
+/// set per trial, every capacity) against its `sigkill` column (every op
+/// boundary) of the same writer, alternately in the same rounds, 1 job.
+fn enospc_against_sigkill(a: &BenchArgs, dir: &std::path::Path) -> Result<()> {
+    let pool = PoolConfig {
+        command: WorkerCommand::current_exe().expect("current exe"),
+        jobs: 1,
+        dir: dir.to_owned(),
+        watchdog_secs: 60,
+    };
+    if let Err(why) = crashlab::lab::pool::probe_capacity(&pool)? {
+        println!("enospc column: not measured, its tmpfs cannot be mounted here ({why})");
+        return Ok(());
+    }
+    println!("matrix columns of the shared/no-sync writer, 1 job: sigkill (every op boundary) against enospc");
+    println!("(every capacity: a sparse file on a tmpfs whose free pages are set per trial)");
+    println!("{:>10} {:>12} {:>12} {:>7}", "file", "sigkill t/s", "enospc t/s", "ratio");
+    for &size in &a.sizes {
+        let spec = WriterSpec::generate(
+            &WorkloadParams::with_file_size(size),
+            MappingKind::Shared,
+            SyncPolicy::None,
+            page_size(),
+            1,
+        )
+        .map_err(|e| anyhow::anyhow!("--sizes {size}: {e}"))?;
+        // Calibrate on the sigkill column, then measure both alike.
+        let probe = column_rate(&pool, &spec, CrashKind::Sigkill, 20)?;
+        let n = ((probe * a.seconds) as usize).clamp(20, 100_000);
+        let (mut kills, mut fulls, mut ratios) = (vec![], vec![], vec![]);
+        for _ in 0..a.rounds.max(1) {
+            let kill = column_rate(&pool, &spec, CrashKind::Sigkill, n)?;
+            let full = column_rate(&pool, &spec, CrashKind::Enospc, n)?;
+            ratios.push(full / kill);
+            kills.push(kill);
+            fulls.push(full);
+        }
+        println!(
+            "{:>10} {:>12.0} {:>12.0} {:>7.2}",
+            human(size),
+            median(&mut kills),
+            median(&mut fulls),
+            median(&mut ratios)
+        );
+    }
+    Ok(())
+}
+
+/// Trials/s of `trials` trials of the matrix column `kind` of `spec`, its
+/// points (`all` for enospc, `boundaries` for sigkill) taken in turn.
+fn column_rate(pool: &PoolConfig, spec: &WriterSpec, kind: CrashKind, trials: usize) -> Result<f64> {
+    let selection = if kind == CrashKind::Enospc { PointSelection::All } else { PointSelection::Boundaries };
+    let points = crashlab::crash::crash_points(spec, kind, selection, 0);
+    let plans: Vec<TrialPlan> =
+        points.iter().cycle().take(trials).map(|&point| TrialPlan { kind, point, power_loss: None }).collect();
+    let spec = Arc::new(spec.clone());
+    let base = BaseImage::for_crash(kind);
+    let batches: Vec<Batch> =
+        plans.chunks(32).map(|c| Batch { key: 0, spec: spec.clone(), base, plans: c.to_vec() }).collect();
+    let start = Instant::now();
+    let records = run_batches(pool, &batches, &AtomicBool::new(false), &|_| {})?;
+    let secs = start.elapsed().as_secs_f64();
+    let bad = records.iter().flatten().filter(|r| !r.verdict.violations.is_empty()).count();
+    anyhow::ensure!(bad == 0, "{bad} {kind} benchmark trials broke the model; run `crashlab matrix` to see why");
+    Ok(trials as f64 / secs)
 }
 
 fn lab_rate(pool: &PoolConfig, spec: &WriterSpec, trials: usize) -> Result<f64> {
