@@ -133,6 +133,13 @@ pub fn check_matrix_config(config: &MatrixConfig) -> Result<(), String> {
     check_txns(config.txns)?;
     check_trials(config.trials, MATRIX_TRIALS)?;
     check_points(config.points)?;
+    let only_private = config.scenarios.iter().all(|s| s.mapping == MappingKind::Private);
+    let only_process_crash = config.models.iter().all(|m| *m == PersistenceModel::ProcessCrash);
+    if config.crashes == [CrashKind::Enospc] && only_private && only_process_crash {
+        return Err("--crash enospc: not applicable to MAP_PRIVATE scenarios (a private store into a hole copies to \
+                    anonymous memory and never allocates a page of the file); pick a shared/... scenario"
+            .into());
+    }
     if let Some(k) = config.crashes.iter().find(|k| !CrashKind::MATRIX.contains(k)) {
         return Err(format!(
             "--crash {k}: the matrix simulates power loss as a persistence model of its SIGKILLed writers \
@@ -537,6 +544,15 @@ mod tests {
         assert!(plan(&c).is_err(), "planning must refuse it too");
         let ok =
             MatrixConfig { crashes: CrashKind::MATRIX.to_vec(), ..config(vec![PersistenceModel::ProcessCrash], &[]) };
+        let private = MatrixConfig {
+            crashes: vec![CrashKind::Enospc],
+            scenarios: vec!["private/no-sync".parse().unwrap()],
+            ..ok.clone()
+        };
+        let e = check_matrix_config(&private).unwrap_err();
+        assert!(e.contains("--crash enospc: not applicable to MAP_PRIVATE"), "{e}");
+        let with_shared = MatrixConfig { scenarios: ok.scenarios.clone(), ..private.clone() };
+        assert_eq!(check_matrix_config(&with_shared), Ok(()), "a MAP_SHARED row has the column");
         assert_eq!(check_matrix_config(&ok), Ok(()));
     }
 }
