@@ -223,55 +223,61 @@ fn check_exit(spec: &WriterSpec, facts: &TrialFacts, out: &mut Vec<Violation>) -
                 bad(format!("expected SIGKILL, got {} after {} ops", facts.exit, j.completed));
             }
         }
-        (CrashKind::Sigbus, CrashPoint::TruncateBefore { op, len }) => match first_faulting_store(spec, op, len) {
-            Some(s) => {
-                if facts.exit != ChildExit::Signaled(libc::SIGBUS) || j.in_flight != Some(s) {
-                    bad(format!(
-                        "after truncation to {len} before op {op}, store {s} must die of SIGBUS; \
-                             got {} with {} ops completed (in flight: {:?})",
-                        facts.exit, j.completed, j.in_flight
-                    ));
-                } else {
-                    faulting = Some(s);
-                }
-            }
-            None => {
-                if facts.exit != ChildExit::Exited(0) || !finished {
-                    bad(format!(
-                        "after truncation to {len} no store goes beyond EOF, yet the child ended with {}",
-                        facts.exit
-                    ));
-                }
-            }
-        },
+        (CrashKind::Sigbus, CrashPoint::TruncateBefore { op, len }) => {
+            let must = |s| format!("after truncation to {len} before op {op}, store {s} must die of SIGBUS");
+            let never = || format!("after truncation to {len} no store goes beyond EOF");
+            faulting = sigbus_end(facts, n, first_faulting_store(spec, op, len), must, never, &mut bad);
+        }
         // The filesystem runs out of pages: the store the allocation walk
         // predicts dies of SIGBUS in its write fault, every op before it
         // completed, nothing after it ran (page_allocation's rule).
-        (CrashKind::Enospc, CrashPoint::Capacity { pages }) => match capacity_fault(spec, pages) {
-            Some(s) => {
-                if facts.exit != ChildExit::Signaled(libc::SIGBUS) || j.in_flight != Some(s) || j.completed != s {
-                    bad(format!(
-                        "with room for {pages} page(s), store {s} must die of SIGBUS on a page the filesystem \
-                         cannot allocate; got {} with {} ops completed (in flight: {:?})",
-                        facts.exit, j.completed, j.in_flight
-                    ));
-                } else {
-                    faulting = Some(s);
-                }
-            }
-            None => {
-                if facts.exit != ChildExit::Exited(0) || !finished {
-                    bad(format!(
-                        "with room for {pages} page(s) the run never fills the filesystem, yet the child ended \
-                         with {} after {} of {n} ops",
-                        facts.exit, j.completed
-                    ));
-                }
-            }
-        },
+        (CrashKind::Enospc, CrashPoint::Capacity { pages }) => {
+            let must = |s| {
+                format!("with room for {pages} page(s), store {s} must die of SIGBUS on a page the filesystem cannot allocate")
+            };
+            let never = || format!("with room for {pages} page(s) the run never fills the filesystem");
+            faulting = sigbus_end(facts, n, capacity_fault(spec, pages), must, never, &mut bad);
+        }
         (kind, point) => bad(format!("crash point {point} cannot be used with {kind}")),
     }
     faulting
+}
+
+/// The end of a trial whose plan predicts a SIGBUS: the child dies of it
+/// inside store `predicted` (every op before it completed, none after it
+/// started), or, when no store faults, exits 0 after all `n` ops. The
+/// faulting store, or a violation saying what was predicted (`must`,
+/// `never`) and what happened.
+fn sigbus_end(
+    facts: &TrialFacts,
+    n: usize,
+    predicted: Option<usize>,
+    must: impl FnOnce(usize) -> String,
+    never: impl FnOnce() -> String,
+    bad: &mut impl FnMut(String),
+) -> Option<usize> {
+    let j = &facts.journal;
+    match predicted {
+        Some(s) if facts.exit == ChildExit::Signaled(libc::SIGBUS) && j.in_flight == Some(s) && j.completed == s => {
+            Some(s)
+        }
+        Some(s) => {
+            bad(format!(
+                "{}; got {} with {} ops completed (in flight: {:?})",
+                must(s),
+                facts.exit,
+                j.completed,
+                j.in_flight
+            ));
+            None
+        }
+        None => {
+            if facts.exit != ChildExit::Exited(0) || j.completed != n || j.in_flight.is_some() {
+                bad(format!("{}, yet the child ended with {} after {} of {n} ops", never(), facts.exit, j.completed));
+            }
+            None
+        }
+    }
 }
 
 /// The store in flight when the child died, if its bytes can be in the file.

@@ -86,20 +86,8 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         "file", "floor t/s", "1 job t/s", "ratio", "2 jobs t/s", "speedup"
     );
     for &size in &a.sizes {
-        let spec = WriterSpec::generate(
-            &WorkloadParams::with_file_size(size),
-            MappingKind::Shared,
-            SyncPolicy::None,
-            page_size(),
-            1,
-        )
-        .map_err(|e| anyhow::anyhow!("--sizes {size}: {e}"))?;
-        let pool = |jobs| PoolConfig {
-            command: WorkerCommand::current_exe().expect("current exe"),
-            jobs,
-            dir: dir.path().to_owned(),
-            watchdog_secs: 60,
-        };
+        let spec = writer(size)?;
+        let pool = |jobs| pool_of(dir.path(), jobs);
         // Calibrate the trial count on the floor, then measure.
         let probe = run_floor(&pool(1), &spec, 20)?;
         let per_sec = 20.0 / (probe as f64 / 1e9);
@@ -138,12 +126,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
 /// set per trial, every capacity) against its `sigkill` column (every op
 /// boundary) of the same writer, alternately in the same rounds, 1 job.
 fn enospc_against_sigkill(a: &BenchArgs, dir: &std::path::Path) -> Result<()> {
-    let pool = PoolConfig {
-        command: WorkerCommand::current_exe().expect("current exe"),
-        jobs: 1,
-        dir: dir.to_owned(),
-        watchdog_secs: 60,
-    };
+    let pool = pool_of(dir, 1);
     if let Err(why) = crashlab::lab::pool::probe_capacity(&pool)? {
         println!("enospc column: not measured, its tmpfs cannot be mounted here ({why})");
         return Ok(());
@@ -152,14 +135,7 @@ fn enospc_against_sigkill(a: &BenchArgs, dir: &std::path::Path) -> Result<()> {
     println!("(every capacity: a sparse file on a tmpfs whose free pages are set per trial)");
     println!("{:>10} {:>12} {:>12} {:>7}", "file", "sigkill t/s", "enospc t/s", "ratio");
     for &size in &a.sizes {
-        let spec = WriterSpec::generate(
-            &WorkloadParams::with_file_size(size),
-            MappingKind::Shared,
-            SyncPolicy::None,
-            page_size(),
-            1,
-        )
-        .map_err(|e| anyhow::anyhow!("--sizes {size}: {e}"))?;
+        let spec = writer(size)?;
         // Calibrate on the sigkill column, then measure both alike.
         let probe = column_rate(&pool, &spec, CrashKind::Sigkill, 20)?;
         let n = ((probe * a.seconds) as usize).clamp(20, 100_000);
@@ -216,6 +192,22 @@ fn lab_rate(pool: &PoolConfig, spec: &WriterSpec, trials: usize) -> Result<f64> 
     let bad = records.iter().flatten().filter(|r| !r.verdict.violations.is_empty()).count();
     anyhow::ensure!(bad == 0, "{bad} benchmark trials broke the model; run `crashlab matrix` to see why");
     Ok(trials as f64 / secs)
+}
+
+/// The benchmark's writer: `shared/no-sync` on a file of `size` bytes.
+fn writer(size: u64) -> Result<WriterSpec> {
+    WriterSpec::generate(&WorkloadParams::with_file_size(size), MappingKind::Shared, SyncPolicy::None, page_size(), 1)
+        .map_err(|e| anyhow::anyhow!("--sizes {size}: {e}"))
+}
+
+/// `jobs` workers of this executable keeping their files in `dir`.
+fn pool_of(dir: &std::path::Path, jobs: usize) -> PoolConfig {
+    PoolConfig {
+        command: WorkerCommand::current_exe().expect("current exe"),
+        jobs,
+        dir: dir.to_owned(),
+        watchdog_secs: 60,
+    }
 }
 
 fn median(v: &mut [f64]) -> f64 {
