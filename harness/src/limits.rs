@@ -136,6 +136,11 @@ pub fn cell_sizes(config: &MatrixConfig) -> Vec<CellSize> {
                     }
                 } else {
                     cells.push(CellSize { ops, points: sharded(config, boundaries), power_loss: true, real: false });
+                    // As the plan: the enospc column's boundary capacities.
+                    if config.crashes.contains(&CrashKind::Enospc) && s.mapping == MappingKind::Shared {
+                        let points = process_points(&w, ops, CrashKind::Enospc, PointSelection::Boundaries);
+                        cells.push(CellSize { ops, points: sharded(config, points), power_loss: true, real: false });
+                    }
                 }
                 continue;
             }

@@ -196,6 +196,15 @@ pub fn plan_cancellable(config: &MatrixConfig, cancel: &AtomicBool) -> Result<Ve
                     let crash = CrashKind::Sigkill;
                     cells.push(CellPlan { scenario, crash, model, spec: spec.clone(), points: points.clone(), real });
                 }
+                // The enospc column's instants are its SIGBUSes: a simulated
+                // power loss at each boundary capacity (one per store that
+                // allocates, and the control), judged as at a SIGKILL.
+                let enospc = config.crashes.contains(&CrashKind::Enospc) && scenario.mapping == MappingKind::Shared;
+                if enospc && model.is_simulated_power_loss() {
+                    let points = crash_points(&spec, CrashKind::Enospc, PointSelection::Boundaries, 0);
+                    let crash = CrashKind::Enospc;
+                    cells.push(CellPlan { scenario, crash, model, spec: spec.clone(), points, real: None });
+                }
                 continue;
             }
             for &crash in &config.crashes {
@@ -534,6 +543,21 @@ mod tests {
         let enospc = &cells[1];
         assert!(!enospc.points.is_empty());
         assert!(enospc.points.iter().all(|p| matches!(p, CrashPoint::Capacity { .. })));
+        // Under the simulated power-loss models: the sigkill cell at every
+        // boundary, then the enospc cell at every boundary capacity.
+        let pl = MatrixConfig { models: vec![PersistenceModel::PowerLoss], ..c.clone() };
+        let cells = plan(&pl).unwrap();
+        let labels: Vec<String> = cells.iter().map(|x| format!("{} {} {}", x.scenario, x.crash, x.model)).collect();
+        assert_eq!(
+            labels,
+            [
+                "shared/no-sync sigkill power-loss",
+                "shared/no-sync enospc power-loss",
+                "private/ms-sync-each sigkill power-loss"
+            ]
+        );
+        let bounds = crash_points(&cells[1].spec, CrashKind::Enospc, PointSelection::Boundaries, 0);
+        assert_eq!(cells[1].points, bounds);
     }
 
     #[test]

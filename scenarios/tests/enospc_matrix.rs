@@ -12,6 +12,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crashlab::crash::{crash_points, CrashPoint, PointSelection};
+use crashlab::expectation::{AckExpectation, PersistenceModel};
 use crashlab::lab::pool::{probe_capacity, run_batches, Batch};
 use crashlab::lab::protocol::TrialPlan;
 use crashlab::page_allocation::capacity_fault;
@@ -19,7 +20,7 @@ use crashlab::payload::BaseImage;
 use crashlab::process_model::{AckStatus, ChildExit};
 use crashlab::report::survival::Verdict;
 use crashlab::scenario::ScenarioId;
-use crashlab::spec::Op;
+use crashlab::spec::{Op, SyncPolicy};
 use crashlab::trial_replay::replay_trial;
 use crashlab::vocab::CrashKind;
 
@@ -108,4 +109,31 @@ fn the_column_is_as_expected_replays_and_leaves_no_mount_or_directory() {
     assert_eq!(mounts_under(dir.path()), Vec::<String>::new());
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn under_a_simulated_power_loss_a_full_disk_keeps_the_synced_acks_and_may_lose_the_others() {
+    // The instant is the SIGBUS; what a power loss then leaves is judged as
+    // at a SIGKILL: msync(MS_SYNC) before each ack guarantees it, no sync
+    // guarantees nothing (expectation.rs, the sigkill arms).
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(23, PointSelection::All, vec![CrashKind::Enospc]);
+    config.scenarios = scenarios();
+    config.models = vec![PersistenceModel::PowerLoss, PersistenceModel::PowerLossTorn];
+    let report = common::run(&config, dir.path());
+    assert_eq!(report.cells.len(), 2 * 2 + 2 * 2, "a sigkill and an enospc cell per row and model");
+    for cell in report.cells.iter().filter(|c| c.crash == CrashKind::Enospc) {
+        let ctx = format!("{} {}", cell.scenario, cell.model);
+        assert_eq!(cell.verdict, Verdict::AsExpected, "{ctx}: {:?}", cell.verdict_reason);
+        assert_eq!(cell.model_violations, 0, "{ctx}");
+        assert!(cell.acked > 0 && cell.sigbus_faults + 1 == cell.trials, "{ctx}: {cell:?}");
+        assert!(cell.replay.contains("--crash enospc --point capacity:"), "{}", cell.replay);
+        if cell.scenario.policy == SyncPolicy::MsSyncEach {
+            assert_eq!(cell.expectation, AckExpectation::AllSurvive, "{ctx}");
+            assert_eq!(cell.survived, cell.acked, "{ctx}: every ack was msynced first");
+        } else {
+            assert_eq!(cell.expectation, AckExpectation::MayBeLost, "{ctx}");
+            assert!(cell.lost + cell.torn > 0, "{ctx}: unsynced acks may be lost in some state");
+        }
+    }
 }

@@ -228,7 +228,7 @@ fn skip_enospc_if_unavailable(
     pool: &crashlab::lab::pool::PoolConfig,
 ) -> Result<Option<String>> {
     let has_cells = config.crashes.contains(&CrashKind::Enospc)
-        && config.models.contains(&PersistenceModel::ProcessCrash)
+        && config.models.iter().any(|m| *m == PersistenceModel::ProcessCrash || m.is_simulated_power_loss())
         && config.scenarios.iter().any(|s| s.mapping == crashlab::spec::MappingKind::Shared);
     if !has_cells {
         return Ok(None);

@@ -86,10 +86,13 @@ pub struct MatrixConfig {
     /// Repetitions of each crash point.
     pub trials: u32,
     pub scenarios: Vec<ScenarioId>,
-    /// Crash kinds judged under the process-crash model.
+    /// Crash kinds judged under the process-crash model (`enospc`: on the
+    /// MAP_SHARED rows only, and under the simulated power-loss models too).
     pub crashes: Vec<CrashKind>,
     /// Persistence models. Power-loss cells kill the writer (SIGKILL) at
-    /// every op boundary and judge a simulated power loss at that instant.
+    /// every op boundary and judge a simulated power loss at that instant;
+    /// with `enospc` in `crashes`, a MAP_SHARED row also gets a cell at each
+    /// boundary capacity of the enospc column (the instant is the SIGBUS).
     /// Absent in 1.0 reports, which only had process-crash cells.
     #[serde(default = "process_crash_only")]
     pub models: Vec<PersistenceModel>,
