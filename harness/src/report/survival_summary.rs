@@ -200,3 +200,27 @@ fn verdict_text(c: &CellReport) -> &'static str {
         (Verdict::ModelViolation, _) => "MODEL VIOLATION",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::report::survival_cells::real_test_support::report_of;
+    use crate::vocab::CrashKind;
+
+    #[test]
+    fn the_summary_says_when_the_enospc_column_was_skipped_and_where_it_does_not_apply() {
+        let mut r = report_of(vec![]);
+        r.config.scenarios = vec!["shared/no-sync".parse().unwrap(), "private/no-sync".parse().unwrap()];
+        let text = r.human_summary();
+        assert!(!text.contains("enospc"), "{text}");
+        r.config.crashes = vec![CrashKind::Sigkill, CrashKind::Enospc];
+        let text = r.human_summary();
+        assert!(text.contains("enospc: not applicable to the MAP_PRIVATE rows"), "{text}");
+        r.config.scenarios.pop();
+        assert!(!r.human_summary().contains("not applicable"), "no private row, nothing to say");
+        r.enospc_skipped = Some("unshare(CLONE_NEWUSER): Operation not permitted".into());
+        assert!(r.human_summary().contains(
+            "enospc column skipped: its capacity-limited tmpfs cannot be mounted here (unshare(CLONE_NEWUSER): \
+             Operation not permitted)"
+        ));
+    }
+}
