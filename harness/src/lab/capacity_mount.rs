@@ -102,6 +102,38 @@ impl CapacityMount {
         }
         Ok(())
     }
+
+    /// Does a store into one hole take exactly one page here? The column's
+    /// prediction rests on it, so the probe checks it on the machine rather
+    /// than assume it (`huge=never` asks for it; with `shmem_enabled` at
+    /// `force` it still held on Linux 6.18, since a huge page does not fit
+    /// the small capacity, but another kernel may differ). Leaves
+    /// `pages_free` (at least 2) free again afterwards.
+    pub fn check_one_page_per_store(&self, pages_free: u64) -> Result<(), LabError> {
+        self.set_free_pages(pages_free)?;
+        let path = self.dir.join("probe");
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| LabError::io(format!("cannot create {}", path.display()), e))?;
+        let wrote = std::os::unix::fs::FileExt::write_all_at(&file, &vec![1u8; self.page as usize], self.page);
+        let free = free_pages(&self.dir);
+        drop(file);
+        let removed = std::fs::remove_file(&path);
+        wrote.map_err(|e| LabError::io(format!("cannot store one page into {}", path.display()), e))?;
+        removed.map_err(|e| LabError::io(format!("cannot remove {}", path.display()), e))?;
+        match free {
+            Ok(Some(n)) if n + 1 == pages_free => Ok(()),
+            other => Err(LabError::Spec(format!(
+                "a one-page store into a hole of the enospc tmpfs {} did not take exactly one page ({} free \
+                 before, {other:?} after; is /sys/kernel/mm/transparent_hugepage/shmem_enabled `force`?)",
+                self.dir.display(),
+                pages_free
+            ))),
+        }
+    }
 }
 
 /// Free pages of the filesystem holding `dir` (`None` when it does not

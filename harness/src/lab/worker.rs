@@ -88,7 +88,7 @@ fn handle(args: &WorkerArgs, state: &mut WorkerState, req: Request) -> Result<Re
             let probe = state.enter_namespaces().and_then(|()| {
                 let dir = args.dir.join(format!("crashlab-w{}-probe.enospc", args.id));
                 let mount = CapacityMount::new(&dir).map_err(|e| e.to_string())?;
-                mount.set_free_pages(0).and_then(|()| mount.set_free_pages(3)).map_err(|e| e.to_string())
+                mount.set_free_pages(0).and_then(|()| mount.check_one_page_per_store(3)).map_err(|e| e.to_string())
             });
             Ok(Response::CapacityProbe { unavailable: probe.err() })
         }
