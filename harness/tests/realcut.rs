@@ -491,6 +491,49 @@ fn a_panic_with_a_filesystem_mounted_unmounts_and_detaches_it() {
     assert_eq!(settled_leftovers(&dir), Vec::<String>::new(), "the unwind released the mount and the loop device");
 }
 
+/// A process that copies our mount namespace while a filesystem is mounted
+/// (`unshare -m`; a lab worker of the matrix's `enospc` column does the
+/// same) keeps its superblock alive after our unmount. The cut's remount
+/// must still replay the log and read the file, not reuse the shut-down
+/// superblock (every read `EIO`). The pin is held by a handshake: the
+/// `unshare`d shell says `ready` and waits for its standard input.
+#[test]
+fn a_cut_reads_back_even_while_another_mount_namespace_pins_the_filesystem() {
+    if !have_root("a_cut_reads_back_even_while_another_mount_namespace_pins_the_filesystem") {
+        return;
+    }
+    use std::io::{BufRead, Write};
+    for kind in [FsKind::Ext4, FsKind::Xfs] {
+        if !have_fs("a_cut_reads_back_even_while_another_mount_namespace_pins_the_filesystem", kind) {
+            continue;
+        }
+        let work = scratch();
+        let dir = work.path().join("fs");
+        let mut fs = LiveFs::create(kind, &dir).expect("a filesystem on a loop device, mounted");
+        let synced = fs.mount_point().join("synced");
+        std::fs::write(&synced, b"durable").unwrap();
+        std::fs::File::open(&synced).unwrap().sync_all().unwrap();
+        std::fs::File::open(fs.mount_point()).unwrap().sync_all().unwrap();
+        let mut pin = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", "echo ready; read line"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("unshare (util-linux)");
+        let mut ready = String::new();
+        std::io::BufReader::new(pin.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+        assert_eq!(ready.trim(), "ready", "{kind}: the pinning namespace did not start");
+        fs.shutdown().unwrap();
+        fs.remount().unwrap();
+        let read = std::fs::read(&synced);
+        pin.stdin.take().unwrap().write_all(b"done\n").unwrap();
+        assert!(pin.wait().unwrap().success());
+        assert_eq!(read.map_err(|e| e.to_string()), Ok(b"durable".to_vec()), "{kind}: the synced file after the cut");
+        drop(fs);
+        assert_eq!(settled_leftovers(&dir), Vec::<String>::new(), "{kind}: no mount or loop device left");
+    }
+}
+
 #[test]
 fn without_root_the_backend_says_it_is_unavailable() {
     if !have_root("without_root_the_backend_says_it_is_unavailable") {

@@ -150,12 +150,42 @@ impl LiveFs {
 
     /// Unmount and mount again: the log is replayed, the file shows what the
     /// device held.
+    ///
+    /// If the superblock outlives the unmount, another mount namespace holds
+    /// a copy of the mount: a process called `unshare(CLONE_NEWNS)` while it
+    /// was mounted (a lab worker of a concurrent matrix's `enospc` column, a
+    /// capacity helper, `unshare -m`) and still lives. Mounting the same
+    /// device again would then reuse that superblock, shut down by the cut,
+    /// without replaying anything: every read fails with `EIO` (measured,
+    /// Linux 6.18). So the image gets a fresh loop device, whose mount has a
+    /// superblock of its own and replays the log; the pinned superblock is
+    /// shut down and writes nothing more, and its device detaches itself
+    /// when the pin goes (autoclear).
     pub fn remount(&mut self) -> Result<(), RealcutError> {
         if let Some(m) = self.mount.take() {
             m.unmount()?;
         }
-        self.mount = Some(Mount::new(self.dev.path(), &self.mnt, self.kind.name(), "")?);
+        let mut options = "";
+        if self.superblock_outlives_unmount() {
+            let fresh = LoopDevice::attach(&self.image, false)?;
+            drop(std::mem::replace(&mut self.dev, fresh));
+            // xfs refuses a second filesystem of the same UUID.
+            options = self.kind.copy_mount_options();
+        }
+        self.mount = Some(Mount::new(self.dev.path(), &self.mnt, self.kind.name(), options)?);
         Ok(())
+    }
+
+    /// Is the filesystem of our device still alive, though unmounted here?
+    /// ext4 and xfs keep `/sys/fs/KIND/DEVICE` exactly while a superblock of
+    /// the device lives; btrfs names its entry by UUID, so it is not asked
+    /// (its cuts are raw copies, mounted from a device of their own).
+    fn superblock_outlives_unmount(&self) -> bool {
+        let Some(name) = self.dev.path().file_name() else { return false };
+        match self.kind {
+            FsKind::Ext4 | FsKind::Xfs => Path::new("/sys/fs").join(self.kind.name()).join(name).exists(),
+            FsKind::Btrfs => false,
+        }
     }
 
     /// The power cut of [`CutMethod::RawCopy`]: the device's bytes now, into
