@@ -8,6 +8,7 @@ use std::fmt;
 
 use crate::report::external::{ExternalReplayLine, ExternalRunConfig, ReplayTarget};
 use crate::report::external_enospc::capacity_flags;
+use crate::vocab::CrashKind;
 
 impl fmt::Display for ExternalReplayLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -16,8 +17,18 @@ impl fmt::Display for ExternalReplayLine {
         match self.target {
             ReplayTarget::Clean => write!(f, " --crash clean --seed {}", self.seed)?,
             ReplayTarget::Trial { crash, trial, clean_ns } => {
-                write!(f, " --crash {crash} --seed {} --trial {trial} --clean-ns {clean_ns}", self.seed)?;
+                // `enospc,power-loss`: the enospc trial with its power-loss
+                // states, under the same model.
+                let after = crash == CrashKind::Enospc && c.crashes.contains(&CrashKind::PowerLoss);
+                let kind = if after { "enospc,power-loss".to_owned() } else { crash.to_string() };
+                write!(f, " --crash {kind} --seed {} --trial {trial} --clean-ns {clean_ns}", self.seed)?;
                 f.write_str(&capacity_flags(crash, c.capacity, c.capacity_fs))?;
+                if after {
+                    f.write_str(&ExternalRunConfig { points: None, ..c.clone() }.model_flags())?;
+                    if let Some(state) = &self.state {
+                        write!(f, " --state {}", shell_words::quote(state))?;
+                    }
+                }
             }
             ReplayTarget::TrialAtCalls { crash, trial, clean_ns, calls } => write!(
                 f,
@@ -60,7 +71,6 @@ impl fmt::Display for ExternalReplayLine {
 mod tests {
     use super::*;
     use crate::program_plan::ProgramPoints;
-    use crate::vocab::CrashKind;
 
     #[test]
     fn replay_lines_quote_commands_so_a_shell_splits_them_back() {
