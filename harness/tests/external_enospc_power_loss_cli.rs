@@ -74,6 +74,9 @@ fn an_unsynced_writer_passes_enospc_fails_enospc_power_loss_and_its_state_replay
         .unwrap();
     let (out, err) = (text(&o.stdout), text(&o.stderr));
     assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
-    assert!(out.contains(&format!("at a power loss at the writer's end, state {state}: checker failed: rec ")), "{out}");
+    assert!(
+        out.contains(&format!("at a power loss at the writer's end, state {state}: checker failed: rec ")),
+        "{out}"
+    );
     assert!(out.contains("checker: VIOLATION: at a power loss after the full disk"), "{out}");
 }

@@ -38,7 +38,6 @@ use crate::program_plan::TrialPlan;
 use crate::report::external::{Delivery, TrialOutcome};
 use crate::report::external_enospc_power_loss::EnospcPowerLoss;
 use crate::vocab::capacity::default_capacity;
-use crate::vocab::CrashKind;
 
 /// The capacity of this run's `enospc` trials: `--capacity`, or half of
 /// what the clean run's directory `clean_dir` allocated (see
@@ -147,7 +146,7 @@ fn run_untraced_enospc_trial(
         free: status.free,
         // Without the oracle's record of what the syncs made durable there
         // are no power-loss states to judge: say so, never pass silently.
-        power_loss: config.crashes.contains(&CrashKind::PowerLoss).then(|| EnospcPowerLoss::NotJudged {
+        power_loss: config.judges_states_after_full_disk().then(|| EnospcPowerLoss::NotJudged {
             reason: format!("not traced ({})", why.as_deref().unwrap_or("the durability oracle could not run")),
         }),
         traced: None,

@@ -38,7 +38,7 @@ use crate::report::checker_verdict::CheckerVerdict;
 use crate::report::external::{Delivery, TrialOutcome};
 use crate::report::external_enospc::{FaultingStore, FullDiskTrace, NoSpaceCallFacts};
 use crate::report::source_location::SourceFrame;
-use crate::vocab::{CrashKind, ProcessEnd};
+use crate::vocab::ProcessEnd;
 
 /// A traced `enospc` trial's result: its outcome, or why the oracle could
 /// not run (nothing of the writer ran; the caller runs it untraced).
@@ -174,7 +174,7 @@ pub(crate) fn run_traced_enospc_trial(
     let namespaces = WriterNamespaces { holder: holder.pid(), fds: ns_files.iter().map(|f| f.as_fd()).collect() };
     // `enospc,power-loss`: the states after the writer's end are judged,
     // with the write history's versions when it is recorded.
-    let after = config.crashes.contains(&CrashKind::PowerLoss);
+    let after = config.judges_states_after_full_disk();
     let history = after && config.power_loss.history.record;
     let run =
         run_writer_traced_in(config, &files.dir, &seed, CrashAt::Never, history, supervision, true, Some(&namespaces));
