@@ -606,7 +606,11 @@ pub fn replay(
                 println!("  the writer ended with {}", o.writer_end);
                 print_acks(&o.acks, o.partial_line.as_deref());
                 print_verdict(&o.checker);
-                if at_call {
+                if let crashlab::report::external::Delivery::Capacity { .. } = o.delivery {
+                    println!(
+                        "note: nothing is crashed: a deterministic writer meets the full disk of the same capacity at the same point; the acks above are what this replay saw"
+                    );
+                } else if at_call {
                     println!(
                         "note: the crash at a traced call replays exactly for a deterministic writer; the acks above are what this replay saw"
                     );
