@@ -515,3 +515,26 @@ fn where_the_oracle_cannot_run_each_trial_says_its_power_loss_states_were_not_ju
     }
     assert!(summary.contains(&format!("power-loss states not judged in {TRIALS} trial(s) (not traced)")), "{summary}");
 }
+
+#[test]
+fn as_root_on_a_small_ext4_the_states_after_the_full_disk_catch_the_unsynced_writer_only() {
+    if !root::have_root("states_after_a_full_ext4") {
+        return;
+    }
+    let dir = fast_dir();
+    let capacity = crashlab::vocab::capacity::MIN_EXT4_CAPACITY;
+    // 128 one-page records on a 256 KiB ext4: the same semantics as on
+    // tmpfs (floors from completed syncs), on a disk filesystem.
+    for (example, caught) in [("fill-fallocate-durable", false), ("fill-fallocate-unsynced", true)] {
+        let mut c = config_with(example, &[CrashKind::Enospc, CrashKind::PowerLoss], dir.path(), "--records 128");
+        c.trials = 1;
+        c.capacity = Some(capacity);
+        c.capacity_fs = crashlab::vocab::capacity::CapacityFs::Ext4;
+        let report = programs::run(&c);
+        let pl = &judgments(&report)[0];
+        assert_eq!(states(pl).verdict.is_violation(), caught, "{example}: {pl}");
+        assert_eq!(section(&report, CrashKind::Enospc).violations, caught as u64, "{}", report.human_summary());
+    }
+    assert!(crashlab::realcut::sys::loop_devices_under(dir.path()).is_empty(), "a loop device was left");
+    assert!(crashlab::realcut::sys::mounts_under(dir.path()).is_empty(), "a mount was left");
+}
