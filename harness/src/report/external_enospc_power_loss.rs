@@ -88,15 +88,14 @@ impl fmt::Display for EnospcPowerLoss {
             "at a power loss at the writer's end, {} of {} states checked ({how})",
             s.states_checked, s.states_total
         )?;
-        match &s.finding {
-            None => f.write_str(": consistent"),
-            Some(finding) => {
-                write!(f, ": {}; state {}", finding.explanation, finding.state)?;
-                match &s.replay {
-                    Some(r) => write!(f, "; replay: {r}"),
-                    None => Ok(()),
-                }
-            }
+        match (&s.verdict, &s.finding) {
+            (CheckerVerdict::Consistent, _) => return f.write_str(": consistent"),
+            (_, Some(finding)) => write!(f, ": {}; state {}", finding.explanation, finding.state)?,
+            (CheckerVerdict::Violation { reason }, None) => write!(f, ": checker failed: {reason}")?,
+        }
+        match &s.replay {
+            Some(r) => write!(f, "; replay: {r}"),
+            None => Ok(()),
         }
     }
 }
@@ -182,6 +181,56 @@ mod tests {
         sum.add(&c);
         assert_eq!(sum, EnospcPowerLossCounts { judged: 4, not_judged: 2, states_checked: 20, violations: 2 });
         assert!(c.to_string().contains("not judged in 1 trial(s)"), "{c}");
+    }
+
+    #[test]
+    fn a_trial_failing_in_a_state_after_the_full_disk_shows_its_state_and_replay_and_diffs_as_a_regression() {
+        use crate::program_plan::TrialPlan;
+        use crate::report::external::test_support::report_with;
+        use crate::report::external::{aggregate_section, Delivery, TrialOutcome};
+        use crate::report::external_diff::ExternalDiff;
+        use crate::vocab::{CrashKind, ProcessEnd};
+        let outcome = |pl: Option<EnospcPowerLoss>| TrialOutcome {
+            plan: TrialPlan::new(5, CrashKind::Enospc, 0),
+            crash_at_ns: 0,
+            delivery: Delivery::Capacity {
+                capacity: 16384,
+                filesystem: "tmpfs".into(),
+                used: 16384,
+                free: 0,
+                traced: None,
+                not_traced: None,
+                power_loss: pl.clone(),
+            },
+            writer_end: ProcessEnd::Exited(1),
+            acks: vec!["rec 0".into()],
+            partial_line: None,
+            checker: match pl.as_ref().and_then(|p| p.violation()) {
+                Some(r) => CheckerVerdict::Violation { reason: format!("at a power loss after the full disk: {r}") },
+                None => CheckerVerdict::Consistent,
+            },
+        };
+        let mut failing = states(CheckerVerdict::Violation { reason: "acked record 0 is missing".into() }, 2);
+        if let EnospcPowerLoss::States(s) = &mut failing {
+            s.replay = Some("crashlab replay ... --crash enospc,power-loss --state newest:@6=floor".into());
+        }
+        let report_of = |o: TrialOutcome| {
+            let mut r = report_with(&[], None);
+            r.crashes = vec![aggregate_section(CrashKind::Enospc, &[o], &|t| format!("replay {t}"))];
+            r
+        };
+        let before = report_of(outcome(Some(states(CheckerVerdict::Consistent, 8))));
+        let after = report_of(outcome(Some(failing)));
+        let summary = after.human_summary();
+        assert!(summary.contains("VIOLATION enospc trial 0: at a power loss after the full disk"), "{summary}");
+        assert!(summary.contains("--state newest:@6=floor"), "the state's replay line: {summary}");
+        assert!(summary.contains("1 trial(s) judged, 2 states checked, 1 violation(s)"), "{summary}");
+        let html = crate::report::external_html::render_external_html(&after);
+        assert!(html.contains("1 trial(s) judged, 2 states checked, 1 violation(s)"), "{html}");
+        let junit = crate::report::external_junit::external_junit_xml(&after).unwrap();
+        assert!(junit.contains("at a power loss after the full disk"), "{junit}");
+        let diff = ExternalDiff::between("before", &before, "after", &after);
+        assert_eq!(diff.regressions, ["enospc trial 0: consistent → VIOLATION"], "{}", diff.render());
     }
 
     #[test]
