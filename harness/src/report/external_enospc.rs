@@ -346,9 +346,12 @@ mod tests {
         a.count(100, ProcessEnd::Exited(0), None, None, None);
         assert_eq!((a.full_at_end, a.died_of_sigbus, a.exited_with_error, a.exited_zero), (2, 1, 1, 1));
         let mut b = EnospcSection::empty(8 * page, "tmpfs");
-        b.count(0, ProcessEnd::Signaled(libc::SIGKILL), None, None, None);
+        let not_judged = EnospcPowerLoss::NotJudged { reason: "not traced (no ptrace)".into() };
+        b.count(0, ProcessEnd::Signaled(libc::SIGKILL), None, None, Some(&not_judged));
         a.add(&b);
         assert_eq!((a.full_at_end, a.died_otherwise), (3, 1));
+        // A shard's power-loss counts come along with its trials.
+        assert_eq!(a.power_loss, Some(EnospcPowerLossCounts { not_judged: 1, ..Default::default() }));
         let line = a.line();
         assert!(line.starts_with("32768 bytes of tmpfs: full when the writer ended in 3 trial(s)"), "{line}");
         assert!(line.contains("died of another signal in 1") && line.contains("not traced"), "{line}");
