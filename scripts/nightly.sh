@@ -36,7 +36,7 @@ worst() { [ "$1" -gt "$status" ] && status=$1; return 0; }
 run() {
   local name=$1 points=$2; shift 2
   echo "== $name"
-  "$bin" matrix --seed "$seed" --crash sigkill,abort,sigbus,clean --points "$points" \
+  "$bin" matrix --seed "$seed" --crash sigkill,abort,sigbus,clean,enospc --points "$points" \
     --out "$out/$name.json" --html "$out/$name.html" --junit "$out/$name.junit.xml" \
     --regressions "$out/regressions.txt" --quiet "$@"
   worst $?

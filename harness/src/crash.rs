@@ -11,7 +11,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{Op, WriterSpec};
+use crate::page_allocation::{allocating_stores, peak_pages};
+use crate::spec::{MappingKind, Op, WriterSpec};
 use crate::vocab::CrashKind;
 
 /// Where, exactly, one trial's crash strikes. Together with the spec it
@@ -31,6 +32,11 @@ pub enum CrashPoint {
     AtTime { permille: u32 },
     /// When the child reaches op `op`, the parent truncates the file to `len`.
     TruncateBefore { op: usize, len: u64 },
+    /// The file starts sparse on a filesystem with room for exactly `pages`
+    /// more pages (`enospc`): the first store needing more dies of SIGBUS
+    /// ([`crate::page_allocation::capacity_fault`]). `pages` at or above
+    /// the run's peak is the column's control: nothing faults.
+    Capacity { pages: u64 },
     /// No crash.
     None,
 }
@@ -53,6 +59,11 @@ impl CrashPoint {
             }
             (CrashKind::Sigkill, CrashPoint::AtTime { .. }) => true,
             (CrashKind::Sigbus, CrashPoint::TruncateBefore { op, len }) => *op < n && *len < spec.file_size,
+            // A private store into a hole copies to anonymous memory and
+            // never allocates a page of the file: not applicable there.
+            (CrashKind::Enospc, CrashPoint::Capacity { pages }) => {
+                spec.mapping == MappingKind::Shared && *pages <= spec.page_count()
+            }
             _ => false,
         };
         if ok {
@@ -70,6 +81,7 @@ impl fmt::Display for CrashPoint {
             CrashPoint::InsideStore { op, delay_ns } => write!(f, "inside:{op}+{delay_ns}ns"),
             CrashPoint::AtTime { permille } => write!(f, "time:{permille}permille"),
             CrashPoint::TruncateBefore { op, len } => write!(f, "truncate:{op}@{len}"),
+            CrashPoint::Capacity { pages } => write!(f, "capacity:{pages}"),
             CrashPoint::None => f.write_str("none"),
         }
     }
@@ -79,7 +91,7 @@ impl FromStr for CrashPoint {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || {
-            format!("bad crash point `{s}` (expected before:K, inside:K+Nns, time:Ppermille, truncate:K@LEN or none)")
+            format!("bad crash point `{s}` (expected before:K, inside:K+Nns, time:Ppermille, truncate:K@LEN, capacity:PAGES or none)")
         };
         let num = |t: &str| t.parse::<u64>().map_err(|_| bad());
         let ns = |t: &str| t.strip_suffix("ns").ok_or_else(bad).and_then(num);
@@ -104,6 +116,7 @@ impl FromStr for CrashPoint {
                 let (op, len) = rest.split_once('@').ok_or_else(bad)?;
                 Ok(CrashPoint::TruncateBefore { op: num(op)? as usize, len: num(len)? })
             }
+            "capacity" => Ok(CrashPoint::Capacity { pages: num(rest)? }),
             _ => Err(bad()),
         }
     }
@@ -207,8 +220,26 @@ pub fn crash_points(spec: &WriterSpec, kind: CrashKind, selection: PointSelectio
         (CrashKind::Clean, _) => vec![CrashPoint::None],
         // Not columns of the matrix (`matrix::check_matrix_config` refuses
         // them): built-in writers meet power loss as a model of their
-        // SIGKILLs; `enospc` is for users' programs.
-        (CrashKind::PowerLoss | CrashKind::PowerLossReal | CrashKind::EioSync | CrashKind::Enospc, _) => Vec::new(),
+        // SIGKILLs.
+        (CrashKind::PowerLoss | CrashKind::PowerLossReal | CrashKind::EioSync, _) => Vec::new(),
+        (CrashKind::Enospc, _) if spec.mapping != MappingKind::Shared => Vec::new(),
+        // Every capacity from none to the run's peak (the control).
+        (CrashKind::Enospc, PointSelection::All) => {
+            (0..=peak_pages(spec)).map(|pages| CrashPoint::Capacity { pages }).collect()
+        }
+        // One capacity per store that allocates: exactly the pages held
+        // before it (it faults on its first new page), then the control.
+        (CrashKind::Enospc, PointSelection::Boundaries) => {
+            let mut pages: Vec<u64> = allocating_stores(spec).iter().map(|s| s.before).collect();
+            pages.push(peak_pages(spec));
+            pages.sort_unstable();
+            pages.dedup();
+            pages.into_iter().map(|pages| CrashPoint::Capacity { pages }).collect()
+        }
+        (CrashKind::Enospc, PointSelection::Random(m)) => {
+            let peak = peak_pages(spec);
+            (0..m).map(|_| CrashPoint::Capacity { pages: rng.random_range(0..=peak) }).collect()
+        }
         (CrashKind::Sigkill | CrashKind::Abort, PointSelection::All | PointSelection::Boundaries) => {
             let mut points: Vec<CrashPoint> = (0..=n).map(CrashPoint::BeforeOp).collect();
             if kind == CrashKind::Sigkill && selection == PointSelection::All {
@@ -252,7 +283,8 @@ pub fn crash_points(spec: &WriterSpec, kind: CrashKind, selection: PointSelectio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{MappingKind, SyncPolicy, WorkloadParams};
+    use crate::page_allocation::capacity_fault;
+    use crate::spec::{SyncPolicy, WorkloadParams};
 
     fn spec() -> WriterSpec {
         WriterSpec::generate(
@@ -314,6 +346,7 @@ mod tests {
             CrashPoint::InsideStore { op: 7, delay_ns: 1500 },
             CrashPoint::AtTime { permille: 420 },
             CrashPoint::TruncateBefore { op: 2, len: 8192 },
+            CrashPoint::Capacity { pages: 17 },
             CrashPoint::None,
         ] {
             assert_eq!(p.to_string().parse::<CrashPoint>().unwrap(), p);
@@ -321,6 +354,53 @@ mod tests {
         assert!("before:x".parse::<CrashPoint>().is_err());
         assert!("inside:3+5".parse::<CrashPoint>().is_err());
         assert!("random:0".parse::<PointSelection>().is_err());
+        assert_eq!("capacity:0".parse::<CrashPoint>(), Ok(CrashPoint::Capacity { pages: 0 }));
+        assert!("capacity:".parse::<CrashPoint>().is_err());
+        assert!("capacity:-1".parse::<CrashPoint>().unwrap_err().contains("capacity:PAGES"));
+    }
+
+    #[test]
+    fn enospc_points_spread_capacities_over_the_run_and_keep_one_control() {
+        let shared = WriterSpec::generate(
+            &WorkloadParams::with_file_size(128 * 1024),
+            MappingKind::Shared,
+            SyncPolicy::None,
+            4096,
+            5,
+        )
+        .unwrap();
+        let peak = peak_pages(&shared);
+        assert!(peak > 1 && peak <= shared.page_count());
+        let all = crash_points(&shared, CrashKind::Enospc, PointSelection::All, 1);
+        assert_eq!(all, (0..=peak).map(|pages| CrashPoint::Capacity { pages }).collect::<Vec<_>>());
+        let controls = |ps: &[CrashPoint]| {
+            ps.iter()
+                .filter(|p| matches!(p, CrashPoint::Capacity { pages } if capacity_fault(&shared, *pages).is_none()))
+                .count()
+        };
+        assert_eq!(controls(&all), 1, "exactly one capacity where nothing faults");
+        let bounds = crash_points(&shared, CrashKind::Enospc, PointSelection::Boundaries, 1);
+        assert_eq!(controls(&bounds), 1);
+        // Each allocating store is where one boundary capacity faults.
+        let faulting: Vec<usize> = bounds
+            .iter()
+            .filter_map(|p| match p {
+                CrashPoint::Capacity { pages } => capacity_fault(&shared, *pages),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(faulting, allocating_stores(&shared).iter().map(|s| s.op).collect::<Vec<_>>());
+        let random = crash_points(&shared, CrashKind::Enospc, PointSelection::Random(40), 3);
+        assert_eq!(random.len(), 40);
+        assert_eq!(random, crash_points(&shared, CrashKind::Enospc, PointSelection::Random(40), 3));
+        for p in all.iter().chain(&bounds).chain(&random) {
+            p.fits(CrashKind::Enospc, &shared).unwrap();
+        }
+        let private = WriterSpec { mapping: MappingKind::Private, ..shared.clone() };
+        assert!(crash_points(&private, CrashKind::Enospc, PointSelection::All, 1).is_empty());
+        assert!(CrashPoint::Capacity { pages: 1 }.fits(CrashKind::Enospc, &private).is_err());
+        assert!(CrashPoint::Capacity { pages: 1 }.fits(CrashKind::Sigkill, &shared).is_err());
+        assert!(CrashPoint::BeforeOp(1).fits(CrashKind::Enospc, &shared).is_err());
     }
 
     #[test]

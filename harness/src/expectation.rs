@@ -131,6 +131,9 @@ pub fn expected_acks(
         // Private pages are copies; not even MS_SYNC writes them to the file.
         (_, MappingKind::Private) => AckExpectation::AllLost,
         // The page cache outlives the process: msync or not, the stores are there.
+        // `enospc` too: a store the full filesystem cannot back dies of
+        // SIGBUS before any later op runs, so every ack was made after its
+        // store completed into an allocated page (tmpfs.rst; shared/README.md).
         (PersistenceModel::ProcessCrash, MappingKind::Shared) => AckExpectation::AllSurvive,
         // msync(2): MS_SYNC "requests an update and waits for it to complete";
         // fsync(2) flushes all modified data. A writer that waits for one
@@ -139,7 +142,8 @@ pub fn expected_acks(
         (_, MappingKind::Shared) if policy.syncs_before_ack() => AckExpectation::AllSurvive,
         // No sync, MS_ASYNC (a no-op since 2.6.19) or a sync after the ack:
         // writeback may or may not have happened. (A real power cut promises
-        // what the simulated one does: the same arms.)
+        // what the simulated one does: the same arms; so does a power loss
+        // at an `enospc` SIGBUS, which is a process death like a SIGKILL.)
         (_, MappingKind::Shared) => AckExpectation::MayBeLost,
     }
 }

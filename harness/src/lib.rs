@@ -7,7 +7,7 @@
 //!   and filesystems, environment facts), [`trial_space`] (shards),
 //!   [`page_size`], [`output_error`], [`summary_text`].
 //! - Pure logic (no OS effects, fast unit tests): [`spec`], [`payload`],
-//!   [`crash`], [`journal`], [`live_image`], [`program_plan`],
+//!   [`crash`], [`page_allocation`], [`journal`], [`live_image`], [`program_plan`],
 //!   [`process_model`], [`power_loss`], [`expectation`], [`scenario`],
 //!   [`trial_record`], [`explore`] (the one exploration kernel of every
 //!   power-loss state space), [`report`] (every report kind: types,
@@ -16,7 +16,8 @@
 //!   [`limits`] (what a config needs of the machine: pure estimates, compared with what
 //!   `/proc/meminfo` and [`disk_space`] (statvfs; disk-full errors that say
 //!   so) report).
-//! - OS effects: [`worker_pool`] (one pool of worker processes), [`lab`]
+//! - OS effects: [`worker_pool`] (one pool of worker processes),
+//!   [`private_mount`] (namespaces and mounts only this process sees), [`lab`]
 //!   (built-in writers: the forking worker), [`external`] (users' programs,
 //!   workload protocol v1), [`oracle`] (seccomp+ptrace durability oracle),
 //!   [`realcut`] (real power cuts on loop devices and in guests).
@@ -41,11 +42,13 @@ pub mod namespace;
 pub mod object_file;
 pub mod oracle;
 pub mod output_error;
+pub mod page_allocation;
 pub mod page_buffer;
 pub mod page_history;
 pub mod page_size;
 pub mod payload;
 pub mod power_loss;
+pub mod private_mount;
 pub mod process_model;
 pub mod program_plan;
 pub mod realcut;

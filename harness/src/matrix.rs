@@ -11,6 +11,7 @@ use crate::expectation::{expected_acks, PersistenceModel};
 use crate::lab::pool::{run_batches, Batch, PoolConfig};
 use crate::lab::protocol::{PowerLossPlan, TrialPlan};
 use crate::page_size::page_size;
+use crate::payload::BaseImage;
 use crate::power_loss::PowerLossConfig;
 use crate::realcut::campaign::{PlannedTrial, SoundnessConfig, WorkloadId};
 use crate::realcut::columns::{run_real_cells, RealCell, RealSetup};
@@ -18,7 +19,7 @@ use crate::realcut::RealcutError;
 use crate::report::survival::{CellReport, MatrixConfig, ReplayLine, RunInfo, Summary, SurvivalReport, SCHEMA_VERSION};
 use crate::report::survival_cells::{aggregate_cell, aggregate_real_cell, CellInput, RealCellInput};
 use crate::scenario::{derive_seed, ScenarioId};
-use crate::spec::{WorkloadParams, WriterSpec};
+use crate::spec::{MappingKind, WorkloadParams, WriterSpec};
 use crate::vocab::CrashKind;
 use crate::vocab::{Backend, RealColumn};
 use crate::LabError;
@@ -132,9 +133,11 @@ pub fn check_matrix_config(config: &MatrixConfig) -> Result<(), String> {
     check_txns(config.txns)?;
     check_trials(config.trials, MATRIX_TRIALS)?;
     check_points(config.points)?;
-    if config.crashes.contains(&CrashKind::Enospc) {
-        return Err("--crash enospc is for `run --writer` (your program on a filesystem that fills up); \
-                    the matrix has no enospc column"
+    let only_private = config.scenarios.iter().all(|s| s.mapping == MappingKind::Private);
+    let only_process_crash = config.models.iter().all(|m| *m == PersistenceModel::ProcessCrash);
+    if config.crashes == [CrashKind::Enospc] && only_private && only_process_crash {
+        return Err("--crash enospc: not applicable to MAP_PRIVATE scenarios (a private store into a hole copies to \
+                    anonymous memory and never allocates a page of the file); pick a shared/... scenario"
             .into());
     }
     if let Some(k) = config.crashes.iter().find(|k| !CrashKind::MATRIX.contains(k)) {
@@ -193,9 +196,24 @@ pub fn plan_cancellable(config: &MatrixConfig, cancel: &AtomicBool) -> Result<Ve
                     let crash = CrashKind::Sigkill;
                     cells.push(CellPlan { scenario, crash, model, spec: spec.clone(), points: points.clone(), real });
                 }
+                // The enospc column's instants are its SIGBUSes: a simulated
+                // power loss at each boundary capacity (one per store that
+                // allocates, and the control), judged as at a SIGKILL.
+                let enospc = config.crashes.contains(&CrashKind::Enospc) && scenario.mapping == MappingKind::Shared;
+                if enospc && model.is_simulated_power_loss() {
+                    let points = crash_points(&spec, CrashKind::Enospc, PointSelection::Boundaries, 0);
+                    let crash = CrashKind::Enospc;
+                    cells.push(CellPlan { scenario, crash, model, spec: spec.clone(), points, real: None });
+                }
                 continue;
             }
             for &crash in &config.crashes {
+                // A MAP_PRIVATE store into a hole copies to anonymous
+                // memory and allocates no page of the file: no cell, not
+                // a pass (the report and README say "not applicable").
+                if crash == CrashKind::Enospc && scenario.mapping != MappingKind::Shared {
+                    continue;
+                }
                 let seed = derive_seed(config.seed, &["points", &scenario.to_string(), crash.name()]);
                 let points = crash_points(&spec, crash, config.points, seed);
                 cells.push(CellPlan { scenario, crash, model, spec: spec.clone(), points, real: None });
@@ -279,9 +297,11 @@ pub fn run_matrix_with_real(
             .collect();
         let batch = if cell.model.is_power_loss() { POWER_LOSS_BATCH } else { BATCH };
         for chunk in plans.chunks(batch) {
-            // One key per spec, so workers prepare each writer once.
-            let spec_key = spec_key(&cells, key);
-            batches.push(Batch { key: spec_key, spec: cell.spec.clone(), plans: chunk.to_vec() });
+            // One key per spec and base image, so workers prepare each
+            // writer once per file it starts from.
+            let base = BaseImage::for_crash(cell.crash);
+            let spec_key = spec_key(&cells, key) + if base == BaseImage::Sparse { cells.len() as u64 } else { 0 };
+            batches.push(Batch { key: spec_key, spec: cell.spec.clone(), base, plans: chunk.to_vec() });
         }
         spans.push(start..batches.len());
     }
@@ -324,6 +344,7 @@ pub fn run_matrix_with_real(
         config: config.clone(),
         summary: Summary::of(&reports),
         lifecycle: None,
+        enospc_skipped: None,
         cells: reports,
     })
 }
@@ -507,16 +528,55 @@ mod tests {
     }
 
     #[test]
+    fn the_enospc_column_has_cells_for_map_shared_rows_only() {
+        let c = MatrixConfig {
+            crashes: vec![CrashKind::Sigkill, CrashKind::Enospc],
+            ..config(vec![PersistenceModel::ProcessCrash], &[])
+        };
+        let cells = plan(&c).unwrap();
+        let labels: Vec<String> = cells.iter().map(|x| format!("{} {}", x.scenario, x.crash)).collect();
+        assert_eq!(
+            labels,
+            ["shared/no-sync sigkill", "shared/no-sync enospc", "private/ms-sync-each sigkill"],
+            "a private store allocates no page of the file: no enospc cell"
+        );
+        let enospc = &cells[1];
+        assert!(!enospc.points.is_empty());
+        assert!(enospc.points.iter().all(|p| matches!(p, CrashPoint::Capacity { .. })));
+        // Under the simulated power-loss models: the sigkill cell at every
+        // boundary, then the enospc cell at every boundary capacity.
+        let pl = MatrixConfig { models: vec![PersistenceModel::PowerLoss], ..c.clone() };
+        let cells = plan(&pl).unwrap();
+        let labels: Vec<String> = cells.iter().map(|x| format!("{} {} {}", x.scenario, x.crash, x.model)).collect();
+        assert_eq!(
+            labels,
+            [
+                "shared/no-sync sigkill power-loss",
+                "shared/no-sync enospc power-loss",
+                "private/ms-sync-each sigkill power-loss"
+            ]
+        );
+        let bounds = crash_points(&cells[1].spec, CrashKind::Enospc, PointSelection::Boundaries, 0);
+        assert_eq!(cells[1].points, bounds);
+    }
+
+    #[test]
     fn the_matrix_refuses_power_loss_as_a_crash_kind_and_names_the_model_instead() {
         let c = MatrixConfig { crashes: vec![CrashKind::Sigkill, CrashKind::PowerLoss], ..config(vec![], &[]) };
         let e = check_matrix_config(&c).unwrap_err();
         assert!(e.contains("--crash power-loss") && e.contains("--model power-loss"), "{e}");
         assert!(plan(&c).is_err(), "planning must refuse it too");
-        let full = MatrixConfig { crashes: vec![CrashKind::Enospc], ..config(vec![], &[]) };
-        let e = check_matrix_config(&full).unwrap_err();
-        assert!(e.contains("--crash enospc") && e.contains("run --writer"), "{e}");
         let ok =
             MatrixConfig { crashes: CrashKind::MATRIX.to_vec(), ..config(vec![PersistenceModel::ProcessCrash], &[]) };
+        let private = MatrixConfig {
+            crashes: vec![CrashKind::Enospc],
+            scenarios: vec!["private/no-sync".parse().unwrap()],
+            ..ok.clone()
+        };
+        let e = check_matrix_config(&private).unwrap_err();
+        assert!(e.contains("--crash enospc: not applicable to MAP_PRIVATE"), "{e}");
+        let with_shared = MatrixConfig { scenarios: ok.scenarios.clone(), ..private.clone() };
+        assert_eq!(check_matrix_config(&with_shared), Ok(()), "a MAP_SHARED row has the column");
         assert_eq!(check_matrix_config(&ok), Ok(()));
     }
 }

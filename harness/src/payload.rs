@@ -4,13 +4,41 @@
 //!
 //! Architecture Invariant: pure; built before fork, only read afterwards.
 
+use serde::{Deserialize, Serialize};
+
 use crate::page_buffer::PageBuffer;
 use crate::spec::{fill_pattern, Op, WriterSpec};
+use crate::vocab::CrashKind;
+
+/// What the file under test holds before a trial's first op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BaseImage {
+    /// Version 0 of the pattern on every byte: written, so every page is
+    /// backed (every column but `enospc`).
+    #[default]
+    Pattern,
+    /// Zeros, as a sparse file reads: nothing written, no page backed, so
+    /// each store allocates what it touches (`enospc`).
+    Sparse,
+}
+
+impl BaseImage {
+    /// The base image of a trial of `kind`.
+    pub fn for_crash(kind: CrashKind) -> BaseImage {
+        match kind {
+            CrashKind::Enospc => BaseImage::Sparse,
+            _ => BaseImage::Pattern,
+        }
+    }
+}
 
 pub struct Payloads {
     /// The initial content of the whole file. Writer children never read it,
     /// so it is kept out of them (see [`PageBuffer`]).
     pub base: PageBuffer,
+    /// What `base` is.
+    pub base_image: BaseImage,
     arena: Vec<u8>,
     /// Per op: where its store bytes sit in `arena` (`usize::MAX` if not a store).
     start: Vec<usize>,
@@ -25,10 +53,17 @@ impl Payloads {
     /// The payloads of `spec`, or why the memory for them cannot be had
     /// (the lab's workers answer that instead of dying).
     pub fn try_build(spec: &WriterSpec) -> Result<Payloads, String> {
+        Payloads::try_build_on(spec, BaseImage::Pattern)
+    }
+
+    /// The payloads of `spec` over the base image `base_image`.
+    pub fn try_build_on(spec: &WriterSpec, base_image: BaseImage) -> Result<Payloads, String> {
         let size = spec.file_size as usize;
         let mut base = PageBuffer::try_zeroed(size, size)
             .map_err(|e| format!("the initial image of a {}-byte file: {e}", spec.file_size))?;
-        fill_pattern(&mut base, 0, 0);
+        if base_image == BaseImage::Pattern {
+            fill_pattern(&mut base, 0, 0);
+        }
         let mut arena = Vec::new();
         arena
             .try_reserve_exact(spec.store_bytes() as usize)
@@ -45,7 +80,7 @@ impl Payloads {
                 _ => start.push(usize::MAX),
             }
         }
-        Ok(Payloads { base, arena, start })
+        Ok(Payloads { base, base_image, arena, start })
     }
 
     /// The bytes store op `op` writes (panics if `op` is not a store).
@@ -86,5 +121,10 @@ mod tests {
             }
         }
         assert_eq!(p.base[100], pattern_byte(100, 0));
+        let sparse = Payloads::try_build_on(&spec, BaseImage::Sparse).unwrap();
+        assert!(sparse.base.iter().all(|&b| b == 0), "a sparse file reads as zeros");
+        assert_eq!(sparse.store(&spec, 0), p.store(&spec, 0), "stores write the same bytes on either base");
+        assert_eq!(BaseImage::for_crash(CrashKind::Enospc), BaseImage::Sparse);
+        assert_eq!(BaseImage::for_crash(CrashKind::Sigbus), BaseImage::Pattern);
     }
 }

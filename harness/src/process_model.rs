@@ -6,7 +6,10 @@
 //! nothing later is there. A `MAP_PRIVATE` mapping never reaches the file.
 //! When someone truncates the file under the mapping, the file has the new
 //! length and the writer's next store to a page wholly beyond it dies of
-//! SIGBUS.
+//! SIGBUS. When the file starts sparse on a filesystem that runs out of
+//! pages (`enospc`), the store [`capacity_fault`] predicts dies of SIGBUS
+//! and is judged as a store in flight: each of its bytes old (a hole's
+//! zero) or new.
 //!
 //! [`verify`] compares what was read back with what the model allows and
 //! classifies every acknowledged op. Anything outside the model is a
@@ -19,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::crash::CrashPoint;
 use crate::journal::JournalSnapshot;
 use crate::live_image::{FileEvent, LiveImage, Owner};
+use crate::page_allocation::capacity_fault;
 use crate::payload::Payloads;
 use crate::spec::{pattern_byte, ByteRange, MappingKind, Op, WriterSpec};
 use crate::vocab::CrashKind;
@@ -219,30 +223,61 @@ fn check_exit(spec: &WriterSpec, facts: &TrialFacts, out: &mut Vec<Violation>) -
                 bad(format!("expected SIGKILL, got {} after {} ops", facts.exit, j.completed));
             }
         }
-        (CrashKind::Sigbus, CrashPoint::TruncateBefore { op, len }) => match first_faulting_store(spec, op, len) {
-            Some(s) => {
-                if facts.exit != ChildExit::Signaled(libc::SIGBUS) || j.in_flight != Some(s) {
-                    bad(format!(
-                        "after truncation to {len} before op {op}, store {s} must die of SIGBUS; \
-                             got {} with {} ops completed (in flight: {:?})",
-                        facts.exit, j.completed, j.in_flight
-                    ));
-                } else {
-                    faulting = Some(s);
-                }
-            }
-            None => {
-                if facts.exit != ChildExit::Exited(0) || !finished {
-                    bad(format!(
-                        "after truncation to {len} no store goes beyond EOF, yet the child ended with {}",
-                        facts.exit
-                    ));
-                }
-            }
-        },
+        (CrashKind::Sigbus, CrashPoint::TruncateBefore { op, len }) => {
+            let must = |s| format!("after truncation to {len} before op {op}, store {s} must die of SIGBUS");
+            let never = || format!("after truncation to {len} no store goes beyond EOF");
+            faulting = sigbus_end(facts, n, first_faulting_store(spec, op, len), must, never, &mut bad);
+        }
+        // The filesystem runs out of pages: the store the allocation walk
+        // predicts dies of SIGBUS in its write fault, every op before it
+        // completed, nothing after it ran (page_allocation's rule).
+        (CrashKind::Enospc, CrashPoint::Capacity { pages }) => {
+            let must = |s| {
+                format!("with room for {pages} page(s), store {s} must die of SIGBUS on a page the filesystem cannot allocate")
+            };
+            let never = || format!("with room for {pages} page(s) the run never fills the filesystem");
+            faulting = sigbus_end(facts, n, capacity_fault(spec, pages), must, never, &mut bad);
+        }
         (kind, point) => bad(format!("crash point {point} cannot be used with {kind}")),
     }
     faulting
+}
+
+/// The end of a trial whose plan predicts a SIGBUS: the child dies of it
+/// inside store `predicted` (every op before it completed, none after it
+/// started), or, when no store faults, exits 0 after all `n` ops. The
+/// faulting store, or a violation saying what was predicted (`must`,
+/// `never`) and what happened.
+fn sigbus_end(
+    facts: &TrialFacts,
+    n: usize,
+    predicted: Option<usize>,
+    must: impl FnOnce(usize) -> String,
+    never: impl FnOnce() -> String,
+    bad: &mut impl FnMut(String),
+) -> Option<usize> {
+    let j = &facts.journal;
+    match predicted {
+        Some(s) if facts.exit == ChildExit::Signaled(libc::SIGBUS) && j.in_flight == Some(s) && j.completed == s => {
+            Some(s)
+        }
+        Some(s) => {
+            bad(format!(
+                "{}; got {} with {} ops completed (in flight: {:?})",
+                must(s),
+                facts.exit,
+                j.completed,
+                j.in_flight
+            ));
+            None
+        }
+        None => {
+            if facts.exit != ChildExit::Exited(0) || j.completed != n || j.in_flight.is_some() {
+                bad(format!("{}, yet the child ended with {} after {} of {n} ops", never(), facts.exit, j.completed));
+            }
+            None
+        }
+    }
 }
 
 /// The store in flight when the child died, if its bytes can be in the file.
@@ -736,6 +771,45 @@ mod tests {
         assert!(verify(&s, &p, &f, &whole[..4096]).violations.is_empty(), "truncated");
         let v = verify(&s, &p, &f, &whole[..8192]);
         assert!(v.violations.iter().any(|x| x.kind == ViolationKind::Length), "no length in between");
+    }
+
+    #[test]
+    fn a_full_filesystem_kills_the_predicted_store_and_keeps_every_op_before_it() {
+        // From a sparse file: store 0 allocates page 0, store 3 pages 1 and
+        // 2. With room for one or two pages, store 3 needs more and faults.
+        let s = spec(MappingKind::Shared);
+        let p = Payloads::try_build_on(&s, crate::payload::BaseImage::Sparse).unwrap();
+        let bus = ChildExit::Signaled(libc::SIGBUS);
+        let f = facts(CrashKind::Enospc, CrashPoint::Capacity { pages: 2 }, bus, 3, Some(3));
+        // Store 3 got its first allocated page written before the fault.
+        let mut file = file_with(&s, &p, &[0]);
+        file[8000..8192].copy_from_slice(&p.store(&s, 3)[..192]);
+        let v = verify(&s, &p, &f, &file);
+        assert!(v.violations.is_empty(), "{:?}", v.violations);
+        assert_eq!(v.faulting_store, Some(3));
+        assert_eq!(v.acks, vec![AckOutcome { id: 0, op: 2, status: AckStatus::Survived }]);
+        assert_eq!(v.in_flight.map(|x| (x.op, x.new_bytes)), Some((3, 192)));
+        // The acked store missing (a hole where its bytes must be) is caught.
+        let v = verify(&s, &p, &f, &p.base);
+        assert!(v.violations.iter().any(|x| x.kind == ViolationKind::Content && x.detail.contains("zeros")));
+        assert_eq!(v.acks[0].status, AckStatus::Lost);
+        // A prediction one page off either way names another end: store 0
+        // (no room at all), or none (room for all three pages).
+        assert_eq!(
+            verify(&s, &p, &TrialFacts { point: CrashPoint::Capacity { pages: 1 }, ..f }, &file).faulting_store,
+            Some(3)
+        );
+        for pages in [0, 3] {
+            let wrong = TrialFacts { point: CrashPoint::Capacity { pages }, ..f };
+            let v = verify(&s, &p, &wrong, &file);
+            assert!(v.violations.iter().any(|x| x.kind == ViolationKind::Exit), "capacity:{pages}: {:?}", v.violations);
+            assert_eq!(v.faulting_store, None);
+        }
+        // With room for everything the writer must finish, not die.
+        let control = facts(CrashKind::Enospc, CrashPoint::Capacity { pages: 3 }, ChildExit::Exited(0), 6, None);
+        assert!(verify(&s, &p, &control, &file_with(&s, &p, &[0, 3])).violations.is_empty());
+        let v = verify(&s, &p, &TrialFacts { exit: bus, ..control }, &file_with(&s, &p, &[0, 3]));
+        assert!(v.violations.iter().any(|x| x.kind == ViolationKind::Exit));
     }
 
     #[test]

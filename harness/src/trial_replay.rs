@@ -10,6 +10,7 @@ use crate::crash::PointSelection;
 use crate::expectation::{expected_acks, PersistenceModel};
 use crate::lab::pool::{run_batches, Batch, PoolConfig};
 use crate::page_size::page_size;
+use crate::payload::BaseImage;
 use crate::report::survival::{CellReport, MatrixConfig, ReplayLine};
 use crate::report::survival_cells::{aggregate_cell, CellInput};
 use crate::trial_record::TrialRecord;
@@ -101,7 +102,7 @@ pub fn replay_trial(line: &ReplayLine, pool: &PoolConfig) -> Result<ReplayOutcom
         cfg.validate(page_size()).map_err(|e| LabError::Spec(format!("--tear {}: {e}", line.tear)))?;
     }
     let plan = config.trial_plan(line.scenario, line.crash, line.model, line.point);
-    let batch = Batch { key: 0, spec: Arc::new(spec), plans: vec![plan] };
+    let batch = Batch { key: 0, spec: Arc::new(spec), base: BaseImage::for_crash(line.crash), plans: vec![plan] };
     let mut records = run_batches(pool, &[batch], &AtomicBool::new(false), &|_| {})?;
     let records = records.pop().expect("one batch, one result");
     let replay = |p| config.replay_line(line.scenario, line.crash, line.model, p);

@@ -29,8 +29,9 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crashlab::external::{run_external, ExternalConfig};
+use crashlab::private_mount::Mount;
 use crashlab::realcut::fs::{find_program, run_command};
-use crashlab::realcut::sys::{LoopDevice, Mount};
+use crashlab::realcut::sys::LoopDevice;
 use crashlab::report::external::ExternalReport;
 use crashlab::vocab::CrashKind;
 

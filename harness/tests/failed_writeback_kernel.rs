@@ -41,8 +41,9 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use crashlab::private_mount::Mount;
 use crashlab::realcut::fs::{find_program, run_command};
-use crashlab::realcut::sys::{LoopDevice, Mount};
+use crashlab::realcut::sys::LoopDevice;
 
 const FILE_LEN: usize = 1 << 20;
 

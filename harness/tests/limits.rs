@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use crashlab::lab::pool::{run_batches, Batch, PoolConfig};
 use crashlab::lab::protocol::TrialPlan;
 use crashlab::lab::test_file::TestFile;
+use crashlab::payload::BaseImage;
 use crashlab::spec::{ByteRange, MappingKind, SyncPolicy, WorkloadParams, WriterSpec};
 use crashlab::worker_pool::WorkerCommand;
 use crashlab::LabError;
@@ -186,7 +187,7 @@ fn cancelling_does_not_wait_for_a_busy_worker() {
         point: crashlab::crash::CrashPoint::None,
         power_loss: None,
     };
-    let batches = vec![Batch { key: 0, spec: Arc::new(spec), plans: vec![plan] }];
+    let batches = vec![Batch { key: 0, spec: Arc::new(spec), base: BaseImage::Pattern, plans: vec![plan] }];
     let cancel = Arc::new(AtomicBool::new(false));
     let c = cancel.clone();
     let setter = std::thread::spawn(move || {

@@ -93,6 +93,9 @@ fn the_loopcut_ext4_column_keeps_ms_synced_acks_loses_unsynced_ones_and_stays_in
         &[
             "--scenario",
             "shared/ms-sync-each,shared/no-sync",
+            // Without the default enospc column's power-loss cells.
+            "--crash",
+            "sigkill",
             "--model",
             "power-loss,power-loss-real",
             "--real",

@@ -7,6 +7,7 @@ mod common;
 use crashlab::crash::PointSelection;
 use crashlab::expectation::PersistenceModel;
 use crashlab::report::survival::{CellReport, Verdict};
+use crashlab::spec::MappingKind;
 use crashlab::vocab::CrashKind;
 use crashlab_scenarios::{catalogue, AckFate};
 
@@ -34,7 +35,9 @@ fn every_scenario_under_every_process_crash_matches_kernel_semantics() {
         let config = common::config(7, PointSelection::All, CrashKind::MATRIX.to_vec());
         let report = common::run(&config, dir.path());
         let catalogue = catalogue();
-        assert_eq!(report.cells.len(), catalogue.len() * CrashKind::MATRIX.len());
+        // enospc is a column of the MAP_SHARED rows only.
+        let shared = catalogue.iter().filter(|s| s.id.mapping == MappingKind::Shared).count();
+        assert_eq!(report.cells.len(), catalogue.len() * (CrashKind::MATRIX.len() - 1) + shared);
         for cell in &report.cells {
             let entry = catalogue.iter().find(|s| s.id == cell.scenario).expect("every cell is in the catalogue");
             check_fate(cell, entry.process_crash_fate(cell.crash), entry.rationale, fs);
@@ -54,7 +57,12 @@ fn every_scenario_under_every_process_crash_matches_kernel_semantics() {
                 CrashKind::PowerLoss | CrashKind::PowerLossReal | CrashKind::EioSync => {
                     panic!("the matrix has no {} crash column (power loss is a model)", cell.crash)
                 }
-                CrashKind::Enospc => panic!("the matrix has no enospc crash column (users' programs only)"),
+                CrashKind::Enospc => {
+                    // `all`: every capacity from none to the run's peak;
+                    // all but the peak (the control) run out and fault.
+                    assert_eq!(cell.scenario.mapping, MappingKind::Shared);
+                    assert_eq!(cell.sigbus_faults + 1, cell.trials, "{} on {fs}", cell.scenario);
+                }
             }
         }
         assert!(report.all_as_expected(), "{}", report.human_summary());

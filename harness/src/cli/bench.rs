@@ -14,6 +14,7 @@ use crashlab::expectation::PersistenceModel;
 use crashlab::lab::pool::{run_batches, run_floor, Batch, PoolConfig};
 use crashlab::lab::protocol::TrialPlan;
 use crashlab::page_size::page_size;
+use crashlab::payload::BaseImage;
 use crashlab::report::survival::MatrixConfig;
 use crashlab::spec::{MappingKind, SyncPolicy, WorkloadParams, WriterSpec};
 use crashlab::vocab::CrashKind;
@@ -85,20 +86,8 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         "file", "floor t/s", "1 job t/s", "ratio", "2 jobs t/s", "speedup"
     );
     for &size in &a.sizes {
-        let spec = WriterSpec::generate(
-            &WorkloadParams::with_file_size(size),
-            MappingKind::Shared,
-            SyncPolicy::None,
-            page_size(),
-            1,
-        )
-        .map_err(|e| anyhow::anyhow!("--sizes {size}: {e}"))?;
-        let pool = |jobs| PoolConfig {
-            command: WorkerCommand::current_exe().expect("current exe"),
-            jobs,
-            dir: dir.path().to_owned(),
-            watchdog_secs: 60,
-        };
+        let spec = writer(size)?;
+        let pool = |jobs| pool_of(dir.path(), jobs);
         // Calibrate the trial count on the floor, then measure.
         let probe = run_floor(&pool(1), &spec, 20)?;
         let per_sec = 20.0 / (probe as f64 / 1e9);
@@ -129,7 +118,63 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
          targets: ratio >= 0.70 at 4 KiB..1 MiB; speedup >= 1.8x with 2 jobs on 2 cores",
         a.rounds.max(1)
     );
+    enospc_against_sigkill(&a, dir.path())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The matrix's `enospc` column (a sparse file on a tmpfs whose capacity is
+/// set per trial, every capacity) against its `sigkill` column (every op
+/// boundary) of the same writer, alternately in the same rounds, 1 job.
+fn enospc_against_sigkill(a: &BenchArgs, dir: &std::path::Path) -> Result<()> {
+    let pool = pool_of(dir, 1);
+    if let Err(why) = crashlab::lab::pool::probe_capacity(&pool)? {
+        println!("enospc column: not measured, its tmpfs cannot be mounted here ({why})");
+        return Ok(());
+    }
+    println!("matrix columns of the shared/no-sync writer, 1 job: sigkill (every op boundary) against enospc");
+    println!("(every capacity: a sparse file on a tmpfs whose free pages are set per trial)");
+    println!("{:>10} {:>12} {:>12} {:>7}", "file", "sigkill t/s", "enospc t/s", "ratio");
+    for &size in &a.sizes {
+        let spec = writer(size)?;
+        // Calibrate on the sigkill column, then measure both alike.
+        let probe = column_rate(&pool, &spec, CrashKind::Sigkill, 20)?;
+        let n = ((probe * a.seconds) as usize).clamp(20, 100_000);
+        let (mut kills, mut fulls, mut ratios) = (vec![], vec![], vec![]);
+        for _ in 0..a.rounds.max(1) {
+            let kill = column_rate(&pool, &spec, CrashKind::Sigkill, n)?;
+            let full = column_rate(&pool, &spec, CrashKind::Enospc, n)?;
+            ratios.push(full / kill);
+            kills.push(kill);
+            fulls.push(full);
+        }
+        println!(
+            "{:>10} {:>12.0} {:>12.0} {:>7.2}",
+            human(size),
+            median(&mut kills),
+            median(&mut fulls),
+            median(&mut ratios)
+        );
+    }
+    Ok(())
+}
+
+/// Trials/s of `trials` trials of the matrix column `kind` of `spec`, its
+/// points (`all` for enospc, `boundaries` for sigkill) taken in turn.
+fn column_rate(pool: &PoolConfig, spec: &WriterSpec, kind: CrashKind, trials: usize) -> Result<f64> {
+    let selection = if kind == CrashKind::Enospc { PointSelection::All } else { PointSelection::Boundaries };
+    let points = crashlab::crash::crash_points(spec, kind, selection, 0);
+    let plans: Vec<TrialPlan> =
+        points.iter().cycle().take(trials).map(|&point| TrialPlan { kind, point, power_loss: None }).collect();
+    let spec = Arc::new(spec.clone());
+    let base = BaseImage::for_crash(kind);
+    let batches: Vec<Batch> =
+        plans.chunks(32).map(|c| Batch { key: 0, spec: spec.clone(), base, plans: c.to_vec() }).collect();
+    let start = Instant::now();
+    let records = run_batches(pool, &batches, &AtomicBool::new(false), &|_| {})?;
+    let secs = start.elapsed().as_secs_f64();
+    let bad = records.iter().flatten().filter(|r| !r.verdict.violations.is_empty()).count();
+    anyhow::ensure!(bad == 0, "{bad} {kind} benchmark trials broke the model; run `crashlab matrix` to see why");
+    Ok(trials as f64 / secs)
 }
 
 fn lab_rate(pool: &PoolConfig, spec: &WriterSpec, trials: usize) -> Result<f64> {
@@ -137,14 +182,32 @@ fn lab_rate(pool: &PoolConfig, spec: &WriterSpec, trials: usize) -> Result<f64> 
     let point = CrashPoint::BeforeOp(spec.ops.len() - 1);
     let spec = Arc::new(spec.clone());
     let plans = vec![TrialPlan { kind: CrashKind::Sigkill, point, power_loss: None }; trials];
-    let batches: Vec<Batch> =
-        plans.chunks(32).map(|c| Batch { key: 0, spec: spec.clone(), plans: c.to_vec() }).collect();
+    let batches: Vec<Batch> = plans
+        .chunks(32)
+        .map(|c| Batch { key: 0, spec: spec.clone(), base: BaseImage::Pattern, plans: c.to_vec() })
+        .collect();
     let start = Instant::now();
     let records = run_batches(pool, &batches, &AtomicBool::new(false), &|_| {})?;
     let secs = start.elapsed().as_secs_f64();
     let bad = records.iter().flatten().filter(|r| !r.verdict.violations.is_empty()).count();
     anyhow::ensure!(bad == 0, "{bad} benchmark trials broke the model; run `crashlab matrix` to see why");
     Ok(trials as f64 / secs)
+}
+
+/// The benchmark's writer: `shared/no-sync` on a file of `size` bytes.
+fn writer(size: u64) -> Result<WriterSpec> {
+    WriterSpec::generate(&WorkloadParams::with_file_size(size), MappingKind::Shared, SyncPolicy::None, page_size(), 1)
+        .map_err(|e| anyhow::anyhow!("--sizes {size}: {e}"))
+}
+
+/// `jobs` workers of this executable keeping their files in `dir`.
+fn pool_of(dir: &std::path::Path, jobs: usize) -> PoolConfig {
+    PoolConfig {
+        command: WorkerCommand::current_exe().expect("current exe"),
+        jobs,
+        dir: dir.to_owned(),
+        watchdog_secs: 60,
+    }
 }
 
 fn median(v: &mut [f64]) -> f64 {

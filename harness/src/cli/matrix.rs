@@ -29,8 +29,10 @@ use super::campaign::{absolute, cancel_flag, check_common, dir_label, fresh_seed
 pub struct MatrixArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Crash kinds (columns), comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "sigkill,abort,sigbus,clean")]
+    /// Crash kinds (columns), comma-separated. `enospc` (MAP_SHARED rows
+    /// only) is skipped, and the report says why, where its tmpfs cannot be
+    /// mounted (no user namespaces).
+    #[arg(long, value_delimiter = ',', default_value = "sigkill,abort,sigbus,clean,enospc")]
     pub crash: Vec<CrashKind>,
     /// Scenarios (rows) as MAPPING/POLICY, comma-separated. Default: all 12.
     #[arg(long, value_delimiter = ',')]
@@ -100,7 +102,7 @@ pub fn run_matrix(
         bail!("--model needs at least one persistence model");
     }
     let seed = common.seed.unwrap_or_else(fresh_seed);
-    let config = MatrixConfig {
+    let mut config = MatrixConfig {
         seed,
         file_size: common.size,
         txns: common.txns,
@@ -132,6 +134,12 @@ pub fn run_matrix(
     let here = limits::Resources::probe(Some(dir.path()));
     limits::check_footprint(&footprint, &here, &dir_label(common.dir.as_deref(), dir.path()))
         .map_err(anyhow::Error::msg)?;
+    // The main command needs nothing: where the enospc column's tmpfs
+    // cannot be mounted, the column is skipped and the report says why.
+    let enospc_skipped = skip_enospc_if_unavailable(&mut config, &pool)?;
+    if let (Some(why), false) = (&enospc_skipped, common.quiet) {
+        eprintln!("crashlab: the enospc column is skipped: its capacity-limited tmpfs cannot be mounted here ({why})");
+    }
     // Real columns that cannot run here (no root, no guest) fail now, exit 2.
     let real_run = real_columns(real, &config.models, common.size, pool.jobs, common.timeout, common.dir.as_deref())?;
     let lifecycle_run = match lifecycle {
@@ -191,6 +199,7 @@ pub fn run_matrix(
     let progress = crate::cli::progress::CampaignProgress::new(planned, common.quiet);
     let real_setup = real_run.as_ref().map(|r| &r.setup);
     let mut report = run_matrix_with_real(&config, &pool, real_setup, &cancel, &|n| progress.advance(n))?;
+    report.enospc_skipped = enospc_skipped;
     // Restored now, reporting a failure (an error above restores on drop).
     if let Some(g) = real_run.and_then(|r| r.sysctls) {
         g.restore()?;
@@ -209,6 +218,27 @@ pub fn run_matrix(
     common.outputs.write(&report, common.quiet)?;
     print_outcome(&report, common);
     Ok(if report.all_as_expected() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Probe the enospc column (a worker of its own mounts its tmpfs) when the
+/// config has enospc cells; where it cannot run, drop it from `config` and
+/// say why. Only asked for and unavailable with nothing else left is an error.
+fn skip_enospc_if_unavailable(
+    config: &mut MatrixConfig,
+    pool: &crashlab::lab::pool::PoolConfig,
+) -> Result<Option<String>> {
+    let has_cells = config.crashes.contains(&CrashKind::Enospc)
+        && config.models.iter().any(|m| *m == PersistenceModel::ProcessCrash || m.is_simulated_power_loss())
+        && config.scenarios.iter().any(|s| s.mapping == crashlab::spec::MappingKind::Shared);
+    if !has_cells {
+        return Ok(None);
+    }
+    let Err(why) = crashlab::lab::pool::probe_capacity(pool)? else { return Ok(None) };
+    config.crashes.retain(|&k| k != CrashKind::Enospc);
+    if config.crashes.is_empty() {
+        bail!("--crash enospc: the column's capacity-limited tmpfs cannot be mounted here: {why}");
+    }
+    Ok(Some(why))
 }
 
 fn print_outcome(report: &SurvivalReport, common: &CommonArgs) {

@@ -55,8 +55,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::private_mount::{private_mount_namespace, private_user_namespace, Mount};
 use crate::realcut::fs::{find_program, run_command};
-use crate::realcut::sys::{copy_sparse, private_mount_namespace, LoopDevice, Mount};
+use crate::realcut::sys::{copy_sparse, LoopDevice};
 use crate::vocab::capacity::CapacityFs;
 use crate::vocab::ProcessEnd;
 
@@ -187,15 +188,15 @@ fn mount_capacity(fs: CapacityFs, dir: &Path, bytes: u64, mode: u32, image: &Pat
     };
     match fs {
         CapacityFs::Tmpfs => {
-            enter_user_namespace()?;
-            private_mount_namespace().map_err(realcut)?;
+            private_user_namespace().map_err(|e| realcut(e.into()))?;
+            private_mount_namespace().map_err(|e| realcut(e.into()))?;
             let mount =
                 Mount::new(Path::new("crashlab-capacity"), dir, "tmpfs", &format!("size={bytes},mode={mode:o}"))
-                    .map_err(realcut)?;
+                    .map_err(|e| realcut(e.into()))?;
             Ok(Mounted { mount: Some(mount), device: None, image: None })
         }
         CapacityFs::Ext4 => {
-            private_mount_namespace().map_err(realcut)?;
+            private_mount_namespace().map_err(|e| realcut(e.into()))?;
             let mut mounted = Mounted { mount: None, device: None, image: Some(image.to_owned()) };
             let file = std::fs::File::create(image).map_err(io(format!("cannot create {}", image.display())))?;
             file.set_len(bytes).map_err(io(format!("cannot size {}", image.display())))?;
@@ -211,33 +212,13 @@ fn mount_capacity(fs: CapacityFs, dir: &Path, bytes: u64, mode: u32, image: &Pat
             argv.push(image.as_os_str());
             run_command(&mkfs, &argv).map_err(realcut)?;
             let device = mounted.device.insert(LoopDevice::attach(image, false).map_err(realcut)?);
-            mounted.mount = Some(Mount::new(device.path(), dir, "ext4", "").map_err(realcut)?);
+            mounted.mount = Some(Mount::new(device.path(), dir, "ext4", "").map_err(|e| realcut(e.into()))?);
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
                 .map_err(io(format!("cannot set the mode of {}", dir.display())))?;
             std::fs::remove_dir(dir.join("lost+found")).map_err(io("cannot remove ext4's lost+found"))?;
             Ok(mounted)
         }
     }
-}
-
-/// A user namespace whose ids map to ours: in it, this unprivileged process
-/// may make a mount namespace of its own and mount a tmpfs no one else sees.
-fn enter_user_namespace() -> Result<(), HelperError> {
-    // SAFETY: plain syscalls on no memory of ours.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    // SAFETY: unshare takes flags only; the process is single-threaded
-    // (checked), which CLONE_NEWUSER requires.
-    if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
-        return Err(HelperError {
-            what: "cannot enter a user namespace (unshare(CLONE_NEWUSER); are user namespaces disabled, e.g. kernel.unprivileged_userns_clone=0 or a seccomp policy?)".into(),
-            error: std::io::Error::last_os_error(),
-        });
-    }
-    // setgroups must be denied before an unprivileged gid_map is written.
-    std::fs::write("/proc/self/setgroups", "deny").map_err(io("cannot write /proc/self/setgroups"))?;
-    std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1")).map_err(io("cannot write /proc/self/uid_map"))?;
-    std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1")).map_err(io("cannot write /proc/self/gid_map"))?;
-    Ok(())
 }
 
 /// [`HOLD`]: say the filesystem is ready, then wait until crashlab says

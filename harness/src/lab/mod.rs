@@ -15,6 +15,7 @@
 //! than one thread. Only the worker calls `fork`, and it checks at start-up
 //! that it is single-threaded.
 
+pub mod capacity_mount;
 pub mod child;
 pub mod journal_region;
 pub mod pool;

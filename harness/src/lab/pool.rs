@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use crate::disk_space::explain_disk_full;
 use crate::lab::protocol::{Request, Response, TrialPlan};
+use crate::payload::BaseImage;
 use crate::spec::WriterSpec;
 use crate::trial_record::TrialRecord;
 use crate::worker_pool::process::{WorkerAnswer, WorkerProcess};
@@ -32,6 +33,8 @@ pub struct PoolConfig {
 pub struct Batch {
     pub key: u64,
     pub spec: Arc<WriterSpec>,
+    /// The file the writer starts from (one key, one base).
+    pub base: BaseImage,
     pub plans: Vec<TrialPlan>,
 }
 
@@ -68,11 +71,13 @@ impl LabWorker {
         Ok(LabWorker { process, prepared: HashSet::new() })
     }
 
-    fn ensure_prepared(&mut self, key: u64, spec: &WriterSpec, cancel: &AtomicBool) -> Result<(), LabError> {
+    fn ensure_prepared(&mut self, batch: &Batch, cancel: &AtomicBool) -> Result<(), LabError> {
+        let key = batch.key;
         if self.prepared.contains(&key) {
             return Ok(());
         }
-        match self.process.request(&Request::Prepare { key, spec: spec.clone() }, Some(cancel))? {
+        let request = Request::Prepare { key, spec: (*batch.spec).clone(), base: batch.base };
+        match self.process.request(&request, Some(cancel))? {
             Response::Prepared { .. } => {}
             other => return Err(self.process.unexpected(&other).into()),
         }
@@ -96,7 +101,7 @@ impl BatchWorker<Batch> for LabWorker {
     }
 
     fn send_batch(&mut self, batch: &Batch, cancel: &AtomicBool) -> Result<(), LabError> {
-        self.ensure_prepared(batch.key, &batch.spec, cancel)?;
+        self.ensure_prepared(batch, cancel)?;
         Ok(self.process.send(&Request::Run { key: batch.key, trials: batch.plans.clone() })?)
     }
 
@@ -127,6 +132,19 @@ pub fn run_floor(cfg: &PoolConfig, spec: &WriterSpec, trials: u32) -> Result<u64
     let mut w = LabWorker::spawn(cfg, 999)?;
     match w.process.request(&Request::Floor { spec: spec.clone(), trials }, None)? {
         Response::Floor { nanos, .. } => Ok(nanos),
+        other => Err(w.process.unexpected(&other).into()),
+    }
+}
+
+/// Can the `enospc` column run here? A fresh worker enters namespaces of
+/// its own, mounts a tmpfs in `cfg.dir` and sets its capacity; `Err` says
+/// why it could not (no user namespaces, no tmpfs). The worker, its
+/// namespaces and its mount end with the answer.
+pub fn probe_capacity(cfg: &PoolConfig) -> Result<Result<(), String>, LabError> {
+    let mut w = LabWorker::spawn(cfg, 998)?;
+    match w.process.request(&Request::ProbeCapacity, None)? {
+        Response::CapacityProbe { unavailable: None } => Ok(Ok(())),
+        Response::CapacityProbe { unavailable: Some(why) } => Ok(Err(why)),
         other => Err(w.process.unexpected(&other).into()),
     }
 }

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::crash::CrashPoint;
+use crate::payload::BaseImage;
 use crate::power_loss::PowerLossConfig;
 use crate::spec::WriterSpec;
 use crate::trial_record::TrialRecord;
@@ -12,8 +13,17 @@ use crate::vocab::CrashKind;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case")]
 pub enum Request {
-    /// Create the file under test for `spec`, map it, calibrate a clean run.
-    Prepare { key: u64, spec: WriterSpec },
+    /// Create the file under test for `spec` over `base` (a sparse one on
+    /// a tmpfs of exact capacity for `enospc`), map it, calibrate a clean run.
+    Prepare {
+        key: u64,
+        spec: WriterSpec,
+        #[serde(default)]
+        base: BaseImage,
+    },
+    /// Can this worker mount the `enospc` column's tmpfs and set its
+    /// capacity? Asked of a worker of its own before the column runs.
+    ProbeCapacity,
     /// Run trials of a prepared spec, in order.
     Run { key: u64, trials: Vec<TrialPlan> },
     /// The benchmark floor: a bare loop of fork + the spec's stores + SIGKILL
@@ -40,8 +50,22 @@ pub struct PowerLossPlan {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "response", rename_all = "snake_case")]
 pub enum Response {
-    Prepared { key: u64, clean_ns: u64 },
-    Ran { records: Vec<TrialRecord> },
-    Floor { trials: u32, nanos: u64 },
-    Error { message: String },
+    Prepared {
+        key: u64,
+        clean_ns: u64,
+    },
+    Ran {
+        records: Vec<TrialRecord>,
+    },
+    Floor {
+        trials: u32,
+        nanos: u64,
+    },
+    /// `None`: the `enospc` column can run; else why not.
+    CapacityProbe {
+        unavailable: Option<String>,
+    },
+    Error {
+        message: String,
+    },
 }

@@ -28,6 +28,16 @@ impl TestFile {
     /// Create `path` with content `base` and map it as `mapping`. The mapping
     /// is inherited by every forked child.
     pub fn create(path: &Path, base: &[u8], mapping: MappingKind) -> io::Result<TestFile> {
+        TestFile::create_with(path, Some(base), base.len() as u64, mapping)
+    }
+
+    /// Create `path` sparse: `size` bytes of holes (`ftruncate`, nothing
+    /// written, no page allocated), mapped as `mapping`.
+    pub fn create_sparse(path: &Path, size: u64, mapping: MappingKind) -> io::Result<TestFile> {
+        TestFile::create_with(path, None, size, mapping)
+    }
+
+    fn create_with(path: &Path, base: Option<&[u8]>, size: u64, mapping: MappingKind) -> io::Result<TestFile> {
         let ctx = |what: &str, e: io::Error| {
             let e = explain_disk_full(path, e);
             io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
@@ -40,8 +50,10 @@ impl TestFile {
             .mode(0o600)
             .open(path)
             .map_err(|e| ctx("cannot create test file", e))?;
-        file.write_all_at(base, 0).map_err(|e| ctx("cannot write test file", e))?;
-        let size = base.len() as u64;
+        match base {
+            Some(base) => file.write_all_at(base, 0).map_err(|e| ctx("cannot write test file", e))?,
+            None => file.set_len(size).map_err(|e| ctx("cannot size test file", e))?,
+        }
         let flags = match mapping {
             MappingKind::Shared => libc::MAP_SHARED,
             MappingKind::Private => libc::MAP_PRIVATE,
@@ -97,6 +109,19 @@ impl TestFile {
         self.rewrite(base, ranges, shortest_len).map_err(|e| self.at(e))
     }
 
+    /// Make the whole file a hole again at its full length (the `enospc`
+    /// reset): `fallocate(PUNCH_HOLE | KEEP_SIZE)` frees every page a trial
+    /// allocated, so the next trial starts sparse.
+    pub fn punch_all(&self) -> io::Result<()> {
+        self.file.set_len(self.size).map_err(|e| self.at(e))?;
+        let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+        // SAFETY: fallocate on a descriptor we own.
+        if unsafe { libc::fallocate(self.fd(), mode, 0, self.size as libc::off_t) } != 0 {
+            return Err(self.at(io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
     fn rewrite(&self, base: &[u8], ranges: &[ByteRange], shortest_len: u64) -> io::Result<()> {
         if shortest_len < self.size {
             // Growing again leaves zeros (or, on tmpfs, stale bytes stored
@@ -126,7 +151,10 @@ impl TestFile {
     }
 
     /// Read the whole file through a fresh descriptor into `buf` (its length
-    /// set to the file's current length). The benchmark floor's read-back.
+    /// set to the file's current length). The benchmark floor's read-back,
+    /// and the `enospc` column's: `read(2)` of a tmpfs hole returns zeros
+    /// without allocating it, where a read fault through a mapping would
+    /// allocate the page (and, on a full filesystem, SIGBUS the worker).
     pub fn read_back(&self, buf: &mut PageBuffer) -> io::Result<()> {
         let f = File::open(&self.path).map_err(|e| self.at(e))?;
         let len = f.metadata().map_err(|e| self.at(e))?.len() as usize;

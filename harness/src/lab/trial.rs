@@ -5,12 +5,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::crash::CrashPoint;
+use crate::lab::capacity_mount::CapacityMount;
 use crate::lab::child::{run_child, wait_child, ChildPlan, ChildTarget, Handshake};
 use crate::lab::journal_region::JournalRegion;
 use crate::lab::protocol::TrialPlan;
 use crate::lab::test_file::TestFile;
+use crate::page_buffer::PageBuffer;
 use crate::page_size::page_size;
-use crate::payload::Payloads;
+use crate::payload::{BaseImage, Payloads};
 use crate::power_loss;
 use crate::process_model::{self, ChildExit, TrialFacts};
 use crate::spec::{ByteRange, Op, WriterSpec};
@@ -22,7 +24,11 @@ use crate::LabError;
 pub struct PreparedSpec {
     pub spec: WriterSpec,
     pub payloads: Payloads,
+    /// Dropped before `capacity`: the file lives on its tmpfs.
     file: TestFile,
+    /// `enospc`: the tmpfs of an exact capacity the sparse file lives on,
+    /// and the buffer it is read back into (never through a mapping).
+    capacity: Option<(CapacityMount, PageBuffer)>,
     journal: JournalRegion,
     /// Median duration of a clean run, fork to reap.
     pub clean_ns: u64,
@@ -30,7 +36,10 @@ pub struct PreparedSpec {
 }
 
 impl PreparedSpec {
-    pub fn new(spec: WriterSpec, path: &Path, watchdog_secs: u32) -> Result<PreparedSpec, LabError> {
+    /// Prepare `spec` over `base`: a pattern file at `path`, or (`Sparse`)
+    /// a sparse file on a tmpfs of exact capacity mounted over `path` (the
+    /// caller has entered [`crate::private_mount::enter_private_namespaces`]).
+    pub fn new(spec: WriterSpec, path: &Path, base: BaseImage, watchdog_secs: u32) -> Result<PreparedSpec, LabError> {
         spec.validate().map_err(LabError::Spec)?;
         let page = page_size();
         if spec.page_size != page {
@@ -39,11 +48,22 @@ impl PreparedSpec {
                 spec.page_size
             )));
         }
-        let payloads = Payloads::try_build(&spec).map_err(LabError::Spec)?;
-        let file = TestFile::create(path, &payloads.base, spec.mapping)
-            .map_err(|e| LabError::io("cannot prepare the file under test", e))?;
+        let payloads = Payloads::try_build_on(&spec, base).map_err(LabError::Spec)?;
+        let prepare = |e| LabError::io("cannot prepare the file under test", e);
+        let (file, capacity) = match base {
+            BaseImage::Pattern => (TestFile::create(path, &payloads.base, spec.mapping).map_err(prepare)?, None),
+            BaseImage::Sparse => {
+                let mount = CapacityMount::new(path)?;
+                let file = TestFile::create_sparse(&mount.dir().join("data.dat"), spec.file_size, spec.mapping)
+                    .map_err(prepare)?;
+                let size = spec.file_size as usize;
+                let buf = PageBuffer::try_zeroed(0, size)
+                    .map_err(|e| LabError::io("cannot allocate the enospc read-back buffer", e))?;
+                (file, Some((mount, buf)))
+            }
+        };
         let journal = JournalRegion::new(spec.ops.len()).map_err(|e| LabError::io("cannot map the journal", e))?;
-        let mut p = PreparedSpec { spec, payloads, file, journal, clean_ns: 0, watchdog_secs };
+        let mut p = PreparedSpec { spec, payloads, file, capacity, journal, clean_ns: 0, watchdog_secs };
         // Calibrate the clean duration (for time-based crash points) and
         // check, before any crash, that the writer runs cleanly here.
         let mut times = Vec::new();
@@ -82,6 +102,20 @@ impl PreparedSpec {
     /// Run one trial and leave the file as it was before.
     pub fn run(&mut self, kind: CrashKind, point: CrashPoint) -> Result<TrialRecord, LabError> {
         point.fits(kind, &self.spec).map_err(LabError::Spec)?;
+        if (kind == CrashKind::Enospc) != self.capacity.is_some() && kind != CrashKind::Clean {
+            return Err(LabError::Spec(format!(
+                "a {kind} trial on a writer prepared over a {} base image",
+                if self.capacity.is_some() { "sparse" } else { "pattern" }
+            )));
+        }
+        if let Some((mount, _)) = &self.capacity {
+            // A clean run (the calibration) has room for the whole file.
+            let pages = match point {
+                CrashPoint::Capacity { pages } => pages,
+                _ => self.spec.page_count(),
+            };
+            mount.set_free_pages(pages)?;
+        }
         self.journal.clear();
         let pipes = if kind == CrashKind::Sigbus { Some((pipe()?, pipe()?)) } else { None };
         let handshake = pipes.map(|((_, c2p_w), (p2c_r, _))| Handshake { to_parent: c2p_w, from_parent: p2c_r });
@@ -134,12 +168,19 @@ impl PreparedSpec {
                 wait_until(pid, started, target);
                 kill(pid);
             }
-            CrashPoint::BeforeOp(_) | CrashPoint::None => {}
+            CrashPoint::BeforeOp(_) | CrashPoint::Capacity { .. } | CrashPoint::None => {}
         }
         let exit = reap(pid)?;
         let journal = self.journal.snapshot().map_err(LabError::Journal)?;
         let facts = TrialFacts { kind, point, exit, journal, external_truncate };
-        let view = self.file.view().map_err(|e| LabError::io("cannot read the test file back", e))?;
+        let read_back = |e| LabError::io("cannot read the test file back", e);
+        if let Some((_, buf)) = &mut self.capacity {
+            self.file.read_back(buf).map_err(read_back)?;
+            let verdict = process_model::verify(&self.spec, &self.payloads, &facts, buf);
+            self.file.punch_all().map_err(|e| LabError::io("cannot reset the sparse test file", e))?;
+            return Ok(TrialRecord { facts, verdict, power_loss: None });
+        }
+        let view = self.file.view().map_err(read_back)?;
         let verdict = process_model::verify(&self.spec, &self.payloads, &facts, &view);
         let observed_len = view.len() as u64;
         drop(view);

@@ -8,10 +8,12 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::lab::capacity_mount::CapacityMount;
 use crate::lab::protocol::{Request, Response};
 use crate::lab::test_file::TestFile;
 use crate::lab::trial::PreparedSpec;
-use crate::payload::Payloads;
+use crate::payload::{BaseImage, Payloads};
+use crate::private_mount::enter_private_namespaces;
 use crate::worker_pool::serve::{serve_lines, start_worker, worker_main as serve_worker_main};
 use crate::LabError;
 
@@ -41,29 +43,58 @@ pub fn worker_main(args: impl IntoIterator<Item = OsString>) -> i32 {
 /// cannot go on at all; request failures are answered as `Response::Error`.
 pub fn serve(args: &WorkerArgs, input: impl BufRead, output: impl Write) -> Result<(), LabError> {
     start_worker("worker").map_err(LabError::Spec)?;
-    let mut cache: VecDeque<(u64, PreparedSpec)> = VecDeque::new();
-    let handle = |req| handle(args, &mut cache, req).unwrap_or_else(|e| Response::Error { message: e.to_string() });
+    let mut state = WorkerState { cache: VecDeque::new(), namespaces: None };
+    let handle = |req| handle(args, &mut state, req).unwrap_or_else(|e| Response::Error { message: e.to_string() });
     serve_lines(input, output, handle, |message| Response::Error { message })?;
     Ok(())
 }
 
-fn handle(args: &WorkerArgs, cache: &mut VecDeque<(u64, PreparedSpec)>, req: Request) -> Result<Response, LabError> {
+/// What a worker holds between requests.
+struct WorkerState {
+    cache: VecDeque<(u64, PreparedSpec)>,
+    /// Whether the worker entered its own namespaces (the first `enospc`
+    /// writer or probe tries, once; the answer holds for the worker's life).
+    namespaces: Option<Result<(), String>>,
+}
+
+impl WorkerState {
+    fn enter_namespaces(&mut self) -> Result<(), String> {
+        self.namespaces.get_or_insert_with(|| enter_private_namespaces().map_err(|e| e.to_string())).clone()
+    }
+}
+
+fn handle(args: &WorkerArgs, state: &mut WorkerState, req: Request) -> Result<Response, LabError> {
     match req {
-        Request::Prepare { key, spec } => {
-            if let Some((_, p)) = cache.iter().find(|(k, _)| *k == key) {
+        Request::Prepare { key, spec, base } => {
+            if let Some((_, p)) = state.cache.iter().find(|(k, _)| *k == key) {
                 return Ok(Response::Prepared { key, clean_ns: p.clean_ns });
             }
-            if cache.len() == CACHE {
-                cache.pop_front();
+            if state.cache.len() == CACHE {
+                state.cache.pop_front();
             }
-            let path = args.dir.join(format!("crashlab-w{}-{key:016x}.dat", args.id));
-            let p = PreparedSpec::new(spec, &path, args.watchdog_secs)?;
+            let path = match base {
+                BaseImage::Pattern => args.dir.join(format!("crashlab-w{}-{key:016x}.dat", args.id)),
+                BaseImage::Sparse => {
+                    state.enter_namespaces().map_err(|e| LabError::Spec(format!("the enospc column: {e}")))?;
+                    args.dir.join(format!("crashlab-w{}-{key:016x}.enospc", args.id))
+                }
+            };
+            let p = PreparedSpec::new(spec, &path, base, args.watchdog_secs)?;
             let clean_ns = p.clean_ns;
-            cache.push_back((key, p));
+            state.cache.push_back((key, p));
             Ok(Response::Prepared { key, clean_ns })
         }
+        Request::ProbeCapacity => {
+            let probe = state.enter_namespaces().and_then(|()| {
+                let dir = args.dir.join(format!("crashlab-w{}-probe.enospc", args.id));
+                let mount = CapacityMount::new(&dir).map_err(|e| e.to_string())?;
+                mount.set_free_pages(0).and_then(|()| mount.check_one_page_per_store(3)).map_err(|e| e.to_string())
+            });
+            Ok(Response::CapacityProbe { unavailable: probe.err() })
+        }
         Request::Run { key, trials } => {
-            let (_, p) = cache
+            let (_, p) = state
+                .cache
                 .iter_mut()
                 .find(|(k, _)| *k == key)
                 .ok_or_else(|| LabError::Spec(format!("spec {key:016x} was not prepared")))?;

@@ -6,8 +6,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::sys::{copy_device, copy_sparse, LoopDevice, Mount};
+use super::sys::{copy_device, copy_sparse, LoopDevice};
 use super::RealcutError;
+use crate::private_mount::Mount;
 use crate::vocab::real_cut::{CutMethod, FsKind};
 
 /// Find a program on PATH or in the sbin directories (mkfs lives there).

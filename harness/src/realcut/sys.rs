@@ -1,17 +1,17 @@
 //! The OS effects of a real power cut: loop devices, mounts, the shutdown
-//! ioctl, raw device copies, a private mount namespace. Root only.
+//! ioctl and trim of a [`Mount`], raw device copies. Root only.
 //!
 //! Every resource is an RAII guard ([`LoopDevice`], [`Mount`]) whose `Drop`
 //! releases it, so panics and early returns clean up too. Loop devices are
 //! attached with `LO_FLAGS_AUTOCLEAR`: should the process die by SIGKILL
 //! (no destructor runs), the kernel detaches them once their filesystem is
-//! gone, and the private mount namespace ([`private_mount_namespace`]) makes
-//! that happen by itself when the last process in it exits.
+//! gone, and the private mount namespace
+//! ([`crate::private_mount::private_mount_namespace`]) makes that happen by
+//! itself when the last process in it exits.
 //!
 //! Loop devices and mounts are made with the syscalls, not `losetup`/`mount`
 //! (fork+exec of a helper costs more than the mount itself).
 
-use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -20,6 +20,7 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use super::RealcutError;
+use crate::private_mount::{Mount, MountError};
 
 /// `_IOR('X', 125, __u32)`: shut a filesystem down (ext4, xfs, f2fs).
 pub const FS_IOC_SHUTDOWN: libc::c_ulong = 0x8004_587d;
@@ -57,13 +58,15 @@ struct LoopConfig {
     reserved: [u64; 8],
 }
 
-fn sys(what: impl Into<String>, source: io::Error) -> RealcutError {
-    RealcutError::Sys { what: what.into(), source }
+/// A failed mount or namespace call, as every realcut error says one.
+impl From<MountError> for RealcutError {
+    fn from(e: MountError) -> RealcutError {
+        RealcutError::Sys { what: e.what, source: e.source }
+    }
 }
 
-fn cpath(p: &Path) -> Result<CString, RealcutError> {
-    CString::new(p.as_os_str().as_bytes())
-        .map_err(|_| RealcutError::Spec(format!("path {} contains a NUL byte", p.display())))
+fn sys(what: impl Into<String>, source: io::Error) -> RealcutError {
+    RealcutError::Sys { what: what.into(), source }
 }
 
 /// Is this process root? The loopcut backend needs it (loop devices, mount).
@@ -184,70 +187,17 @@ impl Drop for LoopDevice {
     }
 }
 
-/// A mounted filesystem; unmounted on drop.
-pub struct Mount {
-    target: PathBuf,
-    source: PathBuf,
-    mounted: bool,
-}
-
 impl Mount {
-    pub fn new(source: &Path, target: &Path, fstype: &str, options: &str) -> Result<Mount, RealcutError> {
-        let (s, t) = (cpath(source)?, cpath(target)?);
-        let ty = CString::new(fstype).expect("fs names have no NUL");
-        let data = CString::new(options).map_err(|_| RealcutError::Spec(format!("bad mount options {options:?}")))?;
-        // SAFETY: NUL-terminated strings that outlive the call.
-        let rc = unsafe {
-            libc::mount(
-                s.as_ptr(),
-                t.as_ptr(),
-                ty.as_ptr(),
-                0,
-                if options.is_empty() { std::ptr::null() } else { data.as_ptr().cast() },
-            )
-        };
-        if rc != 0 {
-            return Err(sys(
-                format!(
-                    "cannot mount {} ({fstype}{}) on {}",
-                    source.display(),
-                    if options.is_empty() { String::new() } else { format!(", -o {options}") },
-                    target.display()
-                ),
-                io::Error::last_os_error(),
-            ));
-        }
-        Ok(Mount { target: target.to_owned(), source: source.to_owned(), mounted: true })
-    }
-
-    pub fn target(&self) -> &Path {
-        &self.target
-    }
-
-    /// Unmount now, reporting failure.
-    pub fn unmount(mut self) -> Result<(), RealcutError> {
-        self.mounted = false;
-        let t = cpath(&self.target)?;
-        // SAFETY: a NUL-terminated path.
-        if unsafe { libc::umount2(t.as_ptr(), 0) } != 0 {
-            let e = io::Error::last_os_error();
-            // Never leave it mounted: detach lazily, then report.
-            unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) };
-            return Err(sys(format!("cannot unmount {} from {}", self.source.display(), self.target.display()), e));
-        }
-        Ok(())
-    }
-
     /// `FS_IOC_SHUTDOWN` with `NOLOGFLUSH`: from now on nothing of this
     /// filesystem reaches its device. The power cut of ext4 and xfs.
     pub fn shutdown(&self) -> Result<(), RealcutError> {
-        let dir = File::open(&self.target)
-            .map_err(|e| sys(format!("cannot open the mount point {}", self.target.display()), e))?;
+        let dir = File::open(self.target())
+            .map_err(|e| sys(format!("cannot open the mount point {}", self.target().display()), e))?;
         let flags: u32 = FS_SHUTDOWN_FLAGS_NOLOGFLUSH;
         // SAFETY: FS_IOC_SHUTDOWN reads one u32.
         if unsafe { libc::ioctl(dir.as_raw_fd(), FS_IOC_SHUTDOWN as _, &flags as *const u32) } != 0 {
             return Err(sys(
-                format!("FS_IOC_SHUTDOWN (NOLOGFLUSH) on {} ({})", self.target.display(), self.source.display()),
+                format!("FS_IOC_SHUTDOWN (NOLOGFLUSH) on {} ({})", self.target().display(), self.source().display()),
                 io::Error::last_os_error(),
             ));
         }
@@ -267,55 +217,15 @@ impl Mount {
             minlen: u64,
         }
         const FITRIM: libc::c_ulong = 0xC018_5879;
-        let dir = File::open(&self.target)
-            .map_err(|e| sys(format!("cannot open the mount point {}", self.target.display()), e))?;
+        let dir = File::open(self.target())
+            .map_err(|e| sys(format!("cannot open the mount point {}", self.target().display()), e))?;
         let mut r = FstrimRange { start: 0, len: u64::MAX, minlen: 0 };
         // SAFETY: FITRIM reads and updates one struct fstrim_range.
         if unsafe { libc::ioctl(dir.as_raw_fd(), FITRIM as _, &mut r as *mut FstrimRange) } != 0 {
-            return Err(sys(format!("FITRIM on {}", self.target.display()), io::Error::last_os_error()));
+            return Err(sys(format!("FITRIM on {}", self.target().display()), io::Error::last_os_error()));
         }
         Ok(())
     }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        if self.mounted {
-            if let Ok(t) = cpath(&self.target) {
-                // SAFETY: NUL-terminated path. Lazy if busy: never leave it behind.
-                unsafe {
-                    if libc::umount2(t.as_ptr(), 0) != 0 {
-                        libc::umount2(t.as_ptr(), libc::MNT_DETACH);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Move this process into a mount namespace of its own, with every mount
-/// private: its mounts are invisible outside and vanish when it exits, even
-/// by SIGKILL (and their autoclear loop devices with them). Call it while
-/// single-threaded.
-pub fn private_mount_namespace() -> Result<(), RealcutError> {
-    // SAFETY: plain syscalls with valid arguments.
-    unsafe {
-        if libc::unshare(libc::CLONE_NEWNS) != 0 {
-            return Err(sys("unshare(CLONE_NEWNS)", io::Error::last_os_error()));
-        }
-        let root = CString::new("/").unwrap();
-        if libc::mount(
-            std::ptr::null(),
-            root.as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
-            std::ptr::null(),
-        ) != 0
-        {
-            return Err(sys("making / private in the new mount namespace", io::Error::last_os_error()));
-        }
-    }
-    Ok(())
 }
 
 /// The data extents of a (sparse) file: `SEEK_DATA`/`SEEK_HOLE` pairs.

@@ -22,6 +22,7 @@ use crate::expectation::{AckExpectation, PersistenceModel};
 use crate::report::survival::{CellReport, SurvivalReport, Verdict};
 use crate::report::survival_lifecycle::{models_of, LifecycleSection};
 use crate::scenario::ScenarioId;
+use crate::spec::MappingKind;
 use crate::utc_time::utc_timestamp;
 use crate::vocab::CrashKind;
 use crate::vocab::RealColumn;
@@ -187,6 +188,14 @@ pub fn render_html(report: &SurvivalReport) -> String {
         report.config.file_size,
         escape(&report.config.points.to_string())
     );
+    if let Some(why) = &report.enospc_skipped {
+        let _ = writeln!(
+            out,
+            "<p class=\"muted\" id=\"enospc-skipped\">enospc column skipped: its capacity-limited tmpfs cannot be \
+             mounted here ({})</p>",
+            escape(why)
+        );
+    }
     // Most read first: the matrix, what failed, then the details.
     heatmap(&mut out, report);
     failures(&mut out, report);
@@ -336,7 +345,14 @@ fn heatmap(out: &mut String, r: &SurvivalReport) {
         for &column in &columns {
             let found = r.cells.iter().position(|c| c.scenario == *scenario && column_of(c) == column);
             let Some(k) = found else {
-                out.push_str("<td class=\"square absent\" title=\"not run\"></td>");
+                // A private store into a hole never allocates a page of the file.
+                let title = match (column.2, scenario.mapping) {
+                    (CrashKind::Enospc, MappingKind::Private) => {
+                        "not applicable: a MAP_PRIVATE store never allocates a page of the file"
+                    }
+                    _ => "not run",
+                };
+                let _ = write!(out, "<td class=\"square absent\" title=\"{title}\"></td>");
                 continue;
             };
             let c = &r.cells[k];
@@ -645,6 +661,51 @@ mod tests {
         let page = render_html(&r);
         assert!(page.contains("<p class=\"banner failed\""), "an unexpected lifecycle cell fails the page");
         assert!(page.contains("<details open><summary><a href=\"#lifecycle-2\">"), "{page}");
+    }
+
+    #[test]
+    fn a_private_row_without_an_enospc_cell_is_not_applicable_and_a_skipped_column_says_why() {
+        use crate::crash::CrashPoint;
+        use crate::expectation::expected_acks;
+        use crate::report::survival::ReplayLine;
+        use crate::report::survival_cells::{aggregate_cell, real_test_support::report_of, CellInput};
+        let cell = |scenario: &str, crash: CrashKind| {
+            let scenario: ScenarioId = scenario.parse().unwrap();
+            let model = PersistenceModel::ProcessCrash;
+            aggregate_cell(&CellInput {
+                scenario,
+                crash,
+                model,
+                expectation: expected_acks(scenario.mapping, scenario.policy, crash, model),
+                points: &[CrashPoint::None],
+                records: &[],
+                replay: &|point| ReplayLine {
+                    scenario,
+                    crash,
+                    point,
+                    seed: 1,
+                    file_size: 65536,
+                    txns: 4,
+                    model,
+                    tear: 512,
+                    state: None,
+                },
+            })
+        };
+        let mut r = report_of(vec![
+            cell("shared/no-sync", CrashKind::Sigkill),
+            cell("shared/no-sync", CrashKind::Enospc),
+            cell("private/no-sync", CrashKind::Sigkill),
+        ]);
+        let page = render_html(&r);
+        assert_eq!(page.matches("title=\"not applicable: a MAP_PRIVATE store").count(), 1, "{page}");
+        assert!(!page.contains("enospc-skipped"));
+        r.enospc_skipped = Some("unshare(CLONE_NEWUSER): <denied>".into());
+        let page = render_html(&r);
+        assert!(page.contains(
+            "enospc column skipped: its capacity-limited tmpfs cannot be mounted here \
+                               (unshare(CLONE_NEWUSER): &lt;denied&gt;)"
+        ));
     }
 
     #[test]

@@ -54,6 +54,11 @@ pub fn junit_xml(report: &SurvivalReport) -> Result<String, JunitError> {
             }
         }
         suite.add_test_cases(report.cells.iter().filter(|c| c.model == model).map(test_case));
+        if let (PersistenceModel::ProcessCrash, Some(why)) = (model, &report.enospc_skipped) {
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(format!("its capacity-limited tmpfs cannot be mounted here: {why}"));
+            suite.add_test_case(TestCase::new("enospc column", status));
+        }
         junit.add_test_suite(suite);
     }
     if let Some(l) = &report.lifecycle {
@@ -154,6 +159,29 @@ fn test_case(c: &CellReport) -> TestCase {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_skipped_enospc_column_is_a_skipped_test_case_saying_why() {
+        use crate::report::survival_cells::real_test_support::report_of;
+        let mut r = report_of(vec![]);
+        r.cells = Vec::new();
+        let xml = junit_xml(&r).unwrap();
+        assert!(!xml.contains("enospc column"));
+        r.config.models = vec![PersistenceModel::ProcessCrash];
+        r.enospc_skipped = Some("no user namespaces".into());
+        // The skip lands in the process-crash suite, which needs a cell.
+        let mut cell =
+            crate::report::survival_cells::real_test_support::real_cell("shared/no-sync", "loopcut:ext4", &[]);
+        cell.model = PersistenceModel::ProcessCrash;
+        cell.real = None;
+        r.cells = vec![cell];
+        let xml = junit_xml(&r).unwrap();
+        assert!(xml.contains("<testcase name=\"enospc column\">"), "{xml}");
+        assert!(
+            xml.contains("<skipped message=\"its capacity-limited tmpfs cannot be mounted here: no user namespaces\""),
+            "{xml}"
+        );
+    }
 
     #[test]
     fn every_lifecycle_cell_is_a_test_case_and_an_unexpected_one_fails() {

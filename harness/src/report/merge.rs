@@ -121,6 +121,7 @@ pub fn merge_shards(parts: &[NamedReport]) -> Result<SurvivalReport, MergeError>
         summary: Summary::of(&cells),
         cells,
         lifecycle,
+        enospc_skipped: first.report.enospc_skipped.clone(),
     })
 }
 

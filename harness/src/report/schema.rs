@@ -175,8 +175,9 @@ impl JsonSchema for CrashPoint {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         text_schema(
-            "Where a crash strikes: before:K, inside:K+Nns, time:Ppermille (P ≤ 1000), truncate:K@LEN or none.",
-            "^(before:[0-9]+|inside:[0-9]+\\+[0-9]+ns|time:([0-9]{1,3}|1000)permille|truncate:[0-9]+@[0-9]+|none)$"
+            "Where a crash strikes: before:K, inside:K+Nns, time:Ppermille (P ≤ 1000), truncate:K@LEN, \
+             capacity:PAGES or none.",
+            "^(before:[0-9]+|inside:[0-9]+\\+[0-9]+ns|time:([0-9]{1,3}|1000)permille|truncate:[0-9]+@[0-9]+|capacity:[0-9]+|none)$"
                 .into(),
         )
     }

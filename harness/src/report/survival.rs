@@ -20,7 +20,7 @@ use crate::vocab::{CutMethod, Environment, FsKind, Writeback};
 
 /// Bumped in the major part when a reader of the old format would misread
 /// the new one; in the minor part when fields are only added.
-pub const SCHEMA_VERSION: &str = "1.4";
+pub const SCHEMA_VERSION: &str = "1.5";
 
 /// JSON pointers (with `*` for any array index) of fields that differ
 /// between two runs with the same seed. Snapshot tests redact exactly these.
@@ -60,6 +60,12 @@ pub struct SurvivalReport {
     /// when none ran (and in reports before 1.4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<crate::report::survival_lifecycle::LifecycleSection>,
+    /// The `enospc` column was asked for (it is a default column) but
+    /// cannot run here: why (no user namespace, no tmpfs mount). Its cells
+    /// are absent and `config.crashes` does not list it. Absent when it ran
+    /// or was not asked (and in reports before 1.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enospc_skipped: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -80,10 +86,13 @@ pub struct MatrixConfig {
     /// Repetitions of each crash point.
     pub trials: u32,
     pub scenarios: Vec<ScenarioId>,
-    /// Crash kinds judged under the process-crash model.
+    /// Crash kinds judged under the process-crash model (`enospc`: on the
+    /// MAP_SHARED rows only, and under the simulated power-loss models too).
     pub crashes: Vec<CrashKind>,
     /// Persistence models. Power-loss cells kill the writer (SIGKILL) at
-    /// every op boundary and judge a simulated power loss at that instant.
+    /// every op boundary and judge a simulated power loss at that instant;
+    /// with `enospc` in `crashes`, a MAP_SHARED row also gets a cell at each
+    /// boundary capacity of the enospc column (the instant is the SIGBUS).
     /// Absent in 1.0 reports, which only had process-crash cells.
     #[serde(default = "process_crash_only")]
     pub models: Vec<PersistenceModel>,

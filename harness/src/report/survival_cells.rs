@@ -379,6 +379,7 @@ pub(crate) mod real_test_support {
             summary: Summary::of(&cells),
             cells,
             lifecycle: None,
+            enospc_skipped: None,
         }
     }
 }

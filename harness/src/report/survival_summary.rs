@@ -7,8 +7,9 @@ use std::fmt::Write as _;
 
 use crate::expectation::{AckExpectation, PersistenceModel};
 use crate::report::survival::{CellReport, SurvivalReport, Verdict};
+use crate::spec::MappingKind;
 use crate::summary_text::write_unexpected_cell;
-use crate::vocab::RealColumn;
+use crate::vocab::{CrashKind, RealColumn};
 
 impl SurvivalReport {
     /// Did every cell come out as expected?
@@ -143,6 +144,18 @@ impl SurvivalReport {
                 }
             }
         }
+        if let Some(why) = &self.enospc_skipped {
+            let _ = writeln!(out, "enospc column skipped: its capacity-limited tmpfs cannot be mounted here ({why})");
+        }
+        if self.config.crashes.contains(&CrashKind::Enospc)
+            && self.config.scenarios.iter().any(|s| s.mapping == MappingKind::Private)
+        {
+            let _ = writeln!(
+                out,
+                "enospc: not applicable to the MAP_PRIVATE rows (a private store into a hole copies to anonymous \
+                 memory and never allocates a page of the file): no cells, not a pass"
+            );
+        }
         if let Some(l) = &self.lifecycle {
             out.push_str(&l.human_summary());
         }
@@ -185,5 +198,29 @@ fn verdict_text(c: &CellReport) -> &'static str {
         (Verdict::AsExpected, AckExpectation::MayBeLost) => "ok: acks not guaranteed",
         (Verdict::Unexpected, _) => "UNEXPECTED",
         (Verdict::ModelViolation, _) => "MODEL VIOLATION",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::report::survival_cells::real_test_support::report_of;
+    use crate::vocab::CrashKind;
+
+    #[test]
+    fn the_summary_says_when_the_enospc_column_was_skipped_and_where_it_does_not_apply() {
+        let mut r = report_of(vec![]);
+        r.config.scenarios = vec!["shared/no-sync".parse().unwrap(), "private/no-sync".parse().unwrap()];
+        let text = r.human_summary();
+        assert!(!text.contains("enospc"), "{text}");
+        r.config.crashes = vec![CrashKind::Sigkill, CrashKind::Enospc];
+        let text = r.human_summary();
+        assert!(text.contains("enospc: not applicable to the MAP_PRIVATE rows"), "{text}");
+        r.config.scenarios.pop();
+        assert!(!r.human_summary().contains("not applicable"), "no private row, nothing to say");
+        r.enospc_skipped = Some("unshare(CLONE_NEWUSER): Operation not permitted".into());
+        assert!(r.human_summary().contains(
+            "enospc column skipped: its capacity-limited tmpfs cannot be mounted here (unshare(CLONE_NEWUSER): \
+             Operation not permitted)"
+        ));
     }
 }

@@ -48,13 +48,18 @@ pub enum CrashKind {
     /// that fills up partway through its run: it sees `ENOSPC` from
     /// `write`/`fallocate`/`fsync` and `SIGBUS` on a store into a page the
     /// filesystem cannot back; the checker judges what it left as a process
-    /// crash would leave it (`run --writer` only).
+    /// crash would leave it. In the matrix, a column of the MAP_SHARED rows:
+    /// the built-in writer starts from a sparse file on a tmpfs with room
+    /// for N pages (`capacity:N`) and dies of SIGBUS on the store that
+    /// needs one more.
     Enospc,
 }
 
 impl CrashKind {
-    /// The crash-kind columns of the survival matrix.
-    pub const MATRIX: [CrashKind; 4] = [CrashKind::Sigkill, CrashKind::Abort, CrashKind::Sigbus, CrashKind::Clean];
+    /// The crash-kind columns of the survival matrix (`enospc` for its
+    /// MAP_SHARED rows only).
+    pub const MATRIX: [CrashKind; 5] =
+        [CrashKind::Sigkill, CrashKind::Abort, CrashKind::Sigbus, CrashKind::Clean, CrashKind::Enospc];
     /// The process crashes (what `run --writer` does without the oracle).
     pub const PROCESS_CRASHES: [CrashKind; 3] = [CrashKind::Sigkill, CrashKind::Abort, CrashKind::Sigbus];
 
