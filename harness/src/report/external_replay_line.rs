@@ -120,6 +120,27 @@ mod tests {
             ["crashlab", "replay", "--writer", "/bin/my writer --n 3", "--checker", "sh -c 'test -s wal'"]
         );
         assert!(line.ends_with("--crash abort --seed 9 --trial 4 --clean-ns 123 --timeout 60"), "{line}");
+        let after = ExternalReplayLine {
+            config: ExternalRunConfig {
+                crashes: vec![CrashKind::Enospc, CrashKind::PowerLoss],
+                capacity: Some(131072),
+                tear: Some(512),
+                ..config.clone()
+            },
+            seed: 9,
+            target: ReplayTarget::Trial { crash: CrashKind::Enospc, trial: 2, clean_ns: 5 },
+            state: Some("newest:@6=floor".into()),
+        };
+        assert!(
+            after.to_string().ends_with(
+                "--crash enospc,power-loss --seed 9 --trial 2 --clean-ns 5 --capacity 131072 --tear 512 \
+                 --state 'newest:@6=floor' --timeout 60"
+            ),
+            "the enospc trial with its power-loss states, under the same model, in that state: {after}"
+        );
+        let plain = ExternalRunConfig { crashes: vec![CrashKind::Enospc], ..after.config.clone() };
+        let plain = ExternalReplayLine { config: plain, ..after }.to_string();
+        assert!(plain.contains("--crash enospc --seed 9") && !plain.contains("--state"), "{plain}");
         let clean = ExternalReplayLine { config: config.clone(), seed: 9, target: ReplayTarget::Clean, state: None }
             .to_string();
         assert!(clean.contains("--crash clean --seed 9"), "{clean}");
