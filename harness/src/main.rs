@@ -90,7 +90,11 @@ struct RunArgs {
     /// or clean (power loss is a model there: --model power-loss). With
     /// --writer: sigkill, abort, sigbus, power-loss, power-loss-real, eio-sync
     /// (eio-sync:K fails the K-th data sync in every trial) or enospc (the
-    /// clean run always runs first). `sigabrt` is read as abort.
+    /// clean run always runs first). `sigabrt` is read as abort. With both
+    /// enospc and power-loss, each traced enospc trial is also judged at a
+    /// power loss at the writer's end: every state it may leave (floors:
+    /// what completed syncs made durable on the full filesystem; a failed
+    /// sync makes nothing durable), besides the separate power-loss trials.
     #[arg(long, value_delimiter = ',', required = true)]
     crash: Vec<cli::external_run::CrashArg>,
     /// Your own program instead of a scenario (workload protocol v1).

@@ -103,7 +103,7 @@ fn a_run_writes_its_section_page_and_junit_case_and_releases_its_filesystem() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("power-loss-real on xfs"), "{}", text(&o));
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    assert_eq!(r["schema_version"], "1.8");
+    assert_eq!(r["schema_version"], "1.9");
     assert_eq!(r["config"]["real_fs"], "xfs");
     let s = &r["power_loss_real"];
     assert_eq!((s["fs"].as_str(), s["cut"].as_str(), s["trials"].as_u64()), (Some("xfs"), Some("shutdown"), Some(3)));

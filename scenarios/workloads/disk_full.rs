@@ -20,6 +20,18 @@
 //!   it, exit status 1 with `disk full` on stderr. It never stores into an
 //!   unallocated page, so never gets SIGBUS. Correct under every kind; its
 //!   `enospc` trials end in exit status 1.
+//! - `fill-fallocate-durable`: `fill-fallocate` that also `fsync`s the
+//!   directory after creating `log.db`, so that the file's entry is durable
+//!   before its first ack. Every ack then follows the `msync` of its record
+//!   and the entry's sync: correct under every kind, `power-loss` and
+//!   `enospc,power-loss` too (the power lost at the writer's end leaves
+//!   every acked record, which a completed sync made durable).
+//! - `fill-fallocate-unsynced`: `fill-fallocate-durable` without the
+//!   per-record `msync`: it acks a record once it is stored. It stops on
+//!   `ENOSPC` as `fill-fallocate` does, so a process crash (`enospc`, the
+//!   page cache kept) loses nothing; a power loss may leave any acked
+//!   record's page at its durable floor (zeros: nothing synced it), so
+//!   `power-loss` and `enospc,power-loss` catch it.
 //! - `append-unchecked` (stride: 256 bytes): appends each record with
 //!   `write(2)` and acks without looking at the result. A full disk makes
 //!   `write` fail with `ENOSPC` (or write short), the ack follows anyway:
@@ -33,8 +45,8 @@ use std::io::Write as _;
 use std::os::fd::AsRawFd;
 
 use crate::common::{
-    ack, ack_field, acks, crc32, dir, header_words, open_in_dir, page_size, read, seed, slice_or_zeros, violation,
-    Mapping, Rng,
+    ack, ack_field, acks, crc32, dir, fsync_dir, header_words, open_in_dir, page_size, read, seed, slice_or_zeros,
+    violation, Mapping, Rng,
 };
 
 const FILE: &str = "log.db";
@@ -45,11 +57,13 @@ const APPEND_STRIDE: usize = 256;
 /// `fill-fallocate` allocates this many pages at a time.
 const FALLOCATE_PAGES: usize = 8;
 
-/// The three writers.
+/// The writers.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Fill {
     Mapped,
     Fallocate,
+    FallocateDurable,
+    FallocateUnsynced,
     AppendUnchecked,
 }
 
@@ -58,6 +72,8 @@ impl Fill {
         match example {
             "fill-mapped" => Some(Fill::Mapped),
             "fill-fallocate" => Some(Fill::Fallocate),
+            "fill-fallocate-durable" => Some(Fill::FallocateDurable),
+            "fill-fallocate-unsynced" => Some(Fill::FallocateUnsynced),
             "append-unchecked" => Some(Fill::AppendUnchecked),
             _ => None,
         }
@@ -65,9 +81,15 @@ impl Fill {
 
     fn stride(self) -> usize {
         match self {
-            Fill::Mapped | Fill::Fallocate => page_size(),
+            Fill::Mapped | Fill::Fallocate | Fill::FallocateDurable | Fill::FallocateUnsynced => page_size(),
             Fill::AppendUnchecked => APPEND_STRIDE,
         }
+    }
+
+    /// Does it allocate with `fallocate` before storing (and stop on its
+    /// `ENOSPC`)?
+    fn preallocates(self) -> bool {
+        matches!(self, Fill::Fallocate | Fill::FallocateDurable | Fill::FallocateUnsynced)
     }
 }
 
@@ -103,7 +125,11 @@ pub fn writer(fill: Fill, records: usize) {
                 ack(&format!("rec {k} len {len} crc {crc:08x}"));
             }
         }
-        Fill::Mapped | Fill::Fallocate => {
+        Fill::Mapped | Fill::Fallocate | Fill::FallocateDurable | Fill::FallocateUnsynced => {
+            if matches!(fill, Fill::FallocateDurable | Fill::FallocateUnsynced) {
+                // The file's entry durable before any ack.
+                fsync_dir();
+            }
             let total = records * stride;
             if fill == Fill::Mapped {
                 file.set_len(total as u64).unwrap_or_else(|e| crate::common::die(&format!("ftruncate failed: {e}")));
@@ -112,7 +138,7 @@ pub fn writer(fill: Fill, records: usize) {
             let chunk = FALLOCATE_PAGES * stride;
             for k in 0..records {
                 let offset = k * stride;
-                if fill == Fill::Fallocate && offset % chunk == 0 {
+                if fill.preallocates() && offset % chunk == 0 {
                     let len = chunk.min(total - offset);
                     // SAFETY: fallocate on a descriptor the mapping owns.
                     let rc =
@@ -127,7 +153,9 @@ pub fn writer(fill: Fill, records: usize) {
                 }
                 let (bytes, len, crc) = record(&mut rng, k, stride);
                 map.store(offset, &bytes);
-                map.msync(offset, bytes.len(), libc::MS_SYNC);
+                if fill != Fill::FallocateUnsynced {
+                    map.msync(offset, bytes.len(), libc::MS_SYNC);
+                }
                 ack(&format!("rec {k} len {len} crc {crc:08x}"));
             }
         }

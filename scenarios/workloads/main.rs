@@ -49,6 +49,8 @@
 //! | `sqlite-JOURNAL-SYNC` | SQLite (python3's `sqlite3`), `journal_mode` `delete` or `wal`, `synchronous` `off`, `normal`, `full` or `extra`, `mmap_size` 1 MiB; one row per transaction, ack after `commit()` | yes (the database) | correct: SQLite keeps every commit through a process crash | per SQLite's own promises (the checker requires only what the mode promises): `off` may corrupt (caught as `corrupt: ...`); `delete-full` may roll back its last commit (its journal's unlink, the commit point, is not followed by a directory fsync), which the checker allows; `delete-extra`, `wal-full`, `wal-extra` keep every acked commit |
 //! | `fill-mapped` | a sparse file (`ftruncate` once), one record per page stored through a `MAP_SHARED` mapping, `msync(MS_SYNC)`, ack; SIGBUS not handled | no | correct | never | `enospc`: correct; the writer dies of SIGBUS at its first store into a page the full filesystem cannot back, and loses no ack (completed stores stay in the page cache) |
 //! | `fill-fallocate` | the same, but `fallocate` 8 pages before storing into them; `ENOSPC` from it stops the writer (exit 1, no further ack) | no | correct | never | `enospc`: correct; exits 1 |
+//! | `fill-fallocate-durable` | `fill-fallocate`, and the directory `fsync`ed after `log.db` is created | no | correct | never | `enospc` and `enospc,power-loss`: correct; exits 1 |
+//! | `fill-fallocate-unsynced` | `fill-fallocate-durable` without the `msync`: ack once stored | no | correct | yes: no record is synced | `enospc`: correct (exits 1, the page cache kept); `enospc,power-loss`: caught (an acked record's page at its floor) |
 //! | `append-unchecked` | records appended with `write(2)`, acked without checking its result | no | correct | yes: nothing is ever synced | `enospc`: caught: the writes after the disk filled failed, their acks are missing |
 //!
 //! Before crashlab modelled the namespace (directory entries as they were
@@ -99,7 +101,7 @@ examples: wal, shadow, wal-ack-before-msync, wal-ms-async, wal-map-private, flag
   atomic-replace, atomic-replace-no-dir-fsync, segmented-log, segmented-log-no-dir-fsync, grow-ftruncate,
   kv-append-first, kv-header-first, redo-from-page, redo-from-checkpoint, sqlite-{delete,wal}-{off,normal,full,extra}, bench-log,
   eio-ignore, eio-retry, eio-stop
-  fill-mapped, fill-fallocate, append-unchecked (no setup)
+  fill-mapped, fill-fallocate, fill-fallocate-durable, fill-fallocate-unsynced, append-unchecked (no setup)
 (for lmdb*, --records counts transactions, for sqlite-* too; for atomic-replace*, updates;
 `crashlab-workload lmdb version` prints LMDB's version, `crashlab-workload sqlite-wal-full version` SQLite's)";
 

@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 
 use crashlab::external::power_loss::{replay_power_loss, HistoryOptions, PowerLossReplayed, StateText};
-use crashlab::external::{replay_trial, run_external, ExternalConfig, ExternalError, Replayed};
+use crashlab::external::{replay_trial_in_state, run_external, ExternalConfig, ExternalError, Replayed};
 use crashlab::namespace::FsModel;
 use crashlab::program_plan::ProgramPoints;
 use crashlab::report::checker_verdict::CheckerVerdict;
@@ -278,6 +278,9 @@ fn external_error(e: ExternalError) -> anyhow::Error {
 pub struct CrashArg {
     pub kind: CrashKind,
     pub eio_at: Option<u64>,
+    /// `enospc,power-loss` as one value (the replay line of an `enospc`
+    /// trial judged at a power loss after the full disk).
+    pub then_power_loss: bool,
 }
 
 impl std::str::FromStr for CrashArg {
@@ -289,9 +292,12 @@ impl std::str::FromStr for CrashArg {
                 .ok()
                 .filter(|&k| k > 0)
                 .ok_or_else(|| format!("`{s}`: eio-sync:K needs K, the data sync to fail, a number from 1"))?;
-            return Ok(CrashArg { kind: CrashKind::EioSync, eio_at: Some(k) });
+            return Ok(CrashArg { kind: CrashKind::EioSync, eio_at: Some(k), then_power_loss: false });
         }
-        Ok(CrashArg { kind: s.parse()?, eio_at: None })
+        if s == "enospc,power-loss" {
+            return Ok(CrashArg { kind: CrashKind::Enospc, eio_at: None, then_power_loss: true });
+        }
+        Ok(CrashArg { kind: s.parse()?, eio_at: None, then_power_loss: false })
     }
 }
 
@@ -506,6 +512,7 @@ pub fn replay(
     config.timeout = Duration::from_secs(timeout_secs as u64);
     config.dir = dir.map_or_else(std::env::temp_dir, PathBuf::from);
     config.eio_at = crash.eio_at;
+    let after_full_disk = crash.then_power_loss;
     let crash = crash.kind;
     // `clean` replays the clean run.
     let kind = (crash != CrashKind::Clean).then_some(crash);
@@ -513,10 +520,16 @@ pub fn replay(
         config.crashes = vec![k];
         return replay_power_loss_cli(args, config, json, pl);
     }
-    if pl.tear.is_some() || pl.state.is_some() || args.fs_model.is_some() {
-        bail!("--tear, --state and --fs-model apply to --crash power-loss only");
+    if !after_full_disk && (pl.tear.is_some() || pl.state.is_some() || args.fs_model.is_some()) {
+        bail!("--tear, --state and --fs-model apply to --crash power-loss and enospc,power-loss only");
     }
-    history_options(args.history, args.history_every, false)?;
+    if after_full_disk && pl.write_state.is_some() {
+        bail!("--write-state applies to --crash power-loss and eio-sync only");
+    }
+    config.tear = pl.tear;
+    config.power_loss.fs_model = args.fs_model.unwrap_or_default();
+    config.power_loss.history = history_options(args.history, args.history_every, after_full_disk)?;
+    let state = pl.state.as_deref().map(str::parse::<StateText>).transpose().map_err(|e| anyhow!("--state: {e}"))?;
     let at_calls = args.points == Some(ProgramPoints::Syscalls);
     if args.calls.is_some() && !at_calls {
         bail!("--calls applies to --crash power-loss, and to other crashes with --points syscalls");
@@ -539,10 +552,13 @@ pub fn replay(
     };
     config.points = args.points.unwrap_or_default();
     config.crashes = vec![kind.unwrap_or(CrashKind::Sigkill)];
+    if after_full_disk {
+        config.crashes.push(CrashKind::PowerLoss);
+    }
     config.capacity = args.capacity;
     config.capacity_fs = args.capacity_fs.unwrap_or_default();
     let cancel = crate::cli::campaign::cancel_flag()?;
-    let replayed = replay_trial(&config, target, &cancel).map_err(external_error)?;
+    let replayed = replay_trial_in_state(&config, target, state.as_ref(), &cancel).map_err(external_error)?;
     let verdict = match &replayed {
         Replayed::Clean(clean, acks) => {
             if json {
@@ -590,7 +606,11 @@ pub fn replay(
                 println!("  the writer ended with {}", o.writer_end);
                 print_acks(&o.acks, o.partial_line.as_deref());
                 print_verdict(&o.checker);
-                if at_call {
+                if let crashlab::report::external::Delivery::Capacity { .. } = o.delivery {
+                    println!(
+                        "note: nothing is crashed: a deterministic writer meets the full disk of the same capacity at the same point; the acks above are what this replay saw"
+                    );
+                } else if at_call {
                     println!(
                         "note: the crash at a traced call replays exactly for a deterministic writer; the acks above are what this replay saw"
                     );

@@ -9,6 +9,10 @@
 //! power-loss trial). `enospc` trials are traced (the first `ENOSPC` call,
 //! the faulting store); an `enospc (untraced)` row measures the same
 //! trials run as where the oracle cannot run, for the tracing's cost.
+//! With both `enospc` and `power-loss` in `--kinds`, an
+//! `enospc+power-loss` row measures traced `enospc` trials with their
+//! power-loss states judged (`--crash enospc,power-loss` without its
+//! separate power-loss trials) against the same rounds' power-loss trials.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +60,8 @@ struct KindRate {
     kind: CrashKind,
     /// `enospc` run as where the oracle cannot run.
     untraced: bool,
+    /// `enospc` trials with their power-loss states judged.
+    after_full_disk: bool,
     /// Trials/s of each round.
     rates: Vec<f64>,
     violations: u64,
@@ -65,6 +71,8 @@ impl KindRate {
     fn label(&self) -> String {
         if self.untraced {
             format!("{} (untraced)", self.kind)
+        } else if self.after_full_disk {
+            format!("{}+power-loss", self.kind)
         } else {
             self.kind.name().to_owned()
         }
@@ -101,9 +109,10 @@ pub fn run(a: FaultBenchArgs) -> Result<ExitCode> {
     if let Some(d) = &a.dir {
         base.dir = d.clone();
     }
-    let config = |kind: CrashKind, untraced: bool| {
+    let config = |kind: CrashKind, untraced: bool, after_full_disk: bool| {
         let mut c = base.clone();
         c.oracle_unavailable = untraced.then(|| "bench faults: the untraced baseline".to_owned());
+        c.enospc_states_without_power_loss_trials = after_full_disk;
         c.crashes = vec![kind];
         c.eio_at = eio_at.filter(|_| kind == CrashKind::EioSync);
         c.trials = a.trials;
@@ -111,13 +120,21 @@ pub fn run(a: FaultBenchArgs) -> Result<ExitCode> {
         c.jobs = 1;
         c
     };
+    let states_after = kinds.contains(&CrashKind::PowerLoss);
     let mut measured: Vec<KindRate> = kinds
         .iter()
         .flat_map(|&kind| {
-            let untraced = (kind == CrashKind::Enospc).then_some(true);
-            [Some(false), untraced].into_iter().flatten().map(move |untraced| KindRate {
+            let enospc = kind == CrashKind::Enospc;
+            // (untraced, after_full_disk) of each row of the kind.
+            let rows = [
+                Some((false, false)),
+                enospc.then_some((true, false)),
+                (enospc && states_after).then_some((false, true)),
+            ];
+            rows.into_iter().flatten().map(move |(untraced, after_full_disk)| KindRate {
                 kind,
                 untraced,
+                after_full_disk,
                 rates: Vec::new(),
                 violations: 0,
             })
@@ -127,7 +144,7 @@ pub fn run(a: FaultBenchArgs) -> Result<ExitCode> {
         for i in 0..measured.len() {
             let at = (i + round) % measured.len();
             let m = &mut measured[at];
-            let c = config(m.kind, m.untraced);
+            let c = config(m.kind, m.untraced, m.after_full_disk);
             let start = Instant::now();
             let report = run_external(&c, &AtomicBool::new(false), &|_| {})?;
             m.rates.push(a.trials as f64 / start.elapsed().as_secs_f64());
@@ -144,7 +161,8 @@ pub fn run(a: FaultBenchArgs) -> Result<ExitCode> {
         a.seed,
         a.rounds
     );
-    let rate_of = |k: CrashKind| measured.iter().find(|m| m.kind == k && !m.untraced).map(KindRate::median);
+    let rate_of =
+        |k: CrashKind| measured.iter().find(|m| m.kind == k && !m.untraced && !m.after_full_disk).map(KindRate::median);
     let (sigkill, power_loss) = (rate_of(CrashKind::Sigkill), rate_of(CrashKind::PowerLoss));
     println!(
         "{:>18} {:>10} {:>14} {:>18} {:>11}",
@@ -162,10 +180,16 @@ pub fn run(a: FaultBenchArgs) -> Result<ExitCode> {
             m.violations
         );
     }
-    for (kind, how) in [(CrashKind::EioSync, ""), (CrashKind::Enospc, " (traced)")] {
-        if let (Some(pl), Some(rate)) = (power_loss, rate_of(kind)) {
+    let after = measured.iter().find(|m| m.after_full_disk).map(KindRate::median);
+    let figures = [
+        ("eio-sync", rate_of(CrashKind::EioSync)),
+        ("enospc (traced)", rate_of(CrashKind::Enospc)),
+        ("enospc+power-loss (traced, its power-loss states judged)", after),
+    ];
+    for (what, rate) in figures {
+        if let (Some(pl), Some(rate)) = (power_loss, rate) {
             println!(
-                "figure: {kind}{how} {rate:.1} trials/s; baseline: traced power-loss {pl:.1} trials/s, same run; cost \
+                "figure: {what} {rate:.1} trials/s; baseline: traced power-loss {pl:.1} trials/s, same run; cost \
                  ratio {:.2} (target <= 1.5)",
                 pl / rate
             );

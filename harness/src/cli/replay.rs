@@ -21,7 +21,8 @@ pub struct ReplayArgs {
     #[arg(long, required_unless_present = "writer")]
     scenario: Option<ScenarioId>,
     /// sigkill, abort (also read as sigabrt), sigbus or clean; with --writer
-    /// also power-loss and eio-sync[:K].
+    /// also power-loss, eio-sync[:K], enospc and enospc,power-loss (an enospc
+    /// trial with its power-loss states; --state checks one of them).
     #[arg(long)]
     crash: crate::cli::external_run::CrashArg,
     /// The crash point, as printed: before:K, inside:K+Nns, time:Ppermille,

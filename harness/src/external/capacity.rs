@@ -30,11 +30,13 @@ use super::capacity_line::HelperLine;
 use super::capacity_traced::{run_traced_enospc_trial, TracedEnospc};
 use super::checker::Checker;
 use super::config::{ExternalConfig, Supervision};
+use super::power_loss::StatesReplay;
 use super::process::{Stdout, Supervised, Wake};
 use super::trial::{judge_crashed, program_env, set_up_trial, timeout_error, Crashed, TrialSlot};
 use super::ExternalError;
 use crate::program_plan::TrialPlan;
 use crate::report::external::{Delivery, TrialOutcome};
+use crate::report::external_enospc_power_loss::EnospcPowerLoss;
 use crate::vocab::capacity::default_capacity;
 
 /// The capacity of this run's `enospc` trials: `--capacity`, or half of
@@ -88,13 +90,14 @@ pub(crate) fn run_enospc_trial(
     capacity: u64,
     checker: &mut Checker,
     supervision: &Supervision<'_>,
+    replay: StatesReplay<'_>,
 ) -> Result<TrialOutcome, ExternalError> {
     let helper = helper_program(config)?;
     if let Some(why) = &config.oracle_unavailable {
         let why = Some(why.clone());
         return run_untraced_enospc_trial(config, files, plan, capacity, &helper, why, checker, supervision);
     }
-    match run_traced_enospc_trial(config, files, plan, capacity, &helper, checker, supervision)? {
+    match run_traced_enospc_trial(config, files, plan, capacity, &helper, checker, supervision, replay)? {
         TracedEnospc::Judged(outcome) => Ok(*outcome),
         TracedEnospc::Untraceable(why) => {
             run_untraced_enospc_trial(config, files, plan, capacity, &helper, Some(why), checker, supervision)
@@ -141,6 +144,11 @@ fn run_untraced_enospc_trial(
         filesystem: fs.name().into(),
         used: status.used,
         free: status.free,
+        // Without the oracle's record of what the syncs made durable there
+        // are no power-loss states to judge: say so, never pass silently.
+        power_loss: config.judges_states_after_full_disk().then(|| EnospcPowerLoss::NotJudged {
+            reason: format!("not traced ({})", why.as_deref().unwrap_or("the durability oracle could not run")),
+        }),
         traced: None,
         not_traced: why,
     };

@@ -27,12 +27,14 @@ use super::capacity_helper::READY;
 use super::capacity_line::HelperLine;
 use super::checker::Checker;
 use super::config::{ExternalConfig, Supervision};
+use super::power_loss::{judge_after_full_disk, StatesReplay};
 use super::process::{LineWake, Serving, Stdout, Supervised};
 use super::traced::{run_writer_traced_in, CrashAt, WriterNamespaces};
 use super::trial::{judge_crashed, program_env, set_up_trial, timeout_error, Crashed, TrialSlot};
 use super::ExternalError;
 use crate::oracle::{Frame, OracleError, OracleOutcome, WriterEnd};
 use crate::program_plan::TrialPlan;
+use crate::report::checker_verdict::CheckerVerdict;
 use crate::report::external::{Delivery, TrialOutcome};
 use crate::report::external_enospc::{FaultingStore, FullDiskTrace, NoSpaceCallFacts};
 use crate::report::source_location::SourceFrame;
@@ -130,6 +132,7 @@ pub(crate) fn full_disk_trace(outcome: &OracleOutcome, symbolize: bool) -> FullD
 
 /// One `enospc` trial with the writer traced inside the capacity
 /// filesystem; `helper` is the executable that runs the helper.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run_traced_enospc_trial(
     config: &ExternalConfig,
     files: &TrialSlot,
@@ -138,6 +141,7 @@ pub(crate) fn run_traced_enospc_trial(
     helper: &Path,
     checker: &mut Checker,
     supervision: &Supervision<'_>,
+    replay: StatesReplay<'_>,
 ) -> Result<TracedEnospc, ExternalError> {
     let seed = set_up_trial(config, files, plan.writer_seed, supervision)?;
     let fs = config.capacity_fs;
@@ -168,8 +172,12 @@ pub(crate) fn run_traced_enospc_trial(
     }
     let ns_files = open_namespaces(holder.pid())?;
     let namespaces = WriterNamespaces { holder: holder.pid(), fds: ns_files.iter().map(|f| f.as_fd()).collect() };
+    // `enospc,power-loss`: the states after the writer's end are judged,
+    // with the write history's versions when it is recorded.
+    let after = config.judges_states_after_full_disk();
+    let history = after && config.power_loss.history.record;
     let run =
-        run_writer_traced_in(config, &files.dir, &seed, CrashAt::Never, false, supervision, true, Some(&namespaces));
+        run_writer_traced_in(config, &files.dir, &seed, CrashAt::Never, history, supervision, true, Some(&namespaces));
     drop(namespaces);
     drop(ns_files);
     // The writer has ended (or never started): the helper copies out.
@@ -202,6 +210,7 @@ pub(crate) fn run_traced_enospc_trial(
         free: status.free,
         traced: Some(Box::new(full_disk_trace(outcome, false))),
         not_traced: None,
+        power_loss: None,
     };
     let traced = " (under the durability oracle)";
     let crashed = Crashed { crash_at: Duration::ZERO, delivery, end, traced, stderr: run.stderr_first_line() };
@@ -209,6 +218,18 @@ pub(crate) fn run_traced_enospc_trial(
     if judged.checker.is_violation() && outcome.store_fault.is_some() {
         if let Delivery::Capacity { traced, .. } = &mut judged.delivery {
             *traced = Some(Box::new(full_disk_trace(outcome, true)));
+        }
+    }
+    if after {
+        let judged_states = judge_after_full_disk(config, supervision, files, plan, run, replay)?;
+        // A state the checker rejects is a violation of the trial, as one
+        // in the directory the process left would be.
+        if let (CheckerVerdict::Consistent, Some(reason)) = (&judged.checker, judged_states.violation()) {
+            judged.checker =
+                CheckerVerdict::Violation { reason: format!("at a power loss after the full disk: {reason}") };
+        }
+        if let Delivery::Capacity { power_loss, .. } = &mut judged.delivery {
+            *power_loss = Some(judged_states);
         }
     }
     Ok(TracedEnospc::Judged(Box::new(judged)))

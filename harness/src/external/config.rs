@@ -109,6 +109,11 @@ pub struct ExternalConfig {
     /// why, as when a trial finds out itself (no ptrace, seccomp or
     /// `setns`).
     pub oracle_unavailable: Option<String>,
+    /// `bench faults`: the `enospc` trials judge their power-loss states
+    /// as under `--crash enospc,power-loss`, without the separate
+    /// `power-loss` trials (`crashes` holds `enospc` alone), so that a run
+    /// times those trials only.
+    pub enospc_states_without_power_loss_trials: bool,
     /// Counted as the run goes; shared with whoever prints progress.
     pub progress: Arc<RunProgress>,
 }
@@ -161,8 +166,16 @@ impl ExternalConfig {
             capacity_fs: Default::default(),
             capacity_helper: None,
             oracle_unavailable: None,
+            enospc_states_without_power_loss_trials: false,
             progress: Arc::default(),
         })
+    }
+
+    /// Is each `enospc` trial also judged at a power loss at the writer's
+    /// end (`--crash enospc,power-loss`)?
+    pub fn judges_states_after_full_disk(&self) -> bool {
+        self.crashes.contains(&CrashKind::Enospc)
+            && (self.crashes.contains(&CrashKind::PowerLoss) || self.enospc_states_without_power_loss_trials)
     }
 
     /// Reject what cannot run, naming the flag, before anything starts.

@@ -14,14 +14,16 @@ use super::capacity::{capacity_of_run, run_enospc_trial};
 use super::checker::Checker;
 use super::config::{in_trial, ExternalConfig, Supervision};
 use super::power_loss::{calibrate as calibrate_power_loss, run_power_loss_trials};
+use super::power_loss::{StateText, StatesReplay};
 use super::traced_trial::{run_trial_at_calls, CallCalibration};
 use super::trial::{run_clean, run_trial, CleanOutcome, TrialSlot};
 use super::{canonical, run_dir, ExternalError};
 use crate::program_plan::{PowerLossPlan, ProgramPoints, TrialPlan};
 use crate::report::external::{
-    aggregate_section, CleanRun, ExternalReport, ExternalRunInfo, ExternalSummary, ReplayTarget, TrialOutcome,
-    EXTERNAL_REPORT_KIND, EXTERNAL_SCHEMA_VERSION, PROTOCOL_VERSION,
+    aggregate_section, CleanRun, Delivery, ExternalReport, ExternalRunInfo, ExternalSummary, ReplayTarget,
+    TrialOutcome, EXTERNAL_REPORT_KIND, EXTERNAL_SCHEMA_VERSION, PROTOCOL_VERSION,
 };
+use crate::report::external_enospc_power_loss::EnospcPowerLoss;
 use crate::report::external_power_loss::{aggregate_power_loss, PowerLossCalibration, PowerLossSection};
 use crate::vocab::CrashKind;
 
@@ -116,7 +118,8 @@ pub fn run_external(
             .as_ref()
             .map(|c| CallCalibration { clean: Duration::from_nanos(c.traced_clean_ns), calls: c.traced_calls });
         let timing = Timing { clean: clean_duration, calls };
-        let outcomes = run_trials(config, &dir, &plans, timing, cancel, on_trial)?;
+        let mut outcomes = run_trials(config, &dir, &plans, timing, cancel, on_trial)?;
+        outcomes.iter_mut().for_each(|o| name_states_replay(config, timing, o));
         for &crash in &process_crashes {
             let of_kind: Vec<TrialOutcome> = outcomes.iter().filter(|o| o.plan.crash == crash).cloned().collect();
             let replay = |trial| config.replay_line(timing.target(config, crash, trial)).to_string();
@@ -167,6 +170,17 @@ pub fn run_external(
         eio_sync,
         summary,
     })
+}
+
+/// The replay line of an `enospc` trial's failing power-loss state
+/// (`--crash enospc,power-loss`): the trial's, with the minimal state.
+fn name_states_replay(config: &ExternalConfig, timing: Timing, o: &mut TrialOutcome) {
+    if let Delivery::Capacity { power_loss: Some(EnospcPowerLoss::States(s)), .. } = &mut o.delivery {
+        if let Some(f) = &s.finding {
+            let line = config.replay_line(timing.target(config, o.plan.crash, o.plan.trial)).with_state(&f.state);
+            s.replay = Some(line.to_string());
+        }
+    }
 }
 
 /// Does a trial of `crash` run at traced calls (`--points syscalls`)?
@@ -296,7 +310,9 @@ fn run_trials(
                     let outcome = match timing.calls {
                         _ if plan.crash == CrashKind::Enospc => {
                             let capacity = config.capacity.expect("the engine sets the capacity of enospc trials");
-                            run_enospc_trial(config, &slot, plan, capacity, &mut checker, supervision)
+                            let target = timing.target(config, plan.crash, plan.trial);
+                            let replay = StatesReplay { target, state: None };
+                            run_enospc_trial(config, &slot, plan, capacity, &mut checker, supervision, replay)
                         }
                         Some(calls) if at_calls(config, plan.crash) => {
                             run_trial_at_calls(config, &slot, plan, calls, &mut checker, supervision)
@@ -347,6 +363,18 @@ pub fn replay_trial(
     target: ReplayTarget,
     cancel: &AtomicBool,
 ) -> Result<Replayed, ExternalError> {
+    replay_trial_in_state(config, target, None, cancel)
+}
+
+/// [`replay_trial`]; for an `enospc` trial under `--crash
+/// enospc,power-loss`, with `state`, only that state of the power loss at
+/// the writer's end is checked (without, every state is).
+pub fn replay_trial_in_state(
+    config: &ExternalConfig,
+    target: ReplayTarget,
+    state: Option<&StateText>,
+    cancel: &AtomicBool,
+) -> Result<Replayed, ExternalError> {
     config.validate()?;
     let tmp = run_dir(&config.dir)?;
     let dir = canonical(tmp.path())?;
@@ -379,7 +407,8 @@ pub fn replay_trial(
             TrialSlot::create(&dir, "replay")
                 .and_then(|slot| match (crash, config.capacity) {
                     (CrashKind::Enospc, Some(capacity)) => {
-                        run_enospc_trial(config, &slot, &plan, capacity, &mut checker, &supervision)
+                        let replay = StatesReplay { target, state };
+                        run_enospc_trial(config, &slot, &plan, capacity, &mut checker, &supervision, replay)
                     }
                     (CrashKind::Enospc, None) => Err(ExternalError::BadInput(
                         "--crash enospc: a replay needs the trial's --capacity (its replay line has it)".into(),

@@ -188,7 +188,7 @@ pub use checker::{run_checker, write_acks_file};
 pub use command::{CommandLine, Role};
 pub use config::{ExternalConfig, RunProgress, Supervision};
 pub use dir_image::{materialize_dir, snapshot_dir, DirImage};
-pub use engine::{calibrate, replay_trial, run_external, Replayed};
+pub use engine::{calibrate, replay_trial, replay_trial_in_state, run_external, Replayed};
 pub use escapes::{kill_all_descendants, ENV_TAG};
 pub use process::{AckLines, AckOverflow, MAX_ACK_BYTES, MAX_ACK_LINES, MAX_ACK_LINE_BYTES};
 pub use sigbus::{parse_maps, parse_stat_pgrp};

@@ -46,7 +46,7 @@ use crate::vocab::ProcessEnd;
 /// symbolized); 1.7 `--crash enospc`: `config.capacity`, the delivery
 /// `capacity` and the section's `enospc` ([`EnospcSection`]); 1.8 traced `enospc`: the
 /// delivery's `traced` (first `ENOSPC` call, faulting store) or `not_traced`, and their counts.
-pub const EXTERNAL_SCHEMA_VERSION: &str = "1.8";
+pub const EXTERNAL_SCHEMA_VERSION: &str = "1.9";
 
 /// The `report_kind` of every external report: what tells it from a
 /// survival report (which has no `report_kind`).
@@ -295,6 +295,9 @@ pub enum Delivery {
         traced: Option<Box<FullDiskTrace>>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         not_traced: Option<String>,
+        /// Schema 1.9, `--crash enospc,power-loss`: the states a power loss at the writer's end may leave.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        power_loss: Option<crate::report::external_enospc_power_loss::EnospcPowerLoss>,
     },
 }
 
@@ -323,8 +326,8 @@ impl fmt::Display for Delivery {
             Delivery::Call { signal, nth, syscall, when } => {
                 write!(f, "{signal} to the writer just {when} traced call {nth} ({syscall})")
             }
-            Delivery::Capacity { capacity: c, filesystem: fs, used, free, traced: t, not_traced: why } => {
-                f.write_str(&capacity_text(*c, fs, *used, *free, t.as_deref(), why.as_deref()))
+            Delivery::Capacity { capacity: c, filesystem: fs, used, free, traced: t, not_traced: why, power_loss } => {
+                f.write_str(&capacity_text(*c, fs, *used, *free, t.as_deref(), why.as_deref(), power_loss.as_ref()))
             }
         }
     }
@@ -510,9 +513,9 @@ pub fn aggregate_section(crash: CrashKind, outcomes: &[TrialOutcome], replay: &d
             Delivery::Truncation { .. } => s.exited_after_cut += 1,
             Delivery::WriterFinishedFirst => s.finished_first += 1,
             Delivery::NothingToCut => s.nothing_to_cut += 1,
-            Delivery::Capacity { capacity, filesystem, free, traced, not_traced, .. } => {
+            Delivery::Capacity { capacity, filesystem, free, traced, not_traced, power_loss, .. } => {
                 let e = s.enospc.get_or_insert_with(|| EnospcSection::empty(*capacity, filesystem));
-                e.count(*free, o.writer_end, traced.as_deref(), not_traced.as_deref())
+                e.count(*free, o.writer_end, traced.as_deref(), not_traced.as_deref(), power_loss.as_ref())
             }
         }
         let acks = o.acks.len() as u64;

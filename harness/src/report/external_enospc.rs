@@ -13,6 +13,7 @@ use std::fmt::{self, Write as _};
 
 use serde::{Deserialize, Serialize};
 
+use crate::report::external_enospc_power_loss::{EnospcPowerLoss, EnospcPowerLossCounts};
 use crate::report::source_location::{best_frame, SourceFrame};
 use crate::vocab::capacity::CapacityFs;
 use crate::vocab::{CrashKind, ProcessEnd};
@@ -35,6 +36,7 @@ pub fn capacity_text(
     free: u64,
     traced: Option<&FullDiskTrace>,
     not_traced: Option<&str>,
+    power_loss: Option<&EnospcPowerLoss>,
 ) -> String {
     let full = if is_full(free) { " (full)" } else { "" };
     let mut s =
@@ -47,6 +49,9 @@ pub fn capacity_text(
             let _ = write!(s, " (not traced: {why})");
         }
         (None, None) => {}
+    }
+    if let Some(pl) = power_loss {
+        let _ = write!(s, "; {pl}");
     }
     s
 }
@@ -201,6 +206,10 @@ pub struct EnospcSection {
     pub exited_zero: u64,
     /// Trials whose writer died of another signal.
     pub died_otherwise: u64,
+    /// `--crash enospc,power-loss` (schema 1.9): the trials judged at a
+    /// power loss at the writer's end, their states and violations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_loss: Option<EnospcPowerLossCounts>,
 }
 
 impl EnospcSection {
@@ -218,6 +227,7 @@ impl EnospcSection {
             exited_with_error: 0,
             exited_zero: 0,
             died_otherwise: 0,
+            power_loss: None,
         }
     }
 
@@ -238,8 +248,18 @@ impl EnospcSection {
 
     /// Count one trial: its filesystem's free bytes at the end, how its
     /// writer ended, and what the oracle saw (or why it did not look).
-    pub fn count(&mut self, free: u64, end: ProcessEnd, traced: Option<&FullDiskTrace>, not_traced: Option<&str>) {
+    pub fn count(
+        &mut self,
+        free: u64,
+        end: ProcessEnd,
+        traced: Option<&FullDiskTrace>,
+        not_traced: Option<&str>,
+        power_loss: Option<&EnospcPowerLoss>,
+    ) {
         self.count_trace(traced, not_traced);
+        if let Some(pl) = power_loss {
+            self.power_loss.get_or_insert_with(Default::default).count(pl);
+        }
         self.full_at_end += is_full(free) as u64;
         match end {
             ProcessEnd::Signaled(libc::SIGBUS) => self.died_of_sigbus += 1,
@@ -264,6 +284,9 @@ impl EnospcSection {
             *self.first_no_space.entry(call.clone()).or_default() += n;
         }
         self.faulting_stores_named += other.faulting_stores_named;
+        if let Some(o) = &other.power_loss {
+            self.power_loss.get_or_insert_with(Default::default).add(o);
+        }
     }
 
     /// One line for the human summary, the page and JUnit.
@@ -297,6 +320,9 @@ impl EnospcSection {
             (None, false) => s.push_str(" (not traced: which call failed first or which store faulted is not known)"),
             (None, true) => {}
         }
+        if let Some(pl) = &self.power_loss {
+            let _ = write!(s, "; {pl}");
+        }
         s
     }
 }
@@ -315,23 +341,28 @@ mod tests {
     fn each_end_of_a_writer_is_counted_once_and_shards_add_up() {
         let page = FULL_BELOW;
         let mut a = EnospcSection::empty(8 * page, "tmpfs");
-        a.count(0, ProcessEnd::Signaled(libc::SIGBUS), None, None);
-        a.count(2 * page, ProcessEnd::Exited(1), None, None);
-        a.count(100, ProcessEnd::Exited(0), None, None);
+        a.count(0, ProcessEnd::Signaled(libc::SIGBUS), None, None, None);
+        a.count(2 * page, ProcessEnd::Exited(1), None, None, None);
+        a.count(100, ProcessEnd::Exited(0), None, None, None);
         assert_eq!((a.full_at_end, a.died_of_sigbus, a.exited_with_error, a.exited_zero), (2, 1, 1, 1));
         let mut b = EnospcSection::empty(8 * page, "tmpfs");
-        b.count(0, ProcessEnd::Signaled(libc::SIGKILL), None, None);
+        let not_judged = EnospcPowerLoss::NotJudged { reason: "not traced (no ptrace)".into() };
+        b.count(0, ProcessEnd::Signaled(libc::SIGKILL), None, None, Some(&not_judged));
         a.add(&b);
         assert_eq!((a.full_at_end, a.died_otherwise), (3, 1));
+        // A shard's power-loss counts come along with its trials.
+        assert_eq!(a.power_loss, Some(EnospcPowerLossCounts { not_judged: 1, ..Default::default() }));
         let line = a.line();
         assert!(line.starts_with("32768 bytes of tmpfs: full when the writer ended in 3 trial(s)"), "{line}");
         assert!(line.contains("died of another signal in 1") && line.contains("not traced"), "{line}");
         assert_eq!(
-            capacity_text(8 * page, "tmpfs", 8 * page, 0, None, None),
+            capacity_text(8 * page, "tmpfs", 8 * page, 0, None, None, None),
             "the writer ran on a 32768-byte tmpfs: 32768 bytes used, 0 free when it ended (full)"
         );
-        assert!(!capacity_text(8 * page, "tmpfs", 0, 8 * page, None, None).contains("full"));
-        assert!(capacity_text(page, "tmpfs", 0, page, None, Some("no ptrace")).ends_with(" (not traced: no ptrace)"));
+        assert!(!capacity_text(8 * page, "tmpfs", 0, 8 * page, None, None, None).contains("full"));
+        assert!(
+            capacity_text(page, "tmpfs", 0, page, None, Some("no ptrace"), None).ends_with(" (not traced: no ptrace)")
+        );
         assert_eq!(capacity_flags(CrashKind::Enospc, Some(page), None), " --capacity 4096");
         assert_eq!(
             capacity_flags(CrashKind::Enospc, Some(262144), Some(CapacityFs::Ext4)),
@@ -358,6 +389,7 @@ mod tests {
                 free,
                 traced: None,
                 not_traced: None,
+                power_loss: None,
             },
             writer_end: end,
             acks: vec!["rec 0".into()],

@@ -8,6 +8,7 @@ use std::fmt;
 
 use crate::report::external::{ExternalReplayLine, ExternalRunConfig, ReplayTarget};
 use crate::report::external_enospc::capacity_flags;
+use crate::vocab::CrashKind;
 
 impl fmt::Display for ExternalReplayLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -16,8 +17,18 @@ impl fmt::Display for ExternalReplayLine {
         match self.target {
             ReplayTarget::Clean => write!(f, " --crash clean --seed {}", self.seed)?,
             ReplayTarget::Trial { crash, trial, clean_ns } => {
-                write!(f, " --crash {crash} --seed {} --trial {trial} --clean-ns {clean_ns}", self.seed)?;
+                // `enospc,power-loss`: the enospc trial with its power-loss
+                // states, under the same model.
+                let after = crash == CrashKind::Enospc && c.crashes.contains(&CrashKind::PowerLoss);
+                let kind = if after { "enospc,power-loss".to_owned() } else { crash.to_string() };
+                write!(f, " --crash {kind} --seed {} --trial {trial} --clean-ns {clean_ns}", self.seed)?;
                 f.write_str(&capacity_flags(crash, c.capacity, c.capacity_fs))?;
+                if after {
+                    f.write_str(&ExternalRunConfig { points: None, ..c.clone() }.model_flags())?;
+                    if let Some(state) = &self.state {
+                        write!(f, " --state {}", shell_words::quote(state))?;
+                    }
+                }
             }
             ReplayTarget::TrialAtCalls { crash, trial, clean_ns, calls } => write!(
                 f,
@@ -60,7 +71,6 @@ impl fmt::Display for ExternalReplayLine {
 mod tests {
     use super::*;
     use crate::program_plan::ProgramPoints;
-    use crate::vocab::CrashKind;
 
     #[test]
     fn replay_lines_quote_commands_so_a_shell_splits_them_back() {
@@ -110,6 +120,27 @@ mod tests {
             ["crashlab", "replay", "--writer", "/bin/my writer --n 3", "--checker", "sh -c 'test -s wal'"]
         );
         assert!(line.ends_with("--crash abort --seed 9 --trial 4 --clean-ns 123 --timeout 60"), "{line}");
+        let after = ExternalReplayLine {
+            config: ExternalRunConfig {
+                crashes: vec![CrashKind::Enospc, CrashKind::PowerLoss],
+                capacity: Some(131072),
+                tear: Some(512),
+                ..config.clone()
+            },
+            seed: 9,
+            target: ReplayTarget::Trial { crash: CrashKind::Enospc, trial: 2, clean_ns: 5 },
+            state: Some("newest:@6=floor".into()),
+        };
+        assert!(
+            after.to_string().ends_with(
+                "--crash enospc,power-loss --seed 9 --trial 2 --clean-ns 5 --capacity 131072 --tear 512 \
+                 --state 'newest:@6=floor' --timeout 60"
+            ),
+            "the enospc trial with its power-loss states, under the same model, in that state: {after}"
+        );
+        let plain = ExternalRunConfig { crashes: vec![CrashKind::Enospc], ..after.config.clone() };
+        let plain = ExternalReplayLine { config: plain, ..after }.to_string();
+        assert!(plain.contains("--crash enospc --seed 9") && !plain.contains("--state"), "{plain}");
         let clean = ExternalReplayLine { config: config.clone(), seed: 9, target: ReplayTarget::Clean, state: None }
             .to_string();
         assert!(clean.contains("--crash clean --seed 9"), "{clean}");

@@ -26,6 +26,7 @@ pub mod external;
 pub mod external_diff;
 pub mod external_eio;
 pub mod external_enospc;
+pub mod external_enospc_power_loss;
 pub mod external_flags;
 pub mod external_html;
 pub mod external_junit;

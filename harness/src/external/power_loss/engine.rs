@@ -111,7 +111,7 @@ pub(crate) struct Traced {
 }
 
 impl Traced {
-    fn files(&self) -> Vec<PowerLossFile> {
+    pub(crate) fn files(&self) -> Vec<PowerLossFile> {
         let floor = self.space.ns.floor();
         let newest = self.space.ns.newest();
         self.space
@@ -210,14 +210,27 @@ pub(crate) fn trace_trial_with(
             }
         },
     };
+    traced_of_run(config, &slot.dir, plan, delivery, run, "power-loss")
+}
+
+/// The states of a traced run in `dir` (whatever ended it: a crash point,
+/// the writer's own end), to be checked as trial `plan` of `kind`.
+pub(crate) fn traced_of_run(
+    config: &ExternalConfig,
+    dir: &Path,
+    plan: &PowerLossPlan,
+    delivery: PowerLossDelivery,
+    run: TracedRun,
+    kind: &str,
+) -> Result<Traced, ExternalError> {
     let (trace, mut images) = match &run.outcome {
         Some(o) => super::images::of_outcome(o),
         // Nothing ran: everything is as the setup left it, durable.
-        None => super::images::of_setup(&snapshot_dir(&slot.dir)?),
+        None => super::images::of_setup(&snapshot_dir(dir)?),
     };
     let ns = NsModel::new(trace, config.power_loss.fs_model).map_err(|e| {
         ExternalError::BadInput(format!(
-            "power-loss trial {}: {e}; crashlab cannot tell what the writer's directory held (did another program change it?)",
+            "{kind} trial {}: {e}; crashlab cannot tell what the writer's directory held (did another program change it?)",
             plan.trial
         ))
     })?;
@@ -292,6 +305,9 @@ struct Ctx<'a> {
     calls: u64,
     /// `eio-sync` trials (`calls` counts data syncs).
     eio: bool,
+    /// The replay target of trials that are not power-loss or `eio-sync`
+    /// trials (an `enospc` trial's states after the full disk).
+    other: Option<ReplayTarget>,
 }
 
 /// Shrink the first failing state (`first`, index `first_index`) to a
@@ -562,7 +578,7 @@ pub(crate) fn run_power_loss_trials(
     let clean = Duration::from_nanos(calibration.traced_clean_ns);
     let eio = plans.iter().any(|p| matches!(p.point, PowerLossPoint::FailedSync { .. }));
     let calls = if eio { calibration.data_syncs } else { calibration.sync_calls };
-    let ctx = Ctx { config, supervision, clean_ns: calibration.traced_clean_ns, calls, eio };
+    let ctx = Ctx { config, supervision, clean_ns: calibration.traced_clean_ns, calls, eio, other: None };
     // Its own directories: a run makes power-loss trials, then eio-sync ones.
     let prefix = if eio { "eio" } else { "pl" };
     let sched = Mutex::new(Sched { outcomes: vec![None; plans.len()], ..Sched::default() });
@@ -655,6 +671,9 @@ pub(crate) fn run_power_loss_trials(
 }
 
 fn replay_target(ctx: &Ctx<'_>, trial: u32) -> ReplayTarget {
+    if let Some(t) = ctx.other {
+        return t;
+    }
     if ctx.eio {
         return ReplayTarget::EioSync { trial, clean_ns: ctx.clean_ns, syncs: ctx.calls };
     }
@@ -776,7 +795,7 @@ pub fn replay_power_loss(
     let supervision = config.supervision(cancel);
     // An `eio-sync` replay: `calls` counts data syncs.
     let eio = config.crashes.contains(&crate::vocab::CrashKind::EioSync);
-    let ctx = Ctx { config, supervision: &supervision, clean_ns, calls, eio };
+    let ctx = Ctx { config, supervision: &supervision, clean_ns, calls, eio, other: None };
     let plan = if eio {
         PowerLossPlan::eio_sync(config.seed, trial, calls, config.eio_at)
             .ok_or_else(|| ExternalError::BadInput("--calls 0: an eio-sync trial needs a data sync to fail".into()))?
@@ -795,18 +814,7 @@ pub fn replay_power_loss(
     let name = format!("{} trial {trial}", if eio { "eio-sync" } else { "power-loss" });
     let result = (|| match state {
         Some(text) => {
-            let (bits, mut notes) =
-                text.resolve(&t.space).map_err(|e| ExternalError::BadInput(format!("--state: {e}")))?;
-            let resolved = t.space.canonical(&bits);
-            if resolved != bits {
-                notes.push(
-                    "some operations chosen to persist cannot without an operation they need, which was lost: \
-                     they are lost too (see the resolved state)"
-                        .to_owned(),
-                );
-            }
-            let bits = resolved;
-            let verdict = check(&ctx, &mut job, &seen, 0, &t, &bits)?.verdict;
+            let (bits, notes, verdict) = check_state_text(&ctx, &mut job, &seen, &t, text)?;
             if let Some(path) = write_state {
                 std::fs::create_dir_all(path)
                     .map_err(|e| ExternalError::io(format!("--write-state: cannot create {}", path.display()), e))?;
@@ -824,28 +832,100 @@ pub fn replay_power_loss(
                 written_to: write_state.map(Path::to_path_buf),
             })
         }
-        None => {
-            let mut first = None;
-            let mut runs = Runs::default();
-            for index in 0..t.order.len() {
-                let Some(bits) = t.state(index) else { continue };
-                let judged = check(&ctx, &mut job, &seen, 0, &t, &bits)?;
-                runs.add(judged.ran);
-                if let CheckerVerdict::Violation { reason } = judged.verdict {
-                    first = Some((index, reason));
-                    break;
-                }
-            }
-            let (finding, shrink_runs) = match &first {
-                Some((index, reason)) => {
-                    let (f, r) = shrink(&ctx, &mut job, &seen, 0, &t, *index, reason)?;
-                    (Some(f), r)
-                }
-                None => (None, Runs::default()),
-            };
-            Ok(PowerLossReplayed::Trial(outcome(&t, first.map(|f| f.0), runs.plus(shrink_runs), finding)))
-        }
+        None => Ok(PowerLossReplayed::Trial(explore_in_order(&ctx, &mut job, &seen, &t)?)),
     })();
     drop(tmp);
     result.map_err(|e| in_trial(e, name, &line))
+}
+
+/// Resolve `text` against the states of `t` and check the state it names:
+/// the state, notes on what it named that this trial lacks, the verdict.
+fn check_state_text(
+    ctx: &Ctx<'_>,
+    job: &mut Job,
+    seen: &Mutex<SeenStates>,
+    t: &Traced,
+    text: &StateText,
+) -> Result<(Digits, Vec<String>, CheckerVerdict), ExternalError> {
+    let (bits, mut notes) = text.resolve(&t.space).map_err(|e| ExternalError::BadInput(format!("--state: {e}")))?;
+    let resolved = t.space.canonical(&bits);
+    if resolved != bits {
+        notes.push(
+            "some operations chosen to persist cannot without an operation they need, which was lost: \
+             they are lost too (see the resolved state)"
+                .to_owned(),
+        );
+    }
+    let verdict = check(ctx, job, seen, 0, t, &resolved)?.verdict;
+    Ok((resolved, notes, verdict))
+}
+
+/// Check the states of `t` in order on one job, up to the first failing
+/// one, and shrink it: what a replay, and an `enospc` trial's states after
+/// the full disk, do without the scheduler.
+fn explore_in_order(
+    ctx: &Ctx<'_>,
+    job: &mut Job,
+    seen: &Mutex<SeenStates>,
+    t: &Traced,
+) -> Result<PowerLossTrialOutcome, ExternalError> {
+    let mut first = None;
+    let mut runs = Runs::default();
+    for index in 0..t.order.len() {
+        let Some(bits) = t.state(index) else { continue };
+        let judged = check(ctx, job, seen, 0, t, &bits)?;
+        runs.add(judged.ran);
+        if let CheckerVerdict::Violation { reason } = judged.verdict {
+            first = Some((index, reason));
+            break;
+        }
+    }
+    let (finding, shrink_runs) = match &first {
+        Some((index, reason)) => {
+            let (f, r) = shrink(ctx, job, seen, 0, t, *index, reason)?;
+            (Some(f), r)
+        }
+        None => (None, Runs::default()),
+    };
+    Ok(outcome(t, first.map(|f| f.0), runs.plus(shrink_runs), finding))
+}
+
+/// What judging a trial's states on one job found: every state in order
+/// (shrunk at the first failure), or the one state a replay named.
+pub(crate) enum StatesJudged {
+    All(Box<PowerLossTrialOutcome>),
+    One { resolved: String, notes: Vec<String>, verdict: CheckerVerdict },
+}
+
+/// Judge the states of `t`, a trial that is not a power-loss or `eio-sync`
+/// one (an `enospc` trial's states after the full disk; `target` replays
+/// it), on one job whose state directory and checker server live under
+/// `work`: every state, or only `state`.
+pub(crate) fn judge_states(
+    config: &ExternalConfig,
+    supervision: &Supervision<'_>,
+    work: &Path,
+    t: &Traced,
+    target: ReplayTarget,
+    state: Option<&StateText>,
+) -> Result<StatesJudged, ExternalError> {
+    let ctx = Ctx { config, supervision, clean_ns: 0, calls: 0, eio: false, other: Some(target) };
+    let name = |what: &str| {
+        let mut n = work.as_os_str().to_owned();
+        n.push(what);
+        PathBuf::from(n)
+    };
+    let mut job = Job {
+        sd: StateDir::new(name("-state"), name("-state.acks")),
+        checker: Checker::for_job(config, name("-server")),
+    };
+    let seen = Mutex::new(SeenStates::default());
+    match state {
+        None => explore_in_order(&ctx, &mut job, &seen, t).map(|o| StatesJudged::All(Box::new(o))),
+        Some(text) => {
+            let (bits, notes, verdict) = check_state_text(&ctx, &mut job, &seen, t, text)?;
+            let resolved = StateText::of(&t.space, &bits, Extreme::Newest).to_string();
+            Ok(StatesJudged::One { resolved, notes, verdict })
+        }
+    }
 }

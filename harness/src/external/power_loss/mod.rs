@@ -100,6 +100,7 @@
 //!   filesystem often keeps more (`--fs-model ext4|xfs|btrfs` adds what real
 //!   cuts showed).
 
+mod after_full_disk;
 mod attribution;
 mod eio;
 mod engine;
@@ -111,6 +112,7 @@ mod space;
 mod state_dir;
 mod state_text;
 
+pub(crate) use after_full_disk::{judge_after_full_disk, StatesReplay};
 pub(crate) use engine::{calibrate, run_power_loss_trials, trace_trial_with};
 pub use engine::{replay_power_loss, PowerLossReplayed};
 pub use explore::{ExploreConfig, StateOrder};

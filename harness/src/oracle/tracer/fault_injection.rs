@@ -111,7 +111,13 @@ impl Tracer<'_> {
     /// shadow store: the watched files an msync range maps, or the file an
     /// fd names. A range the oracle cannot resolve is left out (its pages
     /// then sync as usual later: the side that cannot raise a false alarm).
-    fn failed_ranges(&mut self, tid: pid_t, tgid: pid_t, sys: TracedSyscall, args: &[u64; 6]) -> Vec<FailedRange> {
+    pub(super) fn failed_ranges(
+        &mut self,
+        tid: pid_t,
+        tgid: pid_t,
+        sys: TracedSyscall,
+        args: &[u64; 6],
+    ) -> Vec<FailedRange> {
         let mut targets: Vec<(FileId, u64, u64)> = Vec::new();
         if sys == TracedSyscall::Msync {
             let (addr, len) = (args[0], args[1]);

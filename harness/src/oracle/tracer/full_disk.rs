@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use libc::pid_t;
 
 use super::{Call, Tracer};
+use crate::oracle::syscalls::is_data_sync;
 use crate::oracle::{maps, paths, sys, NoSpaceCall, StoreFault, SyscallResult, TracedSyscall};
 
 /// What the tracer saw of a full disk.
@@ -41,8 +42,11 @@ fn mapped_file(tgid: pid_t, address: u64) -> Option<(PathBuf, u64)> {
 }
 
 impl Tracer<'_> {
-    /// At a recorded call's exit stop: the first `ENOSPC`/`EDQUOT`.
+    /// At a recorded call's exit stop: the first `ENOSPC`/`EDQUOT`; and a
+    /// data sync that failed holds what it covered uncertain
+    /// ([`Tracer::hold_failed_writeback`]).
     pub(super) fn note_no_space(&mut self, tid: pid_t, tgid: pid_t, call: &Call, result: SyscallResult) {
+        self.hold_failed_writeback(tid, tgid, call, result);
         let (Some(event), SyscallResult::Failed { errno }) = (call.event, result) else { return };
         if self.full_disk.no_space.is_some() || (errno != libc::ENOSPC && errno != libc::EDQUOT) {
             return;
@@ -80,6 +84,23 @@ impl Tracer<'_> {
             len,
             acks_before: self.attribution.lines(),
         });
+    }
+
+    /// A data sync (`fsync`, `fdatasync`, `msync(MS_SYNC)`) the kernel
+    /// failed with a writeback error (`ENOSPC`, `EDQUOT`, `EIO`) made
+    /// nothing durable (the oracle copies nothing for a failed call), and
+    /// the failed writeback marked its pages clean: a later sync that
+    /// returns 0 does not write them (vfs.rst, "Handling errors during
+    /// writeback"; measured on ext4 and xfs with `ENOSPC` from the block
+    /// layer: `harness/tests/failed_writeback_kernel.rs`). So its range is
+    /// held at its floor as an injected `EIO`'s is (`failed_writeback.rs`),
+    /// until a store shows the page dirtied again. tmpfs never fails a sync.
+    fn hold_failed_writeback(&mut self, tid: pid_t, tgid: pid_t, call: &Call, result: SyscallResult) {
+        let SyscallResult::Failed { errno } = result else { return };
+        if ![libc::ENOSPC, libc::EDQUOT, libc::EIO].contains(&errno) || !is_data_sync(call.sys, &call.args) {
+            return;
+        }
+        self.failed_ranges(tid, tgid, call.sys, &call.args);
     }
 
     /// At a signal-delivery stop: the first kernel-raised `SIGBUS`, then the
