@@ -136,7 +136,7 @@ impl ExternalDiff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::external::test_support::{report_with, trial};
+    use crate::report::external_fixtures::{report_with, trial};
 
     fn run(failing: &[u32]) -> ExternalReport {
         report_with(&(0..5).map(|t| trial(t, failing.contains(&t))).collect::<Vec<_>>(), None)

@@ -375,8 +375,8 @@ mod tests {
     fn an_enospc_section_is_counted_from_its_trials_and_shown_in_the_summary_page_and_junit() {
         use crate::program_plan::TrialPlan;
         use crate::report::checker_verdict::CheckerVerdict;
-        use crate::report::external::test_support::report_with;
         use crate::report::external::{aggregate_section, Delivery, TrialOutcome};
+        use crate::report::external_fixtures::report_with;
         use crate::vocab::CrashKind;
         let page = FULL_BELOW;
         let outcome = |t: u32, free: u64, end: ProcessEnd| TrialOutcome {

@@ -186,9 +186,9 @@ mod tests {
     #[test]
     fn a_trial_failing_in_a_state_after_the_full_disk_shows_its_state_and_replay_and_diffs_as_a_regression() {
         use crate::program_plan::TrialPlan;
-        use crate::report::external::test_support::report_with;
         use crate::report::external::{aggregate_section, Delivery, TrialOutcome};
         use crate::report::external_diff::ExternalDiff;
+        use crate::report::external_fixtures::report_with;
         use crate::vocab::{CrashKind, ProcessEnd};
         let outcome = |pl: Option<EnospcPowerLoss>| TrialOutcome {
             plan: TrialPlan::new(5, CrashKind::Enospc, 0),

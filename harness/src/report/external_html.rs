@@ -325,7 +325,7 @@ fn real_cut_html(r: &RealCutSection) -> (String, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::external::test_support::{report_with, trial};
+    use crate::report::external_fixtures::{report_with, trial};
     use crate::report::external_real_cut::test_support as real;
     use crate::report::external_real_cut::UnitKept;
 
@@ -367,7 +367,7 @@ mod tests {
     #[test]
     fn eio_sync_has_a_row_a_table_of_failed_syncs_and_its_violations() {
         let mut r = report_with(&[trial(0, false)], None);
-        r.eio_sync = Some(crate::report::external::test_support::eio_section());
+        r.eio_sync = Some(crate::report::external_fixtures::eio_section());
         let html = render_external_html(&r);
         assert!(html.contains("<tr class=\"failing\"><td>eio-sync</td>"), "a row in the kinds' table: {html}");
         assert!(html.contains("one data sync failed with EIO in each trial (of 6 data syncs)"), "{html}");

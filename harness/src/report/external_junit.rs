@@ -132,7 +132,7 @@ pub fn external_junit_xml(report: &ExternalReport) -> Result<String, JunitError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::external::test_support::{report_with, trial};
+    use crate::report::external_fixtures::{report_with, trial};
 
     #[test]
     fn one_case_per_crash_kind_and_the_clean_run_with_failures_and_replay_lines() {
@@ -169,7 +169,7 @@ mod tests {
     #[test]
     fn eio_sync_is_a_case_of_its_own_with_the_failed_sync_in_its_failure() {
         let mut r = report_with(&[trial(0, false)], None);
-        r.eio_sync = Some(crate::report::external::test_support::eio_section());
+        r.eio_sync = Some(crate::report::external_fixtures::eio_section());
         let xml = external_junit_xml(&r).unwrap();
         assert_eq!(xml.matches("<testcase ").count(), 3, "clean run + sigkill + eio-sync: {xml}");
         assert!(xml.contains("1 of 2 eio-sync trials violated the checker"), "{xml}");

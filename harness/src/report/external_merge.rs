@@ -224,7 +224,7 @@ fn add_power_loss(into: &mut PowerLossSection, s: &PowerLossSection) {
 mod tests {
     use super::*;
     use crate::program_plan::TrialPlan;
-    use crate::report::external::test_support::{report_with, trial};
+    use crate::report::external_fixtures::{report_with, trial};
     use crate::trial_space::Shard;
     use crate::vocab::CrashKind;
     use crate::vocab::ProcessEnd;

@@ -27,6 +27,8 @@ pub mod external_diff;
 pub mod external_eio;
 pub mod external_enospc;
 pub mod external_enospc_power_loss;
+#[cfg(test)]
+pub(crate) mod external_fixtures;
 pub mod external_flags;
 pub mod external_html;
 pub mod external_junit;

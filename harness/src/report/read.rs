@@ -331,7 +331,7 @@ mod tests {
 #[cfg(test)]
 mod kind_tests {
     use super::*;
-    use crate::report::external::test_support::{report_with, trial};
+    use crate::report::external_fixtures::{report_with, trial};
 
     #[test]
     fn an_external_report_is_told_by_its_kind_and_held_against_its_own_version() {

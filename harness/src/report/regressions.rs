@@ -311,7 +311,7 @@ mod tests {
 
     #[test]
     fn an_external_report_appends_each_violating_trial_once_under_its_own_header() {
-        use crate::report::external::test_support::{report_with, trial};
+        use crate::report::external_fixtures::{report_with, trial};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mine.txt");
         let r = report_with(&[trial(0, false), trial(1, true), trial(3, true)], None);
