@@ -879,6 +879,7 @@ impl Tracer<'_> {
         if let Some(i) = call.event {
             self.events[i].result = result;
         }
+        self.hold_failed_writeback(tid, tgid, &call, result);
         self.note_no_space(tid, tgid, &call, result);
         let effect = match call.sys {
             s if s.changes_maps() => {

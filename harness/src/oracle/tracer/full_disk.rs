@@ -42,11 +42,8 @@ fn mapped_file(tgid: pid_t, address: u64) -> Option<(PathBuf, u64)> {
 }
 
 impl Tracer<'_> {
-    /// At a recorded call's exit stop: the first `ENOSPC`/`EDQUOT`; and a
-    /// data sync that failed holds what it covered uncertain
-    /// ([`Tracer::hold_failed_writeback`]).
+    /// At a recorded call's exit stop: the first `ENOSPC`/`EDQUOT`.
     pub(super) fn note_no_space(&mut self, tid: pid_t, tgid: pid_t, call: &Call, result: SyscallResult) {
-        self.hold_failed_writeback(tid, tgid, call, result);
         let (Some(event), SyscallResult::Failed { errno }) = (call.event, result) else { return };
         if self.full_disk.no_space.is_some() || (errno != libc::ENOSPC && errno != libc::EDQUOT) {
             return;
@@ -95,7 +92,7 @@ impl Tracer<'_> {
     /// layer: `harness/tests/failed_writeback_kernel.rs`). So its range is
     /// held at its floor as an injected `EIO`'s is (`failed_writeback.rs`),
     /// until a store shows the page dirtied again. tmpfs never fails a sync.
-    fn hold_failed_writeback(&mut self, tid: pid_t, tgid: pid_t, call: &Call, result: SyscallResult) {
+    pub(super) fn hold_failed_writeback(&mut self, tid: pid_t, tgid: pid_t, call: &Call, result: SyscallResult) {
         let SyscallResult::Failed { errno } = result else { return };
         if ![libc::ENOSPC, libc::EDQUOT, libc::EIO].contains(&errno) || !is_data_sync(call.sys, &call.args) {
             return;
