@@ -51,7 +51,7 @@ const MARK_CS: &str = "7";
 fn start_expire_campaign(work: &Path) -> Child {
     let dir = work.join("images");
     std::fs::create_dir_all(&dir).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_crashlab"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crashlab"))
         .args(["soundness", "--fs", "ext4", "--trials", "1000000", "--seed", "1", "--jobs", "1"])
         .args(["--writeback", &format!("expire:{MARK_CS}"), "--out"])
         .arg(work.join("r.json"))
@@ -65,6 +65,11 @@ fn start_expire_campaign(work: &Path) -> Child {
         .unwrap();
     let start = Instant::now();
     while sysctl_values() != [MARK_CS, MARK_CS] || crashlab::realcut::sys::loop_devices_under(&dir).is_empty() {
+        // A campaign that ended at once says why (it once failed here only
+        // as a timeout, its reason unread).
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the campaign ended ({status}) before it set the sysctls: {}", stderr_of(&mut child));
+        }
         assert!(start.elapsed() < Duration::from_secs(60), "the campaign never set the sysctls and started a trial");
         std::thread::sleep(Duration::from_millis(20));
     }

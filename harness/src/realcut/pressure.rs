@@ -31,6 +31,7 @@ use std::os::unix::io::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::realcut::RealcutError;
 use crate::vocab::writeback::Writeback;
@@ -255,6 +256,21 @@ impl ExpiryValues {
     }
 }
 
+/// The longest a campaign setting the sysctls waits for the state file's
+/// lock while its holder has saved nothing there: such a holder is a look
+/// for a dead campaign's values that found the file empty, or a campaign
+/// between taking the lock and saving (each holds it for microseconds). A
+/// holder that has saved values is a live campaign: no wait, a refusal.
+const BRIEF_HOLD: Duration = Duration::from_secs(5);
+
+/// Is the state file at `path` empty (or absent): nothing saved in it?
+fn nothing_saved(path: &Path) -> bool {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text.trim().is_empty(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
+}
+
 /// The state file of [`SysctlGuard`], locked.
 struct StateFile {
     file: File,
@@ -287,6 +303,24 @@ impl StateFile {
         Ok(Some(StateFile { file, path: path.to_owned() }))
     }
 
+    /// [`StateFile::lock`] for a campaign about to set the sysctls: a
+    /// holder that saved nothing is waited out ([`BRIEF_HOLD`]); one that
+    /// saved values holds the sysctls (`Ok(None)`). Without the wait, a
+    /// campaign starting while another looked for leftovers was refused
+    /// (once in CI, `realcut_pressure`).
+    fn lock_for_campaign(path: &Path) -> Result<Option<StateFile>, RealcutError> {
+        let start = Instant::now();
+        loop {
+            if let Some(f) = StateFile::lock(path)? {
+                return Ok(Some(f));
+            }
+            if !nothing_saved(path) || start.elapsed() >= BRIEF_HOLD {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Values a process that died holding the sysctls saved, if any.
     fn leftover(&mut self) -> Result<Option<ExpiryValues>, RealcutError> {
         let mut text = String::new();
@@ -314,7 +348,9 @@ impl StateFile {
 /// left lowered, as its state file at `state` says. Returns what it
 /// restored; `None` when nothing was left or another campaign holds them.
 pub fn restore_leftover_sysctls(state: &Path) -> Result<Option<ExpiryValues>, RealcutError> {
-    if !state.exists() {
+    // Nothing saved, nothing to restore: no lock taken, so that this look
+    // never holds up a campaign taking the lock to set the sysctls.
+    if nothing_saved(state) {
         return Ok(None);
     }
     let Some(mut f) = StateFile::lock(state)? else { return Ok(None) };
@@ -343,7 +379,7 @@ impl SysctlGuard {
 
     /// [`SysctlGuard::set`] on other files (tests use plain files).
     pub fn set_paths(centisecs: u32, paths: &[PathBuf], state: &Path) -> Result<SysctlGuard, RealcutError> {
-        let Some(mut state_file) = StateFile::lock(state)? else {
+        let Some(mut state_file) = StateFile::lock_for_campaign(state)? else {
             return Err(RealcutError::Unavailable(format!(
                 "--writeback expire:{centisecs}: another crashlab campaign holds the dirty-expiry sysctls (lock {}); \
                  wait for it or use --writeback syncfs:US",
@@ -467,6 +503,45 @@ mod tests {
         assert_eq!(restore_leftover_sysctls(&state).unwrap(), None, "a live campaign's values are not touched");
         assert_eq!(values(&paths), ["7", "7"]);
         g.restore().unwrap();
+        assert_eq!(values(&paths), ["3000", "500"]);
+    }
+
+    /// A campaign that looks for a dead campaign's values (every root
+    /// campaign does, at its start) never makes one that is setting the
+    /// sysctls fail: here one thread looks as fast as it can while the
+    /// other sets and restores them 200 times. Without the fix the look
+    /// held the lock for nothing and the setting was refused.
+    #[test]
+    fn looking_for_leftovers_never_refuses_a_campaign_setting_the_sysctls() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = fake_sysctls(dir.path());
+        let state = dir.path().join("state");
+        std::fs::write(&state, "").unwrap();
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut looks = 0u64;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    assert_eq!(restore_leftover_sysctls(&state).unwrap(), None, "nothing was left");
+                    looks += 1;
+                }
+                assert!(looks > 0);
+            });
+            // The looker stops however this ends (a panic here included:
+            // the scope waits for it).
+            struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
+            impl Drop for Stop<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            let _stop = Stop(&done);
+            for i in 0..200 {
+                let g = SysctlGuard::set_paths(7, &paths, &state)
+                    .unwrap_or_else(|e| panic!("setting {i} was refused: {e}"));
+                g.restore().unwrap();
+            }
+        });
         assert_eq!(values(&paths), ["3000", "500"]);
     }
 
