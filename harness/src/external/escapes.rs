@@ -279,7 +279,7 @@ fn read_environment(pid: pid_t) -> std::io::Result<Vec<u8>> {
             buf.truncate(n);
             return Ok(buf);
         }
-        size *= 4;
+        size = (size * 4).min(MAX_ENVIRONMENT);
     }
 }
 
