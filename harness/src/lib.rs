@@ -49,6 +49,7 @@ pub mod page_size;
 pub mod payload;
 pub mod power_loss;
 pub mod private_mount;
+pub mod proc_stat;
 pub mod process_model;
 pub mod program_plan;
 pub mod realcut;

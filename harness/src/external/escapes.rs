@@ -72,6 +72,8 @@ use std::time::{Duration, Instant};
 
 use libc::pid_t;
 
+use crate::proc_stat::stat_field;
+
 /// The environment variable that tags every program crashlab starts and
 /// everything they start (see the module docs).
 pub const ENV_TAG: &str = "CRASHLAB_TAG";
@@ -207,8 +209,7 @@ fn children_by_scan(parent: pid_t) -> Vec<pid_t> {
 /// The parent of `pid` from `/proc/PID/stat`, `None` once it is gone.
 fn parent_of(pid: pid_t) -> Option<pid_t> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // pid (comm) state ppid ...; comm may hold spaces and parentheses.
-    stat[stat.rfind(')')? + 1..].split_ascii_whitespace().nth(1)?.parse().ok()
+    stat_field(&stat, 4)?.parse().ok()
 }
 
 /// Does `pid`'s environment carry `tag` in [`ENV_TAG`]? False when it
@@ -320,10 +321,7 @@ fn environment_laid_out(env_start: u64, env_end: u64, exec_file_name: Option<u64
 /// line; `None` if the line is cut short. (They read 0 to a reader
 /// without ptrace access, who cannot read the environment either.)
 fn env_bounds(stat: &str) -> Option<(u64, u64)> {
-    // Field 3 (the state) is the first after the command's closing
-    // parenthesis; the command may hold spaces and parentheses.
-    let mut after = stat[stat.rfind(')')? + 1..].split_ascii_whitespace().skip(50 - 3);
-    Some((after.next()?.parse().ok()?, after.next()?.parse().ok()?))
+    Some((stat_field(stat, 50)?.parse().ok()?, stat_field(stat, 51)?.parse().ok()?))
 }
 
 /// `AT_EXECFN` from a `/proc/PID/auxv` image (native-endian word pairs).
@@ -472,10 +470,7 @@ fn sweep(roots: &dyn Fn() -> Vec<pid_t>, under: Option<pid_t>) -> usize {
 
 /// Is `pid` a zombie (`/proc/PID/stat` state `Z`)?
 fn is_zombie(pid: pid_t) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s[s.rfind(')')? + 1..].split_ascii_whitespace().next().map(|st| st == "Z"))
-        .unwrap_or(false)
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().is_some_and(|s| stat_field(&s, 3) == Some("Z"))
 }
 
 /// Reap the zombies among the orphans reparented to crashlab: processes a

@@ -37,14 +37,12 @@ pub fn parse_maps(maps: &str, dir: &Path) -> Vec<PathBuf> {
 
 /// The process group of a `/proc/PID/stat` line.
 pub fn parse_stat_pgrp(stat: &str) -> Option<i32> {
-    // pid (comm) state ppid pgrp ...; comm may contain spaces and parens.
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(2)?.parse().ok()
+    crate::proc_stat::stat_field(stat, 5)?.parse().ok()
 }
 
 /// The state letter of a `/proc/PID/stat` line.
 fn parse_stat_state(stat: &str) -> Option<char> {
-    stat[stat.rfind(')')? + 1..].split_whitespace().next()?.chars().next()
+    crate::proc_stat::stat_field(stat, 3)?.chars().next()
 }
 
 /// The processes of group `pgid`, the leader first.
